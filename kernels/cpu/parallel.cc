@@ -1,0 +1,119 @@
+// Thread pool behind parallel_for: workers sleep on a condition variable between jobs.
+#include "parallel.h"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace acestep::cpu {
+namespace {
+
+// True on pool workers, and on the caller while it runs its own chunk: nested parallel_for runs serially.
+thread_local bool t_in_pool = false;
+
+class Pool {
+ public:
+  ~Pool() { resize(1); }
+
+  void resize(int n) {
+    std::lock_guard<std::mutex> run_lock(run_mu_);
+    stop_workers();
+    n_ = std::max(1, n);
+    stop_ = false;
+    for (int i = 1; i < n_; i++) workers_.emplace_back([this, i, g = generation_] { worker(i, g); });
+  }
+  int size() const { return n_; }
+
+  void run(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t, int)>& fn) {
+    if (n <= 0) return;
+    int64_t max_chunks = std::max<int64_t>(1, n / std::max<int64_t>(1, grain));
+    int threads = static_cast<int>(std::min<int64_t>(n_, max_chunks));
+    if (threads <= 1 || t_in_pool) {
+      fn(0, n, 0);
+      return;
+    }
+    std::lock_guard<std::mutex> run_lock(run_mu_);
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      fn_ = &fn;
+      total_ = n;
+      active_threads_ = threads;
+      pending_ = threads - 1;
+      generation_++;
+    }
+    cv_.notify_all();
+    t_in_pool = true;
+    chunk(0);
+    t_in_pool = false;
+    std::unique_lock<std::mutex> lk(mu_);
+    done_cv_.wait(lk, [this] { return pending_ == 0; });
+    fn_ = nullptr;
+  }
+
+ private:
+  void chunk(int idx) {
+    int64_t per = (total_ + active_threads_ - 1) / active_threads_;
+    int64_t b = idx * per, e = std::min(total_, b + per);
+    if (b < e) (*fn_)(b, e, idx);
+  }
+
+  void worker(int idx, uint64_t seen) {
+    t_in_pool = true;
+    for (;;) {
+      std::unique_lock<std::mutex> lk(mu_);
+      cv_.wait(lk, [&] { return stop_ || generation_ != seen; });
+      if (stop_) return;
+      seen = generation_;
+      bool mine = idx < active_threads_;
+      lk.unlock();
+      if (mine) {
+        chunk(idx);
+        std::lock_guard<std::mutex> g(mu_);
+        if (--pending_ == 0) done_cv_.notify_one();
+      }
+    }
+  }
+
+  void stop_workers() {
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : workers_) t.join();
+    workers_.clear();
+  }
+
+  std::mutex run_mu_, mu_;
+  std::condition_variable cv_, done_cv_;
+  std::vector<std::thread> workers_;
+  const std::function<void(int64_t, int64_t, int)>* fn_ = nullptr;
+  int64_t total_ = 0;
+  int active_threads_ = 1, pending_ = 0, n_ = 1;
+  uint64_t generation_ = 0;
+  bool stop_ = false;
+};
+
+Pool& pool() {
+  static Pool* p = [] {
+    auto* q = new Pool();  // leaked on purpose: workers must outlive static destructors of callers
+    q->resize(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+    return q;
+  }();
+  return *p;
+}
+
+}  // namespace
+
+void set_num_threads(int n) {
+  pool().resize(n > 0 ? n : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+}
+int num_threads() { return pool().size(); }
+void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t, int)>& fn) {
+  pool().run(n, grain, fn);
+}
+
+}  // namespace acestep::cpu

@@ -1,0 +1,12 @@
+// What the N-API layer needs from the CUDA backend; stubs when CUDA is not compiled in.
+#pragma once
+#include <cstddef>
+#include <string>
+
+namespace acestep {
+bool cuda_compiled();
+bool cuda_available();    // compiled, a driver is present and a device was found
+std::string cuda_status();  // device name, or why CUDA cannot be used
+void cuda_copy_h2d(void* dst, const void* src, size_t bytes);  // queue thread only
+void cuda_copy_d2h(void* dst, const void* src, size_t bytes);  // queue thread only
+}  // namespace acestep

@@ -1,0 +1,58 @@
+// Reference-counted device memory shared by tensors, queued ops and memory-mapped files.
+// Allocation is lazy: a buffer gets its memory the first time a queued kernel touches it,
+// so the queue's peak memory matches eager execution.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+namespace acestep {
+
+enum class Device : int32_t { CPU = 0, CUDA = 1 };
+
+// Raised when an allocation fails or would exceed the configured memory limit.
+struct OutOfMemory : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+class Buffer {
+ public:
+  Buffer(size_t bytes, Device device);
+  // Wraps memory owned elsewhere (e.g. an mmap); `release` runs when the last reference drops.
+  Buffer(void* ptr, size_t bytes, Device device, std::function<void(void*, size_t)> release);
+  ~Buffer();
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+
+  // Returns the memory, allocating it on first use. Throws OutOfMemory.
+  uint8_t* data();
+  bool allocated() const { return ptr_ != nullptr; }
+  size_t bytes() const { return bytes_; }
+  Device device() const { return device_; }
+
+ private:
+  void* ptr_ = nullptr;
+  size_t bytes_;
+  Device device_;
+  std::function<void(void*, size_t)> release_;
+};
+
+using BufferPtr = std::shared_ptr<Buffer>;
+
+// Process-wide accounting, per device, used to enforce an optional limit.
+size_t bytes_in_use(Device d);
+size_t peak_bytes(Device d);
+void set_memory_limit(Device d, size_t bytes);  // 0 = unlimited
+size_t memory_limit(Device d);
+
+// CUDA allocation hooks, installed by the CUDA backend when it is compiled in.
+struct DeviceAllocator {
+  void* (*alloc)(size_t bytes) = nullptr;  // returns nullptr on failure
+  void (*free)(void* p, size_t bytes) = nullptr;
+};
+void set_cuda_allocator(DeviceAllocator a);
+
+}  // namespace acestep

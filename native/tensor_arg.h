@@ -1,0 +1,74 @@
+// N-API side of tensors: the JS `BufferHandle` object that owns a reference to a Buffer, and
+// TensorArg, a checked tensor descriptor ({buffer, byteOffset, dtype, shape, strides}) passed by
+// src/runtime into every op. Ops validate here, on the main thread, so bad calls throw in JS.
+#pragma once
+#include <napi.h>
+
+#include <string>
+#include <vector>
+
+#include "../kernels/tensor_view.h"
+#include "buffer.h"
+
+namespace acestep {
+
+class BufferHandle : public Napi::ObjectWrap<BufferHandle> {
+ public:
+  static Napi::Function define(Napi::Env env);
+  static Napi::Object wrap(Napi::Env env, BufferPtr buf);
+  static BufferHandle* unwrap(Napi::Value v);
+  explicit BufferHandle(const Napi::CallbackInfo& info);
+
+  BufferPtr buffer;  // empty after release()
+
+ private:
+  Napi::Value release(const Napi::CallbackInfo& info);
+  Napi::Value bytes(const Napi::CallbackInfo& info);
+  Napi::Value device(const Napi::CallbackInfo& info);
+  Napi::Value retain(const Napi::CallbackInfo& info);
+};
+
+struct TensorArg {
+  BufferPtr buffer;
+  size_t byte_offset = 0;
+  TensorView view;  // data is filled in by resolve() on the queue thread
+
+  Device device() const { return buffer->device(); }
+  int64_t numel() const { return view.numel(); }
+  // Fills view.data, allocating the buffer on first touch. Queue thread only.
+  TensorView resolve() {
+    TensorView v = view;
+    v.data = buffer->data() + byte_offset;
+    return v;
+  }
+};
+
+// Reads a descriptor {b, o, d, s, t}. `name` appears in error messages.
+TensorArg tensor_arg(const Napi::Value& v, const char* name);
+
+// Argument helpers that throw a JS TypeError naming the op and argument.
+struct OpArgs {
+  const Napi::CallbackInfo& info;
+  const char* op;
+  TensorArg tensor(size_t i, const char* name) const;
+  double number(size_t i, const char* name) const;
+  int64_t integer(size_t i, const char* name) const;
+  bool boolean(size_t i, const char* name) const;
+  std::vector<int64_t> ints(size_t i, const char* name) const;
+  bool has(size_t i) const { return info.Length() > i && !info[i].IsUndefined() && !info[i].IsNull(); }
+  [[noreturn]] void fail(const std::string& msg) const;
+};
+
+// Shape / dtype / device checks used by op glue.
+void expect_dtype(const OpArgs& a, const TensorArg& t, const char* name, std::initializer_list<DType> allowed);
+void expect_same_device(const OpArgs& a, std::initializer_list<const TensorArg*> ts);
+void expect_contiguous(const OpArgs& a, const TensorArg& t, const char* name);
+std::string shape_str(const TensorView& v);
+
+// Which CPU kernels the queue runs: the fast SIMD paths or the scalar references
+// (the differential harness switches this). Captured per op at enqueue time.
+enum class CpuImpl { Fast, Reference };
+CpuImpl cpu_impl();
+void set_cpu_impl(CpuImpl impl);
+
+}  // namespace acestep

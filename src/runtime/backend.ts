@@ -1,0 +1,64 @@
+// Backend selection: which device new tensors (and so the ops on them) use.
+import type { Device } from './dtype.js';
+import { BackendUnavailableError, fromNative } from './errors.js';
+import { native } from './native.js';
+
+export type BackendChoice = 'cpu' | 'cuda' | 'auto';
+
+let defaultDevice: Device = 'cpu';
+
+export function cudaInfo(): { compiled: boolean; available: boolean; status: string } {
+  return native.cudaInfo();
+}
+
+/** Resolves a choice to a device: 'auto' picks CUDA when usable, else the CPU. */
+export function resolveBackend(choice: BackendChoice): Device {
+  if (choice === 'cpu') return 'cpu';
+  const info = native.cudaInfo();
+  if (choice === 'cuda') {
+    if (!info.available) throw new BackendUnavailableError(info.status);
+    return 'cuda';
+  }
+  return info.available ? 'cuda' : 'cpu';
+}
+
+export function setBackend(choice: BackendChoice): Device {
+  defaultDevice = resolveBackend(choice);
+  return defaultDevice;
+}
+
+export function getDefaultDevice(): Device {
+  return defaultDevice;
+}
+
+/** Threads used by CPU kernels (default: one per hardware thread). */
+export function setNumThreads(n: number): void {
+  native.setNumThreads(n);
+}
+export function getNumThreads(): number {
+  return native.numThreads();
+}
+
+/** Resolves once all queued native work has run; rejects with the first error it raised. */
+export async function flush(): Promise<void> {
+  try {
+    await native.sync();
+  } catch (e) {
+    throw fromNative(e);
+  }
+}
+
+export interface MemoryStats {
+  inUse: number;
+  peak: number;
+  limit: number;
+}
+
+export function memoryStats(): { cpu: MemoryStats; cuda: MemoryStats; queued: number } {
+  return native.memoryStats();
+}
+
+/** Caps allocations on a device (0 = no cap); beyond it ops fail with OutOfMemoryError. */
+export function setMemoryLimit(device: Device, bytes: number): void {
+  native.setMemoryLimit(device, bytes);
+}
