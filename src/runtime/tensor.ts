@@ -346,6 +346,11 @@ export class Tensor {
     }
   }
 
+  /** Floats as float32, integers as they are (ids, masks). */
+  async toFloat32IfFloat(): Promise<HostArray> {
+    return this.dtype === 'f16' || this.dtype === 'bf16' ? this.toFloat32() : this.data();
+  }
+
   toFloat32Sync(): Float32Array {
     if (this.dtype === 'f32') return this.dataSync() as Float32Array;
     const f = this.copyTo('f32', this.device);

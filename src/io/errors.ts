@@ -1,0 +1,12 @@
+// Typed errors of the io layer: each names the file and, where known, the tensor.
+import { AcestepError } from '../runtime/errors.js';
+
+export class CheckpointError extends AcestepError {
+  constructor(
+    message: string,
+    readonly file: string,
+    readonly tensor?: string,
+  ) {
+    super(`${file}${tensor ? ` [${tensor}]` : ''}: ${message}`, 'ERR_CHECKPOINT');
+  }
+}
