@@ -1,0 +1,354 @@
+// Transformer building blocks shared by the Qwen3 models (text encoder, 5 Hz LM) and the ACE-Step
+// DiT / condition-encoder stacks (spec §3): Linear, RMSNorm, SwiGLU MLP, the Qwen3/AceStep attention
+// block (QK-norm, RoPE, GQA, masks, cross-attention, KV cache) and the pre-norm decoder layer.
+// Every block loads its tensors by their upstream names through a `Weights` view, so a block is
+// built the same way from a safetensors file, a checkpoint folder or a test map.
+import {
+  add,
+  attention,
+  linear,
+  rmsNorm,
+  rope,
+  swiglu,
+  tidy,
+  Tensor,
+  ShapeError,
+  type Device,
+} from '../runtime/index.js';
+import { CheckpointError } from '../io/errors.js';
+
+/** Anything that hands out tensors by name (a safetensors file, a checkpoint, a Map in tests). */
+export interface WeightSource {
+  get(name: string): Tensor;
+  has(name: string): boolean;
+}
+
+/**
+ * A prefixed view of a weight source. `sub('layers.3')` narrows the prefix; missing tensors raise
+ * a CheckpointError that names the full tensor name and the source label.
+ */
+export class Weights implements WeightSource {
+  constructor(
+    readonly source: WeightSource,
+    readonly prefix = '',
+    /** Names the origin (a file or folder) in error messages. */
+    readonly label = 'weights',
+  ) {}
+
+  static fromMap(map: Map<string, Tensor>, label = 'weights'): Weights {
+    // Each get() hands out its own view, so a block disposing its weights leaves the map intact.
+    return new Weights({ get: (n) => map.get(n)!.contiguous(), has: (n) => map.has(n) }, '', label);
+  }
+
+  full(name: string): string {
+    return this.prefix ? `${this.prefix}.${name}` : name;
+  }
+
+  sub(prefix: string): Weights {
+    return new Weights(this.source, this.full(prefix), this.label);
+  }
+
+  has(name: string): boolean {
+    return this.source.has(this.full(name));
+  }
+
+  get(name: string): Tensor {
+    const n = this.full(name);
+    if (!this.source.has(n)) throw new CheckpointError('missing tensor', this.label, n);
+    return this.source.get(n);
+  }
+
+  /** The tensor, checked to have exactly `shape` (-1 matches any size). */
+  getShaped(name: string, shape: number[]): Tensor {
+    const t = this.get(name);
+    const ok = t.ndim === shape.length && shape.every((d, i) => d < 0 || t.shape[i] === d);
+    if (!ok) {
+      t.dispose();
+      throw new CheckpointError(`expected shape [${shape.join(',')}], found [${t.shape.join(',')}]`, this.label, this.full(name));
+    }
+    return t;
+  }
+
+  getOptional(name: string): Tensor | null {
+    return this.has(name) ? this.get(name) : null;
+  }
+}
+
+/** Moves a loaded weight to `device` (a no-op view on the same device), disposing the source view. */
+function place(t: Tensor, device: Device | undefined): Tensor {
+  if (!device || t.device === device) return t;
+  const moved = t.toDevice(device);
+  t.dispose();
+  return moved;
+}
+
+/**
+ * `nn.Linear`: `weight [out, in]` (f32, bf16 or f16; the GEMM reads it directly), optional
+ * `bias [out]`. The bias is used when the checkpoint has it, unless `bias: false` forbids it.
+ */
+export class Linear {
+  readonly weight: Tensor;
+  readonly bias: Tensor | null;
+
+  constructor(w: Weights, opts: { inFeatures?: number; outFeatures?: number; bias?: boolean; device?: Device } = {}) {
+    this.weight = place(w.getShaped('weight', [opts.outFeatures ?? -1, opts.inFeatures ?? -1]), opts.device);
+    const wantBias = opts.bias ?? w.has('bias');
+    this.bias = wantBias ? place(w.getShaped('bias', [this.weight.shape[0]]), opts.device) : null;
+  }
+
+  get inFeatures(): number {
+    return this.weight.shape[1];
+  }
+  get outFeatures(): number {
+    return this.weight.shape[0];
+  }
+
+  forward(x: Tensor): Tensor {
+    return linear(x, this.weight, this.bias);
+  }
+
+  dispose(): void {
+    this.weight.dispose();
+    this.bias?.dispose();
+  }
+}
+
+/** `Qwen3RMSNorm`: `weight [dim]`; f32 `x * rsqrt(mean(x^2) + eps) * weight` (spec §3.1). */
+export class RMSNorm {
+  readonly weight: Tensor;
+
+  constructor(
+    w: Weights,
+    readonly eps: number,
+    opts: { dim?: number; device?: Device } = {},
+  ) {
+    this.weight = place(w.getShaped('weight', [opts.dim ?? -1]), opts.device);
+  }
+
+  get dim(): number {
+    return this.weight.shape[0];
+  }
+
+  forward(x: Tensor): Tensor {
+    return rmsNorm(x, this.weight, this.eps);
+  }
+
+  dispose(): void {
+    this.weight.dispose();
+  }
+}
+
+/**
+ * `Qwen3MLP` (spec §3.2): `down_proj(silu(gate_proj(x)) * up_proj(x))`.
+ * Tensors: `gate_proj.weight [I, H]`, `up_proj.weight [I, H]`, `down_proj.weight [H, I]` (no biases
+ * upstream; a checkpoint that has them is honoured).
+ */
+export class MLP {
+  readonly gate: Linear;
+  readonly up: Linear;
+  readonly down: Linear;
+
+  constructor(w: Weights, opts: { hidden?: number; intermediate?: number; device?: Device } = {}) {
+    this.gate = new Linear(w.sub('gate_proj'), { inFeatures: opts.hidden, outFeatures: opts.intermediate, device: opts.device });
+    const inner = this.gate.outFeatures;
+    const hidden = this.gate.inFeatures;
+    this.up = new Linear(w.sub('up_proj'), { inFeatures: hidden, outFeatures: inner, device: opts.device });
+    this.down = new Linear(w.sub('down_proj'), { inFeatures: inner, outFeatures: hidden, device: opts.device });
+  }
+
+  forward(x: Tensor): Tensor {
+    return tidy(() => this.down.forward(swiglu(this.gate.forward(x), this.up.forward(x))));
+  }
+
+  dispose(): void {
+    this.gate.dispose();
+    this.up.dispose();
+    this.down.dispose();
+  }
+}
+
+export interface AttentionConfig {
+  numHeads: number;
+  numKvHeads: number;
+  headDim: number;
+  /** eps of the per-head q_norm / k_norm. */
+  eps: number;
+  /** Per-head QK RMSNorm (Qwen3 and AceStep always have it). Default true. */
+  qkNorm?: boolean;
+  /** Force (true) or forbid (false) projection biases; default: whatever the checkpoint holds. */
+  bias?: boolean;
+  device?: Device;
+}
+
+/** Cos/sin tables from `ropeTables`: `[T, D/2]`, or `[B, T, D/2]` for per-row positions. */
+export interface RopeTables {
+  cos: Tensor;
+  sin: Tensor;
+}
+
+/**
+ * One layer's slice of a preallocated KV cache: `k`, `v` are `[B, maxLen, Hkv, D]` f32 (or views of
+ * that); `start` is the slot the new keys are written to (= the number of slots already filled).
+ */
+export interface LayerCache {
+  k: Tensor;
+  v: Tensor;
+  start: number;
+}
+
+export interface AttentionOptions {
+  /** RoPE tables for the query (and, in self-attention, key) positions. Omitted: no RoPE. */
+  rope?: RopeTables;
+  /** Causal masking over key slots: key j is visible to query i iff j <= i + qOffset. */
+  causal?: boolean;
+  /** Key-slot index of query 0; defaults to `cache.start` with a cache, else 0. */
+  qOffset?: number;
+  /** Bidirectional sliding window |i + qOffset - j| <= window (AceStep "sliding" layers). */
+  window?: number;
+  /** `[B, Tk]` nonzero = attend (covering every key slot read, cache included). */
+  keyMask?: Tensor;
+  /** Cross-attention: keys/values are projected from this `[B, Tk, Hsrc]` sequence, no RoPE. */
+  kvSource?: Tensor;
+  /** Precomputed keys/values `[B, Tk, Hkv, D]` from `projectKV` (e.g. the DiT cross-attention cache). */
+  kv?: { k: Tensor; v: Tensor };
+  /** Self-attention KV cache: the new K/V are written at `start`, and slots [0, start + T) are read. */
+  cache?: LayerCache;
+}
+
+/**
+ * Qwen3 / AceStep attention (spec §3.4). Tensors, with Hq = numHeads, Hkv = numKvHeads, D = headDim:
+ * `q_proj.weight [Hq*D, H]`, `k_proj.weight [Hkv*D, Hsrc]`, `v_proj.weight [Hkv*D, Hsrc]`,
+ * `o_proj.weight [H, Hq*D]` (each with an optional bias), `q_norm.weight [D]`, `k_norm.weight [D]`.
+ * q/k are RMS-normalised per head before RoPE; RoPE applies only to self-attention; GQA shares each
+ * KV head among Hq/Hkv query heads; scale 1/sqrt(D); softmax in f32 (inside the attention op).
+ */
+export class Attention {
+  readonly q: Linear;
+  readonly k: Linear;
+  readonly v: Linear;
+  readonly o: Linear;
+  readonly qNorm: RMSNorm | null;
+  readonly kNorm: RMSNorm | null;
+  readonly numHeads: number;
+  readonly numKvHeads: number;
+  readonly headDim: number;
+
+  constructor(w: Weights, cfg: AttentionConfig) {
+    const { numHeads, numKvHeads, headDim, device } = cfg;
+    if (!(numHeads > 0 && numKvHeads > 0 && headDim > 0) || numHeads % numKvHeads !== 0) {
+      throw new ShapeError(`Attention ${w.prefix}: ${numHeads} query heads are not a multiple of ${numKvHeads} KV heads (head_dim ${headDim})`);
+    }
+    this.numHeads = numHeads;
+    this.numKvHeads = numKvHeads;
+    this.headDim = headDim;
+    const bias = cfg.bias;
+    this.q = new Linear(w.sub('q_proj'), { outFeatures: numHeads * headDim, bias, device });
+    this.k = new Linear(w.sub('k_proj'), { outFeatures: numKvHeads * headDim, bias, device });
+    this.v = new Linear(w.sub('v_proj'), { inFeatures: this.k.inFeatures, outFeatures: numKvHeads * headDim, bias, device });
+    this.o = new Linear(w.sub('o_proj'), { inFeatures: numHeads * headDim, outFeatures: this.q.inFeatures, bias, device });
+    const qk = cfg.qkNorm ?? true;
+    this.qNorm = qk ? new RMSNorm(w.sub('q_norm'), cfg.eps, { dim: headDim, device }) : null;
+    this.kNorm = qk ? new RMSNorm(w.sub('k_norm'), cfg.eps, { dim: headDim, device }) : null;
+  }
+
+  /** `[B, T, H]` -> per-head `[B, T, heads, D]`, normalised per head when the block has QK-norm. */
+  private heads(proj: Linear, x: Tensor, n: number, norm: RMSNorm | null): Tensor {
+    const [b, t] = x.shape;
+    const h = proj.forward(x).reshape([b, t, n, this.headDim]);
+    return norm ? norm.forward(h) : h;
+  }
+
+  /** Keys and values `[B, Tk, Hkv, D]` of a sequence (with RoPE when tables are given). */
+  projectKV(src: Tensor, ropeTables?: RopeTables): { k: Tensor; v: Tensor } {
+    if (src.ndim !== 3) throw new ShapeError(`Attention.projectKV: expected [B, T, H], got [${src.shape.join(',')}]`);
+    return tidy(() => {
+      let k = this.heads(this.k, src, this.numKvHeads, this.kNorm);
+      if (ropeTables) k = rope(k, ropeTables.cos, ropeTables.sin);
+      const v = this.heads(this.v, src, this.numKvHeads, null);
+      return { k, v };
+    });
+  }
+
+  /** `x [B, Tq, H]` -> `[B, Tq, H]`. */
+  forward(x: Tensor, opts: AttentionOptions = {}): Tensor {
+    if (x.ndim !== 3) throw new ShapeError(`Attention: expected x [B, T, H], got [${x.shape.join(',')}]`);
+    const [b, t] = x.shape;
+    const cross = opts.kvSource !== undefined || opts.kv !== undefined;
+    if (cross && opts.cache) throw new ShapeError('Attention: a KV cache is for self-attention; cross-attention takes kv or kvSource');
+    return tidy(() => {
+      let q = this.heads(this.q, x, this.numHeads, this.qNorm);
+      if (opts.rope && !cross) q = rope(q, opts.rope.cos, opts.rope.sin);
+      let k: Tensor;
+      let v: Tensor;
+      let qOffset = opts.qOffset ?? 0;
+      if (opts.kv) {
+        ({ k, v } = opts.kv);
+      } else if (opts.kvSource) {
+        ({ k, v } = this.projectKV(opts.kvSource));
+      } else {
+        ({ k, v } = this.projectKV(x, opts.rope));
+        if (opts.cache) {
+          const c = opts.cache;
+          const maxLen = c.k.shape[1];
+          if (c.start < 0 || c.start + t > maxLen) {
+            throw new ShapeError(`Attention: KV cache holds ${maxLen} positions; cannot write ${t} at ${c.start}`);
+          }
+          c.k.narrow(1, c.start, t).assign(k);
+          c.v.narrow(1, c.start, t).assign(v);
+          k = c.k.narrow(1, 0, c.start + t);
+          v = c.v.narrow(1, 0, c.start + t);
+          qOffset = opts.qOffset ?? c.start;
+        }
+      }
+      const o = attention(q, k, v, {
+        causal: opts.causal,
+        qOffset,
+        window: opts.window,
+        keyMask: opts.keyMask,
+      });
+      return this.o.forward(o.reshape([b, t, this.numHeads * this.headDim]));
+    });
+  }
+
+  dispose(): void {
+    for (const m of [this.q, this.k, this.v, this.o, this.qNorm, this.kNorm]) m?.dispose();
+  }
+}
+
+/**
+ * Pre-norm transformer layer (`Qwen3DecoderLayer`, also the AceStep lyric/timbre encoder, pooler and
+ * detokenizer layers): `x + self_attn(input_layernorm(x))`, then `x + mlp(post_attention_layernorm(x))`.
+ * Tensors: `input_layernorm.weight [H]`, `self_attn.*` (see Attention), `post_attention_layernorm.weight [H]`,
+ * `mlp.*` (see MLP) — 11 tensors without biases.
+ */
+export class DecoderLayer {
+  readonly inputNorm: RMSNorm;
+  readonly attn: Attention;
+  readonly postNorm: RMSNorm;
+  readonly mlp: MLP;
+
+  constructor(w: Weights, cfg: AttentionConfig & { hidden?: number; intermediate?: number }) {
+    this.inputNorm = new RMSNorm(w.sub('input_layernorm'), cfg.eps, { dim: cfg.hidden, device: cfg.device });
+    const hidden = this.inputNorm.dim;
+    this.attn = new Attention(w.sub('self_attn'), cfg);
+    if (this.attn.q.inFeatures !== hidden) {
+      throw new CheckpointError(`q_proj input ${this.attn.q.inFeatures} does not match hidden size ${hidden}`, w.label, w.full('self_attn.q_proj.weight'));
+    }
+    this.postNorm = new RMSNorm(w.sub('post_attention_layernorm'), cfg.eps, { dim: hidden, device: cfg.device });
+    this.mlp = new MLP(w.sub('mlp'), { hidden, intermediate: cfg.intermediate, device: cfg.device });
+  }
+
+  forward(x: Tensor, opts: AttentionOptions = {}): Tensor {
+    return tidy(() => {
+      const h = add(x, this.attn.forward(this.inputNorm.forward(x), opts));
+      return add(h, this.mlp.forward(this.postNorm.forward(h)));
+    });
+  }
+
+  dispose(): void {
+    this.inputNorm.dispose();
+    this.attn.dispose();
+    this.postNorm.dispose();
+    this.mlp.dispose();
+  }
+}
