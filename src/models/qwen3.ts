@@ -1,0 +1,283 @@
+// Qwen3 decoder stack (spec §4, §12.1): one class serves the Qwen3-Embedding text encoder (final-norm
+// hidden states, causal, no attention mask), the bare `embed_tokens` lookup used for lyrics (§5), and
+// the 5 Hz LM (causal LM with tied or separate lm_head, KV cache, batched left-padded prompts).
+// Every size comes from config.json.
+import {
+  embedding,
+  linear,
+  ropeTables,
+  tidy,
+  Tensor,
+  ShapeError,
+  getDefaultDevice,
+  type Device,
+} from '../runtime/index.js';
+import { Checkpoint } from '../io/checkpoint.js';
+import { CheckpointError } from '../io/errors.js';
+import { DecoderLayer, RMSNorm, Weights, type LayerCache, type WeightSource } from './layers.js';
+
+export interface Qwen3Config {
+  vocabSize: number;
+  hiddenSize: number;
+  intermediateSize: number;
+  numLayers: number;
+  numHeads: number;
+  numKvHeads: number;
+  headDim: number;
+  rmsNormEps: number;
+  ropeTheta: number;
+  tieWordEmbeddings: boolean;
+  maxPositionEmbeddings: number;
+  attentionBias: boolean;
+}
+
+/** Reads the Qwen3 keys of a transformers config.json; `source` names the file in errors. */
+export function parseQwen3Config(json: Record<string, unknown>, source: string): Qwen3Config {
+  const int = (key: string, fallback?: number): number => {
+    const v = json[key] ?? fallback;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) {
+      throw new CheckpointError(`config key '${key}' must be a positive integer, got ${JSON.stringify(json[key])}`, source);
+    }
+    return v;
+  };
+  const num = (key: string, fallback: number): number => {
+    const v = json[key] ?? fallback;
+    if (typeof v !== 'number' || !(v > 0)) throw new CheckpointError(`config key '${key}' must be a positive number, got ${JSON.stringify(v)}`, source);
+    return v;
+  };
+  const scaling = json.rope_scaling as { rope_type?: string; type?: string } | null | undefined;
+  const ropeType = scaling?.rope_type ?? scaling?.type;
+  if (scaling && ropeType !== 'default') {
+    throw new CheckpointError(`rope_scaling ${JSON.stringify(scaling)} is not supported (only the default RoPE)`, source);
+  }
+  const hiddenSize = int('hidden_size');
+  const numHeads = int('num_attention_heads');
+  const cfg: Qwen3Config = {
+    vocabSize: int('vocab_size'),
+    hiddenSize,
+    intermediateSize: int('intermediate_size'),
+    numLayers: int('num_hidden_layers'),
+    numHeads,
+    numKvHeads: int('num_key_value_heads', numHeads),
+    headDim: int('head_dim', hiddenSize / numHeads),
+    rmsNormEps: num('rms_norm_eps', 1e-6),
+    ropeTheta: num('rope_theta', 10000),
+    tieWordEmbeddings: json.tie_word_embeddings === undefined ? true : json.tie_word_embeddings === true,
+    maxPositionEmbeddings: int('max_position_embeddings', 40960),
+    attentionBias: json.attention_bias === true,
+  };
+  if (cfg.numHeads % cfg.numKvHeads !== 0) {
+    throw new CheckpointError(`num_attention_heads ${cfg.numHeads} is not a multiple of num_key_value_heads ${cfg.numKvHeads}`, source);
+  }
+  if (cfg.headDim % 2 !== 0) throw new CheckpointError(`head_dim ${cfg.headDim} must be even for RoPE`, source);
+  return cfg;
+}
+
+/**
+ * Preallocated per-layer K/V `[B, maxLen, Hkv, D]` f32 for one batch of sequences. `length` is the
+ * number of slots filled (the same for every row: left-padded rows fill their pad slots too and hide
+ * them with a key mask).
+ */
+export class KVCache {
+  readonly k: Tensor[];
+  readonly v: Tensor[];
+  length = 0;
+
+  constructor(
+    numLayers: number,
+    readonly batch: number,
+    readonly maxLen: number,
+    numKvHeads: number,
+    headDim: number,
+    device: Device,
+  ) {
+    if (!(batch > 0 && maxLen > 0)) throw new ShapeError(`KVCache: batch ${batch} and maxLen ${maxLen} must be positive`);
+    this.k = [];
+    this.v = [];
+    for (let i = 0; i < numLayers; i++) {
+      // Unfilled slots are never read (reads stop at length), so no zero fill is needed.
+      this.k.push(Tensor.empty([batch, maxLen, numKvHeads, headDim], 'f32', device));
+      this.v.push(Tensor.empty([batch, maxLen, numKvHeads, headDim], 'f32', device));
+    }
+  }
+
+  layer(i: number): LayerCache {
+    return { k: this.k[i], v: this.v[i], start: this.length };
+  }
+
+  dispose(): void {
+    for (const t of [...this.k, ...this.v]) t.dispose();
+  }
+}
+
+export interface ForwardOptions {
+  /** Append to (and attend over) this cache; the new tokens occupy slots [cache.length, +T). */
+  cache?: KVCache;
+  /**
+   * `[B, S]` key mask over all slots the step attends (cache slots included), nonzero = real token.
+   * Omitted: every slot is attended (the text encoder and single-sequence LM runs).
+   */
+  keyMask?: Tensor;
+}
+
+export interface LogitsOptions extends ForwardOptions {
+  /** Only the logits of the last position (prefill for generation). */
+  lastOnly?: boolean;
+  /** Restrict the vocabulary to ids [lo, hi) (e.g. the audio-code range); column j is id lo + j. */
+  vocabRange?: [number, number];
+}
+
+export class Qwen3Model {
+  readonly embedTokens: Tensor;
+  readonly layers: DecoderLayer[];
+  readonly norm: RMSNorm;
+  /** `[V, H]`: `lm_head.weight`, or `embed_tokens.weight` when tied; null for a bare Qwen3Model. */
+  readonly lmHead: Tensor | null;
+  readonly device: Device;
+
+  /**
+   * Tensors (after the optional `model.` prefix): `embed_tokens.weight [V, H]`, `layers.{i}.*`
+   * (DecoderLayer, 11 each), `norm.weight [H]`, and `lm_head.weight [V, H]` unless tied.
+   */
+  constructor(
+    w: Weights,
+    readonly config: Qwen3Config,
+    opts: { device?: Device; lmHead?: boolean } = {},
+  ) {
+    const c = config;
+    this.device = opts.device ?? getDefaultDevice();
+    const device = this.device;
+    const moved: Tensor[] = [];
+    try {
+      this.embedTokens = placed(w.getShaped('embed_tokens.weight', [c.vocabSize, c.hiddenSize]), device, moved);
+      this.layers = [];
+      for (let i = 0; i < c.numLayers; i++) {
+        this.layers.push(
+          new DecoderLayer(w.sub(`layers.${i}`), {
+            numHeads: c.numHeads,
+            numKvHeads: c.numKvHeads,
+            headDim: c.headDim,
+            eps: c.rmsNormEps,
+            bias: c.attentionBias,
+            hidden: c.hiddenSize,
+            intermediate: c.intermediateSize,
+            device,
+          }),
+        );
+      }
+      this.norm = new RMSNorm(w.sub('norm'), c.rmsNormEps, { dim: c.hiddenSize, device });
+      if (opts.lmHead === false) this.lmHead = null;
+      else if (c.tieWordEmbeddings) this.lmHead = this.embedTokens;
+      else this.lmHead = placed(w.getShaped('lm_head.weight', [c.vocabSize, c.hiddenSize]), device, moved);
+    } catch (e) {
+      for (const t of moved) t.dispose();
+      for (const l of this.layers ?? []) l.dispose();
+      throw e;
+    }
+  }
+
+  /**
+   * Loads a checkpoint folder (config.json + safetensors), with or without the `model.` prefix.
+   * `lmHead: false` loads a bare Qwen3Model (the text encoder) and ignores any head.
+   */
+  static load(dir: string, opts: { device?: Device; lmHead?: boolean } = {}): Qwen3Model {
+    const ckpt = Checkpoint.open(dir, { stripPrefix: 'model.' });
+    try {
+      const cfg = parseQwen3Config(ckpt.config, `${dir}/config.json`);
+      return new Qwen3Model(new Weights(ckpt as WeightSource, '', dir), cfg, opts);
+    } finally {
+      // Loaded tensors hold the mapping themselves.
+      ckpt.dispose();
+    }
+  }
+
+  createCache(batch: number, maxLen: number): KVCache {
+    const c = this.config;
+    if (maxLen > c.maxPositionEmbeddings) {
+      throw new ShapeError(`KV cache of ${maxLen} positions exceeds max_position_embeddings ${c.maxPositionEmbeddings}`);
+    }
+    return new KVCache(c.numLayers, batch, maxLen, c.numKvHeads, c.headDim, this.device);
+  }
+
+  /** `embed_tokens` lookup: ids `[...]` i32|i64 -> `[..., H]` f32 (the lyric path, spec §5). */
+  embed(ids: Tensor): Tensor {
+    return embedding(this.embedTokens, ids);
+  }
+
+  /**
+   * Final-norm hidden states `[B, T, H]` for ids `[B, T]`. Causal; the RoPE position of slot s is s
+   * (cache slots included), for every row: upstream runs left-padded batches with a 2-D mask and no
+   * position ids, so a padded row's first real token sits at position = its pad count.
+   */
+  forward(ids: Tensor, opts: ForwardOptions = {}): Tensor {
+    if (ids.ndim !== 2) throw new ShapeError(`Qwen3Model: ids must be [B, T], got [${ids.shape.join(',')}]`);
+    const [b, t] = ids.shape;
+    const cache = opts.cache;
+    const start = cache?.length ?? 0;
+    if (cache) {
+      if (cache.batch !== b) throw new ShapeError(`Qwen3Model: ids batch ${b} does not match the KV cache batch ${cache.batch}`);
+      if (start + t > cache.maxLen) throw new ShapeError(`Qwen3Model: ${start} cached + ${t} new tokens exceed the KV cache (${cache.maxLen})`);
+    }
+    if (opts.keyMask && (opts.keyMask.ndim !== 2 || opts.keyMask.shape[0] !== b || opts.keyMask.shape[1] !== start + t)) {
+      throw new ShapeError(`Qwen3Model: keyMask must be [${b}, ${start + t}] (all attended slots), got [${opts.keyMask.shape.join(',')}]`);
+    }
+    const out = tidy(() => {
+      const positions = Array.from({ length: t }, (_, i) => start + i);
+      const tables = ropeTables(positions, this.config.headDim, this.config.ropeTheta, this.device);
+      let h = this.embed(ids);
+      for (let i = 0; i < this.layers.length; i++) {
+        const next = this.layers[i].forward(h, {
+          rope: tables,
+          causal: true,
+          keyMask: opts.keyMask,
+          cache: cache?.layer(i),
+        });
+        h.dispose();
+        h = next;
+      }
+      return this.norm.forward(h);
+    });
+    if (cache) cache.length = start + t;
+    return out;
+  }
+
+  /** Logits `[B, T, V']` (or `[B, 1, V']` with lastOnly), V' = the vocabulary or `vocabRange`. */
+  logits(ids: Tensor, opts: LogitsOptions = {}): Tensor {
+    const head = this.lmHead;
+    if (!head) throw new ShapeError('Qwen3Model: loaded without an LM head (lmHead: false)');
+    let w = head;
+    if (opts.vocabRange) {
+      const [lo, hi] = opts.vocabRange;
+      if (!(Number.isInteger(lo) && Number.isInteger(hi) && lo >= 0 && hi > lo && hi <= this.config.vocabSize)) {
+        throw new ShapeError(`Qwen3Model: vocabRange [${lo}, ${hi}) is outside the vocabulary [0, ${this.config.vocabSize})`);
+      }
+      w = head.narrow(0, lo, hi - lo);
+    }
+    try {
+      return tidy(() => {
+        const h = this.forward(ids, opts);
+        const last = opts.lastOnly ? h.narrow(1, h.shape[1] - 1, 1) : h;
+        return linear(last, w);
+      });
+    } finally {
+      if (w !== head) w.dispose();
+    }
+  }
+
+  dispose(): void {
+    this.embedTokens.dispose();
+    if (this.lmHead && this.lmHead !== this.embedTokens) this.lmHead.dispose();
+    this.norm.dispose();
+    for (const l of this.layers) l.dispose();
+  }
+}
+
+function placed(t: Tensor, device: Device, owned: Tensor[]): Tensor {
+  let r = t;
+  if (t.device !== device) {
+    r = t.toDevice(device);
+    t.dispose();
+  }
+  owned.push(r);
+  return r;
+}
