@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CheckpointError } from '../src/io/errors.js';
 import { SafetensorsFile } from '../src/io/safetensors.js';
-import { readTorchTensor, TorchArchive } from '../src/io/torch-zip.js';
+import { loadSilenceLatent, readTorchTensor, TorchArchive } from '../src/io/torch-zip.js';
 
 const GOLD = 'test/fixtures/golden/checkpoints';
 
@@ -94,6 +94,19 @@ describe('torch zip reader', () => {
       st.close();
     });
   }
+
+  it('loadSilenceLatent returns the transposed [1, T, 64] layout', () => {
+    const raw = readTorchTensor(`${GOLD}/acestep-v15-turbo-tiny/silence_latent.pt`);
+    const [, c, t] = raw.shape;
+    const r = raw.dataSync() as Float32Array;
+    const s = loadSilenceLatent(`${GOLD}/acestep-v15-turbo-tiny`);
+    expect(s.shape).toEqual([1, t, c]);
+    const d = s.dataSync() as Float32Array;
+    for (const [ti, ci] of [[0, 0], [t - 1, 0], [3, c - 1], [t - 1, c - 1]]) expect(d[ti * c + ci]).toBe(r[ci * t + ti]);
+    expect(() => loadSilenceLatent(tmpdir())).toThrow(/silence_latent\.pt is missing/);
+    raw.dispose();
+    s.dispose();
+  });
 
   it('applies storage offset and strides (a transposed view)', () => {
     // Storage [0..11], offset 2, shape [3, 2], strides [1, 3]: element (i, j) = storage[2 + i + 3j].

@@ -2,10 +2,12 @@
 // PyTorch: a zip central-directory parser (stored entries only), a small pickle machine for the
 // opcodes torch.save emits, and a strided gather of `archive/data/<key>` into a contiguous tensor.
 // Nothing in the pickle is executed: only a fixed allow-list of globals is understood.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { DTYPE_SIZE, type DType } from '../runtime/dtype.js';
 import { Tensor } from '../runtime/tensor.js';
 import { CheckpointError } from './errors.js';
+import { SafetensorsFile } from './safetensors.js';
 
 // ---------------------------------------------------------------- zip
 
@@ -470,4 +472,39 @@ function isTensorRef(v: Value): v is TorchTensorRef {
 /** Reads the single tensor of a torch.save file (e.g. silence_latent.pt, [1, 64, T] f32). */
 export function readTorchTensor(path: string): Tensor {
   return new TorchArchive(path).get();
+}
+
+/**
+ * The DiT's silence latent in the layout the pipeline uses, [1, T, 64] f32 contiguous: the file
+ * holds [1, 64, T] and the upstream loader transposes it. Reads `<dir>/silence_latent.pt`, or a
+ * converted `<dir>/silence_latent.safetensors` (tensor `silence_latent`) when there is no .pt.
+ */
+export function loadSilenceLatent(dir: string): Tensor {
+  const pt = join(dir, 'silence_latent.pt');
+  const st = join(dir, 'silence_latent.safetensors');
+  let raw: Tensor;
+  let path = pt;
+  if (existsSync(pt)) raw = readTorchTensor(pt);
+  else if (existsSync(st)) {
+    path = st;
+    const f = SafetensorsFile.open(st);
+    try {
+      raw = f.get('silence_latent');
+    } finally {
+      f.close();
+    }
+  } else throw new CheckpointError('silence_latent.pt is missing (it is required by the DiT pipeline)', pt);
+  try {
+    if (raw.ndim !== 3 || raw.shape[0] !== 1) throw new CheckpointError(`shape [${raw.shape.join(', ')}] is not [1, C, T]`, path, 'silence_latent');
+    const f32 = raw.to('f32');
+    const view = f32.transpose(1, 2);
+    try {
+      return view.contiguous();
+    } finally {
+      view.dispose();
+      f32.dispose();
+    }
+  } finally {
+    raw.dispose();
+  }
 }
