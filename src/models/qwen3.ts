@@ -148,11 +148,12 @@ export class Qwen3Model {
     this.device = opts.device ?? getDefaultDevice();
     const device = this.device;
     const moved: Tensor[] = [];
+    const layers: DecoderLayer[] = [];
+    this.layers = layers;
     try {
       this.embedTokens = placed(w.getShaped('embed_tokens.weight', [c.vocabSize, c.hiddenSize]), device, moved);
-      this.layers = [];
       for (let i = 0; i < c.numLayers; i++) {
-        this.layers.push(
+        layers.push(
           new DecoderLayer(w.sub(`layers.${i}`), {
             numHeads: c.numHeads,
             numKvHeads: c.numKvHeads,
@@ -171,7 +172,7 @@ export class Qwen3Model {
       else this.lmHead = placed(w.getShaped('lm_head.weight', [c.vocabSize, c.hiddenSize]), device, moved);
     } catch (e) {
       for (const t of moved) t.dispose();
-      for (const l of this.layers ?? []) l.dispose();
+      for (const l of layers) l.dispose();
       throw e;
     }
   }

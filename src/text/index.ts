@@ -1,0 +1,3 @@
+// Text layer: tokenizers and chat templates.
+export * from './errors.js';
+export * from './tokenizer.js';
