@@ -1,0 +1,49 @@
+// Golden kind for the condition encoder: cond_encoder_b1, cond_encoder_b2_padded (2B) and
+// xl_cond_encoder (XL: prepended timbre CLS token, separate encoder widths).
+import { collectTaps } from '../../../runtime/debug.js';
+import type { Tensor } from '../../../runtime/tensor.js';
+import { openAceStepCheckpoint } from '../../../models/acestep-config.js';
+import { ConditionEncoder } from '../../../models/condition-encoder.js';
+import type { Actual, CaseKind, GoldenCase } from '../case.js';
+
+function onDevice(t: Tensor, device: 'cpu' | 'cuda'): Tensor {
+  return t.device === device ? t : t.toDevice(device);
+}
+
+const kind: CaseKind = {
+  cases: ['cond_encoder_b1', 'cond_encoder_b2_padded', 'xl_cond_encoder'],
+  async run(c: GoldenCase, opts) {
+    const dev = opts.backend;
+    const { ckpt, config, weights } = openAceStepCheckpoint(c.checkpoint);
+    try {
+      const enc = new ConditionEncoder(weights, config, dev);
+      const inp = (n: string) => onDevice(c.input(n), dev);
+      const { result, taps } = await collectTaps(
+        (n) => n.startsWith('cond.'),
+        () =>
+          enc.forward({
+            textHiddenStates: inp('text_hidden_states'),
+            textAttentionMask: c.input('text_attention_mask'),
+            lyricHiddenStates: inp('lyric_hidden_states'),
+            lyricAttentionMask: c.input('lyric_attention_mask'),
+            referAcoustic: inp('refer_audio_acoustic_hidden_states_packed'),
+            referOrder: c.input('refer_audio_order_mask'),
+          }),
+      );
+      const out: Actual[] = [
+        { name: 'encoder_hidden_states', value: result.encoderHiddenStates },
+        { name: 'encoder_attention_mask', value: result.encoderAttentionMask, tol: 'exact' },
+      ];
+      for (const name of ['text_projected', 'lyric_encoder_last_hidden_state', 'timbre_embs_unpack', 'timbre_embs_mask', 'timbre_encoder_normed_sequence']) {
+        if (!c.outputs.has(name)) continue;
+        const v = taps.get(`cond.${name}`);
+        if (v) out.push({ name, value: v, tol: name.endsWith('_mask') ? 'exact' : undefined });
+      }
+      return out;
+    } finally {
+      ckpt.dispose();
+    }
+  },
+};
+
+export default kind;

@@ -1,0 +1,50 @@
+// Golden kind for one DiT velocity evaluation: dit_decoder_forward (2B, f32 weights),
+// dit_decoder_forward_bf16_weights (the same weights stored as BF16, read by the GEMM directly
+// and upcast exactly everywhere else; compute in f32, so the fp32 tolerance applies) and
+// xl_dit_decoder_forward (decoder width != encoder width).
+import { collectTaps } from '../../../runtime/debug.js';
+import type { Tensor } from '../../../runtime/tensor.js';
+import { openAceStepCheckpoint } from '../../../models/acestep-config.js';
+import { AceStepDiT } from '../../../models/dit.js';
+import type { Actual, CaseKind, GoldenCase } from '../case.js';
+
+function onDevice(t: Tensor, device: 'cpu' | 'cuda'): Tensor {
+  return t.device === device ? t : t.toDevice(device);
+}
+
+const kind: CaseKind = {
+  cases: ['dit_decoder_forward', 'dit_decoder_forward_bf16_weights', 'xl_dit_decoder_forward'],
+  async run(c: GoldenCase, opts) {
+    const dev = opts.backend;
+    const { ckpt, config, weights } = openAceStepCheckpoint(c.checkpoint);
+    try {
+      const dit = new AceStepDiT(weights, config, dev);
+      const hidden = onDevice(c.input('hidden_states'), dev);
+      const context = onDevice(c.input('context_latents'), dev);
+      const timestep = (await c.input('timestep').toFloat32()) as Float32Array;
+      const rAlt = (await c.input('timestep_r_alt').toFloat32()) as Float32Array;
+      const { result, taps } = await collectTaps(
+        (n) => n.startsWith('dit.'),
+        () => {
+          const condition = dit.prepareCondition(onDevice(c.input('encoder_hidden_states'), dev));
+          return { condition, velocity: dit.forward({ hidden, context, timestep, condition }) };
+        },
+      );
+      // Second call: r != t, reusing the cross-attention K/V of the first.
+      const velocityRAlt = dit.forward({ hidden, context, timestep, timestepR: rAlt, condition: result.condition });
+      const out: Actual[] = [
+        { name: 'velocity', value: result.velocity },
+        { name: 'velocity_r_alt', value: velocityRAlt },
+      ];
+      for (const name of c.outputs.names) {
+        const v = taps.get(`dit.${name}`);
+        if (v) out.push({ name, value: v });
+      }
+      return out;
+    } finally {
+      ckpt.dispose();
+    }
+  },
+};
+
+export default kind;

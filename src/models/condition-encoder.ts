@@ -1,0 +1,189 @@
+// AceStepConditionEncoder (spec §7, README round 3): turns the caption hidden states, the lyric
+// embeddings and the reference-audio latents into the packed `encoder_hidden_states` the DiT
+// cross-attends to. Text projector, lyric encoder (padding mask as key mask), timbre encoder
+// (2B: frame 0 of each reference; XL: a prepended special token's output), timbre unpacking per
+// batch item, then packing [lyrics | timbre | text] with valid tokens first.
+import { ShapeError } from '../runtime/errors.js';
+import { concat, embedding, tap, tidyAsync, Tensor, type Device } from '../runtime/index.js';
+import { f32Param, type AceStepConfig } from './acestep-config.js';
+import { EncoderStack } from './acestep-encoder.js';
+import { Linear, type Weights } from './layers.js';
+
+export interface ConditionInputs {
+  /** Caption states from the text encoder `[B, Lt, text_hidden_dim]`. */
+  textHiddenStates: Tensor;
+  /** `[B, Lt]` 1 = real token (a tensor of any dtype or host values). */
+  textAttentionMask: Tensor | ArrayLike<number>;
+  /** Lyric token embeddings `[B, Ll, text_hidden_dim]` (text-encoder embedding table only). */
+  lyricHiddenStates: Tensor;
+  lyricAttentionMask: Tensor | ArrayLike<number>;
+  /** Reference latents of every reference, packed over the batch: `[N, T, timbre_hidden_dim]`. */
+  referAcoustic: Tensor;
+  /** Batch item of each reference `[N]` (references of one item keep their order). */
+  referOrder: Tensor | ArrayLike<number>;
+}
+
+export interface ConditionOutputs {
+  /** `[B, S, encoder_hidden_size]`, S = Ll + maxRefs + Lt, valid tokens first per row. */
+  encoderHiddenStates: Tensor;
+  /** `[B, S]` i32 1 = valid (the first `count` positions of each row). */
+  encoderAttentionMask: Tensor;
+  /** Valid token count per row. */
+  validCounts: number[];
+}
+
+async function hostValues(x: Tensor | ArrayLike<number>): Promise<Float64Array> {
+  if (x instanceof Tensor) {
+    const d = await x.toFloat32IfFloat();
+    return Float64Array.from(d as ArrayLike<number | bigint>, Number);
+  }
+  return Float64Array.from(x);
+}
+
+/**
+ * Per-row gather order of upstream `pack_sequences`: concatenate, then a stable descending sort
+ * of the mask (valid tokens keep their order and come first, pads follow in their order).
+ * `masks[k]` is `[B, len_k]` row-major; returns the permutation into the concatenation and the
+ * packed mask (1 on the first sum(mask) positions).
+ */
+export function packOrder(masks: { data: ArrayLike<number>; len: number }[], batch: number): { order: Int32Array; mask: Uint8Array; total: number } {
+  const total = masks.reduce((s, m) => s + m.len, 0);
+  const order = new Int32Array(batch * total);
+  const mask = new Uint8Array(batch * total);
+  for (let b = 0; b < batch; b++) {
+    const valid: number[] = [];
+    const pads: number[] = [];
+    let at = 0;
+    for (const m of masks) {
+      for (let i = 0; i < m.len; i++) (m.data[b * m.len + i] !== 0 ? valid : pads).push(at + i);
+      at += m.len;
+    }
+    const row = valid.concat(pads);
+    for (let i = 0; i < total; i++) {
+      order[b * total + i] = row[i];
+      mask[b * total + i] = i < valid.length ? 1 : 0;
+    }
+  }
+  return { order, mask, total };
+}
+
+/** Gathers rows: `x [B, L, H]`, `order [B, L']` indices into L -> `[B, L', H]`. */
+function gatherRows(x: Tensor, order: Int32Array, outLen: number): Tensor {
+  const [b, l, h] = x.shape;
+  const flat = x.contiguous().reshape([b * l, h]);
+  const ids = new Int32Array(b * outLen);
+  for (let i = 0; i < b; i++) for (let j = 0; j < outLen; j++) ids[i * outLen + j] = i * l + order[i * outLen + j];
+  return embedding(flat, Tensor.fromArray(ids, [b, outLen], { dtype: 'i32', device: x.device }));
+}
+
+export class ConditionEncoder {
+  readonly textProjector: Linear;
+  readonly lyricEmbed: Linear;
+  readonly lyricEncoder: EncoderStack;
+  readonly timbreEmbed: Linear;
+  readonly timbreEncoder: EncoderStack;
+  /** XL only: the CLS token prepended to each reference `[1, 1, H_enc]`. */
+  readonly timbreSpecialToken: Tensor | null;
+
+  /** `w` is the checkpoint root (tensors `encoder.*`). */
+  constructor(
+    w: Weights,
+    readonly cfg: AceStepConfig,
+    readonly device?: Device,
+  ) {
+    const e = w.sub('encoder');
+    const h = cfg.encoderHiddenSize;
+    this.textProjector = new Linear(e.sub('text_projector'), { inFeatures: cfg.textHiddenDim, outFeatures: h, bias: false, device });
+    this.lyricEmbed = new Linear(e.sub('lyric_encoder.embed_tokens'), { inFeatures: cfg.textHiddenDim, outFeatures: h, device });
+    this.lyricEncoder = new EncoderStack(e.sub('lyric_encoder'), cfg, cfg.numLyricEncoderHiddenLayers, device);
+    this.timbreEmbed = new Linear(e.sub('timbre_encoder.embed_tokens'), { inFeatures: cfg.timbreHiddenDim, outFeatures: h, device });
+    this.timbreEncoder = new EncoderStack(e.sub('timbre_encoder'), cfg, cfg.numTimbreEncoderHiddenLayers, device);
+    this.timbreSpecialToken = cfg.isXL ? f32Param(e, 'timbre_encoder.special_token', [1, 1, h], device) : null;
+  }
+
+  /** Lyric encoder: `[B, Ll, text_hidden_dim]` -> `[B, Ll, H_enc]`; pads are masked as keys only. */
+  encodeLyrics(lyric: Tensor, keyMask: Tensor): Tensor {
+    return this.lyricEncoder.forward(this.lyricEmbed.forward(lyric), keyMask);
+  }
+
+  /** Timbre encoder: `[N, T, timbre_hidden_dim]` -> one embedding per reference `[N, H_enc]`. */
+  encodeTimbre(refs: Tensor): Tensor {
+    let h = this.timbreEmbed.forward(refs);
+    if (this.timbreSpecialToken) {
+      const cls = this.timbreSpecialToken.expand([refs.shape[0], 1, this.cfg.encoderHiddenSize]);
+      h = concat([cls, h], 1);
+    }
+    const normed = tap('cond.timbre_encoder_normed_sequence', this.timbreEncoder.forward(h));
+    return normed.select(1, 0);
+  }
+
+  async forward(inp: ConditionInputs): Promise<ConditionOutputs> {
+    const { textHiddenStates: text, lyricHiddenStates: lyric, referAcoustic: refs } = inp;
+    if (text.ndim !== 3 || text.shape[2] !== this.cfg.textHiddenDim) {
+      throw new ShapeError(`ConditionEncoder: text hidden states must be [B, Lt, ${this.cfg.textHiddenDim}], got [${text.shape.join(',')}]`);
+    }
+    if (lyric.ndim !== 3 || lyric.shape[2] !== this.cfg.textHiddenDim || lyric.shape[0] !== text.shape[0]) {
+      throw new ShapeError(`ConditionEncoder: lyric hidden states must be [${text.shape[0]}, Ll, ${this.cfg.textHiddenDim}], got [${lyric.shape.join(',')}]`);
+    }
+    if (refs.ndim !== 3 || refs.shape[2] !== this.cfg.timbreHiddenDim || refs.shape[0] < 1) {
+      throw new ShapeError(`ConditionEncoder: reference latents must be [N>=1, T, ${this.cfg.timbreHiddenDim}], got [${refs.shape.join(',')}]`);
+    }
+    const [batch, lt] = text.shape;
+    const ll = lyric.shape[1];
+    const textMask = await hostValues(inp.textAttentionMask);
+    const lyricMask = await hostValues(inp.lyricAttentionMask);
+    const order = await hostValues(inp.referOrder);
+    if (textMask.length !== batch * lt) throw new ShapeError(`ConditionEncoder: text mask has ${textMask.length} values, expected ${batch}x${lt}`);
+    if (lyricMask.length !== batch * ll) throw new ShapeError(`ConditionEncoder: lyric mask has ${lyricMask.length} values, expected ${batch}x${ll}`);
+    if (order.length !== refs.shape[0]) throw new ShapeError(`ConditionEncoder: refer order has ${order.length} entries for ${refs.shape[0]} references`);
+    const groups: number[][] = Array.from({ length: batch }, () => []);
+    order.forEach((b, n) => {
+      if (!Number.isInteger(b) || b < 0 || b >= batch) throw new ShapeError(`ConditionEncoder: reference ${n} belongs to batch item ${b}, outside [0, ${batch})`);
+      groups[b].push(n);
+    });
+    const maxRefs = Math.max(...groups.map((g) => g.length));
+    const hEnc = this.cfg.encoderHiddenSize;
+    const dev = text.device;
+
+    return tidyAsync(async () => {
+      const textProj = tap('cond.text_projected', this.textProjector.forward(text));
+      const lyricKeyMask = Tensor.fromArray(Float32Array.from(lyricMask), [batch, ll], { device: dev });
+      const lyricOut = tap('cond.lyric_encoder_last_hidden_state', this.encodeLyrics(lyric, lyricKeyMask));
+
+      // Unpack the per-reference embeddings to [B, maxRefs, H] (missing slots are zero, mask 0)
+      // by gathering from [embeddings; zero row].
+      const timbre = this.encodeTimbre(refs);
+      const table = concat([timbre, Tensor.zeros([1, hEnc], 'f32', dev)], 0);
+      const nRefs = refs.shape[0];
+      const ids = new Int32Array(batch * maxRefs).fill(nRefs);
+      const timbreMask = new Uint8Array(batch * maxRefs);
+      groups.forEach((g, b) =>
+        g.forEach((n, j) => {
+          ids[b * maxRefs + j] = n;
+          timbreMask[b * maxRefs + j] = 1;
+        }),
+      );
+      const timbreUnpack = tap('cond.timbre_embs_unpack', embedding(table, Tensor.fromArray(ids, [batch, maxRefs], { dtype: 'i32', device: dev })));
+      tap('cond.timbre_embs_mask', Tensor.fromArray(Int32Array.from(timbreMask), [batch, maxRefs], { dtype: 'i32', device: dev }));
+
+      const packed = packOrder(
+        [
+          { data: lyricMask, len: ll },
+          { data: timbreMask, len: maxRefs },
+          { data: textMask, len: lt },
+        ],
+        batch,
+      );
+      const all = concat([lyricOut, timbreUnpack, textProj], 1);
+      const encoderHiddenStates = gatherRows(all, packed.order, packed.total);
+      const validCounts = Array.from({ length: batch }, (_, b) => packed.mask.subarray(b * packed.total, (b + 1) * packed.total).reduce((s, v) => s + v, 0));
+      const encoderAttentionMask = Tensor.fromArray(Int32Array.from(packed.mask), [batch, packed.total], { dtype: 'i32', device: dev });
+      return { encoderHiddenStates, encoderAttentionMask, validCounts };
+    });
+  }
+
+  dispose(): void {
+    for (const m of [this.textProjector, this.lyricEmbed, this.lyricEncoder, this.timbreEmbed, this.timbreEncoder]) m.dispose();
+    this.timbreSpecialToken?.dispose();
+  }
+}
