@@ -1,0 +1,28 @@
+// 1-D convolution, transposed convolution and the Snake activation (the Oobleck VAE's ops).
+// Layout is channels-first: x [B, Cin, T]. Activations and outputs are f32; weights and biases
+// may be f32, bf16 or f16. A bias view with data == nullptr means "no bias".
+#pragma once
+#include "../tensor_view.h"
+
+namespace acestep::cpu {
+
+struct Conv1dParams {
+  int64_t stride = 1, padding = 0, dilation = 1, groups = 1;
+};
+
+// out[b, co, t] = bias[co] + sum_{ci in group, k} w[co, ci', k] * x[b, ci, t*stride + k*dilation - padding]
+// x [B, Cin, T], w [Cout, Cin/groups, K], out [B, Cout, Tout].
+void conv1d_ref(const TensorView& x, const TensorView& w, const TensorView& bias, const TensorView& out, const Conv1dParams& p);
+void conv1d(const TensorView& x, const TensorView& w, const TensorView& bias, const TensorView& out, const Conv1dParams& p);
+
+// The adjoint of conv1d (groups 1): x[b, ci, t] scatters w[ci, co, k] to out[b, co, t*stride + k*dilation - padding].
+// x [B, Cin, T], w [Cin, Cout, K], out [B, Cout, Tout]; output padding is implied by Tout.
+void conv_transpose1d_ref(const TensorView& x, const TensorView& w, const TensorView& bias, const TensorView& out, const Conv1dParams& p);
+void conv_transpose1d(const TensorView& x, const TensorView& w, const TensorView& bias, const TensorView& out, const Conv1dParams& p);
+
+// out = x + 1/(beta + 1e-9) * sin(alpha * x)^2 per channel; alpha/beta [C] are exponentiated first
+// when log_scale. x and out [B, C, T] contiguous.
+void snake_ref(const TensorView& x, const TensorView& alpha, const TensorView& beta, const TensorView& out, bool log_scale);
+void snake(const TensorView& x, const TensorView& alpha, const TensorView& beta, const TensorView& out, bool log_scale);
+
+}  // namespace acestep::cpu

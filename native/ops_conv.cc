@@ -1,0 +1,161 @@
+// N-API glue for conv1d, convTranspose1d and snake. The TS wrappers (src/runtime/ops/conv.ts)
+// compute output shapes; here everything that protects memory is checked again: ranks, channel
+// counts, the output length implied by stride/padding/dilation, contiguity and dtypes.
+#include "../kernels/cpu/conv.h"
+#include "registry.h"
+#ifdef ACESTEP_CUDA
+#include "../kernels/cuda/conv.h"
+#endif
+
+using namespace acestep;
+
+namespace {
+
+const std::initializer_list<DType> kFloat = {DType::F32, DType::BF16, DType::F16};
+
+void expect_rank3(const OpArgs& a, const TensorArg& t, const char* name) {
+  if (t.view.ndim != 3) a.fail(std::string(name) + " must be [B, C, T], got " + shape_str(t.view));
+}
+
+// Optional bias [Cout]: an empty TensorArg (no buffer) when absent.
+TensorArg bias_arg(const OpArgs& a, size_t i, int64_t cout) {
+  TensorArg b;
+  if (!a.has(i)) return b;
+  b = a.tensor(i, "bias");
+  expect_dtype(a, b, "bias", kFloat);
+  if (b.view.ndim != 1 || b.view.shape[0] != cout)
+    a.fail("bias must be [" + std::to_string(cout) + "], got " + shape_str(b.view));
+  return b;
+}
+
+TensorView resolve_or_empty(TensorArg& t) {
+  if (!t.buffer) return TensorView{};
+  return t.resolve();
+}
+
+void check_geometry(const OpArgs& a, const cpu::Conv1dParams& p) {
+  if (p.stride < 1) a.fail("stride must be >= 1, got " + std::to_string(p.stride));
+  if (p.dilation < 1) a.fail("dilation must be >= 1, got " + std::to_string(p.dilation));
+  if (p.padding < 0) a.fail("padding must be >= 0, got " + std::to_string(p.padding));
+  if (p.groups < 1) a.fail("groups must be >= 1, got " + std::to_string(p.groups));
+}
+
+}  // namespace
+
+// conv1d(x, w, bias|null, out, stride, padding, dilation, groups)
+ACESTEP_EXPORT(conv1d) {
+  OpArgs a{info, "conv1d"};
+  TensorArg x = a.tensor(0, "x"), w = a.tensor(1, "w");
+  TensorArg out = a.tensor(3, "out");
+  cpu::Conv1dParams p;
+  p.stride = a.integer(4, "stride");
+  p.padding = a.integer(5, "padding");
+  p.dilation = a.integer(6, "dilation");
+  p.groups = a.integer(7, "groups");
+  check_geometry(a, p);
+  expect_rank3(a, x, "x");
+  expect_rank3(a, w, "w");
+  expect_rank3(a, out, "out");
+  expect_dtype(a, x, "x", {DType::F32});
+  expect_dtype(a, out, "out", {DType::F32});
+  expect_dtype(a, w, "w", kFloat);
+  expect_contiguous(a, x, "x");
+  expect_contiguous(a, out, "out");
+  const int64_t B = x.view.shape[0], Cin = x.view.shape[1], T = x.view.shape[2];
+  const int64_t Cout = w.view.shape[0], K = w.view.shape[2];
+  if (Cin % p.groups || Cout % p.groups) a.fail("channels " + std::to_string(Cin) + "->" + std::to_string(Cout) + " not divisible by groups " + std::to_string(p.groups));
+  if (w.view.shape[1] != Cin / p.groups) a.fail("w " + shape_str(w.view) + " does not match Cin/groups = " + std::to_string(Cin / p.groups));
+  if (K < 1) a.fail("kernel size must be >= 1");
+  const int64_t span = p.dilation * (K - 1) + 1, padded = T + 2 * p.padding;
+  if (padded < span) a.fail("input length " + std::to_string(T) + " (padded " + std::to_string(padded) + ") is shorter than the kernel span " + std::to_string(span));
+  const int64_t Tout = (padded - span) / p.stride + 1;
+  if (out.view.shape[0] != B || out.view.shape[1] != Cout || out.view.shape[2] != Tout)
+    a.fail("out must be [" + std::to_string(B) + ", " + std::to_string(Cout) + ", " + std::to_string(Tout) + "], got " + shape_str(out.view));
+  TensorArg bias = bias_arg(a, 2, Cout);
+  expect_same_device(a, {&x, &w, &out});
+  if (bias.buffer) expect_same_device(a, {&x, &bias});
+  CpuImpl impl = cpu_impl();
+  enqueue_op([x, w, bias, out, p, impl]() mutable {
+    TensorView xv = x.resolve(), wv = w.resolve(), bv = resolve_or_empty(bias), ov = out.resolve();
+#ifdef ACESTEP_CUDA
+    if (out.device() == Device::CUDA) return cuda::conv1d(xv, wv, bv, ov, p.stride, p.padding, p.dilation, p.groups);
+#endif
+    if (impl == CpuImpl::Reference) cpu::conv1d_ref(xv, wv, bv, ov, p);
+    else cpu::conv1d(xv, wv, bv, ov, p);
+  });
+  return info.Env().Undefined();
+}
+
+// convTranspose1d(x, w, bias|null, out, stride, padding, outputPadding, dilation)
+ACESTEP_EXPORT(convTranspose1d) {
+  OpArgs a{info, "convTranspose1d"};
+  TensorArg x = a.tensor(0, "x"), w = a.tensor(1, "w");
+  TensorArg out = a.tensor(3, "out");
+  cpu::Conv1dParams p;
+  p.stride = a.integer(4, "stride");
+  p.padding = a.integer(5, "padding");
+  int64_t output_padding = a.integer(6, "outputPadding");
+  p.dilation = a.integer(7, "dilation");
+  check_geometry(a, p);
+  if (output_padding < 0 || (output_padding >= p.stride && output_padding >= p.dilation))
+    a.fail("outputPadding must be in [0, max(stride, dilation)), got " + std::to_string(output_padding));
+  expect_rank3(a, x, "x");
+  expect_rank3(a, w, "w");
+  expect_rank3(a, out, "out");
+  expect_dtype(a, x, "x", {DType::F32});
+  expect_dtype(a, out, "out", {DType::F32});
+  expect_dtype(a, w, "w", kFloat);
+  expect_contiguous(a, x, "x");
+  expect_contiguous(a, out, "out");
+  const int64_t B = x.view.shape[0], Cin = x.view.shape[1], T = x.view.shape[2];
+  const int64_t Cout = w.view.shape[1], K = w.view.shape[2];
+  if (w.view.shape[0] != Cin) a.fail("w " + shape_str(w.view) + " must be [Cin=" + std::to_string(Cin) + ", Cout, K]");
+  if (K < 1 || T < 1) a.fail("kernel size and input length must be >= 1");
+  const int64_t Tout = (T - 1) * p.stride - 2 * p.padding + p.dilation * (K - 1) + output_padding + 1;
+  if (Tout < 1) a.fail("output length " + std::to_string(Tout) + " is not positive (padding too large)");
+  if (out.view.shape[0] != B || out.view.shape[1] != Cout || out.view.shape[2] != Tout)
+    a.fail("out must be [" + std::to_string(B) + ", " + std::to_string(Cout) + ", " + std::to_string(Tout) + "], got " + shape_str(out.view));
+  TensorArg bias = bias_arg(a, 2, Cout);
+  expect_same_device(a, {&x, &w, &out});
+  if (bias.buffer) expect_same_device(a, {&x, &bias});
+  CpuImpl impl = cpu_impl();
+  enqueue_op([x, w, bias, out, p, impl]() mutable {
+    TensorView xv = x.resolve(), wv = w.resolve(), bv = resolve_or_empty(bias), ov = out.resolve();
+#ifdef ACESTEP_CUDA
+    if (out.device() == Device::CUDA) return cuda::conv_transpose1d(xv, wv, bv, ov, p.stride, p.padding, p.dilation);
+#endif
+    if (impl == CpuImpl::Reference) cpu::conv_transpose1d_ref(xv, wv, bv, ov, p);
+    else cpu::conv_transpose1d(xv, wv, bv, ov, p);
+  });
+  return info.Env().Undefined();
+}
+
+// snake(x, alpha [C], beta [C], out, logScale)
+ACESTEP_EXPORT(snake) {
+  OpArgs a{info, "snake"};
+  TensorArg x = a.tensor(0, "x"), alpha = a.tensor(1, "alpha"), beta = a.tensor(2, "beta"), out = a.tensor(3, "out");
+  bool log_scale = a.boolean(4, "logScale");
+  expect_rank3(a, x, "x");
+  expect_dtype(a, x, "x", {DType::F32});
+  expect_dtype(a, out, "out", {DType::F32});
+  expect_dtype(a, alpha, "alpha", kFloat);
+  expect_dtype(a, beta, "beta", kFloat);
+  expect_contiguous(a, x, "x");
+  expect_contiguous(a, out, "out");
+  const int64_t C = x.view.shape[1];
+  if (alpha.view.ndim != 1 || alpha.view.shape[0] != C) a.fail("alpha must be [" + std::to_string(C) + "], got " + shape_str(alpha.view));
+  if (beta.view.ndim != 1 || beta.view.shape[0] != C) a.fail("beta must be [" + std::to_string(C) + "], got " + shape_str(beta.view));
+  if (out.view.ndim != 3 || out.view.shape[0] != x.view.shape[0] || out.view.shape[1] != C || out.view.shape[2] != x.view.shape[2])
+    a.fail("out " + shape_str(out.view) + " must match x " + shape_str(x.view));
+  expect_same_device(a, {&x, &alpha, &beta, &out});
+  CpuImpl impl = cpu_impl();
+  enqueue_op([x, alpha, beta, out, log_scale, impl]() mutable {
+    TensorView xv = x.resolve(), av = alpha.resolve(), bv = beta.resolve(), ov = out.resolve();
+#ifdef ACESTEP_CUDA
+    if (out.device() == Device::CUDA) return cuda::snake(xv, av, bv, ov, log_scale);
+#endif
+    if (impl == CpuImpl::Reference) cpu::snake_ref(xv, av, bv, ov, log_scale);
+    else cpu::snake(xv, av, bv, ov, log_scale);
+  });
+  return info.Env().Undefined();
+}

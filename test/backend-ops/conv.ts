@@ -1,0 +1,148 @@
+// conv1d / convTranspose1d / snake cases: the Oobleck VAE patterns (kernel-7 residual units at
+// dilations 1/3/9, kernel-1 convs, strided kernel-2s downsampling, transposed kernel-2s upsampling
+// at strides 2/4/6/10) plus groups, odd lengths, channel counts that are not multiples of the
+// micro-tile, reductions longer than one reduction chunk, bf16/f16 weights and strided views.
+import { Tensor, convTranspose1d, conv1d, snake, type DType, type Device } from '../../src/runtime/index.js';
+import { normal, uniform } from '../support/random.js';
+import type { OpCase, Tolerance } from './harness.js';
+
+export const cases: OpCase[] = [];
+
+// Weights are scaled by 1/sqrt(fan-in), so outputs are O(1); the fast kernels accumulate in f32
+// in a different order from the f64 reference: error ~ sqrt(fan-in) * 2^-24 * O(1) << 1e-4.
+const convTol: Tolerance = { atol: 1e-4, rtol: 1e-4, why: 'f32 accumulation (blocked order) vs the f64-accumulating reference' };
+
+function tensor(shape: number[], seed: number, device: Device, std = 1, dtype: DType = 'f32'): Tensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const t = Tensor.fromArray(normal(n, seed, std), shape, { device });
+  return dtype === 'f32' ? t : t.to(dtype);
+}
+
+interface ConvSpec {
+  name: string;
+  B: number;
+  Cin: number;
+  Cout: number;
+  T: number;
+  K: number;
+  stride?: number;
+  padding?: number;
+  dilation?: number;
+  groups?: number;
+  bias?: boolean;
+  wdtype?: DType;
+  transposedInput?: boolean;
+}
+
+function addConv(s: ConvSpec): void {
+  const groups = s.groups ?? 1;
+  cases.push({
+    op: 'conv1d',
+    name: s.name,
+    tol: convTol,
+    run: (device) => {
+      const fanIn = (s.Cin / groups) * s.K;
+      // A [B, T, Cin] tensor transposed to [B, Cin, T] exercises the non-contiguous input path.
+      const x = s.transposedInput ? tensor([s.B, s.T, s.Cin], 1, device).transpose(1, 2) : tensor([s.B, s.Cin, s.T], 1, device);
+      const w = tensor([s.Cout, s.Cin / groups, s.K], 2, device, 1 / Math.sqrt(fanIn), s.wdtype ?? 'f32');
+      const b = s.bias === false ? null : tensor([s.Cout], 3, device, 0.5, s.wdtype ?? 'f32');
+      return conv1d(x, w, b, { stride: s.stride, padding: s.padding, dilation: s.dilation, groups });
+    },
+  });
+}
+
+interface ConvTSpec {
+  name: string;
+  B: number;
+  Cin: number;
+  Cout: number;
+  T: number;
+  K: number;
+  stride?: number;
+  padding?: number;
+  outputPadding?: number;
+  dilation?: number;
+  bias?: boolean;
+  wdtype?: DType;
+}
+
+function addConvT(s: ConvTSpec): void {
+  cases.push({
+    op: 'convTranspose1d',
+    name: s.name,
+    tol: convTol,
+    run: (device) => {
+      const x = tensor([s.B, s.Cin, s.T], 4, device);
+      const w = tensor([s.Cin, s.Cout, s.K], 5, device, 1 / Math.sqrt(s.Cin * Math.max(1, s.K / (s.stride ?? 1))), s.wdtype ?? 'f32');
+      const b = s.bias === false ? null : tensor([s.Cout], 6, device, 0.5, s.wdtype ?? 'f32');
+      return convTranspose1d(x, w, b, { stride: s.stride, padding: s.padding, outputPadding: s.outputPadding, dilation: s.dilation });
+    },
+  });
+}
+
+addConv({ name: 'k3 p1 [2,5,17]->7', B: 2, Cin: 5, Cout: 7, T: 17, K: 3, padding: 1 });
+for (const d of [1, 3, 9]) {
+  addConv({ name: `residual k7 dil${d} pad${3 * d} [1,32,100]`, B: 1, Cin: 32, Cout: 32, T: 100, K: 7, dilation: d, padding: 3 * d });
+}
+addConv({ name: 'residual k7 dil9 pad27 short T [2,16,5]', B: 2, Cin: 16, Cout: 16, T: 5, K: 7, dilation: 9, padding: 27 });
+addConv({ name: 'k1 [2,48,70]->40', B: 2, Cin: 48, Cout: 40, T: 70, K: 1 });
+addConv({ name: 'k1 no bias [1,8,33]->2', B: 1, Cin: 8, Cout: 2, T: 33, K: 1, bias: false });
+for (const s of [2, 4, 6, 10]) {
+  addConv({ name: `downsample k${2 * s} s${s} p${Math.ceil(s / 2)} [2,16,120]->32`, B: 2, Cin: 16, Cout: 32, T: 120, K: 2 * s, stride: s, padding: Math.ceil(s / 2) });
+}
+addConv({ name: 'downsample k8 s4 p2 odd T [1,12,103]->20', B: 1, Cin: 12, Cout: 20, T: 103, K: 8, stride: 4, padding: 2 });
+addConv({ name: 'encoder head k3 p1 [1,64,30]->16', B: 1, Cin: 64, Cout: 16, T: 30, K: 3, padding: 1 });
+addConv({ name: 'long reduction k7 [1,130,40]->70', B: 1, Cin: 130, Cout: 70, T: 40, K: 7, padding: 3 });
+addConv({ name: 'groups 2 s2 d2 [2,8,41]->6', B: 2, Cin: 8, Cout: 6, T: 41, K: 3, stride: 2, dilation: 2, padding: 1, groups: 2 });
+addConv({ name: 'depthwise k5 p2 [1,12,50]', B: 1, Cin: 12, Cout: 12, T: 50, K: 5, padding: 2, groups: 12 });
+addConv({ name: 'stride 3 dilation 2 no pad [1,6,64]->9', B: 1, Cin: 6, Cout: 9, T: 64, K: 4, stride: 3, dilation: 2 });
+addConv({ name: 'bf16 weights k7 [1,24,65]->24', B: 1, Cin: 24, Cout: 24, T: 65, K: 7, padding: 3, wdtype: 'bf16' });
+addConv({ name: 'f16 weights k4 s2 p1 [1,24,64]->32', B: 1, Cin: 24, Cout: 32, T: 64, K: 4, stride: 2, padding: 1, wdtype: 'f16' });
+addConv({ name: 'transposed-view input k7 p3 [2,20,37]->12', B: 2, Cin: 20, Cout: 12, T: 37, K: 7, padding: 3, transposedInput: true });
+addConv({ name: 'audio-in k7 p3 [2,2,96]->16', B: 2, Cin: 2, Cout: 16, T: 96, K: 7, padding: 3 });
+
+for (const s of [2, 4, 6, 10]) {
+  addConvT({ name: `upsample k${2 * s} s${s} p${Math.ceil(s / 2)} [2,24,13]->16`, B: 2, Cin: 24, Cout: 16, T: 13, K: 2 * s, stride: s, padding: Math.ceil(s / 2) });
+}
+addConvT({ name: 'stride 1 k3 [1,8,20]->5', B: 1, Cin: 8, Cout: 5, T: 20, K: 3 });
+addConvT({ name: 'outputPadding 1 s3 d2 k5 p2 [2,6,11]->7', B: 2, Cin: 6, Cout: 7, T: 11, K: 5, stride: 3, padding: 2, outputPadding: 1, dilation: 2 });
+addConvT({ name: 'kernel shorter than stride k2 s5 [1,4,9]->3', B: 1, Cin: 4, Cout: 3, T: 9, K: 2, stride: 5 });
+addConvT({ name: 'long reduction k4 s2 p1 [1,300,9]->13', B: 1, Cin: 300, Cout: 13, T: 9, K: 4, stride: 2, padding: 1 });
+addConvT({ name: 'bf16 weights no bias k8 s4 p2 [1,16,25]->8', B: 1, Cin: 16, Cout: 8, T: 25, K: 8, stride: 4, padding: 2, wdtype: 'bf16', bias: false });
+
+interface SnakeSpec {
+  name: string;
+  shape: [number, number, number];
+  logScale: boolean;
+  xRange: number;
+  paramShape: 'vector' | 'broadcast';
+  pdtype?: DType;
+}
+
+function addSnake(s: SnakeSpec): void {
+  const [B, C, T] = s.shape;
+  cases.push({
+    op: 'snake',
+    name: s.name,
+    // sin is a polynomial after reduction by pi in the fast path (|error| < 2e-7 on [-pi/2, pi/2]),
+    // libm's sinf in the reference; scaled by 1/beta (<= ~3 here).
+    tol: { atol: 2e-6, rtol: 1e-6, why: 'vectorised sin (Cody-Waite reduction + degree-11 polynomial) vs libm sinf' },
+    run: (device) => {
+      const x = Tensor.fromArray(uniform(B * C * T, 7, -s.xRange, s.xRange), [B, C, T], { device });
+      const lo = s.logScale ? -1 : 0.2, hi = s.logScale ? 1 : 3;
+      const pshape = s.paramShape === 'vector' ? [C] : [1, C, 1];
+      let a = Tensor.fromArray(uniform(C, 8, lo, hi), pshape, { device });
+      let b = Tensor.fromArray(uniform(C, 9, lo, hi), pshape, { device });
+      if (s.pdtype && s.pdtype !== 'f32') {
+        a = a.to(s.pdtype);
+        b = b.to(s.pdtype);
+      }
+      return snake(x, a, b, { logScale: s.logScale });
+    },
+  });
+}
+
+addSnake({ name: 'log-scale [1,1,1]', shape: [1, 1, 1], logScale: true, xRange: 3, paramShape: 'broadcast' });
+addSnake({ name: 'log-scale [2,16,100]', shape: [2, 16, 100], logScale: true, xRange: 3, paramShape: 'broadcast' });
+addSnake({ name: 'log-scale large |x| [1,8,4097]', shape: [1, 8, 4097], logScale: true, xRange: 60, paramShape: 'broadcast' });
+addSnake({ name: 'linear bf16 params [3,5,31]', shape: [3, 5, 31], logScale: false, xRange: 4, paramShape: 'vector', pdtype: 'bf16' });
