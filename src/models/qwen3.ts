@@ -223,6 +223,8 @@ export class Qwen3Model {
       throw new ShapeError(`Qwen3Model: keyMask must be [${b}, ${start + t}] (all attended slots), got [${opts.keyMask.shape.join(',')}]`);
     }
     const out = tidy(() => {
+      // One contiguous copy serves every layer (the caller may pass a narrowed view of a longer mask).
+      const keyMask = opts.keyMask?.contiguous();
       const positions = Array.from({ length: t }, (_, i) => start + i);
       const tables = ropeTables(positions, this.config.headDim, this.config.ropeTheta, this.device);
       let h = this.embed(ids);
@@ -230,7 +232,7 @@ export class Qwen3Model {
         const next = this.layers[i].forward(h, {
           rope: tables,
           causal: true,
-          keyMask: opts.keyMask,
+          keyMask,
           cache: cache?.layer(i),
         });
         h.dispose();
@@ -244,25 +246,32 @@ export class Qwen3Model {
 
   /** Logits `[B, T, V']` (or `[B, 1, V']` with lastOnly), V' = the vocabulary or `vocabRange`. */
   logits(ids: Tensor, opts: LogitsOptions = {}): Tensor {
+    this.headWeight(opts.vocabRange).dispose(); // validates before the forward runs
+    return tidy(() => {
+      const h = this.forward(ids, opts);
+      return this.project(opts.lastOnly ? h.narrow(1, h.shape[1] - 1, 1) : h, opts.vocabRange);
+    });
+  }
+
+  /** The LM head on final-norm hidden states `[..., H]` -> `[..., V']`, optionally for ids [lo, hi) only. */
+  project(hidden: Tensor, vocabRange?: [number, number]): Tensor {
+    const w = this.headWeight(vocabRange);
+    try {
+      return linear(hidden, w);
+    } finally {
+      w.dispose();
+    }
+  }
+
+  /** A view of the head rows for [lo, hi) (all rows by default); the caller disposes it. */
+  private headWeight(range?: [number, number]): Tensor {
     const head = this.lmHead;
     if (!head) throw new ShapeError('Qwen3Model: loaded without an LM head (lmHead: false)');
-    let w = head;
-    if (opts.vocabRange) {
-      const [lo, hi] = opts.vocabRange;
-      if (!(Number.isInteger(lo) && Number.isInteger(hi) && lo >= 0 && hi > lo && hi <= this.config.vocabSize)) {
-        throw new ShapeError(`Qwen3Model: vocabRange [${lo}, ${hi}) is outside the vocabulary [0, ${this.config.vocabSize})`);
-      }
-      w = head.narrow(0, lo, hi - lo);
+    const [lo, hi] = range ?? [0, this.config.vocabSize];
+    if (!(Number.isInteger(lo) && Number.isInteger(hi) && lo >= 0 && hi > lo && hi <= this.config.vocabSize)) {
+      throw new ShapeError(`Qwen3Model: vocabRange [${lo}, ${hi}) is outside the vocabulary [0, ${this.config.vocabSize})`);
     }
-    try {
-      return tidy(() => {
-        const h = this.forward(ids, opts);
-        const last = opts.lastOnly ? h.narrow(1, h.shape[1] - 1, 1) : h;
-        return linear(last, w);
-      });
-    } finally {
-      if (w !== head) w.dispose();
-    }
+    return head.narrow(0, lo, hi - lo);
   }
 
   dispose(): void {
