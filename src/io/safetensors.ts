@@ -31,28 +31,35 @@ export interface TensorInfo {
 const MAX_HEADER = 100 * 1024 * 1024;
 
 function readHeader(path: string): { header: string; fileSize: number; headerLen: number } {
-  let fd: number;
+  let fd: number | undefined;
   try {
     fd = openSync(path, 'r');
-  } catch (e) {
-    throw new CheckpointError(`cannot open: ${(e as Error).message}`, path);
-  }
-  try {
-    const fileSize = fstatSync(fd).size;
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new CheckpointError('not a regular file', path);
+    const fileSize = st.size;
     if (fileSize < 8) throw new CheckpointError(`truncated: ${fileSize} bytes, no header length`, path);
     const lenBuf = Buffer.alloc(8);
     readSync(fd, lenBuf, 0, 8, 0);
     const len = lenBuf.readBigUInt64LE(0);
-    if (len === 0n || len > BigInt(MAX_HEADER)) throw new CheckpointError(`bad header length ${len}`, path);
+    if (len < 2n || len > BigInt(MAX_HEADER)) throw new CheckpointError(`bad header length ${len} (file of ${fileSize} bytes)`, path);
     const headerLen = Number(len);
     if (8 + headerLen > fileSize) {
       throw new CheckpointError(`header length ${headerLen} runs past the end of the file (${fileSize} bytes)`, path);
     }
     const hb = Buffer.alloc(headerLen);
-    readSync(fd, hb, 0, headerLen, 8);
-    return { header: hb.toString('utf8'), fileSize, headerLen };
+    if (readSync(fd, hb, 0, headerLen, 8) !== headerLen) throw new CheckpointError('short read of the header', path);
+    let header: string;
+    try {
+      header = new TextDecoder('utf-8', { fatal: true }).decode(hb);
+    } catch {
+      throw new CheckpointError('header is not valid UTF-8', path);
+    }
+    return { header, fileSize, headerLen };
+  } catch (e) {
+    if (e instanceof CheckpointError) throw e;
+    throw new CheckpointError(`cannot read: ${(e as Error).message}`, path);
   } finally {
-    closeSync(fd);
+    if (fd !== undefined) closeSync(fd);
   }
 }
 
@@ -70,11 +77,15 @@ export function parseHeader(path: string, header: string, dataBytes: number): { 
   for (const [name, raw] of Object.entries(json as Record<string, unknown>)) {
     if (name === '__metadata__') {
       if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new CheckpointError('__metadata__ is not an object', path);
+      // The format defines metadata as a string-to-string map; the reference reader rejects others.
+      for (const [k, v] of Object.entries(raw)) {
+        if (typeof v !== 'string') throw new CheckpointError(`__metadata__ value of '${k}' is not a string`, path);
+      }
       metadata = raw as Record<string, string>;
       continue;
     }
     const entry = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-    if (entry === null || typeof entry !== 'object') throw new CheckpointError('entry is not an object', path, name);
+    if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) throw new CheckpointError('entry is not an object', path, name);
     const fileDtype = entry.dtype;
     if (typeof fileDtype !== 'string' || !(fileDtype in SAFETENSORS_DTYPES)) {
       throw new CheckpointError(`unsupported dtype ${JSON.stringify(fileDtype)}`, path, name);
@@ -91,6 +102,7 @@ export function parseHeader(path: string, header: string, dataBytes: number): { 
     const [begin, end] = offs as number[];
     if (end < begin) throw new CheckpointError(`data_offsets [${begin}, ${end}] are reversed`, path, name);
     if (end > dataBytes) throw new CheckpointError(`data_offsets end ${end} is past the data section (${dataBytes} bytes)`, path, name);
+    // A product past 2^53 is inexact, but then it cannot equal a byte span that fits the file.
     const numel = (shape as number[]).reduce((a, b) => a * b, 1);
     if (numel * DTYPE_SIZE[dtype] !== end - begin) {
       throw new CheckpointError(`shape [${shape.join(',')}] of ${fileDtype} needs ${numel * DTYPE_SIZE[dtype]} bytes but data_offsets span ${end - begin}`, path, name);
