@@ -42,29 +42,37 @@ export function repaintRegionFrames(startS: number, endS: number, sampleRate = 4
   return [s, e];
 }
 
-/** The soft mask: 1 inside [start, end), ramps of `cf` values k/(cf+1) on both sides, else 0. */
-export function softRegionMask(length: number, start: number, end: number, cf: number): Float32Array {
-  const m = new Float32Array(length);
-  for (let i = Math.max(0, start); i < Math.min(length, end); i++) m[i] = 1;
-  for (let k = 1; k <= cf; k++) {
-    const v = f32((cf + 1 - k) / (cf + 1));
-    const before = start - k, after = end - 1 + k;
-    if (before >= 0 && before < length) m[before] = Math.max(m[before], v);
-    if (after >= 0 && after < length) m[after] = Math.max(m[after], v);
+/**
+ * The soft mask of one row: the hard mask values, plus linear ramps over up to `cf` positions on
+ * each side of the span [first one, last one]. A ramp cut by the row's edge is recomputed over the
+ * positions left (linspace(0, 1, n + 2)[1:-1]), as upstream does. Rows that are all ones or all
+ * zeros get no ramps.
+ */
+export function softMaskRow(hard: ArrayLike<number>, cf: number): Float32Array {
+  const n = hard.length;
+  const m = Float32Array.from(hard, (v) => (v ? 1 : 0));
+  let left = -1, right = -1;
+  for (let i = 0; i < n; i++) {
+    if (m[i]) {
+      if (left < 0) left = i;
+      right = i + 1;
+    }
   }
+  if (left < 0 || cf <= 0 || m.every((v) => v === 1)) return m;
+  const fs = Math.max(left - cf, 0);
+  const nl = left - fs;
+  for (let j = 0; j < nl; j++) m[fs + j] = f32((j + 1) / (nl + 1));
+  const fe = Math.min(right + cf, n);
+  const nr = fe - right;
+  for (let j = 0; j < nr; j++) m[right + j] = f32(1 - (j + 1) / (nr + 1));
   return m;
 }
 
-/** [start, end) of the first run of ones in a [T] mask; null if none. */
-function regionOf(mask: Uint8Array, offset: number, T: number): [number, number] | null {
-  let s = -1, e = -1;
-  for (let t = 0; t < T; t++) {
-    if (mask[offset + t]) {
-      if (s < 0) s = t;
-      e = t + 1;
-    }
-  }
-  return s < 0 ? null : [s, e];
+/** The soft mask of a single region [start, end) in a row of `length` positions. */
+export function softRegionMask(length: number, start: number, end: number, cf: number): Float32Array {
+  const hard = new Uint8Array(length);
+  hard.fill(1, Math.max(0, start), Math.min(length, end));
+  return softMaskRow(hard, cf);
 }
 
 /**
@@ -87,7 +95,7 @@ export function repaintInject(
   }
 }
 
-/** x·m + clean·(1 − m) with the soft mask of each item's region (items without a region: clean). */
+/** x·m + clean·(1 − m) with each item's soft mask (an item without a region becomes clean). */
 export function repaintBoundaryBlend(
   x: Float32Array,
   clean: Float32Array,
@@ -98,8 +106,7 @@ export function repaintBoundaryBlend(
   const [B, T, C] = shape;
   const out = new Float32Array(x.length);
   for (let b = 0; b < B; b++) {
-    const r = regionOf(mask, b * T, T);
-    const m = r ? softRegionMask(T, r[0], r[1], crossfadeFrames) : new Float32Array(T);
+    const m = softMaskRow(mask.subarray(b * T, (b + 1) * T), crossfadeFrames);
     for (let t = 0; t < T; t++) {
       const w = m[t];
       for (let c = (b * T + t) * C; c < (b * T + t + 1) * C; c++) out[c] = f32(f32(w * x[c]) + f32(f32(1 - w) * clean[c]));
