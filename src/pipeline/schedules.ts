@@ -55,8 +55,8 @@ function checkTimesteps(ts: readonly number[]): void {
 export function turboSchedule(opts: { steps?: number; shift?: number; timesteps?: readonly number[] } = {}): number[] {
   if (opts.timesteps) {
     const ts = [...opts.timesteps];
-    checkTimesteps(ts);
     while (ts.length > 0 && ts[ts.length - 1] === 0) ts.pop();
+    checkTimesteps(ts);
     if (ts.length === 0) throw new SamplerConfigError('timesteps', 'no non-zero timestep given');
     return ts.slice(0, TURBO_MAX_CUSTOM_TIMESTEPS).map((t) => {
       let best = TURBO_VALID_TIMESTEPS[0];

@@ -1,0 +1,33 @@
+// Scaled dot-product attention over [B, T, H, D] f32 tensors with GQA, causal / sliding-window
+// visibility and a per-key padding mask. Softmax runs in fp32 (the reference in double).
+#pragma once
+#include <cstdint>
+
+#include "../tensor_view.h"
+
+namespace acestep::cpu {
+
+struct AttentionParams {
+  float scale = 1.f;
+  bool causal = false;
+  int64_t q_offset = 0;  // absolute position of query 0 (KV-cache decode)
+  int64_t window = -1;   // < 0: no sliding window; else key j visible iff |i + q_offset - j| <= window
+};
+
+// Whether key j is visible to query i under the causal / window rules (the key mask is separate).
+inline bool attention_key_visible(const AttentionParams& p, int64_t i, int64_t j) {
+  int64_t pos = i + p.q_offset;
+  if (p.causal && j > pos) return false;
+  if (p.window >= 0 && (j < pos - p.window || j > pos + p.window)) return false;
+  return true;
+}
+
+// q [B, Tq, Hq, D], k/v [B, Tk, Hkv, D] (f32, unit stride in D, any other strides); key_mask
+// [B, Tk] of any dtype, nonzero = attend (data == nullptr: no mask); out [B, Tq, Hq, D] contiguous f32.
+// Query head h reads kv head h / (Hq / Hkv). A query that sees no key outputs zeros.
+void attention_ref(const TensorView& q, const TensorView& k, const TensorView& v, const TensorView& key_mask,
+                   const TensorView& out, const AttentionParams& p);
+void attention(const TensorView& q, const TensorView& k, const TensorView& v, const TensorView& key_mask,
+               const TensorView& out, const AttentionParams& p);
+
+}  // namespace acestep::cpu

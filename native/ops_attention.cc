@@ -1,0 +1,65 @@
+// N-API glue for attention: checks shapes, GQA grouping, unit-stride head dims and the key mask
+// on the JS thread, then queues the CUDA / reference / fast CPU kernel.
+#include "../kernels/cpu/attention.h"
+#include "registry.h"
+#ifdef ACESTEP_CUDA
+#include "../kernels/cuda/attention.h"
+#endif
+
+using namespace acestep;
+
+// attention(q, k, v, keyMask | null, out, scale, causal, qOffset, window)
+ACESTEP_EXPORT(attention) {
+  OpArgs a{info, "attention"};
+  TensorArg q = a.tensor(0, "q"), k = a.tensor(1, "k"), v = a.tensor(2, "v");
+  bool has_mask = a.has(3);
+  TensorArg mask;
+  if (has_mask) mask = a.tensor(3, "keyMask");
+  TensorArg out = a.tensor(4, "out");
+  cpu::AttentionParams p;
+  p.scale = static_cast<float>(a.number(5, "scale"));
+  p.causal = a.boolean(6, "causal");
+  p.q_offset = a.integer(7, "qOffset");
+  p.window = a.integer(8, "window");
+
+  expect_same_device(a, {&q, &k, &v, &out});
+  if (has_mask) expect_same_device(a, {&q, &mask});
+  for (const TensorArg* t : {&q, &k, &v, &out}) {
+    if (t->view.ndim != 4) a.fail("q, k, v and out must be [B, T, H, D], got " + shape_str(t->view));
+  }
+  expect_dtype(a, q, "q", {DType::F32});
+  expect_dtype(a, k, "k", {DType::F32});
+  expect_dtype(a, v, "v", {DType::F32});
+  expect_dtype(a, out, "out", {DType::F32});
+  expect_contiguous(a, out, "out");
+  const TensorView &Q = q.view, &K = k.view, &V = v.view, &O = out.view;
+  int64_t B = Q.shape[0], Tq = Q.shape[1], Hq = Q.shape[2], D = Q.shape[3], Tk = K.shape[1], Hkv = K.shape[2];
+  if (K.shape[0] != B || K.shape[3] != D) a.fail("k " + shape_str(K) + " does not match q " + shape_str(Q));
+  for (int i = 0; i < 4; i++)
+    if (V.shape[i] != K.shape[i]) a.fail("v " + shape_str(V) + " does not match k " + shape_str(K));
+  for (int i = 0; i < 4; i++)
+    if (O.shape[i] != Q.shape[i]) a.fail("out " + shape_str(O) + " does not match q " + shape_str(Q));
+  if (D == 0) a.fail("head dim is 0");
+  if (Hkv == 0 || Hq % Hkv != 0) a.fail("query heads " + std::to_string(Hq) + " not a multiple of kv heads " + std::to_string(Hkv));
+  for (const TensorArg* t : {&q, &k, &v})
+    if (t->view.strides[3] != 1 && D > 1) a.fail("q, k and v need a unit stride in the head dim");
+  if (has_mask) {
+    if (mask.view.ndim != 2 || mask.view.shape[0] != B || mask.view.shape[1] != Tk)
+      a.fail("keyMask must be [B, Tk] = [" + std::to_string(B) + "," + std::to_string(Tk) + "], got " + shape_str(mask.view));
+    expect_dtype(a, mask, "keyMask", {DType::U8, DType::I32, DType::I64, DType::F32});
+  }
+  if (!(p.scale == p.scale)) a.fail("scale is NaN");
+  (void)Tq;
+  CpuImpl impl = cpu_impl();
+  enqueue_op([q, k, v, mask, out, p, has_mask, impl]() mutable {
+    TensorView qv = q.resolve(), kv = k.resolve(), vv = v.resolve(), ov = out.resolve();
+    TensorView mv;
+    if (has_mask) mv = mask.resolve();
+#ifdef ACESTEP_CUDA
+    if (out.device() == Device::CUDA) return cuda::attention(qv, kv, vv, mv, ov, p);
+#endif
+    if (impl == CpuImpl::Reference) cpu::attention_ref(qv, kv, vv, mv, ov, p);
+    else cpu::attention(qv, kv, vv, mv, ov, p);
+  });
+  return info.Env().Undefined();
+}

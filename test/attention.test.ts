@@ -1,0 +1,115 @@
+// Attention against an independent plain-JS implementation (double precision, written from the
+// op contract), plus the contract's edge rules and argument errors.
+import { afterAll, describe, expect, it } from 'vitest';
+import { ShapeError, Tensor, attention, tidy } from '../src/runtime/index.js';
+import { native } from '../src/runtime/native.js';
+import { expectClose } from './support/compare.js';
+import { normal, randomInts } from './support/random.js';
+
+interface Opts {
+  scale?: number;
+  causal?: boolean;
+  qOffset?: number;
+  window?: number;
+  mask?: Int32Array;
+}
+
+// q [B,Tq,Hq,D], k/v [B,Tk,Hkv,D], all contiguous Float32Arrays.
+function jsAttention(q: Float32Array, k: Float32Array, v: Float32Array, dims: number[], o: Opts): Float32Array {
+  const [B, Tq, Tk, Hq, Hkv, D] = dims;
+  const scale = o.scale ?? 1 / Math.sqrt(D);
+  const out = new Float32Array(B * Tq * Hq * D);
+  for (let b = 0; b < B; b++)
+    for (let i = 0; i < Tq; i++)
+      for (let h = 0; h < Hq; h++) {
+        const hk = Math.floor(h / (Hq / Hkv));
+        const pos = i + (o.qOffset ?? 0);
+        const w: number[] = [], js: number[] = [];
+        for (let j = 0; j < Tk; j++) {
+          if (o.causal && j > pos) continue;
+          if (o.window !== undefined && Math.abs(pos - j) > o.window) continue;
+          if (o.mask && o.mask[b * Tk + j] === 0) continue;
+          let s = 0;
+          for (let e = 0; e < D; e++) s += q[((b * Tq + i) * Hq + h) * D + e] * k[((b * Tk + j) * Hkv + hk) * D + e];
+          w.push(s * scale);
+          js.push(j);
+        }
+        if (js.length === 0) continue;
+        const mx = Math.max(...w);
+        const p = w.map((s) => Math.exp(s - mx));
+        const z = p.reduce((a, x) => a + x, 0);
+        for (let e = 0; e < D; e++) {
+          let acc = 0;
+          for (let n = 0; n < js.length; n++) acc += p[n] * v[((b * Tk + js[n]) * Hkv + hk) * D + e];
+          out[((b * Tq + i) * Hq + h) * D + e] = acc / z;
+        }
+      }
+  return out;
+}
+
+afterAll(() => native.setCpuImpl('fast'));
+
+const tol = { atol: 2e-5, rtol: 2e-5, why: 'fp32 accumulation (fast path) vs double; values are O(1)' };
+
+const specs: { name: string; dims: number[]; o: Opts; masked?: boolean }[] = [
+  { name: 'decode GQA 2, D=128', dims: [2, 1, 300, 16, 8, 128], o: { causal: true, qOffset: 299 } },
+  { name: 'causal prefill GQA 5, D=8', dims: [1, 40, 40, 5, 1, 8], o: { causal: true } },
+  { name: 'window 7 with mask, D=64', dims: [2, 50, 50, 2, 2, 64], o: { window: 7 }, masked: true },
+  { name: 'cross-attention Tk != Tq, D=16, scale 0.5', dims: [2, 13, 77, 4, 1, 16], o: { scale: 0.5 }, masked: true },
+];
+
+describe('attention vs plain JS', () => {
+  for (const impl of ['reference', 'fast'] as const) {
+    for (const s of specs) {
+      it(`${impl}: ${s.name}`, () => {
+        const [B, Tq, Tk, Hq, Hkv, D] = s.dims;
+        const q = normal(B * Tq * Hq * D, 1), k = normal(B * Tk * Hkv * D, 2), v = normal(B * Tk * Hkv * D, 3);
+        const mask = s.masked ? Int32Array.from(randomInts(B * Tk, 4, 0, 4), (x) => (x === 0 ? 0 : 1)) : undefined;
+        if (mask) for (let j = 0; j < Tk; j++) mask[j] = 0; // batch 0 fully padded -> zero rows
+        const want = jsAttention(q, k, v, s.dims, { ...s.o, mask });
+        native.setCpuImpl(impl);
+        const got = tidy(() => {
+          const keyMask = mask ? Tensor.fromArray(mask, [B, Tk]) : undefined;
+          return attention(Tensor.fromArray(q, [B, Tq, Hq, D]), Tensor.fromArray(k, [B, Tk, Hkv, D]), Tensor.fromArray(v, [B, Tk, Hkv, D]), { ...s.o, keyMask }).dataSync() as Float32Array;
+        });
+        native.setCpuImpl('fast');
+        expectClose(got, want, tol, s.name);
+        if (mask) expect(got.subarray(0, Tq * Hq * D).every((x) => x === 0)).toBe(true);
+      });
+    }
+  }
+});
+
+describe('attention contract', () => {
+  it('K/V as views into a larger cache equal the same K/V passed contiguous', () => {
+    tidy(() => {
+      const [B, Tk, Hkv, D, cap] = [1, 21, 2, 32, 64];
+      const cache = Tensor.fromArray(normal(B * cap * Hkv * D, 9), [B, cap, Hkv, D]);
+      const q = Tensor.fromArray(normal(B * 4 * D, 8), [B, 1, 4, D]);
+      const view = cache.narrow(1, 0, Tk);
+      const a = attention(q, view, view, { causal: true, qOffset: Tk - 1 }).dataSync();
+      const b = attention(q, view.contiguous(), view.contiguous(), { causal: true, qOffset: Tk - 1 }).dataSync();
+      expect(Array.from(a)).toEqual(Array.from(b));
+    });
+  });
+
+  it('a single visible key returns its value row exactly', () => {
+    tidy(() => {
+      const v = normal(5 * 16, 11);
+      const out = attention(Tensor.fromArray(normal(5 * 16, 10), [1, 5, 1, 16]), Tensor.fromArray(normal(5 * 16, 12), [1, 5, 1, 16]), Tensor.fromArray(v, [1, 5, 1, 16]), { window: 0 }).dataSync();
+      expectClose(out, v, { atol: 1e-6, why: 'softmax over one key is exactly 1' });
+    });
+  });
+
+  it('rejects bad arguments with ShapeError', () => {
+    tidy(() => {
+      const q = Tensor.zeros([1, 2, 4, 8]), k = Tensor.zeros([1, 3, 3, 8]), k2 = Tensor.zeros([1, 3, 2, 8]);
+      expect(() => attention(q, k, k)).toThrow(/not a multiple/);
+      expect(() => attention(q, Tensor.zeros([1, 3, 2, 4]), Tensor.zeros([1, 3, 2, 4]))).toThrow(ShapeError);
+      expect(() => attention(q, k2, Tensor.zeros([1, 4, 2, 8]))).toThrow(/v \[1,4,2,8\] does not match k/);
+      expect(() => attention(q, k2, k2, { keyMask: Tensor.zeros([1, 2]) })).toThrow(/keyMask must be \[1, 3\]/);
+      expect(() => attention(q, k2, k2, { window: -1 })).toThrow(/window/);
+      expect(() => attention(Tensor.zeros([2, 4, 8]), k2, k2)).toThrow(/q must be \[B, T, H, D\]/);
+    });
+  });
+});
