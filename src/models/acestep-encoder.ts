@@ -2,9 +2,58 @@
 // encoder, attention pooler, detokenizer; spec §7-9): N Qwen3-style layers with RoPE positions
 // 0..T-1, the sliding window on the layers the config marks "sliding", an optional key padding
 // mask, and a final RMSNorm. The caller does the per-stack embedding and token handling.
-import { ropeTables, tidy, type Device, type Tensor } from '../runtime/index.js';
+//
+// Upstream combines window and padding into one additive mask filled with finfo(f32).min, so a
+// query whose window holds only padding keys scores every key equally and averages the values of
+// all keys (spec §23 rule 1). Padded lyric rows do that, and they reach the DiT through packing;
+// the attention op returns zeros for such rows, so those rows are patched here.
+import { add, attention, mean, mul, rope, ropeTables, sub, tidy, Tensor, type Device } from '../runtime/index.js';
+import { ShapeError } from '../runtime/errors.js';
 import { isSlidingLayer, type AceStepConfig } from './acestep-config.js';
-import { DecoderLayer, RMSNorm, type Weights } from './layers.js';
+import { DecoderLayer, RMSNorm, type RopeTables, type Weights } from './layers.js';
+
+/**
+ * `[B, T]` 1 where query i sees no key: no nonzero keyMask[j] with |i-j| <= window (any j when
+ * window is undefined). Null when every row sees a key.
+ */
+export function rowsWithoutKeys(keyMask: ArrayLike<number>, batch: number, t: number, window?: number): Float32Array | null {
+  const out = new Float32Array(batch * t);
+  let any = false;
+  for (let b = 0; b < batch; b++) {
+    for (let i = 0; i < t; i++) {
+      const lo = window === undefined ? 0 : Math.max(0, i - window);
+      const hi = window === undefined ? t - 1 : Math.min(t - 1, i + window);
+      let seen = false;
+      for (let j = lo; j <= hi && !seen; j++) seen = keyMask[b * t + j] !== 0;
+      if (!seen) {
+        out[b * t + i] = 1;
+        any = true;
+      }
+    }
+  }
+  return any ? out : null;
+}
+
+/** DecoderLayer.forward with the rows flagged in `rows [B, T]` replaced by the mean of all values. */
+function layerWithUniformRows(layer: DecoderLayer, x: Tensor, rt: RopeTables, window: number | undefined, keyMask: Tensor, rows: Tensor): Tensor {
+  return tidy(() => {
+    const a = layer.attn;
+    const [b, t] = x.shape;
+    const n = layer.inputNorm.forward(x);
+    let q = a.q.forward(n).reshape([b, t, a.numHeads, a.headDim]);
+    if (a.qNorm) q = a.qNorm.forward(q);
+    const { k, v } = a.projectKV(n, rt);
+    let o = attention(rope(q, rt.cos, rt.sin), k, v, { window, keyMask });
+    const g = a.numHeads / a.numKvHeads;
+    const meanV = mean(v, 1, true)
+      .reshape([b, 1, a.numKvHeads, 1, a.headDim])
+      .expand([b, 1, a.numKvHeads, g, a.headDim])
+      .reshape([b, 1, a.numHeads, a.headDim]);
+    o = add(o, mul(rows.reshape([b, t, 1, 1]), sub(meanV, o)));
+    const h = add(x, a.o.forward(o.reshape([b, t, a.numHeads * a.headDim])));
+    return add(h, layer.mlp.forward(layer.postNorm.forward(h)));
+  });
+}
 
 export class EncoderStack {
   readonly layers: DecoderLayer[];
@@ -35,16 +84,24 @@ export class EncoderStack {
     this.norm = new RMSNorm(w.sub('norm'), cfg.rmsNormEps, { dim: hidden, device });
   }
 
-  /** `h [B, T, H]` -> normed `[B, T, H]`; `keyMask [B, T]` (nonzero = real token) masks keys only. */
-  forward(h: Tensor, keyMask?: Tensor): Tensor {
+  /**
+   * `h [B, T, H]` -> normed `[B, T, H]`. `keyMask` (host values `[B*T]`, nonzero = real token)
+   * masks keys only: padded positions still get outputs.
+   */
+  forward(h: Tensor, keyMask?: ArrayLike<number>): Tensor {
+    const [b, t] = h.shape;
+    if (keyMask && keyMask.length !== b * t) throw new ShapeError(`EncoderStack: key mask has ${keyMask.length} values for [${b}, ${t}]`);
     return tidy(() => {
-      const t = h.shape[1];
       const positions = Array.from({ length: t }, (_, i) => i);
-      const rope = ropeTables(positions, this.cfg.headDim, this.cfg.ropeTheta, h.device);
+      const rt = ropeTables(positions, this.cfg.headDim, this.cfg.ropeTheta, h.device);
+      const maskT = keyMask ? Tensor.fromArray(Float32Array.from(keyMask), [b, t], { device: h.device }) : undefined;
       let x = h;
       this.layers.forEach((layer, i) => {
         const window = isSlidingLayer(this.cfg, i) ? this.cfg.slidingWindow! : undefined;
-        x = layer.forward(x, { rope, window, keyMask });
+        const empty = keyMask ? rowsWithoutKeys(keyMask, b, t, window) : null;
+        x = empty
+          ? layerWithUniformRows(layer, x, rt, window, maskT!, Tensor.fromArray(empty, [b, t], { device: h.device }))
+          : layer.forward(x, { rope: rt, window, keyMask: maskT });
       });
       return this.norm.forward(x);
     });

@@ -102,7 +102,7 @@ export class ConditionEncoder {
   }
 
   /** Lyric encoder: `[B, Ll, text_hidden_dim]` -> `[B, Ll, H_enc]`; pads are masked as keys only. */
-  encodeLyrics(lyric: Tensor, keyMask: Tensor): Tensor {
+  encodeLyrics(lyric: Tensor, keyMask: ArrayLike<number>): Tensor {
     return this.lyricEncoder.forward(this.lyricEmbed.forward(lyric), keyMask);
   }
 
@@ -147,8 +147,7 @@ export class ConditionEncoder {
 
     return tidyAsync(async () => {
       const textProj = tap('cond.text_projected', this.textProjector.forward(text));
-      const lyricKeyMask = Tensor.fromArray(Float32Array.from(lyricMask), [batch, ll], { device: dev });
-      const lyricOut = tap('cond.lyric_encoder_last_hidden_state', this.encodeLyrics(lyric, lyricKeyMask));
+      const lyricOut = tap('cond.lyric_encoder_last_hidden_state', this.encodeLyrics(lyric, lyricMask));
 
       // Unpack the per-reference embeddings to [B, maxRefs, H] (missing slots are zero, mask 0)
       // by gathering from [embeddings; zero row].

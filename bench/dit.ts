@@ -1,0 +1,168 @@
+// DiT forward benchmark: one velocity evaluation at the 2B shapes (24 layers, hidden 2048, 16/8
+// heads of 128, MLP 6144, sliding window 128 on even layers) with random bf16 weights, for 30 s
+// (750 latent frames -> 375 tokens) and 240 s (6000 -> 3000) of audio, beside the same layer math
+// in PyTorch (bench/dit_torch.py) when /usr/bin/python3 has torch. One set of layer weights is
+// shared by all layers in both programs (3 GB of distinct bf16 weights would not change the
+// per-layer work, which streams 126 MB of weights per layer either way).
+// Run: node dist/bench/dit.js [frames=750,6000] [layers=24] [threads=2]
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setNumThreads, Tensor, tidy } from '../src/runtime/index.js';
+import { parseAceStepConfig } from '../src/models/acestep-config.js';
+import { AceStepDiT } from '../src/models/dit.js';
+import { Weights } from '../src/models/layers.js';
+
+export interface DitBenchResult {
+  frames: number;
+  tokens: number;
+  oursSeconds: number;
+  torchSeconds: number | null;
+  /** torch time / our time (>= 1 means we are faster). */
+  ratio: number | null;
+}
+
+export interface DitBenchOptions {
+  frames?: number[];
+  layers?: number;
+  threads?: number;
+  encoderLength?: number;
+}
+
+/** Deterministic uniform values with the variance of N(0, scale^2), as bf16 bits or f32. */
+function randomValues(n: number, scale: number, seed: number): Float32Array {
+  const out = new Float32Array(n);
+  let s = seed >>> 0 || 1;
+  const a = scale * Math.sqrt(3);
+  for (let i = 0; i < n; i++) {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    out[i] = ((s >>> 0) / 4294967296 - 0.5) * 2 * a;
+  }
+  return out;
+}
+
+function bf16(shape: number[], scale: number, seed: number): Tensor {
+  const f = randomValues(shape.reduce((x, y) => x * y, 1), scale, seed);
+  const u = new Uint32Array(f.buffer);
+  const bits = new Uint16Array(f.length);
+  for (let i = 0; i < f.length; i++) bits[i] = (u[i] + 0x7fff + ((u[i] >>> 16) & 1)) >>> 16;
+  return Tensor.fromArray(bits, shape, { dtype: 'bf16' });
+}
+
+/** Random 2B-shaped DiT weights; every `decoder.layers.N.*` name maps to one shared set. */
+function randomWeights(h: number, heads: number, kvHeads: number, d: number, inter: number): Weights {
+  const m = new Map<string, Tensor>();
+  let seed = 1;
+  const lin = (name: string, o: number, i: number, bias = false) => {
+    m.set(`${name}.weight`, bf16([o, i], 1 / Math.sqrt(i), seed++));
+    if (bias) m.set(`${name}.bias`, bf16([o], 0.02, seed++));
+  };
+  const L = 'decoder.layers.0';
+  for (const a of ['self_attn', 'cross_attn']) {
+    lin(`${L}.${a}.q_proj`, heads * d, h);
+    lin(`${L}.${a}.k_proj`, kvHeads * d, h);
+    lin(`${L}.${a}.v_proj`, kvHeads * d, h);
+    lin(`${L}.${a}.o_proj`, h, heads * d);
+    m.set(`${L}.${a}.q_norm.weight`, bf16([d], 0.1, seed++));
+    m.set(`${L}.${a}.k_norm.weight`, bf16([d], 0.1, seed++));
+  }
+  for (const n of ['self_attn_norm', 'cross_attn_norm', 'mlp_norm']) m.set(`${L}.${n}.weight`, bf16([h], 0.1, seed++));
+  lin(`${L}.mlp.gate_proj`, inter, h);
+  lin(`${L}.mlp.up_proj`, inter, h);
+  lin(`${L}.mlp.down_proj`, h, inter);
+  m.set(`${L}.scale_shift_table`, bf16([1, 6, h], 0.1, seed++));
+  for (const te of ['time_embed', 'time_embed_r']) {
+    lin(`decoder.${te}.linear_1`, h, 256, true);
+    lin(`decoder.${te}.linear_2`, h, h, true);
+    lin(`decoder.${te}.time_proj`, 6 * h, h, true);
+  }
+  lin('decoder.condition_embedder', h, h, true);
+  m.set('decoder.norm_out.weight', bf16([h], 0.1, seed++));
+  m.set('decoder.scale_shift_table', bf16([1, 2, h], 0.1, seed++));
+  m.set('decoder.proj_in.1.weight', bf16([h, 192, 2], 1 / Math.sqrt(384), seed++));
+  m.set('decoder.proj_in.1.bias', bf16([h], 0.02, seed++));
+  m.set('decoder.proj_out.1.weight', bf16([h, 64, 2], 1 / Math.sqrt(h), seed++));
+  m.set('decoder.proj_out.1.bias', bf16([64], 0.02, seed++));
+  const shared = (n: string) => n.replace(/^decoder\.layers\.\d+\./, `${L}.`);
+  return new Weights({ get: (n) => m.get(shared(n))!.contiguous(), has: (n) => m.has(shared(n)) }, '', 'random bf16 weights');
+}
+
+function torchTimes(frames: number[], layers: number, threads: number, enc: number): Map<number, number> {
+  const out = new Map<number, number>();
+  const py = '/usr/bin/python3';
+  const script = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'dit_torch.py');
+  const alt = join(dirname(fileURLToPath(import.meta.url)), 'dit_torch.py');
+  const path = existsSync(script) ? script : alt;
+  if (!existsSync(py) || !existsSync(path)) return out;
+  try {
+    execFileSync(py, ['-c', 'import torch'], { stdio: 'ignore' });
+  } catch {
+    return out;
+  }
+  const text = execFileSync(py, [path, `frames=${frames.join(',')}`, `layers=${layers}`, `threads=${threads}`, `enc=${enc}`], { encoding: 'utf8', maxBuffer: 1 << 20 });
+  for (const line of text.trim().split('\n')) {
+    const r = JSON.parse(line) as { frames: number; seconds: number };
+    out.set(r.frames, r.seconds);
+  }
+  return out;
+}
+
+export async function runDitBench(opts: DitBenchOptions = {}): Promise<DitBenchResult[]> {
+  const frames = opts.frames ?? [750, 6000];
+  const layers = opts.layers ?? 24;
+  const threads = opts.threads ?? 2;
+  const encLen = opts.encoderLength ?? 256;
+  setNumThreads(threads);
+  const cfg = parseAceStepConfig({
+    hidden_size: 2048,
+    intermediate_size: 6144,
+    num_hidden_layers: layers,
+    num_attention_heads: 16,
+    num_key_value_heads: 8,
+    head_dim: 128,
+    sliding_window: 128,
+  });
+  const dit = new AceStepDiT(randomWeights(2048, 16, 8, 128, 6144), cfg);
+  const results: DitBenchResult[] = [];
+  const condition = dit.prepareCondition(Tensor.fromArray(randomValues(encLen * 2048, 1, 99), [1, encLen, 2048]));
+  const run = async (t: number): Promise<number> => {
+    const x = Tensor.fromArray(randomValues(t * 64, 1, 5), [1, t, 64]);
+    const ctx = Tensor.fromArray(randomValues(t * 128, 1, 6), [1, t, 128]);
+    const t0 = performance.now();
+    const v = tidy(() => dit.forward({ hidden: x, context: ctx, timestep: [0.5], condition }));
+    await v.data();
+    const dt = (performance.now() - t0) / 1000;
+    for (const z of [x, ctx, v]) z.dispose();
+    return dt;
+  };
+  await run(64); // warm-up: thread pool, weight re-layout caches
+  const ours = new Map<number, number>();
+  for (const f of frames) ours.set(f, await run(f));
+  condition.dispose();
+  dit.dispose();
+  const torch = torchTimes(frames, layers, threads, encLen);
+  for (const f of frames) {
+    const o = ours.get(f)!;
+    const t = torch.get(f) ?? null;
+    results.push({ frames: f, tokens: Math.ceil(f / 2), oursSeconds: o, torchSeconds: t, ratio: t === null ? null : t / o });
+  }
+  return results;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const args = Object.fromEntries(process.argv.slice(2).map((a) => a.split('=')));
+  const res = await runDitBench({
+    frames: args.frames ? String(args.frames).split(',').map(Number) : undefined,
+    layers: args.layers ? Number(args.layers) : undefined,
+    threads: args.threads ? Number(args.threads) : undefined,
+  });
+  for (const r of res) {
+    console.log(
+      `DiT forward ${r.frames} frames (${r.tokens} tokens): ours ${r.oursSeconds.toFixed(2)} s` +
+        (r.torchSeconds === null ? ', torch n/a' : `, torch bf16 ${r.torchSeconds.toFixed(2)} s, ratio ${r.ratio!.toFixed(2)}`),
+    );
+  }
+}
