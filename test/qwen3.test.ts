@@ -1,0 +1,156 @@
+// Qwen3 model properties on the tiny fixture checkpoints (the upstream numbers themselves are checked
+// by the lm_greedy / text_encoder golden cases): KV-cache decode equals the uncached forward,
+// left-padded batches with a key mask equal single runs, vocab-range logits equal the slice of the
+// full logits, a BF16 checkpoint equals its exact f32 upcast, and bad input raises typed errors.
+// Tolerance 2e-5 abs on logits of magnitude <= ~12: the paths differ only in f32 summation order
+// (the generator measured 8.3e-6 for cache vs no cache upstream).
+import { mkdtempSync, writeFileSync, copyFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { Tensor, flush, KernelError, ShapeError } from '../src/runtime/index.js';
+import { CheckpointError } from '../src/io/errors.js';
+import { Checkpoint } from '../src/io/checkpoint.js';
+import { Qwen3Model, parseQwen3Config } from '../src/models/qwen3.js';
+import { Weights } from '../src/models/layers.js';
+import { diff } from './support/compare.js';
+
+const ckpts = join(import.meta.dirname, 'fixtures', 'golden', 'checkpoints');
+const lmDir = join(ckpts, 'acestep-5Hz-lm-tiny');
+const lm = Qwen3Model.load(lmDir);
+const V = lm.config.vocabSize;
+const TOL = 2e-5;
+
+function ids(rows: number[][]): Tensor {
+  return Tensor.fromArray(Int32Array.from(rows.flat()), [rows.length, rows[0].length]);
+}
+function rand(n: number, seed: number): number[] {
+  let s = seed;
+  return Array.from({ length: n }, () => {
+    s = (s * 1103515245 + 12345) >>> 0;
+    return s % V;
+  });
+}
+function maxDiff(a: Float32Array, b: Float32Array): number {
+  const d = diff(a, b);
+  expect(d.cosine).toBeGreaterThan(0.99999);
+  return d.maxAbs;
+}
+
+describe('qwen3: config and loading', () => {
+  it('reads sizes from config.json, with and without the model. prefix', () => {
+    expect(lm.config).toMatchObject({ vocabSize: 300, hiddenSize: 64, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 16, tieWordEmbeddings: true });
+    expect(lm.lmHead).toBe(lm.embedTokens);
+    const enc = Qwen3Model.load(join(ckpts, 'Qwen3-Embedding-tiny'), { lmHead: false });
+    expect(enc.config.hiddenSize).toBe(48);
+    expect(enc.lmHead).toBeNull();
+    expect(() => enc.logits(ids([[1, 2]]))).toThrow(ShapeError);
+    enc.dispose();
+  });
+
+  it('rejects bad configs and missing tensors with CheckpointError naming the key or tensor', () => {
+    expect(() => parseQwen3Config({ vocab_size: 10 }, 'x/config.json')).toThrow(/hidden_size/);
+    expect(() => parseQwen3Config({ vocab_size: 10, hidden_size: 8, intermediate_size: 8, num_hidden_layers: 1, num_attention_heads: 3, num_key_value_heads: 2 }, 'c')).toThrow(/multiple/);
+    expect(() =>
+      parseQwen3Config({ vocab_size: 10, hidden_size: 8, intermediate_size: 8, num_hidden_layers: 1, num_attention_heads: 2, rope_scaling: { rope_type: 'yarn' } }, 'c'),
+    ).toThrow(/rope_scaling/);
+    const ck = Checkpoint.open(lmDir, { stripPrefix: 'model.' });
+    const cfg = { ...parseQwen3Config(ck.config, 'c'), numLayers: 3 };
+    expect(() => new Qwen3Model(new Weights(ck, '', lmDir), cfg)).toThrow(CheckpointError);
+    expect(() => new Qwen3Model(new Weights(ck, '', lmDir), cfg)).toThrow(/layers\.2\.input_layernorm\.weight/);
+    const wide = { ...parseQwen3Config(ck.config, 'c'), hiddenSize: 65 };
+    expect(() => new Qwen3Model(new Weights(ck, '', lmDir), wide)).toThrow(/embed_tokens\.weight.*expected shape \[300,65\]/);
+    ck.dispose();
+    const dir = mkdtempSync(join(tmpdir(), 'q3-'));
+    copyFileSync(join(lmDir, 'model.safetensors'), join(dir, 'model.safetensors'));
+    writeFileSync(join(dir, 'config.json'), '{"vocab_size": 300}');
+    expect(() => Qwen3Model.load(dir)).toThrow(CheckpointError);
+  });
+});
+
+describe('qwen3: forward paths agree', () => {
+  it('prefill + single-token decode through the KV cache equals one uncached forward', async () => {
+    const seq = rand(15, 1);
+    const full = await lm.logits(ids([seq])).toFloat32();
+    const cache = lm.createCache(1, 16);
+    const got: Float32Array[] = [await lm.logits(ids([seq.slice(0, 10)]), { cache }).toFloat32()];
+    for (let i = 10; i < 15; i++) got.push(await lm.logits(ids([[seq[i]]]), { cache }).toFloat32());
+    expect(cache.length).toBe(15);
+    cache.dispose();
+    const cat = new Float32Array(full.length);
+    let at = 0;
+    for (const g of got) {
+      cat.set(g, at);
+      at += g.length;
+    }
+    expect(maxDiff(cat, full)).toBeLessThan(TOL);
+  });
+
+  it('a left-padded batch with a key mask equals each row run alone (cond/uncond layout)', async () => {
+    const a = rand(9, 2);
+    const b = rand(5, 3);
+    const pad = 7;
+    const rows = [a, [...new Array(4).fill(pad), ...b]];
+    const mask = Tensor.fromArray(Uint8Array.from([...new Array(9).fill(1), 0, 0, 0, 0, ...new Array(5).fill(1)]), [2, 9], { dtype: 'u8' });
+    const cache = lm.createCache(2, 12);
+    const maskAll = Tensor.fromArray(Uint8Array.from([...new Array(12).fill(1), 0, 0, 0, 0, ...new Array(8).fill(1)]), [2, 12], { dtype: 'u8' });
+    const pre = await lm.logits(ids(rows), { cache, keyMask: mask, lastOnly: true }).toFloat32();
+    const next = [rand(1, 4)[0], rand(1, 5)[0]];
+    const dec = await lm.logits(ids([[next[0]], [next[1]]]), { cache, keyMask: maskAll.narrow(1, 0, 10) }).toFloat32();
+    cache.dispose();
+    // RoPE scores depend only on relative positions, so the shifted positions of the padded row
+    // (upstream: position = slot index) give the same logits as the unpadded run.
+    const aloneA = await lm.logits(ids([[...a, next[0]]])).toFloat32();
+    const aloneB = await lm.logits(ids([[...b, next[1]]])).toFloat32();
+    expect(maxDiff(pre.subarray(0, V), aloneA.subarray(8 * V, 9 * V))).toBeLessThan(TOL);
+    expect(maxDiff(pre.subarray(V), aloneB.subarray(4 * V, 5 * V))).toBeLessThan(TOL);
+    expect(maxDiff(dec.subarray(0, V), aloneA.subarray(9 * V))).toBeLessThan(TOL);
+    expect(maxDiff(dec.subarray(V), aloneB.subarray(5 * V))).toBeLessThan(TOL);
+    // Without the mask the pad tokens leak into the padded row: the test can fail.
+    const leak = await lm.logits(ids(rows), { lastOnly: true }).toFloat32();
+    expect(diff(leak.subarray(V), aloneB.subarray(4 * V, 5 * V)).maxAbs).toBeGreaterThan(1e-3);
+  });
+
+  it('vocabRange logits are exactly the slice of the full logits', async () => {
+    const seq = rand(6, 9);
+    const full = await lm.logits(ids([seq]), { lastOnly: true }).toFloat32();
+    const part = await lm.logits(ids([seq]), { lastOnly: true, vocabRange: [100, 250] }).toFloat32();
+    expect(part.length).toBe(150);
+    expect(maxDiff(part, full.subarray(100, 250))).toBeLessThan(1e-6);
+    expect(() => lm.logits(ids([seq]), { vocabRange: [5, 301] })).toThrow(ShapeError);
+  });
+
+  it('a BF16 checkpoint computes like its exact f32 upcast (full 217204 vocabulary)', async () => {
+    const dir = join(ckpts, 'acestep-5Hz-lm-tiny-fullvocab');
+    const bf = Qwen3Model.load(dir);
+    expect(bf.embedTokens.dtype).toBe('bf16');
+    expect(bf.config.vocabSize).toBe(217204);
+    const ck = Checkpoint.open(dir, { stripPrefix: 'model.' });
+    const up = new Map(ck.names.map((n) => [n, ck.get(n).to('f32')]));
+    const f32 = new Qwen3Model(Weights.fromMap(up), parseQwen3Config(ck.config, dir));
+    const seq = [151644, 8948, 198, 151669 + 17, 151669 + 63999, 151645];
+    const a = await bf.logits(ids([seq]), { lastOnly: true }).toFloat32();
+    const b = await f32.logits(ids([seq]), { lastOnly: true }).toFloat32();
+    expect(a.length).toBe(217204);
+    expect(maxDiff(a, b)).toBeLessThan(1e-4);
+    bf.dispose();
+    f32.dispose();
+    ck.dispose();
+  });
+});
+
+describe('qwen3: bad input', () => {
+  it('shape errors are synchronous and name the problem', () => {
+    expect(() => lm.forward(Tensor.fromArray(Int32Array.of(1, 2, 3), [3]))).toThrow(/ids must be \[B, T\]/);
+    const cache = lm.createCache(1, 4);
+    expect(() => lm.forward(ids([[1, 2, 3, 4, 5]]), { cache })).toThrow(/exceed the KV cache/);
+    expect(() => lm.forward(ids([[1, 2]]), { keyMask: Tensor.zeros([1, 3], 'u8') })).toThrow(/keyMask must be \[1, 2\]/);
+    cache.dispose();
+    expect(() => lm.createCache(1, 1 << 20)).toThrow(/max_position_embeddings/);
+  });
+
+  it('an id outside the vocabulary is a KernelError at the next sync point', async () => {
+    lm.logits(ids([[1, 300]])).dispose();
+    await expect(flush()).rejects.toThrow(KernelError);
+  });
+});
