@@ -2,3 +2,4 @@
 export * from './shape.js';
 export * from './conv.js';
 export * from './attention.js';
+export * from './matmul.js';

@@ -1,0 +1,429 @@
+// GEMM driver: reference kernels, operand packing, cache blocking and threading. The ISA-specific
+// micro-kernels live in gemm_x86.cc; this file also holds the portable scalar micro-kernel used
+// when neither AVX2 nor AVX-512 is available.
+#include "gemm.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "gemm_kernels.h"
+#include "parallel.h"
+
+namespace acestep::cpu {
+using namespace gemm_detail;
+
+namespace {
+
+// Typed element access for the float dtypes operands may have.
+template <DType D>
+struct Elem;
+template <>
+struct Elem<DType::F32> {
+  static float get(const void* p, int64_t o) { return static_cast<const float*>(p)[o]; }
+};
+template <>
+struct Elem<DType::BF16> {
+  static float get(const void* p, int64_t o) { return bf16_to_f32(static_cast<const uint16_t*>(p)[o]); }
+};
+template <>
+struct Elem<DType::F16> {
+  static float get(const void* p, int64_t o) { return f16_to_f32(static_cast<const uint16_t*>(p)[o]); }
+};
+
+template <typename F>
+void with_elem(DType d, F&& f) {
+  switch (d) {
+    case DType::F32: return f(Elem<DType::F32>{});
+    case DType::BF16: return f(Elem<DType::BF16>{});
+    case DType::F16: return f(Elem<DType::F16>{});
+    default: throw std::runtime_error(std::string("gemm: unsupported operand dtype ") + dtype_name(d));
+  }
+}
+
+inline float round_bf16(float v) { return bf16_to_f32(f32_to_bf16(v)); }
+
+float mat_get(const Mat& m, int64_t r, int64_t c) {
+  int64_t o = r * m.rs + c * m.cs;
+  switch (m.dtype) {
+    case DType::F32: return static_cast<const float*>(m.data)[o];
+    case DType::BF16: return bf16_to_f32(static_cast<const uint16_t*>(m.data)[o]);
+    case DType::F16: return f16_to_f32(static_cast<const uint16_t*>(m.data)[o]);
+    default: throw std::runtime_error(std::string("gemm: unsupported operand dtype ") + dtype_name(m.dtype));
+  }
+}
+
+// 64-byte aligned scratch that grows on demand; one per thread for the B panels.
+struct Scratch {
+  void* p = nullptr;
+  size_t cap = 0;
+  ~Scratch() { std::free(p); }
+  void* get(size_t bytes) {
+    if (bytes > cap) {
+      std::free(p);
+      cap = (bytes + 63) / 64 * 64;
+      p = std::aligned_alloc(64, cap);
+      if (!p) {
+        cap = 0;
+        throw std::runtime_error("gemm: out of memory for packing buffers (" + std::to_string(bytes) + " bytes)");
+      }
+    }
+    return p;
+  }
+};
+
+thread_local Scratch t_bpack;
+
+std::atomic<int> g_isa{-1};
+
+// ---- packing (portable) ----
+
+// A rows [i0, i0 + mr) x k [k0, k0 + kc) into an f32 panel.
+void pack_a_f32(const Mat& a, int64_t i0, int mr, int64_t k0, int64_t kc, bool rnd, float* dst) {
+  with_elem(a.dtype, [&](auto e) {
+    using E = decltype(e);
+    for (int i = 0; i < mr; i++) {
+      int64_t base = (i0 + i) * a.rs + k0 * a.cs;
+      for (int64_t k = 0; k < kc; k++) {
+        float v = E::get(a.data, base + k * a.cs);
+        dst[k * MR + i] = rnd ? round_bf16(v) : v;
+      }
+    }
+  });
+  for (int i = mr; i < MR; i++)
+    for (int64_t k = 0; k < kc; k++) dst[k * MR + i] = 0.f;
+}
+
+// A rows as bf16 pairs along k (odd tail padded with zero).
+void pack_a_bf16(const Mat& a, int64_t i0, int mr, int64_t k0, int64_t kc, uint32_t* dst) {
+  int64_t kp = (kc + 1) / 2;
+  with_elem(a.dtype, [&](auto e) {
+    using E = decltype(e);
+    for (int i = 0; i < mr; i++) {
+      int64_t base = (i0 + i) * a.rs + k0 * a.cs;
+      for (int64_t p = 0; p < kp; p++) {
+        uint32_t lo = f32_to_bf16(E::get(a.data, base + 2 * p * a.cs));
+        uint32_t hi = 2 * p + 1 < kc ? f32_to_bf16(E::get(a.data, base + (2 * p + 1) * a.cs)) : 0;
+        dst[p * MR + i] = lo | hi << 16;
+      }
+    }
+  });
+  for (int i = mr; i < MR; i++)
+    for (int64_t p = 0; p < kp; p++) dst[p * MR + i] = 0;
+}
+
+void pack_b_f32(const Mat& b, int64_t k0, int64_t kc, int64_t j0, int nr, bool rnd, float* dst) {
+  with_elem(b.dtype, [&](auto e) {
+    using E = decltype(e);
+    if (b.cs == 1) {  // rows of B contiguous along n
+      for (int64_t k = 0; k < kc; k++) {
+        int64_t base = (k0 + k) * b.rs + j0;
+        float* d = dst + k * NR;
+        for (int j = 0; j < nr; j++) d[j] = rnd ? round_bf16(E::get(b.data, base + j)) : E::get(b.data, base + j);
+        for (int j = nr; j < NR; j++) d[j] = 0.f;
+      }
+    } else {  // columns (k-contiguous weights) or general strides
+      for (int j = 0; j < nr; j++) {
+        int64_t base = (j0 + j) * b.cs + k0 * b.rs;
+        for (int64_t k = 0; k < kc; k++) {
+          float v = E::get(b.data, base + k * b.rs);
+          dst[k * NR + j] = rnd ? round_bf16(v) : v;
+        }
+      }
+      for (int j = nr; j < NR; j++)
+        for (int64_t k = 0; k < kc; k++) dst[k * NR + j] = 0.f;
+    }
+  });
+}
+
+void pack_b_bf16(const Mat& b, int64_t k0, int64_t kc, int64_t j0, int nr, uint16_t* dst) {
+  int64_t kp = (kc + 1) / 2;
+  std::memset(dst, 0, static_cast<size_t>(kp) * NR * 2 * sizeof(uint16_t));
+  bool raw = b.dtype == DType::BF16;  // bf16 weights are copied bit for bit
+  with_elem(b.dtype, [&](auto e) {
+    using E = decltype(e);
+    for (int j = 0; j < nr; j++) {
+      int64_t base = (j0 + j) * b.cs + k0 * b.rs;
+      for (int64_t k = 0; k < kc; k++) {
+        int64_t o = base + k * b.rs;
+        uint16_t v = raw ? static_cast<const uint16_t*>(b.data)[o] : f32_to_bf16(E::get(b.data, o));
+        dst[((k / 2) * NR + j) * 2 + (k & 1)] = v;
+      }
+    }
+  });
+}
+
+// Portable micro-kernel on the f32 panel format.
+void ukr_f32_scalar(int64_t kc, const float* A, const float* B, float* C, int64_t ldc, int mr, int nr, bool acc,
+                    const float* bias) {
+  float t[MR][NR] = {};
+  for (int64_t k = 0; k < kc; k++) {
+    const float* a = A + k * MR;
+    const float* b = B + k * NR;
+    for (int i = 0; i < MR; i++)
+      for (int j = 0; j < NR; j++) t[i][j] += a[i] * b[j];
+  }
+  for (int i = 0; i < mr; i++)
+    for (int j = 0; j < nr; j++) {
+      float init = acc ? C[i * ldc + j] : bias ? bias[j] : 0.f;
+      C[i * ldc + j] = init + t[i][j];
+    }
+}
+
+int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// Cache-blocked GEMM over packed panels. Per k block (kc) the whole A block is packed once and
+// shared; tasks own a range of N columns (and, when N alone gives too few tasks, a range of M
+// panels), pack their B block into a per-thread buffer that stays in L2, and sweep A micro-panels
+// (L1 resident) across it.
+void gemm_blocked(int64_t M, int64_t N, int64_t K, const Mat& a, const Mat& b, const float* bias, float* c,
+                  int64_t ldc, GemmPrecision p, Isa isa) {
+  const bool dp = p == GemmPrecision::BF16 && isa == Isa::Avx512 && has_avx512_bf16();
+  const bool rnd = p == GemmPrecision::BF16 && !dp;  // bf16 semantics on the f32 kernels
+  const int64_t KC = dp ? 512 : 256;
+  const int threads = std::max(1, num_threads());
+  int64_t NC = 512;
+  int64_t ntn = cdiv(N, NC);
+  while (ntn < 2 * threads && NC > NR) {
+    NC = std::max<int64_t>(NR, cdiv(NC / 2, NR) * NR);
+    ntn = cdiv(N, NC);
+  }
+  const int64_t mp = cdiv(M, MR);
+  int64_t mchunks = 1;
+  if (ntn < 2 * threads) mchunks = std::min<int64_t>(mp, cdiv(2 * threads, ntn));
+  const int64_t panels_per_chunk = cdiv(mp, mchunks);
+  mchunks = cdiv(mp, panels_per_chunk);
+
+  UkrF32 ukr = isa == Isa::Avx512 ? ukr_f32_avx512 : isa == Isa::Avx2 ? ukr_f32_avx2 : ukr_f32_scalar;
+  const int64_t a_panel = dp ? (KC / 2) * MR : KC * MR;  // elements (u32 or f32) per A panel
+  std::unique_ptr<void, decltype(&std::free)> apack(std::aligned_alloc(64, static_cast<size_t>(mp * a_panel) * 4),
+                                                     &std::free);
+  if (!apack) throw std::runtime_error("gemm: out of memory packing A (" + std::to_string(mp * a_panel * 4) + " bytes)");
+
+  for (int64_t pc = 0; pc < K; pc += KC) {
+    const int64_t kc = std::min(KC, K - pc);
+    const int64_t kpairs = (kc + 1) / 2;
+    const bool accumulate = pc > 0;
+    parallel_for(mp, 4, [&](int64_t b0, int64_t b1, int) {
+      for (int64_t ip = b0; ip < b1; ip++) {
+        int mr = static_cast<int>(std::min<int64_t>(MR, M - ip * MR));
+        if (dp) pack_a_bf16(a, ip * MR, mr, pc, kc, static_cast<uint32_t*>(apack.get()) + ip * a_panel);
+        else pack_a_f32(a, ip * MR, mr, pc, kc, rnd, static_cast<float*>(apack.get()) + ip * a_panel);
+      }
+    });
+    parallel_for(ntn * mchunks, 1, [&](int64_t t0, int64_t t1, int) {
+      for (int64_t t = t0; t < t1; t++) {
+        const int64_t jn = t / mchunks, mc = t % mchunks;
+        const int64_t n0 = jn * NC, nc = std::min(NC, N - n0);
+        const int64_t np = cdiv(nc, NR);
+        const int64_t b_panel = dp ? kpairs * NR * 2 : kc * NR;  // u16 or f32 elements
+        void* bp = t_bpack.get(static_cast<size_t>(np * b_panel) * (dp ? 2 : 4));
+        for (int64_t jp = 0; jp < np; jp++) {
+          int nr = static_cast<int>(std::min<int64_t>(NR, nc - jp * NR));
+          if (dp) pack_b_bf16(b, pc, kc, n0 + jp * NR, nr, static_cast<uint16_t*>(bp) + jp * b_panel);
+          else pack_b_f32(b, pc, kc, n0 + jp * NR, nr, rnd, static_cast<float*>(bp) + jp * b_panel);
+        }
+        const int64_t ip0 = mc * panels_per_chunk, ip1 = std::min(mp, ip0 + panels_per_chunk);
+        for (int64_t ip = ip0; ip < ip1; ip++) {
+          const int mr = static_cast<int>(std::min<int64_t>(MR, M - ip * MR));
+          for (int64_t jp = 0; jp < np; jp++) {
+            const int nr = static_cast<int>(std::min<int64_t>(NR, nc - jp * NR));
+            const int64_t col = n0 + jp * NR;
+            float* cij = c + ip * MR * ldc + col;
+            const float* bj = bias ? bias + col : nullptr;
+            if (dp) {
+              ukr_bf16_avx512(kpairs, static_cast<const uint32_t*>(apack.get()) + ip * a_panel,
+                              static_cast<const uint16_t*>(bp) + jp * b_panel, cij, ldc, mr, nr, accumulate, bj);
+            } else {
+              ukr(kc, static_cast<const float*>(apack.get()) + ip * a_panel, static_cast<const float*>(bp) + jp * b_panel,
+                  cij, ldc, mr, nr, accumulate, bj);
+            }
+          }
+        }
+      }
+    });
+  }
+}
+
+// Decode-sized products against k-contiguous weights: every weight row is read once.
+void gemm_gemv(int64_t M, int64_t N, int64_t K, const Mat& a, const Mat& b, const float* bias, float* c, int64_t ldc,
+               bool rnd, Isa isa) {
+  std::vector<float> x(static_cast<size_t>(M * K));
+  with_elem(a.dtype, [&](auto e) {
+    using E = decltype(e);
+    for (int64_t m = 0; m < M; m++)
+      for (int64_t k = 0; k < K; k++) {
+        float v = E::get(a.data, m * a.rs + k * a.cs);
+        x[m * K + k] = rnd ? round_bf16(v) : v;
+      }
+  });
+  // Enough columns per chunk that each thread streams long runs of weights.
+  parallel_for(N, 64, [&](int64_t n0, int64_t n1, int) {
+    if (isa == Isa::Avx512) gemv_avx512(M, n0, n1, K, x.data(), b.data, b.dtype, b.cs, bias, c, ldc);
+    else gemv_avx2(M, n0, n1, K, x.data(), b.data, b.dtype, b.cs, bias, c, ldc);
+  });
+}
+
+// Offsets (in elements) of batch index `bi` over the leading ndim-2 dims of the views.
+int64_t batch_offset(const TensorView& v, int64_t bi) {
+  int64_t off = 0;
+  for (int d = v.ndim - 3; d >= 0; d--) {
+    off += (bi % v.shape[d]) * v.strides[d];
+    bi /= v.shape[d];
+  }
+  return off;
+}
+
+Mat mat_of(const TensorView& v, int64_t off, int r_dim, int c_dim) {
+  return Mat{static_cast<const uint8_t*>(v.data) + off * dtype_size(v.dtype), v.dtype, v.strides[r_dim],
+             v.strides[c_dim]};
+}
+
+using GemmFn = void (*)(int64_t, int64_t, int64_t, const Mat&, const Mat&, const Mat*, float*, int64_t, GemmPrecision);
+
+void linear_with(GemmFn fn, const TensorView& x, const TensorView& w, const TensorView* bias, const TensorView& out,
+                 GemmPrecision p) {
+  // B(k, n) = w(n, k)
+  Mat a = mat_of(x, 0, 0, 1);
+  Mat b{w.data, w.dtype, w.strides[1], w.strides[0]};
+  Mat bm{};
+  if (bias) bm = Mat{bias->data, bias->dtype, 0, bias->strides[0]};
+  fn(x.shape[0], w.shape[0], x.shape[1], a, b, bias ? &bm : nullptr, out.ptr<float>(), out.shape[1], p);
+}
+
+void matmul_with(GemmFn fn, const TensorView& a, const TensorView& b, const TensorView& out, GemmPrecision p) {
+  int nd = out.ndim;
+  int64_t M = out.shape[nd - 2], N = out.shape[nd - 1], K = a.shape[nd - 1];
+  int64_t batches = 1;
+  for (int d = 0; d < nd - 2; d++) batches *= out.shape[d];
+  for (int64_t bi = 0; bi < batches; bi++) {
+    Mat am = mat_of(a, batch_offset(a, bi), nd - 2, nd - 1);
+    Mat bm = mat_of(b, batch_offset(b, bi), nd - 2, nd - 1);
+    fn(M, N, K, am, bm, nullptr, out.ptr<float>() + bi * M * N, N, p);
+  }
+}
+
+}  // namespace
+
+namespace gemm_detail {
+Isa current_isa() {
+  int v = g_isa.load(std::memory_order_relaxed);
+  if (v < 0) {
+    v = static_cast<int>(detect_isa());
+    g_isa.store(v, std::memory_order_relaxed);
+  }
+  return static_cast<Isa>(v);
+}
+Isa set_isa(Isa want) {
+  Isa best = detect_isa();
+  Isa use = static_cast<int>(want) > static_cast<int>(best) ? best : want;
+  g_isa.store(static_cast<int>(use), std::memory_order_relaxed);
+  return use;
+}
+}  // namespace gemm_detail
+
+void gemm_ref(int64_t M, int64_t N, int64_t K, const Mat& a, const Mat& b, const Mat* bias, float* c, int64_t ldc,
+              GemmPrecision p) {
+  const bool rnd = p == GemmPrecision::BF16;
+  for (int64_t m = 0; m < M; m++)
+    for (int64_t n = 0; n < N; n++) {
+      double s = bias ? mat_get(*bias, 0, n) : 0.0;
+      for (int64_t k = 0; k < K; k++) {
+        float x = mat_get(a, m, k), y = mat_get(b, k, n);
+        if (rnd) x = round_bf16(x), y = round_bf16(y);
+        s += static_cast<double>(x) * y;
+      }
+      c[m * ldc + n] = static_cast<float>(s);
+    }
+}
+
+void gemm(int64_t M, int64_t N, int64_t K, const Mat& a, const Mat& b, const Mat* bias, float* c, int64_t ldc,
+          GemmPrecision p) {
+  if (M <= 0 || N <= 0) return;
+  std::vector<float> biasf;
+  if (bias) {
+    biasf.resize(N);
+    for (int64_t n = 0; n < N; n++) biasf[n] = mat_get(*bias, 0, n);
+  }
+  const float* bf = bias ? biasf.data() : nullptr;
+  if (K == 0) {
+    for (int64_t m = 0; m < M; m++)
+      for (int64_t n = 0; n < N; n++) c[m * ldc + n] = bf ? bf[n] : 0.f;
+    return;
+  }
+  Isa isa = current_isa();
+  // GEMV streams weights when that keeps the requested semantics exactly: fp32, or bf16 with
+  // weights that already are bf16 (then only the activations need rounding).
+  bool gemv_ok = M <= 4 && b.rs == 1 && isa != Isa::Scalar &&
+                 (p == GemmPrecision::F32 || b.dtype == DType::BF16);
+  if (gemv_ok) return gemm_gemv(M, N, K, a, b, bf, c, ldc, p == GemmPrecision::BF16, isa);
+  gemm_blocked(M, N, K, a, b, bf, c, ldc, p, isa);
+}
+
+void linear_ref(const TensorView& x, const TensorView& w, const TensorView* bias, const TensorView& out,
+                GemmPrecision p) {
+  linear_with(gemm_ref, x, w, bias, out, p);
+}
+void linear(const TensorView& x, const TensorView& w, const TensorView* bias, const TensorView& out, GemmPrecision p) {
+  linear_with(gemm, x, w, bias, out, p);
+}
+void matmul_ref(const TensorView& a, const TensorView& b, const TensorView& out, GemmPrecision p) {
+  matmul_with(gemm_ref, a, b, out, p);
+}
+void matmul(const TensorView& a, const TensorView& b, const TensorView& out, GemmPrecision p) {
+  matmul_with(gemm, a, b, out, p);
+}
+
+float stream_read(const TensorView& t) {
+  const int64_t n = t.numel() * dtype_size(t.dtype) / 4;
+  const float* p = static_cast<const float*>(t.data);
+  const int threads = std::max(1, num_threads());
+  std::vector<float> part(threads, 0.f);
+  bool simd = current_isa() == Isa::Avx512;
+  parallel_for(n, 1 << 16, [&](int64_t b, int64_t e, int tid) {
+    if (simd) {
+      part[tid] += stream_sum_avx512(p + b, e - b);
+    } else {
+      float s = 0.f;
+      for (int64_t i = b; i < e; i++) s += p[i];
+      part[tid] += s;
+    }
+  });
+  float s = 0.f;
+  for (float v : part) s += v;
+  return s;
+}
+
+double peak_gflops(double seconds, const char* isa_name) {
+  std::string want = isa_name ? isa_name : "";
+  Isa best = detect_isa();
+  Isa isa = want == "avx2" ? Isa::Avx2 : want == "avx512" ? Isa::Avx512 : best;
+  if (static_cast<int>(isa) > static_cast<int>(best) || isa == Isa::Scalar)
+    throw std::runtime_error("peak_gflops: ISA '" + want + "' is not supported by this CPU");
+  auto loop = isa == Isa::Avx512 ? fma_loop_avx512 : fma_loop_avx2;
+  using clk = std::chrono::steady_clock;
+  // Calibrate on one thread, then run every thread for about `seconds`.
+  int64_t iters = 1 << 20;
+  auto t0 = clk::now();
+  loop(iters);
+  double one = std::chrono::duration<double>(clk::now() - t0).count();
+  iters = std::max<int64_t>(iters, static_cast<int64_t>(iters * seconds / std::max(one, 1e-6)));
+  const int threads = std::max(1, num_threads());
+  std::vector<double> flops(threads, 0.0);
+  t0 = clk::now();
+  parallel_for(threads, 1, [&](int64_t b, int64_t e, int tid) {
+    for (int64_t i = b; i < e; i++) flops[tid] += loop(iters);
+  });
+  double dt = std::chrono::duration<double>(clk::now() - t0).count();
+  double total = 0;
+  for (double f : flops) total += f;
+  return total / dt / 1e9;
+}
+
+}  // namespace acestep::cpu

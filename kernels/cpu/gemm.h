@@ -1,0 +1,46 @@
+// Matrix products for linear layers and matmul: a scalar reference and a blocked, packed,
+// multi-threaded fast path (AVX-512 / AVX2+FMA / portable), plus a weight-streaming GEMV for
+// decode-sized M. Activations are read as f32; the B operand (weights) may be f32, bf16 or f16.
+#pragma once
+#include <cstdint>
+
+#include "../tensor_view.h"
+
+namespace acestep::cpu {
+
+// A strided 2-D operand: element (r, c) is data[r * rs + c * cs], of type dtype.
+struct Mat {
+  const void* data;
+  DType dtype;
+  int64_t rs, cs;
+};
+
+// F32: products of f32 activations and weights upcast exactly to f32, f32 accumulation.
+// BF16: both operands rounded to bf16 (nearest even), products accumulated in f32 (vdpbf16ps).
+enum class GemmPrecision : int { F32 = 0, BF16 = 1 };
+
+// C[M,N] = A[M,K] * B[K,N] (+ bias[N] on every row). C is f32 with unit column stride and row
+// stride ldc. The reference accumulates in double in plain k order.
+void gemm_ref(int64_t M, int64_t N, int64_t K, const Mat& a, const Mat& b, const Mat* bias, float* c, int64_t ldc,
+              GemmPrecision p);
+void gemm(int64_t M, int64_t N, int64_t K, const Mat& a, const Mat& b, const Mat* bias, float* c, int64_t ldc,
+          GemmPrecision p);
+
+// out[M,N] = x[M,K] * w[N,K]^T + bias[N]; any strides on x and w, out contiguous.
+void linear_ref(const TensorView& x, const TensorView& w, const TensorView* bias, const TensorView& out,
+                GemmPrecision p);
+void linear(const TensorView& x, const TensorView& w, const TensorView* bias, const TensorView& out, GemmPrecision p);
+
+// out[..., M, N] = a[..., M, K] * b[..., K, N]; all three have the same rank and batch shape
+// (broadcast batch dims arrive as stride-0 views), out contiguous.
+void matmul_ref(const TensorView& a, const TensorView& b, const TensorView& out, GemmPrecision p);
+void matmul(const TensorView& a, const TensorView& b, const TensorView& out, GemmPrecision p);
+
+// Benchmark helpers. stream_read sums every element of a contiguous tensor (reading its bytes
+// once, at memory bandwidth) so GEMV throughput can be compared with a plain streaming read.
+float stream_read(const TensorView& t);
+// Runs a register-only FMA loop on every pool thread and returns the measured GFLOP/s; the
+// isa argument picks "avx512", "avx2" or the best available ("").
+double peak_gflops(double seconds, const char* isa);
+
+}  // namespace acestep::cpu

@@ -1,0 +1,49 @@
+// Internal interface between the GEMM driver (gemm.cc) and its ISA-specific kernels
+// (gemm_x86.cc): packed-panel formats, micro-kernel signatures and the GEMV entry points.
+#pragma once
+#include <cstdint>
+
+#include "../tensor_view.h"
+
+namespace acestep::cpu::gemm_detail {
+
+// Register tile of the micro-kernels: MR rows of A by NR columns of B.
+constexpr int MR = 8;
+constexpr int NR = 32;
+
+// Packed panels (zero padded to MR / NR and to an even k count for pairs):
+//  f32:  A[k * MR + i], B[k * NR + j]
+//  bf16 pairs (for vdpbf16ps): A as u32 [kp * MR + i] holding (k = 2kp, 2kp+1) in (low, high)
+//  halves; B as u16 [(kp * NR + j) * 2 + e] for k = 2kp + e.
+// A micro-kernel computes the MR x NR tile, then stores its first mr rows / nr columns into C
+// (row stride ldc): C = acc ? C + tile : (bias ? bias[j] : 0) + tile.
+using UkrF32 = void (*)(int64_t kc, const float* A, const float* B, float* C, int64_t ldc, int mr, int nr, bool acc,
+                        const float* bias);
+using UkrBF16 = void (*)(int64_t kpairs, const uint32_t* A, const uint16_t* B, float* C, int64_t ldc, int mr, int nr,
+                         bool acc, const float* bias);
+
+enum class Isa { Scalar = 0, Avx2 = 1, Avx512 = 2 };
+
+void ukr_f32_avx512(int64_t, const float*, const float*, float*, int64_t, int, int, bool, const float*);
+void ukr_f32_avx2(int64_t, const float*, const float*, float*, int64_t, int, int, bool, const float*);
+void ukr_bf16_avx512(int64_t, const uint32_t*, const uint16_t*, float*, int64_t, int, int, bool, const float*);
+
+// Rows of y[M, N] = x[M, K] * W^T for M <= 4 where row n of W (k-contiguous, stride ldw, type wd)
+// is streamed once; columns [n0, n1) only. x is contiguous f32 with row stride K.
+void gemv_avx512(int64_t M, int64_t n0, int64_t n1, int64_t K, const float* x, const void* w, DType wd, int64_t ldw,
+                 const float* bias, float* c, int64_t ldc);
+void gemv_avx2(int64_t M, int64_t n0, int64_t n1, int64_t K, const float* x, const void* w, DType wd, int64_t ldw,
+               const float* bias, float* c, int64_t ldc);
+
+float stream_sum_avx512(const float* p, int64_t n);
+double fma_loop_avx512(int64_t iters);  // returns flops done
+double fma_loop_avx2(int64_t iters);
+
+Isa detect_isa();
+bool has_avx512_bf16();
+// Overrides the ISA the fast path uses (tests and benchmarks cover the fallbacks); Scalar..Avx512,
+// clamped to what the CPU supports. Returns the ISA now in effect.
+Isa set_isa(Isa want);
+Isa current_isa();
+
+}  // namespace acestep::cpu::gemm_detail

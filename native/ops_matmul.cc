@@ -1,0 +1,161 @@
+// N-API glue for the GEMM family: linear, matmul, and the benchmark probes (streamRead,
+// peakGflops) plus gemmSetIsa, which pins the CPU kernels to a lower ISA so tests and benchmarks
+// can exercise the AVX2 and portable fallbacks on an AVX-512 machine.
+#include <string>
+
+#include "../kernels/cpu/gemm.h"
+#include "../kernels/cpu/gemm_kernels.h"
+#include "registry.h"
+#ifdef ACESTEP_CUDA
+#include "../kernels/cuda/matmul.h"
+#endif
+
+using namespace acestep;
+
+namespace {
+
+cpu::GemmPrecision precision_arg(const OpArgs& a, size_t i) {
+  if (!a.has(i)) return cpu::GemmPrecision::F32;
+  int64_t p = a.integer(i, "precision");
+  if (p != 0 && p != 1) a.fail("precision must be 0 (fp32) or 1 (bf16), got " + std::to_string(p));
+  return static_cast<cpu::GemmPrecision>(p);
+}
+
+void expect_float(const OpArgs& a, const TensorArg& t, const char* name) {
+  expect_dtype(a, t, name, {DType::F32, DType::BF16, DType::F16});
+}
+
+void expect_out(const OpArgs& a, const TensorArg& out) {
+  expect_dtype(a, out, "out", {DType::F32});
+  expect_contiguous(a, out, "out");
+}
+
+}  // namespace
+
+// linear(x [M,K] f32, w [N,K] f32|bf16|f16, bias [N] | null, out [M,N] f32 contiguous, precision)
+ACESTEP_EXPORT(linear) {
+  OpArgs a{info, "linear"};
+  TensorArg x = a.tensor(0, "x"), w = a.tensor(1, "w");
+  bool has_bias = a.has(2);
+  TensorArg bias = has_bias ? a.tensor(2, "bias") : TensorArg{};
+  TensorArg out = a.tensor(3, "out");
+  cpu::GemmPrecision p = precision_arg(a, 4);
+  expect_dtype(a, x, "x", {DType::F32});
+  expect_float(a, w, "w");
+  expect_out(a, out);
+  if (has_bias) {
+    expect_float(a, bias, "bias");
+    expect_same_device(a, {&x, &w, &bias, &out});
+  } else {
+    expect_same_device(a, {&x, &w, &out});
+  }
+  if (x.view.ndim != 2 || w.view.ndim != 2 || out.view.ndim != 2)
+    a.fail("expects 2-D x, w and out, got " + shape_str(x.view) + ", " + shape_str(w.view) + ", " + shape_str(out.view));
+  const int64_t M = x.view.shape[0], K = x.view.shape[1], N = w.view.shape[0];
+  if (w.view.shape[1] != K) a.fail("x " + shape_str(x.view) + " and w " + shape_str(w.view) + " disagree on K");
+  if (out.view.shape[0] != M || out.view.shape[1] != N) a.fail("out must be [" + std::to_string(M) + "," + std::to_string(N) + "], got " + shape_str(out.view));
+  if (has_bias && (bias.view.ndim != 1 || bias.view.shape[0] != N)) a.fail("bias must be [" + std::to_string(N) + "], got " + shape_str(bias.view));
+#ifndef ACESTEP_CUDA
+  if (out.device() == Device::CUDA) a.fail("CUDA tensors need an addon built with CUDA");
+#endif
+  CpuImpl impl = cpu_impl();
+  enqueue_op([x, w, bias, out, has_bias, p, impl]() mutable {
+    TensorView xv = x.resolve(), wv = w.resolve(), ov = out.resolve();
+    TensorView bv{};
+    if (has_bias) bv = bias.resolve();
+    const TensorView* bp = has_bias ? &bv : nullptr;
+#ifdef ACESTEP_CUDA
+    if (out.device() == Device::CUDA) return cuda::linear(xv, wv, bp, ov, static_cast<int>(p));
+#endif
+    if (impl == CpuImpl::Reference) cpu::linear_ref(xv, wv, bp, ov, p);
+    else cpu::linear(xv, wv, bp, ov, p);
+  });
+  return info.Env().Undefined();
+}
+
+// matmul(a [...,M,K], b [...,K,N], out [...,M,N] f32 contiguous, precision); same rank, equal batch
+// dims (the TS wrapper expands broadcast dims to stride-0 views).
+ACESTEP_EXPORT(matmul) {
+  OpArgs a{info, "matmul"};
+  TensorArg x = a.tensor(0, "a"), y = a.tensor(1, "b"), out = a.tensor(2, "out");
+  cpu::GemmPrecision p = precision_arg(a, 3);
+  expect_float(a, x, "a");
+  expect_float(a, y, "b");
+  expect_out(a, out);
+  expect_same_device(a, {&x, &y, &out});
+  const int nd = out.view.ndim;
+  if (nd < 2 || x.view.ndim != nd || y.view.ndim != nd)
+    a.fail("a, b and out need the same rank >= 2, got " + shape_str(x.view) + ", " + shape_str(y.view) + ", " + shape_str(out.view));
+  for (int d = 0; d < nd - 2; d++)
+    if (x.view.shape[d] != out.view.shape[d] || y.view.shape[d] != out.view.shape[d])
+      a.fail("batch dims differ: " + shape_str(x.view) + ", " + shape_str(y.view) + ", " + shape_str(out.view));
+  if (x.view.shape[nd - 1] != y.view.shape[nd - 2]) a.fail("a " + shape_str(x.view) + " and b " + shape_str(y.view) + " disagree on K");
+  if (out.view.shape[nd - 2] != x.view.shape[nd - 2] || out.view.shape[nd - 1] != y.view.shape[nd - 1])
+    a.fail("out " + shape_str(out.view) + " does not match a " + shape_str(x.view) + " x b " + shape_str(y.view));
+#ifndef ACESTEP_CUDA
+  if (out.device() == Device::CUDA) a.fail("CUDA tensors need an addon built with CUDA");
+#endif
+  CpuImpl impl = cpu_impl();
+  enqueue_op([x, y, out, p, impl]() mutable {
+    TensorView av = x.resolve(), bv = y.resolve(), ov = out.resolve();
+#ifdef ACESTEP_CUDA
+    if (out.device() == Device::CUDA) return cuda::matmul(av, bv, ov, static_cast<int>(p));
+#endif
+    if (impl == CpuImpl::Reference) cpu::matmul_ref(av, bv, ov, p);
+    else cpu::matmul(av, bv, ov, p);
+  });
+  return info.Env().Undefined();
+}
+
+// gemmSetIsa('avx512' | 'avx2' | 'scalar') -> the ISA now in effect (clamped to the CPU). Call it
+// between syncs: queued GEMMs read the setting when they run.
+ACESTEP_EXPORT(gemmSetIsa) {
+  OpArgs a{info, "gemmSetIsa"};
+  if (info.Length() < 1 || !info[0].IsString()) a.fail("argument 'isa' must be a string");
+  std::string s = info[0].As<Napi::String>().Utf8Value();
+  using cpu::gemm_detail::Isa;
+  Isa want;
+  if (s == "avx512") want = Isa::Avx512;
+  else if (s == "avx2") want = Isa::Avx2;
+  else if (s == "scalar") want = Isa::Scalar;
+  else a.fail("unknown isa '" + s + "' (expected avx512, avx2 or scalar)");
+  Isa got = cpu::gemm_detail::set_isa(want);
+  const char* names[] = {"scalar", "avx2", "avx512"};
+  return Napi::String::New(info.Env(), names[static_cast<int>(got)]);
+}
+
+// streamRead(t contiguous f32|bf16|f16 with an even byte count, out [1] f32): out = sum of t's
+// bytes read as f32 words; a bandwidth probe for the benchmarks.
+ACESTEP_EXPORT(streamRead) {
+  OpArgs a{info, "streamRead"};
+  TensorArg t = a.tensor(0, "t"), out = a.tensor(1, "out");
+  expect_float(a, t, "t");
+  expect_contiguous(a, t, "t");
+  expect_out(a, out);
+  if (out.numel() != 1) a.fail("out must hold one element");
+  if (t.device() != Device::CPU || out.device() != Device::CPU) a.fail("CPU tensors only");
+  if ((t.numel() * dtype_size(t.view.dtype)) % 4 != 0) a.fail("t must span a whole number of 4-byte words");
+  enqueue_op([t, out]() mutable {
+    TensorView tv = t.resolve(), ov = out.resolve();
+    ov.ptr<float>()[0] = cpu::stream_read(tv);
+  });
+  return info.Env().Undefined();
+}
+
+// peakGflops(out [1] f32, seconds, isa: '' | 'avx512' | 'avx2'): out = measured FMA GFLOP/s on all
+// pool threads.
+ACESTEP_EXPORT(peakGflops) {
+  OpArgs a{info, "peakGflops"};
+  TensorArg out = a.tensor(0, "out");
+  expect_out(a, out);
+  if (out.numel() != 1 || out.device() != Device::CPU) a.fail("out must be one CPU f32 element");
+  double seconds = a.number(1, "seconds");
+  if (!(seconds > 0 && seconds <= 60)) a.fail("seconds must be in (0, 60]");
+  std::string isa = info.Length() > 2 && info[2].IsString() ? info[2].As<Napi::String>().Utf8Value() : "";
+  if (isa != "" && isa != "avx512" && isa != "avx2") a.fail("isa must be '', 'avx512' or 'avx2'");
+  enqueue_op([out, seconds, isa]() mutable {
+    TensorView ov = out.resolve();
+    ov.ptr<float>()[0] = static_cast<float>(cpu::peak_gflops(seconds, isa.c_str()));
+  });
+  return info.Env().Undefined();
+}
