@@ -42,7 +42,7 @@ void check_geometry(const OpArgs& a, const cpu::Conv1dParams& p) {
 
 }  // namespace
 
-// conv1d(x, w, bias|null, out, stride, padding, dilation, groups)
+// conv1d(x, w, bias|null, out, stride, padding, dilation, groups, residual|null)
 ACESTEP_EXPORT(conv1d) {
   OpArgs a{info, "conv1d"};
   TensorArg x = a.tensor(0, "x"), w = a.tensor(1, "w");
@@ -72,16 +72,25 @@ ACESTEP_EXPORT(conv1d) {
   if (out.view.shape[0] != B || out.view.shape[1] != Cout || out.view.shape[2] != Tout)
     a.fail("out must be [" + std::to_string(B) + ", " + std::to_string(Cout) + ", " + std::to_string(Tout) + "], got " + shape_str(out.view));
   TensorArg bias = bias_arg(a, 2, Cout);
+  TensorArg res;
+  if (a.has(8)) {
+    res = a.tensor(8, "residual");
+    expect_dtype(a, res, "residual", {DType::F32});
+    expect_contiguous(a, res, "residual");
+    if (res.view.ndim != 3 || res.view.shape[0] != B || res.view.shape[1] != Cout || res.view.shape[2] != Tout)
+      a.fail("residual " + shape_str(res.view) + " must match out " + shape_str(out.view));
+    expect_same_device(a, {&x, &res});
+  }
   expect_same_device(a, {&x, &w, &out});
   if (bias.buffer) expect_same_device(a, {&x, &bias});
   CpuImpl impl = cpu_impl();
-  enqueue_op([x, w, bias, out, p, impl]() mutable {
-    TensorView xv = x.resolve(), wv = w.resolve(), bv = resolve_or_empty(bias), ov = out.resolve();
+  enqueue_op([x, w, bias, out, res, p, impl]() mutable {
+    TensorView xv = x.resolve(), wv = w.resolve(), bv = resolve_or_empty(bias), ov = out.resolve(), rv = resolve_or_empty(res);
 #ifdef ACESTEP_CUDA
-    if (out.device() == Device::CUDA) return cuda::conv1d(xv, wv, bv, ov, p.stride, p.padding, p.dilation, p.groups);
+    if (out.device() == Device::CUDA) return cuda::conv1d(xv, wv, bv, ov, p.stride, p.padding, p.dilation, p.groups, rv);
 #endif
-    if (impl == CpuImpl::Reference) cpu::conv1d_ref(xv, wv, bv, ov, p);
-    else cpu::conv1d(xv, wv, bv, ov, p);
+    if (impl == CpuImpl::Reference) cpu::conv1d_ref(xv, wv, bv, ov, p, rv);
+    else cpu::conv1d(xv, wv, bv, ov, p, rv);
   });
   return info.Env().Undefined();
 }

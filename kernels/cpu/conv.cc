@@ -45,6 +45,7 @@ struct TapGemm {
   const int64_t* off = nullptr;  // [R]
   const float* A = nullptr;      // packed [ceil(Cout/MR)][R][MR]
   const float* bias = nullptr;   // [Cout] or null
+  const float* res = nullptr;    // residual added to Y (same layout as Y) or null
   float* Y = nullptr;
   int64_t ldy = 0, R = 0, Cout = 0, T = 0;
 };
@@ -58,7 +59,8 @@ void micro_scalar(const TapGemm& g, int64_t cob, int rows, int64_t t0, int cols,
   for (int r = 0; r < rows; r++) {
     float* y = g.Y + (co0 + r) * g.ldy + t0;
     for (int c = 0; c < cols; c++) {
-      float acc = init ? (g.bias ? g.bias[co0 + r] : 0.0f) : y[c];
+      float acc = y[c];
+      if (init) acc = (g.bias ? g.bias[co0 + r] : 0.0f) + (g.res ? g.res[(co0 + r) * g.ldy + t0 + c] : 0.0f);
       for (int64_t i = r0; i < r1; i++) acc += A[i * MR + r] * g.X[g.off[i] + t0 + c];
       y[c] = acc;
     }
@@ -81,6 +83,11 @@ __attribute__((target("avx512f"))) void micro_avx512(const TapGemm& g, int64_t c
     } else {
       float b = (r < rows && g.bias) ? g.bias[co0 + r] : 0.0f;
       acc[r][0] = acc[r][1] = _mm512_set1_ps(b);
+      if (r < rows && g.res) {
+        const float* q = g.res + (co0 + r) * g.ldy + t0;
+        acc[r][0] = _mm512_add_ps(acc[r][0], _mm512_maskz_loadu_ps(m0, q));
+        acc[r][1] = _mm512_add_ps(acc[r][1], _mm512_maskz_loadu_ps(m1, q + 16));
+      }
     }
   }
   const float* X = g.X + t0;
@@ -123,6 +130,11 @@ __attribute__((target("avx2,fma"))) void micro_avx2(const TapGemm& g, int64_t co
     } else {
       float b = (r < rows && g.bias) ? g.bias[co0 + r] : 0.0f;
       acc[r][0] = acc[r][1] = _mm256_set1_ps(b);
+      if (r < rows && g.res) {
+        const float* q = g.res + (co0 + r) * g.ldy + t0;
+        acc[r][0] = _mm256_add_ps(acc[r][0], _mm256_maskload_ps(q, m0));
+        acc[r][1] = _mm256_add_ps(acc[r][1], _mm256_maskload_ps(q + 8, m1));
+      }
     }
   }
   const float* X = g.X + t0;
@@ -294,7 +306,8 @@ void snake_coeffs(const TensorView& alpha, const TensorView& beta, int64_t c, bo
 
 // ---------------------------------------------------------------- references
 
-void conv1d_ref(const TensorView& x, const TensorView& w, const TensorView& bias, const TensorView& out, const Conv1dParams& p) {
+void conv1d_ref(const TensorView& x, const TensorView& w, const TensorView& bias, const TensorView& out, const Conv1dParams& p,
+                const TensorView& residual) {
   const int64_t B = x.shape[0], Cin = x.shape[1], T = x.shape[2];
   const int64_t Cout = out.shape[1], Tout = out.shape[2], K = w.shape[2];
   const int64_t cin_g = Cin / p.groups, cout_g = Cout / p.groups;
@@ -303,6 +316,7 @@ void conv1d_ref(const TensorView& x, const TensorView& w, const TensorView& bias
       const int64_t g = co / cout_g;
       for (int64_t t = 0; t < Tout; t++) {
         double acc = bias_at(bias, co);
+        if (residual.data) acc += at3(residual, b, co, t);
         for (int64_t ci = 0; ci < cin_g; ci++)
           for (int64_t k = 0; k < K; k++) {
             int64_t s = t * p.stride + k * p.dilation - p.padding;
@@ -351,9 +365,11 @@ void snake_ref(const TensorView& x, const TensorView& alpha, const TensorView& b
 
 // ---------------------------------------------------------------- fast paths
 
-void conv1d(const TensorView& x, const TensorView& w, const TensorView& bias, const TensorView& out, const Conv1dParams& p) {
-  if (x.dtype != DType::F32 || out.dtype != DType::F32 || !x.contiguous() || !out.contiguous())
-    return conv1d_ref(x, w, bias, out, p);
+void conv1d(const TensorView& x, const TensorView& w, const TensorView& bias, const TensorView& out, const Conv1dParams& p,
+            const TensorView& residual) {
+  if (x.dtype != DType::F32 || out.dtype != DType::F32 || !x.contiguous() || !out.contiguous() ||
+      (residual.data && (residual.dtype != DType::F32 || !residual.contiguous())))
+    return conv1d_ref(x, w, bias, out, p, residual);
   const int64_t B = x.shape[0], Cin = x.shape[1], T = x.shape[2];
   const int64_t Cout = out.shape[1], Tout = out.shape[2], K = w.shape[2];
   const int64_t G = p.groups, cin_g = Cin / G, cout_g = Cout / G, S = p.stride;
@@ -403,6 +419,7 @@ void conv1d(const TensorView& x, const TensorView& w, const TensorView& bias, co
       tg.A = A[g].data();
       tg.bias = bf.empty() ? nullptr : bf.data() + g * cout_g;
       tg.Y = yd + (b * Cout + g * cout_g) * Tout;
+      tg.res = residual.data ? residual.ptr<float>() + (b * Cout + g * cout_g) * Tout : nullptr;
       tg.ldy = Tout;
       tg.R = R;
       tg.Cout = cout_g;

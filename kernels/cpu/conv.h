@@ -11,9 +11,12 @@ struct Conv1dParams {
 };
 
 // out[b, co, t] = bias[co] + sum_{ci in group, k} w[co, ci', k] * x[b, ci, t*stride + k*dilation - padding]
-// x [B, Cin, T], w [Cout, Cin/groups, K], out [B, Cout, Tout].
-void conv1d_ref(const TensorView& x, const TensorView& w, const TensorView& bias, const TensorView& out, const Conv1dParams& p);
-void conv1d(const TensorView& x, const TensorView& w, const TensorView& bias, const TensorView& out, const Conv1dParams& p);
+//                 (+ residual[b, co, t] when residual.data is set: the VAE's fused skip connection)
+// x [B, Cin, T], w [Cout, Cin/groups, K], out and residual [B, Cout, Tout].
+void conv1d_ref(const TensorView& x, const TensorView& w, const TensorView& bias, const TensorView& out, const Conv1dParams& p,
+                const TensorView& residual);
+void conv1d(const TensorView& x, const TensorView& w, const TensorView& bias, const TensorView& out, const Conv1dParams& p,
+            const TensorView& residual);
 
 // The adjoint of conv1d (groups 1): x[b, ci, t] scatters w[ci, co, k] to out[b, co, t*stride + k*dilation - padding].
 // x [B, Cin, T], w [Cin, Cout, K], out [B, Cout, Tout]; output padding is implied by Tout.

@@ -18,14 +18,14 @@ __device__ inline float bias_at(const StridedArgs& bias, bool has_bias, int64_t 
   return has_bias ? load_f32(bias, co * bias.strides[0]) : 0.f;
 }
 
-__global__ void conv1d_kernel(const float* __restrict__ x, StridedArgs w, StridedArgs bias, bool has_bias, float* __restrict__ out,
-                              Geom g) {
+__global__ void conv1d_kernel(const float* __restrict__ x, StridedArgs w, StridedArgs bias, bool has_bias,
+                              const float* __restrict__ residual, float* __restrict__ out, Geom g) {
   const int64_t n = g.B * g.Cout * g.Tout;
   const int64_t cin_g = g.Cin / g.groups, cout_g = g.Cout / g.groups;
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
     int64_t t = i % g.Tout, co = (i / g.Tout) % g.Cout, b = i / (g.Tout * g.Cout);
     const float* xb = x + (b * g.Cin + (co / cout_g) * cin_g) * g.T;
-    float acc = bias_at(bias, has_bias, co);
+    float acc = bias_at(bias, has_bias, co) + (residual ? residual[i] : 0.f);
     for (int64_t ci = 0; ci < cin_g; ci++) {
       const float* xr = xb + ci * g.T;
       for (int64_t k = 0; k < g.K; k++) {
@@ -77,11 +77,12 @@ Geom geom(const TensorView& x, const TensorView& w, const TensorView& out, int64
 }  // namespace
 
 void conv1d(const TensorView& x, const TensorView& w, const TensorView& bias, const TensorView& out, int64_t stride,
-            int64_t padding, int64_t dilation, int64_t groups) {
+            int64_t padding, int64_t dilation, int64_t groups, const TensorView& residual) {
   int64_t n = out.numel();
   if (n == 0) return;
   conv1d_kernel<<<grid_for(n), 256, 0, current_stream()>>>(x.ptr<float>(), StridedArgs(w), StridedArgs(bias), bias.data != nullptr,
-                                                           out.ptr<float>(), geom(x, w, out, stride, padding, dilation, groups));
+                                                           residual.data ? residual.ptr<float>() : nullptr, out.ptr<float>(),
+                                                           geom(x, w, out, stride, padding, dilation, groups));
   check_launch("conv1d");
 }
 

@@ -32,6 +32,7 @@ interface ConvSpec {
   bias?: boolean;
   wdtype?: DType;
   transposedInput?: boolean;
+  residual?: boolean;
 }
 
 function addConv(s: ConvSpec): void {
@@ -46,7 +47,9 @@ function addConv(s: ConvSpec): void {
       const x = s.transposedInput ? tensor([s.B, s.T, s.Cin], 1, device).transpose(1, 2) : tensor([s.B, s.Cin, s.T], 1, device);
       const w = tensor([s.Cout, s.Cin / groups, s.K], 2, device, 1 / Math.sqrt(fanIn), s.wdtype ?? 'f32');
       const b = s.bias === false ? null : tensor([s.Cout], 3, device, 0.5, s.wdtype ?? 'f32');
-      return conv1d(x, w, b, { stride: s.stride, padding: s.padding, dilation: s.dilation, groups });
+      const Tout = Math.floor((s.T + 2 * (s.padding ?? 0) - (s.dilation ?? 1) * (s.K - 1) - 1) / (s.stride ?? 1)) + 1;
+      const residual = s.residual ? tensor([s.B, s.Cout, Tout], 10, device) : null;
+      return conv1d(x, w, b, { stride: s.stride, padding: s.padding, dilation: s.dilation, groups, residual });
     },
   });
 }
@@ -86,6 +89,8 @@ for (const d of [1, 3, 9]) {
 }
 addConv({ name: 'residual k7 dil9 pad27 short T [2,16,5]', B: 2, Cin: 16, Cout: 16, T: 5, K: 7, dilation: 9, padding: 27 });
 addConv({ name: 'k1 [2,48,70]->40', B: 2, Cin: 48, Cout: 40, T: 70, K: 1 });
+addConv({ name: 'k1 + residual [2,40,70]->40', B: 2, Cin: 40, Cout: 40, T: 70, K: 1, residual: true });
+addConv({ name: 'k7 dil3 + residual, no bias [1,20,45]->20', B: 1, Cin: 20, Cout: 20, T: 45, K: 7, dilation: 3, padding: 9, residual: true, bias: false });
 addConv({ name: 'k1 no bias [1,8,33]->2', B: 1, Cin: 8, Cout: 2, T: 33, K: 1, bias: false });
 for (const s of [2, 4, 6, 10]) {
   addConv({ name: `downsample k${2 * s} s${s} p${Math.ceil(s / 2)} [2,16,120]->32`, B: 2, Cin: 16, Cout: 32, T: 120, K: 2 * s, stride: s, padding: Math.ceil(s / 2) });

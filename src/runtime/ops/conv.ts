@@ -10,6 +10,8 @@ export interface Conv1dOptions {
   padding?: number;
   dilation?: number;
   groups?: number;
+  /** Added to the output ([B, Cout, Tout]): a skip connection fused into the convolution. */
+  residual?: Tensor | null;
 }
 
 export interface ConvTranspose1dOptions {
@@ -76,16 +78,22 @@ export function conv1d(x: Tensor, w: Tensor, bias: Tensor | null, opts: Conv1dOp
     throw new ShapeError(`${op}: input length ${T} with padding ${padding} is shorter than the kernel span ${span}`);
   }
   checkBias(op, bias, Cout);
-  expectDevice(op, x, [w, bias]);
+  const res = opts.residual ?? null;
+  expectDevice(op, x, [w, bias, res]);
   const Tout = Math.floor((T + 2 * padding - span) / stride) + 1;
+  if (res && (res.ndim !== 3 || res.shape[0] !== B || res.shape[1] !== Cout || res.shape[2] !== Tout)) {
+    throw new ShapeError(`${op}: residual [${res.shape.join(',')}] must match the output [${B},${Cout},${Tout}]`);
+  }
   const xc = activation(op, x);
   const wc = w.contiguous();
+  const rc = res ? activation(op, res) : null;
   const out = Tensor.empty([B, Cout, Tout], 'f32', x.device);
   try {
-    native.conv1d(xc.desc(), wc.desc(), bias ? bias.desc() : null, out.desc(), stride, padding, dilation, groups);
+    native.conv1d(xc.desc(), wc.desc(), bias ? bias.desc() : null, out.desc(), stride, padding, dilation, groups, rc ? rc.desc() : null);
   } finally {
     xc.dispose();
     wc.dispose();
+    rc?.dispose();
   }
   return out;
 }
