@@ -166,3 +166,15 @@ export function silenceRegion(
   for (let b = 0; b < B; b++) out.set(silence.subarray(start * C, end * C), (b * T + start) * C);
   return out;
 }
+
+/**
+ * Chunk mask [T] of a repaint item: 'explicit' is 1 inside [start, end) and 0 outside; 'auto'
+ * (upstream's default) ends up all ones, because upstream writes 2.0 into a boolean mask.
+ */
+export function repaintChunkMask(T: number, start: number, end: number, mode: 'auto' | 'explicit' = 'auto'): Uint8Array {
+  if (mode !== 'auto' && mode !== 'explicit') throw new SamplerConfigError('chunkMaskMode', `must be 'auto' or 'explicit', got '${String(mode)}'`);
+  const m = new Uint8Array(T);
+  if (mode === 'auto') m.fill(1);
+  else m.fill(1, Math.max(0, start), Math.min(T, end));
+  return m;
+}

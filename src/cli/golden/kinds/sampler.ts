@@ -1,0 +1,225 @@
+// Golden kind for the sampler cases: the condition encoder, audio tokenizer round trip and DiT
+// run inside the flow-matching sampler exactly as upstream generate_audio chains them, fed with
+// the recorded initial noise (and SDE noise), then compared call by call (step_x/t/v_raw), on
+// the final latents and on the prepared conditions. Covers turbo ODE/SDE/DCW, batch-2 covers,
+// XL, base/SFT CFG (APG, ADG, Heun), custom timesteps, audio_cover_strength,
+// cover_noise_strength and repaint (including the waveform splice).
+import { concat, Tensor } from '../../../runtime/index.js';
+import { openAceStepCheckpoint, f32Param } from '../../../models/acestep-config.js';
+import { AceStepDiT } from '../../../models/dit.js';
+import { ConditionEncoder } from '../../../models/condition-encoder.js';
+import { AudioTokenizer } from '../../../models/audio-tokenizer.js';
+import { sample, type SamplerOptions, type SamplerTraceEvent } from '../../../pipeline/sampler.js';
+import { ditVelocity, prepareDiTCondition, withNullCondition, type DiTStepCondition } from '../../../pipeline/dit-sampling.js';
+import { repaintChunkMask, repaintRegionFrames, repaintWaveformSplice, resolveRepaintConfig, silenceRegion } from '../../../pipeline/repaint.js';
+import type { Actual, CaseKind, GoldenCase } from '../case.js';
+
+interface Params {
+  infer_steps?: number;
+  shift?: number;
+  infer_method?: 'ode' | 'sde';
+  dcw_enabled?: boolean;
+  dcw_mode?: 'low' | 'high' | 'double';
+  dcw_scaler?: number;
+  dcw_high_scaler?: number;
+  diffusion_guidance_scale?: number;
+  diffusion_guidance_scale_default?: number;
+  cfg_interval_start?: number;
+  cfg_interval_end?: number;
+  use_adg?: boolean;
+  sampler_mode?: string;
+  audio_cover_strength?: number;
+  cover_noise_strength?: number;
+  repainting_start_s?: number;
+  repainting_end_s?: number;
+  repaint_mode?: 'aggressive' | 'conservative' | 'balanced';
+  repaint_strength?: number;
+  chunk_mask_mode?: 'auto' | 'explicit';
+  splice_sample_rate?: number;
+}
+
+const BASE_CASES = new Set(['base_cfg_apg', 'base_cfg_adg', 'base_heun_cfg']);
+const SFT_CASES = new Set(['sft_cfg', 'sft_cover_timesteps']);
+
+/** Sampler options of a case from its manifest parameters. */
+function samplerOptions(c: GoldenCase, p: Params): SamplerOptions {
+  const name = c.manifest.case;
+  const variant = BASE_CASES.has(name) ? 'base' : SFT_CASES.has(name) ? 'sft' : 'turbo';
+  const o: SamplerOptions = { variant, steps: p.infer_steps, shift: p.shift, method: p.infer_method ?? 'ode' };
+  if (p.dcw_enabled) o.dcw = { mode: p.dcw_mode, scaler: p.dcw_scaler, highScaler: p.dcw_high_scaler };
+  if (variant !== 'turbo') {
+    o.guidanceScale = p.diffusion_guidance_scale ?? p.diffusion_guidance_scale_default ?? 7;
+    o.guidance = p.use_adg ? 'adg' : 'apg';
+    o.cfgIntervalStart = p.cfg_interval_start;
+    o.cfgIntervalEnd = p.cfg_interval_end;
+    o.heun = p.sampler_mode === 'heun';
+  }
+  if (p.audio_cover_strength !== undefined) o.audioCoverStrength = p.audio_cover_strength;
+  if (p.cover_noise_strength) o.coverNoiseStrength = p.cover_noise_strength;
+  return o;
+}
+
+async function f32(t: Tensor): Promise<Float32Array> {
+  return Float32Array.from(await t.toFloat32());
+}
+
+const kind: CaseKind = {
+  cases: [
+    'turbo_ode', 'turbo_ode_dcw', 'turbo_cover_b2', 'turbo_sde', 'base_cfg_apg', 'base_cfg_adg', 'base_heun_cfg',
+    'sft_cfg', 'sft_cover_timesteps', 'xl_turbo_ode', 'cover_strength', 'cover_noise_strength', 'repaint',
+  ],
+  notChecked: (c) => {
+    const out: Record<string, string> = {};
+    for (const n of c.outputs.names) {
+      if (n.startsWith('sde_noise_')) out[n] = 'upstream global-RNG draws; fed to the sampler as its SDE noise, not produced';
+    }
+    return out;
+  },
+  async run(c: GoldenCase, opts) {
+    const dev = opts.backend;
+    const p = c.params<Params>();
+    const on = (t: Tensor) => (t.device === dev ? t : t.toDevice(dev));
+    const inp = (n: string) => on(c.input(n));
+    const { ckpt, config, weights } = openAceStepCheckpoint(c.checkpoint);
+    const dit = new AceStepDiT(weights, config, dev);
+    const encoder = new ConditionEncoder(weights, config, dev);
+    const tokenizer = new AudioTokenizer(weights, config, dev);
+    const nullEmb = f32Param(weights, 'null_condition_emb', [1, 1, config.encoderHiddenSize], dev);
+    const vel = ditVelocity(dit);
+    try {
+      const noiseT = c.input('initial_noise');
+      const [B, T, C] = noiseT.shape;
+      const noise = await f32(noiseT);
+      const silence = inp('silence_latent');
+      const out: Actual[] = [];
+      const so = samplerOptions(c, p);
+
+      // Repaint: the handler's region, silenced source and chunk mask replace the stored inputs.
+      let srcLatents = inp('src_latents');
+      let chunkMasks = inp('chunk_masks');
+      let region: [number, number] | null = null;
+      if (c.manifest.case === 'repaint') {
+        region = repaintRegionFrames(p.repainting_start_s!, p.repainting_end_s!);
+        const [s, e] = region;
+        const rc = resolveRepaintConfig(p.repaint_mode, p.repaint_strength);
+        const clean = await f32(c.input('clean_src_latents'));
+        const mask = new Uint8Array(B * T);
+        for (let b = 0; b < B; b++) mask.fill(1, b * T + s, b * T + e);
+        const sil = await f32(c.input('silence_latent'));
+        const built = silenceRegion(clean, sil, c.inputs.info('silence_latent').shape[1], [B, T, C], s, e);
+        const cmRow = repaintChunkMask(T, s, e, p.chunk_mask_mode);
+        const cm = new Float32Array(B * T * C);
+        for (let f = 0; f < B * T; f++) cm.fill(cmRow[f % T], f * C, (f + 1) * C);
+        srcLatents = Tensor.fromArray(built, [B, T, C], { device: dev });
+        chunkMasks = Tensor.fromArray(cm, [B, T, C], { device: dev });
+        so.repaint = { mask, cleanSrc: clean, injectionRatio: rc.injectionRatio, crossfadeFrames: rc.crossfadeFrames };
+        out.push(
+          { name: 'repaint_mask', value: mask, tol: 'exact' },
+          { name: 'src_latents_built', value: built },
+          { name: 'chunk_mask_built', value: Array.from({ length: B * T }, (_, f) => cmRow[f % T]), tol: 'exact' },
+        );
+        const pred = c.input('splice_pred_wavs'), src = c.input('splice_src_wavs');
+        const [pb, ch, pn] = pred.shape;
+        const sn = src.shape[2];
+        const pd = await f32(pred), sd = await f32(src);
+        const spliced = new Float32Array(pd.length);
+        for (let b = 0; b < pb; b++) {
+          spliced.set(
+            repaintWaveformSplice(pd.subarray(b * ch * pn, (b + 1) * ch * pn), pn, sd.subarray(b * ch * sn, (b + 1) * ch * sn), sn, ch,
+              p.splice_sample_rate!, p.repainting_start_s!, p.repainting_end_s!, rc.wavCrossfadeSeconds),
+            b * ch * pn,
+          );
+        }
+        out.push({ name: 'splice_out', value: spliced, tol: { maxAbs: 1e-5, cosine: 0.99999 } });
+      }
+      if (so.coverNoiseStrength) so.srcLatents = await f32(c.input('src_latents'));
+
+      const isCovers = Array.from((await c.input('is_covers').data()) as BigInt64Array, Number);
+      const common = {
+        lyricHiddenStates: inp('lyric_hidden_states'),
+        lyricAttentionMask: c.input('lyric_attention_mask'),
+        referAcoustic: inp('refer_audio_acoustic_hidden_states_packed'),
+        referOrder: c.input('refer_audio_order_mask'),
+        silenceLatent: silence,
+        chunkMasks,
+      };
+      const main = await prepareDiTCondition({ encoder, tokenizer }, {
+        ...common,
+        textHiddenStates: inp('text_hidden_states'),
+        textAttentionMask: c.input('text_attention_mask'),
+        srcLatents,
+        isCovers,
+      });
+      let nonCover: DiTStepCondition | undefined;
+      if ((so.audioCoverStrength ?? 1) < 1) {
+        const sil = silence.narrow(1, 0, T);
+        nonCover = await prepareDiTCondition({ encoder, tokenizer }, {
+          ...common,
+          textHiddenStates: inp('non_cover_text_hidden_states'),
+          textAttentionMask: c.input('non_cover_text_attention_mask'),
+          srcLatents: B === 1 ? sil.contiguous() : concat(new Array<Tensor>(B).fill(sil), 0),
+          isCovers: new Array(B).fill(0),
+        });
+      }
+      const prefix = c.outputs.has('cond0_encoder_hidden_states') ? 'cond0_' : '';
+      out.push({ name: `${prefix}encoder_hidden_states`, value: main.encoderHiddenStates }, { name: `${prefix}context_latents`, value: main.contextLatents });
+      if (c.outputs.has(`${prefix}encoder_attention_mask`)) out.push({ name: `${prefix}encoder_attention_mask`, value: main.encoderAttentionMask, tol: 'exact' });
+      if (nonCover && c.outputs.has('cond1_encoder_hidden_states')) {
+        out.push({ name: 'cond1_encoder_hidden_states', value: nonCover.encoderHiddenStates }, { name: 'cond1_context_latents', value: nonCover.contextLatents });
+      }
+
+      const guided = (so.guidanceScale ?? 1) > 1;
+      const forSampler = (d: DiTStepCondition) => (guided ? withNullCondition(d, nullEmb) : d);
+      const conditions = { main: forSampler(main), nonCover: nonCover && forSampler(nonCover) };
+      if (c.hasInput('timesteps')) so.timesteps = Array.from(await f32(c.input('timesteps')));
+      if (so.method === 'sde') so.sdeNoise = async (i) => f32(c.expected(`sde_noise_${i}`));
+
+      const events: SamplerTraceEvent[] = [];
+      so.trace = (e) => events.push(e);
+      so.device = dev;
+      const r = await sample(vel.velocity, conditions, noise, [B, T, C], so);
+      const decodes = events.filter((e) => e.type === 'decode');
+      const cat = (xs: Float32Array[]) => {
+        const a = new Float32Array(xs.reduce((s, x) => s + x.length, 0));
+        let o = 0;
+        for (const x of xs) {
+          a.set(x, o);
+          o += x.length;
+        }
+        return a;
+      };
+      const rows = guided ? 2 * B : B;
+      out.push(
+        { name: 'x0', value: r.latents },
+        { name: 'step_x', value: cat(decodes.map((e) => e.x)) },
+        { name: 'step_v_raw', value: cat(decodes.map((e) => e.v)) },
+        { name: 'step_t', value: decodes.flatMap((e) => new Array<number>(rows).fill(e.t)) },
+      );
+      const injections = events.filter((e) => e.type === 'inject');
+      if (c.outputs.has('injection_t_next')) {
+        out.push(
+          { name: 'injection_t_next', value: injections.map((e) => e.tNext) },
+          { name: 'injection_x_before', value: cat(injections.map((e) => e.before)) },
+          { name: 'injection_x_after', value: cat(injections.map((e) => e.after)) },
+        );
+      }
+      const bb = events.find((e) => e.type === 'beforeBlend');
+      if (bb && c.outputs.has('x_before_blend')) out.push({ name: 'x_before_blend', value: bb.x });
+
+      if (c.outputs.has('x0_base_modeling_file')) {
+        // The base file counts cover steps from its steps argument (default 30) before the custom
+        // timesteps override it, so this run stays on the cover condition throughout.
+        const rb = await sample(vel.velocity, conditions, noise, [B, T, C], { ...so, variant: 'base', trace: undefined });
+        out.push({ name: 'x0_base_modeling_file', value: rb.latents });
+      }
+      return out;
+    } finally {
+      vel.dispose();
+      for (const m of [dit, encoder, tokenizer]) m.dispose();
+      nullEmb.dispose();
+      ckpt.dispose();
+    }
+  },
+};
+
+export default kind;
