@@ -10,3 +10,13 @@ export class CheckpointError extends AcestepError {
     super(`${file}${tensor ? ` [${tensor}]` : ''}: ${message}`, 'ERR_CHECKPOINT');
   }
 }
+
+/** Audio that cannot be read, decoded, encoded or used (corrupt, empty, silent, unsupported). */
+export class AudioError extends AcestepError {
+  constructor(
+    message: string,
+    readonly file: string,
+  ) {
+    super(`${file}: ${message}`, 'ERR_AUDIO');
+  }
+}

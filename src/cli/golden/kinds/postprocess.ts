@@ -1,0 +1,82 @@
+// Golden kind for output post-processing: per-item peak limiting of decoded audio, -1 dBFS peak
+// normalisation (and its near-silent bypass), linear fades, and the sha256 file key of two
+// parameter dicts (the manifest's JSON strings must be reproduced byte for byte).
+import { keyFromParams, limitPeak, normalizePeak, applyFades, pythonJsonDumps } from '../../../io/audio/postprocess.js';
+import { Tensor } from '../../../runtime/tensor.js';
+import type { Actual, CaseKind, GoldenCase } from '../case.js';
+import { GoldenCaseError } from '../case.js';
+
+interface Params {
+  normalization_db: number;
+  sample_rate: number;
+  fade_in_s: number;
+  fade_out_s: number;
+  uuid_cases: { params: Record<string, unknown>; json: string; key: string }[];
+}
+
+/** GenerationParams fields that are Python floats (JSON cannot tell 30.0 from 30). */
+const FLOAT_PARAMS = new Set([
+  'duration', 'guidance_scale', 'shift', 'lora_scale', 'audio_cover_strength', 'cover_noise_strength',
+  'cfg_interval_start', 'cfg_interval_end', 'repainting_start', 'repainting_end', 'lm_temperature',
+  'lm_cfg_scale', 'lm_top_p', 'normalization_db', 'fade_in_duration', 'fade_out_duration',
+]);
+
+/** Splits a [..., N] tensor's data into rows of N (channels). */
+function rows(t: Tensor): Float32Array[] {
+  const d = Float32Array.from(t.dataSync() as Float32Array);
+  const n = t.shape[t.ndim - 1];
+  return Array.from({ length: d.length / n }, (_, i) => d.subarray(i * n, (i + 1) * n));
+}
+
+function join(channels: Float32Array[]): Float32Array {
+  const out = new Float32Array(channels.reduce((a, c) => a + c.length, 0));
+  let o = 0;
+  for (const c of channels) {
+    out.set(c, o);
+    o += c.length;
+  }
+  return out;
+}
+
+const kind: CaseKind = {
+  cases: ['postprocess'],
+  notChecked: () => ({ decoded_raw: 'VAE decode of pred_latents is the VAE cases\' job; the peak limit here starts from the expected decoded_raw' }),
+  async run(c: GoldenCase) {
+    const p = c.params<Params>();
+    for (const u of p.uuid_cases) {
+      const json = pythonJsonDumps(u.params, FLOAT_PARAMS);
+      if (json !== u.json) throw new GoldenCaseError(c.dir, `parameter JSON differs:\n  ours     ${json}\n  expected ${u.json}`);
+      const key = keyFromParams(u.params, FLOAT_PARAMS);
+      if (key !== u.key) throw new GoldenCaseError(c.dir, `file key ${key}, expected ${u.key}`);
+    }
+
+    // Handler stage: per batch item [C, N], divide by the item's peak when it exceeds 1.
+    const raw = c.expected('decoded_raw');
+    const [b, ch] = raw.shape;
+    const all = rows(raw);
+    raw.dispose();
+    const limited: Float32Array[] = [];
+    for (let i = 0; i < b; i++) limited.push(...limitPeak(all.slice(i * ch, (i + 1) * ch)));
+
+    // Library stage on one item [2, N]: normalise over all channels, then fade.
+    const audio = c.input('audio');
+    const shape = audio.shape;
+    const normalized = normalizePeak(rows(audio), p.normalization_db);
+    audio.dispose();
+    const faded = applyFades(normalized.map((x) => Float32Array.from(x)), p.sample_rate, p.fade_in_s, p.fade_out_s);
+    const quiet = c.input('near_silent_audio');
+    const quietShape = quiet.shape;
+    const quietNorm = normalizePeak(rows(quiet), p.normalization_db);
+    quiet.dispose();
+
+    const out: Actual[] = [
+      { name: 'decoded_peak_limited', value: Tensor.fromArray(join(limited), [b, ch, all[0].length]) },
+      { name: 'normalized', value: Tensor.fromArray(join(normalized), shape) },
+      { name: 'normalized_then_faded', value: Tensor.fromArray(join(faded), shape) },
+      { name: 'near_silent_normalized', value: Tensor.fromArray(join(quietNorm), quietShape) },
+    ];
+    return out;
+  },
+};
+
+export default kind;
