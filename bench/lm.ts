@@ -92,7 +92,7 @@ function filled(pool: Tensor, shape: number[], offset: number): Tensor {
   return out;
 }
 
-function randomWeights(cfg: Qwen3Config): Weights {
+function randomWeights(cfg: Qwen3Config): { weights: Weights; dispose(): void } {
   const m = new Map<string, Tensor>();
   // One pool per fan-in keeps activations O(1) through 28 random layers.
   const pools = new Map<number, Tensor>();
@@ -122,7 +122,7 @@ function randomWeights(cfg: Qwen3Config): Weights {
   }
   ones('norm', h);
   for (const p of pools.values()) p.dispose();
-  return Weights.fromMap(m, 'random bf16 weights');
+  return { weights: Weights.fromMap(m, 'random bf16 weights'), dispose: () => m.forEach((t) => t.dispose()) };
 }
 
 /** Streaming read bandwidth in bytes/s: sum over a 1 GiB f32 buffer, best of 3. */
@@ -158,7 +158,8 @@ export async function runLmBench(opts: LmBenchOptions = {}): Promise<LmBenchResu
   const out: LmBenchResult[] = [];
   for (const size of opts.sizes ?? ['0.6B', '1.7B']) {
     const cfg = config(size, layers);
-    const model = new Qwen3Model(randomWeights(cfg), cfg);
+    const w = randomWeights(cfg);
+    const model = new Qwen3Model(w.weights, cfg);
     const prompt = Array.from({ length: promptLen }, (_, i) => (i * 7919) % 151669);
     // Warm-up (thread pool, any weight re-layout caches), then prefill alone.
     await generate(model, { prompts: [prompt.slice(0, 16)], maxNewTokens: 2, temperature: 0 });
@@ -178,6 +179,7 @@ export async function runLmBench(opts: LmBenchOptions = {}): Promise<LmBenchResu
     await generate(model, { prompts: [prompt], maxNewTokens: decode + 1, temperature: 0.85, seed: 1, vocabRanges: codes, onToken: () => stamps.push(performance.now()) });
     const decCodes = decode / ((stamps[stamps.length - 1] - stamps[0]) / 1000);
     model.dispose();
+    w.dispose();
     const bytes = weightBytesPerToken(cfg, VOCAB);
     const bound = bw / bytes;
     out.push({
