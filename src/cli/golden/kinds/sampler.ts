@@ -84,8 +84,8 @@ const kind: CaseKind = {
     const dit = new AceStepDiT(weights, config, dev);
     const encoder = new ConditionEncoder(weights, config, dev);
     const tokenizer = new AudioTokenizer(weights, config, dev);
-    const nullEmb = f32Param(weights, 'null_condition_emb', [1, 1, config.encoderHiddenSize], dev);
     const vel = ditVelocity(dit);
+    let nullEmb: Tensor | null = null;
     try {
       const noiseT = c.input('initial_noise');
       const [B, T, C] = noiseT.shape;
@@ -169,7 +169,8 @@ const kind: CaseKind = {
       }
 
       const guided = (so.guidanceScale ?? 1) > 1;
-      const forSampler = (d: DiTStepCondition) => (guided ? withNullCondition(d, nullEmb) : d);
+      if (guided) nullEmb = f32Param(weights, 'null_condition_emb', [1, 1, config.encoderHiddenSize], dev);
+      const forSampler = (d: DiTStepCondition) => (nullEmb ? withNullCondition(d, nullEmb) : d);
       const conditions = { main: forSampler(main), nonCover: nonCover && forSampler(nonCover) };
       if (c.hasInput('timesteps')) so.timesteps = Array.from(await f32(c.input('timesteps')));
       if (so.method === 'sde') so.sdeNoise = async (i) => f32(c.expected(`sde_noise_${i}`));
@@ -216,7 +217,7 @@ const kind: CaseKind = {
     } finally {
       vel.dispose();
       for (const m of [dit, encoder, tokenizer]) m.dispose();
-      nullEmb.dispose();
+      nullEmb?.dispose();
       ckpt.dispose();
     }
   },
