@@ -1,0 +1,528 @@
+// The Oobleck VAE (diffusers AutoencoderOobleck, spec §11): 48 kHz stereo audio <-> 25 Hz latents.
+// Weights come from the official `vae/` folder with the legacy weight_norm tensors
+// (`weight_g`, `weight_v`), fused once at load into plain conv weights. Decode and encode run
+// whole or tiled with upstream's overlap-discard windows (spec §11.8-11.9).
+import { Checkpoint } from '../io/checkpoint.js';
+import { CheckpointError } from '../io/errors.js';
+import { AcestepError, ShapeError } from '../runtime/errors.js';
+import { conv1d, convTranspose1d, snake, tap, tidy, Tensor, type Device } from '../runtime/index.js';
+import { addScalar, softplus } from '../runtime/ops/elementwise.js';
+
+export interface VaeConfig {
+  audioChannels: number;
+  channelMultiples: number[];
+  decoderChannels: number;
+  decoderInputChannels: number;
+  downsamplingRatios: number[];
+  encoderHiddenSize: number;
+  samplingRate: number;
+}
+
+/** Bad tiling arguments (chunk sizes, overlaps, budgets). */
+export class VaeTilingError extends AcestepError {
+  constructor(message: string) {
+    super(message, 'ERR_VAE_TILING');
+  }
+}
+
+/** Reads and checks the diffusers config.json fields the model needs. */
+export function parseVaeConfig(raw: Record<string, unknown>, file: string): VaeConfig {
+  const int = (key: string): number => {
+    const v = raw[key];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new CheckpointError(`config key '${key}' must be a positive integer, got ${JSON.stringify(v)}`, file);
+    return v;
+  };
+  const ints = (key: string): number[] => {
+    const v = raw[key];
+    if (!Array.isArray(v) || v.length === 0 || !v.every((x) => typeof x === 'number' && Number.isInteger(x) && x >= 1)) {
+      throw new CheckpointError(`config key '${key}' must be a non-empty list of positive integers, got ${JSON.stringify(v)}`, file);
+    }
+    return v as number[];
+  };
+  const cfg: VaeConfig = {
+    audioChannels: int('audio_channels'),
+    channelMultiples: ints('channel_multiples'),
+    decoderChannels: int('decoder_channels'),
+    decoderInputChannels: int('decoder_input_channels'),
+    downsamplingRatios: ints('downsampling_ratios'),
+    encoderHiddenSize: int('encoder_hidden_size'),
+    samplingRate: int('sampling_rate'),
+  };
+  if (cfg.channelMultiples.length !== cfg.downsamplingRatios.length) {
+    throw new CheckpointError(
+      `channel_multiples (${cfg.channelMultiples.length}) and downsampling_ratios (${cfg.downsamplingRatios.length}) must have the same length`,
+      file,
+    );
+  }
+  return cfg;
+}
+
+/** Samples per latent frame: the product of the downsampling ratios (1920 for the official VAE). */
+export function hopLength(cfg: VaeConfig): number {
+  return cfg.downsamplingRatios.reduce((a, b) => a * b, 1);
+}
+
+// ---------------------------------------------------------------- weights
+
+interface TensorSource {
+  has(name: string): boolean;
+  get(name: string): Tensor;
+  label: string;
+}
+
+/**
+ * The conv weight `name.weight`, fused from weight_norm when stored as `weight_g`/`weight_v`
+ * (or the newer `parametrizations.weight.original0/1`): w = g * v / ||v||, the norm over every
+ * dim but 0. Dim 0 is the output channel of a Conv1d but the input channel of a ConvTranspose1d,
+ * so the same row-wise rule covers both. Fused in f64 on the host, once, and stored as f32.
+ */
+function loadConvWeight(src: TensorSource, name: string, shape: number[], device: Device): Tensor {
+  const check = (t: Tensor, full: string, want: number[]): void => {
+    if (t.ndim !== want.length || t.shape.some((d, i) => d !== want[i])) {
+      throw new CheckpointError(`expected shape [${want.join(',')}], found [${t.shape.join(',')}]`, src.label, full);
+    }
+  };
+  const read = (full: string, want: number[]): Float32Array => {
+    const t = src.get(full);
+    try {
+      check(t, full, want);
+      return t.toFloat32Sync();
+    } finally {
+      t.dispose();
+    }
+  };
+  if (src.has(`${name}.weight`)) {
+    const v = read(`${name}.weight`, shape);
+    return Tensor.fromArray(v, shape, { device });
+  }
+  let gName = `${name}.weight_g`, vName = `${name}.weight_v`;
+  if (!src.has(gName) && src.has(`${name}.parametrizations.weight.original0`)) {
+    gName = `${name}.parametrizations.weight.original0`;
+    vName = `${name}.parametrizations.weight.original1`;
+  }
+  if (!src.has(gName) || !src.has(vName)) throw new CheckpointError('missing conv weight (weight, or weight_g + weight_v)', src.label, `${name}.weight_v`);
+  const rows = shape[0], per = shape[1] * shape[2];
+  const g = read(gName, [rows, 1, 1]);
+  const v = read(vName, shape);
+  const w = new Float32Array(v.length);
+  for (let r = 0; r < rows; r++) {
+    let ss = 0;
+    for (let i = r * per; i < (r + 1) * per; i++) ss += v[i] * v[i];
+    const s = g[r] / Math.sqrt(ss);
+    for (let i = r * per; i < (r + 1) * per; i++) w[i] = v[i] * s;
+  }
+  return Tensor.fromArray(w, shape, { device });
+}
+
+function loadVector(src: TensorSource, name: string, shape: number[], device: Device): Tensor {
+  if (!src.has(name)) throw new CheckpointError('missing tensor', src.label, name);
+  const t = src.get(name);
+  try {
+    if (t.ndim !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
+      throw new CheckpointError(`expected shape [${shape.join(',')}], found [${t.shape.join(',')}]`, src.label, name);
+    }
+    return Tensor.fromArray(t.toFloat32Sync(), [shape.reduce((a, b) => a * b, 1)], { device });
+  } finally {
+    t.dispose();
+  }
+}
+
+class Conv {
+  constructor(
+    readonly w: Tensor,
+    readonly b: Tensor | null,
+    readonly opts: { stride?: number; padding?: number; dilation?: number },
+    readonly transposed: boolean,
+  ) {}
+
+  static load(src: TensorSource, name: string, cin: number, cout: number, k: number, device: Device,
+    opts: { stride?: number; padding?: number; dilation?: number; transposed?: boolean; bias?: boolean } = {}): Conv {
+    const transposed = opts.transposed ?? false;
+    const w = loadConvWeight(src, name, transposed ? [cin, cout, k] : [cout, cin, k], device);
+    const b = opts.bias === false ? null : loadVector(src, `${name}.bias`, [cout], device);
+    return new Conv(w, b, { stride: opts.stride, padding: opts.padding, dilation: opts.dilation }, transposed);
+  }
+
+  forward(x: Tensor, residual?: Tensor): Tensor {
+    return this.transposed ? convTranspose1d(x, this.w, this.b, this.opts) : conv1d(x, this.w, this.b, { ...this.opts, residual });
+  }
+
+  dispose(): void {
+    this.w.dispose();
+    this.b?.dispose();
+  }
+}
+
+class Snake {
+  constructor(
+    readonly alpha: Tensor,
+    readonly beta: Tensor,
+  ) {}
+
+  static load(src: TensorSource, name: string, c: number, device: Device): Snake {
+    return new Snake(loadVector(src, `${name}.alpha`, [1, c, 1], device), loadVector(src, `${name}.beta`, [1, c, 1], device));
+  }
+
+  forward(x: Tensor): Tensor {
+    return snake(x, this.alpha, this.beta, { logScale: true });
+  }
+
+  dispose(): void {
+    this.alpha.dispose();
+    this.beta.dispose();
+  }
+}
+
+/** y = x + conv2(snake2(conv1(snake1(x)))), conv1 k7 dilated with "same" padding, conv2 k1. */
+class ResidualUnit {
+  constructor(
+    readonly snake1: Snake,
+    readonly conv1: Conv,
+    readonly snake2: Snake,
+    readonly conv2: Conv,
+  ) {}
+
+  static load(src: TensorSource, name: string, c: number, dilation: number, device: Device): ResidualUnit {
+    return new ResidualUnit(
+      Snake.load(src, `${name}.snake1`, c, device),
+      Conv.load(src, `${name}.conv1`, c, c, 7, device, { dilation, padding: 3 * dilation }),
+      Snake.load(src, `${name}.snake2`, c, device),
+      Conv.load(src, `${name}.conv2`, c, c, 1, device),
+    );
+  }
+
+  /** Consumes nothing: the caller still owns x. Intermediates are freed as soon as they are used. */
+  forward(x: Tensor): Tensor {
+    const a = this.snake1.forward(x);
+    const h = this.conv1.forward(a);
+    a.dispose();
+    const b = this.snake2.forward(h);
+    h.dispose();
+    // The paddings keep the length, so upstream's centre crop never applies and the skip fuses.
+    const y = this.conv2.forward(b, x);
+    b.dispose();
+    return y;
+  }
+
+  dispose(): void {
+    for (const m of [this.snake1, this.conv1, this.snake2, this.conv2]) m.dispose();
+  }
+}
+
+/** Runs f on x and disposes x (for chains of ops where only the last result matters). */
+function step(x: Tensor, f: (x: Tensor) => Tensor): Tensor {
+  const y = f(x);
+  x.dispose();
+  return y;
+}
+
+interface Block {
+  snake: Snake;
+  conv: Conv;
+  res: ResidualUnit[];
+}
+
+// ---------------------------------------------------------------- model
+
+export interface TileOptions {
+  /** Latent frames per decode window (encode: audio samples per window). */
+  chunkSize?: number;
+  /** Frames (encode: samples) added on each side of a window and discarded after decoding. */
+  overlap?: number;
+  /** When chunkSize is not given, the window is sized so one window's activations fit this many bytes. */
+  memoryBudgetBytes?: number;
+  /** Called after each window: (done, total) over all windows of all batch items. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface Posterior {
+  /** [B, latent, T] */
+  mean: Tensor;
+  /** [B, latent, T]: softplus(scale) + 1e-4 */
+  std: Tensor;
+}
+
+/** Default decode memory budget on the CPU when neither a chunk size nor a budget is given. */
+export const DEFAULT_DECODE_BUDGET_BYTES = 4 * 1024 ** 3;
+/** Upstream decode overlap in latent frames per side. */
+export const DEFAULT_DECODE_OVERLAP = 64;
+/** Upstream encode window (30 s) and overlap (2 s per side), in seconds of audio. */
+export const DEFAULT_ENCODE_CHUNK_SECONDS = 30;
+export const DEFAULT_ENCODE_OVERLAP_SECONDS = 2;
+
+/**
+ * Upstream's overlap rule: while chunk - 2*overlap <= 0 halve the overlap (not below 4); an
+ * overlap pushed under 4 is raised back to 4 when the request was at least 4.
+ */
+export function effectiveOverlap(chunk: number, overlap: number): number {
+  const minOverlap = 4;
+  let o = overlap;
+  while (chunk - 2 * o <= 0 && o > minOverlap) o = Math.floor(o / 2);
+  if (o < minOverlap && overlap >= minOverlap) o = minOverlap;
+  return o;
+}
+
+/** Window i of an overlap-discard tiling: the core it keeps and the window it decodes. */
+export function tileWindows(length: number, stride: number, overlap: number): { coreStart: number; coreEnd: number; winStart: number; winEnd: number }[] {
+  const n = Math.ceil(length / stride);
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    const coreStart = i * stride, coreEnd = Math.min(coreStart + stride, length);
+    out.push({ coreStart, coreEnd, winStart: Math.max(0, coreStart - overlap), winEnd: Math.min(length, coreEnd + overlap) });
+  }
+  return out;
+}
+
+function checkInt(name: string, v: number, min: number): void {
+  if (!Number.isInteger(v) || v < min) throw new VaeTilingError(`${name} must be an integer >= ${min}, got ${v}`);
+}
+
+export class OobleckVae {
+  readonly hop: number;
+
+  private constructor(
+    readonly config: VaeConfig,
+    readonly device: Device,
+    private readonly enc: { conv1: Conv; blocks: Block[]; snake: Snake; conv2: Conv },
+    private readonly dec: { conv1: Conv; blocks: Block[]; snake: Snake; conv2: Conv },
+  ) {
+    this.hop = hopLength(config);
+  }
+
+  /** Loads `dir` (config.json + diffusion_pytorch_model.safetensors), fusing weight_norm. */
+  static load(dir: string, opts: { device?: Device } = {}): OobleckVae {
+    const ckpt = Checkpoint.open(dir);
+    try {
+      const cfg = parseVaeConfig(ckpt.config, `${dir}/config.json`);
+      const src: TensorSource = { has: (n) => ckpt.has(n), get: (n) => ckpt.get(n), label: ckpt.paths.join(', ') };
+      return OobleckVae.fromSource(cfg, src, opts.device ?? 'cpu');
+    } finally {
+      ckpt.dispose();
+    }
+  }
+
+  static fromSource(cfg: VaeConfig, src: TensorSource, device: Device): OobleckVae {
+    const mult = [1, ...cfg.channelMultiples];
+    const ratios = cfg.downsamplingRatios;
+    const loaded: { dispose(): void }[] = [];
+    const track = <T extends { dispose(): void }>(m: T): T => {
+      loaded.push(m);
+      return m;
+    };
+    try {
+      const h = cfg.encoderHiddenSize;
+      const encBlocks: Block[] = ratios.map((s, i) => {
+        const cin = h * mult[i], cout = h * mult[i + 1], p = `encoder.block.${i}`;
+        return {
+          res: [1, 3, 9].map((d, j) => track(ResidualUnit.load(src, `${p}.res_unit${j + 1}`, cin, d, device))),
+          snake: track(Snake.load(src, `${p}.snake1`, cin, device)),
+          conv: track(Conv.load(src, `${p}.conv1`, cin, cout, 2 * s, device, { stride: s, padding: Math.ceil(s / 2) })),
+        };
+      });
+      const dModel = h * mult[mult.length - 1];
+      const enc = {
+        conv1: track(Conv.load(src, 'encoder.conv1', cfg.audioChannels, h, 7, device, { padding: 3 })),
+        blocks: encBlocks,
+        snake: track(Snake.load(src, 'encoder.snake1', dModel, device)),
+        // The head emits [mean | scale]; its width is the encoder hidden size (2 x latent channels).
+        conv2: track(Conv.load(src, 'encoder.conv2', dModel, h, 3, device, { padding: 1 })),
+      };
+      if (h !== 2 * cfg.decoderInputChannels) {
+        throw new CheckpointError(`encoder_hidden_size ${h} must be twice decoder_input_channels ${cfg.decoderInputChannels}`, src.label);
+      }
+      const c = cfg.decoderChannels, up = [...ratios].reverse(), L = mult.length;
+      const decBlocks: Block[] = up.map((s, i) => {
+        const cin = c * mult[L - i - 1], cout = c * mult[L - i - 2], p = `decoder.block.${i}`;
+        return {
+          snake: track(Snake.load(src, `${p}.snake1`, cin, device)),
+          conv: track(Conv.load(src, `${p}.conv_t1`, cin, cout, 2 * s, device, { stride: s, padding: Math.ceil(s / 2), transposed: true })),
+          res: [1, 3, 9].map((d, j) => track(ResidualUnit.load(src, `${p}.res_unit${j + 1}`, cout, d, device))),
+        };
+      });
+      const dec = {
+        conv1: track(Conv.load(src, 'decoder.conv1', cfg.decoderInputChannels, c * mult[L - 1], 7, device, { padding: 3 })),
+        blocks: decBlocks,
+        snake: track(Snake.load(src, 'decoder.snake1', c, device)),
+        conv2: track(Conv.load(src, 'decoder.conv2', c, cfg.audioChannels, 7, device, { padding: 3, bias: false })),
+      };
+      return new OobleckVae(cfg, device, enc, dec);
+    } catch (e) {
+      for (const m of loaded) m.dispose();
+      throw e;
+    }
+  }
+
+  get latentChannels(): number {
+    return this.config.decoderInputChannels;
+  }
+
+  /** Latents [B, latent, T] -> audio [B, audio_channels, T*hop] (no clamp, like upstream). */
+  decode(z: Tensor): Tensor {
+    if (z.ndim !== 3 || z.shape[1] !== this.latentChannels) {
+      throw new ShapeError(`vae.decode: latents must be [B, ${this.latentChannels}, T], got [${z.shape.join(',')}]`);
+    }
+    if (z.device !== this.device) throw new ShapeError(`vae.decode: latents on ${z.device}, model on ${this.device}`);
+    return tidy(() => {
+      let x = tap('vae.decoder.conv1', this.dec.conv1.forward(z));
+      this.dec.blocks.forEach((blk, i) => {
+        x = step(x, (t) => blk.snake.forward(t));
+        x = step(x, (t) => blk.conv.forward(t));
+        for (const r of blk.res) x = step(x, (t) => r.forward(t));
+        tap(`vae.decoder.block.${i}`, x);
+      });
+      x = step(x, (t) => this.dec.snake.forward(t));
+      return tap('vae.decoder.out', step(x, (t) => this.dec.conv2.forward(t)));
+    });
+  }
+
+  /** Audio [B, audio_channels, N] -> the encoder output [B, 2*latent, floor-ish(N/hop)] = [mean | scale]. */
+  encodeRaw(audio: Tensor): Tensor {
+    if (audio.ndim !== 3 || audio.shape[1] !== this.config.audioChannels) {
+      throw new ShapeError(`vae.encode: audio must be [B, ${this.config.audioChannels}, N], got [${audio.shape.join(',')}]`);
+    }
+    if (audio.device !== this.device) throw new ShapeError(`vae.encode: audio on ${audio.device}, model on ${this.device}`);
+    if (audio.shape[2] < this.hop) throw new ShapeError(`vae.encode: audio needs at least ${this.hop} samples, got ${audio.shape[2]}`);
+    return tidy(() => {
+      let x = tap('vae.encoder.conv1', this.enc.conv1.forward(audio));
+      this.enc.blocks.forEach((blk, i) => {
+        for (const r of blk.res) x = step(x, (t) => r.forward(t));
+        x = step(x, (t) => blk.snake.forward(t));
+        x = step(x, (t) => blk.conv.forward(t));
+        tap(`vae.encoder.block.${i}`, x);
+      });
+      x = step(x, (t) => this.enc.snake.forward(t));
+      return tap('vae.encoder.out', step(x, (t) => this.enc.conv2.forward(t)));
+    });
+  }
+
+  /** The posterior's mean and std (std = softplus(scale) + 1e-4) of raw encoder output. */
+  posterior(raw: Tensor): Posterior {
+    const L = this.latentChannels;
+    return tidy(() => {
+      const mean = raw.narrow(1, 0, L).contiguous();
+      const std = addScalar(softplus(raw.narrow(1, L, L)), 1e-4);
+      return { mean, std };
+    });
+  }
+
+  encode(audio: Tensor): Posterior {
+    return tidy(() => this.posterior(this.encodeRaw(audio)));
+  }
+
+  /** Latent frames per decode window that keep one window's activations within `bytes`. */
+  decodeChunkForBudget(bytes: number): number {
+    if (!(bytes > 0)) throw new VaeTilingError(`memoryBudgetBytes must be positive, got ${bytes}`);
+    // Widest stage: decoder_channels x hop samples per frame, f32; a residual unit holds about six
+    // such tensors at once (input, two snakes, conv output, the result and the conv's padded copy).
+    const perFrame = this.config.decoderChannels * this.hop * 4 * 6;
+    return Math.max(1, Math.floor(bytes / perFrame));
+  }
+
+  /**
+   * Overlap-discard tiled decode (upstream `tiled_decode`): batch items one at a time; windows
+   * `stride = chunk - 2*overlap` frames apart, each decoded with `overlap` frames of context per
+   * side (clipped at the ends) and trimmed by round(added*hop) samples. T <= chunk decodes whole.
+   */
+  decodeTiled(z: Tensor, opts: TileOptions = {}): Tensor {
+    if (z.ndim !== 3 || z.shape[1] !== this.latentChannels) {
+      throw new ShapeError(`vae.decodeTiled: latents must be [B, ${this.latentChannels}, T], got [${z.shape.join(',')}]`);
+    }
+    const chunk = opts.chunkSize ?? this.decodeChunkForBudget(opts.memoryBudgetBytes ?? DEFAULT_DECODE_BUDGET_BYTES);
+    checkInt('chunkSize', chunk, 1);
+    const requested = opts.overlap ?? DEFAULT_DECODE_OVERLAP;
+    checkInt('overlap', requested, 0);
+    const overlap = effectiveOverlap(chunk, requested);
+    const [B, , T] = z.shape;
+    const stride = chunk - 2 * overlap;
+    if (T > chunk && stride <= 0) throw new VaeTilingError(`chunkSize ${chunk} must be > 2 * overlap ${overlap}`);
+    const windows = T <= chunk ? [{ coreStart: 0, coreEnd: T, winStart: 0, winEnd: T }] : tileWindows(T, stride, overlap);
+    const out = Tensor.empty([B, this.config.audioChannels, T * this.hop], 'f32', z.device);
+    let done = 0;
+    for (let b = 0; b < B; b++) {
+      for (const w of windows) {
+        tidy(() => {
+          const zw = z.narrow(0, b, 1).narrow(2, w.winStart, w.winEnd - w.winStart);
+          const audio = this.decode(zw);
+          const trimStart = (w.coreStart - w.winStart) * this.hop;
+          const core = audio.narrow(2, trimStart, (w.coreEnd - w.coreStart) * this.hop);
+          out.narrow(0, b, 1).narrow(2, w.coreStart * this.hop, core.shape[2]).assign(core);
+        });
+        opts.onProgress?.(++done, B * windows.length);
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Overlap-discard tiled encode (upstream `tiled_encode`) returning the posterior: windows of
+   * `chunkSize` samples with `overlap` samples of context per side; each window's latents are
+   * trimmed by round(added / hop) frames. Audio no longer than a chunk is encoded whole.
+   */
+  encodeTiled(audio: Tensor, opts: TileOptions = {}): Posterior {
+    if (audio.ndim !== 3 || audio.shape[1] !== this.config.audioChannels) {
+      throw new ShapeError(`vae.encodeTiled: audio must be [B, ${this.config.audioChannels}, N], got [${audio.shape.join(',')}]`);
+    }
+    const sr = this.config.samplingRate;
+    let chunk = opts.chunkSize;
+    if (chunk === undefined && opts.memoryBudgetBytes !== undefined) {
+      // Encoder activations peak at encoder_hidden_size channels per input sample, ~6 tensors live.
+      chunk = Math.floor(opts.memoryBudgetBytes / (this.config.encoderHiddenSize * 4 * 6));
+      chunk -= chunk % this.hop;
+    }
+    chunk ??= DEFAULT_ENCODE_CHUNK_SECONDS * sr;
+    const overlap = opts.overlap ?? DEFAULT_ENCODE_OVERLAP_SECONDS * sr;
+    checkInt('chunkSize', chunk, this.hop);
+    checkInt('overlap', overlap, 0);
+    const N = audio.shape[2];
+    if (N <= chunk) {
+      const p = this.encode(audio);
+      opts.onProgress?.(1, 1);
+      return p;
+    }
+    const stride = chunk - 2 * overlap;
+    if (stride <= 0) throw new VaeTilingError(`chunkSize ${chunk} must be > 2 * overlap ${overlap}`);
+    const windows = tileWindows(N, stride, overlap);
+    const L = this.latentChannels;
+    const parts: Tensor[] = [];
+    let frames = 0;
+    try {
+      windows.forEach((w, i) => {
+        const raw = tidy(() => {
+          const r = this.encodeRaw(audio.narrow(2, w.winStart, w.winEnd - w.winStart));
+          const factor = (w.winEnd - w.winStart) / r.shape[2];
+          const trimStart = Math.round((w.coreStart - w.winStart) / factor);
+          const trimEnd = Math.round((w.winEnd - w.coreEnd) / factor);
+          return r.narrow(2, trimStart, r.shape[2] - trimEnd - trimStart).contiguous();
+        });
+        parts.push(raw);
+        frames += raw.shape[2];
+        opts.onProgress?.(i + 1, windows.length);
+      });
+      return tidy(() => {
+        const all = Tensor.empty([audio.shape[0], 2 * L, frames], 'f32', audio.device);
+        let at = 0;
+        for (const p of parts) {
+          all.narrow(2, at, p.shape[2]).assign(p);
+          at += p.shape[2];
+        }
+        return this.posterior(all);
+      });
+    } finally {
+      for (const p of parts) p.dispose();
+    }
+  }
+
+  dispose(): void {
+    const all = [this.enc, this.dec];
+    for (const part of all) {
+      part.conv1.dispose();
+      part.snake.dispose();
+      part.conv2.dispose();
+      for (const b of part.blocks) {
+        b.snake.dispose();
+        b.conv.dispose();
+        for (const r of b.res) r.dispose();
+      }
+    }
+  }
+}
