@@ -1,0 +1,74 @@
+// RoPE kernels. Each output is two products and a sum rounded separately (torch evaluates
+// q*cos + rotate_half(q)*sin as whole-tensor ops), so the fast path avoids FMA and matches the
+// reference bit for bit. Fast path: f32 x with a unit-stride head dim, one (b, t) row per task.
+#include "rope.h"
+
+#include <algorithm>
+
+#include "parallel.h"
+#include "pointwise_math.h"
+#include "strided.h"
+
+namespace acestep::cpu {
+namespace {
+
+inline void rope_pair(float a, float b, float c, float s, float* lo, float* hi) {
+  float ac = a * c, bs = b * s, bc = b * c, as = a * s;
+  *lo = ac - bs;
+  *hi = bc + as;
+}
+
+ACESTEP_AVX512 void rope_head512(const float* x, const float* c, const float* s, int64_t half, float* o) {
+  for (int64_t i = 0; i < half; i += 16) {
+    __mmask16 m = tail_mask(half - i);
+    __m512 a = _mm512_maskz_loadu_ps(m, x + i), b = _mm512_maskz_loadu_ps(m, x + half + i);
+    __m512 cv = _mm512_maskz_loadu_ps(m, c + i), sv = _mm512_maskz_loadu_ps(m, s + i);
+    __m512 ac = mul_nc(a, cv), bs = mul_nc(b, sv), bc = mul_nc(b, cv), as = mul_nc(a, sv);
+    _mm512_mask_storeu_ps(o + i, m, sub_nc(ac, bs));
+    _mm512_mask_storeu_ps(o + half + i, m, add_nc(bc, as));
+  }
+}
+
+}  // namespace
+
+void rope_ref(const TensorView& x, const TensorView& cos, const TensorView& sin, const TensorView& out) {
+  int64_t B = x.shape[0], T = x.shape[1], H = x.shape[2], D = x.shape[3], half = D / 2;
+  float* o = out.ptr<float>();
+  for (int64_t b = 0; b < B; b++)
+    for (int64_t t = 0; t < T; t++)
+      for (int64_t h = 0; h < H; h++) {
+        int64_t xo = b * x.strides[0] + t * x.strides[1] + h * x.strides[2];
+        float* orow = o + ((b * T + t) * H + h) * D;
+        for (int64_t i = 0; i < half; i++) {
+          int64_t co = b * cos.strides[0] + t * cos.strides[1] + i * cos.strides[2];
+          int64_t so = b * sin.strides[0] + t * sin.strides[1] + i * sin.strides[2];
+          float a = load_as_f32(x, xo + i * x.strides[3]), bb = load_as_f32(x, xo + (i + half) * x.strides[3]);
+          rope_pair(a, bb, cos.ptr<float>()[co], sin.ptr<float>()[so], orow + i, orow + i + half);
+        }
+      }
+}
+
+void rope(const TensorView& x, const TensorView& cos, const TensorView& sin, const TensorView& out) {
+  int64_t B = x.shape[0], T = x.shape[1], H = x.shape[2], D = x.shape[3], half = D / 2;
+  bool fast = x.dtype == DType::F32 && x.strides[3] == 1 && cos.strides[2] == 1 && sin.strides[2] == 1;
+  if (!fast || B * T * H == 0) return rope_ref(x, cos, sin, out);
+  bool avx = has_avx512();
+  parallel_for(B * T, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, H * D)), [&](int64_t lo, int64_t hi, int) {
+    for (int64_t bt = lo; bt < hi; bt++) {
+      int64_t b = bt / T, t = bt % T;
+      const float* c = cos.ptr<float>() + b * cos.strides[0] + t * cos.strides[1];
+      const float* s = sin.ptr<float>() + b * sin.strides[0] + t * sin.strides[1];
+      for (int64_t h = 0; h < H; h++) {
+        const float* xr = x.ptr<float>() + b * x.strides[0] + t * x.strides[1] + h * x.strides[2];
+        float* orow = out.ptr<float>() + (bt * H + h) * D;
+        if (avx) {
+          rope_head512(xr, c, s, half, orow);
+        } else {
+          for (int64_t i = 0; i < half; i++) rope_pair(xr[i], xr[i + half], c[i], s[i], orow + i, orow + i + half);
+        }
+      }
+    }
+  });
+}
+
+}  // namespace acestep::cpu
