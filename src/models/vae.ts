@@ -273,6 +273,14 @@ export function tileWindows(length: number, stride: number, overlap: number): { 
   return out;
 }
 
+/** Python's round(): halves go to the even neighbour. */
+function roundHalfEven(x: number): number {
+  const f = Math.floor(x), d = x - f;
+  if (d > 0.5) return f + 1;
+  if (d < 0.5) return f;
+  return f % 2 === 0 ? f : f + 1;
+}
+
 function checkInt(name: string, v: number, min: number): void {
   if (!Number.isInteger(v) || v < min) throw new VaeTilingError(`${name} must be an integer >= ${min}, got ${v}`);
 }
@@ -485,13 +493,15 @@ export class OobleckVae {
     const L = this.latentChannels;
     const parts: Tensor[] = [];
     let frames = 0;
+    // Upstream measures the samples-per-frame ratio on the first window and reuses it.
+    let factor = 0;
     try {
       windows.forEach((w, i) => {
         const raw = tidy(() => {
           const r = this.encodeRaw(audio.narrow(2, w.winStart, w.winEnd - w.winStart));
-          const factor = (w.winEnd - w.winStart) / r.shape[2];
-          const trimStart = Math.round((w.coreStart - w.winStart) / factor);
-          const trimEnd = Math.round((w.winEnd - w.coreEnd) / factor);
+          if (i === 0) factor = (w.winEnd - w.winStart) / r.shape[2];
+          const trimStart = roundHalfEven((w.coreStart - w.winStart) / factor);
+          const trimEnd = roundHalfEven((w.winEnd - w.coreEnd) / factor);
           return r.narrow(2, trimStart, r.shape[2] - trimEnd - trimStart).contiguous();
         });
         parts.push(raw);
