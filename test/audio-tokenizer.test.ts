@@ -64,8 +64,9 @@ describe('FSQ', () => {
     const { indices, codes } = fsq.quantize(Float32Array.from([100, 100, 100, 100, 100, 100, -100, -100, -100, -100, -100, -100, 0, 0, 0, 0, 0, 0]));
     expect(indices[0]).toBe(63999);
     expect(indices[1]).toBe(0);
-    // L=8: (7*(0+1))/2 + 0.5 = 4 -> code 1/7; L=5: 2 -> code 0.
-    expect(Array.from(codes.subarray(12))).toEqual([1 / 7, 1 / 7, 1 / 7, 0, 0, 0].map(Math.fround));
+    // L=8: floor(7*(0+1)/2 + 0.5) = 4 -> code (2/7)*4 - 1 in float32; L=5: 2 -> code 0.
+    const c8 = Math.fround(Math.fround(2 / 7) * 4 - 1);
+    expect(Array.from(codes.subarray(12))).toEqual([c8, c8, c8, 0, 0, 0]);
   });
 });
 

@@ -88,7 +88,7 @@ describe('AceStep config', () => {
     expect(() => parseAceStepConfig({ ...base, num_key_value_heads: 3 })).toThrow(CheckpointError);
     expect(() => parseAceStepConfig({ ...base, layer_types: ['sliding_attention', 'bogus'] })).toThrow(/layer_types\[1\]/);
     // XL reads the four encoder_* keys unconditionally.
-    expect(() => parseAceStepConfig({ ...base, encoder_hidden_size: 64 })).toThrow(/encoder_intermediate_size/);
+    expect(() => parseAceStepConfig({ ...base, encoder_hidden_size: 64 })).toThrow(/lacks 'encoder_num_attention_heads'/);
   });
 
   it('reads the XL tiny config', () => {

@@ -87,7 +87,7 @@ export class FSQ {
         const clamped = Math.min(1, Math.max(-1, soft));
         const digit = Math.floor(f(f(f((l - 1) * f(clamped + 1)) / 2) + 0.5));
         index += digit * this.basis[k];
-        codes[i * d + k] = f(f((digit * 2) / (l - 1)) - 1);
+        codes[i * d + k] = f(f(f(2 / (l - 1)) * digit) - 1);
       }
       indices[i] = index;
     }
@@ -106,7 +106,7 @@ export class FSQ {
       for (let k = 0; k < d; k++) {
         const l = this.levels[k];
         const digit = Math.floor(idx / this.basis[k]) % l;
-        codes[i * d + k] = Math.fround(Math.fround((digit * 2) / (l - 1)) - 1);
+        codes[i * d + k] = Math.fround(Math.fround(Math.fround(2 / (l - 1)) * digit) - 1);
       }
     }
     return codes;

@@ -4,7 +4,7 @@
 // (2B: frame 0 of each reference; XL: a prepended special token's output), timbre unpacking per
 // batch item, then packing [lyrics | timbre | text] with valid tokens first.
 import { ShapeError } from '../runtime/errors.js';
-import { concat, embedding, tap, tidyAsync, Tensor, type Device } from '../runtime/index.js';
+import { concat, embedding, tap, tidy, Tensor, type Device } from '../runtime/index.js';
 import { f32Param, type AceStepConfig } from './acestep-config.js';
 import { EncoderStack } from './acestep-encoder.js';
 import { Linear, type Weights } from './layers.js';
@@ -145,7 +145,7 @@ export class ConditionEncoder {
     const hEnc = this.cfg.encoderHiddenSize;
     const dev = text.device;
 
-    return tidyAsync(async () => {
+    return tidy(() => {
       const textProj = tap('cond.text_projected', this.textProjector.forward(text));
       const lyricOut = tap('cond.lyric_encoder_last_hidden_state', this.encodeLyrics(lyric, lyricMask));
 
