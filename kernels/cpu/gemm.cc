@@ -102,6 +102,8 @@ void pack_a_f32(const Mat& a, int64_t i0, int mr, int64_t k0, int64_t kc, bool r
 
 // A rows as bf16 pairs along k (odd tail padded with zero).
 void pack_a_bf16(const Mat& a, int64_t i0, int mr, int64_t k0, int64_t kc, uint32_t* dst) {
+  if (a.dtype == DType::F32 && a.cs == 1)
+    return pack_a_f32rows_bf16_avx512(static_cast<const float*>(a.data) + i0 * a.rs + k0, a.rs, mr, kc, dst);
   int64_t kp = (kc + 1) / 2;
   with_elem(a.dtype, [&](auto e) {
     using E = decltype(e);
@@ -118,7 +120,8 @@ void pack_a_bf16(const Mat& a, int64_t i0, int mr, int64_t k0, int64_t kc, uint3
     for (int64_t p = 0; p < kp; p++) dst[p * MR + i] = 0;
 }
 
-void pack_b_f32(const Mat& b, int64_t k0, int64_t kc, int64_t j0, int nr, bool rnd, float* dst) {
+void pack_b_f32(const Mat& b, int64_t k0, int64_t kc, int64_t j0, int nr, bool rnd, float* dst, Isa isa) {
+  if (b.rs == 1 && isa == Isa::Avx512 && !rnd) return pack_b_kcontig_f32_avx512(b.data, b.dtype, b.cs, k0, kc, j0, nr, dst);
   with_elem(b.dtype, [&](auto e) {
     using E = decltype(e);
     if (b.cs == 1) {  // rows of B contiguous along n
@@ -142,7 +145,9 @@ void pack_b_f32(const Mat& b, int64_t k0, int64_t kc, int64_t j0, int nr, bool r
   });
 }
 
+// Only used when the CPU has avx512_bf16, so the SIMD packer is always allowed here.
 void pack_b_bf16(const Mat& b, int64_t k0, int64_t kc, int64_t j0, int nr, uint16_t* dst) {
+  if (b.rs == 1) return pack_b_kcontig_bf16_avx512(b.data, b.dtype, b.cs, k0, kc, j0, nr, dst);
   int64_t kp = (kc + 1) / 2;
   std::memset(dst, 0, static_cast<size_t>(kp) * NR * 2 * sizeof(uint16_t));
   bool raw = b.dtype == DType::BF16;  // bf16 weights are copied bit for bit
@@ -227,7 +232,7 @@ void gemm_blocked(int64_t M, int64_t N, int64_t K, const Mat& a, const Mat& b, c
         for (int64_t jp = 0; jp < np; jp++) {
           int nr = static_cast<int>(std::min<int64_t>(NR, nc - jp * NR));
           if (dp) pack_b_bf16(b, pc, kc, n0 + jp * NR, nr, static_cast<uint16_t*>(bp) + jp * b_panel);
-          else pack_b_f32(b, pc, kc, n0 + jp * NR, nr, rnd, static_cast<float*>(bp) + jp * b_panel);
+          else pack_b_f32(b, pc, kc, n0 + jp * NR, nr, rnd, static_cast<float*>(bp) + jp * b_panel, isa);
         }
         const int64_t ip0 = mc * panels_per_chunk, ip1 = std::min(mp, ip0 + panels_per_chunk);
         for (int64_t ip = ip0; ip < ip1; ip++) {

@@ -28,6 +28,15 @@ void ukr_f32_avx512(int64_t, const float*, const float*, float*, int64_t, int, i
 void ukr_f32_avx2(int64_t, const float*, const float*, float*, int64_t, int, int, bool, const float*);
 void ukr_bf16_avx512(int64_t, const uint32_t*, const uint16_t*, float*, int64_t, int, int, bool, const float*);
 
+// SIMD packers for the common layouts. k-contiguous B (weights [N, K]: column n of B starts at
+// w + n * ldw) is transposed 16 x 16 at a time. The bf16-pair packers need avx512_bf16.
+void pack_b_kcontig_f32_avx512(const void* w, DType wd, int64_t ldw, int64_t k0, int64_t kc, int64_t j0, int nr,
+                               float* dst);
+void pack_b_kcontig_bf16_avx512(const void* w, DType wd, int64_t ldw, int64_t k0, int64_t kc, int64_t j0, int nr,
+                                uint16_t* dst);
+// A rows (row-major f32, row stride lda) as bf16 pairs.
+void pack_a_f32rows_bf16_avx512(const float* a, int64_t lda, int mr, int64_t kc, uint32_t* dst);
+
 // Rows of y[M, N] = x[M, K] * W^T for M <= 4 where row n of W (k-contiguous, stride ldw, type wd)
 // is streamed once; columns [n0, n1) only. x is contiguous f32 with row stride K.
 void gemv_avx512(int64_t M, int64_t n0, int64_t n1, int64_t K, const float* x, const void* w, DType wd, int64_t ldw,

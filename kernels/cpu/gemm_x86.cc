@@ -127,6 +127,136 @@ ACESTEP_AVX2 void ukr_f32_avx2(int64_t kc, const float* A, const float* B, float
     }
 }
 
+// ---------------- packing ----------------
+
+namespace {
+
+// In-place transpose of a 16 x 16 matrix of 32-bit elements held in r[0..15] (row i in r[i]).
+ACESTEP_AVX512 inline void transpose16(__m512i r[16]) {
+  __m512i t[16], u[16];
+#pragma GCC unroll 8
+  for (int p = 0; p < 8; p++) {
+    t[2 * p] = _mm512_unpacklo_epi32(r[2 * p], r[2 * p + 1]);
+    t[2 * p + 1] = _mm512_unpackhi_epi32(r[2 * p], r[2 * p + 1]);
+  }
+  // u[4g + q] holds, in 128-bit lane l, column q + 4l of rows 4g..4g+3.
+#pragma GCC unroll 4
+  for (int g = 0; g < 4; g++) {
+    u[4 * g + 0] = _mm512_unpacklo_epi64(t[4 * g], t[4 * g + 2]);
+    u[4 * g + 1] = _mm512_unpackhi_epi64(t[4 * g], t[4 * g + 2]);
+    u[4 * g + 2] = _mm512_unpacklo_epi64(t[4 * g + 1], t[4 * g + 3]);
+    u[4 * g + 3] = _mm512_unpackhi_epi64(t[4 * g + 1], t[4 * g + 3]);
+  }
+#pragma GCC unroll 4
+  for (int q = 0; q < 4; q++) {
+    const __m512i vlo = _mm512_shuffle_i32x4(u[q], u[4 + q], 0x88), vhi = _mm512_shuffle_i32x4(u[q], u[4 + q], 0xdd);
+    const __m512i wlo = _mm512_shuffle_i32x4(u[8 + q], u[12 + q], 0x88), whi = _mm512_shuffle_i32x4(u[8 + q], u[12 + q], 0xdd);
+    r[q] = _mm512_shuffle_i32x4(vlo, wlo, 0x88);
+    r[q + 8] = _mm512_shuffle_i32x4(vlo, wlo, 0xdd);
+    r[q + 4] = _mm512_shuffle_i32x4(vhi, whi, 0x88);
+    r[q + 12] = _mm512_shuffle_i32x4(vhi, whi, 0xdd);
+  }
+}
+
+// 16 consecutive k values of one weight row as f32 bits (masked: lanes past the end read as 0).
+ACESTEP_AVX512 inline __m512i load_row_f32(const void* w, DType wd, int64_t off, __mmask16 m) {
+  switch (wd) {
+    case DType::F32: return _mm512_maskz_loadu_epi32(m, static_cast<const float*>(w) + off);
+    case DType::BF16:
+      return _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, static_cast<const uint16_t*>(w) + off)), 16);
+    default:
+      return _mm512_castps_si512(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, static_cast<const uint16_t*>(w) + off)));
+  }
+}
+
+// 16 bf16 pairs (k, k+1) of one weight row starting at element off, `pairs` of them valid.
+ACESTEP_AVX512BF16 inline __m512i load_row_pairs(const void* w, DType wd, int64_t off, int pairs) {
+  if (wd == DType::BF16) return _mm512_maskz_loadu_epi32(mask_lo(pairs), static_cast<const uint16_t*>(w) + off);
+  const __mmask16 lo = mask_lo(2 * pairs), hi = mask_lo(2 * pairs - 16);
+  __m512 a, b;
+  if (wd == DType::F32) {
+    a = _mm512_maskz_loadu_ps(lo, static_cast<const float*>(w) + off);
+    b = _mm512_maskz_loadu_ps(hi, static_cast<const float*>(w) + off + 16);
+  } else {
+    a = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(lo, static_cast<const uint16_t*>(w) + off));
+    b = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(hi, static_cast<const uint16_t*>(w) + off + 16));
+  }
+  return (__m512i)_mm512_cvtne2ps_pbh(b, a);
+}
+
+}  // namespace
+
+ACESTEP_AVX512 void pack_b_kcontig_f32_avx512(const void* w, DType wd, int64_t ldw, int64_t k0, int64_t kc, int64_t j0,
+                                              int nr, float* dst) {
+  __m512i r[16];
+  for (int jb = 0; jb < NR; jb += 16) {
+    const int rows = nr - jb < 16 ? (nr - jb < 0 ? 0 : nr - jb) : 16;
+    for (int64_t k = 0; k < kc; k += 16) {
+      const int kn = kc - k < 16 ? static_cast<int>(kc - k) : 16;
+      const __mmask16 m = mask_lo(kn);
+#pragma GCC unroll 16
+      for (int j = 0; j < 16; j++)
+        r[j] = j < rows ? load_row_f32(w, wd, (j0 + jb + j) * ldw + k0 + k, m) : _mm512_setzero_si512();
+      transpose16(r);
+      for (int c = 0; c < kn; c++) _mm512_store_si512(dst + (k + c) * NR + jb, r[c]);
+    }
+  }
+}
+
+ACESTEP_AVX512BF16 void pack_b_kcontig_bf16_avx512(const void* w, DType wd, int64_t ldw, int64_t k0, int64_t kc,
+                                                   int64_t j0, int nr, uint16_t* dst) {
+  // Full pairs go through the transpose; an odd last k (only at the end of K) is patched in
+  // afterwards so no load reads past a row's end.
+  const int64_t full = kc / 2, kpairs = (kc + 1) / 2;
+  uint32_t* d32 = reinterpret_cast<uint32_t*>(dst);
+  __m512i r[16];
+  for (int jb = 0; jb < NR; jb += 16) {
+    const int rows = nr - jb < 16 ? (nr - jb < 0 ? 0 : nr - jb) : 16;
+    for (int64_t p = 0; p < full; p += 16) {
+      const int pn = full - p < 16 ? static_cast<int>(full - p) : 16;
+#pragma GCC unroll 16
+      for (int j = 0; j < 16; j++)
+        r[j] = j < rows ? load_row_pairs(w, wd, (j0 + jb + j) * ldw + k0 + 2 * p, pn) : _mm512_setzero_si512();
+      transpose16(r);
+      for (int c = 0; c < pn; c++) _mm512_store_si512(d32 + (p + c) * NR + jb, r[c]);
+    }
+  }
+  if (kpairs > full) {
+    uint32_t* last = d32 + full * NR;
+    for (int j = 0; j < NR; j++) {
+      uint32_t v = 0;
+      if (j < nr) {
+        const int64_t o = (j0 + j) * ldw + k0 + kc - 1;
+        if (wd == DType::BF16) v = static_cast<const uint16_t*>(w)[o];
+        else if (wd == DType::F32) v = f32_to_bf16(static_cast<const float*>(w)[o]);
+        else v = f32_to_bf16(f16_to_f32(static_cast<const uint16_t*>(w)[o]));
+      }
+      last[j] = v;
+    }
+  }
+}
+
+ACESTEP_AVX512BF16 void pack_a_f32rows_bf16_avx512(const float* a, int64_t lda, int mr, int64_t kc, uint32_t* dst) {
+  const int64_t kpairs = (kc + 1) / 2;
+  alignas(64) uint32_t tmp[16];
+  for (int i = 0; i < MR; i++) {
+    if (i >= mr) {
+      for (int64_t p = 0; p < kpairs; p++) dst[p * MR + i] = 0;
+      continue;
+    }
+    const float* row = a + i * lda;
+    for (int64_t p = 0; p < kpairs; p += 16) {
+      const int64_t k = 2 * p;
+      const int kn = kc - k < 32 ? static_cast<int>(kc - k) : 32;
+      const __m512 lo = _mm512_maskz_loadu_ps(mask_lo(kn), row + k);
+      const __m512 hi = _mm512_maskz_loadu_ps(mask_lo(kn - 16), row + k + 16);
+      _mm512_store_si512(tmp, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+      const int pn = kpairs - p < 16 ? static_cast<int>(kpairs - p) : 16;
+      for (int q = 0; q < pn; q++) dst[(p + q) * MR + i] = tmp[q];
+    }
+  }
+}
+
 // ---------------- GEMV ----------------
 
 namespace {
