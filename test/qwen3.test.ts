@@ -50,7 +50,8 @@ describe('qwen3: config and loading', () => {
 
   it('rejects bad configs and missing tensors with CheckpointError naming the key or tensor', () => {
     expect(() => parseQwen3Config({ vocab_size: 10 }, 'x/config.json')).toThrow(/hidden_size/);
-    expect(() => parseQwen3Config({ vocab_size: 10, hidden_size: 8, intermediate_size: 8, num_hidden_layers: 1, num_attention_heads: 3, num_key_value_heads: 2 }, 'c')).toThrow(/multiple/);
+    expect(() => parseQwen3Config({ vocab_size: 10, hidden_size: 8, intermediate_size: 8, num_hidden_layers: 1, num_attention_heads: 4, num_key_value_heads: 3 }, 'c')).toThrow(/multiple/);
+    expect(() => parseQwen3Config({ vocab_size: 10, hidden_size: 8, intermediate_size: 8, num_hidden_layers: 1, num_attention_heads: 3 }, 'c')).toThrow(/head_dim.*derived/);
     expect(() =>
       parseQwen3Config({ vocab_size: 10, hidden_size: 8, intermediate_size: 8, num_hidden_layers: 1, num_attention_heads: 2, rope_scaling: { rope_type: 'yarn' } }, 'c'),
     ).toThrow(/rope_scaling/);

@@ -36,7 +36,8 @@ export function parseQwen3Config(json: Record<string, unknown>, source: string):
   const int = (key: string, fallback?: number): number => {
     const v = json[key] ?? fallback;
     if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) {
-      throw new CheckpointError(`config key '${key}' must be a positive integer, got ${JSON.stringify(json[key])}`, source);
+      const shown = json[key] === undefined ? `${JSON.stringify(v)} (derived: the key is absent)` : JSON.stringify(v);
+      throw new CheckpointError(`config key '${key}' must be a positive integer, got ${shown}`, source);
     }
     return v;
   };
