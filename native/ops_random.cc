@@ -1,0 +1,34 @@
+// N-API glue for randn (Philox4x32-10 standard normals).
+#include "../kernels/cpu/random.h"
+#include "registry.h"
+#ifdef ACESTEP_CUDA
+#include "../kernels/cuda/random.h"
+#endif
+
+using namespace acestep;
+
+// Integers up to 2^53 arrive exactly as JS numbers.
+static uint64_t u53(const OpArgs& a, size_t i, const char* name) {
+  int64_t v = a.integer(i, name);
+  if (v < 0 || v > (int64_t{1} << 53)) a.fail(std::string(name) + " must be an integer in [0, 2^53], got " + std::to_string(v));
+  return static_cast<uint64_t>(v);
+}
+
+// randn(out, seed, offset)
+ACESTEP_EXPORT(randn) {
+  OpArgs a{info, "randn"};
+  TensorArg out = a.tensor(0, "out");
+  uint64_t seed = u53(a, 1, "seed"), offset = u53(a, 2, "offset");
+  expect_dtype(a, out, "out", {DType::F32});
+  expect_contiguous(a, out, "out");
+  CpuImpl impl = cpu_impl();
+  enqueue_op([out, seed, offset, impl]() mutable {
+    TensorView o = out.resolve();
+#ifdef ACESTEP_CUDA
+    if (out.device() == Device::CUDA) return cuda::randn(o, seed, offset);
+#endif
+    if (impl == CpuImpl::Reference) cpu::randn_ref(o, seed, offset);
+    else cpu::randn(o, seed, offset);
+  });
+  return info.Env().Undefined();
+}

@@ -1,0 +1,22 @@
+// Seeded standard-normal noise from the counter-based Philox4x32-10 generator. Element i of the
+// result uses subsequence offset + i, so with offset 0 a tensor of up to ~270k elements matches
+// torch.randn on a fresh CUDA generator with the same seed (before any bf16 rounding).
+import { getDefaultDevice } from '../backend.js';
+import type { Device } from '../dtype.js';
+import { ShapeError, fromNative } from '../errors.js';
+import { native } from '../native.js';
+import { Tensor } from '../tensor.js';
+
+export function randn(shape: number[], seed: number, opts: { offset?: number; device?: Device } = {}): Tensor {
+  if (!Number.isInteger(seed) || seed < 0 || seed > 2 ** 53) throw new ShapeError(`randn: seed must be an integer in [0, 2^53], got ${seed}`);
+  const offset = opts.offset ?? 0;
+  if (!Number.isInteger(offset) || offset < 0 || offset > 2 ** 53) throw new ShapeError(`randn: offset must be an integer in [0, 2^53], got ${offset}`);
+  const out = Tensor.empty(shape, 'f32', opts.device ?? getDefaultDevice());
+  try {
+    native.randn(out.desc(), seed, offset);
+  } catch (e) {
+    out.dispose();
+    throw fromNative(e);
+  }
+  return out;
+}
