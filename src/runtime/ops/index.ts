@@ -9,3 +9,5 @@ export * from './rope.js';
 export * from './softmax.js';
 export * from './reduce.js';
 export * from './embedding.js';
+export * from './sampling.js';
+export * from './random.js';
