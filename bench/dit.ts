@@ -13,6 +13,7 @@ import { setNumThreads, Tensor, tidy } from '../src/runtime/index.js';
 import { parseAceStepConfig } from '../src/models/acestep-config.js';
 import { AceStepDiT } from '../src/models/dit.js';
 import { Weights } from '../src/models/layers.js';
+import { ratioOf, wanted, type Suite } from './suite.js';
 
 export interface DitBenchResult {
   frames: number;
@@ -21,6 +22,19 @@ export interface DitBenchResult {
   torchSeconds: number | null;
   /** torch time / our time (>= 1 means we are faster). */
   ratio: number | null;
+}
+
+/** Multiply-add work of one forward (2 FLOP each): projections, MLP, attention scores and mixes. */
+export function ditForwardFlops(frames: number, layers: number, encLen: number, window = 128): number {
+  const t = Math.ceil(frames / 2);
+  const h = 2048, kv = 1024, inter = 6144;
+  const perTokenParams = 2 * h * h + 2 * kv * h + 2 * h * h + 3 * h * inter;
+  let flops = 2 * t * perTokenParams * layers;
+  for (let i = 0; i < layers; i++) {
+    const keys = i % 2 === 0 ? Math.min(t, 2 * window + 1) : t;
+    flops += 4 * t * keys * h + 4 * t * encLen * h;
+  }
+  return flops + 2 * t * (384 * h + h * 128);
 }
 
 export interface DitBenchOptions {
@@ -150,6 +164,38 @@ export async function runDitBench(opts: DitBenchOptions = {}): Promise<DitBenchR
     results.push({ frames: f, tokens: Math.ceil(f / 2), oursSeconds: o, torchSeconds: t, ratio: t === null ? null : t / o });
   }
   return results;
+}
+
+/** bench/run.ts plug-in: one row per audio length, throughput in GFLOP/s of one forward. */
+export function suites(): Suite[] {
+  return [
+    {
+      name: 'dit',
+      async run(ctx, emit) {
+        if (!wanted(ctx, 'dit.forward')) return;
+        const layers = ctx.quick ? 2 : 24;
+        const frames = ctx.quick ? [750] : [750, 6000];
+        const res = await runDitBench({ frames, layers, threads: ctx.threads });
+        for (const r of res) {
+          const gf = ditForwardFlops(r.frames, layers, 256) / 1e9;
+          const ours = gf / r.oursSeconds;
+          const ref = r.torchSeconds === null ? null : gf / r.torchSeconds;
+          emit({
+            name: 'dit.forward',
+            shape: `${r.tokens}tok x ${layers}L`,
+            dtype: 'bf16w/f32',
+            ours,
+            unit: 'GFLOP/s',
+            reference: ref === null ? 'torch not available (/usr/bin/python3)' : 'torch bf16 eager, bench/dit_torch.py',
+            ref,
+            ratio: ratioOf(ours, ref),
+            oursSeconds: r.oursSeconds,
+            torchSeconds: r.torchSeconds,
+          });
+        }
+      },
+    },
+  ];
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {

@@ -86,6 +86,10 @@ describe('AudioTokenizer (tiny checkpoint)', () => {
       expect(back.indices).toEqual(Array.from(r.indices));
       expect(Array.from(await back.quantized.toFloat32())).toEqual(Array.from(await r.quantized.toFloat32()));
       expect(back.hints.shape).toEqual([1, 13, 64]);
+      // Padding appends the first silence frames (upstream _prepare_precomputed_lm_hints).
+      const padded = tok.hintsFromCodeString(formatAudioCodes(r.indices), { targetFrames: 18, silenceLatent: silence });
+      expect(Array.from(await padded.hints.narrow(1, 15, 3).contiguous().toFloat32())).toEqual(Array.from((await silence.toFloat32()).subarray(0, 3 * 64)));
+      expect(() => tok.hintsFromCodeString(formatAudioCodes(r.indices), { targetFrames: 40, silenceLatent: silence })).toThrow(/needs a silence latent/);
       // Without padding the detokenizer yields 5 frames per code.
       expect(tok.detokenize(r.quantized).shape).toEqual([1, 15, 64]);
       await expect(tok.tokenize(lat, silence.narrow(1, 0, 2))).rejects.toThrow(ShapeError);

@@ -252,9 +252,9 @@ export class AudioTokenizer {
         else {
           const s = opts.silenceLatent;
           const need = target - have;
-          if (!s || s.shape[1] < have + need) throw new ShapeError(`hintsFromCodeString: padding to ${target} frames needs a silence latent of at least ${target} frames`);
-          // Upstream pads with the silence frames at the same positions (silence[:, have:target]).
-          hints = concat([hints, s.narrow(1, have, need)], 1);
+          if (!s || s.ndim !== 3 || s.shape[1] < need) throw new ShapeError(`hintsFromCodeString: padding ${have} frames to ${target} needs a silence latent [1, >=${need}, C]`);
+          // Upstream (_prepare_precomputed_lm_hints) appends the first `need` silence frames.
+          hints = concat([hints, s.narrow(1, 0, need)], 1);
         }
       }
       return { indices, quantized, hints };
