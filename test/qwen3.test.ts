@@ -13,6 +13,7 @@ import { CheckpointError } from '../src/io/errors.js';
 import { Checkpoint } from '../src/io/checkpoint.js';
 import { Qwen3Model, parseQwen3Config } from '../src/models/qwen3.js';
 import { Weights } from '../src/models/layers.js';
+import { SafetensorsFile } from '../src/io/safetensors.js';
 import { diff } from './support/compare.js';
 
 const ckpts = join(import.meta.dirname, 'fixtures', 'golden', 'checkpoints');
@@ -137,6 +138,34 @@ describe('qwen3: forward paths agree', () => {
     bf.dispose();
     f32.dispose();
     ck.dispose();
+  });
+});
+
+describe('qwen3: upstream two-phase batch (golden lm_two_phase_greedy, BF16 full-vocab LM)', () => {
+  // Upstream runs the left-padded [cond; uncond] batch with a 2-D mask and no position ids; its
+  // step-0 logits per row are stored. Tolerance: the fixture's 1e-4 scaled / cosine 0.99999.
+  const caseDir = join(import.meta.dirname, 'fixtures', 'golden', 'cases', 'lm_two_phase_greedy');
+  it('phase-2 step-0 logits of both rows of the padded batch, and phase-1 step-0 logits, match', async () => {
+    const out = SafetensorsFile.open(join(caseDir, 'outputs.safetensors'));
+    const get = (n: string) => out.get(n);
+    const model = Qwen3Model.load(join(ckpts, 'acestep-5Hz-lm-tiny-fullvocab'));
+    const batch = get('cot__phase2_batch_input_ids');
+    const mask = get('cot__phase2_batch_attention_mask');
+    expect(Array.from(mask.dataSync() as BigInt64Array, Number)).toContain(0);
+    const logits = await model.logits(batch, { keyMask: mask, lastOnly: true }).toFloat32();
+    const V2 = model.config.vocabSize;
+    for (const [row, name] of [[0, 'cot__phase2_step0_logits_cond'], [1, 'cot__phase2_step0_logits_uncond']] as const) {
+      const want = get(name).dataSync() as Float32Array;
+      const d = diff(logits.subarray(row * V2, (row + 1) * V2), want);
+      expect(d.maxAbs / Math.max(1, d.maxRef), name).toBeLessThan(1e-4);
+      expect(d.cosine).toBeGreaterThan(0.99999);
+    }
+    const p1 = get('cot__phase1_prompt_ids');
+    const l1 = await model.logits(p1.reshape([1, -1]), { lastOnly: true }).toFloat32();
+    const d1 = diff(l1, get('cot__phase1_step0_logits').dataSync() as Float32Array);
+    expect(d1.maxAbs / Math.max(1, d1.maxRef)).toBeLessThan(1e-4);
+    model.dispose();
+    out.close();
   });
 });
 
