@@ -30,6 +30,11 @@ async function decodeFlac(bytes: Uint8Array, file: string): Promise<Pcm> {
   try {
     const r = await d.decodeFile(bytes);
     if (r.errors.length) throw new AudioError(`corrupt FLAC: ${r.errors.length} frame error(s), first: ${r.errors[0].message}`, file);
+    // STREAMINFO's 36-bit total (0 = unknown) exposes a file cut at a frame boundary.
+    if (bytes.length >= 26 && bytes[4] % 128 === 0) {
+      const total = (bytes[21] & 0x0f) * 2 ** 32 + ((bytes[22] << 24) >>> 0) + (bytes[23] << 16) + (bytes[24] << 8) + bytes[25];
+      if (total > 0 && r.samplesDecoded < total) throw new AudioError(`truncated or corrupt FLAC: ${r.samplesDecoded} of ${total} samples decoded`, file);
+    }
     return { sampleRate: r.sampleRate, channels: r.channelData.map((c) => c.subarray(0, r.samplesDecoded)) };
   } catch (e) {
     if (e instanceof AudioError) throw e;
@@ -61,7 +66,7 @@ export async function decodeAudio(bytes: Uint8Array, file = '<buffer>'): Promise
   if (!format) throw new AudioError('not a WAV, FLAC or MP3 file (unrecognised header)', file);
   const pcm = format === 'wav' ? readWav(bytes, file) : format === 'flac' ? await decodeFlac(bytes, file) : await decodeMp3(bytes, file);
   const n = pcm.channels.length ? pcm.channels[0].length : 0;
-  if (pcm.channels.length === 0 || n === 0) throw new AudioError(`${format.toUpperCase()} holds no audio samples`, file);
+  if (pcm.channels.length === 0 || n === 0) throw new AudioError(`${format.toUpperCase()} holds no audio samples (truncated or corrupt)`, file);
   if (!Number.isInteger(pcm.sampleRate) || pcm.sampleRate < 1) throw new AudioError(`bad sample rate ${pcm.sampleRate}`, file);
   for (const c of pcm.channels) for (let i = 0; i < n; i++) if (!Number.isFinite(c[i])) throw new AudioError(`sample ${i} is ${c[i]}`, file);
   return pcm;
