@@ -8,6 +8,7 @@ import { Tensor, add, ShapeError } from '../src/runtime/index.js';
 import { Qwen3Model } from '../src/models/qwen3.js';
 import { generate, generateStream, GenerationAbortedError, type LogitsProcessor } from '../src/pipeline/lm-generate.js';
 import { join } from 'node:path';
+import { SafetensorsFile } from '../src/io/safetensors.js';
 
 const lm = Qwen3Model.load(join(import.meta.dirname, 'fixtures', 'golden', 'checkpoints', 'acestep-5Hz-lm-tiny'));
 const V = lm.config.vocabSize;
@@ -151,6 +152,55 @@ describe('lm generate: sampling', () => {
     // With penalty 50 a repeated token needs a 50x logit lead; the tiny LM has none that large.
     expect(new Set(pen.tokens[0]).size).toBe(pen.tokens[0].length);
     if (repeats) expect(pen.tokens[0]).not.toEqual(plain.tokens[0]);
+  });
+});
+
+describe('lm generate: upstream phase 2 (golden lm_two_phase_greedy)', () => {
+  // Phase 2 upstream: left-padded [cond; uncond] batch, CFG 2.0, greedy, the FSM's codes phase
+  // (codes 0..63999 until int(5 d) codes, then only EOS). The processor below is that codes-phase
+  // rule alone; the chosen ids must match exactly (fixture min top-2 gap >= 0.013).
+  const dir = join(import.meta.dirname, 'fixtures', 'golden', 'cases', 'lm_two_phase_greedy');
+  const codesPhase = (target: number): LogitsProcessor => {
+    let count = 0;
+    return {
+      process(logits, info) {
+        const m = new Float32Array(logits.shape[1]).fill(-Infinity);
+        if (count < target) for (let id = 151669; id < 151669 + 64000; id++) m[info.columnOf(id)] = 0;
+        else m[info.columnOf(151645)] = 0;
+        return add(logits, Tensor.fromArray(m, [1, m.length]));
+      },
+      update() {
+        count++;
+      },
+    };
+  };
+  it('reproduces phase2_chosen for both scenarios, with the full head and with code-range heads', async () => {
+    const out = SafetensorsFile.open(join(dir, 'outputs.safetensors'));
+    const ids = (n: string) => Array.from(out.get(n).dataSync() as BigInt64Array, Number);
+    const model = Qwen3Model.load(join(import.meta.dirname, 'fixtures', 'golden', 'checkpoints', 'acestep-5Hz-lm-tiny-fullvocab'));
+    for (const sc of ['cot', 'all_metas']) {
+      const want = ids(`${sc}__phase2_chosen`);
+      const opts = {
+        prompts: [ids(`${sc}__phase2_cond_prompt_ids`)],
+        uncondPrompts: [ids(`${sc}__phase2_uncond_prompt_ids`)],
+        cfgScale: 2,
+        temperature: 0,
+        maxNewTokens: 60,
+        stopTokens: [151645, 151643],
+        padId: 151643,
+      };
+      const full = await generate(model, { ...opts, processors: [codesPhase(want.length - 1)] });
+      expect(full.tokens[0], sc).toEqual(want);
+      expect(full.finishReason[0]).toBe('stop');
+      const ranged = await generate(model, {
+        ...opts,
+        processors: [codesPhase(want.length - 1)],
+        vocabRanges: [[151645, 151646], [151669, 151669 + 64000]],
+      });
+      expect(ranged.tokens[0], `${sc} (code-range head)`).toEqual(want);
+    }
+    model.dispose();
+    out.close();
   });
 });
 
