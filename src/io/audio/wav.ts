@@ -10,6 +10,16 @@ const FLOAT = 3;
 const EXTENSIBLE = 0xfffe;
 
 export function readWav(b: Uint8Array, file: string): Pcm {
+  try {
+    return parseWav(b, file);
+  } catch (e) {
+    if (e instanceof AudioError) throw e;
+    // A chunk size that points outside the file surfaces as a DataView RangeError.
+    throw new AudioError(`corrupt WAV: ${(e as Error).message}`, file);
+  }
+}
+
+function parseWav(b: Uint8Array, file: string): Pcm {
   const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
   const tag = (at: number) => String.fromCharCode(b[at], b[at + 1], b[at + 2], b[at + 3]);
   if (b.length < 12) throw new AudioError(`WAV is truncated (${b.length} bytes)`, file);
@@ -36,8 +46,7 @@ export function readWav(b: Uint8Array, file: string): Pcm {
     } else if (id === 'data') {
       if (riff === 'RF64' && size === 0xffffffff && ds64DataSize !== null) size = ds64DataSize;
       // Streaming writers leave the size unset or too large: use what the file holds.
-      data = { at: body, size: Math.min(size, b.length - body) };
-      break;
+      data ??= { at: body, size: Math.min(size, b.length - body) };
     }
     at = body + size + (size & 1);
   }
