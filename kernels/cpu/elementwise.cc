@@ -1,7 +1,7 @@
 // Elementwise kernels. The reference walks every element through strided offsets in float32 with
 // libm. The fast path coalesces dimensions, and when every operand's innermost dimension is either
-// unit-stride or broadcast (stride 0) and f32, runs rows through AVX-512 loops (masked tails, vector
-// exp for the sigmoid family) on the thread pool; anything else takes a parallel strided loop.
+// unit-stride or broadcast (stride 0) and f32, runs rows through AVX-512 (masked tails) or AVX2 loops
+// (vector exp for the sigmoid family) on the thread pool; anything else takes a parallel strided loop.
 #include "elementwise.h"
 
 #include <algorithm>
@@ -12,6 +12,7 @@
 #include "strided.h"
 
 namespace acestep::cpu {
+using namespace pw;
 namespace {
 
 inline float unary_scalar(UnaryOp op, float x, float p0, float p1) {
@@ -201,7 +202,82 @@ ACESTEP_AVX512 void ternary_row512(TernaryOp op, int64_t n, const float* a, bool
   }
 }
 
-// ---- scalar row loops (no AVX-512) ----
+// ---- AVX2 row loops: 8 lanes, scalar tails ----
+
+ACESTEP_AVX2 inline __m256 load_row8(const float* p, bool bcast, int64_t i) {
+  return bcast ? _mm256_set1_ps(*p) : _mm256_loadu_ps(p + i);
+}
+
+ACESTEP_AVX2 bool unary_row256(UnaryOp op, int64_t n, const float* x, bool xb, float* o, float p0, float p1) {
+  const __m256 v0 = _mm256_set1_ps(p0), v1 = _mm256_set1_ps(p1), one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
+  switch (op) {
+    case UnaryOp::Neg: case UnaryOp::Exp: case UnaryOp::Sqrt: case UnaryOp::Rsqrt: case UnaryOp::Abs: case UnaryOp::Tanh:
+    case UnaryOp::Sigmoid: case UnaryOp::Silu: case UnaryOp::GeluTanh: case UnaryOp::Square: case UnaryOp::Relu:
+    case UnaryOp::Affine: case UnaryOp::Clamp: case UnaryOp::DivScalar: break;
+    default: return false;
+  }
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256 v = load_row8(x, xb, i), r;
+    switch (op) {
+      case UnaryOp::Neg: r = _mm256_sub_ps(zero, v); break;
+      case UnaryOp::Exp: r = exp256(v); break;
+      case UnaryOp::Sqrt: r = _mm256_sqrt_ps(v); break;
+      case UnaryOp::Rsqrt: r = _mm256_div_ps(one, _mm256_sqrt_ps(v)); break;
+      case UnaryOp::Abs: r = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v); break;
+      case UnaryOp::Tanh: r = tanh256(v); break;
+      case UnaryOp::Sigmoid: r = sigmoid256(v); break;
+      case UnaryOp::Silu: r = silu256(v); break;
+      case UnaryOp::GeluTanh: {
+        __m256 x3 = _mm256_mul_ps(_mm256_mul_ps(_mm256_mul_ps(v, v), v), _mm256_set1_ps(0.044715f));
+        __m256 inner = _mm256_mul_ps(_mm256_set1_ps(0.79788456080286536f), _mm256_add_ps(v, x3));
+        r = _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), v), _mm256_add_ps(one, tanh256(inner)));
+        break;
+      }
+      case UnaryOp::Square: r = _mm256_mul_ps(v, v); break;
+      case UnaryOp::Relu: r = max256(v, zero); break;
+      case UnaryOp::Affine: r = _mm256_add_ps(_mm256_mul_ps(v, v0), v1); break;
+      case UnaryOp::Clamp: r = min256(max256(v, v0), v1); break;
+      default: r = _mm256_div_ps(v, v0); break;
+    }
+    _mm256_storeu_ps(o + i, r);
+  }
+  for (; i < n; i++) o[i] = unary_scalar(op, x[xb ? 0 : i], p0, p1);
+  return true;
+}
+
+ACESTEP_AVX2 void binary_row256(BinaryOp op, int64_t n, const float* a, bool ab, const float* b, bool bb, float* o) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256 x = load_row8(a, ab, i), y = load_row8(b, bb, i), r;
+    switch (op) {
+      case BinaryOp::Add: r = _mm256_add_ps(x, y); break;
+      case BinaryOp::Sub: r = _mm256_sub_ps(x, y); break;
+      case BinaryOp::Mul: r = _mm256_mul_ps(x, y); break;
+      case BinaryOp::Div: r = _mm256_div_ps(x, y); break;
+      case BinaryOp::Max: r = max256(x, y); break;
+      case BinaryOp::Min: r = min256(x, y); break;
+      default: r = _mm256_mul_ps(silu256(x), y); break;
+    }
+    _mm256_storeu_ps(o + i, r);
+  }
+  for (; i < n; i++) o[i] = binary_scalar(op, a[ab ? 0 : i], b[bb ? 0 : i]);
+}
+
+ACESTEP_AVX2 void ternary_row256(TernaryOp op, int64_t n, const float* a, bool ab, const float* b, bool bb, const float* c,
+                                 bool cb, float* o) {
+  const __m256 one = _mm256_set1_ps(1.0f);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256 x = load_row8(a, ab, i), y = load_row8(b, bb, i), z = load_row8(c, cb, i), r;
+    if (op == TernaryOp::Modulate) r = _mm256_add_ps(_mm256_mul_ps(x, _mm256_add_ps(one, z)), y);
+    else r = _mm256_add_ps(x, _mm256_mul_ps(y, z));
+    _mm256_storeu_ps(o + i, r);
+  }
+  for (; i < n; i++) o[i] = ternary_scalar(op, a[ab ? 0 : i], b[bb ? 0 : i], c[cb ? 0 : i]);
+}
+
+// ---- scalar row loops (no SIMD ISA) ----
 
 void unary_row_scalar(UnaryOp op, int64_t n, const float* x, bool xb, float* o, float p0, float p1) {
   for (int64_t i = 0; i < n; i++) o[i] = unary_scalar(op, x[xb ? 0 : i], p0, p1);
@@ -252,7 +328,8 @@ void unary(const TensorView& x, const TensorView& out, UnaryOp op, float p0, flo
   const TensorView* ops[2] = {&x, &out};
   Plan p = coalesce(ops, 2);
   int64_t inner = p.shape[p.nd - 1], rows = out.numel() / inner;
-  bool vec = rows_vectorisable(p, ops), avx = has_avx512();
+  bool vec = rows_vectorisable(p, ops);
+  PwIsa isa = pw_isa();
   parallel_for(rows, grain_rows(inner), [&](int64_t b, int64_t e, int) {
     if (!vec) return strided_loop(p, ops, b, e, [&](const float* v) { return unary_scalar(op, v[0], p0, p1); });
     int64_t off[2];
@@ -261,7 +338,9 @@ void unary(const TensorView& x, const TensorView& out, UnaryOp op, float p0, flo
       const float* xs = x.ptr<float>() + off[0];
       float* o = out.ptr<float>() + off[1];
       bool xb = p.st[0][p.nd - 1] == 0;
-      if (!(avx && unary_row512(op, inner, xs, xb, o, p0, p1))) unary_row_scalar(op, inner, xs, xb, o, p0, p1);
+      bool done = isa == PwIsa::Avx512 ? unary_row512(op, inner, xs, xb, o, p0, p1)
+                  : isa == PwIsa::Avx2 ? unary_row256(op, inner, xs, xb, o, p0, p1) : false;
+      if (!done) unary_row_scalar(op, inner, xs, xb, o, p0, p1);
     }
   });
 }
@@ -271,7 +350,8 @@ void binary(const TensorView& a, const TensorView& b, const TensorView& out, Bin
   const TensorView* ops[3] = {&a, &b, &out};
   Plan p = coalesce(ops, 3);
   int64_t inner = p.shape[p.nd - 1], rows = out.numel() / inner;
-  bool vec = rows_vectorisable(p, ops), avx = has_avx512();
+  bool vec = rows_vectorisable(p, ops);
+  PwIsa isa = pw_isa();
   parallel_for(rows, grain_rows(inner), [&](int64_t lo, int64_t hi, int) {
     if (!vec) return strided_loop(p, ops, lo, hi, [&](const float* v) { return binary_scalar(op, v[0], v[1]); });
     int64_t off[3];
@@ -281,8 +361,10 @@ void binary(const TensorView& a, const TensorView& b, const TensorView& out, Bin
       const float* as = a.ptr<float>() + off[0];
       const float* bs = b.ptr<float>() + off[1];
       float* o = out.ptr<float>() + off[2];
-      if (avx) {
+      if (isa == PwIsa::Avx512) {
         binary_row512(op, inner, as, ab, bs, bb, o);
+      } else if (isa == PwIsa::Avx2) {
+        binary_row256(op, inner, as, ab, bs, bb, o);
       } else {
         for (int64_t i = 0; i < inner; i++) o[i] = binary_scalar(op, as[ab ? 0 : i], bs[bb ? 0 : i]);
       }
@@ -295,7 +377,8 @@ void ternary(const TensorView& a, const TensorView& b, const TensorView& c, cons
   const TensorView* ops[4] = {&a, &b, &c, &out};
   Plan p = coalesce(ops, 4);
   int64_t inner = p.shape[p.nd - 1], rows = out.numel() / inner;
-  bool vec = rows_vectorisable(p, ops), avx = has_avx512();
+  bool vec = rows_vectorisable(p, ops);
+  PwIsa isa = pw_isa();
   parallel_for(rows, grain_rows(inner), [&](int64_t lo, int64_t hi, int) {
     if (!vec) return strided_loop(p, ops, lo, hi, [&](const float* v) { return ternary_scalar(op, v[0], v[1], v[2]); });
     int64_t off[4];
@@ -306,8 +389,10 @@ void ternary(const TensorView& a, const TensorView& b, const TensorView& c, cons
       const float* bs = b.ptr<float>() + off[1];
       const float* cs = c.ptr<float>() + off[2];
       float* o = out.ptr<float>() + off[3];
-      if (avx) {
+      if (isa == PwIsa::Avx512) {
         ternary_row512(op, inner, as, ab, bs, bb, cs, cb, o);
+      } else if (isa == PwIsa::Avx2) {
+        ternary_row256(op, inner, as, ab, bs, bb, cs, cb, o);
       } else {
         for (int64_t i = 0; i < inner; i++) o[i] = ternary_scalar(op, as[ab ? 0 : i], bs[bb ? 0 : i], cs[cb ? 0 : i]);
       }

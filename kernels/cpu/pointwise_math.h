@@ -6,15 +6,36 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 
-namespace acestep::cpu {
+// In their own namespace so other kernel files' private helpers of the same names never collide.
+namespace acestep::cpu::pw {
 
 #define ACESTEP_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq")))
+// AVX2 without FMA on purpose: GCC would otherwise fuse mul+add pairs, and these paths must round
+// every step like the reference.
+#define ACESTEP_AVX2 __attribute__((target("avx2")))
 
-inline bool has_avx512() {
-  static const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
-  return ok;
+// The vector ISA the pointwise fast paths use: the best the CPU has, optionally capped by the
+// environment variable ACESTEP_CPU_ISA=avx2|scalar (lets tests run the AVX2 and scalar paths on an
+// AVX-512 machine).
+enum class PwIsa { Scalar, Avx2, Avx512 };
+inline PwIsa pw_detect_isa() {
+  PwIsa best = PwIsa::Scalar;
+  if (__builtin_cpu_supports("avx2")) best = PwIsa::Avx2;
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+      __builtin_cpu_supports("avx512dq"))
+    best = PwIsa::Avx512;
+  const char* cap = std::getenv("ACESTEP_CPU_ISA");
+  if (cap && std::strcmp(cap, "scalar") == 0) return PwIsa::Scalar;
+  if (cap && std::strcmp(cap, "avx2") == 0 && best == PwIsa::Avx512) return PwIsa::Avx2;
+  return best;
+}
+// Named apart from the GEMM's Isa/detect_isa (kernels/cpu/gemm_kernels.h), which dispatch separately.
+inline PwIsa pw_isa() {
+  static const PwIsa isa = pw_detect_isa();
+  return isa;
 }
 
 // torch's float32 silu/sigmoid are x / (1 + exp(-x)) and 1 / (1 + exp(-x)).
@@ -80,4 +101,67 @@ ACESTEP_AVX512 inline __mmask16 tail_mask(int64_t left) {
   return left >= 16 ? __mmask16(0xffff) : __mmask16((1u << left) - 1);
 }
 
-}  // namespace acestep::cpu
+// ---- AVX2 (8 lanes, no FMA, scalar tails) ----
+
+// exp as exp512 above, without scalef: 2^n is applied as two factors 2^h * 2^(n-h), each a valid
+// float exponent, so overflow to inf and gradual underflow to 0 come out of the multiplies.
+ACESTEP_AVX2 inline __m256 exp256(__m256 x) {
+  __m256 xc = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-104.0f)), _mm256_set1_ps(89.0f));
+  __m256 n = _mm256_round_ps(_mm256_mul_ps(xc, _mm256_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_sub_ps(xc, _mm256_mul_ps(n, _mm256_set1_ps(0.693359375f)));
+  r = _mm256_sub_ps(r, _mm256_mul_ps(n, _mm256_set1_ps(-2.12194440e-4f)));
+  __m256 p = _mm256_set1_ps(1.9875691500E-4f);
+  p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(1.3981999507E-3f));
+  p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(8.3334519073E-3f));
+  p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(4.1665795894E-2f));
+  p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(1.6666665459E-1f));
+  p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(5.0000001201E-1f));
+  p = _mm256_add_ps(_mm256_mul_ps(p, _mm256_mul_ps(r, r)), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+  __m256i ni = _mm256_cvtps_epi32(n), h = _mm256_srai_epi32(ni, 1);
+  const __m256i bias = _mm256_set1_epi32(127);
+  __m256 e1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(h, bias), 23));
+  __m256 e2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_sub_epi32(ni, h), bias), 23));
+  __m256 y = _mm256_mul_ps(_mm256_mul_ps(p, e1), e2);
+  return _mm256_blendv_ps(y, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
+}
+ACESTEP_AVX2 inline __m256 silu256(__m256 x) {
+  return _mm256_div_ps(x, _mm256_add_ps(_mm256_set1_ps(1.0f), exp256(_mm256_sub_ps(_mm256_setzero_ps(), x))));
+}
+ACESTEP_AVX2 inline __m256 sigmoid256(__m256 x) {
+  const __m256 one = _mm256_set1_ps(1.0f);
+  return _mm256_div_ps(one, _mm256_add_ps(one, exp256(_mm256_sub_ps(_mm256_setzero_ps(), x))));
+}
+ACESTEP_AVX2 inline __m256 tanh256(__m256 x) {
+  const __m256 one = _mm256_set1_ps(1.0f), sign = _mm256_set1_ps(-0.0f);
+  __m256 ax = _mm256_andnot_ps(sign, x);
+  __m256 e = exp256(_mm256_mul_ps(ax, _mm256_set1_ps(-2.0f)));
+  __m256 t = _mm256_div_ps(_mm256_sub_ps(one, e), _mm256_add_ps(one, e));
+  return _mm256_or_ps(t, _mm256_and_ps(x, sign));
+}
+ACESTEP_AVX2 inline __m256 max256(__m256 a, __m256 b) {  // NaN-propagating
+  __m256 m = _mm256_max_ps(a, b);
+  m = _mm256_blendv_ps(m, b, _mm256_cmp_ps(b, b, _CMP_UNORD_Q));
+  return _mm256_blendv_ps(m, a, _mm256_cmp_ps(a, a, _CMP_UNORD_Q));
+}
+ACESTEP_AVX2 inline __m256 min256(__m256 a, __m256 b) {
+  __m256 m = _mm256_min_ps(a, b);
+  m = _mm256_blendv_ps(m, b, _mm256_cmp_ps(b, b, _CMP_UNORD_Q));
+  return _mm256_blendv_ps(m, a, _mm256_cmp_ps(a, a, _CMP_UNORD_Q));
+}
+// Sum of 8 floats widened to double lanes (for long rows where float32 sums drift).
+ACESTEP_AVX2 inline __m256d widen_add256(__m256d acc, __m256 v) {
+  return _mm256_add_pd(_mm256_add_pd(acc, _mm256_cvtps_pd(_mm256_castps256_ps128(v))), _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
+}
+ACESTEP_AVX2 inline double hsum256d(__m256d v) {
+  alignas(32) double d[4];
+  _mm256_store_pd(d, v);
+  return (d[0] + d[1]) + (d[2] + d[3]);
+}
+ACESTEP_AVX2 inline float hsum256(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+  return _mm_cvtss_f32(s);
+}
+
+}  // namespace acestep::cpu::pw

@@ -1,5 +1,5 @@
 // Reduction kernels. Reference: sums in double, one element at a time. Fast: rows spread over the
-// thread pool; a last-dim reduction (inner == 1) uses four AVX-512 float32 accumulators, an outer
+// thread pool; a last-dim sum (inner == 1) uses AVX-512/AVX2 float32 accumulators, an outer
 // one (inner > 1) accumulates whole inner rows in float32, both a few ulp from the reference.
 #include "reduce.h"
 
@@ -11,6 +11,7 @@
 #include "pointwise_math.h"
 
 namespace acestep::cpu {
+using namespace pw;
 namespace {
 
 ACESTEP_AVX512 float row_sum512(const float* x, int64_t n) {
@@ -20,6 +21,18 @@ ACESTEP_AVX512 float row_sum512(const float* x, int64_t n) {
     for (int k = 0; k < 4; k++) acc[k] = _mm512_add_ps(acc[k], _mm512_loadu_ps(x + i + 16 * k));
   for (; i < n; i += 16) acc[0] = _mm512_add_ps(acc[0], _mm512_maskz_loadu_ps(tail_mask(n - i), x + i));
   return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3])));
+}
+
+ACESTEP_AVX2 float row_sum256(const float* x, int64_t n) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    a0 = _mm256_add_ps(a0, _mm256_loadu_ps(x + i));
+    a1 = _mm256_add_ps(a1, _mm256_loadu_ps(x + i + 8));
+  }
+  float s = hsum256(_mm256_add_ps(a0, a1));
+  for (; i < n; i++) s += x[i];
+  return s;
 }
 
 float reduce_row_scalar(ReduceOp op, const float* x, int64_t n, int64_t stride) {
@@ -45,11 +58,11 @@ void reduce(const TensorView& x, const TensorView& out, ReduceOp op, int64_t out
   const float* xs = x.ptr<float>();
   float* os = out.ptr<float>();
   if (inner == 1) {
-    bool avx = has_avx512() && op != ReduceOp::Max;
+    PwIsa isa = op == ReduceOp::Max ? PwIsa::Scalar : pw_isa();
     parallel_for(outer, std::max<int64_t>(1, 8192 / std::max<int64_t>(1, n)), [&](int64_t b, int64_t e, int) {
       for (int64_t o = b; o < e; o++) {
-        if (avx) {
-          float s = row_sum512(xs + o * n, n);
+        if (isa != PwIsa::Scalar) {
+          float s = isa == PwIsa::Avx512 ? row_sum512(xs + o * n, n) : row_sum256(xs + o * n, n);
           os[o] = op == ReduceOp::Mean ? s / static_cast<float>(n) : s;
         } else {
           os[o] = reduce_row_scalar(op, xs + o * n, n, 1);

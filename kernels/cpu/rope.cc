@@ -10,6 +10,7 @@
 #include "strided.h"
 
 namespace acestep::cpu {
+using namespace pw;
 namespace {
 
 inline void rope_pair(float a, float b, float c, float s, float* lo, float* hi) {
@@ -27,6 +28,17 @@ ACESTEP_AVX512 void rope_head512(const float* x, const float* c, const float* s,
     _mm512_mask_storeu_ps(o + i, m, sub_nc(ac, bs));
     _mm512_mask_storeu_ps(o + half + i, m, add_nc(bc, as));
   }
+}
+
+ACESTEP_AVX2 void rope_head256(const float* x, const float* c, const float* s, int64_t half, float* o) {
+  int64_t i = 0;
+  for (; i + 8 <= half; i += 8) {
+    __m256 a = _mm256_loadu_ps(x + i), b = _mm256_loadu_ps(x + half + i);
+    __m256 cv = _mm256_loadu_ps(c + i), sv = _mm256_loadu_ps(s + i);
+    _mm256_storeu_ps(o + i, _mm256_sub_ps(_mm256_mul_ps(a, cv), _mm256_mul_ps(b, sv)));
+    _mm256_storeu_ps(o + half + i, _mm256_add_ps(_mm256_mul_ps(b, cv), _mm256_mul_ps(a, sv)));
+  }
+  for (; i < half; i++) rope_pair(x[i], x[i + half], c[i], s[i], o + i, o + i + half);
 }
 
 }  // namespace
@@ -52,7 +64,7 @@ void rope(const TensorView& x, const TensorView& cos, const TensorView& sin, con
   int64_t B = x.shape[0], T = x.shape[1], H = x.shape[2], D = x.shape[3], half = D / 2;
   bool fast = x.dtype == DType::F32 && x.strides[3] == 1 && cos.strides[2] == 1 && sin.strides[2] == 1;
   if (!fast || B * T * H == 0) return rope_ref(x, cos, sin, out);
-  bool avx = has_avx512();
+  PwIsa isa = pw_isa();
   parallel_for(B * T, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, H * D)), [&](int64_t lo, int64_t hi, int) {
     for (int64_t bt = lo; bt < hi; bt++) {
       int64_t b = bt / T, t = bt % T;
@@ -61,8 +73,10 @@ void rope(const TensorView& x, const TensorView& cos, const TensorView& sin, con
       for (int64_t h = 0; h < H; h++) {
         const float* xr = x.ptr<float>() + b * x.strides[0] + t * x.strides[1] + h * x.strides[2];
         float* orow = out.ptr<float>() + (bt * H + h) * D;
-        if (avx) {
+        if (isa == PwIsa::Avx512) {
           rope_head512(xr, c, s, half, orow);
+        } else if (isa == PwIsa::Avx2) {
+          rope_head256(xr, c, s, half, orow);
         } else {
           for (int64_t i = 0; i < half; i++) rope_pair(xr[i], xr[i + half], c[i], s[i], orow + i, orow + i + half);
         }
