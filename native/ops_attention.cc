@@ -49,7 +49,10 @@ ACESTEP_EXPORT(attention) {
     expect_dtype(a, mask, "keyMask", {DType::U8, DType::I32, DType::I64, DType::F32});
   }
   if (!(p.scale == p.scale)) a.fail("scale is NaN");
-  (void)Tq;
+  // Kernels compare positions in 32 bits; a window wider than every |query - key| distance is no window.
+  int64_t span = Tq + Tk + (p.q_offset < 0 ? -p.q_offset : p.q_offset);
+  if (span >= (int64_t{1} << 30)) a.fail("sequence positions beyond 2^30 (Tq " + std::to_string(Tq) + ", Tk " + std::to_string(Tk) + ", qOffset " + std::to_string(p.q_offset) + ")");
+  if (p.window > span) p.window = -1;
   CpuImpl impl = cpu_impl();
   enqueue_op([q, k, v, mask, out, p, has_mask, impl]() mutable {
     TensorView qv = q.resolve(), kv = k.resolve(), vv = v.resolve(), ov = out.resolve();

@@ -116,32 +116,48 @@ ATTN_AVX512 inline __mmask16 tail_mask(int64_t remaining) {
   return remaining >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << remaining) - 1);
 }
 
-// s[r][0..64) = q[r] . kt[:, 0..64) for R rows; kt is the packed, transposed key tile [D][64].
-template <int R>
-ATTN_AVX512 void scores_packed(const float* q, int64_t ldq, const float* kt, int64_t D, float* s) {
-  __m512 acc[R][4];
-  for (int r = 0; r < R; r++)
-    for (int c = 0; c < 4; c++) acc[r][c] = _mm512_setzero_ps();
-  for (int64_t e = 0; e < D; e++) {
-    const float* kr = kt + e * kTile;
-    __m512 k0 = _mm512_loadu_ps(kr), k1 = _mm512_loadu_ps(kr + 16), k2 = _mm512_loadu_ps(kr + 32), k3 = _mm512_loadu_ps(kr + 48);
-    for (int r = 0; r < R; r++) {
-      __m512 qb = _mm512_set1_ps(q[r * ldq + e]);
-      acc[r][0] = _mm512_fmadd_ps(qb, k0, acc[r][0]);
-      acc[r][1] = _mm512_fmadd_ps(qb, k1, acc[r][1]);
-      acc[r][2] = _mm512_fmadd_ps(qb, k2, acc[r][2]);
-      acc[r][3] = _mm512_fmadd_ps(qb, k3, acc[r][3]);
+// Scores are kept transposed, s[jj * ldr + r] (key-major, one lane per row), so the online
+// softmax runs across 16 rows per vector and the query side is packed once per work item.
+
+// s[jj][0 .. 16*NC) = K_jj . qt for keys [0, nk): four keys at a time share each qt load, and key
+// rows are read in place (broadcast per element), so no key tile is ever packed.
+template <int NC>
+ATTN_AVX512 void scores_qt(const float* qt, int64_t ldr, const float* k0, int64_t ldk, int nk, int64_t D, float* s) {
+  int jj = 0;
+  for (; jj + 4 <= nk; jj += 4) {
+    __m512 acc[4][NC];
+    for (int kk = 0; kk < 4; kk++)
+      for (int c = 0; c < NC; c++) acc[kk][c] = _mm512_setzero_ps();
+    const float* kr = k0 + jj * ldk;
+    for (int64_t e = 0; e < D; e++) {
+      __m512 qv[NC];
+      for (int c = 0; c < NC; c++) qv[c] = _mm512_loadu_ps(qt + e * ldr + 16 * c);
+      for (int kk = 0; kk < 4; kk++) {
+        __m512 kb = _mm512_set1_ps(kr[kk * ldk + e]);
+        for (int c = 0; c < NC; c++) acc[kk][c] = _mm512_fmadd_ps(kb, qv[c], acc[kk][c]);
+      }
     }
+    for (int kk = 0; kk < 4; kk++)
+      for (int c = 0; c < NC; c++) _mm512_storeu_ps(s + (jj + kk) * ldr + 16 * c, acc[kk][c]);
   }
-  for (int r = 0; r < R; r++)
-    for (int c = 0; c < 4; c++) _mm512_storeu_ps(s + r * kTile + 16 * c, acc[r][c]);
+  for (; jj < nk; jj++) {
+    __m512 acc[NC];
+    for (int c = 0; c < NC; c++) acc[c] = _mm512_setzero_ps();
+    const float* kr = k0 + jj * ldk;
+    for (int64_t e = 0; e < D; e++) {
+      __m512 kb = _mm512_set1_ps(kr[e]);
+      for (int c = 0; c < NC; c++) acc[c] = _mm512_fmadd_ps(kb, _mm512_loadu_ps(qt + e * ldr + 16 * c), acc[c]);
+    }
+    for (int c = 0; c < NC; c++) _mm512_storeu_ps(s + jj * ldr + 16 * c, acc[c]);
+  }
 }
 
-// s[r][jj] = q[r] . k_jj for few rows, reading key rows in place (decode: no packing cost).
-ATTN_AVX512 void scores_direct(const float* q, int64_t ldq, int rows, const float* k0, int64_t ldk, int nk, int64_t D,
-                               float* s) {
+// Few rows (decode): one dot product per (key, row) on row-major q; padding lanes get 0.
+ATTN_AVX512 void scores_direct(const float* q, int64_t ldq, int rows, int64_t ldr, const float* k0, int64_t ldk, int nk,
+                               int64_t D, float* s) {
   for (int jj = 0; jj < nk; jj++) {
     const float* kr = k0 + jj * ldk;
+    float* srow = s + jj * ldr;
     for (int r = 0; r < rows; r++) {
       const float* qr = q + r * ldq;
       __m512 acc = _mm512_setzero_ps();
@@ -149,15 +165,16 @@ ATTN_AVX512 void scores_direct(const float* q, int64_t ldq, int rows, const floa
         __mmask16 m = tail_mask(D - e);
         acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, qr + e), _mm512_maskz_loadu_ps(m, kr + e), acc);
       }
-      s[r * kTile + jj] = _mm512_reduce_add_ps(acc);
+      srow[r] = _mm512_reduce_add_ps(acc);
     }
+    for (int64_t r = rows; r < ldr; r++) srow[r] = 0.f;
   }
 }
 
-// o[r][dbase .. dbase+16*NC) += sum_jj p[r][jj] * v_jj[...] for R rows.
+// o[r][dbase .. dbase+16*NC) += sum_jj p[jj][r] * v_jj[...] for R rows (p transposed, stride ldr).
 template <int R, int NC>
-ATTN_AVX512 void pv_block(const float* p, int nk, const float* v0, int64_t ldv, float* o, int64_t ldo, int64_t dbase,
-                          int64_t D) {
+ATTN_AVX512 void pv_block(const float* p, int64_t ldr, int nk, const float* v0, int64_t ldv, float* o, int64_t ldo,
+                          int64_t dbase, int64_t D) {
   __mmask16 m[NC];
   __m512 acc[R][NC];
   for (int c = 0; c < NC; c++) m[c] = tail_mask(D - dbase - 16 * c);
@@ -168,7 +185,7 @@ ATTN_AVX512 void pv_block(const float* p, int nk, const float* v0, int64_t ldv, 
     __m512 vv[NC];
     for (int c = 0; c < NC; c++) vv[c] = _mm512_maskz_loadu_ps(m[c], vr + 16 * c);
     for (int r = 0; r < R; r++) {
-      __m512 pb = _mm512_set1_ps(p[r * kTile + jj]);
+      __m512 pb = _mm512_set1_ps(p[jj * ldr + r]);
       for (int c = 0; c < NC; c++) acc[r][c] = _mm512_fmadd_ps(pb, vv[c], acc[r][c]);
     }
   }
@@ -177,22 +194,24 @@ ATTN_AVX512 void pv_block(const float* p, int nk, const float* v0, int64_t ldv, 
 }
 
 template <int R>
-ATTN_AVX512 void pv_rows(const float* p, int nk, const float* v0, int64_t ldv, float* o, int64_t ldo, int64_t D) {
+ATTN_AVX512 void pv_rows(const float* p, int64_t ldr, int nk, const float* v0, int64_t ldv, float* o, int64_t ldo, int64_t D) {
   for (int64_t dbase = 0; dbase < D; dbase += 64) {
     int64_t nc = std::min<int64_t>(4, (D - dbase + 15) / 16);
     switch (nc) {
-      case 1: pv_block<R, 1>(p, nk, v0, ldv, o, ldo, dbase, D); break;
-      case 2: pv_block<R, 2>(p, nk, v0, ldv, o, ldo, dbase, D); break;
-      case 3: pv_block<R, 3>(p, nk, v0, ldv, o, ldo, dbase, D); break;
-      default: pv_block<R, 4>(p, nk, v0, ldv, o, ldo, dbase, D); break;
+      case 1: pv_block<R, 1>(p, ldr, nk, v0, ldv, o, ldo, dbase, D); break;
+      case 2: pv_block<R, 2>(p, ldr, nk, v0, ldv, o, ldo, dbase, D); break;
+      case 3: pv_block<R, 3>(p, ldr, nk, v0, ldv, o, ldo, dbase, D); break;
+      default: pv_block<R, 4>(p, ldr, nk, v0, ldv, o, ldo, dbase, D); break;
     }
   }
 }
 
 struct Scratch {
-  std::vector<float> q, kt, s, o, m, l;
+  std::vector<float> q, qt, s, o, m, l, alpha;
+  std::vector<int32_t> pos;
   explicit Scratch(int64_t D)
-      : q(kRowsMax * D), kt(D * kTile), s(kRowsMax * kTile), o(kRowsMax * D), m(kRowsMax), l(kRowsMax) {}
+      : q(kRowsMax * D), qt(D * kRowsMax), s(kTile * kRowsMax), o(kRowsMax * D), m(kRowsMax), l(kRowsMax),
+        alpha(kRowsMax), pos(kRowsMax) {}
 };
 
 // One work item: batch b, kv head hk, queries [i0, i1).
@@ -201,15 +220,25 @@ ATTN_AVX512 void flash_item(const TensorView& q, const TensorView& k, const Tens
                             int64_t i0, int64_t i1, Scratch& w) {
   const int64_t D = d.D, G = d.G;
   const int rows = static_cast<int>((i1 - i0) * G);
-  // Rows are (query, head-in-group) pairs; q is packed and pre-scaled.
-  for (int r = 0; r < rows; r++) {
+  const int64_t ldr = (rows + 15) / 16 * 16;  // padded row count: lanes of the transposed scores
+  const int nc = static_cast<int>(ldr / 16);
+  const bool direct = rows < 8;
+  // Rows are (query, head-in-group) pairs; q is packed (row-major or transposed) and pre-scaled.
+  for (int r = 0; r < ldr; r++) {
+    bool real = r < rows;
     int64_t i = i0 + r / G, h = hk * G + r % G;
-    const float* src = q.ptr<const float>() + b * q.strides[0] + i * q.strides[1] + h * q.strides[2];
-    for (int64_t e = 0; e < D; e++) w.q[r * D + e] = src[e] * p.scale;
+    const float* src = real ? q.ptr<const float>() + b * q.strides[0] + i * q.strides[1] + h * q.strides[2] : nullptr;
+    for (int64_t e = 0; e < D; e++) {
+      float x = real ? src[e] * p.scale : 0.f;
+      if (direct) w.q[r * D + e] = x;
+      else w.qt[e * ldr + r] = x;
+    }
+    // Padding lanes take the last real row's position so their (unused) scores stay finite.
+    w.pos[r] = static_cast<int32_t>((real ? i : i1 - 1) + p.q_offset);
   }
-  std::fill(w.o.begin(), w.o.begin() + rows * D, 0.f);
-  std::fill(w.m.begin(), w.m.begin() + rows, kNegInf);
-  std::fill(w.l.begin(), w.l.begin() + rows, 0.f);
+  std::fill(w.o.begin(), w.o.begin() + ldr * D, 0.f);
+  std::fill(w.m.begin(), w.m.begin() + ldr, kNegInf);
+  std::fill(w.l.begin(), w.l.begin() + ldr, 0.f);
 
   int64_t pos_lo = i0 + p.q_offset, pos_hi = i1 - 1 + p.q_offset;
   int64_t j_lo = 0, j_hi = d.Tk - 1;
@@ -220,65 +249,80 @@ ATTN_AVX512 void flash_item(const TensorView& q, const TensorView& k, const Tens
   }
   const float* kbase = k.ptr<const float>() + b * k.strides[0] + hk * k.strides[2];
   const float* vbase = v.ptr<const float>() + b * v.strides[0] + hk * v.strides[2];
-  const bool direct = rows < 8;
+  const uint8_t* mrow = mask ? mask + b * d.Tk : nullptr;
+  const __m512 ninf = _mm512_set1_ps(kNegInf);
 
   for (int64_t j0 = j_lo; j0 <= j_hi; j0 += kTile) {
     int nk = static_cast<int>(std::min<int64_t>(kTile, j_hi + 1 - j0));
+    int64_t j1 = j0 + nk - 1;
     const float* k0 = kbase + j0 * k.strides[1];
     if (direct) {
-      scores_direct(w.q.data(), D, rows, k0, k.strides[1], nk, D, w.s.data());
+      scores_direct(w.q.data(), D, rows, ldr, k0, k.strides[1], nk, D, w.s.data());
     } else {
-      for (int64_t e = 0; e < D; e++) {
-        float* dst = w.kt.data() + e * kTile;
-        for (int jj = 0; jj < nk; jj++) dst[jj] = k0[jj * k.strides[1] + e];
-        for (int jj = nk; jj < kTile; jj++) dst[jj] = 0.f;
+      switch (nc) {
+        case 1: scores_qt<1>(w.qt.data(), ldr, k0, k.strides[1], nk, D, w.s.data()); break;
+        case 2: scores_qt<2>(w.qt.data(), ldr, k0, k.strides[1], nk, D, w.s.data()); break;
+        case 3: scores_qt<3>(w.qt.data(), ldr, k0, k.strides[1], nk, D, w.s.data()); break;
+        default: scores_qt<4>(w.qt.data(), ldr, k0, k.strides[1], nk, D, w.s.data()); break;
       }
-      int r = 0;
-      for (; r + 4 <= rows; r += 4) scores_packed<4>(w.q.data() + r * D, D, w.kt.data(), D, w.s.data() + r * kTile);
-      for (; r < rows; r++) scores_packed<1>(w.q.data() + r * D, D, w.kt.data(), D, w.s.data() + r * kTile);
     }
-    // Visibility, then the online softmax update per row.
-    for (int r = 0; r < rows; r++) {
-      float* s = w.s.data() + r * kTile;
-      int64_t i = i0 + r / G;
-      for (int jj = 0; jj < kTile; jj++) {
+    // Masking is needed only where some (row, key) pair of the tile is hidden.
+    bool all_visible = (!p.causal || j1 <= pos_lo) && (p.window < 0 || (j0 >= pos_hi - p.window && j1 <= pos_lo + p.window));
+    if (all_visible && mrow) all_visible = std::all_of(mrow + j0, mrow + j1 + 1, [](uint8_t x) { return x != 0; });
+    if (!all_visible) {
+      for (int jj = 0; jj < nk; jj++) {
         int64_t j = j0 + jj;
-        if (jj >= nk || !attention_key_visible(p, i, j) || (mask != nullptr && !mask[b * d.Tk + j])) s[jj] = kNegInf;
-      }
-      __m512 s0 = _mm512_loadu_ps(s), s1 = _mm512_loadu_ps(s + 16), s2 = _mm512_loadu_ps(s + 32), s3 = _mm512_loadu_ps(s + 48);
-      float tmax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_max_ps(s0, s1), _mm512_max_ps(s2, s3)));
-      float m_old = w.m[r], m_new = std::max(m_old, tmax);
-      if (m_new == kNegInf) {
-        std::fill(s, s + kTile, 0.f);
-        continue;
-      }
-      __m512 mv = _mm512_set1_ps(m_new);
-      s0 = exp_neg(_mm512_sub_ps(s0, mv));
-      s1 = exp_neg(_mm512_sub_ps(s1, mv));
-      s2 = exp_neg(_mm512_sub_ps(s2, mv));
-      s3 = exp_neg(_mm512_sub_ps(s3, mv));
-      _mm512_storeu_ps(s, s0);
-      _mm512_storeu_ps(s + 16, s1);
-      _mm512_storeu_ps(s + 32, s2);
-      _mm512_storeu_ps(s + 48, s3);
-      float tsum = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
-      if (m_old != m_new) {
-        float alpha = m_old == kNegInf ? 0.f : std::exp(m_old - m_new);
-        w.l[r] *= alpha;
-        float* orow = w.o.data() + r * D;
-        __m512 av = _mm512_set1_ps(alpha);
-        for (int64_t e = 0; e < D; e += 16) {
-          __mmask16 mk = tail_mask(D - e);
-          _mm512_mask_storeu_ps(orow + e, mk, _mm512_mul_ps(av, _mm512_maskz_loadu_ps(mk, orow + e)));
+        float* srow = w.s.data() + jj * ldr;
+        if (mrow && !mrow[j]) {
+          for (int c = 0; c < nc; c++) _mm512_storeu_ps(srow + 16 * c, ninf);
+          continue;
         }
-        w.m[r] = m_new;
+        __m512i jv = _mm512_set1_epi32(static_cast<int32_t>(j));
+        for (int c = 0; c < nc; c++) {
+          __m512i pv = _mm512_loadu_si512(w.pos.data() + 16 * c);
+          __mmask16 keep = 0xFFFF;
+          if (p.causal) keep &= _mm512_cmp_epi32_mask(jv, pv, _MM_CMPINT_LE);
+          if (p.window >= 0) {
+            __m512i wv = _mm512_set1_epi32(static_cast<int32_t>(p.window));
+            keep &= _mm512_cmp_epi32_mask(_mm512_sub_epi32(pv, wv), jv, _MM_CMPINT_LE);
+            keep &= _mm512_cmp_epi32_mask(jv, _mm512_add_epi32(pv, wv), _MM_CMPINT_LE);
+          }
+          _mm512_storeu_ps(srow + 16 * c, _mm512_mask_blend_ps(keep, ninf, _mm512_loadu_ps(srow + 16 * c)));
+        }
       }
-      w.l[r] += tsum;
+    }
+    // Online softmax, 16 rows per vector.
+    for (int c = 0; c < nc; c++) {
+      float* sc = w.s.data() + 16 * c;
+      __m512 mx = ninf;
+      for (int jj = 0; jj < nk; jj++) mx = _mm512_max_ps(mx, _mm512_loadu_ps(sc + jj * ldr));
+      __m512 m_old = _mm512_loadu_ps(w.m.data() + 16 * c);
+      __m512 m_new = _mm512_max_ps(m_old, mx);
+      __m512 sum = _mm512_setzero_ps();
+      for (int jj = 0; jj < nk; jj++) {
+        __m512 e = exp_neg(_mm512_sub_ps(_mm512_loadu_ps(sc + jj * ldr), m_new));
+        _mm512_storeu_ps(sc + jj * ldr, e);
+        sum = _mm512_add_ps(sum, e);
+      }
+      __m512 alpha = exp_neg(_mm512_sub_ps(m_old, m_new));
+      _mm512_storeu_ps(w.alpha.data() + 16 * c, alpha);
+      _mm512_storeu_ps(w.l.data() + 16 * c, _mm512_fmadd_ps(_mm512_loadu_ps(w.l.data() + 16 * c), alpha, sum));
+      _mm512_storeu_ps(w.m.data() + 16 * c, m_new);
+    }
+    for (int r = 0; r < rows; r++) {
+      float a = w.alpha[r];
+      if (a == 1.f) continue;
+      float* orow = w.o.data() + r * D;
+      __m512 av = _mm512_set1_ps(a);
+      for (int64_t e = 0; e < D; e += 16) {
+        __mmask16 mk = tail_mask(D - e);
+        _mm512_mask_storeu_ps(orow + e, mk, _mm512_mul_ps(av, _mm512_maskz_loadu_ps(mk, orow + e)));
+      }
     }
     const float* v0 = vbase + j0 * v.strides[1];
     int r = 0;
-    for (; r + 4 <= rows; r += 4) pv_rows<4>(w.s.data() + r * kTile, nk, v0, v.strides[1], w.o.data() + r * D, D, D);
-    for (; r < rows; r++) pv_rows<1>(w.s.data() + r * kTile, nk, v0, v.strides[1], w.o.data() + r * D, D, D);
+    for (; r + 4 <= rows; r += 4) pv_rows<4>(w.s.data() + r, ldr, nk, v0, v.strides[1], w.o.data() + r * D, D, D);
+    for (; r < rows; r++) pv_rows<1>(w.s.data() + r, ldr, nk, v0, v.strides[1], w.o.data() + r * D, D, D);
   }
 
   float* O = out.ptr<float>();
@@ -331,7 +375,8 @@ void attention(const TensorView& q, const TensorView& k, const TensorView& v, co
   if (d.B * d.Tq * d.Hq == 0) return;
   std::vector<uint8_t> mb = mask_bytes(key_mask);
   const uint8_t* mask = mb.empty() ? nullptr : mb.data();
-  if (has_avx512()) return attention_avx512(q, k, v, mask, out, p, d);
+  // Groups wider than a work item's row budget are left to the row-by-row path.
+  if (has_avx512() && d.G <= kRowsMax) return attention_avx512(q, k, v, mask, out, p, d);
   parallel_for(d.B * d.Hq, 1, [&](int64_t begin, int64_t end, int) {
     for (int64_t it = begin; it < end; it++) ref_head(q, k, v, mask, out, p, d, it / d.Hq, it % d.Hq);
   });
