@@ -124,6 +124,17 @@ ACESTEP_EXPORT(gemmSetIsa) {
   return Napi::String::New(info.Env(), names[static_cast<int>(got)]);
 }
 
+// gemmSetBf16Dot('auto' | 'on' | 'off') -> whether bf16 precision now uses vdpbf16ps. 'auto' times
+// vdpbf16ps against f32 FMA once and keeps the faster; both give the same bf16 semantics.
+ACESTEP_EXPORT(gemmSetBf16Dot) {
+  OpArgs a{info, "gemmSetBf16Dot"};
+  if (info.Length() < 1 || !info[0].IsString()) a.fail("argument 'mode' must be a string");
+  std::string s = info[0].As<Napi::String>().Utf8Value();
+  int mode = s == "auto" ? -1 : s == "on" ? 1 : s == "off" ? 0 : 2;
+  if (mode == 2) a.fail("unknown mode '" + s + "' (expected auto, on or off)");
+  return Napi::Boolean::New(info.Env(), cpu::gemm_detail::set_bf16_dot(mode));
+}
+
 // streamRead(t contiguous f32|bf16|f16 with an even byte count, out [1] f32): out = sum of t's
 // bytes read as f32 words; a bandwidth probe for the benchmarks.
 ACESTEP_EXPORT(streamRead) {

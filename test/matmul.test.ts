@@ -35,6 +35,7 @@ function maxErr(got: Float32Array, want: Float64Array): number {
 afterAll(() => {
   native.syncBlocking();
   native.gemmSetIsa('avx512');
+  native.gemmSetBf16Dot('auto');
   native.setCpuImpl('fast');
 });
 
@@ -64,11 +65,14 @@ describe('linear against a plain loop', () => {
 
 describe('every ISA path matches the reference kernels', () => {
   const feats = native.cpuFeatures();
-  const isas = ['avx512', 'avx2', 'scalar'].filter((i) => (i !== 'avx512' || feats.avx512f) && (i !== 'avx2' || feats.avx2));
-  for (const isa of isas) {
-    it(`${isa}`, () => {
+  // On AVX-512 the bf16 precision runs either on vdpbf16ps or on f32 FMA over rounded operands.
+  const variants: [string, string][] = [['avx512', 'off'], ['avx512', 'on'], ['avx2', 'off'], ['scalar', 'off']];
+  const usable = variants.filter(([i, d]) => (i !== 'avx512' || feats.avx512f) && (i !== 'avx2' || feats.avx2) && (d === 'off' || feats.avx512bf16));
+  for (const [isa, dot] of usable) {
+    it(`${isa}${dot === 'on' ? ' with vdpbf16ps' : ''}`, () => {
       native.syncBlocking();
       expect(native.gemmSetIsa(isa)).toBe(isa);
+      expect(native.gemmSetBf16Dot(dot)).toBe(dot === 'on');
       try {
         const shapes: [number, number, number][] = [[1, 301, 70], [3, 64, 40], [19, 520, 75], [70, 33, 130]];
         for (const [M, K, N] of shapes) {
@@ -97,6 +101,7 @@ describe('every ISA path matches the reference kernels', () => {
       } finally {
         native.syncBlocking();
         native.gemmSetIsa('avx512');
+        native.gemmSetBf16Dot('auto');
       }
     });
   }
@@ -123,6 +128,7 @@ describe('errors', () => {
       expect(() => native.linear(x.desc(), w.desc(), null, out.desc(), 0)).toThrow(/out must be \[2,4\]/);
       expect(() => native.matmul(x.desc(), Tensor.zeros([8, 4]).desc(), Tensor.empty([3, 4]).desc(), 0)).toThrow(/does not match/);
       expect(() => native.gemmSetIsa('sse')).toThrow(/unknown isa/);
+      expect(() => native.gemmSetBf16Dot('maybe')).toThrow(/unknown mode/);
     });
   });
 

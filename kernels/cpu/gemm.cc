@@ -81,6 +81,7 @@ struct Scratch {
 thread_local Scratch t_bpack;
 
 std::atomic<int> g_isa{-1};
+std::atomic<int> g_bf16_dot{-1};
 
 // ---- packing (portable) ----
 
@@ -121,7 +122,7 @@ void pack_a_bf16(const Mat& a, int64_t i0, int mr, int64_t k0, int64_t kc, uint3
 }
 
 void pack_b_f32(const Mat& b, int64_t k0, int64_t kc, int64_t j0, int nr, bool rnd, float* dst, Isa isa) {
-  if (b.rs == 1 && isa == Isa::Avx512 && !rnd) return pack_b_kcontig_f32_avx512(b.data, b.dtype, b.cs, k0, kc, j0, nr, dst);
+  if (b.rs == 1 && isa == Isa::Avx512) return pack_b_kcontig_f32_avx512(b.data, b.dtype, b.cs, k0, kc, j0, nr, rnd, dst);
   with_elem(b.dtype, [&](auto e) {
     using E = decltype(e);
     if (b.cs == 1) {  // rows of B contiguous along n
@@ -183,13 +184,35 @@ void ukr_f32_scalar(int64_t kc, const float* A, const float* B, float* C, int64_
 
 int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+// vdpbf16ps does twice the work of an f32 FMA per instruction, but some CPUs run it at a fraction
+// of the FMA rate (measured 1/3 on the development machine). Both give identical bf16-precision
+// semantics (bf16 products are exact in f32), so the faster one is picked once by timing both.
+bool dpbf16_is_faster() {
+  static const bool faster = [] {
+    if (!has_avx512_bf16()) return false;
+    using clk = std::chrono::steady_clock;
+    double best_fma = 0, best_dp = 0;
+    for (int r = 0; r < 3; r++) {
+      auto t0 = clk::now();
+      double f = fma_loop_avx512(1 << 16);
+      auto t1 = clk::now();
+      double d = dpbf16_loop_avx512(1 << 15);
+      auto t2 = clk::now();
+      best_fma = std::max(best_fma, f / std::chrono::duration<double>(t1 - t0).count());
+      best_dp = std::max(best_dp, d / std::chrono::duration<double>(t2 - t1).count());
+    }
+    return best_dp > 1.25 * best_fma;
+  }();
+  return faster;
+}
+
 // Cache-blocked GEMM over packed panels. Per k block (kc) the whole A block is packed once and
 // shared; tasks own a range of N columns (and, when N alone gives too few tasks, a range of M
 // panels), pack their B block into a per-thread buffer that stays in L2, and sweep A micro-panels
 // (L1 resident) across it.
 void gemm_blocked(int64_t M, int64_t N, int64_t K, const Mat& a, const Mat& b, const float* bias, float* c,
                   int64_t ldc, GemmPrecision p, Isa isa) {
-  const bool dp = p == GemmPrecision::BF16 && isa == Isa::Avx512 && has_avx512_bf16();
+  const bool dp = p == GemmPrecision::BF16 && isa == Isa::Avx512 && bf16_dot_in_use();
   const bool rnd = p == GemmPrecision::BF16 && !dp;  // bf16 semantics on the f32 kernels
   const int64_t KC = dp ? 512 : 256;
   const int threads = std::max(1, num_threads());
@@ -324,6 +347,15 @@ Isa current_isa() {
     g_isa.store(v, std::memory_order_relaxed);
   }
   return static_cast<Isa>(v);
+}
+bool bf16_dot_in_use() {
+  int m = g_bf16_dot.load(std::memory_order_relaxed);
+  if (m < 0) return dpbf16_is_faster();
+  return m == 1 && has_avx512_bf16();
+}
+bool set_bf16_dot(int mode) {
+  g_bf16_dot.store(mode < 0 ? -1 : mode > 0 ? 1 : 0, std::memory_order_relaxed);
+  return bf16_dot_in_use();
 }
 Isa set_isa(Isa want) {
   Isa best = detect_isa();

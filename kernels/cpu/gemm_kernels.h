@@ -31,7 +31,7 @@ void ukr_bf16_avx512(int64_t, const uint32_t*, const uint16_t*, float*, int64_t,
 // SIMD packers for the common layouts. k-contiguous B (weights [N, K]: column n of B starts at
 // w + n * ldw) is transposed 16 x 16 at a time. The bf16-pair packers need avx512_bf16.
 void pack_b_kcontig_f32_avx512(const void* w, DType wd, int64_t ldw, int64_t k0, int64_t kc, int64_t j0, int nr,
-                               float* dst);
+                               bool round_bf16, float* dst);
 void pack_b_kcontig_bf16_avx512(const void* w, DType wd, int64_t ldw, int64_t k0, int64_t kc, int64_t j0, int nr,
                                 uint16_t* dst);
 // A rows (row-major f32, row stride lda) as bf16 pairs.
@@ -47,6 +47,7 @@ void gemv_avx2(int64_t M, int64_t n0, int64_t n1, int64_t K, const float* x, con
 float stream_sum_avx512(const float* p, int64_t n);
 double fma_loop_avx512(int64_t iters);  // returns flops done
 double fma_loop_avx2(int64_t iters);
+double dpbf16_loop_avx512(int64_t iters);  // returns flops done (2 per bf16 pair product)
 
 Isa detect_isa();
 bool has_avx512_bf16();
@@ -54,5 +55,9 @@ bool has_avx512_bf16();
 // clamped to what the CPU supports. Returns the ISA now in effect.
 Isa set_isa(Isa want);
 Isa current_isa();
+// Which kernel bf16 precision uses on AVX-512: -1 auto (timed once), 0 f32 FMA on bf16-rounded
+// operands, 1 vdpbf16ps (only where the CPU has avx512_bf16). Returns whether vdpbf16ps is in use.
+bool set_bf16_dot(int mode);
+bool bf16_dot_in_use();
 
 }  // namespace acestep::cpu::gemm_detail

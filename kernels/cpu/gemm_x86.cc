@@ -184,10 +184,21 @@ ACESTEP_AVX512BF16 inline __m512i load_row_pairs(const void* w, DType wd, int64_
   return (__m512i)_mm512_cvtne2ps_pbh(b, a);
 }
 
+// f32 bits rounded to the nearest bf16 (ties to even) and widened back; NaN stays NaN.
+ACESTEP_AVX512 inline __m512i round_bf16_bits(__m512i u) {
+  const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+  __m512i r = _mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff)));
+  r = _mm512_and_si512(r, _mm512_set1_epi32(static_cast<int>(0xffff0000u)));
+  const __mmask16 nan = _mm512_cmp_ps_mask(_mm512_castsi512_ps(u), _mm512_castsi512_ps(u), _CMP_UNORD_Q);
+  const __m512i qnan = _mm512_and_si512(_mm512_or_si512(u, _mm512_set1_epi32(0x400000)), _mm512_set1_epi32(static_cast<int>(0xffff0000u)));
+  return _mm512_mask_blend_epi32(nan, r, qnan);
+}
+
 }  // namespace
 
 ACESTEP_AVX512 void pack_b_kcontig_f32_avx512(const void* w, DType wd, int64_t ldw, int64_t k0, int64_t kc, int64_t j0,
-                                              int nr, float* dst) {
+                                              int nr, bool round_bf16, float* dst) {
+  const bool rnd = round_bf16 && wd != DType::BF16;  // bf16 weights are already exact
   __m512i r[16];
   for (int jb = 0; jb < NR; jb += 16) {
     const int rows = nr - jb < 16 ? (nr - jb < 0 ? 0 : nr - jb) : 16;
@@ -197,6 +208,10 @@ ACESTEP_AVX512 void pack_b_kcontig_f32_avx512(const void* w, DType wd, int64_t l
 #pragma GCC unroll 16
       for (int j = 0; j < 16; j++)
         r[j] = j < rows ? load_row_f32(w, wd, (j0 + jb + j) * ldw + k0 + k, m) : _mm512_setzero_si512();
+      if (rnd) {
+#pragma GCC unroll 16
+        for (int j = 0; j < 16; j++) r[j] = round_bf16_bits(r[j]);
+      }
       transpose16(r);
       for (int c = 0; c < kn; c++) _mm512_store_si512(dst + (k + c) * NR + jb, r[c]);
     }
@@ -439,6 +454,21 @@ ACESTEP_AVX512 double fma_loop_avx512(int64_t iters) {
   volatile float sink = _mm512_reduce_add_ps(s);
   (void)sink;
   return static_cast<double>(iters) * 16 * 16 * 2;
+}
+
+ACESTEP_AVX512BF16 double dpbf16_loop_avx512(int64_t iters) {
+  __m512 a[16];
+  for (int j = 0; j < 16; j++) a[j] = _mm512_set1_ps(1.0f + j * 1e-3f);
+  const __m512bh x = (__m512bh)_mm512_set1_epi32(0x3f7f3f7f), y = (__m512bh)_mm512_set1_epi32(0x33d633d6);
+  for (int64_t it = 0; it < iters; it++) {
+#pragma GCC unroll 16
+    for (int j = 0; j < 16; j++) a[j] = _mm512_dpbf16_ps(a[j], x, y);
+  }
+  __m512 s = a[0];
+  for (int j = 1; j < 16; j++) s = _mm512_add_ps(s, a[j]);
+  volatile float sink = _mm512_reduce_add_ps(s);
+  (void)sink;
+  return static_cast<double>(iters) * 16 * 16 * 4;
 }
 
 ACESTEP_AVX2 double fma_loop_avx2(int64_t iters) {
