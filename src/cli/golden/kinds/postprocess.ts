@@ -1,7 +1,9 @@
-// Golden kind for output post-processing: per-item peak limiting of decoded audio, -1 dBFS peak
+// Golden kind for output post-processing: VAE decode of [B, T, C] latents (the handler transposes
+// them to [B, C, T]) and per-item peak limiting of the decoded audio, -1 dBFS peak
 // normalisation (and its near-silent bypass), linear fades, and the sha256 file key of two
 // parameter dicts (the manifest's JSON strings must be reproduced byte for byte).
 import { keyFromParams, limitPeak, normalizePeak, applyFades, pythonJsonDumps } from '../../../io/audio/postprocess.js';
+import { OobleckVae } from '../../../models/vae.js';
 import { Tensor } from '../../../runtime/tensor.js';
 import type { Actual, CaseKind, GoldenCase } from '../case.js';
 import { GoldenCaseError } from '../case.js';
@@ -40,8 +42,7 @@ function join(channels: Float32Array[]): Float32Array {
 
 const kind: CaseKind = {
   cases: ['postprocess'],
-  notChecked: () => ({ decoded_raw: 'VAE decode of pred_latents is the VAE cases\' job; the peak limit here starts from the expected decoded_raw' }),
-  async run(c: GoldenCase) {
+  async run(c: GoldenCase, opts) {
     const p = c.params<Params>();
     for (const u of p.uuid_cases) {
       const json = pythonJsonDumps(u.params, FLOAT_PARAMS);
@@ -50,11 +51,20 @@ const kind: CaseKind = {
       if (key !== u.key) throw new GoldenCaseError(c.dir, `file key ${key}, expected ${u.key}`);
     }
 
-    // Handler stage: per batch item [C, N], divide by the item's peak when it exceeds 1.
-    const raw = c.expected('decoded_raw');
+    // Handler stage: decode, then per batch item [C, N] divide by the item's peak when it exceeds 1.
+    const vae = OobleckVae.load(c.checkpoint, { device: opts.backend });
+    let raw: Tensor;
+    try {
+      const latents = c.input('pred_latents');
+      const z = latents.transpose(1, 2).toDevice(opts.backend);
+      raw = vae.decode(z);
+      z.dispose();
+      latents.dispose();
+    } finally {
+      vae.dispose();
+    }
     const [b, ch] = raw.shape;
     const all = rows(raw);
-    raw.dispose();
     const limited: Float32Array[] = [];
     for (let i = 0; i < b; i++) limited.push(...limitPeak(all.slice(i * ch, (i + 1) * ch)));
 
@@ -70,6 +80,7 @@ const kind: CaseKind = {
     quiet.dispose();
 
     const out: Actual[] = [
+      { name: 'decoded_raw', value: raw },
       { name: 'decoded_peak_limited', value: Tensor.fromArray(join(limited), [b, ch, all[0].length]) },
       { name: 'normalized', value: Tensor.fromArray(join(normalized), shape) },
       { name: 'normalized_then_faded', value: Tensor.fromArray(join(faded), shape) },
