@@ -2,6 +2,9 @@
 // over the last dimension. x must be contiguous f32 (the TS wrapper makes it so).
 #include "../kernels/cpu/norm.h"
 #include "pointwise_args.h"
+#ifdef ACESTEP_CUDA
+#include "../kernels/cuda/norm.h"
+#endif
 
 using namespace acestep;
 
@@ -18,7 +21,6 @@ void check_param(const OpArgs& a, const OptTensor& p, const TensorArg& x, const 
 
 void check_x(const OpArgs& a, const TensorArg& x, const TensorArg& out) {
   expect_same_device(a, {&x, &out});
-  expect_cpu(a, out);
   expect_dtype(a, x, "x", {DType::F32});
   expect_contiguous(a, x, "x");
   if (x.view.ndim < 1) a.fail("'x' needs at least one dimension");
@@ -39,6 +41,9 @@ ACESTEP_EXPORT(rmsNorm) {
   CpuImpl impl = cpu_impl();
   enqueue_op([x, w, out, eps, impl]() mutable {
     TensorView xv = x.resolve(), wv = w.resolve(), ov = out.resolve();
+#ifdef ACESTEP_CUDA
+    if (out.device() == Device::CUDA) return cuda::rms_norm(xv, wv, ov, eps);
+#endif
     if (impl == CpuImpl::Reference) cpu::rms_norm_ref(xv, wv, ov, eps);
     else cpu::rms_norm(xv, wv, ov, eps);
   });
@@ -57,6 +62,9 @@ ACESTEP_EXPORT(layerNorm) {
   CpuImpl impl = cpu_impl();
   enqueue_op([x, w, b, out, eps, impl]() mutable {
     TensorView xv = x.resolve(), wv = w.resolve(), bv = b.resolve(), ov = out.resolve();
+#ifdef ACESTEP_CUDA
+    if (out.device() == Device::CUDA) return cuda::layer_norm(xv, wv, bv, ov, eps);
+#endif
     if (impl == CpuImpl::Reference) cpu::layer_norm_ref(xv, wv, bv, ov, eps);
     else cpu::layer_norm(xv, wv, bv, ov, eps);
   });

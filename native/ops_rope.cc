@@ -2,6 +2,9 @@
 // expands [T, D/2] tables over the batch (stride 0) and casts them to f32.
 #include "../kernels/cpu/rope.h"
 #include "pointwise_args.h"
+#ifdef ACESTEP_CUDA
+#include "../kernels/cuda/rope.h"
+#endif
 
 using namespace acestep;
 
@@ -9,7 +12,6 @@ ACESTEP_EXPORT(rope) {
   OpArgs a{info, "rope"};
   TensorArg x = a.tensor(0, "x"), c = a.tensor(1, "cos"), s = a.tensor(2, "sin"), out = a.tensor(3, "out");
   expect_same_device(a, {&x, &c, &s, &out});
-  expect_cpu(a, out);
   expect_float(a, x, "x");
   expect_dtype(a, c, "cos", {DType::F32});
   expect_dtype(a, s, "sin", {DType::F32});
@@ -27,6 +29,9 @@ ACESTEP_EXPORT(rope) {
   CpuImpl impl = cpu_impl();
   enqueue_op([x, c, s, out, impl]() mutable {
     TensorView xv = x.resolve(), cv = c.resolve(), sv = s.resolve(), ov = out.resolve();
+#ifdef ACESTEP_CUDA
+    if (out.device() == Device::CUDA) return cuda::rope(xv, cv, sv, ov);
+#endif
     if (impl == CpuImpl::Reference) cpu::rope_ref(xv, cv, sv, ov);
     else cpu::rope(xv, cv, sv, ov);
   });

@@ -29,11 +29,6 @@ inline int op_code(const OpArgs& a, size_t i, int count) {
   return static_cast<int>(op);
 }
 
-// Until the CUDA kernels of a family exist its glue refuses device tensors with a clear message.
-inline void expect_cpu(const OpArgs& a, const TensorArg& t) {
-  if (t.device() != Device::CPU) a.fail("not available on CUDA in this build");
-}
-
 // An optional tensor argument (null/undefined = absent); absent ones resolve to a null view.
 struct OptTensor {
   bool present = false;
