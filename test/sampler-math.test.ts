@@ -11,6 +11,7 @@ import { applyDcw } from '../src/pipeline/dcw.js';
 import { repaintRegionFrames, resolveRepaintConfig, roundHalfEven, softMaskRow, softRegionMask } from '../src/pipeline/repaint.js';
 import { sample, type VelocityFn } from '../src/pipeline/sampler.js';
 import { SamplerAbortedError, SamplerConfigError } from '../src/pipeline/sampler-errors.js';
+import { retakeNoise } from '../src/pipeline/noise.js';
 
 /** Deterministic pseudo-random values in [-2, 2) (LCG), so failures reproduce. */
 function rand(n: number, seed: number): Float32Array {
@@ -254,6 +255,36 @@ describe('sampler loop', () => {
     await expect(sample(exact, { main: null }, noise.subarray(1), shape, { variant: 'turbo' })).rejects.toBeInstanceOf(ShapeError);
     const wrong: VelocityFn<null> = (x) => Tensor.zeros([1, 4, 2]);
     await expect(run({ variant: 'turbo' }, wrong)).rejects.toThrow(/velocity for step 0 has shape \[1, 4, 2\]/);
+  });
+
+  it('velocity clamp and EMA follow the upstream formulas (turbo, 3 steps, plain reference)', async () => {
+    const vs = [rand(n, 60), rand(n, 61), rand(n, 62)].map((v, k) => v.map((a) => a * (k + 2)));
+    let call = 0;
+    const field: VelocityFn<null> = (x) => Tensor.fromArray(vs[call++], x.shape);
+    const thr = 0.5, f = 0.3;
+    const r = await sample(field, { main: null }, noise0, shape, { variant: 'turbo', steps: 3, velocityNormThreshold: thr, velocityEmaFactor: f });
+    const ts = turboSchedule({ steps: 3, shift: 3 });
+    let x = Array.from(noise0);
+    let prev: number[] | null = null;
+    for (let i = 0; i < 3; i++) {
+      const nv = Math.hypot(...vs[i]), nx = Math.hypot(...x);
+      let v = Array.from(vs[i], (a) => a * Math.min(1, (thr * (nx + 1e-10)) / (nv + 1e-10)));
+      if (prev) { const p = prev; v = v.map((a, k) => (1 - f) * a + f * p[k]); }
+      const dt = i < 2 ? ts[i] - ts[i + 1] : ts[i];
+      x = x.map((a, k) => a - v[k] * dt);
+      prev = v;
+    }
+    expect(maxDiff(r.latents, x)).toBeLessThan(1e-5);
+    await expect(sample(field, { main: null }, noise0, shape, { variant: 'turbo', velocityEmaFactor: 1 })).rejects.toThrow(/velocityEmaFactor/);
+  });
+
+  it('retake noise rotates between the two draws', () => {
+    const a = rand(n, 70), b = rand(n, 71);
+    expect(Array.from(retakeNoise(a, b, 0))).toEqual(Array.from(a));
+    expect(maxDiff(retakeNoise(a, b, 1), b)).toBeLessThan(1e-6);
+    const h = retakeNoise(a, b, 0.5);
+    expect(maxDiff(h, Array.from(a, (v, i) => Math.SQRT1_2 * (v + b[i])))).toBeLessThan(1e-6);
+    expect(() => retakeNoise(a, b, 2)).toThrow(/retakeVariance/);
   });
 
   it('CFG doubles the decoder batch as [x; x] and the conditions switch once', async () => {

@@ -57,3 +57,14 @@ export function sdeNoiseFromSeed(shape: LatentShape, seed: number): (step: numbe
     }
   };
 }
+
+/**
+ * retake_variance (§13.7): cos(v·π/2)·noise + sin(v·π/2)·retake, a rotation that keeps unit
+ * variance; v = 0 keeps the noise, v = 1 replaces it.
+ */
+export function retakeNoise(noise: Float32Array, retake: Float32Array, variance: number): Float32Array {
+  if (!(variance >= 0 && variance <= 1)) throw new SamplerConfigError('retakeVariance', `must be in [0, 1], got ${variance}`);
+  if (retake.length !== noise.length) throw new SamplerConfigError('retakeVariance', `retake noise has ${retake.length} values, noise has ${noise.length}`);
+  const a = Math.fround(Math.cos((variance * Math.PI) / 2)), b = Math.fround(Math.sin((variance * Math.PI) / 2));
+  return Float32Array.from(noise, (v, i) => Math.fround(Math.fround(a * v) + Math.fround(b * retake[i])));
+}

@@ -80,6 +80,10 @@ export interface SamplerOptions {
   guidance?: 'apg' | 'adg';
   cfgIntervalStart?: number;
   cfgIntervalEnd?: number;
+  /** > 0: scale v down so that ||v|| <= threshold·||x|| per item (norms over T and C; default off). */
+  velocityNormThreshold?: number;
+  /** > 0: v ← (1 − f)·v + f·v_prev, v_prev being the previous step's velocity (default off). */
+  velocityEmaFactor?: number;
   /** DCW correction after every step; off unless given. */
   dcw?: DcwOptions | null;
   /** Steps with index >= int(N·strength) use the non-cover condition (default 1). */
@@ -252,6 +256,32 @@ export async function sample<C>(
     }
   };
   const split = (v: Float32Array) => [v.subarray(0, n), v.subarray(n)] as const;
+  const clampThr = opts.velocityNormThreshold ?? 0;
+  const ema = opts.velocityEmaFactor ?? 0;
+  if (!(clampThr >= 0)) throw new SamplerConfigError('velocityNormThreshold', `must be >= 0, got ${clampThr}`);
+  if (!(ema >= 0 && ema < 1)) throw new SamplerConfigError('velocityEmaFactor', `must be in [0, 1), got ${ema}`);
+  // Upstream's optional velocity clamp: v·min(1, thr·||x||/(||v|| + 1e-10)) per item.
+  const clampV = (v: Float32Array, x: Float32Array): Float32Array => {
+    if (clampThr <= 0) return v;
+    const out = new Float32Array(n);
+    const per = T * Ch;
+    for (let b = 0; b < B; b++) {
+      let vv = 0, xx = 0;
+      for (let i = b * per; i < (b + 1) * per; i++) {
+        vv += v[i] * v[i];
+        xx += x[i] * x[i];
+      }
+      const k = f32(Math.min((clampThr * (Math.sqrt(xx) + 1e-10)) / (Math.sqrt(vv) + 1e-10), 1));
+      for (let i = b * per; i < (b + 1) * per; i++) out[i] = f32(v[i] * k);
+    }
+    return out;
+  };
+  const blend = (v: Float32Array, prev: Float32Array): Float32Array => {
+    const out = new Float32Array(n);
+    for (let i = 0; i < n; i++) out[i] = f32(f32((1 - ema) * v[i]) + f32(ema * prev[i]));
+    return out;
+  };
+  let prevV: Float32Array | null = null;
 
   let x = p.tStar !== null ? renoise(opts.srcLatents!, p.tStar, noise) : Float32Array.from(noise);
   for (let i = 0; i < N; i++) {
@@ -266,6 +296,8 @@ export async function sample<C>(
       else if (guidance === 'apg') v = apgCombine(vc, vu, shape, scale, { momentum });
       else v = adgCombine(x, vc, vu, shape, t, scale);
     } else v = raw;
+    v = clampV(v, x);
+    if (ema > 0 && prevV) v = blend(v, prevV);
 
     const tn = p.next[i];
     if (tn === null) {
@@ -292,12 +324,16 @@ export async function sample<C>(
         else if (guidance === 'adg' && tn > 0) v2 = adgCombine(xp, vc2, vu2, shape, tn, scale);
         else v2 = cfgCombineHost(vc2, vu2, scale);
       } else v2 = raw2;
+      v2 = clampV(v2, xp);
+      if (ema > 0) v2 = blend(v2, v);
       const avg = new Float32Array(n);
       for (let k = 0; k < n; k++) avg[k] = f32(0.5 * f32(v[k] + v2[k]));
       x = axpy(x, avg, dt);
+      v = avg;
     } else {
       x = axpy(x, v, f32(t - tn));
     }
+    prevV = v;
     if (opts.dcw && denoised) applyDcw(x, denoised, shape, t, opts.dcw);
     if (rp && i < injectionCutoff) {
       const before = opts.trace ? x.slice() : x;
