@@ -248,7 +248,7 @@ export async function sample<C>(
         throw new ShapeError(`sampler: velocity for step ${step} has shape [${vt.shape.join(', ')}], expected [${rows}, ${T}, ${Ch}]`);
       }
       const v = Float32Array.from(await vt.toFloat32());
-      opts.trace?.({ type: 'decode', step, phase, t, x: xin, v });
+      opts.trace?.({ type: 'decode', step, phase, t, x: xin.slice(), v });
       return v;
     } finally {
       xt.dispose();
