@@ -26,8 +26,8 @@ export function sniffFormat(b: Uint8Array): InputFormat | null {
 
 async function decodeFlac(bytes: Uint8Array, file: string): Promise<Pcm> {
   const d = new FLACDecoder();
-  await d.ready;
   try {
+    await d.ready;
     const r = await d.decodeFile(bytes);
     if (r.errors.length) throw new AudioError(`corrupt FLAC: ${r.errors.length} frame error(s), first: ${r.errors[0].message}`, file);
     // STREAMINFO's 36-bit total (0 = unknown) exposes a file cut at a frame boundary.
@@ -46,8 +46,8 @@ async function decodeFlac(bytes: Uint8Array, file: string): Promise<Pcm> {
 
 async function decodeMp3(bytes: Uint8Array, file: string): Promise<Pcm> {
   const d = new MPEGDecoder({ enableGapless: true });
-  await d.ready;
   try {
+    await d.ready;
     const r = d.decode(bytes);
     if (r.errors.length && r.samplesDecoded === 0) throw new AudioError(`corrupt MP3: ${r.errors[0].message}`, file);
     return { sampleRate: r.sampleRate, channels: r.channelData.map((c) => c.subarray(0, r.samplesDecoded)) };
