@@ -1,0 +1,223 @@
+// The two-phase LM plan of text2music (spec 12.4-12.8, golden round 3): Phase 1 writes the CoT
+// metadata under the FSM (CFG off, stops where `</think>` would start); Phase 2 writes exactly
+// int(5*duration) audio codes with LM CFG over a left-padded [cond; uncond] batch. Phase 1 is
+// skipped when the user gave bpm, key, time signature and duration, or when CoT metas are off.
+import type { Qwen3Model } from '../models/qwen3.js';
+import { Tensor } from '../runtime/index.js';
+import type { TextTokenizer } from '../text/index.js';
+import { formatCot } from './cot-yaml.js';
+import { generate, type LogitsProcessor, type StepInfo } from './lm-generate.js';
+import { FsmTables, fsmTokenizer, MetadataFsm, DEFAULT_MAX_DURATION, MAX_AUDIO_CODE, type FsmConfig } from './lm-fsm.js';
+import { parseLmOutput, type LmMetadata } from './lm-output.js';
+import { DEFAULT_NEGATIVE_PROMPT, lmCodesPrompt, lmCodesUncondPrompt, lmCotPrompt, type ChatRenderer } from './prompts.js';
+
+export interface UserMetas {
+  bpm?: string;
+  duration?: string;
+  keyscale?: string;
+  timesignature?: string;
+  language?: string;
+  caption?: string;
+}
+
+export interface LmPlanOptions {
+  caption: string;
+  lyrics: string;
+  /** Metadata the user fixed (strings as they go into the CoT). */
+  userMetadata?: UserMetas | null;
+  /** Seconds of audio to plan codes for; default: the user's or the CoT's duration. */
+  targetDuration?: number | null;
+  temperature: number;
+  cfgScale: number;
+  negativePrompt?: string;
+  topK?: number;
+  topP?: number;
+  repetitionPenalty?: number;
+  seed?: number;
+  useConstrainedDecoding?: boolean;
+  useCotMetas?: boolean;
+  useCotCaption?: boolean;
+  useCotLanguage?: boolean;
+  maxDuration?: number;
+  /** Context window of the LM (max_model_len); token budgets are capped at this - 64. */
+  maxModelLen?: number;
+  signal?: AbortSignal;
+  onToken?: (phase: 1 | 2, tokens: readonly number[], step: number) => void;
+  /** Sees the final (masked) logits of every step, in id space; for parity traces. */
+  trace?: (phase: 1 | 2, step: number, logits: Float32Array) => void;
+}
+
+export interface LmPhaseTrace {
+  promptIds: number[];
+  chosen: number[];
+  text: string;
+}
+
+export interface LmPlan {
+  metadata: LmMetadata | UserMetas;
+  /** Concatenated `<|audio_code_N|>` tokens. */
+  audioCodes: string;
+  codes: number[];
+  cotText: string;
+  phase1: LmPhaseTrace | null;
+  phase2: LmPhaseTrace & { condIds: number[]; uncondIds: number[]; batchIds: number[][]; batchMask: number[][] };
+}
+
+export interface LmBundle {
+  model: Qwen3Model;
+  tokenizer: TextTokenizer;
+  /** Built on first use per max duration (tokenizing every allowed value once). */
+  tables?: Map<number, FsmTables>;
+}
+
+function tablesFor(lm: LmBundle, maxDuration: number): FsmTables {
+  lm.tables ??= new Map();
+  let t = lm.tables.get(maxDuration);
+  if (!t) {
+    t = new FsmTables(fsmTokenizer(lm.tokenizer), maxDuration);
+    lm.tables.set(maxDuration, t);
+  }
+  return t;
+}
+
+/** The FSM as a logits processor: masks a host copy of the combined logits in id space. */
+class FsmProcessor implements LogitsProcessor {
+  private readonly seq: number[];
+  constructor(
+    private readonly fsm: MetadataFsm | null,
+    promptIds: number[],
+    private readonly vocab: number,
+    private readonly onLogits?: (step: number, logits: Float32Array) => void,
+  ) {
+    this.seq = [...promptIds];
+  }
+
+  process(logits: Tensor, info: StepInfo): Tensor {
+    if (logits.shape[0] !== 1) throw new RangeError('the metadata FSM drives one sequence at a time');
+    const cols = logits.shape[1];
+    const host = logits.toFloat32Sync();
+    const full = new Float32Array(this.vocab).fill(-Infinity);
+    for (let c = 0; c < cols; c++) full[info.idOf(c)] = Number.isNaN(host[c]) ? -Infinity : host[c];
+    this.fsm?.process(full, this.seq);
+    this.onLogits?.(info.step, full);
+    const out = new Float32Array(cols);
+    for (let c = 0; c < cols; c++) out[c] = full[info.idOf(c)];
+    return Tensor.fromArray(out, [1, cols], { device: logits.device });
+  }
+
+  update(tokens: readonly number[]): void {
+    const t = tokens[0];
+    if (t < 0) return;
+    this.seq.push(t);
+    this.fsm?.update(t);
+  }
+}
+
+function hasAllMetas(m: UserMetas | null | undefined): boolean {
+  return !!m && [m.bpm, m.keyscale, m.timesignature, m.duration].every((v) => v !== undefined && v !== null && String(v).trim() !== '');
+}
+
+function codesOf(text: string): number[] {
+  return [...text.matchAll(/<\|audio_code_(\d+)\|>/g)].map((m) => Number(m[1]));
+}
+
+export async function planWithLm(lm: LmBundle, o: LmPlanOptions): Promise<LmPlan> {
+  const tok = lm.tokenizer;
+  const eos = tok.eosTokenId;
+  const pad = tok.padTokenId;
+  if (eos === null || pad === null) throw new RangeError('the LM tokenizer needs eos_token and pad_token');
+  const render: ChatRenderer = (m, r) => tok.applyChatTemplate(m, { addGenerationPrompt: r.addGenerationPrompt });
+  const encode = (s: string) => tok.encode(s, { addSpecialTokens: false });
+  const maxDuration = o.maxDuration ?? DEFAULT_MAX_DURATION;
+  const budgetCap = (o.maxModelLen ?? 4096) - 64;
+  const constrained = o.useConstrainedDecoding ?? true;
+  const tables = tablesFor(lm, maxDuration);
+  const vocab = lm.model.config.vocabSize;
+  const stopTokens = [eos, pad];
+  const user = o.userMetadata ?? null;
+  const sampling = {
+    temperature: o.temperature,
+    topK: o.topK ?? 0,
+    topP: o.topP ?? 1,
+    repetitionPenalty: o.repetitionPenalty ?? 1,
+    seed: o.seed ?? 0,
+    stopTokens,
+    padId: pad,
+    signal: o.signal,
+  };
+
+  // Phase 1: CoT metadata.
+  let metadata: LmMetadata | UserMetas;
+  let phase1: LmPhaseTrace | null = null;
+  if (hasAllMetas(user) || o.useCotMetas === false) {
+    metadata = { ...(user ?? {}) };
+  } else {
+    const promptIds = encode(lmCotPrompt(render, o.caption, o.lyrics));
+    const config: Partial<FsmConfig> = {
+      phase: 'cot',
+      stopAtReasoning: true,
+      skipCaption: o.useCotCaption === false,
+      skipLanguage: o.useCotLanguage === false,
+      skipGenres: true,
+      // The duration field is sampled (or injected from the user's metadata); the target only
+      // fixes the number of codes in Phase 2.
+      targetDuration: null,
+      userMetadata: Object.fromEntries(Object.entries(user ?? {}).filter(([, v]) => v !== undefined && v !== null)),
+      maxDuration,
+    };
+    const fsm = constrained ? new MetadataFsm(tables, config) : null;
+    const proc = new FsmProcessor(fsm, promptIds, vocab, o.trace && ((s, l) => o.trace!(1, s, l)));
+    const r = await generate(lm.model, {
+      ...sampling,
+      prompts: [promptIds],
+      cfgScale: 1,
+      maxNewTokens: Math.min(budgetCap, maxDuration * 5 + 10 + 500),
+      processors: [proc],
+      onToken: o.onToken && ((t, s) => o.onToken!(1, t, s)),
+    });
+    const chosen = r.tokens[0];
+    const text = tok.decode(chosen);
+    phase1 = { promptIds, chosen, text };
+    metadata = parseLmOutput(text).metadata;
+  }
+
+  // Phase 2: audio codes with CFG.
+  const durationMeta = Number((metadata as { duration?: unknown }).duration);
+  const target = o.targetDuration ?? (Number.isFinite(durationMeta) && durationMeta > 0 ? durationMeta : null);
+  const cotText = formatCot(metadata as Record<string, string | number | undefined>);
+  const condText = lmCodesPrompt(render, o.caption, o.lyrics, cotText);
+  const uncondText = lmCodesUncondPrompt(render, o.negativePrompt ?? DEFAULT_NEGATIVE_PROMPT);
+  const condIds = encode(condText);
+  const uncondIds = encode(uncondText);
+  const batch = tok.encodeBatch([condText, uncondText], { addSpecialTokens: false, side: 'left', padId: pad });
+  const fsm = constrained
+    ? new MetadataFsm(tables, { phase: 'codes', stopAtReasoning: false, skipCaption: true, skipLanguage: true, skipGenres: true, targetDuration: target, maxDuration })
+    : null;
+  const codeBase = tok.tokenToId('<|audio_code_0|>');
+  if (codeBase === null) throw new RangeError('the LM tokenizer has no audio-code tokens');
+  const proc = new FsmProcessor(fsm, condIds, vocab, o.trace && ((s, l) => o.trace!(2, s, l)));
+  const codeRange: [number, number] = [codeBase, Math.min(vocab, codeBase + MAX_AUDIO_CODE + 1)];
+  const vocabRanges: [number, number][] = eos < codeBase ? [[eos, eos + 1], codeRange] : [codeRange, [eos, eos + 1]];
+  const d = target ?? maxDuration;
+  const r = await generate(lm.model, {
+    ...sampling,
+    prompts: [condIds],
+    uncondPrompts: [uncondIds],
+    cfgScale: o.cfgScale,
+    maxNewTokens: Math.min(budgetCap, Math.trunc(Math.max(10, d) * 5) + 10),
+    processors: [proc],
+    vocabRanges: constrained ? vocabRanges : undefined,
+    onToken: o.onToken && ((t, s) => o.onToken!(2, t, s)),
+  });
+  const chosen = r.tokens[0];
+  const text = tok.decode(chosen);
+  const parsed = parseLmOutput(text);
+  return {
+    metadata,
+    audioCodes: parsed.audioCodes,
+    codes: codesOf(parsed.audioCodes),
+    cotText,
+    phase1,
+    phase2: { promptIds: batch.ids[0], chosen, text, condIds, uncondIds, batchIds: batch.ids, batchMask: batch.attentionMask },
+  };
+}
