@@ -68,10 +68,6 @@ export class Weights implements WeightSource {
     }
     return t;
   }
-
-  getOptional(name: string): Tensor | null {
-    return this.has(name) ? this.get(name) : null;
-  }
 }
 
 /** Moves a loaded weight to `device` (a no-op view on the same device), disposing the source view. */
