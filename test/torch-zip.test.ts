@@ -113,6 +113,27 @@ describe('torch zip reader', () => {
     s.dispose();
   });
 
+  it('follows the ZIP64 end-of-central-directory record when the classic one is saturated', () => {
+    // torch.save writes a ZIP64 record and locator as well; saturating the classic fields forces
+    // the reader onto them.
+    const gold = readFileSync(`${GOLD}/acestep-v15-turbo-tiny/silence_latent.pt`);
+    const buf = Buffer.from(gold);
+    const eocd = buf.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
+    expect(buf.readUInt32LE(eocd - 20)).toBe(0x07064b50);
+    buf.writeUInt16LE(0xffff, eocd + 8);
+    buf.writeUInt16LE(0xffff, eocd + 10);
+    buf.writeUInt32LE(0xffffffff, eocd + 12);
+    buf.writeUInt32LE(0xffffffff, eocd + 16);
+    const a = readTorchTensor(write(buf));
+    const b = readTorchTensor(`${GOLD}/acestep-v15-turbo-tiny/silence_latent.pt`);
+    expect(Array.from(a.dataSync())).toEqual(Array.from(b.dataSync()));
+    a.dispose();
+    b.dispose();
+    // Without the locator the saturated fields cannot be resolved.
+    buf.writeUInt32LE(0, eocd - 20);
+    expect(() => readTorchTensor(write(buf))).toThrow(/ZIP64 fields without a ZIP64 locator/);
+  });
+
   it('applies storage offset and strides (a transposed view)', () => {
     // Storage [0..11], offset 2, shape [3, 2], strides [1, 3]: element (i, j) = storage[2 + i + 3j].
     const data = Buffer.from(new Float32Array(Array.from({ length: 12 }, (_, i) => i)).buffer);
