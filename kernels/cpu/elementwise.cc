@@ -129,6 +129,17 @@ bool rows_vectorisable(const Plan& p, const TensorView* const* ops) {
 
 int64_t grain_rows(int64_t inner) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(1, inner)); }
 
+// Vectorised work is split into tasks of at most kChunk elements of one row, so a fully contiguous
+// tensor (coalesced into a single row) still spreads over the thread pool.
+constexpr int64_t kChunk = 16384;
+struct Tasks {
+  int64_t per_row, count, grain;
+};
+Tasks vector_tasks(int64_t rows, int64_t inner) {
+  int64_t per_row = (inner + kChunk - 1) / kChunk;
+  return Tasks{per_row, rows * per_row, std::max<int64_t>(1, kChunk / std::max<int64_t>(1, std::min(inner, kChunk)))};
+}
+
 // ---- AVX-512 row loops ----
 
 ACESTEP_AVX512 inline __m512 load_row(const float* p, bool bcast, int64_t i, __mmask16 m) {
@@ -328,19 +339,24 @@ void unary(const TensorView& x, const TensorView& out, UnaryOp op, float p0, flo
   const TensorView* ops[2] = {&x, &out};
   Plan p = coalesce(ops, 2);
   int64_t inner = p.shape[p.nd - 1], rows = out.numel() / inner;
-  bool vec = rows_vectorisable(p, ops);
+  if (!rows_vectorisable(p, ops)) {
+    return parallel_for(rows, grain_rows(inner), [&](int64_t b, int64_t e, int) {
+      strided_loop(p, ops, b, e, [&](const float* v) { return unary_scalar(op, v[0], p0, p1); });
+    });
+  }
   PwIsa isa = pw_isa();
-  parallel_for(rows, grain_rows(inner), [&](int64_t b, int64_t e, int) {
-    if (!vec) return strided_loop(p, ops, b, e, [&](const float* v) { return unary_scalar(op, v[0], p0, p1); });
+  Tasks tk = vector_tasks(rows, inner);
+  bool xb = p.st[0][p.nd - 1] == 0;
+  parallel_for(tk.count, tk.grain, [&](int64_t b, int64_t e, int) {
     int64_t off[2];
-    for (int64_t r = b; r < e; r++) {
-      row_offsets(p, r, off);
-      const float* xs = x.ptr<float>() + off[0];
-      float* o = out.ptr<float>() + off[1];
-      bool xb = p.st[0][p.nd - 1] == 0;
-      bool done = isa == PwIsa::Avx512 ? unary_row512(op, inner, xs, xb, o, p0, p1)
-                  : isa == PwIsa::Avx2 ? unary_row256(op, inner, xs, xb, o, p0, p1) : false;
-      if (!done) unary_row_scalar(op, inner, xs, xb, o, p0, p1);
+    for (int64_t t = b; t < e; t++) {
+      int64_t s0 = (t % tk.per_row) * kChunk, len = std::min(kChunk, inner - s0);
+      row_offsets(p, t / tk.per_row, off);
+      const float* xs = x.ptr<float>() + off[0] + (xb ? 0 : s0);
+      float* o = out.ptr<float>() + off[1] + s0;
+      bool done = isa == PwIsa::Avx512 ? unary_row512(op, len, xs, xb, o, p0, p1)
+                  : isa == PwIsa::Avx2 ? unary_row256(op, len, xs, xb, o, p0, p1) : false;
+      if (!done) unary_row_scalar(op, len, xs, xb, o, p0, p1);
     }
   });
 }
@@ -350,23 +366,28 @@ void binary(const TensorView& a, const TensorView& b, const TensorView& out, Bin
   const TensorView* ops[3] = {&a, &b, &out};
   Plan p = coalesce(ops, 3);
   int64_t inner = p.shape[p.nd - 1], rows = out.numel() / inner;
-  bool vec = rows_vectorisable(p, ops);
+  if (!rows_vectorisable(p, ops)) {
+    return parallel_for(rows, grain_rows(inner), [&](int64_t lo, int64_t hi, int) {
+      strided_loop(p, ops, lo, hi, [&](const float* v) { return binary_scalar(op, v[0], v[1]); });
+    });
+  }
   PwIsa isa = pw_isa();
-  parallel_for(rows, grain_rows(inner), [&](int64_t lo, int64_t hi, int) {
-    if (!vec) return strided_loop(p, ops, lo, hi, [&](const float* v) { return binary_scalar(op, v[0], v[1]); });
+  Tasks tk = vector_tasks(rows, inner);
+  bool ab = p.st[0][p.nd - 1] == 0, bb = p.st[1][p.nd - 1] == 0;
+  parallel_for(tk.count, tk.grain, [&](int64_t lo, int64_t hi, int) {
     int64_t off[3];
-    bool ab = p.st[0][p.nd - 1] == 0, bb = p.st[1][p.nd - 1] == 0;
-    for (int64_t r = lo; r < hi; r++) {
-      row_offsets(p, r, off);
-      const float* as = a.ptr<float>() + off[0];
-      const float* bs = b.ptr<float>() + off[1];
-      float* o = out.ptr<float>() + off[2];
+    for (int64_t t = lo; t < hi; t++) {
+      int64_t s0 = (t % tk.per_row) * kChunk, len = std::min(kChunk, inner - s0);
+      row_offsets(p, t / tk.per_row, off);
+      const float* as = a.ptr<float>() + off[0] + (ab ? 0 : s0);
+      const float* bs = b.ptr<float>() + off[1] + (bb ? 0 : s0);
+      float* o = out.ptr<float>() + off[2] + s0;
       if (isa == PwIsa::Avx512) {
-        binary_row512(op, inner, as, ab, bs, bb, o);
+        binary_row512(op, len, as, ab, bs, bb, o);
       } else if (isa == PwIsa::Avx2) {
-        binary_row256(op, inner, as, ab, bs, bb, o);
+        binary_row256(op, len, as, ab, bs, bb, o);
       } else {
-        for (int64_t i = 0; i < inner; i++) o[i] = binary_scalar(op, as[ab ? 0 : i], bs[bb ? 0 : i]);
+        for (int64_t i = 0; i < len; i++) o[i] = binary_scalar(op, as[ab ? 0 : i], bs[bb ? 0 : i]);
       }
     }
   });
@@ -377,24 +398,29 @@ void ternary(const TensorView& a, const TensorView& b, const TensorView& c, cons
   const TensorView* ops[4] = {&a, &b, &c, &out};
   Plan p = coalesce(ops, 4);
   int64_t inner = p.shape[p.nd - 1], rows = out.numel() / inner;
-  bool vec = rows_vectorisable(p, ops);
+  if (!rows_vectorisable(p, ops)) {
+    return parallel_for(rows, grain_rows(inner), [&](int64_t lo, int64_t hi, int) {
+      strided_loop(p, ops, lo, hi, [&](const float* v) { return ternary_scalar(op, v[0], v[1], v[2]); });
+    });
+  }
   PwIsa isa = pw_isa();
-  parallel_for(rows, grain_rows(inner), [&](int64_t lo, int64_t hi, int) {
-    if (!vec) return strided_loop(p, ops, lo, hi, [&](const float* v) { return ternary_scalar(op, v[0], v[1], v[2]); });
+  Tasks tk = vector_tasks(rows, inner);
+  bool ab = p.st[0][p.nd - 1] == 0, bb = p.st[1][p.nd - 1] == 0, cb = p.st[2][p.nd - 1] == 0;
+  parallel_for(tk.count, tk.grain, [&](int64_t lo, int64_t hi, int) {
     int64_t off[4];
-    bool ab = p.st[0][p.nd - 1] == 0, bb = p.st[1][p.nd - 1] == 0, cb = p.st[2][p.nd - 1] == 0;
-    for (int64_t r = lo; r < hi; r++) {
-      row_offsets(p, r, off);
-      const float* as = a.ptr<float>() + off[0];
-      const float* bs = b.ptr<float>() + off[1];
-      const float* cs = c.ptr<float>() + off[2];
-      float* o = out.ptr<float>() + off[3];
+    for (int64_t t = lo; t < hi; t++) {
+      int64_t s0 = (t % tk.per_row) * kChunk, len = std::min(kChunk, inner - s0);
+      row_offsets(p, t / tk.per_row, off);
+      const float* as = a.ptr<float>() + off[0] + (ab ? 0 : s0);
+      const float* bs = b.ptr<float>() + off[1] + (bb ? 0 : s0);
+      const float* cs = c.ptr<float>() + off[2] + (cb ? 0 : s0);
+      float* o = out.ptr<float>() + off[3] + s0;
       if (isa == PwIsa::Avx512) {
-        ternary_row512(op, inner, as, ab, bs, bb, cs, cb, o);
+        ternary_row512(op, len, as, ab, bs, bb, cs, cb, o);
       } else if (isa == PwIsa::Avx2) {
-        ternary_row256(op, inner, as, ab, bs, bb, cs, cb, o);
+        ternary_row256(op, len, as, ab, bs, bb, cs, cb, o);
       } else {
-        for (int64_t i = 0; i < inner; i++) o[i] = ternary_scalar(op, as[ab ? 0 : i], bs[bb ? 0 : i], cs[cb ? 0 : i]);
+        for (int64_t i = 0; i < len; i++) o[i] = ternary_scalar(op, as[ab ? 0 : i], bs[bb ? 0 : i], cs[cb ? 0 : i]);
       }
     }
   });

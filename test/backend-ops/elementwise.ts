@@ -49,7 +49,7 @@ const unaries: Unary[] = [
 
 export const cases: OpCase[] = [];
 
-const unaryShapes: number[][] = [[1], [7], [16], [33, 17], [2, 3, 129], [3, 1, 1000]];
+const unaryShapes: number[][] = [[1], [7], [16], [33, 17], [2, 3, 129], [3, 1, 1000], [3, 20011]];
 for (const [name, fn, tol, [lo, hi]] of unaries) {
   for (const shape of unaryShapes) {
     cases.push({ op: name, name: `[${shape}]`, tol, run: (d) => fn(rand(shape, numel(shape) + 11, d, lo, hi)) });
@@ -86,6 +86,8 @@ const patterns: [string, number[], number[]][] = [
   ['rank 0-like [1]x[1]', [1], [1]],
   ['long row [2,4099]', [2, 4099], [2, 4099]],
   ['b broadcast first [C]+[B,T,C]', [33], [2, 5, 33]],
+  ['rows longer than a 16384 task [3,20011]+[20011]', [3, 20011], [20011]],
+  ['contiguous, split into tasks [5,13331]', [5, 13331], [5, 13331]],
 ];
 for (const [name, fn, tol] of binaries) {
   for (const [pname, sa, sb] of patterns) {
