@@ -303,12 +303,20 @@ export class MetadataFsm {
         }
         return whitelist(logits, this.treeTokens(t.durationTree));
       }
-      case 'GENRES_VALUE':
-        // No genres vocabulary ships with the checkpoints: the field is generated freely and
-        // ends on a newline once it has content (upstream's fallback without a vocabulary).
+      case 'GENRES_VALUE': {
+        // No genres vocabulary ships with the checkpoints, so this is upstream's fallback: free
+        // text that ends (transitioning at once, before the newline is appended) when the newline
+        // is the most likely token and the field has content.
         if (this.startUserField('genres', logits, this.accumulatedValue === '')) return;
-        if (this.accumulatedValue.trim() === '') logits[t.newline] = -Infinity;
+        const hasContent = this.accumulatedValue.trim() !== '';
+        if (hasContent && newlineWins(logits, t.newline)) {
+          whitelist(logits, [t.newline]);
+          this.advance();
+          return;
+        }
+        if (!hasContent) logits[t.newline] = -Infinity;
         return;
+      }
       case 'KEYSCALE_VALUE':
         if (this.startUserField('keyscale', logits, this.accumulatedIds.length === 0)) return;
         return this.treeStep(logits, t.keyscaleTree);
@@ -497,6 +505,12 @@ function whitelist(logits: Float32Array, allowed: number[]): void {
   const saved = allowed.map((i) => logits[i]);
   logits.fill(-Infinity);
   allowed.forEach((id, k) => (logits[id] = saved[k]));
+}
+
+function newlineWins(logits: Float32Array, newline: number): boolean {
+  const nl = logits[newline];
+  for (let i = 0; i < logits.length; i++) if (i !== newline && logits[i] >= nl) return false;
+  return true;
 }
 
 function maskRange(logits: Float32Array, a: number, b: number): void {

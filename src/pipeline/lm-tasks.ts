@@ -1,0 +1,148 @@
+// The LM-only helper tasks (spec 12.4, 17.4, 24 P3): understand (audio codes -> metadata and
+// lyrics), create-sample (a free query -> caption, lyrics, metadata) and format-sample (rewrite a
+// caption and lyrics). Each is one constrained generation in the FSM's `understand` phase: the CoT
+// block (genres included), then free text with audio codes masked; no CFG.
+import { generate } from './lm-generate.js';
+import { FsmTables, fsmTokenizer, MetadataFsm, DEFAULT_MAX_DURATION } from './lm-fsm.js';
+import type { LmBundle } from './lm-planner.js';
+import { extractLyrics, parseLmOutput, type LmMetadata } from './lm-output.js';
+import { lmFormatPrompt, lmInspirePrompt, lmUnderstandPrompt, type ChatRenderer } from './prompts.js';
+import { Tensor } from '../runtime/index.js';
+import type { StepInfo } from './lm-generate.js';
+
+export interface LmTaskOptions {
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  repetitionPenalty?: number;
+  seed?: number;
+  useConstrainedDecoding?: boolean;
+  maxDuration?: number;
+  maxModelLen?: number;
+  signal?: AbortSignal;
+  onToken?: (tokens: readonly number[], step: number) => void;
+}
+
+export interface LmTaskResult {
+  metadata: LmMetadata & { instrumental?: boolean };
+  /** The raw generated text (for inspection). */
+  text: string;
+}
+
+type UserFields = Partial<Record<'bpm' | 'duration' | 'keyscale' | 'timesignature' | 'language', string>>;
+
+async function runUnderstandPhase(lm: LmBundle, prompt: string, user: UserFields, skipLanguage: boolean, defaultTemperature: number, o: LmTaskOptions): Promise<string> {
+  const tok = lm.tokenizer;
+  const eos = tok.eosTokenId;
+  const pad = tok.padTokenId;
+  if (eos === null || pad === null) throw new RangeError('the LM tokenizer needs eos_token and pad_token');
+  const maxDuration = o.maxDuration ?? DEFAULT_MAX_DURATION;
+  lm.tables ??= new Map();
+  let tables = lm.tables.get(maxDuration);
+  if (!tables) {
+    tables = new FsmTables(fsmTokenizer(tok), maxDuration);
+    lm.tables.set(maxDuration, tables);
+  }
+  const promptIds = tok.encode(prompt, { addSpecialTokens: false });
+  const fsm =
+    o.useConstrainedDecoding === false
+      ? null
+      : new MetadataFsm(tables, {
+          phase: 'understand', stopAtReasoning: false, skipCaption: false, skipLanguage, skipGenres: false,
+          targetDuration: null, userMetadata: user, maxDuration,
+        });
+  const seq = [...promptIds];
+  const vocab = lm.model.config.vocabSize;
+  const r = await generate(lm.model, {
+    prompts: [promptIds],
+    maxNewTokens: Math.min((o.maxModelLen ?? 4096) - 64 - promptIds.length, maxDuration * 5 + 10 + 500),
+    temperature: o.temperature ?? defaultTemperature,
+    topK: o.topK ?? 0,
+    topP: o.topP ?? 1,
+    repetitionPenalty: o.repetitionPenalty ?? 1,
+    seed: o.seed ?? 0,
+    stopTokens: [eos, pad],
+    padId: pad,
+    signal: o.signal,
+    onToken: o.onToken,
+    processors: fsm
+      ? [
+          {
+            process(logits: Tensor, _info: StepInfo): Tensor {
+              const host = logits.toFloat32Sync();
+              if (host.length !== vocab) throw new RangeError('understand-phase logits must cover the vocabulary');
+              fsm.process(host, seq);
+              return Tensor.fromArray(host, logits.shape, { device: logits.device });
+            },
+            update(tokens: readonly number[]) {
+              if (tokens[0] >= 0) {
+                seq.push(tokens[0]);
+                fsm.update(tokens[0]);
+              }
+            },
+          },
+        ]
+      : [],
+  });
+  return tok.decode(r.tokens[0]);
+}
+
+function renderer(lm: LmBundle): ChatRenderer {
+  return (m, r) => lm.tokenizer.applyChatTemplate(m, { addGenerationPrompt: r.addGenerationPrompt });
+}
+
+/** Audio codes (`<|audio_code_N|>...`) -> metadata and lyrics. */
+export async function understandCodes(lm: LmBundle, audioCodes: string, o: LmTaskOptions = {}): Promise<LmTaskResult> {
+  if (!/<\|audio_code_\d+\|>/.test(audioCodes)) throw new RangeError('understandCodes: audioCodes holds no <|audio_code_N|> tokens');
+  const text = await runUnderstandPhase(lm, lmUnderstandPrompt(renderer(lm), audioCodes), {}, false, 0.3, o);
+  const { metadata } = parseLmOutput(text);
+  const lyrics = extractLyrics(text);
+  if (lyrics) metadata.lyrics = lyrics;
+  return { metadata, text };
+}
+
+/** A free-form query -> caption, lyrics and metadata (upstream's "simple mode"). */
+export async function createSampleFromQuery(
+  lm: LmBundle,
+  query: string,
+  instrumental: boolean,
+  vocalLanguage: string | null,
+  o: LmTaskOptions = {},
+): Promise<LmTaskResult> {
+  const lang = vocalLanguage?.trim();
+  const user: UserFields = lang && lang.toLowerCase() !== 'unknown' ? { language: lang } : {};
+  const text = await runUnderstandPhase(lm, lmInspirePrompt(renderer(lm), query, instrumental), user, false, 0.85, o);
+  const metadata: LmTaskResult['metadata'] = parseLmOutput(text).metadata;
+  const lyrics = extractLyrics(text);
+  if (lyrics) metadata.lyrics = lyrics;
+  else if (instrumental) metadata.lyrics = '[Instrumental]';
+  metadata.instrumental = instrumental;
+  return { metadata, text };
+}
+
+/** Rewrites a caption and lyrics into a detailed caption, metadata and formatted lyrics. */
+export async function formatSampleText(
+  lm: LmBundle,
+  caption: string,
+  lyrics: string,
+  userMetadata: { bpm?: number | string; duration?: number | string; keyscale?: string; timesignature?: string; language?: string } | null,
+  o: LmTaskOptions = {},
+): Promise<LmTaskResult> {
+  const c = caption.trim() === '' ? 'NO USER INPUT' : caption;
+  const l = lyrics.trim() === '' ? '[Instrumental]' : lyrics;
+  const user: UserFields = {};
+  const positiveInt = (v: unknown) => {
+    const n = Number.parseInt(String(v), 10);
+    return Number.isFinite(n) && n > 0 ? String(n) : undefined;
+  };
+  if (userMetadata?.bpm !== undefined && userMetadata.bpm !== null) user.bpm = positiveInt(userMetadata.bpm);
+  if (userMetadata?.duration !== undefined && userMetadata.duration !== null) user.duration = positiveInt(userMetadata.duration);
+  if (userMetadata?.keyscale) user.keyscale = userMetadata.keyscale;
+  if (userMetadata?.timesignature) user.timesignature = userMetadata.timesignature;
+  if (userMetadata?.language) user.language = userMetadata.language;
+  for (const k of Object.keys(user) as (keyof UserFields)[]) if (user[k] === undefined) delete user[k];
+  const text = await runUnderstandPhase(lm, lmFormatPrompt(renderer(lm), c, l), user, user.language !== undefined, 0.85, o);
+  const metadata: LmTaskResult['metadata'] = parseLmOutput(text).metadata;
+  metadata.lyrics = extractLyrics(text) || l;
+  return { metadata, text };
+}
