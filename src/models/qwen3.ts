@@ -6,6 +6,7 @@ import {
   embedding,
   linear,
   ropeTables,
+  tap,
   tidy,
   Tensor,
   ShapeError,
@@ -237,9 +238,9 @@ export class Qwen3Model {
           cache: cache?.layer(i),
         });
         h.dispose();
-        h = next;
+        h = tap(`qwen3.layers.${i}.out`, next);
       }
-      return this.norm.forward(h);
+      return tap('qwen3.norm.out', this.norm.forward(h));
     });
     if (cache) cache.length = start + t;
     return out;
