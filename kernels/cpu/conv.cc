@@ -15,6 +15,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <memory>
 #include <stdexcept>
 #include <vector>
 
@@ -36,124 +38,139 @@ float at3(const TensorView& v, int64_t a, int64_t b, int64_t c) {
 
 // ---------------------------------------------------------------- tap GEMM
 
-constexpr int MR = 6;           // output channels per micro-tile
-constexpr int64_t KC = 512;     // reduction chunk: keeps a micro-tile's A panel in L1
+constexpr int MR = 8;          // output channels per micro-tile
+constexpr int64_t KC = 512;    // reduction chunk: keeps a micro-tile's A panel in L1
 constexpr int64_t kMinTaskFlops = 1 << 18;
 
+// Y[co, t] = bias[co] (+ res[co, t]) + sum_i A[co, i] * X[row[i] * ldx + q[i] + t]
 struct TapGemm {
   const float* X = nullptr;
-  const int64_t* off = nullptr;  // [R]
+  int64_t ldx = 0, nrows = 0, qmax = 0;
+  const int64_t* row = nullptr;  // [R]
+  const int64_t* q = nullptr;    // [R]
   const float* A = nullptr;      // packed [ceil(Cout/MR)][R][MR]
   const float* bias = nullptr;   // [Cout] or null
-  const float* res = nullptr;    // residual added to Y (same layout as Y) or null
+  const float* res = nullptr;    // residual with Y's layout, or null
   float* Y = nullptr;
   int64_t ldy = 0, R = 0, Cout = 0, T = 0;
 };
 
-// One micro-tile: rows co0..co0+rows, columns t0..t0+cols, reduction [r0, r1).
-using MicroFn = void (*)(const TapGemm& g, int64_t cob, int rows, int64_t t0, int cols, int64_t r0, int64_t r1, bool init);
+// One micro-tile: `rows` output channels from y (row stride ldy) by `cols` time steps, reduction
+// over a[i*MR + r] * p[off[i] + c] for i in [0, n). init: start from bias (+ residual), else from y.
+struct Tile {
+  const float* a;
+  const float* p;
+  const int64_t* off;
+  int64_t n;
+  float* y;
+  int64_t ldy;
+  const float* bias;  // bias of the tile's first row, or null
+  const float* res;   // residual at the tile's origin, or null
+  int rows, cols;
+  bool init;
+};
+using MicroFn = void (*)(const Tile& t);
 
-void micro_scalar(const TapGemm& g, int64_t cob, int rows, int64_t t0, int cols, int64_t r0, int64_t r1, bool init) {
-  const float* A = g.A + cob * g.R * MR;
-  int64_t co0 = cob * MR;
-  for (int r = 0; r < rows; r++) {
-    float* y = g.Y + (co0 + r) * g.ldy + t0;
-    for (int c = 0; c < cols; c++) {
+void micro_scalar(const Tile& t) {
+  for (int r = 0; r < t.rows; r++) {
+    float* y = t.y + r * t.ldy;
+    for (int c = 0; c < t.cols; c++) {
       float acc = y[c];
-      if (init) acc = (g.bias ? g.bias[co0 + r] : 0.0f) + (g.res ? g.res[(co0 + r) * g.ldy + t0 + c] : 0.0f);
-      for (int64_t i = r0; i < r1; i++) acc += A[i * MR + r] * g.X[g.off[i] + t0 + c];
+      if (t.init) acc = (t.bias ? t.bias[r] : 0.0f) + (t.res ? t.res[r * t.ldy + c] : 0.0f);
+      for (int64_t i = 0; i < t.n; i++) acc += t.a[i * MR + r] * t.p[t.off[i] + c];
       y[c] = acc;
     }
   }
 }
 
-__attribute__((target("avx512f"))) void micro_avx512(const TapGemm& g, int64_t cob, int rows, int64_t t0, int cols, int64_t r0,
-                                                       int64_t r1, bool init) {
-  const float* A = g.A + cob * g.R * MR;
-  int64_t co0 = cob * MR;
-  __mmask16 m0 = cols >= 16 ? 0xffff : static_cast<__mmask16>((1u << cols) - 1);
-  __mmask16 m1 = cols >= 32 ? 0xffff : cols > 16 ? static_cast<__mmask16>((1u << (cols - 16)) - 1) : 0;
-  __m512 acc[MR][2];
-#pragma GCC unroll 6
+// 8 x 48 tile: 24 accumulators, three B vectors and one broadcast live in the 32 zmm registers.
+__attribute__((target("avx512f"))) void micro_avx512(const Tile& t) {
+  __mmask16 m[3];
+  for (int v = 0; v < 3; v++) {
+    int c = t.cols - 16 * v;
+    m[v] = c >= 16 ? 0xffff : c > 0 ? static_cast<__mmask16>((1u << c) - 1) : 0;
+  }
+  __m512 acc[MR][3];
+#pragma GCC unroll 8
   for (int r = 0; r < MR; r++) {
-    if (r < rows && !init) {
-      const float* y = g.Y + (co0 + r) * g.ldy + t0;
-      acc[r][0] = _mm512_maskz_loadu_ps(m0, y);
-      acc[r][1] = _mm512_maskz_loadu_ps(m1, y + 16);
-    } else {
-      float b = (r < rows && g.bias) ? g.bias[co0 + r] : 0.0f;
-      acc[r][0] = acc[r][1] = _mm512_set1_ps(b);
-      if (r < rows && g.res) {
-        const float* q = g.res + (co0 + r) * g.ldy + t0;
-        acc[r][0] = _mm512_add_ps(acc[r][0], _mm512_maskz_loadu_ps(m0, q));
-        acc[r][1] = _mm512_add_ps(acc[r][1], _mm512_maskz_loadu_ps(m1, q + 16));
+    const float* y = t.y + r * t.ldy;
+    const float* q = t.res ? t.res + r * t.ldy : nullptr;
+#pragma GCC unroll 3
+    for (int v = 0; v < 3; v++) {
+      if (r >= t.rows) {
+        acc[r][v] = _mm512_setzero_ps();
+      } else if (!t.init) {
+        acc[r][v] = _mm512_maskz_loadu_ps(m[v], y + 16 * v);
+      } else {
+        acc[r][v] = _mm512_set1_ps(t.bias ? t.bias[r] : 0.0f);
+        if (q) acc[r][v] = _mm512_add_ps(acc[r][v], _mm512_maskz_loadu_ps(m[v], q + 16 * v));
       }
     }
   }
-  const float* X = g.X + t0;
-  for (int64_t i = r0; i < r1; i++) {
-    const float* x = X + g.off[i];
-    __m512 b0 = _mm512_maskz_loadu_ps(m0, x);
-    __m512 b1 = _mm512_maskz_loadu_ps(m1, x + 16);
-    const float* a = A + i * MR;
-#pragma GCC unroll 6
+  const float* a = t.a;
+  for (int64_t i = 0; i < t.n; i++, a += MR) {
+    const float* x = t.p + t.off[i];
+    __m512 b0 = _mm512_maskz_loadu_ps(m[0], x);
+    __m512 b1 = _mm512_maskz_loadu_ps(m[1], x + 16);
+    __m512 b2 = _mm512_maskz_loadu_ps(m[2], x + 32);
+#pragma GCC unroll 8
     for (int r = 0; r < MR; r++) {
       __m512 av = _mm512_set1_ps(a[r]);
       acc[r][0] = _mm512_fmadd_ps(av, b0, acc[r][0]);
       acc[r][1] = _mm512_fmadd_ps(av, b1, acc[r][1]);
+      acc[r][2] = _mm512_fmadd_ps(av, b2, acc[r][2]);
     }
   }
-#pragma GCC unroll 6
+#pragma GCC unroll 8
   for (int r = 0; r < MR; r++) {
-    if (r >= rows) break;
-    float* y = g.Y + (co0 + r) * g.ldy + t0;
-    _mm512_mask_storeu_ps(y, m0, acc[r][0]);
-    _mm512_mask_storeu_ps(y + 16, m1, acc[r][1]);
+    if (r >= t.rows) break;
+    float* y = t.y + r * t.ldy;
+#pragma GCC unroll 3
+    for (int v = 0; v < 3; v++) _mm512_mask_storeu_ps(y + 16 * v, m[v], acc[r][v]);
   }
 }
 
-__attribute__((target("avx2,fma"))) void micro_avx2(const TapGemm& g, int64_t cob, int rows, int64_t t0, int cols, int64_t r0,
-                                                      int64_t r1, bool init) {
-  const float* A = g.A + cob * g.R * MR;
-  int64_t co0 = cob * MR;
+// 8 x 16 tile for AVX2 (16 accumulators in the 16 ymm registers would leave none for B, so
+// each row holds two 8-wide vectors: 16 accumulators + B reuse through memory operands).
+__attribute__((target("avx2,fma"))) void micro_avx2(const Tile& t) {
   alignas(32) int32_t lanes[16];
-  for (int c = 0; c < 16; c++) lanes[c] = c < cols ? -1 : 0;
+  for (int c = 0; c < 16; c++) lanes[c] = c < t.cols ? -1 : 0;
   __m256i m0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(lanes));
   __m256i m1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(lanes + 8));
   __m256 acc[MR][2];
-#pragma GCC unroll 6
+#pragma GCC unroll 8
   for (int r = 0; r < MR; r++) {
-    if (r < rows && !init) {
-      const float* y = g.Y + (co0 + r) * g.ldy + t0;
+    const float* y = t.y + r * t.ldy;
+    if (r >= t.rows) {
+      acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+    } else if (!t.init) {
       acc[r][0] = _mm256_maskload_ps(y, m0);
       acc[r][1] = _mm256_maskload_ps(y + 8, m1);
     } else {
-      float b = (r < rows && g.bias) ? g.bias[co0 + r] : 0.0f;
-      acc[r][0] = acc[r][1] = _mm256_set1_ps(b);
-      if (r < rows && g.res) {
-        const float* q = g.res + (co0 + r) * g.ldy + t0;
+      acc[r][0] = acc[r][1] = _mm256_set1_ps(t.bias ? t.bias[r] : 0.0f);
+      if (t.res) {
+        const float* q = t.res + r * t.ldy;
         acc[r][0] = _mm256_add_ps(acc[r][0], _mm256_maskload_ps(q, m0));
         acc[r][1] = _mm256_add_ps(acc[r][1], _mm256_maskload_ps(q + 8, m1));
       }
     }
   }
-  const float* X = g.X + t0;
-  for (int64_t i = r0; i < r1; i++) {
-    const float* x = X + g.off[i];
+  const float* a = t.a;
+  for (int64_t i = 0; i < t.n; i++, a += MR) {
+    const float* x = t.p + t.off[i];
     __m256 b0 = _mm256_maskload_ps(x, m0);
     __m256 b1 = _mm256_maskload_ps(x + 8, m1);
-    const float* a = A + i * MR;
-#pragma GCC unroll 6
+#pragma GCC unroll 8
     for (int r = 0; r < MR; r++) {
       __m256 av = _mm256_broadcast_ss(a + r);
       acc[r][0] = _mm256_fmadd_ps(av, b0, acc[r][0]);
       acc[r][1] = _mm256_fmadd_ps(av, b1, acc[r][1]);
     }
   }
-#pragma GCC unroll 6
+#pragma GCC unroll 8
   for (int r = 0; r < MR; r++) {
-    if (r >= rows) break;
-    float* y = g.Y + (co0 + r) * g.ldy + t0;
+    if (r >= t.rows) break;
+    float* y = t.y + r * t.ldy;
     _mm256_maskstore_ps(y, m0, acc[r][0]);
     _mm256_maskstore_ps(y + 8, m1, acc[r][1]);
   }
@@ -165,37 +182,62 @@ struct Micro {
 };
 
 Micro pick_micro() {
-  if (__builtin_cpu_supports("avx512f")) return {micro_avx512, 32};
+  if (__builtin_cpu_supports("avx512f")) return {micro_avx512, 48};
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return {micro_avx2, 16};
   return {micro_scalar, 16};
 }
 
+// Work is split into (time block, output-channel group) tasks. Each task first copies the input
+// rows it reads for its time block into a private contiguous panel (rows of the source are a
+// whole sequence apart, so reading them in place walks a new page per reduction step), then
+// sweeps reduction chunks x channel micro-blocks x time micro-tiles.
 void run_tap_gemm(const TapGemm& g) {
   static const Micro micro = pick_micro();
   const int nr = micro.nr;
   const int64_t n_cob = (g.Cout + MR - 1) / MR;
-  // Time block: wide enough that one pass over a large weight is amortised over many columns.
-  const int64_t nb = g.R * g.Cout > (1 << 20) ? 512 : 256;
+  const int64_t nb = static_cast<int64_t>(nr) * (g.R * g.Cout > (1 << 20) ? 12 : 8);
   const int64_t n_tb = (g.T + nb - 1) / nb;
-  // Split output channels into groups until there are enough tasks for the pool.
   int64_t cob_per = n_cob;
   const int64_t want = 8 * static_cast<int64_t>(num_threads());
   while (cob_per > 1 && n_tb * ((n_cob + cob_per - 1) / cob_per) < want) cob_per = (cob_per + 1) / 2;
   const int64_t n_cg = (n_cob + cob_per - 1) / cob_per;
   const int64_t task_flops = 2 * MR * cob_per * nb * std::max<int64_t>(1, g.R);
   const int64_t grain = std::max<int64_t>(1, kMinTaskFlops / task_flops);
-  parallel_for(n_tb * n_cg, grain, [&](int64_t b, int64_t e, int) {
+  const int64_t ldp = nb + g.qmax;
+  std::vector<int64_t> poff(static_cast<size_t>(g.R));
+  for (int64_t i = 0; i < g.R; i++) poff[i] = g.row[i] * ldp + g.q[i];
+  std::vector<std::vector<float>> panels(static_cast<size_t>(num_threads()));
+  parallel_for(n_tb * n_cg, grain, [&](int64_t b, int64_t e, int tid) {
+    std::vector<float>& panel = panels[static_cast<size_t>(tid)];
+    if (g.R > 0 && panel.size() < static_cast<size_t>(g.nrows * ldp)) panel.resize(static_cast<size_t>(g.nrows * ldp));
+    int64_t packed_tb = -1;
     for (int64_t task = b; task < e; task++) {
-      int64_t tb = task / n_cg, cg = task % n_cg;
-      int64_t t_begin = tb * nb, t_end = std::min(g.T, t_begin + nb);
-      int64_t cob_begin = cg * cob_per, cob_end = std::min(n_cob, cob_begin + cob_per);
+      const int64_t tb = task / n_cg, cg = task % n_cg;
+      const int64_t t_begin = tb * nb, t_end = std::min(g.T, t_begin + nb);
+      if (g.R > 0 && tb != packed_tb) {
+        const int64_t width = t_end - t_begin + g.qmax;
+        for (int64_t r = 0; r < g.nrows; r++) std::memcpy(panel.data() + r * ldp, g.X + r * g.ldx + t_begin, width * sizeof(float));
+        packed_tb = tb;
+      }
+      const int64_t cob_begin = cg * cob_per, cob_end = std::min(n_cob, cob_begin + cob_per);
       for (int64_t r0 = 0; r0 < std::max<int64_t>(g.R, 1); r0 += KC) {
-        int64_t r1 = std::min(g.R, r0 + KC);
+        const int64_t r1 = std::min(g.R, r0 + KC);
         for (int64_t cob = cob_begin; cob < cob_end; cob++) {
-          int rows = static_cast<int>(std::min<int64_t>(MR, g.Cout - cob * MR));
+          const int64_t co0 = cob * MR;
+          Tile tile;
+          tile.a = g.A + (cob * g.R + r0) * MR;
+          tile.off = poff.data() + r0;
+          tile.n = r1 - r0;
+          tile.ldy = g.ldy;
+          tile.bias = g.bias ? g.bias + co0 : nullptr;
+          tile.rows = static_cast<int>(std::min<int64_t>(MR, g.Cout - co0));
+          tile.init = r0 == 0;
           for (int64_t t0 = t_begin; t0 < t_end; t0 += nr) {
-            int cols = static_cast<int>(std::min<int64_t>(nr, t_end - t0));
-            micro.fn(g, cob, rows, t0, cols, r0, r1, r0 == 0);
+            tile.p = panel.data() + (t0 - t_begin);
+            tile.y = g.Y + co0 * g.ldy + t0;
+            tile.res = g.res && tile.init ? g.res + co0 * g.ldy + t0 : nullptr;
+            tile.cols = static_cast<int>(std::min<int64_t>(nr, t_end - t0));
+            micro.fn(tile);
           }
         }
       }
@@ -203,22 +245,66 @@ void run_tap_gemm(const TapGemm& g) {
   });
 }
 
-// Packs A[co, i] = get(co, i) into [ceil(Cout/MR)][R][MR] (zero rows past Cout).
-template <typename Get>
-std::vector<float> pack_a(int64_t Cout, int64_t R, Get get) {
-  int64_t n_cob = (Cout + MR - 1) / MR;
-  std::vector<float> A(static_cast<size_t>(n_cob * R * MR), 0.0f);
+// Packed A: [ceil(Cout/MR)][R][MR], rows past Cout zero. Left uninitialised by the allocation
+// (a zero-filled vector would touch every page twice); the packers write every element.
+struct Packed {
+  std::unique_ptr<float[]> data;
+  const float* get() const { return data.get(); }
+};
+
+// A[co, i] = w[co * R + i] (conv1d: i = ci * K + k over a contiguous [Cout, R] weight).
+Packed pack_rows(const float* w, int64_t Cout, int64_t R) {
+  const int64_t n_cob = (Cout + MR - 1) / MR;
+  Packed A{std::unique_ptr<float[]>(new float[static_cast<size_t>(std::max<int64_t>(1, n_cob * R * MR))])};
   parallel_for(n_cob, 1, [&](int64_t b, int64_t e, int) {
     for (int64_t cob = b; cob < e; cob++) {
-      float* dst = A.data() + cob * R * MR;
-      for (int r = 0; r < MR; r++) {
-        int64_t co = cob * MR + r;
-        if (co >= Cout) break;
-        for (int64_t i = 0; i < R; i++) dst[i * MR + r] = get(co, i);
+      float* dst = A.data.get() + cob * R * MR;
+      const int rows = static_cast<int>(std::min<int64_t>(MR, Cout - cob * MR));
+      for (int64_t i = 0; i < R; i++)
+        for (int r = 0; r < MR; r++) dst[i * MR + r] = r < rows ? w[(cob * MR + r) * R + i] : 0.0f;
+    }
+  });
+  return A;
+}
+
+// A[co, ci * nt + j] = w[ci, co, taps[j]] (one phase of a transposed conv, w [Cin, Cout, K]).
+Packed pack_phase(const float* w, int64_t Cin, int64_t Cout, int64_t K, const std::vector<int64_t>& taps) {
+  const int64_t n_cob = (Cout + MR - 1) / MR, nt = static_cast<int64_t>(taps.size()), R = Cin * nt;
+  Packed A{std::unique_ptr<float[]>(new float[static_cast<size_t>(std::max<int64_t>(1, n_cob * R * MR))])};
+  parallel_for(n_cob, 1, [&](int64_t b, int64_t e, int) {
+    for (int64_t cob = b; cob < e; cob++) {
+      float* dst = A.data.get() + cob * R * MR;
+      const int rows = static_cast<int>(std::min<int64_t>(MR, Cout - cob * MR));
+      for (int64_t ci = 0; ci < Cin; ci++) {
+        const float* src = w + (ci * Cout + cob * MR) * K;  // rows co0.. of input channel ci, contiguous
+        for (int64_t j = 0; j < nt; j++)
+          for (int r = 0; r < MR; r++) dst[(ci * nt + j) * MR + r] = r < rows ? src[r * K + taps[j]] : 0.0f;
       }
     }
   });
   return A;
+}
+
+// The weight as a contiguous f32 array (one pass; packing then indexes it directly). A
+// contiguous f32 weight is used in place: `storage` stays empty.
+const float* weight_f32(const TensorView& w, std::vector<float>& storage) {
+  if (w.dtype == DType::F32 && w.contiguous()) return w.ptr<float>();
+  std::vector<float>& out = storage;
+  out.resize(static_cast<size_t>(w.numel()));
+  const int64_t d1 = w.shape[1], d2 = w.shape[2];
+  parallel_for(w.shape[0], 16, [&](int64_t b, int64_t e, int) {
+    for (int64_t a = b; a < e; a++)
+      for (int64_t i = 0; i < d1; i++) {
+        const int64_t src = a * w.strides[0] + i * w.strides[1];
+        float* dst = out.data() + (a * d1 + i) * d2;
+        if (w.dtype == DType::F32 && w.strides[2] == 1) {
+          std::memcpy(dst, w.ptr<float>() + src, d2 * sizeof(float));
+        } else {
+          for (int64_t k = 0; k < d2; k++) dst[k] = load_as_f32(w, src + k * w.strides[2]);
+        }
+      }
+  });
+  return out.data();
 }
 
 std::vector<float> bias_f32(const TensorView& bias, int64_t Cout) {
@@ -386,13 +472,17 @@ void conv1d(const TensorView& x, const TensorView& w, const TensorView& bias, co
   const int64_t R = cin_g * K;
   // Without padding or stride, x rows are already the phase rows.
   const bool direct = S == 1 && p.padding == 0;
-  std::vector<int64_t> off(static_cast<size_t>(R));
   const int64_t ldx = direct ? T : U;
+  std::vector<int64_t> rows(static_cast<size_t>(R)), qs(static_cast<size_t>(R));
   for (int64_t ci = 0; ci < cin_g; ci++)
-    for (int64_t k = 0; k < K; k++) off[ci * K + k] = (ci * S + r[k]) * ldx + q[k];
-  std::vector<std::vector<float>> A(static_cast<size_t>(G));
-  for (int64_t g = 0; g < G; g++)
-    A[g] = pack_a(cout_g, R, [&](int64_t co, int64_t i) { return at3(w, g * cout_g + co, i / K, i % K); });
+    for (int64_t k = 0; k < K; k++) {
+      rows[ci * K + k] = ci * S + r[k];
+      qs[ci * K + k] = q[k];
+    }
+  std::vector<float> wstore;
+  const float* wf = weight_f32(w, wstore);
+  std::vector<Packed> A;
+  for (int64_t g = 0; g < G; g++) A.push_back(pack_rows(wf + g * cout_g * R, cout_g, R));
   std::vector<float> bf = bias_f32(bias, Cout);
   std::vector<float> xs(direct ? 0 : static_cast<size_t>(cin_g * S * U));
   const float* xd = x.ptr<float>();
@@ -415,8 +505,12 @@ void conv1d(const TensorView& x, const TensorView& w, const TensorView& bias, co
       }
       TapGemm tg;
       tg.X = direct ? xg : xs.data();
-      tg.off = off.data();
-      tg.A = A[g].data();
+      tg.ldx = ldx;
+      tg.nrows = cin_g * S;
+      tg.qmax = qmax;
+      tg.row = rows.data();
+      tg.q = qs.data();
+      tg.A = A[g].get();
       tg.bias = bf.empty() ? nullptr : bf.data() + g * cout_g;
       tg.Y = yd + (b * Cout + g * cout_g) * Tout;
       tg.res = residual.data ? residual.ptr<float>() + (b * Cout + g * cout_g) * Tout : nullptr;
@@ -441,11 +535,13 @@ void conv_transpose1d(const TensorView& x, const TensorView& w, const TensorView
   const int64_t umax = (Tout - 1 + p.padding) / S;
   const int64_t L = mmax, W = L + std::max(T, umax + 1);  // left zero pad, row width
   struct Phase {
-    int64_t rho, u0, n;
+    int64_t rho, u0, n, qmax;
     std::vector<int64_t> taps;
-    std::vector<int64_t> off;
-    std::vector<float> A;
+    std::vector<int64_t> row, q;
+    Packed A;
   };
+  std::vector<float> wstore;
+  const float* wf = weight_f32(w, wstore);
   std::vector<Phase> phases;
   for (int64_t rho = 0; rho < S; rho++) {
     int64_t u0 = p.padding > rho ? (p.padding - rho + S - 1) / S : 0;
@@ -453,14 +549,19 @@ void conv_transpose1d(const TensorView& x, const TensorView& w, const TensorView
     if (last < 0) continue;
     int64_t u1 = last / S;
     if (u1 < u0) continue;
-    Phase ph{rho, u0, u1 - u0 + 1, {}, {}, {}};
+    Phase ph{rho, u0, u1 - u0 + 1, 0, {}, {}, {}, Packed{}};
     for (int64_t k = 0; k < K; k++)
       if (k * p.dilation % S == rho) ph.taps.push_back(k);
     const int64_t nt = static_cast<int64_t>(ph.taps.size()), R = Cin * nt;
-    ph.off.resize(static_cast<size_t>(R));
+    ph.row.resize(static_cast<size_t>(R));
+    ph.q.resize(static_cast<size_t>(R));
     for (int64_t ci = 0; ci < Cin; ci++)
-      for (int64_t j = 0; j < nt; j++) ph.off[ci * nt + j] = ci * W + L + u0 - ph.taps[j] * p.dilation / S;
-    ph.A = pack_a(Cout, R, [&](int64_t co, int64_t i) { return at3(w, i / nt, co, ph.taps[i % nt]); });
+      for (int64_t j = 0; j < nt; j++) {
+        ph.row[ci * nt + j] = ci;
+        ph.q[ci * nt + j] = L + u0 - ph.taps[j] * p.dilation / S;
+        ph.qmax = std::max(ph.qmax, ph.q[ci * nt + j]);
+      }
+    ph.A = pack_phase(wf, Cin, Cout, K, ph.taps);
     phases.push_back(std::move(ph));
   }
   std::vector<float> bf = bias_f32(bias, Cout);
@@ -476,12 +577,16 @@ void conv_transpose1d(const TensorView& x, const TensorView& w, const TensorView
     for (const Phase& ph : phases) {
       TapGemm tg;
       tg.X = xp.data();
-      tg.off = ph.off.data();
-      tg.A = ph.A.data();
+      tg.ldx = W;
+      tg.nrows = Cin;
+      tg.qmax = ph.qmax;
+      tg.row = ph.row.data();
+      tg.q = ph.q.data();
+      tg.A = ph.A.get();
       tg.bias = bf.empty() ? nullptr : bf.data();
       tg.Y = ybuf.data();
       tg.ldy = ph.n;
-      tg.R = static_cast<int64_t>(ph.off.size());
+      tg.R = static_cast<int64_t>(ph.row.size());
       tg.Cout = Cout;
       tg.T = ph.n;
       run_tap_gemm(tg);
