@@ -49,7 +49,12 @@ function unaryOp(op: string, code: number, x: Tensor, p0 = 0, p1 = 0): Tensor {
   if (!(x instanceof Tensor)) throw new ShapeError(`${op}: expected a tensor`);
   checkFloat(op, 'x', x);
   const out = Tensor.empty(x.shape, 'f32', x.device);
-  callNative(() => native.unary(x.desc(), out.desc(), code, p0, p1));
+  try {
+    callNative(() => native.unary(x.desc(), out.desc(), code, p0, p1));
+  } catch (e) {
+    out.dispose();
+    throw e;
+  }
   return out;
 }
 
@@ -65,6 +70,9 @@ function naryOp(op: string, xs: Tensor[], names: string[], call: (descs: unknown
   const views = xs.map((t) => t.expand(shape));
   try {
     callNative(() => call(views.map((v) => v.desc()), out.desc()));
+  } catch (e) {
+    out.dispose();
+    throw e;
   } finally {
     views.forEach((v) => v.dispose());
   }

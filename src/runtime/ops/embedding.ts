@@ -15,11 +15,13 @@ export function embedding(weight: Tensor, ids: Tensor): Tensor {
   if (ids.device !== weight.device) throw new ShapeError(`embedding: ids on ${ids.device}, weight on ${weight.device}`);
   const w = weight.strides[1] === 1 || weight.shape[1] <= 1 ? weight : weight.contiguous();
   const idc = ids.contiguous();
+  let out: Tensor | undefined;
   try {
-    const out = Tensor.empty([...ids.shape, weight.shape[1]], 'f32', weight.device);
+    out = Tensor.empty([...ids.shape, weight.shape[1]], 'f32', weight.device);
     native.embedding(w.desc(), idc.desc(), out.desc());
     return out;
   } catch (e) {
+    out?.dispose();
     throw fromNative(e);
   } finally {
     if (w !== weight) w.dispose();

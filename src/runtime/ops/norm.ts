@@ -25,12 +25,14 @@ function prepare(op: string, x: Tensor, eps: number): Tensor {
  */
 export function rmsNorm(x: Tensor, weight: Tensor | null, eps: number): Tensor {
   const xx = prepare('rmsNorm', x, eps);
+  let out: Tensor | undefined;
   try {
     checkParam('rmsNorm', 'weight', weight, x);
-    const out = Tensor.empty(x.shape, 'f32', x.device);
+    out = Tensor.empty(x.shape, 'f32', x.device);
     native.rmsNorm(xx.desc(), weight ? weight.desc() : null, out.desc(), eps);
     return out;
   } catch (e) {
+    out?.dispose();
     throw fromNative(e);
   } finally {
     xx.dispose();
@@ -40,13 +42,15 @@ export function rmsNorm(x: Tensor, weight: Tensor | null, eps: number): Tensor {
 /** LayerNorm over the last dim (biased variance): (x - mean) / sqrt(var + eps) * weight + bias. */
 export function layerNorm(x: Tensor, weight: Tensor | null, bias: Tensor | null, eps: number): Tensor {
   const xx = prepare('layerNorm', x, eps);
+  let out: Tensor | undefined;
   try {
     checkParam('layerNorm', 'weight', weight, x);
     checkParam('layerNorm', 'bias', bias, x);
-    const out = Tensor.empty(x.shape, 'f32', x.device);
+    out = Tensor.empty(x.shape, 'f32', x.device);
     native.layerNorm(xx.desc(), weight ? weight.desc() : null, bias ? bias.desc() : null, out.desc(), eps);
     return out;
   } catch (e) {
+    out?.dispose();
     throw fromNative(e);
   } finally {
     xx.dispose();

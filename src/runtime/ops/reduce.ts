@@ -31,15 +31,17 @@ function geometry(op: string, x: Tensor, dim: number, keepDim: boolean): Geometr
 
 function reduce(op: keyof typeof OPS, x: Tensor, dim: number, keepDim: boolean): Tensor {
   const g = geometry(op, x, dim, keepDim);
+  let out: Tensor | undefined;
   try {
     if (g.n === 0) {
       if (op === 'max') throw new ShapeError(`max: cannot reduce dim ${dim} of size 0`);
       return Tensor.full(g.shape, op === 'sum' ? 0 : NaN, 'f32', x.device);  // torch: sum 0, mean NaN
     }
-    const out = Tensor.empty(g.shape, 'f32', x.device);
+    out = Tensor.empty(g.shape, 'f32', x.device);
     native.reduce(g.x.desc(), out.desc(), OPS[op], g.outer, g.n, g.inner);
     return out;
   } catch (e) {
+    out?.dispose();
     throw fromNative(e);
   } finally {
     g.x.dispose();
@@ -60,12 +62,14 @@ export function max(x: Tensor, dim: number, keepDim = false): Tensor {
 /** Index (i32) of the first maximum along dim; a NaN counts as the maximum (as torch). */
 export function argmax(x: Tensor, dim = -1): Tensor {
   const g = geometry('argmax', x, dim, false);
+  let out: Tensor | undefined;
   try {
     if (g.n === 0) throw new ShapeError(`argmax: cannot reduce dim ${dim} of size 0`);
-    const out = Tensor.empty(g.shape, 'i32', x.device);
+    out = Tensor.empty(g.shape, 'i32', x.device);
     native.argmax(g.x.desc(), out.desc(), g.outer, g.n, g.inner);
     return out;
   } catch (e) {
+    out?.dispose();
     throw fromNative(e);
   } finally {
     g.x.dispose();

@@ -59,11 +59,13 @@ export function rope(x: Tensor, cos: Tensor, sin: Tensor): Tensor {
     return v;
   };
   const cv = table('cos', cos), sv = table('sin', sin);
+  let out: Tensor | undefined;
   try {
-    const out = Tensor.empty([B, T, H, D], 'f32', x.device);
+    out = Tensor.empty([B, T, H, D], 'f32', x.device);
     native.rope(x.desc(), cv.desc(), sv.desc(), out.desc());
     return out;
   } catch (e) {
+    out?.dispose();
     throw fromNative(e);
   } finally {
     cv.dispose();

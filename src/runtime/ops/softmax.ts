@@ -14,8 +14,9 @@ function run(op: string, x: Tensor, dim: number, log: boolean): Tensor {
   const moved = last ? x : x.transpose(d, -1);
   const xx = moved.to('f32');
   if (!last) moved.dispose();
+  let out: Tensor | undefined;
   try {
-    const out = Tensor.empty(xx.shape, 'f32', x.device);
+    out = Tensor.empty(xx.shape, 'f32', x.device);
     native.softmax(xx.desc(), out.desc(), log);
     if (last) return out;
     const back = out.transpose(d, -1);
@@ -24,6 +25,7 @@ function run(op: string, x: Tensor, dim: number, log: boolean): Tensor {
     back.dispose();
     return r;
   } catch (e) {
+    out?.dispose();
     throw fromNative(e);
   } finally {
     xx.dispose();
