@@ -133,6 +133,28 @@ describe('encode', () => {
     for (const s of ds) expect(s).toBeGreaterThan(1e-4); // softplus(.) + 1e-4 > 1e-4
   });
 
+  it('samples mean + std * randn(seed): reproducible, and standardised draws look N(0, 1)', () => {
+    const N = 400 * vae.hop;
+    const audio = Tensor.fromArray(uniform(2 * 2 * N, 9, -0.9, 0.9), [2, 2, N]);
+    const [m, s, a, b, c] = tidy(() => {
+      const p = vae.encode(audio);
+      return [p.mean, p.std, vae.sample(p, 42), vae.sample(p, 42), vae.sample(p, 43)].map((x) => x.dataSync() as Float32Array);
+    });
+    audio.dispose();
+    expect(maxAbs(a, b)).toBe(0);
+    expect(maxAbs(a, c)).toBeGreaterThan(0.1);
+    let sum = 0, sq = 0;
+    for (let i = 0; i < a.length; i++) {
+      const z = (a[i] - m[i]) / s[i];
+      sum += z;
+      sq += z * z;
+    }
+    const n = a.length, mean = sum / n, sd = Math.sqrt(sq / n - mean * mean);
+    // n = 6400 draws: the sample mean has sd 1/80 and the sample sd about 1/113; 5 sigma bounds.
+    expect(Math.abs(mean)).toBeLessThan(5 / 80);
+    expect(Math.abs(sd - 1)).toBeLessThan(5 / 113);
+  });
+
   it('rejects audio with the wrong channel count or too few samples', () => {
     tidy(() => {
       expect(() => vae.encode(Tensor.zeros([1, 1, 64]))).toThrow(ShapeError);

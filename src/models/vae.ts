@@ -5,8 +5,7 @@
 import { Checkpoint } from '../io/checkpoint.js';
 import { CheckpointError } from '../io/errors.js';
 import { AcestepError, ShapeError } from '../runtime/errors.js';
-import { conv1d, convTranspose1d, snake, tap, tidy, Tensor, type Device } from '../runtime/index.js';
-import { addScalar, softplus } from '../runtime/ops/elementwise.js';
+import { add, addScalar, conv1d, convTranspose1d, mul, randn, snake, softplus, tap, tidy, Tensor, type Device } from '../runtime/index.js';
 
 export interface VaeConfig {
   audioChannels: number;
@@ -415,6 +414,16 @@ export class OobleckVae {
 
   encode(audio: Tensor): Posterior {
     return tidy(() => this.posterior(this.encodeRaw(audio)));
+  }
+
+  /**
+   * A draw from the posterior, mean + std * n with n ~ N(0, 1) from the seeded Philox generator
+   * (element i of the flattened [B, latent, T] tensor uses counter offset + i). Upstream draws
+   * from torch's global RNG instead, so the values differ from upstream's; the distribution is
+   * the same (spec §11.7).
+   */
+  sample(p: Posterior, seed: number, offset = 0): Tensor {
+    return tidy(() => add(p.mean, mul(p.std, randn(p.mean.shape, seed, { offset, device: p.mean.device }))));
   }
 
   /** Latent frames per decode window that keep one window's activations within `bytes`. */
