@@ -330,11 +330,17 @@ void matmul_with(GemmFn fn, const TensorView& a, const TensorView& b, const Tens
   int64_t M = out.shape[nd - 2], N = out.shape[nd - 1], K = a.shape[nd - 1];
   int64_t batches = 1;
   for (int d = 0; d < nd - 2; d++) batches *= out.shape[d];
-  for (int64_t bi = 0; bi < batches; bi++) {
-    Mat am = mat_of(a, batch_offset(a, bi), nd - 2, nd - 1);
-    Mat bm = mat_of(b, batch_offset(b, bi), nd - 2, nd - 1);
-    fn(M, N, K, am, bm, nullptr, out.ptr<float>() + bi * M * N, N, p);
-  }
+  auto run = [&](int64_t b0, int64_t b1, int) {
+    for (int64_t bi = b0; bi < b1; bi++) {
+      Mat am = mat_of(a, batch_offset(a, bi), nd - 2, nd - 1);
+      Mat bm = mat_of(b, batch_offset(b, bi), nd - 2, nd - 1);
+      fn(M, N, K, am, bm, nullptr, out.ptr<float>() + bi * M * N, N, p);
+    }
+  };
+  // Many small products (per-head scores, ...) are spread across threads one product each; inside
+  // the pool each product then runs single-threaded. Large ones parallelise internally.
+  if (batches > 1 && fn != gemm_ref && M * N * K < (int64_t{1} << 22)) parallel_for(batches, 1, run);
+  else run(0, batches, 0);
 }
 
 }  // namespace
@@ -343,7 +349,11 @@ namespace gemm_detail {
 Isa current_isa() {
   int v = g_isa.load(std::memory_order_relaxed);
   if (v < 0) {
+    // ACESTEP_CPU_ISA=avx2|scalar caps every CPU kernel family alike (see pointwise_math.h).
     v = static_cast<int>(detect_isa());
+    const char* cap = std::getenv("ACESTEP_CPU_ISA");
+    if (cap && std::strcmp(cap, "scalar") == 0) v = static_cast<int>(Isa::Scalar);
+    if (cap && std::strcmp(cap, "avx2") == 0) v = std::min(v, static_cast<int>(Isa::Avx2));
     g_isa.store(v, std::memory_order_relaxed);
   }
   return static_cast<Isa>(v);
