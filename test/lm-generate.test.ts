@@ -4,7 +4,7 @@
 // (> 0.1 on the golden prompt) are far above the ~1e-5 difference between cached and uncached
 // logits. Sampling is checked for reproducibility and for properties that can fail.
 import { describe, expect, it } from 'vitest';
-import { Tensor, add, ShapeError } from '../src/runtime/index.js';
+import { Tensor, add, flush, memoryStats, ShapeError } from '../src/runtime/index.js';
 import { Qwen3Model } from '../src/models/qwen3.js';
 import { generate, generateStream, GenerationAbortedError, type LogitsProcessor } from '../src/pipeline/lm-generate.js';
 import { join } from 'node:path';
@@ -233,6 +233,32 @@ describe('lm generate: streaming, abort, validation', () => {
     });
     await expect(p).rejects.toThrow(GenerationAbortedError);
     expect(n).toBe(3);
+  });
+
+  it('frees the KV cache and every per-step tensor, also when aborted', async () => {
+    await flush();
+    const before = memoryStats().cpu.inUse;
+    let during = 0;
+    await generate(lm, {
+      prompts: [P1, P2],
+      uncondPrompts: [P2, P1],
+      cfgScale: 1.5,
+      maxNewTokens: 10,
+      temperature: 1,
+      repetitionPenalty: 1.2,
+      topK: 20,
+      topP: 0.8,
+      seed: 3,
+      onToken: () => (during = Math.max(during, memoryStats().cpu.inUse)),
+    });
+    await flush();
+    // The accounting sees the cache while it lives, so the equality below can fail.
+    expect(during).toBeGreaterThan(before);
+    expect(memoryStats().cpu.inUse).toBe(before);
+    const ac = new AbortController();
+    await expect(generate(lm, { prompts: [P1], maxNewTokens: 10, signal: ac.signal, onToken: () => ac.abort() })).rejects.toThrow(GenerationAbortedError);
+    await flush();
+    expect(memoryStats().cpu.inUse).toBe(before);
   });
 
   it('rejects bad options with ShapeError naming the parameter', async () => {
