@@ -271,6 +271,30 @@ export class AceStepDiT {
     });
   }
 
+  /**
+   * Every Linear of the decoder by its upstream module path relative to `decoder` (what PEFT and
+   * LyCORIS adapters name: `layers.3.cross_attn.k_proj`, `time_embed.linear_1`, ...). proj_in and
+   * proj_out are convolutions upstream, so they are not listed.
+   */
+  linearModules(): Map<string, Linear> {
+    const m = new Map<string, Linear>();
+    for (const [name, te] of [['time_embed', this.timeEmbed], ['time_embed_r', this.timeEmbedR]] as const) {
+      m.set(`${name}.linear_1`, te.linear1);
+      m.set(`${name}.linear_2`, te.linear2);
+      m.set(`${name}.time_proj`, te.timeProj);
+    }
+    m.set('condition_embedder', this.conditionEmbedder);
+    this.layers.forEach((l, i) => {
+      for (const [name, a] of [['self_attn', l.selfAttn], ['cross_attn', l.crossAttn]] as const) {
+        for (const p of ['q', 'k', 'v', 'o'] as const) m.set(`layers.${i}.${name}.${p}_proj`, a[p]);
+      }
+      m.set(`layers.${i}.mlp.gate_proj`, l.mlp.gate);
+      m.set(`layers.${i}.mlp.up_proj`, l.mlp.up);
+      m.set(`layers.${i}.mlp.down_proj`, l.mlp.down);
+    });
+    return m;
+  }
+
   private patchLinear(x: Tensor): Tensor {
     return linear(x, this.projInW, this.projInB);
   }

@@ -79,12 +79,22 @@ function place(t: Tensor, device: Device | undefined): Tensor {
 }
 
 /**
+ * An extra branch added to a Linear's output, computed from the same input (a LoRA or LoKr
+ * adapter). Keeping it apart from the weight means removing it restores the base output exactly.
+ */
+export interface LinearDelta {
+  forward(x: Tensor): Tensor;
+}
+
+/**
  * `nn.Linear`: `weight [out, in]` (f32, bf16 or f16; the GEMM reads it directly), optional
  * `bias [out]`. The bias is used when the checkpoint has it, unless `bias: false` forbids it.
  */
 export class Linear {
   readonly weight: Tensor;
   readonly bias: Tensor | null;
+  /** Adapter branch added to the output; null runs the plain layer. Owned by whoever sets it. */
+  delta: LinearDelta | null = null;
 
   constructor(w: Weights, opts: { inFeatures?: number; outFeatures?: number; bias?: boolean; device?: Device } = {}) {
     this.weight = place(w.getShaped('weight', [opts.outFeatures ?? -1, opts.inFeatures ?? -1]), opts.device);
@@ -100,7 +110,9 @@ export class Linear {
   }
 
   forward(x: Tensor): Tensor {
-    return linear(x, this.weight, this.bias);
+    const d = this.delta;
+    if (!d) return linear(x, this.weight, this.bias);
+    return tidy(() => add(linear(x, this.weight, this.bias), d.forward(x)));
   }
 
   dispose(): void {
