@@ -1,0 +1,26 @@
+// The acestep package entry: the engine, the generation and LM entry points, their parameter and
+// result types, and the runtime controls and typed errors a caller needs.
+export { AceStep, DIT_MODEL_NAMES, LM_MODEL_NAMES, type AceStepOptions } from './pipeline/engine.js';
+export {
+  generateMusic, GenerationNumericError, PipelineAbortedError, MIN_LATENT_FRAMES, FALLBACK_DURATION,
+  type GenerationResult, type GeneratedAudio, type ProgressEvent, type RunOptions,
+} from './pipeline/generate.js';
+export {
+  ParamError, DEFAULT_PARAMS, DEFAULT_CONFIG, MAX_BATCH_SIZE, resolveParams, resolveConfig, planSeeds,
+  type GenerationParams, type GenerationConfig,
+} from './pipeline/params.js';
+export {
+  understandMusic, createSample, formatSample, audioToCodes,
+  type UnderstandResult, type CreateSampleResult, type FormatSampleResult, type LmCallOptions,
+} from './pipeline/lm-api.js';
+export { TASK_TYPES, TRACK_NAMES, type TaskType } from './pipeline/prompts.js';
+export { GenerationAbortedError } from './pipeline/lm-generate.js';
+export { SamplerAbortedError, SamplerConfigError } from './pipeline/sampler-errors.js';
+export {
+  setBackend, getDefaultDevice, setNumThreads, getNumThreads, cudaInfo, memoryStats, setMemoryLimit, flush,
+  AcestepError, ShapeError, OutOfMemoryError, KernelError, BackendUnavailableError,
+  type BackendChoice, type Device,
+} from './runtime/index.js';
+export { CheckpointError, AudioError } from './io/errors.js';
+export { TokenizerError } from './text/index.js';
+export { loadAudio, saveAudio, AUDIO_FORMATS, type AudioFormat, type Pcm } from './io/audio/index.js';

@@ -1,0 +1,339 @@
+// The public generation parameters (spec 1.7, 13, 15, 17.3): upstream GenerationParams (what to
+// generate) and GenerationConfig (batch, seeds, output format) with upstream defaults, camelCase in
+// TypeScript and snake_case accepted from JSON. resolveParams/resolveConfig fill the defaults and
+// validate every field before any model runs, throwing a ParamError that names the parameter and
+// its allowed range.
+import { AcestepError } from '../runtime/errors.js';
+import { AUDIO_FORMATS, MP3_BITRATES, MP3_SAMPLE_RATES, type AudioFormat } from '../io/audio/index.js';
+import { VALID_TIME_SIGNATURES, VALID_KEYSCALES, VALID_LANGUAGES, BPM_RANGE, DEFAULT_MAX_DURATION } from './lm-fsm.js';
+import { DEFAULT_NEGATIVE_PROMPT, TASK_TYPES, TRACK_NAMES, type TaskType } from './prompts.js';
+import type { DcwMode } from './dcw.js';
+import type { RepaintMode } from './repaint.js';
+
+/** A parameter outside its allowed values; `param` is the camelCase name. */
+export class ParamError extends AcestepError {
+  constructor(
+    readonly param: string,
+    message: string,
+  ) {
+    super(`${param}: ${message}`, 'ERR_PARAM');
+  }
+}
+
+export const MAX_BATCH_SIZE = 8;
+/** Upper bound of base/SFT steps accepted here (the UI offers up to 200). */
+export const MAX_INFERENCE_STEPS = 200;
+
+export interface GenerationParams {
+  taskType: TaskType;
+  /** DiT instruction; empty = the task's default (spec 15.1). */
+  instruction: string;
+  /** Timbre reference audio file. */
+  referenceAudio: string | null;
+  /** Source audio file of cover / repaint / lego / extract / complete. */
+  srcAudio: string | null;
+  /** Given LM codes (`<|audio_code_N|>`...); skips the LM's Phase 2. */
+  audioCodes: string;
+  caption: string;
+  lyrics: string;
+  instrumental: boolean;
+  vocalLanguage: string;
+  bpm: number | null;
+  keyscale: string;
+  timesignature: string;
+  /** Seconds; <= 0 = unset (LM or 120 s fallback, or the source's length). */
+  duration: number;
+  inferenceSteps: number;
+  seed: number;
+  guidanceScale: number;
+  useAdg: boolean;
+  cfgIntervalStart: number;
+  cfgIntervalEnd: number;
+  shift: number;
+  inferMethod: 'ode' | 'sde';
+  samplerMode: 'euler' | 'heun';
+  timesteps: number[] | null;
+  repaintingStart: number;
+  /** < 0 = the end of the source. */
+  repaintingEnd: number;
+  repaintMode: RepaintMode;
+  repaintStrength: number;
+  chunkMaskMode: 'auto' | 'explicit';
+  audioCoverStrength: number;
+  coverNoiseStrength: number;
+  retakeVariance: number;
+  retakeSeed: number;
+  thinking: boolean;
+  lmTemperature: number;
+  lmCfgScale: number;
+  lmTopK: number;
+  lmTopP: number;
+  lmNegativePrompt: string;
+  lmRepetitionPenalty: number;
+  useCotMetas: boolean;
+  useCotCaption: boolean;
+  useCotLanguage: boolean;
+  useConstrainedDecoding: boolean;
+  dcwEnabled: boolean;
+  dcwMode: DcwMode;
+  dcwScaler: number;
+  dcwHighScaler: number;
+  latentShift: number;
+  latentRescale: number;
+  enableNormalization: boolean;
+  normalizationDb: number;
+  fadeInDuration: number;
+  fadeOutDuration: number;
+  /** Track of lego / extract (spec 15.1). */
+  trackName: string;
+  /** Tracks of complete. */
+  completeTrackClasses: string[];
+}
+
+export interface GenerationConfig {
+  batchSize: number;
+  allowLmBatch: boolean;
+  useRandomSeed: boolean;
+  /** Per-item seeds: a list, one number, or upstream's comma-separated string ("-1" = random). */
+  seeds: number[] | number | string | null;
+  lmBatchChunkSize: number;
+  audioFormat: AudioFormat;
+  mp3Bitrate: string;
+  mp3SampleRate: number;
+}
+
+export const DEFAULT_PARAMS: Readonly<GenerationParams> = Object.freeze({
+  taskType: 'text2music',
+  instruction: '',
+  referenceAudio: null,
+  srcAudio: null,
+  audioCodes: '',
+  caption: '',
+  lyrics: '',
+  instrumental: false,
+  vocalLanguage: 'unknown',
+  bpm: null,
+  keyscale: '',
+  timesignature: '',
+  duration: -1,
+  inferenceSteps: 8,
+  seed: -1,
+  guidanceScale: 7,
+  useAdg: false,
+  cfgIntervalStart: 0,
+  cfgIntervalEnd: 1,
+  shift: 1,
+  inferMethod: 'ode',
+  samplerMode: 'euler',
+  timesteps: null,
+  repaintingStart: 0,
+  repaintingEnd: -1,
+  repaintMode: 'balanced',
+  repaintStrength: 0.5,
+  chunkMaskMode: 'auto',
+  audioCoverStrength: 1,
+  coverNoiseStrength: 0,
+  retakeVariance: 0,
+  retakeSeed: -1,
+  thinking: true,
+  lmTemperature: 0.85,
+  lmCfgScale: 2,
+  lmTopK: 0,
+  lmTopP: 0.9,
+  lmNegativePrompt: DEFAULT_NEGATIVE_PROMPT,
+  lmRepetitionPenalty: 1,
+  useCotMetas: true,
+  useCotCaption: true,
+  useCotLanguage: true,
+  useConstrainedDecoding: true,
+  dcwEnabled: true,
+  dcwMode: 'double',
+  dcwScaler: 0.05,
+  dcwHighScaler: 0.02,
+  latentShift: 0,
+  latentRescale: 1,
+  enableNormalization: true,
+  normalizationDb: -1,
+  fadeInDuration: 0,
+  fadeOutDuration: 0,
+  trackName: '',
+  completeTrackClasses: [],
+}) as GenerationParams;
+
+export const DEFAULT_CONFIG: Readonly<GenerationConfig> = Object.freeze({
+  batchSize: 2,
+  allowLmBatch: false,
+  useRandomSeed: true,
+  seeds: null,
+  lmBatchChunkSize: 8,
+  audioFormat: 'flac',
+  mp3Bitrate: '128k',
+  mp3SampleRate: 48000,
+});
+
+/** Upstream's snake_case names that do not follow from camelCase mechanically. */
+const ALIASES: Record<string, string> = {
+  lm_repetition_penalty: 'lmRepetitionPenalty',
+  repetition_penalty: 'lmRepetitionPenalty',
+  infer_steps: 'inferenceSteps',
+  track_classes: 'completeTrackClasses',
+};
+
+function camel(key: string): string {
+  return ALIASES[key] ?? key.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+}
+
+/** Maps snake_case (or camelCase) keys onto the known camelCase names; unknown keys are an error. */
+function normalizeKeys<T extends object>(input: Record<string, unknown>, known: T, what: string): Partial<T> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(input ?? {})) {
+    if (v === undefined) continue;
+    const name = camel(k);
+    if (!(name in known)) throw new ParamError(k, `unknown ${what} parameter`);
+    out[name] = v;
+  }
+  return out as Partial<T>;
+}
+
+function num(p: Record<string, unknown>, name: string, min: number, max: number, opts: { integer?: boolean; minOpen?: boolean } = {}): void {
+  const v = p[name];
+  const ok = typeof v === 'number' && Number.isFinite(v) && (opts.minOpen ? v > min : v >= min) && v <= max && (!opts.integer || Number.isInteger(v));
+  if (!ok) {
+    const range = `${opts.minOpen ? '(' : '['}${min}, ${max}]`;
+    throw new ParamError(name, `must be ${opts.integer ? 'an integer' : 'a number'} in ${range}, got ${JSON.stringify(v)}`);
+  }
+}
+
+function oneOf(p: Record<string, unknown>, name: string, allowed: readonly unknown[]): void {
+  if (!allowed.includes(p[name])) throw new ParamError(name, `must be one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}, got ${JSON.stringify(p[name])}`);
+}
+
+function bool(p: Record<string, unknown>, name: string): void {
+  if (typeof p[name] !== 'boolean') throw new ParamError(name, `must be true or false, got ${JSON.stringify(p[name])}`);
+}
+
+function str(p: Record<string, unknown>, name: string, nullable = false): void {
+  const v = p[name];
+  if (!(typeof v === 'string' || (nullable && v === null))) throw new ParamError(name, `must be a string${nullable ? ' or null' : ''}, got ${JSON.stringify(v)}`);
+}
+
+/** Fills defaults and validates; accepts snake_case or camelCase keys. */
+export function resolveParams(input: Partial<GenerationParams> | Record<string, unknown> = {}): GenerationParams {
+  const p = { ...DEFAULT_PARAMS, ...normalizeKeys(input as Record<string, unknown>, DEFAULT_PARAMS, 'generation') } as GenerationParams;
+  const r = p as unknown as Record<string, unknown>;
+  // Upstream accepts bpm/timesignature as strings from forms; normalise the obvious ones.
+  if (typeof r.bpm === 'string') r.bpm = r.bpm.trim() === '' ? null : Number(r.bpm);
+  if (typeof r.timesignature === 'number') r.timesignature = String(r.timesignature);
+  if (typeof r.seed === 'string') r.seed = Number(r.seed);
+
+  oneOf(r, 'taskType', TASK_TYPES);
+  for (const k of ['instruction', 'audioCodes', 'caption', 'lyrics', 'vocalLanguage', 'keyscale', 'timesignature', 'lmNegativePrompt', 'trackName']) str(r, k);
+  str(r, 'referenceAudio', true);
+  str(r, 'srcAudio', true);
+  for (const k of [
+    'instrumental', 'useAdg', 'thinking', 'useCotMetas', 'useCotCaption', 'useCotLanguage', 'useConstrainedDecoding', 'dcwEnabled', 'enableNormalization',
+  ]) bool(r, k);
+  if (p.bpm !== null) num(r, 'bpm', BPM_RANGE[0], BPM_RANGE[1], { integer: true });
+  if (p.keyscale !== '' && !VALID_KEYSCALES.includes(p.keyscale)) throw new ParamError('keyscale', `must be a key like "C major" or "F# minor" (one of ${VALID_KEYSCALES.length} names), got ${JSON.stringify(p.keyscale)}`);
+  if (p.timesignature !== '' && !VALID_TIME_SIGNATURES.map(String).includes(p.timesignature)) {
+    throw new ParamError('timesignature', `must be one of ${VALID_TIME_SIGNATURES.join(', ')} (beats per bar), got ${JSON.stringify(p.timesignature)}`);
+  }
+  if (p.vocalLanguage !== 'unknown' && !VALID_LANGUAGES.includes(p.vocalLanguage)) {
+    throw new ParamError('vocalLanguage', `must be 'unknown' or a language code (${VALID_LANGUAGES.slice(0, 8).join(', ')}, ...), got ${JSON.stringify(p.vocalLanguage)}`);
+  }
+  if (!(typeof p.duration === 'number' && (p.duration <= 0 ? Number.isFinite(p.duration) : p.duration <= DEFAULT_MAX_DURATION))) {
+    throw new ParamError('duration', `must be <= 0 (unset) or a number of seconds in (0, ${DEFAULT_MAX_DURATION}], got ${JSON.stringify(p.duration)}`);
+  }
+  num(r, 'inferenceSteps', 1, MAX_INFERENCE_STEPS, { integer: true });
+  num(r, 'seed', -1, 2 ** 32 - 1, { integer: true });
+  num(r, 'retakeSeed', -1, 2 ** 32 - 1, { integer: true });
+  num(r, 'guidanceScale', 1, 30);
+  num(r, 'cfgIntervalStart', 0, 1);
+  num(r, 'cfgIntervalEnd', 0, 1);
+  if (p.cfgIntervalStart > p.cfgIntervalEnd) throw new ParamError('cfgIntervalStart', `must be <= cfgIntervalEnd (${p.cfgIntervalEnd}), got ${p.cfgIntervalStart}`);
+  num(r, 'shift', 1, 5);
+  oneOf(r, 'inferMethod', ['ode', 'sde']);
+  oneOf(r, 'samplerMode', ['euler', 'heun']);
+  if (p.samplerMode === 'heun' && p.inferMethod === 'sde') throw new ParamError('samplerMode', "heun runs with inferMethod 'ode' only");
+  if (p.timesteps !== null) {
+    const ts = p.timesteps;
+    if (!Array.isArray(ts) || ts.length < 1 || !ts.every((t) => typeof t === 'number' && t >= 0 && t <= 1)) {
+      throw new ParamError('timesteps', `must be null or a non-empty list of numbers in [0, 1], got ${JSON.stringify(ts)}`);
+    }
+  }
+  num(r, 'repaintingStart', -DEFAULT_MAX_DURATION, DEFAULT_MAX_DURATION);
+  num(r, 'repaintingEnd', -DEFAULT_MAX_DURATION, DEFAULT_MAX_DURATION);
+  if (p.repaintingEnd >= 0 && p.repaintingEnd <= p.repaintingStart) {
+    throw new ParamError('repaintingEnd', `must be > repaintingStart (${p.repaintingStart}) or < 0 (end of the source), got ${p.repaintingEnd}`);
+  }
+  oneOf(r, 'repaintMode', ['aggressive', 'conservative', 'balanced']);
+  num(r, 'repaintStrength', 0, 1);
+  oneOf(r, 'chunkMaskMode', ['auto', 'explicit']);
+  num(r, 'audioCoverStrength', 0, 1);
+  num(r, 'coverNoiseStrength', 0, 1);
+  num(r, 'retakeVariance', 0, 1);
+  num(r, 'lmTemperature', 0, 2);
+  num(r, 'lmCfgScale', 1, 10);
+  num(r, 'lmTopK', 0, 1000, { integer: true });
+  num(r, 'lmTopP', 0, 1, { minOpen: true });
+  num(r, 'lmRepetitionPenalty', 0, 10, { minOpen: true });
+  oneOf(r, 'dcwMode', ['low', 'high', 'double']);
+  num(r, 'dcwScaler', 0, 1);
+  num(r, 'dcwHighScaler', 0, 1);
+  num(r, 'latentShift', -10, 10);
+  num(r, 'latentRescale', 0, 10, { minOpen: true });
+  num(r, 'normalizationDb', -60, 0);
+  num(r, 'fadeInDuration', 0, DEFAULT_MAX_DURATION);
+  num(r, 'fadeOutDuration', 0, DEFAULT_MAX_DURATION);
+  if (p.trackName !== '' && !(TRACK_NAMES as readonly string[]).includes(p.trackName.toLowerCase())) {
+    throw new ParamError('trackName', `must be one of ${TRACK_NAMES.join(', ')}, got ${JSON.stringify(p.trackName)}`);
+  }
+  if (!Array.isArray(p.completeTrackClasses) || !p.completeTrackClasses.every((t) => typeof t === 'string' && (TRACK_NAMES as readonly string[]).includes(t.toLowerCase()))) {
+    throw new ParamError('completeTrackClasses', `must be a list of track names (${TRACK_NAMES.join(', ')}), got ${JSON.stringify(p.completeTrackClasses)}`);
+  }
+  const needsSource = p.taskType !== 'text2music';
+  if (needsSource && !p.srcAudio && !(p.taskType === 'cover' && p.audioCodes)) {
+    throw new ParamError('srcAudio', `task '${p.taskType}' needs a source audio file`);
+  }
+  return p;
+}
+
+export function resolveConfig(input: Partial<GenerationConfig> | Record<string, unknown> = {}): GenerationConfig {
+  const c = { ...DEFAULT_CONFIG, ...normalizeKeys(input as Record<string, unknown>, DEFAULT_CONFIG, 'config') } as GenerationConfig;
+  const r = c as unknown as Record<string, unknown>;
+  num(r, 'batchSize', 1, MAX_BATCH_SIZE, { integer: true });
+  bool(r, 'allowLmBatch');
+  bool(r, 'useRandomSeed');
+  num(r, 'lmBatchChunkSize', 1, MAX_BATCH_SIZE, { integer: true });
+  oneOf(r, 'audioFormat', AUDIO_FORMATS);
+  const kbps = Number(String(c.mp3Bitrate).replace(/k$/i, ''));
+  if (!(MP3_BITRATES as readonly number[]).includes(kbps)) throw new ParamError('mp3Bitrate', `must be one of ${MP3_BITRATES.map((b) => `${b}k`).join(', ')}, got ${JSON.stringify(c.mp3Bitrate)}`);
+  oneOf(r, 'mp3SampleRate', MP3_SAMPLE_RATES);
+  parseSeedList(c.seeds);
+  return c;
+}
+
+/** The explicit seeds of a config (-1 / null entries = random); throws on malformed input. */
+export function parseSeedList(seeds: GenerationConfig['seeds']): number[] | null {
+  if (seeds === null || seeds === undefined) return null;
+  const list = typeof seeds === 'string' ? seeds.split(',').map((s) => s.trim()).filter((s) => s !== '').map(Number) : Array.isArray(seeds) ? seeds : [seeds];
+  list.forEach((s) => {
+    if (!(typeof s === 'number' && Number.isInteger(s) && s >= -1 && s <= 2 ** 32 - 1)) {
+      throw new ParamError('seeds', `each seed must be an integer in [0, 2^32) or -1 (random), got ${JSON.stringify(seeds)}`);
+    }
+  });
+  return list.length ? list : null;
+}
+
+/**
+ * Per-item seeds (spec 13.6, upstream prepare_seeds): all random with useRandomSeed; otherwise the
+ * explicit list (config.seeds, else params.seed), where a single seed with batch > 1 seeds item 0
+ * only and items 1.. get random seeds, missing entries and -1 are random.
+ */
+export function planSeeds(params: GenerationParams, config: GenerationConfig, random: () => number): number[] {
+  const B = config.batchSize;
+  if (config.useRandomSeed) return Array.from({ length: B }, random);
+  const list = parseSeedList(config.seeds) ?? [params.seed];
+  const explicit = list.length === 1 ? [list[0]] : list.slice(0, B);
+  return Array.from({ length: B }, (_, i) => (i < explicit.length && explicit[i] >= 0 ? explicit[i] : random()));
+}
