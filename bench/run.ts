@@ -1,4 +1,4 @@
-// Benchmark entry (`npm run bench -- [--json] [--quick] [--filter REGEX] [--threads N]`): loads every
+// Benchmark entry (`npm run bench -- [--json] [--quick] [--suite NAME,...] [--filter REGEX] [--threads N]`): loads every
 // bench/*.js module that exports `suites()` (see bench/suite.ts for the interface), runs the suites
 // one after another and prints one row per measurement — a JSON object per line with --json, an
 // aligned table otherwise.
@@ -9,15 +9,16 @@ import { native } from '../src/runtime/native.js';
 import type { BenchContext, BenchRow, Suite } from './suite.js';
 
 function parseArgs(argv: string[]) {
-  const opts = { json: false, quick: false, filter: null as RegExp | null, threads: 0 };
+  const opts = { json: false, quick: false, filter: null as RegExp | null, threads: 0, suites: null as string[] | null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--json') opts.json = true;
     else if (a === '--quick') opts.quick = true;
     else if (a === '--filter') opts.filter = new RegExp(argv[++i] ?? '');
     else if (a === '--threads') opts.threads = Number(argv[++i]);
+    else if (a === '--suite') opts.suites = (argv[++i] ?? '').split(',').filter(Boolean);
     else if (a === '--help' || a === '-h') {
-      process.stdout.write('usage: npm run bench -- [--json] [--quick] [--filter REGEX] [--threads N]\n');
+      process.stdout.write('usage: npm run bench -- [--json] [--quick] [--suite NAME,...] [--filter REGEX] [--threads N]\n');
       process.exit(0);
     } else {
       process.stderr.write(`bench: unknown argument '${a}'\n`);
@@ -62,7 +63,12 @@ async function main(): Promise<void> {
     minSeconds: opts.quick ? 0.15 : 0.5,
     log: (m) => process.stderr.write(`${m}\n`),
   };
-  const suites = await loadSuites();
+  const all = await loadSuites();
+  const suites = opts.suites ? all.filter((s) => opts.suites!.includes(s.name)) : all;
+  if (opts.suites && suites.length === 0) {
+    process.stderr.write(`bench: no suite named ${opts.suites.join(', ')} (have: ${all.map((s) => s.name).join(', ')})\n`);
+    process.exit(2);
+  }
   ctx.log(`bench: ${suites.length} suite(s), ${ctx.threads} thread(s)${opts.quick ? ', quick' : ''}`);
   if (!opts.json) {
     process.stdout.write(`${'name'.padEnd(34)} ${'shape'.padEnd(20)} ${'dtype'.padEnd(12)} ${'ours'.padStart(9)} ${'ref'.padStart(9)} ${'ratio'.padStart(6)}  unit     reference\n`);
