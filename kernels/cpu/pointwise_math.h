@@ -1,6 +1,6 @@
-// Scalar definitions of the pointwise ops (the reference semantics, in torch's float32 operation
-// order) and the AVX-512 vector math the fast paths build on. Shared by the elementwise, norm,
-// softmax and reduce kernels.
+// Math shared by the pointwise kernels (elementwise, norm, rope, softmax, reduce): scalar silu /
+// sigmoid in torch's float32 form, NaN-propagating max/min, the run-time ISA choice, and the
+// AVX-512 / AVX2 vector math (exp and the functions built on it) the fast paths use.
 #pragma once
 #include <immintrin.h>
 

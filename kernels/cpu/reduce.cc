@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <limits>
-#include <vector>
 
 #include "parallel.h"
 #include "pointwise_math.h"
