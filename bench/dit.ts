@@ -20,6 +20,9 @@ export interface DitBenchResult {
   tokens: number;
   oursSeconds: number;
   torchSeconds: number | null;
+  /** Process CPU seconds (all threads) of the forward: comparable on a machine others load too. */
+  oursCpuSeconds: number;
+  torchCpuSeconds: number | null;
   /** torch time / our time (>= 1 means we are faster). */
   ratio: number | null;
 }
@@ -104,8 +107,8 @@ function randomWeights(h: number, heads: number, kvHeads: number, d: number, int
   return new Weights({ get: (n) => m.get(shared(n))!.contiguous(), has: (n) => m.has(shared(n)) }, '', 'random bf16 weights');
 }
 
-function torchTimes(frames: number[], layers: number, threads: number, enc: number): Map<number, number> {
-  const out = new Map<number, number>();
+function torchTimes(frames: number[], layers: number, threads: number, enc: number): Map<number, { wall: number; cpu: number }> {
+  const out = new Map<number, { wall: number; cpu: number }>();
   const py = '/usr/bin/python3';
   const script = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'dit_torch.py');
   const alt = join(dirname(fileURLToPath(import.meta.url)), 'dit_torch.py');
@@ -118,8 +121,8 @@ function torchTimes(frames: number[], layers: number, threads: number, enc: numb
   }
   const text = execFileSync(py, [path, `frames=${frames.join(',')}`, `layers=${layers}`, `threads=${threads}`, `enc=${enc}`], { encoding: 'utf8', maxBuffer: 1 << 20 });
   for (const line of text.trim().split('\n')) {
-    const r = JSON.parse(line) as { frames: number; seconds: number };
-    out.set(r.frames, r.seconds);
+    const r = JSON.parse(line) as { frames: number; seconds: number; cpu_seconds: number };
+    out.set(r.frames, { wall: r.seconds, cpu: r.cpu_seconds });
   }
   return out;
 }
@@ -142,18 +145,20 @@ export async function runDitBench(opts: DitBenchOptions = {}): Promise<DitBenchR
   const dit = new AceStepDiT(randomWeights(2048, 16, 8, 128, 6144), cfg);
   const results: DitBenchResult[] = [];
   const condition = dit.prepareCondition(Tensor.fromArray(randomValues(encLen * 2048, 1, 99), [1, encLen, 2048]));
-  const run = async (t: number): Promise<number> => {
+  const run = async (t: number): Promise<{ wall: number; cpu: number }> => {
     const x = Tensor.fromArray(randomValues(t * 64, 1, 5), [1, t, 64]);
     const ctx = Tensor.fromArray(randomValues(t * 128, 1, 6), [1, t, 128]);
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     const v = tidy(() => dit.forward({ hidden: x, context: ctx, timestep: [0.5], condition }));
     await v.data();
-    const dt = (performance.now() - t0) / 1000;
+    const wall = (performance.now() - t0) / 1000;
+    const c = process.cpuUsage(c0);
     for (const z of [x, ctx, v]) z.dispose();
-    return dt;
+    return { wall, cpu: (c.user + c.system) / 1e6 };
   };
   await run(64); // warm-up: thread pool, weight re-layout caches
-  const ours = new Map<number, number>();
+  const ours = new Map<number, { wall: number; cpu: number }>();
   for (const f of frames) ours.set(f, await run(f));
   condition.dispose();
   dit.dispose();
@@ -161,7 +166,15 @@ export async function runDitBench(opts: DitBenchOptions = {}): Promise<DitBenchR
   for (const f of frames) {
     const o = ours.get(f)!;
     const t = torch.get(f) ?? null;
-    results.push({ frames: f, tokens: Math.ceil(f / 2), oursSeconds: o, torchSeconds: t, ratio: t === null ? null : t / o });
+    results.push({
+      frames: f,
+      tokens: Math.ceil(f / 2),
+      oursSeconds: o.wall,
+      torchSeconds: t?.wall ?? null,
+      oursCpuSeconds: o.cpu,
+      torchCpuSeconds: t?.cpu ?? null,
+      ratio: t === null ? null : t.wall / o.wall,
+    });
   }
   return results;
 }
@@ -191,6 +204,8 @@ export function suites(): Suite[] {
             ratio: ratioOf(ours, ref),
             oursSeconds: r.oursSeconds,
             torchSeconds: r.torchSeconds,
+            oursCpuSeconds: r.oursCpuSeconds,
+            torchCpuSeconds: r.torchCpuSeconds,
           });
         }
       },
@@ -207,8 +222,10 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   });
   for (const r of res) {
     console.log(
-      `DiT forward ${r.frames} frames (${r.tokens} tokens): ours ${r.oursSeconds.toFixed(2)} s` +
-        (r.torchSeconds === null ? ', torch n/a' : `, torch bf16 ${r.torchSeconds.toFixed(2)} s, ratio ${r.ratio!.toFixed(2)}`),
+      `DiT forward ${r.frames} frames (${r.tokens} tokens): ours ${r.oursSeconds.toFixed(2)} s (cpu ${r.oursCpuSeconds.toFixed(1)} s)` +
+        (r.torchSeconds === null
+          ? ', torch n/a'
+          : `, torch bf16 ${r.torchSeconds.toFixed(2)} s (cpu ${r.torchCpuSeconds!.toFixed(1)} s), wall ratio ${r.ratio!.toFixed(2)}, cpu ratio ${(r.torchCpuSeconds! / r.oursCpuSeconds).toFixed(2)}`),
     );
   }
 }

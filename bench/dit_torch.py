@@ -1,7 +1,8 @@
 # PyTorch reference timing for bench/dit.ts: one ACE-Step DiT forward (spec section 10) written
 # plainly in torch at the given shapes with random weights, weights in bf16 (default) and the
 # layer math done in the same dtype torch would use for such a checkpoint on CPU. Weights are
-# shared across layers exactly as in bench/dit.ts. Prints one JSON line per audio length.
+# shared across layers exactly as in bench/dit.ts. Prints one JSON line per audio length with wall
+# and process CPU seconds (CPU time stays comparable when other processes load the machine).
 import json
 import math
 import sys
@@ -104,9 +105,11 @@ def main():
     for f in frames:
         forward(min(f, 64))  # warm-up (oneDNN primitive creation)
         t0 = time.perf_counter()
+        c0 = time.process_time()
         forward(f)
         dt = time.perf_counter() - t0
-        print(json.dumps({'frames': f, 'seconds': dt, 'dtype': args.get('dtype', 'bf16'), 'threads': threads, 'torch': torch.__version__}), flush=True)
+        cpu = time.process_time() - c0
+        print(json.dumps({'frames': f, 'seconds': dt, 'cpu_seconds': cpu, 'dtype': args.get('dtype', 'bf16'), 'threads': threads, 'torch': torch.__version__}), flush=True)
 
 
 main()
