@@ -43,29 +43,43 @@ ACESTEP_AVX2 void rope_head256(const float* x, const float* c, const float* s, i
 
 }  // namespace
 
-void rope_ref(const TensorView& x, const TensorView& cos, const TensorView& sin, const TensorView& out) {
-  int64_t B = x.shape[0], T = x.shape[1], H = x.shape[2], D = x.shape[3], half = D / 2;
-  float* o = out.ptr<float>();
-  for (int64_t b = 0; b < B; b++)
-    for (int64_t t = 0; t < T; t++)
-      for (int64_t h = 0; h < H; h++) {
-        int64_t xo = b * x.strides[0] + t * x.strides[1] + h * x.strides[2];
-        float* orow = o + ((b * T + t) * H + h) * D;
-        for (int64_t i = 0; i < half; i++) {
-          int64_t co = b * cos.strides[0] + t * cos.strides[1] + i * cos.strides[2];
-          int64_t so = b * sin.strides[0] + t * sin.strides[1] + i * sin.strides[2];
-          float a = load_as_f32(x, xo + i * x.strides[3]), bb = load_as_f32(x, xo + (i + half) * x.strides[3]);
-          rope_pair(a, bb, cos.ptr<float>()[co], sin.ptr<float>()[so], orow + i, orow + i + half);
-        }
+namespace {
+
+// Rows [lo, hi) of the flattened (b, t) range through strided scalar loads: the reference, and the
+// fast path's fallback for non-f32 or head-dim-strided x.
+void rope_rows_strided(const TensorView& x, const TensorView& cos, const TensorView& sin, const TensorView& out, int64_t lo, int64_t hi) {
+  int64_t T = x.shape[1], H = x.shape[2], D = x.shape[3], half = D / 2;
+  for (int64_t bt = lo; bt < hi; bt++) {
+    int64_t b = bt / T, t = bt % T;
+    for (int64_t h = 0; h < H; h++) {
+      int64_t xo = b * x.strides[0] + t * x.strides[1] + h * x.strides[2];
+      float* orow = out.ptr<float>() + (bt * H + h) * D;
+      for (int64_t i = 0; i < half; i++) {
+        int64_t co = b * cos.strides[0] + t * cos.strides[1] + i * cos.strides[2];
+        int64_t so = b * sin.strides[0] + t * sin.strides[1] + i * sin.strides[2];
+        float a = load_as_f32(x, xo + i * x.strides[3]), bb = load_as_f32(x, xo + (i + half) * x.strides[3]);
+        rope_pair(a, bb, cos.ptr<float>()[co], sin.ptr<float>()[so], orow + i, orow + i + half);
       }
+    }
+  }
+}
+
+}  // namespace
+
+void rope_ref(const TensorView& x, const TensorView& cos, const TensorView& sin, const TensorView& out) {
+  rope_rows_strided(x, cos, sin, out, 0, x.shape[0] * x.shape[1]);
 }
 
 void rope(const TensorView& x, const TensorView& cos, const TensorView& sin, const TensorView& out) {
   int64_t B = x.shape[0], T = x.shape[1], H = x.shape[2], D = x.shape[3], half = D / 2;
+  if (B * T * H == 0) return;
+  int64_t grain = std::max<int64_t>(1, 4096 / std::max<int64_t>(1, H * D));
   bool fast = x.dtype == DType::F32 && x.strides[3] == 1 && cos.strides[2] == 1 && sin.strides[2] == 1;
-  if (!fast || B * T * H == 0) return rope_ref(x, cos, sin, out);
+  if (!fast) {
+    return parallel_for(B * T, grain, [&](int64_t lo, int64_t hi, int) { rope_rows_strided(x, cos, sin, out, lo, hi); });
+  }
   PwIsa isa = pw_isa();
-  parallel_for(B * T, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, H * D)), [&](int64_t lo, int64_t hi, int) {
+  parallel_for(B * T, grain, [&](int64_t lo, int64_t hi, int) {
     for (int64_t bt = lo; bt < hi; bt++) {
       int64_t b = bt / T, t = bt % T;
       const float* c = cos.ptr<float>() + b * cos.strides[0] + t * cos.strides[1];
