@@ -16,6 +16,7 @@ import { Qwen3Model } from '../models/qwen3.js';
 import { TextTokenizer } from '../text/index.js';
 import type { LmBundle } from './lm-planner.js';
 import type { SamplerVariant } from './sampler.js';
+import { ParamError } from './params.js';
 
 /** DiT folders tried in this order when none is named. */
 export const DIT_MODEL_NAMES = ['acestep-v15-turbo', 'acestep-v15-xl-turbo', 'acestep-v15-sft', 'acestep-v15-base', 'acestep-v15-xl-sft', 'acestep-v15-xl-base'];
@@ -34,6 +35,8 @@ export interface AceStepOptions {
   lmModel?: string | null;
   /** Load the LM now instead of on first use. */
   preloadLm?: boolean;
+  /** The LM's context window (upstream max_model_len, default 4096); token budgets stay 64 below it. */
+  lmMaxModelLen?: number;
 }
 
 function isDir(p: string): boolean {
@@ -67,12 +70,15 @@ export class AceStep {
   readonly textTokenizer: TextTokenizer;
   readonly vae: OobleckVae;
   readonly lmDir: string | null;
+  readonly lmMaxModelLen: number;
   private lm: LmBundle | null = null;
   private disposed = false;
 
   private constructor(opts: AceStepOptions) {
     this.root = resolve(opts.checkpoints);
     if (!isDir(this.root)) throw new CheckpointError('checkpoint root folder does not exist', this.root);
+    this.lmMaxModelLen = opts.lmMaxModelLen ?? 4096;
+    if (!Number.isInteger(this.lmMaxModelLen) || this.lmMaxModelLen < 256) throw new ParamError('lmMaxModelLen', `must be an integer >= 256, got ${opts.lmMaxModelLen}`);
     this.device = resolveBackend(opts.device ?? 'auto');
     this.ditDir = pick(this.root, opts.ditModel, DIT_MODEL_NAMES.concat(readdirSync(this.root).filter((n) => n.startsWith('acestep-v15'))), 'DiT');
     const teDir = pick(this.root, undefined, [TEXT_ENCODER_NAME], 'text encoder');

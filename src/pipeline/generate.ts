@@ -305,6 +305,7 @@ async function run(
         useCotMetas: p.useCotMetas,
         useCotCaption: p.useCotCaption,
         useCotLanguage: p.useCotLanguage,
+        maxModelLen: engine.lmMaxModelLen,
         signal,
         onToken: onProgress && ((phase, _t, step) => onProgress({ stage: 'lm', item: i, phase, step })),
       });

@@ -45,13 +45,13 @@ export interface CreateSampleResult extends UnderstandResult {
 
 export type FormatSampleResult = UnderstandResult;
 
-function checkOptions(o: LmCallOptions): LmTaskOptions {
+function checkOptions(engine: AceStep, o: LmCallOptions): LmTaskOptions {
   if (o.temperature !== undefined && !(o.temperature >= 0 && o.temperature <= 2)) throw new ParamError('temperature', `must be in [0, 2], got ${o.temperature}`);
   if (o.topK !== undefined && !(Number.isInteger(o.topK) && o.topK >= 0)) throw new ParamError('topK', `must be an integer >= 0, got ${o.topK}`);
   if (o.topP !== undefined && !(o.topP > 0 && o.topP <= 1)) throw new ParamError('topP', `must be in (0, 1], got ${o.topP}`);
   if (o.repetitionPenalty !== undefined && !(o.repetitionPenalty > 0)) throw new ParamError('repetitionPenalty', `must be > 0, got ${o.repetitionPenalty}`);
   if (o.seed !== undefined && !(Number.isInteger(o.seed) && o.seed >= 0 && o.seed < 2 ** 32)) throw new ParamError('seed', `must be an integer in [0, 2^32), got ${o.seed}`);
-  return { ...o };
+  return { ...o, maxModelLen: engine.lmMaxModelLen };
 }
 
 function fromMetadata(r: LmTaskResult | null, audioCodes: string, err: unknown): UnderstandResult {
@@ -107,7 +107,7 @@ export async function audioToCodes(engine: AceStep, path: string): Promise<strin
 
 /** Audio codes (or an audio file) -> caption, lyrics and metadata. */
 export async function understandMusic(engine: AceStep, input: { audioCodes?: string; srcAudio?: string }, o: LmCallOptions = {}): Promise<UnderstandResult> {
-  const opts = checkOptions(o);
+  const opts = checkOptions(engine, o);
   if (!input.audioCodes && !input.srcAudio) throw new ParamError('audioCodes', 'give audio codes (<|audio_code_N|>...) or a srcAudio file');
   if (input.audioCodes && !/<\|audio_code_\d+\|>/.test(input.audioCodes)) throw new ParamError('audioCodes', 'holds no <|audio_code_N|> tokens');
   engine.checkAlive();
@@ -126,7 +126,7 @@ export async function createSample(
   input: { query: string; instrumental?: boolean; vocalLanguage?: string | null },
   o: LmCallOptions = {},
 ): Promise<CreateSampleResult> {
-  const opts = checkOptions(o);
+  const opts = checkOptions(engine, o);
   if (typeof input.query !== 'string') throw new ParamError('query', 'must be a string');
   const lang = input.vocalLanguage ?? null;
   if (lang && lang !== 'unknown' && !VALID_LANGUAGES.includes(lang)) throw new ParamError('vocalLanguage', `must be 'unknown' or a language code, got ${JSON.stringify(lang)}`);
@@ -146,7 +146,7 @@ export async function formatSample(
   input: { caption: string; lyrics: string; userMetadata?: { bpm?: number | string; duration?: number | string; keyscale?: string; timesignature?: string; language?: string } | null },
   o: LmCallOptions = {},
 ): Promise<FormatSampleResult> {
-  const opts = checkOptions(o);
+  const opts = checkOptions(engine, o);
   if (typeof input.caption !== 'string') throw new ParamError('caption', 'must be a string');
   if (typeof input.lyrics !== 'string') throw new ParamError('lyrics', 'must be a string');
   engine.checkAlive();

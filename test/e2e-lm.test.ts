@@ -1,0 +1,74 @@
+// End-to-end LM entry points on the tiny checkpoints: understandMusic (from codes and from an
+// audio file through VAE encode + FSQ tokenizer), createSample and formatSample. The LM weights
+// are random, so the checks are structural: the FSM must keep every metadata field it wrote
+// inside its allowed values, the entry points must report success, and bad input must throw a
+// ParamError before the LM runs. A 320-token context keeps each call to a few seconds.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeTinyCheckpoints } from '../scripts/make-tiny-checkpoints.js';
+import { AceStep, createSample, formatSample, ParamError, understandMusic, type UnderstandResult } from '../src/index.js';
+import { writeWav } from '../src/io/audio/index.js';
+import { BPM_RANGE, VALID_KEYSCALES } from '../src/pipeline/lm-fsm.js';
+
+let dir: string;
+let engine: AceStep;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'acestep-e2e-lm-'));
+  makeTinyCheckpoints(join(dir, 'ckpt'));
+  engine = await AceStep.load({ checkpoints: join(dir, 'ckpt'), device: 'cpu', lmMaxModelLen: 320, preloadLm: true });
+});
+
+afterAll(() => {
+  engine?.dispose();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+/** Fields the FSM wrote must be in range; the caption (free text) may be cut by the budget. */
+function checkFields(r: UnderstandResult): void {
+  expect(r.success, r.error ?? '').toBe(true);
+  expect(r.bpm).not.toBeNull();
+  expect(r.bpm!).toBeGreaterThanOrEqual(BPM_RANGE[0]);
+  expect(r.bpm!).toBeLessThanOrEqual(BPM_RANGE[1]);
+  if (r.keyscale) expect(VALID_KEYSCALES).toContain(r.keyscale);
+  if (r.duration !== null) expect(Number.isInteger(r.duration)).toBe(true);
+}
+
+describe('LM entry points end to end (tiny checkpoints)', () => {
+  it('understandMusic from audio codes', async () => {
+    const codes = Array.from({ length: 20 }, (_, i) => `<|audio_code_${(i * 7919) % 64000}|>`).join('');
+    const r = await understandMusic(engine, { audioCodes: codes }, { seed: 1 });
+    checkFields(r);
+    expect(r.audioCodes).toBe(codes);
+  });
+
+  it('understandMusic from an audio file derives 5 Hz codes first', async () => {
+    const path = join(dir, 'tone.wav');
+    const n = 4 * 200;
+    const ch = Float32Array.from({ length: n }, (_, i) => 0.4 * Math.sin(i / 3));
+    writeFileSync(path, writeWav({ sampleRate: 200, channels: [ch, ch] }, true));
+    const r = await understandMusic(engine, { srcAudio: path }, { seed: 2 });
+    checkFields(r);
+    // 4 s at 25 Hz = 100 frames -> 20 codes at 5 Hz.
+    expect(r.audioCodes.match(/<\|audio_code_\d+\|>/g)).toHaveLength(20);
+  });
+
+  it('createSample and formatSample', async () => {
+    const c = await createSample(engine, { query: 'a happy summer song', instrumental: true }, { seed: 3 });
+    checkFields(c);
+    expect(c.instrumental).toBe(true);
+    const f = await formatSample(engine, { caption: 'rock ballad', lyrics: 'hello world', userMetadata: { bpm: 90 } }, { seed: 4 });
+    checkFields(f);
+    // A user bpm is forced through the FSM unchanged.
+    expect(f.bpm).toBe(90);
+  });
+
+  it('bad input throws ParamError before the LM runs', async () => {
+    await expect(understandMusic(engine, {})).rejects.toThrow(ParamError);
+    await expect(understandMusic(engine, { audioCodes: 'no codes here' })).rejects.toThrow(/audio_code/);
+    await expect(createSample(engine, { query: 'x' }, { temperature: 5 })).rejects.toThrow(/temperature.*\[0, 2\]/);
+    await expect(formatSample(engine, { caption: 'x', lyrics: 'y' }, { topP: 0 })).rejects.toThrow(ParamError);
+  });
+});
