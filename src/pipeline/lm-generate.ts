@@ -227,12 +227,7 @@ export async function* generateStream(model: Qwen3Model, o: GenerateOptions): As
         let cond = useCfg ? logits.narrow(0, 0, B) : logits;
         if (penalty !== 1 && step > 0) {
           const prev = new Int32Array(B * step).fill(-1);
-          generated.forEach((g, i) => {
-            for (let j = 0; j < g.length; j++) {
-              const col = maps.columnOf(g[j]);
-              prev[i * step + j] = col;
-            }
-          });
+          generated.forEach((g, i) => g.forEach((id, j) => (prev[i * step + j] = maps.columnOf(id))));
           cond = repetitionPenalty(cond, Tensor.fromArray(prev, [B, step], { dtype: 'i32', device }), penalty);
         }
         let x = useCfg ? cfgCombine(cond, logits.narrow(0, B, B), cfg) : cond;
