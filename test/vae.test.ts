@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CheckpointError } from '../src/io/errors.js';
-import { effectiveOverlap, hopLength, OobleckVae, parseVaeConfig, tileWindows, VaeTilingError, type VaeConfig } from '../src/models/vae.js';
+import { effectiveOverlap, hopLength, upstreamDecodeChunk, OobleckVae, parseVaeConfig, tileWindows, VaeTilingError, type VaeConfig } from '../src/models/vae.js';
 import { ShapeError, Tensor, tidy } from '../src/runtime/index.js';
 import { normal, uniform } from './support/random.js';
 
@@ -103,6 +103,11 @@ describe('tiling rules', () => {
     expect(effectiveOverlap(10, 3)).toBe(3); // already fits; below 4 as requested
     expect(effectiveOverlap(128, 64)).toBe(32);
     expect(effectiveOverlap(8, 4)).toBe(4); // cannot go below the floor (stride 0 is an error later)
+  });
+
+  it('picks upstream chunk sizes from free device memory', () => {
+    const G = 1024 ** 3;
+    expect([30 * G, 24 * G, 20 * G, 16 * G, 12 * G, 11.9 * G, 2 * G].map(upstreamDecodeChunk)).toEqual([512, 512, 384, 384, 256, 128, 128]);
   });
 
   it('lays out windows like upstream', () => {

@@ -484,7 +484,8 @@ void conv1d(const TensorView& x, const TensorView& w, const TensorView& bias, co
   std::vector<Packed> A;
   for (int64_t g = 0; g < G; g++) A.push_back(pack_rows(wf + g * cout_g * R, cout_g, R));
   std::vector<float> bf = bias_f32(bias, Cout);
-  std::vector<float> xs(direct ? 0 : static_cast<size_t>(cin_g * S * U));
+  // Phase rows are fully written below, so the buffer is left uninitialised (no zero-fill pass).
+  std::unique_ptr<float[]> xs(direct ? nullptr : new float[static_cast<size_t>(cin_g * S * U)]);
   const float* xd = x.ptr<float>();
   float* yd = out.ptr<float>();
   for (int64_t b = 0; b < B; b++)
@@ -495,7 +496,7 @@ void conv1d(const TensorView& x, const TensorView& w, const TensorView& bias, co
           for (int64_t row = rb; row < re; row++) {
             int64_t ci = row / S, ph = row % S;
             const float* src = xg + ci * T;
-            float* dst = xs.data() + row * U;
+            float* dst = xs.get() + row * U;
             for (int64_t u = 0; u < U; u++) {
               int64_t s = u * S + ph - p.padding;
               dst[u] = s >= 0 && s < T ? src[s] : 0.0f;
@@ -504,7 +505,7 @@ void conv1d(const TensorView& x, const TensorView& w, const TensorView& bias, co
         });
       }
       TapGemm tg;
-      tg.X = direct ? xg : xs.data();
+      tg.X = direct ? xg : xs.get();
       tg.ldx = ldx;
       tg.nrows = cin_g * S;
       tg.qmax = qmax;
@@ -565,18 +566,25 @@ void conv_transpose1d(const TensorView& x, const TensorView& w, const TensorView
     phases.push_back(std::move(ph));
   }
   std::vector<float> bf = bias_f32(bias, Cout);
-  std::vector<float> xp(static_cast<size_t>(Cin * W), 0.0f);
+  std::unique_ptr<float[]> xp(new float[static_cast<size_t>(Cin * W)]);
   int64_t ymax = 0;
   for (const Phase& ph : phases) ymax = std::max(ymax, ph.n);
-  std::vector<float> ybuf(static_cast<size_t>(Cout * ymax));
+  std::unique_ptr<float[]> ybuf(new float[static_cast<size_t>(Cout * ymax)]);
   const float* xd = x.ptr<float>();
   float* od = out.ptr<float>();
   for (int64_t b = 0; b < B; b++) {
-    for (int64_t ci = 0; ci < Cin; ci++) std::copy_n(xd + (b * Cin + ci) * T, T, xp.data() + ci * W + L);
+    parallel_for(Cin, 8, [&](int64_t cb, int64_t ce, int) {
+      for (int64_t ci = cb; ci < ce; ci++) {
+        float* row = xp.get() + ci * W;
+        std::fill_n(row, L, 0.0f);
+        std::copy_n(xd + (b * Cin + ci) * T, T, row + L);
+        std::fill_n(row + L + T, W - L - T, 0.0f);
+      }
+    });
     float* ob = od + b * Cout * Tout;
     for (const Phase& ph : phases) {
       TapGemm tg;
-      tg.X = xp.data();
+      tg.X = xp.get();
       tg.ldx = W;
       tg.nrows = Cin;
       tg.qmax = ph.qmax;
@@ -584,7 +592,7 @@ void conv_transpose1d(const TensorView& x, const TensorView& w, const TensorView
       tg.q = ph.q.data();
       tg.A = ph.A.get();
       tg.bias = bf.empty() ? nullptr : bf.data();
-      tg.Y = ybuf.data();
+      tg.Y = ybuf.get();
       tg.ldy = ph.n;
       tg.R = static_cast<int64_t>(ph.row.size());
       tg.Cout = Cout;
@@ -593,7 +601,7 @@ void conv_transpose1d(const TensorView& x, const TensorView& w, const TensorView
       const int64_t j0 = ph.u0 * S + ph.rho - p.padding;
       parallel_for(Cout, 8, [&](int64_t cb, int64_t ce, int) {
         for (int64_t co = cb; co < ce; co++) {
-          const float* src = ybuf.data() + co * ph.n;
+          const float* src = ybuf.get() + co * ph.n;
           float* dst = ob + co * Tout + j0;
           for (int64_t u = 0; u < ph.n; u++) dst[u * S] = src[u];
         }

@@ -250,6 +250,16 @@ export const DEFAULT_ENCODE_CHUNK_SECONDS = 30;
 export const DEFAULT_ENCODE_OVERLAP_SECONDS = 2;
 
 /**
+ * Upstream's GPU decode chunk (latent frames) for the free device memory in bytes: >= 24 GiB 512,
+ * >= 16 GiB 384, >= 12 GiB 256, otherwise 128 (spec §11.9; upstream's env override
+ * ACESTEP_VAE_DECODE_CHUNK_SIZE is the caller's to apply through `chunkSize`).
+ */
+export function upstreamDecodeChunk(freeBytes: number): number {
+  const gib = freeBytes / 1024 ** 3;
+  return gib >= 24 ? 512 : gib >= 16 ? 384 : gib >= 12 ? 256 : 128;
+}
+
+/**
  * Upstream's overlap rule: while chunk - 2*overlap <= 0 halve the overlap (not below 4); an
  * overlap pushed under 4 is raised back to 4 when the request was at least 4.
  */
