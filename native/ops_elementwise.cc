@@ -1,6 +1,9 @@
 // N-API glue for the elementwise family: unary(x, out, op, p0, p1), binary(a, b, out, op) and
 // ternary(a, b, c, out, op). Broadcasting is done by the TS wrapper (inputs arrive expanded to the
-// output shape), so here every input must have exactly the output's shape.
+// output shape), so here every input must have exactly the output's shape. Also the
+// setPointwiseIsa test hook.
+#include <algorithm>
+
 #include "../kernels/cpu/elementwise.h"
 #include "pointwise_args.h"
 #ifdef ACESTEP_CUDA
@@ -75,4 +78,16 @@ ACESTEP_EXPORT(ternary) {
     else cpu::ternary(av, bv, cv, ov, op);
   });
   return info.Env().Undefined();
+}
+
+// setPointwiseIsa(level): test hook selecting the pointwise CPU fast paths' vector ISA (0 scalar,
+// 1 AVX2, 2 AVX-512, capped by the CPU); returns the level in effect. The switch is queued like an
+// op, so work queued before it still runs with the previous ISA.
+ACESTEP_EXPORT(setPointwiseIsa) {
+  OpArgs a{info, "setPointwiseIsa"};
+  int64_t level = a.integer(0, "level");
+  if (level < 0 || level > 2) a.fail("level must be 0 (scalar), 1 (avx2) or 2 (avx512), got " + std::to_string(level));
+  int eff = std::min(static_cast<int>(level), cpu::pointwise_isa_best());
+  enqueue_op([eff]() { cpu::set_pointwise_isa(eff); });
+  return Napi::Number::New(info.Env(), eff);
 }

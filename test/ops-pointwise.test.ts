@@ -8,14 +8,24 @@ import { SafetensorsFile } from '../src/io/safetensors.js';
 import {
   abs, add, argmax, clamp, cos, div, embedding, exp, gatedAdd, gelu, geluTanh, KernelError, layerNorm, log, logSoftmax, max,
   maximum, mean, minimum, modulate, mul, neg, relu, rmsNorm, rope, ropeTables, rsqrt, ShapeError, sigmoid, silu, sin,
-  softmax, softplus, sqrt, square, sub, sum, swiglu, tanh, Tensor,
+  softmax, softplus, sqrt, square, sub, sum, swiglu, tanh, Tensor, tidy,
 } from '../src/runtime/index.js';
 import { native } from '../src/runtime/native.js';
 import { normal, uniform } from './support/random.js';
+import type { OpCase } from './backend-ops/harness.js';
+import { cases as elementwiseCases } from './backend-ops/elementwise.js';
+import { cases as normCases } from './backend-ops/norm.js';
+import { cases as ropeCases } from './backend-ops/rope.js';
+import { cases as softmaxCases } from './backend-ops/softmax.js';
+import { cases as reduceCases } from './backend-ops/reduce.js';
+import { cases as embeddingCases } from './backend-ops/embedding.js';
 
 const f = Math.fround;
 const impls = ['fast', 'reference'] as const;
-afterAll(() => native.setCpuImpl('fast'));
+afterAll(() => {
+  native.setCpuImpl('fast');
+  native.setPointwiseIsa(2);
+});
 
 function erf(x: number): number {
   // Abramowitz-Stegun 7.1.26 is too coarse; integrate the series / continued fraction in double.
@@ -243,5 +253,41 @@ describe('typed errors for bad arguments', () => {
     expect(() => embedding(Tensor.zeros([4, 2]), Tensor.zeros([3]))).toThrow(/ids have dtype f32/);
     expect(() => modulate(x, Tensor.zeros([5]), Tensor.zeros([4]))).toThrow(/modulate: shapes/);
     expect(() => clamp(x, NaN, 1)).toThrow(ShapeError);
+  });
+});
+
+// The differential harness runs the fast paths with the best ISA of the machine; this reruns the
+// pointwise families' harness cases with the AVX2 and plain scalar fast paths selected, against the
+// same scalar reference and the same per-case tolerances.
+describe.each([
+  ['avx2', 1],
+  ['scalar', 0],
+] as const)('pointwise harness cases on the %s fast path', (_name, level) => {
+  const all: OpCase[] = [...elementwiseCases, ...normCases, ...ropeCases, ...softmaxCases, ...reduceCases, ...embeddingCases];
+  const run = (c: OpCase, impl: 'fast' | 'reference') => {
+    native.setCpuImpl(impl);
+    try {
+      return tidy(() => {
+        const r = c.run('cpu');
+        return (Array.isArray(r) ? r : [r]).map((t: Tensor) => Float64Array.from((t.dtype === 'f32' || t.dtype === 'i32' ? t.dataSync() : t.toFloat32Sync()) as ArrayLike<number>));
+      });
+    } finally {
+      native.setCpuImpl('fast');
+    }
+  };
+  it(`all ${all.length} cases match the reference`, () => {
+    const eff = native.setPointwiseIsa(level);
+    expect(eff).toBeLessThanOrEqual(level);
+    try {
+      for (const c of all) {
+        const ref = run(c, 'reference'), got = run(c, 'fast');
+        for (let k = 0; k < ref.length; k++) {
+          const tol = c.tol.exact ? { atol: 0, rtol: 0 } : { atol: c.tol.atol, rtol: c.tol.rtol ?? 0 };
+          expectClose(got[k], ref[k], tol.atol, tol.rtol, `${c.op} ${c.name} output ${k} (${c.tol.why})`);
+        }
+      }
+    } finally {
+      native.setPointwiseIsa(2);
+    }
   });
 });

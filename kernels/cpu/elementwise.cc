@@ -311,6 +311,13 @@ void strided_loop(const Plan& p, const TensorView* const* ops, int64_t begin, in
 
 }  // namespace
 
+int pointwise_isa_best() { return static_cast<int>(pw_best_isa()); }
+
+int set_pointwise_isa(int level) {
+  PwIsa want = level <= 0 ? PwIsa::Scalar : level == 1 ? PwIsa::Avx2 : PwIsa::Avx512;
+  return static_cast<int>(set_pw_isa(want));
+}
+
 void unary_ref(const TensorView& x, const TensorView& out, UnaryOp op, float p0, float p1) {
   int64_t n = out.numel();
   for (int64_t i = 0; i < n; i++)

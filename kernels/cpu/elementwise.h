@@ -30,4 +30,9 @@ void binary(const TensorView& a, const TensorView& b, const TensorView& out, Bin
 void ternary_ref(const TensorView& a, const TensorView& b, const TensorView& c, const TensorView& out, TernaryOp op);
 void ternary(const TensorView& a, const TensorView& b, const TensorView& c, const TensorView& out, TernaryOp op);
 
+// Test hook: the vector ISA of all pointwise fast paths (0 scalar, 1 AVX2, 2 AVX-512). The best
+// the CPU supports caps any request; set_pointwise_isa returns the level in effect.
+int pointwise_isa_best();
+int set_pointwise_isa(int level);
+
 }  // namespace acestep::cpu

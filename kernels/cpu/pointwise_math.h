@@ -4,6 +4,7 @@
 #pragma once
 #include <immintrin.h>
 
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -18,24 +19,35 @@ namespace acestep::cpu::pw {
 #define ACESTEP_AVX2 __attribute__((target("avx2")))
 
 // The vector ISA the pointwise fast paths use: the best the CPU has, optionally capped by the
-// environment variable ACESTEP_CPU_ISA=avx2|scalar (lets tests run the AVX2 and scalar paths on an
-// AVX-512 machine).
-enum class PwIsa { Scalar, Avx2, Avx512 };
-inline PwIsa pw_detect_isa() {
-  PwIsa best = PwIsa::Scalar;
-  if (__builtin_cpu_supports("avx2")) best = PwIsa::Avx2;
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
-      __builtin_cpu_supports("avx512dq"))
-    best = PwIsa::Avx512;
-  const char* cap = std::getenv("ACESTEP_CPU_ISA");
-  if (cap && std::strcmp(cap, "scalar") == 0) return PwIsa::Scalar;
-  if (cap && std::strcmp(cap, "avx2") == 0 && best == PwIsa::Avx512) return PwIsa::Avx2;
+// environment variable ACESTEP_CPU_ISA=avx2|scalar or at run time by set_pw_isa (lets tests run the
+// AVX2 and scalar paths on an AVX-512 machine).
+enum class PwIsa { Scalar = 0, Avx2 = 1, Avx512 = 2 };
+inline PwIsa pw_best_isa() {
+  static const PwIsa best = [] {
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("avx512dq"))
+      return PwIsa::Avx512;
+    return __builtin_cpu_supports("avx2") ? PwIsa::Avx2 : PwIsa::Scalar;
+  }();
   return best;
 }
 // Named apart from the GEMM's Isa/detect_isa (kernels/cpu/gemm_kernels.h), which dispatch separately.
-inline PwIsa pw_isa() {
-  static const PwIsa isa = pw_detect_isa();
-  return isa;
+inline std::atomic<int>& pw_isa_state() {
+  static std::atomic<int> state{[] {
+    int best = static_cast<int>(pw_best_isa());
+    const char* cap = std::getenv("ACESTEP_CPU_ISA");
+    if (cap && std::strcmp(cap, "scalar") == 0) return 0;
+    if (cap && std::strcmp(cap, "avx2") == 0) return best < 1 ? best : 1;
+    return best;
+  }()};
+  return state;
+}
+inline PwIsa pw_isa() { return static_cast<PwIsa>(pw_isa_state().load(std::memory_order_relaxed)); }
+// Requests an ISA; the CPU's best caps it. Returns the one in effect.
+inline PwIsa set_pw_isa(PwIsa want) {
+  int w = static_cast<int>(want), best = static_cast<int>(pw_best_isa());
+  pw_isa_state().store(w < best ? w : best);
+  return pw_isa();
 }
 
 // torch's float32 silu/sigmoid are x / (1 + exp(-x)) and 1 / (1 + exp(-x)).
