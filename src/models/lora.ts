@@ -57,7 +57,10 @@ interface ScaleRef {
   scale: number;
 }
 
-/** LoRA branch, scaled after B as PEFT does (`lora_B(lora_A(x)) * scaling`). */
+/**
+ * LoRA branch. The scale goes on the rank-r intermediate rather than the output (PEFT scales
+ * after B): the same product up to rounding, at r instead of out elements per row.
+ */
 class LoraDelta implements LinearDelta {
   constructor(
     readonly a: Tensor,
@@ -67,11 +70,15 @@ class LoraDelta implements LinearDelta {
   ) {}
 
   forward(x: Tensor): Tensor {
-    return tidy(() => scaleBy(linear(linear(x, this.a), this.b), this.baseScale * this.user.scale));
+    return tidy(() => linear(scaleBy(linear(x, this.a), this.baseScale * this.user.scale), this.b));
   }
 }
 
-/** LoKr branch: vec(w1·X·w2ᵀ)·c·s for each row x viewed as X [c1, c2]. */
+/**
+ * LoKr branch: vec((c·s·w1)·X·w2ᵀ) for each row x viewed as X [c1, c2]. Scaling the small w1 and
+ * multiplying it from the left as a broadcast batch matmul keeps every intermediate contiguous
+ * (no transposed copies of activation-sized tensors).
+ */
 class LokrDelta implements LinearDelta {
   constructor(
     readonly w1: Tensor,
@@ -85,10 +92,9 @@ class LokrDelta implements LinearDelta {
     const [b, c2] = this.w2.shape;
     const lead = x.shape.slice(0, -1);
     return tidy(() => {
-      const rows = x.contiguous().reshape([-1, c1, c2]);
-      const z = linear(rows, this.w2); // [M, c1, b] = X·w2ᵀ
-      const y = linear(z.transpose(1, 2).contiguous(), this.w1); // [M, b, a] = (w1·X·w2ᵀ)ᵀ
-      return scaleBy(y.transpose(1, 2).contiguous().reshape([...lead, a * b]), this.baseScale * this.user.scale);
+      const z = linear(x.reshape([-1, c1, c2]), this.w2); // [M, c1, b] = X·w2ᵀ
+      const y = matmul(scaleBy(this.w1, this.baseScale * this.user.scale), z); // [M, a, b]
+      return y.reshape([...lead, a * b]);
     });
   }
 }
