@@ -3,10 +3,11 @@
 // are random, so the checks are structural: the FSM must keep every metadata field it wrote
 // inside its allowed values, the entry points must report success, and bad input must throw a
 // ParamError before the LM runs. A 320-token context keeps each call to a few seconds.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { runCli } from '../src/cli/acestep-main.js';
 import { makeTinyCheckpoints } from '../scripts/make-tiny-checkpoints.js';
 import { AceStep, createSample, formatSample, ParamError, understandMusic, type UnderstandResult } from '../src/index.js';
 import { writeWav } from '../src/io/audio/index.js';
@@ -70,5 +71,38 @@ describe('LM entry points end to end (tiny checkpoints)', () => {
     await expect(understandMusic(engine, { audioCodes: 'no codes here' })).rejects.toThrow(/audio_code/);
     await expect(createSample(engine, { query: 'x' }, { temperature: 5 })).rejects.toThrow(/temperature.*\[0, 2\]/);
     await expect(formatSample(engine, { caption: 'x', lyrics: 'y' }, { topP: 0 })).rejects.toThrow(ParamError);
+  });
+
+  it('the acestep CLI generates, understands, and rejects bad flags with exit code 2', async () => {
+    const out = join(dir, 'cli-out');
+    const ck = join(dir, 'ckpt');
+    const writes: string[] = [];
+    const spy = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => {
+      writes.push(String(s));
+      return true;
+    });
+    const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    try {
+      const code = await runCli([
+        'generate', '--checkpoints', ck, '--backend', 'cpu', '--caption', 'lofi beat', '--duration', '6', '--no-thinking',
+        '--steps', '2', '--batch', '1', '--seeds', '7', '--use-random-seed', 'false', '--format', 'wav', '--out', out,
+      ]);
+      expect(code, writes.join('')).toBe(0);
+      const res = JSON.parse(writes.join(''));
+      expect(res.success).toBe(true);
+      expect(res.audios[0].params.seed).toBe(7);
+      expect(readdirSync(out)).toEqual([`${res.audios[0].key}.wav`]);
+      writes.length = 0;
+      const codes = '<|audio_code_1|><|audio_code_2|><|audio_code_3|>';
+      expect(await runCli(['understand', '--checkpoints', ck, '--backend', 'cpu', '--audio-codes', codes, '--seed', '1'])).toBe(0);
+      expect(JSON.parse(writes.join('')).success).toBe(true);
+      expect(await runCli(['generate', '--checkpoints', ck, '--bpm', '999'])).toBe(2);
+      expect(await runCli(['generate', '--checkpoints', ck, '--bogus', '1'])).toBe(2);
+      expect(await runCli(['dance', '--checkpoints', ck])).toBe(2);
+      expect(await runCli(['generate'])).toBe(2);
+    } finally {
+      spy.mockRestore();
+      err.mockRestore();
+    }
   });
 });
