@@ -22,24 +22,41 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 interface Arr {
   shape: number[];
   data: Float32Array;
+  /** Store as BF16 (the values must already be bf16-representable, see `toBf16Values`). */
+  bf16?: boolean;
 }
 
-/** Minimal safetensors writer (F32 only), 8-byte aligned header as the format requires. */
+/** The upper 16 bits of each f32: exact for values produced by `toBf16Values`. */
+function bf16Bytes(data: Float32Array): Buffer {
+  const bits = new Uint32Array(data.buffer, data.byteOffset, data.length);
+  return Buffer.from(Uint16Array.from(bits, (b) => b >>> 16).buffer);
+}
+
+/** Rounds to the nearest bf16 value (ties to even), kept as f32. */
+function toBf16Values(a: Arr): Arr {
+  const bits = new Uint32Array(Float32Array.from(a.data).buffer);
+  for (let i = 0; i < bits.length; i++) bits[i] = ((bits[i] + 0x7fff + ((bits[i] >>> 16) & 1)) >>> 16) << 16;
+  return { shape: a.shape, data: new Float32Array(bits.buffer), bf16: true };
+}
+
+/** Minimal safetensors writer (F32 / BF16), 8-byte aligned header as the format requires. */
 function writeSafetensors(path: string, tensors: Record<string, Arr>, metadata?: Record<string, string>): void {
   const header: Record<string, unknown> = {};
   if (metadata) header.__metadata__ = metadata;
   let off = 0;
+  const blobs: Buffer[] = [];
   for (const [k, t] of Object.entries(tensors)) {
-    header[k] = { dtype: 'F32', shape: t.shape, data_offsets: [off, off + t.data.byteLength] };
-    off += t.data.byteLength;
+    const blob = t.bf16 ? bf16Bytes(t.data) : Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+    header[k] = { dtype: t.bf16 ? 'BF16' : 'F32', shape: t.shape, data_offsets: [off, off + blob.length] };
+    off += blob.length;
+    blobs.push(blob);
   }
   let json = JSON.stringify(header);
   json += ' '.repeat((8 - (json.length % 8)) % 8);
   const hb = Buffer.from(json, 'utf8');
   const len = Buffer.alloc(8);
   len.writeBigUInt64LE(BigInt(hb.length));
-  const parts = [len, hb, ...Object.values(tensors).map((t) => Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength))];
-  writeFileSync(path, Buffer.concat(parts));
+  writeFileSync(path, Buffer.concat([len, hb, ...blobs]));
 }
 
 /** Deterministic values in [-amp, amp]. */
@@ -153,9 +170,9 @@ const base = loadDit();
 const baseOut = velocity(base);
 
 describe('LoRA on the DiT decoder', () => {
-  it('adds exactly s·(alpha/r)·x·(B·A)ᵀ to one Linear (vs float64 JS)', () => {
-    const A = wave([3, 64], 0.71, 0.5);
-    const B = wave([64, 3], 0.29, 0.5);
+  it('adds exactly s·(alpha/r)·x·(B·A)ᵀ to one Linear (vs float64 JS; BF16 adapter tensors)', () => {
+    const A = toBf16Values(wave([3, 64], 0.71, 0.5));
+    const B = toBf16Values(wave([64, 3], 0.29, 0.5));
     const dir = writePeft('single', { 'layers.1.self_attn.o_proj': { A, B } }, { r: 3, lora_alpha: 6 });
     const mgr = new AdapterManager(base);
     const info = mgr.loadLora(dir, { scale: 0.7 });
