@@ -94,7 +94,7 @@ describe('LM entry points end to end (tiny checkpoints)', () => {
       expect(readdirSync(out)).toEqual([`${res.audios[0].key}.wav`]);
       writes.length = 0;
       const codes = '<|audio_code_1|><|audio_code_2|><|audio_code_3|>';
-      expect(await runCli(['understand', '--checkpoints', ck, '--backend', 'cpu', '--audio-codes', codes, '--seed', '1'])).toBe(0);
+      expect(await runCli(['understand', '--checkpoints', ck, '--backend', 'cpu', '--lm-max-model-len', '320', '--audio-codes', codes, '--seed', '1'])).toBe(0);
       expect(JSON.parse(writes.join('')).success).toBe(true);
       expect(await runCli(['generate', '--checkpoints', ck, '--bpm', '999'])).toBe(2);
       expect(await runCli(['generate', '--checkpoints', ck, '--bogus', '1'])).toBe(2);

@@ -19,14 +19,15 @@ commands:
 common options:
   --checkpoints <dir>   checkpoint root (acestep-v15-turbo, acestep-5Hz-lm-*, Qwen3-Embedding-0.6B, vae)
   --backend auto|cpu|cuda   (default auto)      --threads <n>   CPU threads
-  --dit-model <name>  --lm-model <name>         --params <file.json>  --config <file.json>
+  --dit-model <name>  --lm-model <name>  --lm-max-model-len <n> (LM context, default 4096)
+  --params <file.json>  --config <file.json>
 generation parameters (snake_case names of the library, e.g. --task-type, --src-audio, --inference-steps,
   --seed, --guidance-scale, --shift, --infer-method, --repainting-start, --audio-cover-strength, --thinking,
   --lm-temperature, --batch-size, --seeds 1,2, --use-random-seed false, --audio-format flac|wav|wav32|mp3);
   aliases: --task, --steps, --batch, --format, --out (save dir, default ./outputs)`;
 
 const ALIASES: Record<string, string> = { task: 'task_type', steps: 'inference_steps', batch: 'batch_size', format: 'audio_format' };
-const CLI_KEYS = new Set(['checkpoints', 'backend', 'threads', 'dit_model', 'lm_model', 'params', 'config', 'out', 'query', 'help']);
+const CLI_KEYS = new Set(['checkpoints', 'backend', 'threads', 'dit_model', 'lm_model', 'lm_max_model_len', 'params', 'config', 'out', 'query', 'help']);
 const LIST_KEYS = new Set(['complete_track_classes', 'timesteps']);
 
 class UsageError extends Error {}
@@ -124,6 +125,7 @@ async function run(argv: string[]): Promise<number> {
     device: (cli.backend as BackendChoice | undefined) ?? 'auto',
     ditModel: cli.dit_model as string | undefined,
     lmModel: cli.lm_model as string | undefined,
+    lmMaxModelLen: cli.lm_max_model_len as number | undefined,
   });
   try {
     let result: { success: boolean };
