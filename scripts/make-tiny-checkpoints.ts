@@ -1,5 +1,5 @@
 // Writes a tiny, randomly initialised checkpoint root in the official ACE-Step 1.5 layout
-// (acestep-v15-turbo, acestep-5Hz-lm-0.6B, Qwen3-Embedding-0.6B, vae) so the whole pipeline can run
+// (acestep-v15-turbo, acestep-v15-base, acestep-5Hz-lm-0.6B, Qwen3-Embedding-0.6B, vae) so the whole pipeline can run
 // end to end in seconds. The DiT and the LM are the golden fixtures' tiny models; the text encoder
 // gets the golden tiny body with an embedding table widened to the real Qwen3 vocabulary (captions
 // and lyrics use real token ids); the VAE is generated here with 64 latent channels (the DiT's) and
@@ -143,6 +143,14 @@ export function makeTinyCheckpoints(root: string): string {
   copyInto(join(FIXTURES, 'qwen3-tokenizer'), join(root, 'qwen3-tokenizer'), ['tokenizer.json', 'tokenizer_config.json']);
 
   copyInto(join(FIXTURES, 'acestep-v15-turbo-tiny'), join(root, 'acestep-v15-turbo'), ['config.json', 'model.safetensors', 'silence_latent.pt']);
+  // The base model shares every module with turbo (and the tiny weights carry null_condition_emb),
+  // so the same weights with a base config exercise the CFG sampler path.
+  const baseDir = join(root, 'acestep-v15-base');
+  copyInto(join(FIXTURES, 'acestep-v15-turbo-tiny'), baseDir, ['model.safetensors', 'silence_latent.pt']);
+  const baseCfg = JSON.parse(readFileSync(join(FIXTURES, 'acestep-v15-turbo-tiny', 'config.json'), 'utf8')) as Record<string, unknown>;
+  baseCfg.is_turbo = false;
+  baseCfg.model_version = 'base';
+  writeFileSync(join(baseDir, 'config.json'), JSON.stringify(baseCfg, null, 1));
 
   const lm = join(root, 'acestep-5Hz-lm-0.6B');
   copyInto(join(FIXTURES, 'acestep-5Hz-lm-tiny-fullvocab'), lm, ['config.json', 'model.safetensors']);

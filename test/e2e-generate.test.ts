@@ -109,6 +109,9 @@ describe('generateMusic end to end (tiny checkpoints)', () => {
     expect(codes).toHaveLength(30);
     expect(r.extraOutputs.effectiveTask).toBe('cover');
     expect(r.extraOutputs.latentFrames).toBe(150);
+    // The LM plan is seeded: the same seed writes the same codes.
+    const again = await generateMusic(engine, { ...base, thinking: true, duration: 6, bpm: 120, keyscale: 'C major', timesignature: '4' }, fixed([3]));
+    expect(again.audios[0].params.audio_codes).toBe(r.audios[0].params.audio_codes);
     expect(events.some((e) => e.stage === 'lm' && e.phase === 2)).toBe(true);
     expect(events.some((e) => e.stage === 'lm' && e.phase === 1)).toBe(false);
     const dit = events.filter((e) => e.stage === 'dit');
@@ -173,6 +176,25 @@ describe('generateMusic end to end (tiny checkpoints)', () => {
     expect(outpaint.success, outpaint.error ?? '').toBe(true);
     expect(outpaint.extraOutputs.latentFrames).toBe(200);
     expect(outpaint.audios[0].channels[0].length).toBe(1600);
+  });
+
+  it('base model: CFG (APG and ADG, Heun) runs through the pipeline and guidance changes the result', async () => {
+    const baseEngine = await AceStep.load({ checkpoints: join(dir, 'ckpt'), device: 'cpu', ditModel: 'acestep-v15-base', lmModel: null });
+    try {
+      expect(baseEngine.variant).toBe('base');
+      const steps = { ...base, duration: 6, inferenceSteps: 6, shift: 3, taskType: 'extract' as const, srcAudio: srcWav, trackName: 'drums' };
+      const plain = await generateMusic(baseEngine, { ...steps, guidanceScale: 1 }, fixed([9]));
+      const apg = await generateMusic(baseEngine, { ...steps, guidanceScale: 5, cfgIntervalEnd: 0.95 }, fixed([9]));
+      const adg = await generateMusic(baseEngine, { ...steps, guidanceScale: 5, useAdg: true, samplerMode: 'heun' }, fixed([9]));
+      for (const r of [plain, apg, adg]) {
+        expect(r.success, r.error ?? '').toBe(true);
+        expect(r.audios[0].channels[0].length).toBe(1200);
+      }
+      expect(maxDiff(plain.audios[0].channels[0], apg.audios[0].channels[0])).toBeGreaterThan(1e-4);
+      expect(maxDiff(apg.audios[0].channels[0], adg.audios[0].channels[0])).toBeGreaterThan(1e-4);
+    } finally {
+      baseEngine.dispose();
+    }
   });
 
   it('saves flac and mp3 with the format extension', async () => {
