@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeTinyCheckpoints } from '../scripts/make-tiny-checkpoints.js';
-import { AceStep, generateMusic, ParamError, type ProgressEvent } from '../src/index.js';
+import { AceStep, flush, generateMusic, memoryStats, ParamError, type ProgressEvent } from '../src/index.js';
 import { decodeAudio, writeWav } from '../src/io/audio/index.js';
 import { VALID_KEYSCALES, VALID_TIME_SIGNATURES, BPM_RANGE } from '../src/pipeline/lm-fsm.js';
 
@@ -135,6 +135,18 @@ describe('generateMusic end to end (tiny checkpoints)', () => {
     expect(r.extraOutputs.timeCosts.lm_phase1_time).toBeGreaterThan(0);
   });
 
+  it('given audio codes: text2music runs as cover and T = 5 frames per code (128 minimum)', async () => {
+    const codes = (n: number) => Array.from({ length: n }, (_, i) => `<|audio_code_${(i * 104729) % 64000}|>`).join('');
+    const long = await generateMusic(engine, { ...base, audioCodes: codes(30) }, fixed([6]));
+    expect(long.success, long.error ?? '').toBe(true);
+    expect(long.extraOutputs.effectiveTask).toBe('cover');
+    expect(long.extraOutputs.latentFrames).toBe(150);
+    const short = await generateMusic(engine, { ...base, taskType: 'cover', audioCodes: codes(10) }, fixed([6]));
+    expect(short.success, short.error ?? '').toBe(true);
+    expect(short.extraOutputs.latentFrames).toBe(128);
+    expect(short.audios[0].channels[0].length).toBe(128 * 8);
+  });
+
   it.each(['cover', 'cover-nofsq', 'extract', 'complete'] as const)('%s: output length equals the source', async (task) => {
     const r = await generateMusic(
       engine,
@@ -220,6 +232,24 @@ describe('generateMusic end to end (tiny checkpoints)', () => {
     expect(r.success).toBe(false);
     expect(r.errorCode).toBe('ERR_ABORTED');
     expect(r.audios).toEqual([]);
+  });
+
+  it('generations free every native tensor they allocate (success, failure and abort)', async () => {
+    const codes = Array.from({ length: 30 }, (_, i) => `<|audio_code_${i * 11}|>`).join('');
+    const runs = [
+      () => generateMusic(engine, { ...base, duration: 6 }, fixed([1, 2])),
+      () => generateMusic(engine, { ...base, taskType: 'cover', srcAudio: srcWav, audioCoverStrength: 0.5, referenceAudio: srcWav }, fixed([1])),
+      () => generateMusic(engine, { ...base, taskType: 'repaint', srcAudio: srcWav, repaintingStart: 1, repaintingEnd: 3 }, fixed([1])),
+      () => generateMusic(engine, { ...base, audioCodes: codes }, fixed([1, 2])),
+      () => generateMusic(engine, { ...base, taskType: 'cover', srcAudio: join(dir, 'missing.wav') }, fixed([1])),
+    ];
+    for (const run of runs) {
+      await flush();
+      const before = memoryStats().cpu.inUse;
+      const r = await run();
+      await flush();
+      expect(memoryStats().cpu.inUse, r.error ?? r.statusMessage).toBe(before);
+    }
   });
 
   it('a missing source file is reported, not thrown', async () => {
