@@ -66,3 +66,19 @@ ACESTEP_EXPORT(attention) {
   });
   return info.Env().Undefined();
 }
+
+// attentionIsa('auto' | 'avx512' | 'avx2' | 'generic') -> the CPU path now in effect.
+ACESTEP_EXPORT(attentionIsa) {
+  OpArgs a{info, "attentionIsa"};
+  if (info.Length() < 1 || !info[0].IsString()) a.fail("expected 'auto', 'avx512', 'avx2' or 'generic'");
+  std::string name = info[0].As<Napi::String>().Utf8Value();
+  static const char* names[] = {"auto", "avx512", "avx2", "generic"};
+  int idx = -1;
+  for (int i = 0; i < 4; i++)
+    if (name == names[i]) idx = i;
+  if (idx < 0) a.fail("unknown path '" + name + "', expected 'auto', 'avx512', 'avx2' or 'generic'");
+  auto isa = static_cast<cpu::AttentionIsa>(idx);
+  // Switched on the queue thread, so calls queued before it keep the path they were issued under.
+  enqueue_op([isa]() { cpu::set_attention_isa(isa); });
+  return Napi::String::New(info.Env(), names[static_cast<int>(cpu::resolve_attention_isa(isa))]);
+}

@@ -47,7 +47,14 @@ function jsAttention(q: Float32Array, k: Float32Array, v: Float32Array, dims: nu
   return out;
 }
 
-afterAll(() => native.setCpuImpl('fast'));
+afterAll(() => {
+  native.setCpuImpl('fast');
+  native.attentionIsa('auto');
+});
+
+// Every fast path this CPU can run (a forced path wider than the CPU resolves to something else).
+const fastPaths = (['avx512', 'avx2', 'generic'] as const).filter((n) => native.attentionIsa(n) === n);
+native.attentionIsa('auto');
 
 const tol = { atol: 2e-5, rtol: 2e-5, why: 'fp32 accumulation (fast path) vs double; values are O(1)' };
 
@@ -59,7 +66,7 @@ const specs: { name: string; dims: number[]; o: Opts; masked?: boolean }[] = [
 ];
 
 describe('attention vs plain JS', () => {
-  for (const impl of ['reference', 'fast'] as const) {
+  for (const impl of ['reference', ...fastPaths] as const) {
     for (const s of specs) {
       it(`${impl}: ${s.name}`, () => {
         const [B, Tq, Tk, Hq, Hkv, D] = s.dims;
@@ -67,12 +74,14 @@ describe('attention vs plain JS', () => {
         const mask = s.masked ? Int32Array.from(randomInts(B * Tk, 4, 0, 4), (x) => (x === 0 ? 0 : 1)) : undefined;
         if (mask) for (let j = 0; j < Tk; j++) mask[j] = 0; // batch 0 fully padded -> zero rows
         const want = jsAttention(q, k, v, s.dims, { ...s.o, mask });
-        native.setCpuImpl(impl);
+        if (impl === 'reference') native.setCpuImpl('reference');
+        else native.attentionIsa(impl);
         const got = tidy(() => {
           const keyMask = mask ? Tensor.fromArray(mask, [B, Tk]) : undefined;
           return attention(Tensor.fromArray(q, [B, Tq, Hq, D]), Tensor.fromArray(k, [B, Tk, Hkv, D]), Tensor.fromArray(v, [B, Tk, Hkv, D]), { ...s.o, keyMask }).dataSync() as Float32Array;
         });
         native.setCpuImpl('fast');
+        native.attentionIsa('auto');
         expectClose(got, want, tol, s.name);
         if (mask) expect(got.subarray(0, Tq * Hq * D).every((x) => x === 0)).toBe(true);
       });
@@ -99,6 +108,10 @@ describe('attention contract', () => {
       const out = attention(Tensor.fromArray(normal(5 * 16, 10), [1, 5, 1, 16]), Tensor.fromArray(normal(5 * 16, 12), [1, 5, 1, 16]), Tensor.fromArray(v, [1, 5, 1, 16]), { window: 0 }).dataSync();
       expectClose(out, v, { atol: 1e-6, why: 'softmax over one key is exactly 1' });
     });
+  });
+
+  it('covers at least the baseline fast path', () => {
+    expect(fastPaths).toContain('generic');
   });
 
   it('rejects bad arguments with ShapeError', () => {

@@ -9,7 +9,10 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -335,8 +338,236 @@ ATTN_AVX512 void flash_item(const TensorView& q, const TensorView& k, const Tens
   }
 }
 
-void attention_avx512(const TensorView& q, const TensorView& k, const TensorView& v, const uint8_t* mask,
-                      const TensorView& out, const AttentionParams& p, const Dims& d) {
+// ---------------------------------------------------------------------------------------------
+// Portable flash path: the same algorithm and layout as the AVX-512 one, written with GCC vector
+// types (16 floats) that lower to whatever the target has. It is compiled twice, for AVX2+FMA and
+// for the baseline ISA, and picked at run time.
+
+#define ATTN_INLINE inline __attribute__((always_inline))
+// The v16 helpers are always inlined, so the ABI of passing 64-byte vectors never matters.
+#pragma GCC diagnostic ignored "-Wpsabi"
+constexpr int kLanes = 16;
+typedef float v16 __attribute__((vector_size(64), aligned(4)));  // unaligned loads through v16*
+typedef int32_t v16i __attribute__((vector_size(64), aligned(4)));
+
+ATTN_INLINE v16 splat(float x) { return v16{} + x; }
+ATTN_INLINE v16 vmax(v16 a, v16 b) { return a > b ? a : b; }
+
+// exp(x) for x <= 0 (same polynomial as exp_neg); below -87, -inf and NaN give 0.
+ATTN_INLINE v16 exp_neg_v(v16 x) {
+  v16i live = x >= -87.f;
+  x = x >= -87.f ? x : splat(-87.f);
+  // Round to nearest with the 1.5 * 2^23 trick (|x * log2e| < 2^22 here).
+  v16 n = (x * 1.44269504088896341f + 12582912.f) - 12582912.f;
+  v16 r = x - n * 0.693145751953125f - n * 1.428606765330187045e-06f;
+  v16 y = splat(1.f / 5040);
+  y = y * r + 1.f / 720;
+  y = y * r + 1.f / 120;
+  y = y * r + 1.f / 24;
+  y = y * r + 1.f / 6;
+  y = y * r + 0.5f;
+  y = y * r + 1.f;
+  y = y * r + 1.f;
+  v16i bits = (__builtin_convertvector(n, v16i) + 127) << 23;
+  // Casts between same-size vector types reinterpret the bits.
+  return (v16)((v16i)(y * (v16)bits) & live);
+}
+
+ATTN_INLINE float hsum(v16 a) {
+  float s = 0.f;
+  for (int t = 0; t < kLanes; t++) s += a[t];
+  return s;
+}
+
+ATTN_INLINE void flash_item_portable(const TensorView& q, const TensorView& k, const TensorView& v, const uint8_t* mask,
+                                     const TensorView& out, const AttentionParams& p, const Dims& d, int64_t b,
+                                     int64_t hk, int64_t i0, int64_t i1, Scratch& w) {
+  const int64_t D = d.D, G = d.G;
+  const int rows = static_cast<int>((i1 - i0) * G);
+  const int64_t ldr = (rows + kLanes - 1) / kLanes * kLanes;
+  const bool direct = rows < 8, d16 = D % kLanes == 0;
+  for (int r = 0; r < ldr; r++) {
+    bool real = r < rows;
+    int64_t i = i0 + r / G, h = hk * G + r % G;
+    const float* src = real ? q.ptr<const float>() + b * q.strides[0] + i * q.strides[1] + h * q.strides[2] : nullptr;
+    for (int64_t e = 0; e < D; e++) {
+      float x = real ? src[e] * p.scale : 0.f;
+      if (direct) w.q[r * D + e] = x;
+      else w.qt[e * ldr + r] = x;
+    }
+    w.pos[r] = static_cast<int32_t>((real ? i : i1 - 1) + p.q_offset);
+  }
+  std::fill(w.o.begin(), w.o.begin() + ldr * D, 0.f);
+  std::fill(w.m.begin(), w.m.begin() + ldr, kNegInf);
+  std::fill(w.l.begin(), w.l.begin() + ldr, 0.f);
+
+  int64_t pos_lo = i0 + p.q_offset, pos_hi = i1 - 1 + p.q_offset;
+  int64_t j_lo = 0, j_hi = d.Tk - 1;
+  if (p.causal) j_hi = std::min(j_hi, pos_hi);
+  if (p.window >= 0) {
+    j_lo = std::max(j_lo, pos_lo - p.window);
+    j_hi = std::min(j_hi, pos_hi + p.window);
+  }
+  const int64_t ldk = k.strides[1], ldv = v.strides[1];
+  const float* kbase = k.ptr<const float>() + b * k.strides[0] + hk * k.strides[2];
+  const float* vbase = v.ptr<const float>() + b * v.strides[0] + hk * v.strides[2];
+  const uint8_t* mrow = mask ? mask + b * d.Tk : nullptr;
+  float* S = w.s.data();
+
+  for (int64_t j0 = j_lo; j0 <= j_hi; j0 += kTile) {
+    int nk = static_cast<int>(std::min<int64_t>(kTile, j_hi + 1 - j0));
+    int64_t j1 = j0 + nk - 1;
+    const float* k0 = kbase + j0 * ldk;
+    if (direct) {
+      for (int jj = 0; jj < nk; jj++) {
+        const float* kr = k0 + jj * ldk;
+        for (int r = 0; r < rows; r++) {
+          const float* qr = w.q.data() + r * D;
+          float dot = 0.f;
+          if (d16) {
+            v16 acc{};
+            for (int64_t e = 0; e < D; e += kLanes) acc += *reinterpret_cast<const v16*>(qr + e) * *reinterpret_cast<const v16*>(kr + e);
+            dot = hsum(acc);
+          } else {
+            for (int64_t e = 0; e < D; e++) dot += qr[e] * kr[e];
+          }
+          S[jj * ldr + r] = dot;
+        }
+        for (int64_t r = rows; r < ldr; r++) S[jj * ldr + r] = 0.f;
+      }
+    } else {
+      // Two keys by one 16-row lane block at a time, accumulators in registers.
+      for (int64_t c = 0; c < ldr; c += kLanes) {
+        const float* qc = w.qt.data() + c;
+        int jj = 0;
+        for (; jj + 2 <= nk; jj += 2) {
+          v16 a0{}, a1{};
+          const float *kr0 = k0 + jj * ldk, *kr1 = kr0 + ldk;
+          for (int64_t e = 0; e < D; e++) {
+            v16 qe = *reinterpret_cast<const v16*>(qc + e * ldr);
+            a0 += kr0[e] * qe;
+            a1 += kr1[e] * qe;
+          }
+          *reinterpret_cast<v16*>(S + jj * ldr + c) = a0;
+          *reinterpret_cast<v16*>(S + (jj + 1) * ldr + c) = a1;
+        }
+        for (; jj < nk; jj++) {
+          v16 a0{};
+          const float* kr0 = k0 + jj * ldk;
+          for (int64_t e = 0; e < D; e++) a0 += kr0[e] * *reinterpret_cast<const v16*>(qc + e * ldr);
+          *reinterpret_cast<v16*>(S + jj * ldr + c) = a0;
+        }
+      }
+    }
+    bool all_visible = (!p.causal || j1 <= pos_lo) && (p.window < 0 || (j0 >= pos_hi - p.window && j1 <= pos_lo + p.window));
+    if (all_visible && mrow) all_visible = std::all_of(mrow + j0, mrow + j1 + 1, [](uint8_t x) { return x != 0; });
+    if (!all_visible) {
+      const v16 ninf = splat(kNegInf);
+      for (int jj = 0; jj < nk; jj++) {
+        int32_t j = static_cast<int32_t>(j0 + jj);
+        bool key_ok = !mrow || mrow[j];
+        for (int64_t c = 0; c < ldr; c += kLanes) {
+          v16* sv = reinterpret_cast<v16*>(S + jj * ldr + c);
+          if (!key_ok) {
+            *sv = ninf;
+            continue;
+          }
+          v16i pos = *reinterpret_cast<const v16i*>(w.pos.data() + c);
+          v16i keep = v16i{} == 0;  // all lanes true
+          if (p.causal) keep &= j <= pos;
+          if (p.window >= 0) keep &= (pos - j <= static_cast<int32_t>(p.window)) & (j - pos <= static_cast<int32_t>(p.window));
+          *sv = keep ? *sv : ninf;
+        }
+      }
+    }
+    // Online softmax, 16 rows per vector.
+    for (int64_t c = 0; c < ldr; c += kLanes) {
+      v16 m_old = *reinterpret_cast<const v16*>(w.m.data() + c), mx = m_old, sum{};
+      for (int jj = 0; jj < nk; jj++) mx = vmax(mx, *reinterpret_cast<const v16*>(S + jj * ldr + c));
+      for (int jj = 0; jj < nk; jj++) {
+        v16* sv = reinterpret_cast<v16*>(S + jj * ldr + c);
+        *sv = exp_neg_v(*sv - mx);
+        sum += *sv;
+      }
+      v16 alpha = exp_neg_v(m_old - mx);
+      *reinterpret_cast<v16*>(w.alpha.data() + c) = alpha;
+      *reinterpret_cast<v16*>(w.l.data() + c) = *reinterpret_cast<const v16*>(w.l.data() + c) * alpha + sum;
+      *reinterpret_cast<v16*>(w.m.data() + c) = mx;
+    }
+    const float* v0 = vbase + j0 * ldv;
+    for (int r = 0; r < rows; r++) {
+      float a = w.alpha[r];
+      if (a == 1.f) continue;
+      float* orow = w.o.data() + r * D;
+      for (int64_t e = 0; e < D; e++) orow[e] *= a;
+    }
+    int r = 0;
+    if (d16) {
+      // Four rows by one 16-wide slice of D: each V load feeds four accumulators.
+      for (; r + 4 <= rows; r += 4) {
+        for (int64_t e = 0; e < D; e += kLanes) {
+          v16 acc[4];
+          for (int t = 0; t < 4; t++) acc[t] = *reinterpret_cast<const v16*>(w.o.data() + (r + t) * D + e);
+          for (int jj = 0; jj < nk; jj++) {
+            v16 vv = *reinterpret_cast<const v16*>(v0 + jj * ldv + e);
+            const float* pj = S + jj * ldr + r;
+            for (int t = 0; t < 4; t++) acc[t] += pj[t] * vv;
+          }
+          for (int t = 0; t < 4; t++) *reinterpret_cast<v16*>(w.o.data() + (r + t) * D + e) = acc[t];
+        }
+      }
+    }
+    for (; r < rows; r++) {
+      float* orow = w.o.data() + r * D;
+      for (int jj = 0; jj < nk; jj++) {
+        float pj = S[jj * ldr + r];
+        const float* vr = v0 + jj * ldv;
+        for (int64_t e = 0; e < D; e++) orow[e] += pj * vr[e];
+      }
+    }
+  }
+
+  float* O = out.ptr<float>();
+  for (int r = 0; r < rows; r++) {
+    int64_t i = i0 + r / G, h = hk * G + r % G;
+    float* dst = O + ((b * d.Tq + i) * d.Hq + h) * D;
+    float inv = w.l[r] > 0.f ? 1.f / w.l[r] : 0.f;
+    const float* src = w.o.data() + r * D;
+    for (int64_t e = 0; e < D; e++) dst[e] = src[e] * inv;
+  }
+}
+
+__attribute__((target("avx2,fma"))) void flash_item_avx2(const TensorView& q, const TensorView& k, const TensorView& v,
+                                                         const uint8_t* mask, const TensorView& out,
+                                                         const AttentionParams& p, const Dims& d, int64_t b, int64_t hk,
+                                                         int64_t i0, int64_t i1, Scratch& w) {
+  flash_item_portable(q, k, v, mask, out, p, d, b, hk, i0, i1, w);
+}
+
+void flash_item_generic(const TensorView& q, const TensorView& k, const TensorView& v, const uint8_t* mask,
+                        const TensorView& out, const AttentionParams& p, const Dims& d, int64_t b, int64_t hk, int64_t i0,
+                        int64_t i1, Scratch& w) {
+  flash_item_portable(q, k, v, mask, out, p, d, b, hk, i0, i1, w);
+}
+
+using Isa = AttentionIsa;
+
+std::atomic<int> g_forced{static_cast<int>(Isa::Auto)};
+
+Isa detect_isa() {
+  static const Isa isa = [] {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("avx512dq"))
+      return Isa::Avx512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::Avx2;
+    return Isa::Generic;
+  }();
+  return isa;
+}
+
+void attention_flash(const TensorView& q, const TensorView& k, const TensorView& v, const uint8_t* mask,
+                     const TensorView& out, const AttentionParams& p, const Dims& d, Isa isa) {
   int64_t qblock = std::max<int64_t>(1, kRowsMax / d.G);
   int64_t nqb = (d.Tq + qblock - 1) / qblock;
   int64_t items = d.B * d.Hkv * nqb;
@@ -345,21 +576,21 @@ void attention_avx512(const TensorView& q, const TensorView& k, const TensorView
     for (int64_t it = begin; it < end; it++) {
       int64_t qb = it % nqb, hk = (it / nqb) % d.Hkv, b = it / (nqb * d.Hkv);
       int64_t i0 = qb * qblock, i1 = std::min(d.Tq, i0 + qblock);
-      flash_item(q, k, v, mask, out, p, d, b, hk, i0, i1, w);
+      if (isa == Isa::Avx512) flash_item(q, k, v, mask, out, p, d, b, hk, i0, i1, w);
+      else if (isa == Isa::Avx2) flash_item_avx2(q, k, v, mask, out, p, d, b, hk, i0, i1, w);
+      else flash_item_generic(q, k, v, mask, out, p, d, b, hk, i0, i1, w);
     }
   });
 }
 
-bool has_avx512() {
-  static const bool ok = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
-  }();
-  return ok;
-}
-
 }  // namespace
+
+void set_attention_isa(AttentionIsa isa) { g_forced.store(static_cast<int>(isa)); }
+
+AttentionIsa resolve_attention_isa(AttentionIsa isa) {
+  Isa best = detect_isa();
+  return isa == Isa::Auto || static_cast<int>(isa) < static_cast<int>(best) ? best : isa;
+}
 
 void attention_ref(const TensorView& q, const TensorView& k, const TensorView& v, const TensorView& key_mask,
                    const TensorView& out, const AttentionParams& p) {
@@ -376,10 +607,13 @@ void attention(const TensorView& q, const TensorView& k, const TensorView& v, co
   std::vector<uint8_t> mb = mask_bytes(key_mask);
   const uint8_t* mask = mb.empty() ? nullptr : mb.data();
   // Groups wider than a work item's row budget are left to the row-by-row path.
-  if (has_avx512() && d.G <= kRowsMax) return attention_avx512(q, k, v, mask, out, p, d);
-  parallel_for(d.B * d.Hq, 1, [&](int64_t begin, int64_t end, int) {
-    for (int64_t it = begin; it < end; it++) ref_head(q, k, v, mask, out, p, d, it / d.Hq, it % d.Hq);
-  });
+  if (d.G > kRowsMax) {
+    parallel_for(d.B * d.Hq, 1, [&](int64_t begin, int64_t end, int) {
+      for (int64_t it = begin; it < end; it++) ref_head(q, k, v, mask, out, p, d, it / d.Hq, it % d.Hq);
+    });
+    return;
+  }
+  attention_flash(q, k, v, mask, out, p, d, resolve_attention_isa(static_cast<Isa>(g_forced.load())));
 }
 
 }  // namespace acestep::cpu

@@ -25,6 +25,13 @@ inline bool attention_key_visible(const AttentionParams& p, int64_t i, int64_t j
 // q [B, Tq, Hq, D], k/v [B, Tk, Hkv, D] (f32, unit stride in D, any other strides); key_mask
 // [B, Tk] of any dtype, nonzero = attend (data == nullptr: no mask); out [B, Tq, Hq, D] contiguous f32.
 // Query head h reads kv head h / (Hq / Hkv). A query that sees no key outputs zeros.
+// Which fast path attention() takes; Auto = the widest the CPU supports. Forcing a narrower one
+// lets tests cover the AVX2 and baseline paths on an AVX-512 host; a wider one than the CPU has
+// is ignored. resolve_attention_isa says which path a setting gives on this CPU.
+enum class AttentionIsa { Auto = 0, Avx512 = 1, Avx2 = 2, Generic = 3 };
+void set_attention_isa(AttentionIsa isa);
+AttentionIsa resolve_attention_isa(AttentionIsa isa);
+
 void attention_ref(const TensorView& q, const TensorView& k, const TensorView& v, const TensorView& key_mask,
                    const TensorView& out, const AttentionParams& p);
 void attention(const TensorView& q, const TensorView& k, const TensorView& v, const TensorView& key_mask,
