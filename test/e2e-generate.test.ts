@@ -147,6 +147,17 @@ describe('generateMusic end to end (tiny checkpoints)', () => {
     expect(short.audios[0].channels[0].length).toBe(128 * 8);
   });
 
+  it('batch 2 with thinking: Phase 1 is shared, Phase 2 runs per item with its own seed', async () => {
+    const r = await generateMusic(engine, { ...base, thinking: true, duration: 6, useCotCaption: false, useCotLanguage: false }, fixed([31, 32]));
+    expect(r.success, r.error ?? '').toBe(true);
+    const [m0, m1] = r.extraOutputs.lmMetadata! as Record<string, unknown>[];
+    for (const k of ['bpm', 'keyscale', 'timesignature', 'duration']) expect(String(m1[k]), k).toBe(String(m0[k]));
+    const [c0, c1] = r.audios.map((a) => String(a.params.audio_codes));
+    expect(c0.match(/<\|audio_code_\d+\|>/g)).toHaveLength(30);
+    expect(c1.match(/<\|audio_code_\d+\|>/g)).toHaveLength(30);
+    expect(c1).not.toBe(c0);
+  });
+
   it.each(['cover', 'cover-nofsq', 'extract', 'complete'] as const)('%s: output length equals the source', async (task) => {
     const r = await generateMusic(
       engine,
