@@ -220,6 +220,21 @@ describe('generateMusic end to end (tiny checkpoints)', () => {
     }
   });
 
+  it('reference audio changes the result; fades ramp the ends to zero', async () => {
+    const plain = await generateMusic(engine, { ...base, duration: 6 }, fixed([13]));
+    const ref = await generateMusic(engine, { ...base, duration: 6, referenceAudio: srcWav, fadeInDuration: 0.5, fadeOutDuration: 1 }, fixed([13]));
+    expect(ref.success, ref.error ?? '').toBe(true);
+    const a = plain.audios[0].channels[0], b = ref.audios[0].channels[0];
+    // Compare the middle, away from the fades.
+    expect(maxDiff(a.subarray(300, 900), b.subarray(300, 900))).toBeGreaterThan(1e-4);
+    expect(Math.abs(b[0])).toBe(0);
+    expect(Math.abs(b[b.length - 1])).toBe(0);
+    // Fade-in over round(0.5 * 200) = 100 samples: sample k is scaled by k / 99 (linspace, both ends).
+    const fadeRef = await generateMusic(engine, { ...base, duration: 6, referenceAudio: srcWav, fadeOutDuration: 1 }, fixed([13]));
+    const c = fadeRef.audios[0].channels[0];
+    for (const k of [10, 50, 98]) expect(b[k]).toBeCloseTo((c[k] * k) / 99, 6);
+  });
+
   it('saves flac and mp3 with the format extension', async () => {
     const out = join(dir, 'fmt');
     for (const fmt of ['flac', 'mp3'] as const) {
