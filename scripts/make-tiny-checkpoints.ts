@@ -7,12 +7,23 @@
 // durations in seconds keep their meaning while audio stays a few thousand samples long.
 // Tokenizers are derive.json folders over a copy of the fixture Qwen3 tokenizer.
 //
-// Usage: npx vite-node scripts/make-tiny-checkpoints.ts <out-dir>   (or import makeTinyCheckpoints)
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+// Usage: the e2e tests import makeTinyCheckpoints; from a shell, compile and run it:
+//   npx tsc scripts/make-tiny-checkpoints.ts --outDir build-scripts --module nodenext --target es2022 --types node
+//   node build-scripts/make-tiny-checkpoints.js <out-dir>
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const FIXTURES = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'test', 'fixtures', 'golden', 'checkpoints');
+/** The golden fixture checkpoints, found upwards from this file (it also runs compiled from a build folder). */
+function findFixtures(): string {
+  for (let d = dirname(fileURLToPath(import.meta.url)); ; d = dirname(d)) {
+    const p = join(d, 'test', 'fixtures', 'golden', 'checkpoints');
+    if (existsSync(p)) return p;
+    if (dirname(d) === d) throw new Error(`test/fixtures/golden/checkpoints not found above ${fileURLToPath(import.meta.url)}`);
+  }
+}
+
+const FIXTURES = findFixtures();
 
 /** Token ids of the Qwen3 tokenizer (151643 base + added tokens up to 151668). */
 const TEXT_VOCAB = 151669;
