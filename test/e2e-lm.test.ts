@@ -2,7 +2,7 @@
 // audio file through VAE encode + FSQ tokenizer), createSample and formatSample. The LM weights
 // are random, so the checks are structural: the FSM must keep every metadata field it wrote
 // inside its allowed values, the entry points must report success, and bad input must throw a
-// ParamError before the LM runs. A 320-token context keeps each call to a few seconds.
+// ParamError before the LM runs. A 256-token context keeps each call to a few seconds.
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,7 +19,7 @@ let engine: AceStep;
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'acestep-e2e-lm-'));
   makeTinyCheckpoints(join(dir, 'ckpt'));
-  engine = await AceStep.load({ checkpoints: join(dir, 'ckpt'), device: 'cpu', lmMaxModelLen: 320, preloadLm: true });
+  engine = await AceStep.load({ checkpoints: join(dir, 'ckpt'), device: 'cpu', lmMaxModelLen: 256, preloadLm: true });
 });
 
 afterAll(() => {
@@ -94,7 +94,7 @@ describe('LM entry points end to end (tiny checkpoints)', () => {
       expect(readdirSync(out)).toEqual([`${res.audios[0].key}.wav`]);
       writes.length = 0;
       const codes = '<|audio_code_1|><|audio_code_2|><|audio_code_3|>';
-      expect(await runCli(['understand', '--checkpoints', ck, '--backend', 'cpu', '--lm-max-model-len', '320', '--audio-codes', codes, '--seed', '1'])).toBe(0);
+      expect(await runCli(['understand', '--checkpoints', ck, '--backend', 'cpu', '--lm-max-model-len', '256', '--audio-codes', codes, '--seed', '1'])).toBe(0);
       expect(JSON.parse(writes.join('')).success).toBe(true);
       expect(await runCli(['generate', '--checkpoints', ck, '--bpm', '999'])).toBe(2);
       expect(await runCli(['generate', '--checkpoints', ck, '--bogus', '1'])).toBe(2);
