@@ -176,6 +176,9 @@ describe('generateMusic end to end (tiny checkpoints)', () => {
     const cov = await generateMusic(engine, { ...base, taskType: 'cover', srcAudio: srcWav, audioCoverStrength: 0.5, coverNoiseStrength: 0.3 }, fixed([2]));
     expect(cov.success, cov.error ?? '').toBe(true);
     expect(cov.audios[0].channels[0].length).toBe(1200);
+    // The non-cover condition set is built for any task once audio_cover_strength < 1 (spec 14.7).
+    const t2m = await generateMusic(engine, { ...base, duration: 6, audioCoverStrength: 0.5 }, fixed([2]));
+    expect(t2m.success, t2m.error ?? '').toBe(true);
   });
 
   it('repaint keeps the source outside the region (waveform splice) and outpaints past the end', async () => {

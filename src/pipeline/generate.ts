@@ -406,7 +406,8 @@ async function run(
   const ttok = engine.textTokenizer;
   const coverCaption = items.map((it) => captionIds(ttok, ditCaptionPrompt(it.instruction, it.caption, formatMetas(it.metas))));
   const lyricIdList = items.map((it) => lyricIds(ttok, ditLyricsPrompt(it.language, it.lyrics)));
-  const needNonCover = p.audioCoverStrength < 1 && isCovers.some((v) => v === 1);
+  // Spec 14.7: built whenever audio_cover_strength < 1, whatever the task.
+  const needNonCover = p.audioCoverStrength < 1;
   const nonCoverCaption = needNonCover
     ? items.map((it, b) => nonCoverCaptionIds(ttok, ditCaptionPrompt(DEFAULT_DIT_INSTRUCTION, it.caption, formatMetas(it.metas)), coverCaption[b].length))
     : null;
