@@ -86,6 +86,16 @@ describe('generateMusic end to end (tiny checkpoints)', () => {
     expect(again.audios[0].key).toBe(r.audios[0].key);
   });
 
+  it('SDE sampling and custom timesteps run and are reproducible from the seed', async () => {
+    const p = { ...base, duration: 6, inferMethod: 'sde' as const, timesteps: [1, 0.75, 0.5, 0.25] };
+    const a = await generateMusic(engine, p, fixed([17]));
+    const b = await generateMusic(engine, p, fixed([17]));
+    const ode = await generateMusic(engine, { ...p, inferMethod: 'ode' }, fixed([17]));
+    for (const r of [a, b, ode]) expect(r.success, r.error ?? '').toBe(true);
+    expect(maxDiff(a.audios[0].channels[0], b.audios[0].channels[0])).toBe(0);
+    expect(maxDiff(a.audios[0].channels[0], ode.audios[0].channels[0])).toBeGreaterThan(1e-4);
+  });
+
   it('short durations get the 128-frame minimum; a single seed with batch 2 randomises item 1', async () => {
     const r = await generateMusic(engine, { ...base, duration: 2, seed: 5 }, { batchSize: 2, useRandomSeed: false, audioFormat: 'wav' });
     expect(r.success, r.error ?? '').toBe(true);
