@@ -6,9 +6,9 @@
 // buffer already shifted by that tap. Strided convs first split the input into `stride` phases
 // (row ci*stride + r holds x[ci, u*stride + r]), so every tap becomes a unit-stride row read;
 // transposed convs are computed phase by phase (output positions with the same residue mod stride
-// see the same taps) and scattered into the output. The micro-kernel keeps a 6 x 32 block of Y in
-// AVX-512 registers (6 x 16 with AVX2) and streams packed A and contiguous X rows; work is split
-// over time blocks and output-channel groups.
+// see the same taps) and scattered into the output. The micro-kernel keeps an 8 x 48 block of Y in
+// AVX-512 registers (8 x 16 with AVX2) and streams packed A against a per-task contiguous copy of
+// the X rows; work is split over time blocks and output-channel groups.
 #include "conv.h"
 
 #include <immintrin.h>
@@ -17,10 +17,10 @@
 #include <cmath>
 #include <cstring>
 #include <memory>
-#include <stdexcept>
 #include <vector>
 
 #include "parallel.h"
+#include "pointwise_math.h"
 #include "strided.h"
 
 namespace acestep::cpu {
@@ -130,49 +130,54 @@ __attribute__((target("avx512f"))) void micro_avx512(const Tile& t) {
   }
 }
 
-// 8 x 16 tile for AVX2 (16 accumulators in the 16 ymm registers would leave none for B, so
-// each row holds two 8-wide vectors: 16 accumulators + B reuse through memory operands).
+// AVX2 has 16 ymm registers: the 8-row tile is done as two 4-row x 16-column passes over the
+// reduction (8 accumulators, two B vectors and a broadcast per pass).
 __attribute__((target("avx2,fma"))) void micro_avx2(const Tile& t) {
   alignas(32) int32_t lanes[16];
   for (int c = 0; c < 16; c++) lanes[c] = c < t.cols ? -1 : 0;
-  __m256i m0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(lanes));
-  __m256i m1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(lanes + 8));
-  __m256 acc[MR][2];
-#pragma GCC unroll 8
-  for (int r = 0; r < MR; r++) {
-    const float* y = t.y + r * t.ldy;
-    if (r >= t.rows) {
-      acc[r][0] = acc[r][1] = _mm256_setzero_ps();
-    } else if (!t.init) {
-      acc[r][0] = _mm256_maskload_ps(y, m0);
-      acc[r][1] = _mm256_maskload_ps(y + 8, m1);
-    } else {
-      acc[r][0] = acc[r][1] = _mm256_set1_ps(t.bias ? t.bias[r] : 0.0f);
-      if (t.res) {
-        const float* q = t.res + r * t.ldy;
-        acc[r][0] = _mm256_add_ps(acc[r][0], _mm256_maskload_ps(q, m0));
-        acc[r][1] = _mm256_add_ps(acc[r][1], _mm256_maskload_ps(q + 8, m1));
+  const __m256i m0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(lanes));
+  const __m256i m1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(lanes + 8));
+  for (int half = 0; half < 2; half++) {
+    const int base = 4 * half;
+    if (base >= t.rows) break;
+    __m256 acc[4][2];
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++) {
+      const int row = base + r;
+      const float* y = t.y + row * t.ldy;
+      if (row >= t.rows) {
+        acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+      } else if (!t.init) {
+        acc[r][0] = _mm256_maskload_ps(y, m0);
+        acc[r][1] = _mm256_maskload_ps(y + 8, m1);
+      } else {
+        acc[r][0] = acc[r][1] = _mm256_set1_ps(t.bias ? t.bias[row] : 0.0f);
+        if (t.res) {
+          const float* q = t.res + row * t.ldy;
+          acc[r][0] = _mm256_add_ps(acc[r][0], _mm256_maskload_ps(q, m0));
+          acc[r][1] = _mm256_add_ps(acc[r][1], _mm256_maskload_ps(q + 8, m1));
+        }
       }
     }
-  }
-  const float* a = t.a;
-  for (int64_t i = 0; i < t.n; i++, a += MR) {
-    const float* x = t.p + t.off[i];
-    __m256 b0 = _mm256_maskload_ps(x, m0);
-    __m256 b1 = _mm256_maskload_ps(x + 8, m1);
-#pragma GCC unroll 8
-    for (int r = 0; r < MR; r++) {
-      __m256 av = _mm256_broadcast_ss(a + r);
-      acc[r][0] = _mm256_fmadd_ps(av, b0, acc[r][0]);
-      acc[r][1] = _mm256_fmadd_ps(av, b1, acc[r][1]);
+    const float* a = t.a + base;
+    for (int64_t i = 0; i < t.n; i++, a += MR) {
+      const float* x = t.p + t.off[i];
+      __m256 b0 = _mm256_maskload_ps(x, m0);
+      __m256 b1 = _mm256_maskload_ps(x + 8, m1);
+#pragma GCC unroll 4
+      for (int r = 0; r < 4; r++) {
+        __m256 av = _mm256_broadcast_ss(a + r);
+        acc[r][0] = _mm256_fmadd_ps(av, b0, acc[r][0]);
+        acc[r][1] = _mm256_fmadd_ps(av, b1, acc[r][1]);
+      }
     }
-  }
-#pragma GCC unroll 8
-  for (int r = 0; r < MR; r++) {
-    if (r >= t.rows) break;
-    float* y = t.y + r * t.ldy;
-    _mm256_maskstore_ps(y, m0, acc[r][0]);
-    _mm256_maskstore_ps(y + 8, m1, acc[r][1]);
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++) {
+      if (base + r >= t.rows) break;
+      float* y = t.y + (base + r) * t.ldy;
+      _mm256_maskstore_ps(y, m0, acc[r][0]);
+      _mm256_maskstore_ps(y + 8, m1, acc[r][1]);
+    }
   }
 }
 
@@ -181,9 +186,11 @@ struct Micro {
   int nr;  // columns per micro-tile
 };
 
+// Follows the pointwise ISA setting, so ACESTEP_CPU_ISA=avx2|scalar exercises the other paths.
 Micro pick_micro() {
-  if (__builtin_cpu_supports("avx512f")) return {micro_avx512, 48};
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return {micro_avx2, 16};
+  const pw::PwIsa isa = pw::pw_isa();
+  if (isa == pw::PwIsa::Avx512) return {micro_avx512, 48};
+  if (isa >= pw::PwIsa::Avx2 && __builtin_cpu_supports("fma")) return {micro_avx2, 16};
   return {micro_scalar, 16};
 }
 
@@ -192,7 +199,7 @@ Micro pick_micro() {
 // whole sequence apart, so reading them in place walks a new page per reduction step), then
 // sweeps reduction chunks x channel micro-blocks x time micro-tiles.
 void run_tap_gemm(const TapGemm& g) {
-  static const Micro micro = pick_micro();
+  const Micro micro = pick_micro();
   const int nr = micro.nr;
   const int64_t n_cob = (g.Cout + MR - 1) / MR;
   const int64_t nb = static_cast<int64_t>(nr) * (g.R * g.Cout > (1 << 20) ? 12 : 8);
@@ -617,9 +624,10 @@ void snake(const TensorView& x, const TensorView& alpha, const TensorView& beta,
   std::vector<float> a(static_cast<size_t>(C)), ib(static_cast<size_t>(C));
   for (int64_t c = 0; c < C; c++) snake_coeffs(alpha, beta, c, log_scale, &a[c], &ib[c]);
   using RowFn = void (*)(const float*, float*, int64_t, float, float);
-  static const RowFn row = __builtin_cpu_supports("avx512f") ? snake_row_avx512
-                           : (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) ? snake_row_avx2
-                                                                                               : snake_row_scalar;
+  const pw::PwIsa isa = pw::pw_isa();
+  const RowFn row = isa == pw::PwIsa::Avx512                                     ? snake_row_avx512
+                    : (isa >= pw::PwIsa::Avx2 && __builtin_cpu_supports("fma")) ? snake_row_avx2
+                                                                            : snake_row_scalar;
   const float* xd = x.ptr<float>();
   float* yd = out.ptr<float>();
   // Rows are split into pieces so short-T / many-channel and long-T / few-channel both parallelise.
