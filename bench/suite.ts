@@ -71,3 +71,28 @@ export function timeQueued(fn: () => void, minSeconds: number, batch = 1): numbe
   }
   return best;
 }
+
+/**
+ * Best seconds per call of each function, measured in alternating batches so that all of them
+ * see the same background load (for ratios between two of our own kernels, e.g. GEMV against a
+ * streaming read of the same bytes).
+ */
+export function timeInterleaved(fns: (() => void)[], minSeconds: number, batch = 1): number[] {
+  const best = fns.map(() => Infinity);
+  for (const f of fns) f();
+  native.syncBlocking();
+  let spent = 0, rounds = 0;
+  while (rounds < 3 || (rounds < 8 && spent < 3) || spent < minSeconds) {
+    fns.forEach((f, i) => {
+      const t0 = process.hrtime.bigint();
+      for (let r = 0; r < batch; r++) f();
+      native.syncBlocking();
+      const dt = Number(process.hrtime.bigint() - t0) / 1e9;
+      best[i] = Math.min(best[i], dt / batch);
+      spent += dt;
+    });
+    rounds++;
+    if (rounds > 1000) break;
+  }
+  return best;
+}
