@@ -48,12 +48,13 @@ export function linear(x: Tensor, w: Tensor, bias?: Tensor | null, opts?: Matmul
   const x2 = x.ndim === 2 ? x : x.reshape([-1, K]);
   const M = x2.shape[0];
   const out = Tensor.empty([...lead, N], 'f32', x.device);
-  const out2 = out.reshape([M, N]);
+  // Decode-sized calls are dominated by this JS side, so the common 2-D case creates no extra views.
+  const out2 = out.ndim === 2 ? out : out.reshape([M, N]);
   try {
     native.linear(x2.desc(), w.desc(), bias ? bias.desc() : null, out2.desc(), precision);
   } finally {
     if (x2 !== x) x2.dispose();
-    out2.dispose();
+    if (out2 !== out) out2.dispose();
   }
   return out;
 }
