@@ -185,6 +185,7 @@ ACESTEP_EXPORT(memoryStats) {
     o.Set(d == Device::CPU ? "cpu" : "cuda", s);
   }
   o.Set("queued", static_cast<double>(queued_tasks()));
+  o.Set("cpuCached", static_cast<double>(cpu_cached_bytes()));
   return o;
 }
 
@@ -194,6 +195,19 @@ ACESTEP_EXPORT(setMemoryLimit) {
   std::string dev = info[0].ToString().Utf8Value();
   if (dev != "cpu" && dev != "cuda") a.fail("unknown device '" + dev + "'");
   set_memory_limit(dev == "cpu" ? Device::CPU : Device::CUDA, static_cast<size_t>(a.number(1, "bytes")));
+  return info.Env().Undefined();
+}
+
+// releaseCachedMemory(): frees the CPU block cache once queued work has run; returns the bytes.
+ACESTEP_EXPORT(releaseCachedMemory) {
+  drain();
+  return Napi::Number::New(info.Env(), static_cast<double>(release_cpu_cache()));
+}
+
+// setCpuCacheLimit(bytes): cap on the CPU block cache (0 disables caching).
+ACESTEP_EXPORT(setCpuCacheLimit) {
+  OpArgs a{info, "setCpuCacheLimit"};
+  set_cpu_cache_limit(static_cast<size_t>(a.number(0, "bytes")));
   return info.Env().Undefined();
 }
 

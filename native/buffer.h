@@ -48,6 +48,11 @@ size_t peak_bytes(Device d);
 void set_memory_limit(Device d, size_t bytes);  // 0 = unlimited
 size_t memory_limit(Device d);
 
+// The CPU block cache: bytes held for reuse (not counted as in use), dropping it, and its cap.
+size_t cpu_cached_bytes();
+size_t release_cpu_cache();
+void set_cpu_cache_limit(size_t bytes);
+
 // CUDA allocation hooks, installed by the CUDA backend when it is compiled in.
 struct DeviceAllocator {
   void* (*alloc)(size_t bytes) = nullptr;  // returns nullptr on failure

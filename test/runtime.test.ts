@@ -1,7 +1,7 @@
 // Tensor runtime behaviour: views, async reads off the main thread, scopes, typed errors and
 // surviving out-of-memory.
 import { describe, expect, it } from 'vitest';
-import { concat, flush, memoryStats, OutOfMemoryError, pad, setMemoryLimit, ShapeError, Tensor, tidy } from '../src/runtime/index.js';
+import { concat, flush, memoryStats, OutOfMemoryError, pad, releaseCachedMemory, setMemoryLimit, ShapeError, Tensor, tidy } from '../src/runtime/index.js';
 
 describe('tensor runtime', () => {
   it('round-trips data and makes zero-copy views', async () => {
@@ -62,5 +62,20 @@ describe('tensor runtime', () => {
     }
     const ok = Tensor.full([3], 2);
     expect(Array.from(await ok.data())).toEqual([2, 2, 2]);
+  });
+
+  it('reuses freed CPU blocks and releases the cache on request', async () => {
+    const a = Tensor.full([1024, 1024], 1); // 4 MiB: pooled size class
+    await flush();
+    const inUse = memoryStats().cpu.inUse;
+    a.dispose();
+    await flush();
+    expect(memoryStats().cpu.inUse).toBe(inUse - 4 * 1024 * 1024);
+    expect(memoryStats().cpuCached).toBeGreaterThanOrEqual(4 * 1024 * 1024);
+    const b = Tensor.full([1024, 1024], 2);
+    expect(Array.from((await b.data()).slice(0, 2))).toEqual([2, 2]);
+    b.dispose();
+    expect(releaseCachedMemory()).toBeGreaterThanOrEqual(4 * 1024 * 1024);
+    expect(memoryStats().cpuCached).toBe(0);
   });
 });

@@ -54,8 +54,19 @@ export interface MemoryStats {
   limit: number;
 }
 
-export function memoryStats(): { cpu: MemoryStats; cuda: MemoryStats; queued: number } {
+/** Bytes in use per device, the queue depth, and the CPU block cache held for reuse. */
+export function memoryStats(): { cpu: MemoryStats; cuda: MemoryStats; queued: number; cpuCached: number } {
   return native.memoryStats();
+}
+
+/** Frees the CPU block cache (after queued work has run); returns the bytes released. */
+export function releaseCachedMemory(): number {
+  return native.releaseCachedMemory();
+}
+
+/** Caps the CPU block cache (default 2 GiB; 0 disables reuse). */
+export function setCpuCacheLimit(bytes: number): void {
+  native.setCpuCacheLimit(bytes);
 }
 
 /** Caps allocations on a device (0 = no cap); beyond it ops fail with OutOfMemoryError. */

@@ -33,7 +33,10 @@ export interface NativeAddon {
     cpu: { inUse: number; peak: number; limit: number };
     cuda: { inUse: number; peak: number; limit: number };
     queued: number;
+    cpuCached: number;
   };
+  releaseCachedMemory(): number;
+  setCpuCacheLimit(bytes: number): void;
   setMemoryLimit(device: string, bytes: number): void;
   setNumThreads(n: number): void;
   numThreads(): number;
