@@ -340,27 +340,27 @@ ATTN_AVX512 void flash_item(const TensorView& q, const TensorView& k, const Tens
 
 // ---------------------------------------------------------------------------------------------
 // Portable flash path: the same algorithm and layout as the AVX-512 one, written with GCC vector
-// types (16 floats) that lower to whatever the target has. It is compiled twice, for AVX2+FMA and
+// types (8 floats) that lower to whatever the target has. It is compiled twice, for AVX2+FMA and
 // for the baseline ISA, and picked at run time.
 
 #define ATTN_INLINE inline __attribute__((always_inline))
-// The v16 helpers are always inlined, so the ABI of passing 64-byte vectors never matters.
+// The vf8 helpers are always inlined, so the ABI of passing 64-byte vectors never matters.
 #pragma GCC diagnostic ignored "-Wpsabi"
-constexpr int kLanes = 16;
-typedef float v16 __attribute__((vector_size(64), aligned(4)));  // unaligned loads through v16*
-typedef int32_t v16i __attribute__((vector_size(64), aligned(4)));
+constexpr int kLanes = 8;  // one AVX2 register; 64-byte generic vectors make GCC spill
+typedef float vf8 __attribute__((vector_size(32), aligned(4)));  // unaligned loads through vf8*
+typedef int32_t vi8 __attribute__((vector_size(32), aligned(4)));
 
-ATTN_INLINE v16 splat(float x) { return v16{} + x; }
-ATTN_INLINE v16 vmax(v16 a, v16 b) { return a > b ? a : b; }
+ATTN_INLINE vf8 splat(float x) { return vf8{} + x; }
+ATTN_INLINE vf8 vmax(vf8 a, vf8 b) { return a > b ? a : b; }
 
 // exp(x) for x <= 0 (same polynomial as exp_neg); below -87, -inf and NaN give 0.
-ATTN_INLINE v16 exp_neg_v(v16 x) {
-  v16i live = x >= -87.f;
+ATTN_INLINE vf8 exp_neg_v(vf8 x) {
+  vi8 live = x >= -87.f;
   x = x >= -87.f ? x : splat(-87.f);
   // Round to nearest with the 1.5 * 2^23 trick (|x * log2e| < 2^22 here).
-  v16 n = (x * 1.44269504088896341f + 12582912.f) - 12582912.f;
-  v16 r = x - n * 0.693145751953125f - n * 1.428606765330187045e-06f;
-  v16 y = splat(1.f / 5040);
+  vf8 n = (x * 1.44269504088896341f + 12582912.f) - 12582912.f;
+  vf8 r = x - n * 0.693145751953125f - n * 1.428606765330187045e-06f;
+  vf8 y = splat(1.f / 5040);
   y = y * r + 1.f / 720;
   y = y * r + 1.f / 120;
   y = y * r + 1.f / 24;
@@ -368,12 +368,12 @@ ATTN_INLINE v16 exp_neg_v(v16 x) {
   y = y * r + 0.5f;
   y = y * r + 1.f;
   y = y * r + 1.f;
-  v16i bits = (__builtin_convertvector(n, v16i) + 127) << 23;
+  vi8 bits = (__builtin_convertvector(n, vi8) + 127) << 23;
   // Casts between same-size vector types reinterpret the bits.
-  return (v16)((v16i)(y * (v16)bits) & live);
+  return (vf8)((vi8)(y * (vf8)bits) & live);
 }
 
-ATTN_INLINE float hsum(v16 a) {
+ATTN_INLINE float hsum(vf8 a) {
   float s = 0.f;
   for (int t = 0; t < kLanes; t++) s += a[t];
   return s;
@@ -385,7 +385,7 @@ ATTN_INLINE void flash_item_portable(const TensorView& q, const TensorView& k, c
   const int64_t D = d.D, G = d.G;
   const int rows = static_cast<int>((i1 - i0) * G);
   const int64_t ldr = (rows + kLanes - 1) / kLanes * kLanes;
-  const bool direct = rows < 8, d16 = D % kLanes == 0;
+  const bool direct = rows < 8, dvec = D % kLanes == 0;
   for (int r = 0; r < ldr; r++) {
     bool real = r < rows;
     int64_t i = i0 + r / G, h = hk * G + r % G;
@@ -424,9 +424,9 @@ ATTN_INLINE void flash_item_portable(const TensorView& q, const TensorView& k, c
         for (int r = 0; r < rows; r++) {
           const float* qr = w.q.data() + r * D;
           float dot = 0.f;
-          if (d16) {
-            v16 acc{};
-            for (int64_t e = 0; e < D; e += kLanes) acc += *reinterpret_cast<const v16*>(qr + e) * *reinterpret_cast<const v16*>(kr + e);
+          if (dvec) {
+            vf8 acc{};
+            for (int64_t e = 0; e < D; e += kLanes) acc += *reinterpret_cast<const vf8*>(qr + e) * *reinterpret_cast<const vf8*>(kr + e);
             dot = hsum(acc);
           } else {
             for (int64_t e = 0; e < D; e++) dot += qr[e] * kr[e];
@@ -436,63 +436,61 @@ ATTN_INLINE void flash_item_portable(const TensorView& q, const TensorView& k, c
         for (int64_t r = rows; r < ldr; r++) S[jj * ldr + r] = 0.f;
       }
     } else {
-      // Two keys by one 16-row lane block at a time, accumulators in registers.
+      // Eight keys by one 8-row lane block at a time: eight independent accumulator chains.
       for (int64_t c = 0; c < ldr; c += kLanes) {
         const float* qc = w.qt.data() + c;
         int jj = 0;
-        for (; jj + 2 <= nk; jj += 2) {
-          v16 a0{}, a1{};
-          const float *kr0 = k0 + jj * ldk, *kr1 = kr0 + ldk;
+        for (; jj + 8 <= nk; jj += 8) {
+          vf8 acc[8] = {};
+          const float* kr = k0 + jj * ldk;
           for (int64_t e = 0; e < D; e++) {
-            v16 qe = *reinterpret_cast<const v16*>(qc + e * ldr);
-            a0 += kr0[e] * qe;
-            a1 += kr1[e] * qe;
+            vf8 qe = *reinterpret_cast<const vf8*>(qc + e * ldr);
+            for (int t = 0; t < 8; t++) acc[t] += kr[t * ldk + e] * qe;
           }
-          *reinterpret_cast<v16*>(S + jj * ldr + c) = a0;
-          *reinterpret_cast<v16*>(S + (jj + 1) * ldr + c) = a1;
+          for (int t = 0; t < 8; t++) *reinterpret_cast<vf8*>(S + (jj + t) * ldr + c) = acc[t];
         }
         for (; jj < nk; jj++) {
-          v16 a0{};
+          vf8 a0{};
           const float* kr0 = k0 + jj * ldk;
-          for (int64_t e = 0; e < D; e++) a0 += kr0[e] * *reinterpret_cast<const v16*>(qc + e * ldr);
-          *reinterpret_cast<v16*>(S + jj * ldr + c) = a0;
+          for (int64_t e = 0; e < D; e++) a0 += kr0[e] * *reinterpret_cast<const vf8*>(qc + e * ldr);
+          *reinterpret_cast<vf8*>(S + jj * ldr + c) = a0;
         }
       }
     }
     bool all_visible = (!p.causal || j1 <= pos_lo) && (p.window < 0 || (j0 >= pos_hi - p.window && j1 <= pos_lo + p.window));
     if (all_visible && mrow) all_visible = std::all_of(mrow + j0, mrow + j1 + 1, [](uint8_t x) { return x != 0; });
     if (!all_visible) {
-      const v16 ninf = splat(kNegInf);
+      const vf8 ninf = splat(kNegInf);
       for (int jj = 0; jj < nk; jj++) {
         int32_t j = static_cast<int32_t>(j0 + jj);
         bool key_ok = !mrow || mrow[j];
         for (int64_t c = 0; c < ldr; c += kLanes) {
-          v16* sv = reinterpret_cast<v16*>(S + jj * ldr + c);
+          vf8* sv = reinterpret_cast<vf8*>(S + jj * ldr + c);
           if (!key_ok) {
             *sv = ninf;
             continue;
           }
-          v16i pos = *reinterpret_cast<const v16i*>(w.pos.data() + c);
-          v16i keep = v16i{} == 0;  // all lanes true
+          vi8 pos = *reinterpret_cast<const vi8*>(w.pos.data() + c);
+          vi8 keep = vi8{} == 0;  // all lanes true
           if (p.causal) keep &= j <= pos;
           if (p.window >= 0) keep &= (pos - j <= static_cast<int32_t>(p.window)) & (j - pos <= static_cast<int32_t>(p.window));
           *sv = keep ? *sv : ninf;
         }
       }
     }
-    // Online softmax, 16 rows per vector.
+    // Online softmax, 8 rows per vector.
     for (int64_t c = 0; c < ldr; c += kLanes) {
-      v16 m_old = *reinterpret_cast<const v16*>(w.m.data() + c), mx = m_old, sum{};
-      for (int jj = 0; jj < nk; jj++) mx = vmax(mx, *reinterpret_cast<const v16*>(S + jj * ldr + c));
+      vf8 m_old = *reinterpret_cast<const vf8*>(w.m.data() + c), mx = m_old, sum{};
+      for (int jj = 0; jj < nk; jj++) mx = vmax(mx, *reinterpret_cast<const vf8*>(S + jj * ldr + c));
       for (int jj = 0; jj < nk; jj++) {
-        v16* sv = reinterpret_cast<v16*>(S + jj * ldr + c);
+        vf8* sv = reinterpret_cast<vf8*>(S + jj * ldr + c);
         *sv = exp_neg_v(*sv - mx);
         sum += *sv;
       }
-      v16 alpha = exp_neg_v(m_old - mx);
-      *reinterpret_cast<v16*>(w.alpha.data() + c) = alpha;
-      *reinterpret_cast<v16*>(w.l.data() + c) = *reinterpret_cast<const v16*>(w.l.data() + c) * alpha + sum;
-      *reinterpret_cast<v16*>(w.m.data() + c) = mx;
+      vf8 alpha = exp_neg_v(m_old - mx);
+      *reinterpret_cast<vf8*>(w.alpha.data() + c) = alpha;
+      *reinterpret_cast<vf8*>(w.l.data() + c) = *reinterpret_cast<const vf8*>(w.l.data() + c) * alpha + sum;
+      *reinterpret_cast<vf8*>(w.m.data() + c) = mx;
     }
     const float* v0 = vbase + j0 * ldv;
     for (int r = 0; r < rows; r++) {
@@ -502,18 +500,18 @@ ATTN_INLINE void flash_item_portable(const TensorView& q, const TensorView& k, c
       for (int64_t e = 0; e < D; e++) orow[e] *= a;
     }
     int r = 0;
-    if (d16) {
-      // Four rows by one 16-wide slice of D: each V load feeds four accumulators.
+    if (dvec) {
+      // Four rows by one 8-wide slice of D: each V load feeds four accumulators.
       for (; r + 4 <= rows; r += 4) {
         for (int64_t e = 0; e < D; e += kLanes) {
-          v16 acc[4];
-          for (int t = 0; t < 4; t++) acc[t] = *reinterpret_cast<const v16*>(w.o.data() + (r + t) * D + e);
+          vf8 acc[4];
+          for (int t = 0; t < 4; t++) acc[t] = *reinterpret_cast<const vf8*>(w.o.data() + (r + t) * D + e);
           for (int jj = 0; jj < nk; jj++) {
-            v16 vv = *reinterpret_cast<const v16*>(v0 + jj * ldv + e);
+            vf8 vv = *reinterpret_cast<const vf8*>(v0 + jj * ldv + e);
             const float* pj = S + jj * ldr + r;
             for (int t = 0; t < 4; t++) acc[t] += pj[t] * vv;
           }
-          for (int t = 0; t < 4; t++) *reinterpret_cast<v16*>(w.o.data() + (r + t) * D + e) = acc[t];
+          for (int t = 0; t < 4; t++) *reinterpret_cast<vf8*>(w.o.data() + (r + t) * D + e) = acc[t];
         }
       }
     }
