@@ -3,7 +3,7 @@
 // int(5*duration) audio codes with LM CFG over a left-padded [cond; uncond] batch. Phase 1 is
 // skipped when the user gave bpm, key, time signature and duration, or when CoT metas are off.
 import type { Qwen3Model } from '../models/qwen3.js';
-import { Tensor } from '../runtime/index.js';
+import { add, keep, Tensor } from '../runtime/index.js';
 import type { TextTokenizer } from '../text/index.js';
 import { formatCot } from './cot-yaml.js';
 import { generate, type LogitsProcessor, type StepInfo } from './lm-generate.js';
@@ -80,29 +80,59 @@ function tablesFor(lm: LmBundle, maxDuration: number): FsmTables {
   return t;
 }
 
-/** The FSM as a logits processor: masks a host copy of the combined logits in id space. */
+/**
+ * The FSM as a logits processor. In general it masks a host copy of the combined logits in id
+ * space; once the codes phase runs over exactly the code columns plus EOS, the FSM only decides
+ * whether EOS is blocked or forced, which is one cached additive mask applied on the device.
+ */
 class FsmProcessor implements LogitsProcessor {
   private readonly seq: number[];
+  private codeMasks: { blockEos: Tensor; onlyEos: Tensor } | null = null;
+
   constructor(
     private readonly fsm: MetadataFsm | null,
     promptIds: number[],
     private readonly vocab: number,
     private readonly onLogits?: (step: number, logits: Float32Array) => void,
+    private readonly codesOnlyColumns?: { eosColumn: number },
   ) {
     this.seq = [...promptIds];
   }
 
   process(logits: Tensor, info: StepInfo): Tensor {
     if (logits.shape[0] !== 1) throw new RangeError('the metadata FSM drives one sequence at a time');
+    const fsm = this.fsm;
+    if (fsm && this.codesOnlyColumns && !this.onLogits && fsm.state === 'CODES_GENERATION') {
+      const masks = this.masks(logits);
+      const target = fsm.targetCodes;
+      if (target === null) return logits;
+      return add(logits, fsm.codesCount < target ? masks.blockEos : masks.onlyEos);
+    }
     const cols = logits.shape[1];
     const host = logits.toFloat32Sync();
     const full = new Float32Array(this.vocab).fill(-Infinity);
     for (let c = 0; c < cols; c++) full[info.idOf(c)] = Number.isNaN(host[c]) ? -Infinity : host[c];
-    this.fsm?.process(full, this.seq);
+    fsm?.process(full, this.seq);
     this.onLogits?.(info.step, full);
     const out = new Float32Array(cols);
     for (let c = 0; c < cols; c++) out[c] = full[info.idOf(c)];
     return Tensor.fromArray(out, [1, cols], { device: logits.device });
+  }
+
+  private masks(logits: Tensor): { blockEos: Tensor; onlyEos: Tensor } {
+    if (!this.codeMasks) {
+      const cols = logits.shape[1];
+      const eos = this.codesOnlyColumns!.eosColumn;
+      const block = new Float32Array(cols);
+      block[eos] = -Infinity;
+      const only = new Float32Array(cols).fill(-Infinity);
+      only[eos] = 0;
+      this.codeMasks = {
+        blockEos: keep(Tensor.fromArray(block, [1, cols], { device: logits.device })),
+        onlyEos: keep(Tensor.fromArray(only, [1, cols], { device: logits.device })),
+      };
+    }
+    return this.codeMasks;
   }
 
   update(tokens: readonly number[]): void {
@@ -110,6 +140,12 @@ class FsmProcessor implements LogitsProcessor {
     if (t < 0) return;
     this.seq.push(t);
     this.fsm?.update(t);
+  }
+
+  dispose(): void {
+    this.codeMasks?.blockEos.dispose();
+    this.codeMasks?.onlyEos.dispose();
+    this.codeMasks = null;
   }
 }
 
@@ -195,9 +231,10 @@ export async function planWithLm(lm: LmBundle, o: LmPlanOptions): Promise<LmPlan
     : null;
   const codeBase = tok.tokenToId('<|audio_code_0|>');
   if (codeBase === null) throw new RangeError('the LM tokenizer has no audio-code tokens');
-  const proc = new FsmProcessor(fsm, condIds, vocab, o.trace && ((s, l) => o.trace!(2, s, l)));
   const codeRange: [number, number] = [codeBase, Math.min(vocab, codeBase + MAX_AUDIO_CODE + 1)];
   const vocabRanges: [number, number][] = eos < codeBase ? [[eos, eos + 1], codeRange] : [codeRange, [eos, eos + 1]];
+  const eosColumn = eos < codeBase ? 0 : codeRange[1] - codeRange[0];
+  const proc = new FsmProcessor(fsm, condIds, vocab, o.trace && ((s, l) => o.trace!(2, s, l)), { eosColumn });
   const d = target ?? maxDuration;
   const r = await generate(lm.model, {
     ...sampling,
@@ -208,7 +245,7 @@ export async function planWithLm(lm: LmBundle, o: LmPlanOptions): Promise<LmPlan
     processors: [proc],
     vocabRanges: constrained ? vocabRanges : undefined,
     onToken: o.onToken && ((t, s) => o.onToken!(2, t, s)),
-  });
+  }).finally(() => proc.dispose());
   const chosen = r.tokens[0];
   const text = tok.decode(chosen);
   const parsed = parseLmOutput(text);
