@@ -70,7 +70,7 @@ function bf16(shape: number[], scale: number, seed: number): Tensor {
 }
 
 /** Random 2B-shaped DiT weights; every `decoder.layers.N.*` name maps to one shared set. */
-function randomWeights(h: number, heads: number, kvHeads: number, d: number, inter: number): Weights {
+export function randomWeights(h: number, heads: number, kvHeads: number, d: number, inter: number): Weights {
   const m = new Map<string, Tensor>();
   let seed = 1;
   const lin = (name: string, o: number, i: number, bias = false) => {

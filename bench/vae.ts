@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { hopLength, OobleckVae, type VaeConfig } from '../src/models/vae.js';
-import { conv1d, convTranspose1d, snake, Tensor, tidy } from '../src/runtime/index.js';
+import { conv1d, convTranspose1d, snake, Tensor, tidy, type Device } from '../src/runtime/index.js';
 import { native } from '../src/runtime/native.js';
 import { ratioOf, timeQueued, wanted, type BenchContext, type BenchRow, type Suite } from './suite.js';
 
@@ -104,7 +104,7 @@ export function decodeFlops(cfg: VaeConfig, frames: number): number {
 }
 
 /** A VAE with random weights in the official layout (plain `.weight` tensors, no weight_norm). */
-export function randomVae(cfg: VaeConfig): OobleckVae {
+export function randomVae(cfg: VaeConfig, device: Device = 'cpu'): OobleckVae {
   let seed = 1;
   const src = {
     label: 'random weights',
@@ -116,7 +116,7 @@ export function randomVae(cfg: VaeConfig): OobleckVae {
       return rand(s, n.endsWith('.bias') ? 0.05 : 1 / Math.sqrt(fan), seed++);
     },
   };
-  return OobleckVae.fromSource(cfg, src, 'cpu');
+  return OobleckVae.fromSource(cfg, src, device);
 }
 
 /** Tensor shapes of the official layout, by name (mirrors OobleckVae.fromSource). */

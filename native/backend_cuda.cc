@@ -1,9 +1,15 @@
-// Bridges the N-API layer to kernels/cuda/runtime when CUDA is compiled in (ACESTEP_CUDA).
+// Bridges the N-API layer to kernels/cuda/runtime when CUDA is compiled in (ACESTEP_CUDA): device
+// probe, transfers, the typed out-of-memory path for kernel scratch, and the experimental CUDA
+// graph exports (cudaGraphBegin/End/Launch/Destroy, enabled only with ACESTEP_CUDA_GRAPHS=1).
 #include "backend_cuda.h"
 
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
 #include <stdexcept>
 
 #include "buffer.h"
+#include "registry.h"
 
 #ifdef ACESTEP_CUDA
 #include "../kernels/cuda/runtime.h"
@@ -13,12 +19,17 @@ namespace acestep {
 
 #ifdef ACESTEP_CUDA
 namespace {
+[[noreturn]] void throw_oom(const std::string& what) { throw OutOfMemory(what); }
+
 struct Init {
   bool ok = false;
   std::string status;
   Init() {
     ok = cuda::init(&status);
-    if (ok) set_cuda_allocator({cuda::device_alloc, cuda::device_free});
+    if (ok) {
+      set_cuda_allocator({cuda::device_alloc, cuda::device_free});
+      cuda::set_oom_handler(throw_oom);
+    }
   }
 };
 const Init& init_once() {
@@ -41,3 +52,65 @@ void cuda_copy_d2h(void*, const void*, size_t) { throw std::runtime_error("CUDA 
 #endif
 
 }  // namespace acestep
+
+using namespace acestep;
+
+namespace {
+// Graph capture bakes buffer addresses into the graph: every tensor the captured ops touch must
+// stay alive (and be refilled in place with assign) until cudaGraphDestroy. That contract is
+// the caller's, so the exports stay off unless the environment opts in.
+void require_graphs(const OpArgs& a) {
+#ifdef ACESTEP_CUDA
+  const char* flag = std::getenv("ACESTEP_CUDA_GRAPHS");
+  if (flag == nullptr || std::strcmp(flag, "1") != 0)
+    a.fail("CUDA graphs are experimental; set ACESTEP_CUDA_GRAPHS=1 to enable them");
+  if (!cuda_available()) a.fail("CUDA is unavailable: " + cuda_status());
+#else
+  a.fail("CUDA graphs need an addon built with CUDA");
+#endif
+}
+std::atomic<int64_t> g_next_graph{1};
+}  // namespace
+
+// cudaGraphBegin(): ops queued from here until cudaGraphEnd are captured instead of run.
+ACESTEP_EXPORT(cudaGraphBegin) {
+  OpArgs a{info, "cudaGraphBegin"};
+  require_graphs(a);
+#ifdef ACESTEP_CUDA
+  enqueue_op([] { cuda::graph_begin(); });
+#endif
+  return info.Env().Undefined();
+}
+
+// cudaGraphEnd() -> handle of the captured graph (capture errors surface at the next sync).
+ACESTEP_EXPORT(cudaGraphEnd) {
+  OpArgs a{info, "cudaGraphEnd"};
+  require_graphs(a);
+  int64_t h = g_next_graph.fetch_add(1);
+#ifdef ACESTEP_CUDA
+  enqueue_op([h] { cuda::graph_end(h); });
+#endif
+  return Napi::Number::New(info.Env(), static_cast<double>(h));
+}
+
+// cudaGraphLaunch(handle): replays the captured ops on the queue stream.
+ACESTEP_EXPORT(cudaGraphLaunch) {
+  OpArgs a{info, "cudaGraphLaunch"};
+  require_graphs(a);
+  int64_t h = a.integer(0, "handle");
+#ifdef ACESTEP_CUDA
+  enqueue_op([h] { cuda::graph_launch(h); });
+#endif
+  return info.Env().Undefined();
+}
+
+// cudaGraphDestroy(handle): frees the graph and returns the blocks it held to the allocator.
+ACESTEP_EXPORT(cudaGraphDestroy) {
+  OpArgs a{info, "cudaGraphDestroy"};
+  require_graphs(a);
+  int64_t h = a.integer(0, "handle");
+#ifdef ACESTEP_CUDA
+  enqueue_op([h] { cuda::graph_destroy(h); });
+#endif
+  return info.Env().Undefined();
+}

@@ -1,4 +1,5 @@
-// Device probe, a size-bucketed caching allocator and synchronous transfers on one stream.
+// Device probe, a size-bucketed caching allocator, kernel scratch, synchronous transfers on one
+// stream, and CUDA graph capture/replay of that stream.
 #include <cuda_runtime.h>
 
 #include <map>
@@ -11,13 +12,28 @@
 namespace acestep::cuda {
 namespace {
 cudaStream_t g_stream = nullptr;
+int g_sms = 1;
 std::mutex g_mu;
 std::multimap<size_t, void*> g_free;  // cached blocks by size
+void (*g_oom)(const std::string&) = nullptr;
+
+// Graph capture state (queue thread only, so no lock beyond g_mu for the free list).
+bool g_capturing = false;
+std::vector<std::pair<void*, size_t>> g_held;  // blocks freed while capturing
+struct Graph {
+  cudaGraphExec_t exec;
+  std::vector<std::pair<void*, size_t>> held;
+};
+std::map<int64_t, Graph> g_graphs;
 
 void check(cudaError_t e, const char* what) {
   if (e != cudaSuccess) throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(e));
 }
 size_t bucket(size_t bytes) { return (bytes + 511) & ~size_t(511); }
+void no_capture(const char* what) {
+  if (g_capturing)
+    throw std::runtime_error(std::string(what) + " is not allowed while a CUDA graph capture is open");
+}
 }  // namespace
 
 bool init(std::string* status) {
@@ -32,7 +48,16 @@ bool init(std::string* status) {
     return false;
   }
   cudaDeviceProp p{};
-  cudaGetDeviceProperties(&p, 0);
+  if (cudaGetDeviceProperties(&p, 0) != cudaSuccess) {
+    *status = "CUDA unavailable: could not read the properties of device 0";
+    return false;
+  }
+  if (p.major < 8) {
+    *status = "CUDA unavailable: " + std::string(p.name) + " is sm_" + std::to_string(p.major) +
+              std::to_string(p.minor) + "; the kernels need sm_80 or newer";
+    return false;
+  }
+  g_sms = p.multiProcessorCount;
   if (cudaStreamCreateWithFlags(&g_stream, cudaStreamNonBlocking) != cudaSuccess) {
     *status = "CUDA unavailable: could not create a stream";
     return false;
@@ -56,7 +81,9 @@ void* device_alloc(size_t bytes) {
   void* p = nullptr;
   if (cudaMalloc(&p, b) != cudaSuccess) {
     cudaGetLastError();
-    // Release the cache and retry once before reporting out of memory.
+    // Release the cache and retry once before reporting out of memory (not possible mid-capture:
+    // synchronising a capturing stream would invalidate the capture).
+    if (g_capturing) return nullptr;
     std::lock_guard<std::mutex> lk(g_mu);
     cudaStreamSynchronize(g_stream);
     for (auto& [sz, q] : g_free) cudaFree(q);
@@ -71,18 +98,95 @@ void* device_alloc(size_t bytes) {
 
 void device_free(void* p, size_t bytes) {
   std::lock_guard<std::mutex> lk(g_mu);
-  g_free.emplace(bucket(bytes), p);
+  if (g_capturing) g_held.emplace_back(p, bucket(bytes));
+  else g_free.emplace(bucket(bytes), p);
+}
+
+void set_oom_handler(void (*handler)(const std::string&)) { g_oom = handler; }
+
+Scratch::Scratch(size_t bytes, const char* what) : bytes_(bytes) {
+  if (bytes == 0) return;
+  p_ = device_alloc(bytes);
+  if (p_ == nullptr) {
+    std::string msg = std::string("out of memory on cuda: ") + what + " needs " + std::to_string(bytes >> 20) +
+                      " MiB of scratch";
+    if (g_oom) g_oom(msg);
+    throw std::runtime_error(msg);
+  }
+}
+Scratch::~Scratch() {
+  if (p_ != nullptr) device_free(p_, bytes_);
 }
 
 void copy_h2d(void* dst, const void* src, size_t bytes) {
+  no_capture("a host-to-device copy");
   check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, g_stream), "cudaMemcpy host to device");
   check(cudaStreamSynchronize(g_stream), "cudaStreamSynchronize");
 }
 void copy_d2h(void* dst, const void* src, size_t bytes) {
+  no_capture("a device-to-host copy");
   check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, g_stream), "cudaMemcpy device to host");
   check(cudaStreamSynchronize(g_stream), "cudaStreamSynchronize");
 }
-void synchronize() { check(cudaStreamSynchronize(g_stream), "CUDA kernel"); }
+void synchronize() {
+  no_capture("synchronize");
+  check(cudaStreamSynchronize(g_stream), "CUDA kernel");
+}
 void* stream() { return g_stream; }
+int sm_count() { return g_sms; }
+
+void graph_begin() {
+  if (g_capturing) throw std::runtime_error("CUDA graph capture is already open");
+  // Relaxed mode: the caching allocator may still call cudaMalloc for a new size mid-capture.
+  check(cudaStreamBeginCapture(g_stream, cudaStreamCaptureModeRelaxed), "cudaStreamBeginCapture");
+  g_capturing = true;
+}
+
+void graph_end(int64_t handle) {
+  if (!g_capturing) throw std::runtime_error("no CUDA graph capture is open");
+  cudaGraph_t graph = nullptr;
+  cudaError_t e = cudaStreamEndCapture(g_stream, &graph);
+  std::vector<std::pair<void*, size_t>> held;
+  {
+    std::lock_guard<std::mutex> lk(g_mu);
+    g_capturing = false;
+    held.swap(g_held);
+  }
+  auto release = [&] {
+    std::lock_guard<std::mutex> lk(g_mu);
+    for (auto& [p, b] : held) g_free.emplace(b, p);
+  };
+  if (e != cudaSuccess) {
+    release();
+    check(e, "cudaStreamEndCapture (an op in the captured region could not be captured)");
+  }
+  cudaGraphExec_t exec = nullptr;
+  e = cudaGraphInstantiate(&exec, graph, 0);
+  cudaGraphDestroy(graph);
+  if (e != cudaSuccess) {
+    release();
+    check(e, "cudaGraphInstantiate");
+  }
+  g_graphs[handle] = Graph{exec, std::move(held)};
+}
+
+void graph_launch(int64_t handle) {
+  auto it = g_graphs.find(handle);
+  if (it == g_graphs.end()) throw std::runtime_error("unknown CUDA graph handle " + std::to_string(handle));
+  check(cudaGraphLaunch(it->second.exec, g_stream), "cudaGraphLaunch");
+}
+
+void graph_destroy(int64_t handle) {
+  auto it = g_graphs.find(handle);
+  if (it == g_graphs.end()) throw std::runtime_error("unknown CUDA graph handle " + std::to_string(handle));
+  // The graph may still be running; its held blocks return to the cache only after it finishes.
+  check(cudaStreamSynchronize(g_stream), "cudaStreamSynchronize");
+  cudaGraphExecDestroy(it->second.exec);
+  {
+    std::lock_guard<std::mutex> lk(g_mu);
+    for (auto& [p, b] : it->second.held) g_free.emplace(b, p);
+  }
+  g_graphs.erase(it);
+}
 
 }  // namespace acestep::cuda
