@@ -1,7 +1,7 @@
 // safetensors reader: the file is memory-mapped natively; the JSON header is parsed and checked
 // here (header length, JSON, dtypes, shapes against byte sizes, offsets in range and not
 // overlapping). Tensors are zero-copy views of the mapping.
-import { openSync, readSync, closeSync, fstatSync } from 'node:fs';
+import { openSync, readSync, closeSync, fstatSync, writeFileSync } from 'node:fs';
 import { DTYPE_SIZE, type DType } from '../runtime/dtype.js';
 import { native, type BufferHandle } from '../runtime/native.js';
 import { Tensor } from '../runtime/tensor.js';
@@ -170,4 +170,33 @@ export class SafetensorsFile {
     this.mapping?.release();
     this.mapping = null;
   }
+}
+
+/** A tensor to write: its bytes as stored (little-endian), with the file's dtype name. */
+export interface RawTensor {
+  dtype: keyof typeof SAFETENSORS_DTYPES;
+  shape: number[];
+  data: ArrayBufferView;
+}
+
+/** Writes a safetensors file (header padded to 8 bytes); checks each tensor's byte count. */
+export function writeSafetensors(path: string, tensors: Map<string, RawTensor> | Record<string, RawTensor>, metadata?: Record<string, string>): void {
+  const entries = tensors instanceof Map ? [...tensors.entries()] : Object.entries(tensors);
+  const header: Record<string, unknown> = {};
+  if (metadata) header.__metadata__ = metadata;
+  let off = 0;
+  const blobs: Buffer[] = [];
+  for (const [name, t] of entries) {
+    if (!(t.dtype in SAFETENSORS_DTYPES)) throw new CheckpointError(`unsupported dtype ${t.dtype}`, path, name);
+    const need = t.shape.reduce((a, b) => a * b, 1) * DTYPE_SIZE[SAFETENSORS_DTYPES[t.dtype]];
+    if (t.data.byteLength !== need) throw new CheckpointError(`${t.data.byteLength} bytes do not fill shape [${t.shape.join(',')}] of ${t.dtype}`, path, name);
+    header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [off, off + need] };
+    off += need;
+    blobs.push(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+  }
+  let json = Buffer.from(JSON.stringify(header), 'utf8');
+  if (json.length % 8) json = Buffer.concat([json, Buffer.alloc(8 - (json.length % 8), 0x20)]);
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(json.length));
+  writeFileSync(path, Buffer.concat([len, json, ...blobs]));
 }

@@ -8,6 +8,7 @@ import { resolveBackend, type BackendChoice, type Device, type Tensor } from '..
 import { CheckpointError } from '../io/errors.js';
 import { loadSilenceLatent } from '../io/torch-zip.js';
 import { f32Param, openAceStepCheckpoint, type AceStepConfig } from '../models/acestep-config.js';
+import { AdapterManager, applyLoraOptions } from '../models/lora.js';
 import { AceStepDiT } from '../models/dit.js';
 import { ConditionEncoder } from '../models/condition-encoder.js';
 import { AudioTokenizer } from '../models/audio-tokenizer.js';
@@ -37,6 +38,10 @@ export interface AceStepOptions {
   preloadLm?: boolean;
   /** The LM's context window (upstream max_model_len, default 4096); token budgets stay 64 below it. */
   lmMaxModelLen?: number;
+  /** A LoRA/LoKr adapter (PEFT folder or LoKr safetensors) for the DiT decoder, loaded as 'default'. */
+  loraPath?: string | null;
+  /** Its user scale (default 1). */
+  loraScale?: number;
 }
 
 function isDir(p: string): boolean {
@@ -71,6 +76,8 @@ export class AceStep {
   readonly vae: OobleckVae;
   readonly lmDir: string | null;
   readonly lmMaxModelLen: number;
+  /** LoRA/LoKr adapters on the DiT decoder: load, switch, rescale or unload without reloading it. */
+  readonly adapters: AdapterManager;
   private lm: LmBundle | null = null;
   private disposed = false;
 
@@ -123,10 +130,18 @@ export class AceStep {
       if (this.vae.latentChannels !== config.audioAcousticHiddenDim) {
         throw new CheckpointError(`VAE latent channels ${this.vae.latentChannels} differ from the DiT's ${config.audioAcousticHiddenDim}`, vaeDir);
       }
+      this.adapters = keep(applyLoraOptions(this.dit, { loraPath: opts.loraPath, loraScale: opts.loraScale }));
     } catch (e) {
       for (const m of made) m.dispose();
       throw e;
     }
+  }
+
+  /** What the result records say about adapters (upstream lora_loaded / use_lora / lora_scale). */
+  loraState(): { loraLoaded: boolean; useLora: boolean; loraScale: number; loraName: string | null } {
+    const active = this.adapters.active;
+    const info = this.adapters.list().find((a) => a.name === active);
+    return { loraLoaded: this.adapters.list().length > 0, useLora: active !== null, loraScale: info?.scale ?? 1, loraName: active };
   }
 
   /** Loads the models of a checkpoint root (the LM waits for its first use unless preloadLm). */
@@ -177,6 +192,7 @@ export class AceStep {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    this.adapters.dispose();
     for (const m of [this.dit, this.conditionEncoder, this.audioTokenizer, this.silenceLatent, this.nullConditionEmb, this.textEncoder, this.vae]) m?.dispose();
     this.lm?.model.dispose();
     this.lm = null;

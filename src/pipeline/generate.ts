@@ -564,7 +564,7 @@ async function run(
       channels = limitPeak(channels);
       if (p.enableNormalization) channels = normalizePeak(channels, p.normalizationDb);
       channels = applyFades(channels, sr, p.fadeInDuration, p.fadeOutDuration);
-      const rec = paramsRecord(p, c, { seed: items[b].seed, audioCodes: items[b].audioCodes });
+      const rec = paramsRecord(p, c, { seed: items[b].seed, audioCodes: items[b].audioCodes }, engine.loraState());
       const key = keyFromParams(rec, FLOAT_PARAM_KEYS);
       let path: string | null = null;
       if (opts.saveDir) {

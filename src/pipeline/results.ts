@@ -8,7 +8,7 @@ export const FLOAT_PARAM_KEYS: ReadonlySet<string> = new Set([
   'duration', 'guidance_scale', 'cfg_interval_start', 'cfg_interval_end', 'shift', 'repainting_start', 'repainting_end',
   'repaint_strength', 'audio_cover_strength', 'cover_noise_strength', 'retake_variance', 'lm_temperature', 'lm_cfg_scale',
   'lm_top_p', 'lm_repetition_penalty', 'dcw_scaler', 'dcw_high_scaler', 'latent_shift', 'latent_rescale', 'normalization_db',
-  'fade_in_duration', 'fade_out_duration', 'timesteps',
+  'fade_in_duration', 'fade_out_duration', 'timesteps', 'lora_scale',
 ]);
 
 export function snakeCase(name: string): string {
@@ -19,6 +19,7 @@ export function paramsRecord(
   p: GenerationParams,
   c: GenerationConfig,
   item: { seed: number; audioCodes: string },
+  lora: { loraLoaded: boolean; useLora: boolean; loraScale: number } = { loraLoaded: false, useLora: false, loraScale: 1 },
 ): Record<string, unknown> {
   const rec: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(p)) rec[snakeCase(k)] = Array.isArray(v) ? [...v] : v;
@@ -27,5 +28,8 @@ export function paramsRecord(
   rec.audio_format = c.audioFormat;
   rec.mp3_bitrate = c.mp3Bitrate;
   rec.mp3_sample_rate = c.mp3SampleRate;
+  rec.lora_loaded = lora.loraLoaded;
+  rec.use_lora = lora.useLora;
+  rec.lora_scale = lora.loraScale;
   return rec;
 }
