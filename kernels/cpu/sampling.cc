@@ -1,6 +1,7 @@
 // CPU logit processing. References work row by row with full sorts; the fast paths parallelise
-// over rows (and over vocabulary chunks for the race) and use selection instead of sorting for
-// top-k. Both follow the same definitions, so outputs match exactly.
+// over rows (and over vocabulary chunks for the race) and use selection instead of full sorts for
+// top-k and top-p. Both follow the same definitions, so outputs match (top-p up to the double
+// rounding of its cumulative sums).
 #include "sampling.h"
 
 #include <algorithm>
@@ -81,6 +82,43 @@ void top_p_row(const float* in, float* o, int64_t V, double p) {
   }
 }
 
+// Same result as top_p_row without sorting the whole row: only the largest tokens can be kept,
+// so the top M are selected and sorted (M growing 4x until the removal point falls inside them).
+// "Cumulative ascending mass at token t" is 1 - (mass ranked above t), equal up to double rounding.
+void top_p_row_fast(const float* in, float* o, int64_t V, double p) {
+  std::vector<int64_t> idx(V);
+  std::iota(idx.begin(), idx.end(), 0);
+  // Descending order, ties by higher index first: the exact reverse of top_p_row's stable ascending sort.
+  auto before = [&](int64_t a, int64_t b) { return key(in[a]) > key(in[b]) || (key(in[a]) == key(in[b]) && a > b); };
+  float mx = -std::numeric_limits<float>::infinity();
+  for (int64_t i = 0; i < V; i++) mx = std::max(mx, key(in[i]));
+  std::copy(in, in + V, o);
+  if (mx == kNegInf) return;
+  double z = 0;
+  for (int64_t i = 0; i < V; i++) z += std::exp(static_cast<double>(key(in[i])) - mx);
+  double cut = 1.0 - p;
+  for (int64_t M = std::min<int64_t>(V, 256);; M *= 4) {
+    // A flat row keeps much of the vocabulary: one full sort is cheaper than more selections.
+    if (M > 1024 && M < V) return top_p_row(in, o, V, p);
+    M = std::min(M, V);
+    std::nth_element(idx.begin(), idx.begin() + (M - 1), idx.end(), before);
+    std::sort(idx.begin(), idx.begin() + M, before);
+    double above = 0;
+    int64_t keep = -1;
+    for (int64_t t = 0; t < M; t++) {
+      if (t > 0 && 1.0 - above <= cut) {
+        keep = t;
+        break;
+      }
+      above += std::exp(static_cast<double>(key(in[idx[t]])) - mx) / z;
+    }
+    if (keep < 0 && M < V) continue;
+    if (keep < 0) return;  // every token's cumulative mass is above the cut: nothing removed
+    for (int64_t t = keep; t < V; t++) o[idx[t]] = kNegInf;
+    return;
+  }
+}
+
 // Best (score, index) of a vocabulary range; ties keep the lower index.
 struct Best {
   double score = -std::numeric_limits<double>::infinity();
@@ -153,7 +191,7 @@ void top_p_ref(const TensorView& logits, double p, const TensorView& out) {
 void top_p(const TensorView& logits, double p, const TensorView& out) {
   int64_t V = logits.shape[1];
   parallel_for(logits.shape[0], 1, [&](int64_t b0, int64_t b1, int) {
-    for (int64_t b = b0; b < b1; b++) top_p_row(logits.ptr<const float>() + b * V, out.ptr<float>() + b * V, V, p);
+    for (int64_t b = b0; b < b1; b++) top_p_row_fast(logits.ptr<const float>() + b * V, out.ptr<float>() + b * V, V, p);
   });
 }
 
