@@ -2,8 +2,9 @@
 // row at a time. The fast path is flash-style: a work item is one (batch, kv head, query block)
 // whose rows are all (query, query head) pairs sharing that kv head, so each K/V tile is loaded
 // once for the whole GQA group; keys are visited in tiles of 64 with an online softmax, only
-// inside the key range the causal/window rules can reach. Without AVX-512 the reference runs,
-// parallelised over batch and heads.
+// inside the key range the causal/window rules can reach. The fast path exists as AVX-512
+// intrinsics and as a portable vector-type version compiled for AVX2+FMA and for the baseline
+// ISA; the widest the CPU supports is picked at run time.
 #include "attention.h"
 
 #include <immintrin.h>
