@@ -50,7 +50,7 @@ export interface StepInfo {
  * told the sampled token of each sequence, as upstream's `update_state`.
  */
 export interface LogitsProcessor {
-  process(logits: Tensor, info: StepInfo): Tensor;
+  process(logits: Tensor, info: StepInfo): Tensor | Promise<Tensor>;
   update?(tokens: readonly number[], info: StepInfo): void;
 }
 
@@ -217,7 +217,7 @@ export async function* generateStream(model: Qwen3Model, o: GenerateOptions): As
       info.step = step;
       const c = cache;
       const curIds = ids;
-      const sampled = tidy(() => {
+      let x = tidy(() => {
         const mask = keyMask ? keyMask.narrow(1, 0, c.length + curIds.shape[1]) : undefined;
         const h = model.forward(curIds, { cache: c, keyMask: mask });
         const last = h.narrow(1, h.shape[1] - 1, 1);
@@ -227,17 +227,30 @@ export async function* generateStream(model: Qwen3Model, o: GenerateOptions): As
         let cond = useCfg ? logits.narrow(0, 0, B) : logits;
         if (penalty !== 1 && step > 0) {
           const prev = new Int32Array(B * step).fill(-1);
-          generated.forEach((g, i) => g.forEach((id, j) => (prev[i * step + j] = maps.columnOf(id))));
+          generated.forEach((g, i) => {
+            for (let j = 0; j < g.length; j++) prev[i * step + j] = maps.columnOf(g[j]);
+          });
           cond = repetitionPenalty(cond, Tensor.fromArray(prev, [B, step], { dtype: 'i32', device }), penalty);
         }
-        let x = useCfg ? cfgCombine(cond, logits.narrow(0, B, B), cfg) : cond;
-        for (const p of o.processors ?? []) x = p.process(x, info);
-        if (temperature === 0) return argmax(x, -1);
-        x = scale(x, 1 / temperature);
-        if (topk > 0) x = topK(x, topk);
-        if (topp < 1) x = topP(x, topp);
-        return sampleRace(x, seed, step);
+        return useCfg ? cfgCombine(cond, logits.narrow(0, B, B), cfg) : cond;
       });
+      // Processors may read the logits back (the FSM does), so they run between two queued halves
+      // of the step and may await: the JS thread stays free while the forward runs.
+      for (const p of o.processors ?? []) {
+        const next = await p.process(x, info);
+        if (next !== x) x.dispose();
+        x = next;
+      }
+      const combined = x;
+      const sampled = tidy(() => {
+        let y = combined;
+        if (temperature === 0) return argmax(y, -1);
+        y = scale(y, 1 / temperature);
+        if (topk > 0) y = topK(y, topk);
+        if (topp < 1) y = topP(y, topp);
+        return sampleRace(y, seed, step);
+      });
+      combined.dispose();
       const cols = (await sampled.data()) as Int32Array;
       sampled.dispose();
       const tokens: number[] = [];

@@ -99,7 +99,7 @@ class FsmProcessor implements LogitsProcessor {
     this.seq = [...promptIds];
   }
 
-  process(logits: Tensor, info: StepInfo): Tensor {
+  async process(logits: Tensor, info: StepInfo): Promise<Tensor> {
     if (logits.shape[0] !== 1) throw new RangeError('the metadata FSM drives one sequence at a time');
     const fsm = this.fsm;
     if (fsm && this.codesOnlyColumns && !this.onLogits && fsm.state === 'CODES_GENERATION') {
@@ -109,7 +109,7 @@ class FsmProcessor implements LogitsProcessor {
       return add(logits, fsm.codesCount < target ? masks.blockEos : masks.onlyEos);
     }
     const cols = logits.shape[1];
-    const host = logits.toFloat32Sync();
+    const host = await logits.toFloat32();
     const full = new Float32Array(this.vocab).fill(-Infinity);
     for (let c = 0; c < cols; c++) full[info.idOf(c)] = Number.isNaN(host[c]) ? -Infinity : host[c];
     fsm?.process(full, this.seq);

@@ -68,8 +68,8 @@ async function runUnderstandPhase(lm: LmBundle, prompt: string, user: UserFields
     processors: fsm
       ? [
           {
-            process(logits: Tensor, _info: StepInfo): Tensor {
-              const host = logits.toFloat32Sync();
+            async process(logits: Tensor, _info: StepInfo): Promise<Tensor> {
+              const host = await logits.toFloat32();
               if (host.length !== vocab) throw new RangeError('understand-phase logits must cover the vocabulary');
               fsm.process(host, seq);
               return Tensor.fromArray(host, logits.shape, { device: logits.device });
