@@ -8,11 +8,11 @@
 // Tokenizers are derive.json folders over a copy of the fixture Qwen3 tokenizer.
 //
 // Usage: the e2e tests import makeTinyCheckpoints; from a shell, compile and run it:
-//   npx tsc scripts/make-tiny-checkpoints.ts --outDir build-scripts --module nodenext --target es2022 --types node
-//   node build-scripts/make-tiny-checkpoints.js <out-dir>
+//   npm run build:ts && node dist/scripts/make-tiny-checkpoints.js <out-dir>
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { SafetensorsFile, writeSafetensors, type RawTensor } from '../src/io/safetensors.js';
 
 /** The golden fixture checkpoints, found upwards from this file (it also runs compiled from a build folder). */
 function findFixtures(): string {
@@ -28,12 +28,6 @@ const FIXTURES = findFixtures();
 /** Token ids of the Qwen3 tokenizer (151643 base + added tokens up to 151668). */
 const TEXT_VOCAB = 151669;
 
-interface StTensor {
-  dtype: 'F32' | 'BF16';
-  shape: number[];
-  data: Uint8Array;
-}
-
 /** Deterministic uniform draws (mulberry32) so every run writes the same bytes. */
 function rng(seed: number): () => number {
   let a = seed >>> 0;
@@ -46,14 +40,14 @@ function rng(seed: number): () => number {
   };
 }
 
-function f32Tensor(shape: number[], fill: (i: number) => number): StTensor {
+function f32Tensor(shape: number[], fill: (i: number) => number): RawTensor {
   const n = shape.reduce((a, b) => a * b, 1);
   const v = new Float32Array(n);
   for (let i = 0; i < n; i++) v[i] = fill(i);
   return { dtype: 'F32', shape, data: new Uint8Array(v.buffer) };
 }
 
-function bf16Tensor(shape: number[], fill: (i: number) => number): StTensor {
+function bf16Tensor(shape: number[], fill: (i: number) => number): RawTensor {
   const n = shape.reduce((a, b) => a * b, 1);
   const f = new Float32Array(1);
   const u = new Uint32Array(f.buffer);
@@ -65,31 +59,20 @@ function bf16Tensor(shape: number[], fill: (i: number) => number): StTensor {
   return { dtype: 'BF16', shape, data: new Uint8Array(v.buffer) };
 }
 
-function writeSafetensors(path: string, tensors: Map<string, StTensor>): void {
-  const header: Record<string, unknown> = {};
-  let off = 0;
-  for (const [name, t] of tensors) {
-    header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [off, off + t.data.byteLength] };
-    off += t.data.byteLength;
+/** Raw tensors of a safetensors file, copied out of the mapping. */
+function readRawTensors(path: string): Map<string, RawTensor> {
+  const file = SafetensorsFile.open(path);
+  try {
+    const out = new Map<string, RawTensor>();
+    for (const name of file.names) {
+      const t = file.get(name);
+      out.set(name, { dtype: file.info(name).fileDtype, shape: t.shape, data: t.dataSync() });
+      t.dispose();
+    }
+    return out;
+  } finally {
+    file.close();
   }
-  let json = JSON.stringify(header);
-  json += ' '.repeat((8 - (json.length % 8)) % 8);
-  const head = Buffer.alloc(8);
-  head.writeBigUInt64LE(BigInt(json.length));
-  writeFileSync(path, Buffer.concat([head, Buffer.from(json), ...[...tensors.values()].map((t) => t.data)]));
-}
-
-/** Raw tensors of a safetensors file (bytes copied as stored). */
-function readSafetensors(path: string): Map<string, StTensor> {
-  const b = readFileSync(path);
-  const n = Number(b.readBigUInt64LE(0));
-  const header = JSON.parse(b.subarray(8, 8 + n).toString()) as Record<string, { dtype: 'F32' | 'BF16'; shape: number[]; data_offsets: [number, number] }>;
-  const out = new Map<string, StTensor>();
-  for (const [name, v] of Object.entries(header)) {
-    if (name === '__metadata__') continue;
-    out.set(name, { dtype: v.dtype, shape: v.shape, data: new Uint8Array(b.subarray(8 + n + v.data_offsets[0], 8 + n + v.data_offsets[1])) });
-  }
-  return out;
 }
 
 function copyInto(srcDir: string, dstDir: string, files: string[]): void {
@@ -106,9 +89,9 @@ function deriveTokenizer(fixture: string, dstDir: string): void {
 }
 
 /** Oobleck VAE weights (plain conv weights, no weight_norm split) for a config. */
-function vaeTensors(cfg: { encoder_hidden_size: number; downsampling_ratios: number[]; channel_multiples: number[]; decoder_channels: number; decoder_input_channels: number; audio_channels: number }): Map<string, StTensor> {
+function vaeTensors(cfg: { encoder_hidden_size: number; downsampling_ratios: number[]; channel_multiples: number[]; decoder_channels: number; decoder_input_channels: number; audio_channels: number }): Map<string, RawTensor> {
   const r = rng(1234);
-  const out = new Map<string, StTensor>();
+  const out = new Map<string, RawTensor>();
   // Uniform in ±gain/sqrt(fan_in) keeps activations O(1) through the stack.
   const conv = (name: string, cout: number, cin: number, k: number, bias = true, transposed = false) => {
     const a = 1 / Math.sqrt(cin * k);
@@ -174,7 +157,7 @@ export function makeTinyCheckpoints(root: string): string {
   teCfg.vocab_size = TEXT_VOCAB;
   teCfg.eos_token_id = 151643;
   writeFileSync(join(te, 'config.json'), JSON.stringify(teCfg, null, 1));
-  const teW = readSafetensors(join(FIXTURES, 'Qwen3-Embedding-tiny', 'model.safetensors'));
+  const teW = readRawTensors(join(FIXTURES, 'Qwen3-Embedding-tiny', 'model.safetensors'));
   const r = rng(99);
   // Normal-ish (sum of uniforms) at the config's initializer_range.
   teW.set('embed_tokens.weight', bf16Tensor([TEXT_VOCAB, hidden], () => (r() + r() + r() - 1.5) * 0.04));

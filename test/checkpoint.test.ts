@@ -6,23 +6,13 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Checkpoint } from '../src/io/checkpoint.js';
 import { CheckpointError } from '../src/io/errors.js';
+import { encodeSafetensors } from '../src/io/safetensors.js';
 
 const GOLD = 'test/fixtures/golden/checkpoints';
 
+/** A safetensors file of 1-D F32 tensors. */
 function safetensors(tensors: Record<string, number[]>): Buffer {
-  const header: Record<string, unknown> = {};
-  const chunks: Buffer[] = [];
-  let off = 0;
-  for (const [name, values] of Object.entries(tensors)) {
-    const b = Buffer.from(new Float32Array(values).buffer);
-    header[name] = { dtype: 'F32', shape: [values.length], data_offsets: [off, off + b.length] };
-    chunks.push(b);
-    off += b.length;
-  }
-  const h = Buffer.from(JSON.stringify(header));
-  const len = Buffer.alloc(8);
-  len.writeBigUInt64LE(BigInt(h.length));
-  return Buffer.concat([len, h, ...chunks]);
+  return encodeSafetensors(Object.fromEntries(Object.entries(tensors).map(([name, v]) => [name, { dtype: 'F32' as const, shape: [v.length], data: new Float32Array(v) }])));
 }
 
 function dir(files: Record<string, string | Buffer>): string {

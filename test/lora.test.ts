@@ -1,6 +1,6 @@
 // LoRA / LoKr adapters on the tiny DiT decoder (spec §16). Adapter fixtures are written here in
 // the PEFT layout (adapter_config.json + adapter_model.safetensors) and the LyCORIS LoKr layout
-// with a small safetensors writer; expected values come from plain float64 JS math (a LoRA delta
+// with the io safetensors writer; expected values come from plain float64 JS math (a LoRA delta
 // x·(B·A)ᵀ, an explicit Kronecker product) or from a base checkpoint whose weights were merged
 // W + s·(alpha/r)·B·A in JS.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Tensor, tidy } from '../src/runtime/index.js';
-import { SafetensorsFile } from '../src/io/safetensors.js';
+import { SafetensorsFile, writeSafetensors, type RawTensor } from '../src/io/safetensors.js';
 import { openAceStepCheckpoint } from '../src/models/acestep-config.js';
 import { AceStepDiT } from '../src/models/dit.js';
 import { Weights, type WeightSource } from '../src/models/layers.js';
@@ -39,24 +39,10 @@ function toBf16Values(a: Arr): Arr {
   return { shape: a.shape, data: new Float32Array(bits.buffer), bf16: true };
 }
 
-/** Minimal safetensors writer (F32 / BF16), 8-byte aligned header as the format requires. */
-function writeSafetensors(path: string, tensors: Record<string, Arr>, metadata?: Record<string, string>): void {
-  const header: Record<string, unknown> = {};
-  if (metadata) header.__metadata__ = metadata;
-  let off = 0;
-  const blobs: Buffer[] = [];
-  for (const [k, t] of Object.entries(tensors)) {
-    const blob = t.bf16 ? bf16Bytes(t.data) : Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength);
-    header[k] = { dtype: t.bf16 ? 'BF16' : 'F32', shape: t.shape, data_offsets: [off, off + blob.length] };
-    off += blob.length;
-    blobs.push(blob);
-  }
-  let json = JSON.stringify(header);
-  json += ' '.repeat((8 - (json.length % 8)) % 8);
-  const hb = Buffer.from(json, 'utf8');
-  const len = Buffer.alloc(8);
-  len.writeBigUInt64LE(BigInt(hb.length));
-  writeFileSync(path, Buffer.concat([len, hb, ...blobs]));
+/** Writes F32 / BF16 arrays through the io writer. */
+function writeArrays(path: string, tensors: Record<string, Arr>, metadata?: Record<string, string>): void {
+  const raw = (t: Arr): RawTensor => (t.bf16 ? { dtype: 'BF16', shape: t.shape, data: bf16Bytes(t.data) } : { dtype: 'F32', shape: t.shape, data: t.data });
+  writeSafetensors(path, Object.fromEntries(Object.entries(tensors).map(([k, t]) => [k, raw(t)])), metadata);
 }
 
 /** Deterministic values in [-amp, amp]. */
@@ -76,7 +62,7 @@ function writePeft(name: string, mods: LoraTensors, cfg: Record<string, unknown>
     t[`base_model.model.${m}.lora_A.weight`] = A;
     t[`base_model.model.${m}.lora_B.weight`] = B;
   }
-  writeSafetensors(join(dir, 'adapter_model.safetensors'), t);
+  writeArrays(join(dir, 'adapter_model.safetensors'), t);
   return dir;
 }
 
@@ -279,7 +265,7 @@ describe('LoKr on the DiT decoder', () => {
   const flat = `lycoris_${path.replace(/\./g, '_')}`;
 
   function lokrDelta(tensors: Record<string, Arr>, file: string, meta?: Record<string, string>): { got: Float32Array; x: Arr } {
-    writeSafetensors(file, tensors, meta);
+    writeArrays(file, tensors, meta);
     const mgr = new AdapterManager(base);
     const info = mgr.loadLora(file, { name: 'k', scale: 0.6 });
     expect(info.kind).toBe('lokr');
@@ -351,7 +337,7 @@ describe('adapter errors', () => {
     const mgr = new AdapterManager(base);
     const noCfg = join(tmp, 'no-cfg');
     mkdirSync(noCfg);
-    writeSafetensors(join(noCfg, 'adapter_model.safetensors'), { 'base_model.model.layers.0.self_attn.q_proj.lora_A.weight': A });
+    writeArrays(join(noCfg, 'adapter_model.safetensors'), { 'base_model.model.layers.0.self_attn.q_proj.lora_A.weight': A });
     expectAdapterError(() => mgr.loadLora(noCfg), /missing adapter_config\.json/, noCfg);
     expectAdapterError(() => mgr.loadLora(join(noCfg, 'adapter_model.safetensors')), /missing adapter_config\.json/, 'adapter_model.safetensors');
 
@@ -381,7 +367,7 @@ describe('adapter errors', () => {
     expect(velocity(base)).toEqual(baseOut);
 
     const lokrBad = join(tmp, 'bad-lokr.safetensors');
-    writeSafetensors(lokrBad, { 'lycoris_layers_0_self_attn_q_proj.lokr_w1': wave([8, 8], 0.1), 'lycoris_layers_0_self_attn_q_proj.lokr_w2': wave([4, 8], 0.2) }, { lokr_config: '{}' });
+    writeArrays(lokrBad, { 'lycoris_layers_0_self_attn_q_proj.lokr_w1': wave([8, 8], 0.1), 'lycoris_layers_0_self_attn_q_proj.lokr_w2': wave([4, 8], 0.2) }, { lokr_config: '{}' });
     expectAdapterError(() => mgr.loadLora(lokrBad), /kron\(w1 \[8,8\], w2 \[4,8\]\) is \[32,64\], 'layers\.0\.self_attn\.q_proj' is \[64,64\]/, 'bad-lokr.safetensors', 'lycoris_layers_0_self_attn_q_proj.lokr_w1');
 
     const good = writePeft('good', { 'layers.0.self_attn.q_proj': { A, B } }, { r: 4, lora_alpha: 4 });

@@ -179,8 +179,8 @@ export interface RawTensor {
   data: ArrayBufferView;
 }
 
-/** Writes a safetensors file (header padded to 8 bytes); checks each tensor's byte count. */
-export function writeSafetensors(path: string, tensors: Map<string, RawTensor> | Record<string, RawTensor>, metadata?: Record<string, string>): void {
+/** The bytes of a safetensors file (header padded to 8 bytes); checks each tensor's byte count. `path` only names errors. */
+export function encodeSafetensors(tensors: Map<string, RawTensor> | Record<string, RawTensor>, metadata?: Record<string, string>, path = '<safetensors>'): Buffer {
   const entries = tensors instanceof Map ? [...tensors.entries()] : Object.entries(tensors);
   const header: Record<string, unknown> = {};
   if (metadata) header.__metadata__ = metadata;
@@ -198,5 +198,10 @@ export function writeSafetensors(path: string, tensors: Map<string, RawTensor> |
   if (json.length % 8) json = Buffer.concat([json, Buffer.alloc(8 - (json.length % 8), 0x20)]);
   const len = Buffer.alloc(8);
   len.writeBigUInt64LE(BigInt(json.length));
-  writeFileSync(path, Buffer.concat([len, json, ...blobs]));
+  return Buffer.concat([len, json, ...blobs]);
+}
+
+/** Writes a safetensors file (see `encodeSafetensors`). */
+export function writeSafetensors(path: string, tensors: Map<string, RawTensor> | Record<string, RawTensor>, metadata?: Record<string, string>): void {
+  writeFileSync(path, encodeSafetensors(tensors, metadata, path));
 }
