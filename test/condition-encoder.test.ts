@@ -9,16 +9,9 @@ import { ShapeError, Tensor, tidyAsync } from '../src/runtime/index.js';
 import { openAceStepCheckpoint, parseAceStepConfig } from '../src/models/acestep-config.js';
 import { rowsWithoutKeys } from '../src/models/acestep-encoder.js';
 import { ConditionEncoder, packOrder } from '../src/models/condition-encoder.js';
+import { rng } from './support/random.js';
 
 const golden = join(import.meta.dirname, 'fixtures', 'golden', 'checkpoints');
-
-function rng(seed: number): () => number {
-  let s = seed;
-  return () => {
-    s = (s * 1103515245 + 12345) % 2 ** 31;
-    return s / 2 ** 31;
-  };
-}
 
 /** Upstream pack_sequences on one row: concat, stable argsort(mask, descending). */
 function packRow(a: number[], ma: number[], b: number[], mb: number[]): { x: number[]; m: number[] } {

@@ -12,17 +12,10 @@ import { repaintRegionFrames, resolveRepaintConfig, roundHalfEven, softMaskRow, 
 import { sample, type VelocityFn } from '../src/pipeline/sampler.js';
 import { SamplerAbortedError, SamplerConfigError } from '../src/pipeline/sampler-errors.js';
 import { retakeNoise } from '../src/pipeline/noise.js';
+import { uniform } from './support/random.js';
 
-/** Deterministic pseudo-random values in [-2, 2) (LCG), so failures reproduce. */
-function rand(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = (s / 2 ** 32) * 4 - 2;
-  }
-  return out;
-}
+/** Seeded values in [-2, 2), so failures reproduce. */
+const rand = (n: number, seed: number): Float32Array => uniform(n, seed, -2, 2);
 
 function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   expect(a.length).toBe(b.length);
