@@ -141,14 +141,17 @@ ACESTEP_EXPORT(readSync) {
   size_t bytes = static_cast<size_t>(t.numel()) * dtype_size(t.view.dtype);
   Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(info.Env(), bytes);
   if (bytes) {
-    const uint8_t* src;
+    // This runs on the JS thread: a CUDA fault reported by the copy (or a failed lazy
+    // allocation) must become a JS error, not an exception escaping the callback.
     try {
-      src = t.buffer->data() + t.byte_offset;
+      const uint8_t* src = t.buffer->data() + t.byte_offset;
+      if (t.device() == Device::CPU) std::memcpy(ab.Data(), src, bytes);
+      else cuda_copy_d2h(ab.Data(), src, bytes);
     } catch (const OutOfMemory& oom) {
       throw queue_error(info.Env(), {ErrorKind::OutOfMemory, oom.what()});
+    } catch (const std::exception& err) {
+      throw queue_error(info.Env(), {ErrorKind::Kernel, err.what()});
     }
-    if (t.device() == Device::CPU) std::memcpy(ab.Data(), src, bytes);
-    else cuda_copy_d2h(ab.Data(), src, bytes);
   }
   return ab;
 }

@@ -2,6 +2,7 @@
 // stream, and CUDA graph capture/replay of that stream.
 #include <cuda_runtime.h>
 
+#include <atomic>
 #include <map>
 #include <mutex>
 #include <stdexcept>
@@ -18,7 +19,7 @@ std::multimap<size_t, void*> g_free;  // cached blocks by size
 void (*g_oom)(const std::string&) = nullptr;
 
 // Graph capture state (queue thread only, so no lock beyond g_mu for the free list).
-bool g_capturing = false;
+std::atomic<bool> g_capturing{false};
 std::vector<std::pair<void*, size_t>> g_held;  // blocks freed while capturing
 struct Graph {
   cudaGraphExec_t exec;
@@ -79,8 +80,12 @@ void* device_alloc(size_t bytes) {
     }
   }
   void* p = nullptr;
-  if (cudaMalloc(&p, b) != cudaSuccess) {
+  cudaError_t e = cudaMalloc(&p, b);
+  if (e != cudaSuccess) {
     cudaGetLastError();
+    // Only a real shortage is out of memory; a sticky fault from an earlier kernel must not be
+    // reported as one.
+    if (e != cudaErrorMemoryAllocation) check(e, "cudaMalloc");
     // Release the cache and retry once before reporting out of memory (not possible mid-capture:
     // synchronising a capturing stream would invalidate the capture).
     if (g_capturing) return nullptr;

@@ -10,7 +10,7 @@ namespace acestep::cuda {
 
 // Probes the driver and device 0. On failure returns false with the reason in *status.
 bool init(std::string* status);
-void* device_alloc(size_t bytes);  // nullptr when out of memory
+void* device_alloc(size_t bytes);  // nullptr when out of memory; throws on other CUDA errors
 void device_free(void* p, size_t bytes);
 void copy_h2d(void* dst, const void* src, size_t bytes);
 void copy_d2h(void* dst, const void* src, size_t bytes);
