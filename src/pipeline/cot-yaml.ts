@@ -123,6 +123,19 @@ class Writer {
     this.indention = false;
   }
 
+  /** A run of line breaks inside a scalar: a leading '\n' is written twice because a reader folds a single one into a space. */
+  breaks(run: string[]): void {
+    if (run[0] === '\n') this.lineBreak();
+    for (const br of run) {
+      if (br === '\n') this.lineBreak();
+      else {
+        this.out += br;
+        this.column = 0;
+      }
+    }
+    this.indent(INDENT);
+  }
+
   plain(text: string): void {
     if (!text) return;
     if (!this.whitespace) this.write(' ');
@@ -145,15 +158,7 @@ class Writer {
         }
       } else if (breaks) {
         if (ch === undefined || !BREAKS.includes(ch)) {
-          if (t[start] === '\n') this.lineBreak();
-          for (const br of t.slice(start, end)) {
-            if (br === '\n') this.lineBreak();
-            else {
-              this.out += br;
-              this.column = 0;
-            }
-          }
-          this.indent(INDENT);
+          this.breaks(t.slice(start, end));
           this.whitespace = false;
           this.indention = false;
           start = end;
@@ -186,15 +191,7 @@ class Writer {
         }
       } else if (breaks) {
         if (ch === undefined || !BREAKS.includes(ch)) {
-          if (t[start] === '\n') this.lineBreak();
-          for (const br of t.slice(start, end)) {
-            if (br === '\n') this.lineBreak();
-            else {
-              this.out += br;
-              this.column = 0;
-            }
-          }
-          this.indent(INDENT);
+          this.breaks(t.slice(start, end));
           start = end;
         }
       } else if (ch === undefined || ' \n\x85\u2028\u2029'.includes(ch) || ch === "'") {
