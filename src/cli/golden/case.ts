@@ -89,6 +89,17 @@ export class GoldenCase {
     return this.inputs.get(name);
   }
 
+  /** Input tensor on `device`: the file's view on the CPU, an uploaded copy elsewhere (the caller disposes it). */
+  inputOn(name: string, device: Device): Tensor {
+    const t = this.input(name);
+    if (t.device === device) return t;
+    try {
+      return t.toDevice(device);
+    } finally {
+      t.dispose();
+    }
+  }
+
   hasInput(name: string): boolean {
     return this.inputs.has(name);
   }

@@ -1,15 +1,10 @@
 // Golden kind for the audio tokenizer / detokenizer: 25 Hz latents (T not a multiple of 5,
 // silence padded) -> pooler -> FSQ indices (exact) -> quantized -> 25 Hz hints, and item 0's
 // code string through parse -> codebook lookup -> detokenizer.
-import type { Tensor } from '../../../runtime/tensor.js';
 import { openAceStepCheckpoint } from '../../../models/acestep-config.js';
 import { AudioTokenizer, formatAudioCodes } from '../../../models/audio-tokenizer.js';
 import type { Actual, CaseKind, GoldenCase } from '../case.js';
 import { GoldenCaseError } from '../case.js';
-
-function onDevice(t: Tensor, device: 'cpu' | 'cuda'): Tensor {
-  return t.device === device ? t : t.toDevice(device);
-}
 
 const kind: CaseKind = {
   cases: ['audio_tokenizer'],
@@ -18,8 +13,8 @@ const kind: CaseKind = {
     const { ckpt, config, weights } = openAceStepCheckpoint(c.checkpoint);
     try {
       const tok = new AudioTokenizer(weights, config, dev);
-      const latents = onDevice(c.input('latents'), dev);
-      const silence = onDevice(c.input('silence_latent'), dev);
+      const latents = c.inputOn('latents', dev);
+      const silence = c.inputOn('silence_latent', dev);
       const r = await tok.tokenize(latents, silence, c.input('attention_mask'));
       const hints = tok.detokenize(r.quantized);
       const codeString = c.params<{ codes_item0_string: string }>().codes_item0_string;

@@ -1,14 +1,9 @@
 // Golden kind for the condition encoder: cond_encoder_b1, cond_encoder_b2_padded (2B) and
 // xl_cond_encoder (XL: prepended timbre CLS token, separate encoder widths).
 import { collectTaps } from '../../../runtime/debug.js';
-import type { Tensor } from '../../../runtime/tensor.js';
 import { openAceStepCheckpoint } from '../../../models/acestep-config.js';
 import { ConditionEncoder } from '../../../models/condition-encoder.js';
 import type { Actual, CaseKind, GoldenCase } from '../case.js';
-
-function onDevice(t: Tensor, device: 'cpu' | 'cuda'): Tensor {
-  return t.device === device ? t : t.toDevice(device);
-}
 
 const kind: CaseKind = {
   cases: ['cond_encoder_b1', 'cond_encoder_b2_padded', 'xl_cond_encoder'],
@@ -17,7 +12,7 @@ const kind: CaseKind = {
     const { ckpt, config, weights } = openAceStepCheckpoint(c.checkpoint);
     try {
       const enc = new ConditionEncoder(weights, config, dev);
-      const inp = (n: string) => onDevice(c.input(n), dev);
+      const inp = (n: string) => c.inputOn(n, dev);
       const { result, taps } = await collectTaps(
         (n) => n.startsWith('cond.'),
         () =>

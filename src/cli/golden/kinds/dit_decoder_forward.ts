@@ -3,14 +3,9 @@
 // and upcast exactly everywhere else; compute in f32, so the fp32 tolerance applies) and
 // xl_dit_decoder_forward (decoder width != encoder width).
 import { collectTaps } from '../../../runtime/debug.js';
-import type { Tensor } from '../../../runtime/tensor.js';
 import { openAceStepCheckpoint } from '../../../models/acestep-config.js';
 import { AceStepDiT } from '../../../models/dit.js';
 import type { Actual, CaseKind, GoldenCase } from '../case.js';
-
-function onDevice(t: Tensor, device: 'cpu' | 'cuda'): Tensor {
-  return t.device === device ? t : t.toDevice(device);
-}
 
 const kind: CaseKind = {
   cases: ['dit_decoder_forward', 'dit_decoder_forward_bf16_weights', 'xl_dit_decoder_forward'],
@@ -19,14 +14,14 @@ const kind: CaseKind = {
     const { ckpt, config, weights } = openAceStepCheckpoint(c.checkpoint);
     try {
       const dit = new AceStepDiT(weights, config, dev);
-      const hidden = onDevice(c.input('hidden_states'), dev);
-      const context = onDevice(c.input('context_latents'), dev);
+      const hidden = c.inputOn('hidden_states', dev);
+      const context = c.inputOn('context_latents', dev);
       const timestep = (await c.input('timestep').toFloat32()) as Float32Array;
       const rAlt = (await c.input('timestep_r_alt').toFloat32()) as Float32Array;
       const { result, taps } = await collectTaps(
         (n) => n.startsWith('dit.'),
         () => {
-          const condition = dit.prepareCondition(onDevice(c.input('encoder_hidden_states'), dev));
+          const condition = dit.prepareCondition(c.inputOn('encoder_hidden_states', dev));
           return { condition, velocity: dit.forward({ hidden, context, timestep, condition }) };
         },
       );

@@ -78,8 +78,7 @@ const kind: CaseKind = {
   async run(c: GoldenCase, opts) {
     const dev = opts.backend;
     const p = c.params<Params>();
-    const on = (t: Tensor) => (t.device === dev ? t : t.toDevice(dev));
-    const inp = (n: string) => on(c.input(n));
+    const inp = (n: string) => c.inputOn(n, dev);
     const { ckpt, config, weights } = openAceStepCheckpoint(c.checkpoint);
     const dit = new AceStepDiT(weights, config, dev);
     const encoder = new ConditionEncoder(weights, config, dev);

@@ -9,12 +9,9 @@ const kind: CaseKind = {
     const dev = opts.backend;
     const model = Qwen3Model.load(c.checkpoint, { device: dev, lmHead: false });
     try {
-      const text = c.input('text_input_ids');
-      const lyric = c.input('lyric_input_ids');
-      const onDev = (t: typeof text) => (t.device === dev ? t : t.toDevice(dev));
       return [
-        { name: 'last_hidden_state', value: model.forward(onDev(text)) },
-        { name: 'lyric_embeddings', value: model.embed(onDev(lyric)) },
+        { name: 'last_hidden_state', value: model.forward(c.inputOn('text_input_ids', dev)) },
+        { name: 'lyric_embeddings', value: model.embed(c.inputOn('lyric_input_ids', dev)) },
       ];
     } finally {
       model.dispose();

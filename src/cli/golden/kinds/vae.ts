@@ -2,20 +2,15 @@
 // encoder output and the posterior mean / std (upstream samples; the fixture stores the
 // deterministic parts).
 import { OobleckVae } from '../../../models/vae.js';
-import type { Tensor } from '../../../runtime/tensor.js';
 import type { Actual, CaseKind, GoldenCase } from '../case.js';
-
-function onDevice(t: Tensor, device: 'cpu' | 'cuda'): Tensor {
-  return t.device === device ? t : t.toDevice(device);
-}
 
 const kind: CaseKind = {
   cases: ['vae'],
   async run(c: GoldenCase, opts) {
     const vae = OobleckVae.load(c.checkpoint, { device: opts.backend });
     try {
-      const decoded = vae.decode(onDevice(c.input('latents'), opts.backend));
-      const raw = vae.encodeRaw(onDevice(c.input('audio'), opts.backend));
+      const decoded = vae.decode(c.inputOn('latents', opts.backend));
+      const raw = vae.encodeRaw(c.inputOn('audio', opts.backend));
       const { mean, std } = vae.posterior(raw);
       return [
         { name: 'decoded_audio', value: decoded },

@@ -3,7 +3,6 @@
 // Upstream's CPU-offload path (`decoded_tiled_offload_path`) is the same arithmetic written into a
 // preallocated buffer, which is how decodeTiled always works, so both outputs come from one call.
 import { effectiveOverlap, OobleckVae } from '../../../models/vae.js';
-import type { Tensor } from '../../../runtime/tensor.js';
 import { GoldenCaseError, type Actual, type CaseKind, type GoldenCase } from '../case.js';
 
 interface Params {
@@ -19,8 +18,7 @@ const kind: CaseKind = {
     const p = c.params<Params>();
     const vae = OobleckVae.load(c.checkpoint, { device: opts.backend });
     try {
-      const input = c.input('latents');
-      const z: Tensor = input.device === opts.backend ? input : input.toDevice(opts.backend);
+      const z = c.inputOn('latents', opts.backend);
       const reduced = p.overlap_reduced_case;
       const eff = effectiveOverlap(p.chunk_size, reduced.requested_overlap);
       if (eff !== reduced.effective_overlap) {
