@@ -3,8 +3,8 @@
 //    cp.async pipeline). Operands that are not already bf16 rows with 16-byte aligned, unit-stride K
 //    are first packed into scratch, rounded to nearest even exactly as the CPU rounds them; bf16
 //    products are exact in f32, so only the summation order differs from the CPU.
-//  - linear with M <= 4 and unit-stride weight rows: a GEMV where one warp streams one weight row
-//    with 16-byte loads (decode is bound by reading the weights once).
+//  - linear with M <= 4 and unit-stride weight rows: a GEMV where one warp streams one or four
+//    weight rows with 16-byte loads (decode is bound by reading the weights once).
 //  - everything else (precision 0): register-blocked fp32 SIMT tiles. No TF32: the fp32 path must
 //    keep exact f32 products for the parity tests.
 #include <cstdint>
@@ -256,7 +256,9 @@ __global__ void pack_bf16_kernel(Operand src, __nv_bfloat16* dst, int64_t rows, 
 }
 
 // ---------------------------------------------------------------------------------------------
-// GEMV for M <= 4: out[m, n] = sum_k x[m, k] * w[n, k]. One warp per weight row, 16-byte loads.
+// GEMV for M <= 4: out[m, n] = sum_k x[m, k] * w[n, k]. A warp streams R weight rows with
+// 16-byte loads; each chunk of x it loads (f32, M rows) feeds all R rows, so with R = 4 the x
+// traffic through L1 drops to a quarter. R = 4 only when N leaves enough warps to fill the GPU.
 
 constexpr int kGemvMaxM = 4, kGemvWarps = 8;
 
@@ -275,45 +277,69 @@ __device__ inline void unpack16(const uint4& u, float* f) {
 }
 
 template <class T>
+constexpr DType dtype_of() {
+  return sizeof(T) == 4 ? DType::F32 : std::is_same<T, __half>::value ? DType::F16 : DType::BF16;
+}
+
+template <class T, int R>
 __global__ void __launch_bounds__(32 * kGemvWarps) gemv_kernel(const float* x, int64_t xrs, int64_t xcs, const T* w,
                                                                int64_t wrs, Operand bias, bool has_bias, float* out,
                                                                int M, int64_t N, int64_t K, bool rnd) {
   constexpr int V = 16 / sizeof(T);
   const int lane = threadIdx.x % 32;
-  const int64_t n = blockIdx.x * (int64_t)kGemvWarps + threadIdx.x / 32;
-  if (n >= N) return;
-  const T* row = w + n * wrs;
-  float acc[kGemvMaxM] = {};
+  const int64_t n0 = (blockIdx.x * (int64_t)kGemvWarps + threadIdx.x / 32) * R;
+  if (n0 >= N) return;
+  const int rows = static_cast<int>(min((int64_t)R, N - n0));
+  float acc[R][kGemvMaxM] = {};
   const int64_t kv = K / V * V;
   for (int64_t k = lane * V; k < kv; k += 32 * V) {
-    uint4 u = __ldg(reinterpret_cast<const uint4*>(row + k));
-    float f[V];
-    unpack16<T>(u, f);
+    float xv[kGemvMaxM][V];
 #pragma unroll
-    for (int i = 0; i < V; i++) {
-      float wv = rnd ? round_bf16(f[i]) : f[i];
+    for (int m = 0; m < kGemvMaxM; m++)
 #pragma unroll
-      for (int m = 0; m < kGemvMaxM; m++) {
-        if (m >= M) break;
-        float xv = __ldg(x + m * xrs + (k + i) * xcs);
-        acc[m] = fmaf(rnd ? round_bf16(xv) : xv, wv, acc[m]);
+      for (int i = 0; i < V; i++) {
+        float t = m < M ? __ldg(x + m * xrs + (k + i) * xcs) : 0.f;
+        xv[m][i] = rnd ? round_bf16(t) : t;
+      }
+#pragma unroll
+    for (int r = 0; r < R; r++) {
+      if (r >= rows) break;  // warp-uniform
+      uint4 u = __ldg(reinterpret_cast<const uint4*>(w + (n0 + r) * wrs + k));
+      float f[V];
+      unpack16<T>(u, f);
+#pragma unroll
+      for (int i = 0; i < V; i++) {
+        const float wv = rnd ? round_bf16(f[i]) : f[i];
+#pragma unroll
+        for (int m = 0; m < kGemvMaxM; m++) acc[r][m] = fmaf(xv[m][i], wv, acc[r][m]);
       }
     }
   }
   for (int64_t k = kv + lane; k < K; k += 32) {
-    float wv = load_raw(row, sizeof(T) == 4 ? DType::F32 : std::is_same<T, __half>::value ? DType::F16 : DType::BF16, k);
-    if (rnd) wv = round_bf16(wv);
-    for (int m = 0; m < M; m++) {
-      float xv = x[m * xrs + k * xcs];
-      acc[m] = fmaf(rnd ? round_bf16(xv) : xv, wv, acc[m]);
+    float xv[kGemvMaxM];
+#pragma unroll
+    for (int m = 0; m < kGemvMaxM; m++) {
+      float t = m < M ? x[m * xrs + k * xcs] : 0.f;
+      xv[m] = rnd ? round_bf16(t) : t;
+    }
+#pragma unroll
+    for (int r = 0; r < R; r++) {
+      if (r >= rows) break;
+      float wv = load_raw(w + (n0 + r) * wrs, dtype_of<T>(), k);
+      if (rnd) wv = round_bf16(wv);
+#pragma unroll
+      for (int m = 0; m < kGemvMaxM; m++) acc[r][m] = fmaf(xv[m], wv, acc[r][m]);
     }
   }
 #pragma unroll
-  for (int m = 0; m < kGemvMaxM; m++) {
-    float s = acc[m];
-    for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
-    if (lane == 0 && m < M) out[m * N + n] = s + (has_bias ? load_raw(bias.data, bias.dtype, n * bias.cs) : 0.f);
-  }
+  for (int r = 0; r < R; r++)
+#pragma unroll
+    for (int m = 0; m < kGemvMaxM; m++) {
+      float s = acc[r][m];
+      for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+      if (lane == 0 && m < M && r < rows)
+        out[m * N + n0 + r] = s + (has_bias ? load_raw(bias.data, bias.dtype, (n0 + r) * bias.cs) : 0.f);
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -385,10 +411,14 @@ template <class T>
 void launch_gemv(const TensorView& x, const TensorView& w, const Operand& bias, bool has_bias, const TensorView& out,
                  bool rnd) {
   const int64_t N = w.shape[0];
-  unsigned grid = static_cast<unsigned>((N + kGemvWarps - 1) / kGemvWarps);
-  gemv_kernel<T><<<grid, 32 * kGemvWarps, 0, current_stream()>>>(
-      x.ptr<const float>(), x.strides[0], x.strides[1], static_cast<const T*>(w.data), w.strides[0], bias, has_bias,
-      out.ptr<float>(), static_cast<int>(x.shape[0]), N, x.shape[1], rnd);
+  const bool wide = N / (4 * kGemvWarps) >= 2 * sm_count();
+  const int64_t per_block = kGemvWarps * (wide ? 4 : 1);
+  const unsigned grid = static_cast<unsigned>((N + per_block - 1) / per_block);
+  auto kernel = wide ? gemv_kernel<T, 4> : gemv_kernel<T, 1>;
+  kernel<<<grid, 32 * kGemvWarps, 0, current_stream()>>>(x.ptr<const float>(), x.strides[0], x.strides[1],
+                                                         static_cast<const T*>(w.data), w.strides[0], bias, has_bias,
+                                                         out.ptr<float>(), static_cast<int>(x.shape[0]), N,
+                                                         x.shape[1], rnd);
   check_launch("linear (CUDA gemv)");
 }
 

@@ -61,6 +61,15 @@ for (const [wd, precision] of [['bf16', 'bf16'], ['f16', 'fp32'], ['f32', 'fp32'
   });
 }
 
+// N large enough that the GEMV gives each warp four weight rows (N / 32 >= 2 x SMs up to 140
+// SMs), with N % 4 = 2 so the last warp has a partial group.
+cases.push({
+  op: 'linear',
+  name: 'cuda paths: GEMV four rows per warp M=3 K=72 N=9002 w=bf16 +bias',
+  tol: gemmTol(72, false),
+  run: (device) => linear(tensor([3, 72], 510, device), tensor([9002, 72], 511, device, 0.12, 'bf16'), tensor([9002], 512, device)),
+});
+
 function attn(device: Device, seed: number, B: number, Tq: number, Tk: number, Hq: number, Hkv: number, D: number, causal: boolean, cacheLen = Tk): Tensor {
   const q = tensor([B, Tq, Hq, D], seed, device);
   const k = tensor([B, cacheLen, Hkv, D], seed + 1, device).narrow(1, 0, Tk);
