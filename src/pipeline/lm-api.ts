@@ -11,16 +11,8 @@ import { ParamError } from './params.js';
 import { createSampleFromQuery, formatSampleText, understandCodes, type LmTaskOptions, type LmTaskResult } from './lm-tasks.js';
 import { VALID_LANGUAGES } from './lm-fsm.js';
 
-export interface LmCallOptions {
-  temperature?: number;
-  topK?: number;
-  topP?: number;
-  repetitionPenalty?: number;
-  seed?: number;
-  useConstrainedDecoding?: boolean;
-  signal?: AbortSignal;
-  onToken?: (tokens: readonly number[], step: number) => void;
-}
+/** The LM tasks' sampling options; the context length comes from the engine, the duration cap is the FSM default. */
+export type LmCallOptions = Omit<LmTaskOptions, 'maxDuration' | 'maxModelLen'>;
 
 export interface UnderstandResult {
   success: boolean;

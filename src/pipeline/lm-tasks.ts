@@ -2,13 +2,12 @@
 // lyrics), create-sample (a free query -> caption, lyrics, metadata) and format-sample (rewrite a
 // caption and lyrics). Each is one constrained generation in the FSM's `understand` phase: the CoT
 // block (genres included), then free text with audio codes masked; no CFG.
-import { generate } from './lm-generate.js';
+import { generate, type StepInfo } from './lm-generate.js';
 import { FsmTables, fsmTokenizer, MetadataFsm, DEFAULT_MAX_DURATION } from './lm-fsm.js';
 import type { LmBundle } from './lm-planner.js';
 import { extractLyrics, parseLmOutput, type LmMetadata } from './lm-output.js';
 import { lmFormatPrompt, lmInspirePrompt, lmUnderstandPrompt, type ChatRenderer } from './prompts.js';
 import { Tensor } from '../runtime/index.js';
-import type { StepInfo } from './lm-generate.js';
 
 export interface LmTaskOptions {
   temperature?: number;
