@@ -18,7 +18,8 @@ export interface BenchRow {
   shape: string;
   dtype: string;
   ours: number;
-  unit: 'GFLOP/s' | 'GB/s';
+  /** 'x realtime': audio seconds per wall second (end-to-end suites). */
+  unit: 'GFLOP/s' | 'GB/s' | 'x realtime';
   /** What `ref` measures, e.g. "torch 1.13 F.linear (oneDNN)". */
   reference: string;
   ref: number | null;

@@ -19,10 +19,10 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeTinyCheckpoints } from './make-tiny-checkpoints.js';
 
-type Dtype = 'BF16' | 'F32';
+export type Dtype = 'BF16' | 'F32';
 type Init = { kind: 'uniform'; scale: number } | { kind: 'const'; value: number };
 
-interface Spec {
+export interface Spec {
   name: string;
   shape: number[];
   init: Init;
@@ -49,7 +49,7 @@ const bf16Bits = (x: number, f: Float32Array, u: Uint32Array) => {
 };
 
 /** Encodes values of one init as raw bytes; pools of uniform draws are shared per (dtype, scale). */
-class Filler {
+export class Filler {
   private pools = new Map<string, Uint8Array>();
   private r = rng(20251125);
   private f = new Float32Array(1);
@@ -91,7 +91,7 @@ class Filler {
 const numel = (s: number[]) => s.reduce((a, b) => a * b, 1);
 
 /** Streams a safetensors file (header, then each tensor's bytes) without holding it in memory. */
-function writeSafetensors(path: string, specs: Spec[], dtypeOf: (s: Spec) => Dtype, filler: Filler): number {
+export function writeSpecFile(path: string, specs: Spec[], dtypeOf: (s: Spec) => Dtype, filler: Filler): number {
   const header: Record<string, unknown> = {};
   let off = 0;
   for (const s of specs) {
@@ -114,9 +114,9 @@ function writeSafetensors(path: string, specs: Spec[], dtypeOf: (s: Spec) => Dty
   return off;
 }
 
-const lin = (name: string, out: number, inp: number): Spec => ({ name, shape: [out, inp], init: { kind: 'uniform', scale: Math.sqrt(3 / inp) } });
-const ones = (name: string, n: number): Spec => ({ name, shape: [n], init: { kind: 'const', value: 1 } });
-const small = (name: string, shape: number[], a = 0.02): Spec => ({ name, shape, init: { kind: 'uniform', scale: a } });
+export const lin = (name: string, out: number, inp: number): Spec => ({ name, shape: [out, inp], init: { kind: 'uniform', scale: Math.sqrt(3 / inp) } });
+export const ones = (name: string, n: number): Spec => ({ name, shape: [n], init: { kind: 'const', value: 1 } });
+export const small = (name: string, shape: number[], a = 0.02): Spec => ({ name, shape, init: { kind: 'uniform', scale: a } });
 
 /** The 11 tensors of a Qwen3-style layer (pre-norm, QK-norm, GQA, SwiGLU). */
 function qwenLayer(p: string, h: number, heads: number, kv: number, hd: number, inter: number): Spec[] {
@@ -145,7 +145,7 @@ interface QwenDims {
   vocab: number;
 }
 
-function qwenSpecs(prefix: string, d: QwenDims): Spec[] {
+export function qwenSpecs(prefix: string, d: QwenDims): Spec[] {
   const out: Spec[] = [small(`${prefix}embed_tokens.weight`, [d.vocab, d.hidden], 0.035)];
   for (let i = 0; i < d.layers; i++) out.push(...qwenLayer(`${prefix}layers.${i}`, d.hidden, d.heads, d.kv, d.headDim, d.inter));
   out.push(ones(`${prefix}norm.weight`, d.hidden));
@@ -354,11 +354,11 @@ export function makeRandomCheckpoints(root: string, lms: ('0.6B' | '1.7B')[] = [
 
   const dit = join(root, 'acestep-v15-turbo');
   writeFileSync(join(dit, 'config.json'), JSON.stringify(ditConfig(), null, 1));
-  done('acestep-v15-turbo', writeSafetensors(join(dit, 'model.safetensors'), ditSpecs(), bf16, filler));
+  done('acestep-v15-turbo', writeSpecFile(join(dit, 'model.safetensors'), ditSpecs(), bf16, filler));
 
   const te = join(root, 'Qwen3-Embedding-0.6B');
   writeFileSync(join(te, 'config.json'), JSON.stringify(qwenConfig('Qwen3Model', TEXT_ENCODER_DIMS, { bos_token_id: 151643, eos_token_id: 151643 }), null, 1));
-  done('Qwen3-Embedding-0.6B', writeSafetensors(join(te, 'model.safetensors'), qwenSpecs('', TEXT_ENCODER_DIMS), bf16, filler));
+  done('Qwen3-Embedding-0.6B', writeSpecFile(join(te, 'model.safetensors'), qwenSpecs('', TEXT_ENCODER_DIMS), bf16, filler));
 
   const lmTemplate = join(root, 'acestep-5Hz-lm-0.6B');
   for (const size of lms) {
@@ -366,13 +366,13 @@ export function makeRandomCheckpoints(root: string, lms: ('0.6B' | '1.7B')[] = [
     mkdirSync(dir, { recursive: true });
     if (dir !== lmTemplate) writeFileSync(join(dir, 'derive.json'), readFileSync(join(lmTemplate, 'derive.json'), 'utf8'));
     writeFileSync(join(dir, 'config.json'), JSON.stringify(qwenConfig('Qwen3ForCausalLM', LM_DIMS[size], { bos_token_id: 151643, eos_token_id: 151645, pad_token_id: null }), null, 1));
-    done(`acestep-5Hz-lm-${size}`, writeSafetensors(join(dir, 'model.safetensors'), qwenSpecs('model.', LM_DIMS[size]), bf16, filler));
+    done(`acestep-5Hz-lm-${size}`, writeSpecFile(join(dir, 'model.safetensors'), qwenSpecs('model.', LM_DIMS[size]), bf16, filler));
   }
   if (!lms.includes('0.6B')) rmSync(lmTemplate, { recursive: true, force: true });
 
   const vae = join(root, 'vae');
   writeFileSync(join(vae, 'config.json'), JSON.stringify(VAE_CONFIG, null, 1));
-  done('vae', writeSafetensors(join(vae, 'diffusion_pytorch_model.safetensors'), vaeSpecs(), () => 'F32', filler));
+  done('vae', writeSpecFile(join(vae, 'diffusion_pytorch_model.safetensors'), vaeSpecs(), () => 'F32', filler));
   return root;
 }
 

@@ -8,7 +8,7 @@ import { randomInt } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { AcestepError } from '../runtime/errors.js';
-import { add, concat, mul, pad, randn, tidy, Tensor } from '../runtime/index.js';
+import { add, concat, flush, mul, pad, randn, tidy, Tensor } from '../runtime/index.js';
 import { loadAudio, saveAudio, extensionOf, limitPeak, normalizePeak, applyFades, keyFromParams, type Pcm } from '../io/audio/index.js';
 import type { AceStep } from './engine.js';
 import { resolveConfig, resolveParams, planSeeds, type GenerationConfig, type GenerationParams } from './params.js';
@@ -475,6 +475,9 @@ async function run(
       return w;
     };
     const conditions = { main: wrap(main), nonCover: nonCover && wrap(nonCover) };
+    // The encoders run on the native queue: wait for them so their time is not booked to diffusion
+    // (sampling needs their output first anyway, so this costs nothing).
+    await flush();
     tc.dit_encoder_time = seconds(tCond);
 
     // --- DiT sampling (spec 13)
