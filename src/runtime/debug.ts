@@ -15,10 +15,6 @@ export function onTap(fn: Listener): () => void {
   };
 }
 
-export function tapping(): boolean {
-  return listener !== null;
-}
-
 /** Names `t` and hands a retained copy (the listener owns and disposes it) to the listener. */
 export function tap(name: string, t: Tensor): Tensor {
   t.name = name;
