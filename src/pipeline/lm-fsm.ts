@@ -6,6 +6,7 @@
 //
 // Usage per step: `process(logits)` masks a host copy of the step's logits in place (-Infinity =
 // forbidden); after sampling, `update(tokenId)`.
+import { TokenizerError } from '../text/errors.js';
 
 export interface FsmTokenizer {
   /** Token ids of `text` without special tokens added (added tokens in the text are recognised). */
@@ -540,11 +541,12 @@ export function fsmTokenizer(tok: {
   tokenToId(token: string): number | null;
   readonly vocabSize: number;
   readonly eosTokenId: number | null;
+  readonly source: string;
 }): FsmTokenizer {
   const eos = tok.eosTokenId;
   const base = tok.tokenToId('<|audio_code_0|>');
-  if (eos === null) throw new RangeError('the LM tokenizer has no eos_token');
-  if (base === null) throw new RangeError('the LM tokenizer has no <|audio_code_0|> token');
+  if (eos === null) throw new TokenizerError('the LM tokenizer has no eos_token', tok.source);
+  if (base === null) throw new TokenizerError('the LM tokenizer has no <|audio_code_0|> token', tok.source);
   return {
     encode: (text) => tok.encode(text, { addSpecialTokens: false }),
     decode: (ids) => tok.decode(ids),

@@ -3,8 +3,8 @@
 // int(5*duration) audio codes with LM CFG over a left-padded [cond; uncond] batch. Phase 1 is
 // skipped when the user gave bpm, key, time signature and duration, or when CoT metas are off.
 import type { Qwen3Model } from '../models/qwen3.js';
-import { add, keep, Tensor } from '../runtime/index.js';
-import type { TextTokenizer } from '../text/index.js';
+import { add, keep, ShapeError, Tensor } from '../runtime/index.js';
+import { TokenizerError, type TextTokenizer } from '../text/index.js';
 import { formatCot } from './cot-yaml.js';
 import { generate, type LogitsProcessor, type StepInfo } from './lm-generate.js';
 import { FsmTables, fsmTokenizer, MetadataFsm, DEFAULT_MAX_DURATION, MAX_AUDIO_CODE, type FsmConfig } from './lm-fsm.js';
@@ -100,7 +100,7 @@ class FsmProcessor implements LogitsProcessor {
   }
 
   async process(logits: Tensor, info: StepInfo): Promise<Tensor> {
-    if (logits.shape[0] !== 1) throw new RangeError('the metadata FSM drives one sequence at a time');
+    if (logits.shape[0] !== 1) throw new ShapeError(`the metadata FSM drives one sequence at a time, got logits of shape [${logits.shape.join(',')}]`);
     const fsm = this.fsm;
     if (fsm && this.codesOnlyColumns && !this.onLogits && fsm.state === 'CODES_GENERATION') {
       const masks = this.masks(logits);
@@ -161,7 +161,7 @@ export async function planWithLm(lm: LmBundle, o: LmPlanOptions): Promise<LmPlan
   const tok = lm.tokenizer;
   const eos = tok.eosTokenId;
   const pad = tok.padTokenId;
-  if (eos === null || pad === null) throw new RangeError('the LM tokenizer needs eos_token and pad_token');
+  if (eos === null || pad === null) throw new TokenizerError('the LM tokenizer needs eos_token and pad_token', tok.source);
   const render: ChatRenderer = (m, r) => tok.applyChatTemplate(m, { addGenerationPrompt: r.addGenerationPrompt });
   const encode = (s: string) => tok.encode(s, { addSpecialTokens: false });
   const maxDuration = o.maxDuration ?? DEFAULT_MAX_DURATION;
@@ -230,7 +230,7 @@ export async function planWithLm(lm: LmBundle, o: LmPlanOptions): Promise<LmPlan
     ? new MetadataFsm(tables, { phase: 'codes', stopAtReasoning: false, skipCaption: true, skipLanguage: true, skipGenres: true, targetDuration: target, maxDuration })
     : null;
   const codeBase = tok.tokenToId('<|audio_code_0|>');
-  if (codeBase === null) throw new RangeError('the LM tokenizer has no audio-code tokens');
+  if (codeBase === null) throw new TokenizerError('the LM tokenizer has no <|audio_code_0|> token', tok.source);
   const codeRange: [number, number] = [codeBase, Math.min(vocab, codeBase + MAX_AUDIO_CODE + 1)];
   const vocabRanges: [number, number][] = eos < codeBase ? [[eos, eos + 1], codeRange] : [codeRange, [eos, eos + 1]];
   const eosColumn = eos < codeBase ? 0 : codeRange[1] - codeRange[0];

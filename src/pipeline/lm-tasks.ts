@@ -7,7 +7,9 @@ import { FsmTables, fsmTokenizer, MetadataFsm, DEFAULT_MAX_DURATION } from './lm
 import type { LmBundle } from './lm-planner.js';
 import { extractLyrics, parseLmOutput, type LmMetadata } from './lm-output.js';
 import { lmFormatPrompt, lmInspirePrompt, lmUnderstandPrompt, type ChatRenderer } from './prompts.js';
-import { Tensor } from '../runtime/index.js';
+import { ShapeError, Tensor } from '../runtime/index.js';
+import { TokenizerError } from '../text/index.js';
+import { ParamError } from './params.js';
 
 export interface LmTaskOptions {
   temperature?: number;
@@ -34,7 +36,7 @@ async function runUnderstandPhase(lm: LmBundle, prompt: string, user: UserFields
   const tok = lm.tokenizer;
   const eos = tok.eosTokenId;
   const pad = tok.padTokenId;
-  if (eos === null || pad === null) throw new RangeError('the LM tokenizer needs eos_token and pad_token');
+  if (eos === null || pad === null) throw new TokenizerError('the LM tokenizer needs eos_token and pad_token', tok.source);
   const maxDuration = o.maxDuration ?? DEFAULT_MAX_DURATION;
   lm.tables ??= new Map();
   let tables = lm.tables.get(maxDuration);
@@ -69,7 +71,7 @@ async function runUnderstandPhase(lm: LmBundle, prompt: string, user: UserFields
           {
             async process(logits: Tensor, _info: StepInfo): Promise<Tensor> {
               const host = await logits.toFloat32();
-              if (host.length !== vocab) throw new RangeError('understand-phase logits must cover the vocabulary');
+              if (host.length !== vocab) throw new ShapeError(`understand-phase logits hold ${host.length} values, not one row of the ${vocab}-token vocabulary`);
               fsm.process(host, seq);
               return Tensor.fromArray(host, logits.shape, { device: logits.device });
             },
@@ -92,7 +94,7 @@ function renderer(lm: LmBundle): ChatRenderer {
 
 /** Audio codes (`<|audio_code_N|>...`) -> metadata and lyrics. */
 export async function understandCodes(lm: LmBundle, audioCodes: string, o: LmTaskOptions = {}): Promise<LmTaskResult> {
-  if (!/<\|audio_code_\d+\|>/.test(audioCodes)) throw new RangeError('understandCodes: audioCodes holds no <|audio_code_N|> tokens');
+  if (!/<\|audio_code_\d+\|>/.test(audioCodes)) throw new ParamError('audioCodes', 'holds no <|audio_code_N|> tokens');
   const text = await runUnderstandPhase(lm, lmUnderstandPrompt(renderer(lm), audioCodes), {}, false, 0.3, o);
   const { metadata } = parseLmOutput(text);
   const lyrics = extractLyrics(text);
