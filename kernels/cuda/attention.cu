@@ -85,9 +85,10 @@ __device__ inline void fold_tile(Row& r, float s, int64_t D, VRow vrow) {
 }
 
 // Shared memory: K tile [32][D + 1] (odd row stride: lane j reading row j is conflict-free),
-// V tile [32][D], each warp's queries [4][D] pre-scaled.
-__global__ void __launch_bounds__(32 * kWarps) flash_kernel(Geometry g) {
-  extern __shared__ float smem[];
+// V tile [32][D], each warp's queries [4][D] pre-scaled. kv_vec4: K and V rows are 16-byte
+// aligned with D % 4 == 0, so the tiles are fetched as float4.
+__global__ void __launch_bounds__(32 * kWarps) flash_kernel(Geometry g, bool kv_vec4) {
+  extern __shared__ __align__(16) float smem[];
   const int64_t D = g.D, ldk = D + 1;
   float* sk = smem;
   float* sv = sk + kKTile * ldk;
@@ -119,11 +120,25 @@ __global__ void __launch_bounds__(32 * kWarps) flash_kernel(Geometry g) {
   const float* vbase = g.v + b * g.vs0 + hk * g.vs2;
   for (int64_t t0 = j_lo / kKTile * kKTile; t0 <= j_hi; t0 += kKTile) {
     __syncthreads();  // previous tile fully consumed (and the query rows written on the first pass)
-    for (int64_t e = threadIdx.x; e < kKTile * D; e += blockDim.x) {
-      int64_t j = e / D, d = e % D, key = t0 + j;
-      bool in = key < g.Tk;
-      sk[j * ldk + d] = in ? kbase[key * g.ks1 + d] : 0.f;
-      sv[j * D + d] = in ? vbase[key * g.vs1 + d] : 0.f;
+    if (kv_vec4) {
+      // float4 global reads; K's padded rows are not 16-byte aligned, so it is stored per float.
+      const int64_t D4 = D / 4;
+      for (int64_t e = threadIdx.x; e < kKTile * D4; e += blockDim.x) {
+        int64_t j = e / D4, d = (e % D4) * 4, key = t0 + j;
+        bool in = key < g.Tk;
+        float4 kk = in ? *reinterpret_cast<const float4*>(kbase + key * g.ks1 + d) : make_float4(0.f, 0.f, 0.f, 0.f);
+        float4 vv = in ? *reinterpret_cast<const float4*>(vbase + key * g.vs1 + d) : make_float4(0.f, 0.f, 0.f, 0.f);
+        float* kd = sk + j * ldk + d;
+        kd[0] = kk.x, kd[1] = kk.y, kd[2] = kk.z, kd[3] = kk.w;
+        *reinterpret_cast<float4*>(sv + j * D + d) = vv;
+      }
+    } else {
+      for (int64_t e = threadIdx.x; e < kKTile * D; e += blockDim.x) {
+        int64_t j = e / D, d = e % D, key = t0 + j;
+        bool in = key < g.Tk;
+        sk[j * ldk + d] = in ? kbase[key * g.ks1 + d] : 0.f;
+        sv[j * D + d] = in ? vbase[key * g.vs1 + d] : 0.f;
+      }
     }
     __syncthreads();
     const int64_t key = t0 + lane;
@@ -247,6 +262,7 @@ void attention(const TensorView& q, const TensorView& k, const TensorView& v, co
              q.strides[0], q.strides[1], q.strides[2], k.strides[0], k.strides[1], k.strides[2],
              v.strides[0], v.strides[1], v.strides[2], StridedArgs(key_mask), key_mask.data != nullptr,
              p.scale, p.causal, p.q_offset, p.window};
+  auto al16 = [](const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; };
   if (Tq == 1) {
     // Enough chunks for ~2 blocks per SM, but at least 128 keys each so the merge stays cheap.
     const int64_t bh = B * Hq, want = (2 * sm_count() + bh - 1) / bh;
@@ -257,7 +273,6 @@ void attention(const TensorView& q, const TensorView& k, const TensorView& v, co
     Scratch part(chunks > 1 ? size_t(bh * chunks * (D + 2)) * sizeof(float) : 0, "split-K attention partials");
     float* ml = part.as<float>();
     float* acc = chunks > 1 ? ml + bh * chunks * 2 : nullptr;
-    auto al16 = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
     const bool k_vec4 = D % 4 == 0 && al16(q.data) && al16(k.data) && q.strides[0] % 4 == 0 &&
                         q.strides[2] % 4 == 0 && k.strides[0] % 4 == 0 && k.strides[1] % 4 == 0 &&
                         k.strides[2] % 4 == 0;
@@ -282,7 +297,10 @@ void attention(const TensorView& q, const TensorView& k, const TensorView& v, co
   }
   dim3 grid(static_cast<unsigned>((Tq + kQTile - 1) / kQTile), static_cast<unsigned>(B * Hq));
   if (grid.x > 0x7fffffffu) throw std::runtime_error("attention (CUDA): too many queries");
-  flash_kernel<<<grid, 32 * kWarps, smem, current_stream()>>>(g);
+  const bool kv_vec4 = D % 4 == 0 && al16(k.data) && al16(v.data) && k.strides[0] % 4 == 0 &&
+                       k.strides[1] % 4 == 0 && k.strides[2] % 4 == 0 && v.strides[0] % 4 == 0 &&
+                       v.strides[1] % 4 == 0 && v.strides[2] % 4 == 0;
+  flash_kernel<<<grid, 32 * kWarps, smem, current_stream()>>>(g, kv_vec4);
   check_launch("attention (CUDA flash)");
 }
 
