@@ -31,9 +31,23 @@ void check(cudaError_t e, const char* what) {
   if (e != cudaSuccess) throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(e));
 }
 size_t bucket(size_t bytes) { return (bytes + 511) & ~size_t(511); }
+// Ends an open capture and discards it. Used when something that cannot be captured arrives
+// mid-capture: an op that failed inside the capture makes the queue skip the cudaGraphEnd that
+// follows, and without this every later kernel would be captured instead of run.
+void abort_capture() {
+  cudaGraph_t graph = nullptr;
+  cudaStreamEndCapture(g_stream, &graph);
+  if (graph) cudaGraphDestroy(graph);
+  cudaGetLastError();
+  std::lock_guard<std::mutex> lk(g_mu);
+  g_capturing = false;
+  for (auto& [p, b] : g_held) g_free.emplace(b, p);
+  g_held.clear();
+}
 void no_capture(const char* what) {
-  if (g_capturing)
-    throw std::runtime_error(std::string(what) + " is not allowed while a CUDA graph capture is open");
+  if (!g_capturing) return;
+  abort_capture();
+  throw std::runtime_error(std::string(what) + " is not allowed while a CUDA graph capture is open; the capture was discarded");
 }
 }  // namespace
 
@@ -141,7 +155,10 @@ void* stream() { return g_stream; }
 int sm_count() { return g_sms; }
 
 void graph_begin() {
-  if (g_capturing) throw std::runtime_error("CUDA graph capture is already open");
+  if (g_capturing) {
+    abort_capture();
+    throw std::runtime_error("a CUDA graph capture was already open (its cudaGraphEnd never ran); it was discarded");
+  }
   // Relaxed mode: the caching allocator may still call cudaMalloc for a new size mid-capture.
   check(cudaStreamBeginCapture(g_stream, cudaStreamCaptureModeRelaxed), "cudaStreamBeginCapture");
   g_capturing = true;
