@@ -47,8 +47,9 @@ const kind: CaseKind = {
     const mismatches: string[] = [];
     for (const it of items) {
       let text: string;
-      let ids: number[];
-      const lmIds = (s: string) => lmTok.encode(s, { addSpecialTokens: false });
+      // DiT prompts set their own ids (text-encoder tokenizer and its caption/lyric rules); every
+      // LM prompt is tokenized by the LM tokenizer without added special tokens, after the switch.
+      let ids: number[] | undefined;
       switch (it.kind) {
         case 'dit_caption_prompt':
           text = ditCaptionPrompt(it.instruction!, it.caption!, formatMetas(it.metas_user));
@@ -68,57 +69,47 @@ const kind: CaseKind = {
           break;
         case 'lm_cot':
           text = lmCotPrompt(render, it.caption!, it.lyrics!);
-          ids = lmIds(text);
           break;
         case 'lm_cot_uncond':
         case 'lm_cot_uncond_negprompt':
           text = lmCotUncondPrompt(render, it.lyrics!, it.negative_prompt ?? null);
-          ids = lmIds(text);
           break;
         case 'cot_yaml':
           text = formatCot(it.metadata!);
-          ids = lmIds(text);
           break;
         case 'lm_codes': {
           const s = songOf(it.song, it.name);
           text = lmCodesPrompt(render, s.caption!, s.lyrics!, it.cot_text!);
-          ids = lmIds(text);
           break;
         }
         case 'lm_codes_uncond':
         case 'lm_codes_uncond_negprompt':
           text = lmCodesUncondPrompt(render, it.negative_prompt ?? null);
-          ids = lmIds(text);
           break;
         case 'lm_understand':
           text = lmUnderstandPrompt(render, it.audio_codes!);
-          ids = lmIds(text);
           break;
         case 'lm_understand_uncond':
           text = lmHelperUncondPrompt(render, DEFAULT_LM_UNDERSTAND_INSTRUCTION);
-          ids = lmIds(text);
           break;
         case 'lm_inspire':
           text = lmInspirePrompt(render, it.query ?? '', it.instrumental ?? false);
-          ids = lmIds(text);
           break;
         case 'lm_inspire_uncond':
           text = lmHelperUncondPrompt(render, DEFAULT_LM_INSPIRED_INSTRUCTION);
-          ids = lmIds(text);
           break;
         case 'lm_format': {
           const s = it.caption !== undefined && it.caption !== null ? it : songOf(undefined, it.name);
           text = lmFormatPrompt(render, s.caption!, s.lyrics!);
-          ids = lmIds(text);
           break;
         }
         case 'lm_format_uncond':
           text = lmHelperUncondPrompt(render, DEFAULT_LM_REWRITE_INSTRUCTION);
-          ids = lmIds(text);
           break;
         default:
           throw new GoldenCaseError(c.dir, `${it.name}: unknown prompt kind '${it.kind}'`);
       }
+      ids ??= lmTok.encode(text, { addSpecialTokens: false });
       if (text !== it.string) mismatches.push(`${it.name}: ${JSON.stringify(text)} != ${JSON.stringify(it.string)}`);
       out.push({ name: `${it.name}__ids`, value: ids, tol: 'exact' });
     }
