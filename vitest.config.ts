@@ -8,5 +8,8 @@ export default defineConfig({
     // One native queue and thread pool per process: run files in separate forks, two at a time.
     pool: 'forks',
     maxWorkers: 2,
+    // Memory-accounting tests collect garbage first, so tensors leaked by earlier tests (freed by
+    // GC finalizers at an arbitrary moment) cannot change the counts they compare.
+    execArgv: ['--expose-gc'],
   },
 });

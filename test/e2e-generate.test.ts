@@ -12,6 +12,7 @@ import { makeTinyCheckpoints } from '../scripts/make-tiny-checkpoints.js';
 import { AceStep, flush, generateMusic, memoryStats, ParamError, type ProgressEvent } from '../src/index.js';
 import { decodeAudio, writeWav } from '../src/io/audio/index.js';
 import { VALID_KEYSCALES, VALID_TIME_SIGNATURES, BPM_RANGE } from '../src/pipeline/lm-fsm.js';
+import { settleMemory } from './support/memory.js';
 
 let dir: string;
 let engine: AceStep;
@@ -286,7 +287,7 @@ describe('generateMusic end to end (tiny checkpoints)', () => {
       () => generateMusic(engine, { ...base, duration: 6 }, fixed([1]), { signal: ac.signal, onProgress: (e) => e.stage === 'dit' && ac.abort() }),
     ];
     for (const run of runs) {
-      await flush();
+      await settleMemory();
       const before = memoryStats().cpu.inUse;
       const r = await run();
       await flush();

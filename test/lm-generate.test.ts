@@ -5,6 +5,7 @@
 // logits. Sampling is checked for reproducibility and for properties that can fail.
 import { describe, expect, it } from 'vitest';
 import { Tensor, add, flush, memoryStats, ShapeError } from '../src/runtime/index.js';
+import { settleMemory } from './support/memory.js';
 import { Qwen3Model } from '../src/models/qwen3.js';
 import { generate, generateStream, GenerationAbortedError, type LogitsProcessor } from '../src/pipeline/lm-generate.js';
 import { join } from 'node:path';
@@ -236,7 +237,7 @@ describe('lm generate: streaming, abort, validation', () => {
   });
 
   it('frees the KV cache and every per-step tensor, also when aborted', async () => {
-    await flush();
+    await settleMemory();
     const before = memoryStats().cpu.inUse;
     let during = 0;
     await generate(lm, {
