@@ -24,7 +24,13 @@ async function main(argv: string[]): Promise<number> {
     console.error('usage: npm run golden -- <case-dir> [<case-dir> ...] [--backend cpu|cuda|auto]');
     return 2;
   }
-  const device = setBackend(backend);
+  let device;
+  try {
+    device = setBackend(backend);
+  } catch (e) {
+    console.error(`error: ${(e as Error).message}`);
+    return 2;
+  }
   let failed = 0;
   for (const dir of dirs) {
     try {
