@@ -159,7 +159,7 @@ export function encodeMp3(pcm: Pcm, opts: { bitrate?: number | string; sampleRat
   parts.push(enc.flush());
   const body = concat(parts);
   // lamejs writes no Info tag; prepend one that records the delay and padding (see mp3-info.ts).
-  const info = lameInfoFrame(body, n, LAME_ENCODER_DELAY);
+  const info = lameInfoFrame(body, n, LAME_ENCODER_DELAY, where);
   return concat([info, body]);
 }
 

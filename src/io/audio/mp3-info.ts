@@ -5,6 +5,7 @@
 // Layout (MPEG-1 Layer III): 4-byte header, side information (32 bytes stereo, 17 mono), "Info",
 // flags, frames, bytes, 100-byte TOC, quality, then the 36-byte LAME tag ending in a CRC-16 of
 // the frame's first 190 bytes. Decoders add their own 529-sample delay on top of the encoder delay.
+import { AudioError } from '../errors.js';
 
 /** lamejs (a port of LAME 3.98) delays its output by ENCDELAY = 576 samples. */
 export const LAME_ENCODER_DELAY = 576;
@@ -30,11 +31,11 @@ function parseHeader(b: Uint8Array, at: number): FrameHeader | null {
 }
 
 /** Number of MPEG-1 Layer III frames in a stream of back-to-back frames. */
-export function countFrames(body: Uint8Array): number {
+export function countFrames(body: Uint8Array, where = 'mp3 stream'): number {
   let n = 0;
   for (let at = 0; at < body.length; ) {
     const h = parseHeader(body, at);
-    if (!h) throw new Error(`mp3 stream: no frame header at byte ${at} of ${body.length}`);
+    if (!h) throw new AudioError(`no MPEG-1 Layer III frame header at byte ${at} of ${body.length}`, where);
     at += h.size;
     n++;
   }
@@ -62,12 +63,12 @@ function crc16(b: Uint8Array, end: number): number {
  * Builds the Info frame for `body` (the encoder's frames) that holds `samples` samples per channel
  * after an encoder delay of `delay` samples.
  */
-export function lameInfoFrame(body: Uint8Array, samples: number, delay: number): Uint8Array {
+export function lameInfoFrame(body: Uint8Array, samples: number, delay: number, where = 'mp3 stream'): Uint8Array {
   const first = parseHeader(body, 0);
-  if (!first) throw new Error('mp3 stream does not start with an MPEG-1 Layer III frame');
-  const frames = countFrames(body);
+  if (!first) throw new AudioError('the stream does not start with an MPEG-1 Layer III frame', where);
+  const frames = countFrames(body, where);
   const padding = frames * 1152 - samples - delay;
-  if (padding < 0 || padding > 0xfff || delay > 0xfff) throw new Error(`mp3 stream: delay ${delay} / padding ${padding} do not fit the LAME tag`);
+  if (padding < 0 || padding > 0xfff || delay > 0xfff) throw new AudioError(`encoder delay ${delay} / end padding ${padding} do not fit the LAME tag (0..4095)`, where);
   const size = first.size - first.padding;
   const f = new Uint8Array(size);
   f.set(body.subarray(0, 4));
