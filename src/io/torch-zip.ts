@@ -448,7 +448,7 @@ export class TorchArchive {
 
   private gather(ref: TorchTensorRef, bytes: Uint8Array, numel: number, es: number): Uint8Array {
     const out = new Uint8Array(numel * es);
-    // Walk the index space in row-major order, copying one element at a time from its strided place.
+    // Only strided (non-contiguous) saves come here, and those are small: an element walk suffices.
     const idx = new Array<number>(ref.shape.length).fill(0);
     let src = ref.offset;
     for (let i = 0; i < numel; i++) {
