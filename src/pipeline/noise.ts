@@ -51,7 +51,7 @@ export function sdeNoiseFromSeed(shape: LatentShape, seed: number): (step: numbe
   return async (step) => {
     const t = randn([...shape], s, { offset: (step + 1) * n, device: 'cpu' });
     try {
-      return Float32Array.from(await t.toFloat32());
+      return await t.toFloat32();
     } finally {
       t.dispose();
     }

@@ -247,7 +247,7 @@ export async function sample<C>(
       if (vt.shape.length !== 3 || vt.shape[0] !== rows || vt.shape[1] !== T || vt.shape[2] !== Ch) {
         throw new ShapeError(`sampler: velocity for step ${step} has shape [${vt.shape.join(', ')}], expected [${rows}, ${T}, ${Ch}]`);
       }
-      const v = Float32Array.from(await vt.toFloat32());
+      const v = await vt.toFloat32();
       opts.trace?.({ type: 'decode', step, phase, t, x: xin.slice(), v });
       return v;
     } finally {

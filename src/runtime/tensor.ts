@@ -311,7 +311,7 @@ export class Tensor {
 
   // ---- reading back ----
 
-  /** Reads the data once all queued work has run. f16/bf16 read as raw Uint16 bits. */
+  /** Reads the data once all queued work has run, into a fresh array the caller owns. f16/bf16 read as raw Uint16 bits. */
   async data(): Promise<HostArray> {
     const c = this.contiguous();
     try {

@@ -25,7 +25,7 @@ const FLOAT_PARAMS = new Set([
 
 /** Splits a [..., N] tensor's data into rows of N (channels). */
 function rows(t: Tensor): Float32Array[] {
-  const d = Float32Array.from(t.dataSync() as Float32Array);
+  const d = t.toFloat32Sync();
   const n = t.shape[t.ndim - 1];
   return Array.from({ length: d.length / n }, (_, i) => d.subarray(i * n, (i + 1) * n));
 }

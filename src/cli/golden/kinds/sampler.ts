@@ -59,10 +59,6 @@ function samplerOptions(c: GoldenCase, p: Params): SamplerOptions {
   return o;
 }
 
-async function f32(t: Tensor): Promise<Float32Array> {
-  return Float32Array.from(await t.toFloat32());
-}
-
 const kind: CaseKind = {
   cases: [
     'turbo_ode', 'turbo_ode_dcw', 'turbo_cover_b2', 'turbo_sde', 'base_cfg_apg', 'base_cfg_adg', 'base_heun_cfg',
@@ -88,7 +84,7 @@ const kind: CaseKind = {
     try {
       const noiseT = c.input('initial_noise');
       const [B, T, C] = noiseT.shape;
-      const noise = await f32(noiseT);
+      const noise = await noiseT.toFloat32();
       const silence = inp('silence_latent');
       const out: Actual[] = [];
       const so = samplerOptions(c, p);
@@ -101,10 +97,10 @@ const kind: CaseKind = {
         region = repaintRegionFrames(p.repainting_start_s!, p.repainting_end_s!);
         const [s, e] = region;
         const rc = resolveRepaintConfig(p.repaint_mode, p.repaint_strength);
-        const clean = await f32(c.input('clean_src_latents'));
+        const clean = await c.input('clean_src_latents').toFloat32();
         const mask = new Uint8Array(B * T);
         for (let b = 0; b < B; b++) mask.fill(1, b * T + s, b * T + e);
-        const sil = await f32(c.input('silence_latent'));
+        const sil = await c.input('silence_latent').toFloat32();
         const built = silenceRegion(clean, sil, c.inputs.info('silence_latent').shape[1], [B, T, C], s, e);
         const cmRow = repaintChunkMask(T, s, e, p.chunk_mask_mode);
         const cm = new Float32Array(B * T * C);
@@ -120,7 +116,7 @@ const kind: CaseKind = {
         const pred = c.input('splice_pred_wavs'), src = c.input('splice_src_wavs');
         const [pb, ch, pn] = pred.shape;
         const sn = src.shape[2];
-        const pd = await f32(pred), sd = await f32(src);
+        const pd = await pred.toFloat32(), sd = await src.toFloat32();
         const spliced = new Float32Array(pd.length);
         for (let b = 0; b < pb; b++) {
           spliced.set(
@@ -131,7 +127,7 @@ const kind: CaseKind = {
         }
         out.push({ name: 'splice_out', value: spliced, tol: { maxAbs: 1e-5, cosine: 0.99999 } });
       }
-      if (so.coverNoiseStrength) so.srcLatents = await f32(c.input('src_latents'));
+      if (so.coverNoiseStrength) so.srcLatents = await c.input('src_latents').toFloat32();
 
       const isCovers = Array.from((await c.input('is_covers').data()) as BigInt64Array, Number);
       const common = {
@@ -171,8 +167,8 @@ const kind: CaseKind = {
       if (guided) nullEmb = f32Param(weights, 'null_condition_emb', [1, 1, config.encoderHiddenSize], dev);
       const forSampler = (d: DiTStepCondition) => (nullEmb ? withNullCondition(d, nullEmb) : d);
       const conditions = { main: forSampler(main), nonCover: nonCover && forSampler(nonCover) };
-      if (c.hasInput('timesteps')) so.timesteps = Array.from(await f32(c.input('timesteps')));
-      if (so.method === 'sde') so.sdeNoise = async (i) => f32(c.expected(`sde_noise_${i}`));
+      if (c.hasInput('timesteps')) so.timesteps = Array.from(await c.input('timesteps').toFloat32());
+      if (so.method === 'sde') so.sdeNoise = async (i) => c.expected(`sde_noise_${i}`).toFloat32();
 
       const events: SamplerTraceEvent[] = [];
       so.trace = (e) => events.push(e);
