@@ -1,12 +1,14 @@
 // Golden kind for output post-processing: VAE decode of [B, T, C] latents (the handler transposes
 // them to [B, C, T]) and per-item peak limiting of the decoded audio, -1 dBFS peak
 // normalisation (and its near-silent bypass), linear fades, and the sha256 file key of two
-// parameter dicts (the manifest's JSON strings must be reproduced byte for byte).
+// parameter dicts (the manifest's JSON strings must be reproduced byte for byte, with the
+// pipeline's own list of float-typed parameters).
 import { keyFromParams, limitPeak, normalizePeak, applyFades, pythonJsonDumps } from '../../../io/audio/postprocess.js';
 import { OobleckVae } from '../../../models/vae.js';
 import { Tensor } from '../../../runtime/tensor.js';
 import type { Actual, CaseKind, GoldenCase } from '../case.js';
 import { GoldenCaseError } from '../case.js';
+import { FLOAT_PARAM_KEYS } from '../../../pipeline/results.js';
 
 interface Params {
   normalization_db: number;
@@ -15,13 +17,6 @@ interface Params {
   fade_out_s: number;
   uuid_cases: { params: Record<string, unknown>; json: string; key: string }[];
 }
-
-/** GenerationParams fields that are Python floats (JSON cannot tell 30.0 from 30). */
-const FLOAT_PARAMS = new Set([
-  'duration', 'guidance_scale', 'shift', 'lora_scale', 'audio_cover_strength', 'cover_noise_strength',
-  'cfg_interval_start', 'cfg_interval_end', 'repainting_start', 'repainting_end', 'lm_temperature',
-  'lm_cfg_scale', 'lm_top_p', 'normalization_db', 'fade_in_duration', 'fade_out_duration',
-]);
 
 /** Splits a [..., N] tensor's data into rows of N (channels). */
 function rows(t: Tensor): Float32Array[] {
@@ -45,9 +40,9 @@ const kind: CaseKind = {
   async run(c: GoldenCase, opts) {
     const p = c.params<Params>();
     for (const u of p.uuid_cases) {
-      const json = pythonJsonDumps(u.params, FLOAT_PARAMS);
+      const json = pythonJsonDumps(u.params, FLOAT_PARAM_KEYS);
       if (json !== u.json) throw new GoldenCaseError(c.dir, `parameter JSON differs:\n  ours     ${json}\n  expected ${u.json}`);
-      const key = keyFromParams(u.params, FLOAT_PARAMS);
+      const key = keyFromParams(u.params, FLOAT_PARAM_KEYS);
       if (key !== u.key) throw new GoldenCaseError(c.dir, `file key ${key}, expected ${u.key}`);
     }
 
