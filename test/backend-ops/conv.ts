@@ -3,7 +3,7 @@
 // at strides 2/4/6/10) plus groups, odd lengths, channel counts that are not multiples of the
 // micro-tile, reductions longer than one reduction chunk, bf16/f16 weights and strided views.
 import { Tensor, convTranspose1d, conv1d, snake, type DType, type Device } from '../../src/runtime/index.js';
-import { normal, uniform } from '../support/random.js';
+import { randnTensor as tensor, uniform } from '../support/random.js';
 import type { OpCase, Tolerance } from './harness.js';
 
 export const cases: OpCase[] = [];
@@ -11,12 +11,6 @@ export const cases: OpCase[] = [];
 // Weights are scaled by 1/sqrt(fan-in), so outputs are O(1); the fast kernels accumulate in f32
 // in a different order from the f64 reference: error ~ sqrt(fan-in) * 2^-24 * O(1) << 1e-4.
 const convTol: Tolerance = { atol: 1e-4, rtol: 1e-4, why: 'f32 accumulation (blocked order) vs the f64-accumulating reference' };
-
-function tensor(shape: number[], seed: number, device: Device, std = 1, dtype: DType = 'f32'): Tensor {
-  const n = shape.reduce((a, b) => a * b, 1);
-  const t = Tensor.fromArray(normal(n, seed, std), shape, { device });
-  return dtype === 'f32' ? t : t.to(dtype);
-}
 
 interface ConvSpec {
   name: string;

@@ -1,11 +1,9 @@
 // RMSNorm / LayerNorm cases: model widths (head dim 128 q/k-norm, hidden 1024/2048) and odd sizes,
 // with f32/bf16 weights, no weight, strided inputs.
 import { addScalar, layerNorm, rmsNorm, Tensor, type Device } from '../../src/runtime/index.js';
-import { normal } from '../support/random.js';
+import { randnTensor as randn } from '../support/random.js';
 import type { OpCase, Tolerance } from './harness.js';
 
-const numel = (s: number[]) => s.reduce((a, b) => a * b, 1);
-const randn = (shape: number[], seed: number, device: Device, std = 1) => Tensor.fromArray(normal(numel(shape), seed, std), shape, { device });
 
 const TOL: Tolerance = {
   atol: 2e-6,

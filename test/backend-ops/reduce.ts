@@ -1,11 +1,9 @@
 // Reduction cases: last-dim and middle-dim sum/mean/max with keepDim, odd sizes, strided input,
 // NaN propagation, and argmax with ties and NaN.
 import { argmax, max, mean, sum, Tensor, type Device } from '../../src/runtime/index.js';
-import { normal, randomInts } from '../support/random.js';
+import { normal, randnTensor as randn, randomInts } from '../support/random.js';
 import type { OpCase, Tolerance } from './harness.js';
 
-const numel = (s: number[]) => s.reduce((a, b) => a * b, 1);
-const randn = (shape: number[], seed: number, device: Device) => Tensor.fromArray(normal(numel(shape), seed), shape, { device });
 
 const SUM: Tolerance = { atol: 2e-5, rtol: 2e-6, why: 'float32 accumulation (fast) vs double (reference) over up to ~4000 N(0,1) terms' };
 const MAX: Tolerance = { atol: 0, exact: true, why: 'max selects an input value' };

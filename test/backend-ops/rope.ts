@@ -1,11 +1,9 @@
 // RoPE cases: Qwen3/DiT head dim 128 with [T, D/2] and per-batch [B, T, D/2] tables, odd sizes,
 // q/k taken as strided views of a fused projection, a bf16 input.
 import { rope, ropeTables, Tensor, type Device } from '../../src/runtime/index.js';
-import { normal } from '../support/random.js';
+import { randnTensor as randn } from '../support/random.js';
 import type { OpCase, Tolerance } from './harness.js';
 
-const numel = (s: number[]) => s.reduce((a, b) => a * b, 1);
-const randn = (shape: number[], seed: number, device: Device) => Tensor.fromArray(normal(numel(shape), seed), shape, { device });
 const positions = (t: number, from = 0) => Array.from({ length: t }, (_, i) => from + i);
 
 const TOL: Tolerance = { atol: 0, exact: true, why: 'four products and two sums, each rounded once in float32 on every path (no FMA)' };

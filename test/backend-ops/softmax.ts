@@ -1,11 +1,10 @@
 // Softmax / logSoftmax cases: vocab-sized rows, odd lengths, non-last dims, -inf masking and the
 // all -inf row.
 import { logSoftmax, softmax, Tensor, type Device } from '../../src/runtime/index.js';
-import { normal } from '../support/random.js';
+import { normal, randnTensor } from '../support/random.js';
 import type { OpCase, Tolerance } from './harness.js';
 
-const numel = (s: number[]) => s.reduce((a, b) => a * b, 1);
-const randn = (shape: number[], seed: number, device: Device, std = 3) => Tensor.fromArray(normal(numel(shape), seed, std), shape, { device });
+const randn = (shape: number[], seed: number, device: Device, std = 3) => randnTensor(shape, seed, device, std);
 
 const SM: Tolerance = { atol: 1e-9, rtol: 2e-6, why: 'vector exp (~2 ulp); sums in double on both paths; multiply by 1/sum vs divide: 1 ulp' };
 const LSM: Tolerance = { atol: 2e-6, rtol: 1e-6, why: 'x - max is exact; log(sum) differs by the vector exp error (~2 ulp of the sum)' };

@@ -1,4 +1,5 @@
 // Seeded host-side random data for tests (independent of the native Philox generator).
+import { Tensor, type Device, type DType } from '../../src/runtime/index.js';
 
 export function rng(seed: number): () => number {
   let a = seed >>> 0;
@@ -38,4 +39,15 @@ export function randomInts(n: number, seed: number, lo: number, hi: number): Int
   const out = new Int32Array(n);
   for (let i = 0; i < n; i++) out[i] = lo + Math.floor(r() * (hi - lo));
   return out;
+}
+
+/** A seeded normal tensor (standard deviation `std`), converted to `dtype` when that is not f32. */
+export function randnTensor(shape: number[], seed: number, device: Device, std = 1, dtype: DType = 'f32'): Tensor {
+  const t = Tensor.fromArray(normal(shape.reduce((a, b) => a * b, 1), seed, std), shape, { device });
+  if (dtype === 'f32') return t;
+  try {
+    return t.to(dtype);
+  } finally {
+    t.dispose();
+  }
 }
