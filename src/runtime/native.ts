@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { BackendUnavailableError } from './errors.js';
 
 /** Opaque native reference to a Buffer (see native/tensor_arg.h). */
 export interface BufferHandle {
@@ -53,13 +54,14 @@ function findAddon(): string {
   const fromEnv = process.env.ACESTEP_ADDON;
   if (fromEnv) return resolve(fromEnv);
   // Walk up from this file to the package root (works from src/ under vitest and from dist/).
-  let dir = dirname(fileURLToPath(import.meta.url));
+  const from = dirname(fileURLToPath(import.meta.url));
+  let dir = from;
   for (let i = 0; i < 5; i++) {
     const candidate = join(dir, 'build', 'Release', 'acestep.node');
     if (existsSync(candidate)) return candidate;
     dir = dirname(dir);
   }
-  throw new Error('acestep native addon not found: run `npm install` (or `npm run build:native`) first, or set ACESTEP_ADDON');
+  throw new BackendUnavailableError(`acestep native addon not found (no build/Release/acestep.node in the 5 folders from ${from} up): run \`npm install\` (or \`npm run build:native\`) first, or set ACESTEP_ADDON`);
 }
 
 const require = createRequire(import.meta.url);
