@@ -1,6 +1,7 @@
-// safetensors reader: the file is memory-mapped natively; the JSON header is parsed and checked
-// here (header length, JSON, dtypes, shapes against byte sizes, offsets in range and not
-// overlapping). Tensors are zero-copy views of the mapping.
+// safetensors reader and writer. Reading memory-maps the file natively; the JSON header is parsed
+// and checked here (header length, JSON, dtypes, shapes against byte sizes, offsets in range and
+// not overlapping). Tensors are zero-copy views of the mapping. The writer serves adapters, tools
+// and tests (one implementation, header padded to 8 bytes as the format recommends).
 import { openSync, readSync, closeSync, fstatSync, writeFileSync } from 'node:fs';
 import { DTYPE_SIZE, type DType } from '../runtime/dtype.js';
 import { native, type BufferHandle } from '../runtime/native.js';
