@@ -4,7 +4,7 @@ import { CheckpointError } from '../io/errors.js';
 import { Checkpoint } from '../io/checkpoint.js';
 import type { Device } from '../runtime/dtype.js';
 import type { Tensor } from '../runtime/tensor.js';
-import { Weights } from './layers.js';
+import { place, Weights } from './layers.js';
 
 export interface AceStepConfig {
   hiddenSize: number;
@@ -147,10 +147,7 @@ export function f32Param(w: Weights, name: string, shape: number[], device?: Dev
   if (t.dtype === 'f32' && (!device || t.device === device)) return t;
   const c = t.to('f32');
   t.dispose();
-  if (!device || c.device === device) return c;
-  const d = c.toDevice(device);
-  c.dispose();
-  return d;
+  return place(c, device);
 }
 
 /**

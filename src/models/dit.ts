@@ -24,15 +24,7 @@ import {
   type Device,
 } from '../runtime/index.js';
 import { f32Param, isSlidingLayer, type AceStepConfig } from './acestep-config.js';
-import { Attention, Linear, MLP, RMSNorm, type Weights } from './layers.js';
-
-/** Moves a derived weight to `device` (disposing the source) when it lives elsewhere. */
-function place(t: Tensor, device: Device | undefined): Tensor {
-  if (!device || t.device === device) return t;
-  const moved = t.toDevice(device);
-  t.dispose();
-  return moved;
-}
+import { Attention, Linear, MLP, place, RMSNorm, type Weights } from './layers.js';
 
 /**
  * The sinusoid the timestep MLP sees, `[cos(a·f_k) | sin(a·f_k)]` with a = t·1000 and

@@ -70,8 +70,8 @@ export class Weights implements WeightSource {
   }
 }
 
-/** Moves a loaded weight to `device` (a no-op view on the same device), disposing the source view. */
-function place(t: Tensor, device: Device | undefined): Tensor {
+/** Moves a weight to `device` (returned as is when it is already there), disposing the source. */
+export function place(t: Tensor, device: Device | undefined): Tensor {
   if (!device || t.device === device) return t;
   const moved = t.toDevice(device);
   t.dispose();

@@ -13,7 +13,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { AcestepError, keep, linear, matmul, scale as scaleBy, tidy, Tensor, type Device } from '../runtime/index.js';
 import { SafetensorsFile } from '../io/safetensors.js';
-import type { Linear, LinearDelta } from './layers.js';
+import { place, type Linear, type LinearDelta } from './layers.js';
 
 /** A bad adapter file or an adapter operation that cannot be done; names the file and tensor where known. */
 export class AdapterError extends AcestepError {
@@ -109,11 +109,7 @@ interface Adapter extends ScaleRef {
 
 /** A private f32 copy of a file tensor on `device` (file views would pin the mapping). */
 function ownedF32(t: Tensor, device: Device): Tensor {
-  const c = Tensor.empty(t.shape, 'f32', 'cpu').assign(t);
-  if (device === 'cpu') return c;
-  const d = c.toDevice(device);
-  c.dispose();
-  return d;
+  return place(Tensor.empty(t.shape, 'f32', 'cpu').assign(t), device);
 }
 
 function readJson(path: string, what: string): Record<string, unknown> {

@@ -15,7 +15,7 @@ import {
 } from '../runtime/index.js';
 import { Checkpoint } from '../io/checkpoint.js';
 import { CheckpointError } from '../io/errors.js';
-import { DecoderLayer, RMSNorm, Weights, type LayerCache, type WeightSource } from './layers.js';
+import { DecoderLayer, place, RMSNorm, Weights, type LayerCache, type WeightSource } from './layers.js';
 
 export interface Qwen3Config {
   vocabSize: number;
@@ -285,11 +285,7 @@ export class Qwen3Model {
 }
 
 function placed(t: Tensor, device: Device, owned: Tensor[]): Tensor {
-  let r = t;
-  if (t.device !== device) {
-    r = t.toDevice(device);
-    t.dispose();
-  }
+  const r = place(t, device);
   owned.push(r);
   return r;
 }
