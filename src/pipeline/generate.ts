@@ -288,6 +288,9 @@ async function run(
     for (let i = 0; i < B; i++) {
       checkAbort(signal, `LM planning of item ${i}`);
       const t1 = performance.now();
+      // Phase 1 ends with its last token (the planner reads every token on the host, so this
+      // timestamp is after its compute); planWithLm's total would also count Phase 2.
+      let phase1End = t1;
       const plan = await planWithLm(lm, {
         caption: p.caption,
         lyrics,
@@ -307,9 +310,12 @@ async function run(
         useCotLanguage: p.useCotLanguage,
         maxModelLen: engine.lmMaxModelLen,
         signal,
-        onToken: onProgress && ((phase, _t, step) => onProgress({ stage: 'lm', item: i, phase, step })),
+        onToken: (phase, _t, step) => {
+          if (phase === 1) phase1End = performance.now();
+          onProgress?.({ stage: 'lm', item: i, phase, step });
+        },
       });
-      if (plan.phase1) phase1 += seconds(t1);
+      if (plan.phase1) phase1 += (phase1End - t1) / 1000;
       const m = plan.metadata as LmMetadata;
       if (!shared) {
         shared = { ...userMetas(p) };
