@@ -8,7 +8,7 @@ import { randomInt } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { AcestepError } from '../runtime/errors.js';
-import { add, concat, flush, mul, pad, randn, tidy, Tensor } from '../runtime/index.js';
+import { concat, flush, pad, tidy, Tensor } from '../runtime/index.js';
 import { loadAudio, saveAudio, extensionOf, limitPeak, normalizePeak, applyFades, keyFromParams, type Pcm } from '../io/audio/index.js';
 import type { AceStep } from './engine.js';
 import { resolveConfig, resolveParams, planSeeds, type GenerationConfig, type GenerationParams } from './params.js';
@@ -22,6 +22,7 @@ import { initialNoise, retakeNoise, sdeNoiseFromSeed } from './noise.js';
 import { repaintChunkMask, repaintWaveformSplice, resolveRepaintConfig, silenceRegion } from './repaint.js';
 import { TURBO_MAX_STEPS } from './schedules.js';
 import { paramsRecord, FLOAT_PARAM_KEYS } from './results.js';
+import { sampleAudioLatents } from './audio-latents.js';
 
 /** Minimum latent length of a generation (spec 14.2: 128 frames, 5.12 s at 25 Hz). */
 export const MIN_LATENT_FRAMES = 128;
@@ -110,28 +111,11 @@ interface EncodedAudio {
 
 /** VAE tiled encode of [2, N] audio, sampling the posterior with seeded noise (spec 11.7). */
 async function encodeAudio(engine: AceStep, pcm: Pcm, seed: number): Promise<EncodedAudio> {
-  const n = pcm.channels[0].length;
-  const C = engine.vae.latentChannels;
-  const inter = new Float32Array(2 * n);
-  inter.set(pcm.channels[0], 0);
-  inter.set(pcm.channels[1], n);
-  const audio = Tensor.fromArray(inter, [1, 2, n], { device: engine.device });
+  const z = sampleAudioLatents(engine, pcm, seed);
   try {
-    const post = engine.vae.encodeTiled(audio);
-    try {
-      const frames = post.mean.shape[2];
-      const eps = randn([1, C, frames], seed, { device: engine.device });
-      const z = tidy(() => add(post.mean, mul(post.std, eps)).transpose(1, 2).contiguous());
-      eps.dispose();
-      const latents = Float32Array.from(await z.toFloat32());
-      z.dispose();
-      return { pcm, latents, frames };
-    } finally {
-      post.mean.dispose();
-      post.std.dispose();
-    }
+    return { pcm, latents: await z.toFloat32(), frames: z.shape[1] };
   } finally {
-    audio.dispose();
+    z.dispose();
   }
 }
 

@@ -5,8 +5,8 @@
 // back as success=false with the error.
 import { loadAudio } from '../io/audio/index.js';
 import { formatAudioCodes } from '../models/audio-tokenizer.js';
-import { Tensor, randn, add, mul, tidy } from '../runtime/index.js';
 import type { AceStep } from './engine.js';
+import { sampleAudioLatents } from './audio-latents.js';
 import { ParamError } from './params.js';
 import { createSampleFromQuery, formatSampleText, understandCodes, type LmTaskOptions, type LmTaskResult } from './lm-tasks.js';
 import { VALID_LANGUAGES } from './lm-fsm.js';
@@ -72,28 +72,18 @@ function fromMetadata(r: LmTaskResult | null, audioCodes: string, err: unknown):
   };
 }
 
-/** Audio file -> `<|audio_code_N|>` string: VAE encode (posterior mean), then the FSQ tokenizer. */
+/** Audio file -> `<|audio_code_N|>` string: VAE encode (a posterior sample, seed 0), then the FSQ tokenizer. */
 export async function audioToCodes(engine: AceStep, path: string): Promise<string> {
   const pcm = await loadAudio(path, { sampleRate: engine.sampleRate });
-  const n = pcm.channels[0].length;
-  const inter = new Float32Array(2 * n);
-  inter.set(pcm.channels[0], 0);
-  inter.set(pcm.channels[1], n);
-  const audio = Tensor.fromArray(inter, [1, 2, n], { device: engine.device });
-  const post = engine.vae.encodeTiled(audio);
-  audio.dispose();
-  const eps = randn(post.mean.shape as number[], 0, { device: engine.device });
-  const z = tidy(() => add(post.mean, mul(post.std, eps)).transpose(1, 2).contiguous());
-  for (const t of [post.mean, post.std, eps]) t.dispose();
+  const z = sampleAudioLatents(engine, pcm, 0);
+  const sil = engine.silenceLatent.device === engine.device ? engine.silenceLatent : engine.silenceLatent.toDevice(engine.device);
   try {
-    const sil = engine.silenceLatent.device === engine.device ? engine.silenceLatent : engine.silenceLatent.toDevice(engine.device);
     const tok = await engine.audioTokenizer.tokenize(z, sil);
-    const codes = Array.from(tok.indices);
     for (const t of [tok.pooled, tok.projectedIn, tok.quantized]) t.dispose();
-    if (sil !== engine.silenceLatent) sil.dispose();
-    return formatAudioCodes(codes);
+    return formatAudioCodes(Array.from(tok.indices));
   } finally {
     z.dispose();
+    if (sil !== engine.silenceLatent) sil.dispose();
   }
 }
 
