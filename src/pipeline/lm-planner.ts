@@ -70,7 +70,8 @@ export interface LmBundle {
   tables?: Map<number, FsmTables>;
 }
 
-function tablesFor(lm: LmBundle, maxDuration: number): FsmTables {
+/** The bundle's FSM tables for `maxDuration`, built once. */
+export function tablesFor(lm: LmBundle, maxDuration: number): FsmTables {
   lm.tables ??= new Map();
   let t = lm.tables.get(maxDuration);
   if (!t) {

@@ -3,8 +3,8 @@
 // caption and lyrics). Each is one constrained generation in the FSM's `understand` phase: the CoT
 // block (genres included), then free text with audio codes masked; no CFG.
 import { generate, type StepInfo } from './lm-generate.js';
-import { FsmTables, fsmTokenizer, MetadataFsm, DEFAULT_MAX_DURATION } from './lm-fsm.js';
-import type { LmBundle } from './lm-planner.js';
+import { MetadataFsm, DEFAULT_MAX_DURATION } from './lm-fsm.js';
+import { tablesFor, type LmBundle } from './lm-planner.js';
 import { extractLyrics, parseLmOutput, type LmMetadata } from './lm-output.js';
 import { lmFormatPrompt, lmInspirePrompt, lmUnderstandPrompt, type ChatRenderer } from './prompts.js';
 import { ShapeError, Tensor } from '../runtime/index.js';
@@ -38,12 +38,7 @@ async function runUnderstandPhase(lm: LmBundle, prompt: string, user: UserFields
   const pad = tok.padTokenId;
   if (eos === null || pad === null) throw new TokenizerError('the LM tokenizer needs eos_token and pad_token', tok.source);
   const maxDuration = o.maxDuration ?? DEFAULT_MAX_DURATION;
-  lm.tables ??= new Map();
-  let tables = lm.tables.get(maxDuration);
-  if (!tables) {
-    tables = new FsmTables(fsmTokenizer(tok), maxDuration);
-    lm.tables.set(maxDuration, tables);
-  }
+  const tables = tablesFor(lm, maxDuration);
   const promptIds = tok.encode(prompt, { addSpecialTokens: false });
   const fsm =
     o.useConstrainedDecoding === false
