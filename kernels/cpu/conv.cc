@@ -274,22 +274,34 @@ Packed pack_rows(const float* w, int64_t Cout, int64_t R) {
   return A;
 }
 
-// A[co, ci * nt + j] = w[ci, co, taps[j]] (one phase of a transposed conv, w [Cin, Cout, K]).
-Packed pack_phase(const float* w, int64_t Cin, int64_t Cout, int64_t K, const std::vector<int64_t>& taps) {
-  const int64_t n_cob = (Cout + MR - 1) / MR, nt = static_cast<int64_t>(taps.size()), R = Cin * nt;
-  Packed A{std::unique_ptr<float[]>(new float[static_cast<size_t>(std::max<int64_t>(1, n_cob * R * MR))])};
+// For every phase p: A_p[co, ci * nt_p + j] = w[ci, co, taps_p[j]] (w [Cin, Cout, K]). All phases
+// are packed in one sweep over w: each MR x K block of a weight row is read once and scattered to
+// every phase, instead of re-streaming the whole weight from memory once per phase (at stride 10
+// the weight is far larger than the caches, and the per-phase sweeps cost more than the GEMMs).
+std::vector<Packed> pack_phases(const float* w, int64_t Cin, int64_t Cout, int64_t K,
+                                const std::vector<const std::vector<int64_t>*>& taps) {
+  const int64_t n_cob = (Cout + MR - 1) / MR;
+  std::vector<Packed> out;
+  for (const std::vector<int64_t>* t : taps) {
+    const int64_t R = Cin * static_cast<int64_t>(t->size());
+    out.push_back(Packed{std::unique_ptr<float[]>(new float[static_cast<size_t>(std::max<int64_t>(1, n_cob * R * MR))])});
+  }
   parallel_for(n_cob, 1, [&](int64_t b, int64_t e, int) {
     for (int64_t cob = b; cob < e; cob++) {
-      float* dst = A.data.get() + cob * R * MR;
       const int rows = static_cast<int>(std::min<int64_t>(MR, Cout - cob * MR));
       for (int64_t ci = 0; ci < Cin; ci++) {
         const float* src = w + (ci * Cout + cob * MR) * K;  // rows co0.. of input channel ci, contiguous
-        for (int64_t j = 0; j < nt; j++)
-          for (int r = 0; r < MR; r++) dst[(ci * nt + j) * MR + r] = r < rows ? src[r * K + taps[j]] : 0.0f;
+        for (size_t ph = 0; ph < taps.size(); ph++) {
+          const std::vector<int64_t>& tp = *taps[ph];
+          const int64_t nt = static_cast<int64_t>(tp.size());
+          float* dst = out[ph].data.get() + cob * Cin * nt * MR + ci * nt * MR;
+          for (int64_t j = 0; j < nt; j++)
+            for (int r = 0; r < MR; r++) dst[j * MR + r] = r < rows ? src[r * K + tp[j]] : 0.0f;
+        }
       }
     }
   });
-  return A;
+  return out;
 }
 
 // The weight as a contiguous f32 array (one pass; packing then indexes it directly). A
@@ -569,9 +581,12 @@ void conv_transpose1d(const TensorView& x, const TensorView& w, const TensorView
         ph.q[ci * nt + j] = L + u0 - ph.taps[j] * p.dilation / S;
         ph.qmax = std::max(ph.qmax, ph.q[ci * nt + j]);
       }
-    ph.A = pack_phase(wf, Cin, Cout, K, ph.taps);
     phases.push_back(std::move(ph));
   }
+  std::vector<const std::vector<int64_t>*> tap_sets;
+  for (const Phase& ph : phases) tap_sets.push_back(&ph.taps);
+  std::vector<Packed> packed = pack_phases(wf, Cin, Cout, K, tap_sets);
+  for (size_t i = 0; i < phases.size(); i++) phases[i].A = std::move(packed[i]);
   std::vector<float> bf = bias_f32(bias, Cout);
   std::unique_ptr<float[]> xp(new float[static_cast<size_t>(Cin * W)]);
   int64_t ymax = 0;
