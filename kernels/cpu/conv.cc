@@ -12,11 +12,14 @@
 #include "conv.h"
 
 #include <immintrin.h>
+#include <sys/mman.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <memory>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "parallel.h"
@@ -252,17 +255,36 @@ void run_tap_gemm(const TapGemm& g) {
   });
 }
 
-// Packed A: [ceil(Cout/MR)][R][MR], rows past Cout zero. Left uninitialised by the allocation
-// (a zero-filled vector would touch every page twice); the packers write every element.
+// Scratch arrays for packed weights and phase-split inputs, left uninitialised (the packers write
+// every element). The big ones (a packed stride-10 VAE weight is 168 MB) are fresh memory on every
+// call, and first-touch page faults at 4 KiB cost about as much as packing itself; 2 MiB-aligned
+// blocks with a transparent-huge-page hint take 512x fewer faults. Nothing is kept between calls.
+struct FreeDeleter {
+  void operator()(float* p) const { std::free(p); }
+};
+using FloatBuf = std::unique_ptr<float[], FreeDeleter>;
+
+FloatBuf alloc_floats(int64_t n) {
+  constexpr size_t kHuge = size_t{2} << 20;
+  const size_t bytes = static_cast<size_t>(std::max<int64_t>(1, n)) * sizeof(float);
+  const bool huge = bytes >= 2 * kHuge;
+  const size_t align = huge ? kHuge : 64;
+  void* p = std::aligned_alloc(align, (bytes + align - 1) / align * align);
+  if (!p) throw std::runtime_error("conv: out of memory for a " + std::to_string(bytes) + "-byte scratch buffer");
+  if (huge) madvise(p, (bytes + align - 1) / align * align, MADV_HUGEPAGE);  // only a hint: failure is harmless
+  return FloatBuf(static_cast<float*>(p));
+}
+
+// Packed A: [ceil(Cout/MR)][R][MR], rows past Cout zero.
 struct Packed {
-  std::unique_ptr<float[]> data;
+  FloatBuf data;
   const float* get() const { return data.get(); }
 };
 
 // A[co, i] = w[co * R + i] (conv1d: i = ci * K + k over a contiguous [Cout, R] weight).
 Packed pack_rows(const float* w, int64_t Cout, int64_t R) {
   const int64_t n_cob = (Cout + MR - 1) / MR;
-  Packed A{std::unique_ptr<float[]>(new float[static_cast<size_t>(std::max<int64_t>(1, n_cob * R * MR))])};
+  Packed A{alloc_floats(n_cob * R * MR)};
   parallel_for(n_cob, 1, [&](int64_t b, int64_t e, int) {
     for (int64_t cob = b; cob < e; cob++) {
       float* dst = A.data.get() + cob * R * MR;
@@ -284,7 +306,7 @@ std::vector<Packed> pack_phases(const float* w, int64_t Cin, int64_t Cout, int64
   std::vector<Packed> out;
   for (const std::vector<int64_t>* t : taps) {
     const int64_t R = Cin * static_cast<int64_t>(t->size());
-    out.push_back(Packed{std::unique_ptr<float[]>(new float[static_cast<size_t>(std::max<int64_t>(1, n_cob * R * MR))])});
+    out.push_back(Packed{alloc_floats(n_cob * R * MR)});
   }
   parallel_for(n_cob, 1, [&](int64_t b, int64_t e, int) {
     for (int64_t cob = b; cob < e; cob++) {
@@ -504,7 +526,7 @@ void conv1d(const TensorView& x, const TensorView& w, const TensorView& bias, co
   for (int64_t g = 0; g < G; g++) A.push_back(pack_rows(wf + g * cout_g * R, cout_g, R));
   std::vector<float> bf = bias_f32(bias, Cout);
   // Phase rows are fully written below, so the buffer is left uninitialised (no zero-fill pass).
-  std::unique_ptr<float[]> xs(direct ? nullptr : new float[static_cast<size_t>(cin_g * S * U)]);
+  FloatBuf xs = direct ? FloatBuf() : alloc_floats(cin_g * S * U);
   const float* xd = x.ptr<float>();
   float* yd = out.ptr<float>();
   for (int64_t b = 0; b < B; b++)
@@ -588,10 +610,10 @@ void conv_transpose1d(const TensorView& x, const TensorView& w, const TensorView
   std::vector<Packed> packed = pack_phases(wf, Cin, Cout, K, tap_sets);
   for (size_t i = 0; i < phases.size(); i++) phases[i].A = std::move(packed[i]);
   std::vector<float> bf = bias_f32(bias, Cout);
-  std::unique_ptr<float[]> xp(new float[static_cast<size_t>(Cin * W)]);
+  FloatBuf xp = alloc_floats(Cin * W);
   int64_t ymax = 0;
   for (const Phase& ph : phases) ymax = std::max(ymax, ph.n);
-  std::unique_ptr<float[]> ybuf(new float[static_cast<size_t>(Cout * ymax)]);
+  FloatBuf ybuf = alloc_floats(Cout * ymax);
   const float* xd = x.ptr<float>();
   float* od = out.ptr<float>();
   for (int64_t b = 0; b < B; b++) {
