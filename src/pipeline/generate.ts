@@ -4,6 +4,7 @@
 // GenerationResult. Stages: source/reference audio -> VAE latents, the LM plan (text2music with
 // thinking), task assembly (src latents, chunk masks, cover flags, instructions), text
 // conditioning, DiT sampling, VAE tiled decode, peak limit, normalisation, fades, saving.
+import { freemem } from 'node:os';
 import { randomInt } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -179,6 +180,16 @@ function userMetas(p: GenerationParams): UserMetas {
  * Runs one generation. Throws ParamError for invalid parameters (before any work); every later
  * failure (bad audio file, numeric failure, abort) comes back as success=false.
  */
+/**
+ * VAE decode budget on the CPU: half the free memory (2-16 GiB). Every extra window re-decodes
+ * 2x64 frames of overlap, so a whole 30 s song (750 frames, ~4.4 GiB of activations) should fit
+ * in one window wherever the memory allows.
+ */
+function cpuDecodeBudget(): number {
+  const GiB = 1024 ** 3;
+  return Math.min(16 * GiB, Math.max(2 * GiB, freemem() / 2));
+}
+
 export async function generateMusic(
   engine: AceStep,
   params: Partial<GenerationParams> | Record<string, unknown> = {},
@@ -527,6 +538,7 @@ async function run(
     let wav: Float32Array;
     try {
       const out = engine.vae.decodeTiled(z, {
+        memoryBudgetBytes: dev === 'cpu' ? cpuDecodeBudget() : undefined,
         onProgress: (done, total) => {
           onProgress?.({ stage: 'vae', tile: done, total });
         },
