@@ -538,10 +538,16 @@ void conv1d(const TensorView& x, const TensorView& w, const TensorView& bias, co
             int64_t ci = row / S, ph = row % S;
             const float* src = xg + ci * T;
             float* dst = xs.get() + row * U;
-            for (int64_t u = 0; u < U; u++) {
-              int64_t s = u * S + ph - p.padding;
-              dst[u] = s >= 0 && s < T ? src[s] : 0.0f;
-            }
+            // u reads x[u*S + ph - padding]: zeros outside [u_lo, u_hi), a plain copy at stride 1
+            // (the k7 residual convs), a branch-free gather otherwise.
+            const int64_t off = ph - p.padding;
+            const int64_t u_lo = std::min(U, off >= 0 ? 0 : (-off + S - 1) / S);
+            const int64_t u_hi = std::max(u_lo, std::min(U, T - off > 0 ? (T - off + S - 1) / S : 0));
+            std::fill(dst, dst + u_lo, 0.0f);
+            if (S == 1) std::memcpy(dst + u_lo, src + u_lo + off, (u_hi - u_lo) * sizeof(float));
+            else
+              for (int64_t u = u_lo; u < u_hi; u++) dst[u] = src[u * S + off];
+            std::fill(dst + u_hi, dst + U, 0.0f);
           }
         });
       }
