@@ -169,6 +169,19 @@ describe('generateMusic end to end (tiny checkpoints)', () => {
     expect(c1).not.toBe(c0);
   });
 
+  it('allowLmBatch: the items of Phase 2 run as one CFG batch, reproducibly', async () => {
+    const params = { ...base, thinking: true, duration: 6, bpm: 100, keyscale: 'C major', timesignature: '4' };
+    const config = { ...fixed([41, 42]), allowLmBatch: true, lmBatchChunkSize: 2 };
+    const r = await generateMusic(engine, params, config);
+    expect(r.success, r.error ?? '').toBe(true);
+    const [c0, c1] = r.audios.map((a) => String(a.params.audio_codes));
+    expect(c0.match(/<\|audio_code_\d+\|>/g)).toHaveLength(30);
+    expect(c1.match(/<\|audio_code_\d+\|>/g)).toHaveLength(30);
+    expect(c1).not.toBe(c0);
+    const again = await generateMusic(engine, params, config);
+    expect(again.audios.map((a) => a.params.audio_codes)).toEqual([c0, c1]);
+  });
+
   it.each(['cover', 'cover-nofsq', 'extract', 'complete'] as const)('%s: output length equals the source', async (task) => {
     const r = await generateMusic(
       engine,

@@ -277,50 +277,42 @@ async function run(
   if (runLm) {
     const lm = engine.getLm();
     const tLm = performance.now();
-    let shared: UserMetas | null = null;
-    const metas: (LmMetadata | UserMetas)[] = [];
-    let phase1 = 0;
+    checkAbort(signal, 'LM planning');
+    // Phase 1 runs once for the batch; Phase 2 runs per item with its own seed, or several items
+    // per CFG batch with allowLmBatch (spec 12.6).
+    let phase1End = tLm;
+    let sawPhase2 = false;
+    const plan = await planWithLm(lm, {
+      caption: p.caption,
+      lyrics,
+      userMetadata: userMetas(p),
+      targetDuration: p.duration > 0 ? p.duration : null,
+      temperature: p.lmTemperature,
+      cfgScale: p.lmCfgScale,
+      negativePrompt: p.lmNegativePrompt,
+      topK: p.lmTopK,
+      topP: p.lmTopP,
+      repetitionPenalty: p.lmRepetitionPenalty,
+      seeds: items.map((it) => it.seed),
+      batchChunkSize: c.allowLmBatch ? c.lmBatchChunkSize : 1,
+      useConstrainedDecoding: p.useConstrainedDecoding,
+      useCotMetas: p.useCotMetas,
+      useCotCaption: p.useCotCaption,
+      useCotLanguage: p.useCotLanguage,
+      maxModelLen: engine.lmMaxModelLen,
+      signal,
+      onToken: (phase, _t, step) => {
+        // Phase 1 ends with its last token (the planner reads every token on the host).
+        if (phase === 1) phase1End = performance.now();
+        else sawPhase2 = true;
+        onProgress?.({ stage: 'lm', item: 0, phase, step });
+      },
+    });
+    const m = plan.metadata as LmMetadata;
+    const metas: (LmMetadata | UserMetas)[] = items.map(() => plan.metadata);
     for (let i = 0; i < B; i++) {
-      checkAbort(signal, `LM planning of item ${i}`);
-      const t1 = performance.now();
-      // Phase 1 ends with its last token (the planner reads every token on the host, so this
-      // timestamp is after its compute); planWithLm's total would also count Phase 2.
-      let phase1End = t1;
-      const plan = await planWithLm(lm, {
-        caption: p.caption,
-        lyrics,
-        // Phase 1 runs once per batch: later items reuse the first item's metadata (spec 12.6).
-        userMetadata: shared ?? userMetas(p),
-        targetDuration: p.duration > 0 ? p.duration : null,
-        temperature: p.lmTemperature,
-        cfgScale: p.lmCfgScale,
-        negativePrompt: p.lmNegativePrompt,
-        topK: p.lmTopK,
-        topP: p.lmTopP,
-        repetitionPenalty: p.lmRepetitionPenalty,
-        seed: items[i].seed,
-        useConstrainedDecoding: p.useConstrainedDecoding,
-        useCotMetas: p.useCotMetas,
-        useCotCaption: p.useCotCaption,
-        useCotLanguage: p.useCotLanguage,
-        maxModelLen: engine.lmMaxModelLen,
-        signal,
-        onToken: (phase, _t, step) => {
-          if (phase === 1) phase1End = performance.now();
-          onProgress?.({ stage: 'lm', item: i, phase, step });
-        },
-      });
-      if (plan.phase1) phase1 += (phase1End - t1) / 1000;
-      const m = plan.metadata as LmMetadata;
-      if (!shared) {
-        shared = { ...userMetas(p) };
-        for (const k of ['bpm', 'keyscale', 'timesignature', 'duration', 'language', 'caption'] as const) {
-          if (m[k] !== undefined && m[k] !== null && String(m[k]).trim() !== '') shared[k] = String(m[k]);
-        }
-      }
-      metas.push(plan.metadata);
       const it = items[i];
-      it.audioCodes = plan.audioCodes;
+      it.audioCodes = plan.items[i].audioCodes;
       const bpm = Number(m.bpm);
       if (p.bpm === null && Number.isFinite(bpm)) it.metas.bpm = bpm;
       if (!p.keyscale && m.keyscale) it.metas.keyscale = String(m.keyscale);
@@ -330,6 +322,7 @@ async function run(
       if (p.useCotCaption && m.caption) it.caption = String(m.caption);
       if (p.vocalLanguage === 'unknown' && p.useCotLanguage && m.language) it.language = String(m.language);
     }
+    const phase1 = plan.phase1 && sawPhase2 ? (phase1End - tLm) / 1000 : 0;
     extra.lmMetadata = metas;
     tc.lm_phase1_time = phase1;
     tc.lm_total_time = seconds(tLm);

@@ -34,6 +34,13 @@ export interface LmPlanOptions {
   topP?: number;
   repetitionPenalty?: number;
   seed?: number;
+  /**
+   * One Phase-2 plan per seed (default: [seed]). Phase 1 runs once, with the first seed, and is
+   * shared (spec 12.6).
+   */
+  seeds?: number[];
+  /** Phase-2 items generated together in one CFG batch (allow_lm_batch); 1 = one at a time. */
+  batchChunkSize?: number;
   useConstrainedDecoding?: boolean;
   useCotMetas?: boolean;
   useCotCaption?: boolean;
@@ -53,11 +60,21 @@ export interface LmPhaseTrace {
   text: string;
 }
 
-export interface LmPlan {
-  metadata: LmMetadata | UserMetas;
+export interface LmCodesResult {
   /** Concatenated `<|audio_code_N|>` tokens. */
   audioCodes: string;
   codes: number[];
+  chosen: number[];
+  text: string;
+}
+
+export interface LmPlan {
+  metadata: LmMetadata | UserMetas;
+  /** Concatenated `<|audio_code_N|>` tokens of the first item. */
+  audioCodes: string;
+  codes: number[];
+  /** Phase-2 results per seed. */
+  items: LmCodesResult[];
   cotText: string;
   phase1: LmPhaseTrace | null;
   phase2: LmPhaseTrace & { condIds: number[]; uncondIds: number[]; batchIds: number[][]; batchMask: number[][] };
@@ -101,7 +118,9 @@ class FsmProcessor implements LogitsProcessor {
   }
 
   async process(logits: Tensor, info: StepInfo): Promise<Tensor> {
-    if (logits.shape[0] !== 1) throw new ShapeError(`the metadata FSM drives one sequence at a time, got logits of shape [${logits.shape.join(',')}]`);
+    // Several rows share one FSM only in the codes phase, where every row is in the same state.
+    const rows = logits.shape[0];
+    if (rows !== 1 && !this.codesOnlyColumns) throw new ShapeError(`the metadata FSM drives one sequence at a time, got logits of shape [${logits.shape.join(',')}]`);
     const fsm = this.fsm;
     if (fsm && this.codesOnlyColumns && !this.onLogits && fsm.state === 'CODES_GENERATION') {
       const masks = this.masks(logits);
@@ -111,13 +130,19 @@ class FsmProcessor implements LogitsProcessor {
     }
     const cols = logits.shape[1];
     const host = await logits.toFloat32();
-    const full = new Float32Array(this.vocab).fill(-Infinity);
-    for (let c = 0; c < cols; c++) full[info.idOf(c)] = Number.isNaN(host[c]) ? -Infinity : host[c];
-    fsm?.process(full, this.seq);
-    this.onLogits?.(info.step, full);
-    const out = new Float32Array(cols);
-    for (let c = 0; c < cols; c++) out[c] = full[info.idOf(c)];
-    return Tensor.fromArray(out, [1, cols], { device: logits.device });
+    const out = new Float32Array(rows * cols);
+    const full = new Float32Array(this.vocab);
+    for (let r = 0; r < rows; r++) {
+      full.fill(-Infinity);
+      for (let c = 0; c < cols; c++) {
+        const v = host[r * cols + c];
+        full[info.idOf(c)] = Number.isNaN(v) ? -Infinity : v;
+      }
+      fsm?.process(full, this.seq);
+      if (r === 0) this.onLogits?.(info.step, full);
+      for (let c = 0; c < cols; c++) out[r * cols + c] = full[info.idOf(c)];
+    }
+    return Tensor.fromArray(out, [rows, cols], { device: logits.device });
   }
 
   private masks(logits: Tensor): { blockEos: Tensor; onlyEos: Tensor } {
@@ -177,7 +202,7 @@ export async function planWithLm(lm: LmBundle, o: LmPlanOptions): Promise<LmPlan
     topK: o.topK ?? 0,
     topP: o.topP ?? 1,
     repetitionPenalty: o.repetitionPenalty ?? 1,
-    seed: o.seed ?? 0,
+    seed: o.seed ?? o.seeds?.[0] ?? 0,
     stopTokens,
     padId: pad,
     signal: o.signal,
@@ -235,27 +260,44 @@ export async function planWithLm(lm: LmBundle, o: LmPlanOptions): Promise<LmPlan
   const codeRange: [number, number] = [codeBase, Math.min(vocab, codeBase + MAX_AUDIO_CODE + 1)];
   const vocabRanges: [number, number][] = eos < codeBase ? [[eos, eos + 1], codeRange] : [codeRange, [eos, eos + 1]];
   const eosColumn = eos < codeBase ? 0 : codeRange[1] - codeRange[0];
-  const proc = new FsmProcessor(fsm, condIds, vocab, o.trace && ((s, l) => o.trace!(2, s, l)), { eosColumn });
   const d = target ?? maxDuration;
-  const r = await generate(lm.model, {
-    ...sampling,
-    prompts: [condIds],
-    uncondPrompts: [uncondIds],
-    cfgScale: o.cfgScale,
-    maxNewTokens: Math.min(budgetCap, Math.trunc(Math.max(10, d) * 5) + 10),
-    processors: [proc],
-    vocabRanges: constrained ? vocabRanges : undefined,
-    onToken: o.onToken && ((t, s) => o.onToken!(2, t, s)),
-  }).finally(() => proc.dispose());
-  const chosen = r.tokens[0];
-  const text = tok.decode(chosen);
-  const parsed = parseLmOutput(text);
+  const seeds = o.seeds ?? [o.seed ?? 0];
+  const chunkSize = Math.max(1, Math.min(o.batchChunkSize ?? 1, seeds.length));
+  const items: LmCodesResult[] = [];
+  for (let start = 0; start < seeds.length; start += chunkSize) {
+    const n = Math.min(chunkSize, seeds.length - start);
+    // A chunk shares one FSM (its rows are all in the codes state) and one sampling seed; rows
+    // draw different noise through sampleRace's row counter.
+    const fsm = constrained
+      ? new MetadataFsm(tables, { phase: 'codes', stopAtReasoning: false, skipCaption: true, skipLanguage: true, skipGenres: true, targetDuration: target, maxDuration })
+      : null;
+    const trace = start === 0 && o.trace ? (s: number, l: Float32Array) => o.trace!(2, s, l) : undefined;
+    const proc = new FsmProcessor(fsm, condIds, vocab, trace, { eosColumn });
+    const r = await generate(lm.model, {
+      ...sampling,
+      seed: seeds[start],
+      prompts: new Array(n).fill(condIds),
+      uncondPrompts: new Array(n).fill(uncondIds),
+      cfgScale: o.cfgScale,
+      maxNewTokens: Math.min(budgetCap, Math.trunc(Math.max(10, d) * 5) + 10),
+      processors: [proc],
+      vocabRanges: constrained ? vocabRanges : undefined,
+      onToken: o.onToken && ((t, s) => o.onToken!(2, t, s)),
+    }).finally(() => proc.dispose());
+    for (const chosen of r.tokens) {
+      const text = tok.decode(chosen);
+      const audioCodes = parseLmOutput(text).audioCodes;
+      items.push({ audioCodes, codes: codesOf(audioCodes), chosen, text });
+    }
+  }
+  const first = items[0];
   return {
     metadata,
-    audioCodes: parsed.audioCodes,
-    codes: codesOf(parsed.audioCodes),
+    audioCodes: first.audioCodes,
+    codes: first.codes,
+    items,
     cotText,
     phase1,
-    phase2: { promptIds: batch.ids[0], chosen, text, condIds, uncondIds, batchIds: batch.ids, batchMask: batch.attentionMask },
+    phase2: { promptIds: batch.ids[0], chosen: first.chosen, text: first.text, condIds, uncondIds, batchIds: batch.ids, batchMask: batch.attentionMask },
   };
 }
