@@ -86,7 +86,9 @@ std::atomic<int> g_bf16_dot{-1};
 // ---- packing (portable) ----
 
 // A rows [i0, i0 + mr) x k [k0, k0 + kc) into an f32 panel.
-void pack_a_f32(const Mat& a, int64_t i0, int mr, int64_t k0, int64_t kc, bool rnd, float* dst) {
+void pack_a_f32(const Mat& a, int64_t i0, int mr, int64_t k0, int64_t kc, bool rnd, float* dst, Isa isa) {
+  if (a.dtype == DType::F32 && a.cs == 1 && mr == MR && !rnd && isa != Isa::Scalar)
+    return pack_a_f32rows8_avx2(static_cast<const float*>(a.data) + i0 * a.rs + k0, a.rs, kc, dst);
   with_elem(a.dtype, [&](auto e) {
     using E = decltype(e);
     for (int i = 0; i < mr; i++) {
@@ -242,7 +244,7 @@ void gemm_blocked(int64_t M, int64_t N, int64_t K, const Mat& a, const Mat& b, c
       for (int64_t ip = b0; ip < b1; ip++) {
         int mr = static_cast<int>(std::min<int64_t>(MR, M - ip * MR));
         if (dp) pack_a_bf16(a, ip * MR, mr, pc, kc, static_cast<uint32_t*>(apack.get()) + ip * a_panel);
-        else pack_a_f32(a, ip * MR, mr, pc, kc, rnd, static_cast<float*>(apack.get()) + ip * a_panel);
+        else pack_a_f32(a, ip * MR, mr, pc, kc, rnd, static_cast<float*>(apack.get()) + ip * a_panel, isa);
       }
     });
     parallel_for(ntn * mchunks, 1, [&](int64_t t0, int64_t t1, int) {

@@ -251,6 +251,36 @@ ACESTEP_AVX512BF16 void pack_b_kcontig_bf16_avx512(const void* w, DType wd, int6
   }
 }
 
+static_assert(MR == 8, "pack_a_f32rows8_avx2 transposes 8 rows");
+ACESTEP_AVX2 void pack_a_f32rows8_avx2(const float* a, int64_t lda, int64_t kc, float* dst) {
+  int64_t k = 0;
+  for (; k + 8 <= kc; k += 8) {
+    __m256 r[8], t[8];
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(a + i * lda + k);
+    // Interleave pairs, then quads, then swap 128-bit halves: t[j] ends up as column k + j.
+#pragma GCC unroll 4
+    for (int i = 0; i < 8; i += 2) {
+      t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+      t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    }
+#pragma GCC unroll 2
+    for (int i = 0; i < 8; i += 4) {
+      r[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+      r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+      r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+      r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; j++) {
+      _mm256_storeu_ps(dst + (k + j) * MR, _mm256_permute2f128_ps(r[j], r[j + 4], 0x20));
+      _mm256_storeu_ps(dst + (k + j + 4) * MR, _mm256_permute2f128_ps(r[j], r[j + 4], 0x31));
+    }
+  }
+  for (; k < kc; k++)
+    for (int i = 0; i < 8; i++) dst[k * MR + i] = a[i * lda + k];
+}
+
 ACESTEP_AVX512BF16 void pack_a_f32rows_bf16_avx512(const float* a, int64_t lda, int mr, int64_t kc, uint32_t* dst) {
   const int64_t kpairs = (kc + 1) / 2;
   alignas(64) uint32_t tmp[16];
