@@ -12,7 +12,6 @@
 #include "conv.h"
 
 #include <immintrin.h>
-#include <sys/mman.h>
 
 #include <algorithm>
 #include <cmath>
@@ -256,22 +255,18 @@ void run_tap_gemm(const TapGemm& g) {
 }
 
 // Scratch arrays for packed weights and phase-split inputs, left uninitialised (the packers write
-// every element). The big ones (a packed stride-10 VAE weight is 168 MB) are fresh memory on every
-// call, and first-touch page faults at 4 KiB cost about as much as packing itself; 2 MiB-aligned
-// blocks with a transparent-huge-page hint take 512x fewer faults. Nothing is kept between calls.
+// every element). A transparent-huge-page hint was tried here: it halves the page-fault cost of
+// the 168 MB packed stride-10 weight in a hot loop, but under direct compaction (THP defrag
+// "madvise") a whole first decode became slower and erratic, so plain pages are used.
 struct FreeDeleter {
   void operator()(float* p) const { std::free(p); }
 };
 using FloatBuf = std::unique_ptr<float[], FreeDeleter>;
 
 FloatBuf alloc_floats(int64_t n) {
-  constexpr size_t kHuge = size_t{2} << 20;
-  const size_t bytes = static_cast<size_t>(std::max<int64_t>(1, n)) * sizeof(float);
-  const bool huge = bytes >= 2 * kHuge;
-  const size_t align = huge ? kHuge : 64;
-  void* p = std::aligned_alloc(align, (bytes + align - 1) / align * align);
+  const size_t bytes = (static_cast<size_t>(std::max<int64_t>(1, n)) * sizeof(float) + 63) / 64 * 64;
+  void* p = std::aligned_alloc(64, bytes);
   if (!p) throw std::runtime_error("conv: out of memory for a " + std::to_string(bytes) + "-byte scratch buffer");
-  if (huge) madvise(p, (bytes + align - 1) / align * align, MADV_HUGEPAGE);  // only a hint: failure is harmless
   return FloatBuf(static_cast<float*>(p));
 }
 
