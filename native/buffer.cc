@@ -3,11 +3,14 @@
 // over, and reusing warm pages avoids a page fault per 4 KiB on every fresh allocation.
 #include "buffer.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <map>
 #include <mutex>
+
+#include <unistd.h>
 
 namespace acestep {
 namespace {
@@ -17,7 +20,15 @@ std::atomic<size_t> g_limit[2];
 DeviceAllocator g_cuda;
 
 constexpr size_t kPoolMin = 64 * 1024;
-std::atomic<size_t> g_pool_cap{size_t(2) << 30};
+
+// A quarter of physical memory, 2-16 GiB: a 30 s VAE decode cycles ~4 GiB of large activations,
+// and re-faulting them costs a quarter of its time when they do not fit in the cache.
+size_t default_pool_cap() {
+  long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  size_t total = pages > 0 && page > 0 ? static_cast<size_t>(pages) * static_cast<size_t>(page) : 0;
+  return std::min(size_t(16) << 30, std::max(size_t(2) << 30, total / 4));
+}
+std::atomic<size_t> g_pool_cap{default_pool_cap()};
 
 class CpuPool {
  public:
@@ -104,6 +115,9 @@ void account(Device d, size_t bytes) {
     throw OutOfMemory("out of memory on " + std::string(d == Device::CPU ? "cpu" : "cuda") + ": request of " +
                       human(bytes) + " exceeds the limit of " + human(lim) + " (" + human(now - bytes) + " in use)");
   }
+  // Under a limit, memory held by the block cache counts too: drop the cache rather than let
+  // in-use plus cached blocks exceed what the caller allowed.
+  if (lim != 0 && d == Device::CPU && now + pool().cached() > lim) pool().release();
   size_t p = g_peak[i].load();
   while (now > p && !g_peak[i].compare_exchange_weak(p, now)) {
   }

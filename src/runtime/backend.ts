@@ -64,7 +64,7 @@ export function releaseCachedMemory(): number {
   return native.releaseCachedMemory();
 }
 
-/** Caps the CPU block cache (default 2 GiB; 0 disables reuse). */
+/** Caps the CPU block cache (default a quarter of physical memory, 2-16 GiB; 0 disables reuse). */
 export function setCpuCacheLimit(bytes: number): void {
   native.setCpuCacheLimit(bytes);
 }
