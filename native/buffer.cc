@@ -48,11 +48,22 @@ class CpuPool {
     auto s = sizes_.find(p);
     size_t real = s != sizes_.end() ? s->second : bytes;
     if (s != sizes_.end()) sizes_.erase(s);
-    if (real < kPoolMin || cached_ + real > g_pool_cap.load()) {
+    size_t cap = g_pool_cap.load();
+    if (real < kPoolMin || real > cap) {
       std::free(p);
       return;
     }
-    free_.emplace(real, Block{p});
+    // Make room by dropping the least recently cached blocks: the sizes a model stage uses now
+    // are the ones worth keeping warm (a VAE decode after the DiT steps, say).
+    while (cached_ + real > cap && !free_.empty()) {
+      auto oldest = free_.begin();
+      for (auto it = free_.begin(); it != free_.end(); ++it)
+        if (it->second.seq < oldest->second.seq) oldest = it;
+      std::free(oldest->second.ptr);
+      cached_ -= oldest->first;
+      free_.erase(oldest);
+    }
+    free_.emplace(real, Block{p, ++seq_});
     cached_ += real;
   }
   void remember(void* p, size_t real) {
@@ -75,11 +86,13 @@ class CpuPool {
  private:
   struct Block {
     void* ptr;
+    uint64_t seq;  // insertion order, for evicting the oldest
   };
   std::mutex mu_;
   std::multimap<size_t, Block> free_;
   std::map<void*, size_t> sizes_;  // real size of blocks handed out from the pool or the heap
   size_t cached_ = 0;
+  uint64_t seq_ = 0;
 };
 
 CpuPool& pool() {
