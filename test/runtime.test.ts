@@ -1,7 +1,7 @@
 // Tensor runtime behaviour: views, async reads off the main thread, scopes, typed errors and
 // surviving out-of-memory.
 import { describe, expect, it } from 'vitest';
-import { concat, flush, memoryStats, OutOfMemoryError, pad, releaseCachedMemory, setMemoryLimit, ShapeError, Tensor, tidy } from '../src/runtime/index.js';
+import { broadcastTo, concat, flush, memoryStats, OutOfMemoryError, pad, repeat, releaseCachedMemory, setMemoryLimit, ShapeError, Tensor, tidy } from '../src/runtime/index.js';
 
 describe('tensor runtime', () => {
   it('round-trips data and makes zero-copy views', async () => {
@@ -21,6 +21,13 @@ describe('tensor runtime', () => {
   it('casts through bf16 with round-to-nearest-even', () => {
     const x = Tensor.fromArray(new Float32Array([1 + 2 ** -8, 1 + 3 * 2 ** -8, -2.5, 65504]), [4]);
     expect(Array.from(x.to('bf16').toFloat32Sync())).toEqual([1, 1 + 2 ** -6, -2.5, 65536]);
+  });
+
+  it('broadcastTo and repeat materialise copies', () => {
+    const row = Tensor.fromArray([1, 2, 3], [1, 3]);
+    expect(Array.from(broadcastTo(row, [2, 3]).dataSync())).toEqual([1, 2, 3, 1, 2, 3]);
+    expect(Array.from(repeat(row, 1, 2).dataSync())).toEqual([1, 2, 3, 1, 2, 3]);
+    expect(() => broadcastTo(row, [2, 4])).toThrow(ShapeError);
   });
 
   it('concat and pad', () => {
