@@ -17,7 +17,7 @@
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { makeTinyCheckpoints } from './make-tiny-checkpoints.js';
+import { makeTinyCheckpoints, walkOobleck } from './make-tiny-checkpoints.js';
 
 export type Dtype = 'BF16' | 'F32';
 type Init = { kind: 'uniform'; scale: number } | { kind: 'const'; value: number };
@@ -293,45 +293,22 @@ const VAE_CONFIG = {
 /** Oobleck tensors in the weight_norm layout (spec 11.2: 365 tensors for the official config). */
 export function vaeSpecs(cfg = VAE_CONFIG): Spec[] {
   const s: Spec[] = [];
-  // weight = g * v / |v| per dim-0 slice; with v uniform (±1) over n elements |v| ≈ sqrt(n/3), so
-  // g = sqrt(n / fanIn) gives fused weights of variance 1/fanIn.
-  const conv = (name: string, cout: number, cin: number, k: number, bias = true, transposed = false, stride = 1) => {
-    const rows = transposed ? cin : cout, n = (transposed ? cout : cin) * k, fanIn = (cin * k) / stride;
-    s.push({ name: `${name}.weight_g`, shape: [rows, 1, 1], init: { kind: 'const', value: Math.fround(Math.sqrt(n / fanIn)) } });
-    s.push({ name: `${name}.weight_v`, shape: transposed ? [cin, cout, k] : [cout, cin, k], init: { kind: 'uniform', scale: 1 } });
-    if (bias) s.push(small(`${name}.bias`, [cout], 0.01));
-  };
-  // Log-scale alpha 0 -> frequency 1; beta 0 -> amplitude 1 (a trained model's typical range).
-  const snake = (name: string, c: number) => {
-    s.push({ name: `${name}.alpha`, shape: [1, c, 1], init: { kind: 'const', value: 0 } });
-    s.push({ name: `${name}.beta`, shape: [1, c, 1], init: { kind: 'const', value: 0 } });
-  };
-  const res = (p: string, c: number) => {
-    snake(`${p}.snake1`, c);
-    conv(`${p}.conv1`, c, c, 7);
-    snake(`${p}.snake2`, c);
-    conv(`${p}.conv2`, c, c, 1);
-  };
-  const h = cfg.encoder_hidden_size, mult = [1, ...cfg.channel_multiples], ratios = cfg.downsampling_ratios;
-  conv('encoder.conv1', h, cfg.audio_channels, 7);
-  ratios.forEach((st, i) => {
-    const cin = h * mult[i], cout = h * mult[i + 1], p = `encoder.block.${i}`;
-    for (let j = 1; j <= 3; j++) res(`${p}.res_unit${j}`, cin);
-    snake(`${p}.snake1`, cin);
-    conv(`${p}.conv1`, cout, cin, 2 * st, true, false, st);
-  });
-  snake('encoder.snake1', h * mult[mult.length - 1]);
-  conv('encoder.conv2', h, h * mult[mult.length - 1], 3);
-  const c = cfg.decoder_channels, L = mult.length;
-  conv('decoder.conv1', c * mult[L - 1], cfg.decoder_input_channels, 7);
-  [...ratios].reverse().forEach((st, i) => {
-    const cin = c * mult[L - i - 1], cout = c * mult[L - i - 2], p = `decoder.block.${i}`;
-    snake(`${p}.snake1`, cin);
-    conv(`${p}.conv_t1`, cout, cin, 2 * st, true, true, st);
-    for (let j = 1; j <= 3; j++) res(`${p}.res_unit${j}`, cout);
-  });
-  snake('decoder.snake1', c);
-  conv('decoder.conv2', cfg.audio_channels, c, 7, false);
+  walkOobleck(
+    cfg,
+    // weight = g * v / |v| per dim-0 slice; with v uniform (±1) over n elements |v| ≈ sqrt(n/3),
+    // so g = sqrt(n / fanIn) gives fused weights of variance 1/fanIn.
+    (name, cout, cin, k, bias, transposed, stride) => {
+      const rows = transposed ? cin : cout, n = (transposed ? cout : cin) * k, fanIn = (cin * k) / stride;
+      s.push({ name: `${name}.weight_g`, shape: [rows, 1, 1], init: { kind: 'const', value: Math.fround(Math.sqrt(n / fanIn)) } });
+      s.push({ name: `${name}.weight_v`, shape: transposed ? [cin, cout, k] : [cout, cin, k], init: { kind: 'uniform', scale: 1 } });
+      if (bias) s.push(small(`${name}.bias`, [cout], 0.01));
+    },
+    // Log-scale alpha 0 -> frequency 1; beta 0 -> amplitude 1 (a trained model's typical range).
+    (name, c) => {
+      s.push({ name: `${name}.alpha`, shape: [1, c, 1], init: { kind: 'const', value: 0 } });
+      s.push({ name: `${name}.beta`, shape: [1, c, 1], init: { kind: 'const', value: 0 } });
+    },
+  );
   return s;
 }
 

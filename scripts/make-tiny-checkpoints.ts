@@ -88,46 +88,70 @@ function deriveTokenizer(fixture: string, dstDir: string): void {
   writeFileSync(join(dstDir, 'derive.json'), JSON.stringify(rules, null, 1));
 }
 
-/** Oobleck VAE weights (plain conv weights, no weight_norm split) for a config. */
-function vaeTensors(cfg: { encoder_hidden_size: number; downsampling_ratios: number[]; channel_multiples: number[]; decoder_channels: number; decoder_input_channels: number; audio_channels: number }): Map<string, RawTensor> {
-  const r = rng(1234);
-  const out = new Map<string, RawTensor>();
-  // Uniform in ±gain/sqrt(fan_in) keeps activations O(1) through the stack.
-  const conv = (name: string, cout: number, cin: number, k: number, bias = true, transposed = false) => {
-    const a = 1 / Math.sqrt(cin * k);
-    out.set(`${name}.weight`, f32Tensor(transposed ? [cin, cout, k] : [cout, cin, k], () => (2 * r() - 1) * a));
-    if (bias) out.set(`${name}.bias`, f32Tensor([cout], () => (2 * r() - 1) * 0.01));
-  };
-  const snake = (name: string, c: number) => {
-    out.set(`${name}.alpha`, f32Tensor([1, c, 1], () => (2 * r() - 1) * 0.1));
-    out.set(`${name}.beta`, f32Tensor([1, c, 1], () => (2 * r() - 1) * 0.1));
-  };
+export interface OobleckConfig {
+  encoder_hidden_size: number;
+  downsampling_ratios: number[];
+  channel_multiples: number[];
+  decoder_channels: number;
+  decoder_input_channels: number;
+  audio_channels: number;
+}
+
+/**
+ * Visits every Oobleck module in checkpoint order (encoder, then decoder): each conv with its
+ * shape (`transposed` convs store [cin, cout, k]) and each Snake with its channels. The checkpoint
+ * writers differ only in how they fill these tensors.
+ */
+export function walkOobleck(
+  cfg: OobleckConfig,
+  conv: (name: string, cout: number, cin: number, k: number, bias: boolean, transposed: boolean, stride: number) => void,
+  snake: (name: string, channels: number) => void,
+): void {
   const res = (p: string, c: number) => {
     snake(`${p}.snake1`, c);
-    conv(`${p}.conv1`, c, c, 7);
+    conv(`${p}.conv1`, c, c, 7, true, false, 1);
     snake(`${p}.snake2`, c);
-    conv(`${p}.conv2`, c, c, 1);
+    conv(`${p}.conv2`, c, c, 1, true, false, 1);
   };
   const h = cfg.encoder_hidden_size, mult = [1, ...cfg.channel_multiples], ratios = cfg.downsampling_ratios;
-  conv('encoder.conv1', h, cfg.audio_channels, 7);
-  ratios.forEach((s, i) => {
+  conv('encoder.conv1', h, cfg.audio_channels, 7, true, false, 1);
+  ratios.forEach((st, i) => {
     const cin = h * mult[i], cout = h * mult[i + 1], p = `encoder.block.${i}`;
     for (let j = 1; j <= 3; j++) res(`${p}.res_unit${j}`, cin);
     snake(`${p}.snake1`, cin);
-    conv(`${p}.conv1`, cout, cin, 2 * s);
+    conv(`${p}.conv1`, cout, cin, 2 * st, true, false, st);
   });
   snake('encoder.snake1', h * mult[mult.length - 1]);
-  conv('encoder.conv2', h, h * mult[mult.length - 1], 3);
+  conv('encoder.conv2', h, h * mult[mult.length - 1], 3, true, false, 1);
   const c = cfg.decoder_channels, L = mult.length;
-  conv('decoder.conv1', c * mult[L - 1], cfg.decoder_input_channels, 7);
-  [...ratios].reverse().forEach((s, i) => {
+  conv('decoder.conv1', c * mult[L - 1], cfg.decoder_input_channels, 7, true, false, 1);
+  [...ratios].reverse().forEach((st, i) => {
     const cin = c * mult[L - i - 1], cout = c * mult[L - i - 2], p = `decoder.block.${i}`;
     snake(`${p}.snake1`, cin);
-    conv(`${p}.conv_t1`, cout, cin, 2 * s, true, true);
+    conv(`${p}.conv_t1`, cout, cin, 2 * st, true, true, st);
     for (let j = 1; j <= 3; j++) res(`${p}.res_unit${j}`, cout);
   });
   snake('decoder.snake1', c);
-  conv('decoder.conv2', cfg.audio_channels, c, 7, false);
+  conv('decoder.conv2', cfg.audio_channels, c, 7, false, false, 1);
+}
+
+/** Oobleck VAE weights (plain conv weights, no weight_norm split) for a config. */
+function vaeTensors(cfg: OobleckConfig): Map<string, RawTensor> {
+  const r = rng(1234);
+  const out = new Map<string, RawTensor>();
+  walkOobleck(
+    cfg,
+    // Uniform in ±gain/sqrt(fan_in) keeps activations O(1) through the stack.
+    (name, cout, cin, k, bias, transposed) => {
+      const a = 1 / Math.sqrt(cin * k);
+      out.set(`${name}.weight`, f32Tensor(transposed ? [cin, cout, k] : [cout, cin, k], () => (2 * r() - 1) * a));
+      if (bias) out.set(`${name}.bias`, f32Tensor([cout], () => (2 * r() - 1) * 0.01));
+    },
+    (name, c) => {
+      out.set(`${name}.alpha`, f32Tensor([1, c, 1], () => (2 * r() - 1) * 0.1));
+      out.set(`${name}.beta`, f32Tensor([1, c, 1], () => (2 * r() - 1) * 0.1));
+    },
+  );
   return out;
 }
 
