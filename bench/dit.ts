@@ -13,7 +13,7 @@ import { setNumThreads, Tensor, tidy } from '../src/runtime/index.js';
 import { parseAceStepConfig } from '../src/models/acestep-config.js';
 import { AceStepDiT } from '../src/models/dit.js';
 import { Weights } from '../src/models/layers.js';
-import { ratioOf, wanted, type Suite } from './suite.js';
+import { randomValues, ratioOf, wanted, type Suite } from './suite.js';
 
 export interface DitBenchResult {
   frames: number;
@@ -45,20 +45,6 @@ export interface DitBenchOptions {
   layers?: number;
   threads?: number;
   encoderLength?: number;
-}
-
-/** Deterministic uniform values with the variance of N(0, scale^2), as bf16 bits or f32. */
-function randomValues(n: number, scale: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0 || 1;
-  const a = scale * Math.sqrt(3);
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    out[i] = ((s >>> 0) / 4294967296 - 0.5) * 2 * a;
-  }
-  return out;
 }
 
 function bf16(shape: number[], scale: number, seed: number): Tensor {

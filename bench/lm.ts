@@ -11,7 +11,7 @@ import { native } from '../src/runtime/native.js';
 import { Weights } from '../src/models/layers.js';
 import { Qwen3Model, type Qwen3Config } from '../src/models/qwen3.js';
 import { generate, type GenerateOptions } from '../src/pipeline/lm-generate.js';
-import { ratioOf, timeQueued, wanted, type Suite } from './suite.js';
+import { randomValues, ratioOf, timeQueued, wanted, type Suite } from './suite.js';
 
 export interface LmBenchResult {
   size: string;
@@ -73,18 +73,9 @@ function config(size: string, layers: number): Qwen3Config {
 /** 4M deterministic uniform values with standard deviation `scale`, as bf16; weights tile them. */
 function randomPool(scale: number, seed: number): Tensor {
   const n = 1 << 22;
+  const u = new Uint32Array(randomValues(n, scale, seed).buffer);
   const bits = new Uint16Array(n);
-  const f = new Float32Array(1);
-  const u = new Uint32Array(f.buffer);
-  let s = seed >>> 0 || 1;
-  const a = scale * Math.sqrt(3);
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    f[0] = ((s >>> 0) / 4294967296 - 0.5) * 2 * a;
-    bits[i] = (u[0] + 0x7fff + ((u[0] >>> 16) & 1)) >>> 16;
-  }
+  for (let i = 0; i < n; i++) bits[i] = (u[i] + 0x7fff + ((u[i] >>> 16) & 1)) >>> 16;
   return Tensor.fromArray(bits, [n], { dtype: 'bf16' });
 }
 

@@ -97,3 +97,17 @@ export function timeInterleaved(fns: (() => void)[], minSeconds: number, batch =
   }
   return best;
 }
+
+/** Deterministic uniform values (xorshift32) with the variance of N(0, scale^2): bench weights and inputs. */
+export function randomValues(n: number, scale: number, seed: number): Float32Array {
+  const out = new Float32Array(n);
+  let s = seed >>> 0 || 1;
+  const a = scale * Math.sqrt(3);
+  for (let i = 0; i < n; i++) {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    out[i] = ((s >>> 0) / 4294967296 - 0.5) * 2 * a;
+  }
+  return out;
+}

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { hopLength, OobleckVae, type VaeConfig } from '../src/models/vae.js';
 import { conv1d, convTranspose1d, snake, Tensor, tidy, type Device } from '../src/runtime/index.js';
 import { native } from '../src/runtime/native.js';
-import { ratioOf, timeQueued, wanted, type BenchContext, type BenchRow, type Suite } from './suite.js';
+import { randomValues, ratioOf, timeQueued, wanted, type BenchContext, type BenchRow, type Suite } from './suite.js';
 
 /** The official ACE-Step 1.5 VAE config (spec §11.1). */
 export const OFFICIAL_VAE: VaeConfig = {
@@ -32,19 +32,6 @@ interface Layer {
   stride: number;
   padding: number;
   dilation: number;
-}
-
-function randomValues(n: number, scale: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0 || 1;
-  const a = scale * Math.sqrt(3);
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    out[i] = ((s >>> 0) / 4294967296 - 0.5) * 2 * a;
-  }
-  return out;
 }
 
 function rand(shape: number[], scale: number, seed: number): Tensor {
