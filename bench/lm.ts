@@ -10,7 +10,7 @@ import { argmax, setNumThreads, Tensor, tidy } from '../src/runtime/index.js';
 import { native } from '../src/runtime/native.js';
 import { Weights } from '../src/models/layers.js';
 import { Qwen3Model, type Qwen3Config } from '../src/models/qwen3.js';
-import { generate, type GenerateOptions } from '../src/pipeline/lm-generate.js';
+import { generate, type GenerateOptions } from '../src/pipeline/lm/sampling-loop.js';
 import { randomValues, ratioOf, timeQueued, wanted, type Suite } from './suite.js';
 
 export interface LmBenchResult {

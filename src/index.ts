@@ -13,9 +13,9 @@ export {
   understandMusic, createSample, formatSample, audioToCodes,
   type UnderstandResult, type CreateSampleResult, type FormatSampleResult, type LmCallOptions,
 } from './pipeline/lm-api.js';
-export { TASK_TYPES, TRACK_NAMES, type TaskType } from './pipeline/prompts.js';
-export { GenerationAbortedError } from './pipeline/lm-generate.js';
-export { SamplerAbortedError, SamplerConfigError } from './pipeline/sampler-errors.js';
+export { TASK_TYPES, TRACK_NAMES, type TaskType } from './pipeline/conditioning/prompts.js';
+export { GenerationAbortedError } from './pipeline/lm/sampling-loop.js';
+export { SamplerAbortedError, SamplerConfigError } from './pipeline/diffusion/sampler-errors.js';
 export {
   setBackend, getDefaultDevice, setNumThreads, getNumThreads, cudaInfo, memoryStats, setMemoryLimit, flush,
   AcestepError, ShapeError, OutOfMemoryError, KernelError, BackendUnavailableError,

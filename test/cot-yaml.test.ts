@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { cotMapping, dumpYaml, formatCot } from '../src/pipeline/cot-yaml.js';
+import { cotMapping, dumpYaml, formatCot } from '../src/pipeline/lm/cot-yaml.js';
 
 const corpus = JSON.parse(readFileSync(join(import.meta.dirname, 'fixtures', 'yaml', 'pyyaml-cases.json'), 'utf8')) as {
   cases: { input: Record<string, string | number>; yaml: string }[];

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { Tensor, add, flush, memoryStats, ShapeError } from '../src/runtime/index.js';
 import { settleMemory } from './support/memory.js';
 import { Qwen3Model } from '../src/models/qwen3.js';
-import { generate, generateStream, GenerationAbortedError, type LogitsProcessor } from '../src/pipeline/lm-generate.js';
+import { generate, generateStream, GenerationAbortedError, type LogitsProcessor } from '../src/pipeline/lm/sampling-loop.js';
 import { join } from 'node:path';
 import { SafetensorsFile } from '../src/io/safetensors.js';
 

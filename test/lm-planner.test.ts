@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Qwen3Model } from '../src/models/qwen3.js';
 import { TextTokenizer } from '../src/text/index.js';
-import { planWithLm } from '../src/pipeline/lm-planner.js';
+import { planWithLm } from '../src/pipeline/lm/planner.js';
 
 const root = join(import.meta.dirname, 'fixtures', 'golden');
 const manifest = JSON.parse(readFileSync(join(root, 'cases', 'lm_two_phase_greedy', 'manifest.json'), 'utf8'));

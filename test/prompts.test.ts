@@ -1,6 +1,6 @@
 // Prompt builders: task instructions (spec 15.1) and the metas block rules (spec 4.2).
 import { describe, expect, it } from 'vitest';
-import { ditInstruction, formatInstruction, formatMetas } from '../src/pipeline/prompts.js';
+import { ditInstruction, formatInstruction, formatMetas } from '../src/pipeline/conditioning/prompts.js';
 
 describe('prompts', () => {
   it('builds every task instruction with upper-cased track names', () => {

@@ -5,13 +5,13 @@
 import { describe, expect, it } from 'vitest';
 import { Tensor } from '../src/runtime/tensor.js';
 import { ShapeError } from '../src/runtime/errors.js';
-import { baseSchedule, linspaceF32, shiftTimestep, truncateForCoverNoise, turboSchedule, TURBO_SHIFT_TABLES, TURBO_VALID_TIMESTEPS } from '../src/pipeline/schedules.js';
-import { adgCombine, apgCombine, cfgCombineHost, MomentumBuffer } from '../src/pipeline/guidance.js';
-import { applyDcw } from '../src/pipeline/dcw.js';
-import { repaintRegionFrames, resolveRepaintConfig, roundHalfEven, softMaskRow, softRegionMask } from '../src/pipeline/repaint.js';
-import { sample, type VelocityFn } from '../src/pipeline/sampler.js';
-import { SamplerAbortedError, SamplerConfigError } from '../src/pipeline/sampler-errors.js';
-import { retakeNoise } from '../src/pipeline/noise.js';
+import { baseSchedule, linspaceF32, shiftTimestep, truncateForCoverNoise, turboSchedule, TURBO_SHIFT_TABLES, TURBO_VALID_TIMESTEPS } from '../src/pipeline/diffusion/schedules.js';
+import { adgCombine, apgCombine, cfgCombineHost, MomentumBuffer } from '../src/pipeline/diffusion/guidance.js';
+import { applyDcw } from '../src/pipeline/diffusion/dcw.js';
+import { repaintRegionFrames, resolveRepaintConfig, roundHalfEven, softMaskRow, softRegionMask } from '../src/pipeline/diffusion/repaint.js';
+import { sample, type VelocityFn } from '../src/pipeline/diffusion/sampler.js';
+import { SamplerAbortedError, SamplerConfigError } from '../src/pipeline/diffusion/sampler-errors.js';
+import { retakeNoise } from '../src/pipeline/diffusion/noise.js';
 import { uniform } from './support/random.js';
 
 /** Seeded values in [-2, 2), so failures reproduce. */

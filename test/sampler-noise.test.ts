@@ -3,8 +3,8 @@
 // bf16 rounding, spec §13.6), and typed seed errors.
 import { describe, expect, it } from 'vitest';
 import { randn } from '../src/runtime/index.js';
-import { initialNoise, resolveSeeds, sdeNoiseFromSeed } from '../src/pipeline/noise.js';
-import { SamplerConfigError } from '../src/pipeline/sampler-errors.js';
+import { initialNoise, resolveSeeds, sdeNoiseFromSeed } from '../src/pipeline/diffusion/noise.js';
+import { SamplerConfigError } from '../src/pipeline/diffusion/sampler-errors.js';
 
 function bf16(x: number): number {
   const f = new Float32Array([x]);

@@ -12,8 +12,8 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { SafetensorsFile } from '../src/io/safetensors.js';
 import { Tensor } from '../src/runtime/tensor.js';
-import { sample, type DecoderCallInfo, type SamplerOptions, type SamplerTraceEvent } from '../src/pipeline/sampler.js';
-import { repaintRegionFrames, repaintWaveformSplice, resolveRepaintConfig, silenceRegion } from '../src/pipeline/repaint.js';
+import { sample, type DecoderCallInfo, type SamplerOptions, type SamplerTraceEvent } from '../src/pipeline/diffusion/sampler.js';
+import { repaintRegionFrames, repaintWaveformSplice, resolveRepaintConfig, silenceRegion } from '../src/pipeline/diffusion/repaint.js';
 import { diff } from './support/compare.js';
 
 const root = join(import.meta.dirname, 'fixtures', 'golden', 'cases');

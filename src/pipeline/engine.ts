@@ -15,8 +15,8 @@ import { AudioTokenizer } from '../models/audio-tokenizer.js';
 import { OobleckVae } from '../models/vae.js';
 import { Qwen3Model } from '../models/qwen3.js';
 import { TextTokenizer } from '../text/index.js';
-import type { LmBundle } from './lm-planner.js';
-import type { SamplerVariant } from './sampler.js';
+import type { LmBundle } from './lm/planner.js';
+import type { SamplerVariant } from './diffusion/sampler.js';
 import { ParamError } from './params.js';
 
 /** DiT folders tried in this order when none is named. */

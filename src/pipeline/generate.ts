@@ -13,17 +13,17 @@ import { concat, flush, pad, tidy, Tensor } from '../runtime/index.js';
 import { loadAudio, saveAudio, extensionOf, limitPeak, normalizePeak, applyFades, keyFromParams, type Pcm } from '../io/audio/index.js';
 import type { AceStep } from './engine.js';
 import { resolveConfig, resolveParams, planSeeds, type GenerationConfig, type GenerationParams } from './params.js';
-import { planWithLm, type UserMetas } from './lm-planner.js';
-import { type LmMetadata } from './lm-output.js';
-import { ditCaptionPrompt, ditInstruction, ditLyricsPrompt, formatMetas, DEFAULT_DIT_INSTRUCTION, type TaskType } from './prompts.js';
-import { captionIds, lyricIds, nonCoverCaptionIds } from './text-conditioning.js';
-import { ditVelocity, prepareDiTCondition, withNullCondition, type DiTStepCondition } from './dit-sampling.js';
-import { sample, type SamplerOptions } from './sampler.js';
-import { initialNoise, retakeNoise, sdeNoiseFromSeed } from './noise.js';
-import { repaintChunkMask, repaintWaveformSplice, resolveRepaintConfig, silenceRegion } from './repaint.js';
-import { TURBO_MAX_STEPS } from './schedules.js';
+import { planWithLm, type UserMetas } from './lm/planner.js';
+import { type LmMetadata } from './lm/output.js';
+import { ditCaptionPrompt, ditInstruction, ditLyricsPrompt, formatMetas, DEFAULT_DIT_INSTRUCTION, type TaskType } from './conditioning/prompts.js';
+import { captionIds, lyricIds, nonCoverCaptionIds } from './conditioning/text-conditioning.js';
+import { ditVelocity, prepareDiTCondition, withNullCondition, type DiTStepCondition } from './diffusion/dit-sampling.js';
+import { sample, type SamplerOptions } from './diffusion/sampler.js';
+import { initialNoise, retakeNoise, sdeNoiseFromSeed } from './diffusion/noise.js';
+import { repaintChunkMask, repaintWaveformSplice, resolveRepaintConfig, silenceRegion } from './diffusion/repaint.js';
+import { TURBO_MAX_STEPS } from './diffusion/schedules.js';
 import { paramsRecord, FLOAT_PARAM_KEYS } from './results.js';
-import { sampleAudioLatents } from './audio-latents.js';
+import { sampleAudioLatents } from './conditioning/audio-latents.js';
 
 /** Minimum latent length of a generation (spec 14.2: 128 frames, 5.12 s at 25 Hz). */
 export const MIN_LATENT_FRAMES = 128;

@@ -6,10 +6,10 @@
 import { loadAudio } from '../io/audio/index.js';
 import { formatAudioCodes } from '../models/audio-tokenizer.js';
 import type { AceStep } from './engine.js';
-import { sampleAudioLatents } from './audio-latents.js';
+import { sampleAudioLatents } from './conditioning/audio-latents.js';
 import { ParamError } from './params.js';
-import { createSampleFromQuery, formatSampleText, understandCodes, type LmTaskOptions, type LmTaskResult } from './lm-tasks.js';
-import { VALID_LANGUAGES } from './lm-fsm.js';
+import { createSampleFromQuery, formatSampleText, understandCodes, type LmTaskOptions, type LmTaskResult } from './lm/tasks.js';
+import { VALID_LANGUAGES } from './lm/fsm.js';
 
 /** The LM tasks' sampling options; the context length comes from the engine, the duration cap is the FSM default. */
 export type LmCallOptions = Omit<LmTaskOptions, 'maxDuration' | 'maxModelLen'>;

@@ -5,10 +5,10 @@
 // its allowed range.
 import { AcestepError } from '../runtime/errors.js';
 import { AUDIO_FORMATS, MP3_BITRATES, MP3_SAMPLE_RATES, type AudioFormat } from '../io/audio/index.js';
-import { VALID_TIME_SIGNATURES, VALID_KEYSCALES, VALID_LANGUAGES, BPM_RANGE, DEFAULT_MAX_DURATION } from './lm-fsm.js';
-import { DEFAULT_NEGATIVE_PROMPT, TASK_TYPES, TRACK_NAMES, type TaskType } from './prompts.js';
-import type { DcwMode } from './dcw.js';
-import type { RepaintMode } from './repaint.js';
+import { VALID_TIME_SIGNATURES, VALID_KEYSCALES, VALID_LANGUAGES, BPM_RANGE, DEFAULT_MAX_DURATION } from './lm/fsm.js';
+import { DEFAULT_NEGATIVE_PROMPT, TASK_TYPES, TRACK_NAMES, type TaskType } from './conditioning/prompts.js';
+import type { DcwMode } from './diffusion/dcw.js';
+import type { RepaintMode } from './diffusion/repaint.js';
 
 /** A parameter outside its allowed values; `param` is the camelCase name. */
 export class ParamError extends AcestepError {

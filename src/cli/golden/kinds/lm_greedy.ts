@@ -4,7 +4,7 @@
 import { Tensor } from '../../../runtime/tensor.js';
 import { concat } from '../../../runtime/ops/shape.js';
 import { Qwen3Model } from '../../../models/qwen3.js';
-import { generate } from '../../../pipeline/lm-generate.js';
+import { generate } from '../../../pipeline/lm/sampling-loop.js';
 import type { Actual, CaseKind, GoldenCase } from '../case.js';
 
 const kind: CaseKind = {

@@ -5,7 +5,7 @@
 import { Qwen3Model } from '../../../models/qwen3.js';
 import { Tensor, tidy } from '../../../runtime/index.js';
 import { TextTokenizer } from '../../../text/index.js';
-import { planWithLm, type UserMetas } from '../../../pipeline/lm-planner.js';
+import { planWithLm, type UserMetas } from '../../../pipeline/lm/planner.js';
 import { GoldenCaseError, type Actual, type CaseKind } from '../case.js';
 
 interface Inputs {

@@ -7,8 +7,8 @@ import {
   DEFAULT_DIT_INSTRUCTION, DEFAULT_LM_INSPIRED_INSTRUCTION, DEFAULT_LM_REWRITE_INSTRUCTION, DEFAULT_LM_UNDERSTAND_INSTRUCTION,
   ditCaptionPrompt, ditLyricsPrompt, formatCot, formatMetas, lmCodesPrompt, lmCodesUncondPrompt, lmCotPrompt, lmCotUncondPrompt,
   lmFormatPrompt, lmHelperUncondPrompt, lmInspirePrompt, lmUnderstandPrompt, type ChatRenderer, type Metas,
-} from '../../../pipeline/prompts.js';
-import { captionIds, lyricIds, nonCoverCaptionIds } from '../../../pipeline/text-conditioning.js';
+} from '../../../pipeline/conditioning/prompts.js';
+import { captionIds, lyricIds, nonCoverCaptionIds } from '../../../pipeline/conditioning/text-conditioning.js';
 import { GoldenCaseError, type Actual, type CaseKind } from '../case.js';
 
 interface Item {

@@ -9,9 +9,9 @@ import { openAceStepCheckpoint, f32Param } from '../../../models/acestep-config.
 import { AceStepDiT } from '../../../models/dit.js';
 import { ConditionEncoder } from '../../../models/condition-encoder.js';
 import { AudioTokenizer } from '../../../models/audio-tokenizer.js';
-import { sample, type SamplerOptions, type SamplerTraceEvent } from '../../../pipeline/sampler.js';
-import { ditVelocity, prepareDiTCondition, withNullCondition, type DiTStepCondition } from '../../../pipeline/dit-sampling.js';
-import { repaintChunkMask, repaintRegionFrames, repaintWaveformSplice, resolveRepaintConfig, silenceRegion } from '../../../pipeline/repaint.js';
+import { sample, type SamplerOptions, type SamplerTraceEvent } from '../../../pipeline/diffusion/sampler.js';
+import { ditVelocity, prepareDiTCondition, withNullCondition, type DiTStepCondition } from '../../../pipeline/diffusion/dit-sampling.js';
+import { repaintChunkMask, repaintRegionFrames, repaintWaveformSplice, resolveRepaintConfig, silenceRegion } from '../../../pipeline/diffusion/repaint.js';
 import type { Actual, CaseKind, GoldenCase } from '../case.js';
 
 interface Params {

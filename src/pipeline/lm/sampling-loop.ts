@@ -18,8 +18,8 @@ import {
   Tensor,
   ShapeError,
   AcestepError,
-} from '../runtime/index.js';
-import type { KVCache, Qwen3Model } from '../models/qwen3.js';
+} from '../../runtime/index.js';
+import type { KVCache, Qwen3Model } from '../../models/qwen3.js';
 
 /** Generation was stopped through its AbortSignal (between two steps). */
 export class GenerationAbortedError extends AcestepError {

@@ -9,9 +9,9 @@
 //  - base / sft: schedule with the final 0 (Euler pairs); optional CFG (APG/ADG) on a [cond; uncond]
 //    decoder batch; SDE's next time ignores the shift (1 − (i+1)/N). With custom timesteps the
 //    number of cover steps comes from `steps` (default 30) for base, from the timesteps for sft.
-import type { Device } from '../runtime/dtype.js';
-import { ShapeError } from '../runtime/errors.js';
-import { Tensor } from '../runtime/tensor.js';
+import type { Device } from '../../runtime/dtype.js';
+import { ShapeError } from '../../runtime/errors.js';
+import { Tensor } from '../../runtime/tensor.js';
 import { applyDcw, type DcwOptions } from './dcw.js';
 import { adgCombine, apgCombine, cfgCombineHost, MomentumBuffer, type LatentShape } from './guidance.js';
 import { repaintBoundaryBlend, repaintInject, roundHalfEven } from './repaint.js';

@@ -3,11 +3,11 @@
 // [src | chunk mask] with cover items' src replaced by the FSQ round trip of their latents),
 // doubles it for CFG with null_condition_emb as the unconditional encoder states, and wraps
 // AceStepDiT as the sampler's velocity function with one cross-attention K/V set per condition.
-import { ShapeError } from '../runtime/errors.js';
-import { concat, tidy, tidyAsync, keep, Tensor } from '../runtime/index.js';
-import type { AudioTokenizer } from '../models/audio-tokenizer.js';
-import type { ConditionEncoder, ConditionInputs } from '../models/condition-encoder.js';
-import type { AceStepDiT, DiTCondition } from '../models/dit.js';
+import { ShapeError } from '../../runtime/errors.js';
+import { concat, tidy, tidyAsync, keep, Tensor } from '../../runtime/index.js';
+import type { AudioTokenizer } from '../../models/audio-tokenizer.js';
+import type { ConditionEncoder, ConditionInputs } from '../../models/condition-encoder.js';
+import type { AceStepDiT, DiTCondition } from '../../models/dit.js';
 import type { VelocityFn } from './sampler.js';
 
 /** One condition set as the DiT consumes it. */

@@ -3,7 +3,7 @@
 // the SDE renoise draws. Philox counters make every draw reproducible; the SDE draws use counter
 // offsets past the initial noise so they never repeat it.
 import { randomInt } from 'node:crypto';
-import { randn } from '../runtime/index.js';
+import { randn } from '../../runtime/index.js';
 import { SamplerConfigError } from './sampler-errors.js';
 import type { LatentShape } from './guidance.js';
 

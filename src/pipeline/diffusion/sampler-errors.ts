@@ -1,5 +1,5 @@
 // Typed errors of the diffusion sampler: bad sampler options and cancellation.
-import { AcestepError } from '../runtime/errors.js';
+import { AcestepError } from '../../runtime/errors.js';
 
 /** A sampler option is out of range or inconsistent; the message names the option. */
 export class SamplerConfigError extends AcestepError {

@@ -2,14 +2,14 @@
 // lyrics), create-sample (a free query -> caption, lyrics, metadata) and format-sample (rewrite a
 // caption and lyrics). Each is one constrained generation in the FSM's `understand` phase: the CoT
 // block (genres included), then free text with audio codes masked; no CFG.
-import { generate, type StepInfo } from './lm-generate.js';
-import { MetadataFsm, DEFAULT_MAX_DURATION } from './lm-fsm.js';
-import { tablesFor, type LmBundle } from './lm-planner.js';
-import { extractLyrics, parseLmOutput, type LmMetadata } from './lm-output.js';
-import { lmFormatPrompt, lmInspirePrompt, lmUnderstandPrompt, type ChatRenderer } from './prompts.js';
-import { ShapeError, Tensor } from '../runtime/index.js';
-import { TokenizerError } from '../text/index.js';
-import { ParamError } from './params.js';
+import { generate, type StepInfo } from './sampling-loop.js';
+import { MetadataFsm, DEFAULT_MAX_DURATION } from './fsm.js';
+import { tablesFor, type LmBundle } from './planner.js';
+import { extractLyrics, parseLmOutput, type LmMetadata } from './output.js';
+import { lmFormatPrompt, lmInspirePrompt, lmUnderstandPrompt, type ChatRenderer } from '../conditioning/prompts.js';
+import { ShapeError, Tensor } from '../../runtime/index.js';
+import { TokenizerError } from '../../text/index.js';
+import { ParamError } from '../params.js';
 
 export interface LmTaskOptions {
   temperature?: number;

@@ -2,14 +2,14 @@
 // metadata under the FSM (CFG off, stops where `</think>` would start); Phase 2 writes exactly
 // int(5*duration) audio codes with LM CFG over a left-padded [cond; uncond] batch. Phase 1 is
 // skipped when the user gave bpm, key, time signature and duration, or when CoT metas are off.
-import type { Qwen3Model } from '../models/qwen3.js';
-import { add, keep, ShapeError, Tensor } from '../runtime/index.js';
-import { TokenizerError, type TextTokenizer } from '../text/index.js';
+import type { Qwen3Model } from '../../models/qwen3.js';
+import { add, keep, ShapeError, Tensor } from '../../runtime/index.js';
+import { TokenizerError, type TextTokenizer } from '../../text/index.js';
 import { formatCot } from './cot-yaml.js';
-import { generate, type LogitsProcessor, type StepInfo } from './lm-generate.js';
-import { FsmTables, fsmTokenizer, MetadataFsm, DEFAULT_MAX_DURATION, MAX_AUDIO_CODE, type FsmConfig } from './lm-fsm.js';
-import { parseLmOutput, type LmMetadata } from './lm-output.js';
-import { DEFAULT_NEGATIVE_PROMPT, lmCodesPrompt, lmCodesUncondPrompt, lmCotPrompt, type ChatRenderer } from './prompts.js';
+import { generate, type LogitsProcessor, type StepInfo } from './sampling-loop.js';
+import { FsmTables, fsmTokenizer, MetadataFsm, DEFAULT_MAX_DURATION, MAX_AUDIO_CODE, type FsmConfig } from './fsm.js';
+import { parseLmOutput, type LmMetadata } from './output.js';
+import { DEFAULT_NEGATIVE_PROMPT, lmCodesPrompt, lmCodesUncondPrompt, lmCotPrompt, type ChatRenderer } from '../conditioning/prompts.js';
 
 export interface UserMetas {
   bpm?: string;

@@ -6,7 +6,7 @@
 //
 // Usage per step: `process(logits)` masks a host copy of the step's logits in place (-Infinity =
 // forbidden); after sampling, `update(tokenId)`.
-import { TokenizerError } from '../text/errors.js';
+import { TokenizerError } from '../../text/errors.js';
 
 export interface FsmTokenizer {
   /** Token ids of `text` without special tokens added (added tokens in the text are recognised). */

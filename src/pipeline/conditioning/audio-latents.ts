@@ -1,9 +1,9 @@
 // Audio -> 25 Hz latents the way the pipeline needs them (spec 11.7): a tiled VAE encode of stereo
 // PCM, then one posterior sample mean + std·randn. Upstream samples (it does not take the mean), so
 // the noise is seeded here to keep source, reference and understand-from-audio reproducible.
-import { add, mul, randn, tidy, Tensor } from '../runtime/index.js';
-import type { Pcm } from '../io/audio/index.js';
-import type { AceStep } from './engine.js';
+import { add, mul, randn, tidy, Tensor } from '../../runtime/index.js';
+import type { Pcm } from '../../io/audio/index.js';
+import type { AceStep } from '../engine.js';
 
 /** `[1, frames, C]` f32 latents of two-channel `pcm` on the engine's device (the caller disposes them). */
 export function sampleAudioLatents(engine: AceStep, pcm: Pcm, seed: number): Tensor {

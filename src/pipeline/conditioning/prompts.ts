@@ -1,7 +1,7 @@
 // The text prompts of the pipeline, built exactly as upstream does (spec 4.2, 5, 12.3-12.5, 14.7,
 // 15.1, 24 P1-P4): the DiT caption and lyrics prompts for the text encoder, and the LM chat
 // prompts for each mode with their unconditional (CFG) forms.
-import { formatCot, type CotValue } from './cot-yaml.js';
+import { formatCot, type CotValue } from '../lm/cot-yaml.js';
 
 export const TASK_TYPES = ['text2music', 'repaint', 'cover', 'cover-nofsq', 'extract', 'lego', 'complete'] as const;
 export type TaskType = (typeof TASK_TYPES)[number];
