@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeTinyCheckpoints } from '../scripts/make-tiny-checkpoints.js';
 import { AceStep, flush, generateMusic, memoryStats, ParamError, type ProgressEvent } from '../src/index.js';
 import { decodeAudio, writeWav } from '../src/io/audio/index.js';
-import { VALID_KEYSCALES, VALID_TIME_SIGNATURES, BPM_RANGE } from '../src/pipeline/lm/fsm.js';
+import { VALID_KEYSCALES, VALID_TIME_SIGNATURES, BPM_RANGE } from '../src/pipeline/lm/music-vocabulary.js';
 import { settleMemory } from './support/memory.js';
 
 let dir: string;

@@ -11,7 +11,7 @@ import { runCli } from '../src/cli/acestep-main.js';
 import { makeTinyCheckpoints } from '../scripts/make-tiny-checkpoints.js';
 import { AceStep, createSample, formatSample, ParamError, understandMusic, type UnderstandResult } from '../src/index.js';
 import { writeWav } from '../src/io/audio/index.js';
-import { BPM_RANGE, VALID_KEYSCALES } from '../src/pipeline/lm/fsm.js';
+import { BPM_RANGE, VALID_KEYSCALES } from '../src/pipeline/lm/music-vocabulary.js';
 
 let dir: string;
 let engine: AceStep;

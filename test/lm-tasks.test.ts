@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Qwen3Model } from '../src/models/qwen3.js';
 import { TextTokenizer } from '../src/text/index.js';
 import { createSampleFromQuery, formatSampleText, understandCodes } from '../src/pipeline/lm/tasks.js';
-import { VALID_KEYSCALES, VALID_LANGUAGES } from '../src/pipeline/lm/fsm.js';
+import { VALID_KEYSCALES, VALID_LANGUAGES } from '../src/pipeline/lm/music-vocabulary.js';
 import type { LmBundle } from '../src/pipeline/lm/planner.js';
 
 const ckpts = join(import.meta.dirname, 'fixtures', 'golden', 'checkpoints');

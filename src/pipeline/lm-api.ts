@@ -9,7 +9,7 @@ import type { AceStep } from './engine.js';
 import { sampleAudioLatents } from './conditioning/audio-latents.js';
 import { ParamError } from './params.js';
 import { createSampleFromQuery, formatSampleText, understandCodes, type LmTaskOptions, type LmTaskResult } from './lm/tasks.js';
-import { VALID_LANGUAGES } from './lm/fsm.js';
+import { VALID_LANGUAGES } from './lm/music-vocabulary.js';
 
 /** The LM tasks' sampling options; the context length comes from the engine, the duration cap is the FSM default. */
 export type LmCallOptions = Omit<LmTaskOptions, 'maxDuration' | 'maxModelLen'>;

@@ -5,7 +5,7 @@
 // its allowed range.
 import { AcestepError } from '../runtime/errors.js';
 import { AUDIO_FORMATS, MP3_BITRATES, MP3_SAMPLE_RATES, type AudioFormat } from '../io/audio/index.js';
-import { VALID_TIME_SIGNATURES, VALID_KEYSCALES, VALID_LANGUAGES, BPM_RANGE, DEFAULT_MAX_DURATION } from './lm/fsm.js';
+import { VALID_TIME_SIGNATURES, VALID_KEYSCALES, VALID_LANGUAGES, BPM_RANGE, DEFAULT_MAX_DURATION } from './lm/music-vocabulary.js';
 import { DEFAULT_NEGATIVE_PROMPT, TASK_TYPES, TRACK_NAMES, type TaskType } from './conditioning/prompts.js';
 import type { DcwMode } from './diffusion/dcw.js';
 import type { RepaintMode } from './diffusion/repaint.js';

@@ -7,6 +7,7 @@
 // Usage per step: `process(logits)` masks a host copy of the step's logits in place (-Infinity =
 // forbidden); after sampling, `update(tokenId)`.
 import { TokenizerError } from '../../text/errors.js';
+import { BPM_RANGE, DEFAULT_MAX_DURATION, DURATION_MIN, VALID_KEYSCALES, VALID_LANGUAGES, VALID_TIME_SIGNATURES } from './music-vocabulary.js';
 
 export interface FsmTokenizer {
   /** Token ids of `text` without special tokens added (added tokens in the text are recognised). */
@@ -47,22 +48,8 @@ const VALUE_STATE_OF_NAME: Record<string, FsmState> = {
   duration: 'DURATION_VALUE', genres: 'GENRES_VALUE', keyscale: 'KEYSCALE_VALUE', language: 'LANGUAGE_VALUE', timesignature: 'TIMESIG_VALUE',
 };
 
-export const BPM_RANGE = [30, 300] as const;
-export const DURATION_MIN = 10;
-export const DEFAULT_MAX_DURATION = 600;
-export const VALID_TIME_SIGNATURES = [2, 3, 4, 6];
 export const MAX_AUDIO_CODE = 63999;
 const CAPTION_TOKEN_LIMIT = 512;
-
-export const KEYSCALE_NOTES = ['A', 'B', 'C', 'D', 'E', 'F', 'G'];
-export const VALID_KEYSCALES: string[] = KEYSCALE_NOTES.flatMap((n) =>
-  ['', '#', 'b', '♯', '♭'].flatMap((acc) => ['major', 'minor'].map((mode) => `${n}${acc} ${mode}`)),
-);
-export const VALID_LANGUAGES = [
-  'ar', 'az', 'bg', 'bn', 'ca', 'cs', 'da', 'de', 'el', 'en', 'es', 'fa', 'fi', 'fr', 'he', 'hi', 'hr', 'ht', 'hu', 'id', 'is', 'it',
-  'ja', 'ko', 'la', 'lt', 'ms', 'ne', 'nl', 'no', 'pa', 'pl', 'pt', 'ro', 'ru', 'sa', 'sk', 'sr', 'sv', 'sw', 'ta', 'te', 'th', 'tl',
-  'tr', 'uk', 'ur', 'vi', 'yue', 'zh', 'unknown',
-];
 
 export interface FsmConfig {
   phase: GenerationPhase;

@@ -7,7 +7,8 @@ import { add, keep, ShapeError, Tensor } from '../../runtime/index.js';
 import { TokenizerError, type TextTokenizer } from '../../text/index.js';
 import { formatCot } from './cot-yaml.js';
 import { generate, type LogitsProcessor, type StepInfo } from './sampling-loop.js';
-import { FsmTables, fsmTokenizer, MetadataFsm, DEFAULT_MAX_DURATION, MAX_AUDIO_CODE, type FsmConfig } from './fsm.js';
+import { FsmTables, fsmTokenizer, MetadataFsm, MAX_AUDIO_CODE, type FsmConfig } from './fsm.js';
+import { DEFAULT_MAX_DURATION } from './music-vocabulary.js';
 import { parseLmOutput, type LmMetadata } from './output.js';
 import { DEFAULT_NEGATIVE_PROMPT, lmCodesPrompt, lmCodesUncondPrompt, lmCotPrompt, type ChatRenderer } from '../conditioning/prompts.js';
 

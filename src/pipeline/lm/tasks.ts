@@ -3,7 +3,8 @@
 // caption and lyrics). Each is one constrained generation in the FSM's `understand` phase: the CoT
 // block (genres included), then free text with audio codes masked; no CFG.
 import { generate, type StepInfo } from './sampling-loop.js';
-import { MetadataFsm, DEFAULT_MAX_DURATION } from './fsm.js';
+import { MetadataFsm } from './fsm.js';
+import { DEFAULT_MAX_DURATION } from './music-vocabulary.js';
 import { tablesFor, type LmBundle } from './planner.js';
 import { extractLyrics, parseLmOutput, type LmMetadata } from './output.js';
 import { lmFormatPrompt, lmInspirePrompt, lmUnderstandPrompt, type ChatRenderer } from '../conditioning/prompts.js';
