@@ -11,7 +11,8 @@ import { ConditionEncoder } from '../../../models/condition-encoder.js';
 import { AudioTokenizer } from '../../../models/audio-tokenizer.js';
 import { sample, type SamplerOptions, type SamplerTraceEvent } from '../../../pipeline/diffusion/sampler.js';
 import { ditVelocity, prepareDiTCondition, withNullCondition, type DiTStepCondition } from '../../../pipeline/diffusion/dit-sampling.js';
-import { repaintChunkMask, repaintRegionFrames, repaintWaveformSplice, resolveRepaintConfig, silenceRegion } from '../../../pipeline/diffusion/repaint.js';
+import { repaintWaveformSplice, resolveRepaintConfig } from '../../../pipeline/diffusion/repaint.js';
+import { regionFrames, taskLatents } from '../../../pipeline/task-assembly.js';
 import type { Actual, CaseKind, GoldenCase } from '../case.js';
 
 interface Params {
@@ -37,6 +38,10 @@ interface Params {
   chunk_mask_mode?: 'auto' | 'explicit';
   splice_sample_rate?: number;
 }
+
+/** The golden cases run at upstream's 48 kHz with a 1920-sample hop (25 latent frames per second). */
+const UPSTREAM_SAMPLE_RATE = 48000;
+const UPSTREAM_HOP = 1920;
 
 const BASE_CASES = new Set(['base_cfg_apg', 'base_cfg_adg', 'base_heun_cfg']);
 const SFT_CASES = new Set(['sft_cfg', 'sft_cover_timesteps']);
@@ -92,26 +97,21 @@ const kind: CaseKind = {
       // Repaint: the handler's region, silenced source and chunk mask replace the stored inputs.
       let srcLatents = inp('src_latents');
       let chunkMasks = inp('chunk_masks');
-      let region: [number, number] | null = null;
       if (c.manifest.case === 'repaint') {
-        region = repaintRegionFrames(p.repainting_start_s!, p.repainting_end_s!);
-        const [s, e] = region;
+        // The region, silenced source and chunk mask come from the pipeline's task assembly.
+        const region = regionFrames({ startS: p.repainting_start_s!, endS: p.repainting_end_s! }, T, UPSTREAM_SAMPLE_RATE, UPSTREAM_HOP);
         const rc = resolveRepaintConfig(p.repaint_mode, p.repaint_strength);
         const clean = await c.input('clean_src_latents').toFloat32();
-        const mask = new Uint8Array(B * T);
-        for (let b = 0; b < B; b++) mask.fill(1, b * T + s, b * T + e);
-        const sil = await c.input('silence_latent').toFloat32();
-        const built = silenceRegion(clean, sil, c.inputs.info('silence_latent').shape[1], [B, T, C], s, e);
-        const cmRow = repaintChunkMask(T, s, e, p.chunk_mask_mode);
-        const cm = new Float32Array(B * T * C);
-        for (let f = 0; f < B * T; f++) cm.fill(cmRow[f % T], f * C, (f + 1) * C);
-        srcLatents = Tensor.fromArray(built, [B, T, C], { device: dev });
-        chunkMasks = Tensor.fromArray(cm, [B, T, C], { device: dev });
-        so.repaint = { mask, cleanSrc: clean, injectionRatio: rc.injectionRatio, crossfadeFrames: rc.crossfadeFrames };
+        const silenceInfo = c.inputs.info('silence_latent');
+        const sil = { data: await c.input('silence_latent').toFloat32(), frames: silenceInfo.shape[1], C };
+        const built = taskLatents(clean, [B, T, C], sil, region, p.chunk_mask_mode ?? 'auto', true);
+        srcLatents = Tensor.fromArray(built.src, [B, T, C], { device: dev });
+        chunkMasks = Tensor.fromArray(built.chunkMask, [B, T, C], { device: dev });
+        so.repaint = { mask: built.repaintMask!, cleanSrc: clean, injectionRatio: rc.injectionRatio, crossfadeFrames: rc.crossfadeFrames };
         out.push(
-          { name: 'repaint_mask', value: mask, tol: 'exact' },
-          { name: 'src_latents_built', value: built },
-          { name: 'chunk_mask_built', value: Array.from({ length: B * T }, (_, f) => cmRow[f % T]), tol: 'exact' },
+          { name: 'repaint_mask', value: built.repaintMask!, tol: 'exact' },
+          { name: 'src_latents_built', value: built.src },
+          { name: 'chunk_mask_built', value: Array.from({ length: B * T }, (_, f) => built.chunkRow[f % T]), tol: 'exact' },
         );
         const pred = c.input('splice_pred_wavs'), src = c.input('splice_src_wavs');
         const [pb, ch, pn] = pred.shape;

@@ -1,0 +1,55 @@
+// What every stage of generateMusic shares: the engine, the resolved parameters, the seeds, the
+// caller's options (progress, abort), the time costs being booked, and the stage errors.
+import { AcestepError } from '../../runtime/errors.js';
+import type { AceStep } from '../engine.js';
+import type { GenerationConfig, GenerationParams } from '../params.js';
+import type { SilenceLatent } from '../task-assembly.js';
+
+export type ProgressEvent =
+  | { stage: 'encode'; what: 'source' | 'reference' }
+  | { stage: 'lm'; item: number; phase: 1 | 2; step: number }
+  | { stage: 'dit'; step: number; total: number }
+  | { stage: 'vae'; tile: number; total: number }
+  | { stage: 'save'; item: number; total: number };
+
+export interface RunOptions {
+  /** Folder for the audio files (created if missing); null/absent = keep the audio in memory only. */
+  saveDir?: string | null;
+  onProgress?: (e: ProgressEvent) => void;
+  /** Checked between stages, LM tokens and DiT steps (a running VAE decode finishes first). */
+  signal?: AbortSignal;
+}
+
+/** One generation's fixed inputs, handed to every stage. */
+export interface RunContext {
+  engine: AceStep;
+  p: GenerationParams;
+  c: GenerationConfig;
+  seeds: number[];
+  opts: RunOptions;
+  /** Seconds per stage, filled in as the stages run. */
+  timeCosts: Record<string, number>;
+  /** The engine's silence latent on the host. */
+  silence: SilenceLatent;
+}
+
+/** The AbortSignal fired between pipeline stages. */
+export class PipelineAbortedError extends AcestepError {
+  constructor(stage: string) {
+    super(`generation aborted before ${stage}`, 'ERR_ABORTED');
+  }
+}
+
+/** The DiT output cannot be decoded (NaN/Inf or all zeros, spec 17.1). */
+export class GenerationNumericError extends AcestepError {
+  constructor(message: string) {
+    super(message, 'ERR_NUMERIC');
+  }
+}
+
+export function checkAbort(signal: AbortSignal | undefined, stage: string): void {
+  if (signal?.aborted) throw new PipelineAbortedError(stage);
+}
+
+/** Seconds since `t0` (a performance.now() reading). */
+export const seconds = (t0: number) => (performance.now() - t0) / 1000;
