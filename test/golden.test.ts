@@ -5,8 +5,8 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { formatResult, loadKinds, runGoldenCase } from '../src/cli/golden/runner.js';
-import { GoldenCase } from '../src/cli/golden/case.js';
+import { formatResult, loadKinds, runGoldenCase } from '../tools/golden/runner.js';
+import { GoldenCase } from '../tools/golden/case.js';
 
 const root = join(import.meta.dirname, 'fixtures', 'golden', 'cases');
 const kinds = await loadKinds();

@@ -2,7 +2,7 @@
 // with the manifest's chunk / overlap, and the overlap-reduction rule (overlap = chunk requested).
 // Upstream's CPU-offload path (`decoded_tiled_offload_path`) is the same arithmetic written into a
 // preallocated buffer, which is how decodeTiled always works, so both outputs come from one call.
-import { effectiveOverlap, OobleckVae } from '../../../models/vae.js';
+import { effectiveOverlap, OobleckVae } from '../../../src/models/vae.js';
 import { GoldenCaseError, type Actual, type CaseKind, type GoldenCase } from '../case.js';
 
 interface Params {

@@ -2,9 +2,9 @@
 // fixture's desired ids become logits (zeros, +1 at the desired id); the FSM masks them, the
 // harness takes the argmax (lowest id on ties), and the chosen ids, the allowed id ranges per step,
 // the generated text and the parsed metadata must all match exactly.
-import { TextTokenizer } from '../../../text/index.js';
-import { FsmTables, fsmTokenizer, MetadataFsm, type FsmConfig } from '../../../pipeline/lm/fsm.js';
-import { parseLmOutput } from '../../../pipeline/lm/output.js';
+import { TextTokenizer } from '../../../src/text/index.js';
+import { FsmTables, fsmTokenizer, MetadataFsm, type FsmConfig } from '../../../src/pipeline/lm/fsm.js';
+import { parseLmOutput } from '../../../src/pipeline/lm/output.js';
 import { GoldenCaseError, type Actual, type CaseKind, type GoldenCase } from '../case.js';
 
 interface ScenarioConfig {

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // `npm run golden -- <case-dir> [...] [--backend cpu|cuda]`: runs golden cases through the
 // project's loaders and models; prints cosine and max error per output; exit 0 only if all pass.
-import { setBackend, type BackendChoice } from '../runtime/backend.js';
-import { formatResult, runGoldenCase } from './golden/runner.js';
+import { setBackend, type BackendChoice } from '../../src/runtime/backend.js';
+import { formatResult, runGoldenCase } from './runner.js';
 
 async function main(argv: string[]): Promise<number> {
   let backend: BackendChoice = 'cpu';

@@ -1,10 +1,10 @@
 // Golden kind lm_greedy: the 5 Hz LM architecture (Qwen3ForCausalLM, tied head) — prompt logits
 // without a cache, greedy decoding through the real sampling loop, each cached single-token forward,
 // and one uncached forward over prompt + generated tokens.
-import { Tensor } from '../../../runtime/tensor.js';
-import { concat } from '../../../runtime/ops/shape.js';
-import { Qwen3Model } from '../../../models/qwen3.js';
-import { generate } from '../../../pipeline/lm/sampling-loop.js';
+import { Tensor } from '../../../src/runtime/tensor.js';
+import { concat } from '../../../src/runtime/ops/shape.js';
+import { Qwen3Model } from '../../../src/models/qwen3.js';
+import { generate } from '../../../src/pipeline/lm/sampling-loop.js';
 import type { Actual, CaseKind, GoldenCase } from '../case.js';
 
 const kind: CaseKind = {

@@ -4,10 +4,10 @@
 // loads cases and compares.
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import type { Device } from '../../runtime/dtype.js';
-import { AcestepError } from '../../runtime/errors.js';
-import type { Tensor } from '../../runtime/tensor.js';
-import { SafetensorsFile } from '../../io/safetensors.js';
+import type { Device } from '../../src/runtime/dtype.js';
+import { AcestepError } from '../../src/runtime/errors.js';
+import type { Tensor } from '../../src/runtime/tensor.js';
+import { SafetensorsFile } from '../../src/io/safetensors.js';
 
 export class GoldenCaseError extends AcestepError {
   constructor(dir: string, message: string) {

@@ -3,12 +3,12 @@
 // normalisation (and its near-silent bypass), linear fades, and the sha256 file key of two
 // parameter dicts (the manifest's JSON strings must be reproduced byte for byte, with the
 // pipeline's own list of float-typed parameters).
-import { keyFromParams, limitPeak, normalizePeak, applyFades, pythonJsonDumps } from '../../../io/audio/postprocess.js';
-import { OobleckVae } from '../../../models/vae.js';
-import { Tensor } from '../../../runtime/tensor.js';
+import { keyFromParams, limitPeak, normalizePeak, applyFades, pythonJsonDumps } from '../../../src/io/audio/postprocess.js';
+import { OobleckVae } from '../../../src/models/vae.js';
+import { Tensor } from '../../../src/runtime/tensor.js';
 import type { Actual, CaseKind, GoldenCase } from '../case.js';
 import { GoldenCaseError } from '../case.js';
-import { FLOAT_PARAM_KEYS } from '../../../pipeline/results.js';
+import { FLOAT_PARAM_KEYS } from '../../../src/pipeline/results.js';
 
 interface Params {
   normalization_db: number;

@@ -1,8 +1,8 @@
 // Golden kind for the audio tokenizer / detokenizer: 25 Hz latents (T not a multiple of 5,
 // silence padded) -> pooler -> FSQ indices (exact) -> quantized -> 25 Hz hints, and item 0's
 // code string through parse -> codebook lookup -> detokenizer.
-import { openAceStepCheckpoint } from '../../../models/acestep-config.js';
-import { AudioTokenizer, formatAudioCodes } from '../../../models/audio-tokenizer.js';
+import { openAceStepCheckpoint } from '../../../src/models/acestep-config.js';
+import { AudioTokenizer, formatAudioCodes } from '../../../src/models/audio-tokenizer.js';
 import type { Actual, CaseKind, GoldenCase } from '../case.js';
 import { GoldenCaseError } from '../case.js';
 

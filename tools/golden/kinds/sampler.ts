@@ -4,15 +4,15 @@
 // the final latents and on the prepared conditions. Covers turbo ODE/SDE/DCW, batch-2 covers,
 // XL, base/SFT CFG (APG, ADG, Heun), custom timesteps, audio_cover_strength,
 // cover_noise_strength and repaint (including the waveform splice).
-import { concat, Tensor } from '../../../runtime/index.js';
-import { openAceStepCheckpoint, f32Param } from '../../../models/acestep-config.js';
-import { AceStepDiT } from '../../../models/dit.js';
-import { ConditionEncoder } from '../../../models/condition-encoder.js';
-import { AudioTokenizer } from '../../../models/audio-tokenizer.js';
-import { sample, type SamplerOptions, type SamplerTraceEvent } from '../../../pipeline/diffusion/sampler.js';
-import { ditVelocity, prepareDiTCondition, withNullCondition, type DiTStepCondition } from '../../../pipeline/diffusion/dit-sampling.js';
-import { repaintWaveformSplice, resolveRepaintConfig } from '../../../pipeline/diffusion/repaint.js';
-import { regionFrames, taskLatents } from '../../../pipeline/task-assembly.js';
+import { concat, Tensor } from '../../../src/runtime/index.js';
+import { openAceStepCheckpoint, f32Param } from '../../../src/models/acestep-config.js';
+import { AceStepDiT } from '../../../src/models/dit.js';
+import { ConditionEncoder } from '../../../src/models/condition-encoder.js';
+import { AudioTokenizer } from '../../../src/models/audio-tokenizer.js';
+import { sample, type SamplerOptions, type SamplerTraceEvent } from '../../../src/pipeline/diffusion/sampler.js';
+import { ditVelocity, prepareDiTCondition, withNullCondition, type DiTStepCondition } from '../../../src/pipeline/diffusion/dit-sampling.js';
+import { repaintWaveformSplice, resolveRepaintConfig } from '../../../src/pipeline/diffusion/repaint.js';
+import { regionFrames, taskLatents } from '../../../src/pipeline/task-assembly.js';
 import type { Actual, CaseKind, GoldenCase } from '../case.js';
 
 interface Params {

@@ -2,13 +2,13 @@
 // the non-cover caption, LM CoT / codes / understand / inspire / format prompts and their
 // unconditional forms, CoT YAML blocks) must equal upstream's text exactly, and its ids the ids
 // upstream fed the model.
-import { TextTokenizer } from '../../../text/index.js';
+import { TextTokenizer } from '../../../src/text/index.js';
 import {
   DEFAULT_DIT_INSTRUCTION, DEFAULT_LM_INSPIRED_INSTRUCTION, DEFAULT_LM_REWRITE_INSTRUCTION, DEFAULT_LM_UNDERSTAND_INSTRUCTION,
   ditCaptionPrompt, ditLyricsPrompt, formatCot, formatMetas, lmCodesPrompt, lmCodesUncondPrompt, lmCotPrompt, lmCotUncondPrompt,
   lmFormatPrompt, lmHelperUncondPrompt, lmInspirePrompt, lmUnderstandPrompt, type ChatRenderer, type Metas,
-} from '../../../pipeline/conditioning/prompts.js';
-import { captionIds, lyricIds, nonCoverCaptionIds } from '../../../pipeline/conditioning/text-conditioning.js';
+} from '../../../src/pipeline/conditioning/prompts.js';
+import { captionIds, lyricIds, nonCoverCaptionIds } from '../../../src/pipeline/conditioning/text-conditioning.js';
 import { GoldenCaseError, type Actual, type CaseKind } from '../case.js';
 
 interface Item {

@@ -1,8 +1,8 @@
 // Golden kind for the condition encoder: cond_encoder_b1, cond_encoder_b2_padded (2B) and
 // xl_cond_encoder (XL: prepended timbre CLS token, separate encoder widths).
-import { collectTaps } from '../../../runtime/debug.js';
-import { openAceStepCheckpoint } from '../../../models/acestep-config.js';
-import { ConditionEncoder } from '../../../models/condition-encoder.js';
+import { collectTaps } from '../../../src/runtime/debug.js';
+import { openAceStepCheckpoint } from '../../../src/models/acestep-config.js';
+import { ConditionEncoder } from '../../../src/models/condition-encoder.js';
 import type { Actual, CaseKind, GoldenCase } from '../case.js';
 
 const kind: CaseKind = {

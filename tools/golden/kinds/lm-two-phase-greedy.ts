@@ -2,10 +2,10 @@
 // LM CFG over a left-padded batch) with the real vocabulary, greedy. Chosen ids, prompts, batch
 // ids/masks and allowed counts must match exactly; step-0 logits and top-2 gaps within the LM
 // logits tolerance.
-import { Qwen3Model } from '../../../models/qwen3.js';
-import { Tensor, tidy } from '../../../runtime/index.js';
-import { TextTokenizer } from '../../../text/index.js';
-import { planWithLm, type UserMetas } from '../../../pipeline/lm/planner.js';
+import { Qwen3Model } from '../../../src/models/qwen3.js';
+import { Tensor, tidy } from '../../../src/runtime/index.js';
+import { TextTokenizer } from '../../../src/text/index.js';
+import { planWithLm, type UserMetas } from '../../../src/pipeline/lm/planner.js';
 import { GoldenCaseError, type Actual, type CaseKind } from '../case.js';
 
 interface Inputs {

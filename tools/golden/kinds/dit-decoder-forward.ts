@@ -2,9 +2,9 @@
 // dit_decoder_forward_bf16_weights (the same weights stored as BF16, read by the GEMM directly
 // and upcast exactly everywhere else; compute in f32, so the fp32 tolerance applies) and
 // xl_dit_decoder_forward (decoder width != encoder width).
-import { collectTaps } from '../../../runtime/debug.js';
-import { openAceStepCheckpoint } from '../../../models/acestep-config.js';
-import { AceStepDiT } from '../../../models/dit.js';
+import { collectTaps } from '../../../src/runtime/debug.js';
+import { openAceStepCheckpoint } from '../../../src/models/acestep-config.js';
+import { AceStepDiT } from '../../../src/models/dit.js';
 import type { Actual, CaseKind, GoldenCase } from '../case.js';
 
 const kind: CaseKind = {

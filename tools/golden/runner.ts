@@ -2,8 +2,8 @@
 import { readdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { tidyAsync } from '../../runtime/scope.js';
-import { Tensor } from '../../runtime/tensor.js';
+import { tidyAsync } from '../../src/runtime/scope.js';
+import { Tensor } from '../../src/runtime/tensor.js';
 import { GoldenCase, GoldenCaseError, type Actual, type CaseKind, type RunOptions, type Tolerance } from './case.js';
 
 export interface OutputResult {

@@ -1,7 +1,7 @@
 // Golden kind for the Oobleck VAE: decode of given latents, and encode of given audio to the raw
 // encoder output and the posterior mean / std (upstream samples; the fixture stores the
 // deterministic parts).
-import { OobleckVae } from '../../../models/vae.js';
+import { OobleckVae } from '../../../src/models/vae.js';
 import type { Actual, CaseKind, GoldenCase } from '../case.js';
 
 const kind: CaseKind = {
