@@ -30,7 +30,7 @@ node node_modules/vitest/vitest.mjs run test/backend-ops.test.ts test/cuda-runti
 
 echo "== golden cases on cuda"
 # shellcheck disable=SC2046
-node dist/src/cli/golden.js $(ls -d test/fixtures/golden/cases/*/) --backend cuda 2>&1 \
+node dist/tools/golden/main.js $(ls -d test/fixtures/golden/cases/*/) --backend cuda 2>&1 \
   | tee "$out/golden-cuda.txt" || status=1
 
 echo "== GPU benchmarks"

@@ -19,7 +19,7 @@ start=$(date +%s)
 npx cmake-js compile --log-level warn -O "$build"
 echo "   addon build took $(( $(date +%s) - start )) s"
 echo "== compiling TypeScript into dist/"
-npx tsc -p tsconfig.build.json
+npx tsc -p tsconfig.build.json && npx tsc -p tools/tsconfig.json
 bash ../shared/tools/device-pack.sh
 mkdir -p .device-cuda .device-nm
 for d in .device-cuda .device-nm; do

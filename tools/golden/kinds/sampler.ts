@@ -4,7 +4,7 @@
 // the final latents and on the prepared conditions. Covers turbo ODE/SDE/DCW, batch-2 covers,
 // XL, base/SFT CFG (APG, ADG, Heun), custom timesteps, audio_cover_strength,
 // cover_noise_strength and repaint (including the waveform splice).
-import { concat, Tensor } from '../../../src/runtime/index.js';
+import { Tensor } from '../../../src/runtime/index.js';
 import { openAceStepCheckpoint, f32Param } from '../../../src/models/acestep-config.js';
 import { AceStepDiT } from '../../../src/models/dit.js';
 import { ConditionEncoder } from '../../../src/models/condition-encoder.js';
@@ -12,7 +12,7 @@ import { AudioTokenizer } from '../../../src/models/audio-tokenizer.js';
 import { sample, type SamplerOptions, type SamplerTraceEvent } from '../../../src/pipeline/diffusion/sampler.js';
 import { ditVelocity, prepareDiTCondition, withNullCondition, type DiTStepCondition } from '../../../src/pipeline/diffusion/dit-sampling.js';
 import { repaintWaveformSplice, resolveRepaintConfig } from '../../../src/pipeline/diffusion/repaint.js';
-import { regionFrames, taskLatents } from '../../../src/pipeline/task-assembly.js';
+import { regionFrames, silenceBatch, taskLatents } from '../../../src/pipeline/task-assembly.js';
 import type { Actual, CaseKind, GoldenCase } from '../case.js';
 
 interface Params {
@@ -91,6 +91,7 @@ const kind: CaseKind = {
       const [B, T, C] = noiseT.shape;
       const noise = await noiseT.toFloat32();
       const silence = inp('silence_latent');
+      const sil = { data: await silence.toFloat32(), frames: silence.shape[1], C };
       const out: Actual[] = [];
       const so = samplerOptions(c, p);
 
@@ -102,8 +103,6 @@ const kind: CaseKind = {
         const region = regionFrames({ startS: p.repainting_start_s!, endS: p.repainting_end_s! }, T, UPSTREAM_SAMPLE_RATE, UPSTREAM_HOP);
         const rc = resolveRepaintConfig(p.repaint_mode, p.repaint_strength);
         const clean = await c.input('clean_src_latents').toFloat32();
-        const silenceInfo = c.inputs.info('silence_latent');
-        const sil = { data: await c.input('silence_latent').toFloat32(), frames: silenceInfo.shape[1], C };
         const built = taskLatents(clean, [B, T, C], sil, region, p.chunk_mask_mode ?? 'auto', true);
         srcLatents = Tensor.fromArray(built.src, [B, T, C], { device: dev });
         chunkMasks = Tensor.fromArray(built.chunkMask, [B, T, C], { device: dev });
@@ -147,12 +146,11 @@ const kind: CaseKind = {
       });
       let nonCover: DiTStepCondition | undefined;
       if ((so.audioCoverStrength ?? 1) < 1) {
-        const sil = silence.narrow(1, 0, T);
         nonCover = await prepareDiTCondition({ encoder, tokenizer }, {
           ...common,
           textHiddenStates: inp('non_cover_text_hidden_states'),
           textAttentionMask: c.input('non_cover_text_attention_mask'),
-          srcLatents: B === 1 ? sil.contiguous() : concat(new Array<Tensor>(B).fill(sil), 0),
+          srcLatents: Tensor.fromArray(silenceBatch(sil, B, T), [B, T, C], { device: dev }),
           isCovers: new Array(B).fill(0),
         });
       }
