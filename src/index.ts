@@ -2,7 +2,7 @@
 // result types, and the runtime controls and typed errors a caller needs.
 export { AceStep, DIT_MODEL_NAMES, LM_MODEL_NAMES, type AceStepOptions } from './pipeline/engine.js';
 export {
-  generateMusic, GenerationNumericError, PipelineAbortedError, MIN_LATENT_FRAMES, FALLBACK_DURATION,
+  generateMusic, GenerationNumericError, MIN_LATENT_FRAMES, FALLBACK_DURATION,
   type GenerationResult, type GeneratedAudio, type ProgressEvent, type RunOptions,
 } from './pipeline/generate.js';
 export {
@@ -14,8 +14,11 @@ export {
   type UnderstandResult, type CreateSampleResult, type FormatSampleResult, type LmCallOptions,
 } from './pipeline/lm-api.js';
 export { TASK_TYPES, TRACK_NAMES, type TaskType } from './pipeline/conditioning/prompts.js';
-export { GenerationAbortedError } from './pipeline/lm/sampling-loop.js';
-export { SamplerAbortedError, SamplerConfigError } from './pipeline/diffusion/sampler-errors.js';
+// One cancellation error; the former per-stage names stay as aliases of it.
+export {
+  AbortedError, AbortedError as PipelineAbortedError, AbortedError as GenerationAbortedError, AbortedError as SamplerAbortedError,
+} from './pipeline/errors.js';
+export { SamplerConfigError } from './pipeline/diffusion/sampler-errors.js';
 export {
   setBackend, getDefaultDevice, setNumThreads, getNumThreads, cudaInfo, memoryStats, setMemoryLimit, flush,
   AcestepError, ShapeError, OutOfMemoryError, KernelError, BackendUnavailableError,

@@ -7,7 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { Tensor, add, flush, memoryStats, ShapeError } from '../src/runtime/index.js';
 import { settleMemory } from './support/memory.js';
 import { Qwen3Model } from '../src/models/qwen3.js';
-import { generate, generateStream, GenerationAbortedError, type LogitsProcessor } from '../src/pipeline/lm/sampling-loop.js';
+import { generate, generateStream, type LogitsProcessor } from '../src/pipeline/lm/sampling-loop.js';
+import { AbortedError } from '../src/pipeline/errors.js';
 import { join } from 'node:path';
 import { SafetensorsFile } from '../src/io/safetensors.js';
 
@@ -232,7 +233,7 @@ describe('lm generate: streaming, abort, validation', () => {
         if (++n === 3) ac.abort();
       },
     });
-    await expect(p).rejects.toThrow(GenerationAbortedError);
+    await expect(p).rejects.toThrow(AbortedError);
     expect(n).toBe(3);
   });
 
@@ -257,7 +258,7 @@ describe('lm generate: streaming, abort, validation', () => {
     expect(during).toBeGreaterThan(before);
     expect(memoryStats().cpu.inUse).toBe(before);
     const ac = new AbortController();
-    await expect(generate(lm, { prompts: [P1], maxNewTokens: 10, signal: ac.signal, onToken: () => ac.abort() })).rejects.toThrow(GenerationAbortedError);
+    await expect(generate(lm, { prompts: [P1], maxNewTokens: 10, signal: ac.signal, onToken: () => ac.abort() })).rejects.toThrow(AbortedError);
     await flush();
     expect(memoryStats().cpu.inUse).toBe(before);
   });

@@ -10,7 +10,8 @@ import { adgCombine, apgCombine, cfgCombineHost, MomentumBuffer } from '../src/p
 import { applyDcw } from '../src/pipeline/diffusion/dcw.js';
 import { repaintRegionFrames, resolveRepaintConfig, roundHalfEven, softMaskRow, softRegionMask } from '../src/pipeline/diffusion/repaint.js';
 import { sample, type VelocityFn } from '../src/pipeline/diffusion/sampler.js';
-import { SamplerAbortedError, SamplerConfigError } from '../src/pipeline/diffusion/sampler-errors.js';
+import { SamplerConfigError } from '../src/pipeline/diffusion/sampler-errors.js';
+import { AbortedError } from '../src/pipeline/errors.js';
 import { retakeNoise } from '../src/pipeline/diffusion/noise.js';
 import { uniform } from './support/random.js';
 
@@ -232,7 +233,7 @@ describe('sampler loop', () => {
       return exact(x, t, c, info);
     };
     const p = sample(stopAfter2, { main: null }, noise0, shape, { variant: 'turbo', signal: ac.signal });
-    await expect(p).rejects.toBeInstanceOf(SamplerAbortedError);
+    await expect(p).rejects.toBeInstanceOf(AbortedError);
     await expect(p).rejects.toThrow(/before step 3 of 8/);
     expect(calls).toBe(2);
   });

@@ -22,7 +22,8 @@ import { postProcessAndSave } from './stages/save.js';
 
 export { MIN_LATENT_FRAMES, FALLBACK_DURATION } from './task-assembly.js';
 export { REFERENCE_SECONDS } from './stages/input-audio.js';
-export { PipelineAbortedError, GenerationNumericError, type ProgressEvent, type RunOptions } from './stages/context.js';
+export { GenerationNumericError, type ProgressEvent, type RunOptions } from './stages/context.js';
+export { AbortedError as PipelineAbortedError } from './errors.js';
 
 export interface GeneratedAudio {
   /** The saved file, or null when no saveDir was given. */

@@ -15,7 +15,8 @@ import { Tensor } from '../../runtime/tensor.js';
 import { applyDcw, type DcwOptions } from './dcw.js';
 import { adgCombine, apgCombine, cfgCombineHost, MomentumBuffer, type LatentShape } from './guidance.js';
 import { repaintBoundaryBlend, repaintInject, roundHalfEven } from './repaint.js';
-import { SamplerAbortedError, SamplerConfigError } from './sampler-errors.js';
+import { SamplerConfigError } from './sampler-errors.js';
+import { throwIfAborted } from '../errors.js';
 import { baseSchedule, truncateForCoverNoise, turboSchedule } from './schedules.js';
 
 const f32 = Math.fround;
@@ -285,7 +286,7 @@ export async function sample<C>(
 
   let x = p.tStar !== null ? renoise(opts.srcLatents!, p.tStar, noise) : Float32Array.from(noise);
   for (let i = 0; i < N; i++) {
-    if (opts.signal?.aborted) throw new SamplerAbortedError(i, N);
+    throwIfAborted(opts.signal, () => `sampling aborted before step ${i + 1} of ${N}`);
     const t = p.t[i];
     const which: 0 | 1 = i >= p.coverSteps ? 1 : 0;
     const raw = await call(x, t, i, 'predictor', which);

@@ -17,16 +17,9 @@ import {
   topP,
   Tensor,
   ShapeError,
-  AcestepError,
 } from '../../runtime/index.js';
 import type { KVCache, Qwen3Model } from '../../models/qwen3.js';
-
-/** Generation was stopped through its AbortSignal (between two steps). */
-export class GenerationAbortedError extends AcestepError {
-  constructor(readonly step: number) {
-    super(`LM generation aborted after ${step} step(s)`, 'ERR_ABORTED');
-  }
-}
+import { throwIfAborted } from '../errors.js';
 
 /** What a logits processor sees at each step. */
 export interface StepInfo {
@@ -213,7 +206,7 @@ export async function* generateStream(model: Qwen3Model, o: GenerateOptions): As
     keyMask = padded ? Tensor.fromArray(maskHost, [R, maxLen], { dtype: 'u8', device }) : null;
     ids = Tensor.fromArray(prefillIds, [R, L], { dtype: 'i32', device });
     for (; step < o.maxNewTokens; step++) {
-      if (o.signal?.aborted) throw new GenerationAbortedError(step);
+      throwIfAborted(o.signal, () => `LM generation aborted after ${step} step(s)`);
       info.step = step;
       const c = cache;
       const curIds = ids;

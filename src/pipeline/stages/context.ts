@@ -1,6 +1,7 @@
 // What every stage of generateMusic shares: the engine, the resolved parameters, the seeds, the
 // caller's options (progress, abort), the time costs being booked, and the stage errors.
 import { AcestepError } from '../../runtime/errors.js';
+import { throwIfAborted } from '../errors.js';
 import type { AceStep } from '../engine.js';
 import type { GenerationConfig, GenerationParams } from '../params.js';
 import type { SilenceLatent } from '../task-assembly.js';
@@ -33,13 +34,6 @@ export interface RunContext {
   silence: SilenceLatent;
 }
 
-/** The AbortSignal fired between pipeline stages. */
-export class PipelineAbortedError extends AcestepError {
-  constructor(stage: string) {
-    super(`generation aborted before ${stage}`, 'ERR_ABORTED');
-  }
-}
-
 /** The DiT output cannot be decoded (NaN/Inf or all zeros, spec 17.1). */
 export class GenerationNumericError extends AcestepError {
   constructor(message: string) {
@@ -47,8 +41,9 @@ export class GenerationNumericError extends AcestepError {
   }
 }
 
+/** Throws AbortedError when the caller's signal fired before `stage`. */
 export function checkAbort(signal: AbortSignal | undefined, stage: string): void {
-  if (signal?.aborted) throw new PipelineAbortedError(stage);
+  throwIfAborted(signal, () => `generation aborted before ${stage}`);
 }
 
 /** Seconds since `t0` (a performance.now() reading). */
