@@ -202,10 +202,10 @@ export class AudioTokenizer {
       const h = this.cfg.encoderHiddenSize;
       const frames = this.poolerEmbed.forward(this.acousticProj.forward(x)).reshape([b * t5, w, h]);
       const seq = concat([this.poolerSpecial.expand([b * t5, 1, h]), frames], 1);
-      const pooled = tap('tok.pooled', this.pooler.forward(seq).select(1, 0).reshape([b, t5, h]));
-      const projectedIn = tap('tok.fsq_projected_in', this.projectIn.forward(pooled));
+      const pooled = tap('tokenizer.attention_pooler', this.pooler.forward(seq).select(1, 0).reshape([b, t5, h]));
+      const projectedIn = tap('tokenizer.quantizer.project_in', this.projectIn.forward(pooled));
       const { indices, codes } = this.fsq.quantize(await projectedIn.toFloat32());
-      const quantized = tap('tok.quantized', this.codesToQuantized(codes, b, t5, pooled.device));
+      const quantized = tap('tokenizer.quantizer', this.codesToQuantized(codes, b, t5, pooled.device));
       return { pooled, projectedIn, quantized, indices, tokenMask, frames5Hz: t5 };
     });
   }

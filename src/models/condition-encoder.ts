@@ -113,7 +113,7 @@ export class ConditionEncoder {
       const cls = this.timbreSpecialToken.expand([refs.shape[0], 1, this.cfg.encoderHiddenSize]);
       h = concat([cls, h], 1);
     }
-    const normed = tap('cond.timbre_encoder_normed_sequence', this.timbreEncoder.forward(h));
+    const normed = tap('encoder.timbre_encoder.norm', this.timbreEncoder.forward(h));
     return normed.select(1, 0);
   }
 
@@ -146,8 +146,8 @@ export class ConditionEncoder {
     const dev = text.device;
 
     return tidy(() => {
-      const textProj = tap('cond.text_projected', this.textProjector.forward(text));
-      const lyricOut = tap('cond.lyric_encoder_last_hidden_state', this.encodeLyrics(lyric, lyricMask));
+      const textProj = tap('encoder.text_projector', this.textProjector.forward(text));
+      const lyricOut = tap('encoder.lyric_encoder', this.encodeLyrics(lyric, lyricMask));
 
       // Unpack the per-reference embeddings to [B, maxRefs, H] (missing slots are zero, mask 0)
       // by gathering from [embeddings; zero row].
@@ -162,8 +162,8 @@ export class ConditionEncoder {
           timbreMask[b * maxRefs + j] = 1;
         }),
       );
-      const timbreUnpack = tap('cond.timbre_embs_unpack', embedding(table, Tensor.fromArray(ids, [batch, maxRefs], { dtype: 'i32', device: dev })));
-      tap('cond.timbre_embs_mask', Tensor.fromArray(Int32Array.from(timbreMask), [batch, maxRefs], { dtype: 'i32', device: dev }));
+      const timbreUnpack = tap('encoder.timbre_encoder:timbre_embs_unpack', embedding(table, Tensor.fromArray(ids, [batch, maxRefs], { dtype: 'i32', device: dev })));
+      tap('encoder.timbre_encoder:timbre_embs_mask', Tensor.fromArray(Int32Array.from(timbreMask), [batch, maxRefs], { dtype: 'i32', device: dev }));
 
       const packed = packOrder(
         [

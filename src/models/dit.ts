@@ -199,7 +199,7 @@ export class AceStepDiT {
       throw new ShapeError(`DiT: encoder states must be [B, S, ${this.cfg.encoderHiddenSize}], got [${e.shape.join(',')}]`);
     }
     const { projected, kv } = tidy(() => {
-      const projected = tap('dit.encoder_hidden_states_projected', this.conditionEmbedder.forward(e));
+      const projected = tap('decoder.condition_embedder', this.conditionEmbedder.forward(e));
       return { projected, kv: this.layers.map((l) => l.crossAttn.projectKV(projected)) };
     });
     return {
@@ -242,18 +242,18 @@ export class AceStepDiT {
       const tMinusR = Array.from({ length: b }, (_, i) => f(f(inp.timestep[i]) - f(tr[i])));
       const e1 = this.timeEmbed.forward(inp.timestep, dev);
       const e2 = this.timeEmbedR.forward(tMinusR, dev);
-      const temb = tap('dit.temb', add(e1.temb, e2.temb));
-      const tproj = tap('dit.timestep_proj', add(e1.proj, e2.proj));
+      const temb = tap('decoder:temb', add(e1.temb, e2.temb));
+      const tproj = tap('decoder:timestep_proj', add(e1.proj, e2.proj));
 
       // Patchify: [ctx | x] channels, zero-pad T to a multiple of the patch, one GEMM per patch.
       let hcat = concat([ctx, x], 2);
       const s = Math.ceil(t / p);
       if (s * p !== t) hcat = pad(hcat, 1, 0, s * p - t);
-      let hs = tap('dit.hidden_after_proj_in', this.patchLinear(hcat.reshape([b, s, p * cfg.inChannels])));
+      let hs = tap('decoder.proj_in', this.patchLinear(hcat.reshape([b, s, p * cfg.inChannels])));
 
       const rope = ropeTables(Array.from({ length: s }, (_, i) => i), cfg.headDim, cfg.ropeTheta, dev);
       this.layers.forEach((layer, i) => {
-        hs = tap(`dit.layer_${i}_out`, layer.forward(hs, tproj, rope, condition.kv[i]));
+        hs = tap(`decoder.layers.${i}`, layer.forward(hs, tproj, rope, condition.kv[i]));
       });
 
       const mod = add(this.outTable, temb.reshape([b, 1, h]));

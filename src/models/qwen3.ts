@@ -238,9 +238,9 @@ export class Qwen3Model {
           cache: cache?.layer(i),
         });
         h.dispose();
-        h = tap(`qwen3.layers.${i}.out`, next);
+        h = tap(`layers.${i}`, next);
       }
-      return tap('qwen3.norm.out', this.norm.forward(h));
+      return tap('norm', this.norm.forward(h));
     });
     if (cache) cache.length = start + t;
     return out;

@@ -380,15 +380,15 @@ export class OobleckVae {
     }
     if (z.device !== this.device) throw new ShapeError(`vae.decode: latents on ${z.device}, model on ${this.device}`);
     return tidy(() => {
-      let x = tap('vae.decoder.conv1', this.dec.conv1.forward(z));
+      let x = tap('decoder.conv1', this.dec.conv1.forward(z));
       this.dec.blocks.forEach((blk, i) => {
         x = step(x, (t) => blk.snake.forward(t));
         x = step(x, (t) => blk.conv.forward(t));
         for (const r of blk.res) x = step(x, (t) => r.forward(t));
-        tap(`vae.decoder.block.${i}`, x);
+        tap(`decoder.block.${i}`, x);
       });
       x = step(x, (t) => this.dec.snake.forward(t));
-      return tap('vae.decoder.out', step(x, (t) => this.dec.conv2.forward(t)));
+      return tap('decoder.conv2', step(x, (t) => this.dec.conv2.forward(t)));
     });
   }
 
@@ -400,15 +400,15 @@ export class OobleckVae {
     if (audio.device !== this.device) throw new ShapeError(`vae.encode: audio on ${audio.device}, model on ${this.device}`);
     if (audio.shape[2] < this.hop) throw new ShapeError(`vae.encode: audio needs at least ${this.hop} samples, got ${audio.shape[2]}`);
     return tidy(() => {
-      let x = tap('vae.encoder.conv1', this.enc.conv1.forward(audio));
+      let x = tap('encoder.conv1', this.enc.conv1.forward(audio));
       this.enc.blocks.forEach((blk, i) => {
         for (const r of blk.res) x = step(x, (t) => r.forward(t));
         x = step(x, (t) => blk.snake.forward(t));
         x = step(x, (t) => blk.conv.forward(t));
-        tap(`vae.encoder.block.${i}`, x);
+        tap(`encoder.block.${i}`, x);
       });
       x = step(x, (t) => this.enc.snake.forward(t));
-      return tap('vae.encoder.out', step(x, (t) => this.enc.conv2.forward(t)));
+      return tap('encoder.conv2', step(x, (t) => this.enc.conv2.forward(t)));
     });
   }
 

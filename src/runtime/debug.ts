@@ -1,6 +1,12 @@
-// Named intermediates for parity debugging (like llama.cpp's named tensors): model code calls
-// tap('decoder.layers.3.out', t); a registered listener (the golden runner, a dump tool) gets a
-// copy of every tapped tensor. With no listener tap() costs nothing.
+// Named intermediates for parity debugging (like llama.cpp's cb(cur, name, il)): model code calls
+// tap(name, t); a registered listener (the golden runner, a dump tool) gets a copy of every tapped
+// tensor. With no listener tap() costs nothing.
+//
+// One naming scheme: the upstream module path of the module whose output is tapped, as the
+// component's weights are named (`decoder.layers.3` in the DiT, `decoder.block.2` in the VAE,
+// `layers.5` and `norm` in a Qwen3 model, `tokenizer.quantizer.project_in`); a value computed
+// inside a module's forward that is no module's output is `<module path>:<upstream variable>`
+// (`decoder:temb`, `encoder.timbre_encoder:timbre_embs_mask`).
 import { keep } from './scope.js';
 import type { Tensor } from './tensor.js';
 

@@ -5,6 +5,15 @@ import { openAceStepCheckpoint } from '../../../src/models/acestep-config.js';
 import { ConditionEncoder } from '../../../src/models/condition-encoder.js';
 import type { Actual, CaseKind, GoldenCase } from '../case.js';
 
+/** Upstream output name -> the module path the condition encoder taps (see src/runtime/debug.ts). */
+const TAPS: Record<string, string> = {
+  text_projected: 'encoder.text_projector',
+  lyric_encoder_last_hidden_state: 'encoder.lyric_encoder',
+  timbre_embs_unpack: 'encoder.timbre_encoder:timbre_embs_unpack',
+  timbre_embs_mask: 'encoder.timbre_encoder:timbre_embs_mask',
+  timbre_encoder_normed_sequence: 'encoder.timbre_encoder.norm',
+};
+
 const kind: CaseKind = {
   cases: ['cond_encoder_b1', 'cond_encoder_b2_padded', 'xl_cond_encoder'],
   async run(c: GoldenCase, opts) {
@@ -14,7 +23,7 @@ const kind: CaseKind = {
       const enc = new ConditionEncoder(weights, config, dev);
       const inp = (n: string) => c.inputOn(n, dev);
       const { result, taps } = await collectTaps(
-        (n) => n.startsWith('cond.'),
+        (n) => n.startsWith('encoder.'),
         () =>
           enc.forward({
             textHiddenStates: inp('text_hidden_states'),
@@ -29,9 +38,9 @@ const kind: CaseKind = {
         { name: 'encoder_hidden_states', value: result.encoderHiddenStates },
         { name: 'encoder_attention_mask', value: result.encoderAttentionMask, tol: 'exact' },
       ];
-      for (const name of ['text_projected', 'lyric_encoder_last_hidden_state', 'timbre_embs_unpack', 'timbre_embs_mask', 'timbre_encoder_normed_sequence']) {
+      for (const [name, path] of Object.entries(TAPS)) {
         if (!c.outputs.has(name)) continue;
-        const v = taps.get(`cond.${name}`);
+        const v = taps.get(path);
         if (v) out.push({ name, value: v, tol: name.endsWith('_mask') ? 'exact' : undefined });
       }
       return out;

@@ -7,6 +7,19 @@ import { openAceStepCheckpoint } from '../../../src/models/acestep-config.js';
 import { AceStepDiT } from '../../../src/models/dit.js';
 import type { Actual, CaseKind, GoldenCase } from '../case.js';
 
+/** The module path the DiT taps for an upstream output name (see src/runtime/debug.ts). */
+function tapName(output: string): string {
+  const layer = /^layer_(\d+)_out$/.exec(output);
+  if (layer) return `decoder.layers.${layer[1]}`;
+  const named: Record<string, string> = {
+    temb: 'decoder:temb',
+    timestep_proj: 'decoder:timestep_proj',
+    hidden_after_proj_in: 'decoder.proj_in',
+    encoder_hidden_states_projected: 'decoder.condition_embedder',
+  };
+  return named[output] ?? output;
+}
+
 const kind: CaseKind = {
   cases: ['dit_decoder_forward', 'dit_decoder_forward_bf16_weights', 'xl_dit_decoder_forward'],
   async run(c: GoldenCase, opts) {
@@ -19,7 +32,7 @@ const kind: CaseKind = {
       const timestep = await c.input('timestep').toFloat32();
       const rAlt = await c.input('timestep_r_alt').toFloat32();
       const { result, taps } = await collectTaps(
-        (n) => n.startsWith('dit.'),
+        (n) => n.startsWith('decoder'),
         () => {
           const condition = dit.prepareCondition(c.inputOn('encoder_hidden_states', dev));
           return { condition, velocity: dit.forward({ hidden, context, timestep, condition }) };
@@ -32,7 +45,7 @@ const kind: CaseKind = {
         { name: 'velocity_r_alt', value: velocityRAlt },
       ];
       for (const name of c.outputs.names) {
-        const v = taps.get(`dit.${name}`);
+        const v = taps.get(tapName(name));
         if (v) out.push({ name, value: v });
       }
       return out;
