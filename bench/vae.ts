@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { hopLength, OobleckVae, type VaeConfig } from '../src/models/vae.js';
+import { Weights } from '../src/models/layers.js';
 import { conv1d, convTranspose1d, snake, Tensor, tidy, type Device } from '../src/runtime/index.js';
 import { native } from '../src/runtime/native.js';
 import { randomValues, ratioOf, timeQueued, wanted, type BenchContext, type BenchRow, type Suite } from './suite.js';
@@ -94,7 +95,6 @@ export function decodeFlops(cfg: VaeConfig, frames: number): number {
 export function randomVae(cfg: VaeConfig, device: Device = 'cpu'): OobleckVae {
   let seed = 1;
   const src = {
-    label: 'random weights',
     has: (n: string) => !n.includes('weight_g') && !n.includes('parametrizations'),
     get: (n: string): Tensor => {
       const s = guessShape(cfg, n);
@@ -103,10 +103,10 @@ export function randomVae(cfg: VaeConfig, device: Device = 'cpu'): OobleckVae {
       return rand(s, n.endsWith('.bias') ? 0.05 : 1 / Math.sqrt(fan), seed++);
     },
   };
-  return OobleckVae.fromSource(cfg, src, device);
+  return OobleckVae.fromWeights(cfg, new Weights(src, '', 'random weights'), device);
 }
 
-/** Tensor shapes of the official layout, by name (mirrors OobleckVae.fromSource). */
+/** Tensor shapes of the official layout, by name (mirrors OobleckVae.fromWeights). */
 function guessShape(cfg: VaeConfig, name: string): number[] {
   const mult = [1, ...cfg.channelMultiples], n = mult.length, h = cfg.encoderHiddenSize, c = cfg.decoderChannels;
   const ratios = cfg.downsamplingRatios, up = [...ratios].reverse();

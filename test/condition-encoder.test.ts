@@ -77,7 +77,7 @@ describe('AceStep config', () => {
   });
 
   it('names the key on bad or incomplete configs', () => {
-    expect(() => parseAceStepConfig({ ...base, hidden_size: 'x' })).toThrow(/'hidden_size' is not a number/);
+    expect(() => parseAceStepConfig({ ...base, hidden_size: 'x' })).toThrow(/'hidden_size' must be a positive integer, got "x"/);
     expect(() => parseAceStepConfig({ ...base, num_key_value_heads: 3 })).toThrow(CheckpointError);
     expect(() => parseAceStepConfig({ ...base, layer_types: ['sliding_attention', 'bogus'] })).toThrow(/layer_types\[1\]/);
     // XL reads the four encoder_* keys unconditionally.

@@ -7,7 +7,7 @@ import { AcestepError, ShapeError } from '../runtime/errors.js';
 import { add, concat, tap, tidy, tidyAsync, Tensor, type Device } from '../runtime/index.js';
 import { f32Param, type AceStepConfig } from './acestep-config.js';
 import { EncoderStack } from './acestep-encoder.js';
-import { Linear, type Weights } from './layers.js';
+import { Linear, modelDevice, type Weights } from './layers.js';
 
 /** A malformed audio-code string or an index outside the codebook. */
 export class AudioCodeError extends AcestepError {
@@ -141,12 +141,16 @@ export class AudioTokenizer {
   readonly fsq: FSQ;
   readonly window: number;
 
+  /** The device the weights live on (modelDevice: the default backend unless given). */
+  readonly device: Device;
+
   /** `w` is the checkpoint root (tensors `tokenizer.*`, `detokenizer.*`). */
   constructor(
     w: Weights,
     readonly cfg: AceStepConfig,
-    readonly device?: Device,
+    device?: Device,
   ) {
+    this.device = device = modelDevice(device);
     if (cfg.fsqNumQuantizers !== 1) throw new ShapeError(`AudioTokenizer: ${cfg.fsqNumQuantizers} residual quantizers; only 1 is supported (the released models use 1)`);
     const h = cfg.encoderHiddenSize;
     const lat = cfg.audioAcousticHiddenDim;

@@ -7,7 +7,7 @@ import { ShapeError } from '../runtime/errors.js';
 import { concat, embedding, tap, tidy, Tensor, type Device } from '../runtime/index.js';
 import { f32Param, type AceStepConfig } from './acestep-config.js';
 import { EncoderStack } from './acestep-encoder.js';
-import { Linear, type Weights } from './layers.js';
+import { Linear, modelDevice, type Weights } from './layers.js';
 
 export interface ConditionInputs {
   /** Caption states from the text encoder `[B, Lt, text_hidden_dim]`. */
@@ -85,12 +85,16 @@ export class ConditionEncoder {
   /** XL only: the CLS token prepended to each reference `[1, 1, H_enc]`. */
   readonly timbreSpecialToken: Tensor | null;
 
+  /** The device the weights live on (modelDevice: the default backend unless given). */
+  readonly device: Device;
+
   /** `w` is the checkpoint root (tensors `encoder.*`). */
   constructor(
     w: Weights,
     readonly cfg: AceStepConfig,
-    readonly device?: Device,
+    device?: Device,
   ) {
+    this.device = device = modelDevice(device);
     const e = w.sub('encoder');
     const h = cfg.encoderHiddenSize;
     this.textProjector = new Linear(e.sub('text_projector'), { inFeatures: cfg.textHiddenDim, outFeatures: h, bias: false, device });

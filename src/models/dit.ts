@@ -24,7 +24,7 @@ import {
   type Device,
 } from '../runtime/index.js';
 import { f32Param, isSlidingLayer, type AceStepConfig } from './acestep-config.js';
-import { Attention, Linear, MLP, place, RMSNorm, type Weights } from './layers.js';
+import { Attention, Linear, MLP, modelDevice, place, RMSNorm, type Weights } from './layers.js';
 
 /**
  * The sinusoid the timestep MLP sees, `[cos(a·f_k) | sin(a·f_k)]` with a = t·1000 and
@@ -162,12 +162,16 @@ export class AceStepDiT {
   readonly projOutW: Tensor;
   readonly projOutB: Tensor;
 
+  /** The device the weights live on (modelDevice: the default backend unless given). */
+  readonly device: Device;
+
   /** `w` is the checkpoint root (tensors `decoder.*`). */
   constructor(
     w: Weights,
     readonly cfg: AceStepConfig,
-    readonly device?: Device,
+    device?: Device,
   ) {
+    this.device = device = modelDevice(device);
     const d = w.sub('decoder');
     const h = cfg.hiddenSize;
     const p = cfg.patchSize;

@@ -13,9 +13,34 @@ import {
   tidy,
   Tensor,
   ShapeError,
+  getDefaultDevice,
   type Device,
 } from '../runtime/index.js';
+import { Checkpoint } from '../io/checkpoint.js';
 import { CheckpointError } from '../io/errors.js';
+
+/** The device a model is built on: the one asked for, else the runtime's default (setBackend). */
+export function modelDevice(device?: Device): Device {
+  return device ?? getDefaultDevice();
+}
+
+/**
+ * Opens a model folder (config.json + safetensors) as one Weights view and parses its config with
+ * `parse`. The caller disposes `ckpt` once the models are built (they keep their own tensors).
+ */
+export function openModelDir<C>(
+  dir: string,
+  parse: (json: Record<string, unknown>, source: string) => C,
+  opts: { stripPrefix?: string } = {},
+): { ckpt: Checkpoint; config: C; weights: Weights } {
+  const ckpt = Checkpoint.open(dir, opts);
+  try {
+    return { ckpt, config: parse(ckpt.config, `${dir}/config.json`), weights: new Weights(ckpt, '', dir) };
+  } catch (e) {
+    ckpt.dispose();
+    throw e;
+  }
+}
 
 /** Anything that hands out tensors by name (a safetensors file, a checkpoint, a Map in tests). */
 export interface WeightSource {

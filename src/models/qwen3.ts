@@ -10,12 +10,11 @@ import {
   tidy,
   Tensor,
   ShapeError,
-  getDefaultDevice,
   type Device,
 } from '../runtime/index.js';
-import { Checkpoint } from '../io/checkpoint.js';
 import { CheckpointError } from '../io/errors.js';
-import { DecoderLayer, place, RMSNorm, Weights, type LayerCache, type WeightSource } from './layers.js';
+import { flag, posInt, posNumber, readConfig } from '../io/config-fields.js';
+import { DecoderLayer, modelDevice, openModelDir, place, RMSNorm, type LayerCache, type Weights } from './layers.js';
 
 export interface Qwen3Config {
   vocabSize: number;
@@ -32,42 +31,30 @@ export interface Qwen3Config {
   attentionBias: boolean;
 }
 
+/** The Qwen3 keys of a transformers config.json, with transformers' defaults. */
+const QWEN3_FIELDS = {
+  vocabSize: posInt('vocab_size'),
+  hiddenSize: posInt('hidden_size'),
+  intermediateSize: posInt('intermediate_size'),
+  numLayers: posInt('num_hidden_layers'),
+  numHeads: posInt('num_attention_heads'),
+  numKvHeads: posInt('num_key_value_heads', (c) => c.numHeads as number),
+  headDim: posInt('head_dim', (c) => (c.hiddenSize as number) / (c.numHeads as number)),
+  rmsNormEps: posNumber('rms_norm_eps', 1e-6),
+  ropeTheta: posNumber('rope_theta', 10000),
+  tieWordEmbeddings: flag('tie_word_embeddings', true),
+  maxPositionEmbeddings: posInt('max_position_embeddings', 40960),
+  attentionBias: flag('attention_bias', false),
+};
+
 /** Reads the Qwen3 keys of a transformers config.json; `source` names the file in errors. */
 export function parseQwen3Config(json: Record<string, unknown>, source: string): Qwen3Config {
-  const int = (key: string, fallback?: number): number => {
-    const v = json[key] ?? fallback;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) {
-      const shown = json[key] === undefined ? `${JSON.stringify(v)} (derived: the key is absent)` : JSON.stringify(v);
-      throw new CheckpointError(`config key '${key}' must be a positive integer, got ${shown}`, source);
-    }
-    return v;
-  };
-  const num = (key: string, fallback: number): number => {
-    const v = json[key] ?? fallback;
-    if (typeof v !== 'number' || !(v > 0)) throw new CheckpointError(`config key '${key}' must be a positive number, got ${JSON.stringify(v)}`, source);
-    return v;
-  };
   const scaling = json.rope_scaling as { rope_type?: string; type?: string } | null | undefined;
   const ropeType = scaling?.rope_type ?? scaling?.type;
   if (scaling && ropeType !== 'default') {
     throw new CheckpointError(`rope_scaling ${JSON.stringify(scaling)} is not supported (only the default RoPE)`, source);
   }
-  const hiddenSize = int('hidden_size');
-  const numHeads = int('num_attention_heads');
-  const cfg: Qwen3Config = {
-    vocabSize: int('vocab_size'),
-    hiddenSize,
-    intermediateSize: int('intermediate_size'),
-    numLayers: int('num_hidden_layers'),
-    numHeads,
-    numKvHeads: int('num_key_value_heads', numHeads),
-    headDim: int('head_dim', hiddenSize / numHeads),
-    rmsNormEps: num('rms_norm_eps', 1e-6),
-    ropeTheta: num('rope_theta', 10000),
-    tieWordEmbeddings: json.tie_word_embeddings === undefined ? true : json.tie_word_embeddings === true,
-    maxPositionEmbeddings: int('max_position_embeddings', 40960),
-    attentionBias: json.attention_bias === true,
-  };
+  const cfg: Qwen3Config = readConfig(json, QWEN3_FIELDS, source);
   if (cfg.numHeads % cfg.numKvHeads !== 0) {
     throw new CheckpointError(`num_attention_heads ${cfg.numHeads} is not a multiple of num_key_value_heads ${cfg.numKvHeads}`, source);
   }
@@ -147,7 +134,7 @@ export class Qwen3Model {
     opts: { device?: Device; lmHead?: boolean } = {},
   ) {
     const c = config;
-    this.device = opts.device ?? getDefaultDevice();
+    this.device = modelDevice(opts.device);
     const device = this.device;
     const moved: Tensor[] = [];
     const layers: DecoderLayer[] = [];
@@ -184,10 +171,9 @@ export class Qwen3Model {
    * `lmHead: false` loads a bare Qwen3Model (the text encoder) and ignores any head.
    */
   static load(dir: string, opts: { device?: Device; lmHead?: boolean } = {}): Qwen3Model {
-    const ckpt = Checkpoint.open(dir, { stripPrefix: 'model.' });
+    const { ckpt, config, weights } = openModelDir(dir, parseQwen3Config, { stripPrefix: 'model.' });
     try {
-      const cfg = parseQwen3Config(ckpt.config, `${dir}/config.json`);
-      return new Qwen3Model(new Weights(ckpt as WeightSource, '', dir), cfg, opts);
+      return new Qwen3Model(weights, config, opts);
     } finally {
       // Loaded tensors hold the mapping themselves.
       ckpt.dispose();

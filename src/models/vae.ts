@@ -2,8 +2,9 @@
 // Weights come from the official `vae/` folder with the legacy weight_norm tensors
 // (`weight_g`, `weight_v`), fused once at load into plain conv weights. Decode and encode run
 // whole or tiled with upstream's overlap-discard windows (spec §11.8-11.9).
-import { Checkpoint } from '../io/checkpoint.js';
+import { modelDevice, openModelDir, type Weights } from './layers.js';
 import { CheckpointError } from '../io/errors.js';
+import { intList, posInt, readConfig } from '../io/config-fields.js';
 import { AcestepError, ShapeError } from '../runtime/errors.js';
 import { add, addScalar, conv1d, convTranspose1d, mul, randn, snake, softplus, tap, tidy, Tensor, type Device } from '../runtime/index.js';
 
@@ -24,29 +25,20 @@ export class VaeTilingError extends AcestepError {
   }
 }
 
+/** The diffusers AutoencoderOobleck config.json fields the model needs (all required). */
+const VAE_FIELDS = {
+  audioChannels: posInt('audio_channels'),
+  channelMultiples: intList('channel_multiples', 1),
+  decoderChannels: posInt('decoder_channels'),
+  decoderInputChannels: posInt('decoder_input_channels'),
+  downsamplingRatios: intList('downsampling_ratios', 1),
+  encoderHiddenSize: posInt('encoder_hidden_size'),
+  samplingRate: posInt('sampling_rate'),
+};
+
 /** Reads and checks the diffusers config.json fields the model needs. */
 export function parseVaeConfig(raw: Record<string, unknown>, file: string): VaeConfig {
-  const int = (key: string): number => {
-    const v = raw[key];
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new CheckpointError(`config key '${key}' must be a positive integer, got ${JSON.stringify(v)}`, file);
-    return v;
-  };
-  const ints = (key: string): number[] => {
-    const v = raw[key];
-    if (!Array.isArray(v) || v.length === 0 || !v.every((x) => typeof x === 'number' && Number.isInteger(x) && x >= 1)) {
-      throw new CheckpointError(`config key '${key}' must be a non-empty list of positive integers, got ${JSON.stringify(v)}`, file);
-    }
-    return v as number[];
-  };
-  const cfg: VaeConfig = {
-    audioChannels: int('audio_channels'),
-    channelMultiples: ints('channel_multiples'),
-    decoderChannels: int('decoder_channels'),
-    decoderInputChannels: int('decoder_input_channels'),
-    downsamplingRatios: ints('downsampling_ratios'),
-    encoderHiddenSize: int('encoder_hidden_size'),
-    samplingRate: int('sampling_rate'),
-  };
+  const cfg: VaeConfig = readConfig(raw, VAE_FIELDS, file);
   if (cfg.channelMultiples.length !== cfg.downsamplingRatios.length) {
     throw new CheckpointError(
       `channel_multiples (${cfg.channelMultiples.length}) and downsampling_ratios (${cfg.downsamplingRatios.length}) must have the same length`,
@@ -63,67 +55,45 @@ export function hopLength(cfg: VaeConfig): number {
 
 // ---------------------------------------------------------------- weights
 
-interface TensorSource {
-  has(name: string): boolean;
-  get(name: string): Tensor;
-  label: string;
-}
-
 /**
  * The conv weight `name.weight`, fused from weight_norm when stored as `weight_g`/`weight_v`
  * (or the newer `parametrizations.weight.original0/1`): w = g * v / ||v||, the norm over every
  * dim but 0. Dim 0 is the output channel of a Conv1d but the input channel of a ConvTranspose1d,
  * so the same row-wise rule covers both. Fused in f64 on the host, once, and stored as f32.
  */
-function loadConvWeight(src: TensorSource, name: string, shape: number[], device: Device): Tensor {
-  const check = (t: Tensor, full: string, want: number[]): void => {
-    if (t.ndim !== want.length || t.shape.some((d, i) => d !== want[i])) {
-      throw new CheckpointError(`expected shape [${want.join(',')}], found [${t.shape.join(',')}]`, src.label, full);
-    }
-  };
-  const read = (full: string, want: number[]): Float32Array => {
-    const t = src.get(full);
-    try {
-      check(t, full, want);
-      return t.toFloat32Sync();
-    } finally {
-      t.dispose();
-    }
-  };
-  if (src.has(`${name}.weight`)) {
-    const v = read(`${name}.weight`, shape);
-    return Tensor.fromArray(v, shape, { device });
-  }
+function loadConvWeight(w: Weights, name: string, shape: number[], device: Device): Tensor {
+  if (w.has(`${name}.weight`)) return Tensor.fromArray(hostValues(w, `${name}.weight`, shape), shape, { device });
   let gName = `${name}.weight_g`, vName = `${name}.weight_v`;
-  if (!src.has(gName) && src.has(`${name}.parametrizations.weight.original0`)) {
+  if (!w.has(gName) && w.has(`${name}.parametrizations.weight.original0`)) {
     gName = `${name}.parametrizations.weight.original0`;
     vName = `${name}.parametrizations.weight.original1`;
   }
-  if (!src.has(gName) || !src.has(vName)) throw new CheckpointError('missing conv weight (weight, or weight_g + weight_v)', src.label, `${name}.weight_v`);
+  if (!w.has(gName) || !w.has(vName)) throw new CheckpointError('missing conv weight (weight, or weight_g + weight_v)', w.label, w.full(`${name}.weight_v`));
   const rows = shape[0], per = shape[1] * shape[2];
-  const g = read(gName, [rows, 1, 1]);
-  const v = read(vName, shape);
-  const w = new Float32Array(v.length);
+  const g = hostValues(w, gName, [rows, 1, 1]);
+  const v = hostValues(w, vName, shape);
+  const out = new Float32Array(v.length);
   for (let r = 0; r < rows; r++) {
     let ss = 0;
     for (let i = r * per; i < (r + 1) * per; i++) ss += v[i] * v[i];
     const s = g[r] / Math.sqrt(ss);
-    for (let i = r * per; i < (r + 1) * per; i++) w[i] = v[i] * s;
+    for (let i = r * per; i < (r + 1) * per; i++) out[i] = v[i] * s;
   }
-  return Tensor.fromArray(w, shape, { device });
+  return Tensor.fromArray(out, shape, { device });
 }
 
-function loadVector(src: TensorSource, name: string, shape: number[], device: Device): Tensor {
-  if (!src.has(name)) throw new CheckpointError('missing tensor', src.label, name);
-  const t = src.get(name);
+/** The tensor `name`, checked to be `shape`, as f32 host values. */
+function hostValues(w: Weights, name: string, shape: number[]): Float32Array {
+  const t = w.getShaped(name, shape);
   try {
-    if (t.ndim !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
-      throw new CheckpointError(`expected shape [${shape.join(',')}], found [${t.shape.join(',')}]`, src.label, name);
-    }
-    return Tensor.fromArray(t.toFloat32Sync(), [shape.reduce((a, b) => a * b, 1)], { device });
+    return t.toFloat32Sync();
   } finally {
     t.dispose();
   }
+}
+
+function loadVector(w: Weights, name: string, shape: number[], device: Device): Tensor {
+  return Tensor.fromArray(hostValues(w, name, shape), [shape.reduce((a, b) => a * b, 1)], { device });
 }
 
 class Conv {
@@ -134,7 +104,7 @@ class Conv {
     readonly transposed: boolean,
   ) {}
 
-  static load(src: TensorSource, name: string, cin: number, cout: number, k: number, device: Device,
+  static load(src: Weights, name: string, cin: number, cout: number, k: number, device: Device,
     opts: { stride?: number; padding?: number; dilation?: number; transposed?: boolean; bias?: boolean } = {}): Conv {
     const transposed = opts.transposed ?? false;
     const w = loadConvWeight(src, name, transposed ? [cin, cout, k] : [cout, cin, k], device);
@@ -158,7 +128,7 @@ class Snake {
     readonly beta: Tensor,
   ) {}
 
-  static load(src: TensorSource, name: string, c: number, device: Device): Snake {
+  static load(src: Weights, name: string, c: number, device: Device): Snake {
     return new Snake(loadVector(src, `${name}.alpha`, [1, c, 1], device), loadVector(src, `${name}.beta`, [1, c, 1], device));
   }
 
@@ -181,7 +151,7 @@ class ResidualUnit {
     readonly conv2: Conv,
   ) {}
 
-  static load(src: TensorSource, name: string, c: number, dilation: number, device: Device): ResidualUnit {
+  static load(src: Weights, name: string, c: number, dilation: number, device: Device): ResidualUnit {
     return new ResidualUnit(
       Snake.load(src, `${name}.snake1`, c, device),
       Conv.load(src, `${name}.conv1`, c, c, 7, device, { dilation, padding: 3 * dilation }),
@@ -308,17 +278,17 @@ export class OobleckVae {
 
   /** Loads `dir` (config.json + diffusion_pytorch_model.safetensors), fusing weight_norm. */
   static load(dir: string, opts: { device?: Device } = {}): OobleckVae {
-    const ckpt = Checkpoint.open(dir);
+    const { ckpt, config, weights } = openModelDir(dir, parseVaeConfig);
     try {
-      const cfg = parseVaeConfig(ckpt.config, `${dir}/config.json`);
-      const src: TensorSource = { has: (n) => ckpt.has(n), get: (n) => ckpt.get(n), label: ckpt.paths.join(', ') };
-      return OobleckVae.fromSource(cfg, src, opts.device ?? 'cpu');
+      return OobleckVae.fromWeights(config, weights, opts.device);
     } finally {
       ckpt.dispose();
     }
   }
 
-  static fromSource(cfg: VaeConfig, src: TensorSource, device: Device): OobleckVae {
+  /** Builds the VAE from `src` (tensors `encoder.*`, `decoder.*`) on `device` (default: modelDevice). */
+  static fromWeights(cfg: VaeConfig, src: Weights, device?: Device): OobleckVae {
+    device = modelDevice(device);
     const mult = [1, ...cfg.channelMultiples];
     const ratios = cfg.downsamplingRatios;
     const loaded: { dispose(): void }[] = [];
