@@ -154,6 +154,11 @@ export class Checkpoint {
   }
 
   /** Closes every weight file; tensors already taken stay valid (they hold the mapping). */
+  /** `using ckpt = Checkpoint.open(...)` releases the mapping when the block ends. */
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
   dispose(): void {
     if (this.closed) return;
     this.closed = true;

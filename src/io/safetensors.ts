@@ -167,6 +167,11 @@ export class SafetensorsFile {
   }
 
   /** Drops this object's reference to the mapping; tensors already taken keep it alive. */
+  /** `using f = SafetensorsFile.open(...)` closes the file when the block ends. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
   close(): void {
     this.mapping?.release();
     this.mapping = null;

@@ -487,24 +487,12 @@ export function loadSilenceLatent(dir: string): Tensor {
   if (existsSync(pt)) raw = readTorchTensor(pt);
   else if (existsSync(st)) {
     path = st;
-    const f = SafetensorsFile.open(st);
-    try {
-      raw = f.get('silence_latent');
-    } finally {
-      f.close();
-    }
+    using f = SafetensorsFile.open(st);
+    raw = f.get('silence_latent');
   } else throw new CheckpointError('silence_latent.pt is missing (it is required by the DiT pipeline)', pt);
-  try {
-    if (raw.ndim !== 3 || raw.shape[0] !== 1) throw new CheckpointError(`shape [${raw.shape.join(', ')}] is not [1, C, T]`, path, 'silence_latent');
-    const f32 = raw.to('f32');
-    const view = f32.transpose(1, 2);
-    try {
-      return view.contiguous();
-    } finally {
-      view.dispose();
-      f32.dispose();
-    }
-  } finally {
-    raw.dispose();
-  }
+  using stored = raw;
+  if (stored.ndim !== 3 || stored.shape[0] !== 1) throw new CheckpointError(`shape [${stored.shape.join(', ')}] is not [1, C, T]`, path, 'silence_latent');
+  using f32 = stored.to('f32');
+  using view = f32.transpose(1, 2);
+  return view.contiguous();
 }

@@ -14,6 +14,7 @@ import {
   Tensor,
   ShapeError,
   getDefaultDevice,
+  DisposableStack,
   type Device,
 } from '../runtime/index.js';
 import { Checkpoint } from '../io/checkpoint.js';
@@ -24,22 +25,28 @@ export function modelDevice(device?: Device): Device {
   return device ?? getDefaultDevice();
 }
 
+/** An open model folder: its checkpoint, parsed config and Weights view. */
+export interface ModelDir<C> extends Disposable {
+  ckpt: Checkpoint;
+  config: C;
+  weights: Weights;
+}
+
 /**
  * Opens a model folder (config.json + safetensors) as one Weights view and parses its config with
- * `parse`. The caller disposes `ckpt` once the models are built (they keep their own tensors).
+ * `parse`. Dispose it (`using dir = openModelDir(...)`) once the models are built: they keep
+ * their own tensors.
  */
 export function openModelDir<C>(
   dir: string,
   parse: (json: Record<string, unknown>, source: string) => C,
   opts: { stripPrefix?: string } = {},
-): { ckpt: Checkpoint; config: C; weights: Weights } {
-  const ckpt = Checkpoint.open(dir, opts);
-  try {
-    return { ckpt, config: parse(ckpt.config, `${dir}/config.json`), weights: new Weights(ckpt, '', dir) };
-  } catch (e) {
-    ckpt.dispose();
-    throw e;
-  }
+): ModelDir<C> {
+  using stack = new DisposableStack();
+  const ckpt = stack.use(Checkpoint.open(dir, opts));
+  const config = parse(ckpt.config, `${dir}/config.json`);
+  stack.move();
+  return { ckpt, config, weights: new Weights(ckpt, '', dir), [Symbol.dispose]: () => ckpt.dispose() };
 }
 
 /** Anything that hands out tensors by name (a safetensors file, a checkpoint, a Map in tests). */

@@ -342,11 +342,9 @@ function locate(path: string): { kind: AdapterKind; weights: string; config?: st
   }
   if (basename(path) === 'lokr_weights.safetensors') return { kind: 'lokr', weights: path };
   let meta: Record<string, string>;
-  const st = SafetensorsFile.open(path);
-  try {
+  {
+    using st = SafetensorsFile.open(path);
     meta = st.metadata;
-  } finally {
-    st.close();
   }
   if ('lokr_config' in meta) return { kind: 'lokr', weights: path };
   const cfg = join(dirname(path), 'adapter_config.json');
@@ -384,12 +382,10 @@ export class AdapterManager {
     const where = locate(path);
     const cfg = where.config ? parseLoraConfig(where.config) : undefined;
     const user: ScaleRef = { scale: userScale };
-    const st = SafetensorsFile.open(where.weights);
     let built: { deltas: Map<string, LinearDelta>; owned: Tensor[] };
-    try {
+    {
+      using st = SafetensorsFile.open(where.weights);
       built = where.kind === 'lora' ? buildLora(st, cfg!, this.modules, user) : buildLokr(st, this.modules, user);
-    } finally {
-      st.close();
     }
     const adapter: Adapter = { name, kind: where.kind, file: where.weights, deltas: built.deltas, owned: built.owned, scale: userScale };
     this.adapters.set(name, adapter);

@@ -9,6 +9,7 @@ import {
   tap,
   tidy,
   Tensor,
+  DisposableStack,
   ShapeError,
   type Device,
 } from '../runtime/index.js';
@@ -136,13 +137,14 @@ export class Qwen3Model {
     const c = config;
     this.device = modelDevice(opts.device);
     const device = this.device;
-    const moved: Tensor[] = [];
+    // A failure part-way frees what was built (the stack is emptied once everything loaded).
+    using built = new DisposableStack();
     const layers: DecoderLayer[] = [];
     this.layers = layers;
-    try {
-      this.embedTokens = placed(w.getShaped('embed_tokens.weight', [c.vocabSize, c.hiddenSize]), device, moved);
-      for (let i = 0; i < c.numLayers; i++) {
-        layers.push(
+    this.embedTokens = built.use(place(w.getShaped('embed_tokens.weight', [c.vocabSize, c.hiddenSize]), device));
+    for (let i = 0; i < c.numLayers; i++) {
+      layers.push(
+        built.use(
           new DecoderLayer(w.sub(`layers.${i}`), {
             numHeads: c.numHeads,
             numKvHeads: c.numKvHeads,
@@ -153,17 +155,14 @@ export class Qwen3Model {
             intermediate: c.intermediateSize,
             device,
           }),
-        );
-      }
-      this.norm = new RMSNorm(w.sub('norm'), c.rmsNormEps, { dim: c.hiddenSize, device });
-      if (opts.lmHead === false) this.lmHead = null;
-      else if (c.tieWordEmbeddings) this.lmHead = this.embedTokens;
-      else this.lmHead = placed(w.getShaped('lm_head.weight', [c.vocabSize, c.hiddenSize]), device, moved);
-    } catch (e) {
-      for (const t of moved) t.dispose();
-      for (const l of layers) l.dispose();
-      throw e;
+        ),
+      );
     }
+    this.norm = built.use(new RMSNorm(w.sub('norm'), c.rmsNormEps, { dim: c.hiddenSize, device }));
+    if (opts.lmHead === false) this.lmHead = null;
+    else if (c.tieWordEmbeddings) this.lmHead = this.embedTokens;
+    else this.lmHead = built.use(place(w.getShaped('lm_head.weight', [c.vocabSize, c.hiddenSize]), device));
+    built.move();
   }
 
   /**
@@ -171,13 +170,9 @@ export class Qwen3Model {
    * `lmHead: false` loads a bare Qwen3Model (the text encoder) and ignores any head.
    */
   static load(dir: string, opts: { device?: Device; lmHead?: boolean } = {}): Qwen3Model {
-    const { ckpt, config, weights } = openModelDir(dir, parseQwen3Config, { stripPrefix: 'model.' });
-    try {
-      return new Qwen3Model(weights, config, opts);
-    } finally {
-      // Loaded tensors hold the mapping themselves.
-      ckpt.dispose();
-    }
+    // Loaded tensors hold the mapping themselves: the folder is closed once the model is built.
+    using folder = openModelDir(dir, parseQwen3Config, { stripPrefix: 'model.' });
+    return new Qwen3Model(folder.weights, folder.config, opts);
   }
 
   createCache(batch: number, maxLen: number): KVCache {
@@ -243,12 +238,8 @@ export class Qwen3Model {
 
   /** The LM head on final-norm hidden states `[..., H]` -> `[..., V']`, optionally for ids [lo, hi) only. */
   project(hidden: Tensor, vocabRange?: [number, number]): Tensor {
-    const w = this.headWeight(vocabRange);
-    try {
-      return linear(hidden, w);
-    } finally {
-      w.dispose();
-    }
+    using w = this.headWeight(vocabRange);
+    return linear(hidden, w);
   }
 
   /** A view of the head rows for [lo, hi) (all rows by default); the caller disposes it. */
@@ -270,8 +261,3 @@ export class Qwen3Model {
   }
 }
 
-function placed(t: Tensor, device: Device, owned: Tensor[]): Tensor {
-  const r = place(t, device);
-  owned.push(r);
-  return r;
-}

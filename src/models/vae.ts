@@ -6,7 +6,7 @@ import { modelDevice, openModelDir, type Weights } from './layers.js';
 import { CheckpointError } from '../io/errors.js';
 import { intList, posInt, readConfig } from '../io/config-fields.js';
 import { AcestepError, ShapeError } from '../runtime/errors.js';
-import { add, addScalar, conv1d, convTranspose1d, mul, randn, snake, softplus, tap, tidy, Tensor, type Device } from '../runtime/index.js';
+import { add, addScalar, conv1d, convTranspose1d, mul, randn, snake, softplus, tap, tidy, DisposableStack, Tensor, type Device } from '../runtime/index.js';
 
 export interface VaeConfig {
   audioChannels: number;
@@ -84,12 +84,8 @@ function loadConvWeight(w: Weights, name: string, shape: number[], device: Devic
 
 /** The tensor `name`, checked to be `shape`, as f32 host values. */
 function hostValues(w: Weights, name: string, shape: number[]): Float32Array {
-  const t = w.getShaped(name, shape);
-  try {
-    return t.toFloat32Sync();
-  } finally {
-    t.dispose();
-  }
+  using t = w.getShaped(name, shape);
+  return t.toFloat32Sync();
 }
 
 function loadVector(w: Weights, name: string, shape: number[], device: Device): Tensor {
@@ -278,12 +274,8 @@ export class OobleckVae {
 
   /** Loads `dir` (config.json + diffusion_pytorch_model.safetensors), fusing weight_norm. */
   static load(dir: string, opts: { device?: Device } = {}): OobleckVae {
-    const { ckpt, config, weights } = openModelDir(dir, parseVaeConfig);
-    try {
-      return OobleckVae.fromWeights(config, weights, opts.device);
-    } finally {
-      ckpt.dispose();
-    }
+    using folder = openModelDir(dir, parseVaeConfig);
+    return OobleckVae.fromWeights(folder.config, folder.weights, opts.device);
   }
 
   /** Builds the VAE from `src` (tensors `encoder.*`, `decoder.*`) on `device` (default: modelDevice). */
@@ -291,52 +283,45 @@ export class OobleckVae {
     device = modelDevice(device);
     const mult = [1, ...cfg.channelMultiples];
     const ratios = cfg.downsamplingRatios;
-    const loaded: { dispose(): void }[] = [];
-    const track = <T extends { dispose(): void }>(m: T): T => {
-      loaded.push(m);
-      return m;
+    // A failure part-way frees the blocks already loaded (the stack is emptied once all loaded).
+    using loaded = new DisposableStack();
+    const h = cfg.encoderHiddenSize;
+    const encBlocks: Block[] = ratios.map((s, i) => {
+      const cin = h * mult[i], cout = h * mult[i + 1], p = `encoder.block.${i}`;
+      return {
+        res: [1, 3, 9].map((d, j) => loaded.use(ResidualUnit.load(src, `${p}.res_unit${j + 1}`, cin, d, device))),
+        snake: loaded.use(Snake.load(src, `${p}.snake1`, cin, device)),
+        conv: loaded.use(Conv.load(src, `${p}.conv1`, cin, cout, 2 * s, device, { stride: s, padding: Math.ceil(s / 2) })),
+      };
+    });
+    const dModel = h * mult[mult.length - 1];
+    const enc = {
+      conv1: loaded.use(Conv.load(src, 'encoder.conv1', cfg.audioChannels, h, 7, device, { padding: 3 })),
+      blocks: encBlocks,
+      snake: loaded.use(Snake.load(src, 'encoder.snake1', dModel, device)),
+      // The head emits [mean | scale]; its width is the encoder hidden size (2 x latent channels).
+      conv2: loaded.use(Conv.load(src, 'encoder.conv2', dModel, h, 3, device, { padding: 1 })),
     };
-    try {
-      const h = cfg.encoderHiddenSize;
-      const encBlocks: Block[] = ratios.map((s, i) => {
-        const cin = h * mult[i], cout = h * mult[i + 1], p = `encoder.block.${i}`;
-        return {
-          res: [1, 3, 9].map((d, j) => track(ResidualUnit.load(src, `${p}.res_unit${j + 1}`, cin, d, device))),
-          snake: track(Snake.load(src, `${p}.snake1`, cin, device)),
-          conv: track(Conv.load(src, `${p}.conv1`, cin, cout, 2 * s, device, { stride: s, padding: Math.ceil(s / 2) })),
-        };
-      });
-      const dModel = h * mult[mult.length - 1];
-      const enc = {
-        conv1: track(Conv.load(src, 'encoder.conv1', cfg.audioChannels, h, 7, device, { padding: 3 })),
-        blocks: encBlocks,
-        snake: track(Snake.load(src, 'encoder.snake1', dModel, device)),
-        // The head emits [mean | scale]; its width is the encoder hidden size (2 x latent channels).
-        conv2: track(Conv.load(src, 'encoder.conv2', dModel, h, 3, device, { padding: 1 })),
-      };
-      if (h !== 2 * cfg.decoderInputChannels) {
-        throw new CheckpointError(`encoder_hidden_size ${h} must be twice decoder_input_channels ${cfg.decoderInputChannels}`, src.label);
-      }
-      const c = cfg.decoderChannels, up = [...ratios].reverse(), L = mult.length;
-      const decBlocks: Block[] = up.map((s, i) => {
-        const cin = c * mult[L - i - 1], cout = c * mult[L - i - 2], p = `decoder.block.${i}`;
-        return {
-          snake: track(Snake.load(src, `${p}.snake1`, cin, device)),
-          conv: track(Conv.load(src, `${p}.conv_t1`, cin, cout, 2 * s, device, { stride: s, padding: Math.ceil(s / 2), transposed: true })),
-          res: [1, 3, 9].map((d, j) => track(ResidualUnit.load(src, `${p}.res_unit${j + 1}`, cout, d, device))),
-        };
-      });
-      const dec = {
-        conv1: track(Conv.load(src, 'decoder.conv1', cfg.decoderInputChannels, c * mult[L - 1], 7, device, { padding: 3 })),
-        blocks: decBlocks,
-        snake: track(Snake.load(src, 'decoder.snake1', c, device)),
-        conv2: track(Conv.load(src, 'decoder.conv2', c, cfg.audioChannels, 7, device, { padding: 3, bias: false })),
-      };
-      return new OobleckVae(cfg, device, enc, dec);
-    } catch (e) {
-      for (const m of loaded) m.dispose();
-      throw e;
+    if (h !== 2 * cfg.decoderInputChannels) {
+      throw new CheckpointError(`encoder_hidden_size ${h} must be twice decoder_input_channels ${cfg.decoderInputChannels}`, src.label);
     }
+    const c = cfg.decoderChannels, up = [...ratios].reverse(), L = mult.length;
+    const decBlocks: Block[] = up.map((s, i) => {
+      const cin = c * mult[L - i - 1], cout = c * mult[L - i - 2], p = `decoder.block.${i}`;
+      return {
+        snake: loaded.use(Snake.load(src, `${p}.snake1`, cin, device)),
+        conv: loaded.use(Conv.load(src, `${p}.conv_t1`, cin, cout, 2 * s, device, { stride: s, padding: Math.ceil(s / 2), transposed: true })),
+        res: [1, 3, 9].map((d, j) => loaded.use(ResidualUnit.load(src, `${p}.res_unit${j + 1}`, cout, d, device))),
+      };
+    });
+    const dec = {
+      conv1: loaded.use(Conv.load(src, 'decoder.conv1', cfg.decoderInputChannels, c * mult[L - 1], 7, device, { padding: 3 })),
+      blocks: decBlocks,
+      snake: loaded.use(Snake.load(src, 'decoder.snake1', c, device)),
+      conv2: loaded.use(Conv.load(src, 'decoder.conv2', c, cfg.audioChannels, 7, device, { padding: 3, bias: false })),
+    };
+    loaded.move();
+    return new OobleckVae(cfg, device, enc, dec);
   }
 
   get latentChannels(): number {
@@ -480,35 +465,32 @@ export class OobleckVae {
     if (stride <= 0) throw new VaeTilingError(`chunkSize ${chunk} must be > 2 * overlap ${overlap}`);
     const windows = tileWindows(N, stride, overlap);
     const L = this.latentChannels;
+    using partsStack = new DisposableStack();
     const parts: Tensor[] = [];
     let frames = 0;
     // Upstream measures the samples-per-frame ratio on the first window and reuses it.
     let factor = 0;
-    try {
-      windows.forEach((w, i) => {
-        const raw = tidy(() => {
-          const r = this.encodeRaw(audio.narrow(2, w.winStart, w.winEnd - w.winStart));
-          if (i === 0) factor = (w.winEnd - w.winStart) / r.shape[2];
-          const trimStart = roundHalfEven((w.coreStart - w.winStart) / factor);
-          const trimEnd = roundHalfEven((w.winEnd - w.coreEnd) / factor);
-          return r.narrow(2, trimStart, r.shape[2] - trimEnd - trimStart).contiguous();
-        });
-        parts.push(raw);
-        frames += raw.shape[2];
-        opts.onProgress?.(i + 1, windows.length);
+    windows.forEach((w, i) => {
+      const raw = tidy(() => {
+        const r = this.encodeRaw(audio.narrow(2, w.winStart, w.winEnd - w.winStart));
+        if (i === 0) factor = (w.winEnd - w.winStart) / r.shape[2];
+        const trimStart = roundHalfEven((w.coreStart - w.winStart) / factor);
+        const trimEnd = roundHalfEven((w.winEnd - w.coreEnd) / factor);
+        return r.narrow(2, trimStart, r.shape[2] - trimEnd - trimStart).contiguous();
       });
-      return tidy(() => {
-        const all = Tensor.empty([audio.shape[0], 2 * L, frames], 'f32', audio.device);
-        let at = 0;
-        for (const p of parts) {
-          all.narrow(2, at, p.shape[2]).assign(p);
-          at += p.shape[2];
-        }
-        return this.posterior(all);
-      });
-    } finally {
-      for (const p of parts) p.dispose();
-    }
+      parts.push(partsStack.use(raw));
+      frames += raw.shape[2];
+      opts.onProgress?.(i + 1, windows.length);
+    });
+    return tidy(() => {
+      const all = Tensor.empty([audio.shape[0], 2 * L, frames], 'f32', audio.device);
+      let at = 0;
+      for (const p of parts) {
+        all.narrow(2, at, p.shape[2]).assign(p);
+        at += p.shape[2];
+      }
+      return this.posterior(all);
+    });
   }
 
   dispose(): void {

@@ -45,7 +45,7 @@ const ARRAY_DTYPE = new Map<unknown, DType>([
   [Uint8Array, 'u8'],
 ]);
 
-export class Tensor {
+export class Tensor implements Disposable {
   private handle: BufferHandle | null;
   /** Optional name for parity dumps (see debug.ts). */
   name?: string;
@@ -168,6 +168,11 @@ export class Tensor {
     this.handle = null;
   }
 
+  /** `using t = ...` frees the tensor when the block ends. */
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
   // ---- views (zero-copy) ----
 
   /** Same data, new shape. One dimension may be -1. Copies only when the layout requires it. */
@@ -285,15 +290,13 @@ export class Tensor {
   /** Move to a device (weights are uploaded once this way). */
   toDevice(device: Device): Tensor {
     if (device === this.device) return this.contiguous();
-    const src = this.contiguous();
+    using src = this.contiguous();
     try {
       const host = native.readSync(src.desc());
       const bits = this.dtype === 'f16' || this.dtype === 'bf16' ? new Uint16Array(host) : hostArray(this.dtype, host);
       return Tensor.fromArray(bits, this.shape, { dtype: this.dtype, device });
     } catch (e) {
       throw fromNative(e);
-    } finally {
-      src.dispose();
     }
   }
 
@@ -313,37 +316,29 @@ export class Tensor {
 
   /** Reads the data once all queued work has run, into a fresh array the caller owns. f16/bf16 read as raw Uint16 bits. */
   async data(): Promise<HostArray> {
-    const c = this.contiguous();
+    using c = this.contiguous();
     try {
       return hostArray(this.dtype, await native.read(c.desc()));
     } catch (e) {
       throw fromNative(e);
-    } finally {
-      c.dispose();
     }
   }
 
   /** Blocking form of data(): waits on the main thread. For tests, tools and small reads. */
   dataSync(): HostArray {
-    const c = this.contiguous();
+    using c = this.contiguous();
     try {
       return hostArray(this.dtype, native.readSync(c.desc()));
     } catch (e) {
       throw fromNative(e);
-    } finally {
-      c.dispose();
     }
   }
 
   /** The values as float32 (floats are converted on the native side). */
   async toFloat32(): Promise<Float32Array> {
     if (this.dtype === 'f32') return (await this.data()) as Float32Array;
-    const f = this.copyTo('f32', this.device);
-    try {
-      return (await f.data()) as Float32Array;
-    } finally {
-      f.dispose();
-    }
+    using f = this.copyTo('f32', this.device);
+    return (await f.data()) as Float32Array;
   }
 
   /** Floats as float32, integers as they are (ids, masks). */
@@ -353,12 +348,8 @@ export class Tensor {
 
   toFloat32Sync(): Float32Array {
     if (this.dtype === 'f32') return this.dataSync() as Float32Array;
-    const f = this.copyTo('f32', this.device);
-    try {
-      return f.dataSync() as Float32Array;
-    } finally {
-      f.dispose();
-    }
+    using f = this.copyTo('f32', this.device);
+    return f.dataSync() as Float32Array;
   }
 
   toString(): string {

@@ -11,21 +11,10 @@ export function sampleAudioLatents(engine: AceStep, pcm: Pcm, seed: number): Ten
   const planar = new Float32Array(2 * n);
   planar.set(pcm.channels[0], 0);
   planar.set(pcm.channels[1], n);
-  const audio = Tensor.fromArray(planar, [1, 2, n], { device: engine.device });
-  try {
-    const post = engine.vae.encodeTiled(audio);
-    try {
-      const eps = randn(post.mean.shape as number[], seed, { device: engine.device });
-      try {
-        return tidy(() => add(post.mean, mul(post.std, eps)).transpose(1, 2).contiguous());
-      } finally {
-        eps.dispose();
-      }
-    } finally {
-      post.mean.dispose();
-      post.std.dispose();
-    }
-  } finally {
-    audio.dispose();
-  }
+  using audio = Tensor.fromArray(planar, [1, 2, n], { device: engine.device });
+  const post = engine.vae.encodeTiled(audio);
+  using mean = post.mean;
+  using std = post.std;
+  using eps = randn(mean.shape as number[], seed, { device: engine.device });
+  return tidy(() => add(mean, mul(std, eps)).transpose(1, 2).contiguous());
 }

@@ -49,12 +49,8 @@ export function sdeNoiseFromSeed(shape: LatentShape, seed: number): (step: numbe
   const n = shape[0] * shape[1] * shape[2];
   const s = resolveSeeds([seed])[0];
   return async (step) => {
-    const t = randn([...shape], s, { offset: (step + 1) * n, device: 'cpu' });
-    try {
-      return await t.toFloat32();
-    } finally {
-      t.dispose();
-    }
+    using t = randn([...shape], s, { offset: (step + 1) * n, device: 'cpu' });
+    return await t.toFloat32();
   };
 }
 

@@ -241,20 +241,15 @@ export async function sample<C>(
     const rows = cfg ? 2 * B : B;
     const fresh = phase === 'corrector' || !seen.has(which);
     seen.add(which);
-    const xt = Tensor.fromArray(xin, [rows, T, Ch], { device: opts.device });
-    let vt: Tensor | undefined;
-    try {
-      vt = await velocity(xt, t, cond, { step, phase, condition: which, freshCache: fresh });
-      if (vt.shape.length !== 3 || vt.shape[0] !== rows || vt.shape[1] !== T || vt.shape[2] !== Ch) {
-        throw new ShapeError(`sampler: velocity for step ${step} has shape [${vt.shape.join(', ')}], expected [${rows}, ${T}, ${Ch}]`);
-      }
-      const v = await vt.toFloat32();
-      opts.trace?.({ type: 'decode', step, phase, t, x: xin.slice(), v });
-      return v;
-    } finally {
-      xt.dispose();
-      if (vt && vt !== xt) vt.dispose();
+    using xt = Tensor.fromArray(xin, [rows, T, Ch], { device: opts.device });
+    // Disposing twice is harmless when the velocity function hands back its input.
+    using vt = await velocity(xt, t, cond, { step, phase, condition: which, freshCache: fresh });
+    if (vt.shape.length !== 3 || vt.shape[0] !== rows || vt.shape[1] !== T || vt.shape[2] !== Ch) {
+      throw new ShapeError(`sampler: velocity for step ${step} has shape [${vt.shape.join(', ')}], expected [${rows}, ${T}, ${Ch}]`);
     }
+    const v = await vt.toFloat32();
+    opts.trace?.({ type: 'decode', step, phase, t, x: xin.slice(), v });
+    return v;
   };
   const split = (v: Float32Array) => [v.subarray(0, n), v.subarray(n)] as const;
   const clampThr = opts.velocityNormThreshold ?? 0;

@@ -3,7 +3,7 @@
 // encoder packs them with the reference audio's latents and the task's source latents. A second,
 // non-cover set (default instruction, silence source) is built whenever audio_cover_strength < 1,
 // and both are doubled with the null condition when the base/SFT samplers guide.
-import { concat, flush, pad, tidy, Tensor } from '../../runtime/index.js';
+import { concat, DisposableStack, flush, pad, tidy, Tensor } from '../../runtime/index.js';
 import { ditCaptionPrompt, ditLyricsPrompt, formatMetas, DEFAULT_DIT_INSTRUCTION } from '../conditioning/prompts.js';
 import { captionIds, lyricIds, nonCoverCaptionIds } from '../conditioning/text-conditioning.js';
 import { prepareDiTCondition, withNullCondition, type DiTStepCondition } from '../diffusion/dit-sampling.js';
@@ -12,7 +12,7 @@ import { REFERENCE_SECONDS, type EncodedAudio } from './input-audio.js';
 import type { AssembledTask } from './task.js';
 import { checkAbort, seconds, type RunContext } from './context.js';
 
-export interface DiTConditions {
+export interface DiTConditions extends Disposable {
   main: DiTStepCondition;
   /** The non-cover condition (audio_cover_strength < 1). */
   nonCover: DiTStepCondition | undefined;
@@ -52,65 +52,54 @@ export async function encodeConditions(ctx: RunContext, task: AssembledTask, ref
     });
     return { states, mask };
   };
+  // Everything built here is freed on failure, or handed to the returned conditions on success.
+  using building = new DisposableStack();
   const text = encodeBatch(coverCaption, false);
+  building.use(text.states);
   const lyr = encodeBatch(lyricIdList, true);
+  building.use(lyr.states);
   const refFrames = Math.round(REFERENCE_SECONDS * fps);
   const refLatents = reference
     ? Tensor.fromArray(reference.latents, [1, reference.frames, C], { device: dev })
     : Tensor.fromArray(silenceFrames(silence, 0, refFrames), [1, refFrames, C], { device: dev });
-  const referAcoustic = tidy(() => (B === 1 ? refLatents.contiguous() : concat(new Array<Tensor>(B).fill(refLatents), 0)));
+  const referAcoustic = building.use(tidy(() => (B === 1 ? refLatents.contiguous() : concat(new Array<Tensor>(B).fill(refLatents), 0))));
   refLatents.dispose();
   const referOrder = Array.from({ length: B }, (_, b) => b);
-  const srcT = Tensor.fromArray(task.src, [B, T, C], { device: dev });
-  const chunkT = Tensor.fromArray(task.chunkMask, [B, T, C], { device: dev });
-  const silenceDev = engine.silenceLatent.device === dev ? engine.silenceLatent : engine.silenceLatent.toDevice(dev);
-  const owned: { dispose(): void }[] = [text.states, lyr.states, referAcoustic, srcT, chunkT];
-  if (silenceDev !== engine.silenceLatent) owned.push(silenceDev);
-  const conds: DiTStepCondition[] = [];
-  const dispose = () => {
-    for (const d of conds) d.dispose();
-    for (const o of owned) o.dispose();
+  const srcT = building.use(Tensor.fromArray(task.src, [B, T, C], { device: dev }));
+  const chunkT = building.use(Tensor.fromArray(task.chunkMask, [B, T, C], { device: dev }));
+  const silenceDev = engine.silenceLatent.device === dev ? engine.silenceLatent : building.use(engine.silenceLatent.toDevice(dev));
+  const models = { encoder: engine.conditionEncoder, tokenizer: engine.audioTokenizer };
+  const common = {
+    lyricHiddenStates: lyr.states,
+    lyricAttentionMask: lyr.mask,
+    referAcoustic,
+    referOrder,
+    silenceLatent: silenceDev,
+    chunkMasks: chunkT,
   };
-  try {
-    const models = { encoder: engine.conditionEncoder, tokenizer: engine.audioTokenizer };
-    const common = {
-      lyricHiddenStates: lyr.states,
-      lyricAttentionMask: lyr.mask,
-      referAcoustic,
-      referOrder,
-      silenceLatent: silenceDev,
-      chunkMasks: chunkT,
-    };
-    const main = await prepareDiTCondition(models, {
+  const main = building.use(
+    await prepareDiTCondition(models, {
       ...common, textHiddenStates: text.states, textAttentionMask: text.mask, srcLatents: srcT, isCovers: task.isCovers, precomputedHints: task.hints ?? undefined,
-    });
-    conds.push(main);
-    let nonCover: DiTStepCondition | undefined;
-    if (nonCoverCaption) {
-      const nc = encodeBatch(nonCoverCaption, false);
-      owned.push(nc.states);
-      const silSrc = Tensor.fromArray(silenceBatch(silence, B, T), [B, T, C], { device: dev });
-      owned.push(silSrc);
-      nonCover = await prepareDiTCondition(models, {
+    }),
+  );
+  let nonCover: DiTStepCondition | undefined;
+  if (nonCoverCaption) {
+    const nc = encodeBatch(nonCoverCaption, false);
+    building.use(nc.states);
+    const silSrc = building.use(Tensor.fromArray(silenceBatch(silence, B, T), [B, T, C], { device: dev }));
+    nonCover = building.use(
+      await prepareDiTCondition(models, {
         ...common, textHiddenStates: nc.states, textAttentionMask: nc.mask, srcLatents: silSrc, isCovers: new Array(B).fill(0),
-      });
-      conds.push(nonCover);
-    }
-    const guided = engine.variant !== 'turbo' && p.guidanceScale > 1 && engine.nullConditionEmb !== null;
-    const wrap = (d: DiTStepCondition) => {
-      if (!guided) return d;
-      const w = withNullCondition(d, engine.nullConditionEmb!);
-      conds.push(w);
-      return w;
-    };
-    const result = { main: wrap(main), nonCover: nonCover && wrap(nonCover), guided, dispose };
-    // The encoders run on the native queue: wait for them so their time is not booked to diffusion
-    // (sampling needs their output first anyway, so this costs nothing).
-    await flush();
-    ctx.timeCosts.dit_encoder_time = seconds(tCond);
-    return result;
-  } catch (e) {
-    dispose();
-    throw e;
+      }),
+    );
   }
+  const guided = engine.variant !== 'turbo' && p.guidanceScale > 1 && engine.nullConditionEmb !== null;
+  const wrap = (d: DiTStepCondition) => (guided ? building.use(withNullCondition(d, engine.nullConditionEmb!)) : d);
+  const sets = { main: wrap(main), nonCover: nonCover && wrap(nonCover) };
+  // The encoders run on the native queue: wait for them so their time is not booked to diffusion
+  // (sampling needs their output first anyway, so this costs nothing).
+  await flush();
+  ctx.timeCosts.dit_encoder_time = seconds(tCond);
+  const owned = building.move();
+  return { ...sets, guided, dispose: () => owned.dispose(), [Symbol.dispose]: () => owned.dispose() };
 }

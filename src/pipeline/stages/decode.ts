@@ -28,20 +28,14 @@ export async function decodeLatents(ctx: RunContext, lat: Float32Array, shape: [
   if (p.latentRescale !== 1 || p.latentShift !== 0) for (let i = 0; i < lat.length; i++) lat[i] = Math.fround(lat[i] * p.latentRescale + p.latentShift);
   checkAbort(signal, 'VAE decode');
   const t0 = performance.now();
-  const z = tidy(() => Tensor.fromArray(lat, shape, { device: dev }).transpose(1, 2).contiguous());
-  let wav: Float32Array;
-  try {
-    const out = engine.vae.decodeTiled(z, {
-      memoryBudgetBytes: dev === 'cpu' ? cpuDecodeBudget() : undefined,
-      onProgress: (done, total) => {
-        onProgress?.({ stage: 'vae', tile: done, total });
-      },
-    });
-    wav = Float32Array.from(await out.toFloat32());
-    out.dispose();
-  } finally {
-    z.dispose();
-  }
+  using z = tidy(() => Tensor.fromArray(lat, shape, { device: dev }).transpose(1, 2).contiguous());
+  using out = engine.vae.decodeTiled(z, {
+    memoryBudgetBytes: dev === 'cpu' ? cpuDecodeBudget() : undefined,
+    onProgress: (done, total) => {
+      onProgress?.({ stage: 'vae', tile: done, total });
+    },
+  });
+  const wav = Float32Array.from(await out.toFloat32());
   ctx.timeCosts.vae_decode_time = seconds(t0);
   return wav;
 }

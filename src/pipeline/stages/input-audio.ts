@@ -27,12 +27,8 @@ export interface InputAudio {
 
 /** VAE tiled encode of [2, N] audio, sampling the posterior with seeded noise (spec 11.7). */
 async function encodeAudio(engine: AceStep, pcm: Pcm, seed: number): Promise<EncodedAudio> {
-  const z = sampleAudioLatents(engine, pcm, seed);
-  try {
-    return { pcm, latents: await z.toFloat32(), frames: z.shape[1] };
-  } finally {
-    z.dispose();
-  }
+  using z = sampleAudioLatents(engine, pcm, seed);
+  return { pcm, latents: await z.toFloat32(), frames: z.shape[1] };
 }
 
 /** Stereo PCM with `before`/`after` seconds of silence added (repaint outpainting). */

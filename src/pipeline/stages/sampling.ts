@@ -2,6 +2,7 @@
 // the sampler options of the variant (turbo step cap, guidance for base/SFT, DCW, SDE noise, cover
 // noise, repaint injection), then the flow-matching sampler over the condition sets.
 import { randomInt } from 'node:crypto';
+import { DisposableStack } from '../../runtime/index.js';
 import { ditVelocity } from '../diffusion/dit-sampling.js';
 import { sample, type SamplerOptions } from '../diffusion/sampler.js';
 import { initialNoise, retakeNoise, sdeNoiseFromSeed } from '../diffusion/noise.js';
@@ -57,12 +58,9 @@ export async function sampleLatents(ctx: RunContext, task: AssembledTask, conds:
     const retakeSeed = p.retakeSeed >= 0 ? p.retakeSeed : randomInt(0, 2 ** 32 - 1);
     noise = retakeNoise(noise, await initialNoise(shape, retakeSeed), p.retakeVariance);
   }
-  const vel = ditVelocity(engine.dit);
-  try {
-    const r = await sample(vel.velocity, { main: conds.main, nonCover: conds.nonCover }, noise, shape, samplerOptions(ctx, task, conds.guided));
-    ctx.timeCosts.dit_diffusion_time = seconds(t0);
-    return r.latents;
-  } finally {
-    vel.dispose();
-  }
+  using stack = new DisposableStack();
+  const vel = stack.use(ditVelocity(engine.dit));
+  const r = await sample(vel.velocity, { main: conds.main, nonCover: conds.nonCover }, noise, shape, samplerOptions(ctx, task, conds.guided));
+  ctx.timeCosts.dit_diffusion_time = seconds(t0);
+  return r.latents;
 }

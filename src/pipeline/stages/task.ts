@@ -1,7 +1,7 @@
 // Stage: assemble the task (spec 14, 15). Lays the task out (relabelled items, the batch's latent
 // length), turns each item's audio codes into DiT hints with the audio tokenizer, and builds the
 // clean/source latents and masks through the pure task-assembly functions.
-import { concat, Tensor } from '../../runtime/index.js';
+import { concat, DisposableStack, Tensor } from '../../runtime/index.js';
 import type { TaskType } from '../conditioning/prompts.js';
 import {
   cleanLatents, layoutTask, regionFrames, silenceFrames, taskLatents,
@@ -10,7 +10,7 @@ import {
 import type { InputAudio } from './input-audio.js';
 import type { RunContext } from './context.js';
 
-export interface AssembledTask extends TaskLatents {
+export interface AssembledTask extends TaskLatents, Disposable {
   items: ItemPlan[];
   /** The task after relabelling (text2music with codes runs as cover). */
   effectiveTask: TaskType;
@@ -41,28 +41,32 @@ export async function assembleTask(ctx: RunContext, items: ItemPlan[], layout: T
   const sr = engine.sampleRate, hop = engine.hop;
   const { effectiveTask, T } = layout;
 
+  // The hint tensors are freed on failure, or handed to the assembled task on success.
+  using building = new DisposableStack();
   const hintRows: Tensor[] = [];
   const rows: LatentRow[] = [];
-  // Codes shorter than T are padded with the first silence frames (upstream appends those).
-  const silenceT = items.some((it) => it.audioCodes) ? Tensor.fromArray(silenceFrames(silence, 0, T), [1, T, C], { device: engine.device }) : null;
-  for (const it of items) {
-    if (it.audioCodes) {
-      const h = engine.audioTokenizer.hintsFromCodeString(it.audioCodes, { targetFrames: T, silenceLatent: silenceT! });
-      h.quantized.dispose();
-      hintRows.push(h.hints);
-      rows.push({ latents: await h.hints.toFloat32(), frames: T });
-    } else if (source) {
-      rows.push({ latents: source.latents, frames: source.frames });
-    } else {
-      rows.push({ latents: silenceFrames(silence, 0, T), frames: T });
+  {
+    // Codes shorter than T are padded with the first silence frames (upstream appends those).
+    using silenceT = items.some((it) => it.audioCodes) ? Tensor.fromArray(silenceFrames(silence, 0, T), [1, T, C], { device: engine.device }) : null;
+    for (const it of items) {
+      if (it.audioCodes) {
+        const h = engine.audioTokenizer.hintsFromCodeString(it.audioCodes, { targetFrames: T, silenceLatent: silenceT! });
+        h.quantized.dispose();
+        hintRows.push(building.use(h.hints));
+        rows.push({ latents: await h.hints.toFloat32(), frames: T });
+      } else if (source) {
+        rows.push({ latents: source.latents, frames: source.frames });
+      } else {
+        rows.push({ latents: silenceFrames(silence, 0, T), frames: T });
+      }
     }
   }
-  silenceT?.dispose();
-  const hints = hintRows.length === B ? (B === 1 ? hintRows[0] : concat(hintRows, 0)) : null;
+  const hints = hintRows.length === B ? (B === 1 ? hintRows[0] : building.use(concat(hintRows, 0))) : null;
   const shape: [number, number, number] = [B, T, C];
   const clean = cleanLatents(rows, T, silence);
   const region = repaintRegion ? regionFrames(repaintRegion, T, sr, hop) : null;
   const latents = taskLatents(clean, shape, silence, region, p.chunkMaskMode, p.taskType === 'repaint');
+  const owned = building.move();
   return {
     ...latents,
     items,
@@ -72,9 +76,7 @@ export async function assembleTask(ctx: RunContext, items: ItemPlan[], layout: T
     region,
     isCovers: items.map((it) => (it.task === 'cover' ? 1 : 0)),
     hints,
-    dispose() {
-      for (const h of hintRows) h.dispose();
-      if (hints && hints !== hintRows[0]) hints.dispose();
-    },
+    dispose: () => owned.dispose(),
+    [Symbol.dispose]: () => owned.dispose(),
   };
 }
