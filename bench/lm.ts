@@ -1,5 +1,5 @@
 // 5 Hz LM benchmark: prefill and single-token decode throughput of the Qwen3 decoder at the 0.6B and
-// 1.7B shapes (spec §12.1: 28 layers, hidden 1024 / 2048, 16 q / 8 KV heads of 128, MLP 3072 / 6144,
+// 1.7B shapes (UPSTREAM.md: 5 Hz LM: 28 layers, hidden 1024 / 2048, 16 q / 8 KV heads of 128, MLP 3072 / 6144,
 // vocabulary 217204, tied head) with random bf16 weights, distinct per layer so nothing stays in the
 // 260 MB L3. Decode is compared with its memory-bandwidth bound: bf16 weight bytes read per token
 // (every layer plus the LM head) divided by the streaming read bandwidth measured in the same run

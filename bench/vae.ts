@@ -13,7 +13,7 @@ import { conv1d, convTranspose1d, snake, Tensor, tidy, type Device } from '../sr
 import { native } from '../src/runtime/native.js';
 import { randomValues, ratioOf, timeQueued, wanted, type BenchContext, type BenchRow, type Suite } from './suite.js';
 
-/** The official ACE-Step 1.5 VAE config (spec §11.1). */
+/** The official ACE-Step 1.5 VAE config (UPSTREAM.md: VAE). */
 export const OFFICIAL_VAE: VaeConfig = {
   audioChannels: 2,
   channelMultiples: [1, 2, 4, 8, 16],

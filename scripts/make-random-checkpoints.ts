@@ -1,10 +1,10 @@
 // Writes a REAL-SIZE, randomly initialised checkpoint root in the official ACE-Step 1.5 layout, for
 // timing the whole pipeline at the shapes the released models have (bench/e2e.ts):
-//   acestep-v15-turbo      2B DiT + condition encoder + audio tokenizer/detokenizer (spec 2.6, 2.8), bf16
-//   Qwen3-Embedding-0.6B   28 layers, hidden 1024 (spec 4.1), bf16
-//   acestep-5Hz-lm-0.6B    28 layers, hidden 1024, vocab 217204, tied (spec 12.1), bf16
+//   acestep-v15-turbo      2B DiT + condition encoder + audio tokenizer/detokenizer (UPSTREAM.md: Checkpoint layout), bf16
+//   Qwen3-Embedding-0.6B   28 layers, hidden 1024 (UPSTREAM.md: Text encoder and caption prompt), bf16
+//   acestep-5Hz-lm-0.6B    28 layers, hidden 1024, vocab 217204, tied (UPSTREAM.md: 5 Hz LM), bf16
 //   acestep-5Hz-lm-1.7B    28 layers, hidden 2048, vocab 217204, tied (only with --lm17), bf16
-//   vae                    Oobleck, the official config of spec 11.1, weight_norm layout (g/v), f32
+//   vae                    Oobleck, the official config (UPSTREAM.md: VAE), weight_norm layout (g/v), f32
 // Tokenizers and the silence latent come from the tiny writer (real Qwen3 tokenizer, 64 channels).
 // Values: Linear weights uniform with variance 1/fan_in, norm gains 1, small biases and embeddings,
 // so activations stay finite through every stack. Random bytes are drawn once per scale into a
@@ -181,7 +181,7 @@ function qwenConfig(arch: string, d: QwenDims, extra: Record<string, unknown>): 
   };
 }
 
-/** The 677 tensors of the 2B DiT checkpoint (spec 2.8). */
+/** The 677 tensors of the 2B DiT checkpoint (UPSTREAM.md: Checkpoint layout). */
 export function ditSpecs(): Spec[] {
   const H = 2048, I = 6144, NH = 16, KV = 8, HD = 128, TEXT = 1024, LAT = 64;
   const s: Spec[] = [];
@@ -277,7 +277,7 @@ function ditConfig(): Record<string, unknown> {
   };
 }
 
-/** The official VAE config (spec 11.1). */
+/** The official VAE config (UPSTREAM.md: VAE). */
 const VAE_CONFIG = {
   _class_name: 'AutoencoderOobleck',
   _diffusers_version: '0.34.0',
@@ -290,7 +290,7 @@ const VAE_CONFIG = {
   sampling_rate: 48000,
 };
 
-/** Oobleck tensors in the weight_norm layout (spec 11.2: 365 tensors for the official config). */
+/** Oobleck tensors in the weight_norm layout (UPSTREAM.md: VAE: 365 tensors for the official config). */
 export function vaeSpecs(cfg = VAE_CONFIG): Spec[] {
   const s: Spec[] = [];
   walkOobleck(

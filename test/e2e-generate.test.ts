@@ -200,7 +200,8 @@ describe('generateMusic end to end (tiny checkpoints)', () => {
     const cov = await generateMusic(engine, { ...base, taskType: 'cover', srcAudio: srcWav, audioCoverStrength: 0.5, coverNoiseStrength: 0.3 }, fixed([2]));
     expect(cov.success, cov.error ?? '').toBe(true);
     expect(cov.audios[0].channels[0].length).toBe(1200);
-    // The non-cover condition set is built for any task once audio_cover_strength < 1 (spec 14.7).
+    // The non-cover condition set is built for any task once audio_cover_strength < 1 (UPSTREAM.md:
+    // Cover strength and noise).
     const t2m = await generateMusic(engine, { ...base, duration: 6, audioCoverStrength: 0.5 }, fixed([2]));
     expect(t2m.success, t2m.error ?? '').toBe(true);
   });

@@ -1,4 +1,4 @@
-// LoRA / LoKr adapters on the tiny DiT decoder (spec §16). Adapter fixtures are written here in
+// LoRA / LoKr adapters on the tiny DiT decoder (UPSTREAM.md: LoRA). Adapter fixtures are written here in
 // the PEFT layout (adapter_config.json + adapter_model.safetensors) and the LyCORIS LoKr layout
 // with the io safetensors writer; expected values come from plain float64 JS math (a LoRA delta
 // x·(B·A)ᵀ, an explicit Kronecker product) or from a base checkpoint whose weights were merged

@@ -1,5 +1,5 @@
 // The real-size random checkpoint writer (scripts/make-random-checkpoints.ts, used by bench/e2e.ts):
-// its tensor inventories match the spec's counts and the golden tiny checkpoints' names (which the
+// its tensor inventories match the official counts and the golden tiny checkpoints' names (which the
 // loaders accept), and its streamed safetensors files read back with the values it promises.
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,7 +20,7 @@ function fixtureNames(dir: string, file = 'model.safetensors'): string[] {
 const folded = (names: string[]) => new Set(names.map((k) => k.replace(/(layers|block)\.\d+/g, '$1.N')));
 
 describe('make-random-checkpoints', () => {
-  it('DiT: 677 tensors (spec 2.8) with the tiny turbo checkpoint names, real 2B shapes', () => {
+  it('DiT: 677 tensors (UPSTREAM.md: Checkpoint layout) with the tiny turbo checkpoint names, real 2B shapes', () => {
     const s = ditSpecs();
     expect(s.length).toBe(677);
     expect(folded(s.map((x) => x.name))).toEqual(folded(fixtureNames('acestep-v15-turbo-tiny')));
@@ -32,7 +32,7 @@ describe('make-random-checkpoints', () => {
     expect(shape('decoder.proj_in.1.weight')).toEqual([2048, 192, 2]);
   });
 
-  it('text encoder: 310 tensors (spec 4.1); LMs: Qwen3 names under model.', () => {
+  it('text encoder: 310 tensors (UPSTREAM.md: Text encoder and caption prompt); LMs: Qwen3 names under model.', () => {
     expect(qwenSpecs('', TEXT_ENCODER_DIMS).length).toBe(310);
     expect(folded(qwenSpecs('', TEXT_ENCODER_DIMS).map((x) => x.name))).toEqual(folded(fixtureNames('Qwen3-Embedding-tiny')));
     const lm = qwenSpecs('model.', LM_DIMS['1.7B']);
@@ -40,7 +40,7 @@ describe('make-random-checkpoints', () => {
     expect(lm[0].shape).toEqual([217204, 2048]);
   });
 
-  it('VAE: 365 weight_norm tensors (spec 11.2) named like the tiny VAE fixture', () => {
+  it('VAE: 365 weight_norm tensors (UPSTREAM.md: VAE) named like the tiny VAE fixture', () => {
     const s = vaeSpecs();
     expect(s.length).toBe(365);
     expect(folded(s.map((x) => x.name))).toEqual(folded(fixtureNames('vae-tiny', 'diffusion_pytorch_model.safetensors')));

@@ -1,6 +1,7 @@
-// GenerationParams / GenerationConfig: upstream defaults (spec 1.7, 17.3), snake_case input, the
-// seed plan of spec 13.6 (useRandomSeed, a single seed with batch > 1, lists, -1, comma strings)
-// and the typed errors. Plain host logic; exact expectations.
+// GenerationParams / GenerationConfig: upstream defaults (UPSTREAM.md: Parameters and defaults,
+// Post-processing and saving), snake_case input, the seed plan of UPSTREAM.md: Noise and seeds
+// (useRandomSeed, a single seed with batch > 1, lists, -1, comma strings) and the typed errors.
+// Plain host logic; exact expectations.
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_CONFIG, ParamError, planSeeds, resolveConfig, resolveParams } from '../src/index.js';
 

@@ -1,4 +1,5 @@
-// Prompt builders: task instructions (spec 15.1) and the metas block rules (spec 4.2).
+// Prompt builders: task instructions (UPSTREAM.md: Task types) and the metas block rules
+// (UPSTREAM.md: Text encoder and caption prompt).
 import { describe, expect, it } from 'vitest';
 import { ditInstruction, formatInstruction, formatMetas } from '../src/pipeline/conditioning/prompts.js';
 

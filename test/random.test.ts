@@ -1,4 +1,5 @@
-// randn: agreement with torch's CUDA generator (reference values from the spec), statistical
+// randn: agreement with torch's CUDA generator (the first values for seed 42 that acestep.cpp's
+// tests/CUDA0-BF16.log records; UPSTREAM.md: Noise and seeds), statistical
 // properties within stated bounds, and bit-exact reproducibility by seed and offset.
 import { afterAll, describe, expect, it } from 'vitest';
 import { ShapeError, Tensor, randn, tidy } from '../src/runtime/index.js';
@@ -10,7 +11,7 @@ const values = (shape: number[], seed: number, offset?: number) =>
   tidy(() => randn(shape, seed, { offset }).dataSync() as Float32Array);
 
 describe('randn', () => {
-  it('matches torch.randn(generator=cuda(42), dtype=bf16) first values (spec §13.6)', () => {
+  it('matches torch.randn(generator=cuda(42), dtype=bf16) first values (UPSTREAM.md: Noise and seeds)', () => {
     const bf = tidy(() => randn([1, 2170, 64], 42).to('bf16').toFloat32Sync());
     expect(Array.from(bf.subarray(0, 4))).toEqual([0.1943359375, 2.15625, -0.171875, 0.84765625]);
   });

@@ -1,7 +1,8 @@
-// Sampler math against plain references written straight from the formulas (spec §13, §15.4):
-// schedules vs the upstream tables, APG/ADG vs direct float64 implementations, DCW's closed form vs
-// an explicit Haar DWT → scale → inverse DWT, repaint bookkeeping, and the sampler loop's
-// behaviour (exact flow recovery, progress, abort, typed option errors).
+// Sampler math against plain references written straight from the formulas (UPSTREAM.md:
+// Flow-matching sampler, Repaint): schedules vs the upstream tables, APG/ADG vs direct float64
+// implementations, DCW's closed form vs an explicit Haar DWT → scale → inverse DWT, repaint
+// bookkeeping, and the sampler loop's behaviour (exact flow recovery, progress, abort, typed option
+// errors).
 import { describe, expect, it } from 'vitest';
 import { Tensor } from '../src/runtime/tensor.js';
 import { ShapeError } from '../src/runtime/errors.js';

@@ -1,6 +1,6 @@
 // Seeded sampler noise: per-item seeds, one-stream batches, SDE draws beyond the initial noise,
 // the acestep.cpp / torch CUDA anchor (seed 42 → 0.194336, 2.156250, −0.171875, 0.847656 after
-// bf16 rounding, spec §13.6), and typed seed errors.
+// bf16 rounding, UPSTREAM.md: Noise and seeds), and typed seed errors.
 import { describe, expect, it } from 'vitest';
 import { randn } from '../src/runtime/index.js';
 import { initialNoise, resolveSeeds, sdeNoiseFromSeed } from '../src/pipeline/diffusion/noise.js';

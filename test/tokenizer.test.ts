@@ -98,7 +98,8 @@ describe('tokenizer: upstream prompt ids (golden case prompts)', () => {
     let checked = 0;
     for (const it of items) {
       let ids: number[];
-      // Caption prompts: max_length 256 (spec §4.3); lyrics: 2048 (§5); LM prompts: no limit, no EOS.
+      // Caption prompts: max_length 256 (UPSTREAM.md: Text encoder and caption prompt); lyrics:
+      // 2048 (UPSTREAM.md: Lyrics); LM prompts: no limit, no EOS.
       if (it.kind === 'dit_caption_prompt') ids = text.encode(it.string, { maxLength: 256 });
       else if (it.kind === 'dit_lyrics_prompt') ids = text.encode(it.string, { maxLength: 2048 });
       else if (it.kind.startsWith('lm_')) ids = lm.encode(it.string);

@@ -1,12 +1,13 @@
-// The bidirectional pre-norm encoder stack ACE-Step uses four times (lyric encoder, timbre
-// encoder, attention pooler, detokenizer; spec §7-9): N Qwen3-style layers with RoPE positions
-// 0..T-1, the sliding window on the layers the config marks "sliding", an optional key padding
-// mask, and a final RMSNorm. The caller does the per-stack embedding and token handling.
+// The bidirectional pre-norm encoder stack ACE-Step uses four times (lyric encoder, timbre encoder,
+// attention pooler, detokenizer; UPSTREAM.md: Condition encoder, Audio tokenizer): N Qwen3-style
+// layers with RoPE positions 0..T-1, the sliding window on the layers the config marks "sliding",
+// an optional key padding mask, and a final RMSNorm. The caller does the per-stack embedding and
+// token handling.
 //
 // Upstream combines window and padding into one additive mask filled with finfo(f32).min, so a
 // query whose window holds only padding keys scores every key equally and averages the values of
-// all keys (spec §23 rule 1). Padded lyric rows do that, and they reach the DiT through packing;
-// the attention op returns zeros for such rows, so those rows are patched here.
+// all keys (UPSTREAM.md: Transformer blocks). Padded lyric rows do that, and they reach the DiT
+// through packing; the attention op returns zeros for such rows, so those rows are patched here.
 import { add, attention, mean, mul, rope, ropeTables, sub, tidy, Tensor, type Device } from '../runtime/index.js';
 import { ShapeError } from '../runtime/errors.js';
 import { isSlidingLayer, type AceStepConfig } from './acestep-config.js';

@@ -1,8 +1,8 @@
-// The ACE-Step audio tokenizer and detokenizer (spec §8-9, README FSQ formula): 25 Hz VAE
-// latents -> attention pooler -> residual FSQ (one quantizer) -> 5 Hz codes, and codes -> 25 Hz
-// "LM hints" through the detokenizer. Also the `<|audio_code_N|>` string form the LM emits.
-// The FSQ rounding runs on the host: it is a handful of values per 5 Hz frame and must reproduce
-// upstream's float32 index arithmetic exactly.
+// The ACE-Step audio tokenizer and detokenizer (UPSTREAM.md: Audio tokenizer, the FSQ formula in
+// test/fixtures/golden/README.md): 25 Hz VAE latents -> attention pooler -> residual FSQ (one
+// quantizer) -> 5 Hz codes, and codes -> 25 Hz "LM hints" through the detokenizer. Also the
+// `<|audio_code_N|>` string form the LM emits. The FSQ rounding runs on the host: it is a handful
+// of values per 5 Hz frame and must reproduce upstream's float32 index arithmetic exactly.
 import { AcestepError, ShapeError } from '../runtime/errors.js';
 import { add, concat, tap, tidy, tidyAsync, Tensor, type Device } from '../runtime/index.js';
 import { f32Param, type AceStepConfig } from './acestep-config.js';

@@ -1,8 +1,9 @@
-// AceStepConditionEncoder (spec §7, README round 3): turns the caption hidden states, the lyric
-// embeddings and the reference-audio latents into the packed `encoder_hidden_states` the DiT
-// cross-attends to. Text projector, lyric encoder (padding mask as key mask), timbre encoder
-// (2B: frame 0 of each reference; XL: a prepended special token's output), timbre unpacking per
-// batch item, then packing [lyrics | timbre | text] with valid tokens first.
+// AceStepConditionEncoder (UPSTREAM.md: Condition encoder, test/fixtures/golden/README.md): turns
+// the caption hidden states, the lyric embeddings and the reference-audio latents into the packed
+// `encoder_hidden_states` the DiT cross-attends to. Text projector, lyric encoder (padding mask as
+// key mask), timbre encoder (2B: frame 0 of each reference; XL: a prepended special token's
+// output), timbre unpacking per batch item, then packing [lyrics | timbre | text] with valid tokens
+// first.
 import { ShapeError } from '../runtime/errors.js';
 import { concat, embedding, tap, tidy, Tensor, type Device } from '../runtime/index.js';
 import { f32Param, type AceStepConfig } from './acestep-config.js';

@@ -1,13 +1,14 @@
-// The ACE-Step 1.5 DiT decoder (`AceStepDiTModel`, spec §10; XL per README round 3): one call is
-// one velocity evaluation v(x_t, t, r | encoder states, context latents). Patchify (Conv1d k=s=2
-// as a GEMM over frame pairs), the two timestep embeddings (t and t-r), the condition embedder,
-// AdaLN layers (self-attention with RoPE and the sliding window on "sliding" layers, ungated
-// cross-attention without mask, gated SwiGLU MLP), output modulation and unpatchify
-// (ConvTranspose1d k=s=2 as a GEMM). Cross-attention K/V depend only on the encoder states, so
-// `prepareCondition` computes them once per sequence for every sampler step to reuse.
+// The ACE-Step 1.5 DiT decoder (`AceStepDiTModel`, UPSTREAM.md: DiT decoder; XL per
+// test/fixtures/golden/README.md): one call is one velocity evaluation v(x_t, t, r | encoder
+// states, context latents). Patchify (Conv1d k=s=2 as a GEMM over frame pairs), the two timestep
+// embeddings (t and t-r), the condition embedder, AdaLN layers (self-attention with RoPE and the
+// sliding window on "sliding" layers, ungated cross-attention without mask, gated SwiGLU MLP),
+// output modulation and unpatchify (ConvTranspose1d k=s=2 as a GEMM). Cross-attention K/V depend
+// only on the encoder states, so `prepareCondition` computes them once per sequence for every
+// sampler step to reuse.
 //
-// The pipeline is responsible for the minimum of 128 latent frames (spec §14.1): this model runs
-// on whatever T it is given.
+// The pipeline is responsible for the minimum of 128 latent frames (UPSTREAM.md: Task assembly):
+// this model runs on whatever T it is given.
 import { ShapeError } from '../runtime/errors.js';
 import {
   add,

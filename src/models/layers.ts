@@ -1,8 +1,9 @@
 // Transformer building blocks shared by the Qwen3 models (text encoder, 5 Hz LM) and the ACE-Step
-// DiT / condition-encoder stacks (spec §3): Linear, RMSNorm, SwiGLU MLP, the Qwen3/AceStep attention
-// block (QK-norm, RoPE, GQA, masks, cross-attention, KV cache) and the pre-norm decoder layer.
-// Every block loads its tensors by their upstream names through a `Weights` view, so a block is
-// built the same way from a safetensors file, a checkpoint folder or a test map.
+// DiT / condition-encoder stacks (UPSTREAM.md: Transformer blocks): Linear, RMSNorm, SwiGLU MLP,
+// the Qwen3/AceStep attention block (QK-norm, RoPE, GQA, masks, cross-attention, KV cache) and the
+// pre-norm decoder layer. Every block loads its tensors by their upstream names through a `Weights`
+// view, so a block is built the same way from a safetensors file, a checkpoint folder or a test
+// map.
 import {
   add,
   attention,
@@ -153,7 +154,7 @@ export class Linear {
   }
 }
 
-/** `Qwen3RMSNorm`: `weight [dim]`; f32 `x * rsqrt(mean(x^2) + eps) * weight` (spec §3.1). */
+/** `Qwen3RMSNorm`: `weight [dim]`; f32 `x * rsqrt(mean(x^2) + eps) * weight` (UPSTREAM.md: Transformer blocks). */
 export class RMSNorm {
   readonly weight: Tensor;
 
@@ -179,7 +180,7 @@ export class RMSNorm {
 }
 
 /**
- * `Qwen3MLP` (spec §3.2): `down_proj(silu(gate_proj(x)) * up_proj(x))`.
+ * `Qwen3MLP` (UPSTREAM.md: Transformer blocks): `down_proj(silu(gate_proj(x)) * up_proj(x))`.
  * Tensors: `gate_proj.weight [I, H]`, `up_proj.weight [I, H]`, `down_proj.weight [H, I]` (no biases
  * upstream; a checkpoint that has them is honoured).
  */
@@ -256,7 +257,8 @@ export interface AttentionOptions {
 }
 
 /**
- * Qwen3 / AceStep attention (spec §3.4). Tensors, with Hq = numHeads, Hkv = numKvHeads, D = headDim:
+ * Qwen3 / AceStep attention (UPSTREAM.md: Transformer blocks). Tensors, with Hq = numHeads, Hkv =
+ * numKvHeads, D = headDim:
  * `q_proj.weight [Hq*D, H]`, `k_proj.weight [Hkv*D, Hsrc]`, `v_proj.weight [Hkv*D, Hsrc]`,
  * `o_proj.weight [H, Hq*D]` (each with an optional bias), `q_norm.weight [D]`, `k_norm.weight [D]`.
  * q/k are RMS-normalised per head before RoPE; RoPE applies only to self-attention; GQA shares each

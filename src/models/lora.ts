@@ -1,4 +1,4 @@
-// LoRA (PEFT) and LoKr (LyCORIS) adapters on the DiT decoder (spec §16). An adapter never touches
+// LoRA (PEFT) and LoKr (LyCORIS) adapters on the DiT decoder (UPSTREAM.md: LoRA). An adapter never touches
 // the base weights: each adapted Linear gets an extra branch on its output (`Linear.delta`), so
 // scale 0, switching to no adapter or unloading gives back the base output bit for bit.
 //

@@ -1,7 +1,7 @@
-// Qwen3 decoder stack (spec §4, §12.1): one class serves the Qwen3-Embedding text encoder (final-norm
-// hidden states, causal, no attention mask), the bare `embed_tokens` lookup used for lyrics (§5), and
-// the 5 Hz LM (causal LM with tied or separate lm_head, KV cache, batched left-padded prompts).
-// Every size comes from config.json.
+// Qwen3 decoder stack (UPSTREAM.md: Text encoder and caption prompt, 5 Hz LM): one class serves the
+// Qwen3-Embedding text encoder (final-norm hidden states, causal, no attention mask), the bare
+// `embed_tokens` lookup used for lyrics (UPSTREAM.md: Lyrics), and the 5 Hz LM (causal LM with tied
+// or separate lm_head, KV cache, batched left-padded prompts). Every size comes from config.json.
 import {
   embedding,
   linear,
@@ -183,7 +183,7 @@ export class Qwen3Model {
     return new KVCache(c.numLayers, batch, maxLen, c.numKvHeads, c.headDim, this.device);
   }
 
-  /** `embed_tokens` lookup: ids `[...]` i32|i64 -> `[..., H]` f32 (the lyric path, spec §5). */
+  /** `embed_tokens` lookup: ids `[...]` i32|i64 -> `[..., H]` f32 (the lyric path, UPSTREAM.md: Lyrics). */
   embed(ids: Tensor): Tensor {
     return embedding(this.embedTokens, ids);
   }

@@ -1,7 +1,7 @@
-// The Oobleck VAE (diffusers AutoencoderOobleck, spec §11): 48 kHz stereo audio <-> 25 Hz latents.
+// The Oobleck VAE (diffusers AutoencoderOobleck, UPSTREAM.md: VAE): 48 kHz stereo audio <-> 25 Hz latents.
 // Weights come from the official `vae/` folder with the legacy weight_norm tensors
 // (`weight_g`, `weight_v`), fused once at load into plain conv weights. Decode and encode run
-// whole or tiled with upstream's overlap-discard windows (spec §11.8-11.9).
+// whole or tiled with upstream's overlap-discard windows (UPSTREAM.md: VAE tiling).
 import { modelDevice, openModelDir, type Weights } from './layers.js';
 import { CheckpointError } from '../io/errors.js';
 import { intList, posInt, readConfig } from '../io/config-fields.js';
@@ -217,7 +217,7 @@ export const DEFAULT_ENCODE_OVERLAP_SECONDS = 2;
 
 /**
  * Upstream's GPU decode chunk (latent frames) for the free device memory in bytes: >= 24 GiB 512,
- * >= 16 GiB 384, >= 12 GiB 256, otherwise 128 (spec §11.9; upstream's env override
+ * >= 16 GiB 384, >= 12 GiB 256, otherwise 128 (UPSTREAM.md: VAE tiling; upstream's env override
  * ACESTEP_VAE_DECODE_CHUNK_SIZE is the caller's to apply through `chunkSize`).
  */
 export function upstreamDecodeChunk(freeBytes: number): number {
@@ -385,7 +385,7 @@ export class OobleckVae {
    * A draw from the posterior, mean + std * n with n ~ N(0, 1) from the seeded Philox generator
    * (element i of the flattened [B, latent, T] tensor uses counter offset + i). Upstream draws
    * from torch's global RNG instead, so the values differ from upstream's; the distribution is
-   * the same (spec §11.7).
+   * the same (UPSTREAM.md: VAE).
    */
   sample(p: Posterior, seed: number, offset = 0): Tensor {
     return tidy(() => add(p.mean, mul(p.std, randn(p.mean.shape, seed, { offset, device: p.mean.device }))));

@@ -8,9 +8,9 @@ import type { GenerationParams } from './params.js';
 import { ditInstruction, type TaskType } from './conditioning/prompts.js';
 import { repaintChunkMask, silenceRegion } from './diffusion/repaint.js';
 
-/** Minimum latent length of a generation (spec 14.2: 128 frames, 5.12 s at 25 Hz). */
+/** Minimum latent length of a generation (UPSTREAM.md: Task assembly: 128 frames, 5.12 s at 25 Hz). */
 export const MIN_LATENT_FRAMES = 128;
-/** Duration used when neither the user nor the LM gave one (spec 14.1). */
+/** Duration used when neither the user nor the LM gave one (UPSTREAM.md: Task assembly). */
 export const FALLBACK_DURATION = 120;
 
 export interface ItemMetas {
@@ -66,8 +66,9 @@ export function initialItems(p: GenerationParams, seeds: number[]): ItemPlan[] {
 }
 
 /**
- * Relabels text2music with audio codes as cover (spec 14.5) and gives each item the instruction of
- * its task (a user instruction is kept unless the task changed). Returns the batch's effective task.
+ * Relabels text2music with audio codes as cover (UPSTREAM.md: Task assembly) and gives each item the
+ * instruction of its task (a user instruction is kept unless the task changed). Returns the batch's
+ * effective task.
  */
 export function relabelTasks(items: ItemPlan[], p: GenerationParams): TaskType {
   for (const it of items) {
@@ -90,7 +91,7 @@ export interface LatentLength {
   itemFrames: number[];
 }
 
-/** The batch's latent length (spec 14.1, 14.2). `sourceFrames` is null without source audio. */
+/** The batch's latent length (UPSTREAM.md: Task assembly). `sourceFrames` is null without source audio. */
 export function latentLength(items: ItemPlan[], sourceFrames: number | null, poolWindow: number, sampleRate: number, hop: number): LatentLength {
   const itemFrames = items.map((it) => {
     if (it.audioCodes) return poolWindow * (it.audioCodes.match(/<\|audio_code_\d+\|>/g)?.length ?? 0);
@@ -153,7 +154,7 @@ export interface LatentRow {
 
 /**
  * The clean latents [B, T, C]: each row its latents cut to T, shorter rows right-padded with the
- * silence latent's frames from where they end (spec 14.2).
+ * silence latent's frames from where they end (UPSTREAM.md: Task assembly).
  */
 export function cleanLatents(rows: LatentRow[], T: number, sil: SilenceLatent): Float32Array {
   const C = sil.C;
@@ -186,7 +187,7 @@ export interface TaskLatents {
 /**
  * The DiT's source inputs from the clean latents. With a region, the chunk mask follows
  * `chunkMaskMode`; `silenceSource` (the repaint task) also replaces the region by the silence
- * latent in the source and returns the sampler's repaint mask (spec 15.4).
+ * latent in the source and returns the sampler's repaint mask (UPSTREAM.md: Repaint).
  */
 export function taskLatents(
   clean: Float32Array,

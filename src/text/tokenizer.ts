@@ -1,8 +1,9 @@
-// Hugging Face tokenizers for the text encoder and the 5 Hz LM (spec §4.3, §5, §12.1, §12.3):
-// tokenizer.json + tokenizer_config.json run by @huggingface/tokenizers, chat templates rendered by
-// @huggingface/jinja. A folder may instead hold a derive.json that builds its tokenizer from another
-// tokenizer.json (the golden fixtures store the Qwen3-Embedding and LM tokenizers that way); the
-// rules are applied generally, so a real checkpoint folder with its own tokenizer.json loads as is.
+// Hugging Face tokenizers for the text encoder and the 5 Hz LM (UPSTREAM.md: Text encoder and
+// caption prompt, Lyrics, 5 Hz LM): tokenizer.json + tokenizer_config.json run by
+// @huggingface/tokenizers, chat templates rendered by @huggingface/jinja. A folder may instead hold
+// a derive.json that builds its tokenizer from another tokenizer.json (the golden fixtures store
+// the Qwen3-Embedding and LM tokenizers that way); the rules are applied generally, so a real
+// checkpoint folder with its own tokenizer.json loads as is.
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';

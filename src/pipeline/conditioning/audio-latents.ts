@@ -1,4 +1,4 @@
-// Audio -> 25 Hz latents the way the pipeline needs them (spec 11.7): a tiled VAE encode of stereo
+// Audio -> 25 Hz latents the way the pipeline needs them (UPSTREAM.md: VAE): a tiled VAE encode of stereo
 // PCM, then one posterior sample mean + std·randn. Upstream samples (it does not take the mean), so
 // the noise is seeded here to keep source, reference and understand-from-audio reproducible.
 import { add, mul, randn, tidy, Tensor } from '../../runtime/index.js';

@@ -1,6 +1,7 @@
-// The text prompts of the pipeline, built exactly as upstream does (spec 4.2, 5, 12.3-12.5, 14.7,
-// 15.1, 24 P1-P4): the DiT caption and lyrics prompts for the text encoder, and the LM chat
-// prompts for each mode with their unconditional (CFG) forms.
+// The text prompts of the pipeline, built exactly as upstream does (UPSTREAM.md: Text encoder and
+// caption prompt, Lyrics, 5 Hz LM, CoT YAML, Cover strength and noise, Task types): the DiT caption
+// and lyrics prompts for the text encoder, and the LM chat prompts for each mode with their
+// unconditional (CFG) forms.
 import { formatCot, type CotValue } from '../lm/cot-yaml.js';
 
 export const TASK_TYPES = ['text2music', 'repaint', 'cover', 'cover-nofsq', 'extract', 'lego', 'complete'] as const;
@@ -17,7 +18,7 @@ export const DEFAULT_LM_INSPIRED_INSTRUCTION = "Expand the user's input into a m
 export const DEFAULT_LM_REWRITE_INSTRUCTION = "Format the user's input into a more detailed and specific musical description:";
 export const DEFAULT_NEGATIVE_PROMPT = 'NO USER INPUT';
 
-/** The DiT instruction of a task (spec 15.1); track names are upper-cased. */
+/** The DiT instruction of a task (UPSTREAM.md: Task types); track names are upper-cased. */
 export function ditInstruction(task: TaskType, tracks: readonly string[] = []): string {
   const names = tracks.map((t) => t.toUpperCase());
   switch (task) {
@@ -99,7 +100,7 @@ function isCustomNegative(neg: string | null | undefined): neg is string {
   return !!neg && neg.trim() !== '' && neg !== DEFAULT_NEGATIVE_PROMPT;
 }
 
-/** Phase 1 (CoT metadata) prompt and its unconditional form (spec 12.4, 24 P2). */
+/** Phase 1 (CoT metadata) prompt and its unconditional form (UPSTREAM.md: 5 Hz LM). */
 export function lmCotPrompt(render: ChatRenderer, caption: string, lyrics: string): string {
   return chat(render, DEFAULT_LM_INSTRUCTION, `# Caption\n${caption}\n\n# Lyric\n${lyrics}\n`);
 }
@@ -132,7 +133,7 @@ export function lmFormatPrompt(render: ChatRenderer, caption: string, lyrics: st
   const l = lyrics.trim() === '' ? '[Instrumental]' : lyrics;
   return chat(render, DEFAULT_LM_REWRITE_INSTRUCTION, `# Caption\n${c}\n\n# Lyric\n${l}`);
 }
-/** The unconditional prompt of understand / inspire / format (spec 24 P3). */
+/** The unconditional prompt of understand / inspire / format (UPSTREAM.md: 5 Hz LM). */
 export function lmHelperUncondPrompt(render: ChatRenderer, instruction: string): string {
   return chat(render, instruction, DEFAULT_NEGATIVE_PROMPT);
 }

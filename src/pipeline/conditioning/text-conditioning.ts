@@ -1,6 +1,6 @@
-// Token ids of the DiT text conditioning (spec 4.3, 5, 24 P1): caption prompts truncated to 256
-// ids with the text encoder's appended <|endoftext|>, lyrics to 2048, and the non-cover caption
-// cut or right-padded to the cover caption's length.
+// Token ids of the DiT text conditioning (UPSTREAM.md: Text encoder and caption prompt, Lyrics):
+// caption prompts truncated to 256 ids with the text encoder's appended <|endoftext|>, lyrics to
+// 2048, and the non-cover caption cut or right-padded to the cover caption's length.
 
 export const CAPTION_MAX_IDS = 256;
 export const LYRICS_MAX_IDS = 2048;

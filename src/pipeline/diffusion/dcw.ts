@@ -1,4 +1,4 @@
-// DCW, the wavelet latent correction applied after each sampler step (spec §13.5). Only the
+// DCW, the wavelet latent correction applied after each sampler step (UPSTREAM.md: DCW). Only the
 // single-level Haar transform along time is supported; for Haar the DWT → scale → IDWT chain
 // reduces to a closed form on frame pairs (2n, 2n+1), with an odd last frame paired with zero.
 import { SamplerConfigError } from './sampler-errors.js';

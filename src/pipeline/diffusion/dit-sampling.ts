@@ -1,8 +1,9 @@
-// Glue between the ACE-Step models and the sampler (spec §13.4, §14.6, §14.7): builds a
-// condition set the way upstream prepare_condition does (packed encoder states; context =
-// [src | chunk mask] with cover items' src replaced by the FSQ round trip of their latents),
-// doubles it for CFG with null_condition_emb as the unconditional encoder states, and wraps
-// AceStepDiT as the sampler's velocity function with one cross-attention K/V set per condition.
+// Glue between the ACE-Step models and the sampler (UPSTREAM.md: Guidance, Task assembly, Cover
+// strength and noise): builds a condition set the way upstream prepare_condition does (packed
+// encoder states; context = [src | chunk mask] with cover items' src replaced by the FSQ round trip
+// of their latents), doubles it for CFG with null_condition_emb as the unconditional encoder
+// states, and wraps AceStepDiT as the sampler's velocity function with one cross-attention K/V set
+// per condition.
 import { ShapeError } from '../../runtime/errors.js';
 import { concat, tidy, tidyAsync, keep, Tensor } from '../../runtime/index.js';
 import type { AudioTokenizer } from '../../models/audio-tokenizer.js';

@@ -1,4 +1,4 @@
-// Classifier-free guidance for the base/SFT samplers (spec §13.4): plain CFG, APG (momentum,
+// Classifier-free guidance for the base/SFT samplers (UPSTREAM.md: Guidance): plain CFG, APG (momentum,
 // norm threshold and projection along the time axis) and ADG (angle-based). They work on host
 // Float32Arrays in the [B, T, C] layout: the latents are small next to a DiT forward, and APG/ADG
 // need float64 projections and angles, which upstream computes in float64 too.

@@ -1,7 +1,7 @@
-// Seeded sampler noise (spec §13.6): the initial noise per batch item from its own seed (a seed
-// list gives item b the stream of seeds[b]; one seed covers the whole batch as one stream) and
-// the SDE renoise draws. Philox counters make every draw reproducible; the SDE draws use counter
-// offsets past the initial noise so they never repeat it.
+// Seeded sampler noise (UPSTREAM.md: Noise and seeds): the initial noise per batch item from its
+// own seed (a seed list gives item b the stream of seeds[b]; one seed covers the whole batch as one
+// stream) and the SDE renoise draws. Philox counters make every draw reproducible; the SDE draws
+// use counter offsets past the initial noise so they never repeat it.
 import { randomInt } from 'node:crypto';
 import { randn } from '../../runtime/index.js';
 import { SamplerConfigError } from './sampler-errors.js';
@@ -55,8 +55,8 @@ export function sdeNoiseFromSeed(shape: LatentShape, seed: number): (step: numbe
 }
 
 /**
- * retake_variance (§13.7): cos(v·π/2)·noise + sin(v·π/2)·retake, a rotation that keeps unit
- * variance; v = 0 keeps the noise, v = 1 replaces it.
+ * retake_variance (UPSTREAM.md: Cover strength and noise): cos(v·π/2)·noise + sin(v·π/2)·retake, a
+ * rotation that keeps unit variance; v = 0 keeps the noise, v = 1 replaces it.
  */
 export function retakeNoise(noise: Float32Array, retake: Float32Array, variance: number): Float32Array {
   if (!(variance >= 0 && variance <= 1)) throw new SamplerConfigError('retakeVariance', `must be in [0, 1], got ${variance}`);

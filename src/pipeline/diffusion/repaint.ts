@@ -1,4 +1,4 @@
-// Repaint bookkeeping (spec §15.4 with the §24 R1/R2 rules): the region in latent frames, the
+// Repaint bookkeeping (UPSTREAM.md: Repaint): the region in latent frames, the
 // repaint mode → (injection ratio, latent crossfade frames, waveform crossfade seconds) mapping,
 // the per-step injection of the re-noised clean source outside the region, the latent boundary
 // blend after sampling and the waveform splice after decoding.
@@ -146,8 +146,9 @@ export function repaintWaveformSplice(
 }
 
 /**
- * The repaint source (§14.2, §24 R1): the clean latents with frames [start, end) replaced by the
- * silence latent's frames at the same positions. silence is [Ts, C] with Ts ≥ end.
+ * The repaint source (UPSTREAM.md: Task assembly, Repaint): the clean latents with frames [start,
+ * end) replaced by the silence latent's frames at the same positions. silence is [Ts, C] with Ts ≥
+ * end.
  */
 export function silenceRegion(
   clean: Float32Array,

@@ -1,8 +1,9 @@
-// The flow-matching sampler of ACE-Step 1.5 (spec §13, §14.7, §15.4): x_t = t·noise + (1−t)·x0,
-// the model predicts v ≈ noise − x0, and sampling integrates from t = 1 down to 0.
-// It is written against a small model interface (a velocity callback plus opaque condition
-// objects), so it knows nothing about the DiT. The sampler state lives on the host as
-// Float32Array: it is tiny next to a DiT forward, and guidance needs float64 projections.
+// The flow-matching sampler of ACE-Step 1.5 (UPSTREAM.md: Flow-matching sampler, Cover strength and
+// noise, Repaint): x_t = t·noise + (1−t)·x0, the model predicts v ≈ noise − x0, and sampling
+// integrates from t = 1 down to 0. It is written against a small model interface (a velocity
+// callback plus opaque condition objects), so it knows nothing about the DiT. The sampler state
+// lives on the host as Float32Array: it is tiny next to a DiT forward, and guidance needs float64
+// projections.
 //
 // Variants differ only where upstream's generate_audio differs:
 //  - turbo: schedule without the final 0; the last step returns x − v·t; no CFG.
@@ -45,7 +46,7 @@ export type VelocityFn<C> = (x: Tensor, t: number, cond: C, info: DecoderCallInf
 export interface SamplerConditions<C> {
   /** The task's condition (for a cover: the cover condition). */
   main: C;
-  /** The non-cover condition (§14.7), needed when audioCoverStrength < 1. */
+  /** The non-cover condition (UPSTREAM.md: Cover strength and noise), needed when audioCoverStrength < 1. */
   nonCover?: C;
 }
 

@@ -1,8 +1,8 @@
-// Flow-matching timestep schedules (spec §13.2, §13.7): the turbo schedule (continuous shift,
-// which reproduces the upstream fixed tables, or custom timesteps snapped to the 20 valid
-// values), the base/SFT schedule (torch-style float32 linspace shifted in float32), and the
-// truncation used by cover_noise_strength. Values are float32-representable because upstream
-// stores them in a float32 tensor and reads them back with .item().
+// Flow-matching timestep schedules (UPSTREAM.md: Schedules, Cover strength and noise): the turbo
+// schedule (continuous shift, which reproduces the upstream fixed tables, or custom timesteps
+// snapped to the 20 valid values), the base/SFT schedule (torch-style float32 linspace shifted in
+// float32), and the truncation used by cover_noise_strength. Values are float32-representable
+// because upstream stores them in a float32 tensor and reads them back with .item().
 import { SamplerConfigError } from './sampler-errors.js';
 
 const f32 = Math.fround;
@@ -104,9 +104,9 @@ export function baseSchedule(opts: { steps?: number; shift?: number; timesteps?:
 }
 
 /**
- * cover_noise_strength (§13.7): the start time t* is the schedule value nearest to 1 − strength
- * (first of equals); the schedule then starts at t*. `candidates` is how many leading values may
- * be chosen (the base schedule's final 0 is not a candidate).
+ * cover_noise_strength (UPSTREAM.md: Cover strength and noise): the start time t* is the schedule
+ * value nearest to 1 − strength (first of equals); the schedule then starts at t*. `candidates` is
+ * how many leading values may be chosen (the base schedule's final 0 is not a candidate).
  */
 export function truncateForCoverNoise(
   schedule: readonly number[],

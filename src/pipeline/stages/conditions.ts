@@ -1,8 +1,9 @@
-// Stage: encode the text and build the DiT's condition sets (spec 4, 5, 14.6, 14.7). The caption
-// prompts run through the text encoder and the lyrics through its embedding table; the condition
-// encoder packs them with the reference audio's latents and the task's source latents. A second,
-// non-cover set (default instruction, silence source) is built whenever audio_cover_strength < 1,
-// and both are doubled with the null condition when the base/SFT samplers guide.
+// Stage: encode the text and build the DiT's condition sets (UPSTREAM.md: Text encoder and caption
+// prompt, Lyrics, Task assembly, Cover strength and noise). The caption prompts run through the
+// text encoder and the lyrics through its embedding table; the condition encoder packs them with
+// the reference audio's latents and the task's source latents. A second, non-cover set (default
+// instruction, silence source) is built whenever audio_cover_strength < 1, and both are doubled
+// with the null condition when the base/SFT samplers guide.
 import { concat, DisposableStack, flush, pad, tidy, Tensor } from '../../runtime/index.js';
 import { ditCaptionPrompt, ditLyricsPrompt, formatMetas, DEFAULT_DIT_INSTRUCTION } from '../conditioning/prompts.js';
 import { captionIds, lyricIds, nonCoverCaptionIds } from '../conditioning/text-conditioning.js';

@@ -34,7 +34,7 @@ export interface RunContext {
   silence: SilenceLatent;
 }
 
-/** The DiT output cannot be decoded (NaN/Inf or all zeros, spec 17.1). */
+/** The DiT output cannot be decoded (NaN/Inf or all zeros, UPSTREAM.md: Post-processing and saving). */
 export class GenerationNumericError extends AcestepError {
   constructor(message: string) {
     super(message, 'ERR_NUMERIC');

@@ -1,5 +1,6 @@
-// Stage: VAE decode (spec 17.1). The DiT latents are checked (NaN/Inf or all zeros cannot be
-// decoded), rescaled/shifted when asked, and decoded by the tiled VAE decoder to planar stereo.
+// Stage: VAE decode (UPSTREAM.md: Post-processing and saving). The DiT latents are checked (NaN/Inf
+// or all zeros cannot be decoded), rescaled/shifted when asked, and decoded by the tiled VAE
+// decoder to planar stereo.
 import { freemem } from 'node:os';
 import { tidy, Tensor } from '../../runtime/index.js';
 import { checkAbort, seconds, GenerationNumericError, type RunContext } from './context.js';

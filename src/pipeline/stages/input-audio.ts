@@ -1,6 +1,6 @@
-// Stage: encode the source audio (repaint/lego/cover/extract/complete, spec 15.3) and the
-// reference audio (spec 6.1) to VAE latents. Repaint pads the source with silence where the
-// region reaches outside it (outpainting, spec 15.4) and both tasks get their region in seconds.
+// Stage: encode the source audio (repaint/lego/cover/extract/complete, UPSTREAM.md: Task types) and the
+// reference audio (UPSTREAM.md: Reference audio) to VAE latents. Repaint pads the source with silence where the
+// region reaches outside it (outpainting, UPSTREAM.md: Repaint) and both tasks get their region in seconds.
 import { loadAudio, type Pcm } from '../../io/audio/index.js';
 import type { AceStep } from '../engine.js';
 import type { GenerationParams } from '../params.js';
@@ -8,7 +8,7 @@ import { sampleAudioLatents } from '../conditioning/audio-latents.js';
 import type { RepaintRegion } from '../task-assembly.js';
 import { checkAbort, seconds, type RunContext } from './context.js';
 
-/** Reference audio is tiled/cut to this many seconds before encoding (spec 6.1). */
+/** Reference audio is tiled/cut to this many seconds before encoding (UPSTREAM.md: Reference audio). */
 export const REFERENCE_SECONDS = 30;
 
 export interface EncodedAudio {
@@ -25,7 +25,7 @@ export interface InputAudio {
   reference: EncodedAudio | null;
 }
 
-/** VAE tiled encode of [2, N] audio, sampling the posterior with seeded noise (spec 11.7). */
+/** VAE tiled encode of [2, N] audio, sampling the posterior with seeded noise (UPSTREAM.md: VAE). */
 async function encodeAudio(engine: AceStep, pcm: Pcm, seed: number): Promise<EncodedAudio> {
   using z = sampleAudioLatents(engine, pcm, seed);
   return { pcm, latents: await z.toFloat32(), frames: z.shape[1] };
@@ -45,7 +45,7 @@ function padPcm(pcm: Pcm, before: number, after: number): Pcm {
   };
 }
 
-/** 30 s of reference audio: tiled when shorter, else the first 10 s of each third (spec 6.1). */
+/** 30 s of reference audio: tiled when shorter, else the first 10 s of each third (UPSTREAM.md: Reference audio). */
 function referenceWindow(pcm: Pcm): Pcm {
   const want = REFERENCE_SECONDS * pcm.sampleRate;
   const n = pcm.channels[0].length;

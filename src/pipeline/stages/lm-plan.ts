@@ -1,4 +1,4 @@
-// Stage: the LM plan of text2music with thinking (spec 12.6, 15.2). Phase 1 writes the CoT
+// Stage: the LM plan of text2music with thinking (UPSTREAM.md: 5 Hz LM, Task types). Phase 1 writes the CoT
 // metadata once for the batch; Phase 2 writes each item's audio codes with its own seed (or several
 // items per CFG batch with allowLmBatch). The plan fills in what the user left open: BPM, key,
 // time signature, duration, and (when asked) caption and language.

@@ -1,6 +1,7 @@
-// Stage: DiT sampling (spec 13). Seeded initial noise (blended with a retake noise when asked),
-// the sampler options of the variant (turbo step cap, guidance for base/SFT, DCW, SDE noise, cover
-// noise, repaint injection), then the flow-matching sampler over the condition sets.
+// Stage: DiT sampling (UPSTREAM.md: Flow-matching sampler). Seeded initial noise (blended with a
+// retake noise when asked), the sampler options of the variant (turbo step cap, guidance for
+// base/SFT, DCW, SDE noise, cover noise, repaint injection), then the flow-matching sampler over
+// the condition sets.
 import { randomInt } from 'node:crypto';
 import { DisposableStack } from '../../runtime/index.js';
 import { ditVelocity } from '../diffusion/dit-sampling.js';

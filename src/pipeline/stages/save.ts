@@ -1,6 +1,7 @@
-// Stage: post-processing and saving (spec 17.2, 17.3). Per item: the repaint waveform splice
-// (non-aggressive repaint keeps the source outside the region), peak limiting, optional peak
-// normalisation, fades, the parameter record and its key, and the audio file when a folder is given.
+// Stage: post-processing and saving (UPSTREAM.md: Post-processing and saving). Per item: the repaint
+// waveform splice (non-aggressive repaint keeps the source outside the region), peak limiting,
+// optional peak normalisation, fades, the parameter record and its key, and the audio file when a
+// folder is given.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { saveAudio, extensionOf, limitPeak, normalizePeak, applyFades, keyFromParams } from '../../io/audio/index.js';

@@ -1,6 +1,7 @@
-// Stage: assemble the task (spec 14, 15). Lays the task out (relabelled items, the batch's latent
-// length), turns each item's audio codes into DiT hints with the audio tokenizer, and builds the
-// clean/source latents and masks through the pure task-assembly functions.
+// Stage: assemble the task (UPSTREAM.md: Task assembly, Task types). Lays the task out (relabelled
+// items, the batch's latent length), turns each item's audio codes into DiT hints with the audio
+// tokenizer, and builds the clean/source latents and masks through the pure task-assembly
+// functions.
 import { concat, DisposableStack, Tensor } from '../../runtime/index.js';
 import type { TaskType } from '../conditioning/prompts.js';
 import {

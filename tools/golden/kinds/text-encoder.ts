@@ -1,5 +1,6 @@
 // Golden kind text_encoder: Qwen3-Embedding (Qwen3Model, causal, no attention mask) final-norm
-// hidden states for caption ids, and the bare embed_tokens lookup for lyric ids (spec §4.4, §5).
+// hidden states for caption ids, and the bare embed_tokens lookup for lyric ids (UPSTREAM.md: Text
+// encoder and caption prompt, Lyrics).
 import { Qwen3Model } from '../../../src/models/qwen3.js';
 import type { CaseKind, GoldenCase } from '../case.js';
 
