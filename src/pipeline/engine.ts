@@ -1,4 +1,4 @@
-// AceStep: the loaded models of one checkpoint root in the official layout (spec 2.1):
+// AceStep: the loaded models of one checkpoint root in the official layout (UPSTREAM.md: Checkpoint layout):
 // `<root>/acestep-v15-*` (DiT, condition encoder, audio tokenizer, silence latent),
 // `<root>/Qwen3-Embedding-0.6B` (text encoder + tokenizer), `<root>/vae` and, loaded on first use,
 // `<root>/acestep-5Hz-lm-*` (the 5 Hz LM + tokenizer). dispose() frees every native tensor.

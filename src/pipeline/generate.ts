@@ -1,9 +1,9 @@
-// generateMusic: the whole library pipeline (spec 12.6, 13.6, 14, 15, 17) as a sequence of
-// stages with typed hand-offs: resolve the parameters -> encode the source/reference audio -> LM
-// plan -> assemble the task -> encode the text (DiT conditions) -> sample -> decode -> post-process
-// and save. Parameters are validated first (a ParamError is thrown before any model runs);
-// everything after that is reported in the result instead: success=false with the error message,
-// like upstream's GenerationResult.
+// generateMusic: the whole library pipeline (UPSTREAM.md: 5 Hz LM, Noise and seeds, Task assembly,
+// Task types, Post-processing and saving) as a sequence of stages with typed hand-offs: resolve the
+// parameters -> encode the source/reference audio -> LM plan -> assemble the task -> encode the
+// text (DiT conditions) -> sample -> decode -> post-process and save. Parameters are validated
+// first (a ParamError is thrown before any model runs); everything after that is reported in the
+// result instead: success=false with the error message, like upstream's GenerationResult.
 import { randomInt } from 'node:crypto';
 import type { AceStep } from './engine.js';
 import { resolveConfig, resolveParams, planSeeds, type GenerationConfig, type GenerationParams } from './params.js';

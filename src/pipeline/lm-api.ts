@@ -1,8 +1,8 @@
-// The public LM-only entry points (spec 17.4): understandMusic (audio codes, or an audio file
-// turned into codes by VAE encode + audio tokenizer, -> caption, lyrics and metadata),
-// createSample (a free query -> a full sample) and formatSample (rewrite caption and lyrics).
-// Like generateMusic, bad arguments throw a ParamError before any model runs; later failures come
-// back as success=false with the error.
+// The public LM-only entry points (UPSTREAM.md: LM entry points): understandMusic (audio codes, or
+// an audio file turned into codes by VAE encode + audio tokenizer, -> caption, lyrics and
+// metadata), createSample (a free query -> a full sample) and formatSample (rewrite caption and
+// lyrics). Like generateMusic, bad arguments throw a ParamError before any model runs; later
+// failures come back as success=false with the error.
 import { loadAudio } from '../io/audio/index.js';
 import { formatAudioCodes } from '../models/audio-tokenizer.js';
 import type { AceStep } from './engine.js';

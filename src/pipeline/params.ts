@@ -1,8 +1,9 @@
-// The public generation parameters (spec 1.7, 13, 15, 17.3): upstream GenerationParams (what to
-// generate) and GenerationConfig (batch, seeds, output format) with upstream defaults, camelCase in
-// TypeScript and snake_case accepted from JSON. resolveParams/resolveConfig fill the defaults and
-// validate every field before any model runs, throwing a ParamError that names the parameter and
-// its allowed range.
+// The public generation parameters (UPSTREAM.md: Parameters and defaults, Flow-matching sampler,
+// Task types, Post-processing and saving): upstream GenerationParams (what to generate) and
+// GenerationConfig (batch, seeds, output format) with upstream defaults, camelCase in TypeScript
+// and snake_case accepted from JSON. resolveParams/resolveConfig fill the defaults and validate
+// every field before any model runs, throwing a ParamError that names the parameter and its allowed
+// range.
 import { AcestepError } from '../runtime/errors.js';
 import { AUDIO_FORMATS, MP3_BITRATES, MP3_SAMPLE_RATES, type AudioFormat } from '../io/audio/index.js';
 import { VALID_TIME_SIGNATURES, VALID_KEYSCALES, VALID_LANGUAGES, BPM_RANGE, DEFAULT_MAX_DURATION } from './lm/music-vocabulary.js';
@@ -26,7 +27,7 @@ export const MAX_INFERENCE_STEPS = 200;
 
 export interface GenerationParams {
   taskType: TaskType;
-  /** DiT instruction; empty = the task's default (spec 15.1). */
+  /** DiT instruction; empty = the task's default (UPSTREAM.md: Task types). */
   instruction: string;
   /** Timbre reference audio file. */
   referenceAudio: string | null;
@@ -84,7 +85,7 @@ export interface GenerationParams {
   normalizationDb: number;
   fadeInDuration: number;
   fadeOutDuration: number;
-  /** Track of lego / extract (spec 15.1). */
+  /** Track of lego / extract (UPSTREAM.md: Task types). */
   trackName: string;
   /** Tracks of complete. */
   completeTrackClasses: string[];
@@ -326,9 +327,10 @@ export function parseSeedList(seeds: GenerationConfig['seeds']): number[] | null
 }
 
 /**
- * Per-item seeds (spec 13.6, upstream prepare_seeds): all random with useRandomSeed; otherwise the
- * explicit list (config.seeds, else params.seed), where a single seed with batch > 1 seeds item 0
- * only and items 1.. get random seeds, missing entries and -1 are random.
+ * Per-item seeds (UPSTREAM.md: Noise and seeds, upstream prepare_seeds): all random with
+ * useRandomSeed; otherwise the explicit list (config.seeds, else params.seed), where a single seed
+ * with batch > 1 seeds item 0 only and items 1.. get random seeds, missing entries and -1 are
+ * random.
  */
 export function planSeeds(params: GenerationParams, config: GenerationConfig, random: () => number): number[] {
   const B = config.batchSize;

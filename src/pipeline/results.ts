@@ -1,7 +1,8 @@
-// The per-audio parameter record of a result (spec 17.2): the resolved GenerationParams in
-// upstream's snake_case plus the item's seed, its audio codes and the output format settings. Its
-// Python-style JSON gives the output file key (spec 17.3, 24 Q2); FLOAT_PARAM_KEYS names the
-// fields that are Python floats, so 30 is written 30.0 as upstream would.
+// The per-audio parameter record of a result (UPSTREAM.md: Post-processing and saving): the
+// resolved GenerationParams in upstream's snake_case plus the item's seed, its audio codes and the
+// output format settings. Its Python-style JSON gives the output file key (UPSTREAM.md:
+// Post-processing and saving); FLOAT_PARAM_KEYS names the fields that are Python floats, so 30 is
+// written 30.0 as upstream would.
 import type { GenerationConfig, GenerationParams } from './params.js';
 
 export const FLOAT_PARAM_KEYS: ReadonlySet<string> = new Set([

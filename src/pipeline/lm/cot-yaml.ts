@@ -1,7 +1,7 @@
 // The CoT metadata block the LM reads and writes: `<think>\n{yaml}\n</think>`, emitted exactly as
 // PyYAML's yaml.dump(allow_unicode=True, sort_keys=True) would for this flat mapping of scalars:
 // plain scalars when they are safe, single quotes otherwise, folding at a space once the column
-// passes 80 with a 2-space continuation indent (spec 12.5, 24 P4).
+// passes 80 with a 2-space continuation indent (UPSTREAM.md: CoT YAML).
 
 export type CotValue = string | number | boolean | null | undefined;
 

@@ -1,4 +1,4 @@
-// The constrained-decoding FSM of the 5 Hz LM (spec 12.7 with the binding rules of 24 F1-F8): it
+// The constrained-decoding FSM of the 5 Hz LM (UPSTREAM.md: LM constrained decoding): it
 // walks the CoT metadata block field by field (fixed field names, numeric/keyscale/language
 // prefix trees built from the tokenizer's own tokenization, free captions, user-provided values
 // injected token by token) and, in the codes phase, allows only audio codes until exactly

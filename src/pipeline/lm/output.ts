@@ -1,6 +1,6 @@
-// Reading the LM's text back (spec 12.9): the audio-code string, the CoT metadata fields (YAML-ish
-// lines with indented continuations; bpm/duration as integers when they parse) and, for
-// understand/create-sample, the lyrics after `</think>`.
+// Reading the LM's text back (UPSTREAM.md: LM output parsing): the audio-code string, the CoT
+// metadata fields (YAML-ish lines with indented continuations; bpm/duration as integers when they
+// parse) and, for understand/create-sample, the lyrics after `</think>`.
 
 export interface LmMetadata {
   bpm?: number | string;

@@ -1,7 +1,8 @@
-// The two-phase LM plan of text2music (spec 12.4-12.8, golden round 3): Phase 1 writes the CoT
-// metadata under the FSM (CFG off, stops where `</think>` would start); Phase 2 writes exactly
-// int(5*duration) audio codes with LM CFG over a left-padded [cond; uncond] batch. Phase 1 is
-// skipped when the user gave bpm, key, time signature and duration, or when CoT metas are off.
+// The two-phase LM plan of text2music (UPSTREAM.md: 5 Hz LM, CoT YAML, LM constrained decoding, LM
+// sampling, test/fixtures/golden/README.md): Phase 1 writes the CoT metadata under the FSM (CFG
+// off, stops where `</think>` would start); Phase 2 writes exactly int(5*duration) audio codes with
+// LM CFG over a left-padded [cond; uncond] batch. Phase 1 is skipped when the user gave bpm, key,
+// time signature and duration, or when CoT metas are off.
 import type { Qwen3Model } from '../../models/qwen3.js';
 import { add, keep, ShapeError, Tensor } from '../../runtime/index.js';
 import { TokenizerError, type TextTokenizer } from '../../text/index.js';
@@ -37,7 +38,7 @@ export interface LmPlanOptions {
   seed?: number;
   /**
    * One Phase-2 plan per seed (default: [seed]). Phase 1 runs once, with the first seed, and is
-   * shared (spec 12.6).
+   * shared (UPSTREAM.md: 5 Hz LM).
    */
   seeds?: number[];
   /** Phase-2 items generated together in one CFG batch (allow_lm_batch); 1 = one at a time. */

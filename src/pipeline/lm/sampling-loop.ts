@@ -1,5 +1,6 @@
-// 5 Hz LM sampling loop (spec §12.8): prefill, then one cached forward per token. Per step, in the
-// nano-vLLM backend's order: repetition penalty (cond rows, completion tokens only) -> CFG combine
+// 5 Hz LM sampling loop (UPSTREAM.md: LM sampling): prefill, then one cached forward per token. Per
+// step, in the nano-vLLM backend's order: repetition penalty (cond rows, completion tokens only) ->
+// CFG combine
 // `uncond + s(cond - uncond)` -> logits processors (the constrained-decoding FSM plugs in here) ->
 // temperature -> top-k -> top-p -> exponential-race sampling (Philox, keyed by seed; reproducible).
 // Temperature 0 is greedy argmax. Several prompts of different lengths run as one left-padded batch
@@ -38,9 +39,10 @@ export interface StepInfo {
 }
 
 /**
- * A pluggable logits processor (e.g. the metadata FSM of spec §12.7). `process` gets the combined
- * logits `[B, V']` f32 and returns the logits to sample from (it may return its input); `update` is
- * told the sampled token of each sequence, as upstream's `update_state`.
+ * A pluggable logits processor (e.g. the metadata FSM; UPSTREAM.md: LM constrained decoding).
+ * `process` gets the combined logits `[B, V']` f32 and returns the logits to sample from (it may
+ * return its input); `update` is told the sampled token of each sequence, as upstream's
+ * `update_state`.
  */
 export interface LogitsProcessor {
   process(logits: Tensor, info: StepInfo): Tensor | Promise<Tensor>;
@@ -54,7 +56,7 @@ export interface GenerateOptions {
   uncondPrompts?: number[][];
   cfgScale?: number;
   maxNewTokens: number;
-  /** 0 = greedy (argmax). Default 0.85 (spec §1.7). */
+  /** 0 = greedy (argmax). Default 0.85 (UPSTREAM.md: Parameters and defaults). */
   temperature?: number;
   /** 0 = off. */
   topK?: number;

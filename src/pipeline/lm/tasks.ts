@@ -1,4 +1,4 @@
-// The LM-only helper tasks (spec 12.4, 17.4, 24 P3): understand (audio codes -> metadata and
+// The LM-only helper tasks (UPSTREAM.md: 5 Hz LM, LM entry points): understand (audio codes -> metadata and
 // lyrics), create-sample (a free query -> caption, lyrics, metadata) and format-sample (rewrite a
 // caption and lyrics). Each is one constrained generation in the FSM's `understand` phase: the CoT
 // block (genres included), then free text with audio codes masked; no CFG.

@@ -1,7 +1,8 @@
 // Seeded standard-normal noise from the counter-based Philox4x32-10 generator. Element i of the
 // result uses subsequence offset + i, so with offset 0 it matches torch.randn on a fresh CUDA
 // generator with the same seed (before any bf16 rounding) as long as torch maps one element per
-// subsequence, i.e. below its GPU-dependent size limit (spec §13.6: 270 336 elements on an H100).
+// subsequence, i.e. below its GPU-dependent size limit (UPSTREAM.md: Noise and seeds: 270 336
+// elements on an H100).
 import { getDefaultDevice } from '../backend.js';
 import type { Device } from '../dtype.js';
 import { ShapeError, fromNative } from '../errors.js';
