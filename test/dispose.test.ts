@@ -2,8 +2,15 @@
 // throw), and DisposableStack rolls back a part-built object (reverse order, first error
 // rethrown after every cleanup ran, move() hands ownership on). Counted with memoryStats, so a
 // leak or a double free shows as a byte difference.
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DisposableStack, flush, memoryStats, Tensor } from '../src/runtime/index.js';
+import { CheckpointError } from '../src/io/errors.js';
+import { openAceStepCheckpoint } from '../src/models/acestep-config.js';
+import { AudioTokenizer } from '../src/models/audio-tokenizer.js';
+import { ConditionEncoder } from '../src/models/condition-encoder.js';
+import { AceStepDiT } from '../src/models/dit.js';
+import { Weights } from '../src/models/layers.js';
 import { settleMemory } from './support/memory.js';
 
 /** CPU bytes in use once queued work (and the frees queued behind it) has run. */
@@ -71,4 +78,28 @@ describe('DisposableStack', () => {
     built.owned.dispose();
     expect(await inUse()).toBe(before);
   });
+});
+
+describe('model constructor rollback', () => {
+  const ckptDir = join(import.meta.dirname, 'fixtures', 'golden', 'checkpoints', 'acestep-v15-turbo-tiny');
+  // Each model fails on its last tensor, after everything else was built (and converted to f32 or
+  // re-laid out, i.e. allocated): the parts built so far must be freed.
+  const cases = [
+    { name: 'AceStepDiT', last: 'decoder.proj_out.1.bias', build: (w: Weights, c: never) => new AceStepDiT(w, c) },
+    { name: 'ConditionEncoder', last: 'encoder.timbre_encoder.norm.weight', build: (w: Weights, c: never) => new ConditionEncoder(w, c) },
+    { name: 'AudioTokenizer', last: 'detokenizer.proj_out.weight', build: (w: Weights, c: never) => new AudioTokenizer(w, c) },
+  ];
+  for (const { name, last, build } of cases) {
+    it(`${name} frees its parts when a late tensor is missing`, async () => {
+      using dir = openAceStepCheckpoint(ckptDir);
+      const hidden = new Weights({ get: (n) => dir.weights.get(n), has: (n) => n !== last && dir.weights.has(n) }, '', 'test');
+      await settleMemory();
+      const before = await inUse();
+      expect(() => build(hidden, dir.config as never)).toThrow(CheckpointError);
+      expect(await inUse()).toBe(before);
+      // The complete weights build and free cleanly.
+      build(dir.weights, dir.config as never).dispose();
+      expect(await inUse()).toBe(before);
+    });
+  }
 });

@@ -4,7 +4,7 @@
 // `<|audio_code_N|>` string form the LM emits. The FSQ rounding runs on the host: it is a handful
 // of values per 5 Hz frame and must reproduce upstream's float32 index arithmetic exactly.
 import { AcestepError, ShapeError } from '../runtime/errors.js';
-import { add, concat, tap, tidy, tidyAsync, Tensor, type Device } from '../runtime/index.js';
+import { add, concat, DisposableStack, tap, tidy, tidyAsync, Tensor, type Device } from '../runtime/index.js';
 import { f32Param, type AceStepConfig } from './acestep-config.js';
 import { EncoderStack } from './acestep-encoder.js';
 import { Linear, modelDevice, type Weights } from './layers.js';
@@ -152,23 +152,26 @@ export class AudioTokenizer {
   ) {
     this.device = device = modelDevice(device);
     if (cfg.fsqNumQuantizers !== 1) throw new ShapeError(`AudioTokenizer: ${cfg.fsqNumQuantizers} residual quantizers; only 1 is supported (the released models use 1)`);
+    // A failure part-way frees what was built (the stack is emptied once everything loaded).
+    using built = new DisposableStack();
     const h = cfg.encoderHiddenSize;
     const lat = cfg.audioAcousticHiddenDim;
     const t = w.sub('tokenizer');
     this.window = cfg.poolWindowSize;
     this.fsq = new FSQ(cfg.fsqLevels);
     const d = cfg.fsqLevels.length;
-    this.acousticProj = new Linear(t.sub('audio_acoustic_proj'), { inFeatures: lat, outFeatures: h, device });
-    this.poolerEmbed = new Linear(t.sub('attention_pooler.embed_tokens'), { inFeatures: h, outFeatures: h, device });
-    this.poolerSpecial = f32Param(t, 'attention_pooler.special_token', [1, 1, h], device);
-    this.pooler = new EncoderStack(t.sub('attention_pooler'), cfg, cfg.numAttentionPoolerHiddenLayers, device);
-    this.projectIn = new Linear(t.sub('quantizer.project_in'), { inFeatures: h, outFeatures: d, device });
-    this.projectOut = new Linear(t.sub('quantizer.project_out'), { inFeatures: d, outFeatures: h, device });
+    this.acousticProj = built.use(new Linear(t.sub('audio_acoustic_proj'), { inFeatures: lat, outFeatures: h, device }));
+    this.poolerEmbed = built.use(new Linear(t.sub('attention_pooler.embed_tokens'), { inFeatures: h, outFeatures: h, device }));
+    this.poolerSpecial = built.use(f32Param(t, 'attention_pooler.special_token', [1, 1, h], device));
+    this.pooler = built.use(new EncoderStack(t.sub('attention_pooler'), cfg, cfg.numAttentionPoolerHiddenLayers, device));
+    this.projectIn = built.use(new Linear(t.sub('quantizer.project_in'), { inFeatures: h, outFeatures: d, device }));
+    this.projectOut = built.use(new Linear(t.sub('quantizer.project_out'), { inFeatures: d, outFeatures: h, device }));
     const dt = w.sub('detokenizer');
-    this.detokEmbed = new Linear(dt.sub('embed_tokens'), { inFeatures: h, outFeatures: h, device });
-    this.detokSpecial = f32Param(dt, 'special_tokens', [1, this.window, h], device);
-    this.detokenizer = new EncoderStack(dt, cfg, cfg.numAttentionPoolerHiddenLayers, device);
-    this.detokOut = new Linear(dt.sub('proj_out'), { inFeatures: h, outFeatures: lat, device });
+    this.detokEmbed = built.use(new Linear(dt.sub('embed_tokens'), { inFeatures: h, outFeatures: h, device }));
+    this.detokSpecial = built.use(f32Param(dt, 'special_tokens', [1, this.window, h], device));
+    this.detokenizer = built.use(new EncoderStack(dt, cfg, cfg.numAttentionPoolerHiddenLayers, device));
+    this.detokOut = built.use(new Linear(dt.sub('proj_out'), { inFeatures: h, outFeatures: lat, device }));
+    built.move();
   }
 
   /**

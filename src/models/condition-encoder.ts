@@ -5,7 +5,7 @@
 // output), timbre unpacking per batch item, then packing [lyrics | timbre | text] with valid tokens
 // first.
 import { ShapeError } from '../runtime/errors.js';
-import { concat, embedding, tap, tidy, Tensor, type Device } from '../runtime/index.js';
+import { concat, DisposableStack, embedding, tap, tidy, Tensor, type Device } from '../runtime/index.js';
 import { f32Param, type AceStepConfig } from './acestep-config.js';
 import { EncoderStack } from './acestep-encoder.js';
 import { Linear, modelDevice, type Weights } from './layers.js';
@@ -96,14 +96,17 @@ export class ConditionEncoder {
     device?: Device,
   ) {
     this.device = device = modelDevice(device);
+    // A failure part-way frees what was built (the stack is emptied once everything loaded).
+    using built = new DisposableStack();
     const e = w.sub('encoder');
     const h = cfg.encoderHiddenSize;
-    this.textProjector = new Linear(e.sub('text_projector'), { inFeatures: cfg.textHiddenDim, outFeatures: h, bias: false, device });
-    this.lyricEmbed = new Linear(e.sub('lyric_encoder.embed_tokens'), { inFeatures: cfg.textHiddenDim, outFeatures: h, device });
-    this.lyricEncoder = new EncoderStack(e.sub('lyric_encoder'), cfg, cfg.numLyricEncoderHiddenLayers, device);
-    this.timbreEmbed = new Linear(e.sub('timbre_encoder.embed_tokens'), { inFeatures: cfg.timbreHiddenDim, outFeatures: h, device });
-    this.timbreEncoder = new EncoderStack(e.sub('timbre_encoder'), cfg, cfg.numTimbreEncoderHiddenLayers, device);
-    this.timbreSpecialToken = cfg.isXL ? f32Param(e, 'timbre_encoder.special_token', [1, 1, h], device) : null;
+    this.textProjector = built.use(new Linear(e.sub('text_projector'), { inFeatures: cfg.textHiddenDim, outFeatures: h, bias: false, device }));
+    this.lyricEmbed = built.use(new Linear(e.sub('lyric_encoder.embed_tokens'), { inFeatures: cfg.textHiddenDim, outFeatures: h, device }));
+    this.lyricEncoder = built.use(new EncoderStack(e.sub('lyric_encoder'), cfg, cfg.numLyricEncoderHiddenLayers, device));
+    this.timbreEmbed = built.use(new Linear(e.sub('timbre_encoder.embed_tokens'), { inFeatures: cfg.timbreHiddenDim, outFeatures: h, device }));
+    this.timbreEncoder = built.use(new EncoderStack(e.sub('timbre_encoder'), cfg, cfg.numTimbreEncoderHiddenLayers, device));
+    this.timbreSpecialToken = cfg.isXL ? built.use(f32Param(e, 'timbre_encoder.special_token', [1, 1, h], device)) : null;
+    built.move();
   }
 
   /** Lyric encoder: `[B, Ll, text_hidden_dim]` -> `[B, Ll, H_enc]`; pads are masked as keys only. */

@@ -13,6 +13,7 @@ import { ShapeError } from '../runtime/errors.js';
 import {
   add,
   concat,
+  DisposableStack,
   gatedAdd,
   linear,
   modulate,
@@ -173,28 +174,31 @@ export class AceStepDiT {
     device?: Device,
   ) {
     this.device = device = modelDevice(device);
+    // A failure part-way frees what was built (the stack is emptied once everything loaded).
+    using built = new DisposableStack();
     const d = w.sub('decoder');
     const h = cfg.hiddenSize;
     const p = cfg.patchSize;
     const c = cfg.audioAcousticHiddenDim;
-    this.timeEmbed = new TimestepEmbedding(d.sub('time_embed'), h, device);
-    this.timeEmbedR = new TimestepEmbedding(d.sub('time_embed_r'), h, device);
-    this.conditionEmbedder = new Linear(d.sub('condition_embedder'), { inFeatures: cfg.encoderHiddenSize, outFeatures: h, device });
-    this.layers = Array.from({ length: cfg.numHiddenLayers }, (_, i) => new DiTLayer(d.sub(`layers.${i}`), cfg, isSlidingLayer(cfg, i) ? cfg.slidingWindow! : undefined, device));
-    this.normOut = new RMSNorm(d.sub('norm_out'), cfg.rmsNormEps, { dim: h, device });
-    this.outTable = f32Param(d, 'scale_shift_table', [1, 2, h], device);
+    this.timeEmbed = built.use(new TimestepEmbedding(d.sub('time_embed'), h, device));
+    this.timeEmbedR = built.use(new TimestepEmbedding(d.sub('time_embed_r'), h, device));
+    this.conditionEmbedder = built.use(new Linear(d.sub('condition_embedder'), { inFeatures: cfg.encoderHiddenSize, outFeatures: h, device }));
+    this.layers = Array.from({ length: cfg.numHiddenLayers }, (_, i) => built.use(new DiTLayer(d.sub(`layers.${i}`), cfg, isSlidingLayer(cfg, i) ? cfg.slidingWindow! : undefined, device)));
+    this.normOut = built.use(new RMSNorm(d.sub('norm_out'), cfg.rmsNormEps, { dim: h, device }));
+    this.outTable = built.use(f32Param(d, 'scale_shift_table', [1, 2, h], device));
 
-    const inW = d.getShaped('proj_in.1.weight', [h, cfg.inChannels, p]);
-    this.projInW = tidy(() => place(inW.permute([0, 2, 1]).contiguous().reshape([h, p * cfg.inChannels]), device));
-    inW.dispose();
-    this.projInB = f32Param(d, 'proj_in.1.bias', [h], device);
-    const outW = d.getShaped('proj_out.1.weight', [h, c, p]);
-    this.projOutW = tidy(() => place(outW.permute([2, 1, 0]).contiguous().reshape([p * c, h]), device));
-    outW.dispose();
-    this.projOutB = tidy(() => {
-      const b = f32Param(d, 'proj_out.1.bias', [c], device);
-      return concat(new Array<Tensor>(p).fill(b), 0);
-    });
+    using inW = d.getShaped('proj_in.1.weight', [h, cfg.inChannels, p]);
+    this.projInW = built.use(tidy(() => place(inW.permute([0, 2, 1]).contiguous().reshape([h, p * cfg.inChannels]), device)));
+    this.projInB = built.use(f32Param(d, 'proj_in.1.bias', [h], device));
+    using outW = d.getShaped('proj_out.1.weight', [h, c, p]);
+    this.projOutW = built.use(tidy(() => place(outW.permute([2, 1, 0]).contiguous().reshape([p * c, h]), device)));
+    this.projOutB = built.use(
+      tidy(() => {
+        const b = f32Param(d, 'proj_out.1.bias', [c], device);
+        return concat(new Array<Tensor>(p).fill(b), 0);
+      }),
+    );
+    built.move();
   }
 
   /** `encoderHiddenStates [B, S, encoder_hidden_size]` -> projected states and per-layer cross K/V. */
