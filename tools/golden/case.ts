@@ -142,3 +142,13 @@ export interface CaseKind {
   run(c: GoldenCase, opts: RunOptions): Promise<Actual[]>;
 }
 
+/** The arrays one after another in one Float32Array (outputs stored as one flat tensor). */
+export function concatFloat32(xs: Float32Array[]): Float32Array {
+  const out = new Float32Array(xs.reduce((n, x) => n + x.length, 0));
+  let o = 0;
+  for (const x of xs) {
+    out.set(x, o);
+    o += x.length;
+  }
+  return out;
+}

@@ -7,7 +7,7 @@ import { keyFromParams, limitPeak, normalizePeak, applyFades, pythonJsonDumps } 
 import { OobleckVae } from '../../../src/models/vae.js';
 import { Tensor } from '../../../src/runtime/tensor.js';
 import type { Actual, CaseKind, GoldenCase } from '../case.js';
-import { GoldenCaseError } from '../case.js';
+import { concatFloat32, GoldenCaseError } from '../case.js';
 import { FLOAT_PARAM_KEYS } from '../../../src/pipeline/results.js';
 
 interface Params {
@@ -23,16 +23,6 @@ function rows(t: Tensor): Float32Array[] {
   const d = t.toFloat32Sync();
   const n = t.shape[t.ndim - 1];
   return Array.from({ length: d.length / n }, (_, i) => d.subarray(i * n, (i + 1) * n));
-}
-
-function join(channels: Float32Array[]): Float32Array {
-  const out = new Float32Array(channels.reduce((a, c) => a + c.length, 0));
-  let o = 0;
-  for (const c of channels) {
-    out.set(c, o);
-    o += c.length;
-  }
-  return out;
 }
 
 const kind: CaseKind = {
@@ -76,10 +66,10 @@ const kind: CaseKind = {
 
     const out: Actual[] = [
       { name: 'decoded_raw', value: raw },
-      { name: 'decoded_peak_limited', value: Tensor.fromArray(join(limited), [b, ch, all[0].length]) },
-      { name: 'normalized', value: Tensor.fromArray(join(normalized), shape) },
-      { name: 'normalized_then_faded', value: Tensor.fromArray(join(faded), shape) },
-      { name: 'near_silent_normalized', value: Tensor.fromArray(join(quietNorm), quietShape) },
+      { name: 'decoded_peak_limited', value: Tensor.fromArray(concatFloat32(limited), [b, ch, all[0].length]) },
+      { name: 'normalized', value: Tensor.fromArray(concatFloat32(normalized), shape) },
+      { name: 'normalized_then_faded', value: Tensor.fromArray(concatFloat32(faded), shape) },
+      { name: 'near_silent_normalized', value: Tensor.fromArray(concatFloat32(quietNorm), quietShape) },
     ];
     return out;
   },

@@ -13,7 +13,7 @@ import { sample, type SamplerOptions, type SamplerTraceEvent } from '../../../sr
 import { ditVelocity, prepareDiTCondition, withNullCondition, type DiTStepCondition } from '../../../src/pipeline/diffusion/dit-sampling.js';
 import { repaintWaveformSplice, resolveRepaintConfig } from '../../../src/pipeline/diffusion/repaint.js';
 import { regionFrames, silenceBatch, taskLatents } from '../../../src/pipeline/task-assembly.js';
-import type { Actual, CaseKind, GoldenCase } from '../case.js';
+import { concatFloat32, type Actual, type CaseKind, type GoldenCase } from '../case.js';
 
 interface Params {
   infer_steps?: number;
@@ -173,28 +173,19 @@ const kind: CaseKind = {
       so.device = dev;
       const r = await sample(vel.velocity, conditions, noise, [B, T, C], so);
       const decodes = events.filter((e) => e.type === 'decode');
-      const cat = (xs: Float32Array[]) => {
-        const a = new Float32Array(xs.reduce((s, x) => s + x.length, 0));
-        let o = 0;
-        for (const x of xs) {
-          a.set(x, o);
-          o += x.length;
-        }
-        return a;
-      };
       const rows = guided ? 2 * B : B;
       out.push(
         { name: 'x0', value: r.latents },
-        { name: 'step_x', value: cat(decodes.map((e) => e.x)) },
-        { name: 'step_v_raw', value: cat(decodes.map((e) => e.v)) },
+        { name: 'step_x', value: concatFloat32(decodes.map((e) => e.x)) },
+        { name: 'step_v_raw', value: concatFloat32(decodes.map((e) => e.v)) },
         { name: 'step_t', value: decodes.flatMap((e) => new Array<number>(rows).fill(e.t)) },
       );
       const injections = events.filter((e) => e.type === 'inject');
       if (c.outputs.has('injection_t_next')) {
         out.push(
           { name: 'injection_t_next', value: injections.map((e) => e.tNext) },
-          { name: 'injection_x_before', value: cat(injections.map((e) => e.before)) },
-          { name: 'injection_x_after', value: cat(injections.map((e) => e.after)) },
+          { name: 'injection_x_before', value: concatFloat32(injections.map((e) => e.before)) },
+          { name: 'injection_x_after', value: concatFloat32(injections.map((e) => e.after)) },
         );
       }
       const bb = events.find((e) => e.type === 'beforeBlend');
