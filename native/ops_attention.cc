@@ -1,10 +1,8 @@
 // N-API glue for attention: checks shapes, GQA grouping, unit-stride head dims and the key mask
 // on the JS thread, then queues the CUDA / reference / fast CPU kernel.
 #include "../kernels/cpu/attention.h"
-#include "registry.h"
-#ifdef ACESTEP_CUDA
 #include "../kernels/cuda/attention.h"
-#endif
+#include "registry.h"
 
 using namespace acestep;
 
@@ -53,32 +51,12 @@ ACESTEP_EXPORT(attention) {
   int64_t span = Tq + Tk + (p.q_offset < 0 ? -p.q_offset : p.q_offset);
   if (span >= (int64_t{1} << 30)) a.fail("sequence positions beyond 2^30 (Tq " + std::to_string(Tq) + ", Tk " + std::to_string(Tk) + ", qOffset " + std::to_string(p.q_offset) + ")");
   if (p.window > span) p.window = -1;
-  CpuImpl impl = cpu_impl();
-  enqueue_op([q, k, v, mask, out, p, has_mask, impl]() mutable {
+  Target target = target_of(out);
+  enqueue_op([q, k, v, mask, out, p, has_mask, target]() mutable {
     TensorView qv = q.resolve(), kv = k.resolve(), vv = v.resolve(), ov = out.resolve();
     TensorView mv;
     if (has_mask) mv = mask.resolve();
-#ifdef ACESTEP_CUDA
-    if (out.device() == Device::CUDA) return cuda::attention(qv, kv, vv, mv, ov, p);
-#endif
-    if (impl == CpuImpl::Reference) cpu::attention_ref(qv, kv, vv, mv, ov, p);
-    else cpu::attention(qv, kv, vv, mv, ov, p);
+    ACESTEP_DISPATCH(target, attention, qv, kv, vv, mv, ov, p);
   });
   return info.Env().Undefined();
-}
-
-// attentionIsa('auto' | 'avx512' | 'avx2' | 'generic') -> the CPU path now in effect.
-ACESTEP_EXPORT(attentionIsa) {
-  OpArgs a{info, "attentionIsa"};
-  if (info.Length() < 1 || !info[0].IsString()) a.fail("expected 'auto', 'avx512', 'avx2' or 'generic'");
-  std::string name = info[0].As<Napi::String>().Utf8Value();
-  static const char* names[] = {"auto", "avx512", "avx2", "generic"};
-  int idx = -1;
-  for (int i = 0; i < 4; i++)
-    if (name == names[i]) idx = i;
-  if (idx < 0) a.fail("unknown path '" + name + "', expected 'auto', 'avx512', 'avx2' or 'generic'");
-  auto isa = static_cast<cpu::AttentionIsa>(idx);
-  // Switched on the queue thread, so calls queued before it keep the path they were issued under.
-  enqueue_op([isa]() { cpu::set_attention_isa(isa); });
-  return Napi::String::New(info.Env(), names[static_cast<int>(cpu::resolve_attention_isa(isa))]);
 }

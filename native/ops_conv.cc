@@ -2,10 +2,8 @@
 // compute output shapes; here everything that protects memory is checked again: ranks, channel
 // counts, the output length implied by stride/padding/dilation, contiguity and dtypes.
 #include "../kernels/cpu/conv.h"
-#include "registry.h"
-#ifdef ACESTEP_CUDA
 #include "../kernels/cuda/conv.h"
-#endif
+#include "registry.h"
 
 using namespace acestep;
 
@@ -83,14 +81,10 @@ ACESTEP_EXPORT(conv1d) {
   }
   expect_same_device(a, {&x, &w, &out});
   if (bias.buffer) expect_same_device(a, {&x, &bias});
-  CpuImpl impl = cpu_impl();
-  enqueue_op([x, w, bias, out, res, p, impl]() mutable {
+  Target target = target_of(out);
+  enqueue_op([x, w, bias, out, res, p, target]() mutable {
     TensorView xv = x.resolve(), wv = w.resolve(), bv = resolve_or_empty(bias), ov = out.resolve(), rv = resolve_or_empty(res);
-#ifdef ACESTEP_CUDA
-    if (out.device() == Device::CUDA) return cuda::conv1d(xv, wv, bv, ov, p.stride, p.padding, p.dilation, p.groups, rv);
-#endif
-    if (impl == CpuImpl::Reference) cpu::conv1d_ref(xv, wv, bv, ov, p, rv);
-    else cpu::conv1d(xv, wv, bv, ov, p, rv);
+    ACESTEP_DISPATCH(target, conv1d, xv, wv, bv, ov, p, rv);
   });
   return info.Env().Undefined();
 }
@@ -127,14 +121,10 @@ ACESTEP_EXPORT(convTranspose1d) {
   TensorArg bias = bias_arg(a, 2, Cout);
   expect_same_device(a, {&x, &w, &out});
   if (bias.buffer) expect_same_device(a, {&x, &bias});
-  CpuImpl impl = cpu_impl();
-  enqueue_op([x, w, bias, out, p, impl]() mutable {
+  Target target = target_of(out);
+  enqueue_op([x, w, bias, out, p, target]() mutable {
     TensorView xv = x.resolve(), wv = w.resolve(), bv = resolve_or_empty(bias), ov = out.resolve();
-#ifdef ACESTEP_CUDA
-    if (out.device() == Device::CUDA) return cuda::conv_transpose1d(xv, wv, bv, ov, p.stride, p.padding, p.dilation);
-#endif
-    if (impl == CpuImpl::Reference) cpu::conv_transpose1d_ref(xv, wv, bv, ov, p);
-    else cpu::conv_transpose1d(xv, wv, bv, ov, p);
+    ACESTEP_DISPATCH(target, conv_transpose1d, xv, wv, bv, ov, p);
   });
   return info.Env().Undefined();
 }
@@ -157,14 +147,10 @@ ACESTEP_EXPORT(snake) {
   if (out.view.ndim != 3 || out.view.shape[0] != x.view.shape[0] || out.view.shape[1] != C || out.view.shape[2] != x.view.shape[2])
     a.fail("out " + shape_str(out.view) + " must match x " + shape_str(x.view));
   expect_same_device(a, {&x, &alpha, &beta, &out});
-  CpuImpl impl = cpu_impl();
-  enqueue_op([x, alpha, beta, out, log_scale, impl]() mutable {
+  Target target = target_of(out);
+  enqueue_op([x, alpha, beta, out, log_scale, target]() mutable {
     TensorView xv = x.resolve(), av = alpha.resolve(), bv = beta.resolve(), ov = out.resolve();
-#ifdef ACESTEP_CUDA
-    if (out.device() == Device::CUDA) return cuda::snake(xv, av, bv, ov, log_scale);
-#endif
-    if (impl == CpuImpl::Reference) cpu::snake_ref(xv, av, bv, ov, log_scale);
-    else cpu::snake(xv, av, bv, ov, log_scale);
+    ACESTEP_DISPATCH(target, snake, xv, av, bv, ov, log_scale);
   });
   return info.Env().Undefined();
 }

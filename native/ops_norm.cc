@@ -1,10 +1,8 @@
 // N-API glue for rmsNorm(x, weight|null, out, eps) and layerNorm(x, weight|null, bias|null, out, eps)
 // over the last dimension. x must be contiguous f32 (the TS wrapper makes it so).
 #include "../kernels/cpu/norm.h"
-#include "pointwise_args.h"
-#ifdef ACESTEP_CUDA
 #include "../kernels/cuda/norm.h"
-#endif
+#include "pointwise_args.h"
 
 using namespace acestep;
 
@@ -38,14 +36,10 @@ ACESTEP_EXPORT(rmsNorm) {
   float eps = static_cast<float>(a.number(3, "eps"));
   check_x(a, x, out);
   check_param(a, w, x, "weight");
-  CpuImpl impl = cpu_impl();
-  enqueue_op([x, w, out, eps, impl]() mutable {
+  Target target = target_of(out);
+  enqueue_op([x, w, out, eps, target]() mutable {
     TensorView xv = x.resolve(), wv = w.resolve(), ov = out.resolve();
-#ifdef ACESTEP_CUDA
-    if (out.device() == Device::CUDA) return cuda::rms_norm(xv, wv, ov, eps);
-#endif
-    if (impl == CpuImpl::Reference) cpu::rms_norm_ref(xv, wv, ov, eps);
-    else cpu::rms_norm(xv, wv, ov, eps);
+    ACESTEP_DISPATCH(target, rms_norm, xv, wv, ov, eps);
   });
   return info.Env().Undefined();
 }
@@ -59,14 +53,10 @@ ACESTEP_EXPORT(layerNorm) {
   check_x(a, x, out);
   check_param(a, w, x, "weight");
   check_param(a, b, x, "bias");
-  CpuImpl impl = cpu_impl();
-  enqueue_op([x, w, b, out, eps, impl]() mutable {
+  Target target = target_of(out);
+  enqueue_op([x, w, b, out, eps, target]() mutable {
     TensorView xv = x.resolve(), wv = w.resolve(), bv = b.resolve(), ov = out.resolve();
-#ifdef ACESTEP_CUDA
-    if (out.device() == Device::CUDA) return cuda::layer_norm(xv, wv, bv, ov, eps);
-#endif
-    if (impl == CpuImpl::Reference) cpu::layer_norm_ref(xv, wv, bv, ov, eps);
-    else cpu::layer_norm(xv, wv, bv, ov, eps);
+    ACESTEP_DISPATCH(target, layer_norm, xv, wv, bv, ov, eps);
   });
   return info.Env().Undefined();
 }

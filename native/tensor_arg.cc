@@ -119,6 +119,20 @@ std::vector<int64_t> OpArgs::ints(size_t i, const char* name) const {
   return out;
 }
 
+std::string OpArgs::string(size_t i, const char* name) const {
+  if (info.Length() <= i || !info[i].IsString()) fail(std::string("argument '") + name + "' must be a string");
+  return info[i].As<Napi::String>().Utf8Value();
+}
+int OpArgs::choice(size_t i, const char* name, std::initializer_list<const char*> options) const {
+  std::string s = string(i, name), list;
+  int k = 0;
+  for (const char* o : options) {
+    if (s == o) return k;
+    list += std::string(k++ ? ", " : "") + "'" + o + "'";
+  }
+  fail(std::string("argument '") + name + "' must be one of " + list + ", got '" + s + "'");
+}
+
 std::string shape_str(const TensorView& v) {
   std::string s = "[";
   for (int i = 0; i < v.ndim; i++) s += (i ? "," : "") + std::to_string(v.shape[i]);

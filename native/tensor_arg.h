@@ -4,6 +4,7 @@
 #pragma once
 #include <napi.h>
 
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -55,6 +56,9 @@ struct OpArgs {
   int64_t integer(size_t i, const char* name) const;
   bool boolean(size_t i, const char* name) const;
   std::vector<int64_t> ints(size_t i, const char* name) const;
+  std::string string(size_t i, const char* name) const;
+  // Index of string argument i within `options`; anything else fails naming the options.
+  int choice(size_t i, const char* name, std::initializer_list<const char*> options) const;
   bool has(size_t i) const { return info.Length() > i && !info[i].IsUndefined() && !info[i].IsNull(); }
   [[noreturn]] void fail(const std::string& msg) const;
 };

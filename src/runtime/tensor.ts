@@ -3,7 +3,7 @@
 // queued on the native thread; reading data is the sync point.
 import { getDefaultDevice } from './backend.js';
 import { DTYPE_CODE, DTYPE_SIZE, hostArray, type DType, type Device, type HostArray } from './dtype.js';
-import { fromNative, ShapeError } from './errors.js';
+import { ShapeError } from './errors.js';
 import { native, type BufferHandle, type TensorDesc } from './native.js';
 import { track } from './scope.js';
 
@@ -113,13 +113,7 @@ export class Tensor {
       throw new ShapeError(`Tensor.fromArray: ${arr.byteLength / DTYPE_SIZE[dtype]} elements do not fill shape [${shape.join(',')}]`);
     }
     const device = opts.device ?? getDefaultDevice();
-    let h: BufferHandle;
-    try {
-      h = native.fromHost(arr, device);
-    } catch (e) {
-      throw fromNative(e);
-    }
-    return new Tensor(h, [...shape], contiguousStrides(shape), dtype, device);
+    return new Tensor(native.fromHost(arr, device), [...shape], contiguousStrides(shape), dtype, device);
   }
 
   /** Wraps an existing buffer (e.g. a memory-mapped file) as a tensor; the handle is retained. */
@@ -290,8 +284,6 @@ export class Tensor {
       const host = native.readSync(src.desc());
       const bits = this.dtype === 'f16' || this.dtype === 'bf16' ? new Uint16Array(host) : hostArray(this.dtype, host);
       return Tensor.fromArray(bits, this.shape, { dtype: this.dtype, device });
-    } catch (e) {
-      throw fromNative(e);
     } finally {
       src.dispose();
     }
@@ -316,8 +308,6 @@ export class Tensor {
     const c = this.contiguous();
     try {
       return hostArray(this.dtype, await native.read(c.desc()));
-    } catch (e) {
-      throw fromNative(e);
     } finally {
       c.dispose();
     }
@@ -328,8 +318,6 @@ export class Tensor {
     const c = this.contiguous();
     try {
       return hostArray(this.dtype, native.readSync(c.desc()));
-    } catch (e) {
-      throw fromNative(e);
     } finally {
       c.dispose();
     }

@@ -1,6 +1,6 @@
 // Scaled dot-product attention ([B, T, H, D] layout) with GQA, causal/KV-cache offsets, a
 // bidirectional sliding window and a key padding mask. Softmax is fp32; see kernels/cpu/attention.h.
-import { ShapeError, fromNative } from '../errors.js';
+import { ShapeError } from '../errors.js';
 import { native } from '../native.js';
 import { Tensor } from '../tensor.js';
 
@@ -59,7 +59,7 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
     native.attention(qq.desc(), kk.desc(), vv.desc(), mask ? mask.desc() : null, out.desc(), scale, opts.causal ?? false, qOffset, window);
   } catch (e) {
     out.dispose();
-    throw fromNative(e);
+    throw e;
   } finally {
     if (qq !== q) qq.dispose();
     if (kk !== k) kk.dispose();

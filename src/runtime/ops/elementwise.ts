@@ -3,8 +3,8 @@
 // expanded to the output shape as stride-0 views, so broadcasting never copies. Results are new
 // contiguous f32 tensors, computed in float32 in torch's operation order.
 import { isFloat } from '../dtype.js';
-import { fromNative, ShapeError } from '../errors.js';
-import { native } from '../native.js';
+import { ShapeError } from '../errors.js';
+import { native, type TensorDesc } from '../native.js';
 import { Tensor } from '../tensor.js';
 
 // Op codes: must match kernels/cpu/elementwise.h.
@@ -37,20 +37,12 @@ function checkFloat(op: string, name: string, t: Tensor): void {
   if (!isFloat(t.dtype)) throw new ShapeError(`${op}: '${name}' has dtype ${t.dtype}, expected a float dtype`);
 }
 
-function callNative(fn: () => void): void {
-  try {
-    fn();
-  } catch (e) {
-    throw fromNative(e);
-  }
-}
-
 function unaryOp(op: string, code: number, x: Tensor, p0 = 0, p1 = 0): Tensor {
   if (!(x instanceof Tensor)) throw new ShapeError(`${op}: expected a tensor`);
   checkFloat(op, 'x', x);
   const out = Tensor.empty(x.shape, 'f32', x.device);
   try {
-    callNative(() => native.unary(x.desc(), out.desc(), code, p0, p1));
+    native.unary(x.desc(), out.desc(), code, p0, p1);
   } catch (e) {
     out.dispose();
     throw e;
@@ -59,7 +51,7 @@ function unaryOp(op: string, code: number, x: Tensor, p0 = 0, p1 = 0): Tensor {
 }
 
 // Runs an n-ary op over inputs broadcast to a common shape.
-function naryOp(op: string, xs: Tensor[], names: string[], call: (descs: unknown[], out: unknown) => void): Tensor {
+function naryOp(op: string, xs: Tensor[], names: string[], call: (descs: TensorDesc[], out: TensorDesc) => void): Tensor {
   xs.forEach((t, i) => {
     if (!(t instanceof Tensor)) throw new ShapeError(`${op}: '${names[i]}' must be a tensor`);
     checkFloat(op, names[i], t);
@@ -69,7 +61,7 @@ function naryOp(op: string, xs: Tensor[], names: string[], call: (descs: unknown
   const out = Tensor.empty(shape, 'f32', xs[0].device);
   const views = xs.map((t) => t.expand(shape));
   try {
-    callNative(() => call(views.map((v) => v.desc()), out.desc()));
+    call(views.map((v) => v.desc()), out.desc());
   } catch (e) {
     out.dispose();
     throw e;

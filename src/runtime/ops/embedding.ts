@@ -1,6 +1,6 @@
 // Embedding lookup: gathers rows of a [V, H] table (any float dtype) as f32.
 import { isFloat } from '../dtype.js';
-import { fromNative, ShapeError } from '../errors.js';
+import { ShapeError } from '../errors.js';
 import { native } from '../native.js';
 import { Tensor } from '../tensor.js';
 
@@ -22,7 +22,7 @@ export function embedding(weight: Tensor, ids: Tensor): Tensor {
     return out;
   } catch (e) {
     out?.dispose();
-    throw fromNative(e);
+    throw e;
   } finally {
     if (w !== weight) w.dispose();
     idc.dispose();

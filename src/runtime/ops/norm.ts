@@ -1,6 +1,6 @@
 // Row normalisations over the last dimension, computed in float32.
 import { isFloat } from '../dtype.js';
-import { fromNative, ShapeError } from '../errors.js';
+import { ShapeError } from '../errors.js';
 import { native } from '../native.js';
 import { Tensor } from '../tensor.js';
 
@@ -33,7 +33,7 @@ export function rmsNorm(x: Tensor, weight: Tensor | null, eps: number): Tensor {
     return out;
   } catch (e) {
     out?.dispose();
-    throw fromNative(e);
+    throw e;
   } finally {
     xx.dispose();
   }
@@ -51,7 +51,7 @@ export function layerNorm(x: Tensor, weight: Tensor | null, bias: Tensor | null,
     return out;
   } catch (e) {
     out?.dispose();
-    throw fromNative(e);
+    throw e;
   } finally {
     xx.dispose();
   }

@@ -4,7 +4,7 @@
 // subsequence, i.e. below its GPU-dependent size limit (spec §13.6: 270 336 elements on an H100).
 import { getDefaultDevice } from '../backend.js';
 import type { Device } from '../dtype.js';
-import { ShapeError, fromNative } from '../errors.js';
+import { ShapeError } from '../errors.js';
 import { native } from '../native.js';
 import { Tensor } from '../tensor.js';
 
@@ -17,7 +17,7 @@ export function randn(shape: number[], seed: number, opts: { offset?: number; de
     native.randn(out.desc(), seed, offset);
   } catch (e) {
     out.dispose();
-    throw fromNative(e);
+    throw e;
   }
   return out;
 }

@@ -1,6 +1,6 @@
 // Reductions along one dimension: sum, mean, max (f32 results) and argmax (i32, first maximum).
 import { isFloat } from '../dtype.js';
-import { fromNative, ShapeError } from '../errors.js';
+import { ShapeError } from '../errors.js';
 import { native } from '../native.js';
 import { numelOf, Tensor } from '../tensor.js';
 
@@ -42,7 +42,7 @@ function reduce(op: keyof typeof OPS, x: Tensor, dim: number, keepDim: boolean):
     return out;
   } catch (e) {
     out?.dispose();
-    throw fromNative(e);
+    throw e;
   } finally {
     g.x.dispose();
   }
@@ -70,7 +70,7 @@ export function argmax(x: Tensor, dim = -1): Tensor {
     return out;
   } catch (e) {
     out?.dispose();
-    throw fromNative(e);
+    throw e;
   } finally {
     g.x.dispose();
   }

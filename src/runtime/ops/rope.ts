@@ -1,7 +1,7 @@
 // Rotary position embedding (Qwen3RotaryEmbedding, default type, NeoX half-split layout).
 import { getDefaultDevice } from '../backend.js';
 import { isFloat, type Device } from '../dtype.js';
-import { fromNative, ShapeError } from '../errors.js';
+import { ShapeError } from '../errors.js';
 import { native } from '../native.js';
 import { Tensor } from '../tensor.js';
 
@@ -66,7 +66,7 @@ export function rope(x: Tensor, cos: Tensor, sin: Tensor): Tensor {
     return out;
   } catch (e) {
     out?.dispose();
-    throw fromNative(e);
+    throw e;
   } finally {
     cv.dispose();
     sv.dispose();

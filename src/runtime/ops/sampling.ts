@@ -1,6 +1,6 @@
 // LM logit processing and sampling over [B, V] f32 logits: repetition penalty, CFG mix, top-k /
 // top-p filtering (HF warper semantics) and seeded exponential-race sampling.
-import { ShapeError, fromNative } from '../errors.js';
+import { ShapeError } from '../errors.js';
 import { native } from '../native.js';
 import { Tensor } from '../tensor.js';
 
@@ -18,7 +18,7 @@ function call(out: Tensor, temps: Tensor[], fn: () => void): Tensor {
     return out;
   } catch (e) {
     out.dispose();
-    throw fromNative(e);
+    throw e;
   } finally {
     for (const t of temps) t.dispose();
   }

@@ -1,6 +1,6 @@
 // Softmax and log-softmax along one dimension, in float32. A row of all -inf gives NaN (as torch).
 import { isFloat } from '../dtype.js';
-import { fromNative, ShapeError } from '../errors.js';
+import { ShapeError } from '../errors.js';
 import { native } from '../native.js';
 import { Tensor } from '../tensor.js';
 
@@ -26,7 +26,7 @@ function run(op: string, x: Tensor, dim: number, log: boolean): Tensor {
     return r;
   } catch (e) {
     out?.dispose();
-    throw fromNative(e);
+    throw e;
   } finally {
     xx.dispose();
   }
