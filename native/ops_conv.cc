@@ -1,6 +1,6 @@
 // N-API glue for conv1d, convTranspose1d and snake. The TS wrappers (src/runtime/ops/conv.ts)
-// compute output shapes; here everything that protects memory is checked again: ranks, channel
-// counts, the output length implied by stride/padding/dilation, contiguity and dtypes.
+// compute output shapes; the calls are validated here: ranks, channel counts, the output length
+// implied by stride/padding/dilation, biases, residuals, contiguity, dtypes and devices.
 #include "../kernels/cpu/conv.h"
 #include "../kernels/cuda/conv.h"
 #include "registry.h"
@@ -9,26 +9,17 @@ using namespace acestep;
 
 namespace {
 
-const std::initializer_list<DType> kFloat = {DType::F32, DType::BF16, DType::F16};
+void expect_rank3(const OpArgs& a, const TensorArg& t, const char* name) { expect_rank(a, t, name, 3, "[B, C, T]"); }
 
-void expect_rank3(const OpArgs& a, const TensorArg& t, const char* name) {
-  if (t.view.ndim != 3) a.fail(std::string(name) + " must be [B, C, T], got " + shape_str(t.view));
-}
-
-// Optional bias [Cout]: an empty TensorArg (no buffer) when absent.
-TensorArg bias_arg(const OpArgs& a, size_t i, int64_t cout) {
-  TensorArg b;
-  if (!a.has(i)) return b;
-  b = a.tensor(i, "bias");
-  expect_dtype(a, b, "bias", kFloat);
-  if (b.view.ndim != 1 || b.view.shape[0] != cout)
-    a.fail("bias must be [" + std::to_string(cout) + "], got " + shape_str(b.view));
+// Optional bias [Cout] on x's device.
+OptTensor bias_arg(const OpArgs& a, size_t i, int64_t cout, const TensorArg& x) {
+  OptTensor b = opt_tensor(a, i, "bias");
+  if (!b.present) return b;
+  expect_float(a, b.arg, "bias");
+  if (b.arg.view.ndim != 1 || b.arg.view.shape[0] != cout)
+    a.fail("bias must be [" + std::to_string(cout) + "], got " + shape_str(b.arg.view));
+  expect_same_device(a, {&x, &b.arg});
   return b;
-}
-
-TensorView resolve_or_empty(TensorArg& t) {
-  if (!t.buffer) return TensorView{};
-  return t.resolve();
 }
 
 void check_geometry(const OpArgs& a, const cpu::Conv1dParams& p) {
@@ -56,7 +47,7 @@ ACESTEP_EXPORT(conv1d) {
   expect_rank3(a, out, "out");
   expect_dtype(a, x, "x", {DType::F32});
   expect_dtype(a, out, "out", {DType::F32});
-  expect_dtype(a, w, "w", kFloat);
+  expect_float(a, w, "w");
   expect_contiguous(a, x, "x");
   expect_contiguous(a, out, "out");
   const int64_t B = x.view.shape[0], Cin = x.view.shape[1], T = x.view.shape[2];
@@ -69,21 +60,18 @@ ACESTEP_EXPORT(conv1d) {
   const int64_t Tout = (padded - span) / p.stride + 1;
   if (out.view.shape[0] != B || out.view.shape[1] != Cout || out.view.shape[2] != Tout)
     a.fail("out must be [" + std::to_string(B) + ", " + std::to_string(Cout) + ", " + std::to_string(Tout) + "], got " + shape_str(out.view));
-  TensorArg bias = bias_arg(a, 2, Cout);
-  TensorArg res;
-  if (a.has(8)) {
-    res = a.tensor(8, "residual");
-    expect_dtype(a, res, "residual", {DType::F32});
-    expect_contiguous(a, res, "residual");
-    if (res.view.ndim != 3 || res.view.shape[0] != B || res.view.shape[1] != Cout || res.view.shape[2] != Tout)
-      a.fail("residual " + shape_str(res.view) + " must match out " + shape_str(out.view));
-    expect_same_device(a, {&x, &res});
+  OptTensor bias = bias_arg(a, 2, Cout, x);
+  OptTensor res = opt_tensor(a, 8, "residual");
+  if (res.present) {
+    expect_dtype(a, res.arg, "residual", {DType::F32});
+    expect_contiguous(a, res.arg, "residual");
+    expect_shape_of(a, res.arg, out, "residual");
+    expect_same_device(a, {&x, &res.arg});
   }
   expect_same_device(a, {&x, &w, &out});
-  if (bias.buffer) expect_same_device(a, {&x, &bias});
   Target target = target_of(out);
   enqueue_op([x, w, bias, out, res, p, target]() mutable {
-    TensorView xv = x.resolve(), wv = w.resolve(), bv = resolve_or_empty(bias), ov = out.resolve(), rv = resolve_or_empty(res);
+    TensorView xv = x.resolve(), wv = w.resolve(), bv = bias.resolve(), ov = out.resolve(), rv = res.resolve();
     ACESTEP_DISPATCH(target, conv1d, xv, wv, bv, ov, p, rv);
   });
   return info.Env().Undefined();
@@ -107,7 +95,7 @@ ACESTEP_EXPORT(convTranspose1d) {
   expect_rank3(a, out, "out");
   expect_dtype(a, x, "x", {DType::F32});
   expect_dtype(a, out, "out", {DType::F32});
-  expect_dtype(a, w, "w", kFloat);
+  expect_float(a, w, "w");
   expect_contiguous(a, x, "x");
   expect_contiguous(a, out, "out");
   const int64_t B = x.view.shape[0], Cin = x.view.shape[1], T = x.view.shape[2];
@@ -118,12 +106,11 @@ ACESTEP_EXPORT(convTranspose1d) {
   if (Tout < 1) a.fail("output length " + std::to_string(Tout) + " is not positive (padding too large)");
   if (out.view.shape[0] != B || out.view.shape[1] != Cout || out.view.shape[2] != Tout)
     a.fail("out must be [" + std::to_string(B) + ", " + std::to_string(Cout) + ", " + std::to_string(Tout) + "], got " + shape_str(out.view));
-  TensorArg bias = bias_arg(a, 2, Cout);
+  OptTensor bias = bias_arg(a, 2, Cout, x);
   expect_same_device(a, {&x, &w, &out});
-  if (bias.buffer) expect_same_device(a, {&x, &bias});
   Target target = target_of(out);
   enqueue_op([x, w, bias, out, p, target]() mutable {
-    TensorView xv = x.resolve(), wv = w.resolve(), bv = resolve_or_empty(bias), ov = out.resolve();
+    TensorView xv = x.resolve(), wv = w.resolve(), bv = bias.resolve(), ov = out.resolve();
     ACESTEP_DISPATCH(target, conv_transpose1d, xv, wv, bv, ov, p);
   });
   return info.Env().Undefined();
@@ -137,8 +124,8 @@ ACESTEP_EXPORT(snake) {
   expect_rank3(a, x, "x");
   expect_dtype(a, x, "x", {DType::F32});
   expect_dtype(a, out, "out", {DType::F32});
-  expect_dtype(a, alpha, "alpha", kFloat);
-  expect_dtype(a, beta, "beta", kFloat);
+  expect_float(a, alpha, "alpha");
+  expect_float(a, beta, "beta");
   expect_contiguous(a, x, "x");
   expect_contiguous(a, out, "out");
   const int64_t C = x.view.shape[1];

@@ -3,7 +3,7 @@
 // output shape), so here every input must have exactly the output's shape.
 #include "../kernels/cpu/elementwise.h"
 #include "../kernels/cuda/elementwise.h"
-#include "pointwise_args.h"
+#include "registry.h"
 
 using namespace acestep;
 

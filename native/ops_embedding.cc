@@ -2,7 +2,7 @@
 // data-dependent, so the kernel raises them (a KernelError at the next sync point).
 #include "../kernels/cpu/embedding.h"
 #include "../kernels/cuda/embedding.h"
-#include "pointwise_args.h"
+#include "registry.h"
 
 using namespace acestep;
 

@@ -17,46 +17,34 @@ cpu::GemmPrecision precision_arg(const OpArgs& a, size_t i) {
   return static_cast<cpu::GemmPrecision>(p);
 }
 
-void expect_float(const OpArgs& a, const TensorArg& t, const char* name) {
-  expect_dtype(a, t, name, {DType::F32, DType::BF16, DType::F16});
-}
-
-void expect_out(const OpArgs& a, const TensorArg& out) {
-  expect_dtype(a, out, "out", {DType::F32});
-  expect_contiguous(a, out, "out");
-}
-
 }  // namespace
 
 // linear(x [M,K] f32, w [N,K] f32|bf16|f16, bias [N] | null, out [M,N] f32 contiguous, precision)
 ACESTEP_EXPORT(linear) {
   OpArgs a{info, "linear"};
   TensorArg x = a.tensor(0, "x"), w = a.tensor(1, "w");
-  bool has_bias = a.has(2);
-  TensorArg bias = has_bias ? a.tensor(2, "bias") : TensorArg{};
+  OptTensor bias = opt_tensor(a, 2, "bias");
   TensorArg out = a.tensor(3, "out");
   cpu::GemmPrecision p = precision_arg(a, 4);
   expect_dtype(a, x, "x", {DType::F32});
   expect_float(a, w, "w");
   expect_out(a, out);
-  if (has_bias) {
-    expect_float(a, bias, "bias");
-    expect_same_device(a, {&x, &w, &bias, &out});
-  } else {
-    expect_same_device(a, {&x, &w, &out});
+  expect_same_device(a, {&x, &w, &out});
+  if (bias.present) {
+    expect_float(a, bias.arg, "bias");
+    expect_same_device(a, {&x, &bias.arg});
   }
   if (x.view.ndim != 2 || w.view.ndim != 2 || out.view.ndim != 2)
     a.fail("expects 2-D x, w and out, got " + shape_str(x.view) + ", " + shape_str(w.view) + ", " + shape_str(out.view));
   const int64_t M = x.view.shape[0], K = x.view.shape[1], N = w.view.shape[0];
   if (w.view.shape[1] != K) a.fail("x " + shape_str(x.view) + " and w " + shape_str(w.view) + " disagree on K");
   if (out.view.shape[0] != M || out.view.shape[1] != N) a.fail("out must be [" + std::to_string(M) + "," + std::to_string(N) + "], got " + shape_str(out.view));
-  if (has_bias && (bias.view.ndim != 1 || bias.view.shape[0] != N)) a.fail("bias must be [" + std::to_string(N) + "], got " + shape_str(bias.view));
+  if (bias.present && (bias.arg.view.ndim != 1 || bias.arg.view.shape[0] != N))
+    a.fail("bias must be [" + std::to_string(N) + "], got " + shape_str(bias.arg.view));
   Target target = target_of(out);
-  enqueue_op([x, w, bias, out, has_bias, p, target]() mutable {
-    TensorView xv = x.resolve(), wv = w.resolve(), ov = out.resolve();
-    TensorView bv{};
-    if (has_bias) bv = bias.resolve();
-    const TensorView* bp = has_bias ? &bv : nullptr;
+  enqueue_op([x, w, bias, out, p, target]() mutable {
+    TensorView xv = x.resolve(), wv = w.resolve(), ov = out.resolve(), bv = bias.resolve();
+    const TensorView* bp = bias.present ? &bv : nullptr;
     ACESTEP_DISPATCH(target, linear, xv, wv, bp, ov, p);
   });
   return info.Env().Undefined();

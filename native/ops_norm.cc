@@ -1,8 +1,11 @@
 // N-API glue for rmsNorm(x, weight|null, out, eps) and layerNorm(x, weight|null, bias|null, out, eps)
-// over the last dimension. x must be contiguous f32 (the TS wrapper makes it so).
+// over the last dimension. x must be contiguous f32 (the TS wrapper makes it so); weight and bias
+// are [D] in any float dtype; eps is finite and non-negative.
+#include <cmath>
+
 #include "../kernels/cpu/norm.h"
 #include "../kernels/cuda/norm.h"
-#include "pointwise_args.h"
+#include "registry.h"
 
 using namespace acestep;
 
@@ -15,6 +18,12 @@ void check_param(const OpArgs& a, const OptTensor& p, const TensorArg& x, const 
   int64_t d = x.view.ndim ? x.view.shape[x.view.ndim - 1] : 1;
   if (p.arg.view.ndim != 1 || p.arg.view.shape[0] != d)
     a.fail(std::string("'") + name + "' has shape " + shape_str(p.arg.view) + ", expected [" + std::to_string(d) + "]");
+}
+
+float eps_arg(const OpArgs& a, size_t i) {
+  double eps = a.number(i, "eps");
+  if (!std::isfinite(eps) || eps < 0) a.fail("eps must be a finite non-negative number, got " + std::to_string(eps));
+  return static_cast<float>(eps);
 }
 
 void check_x(const OpArgs& a, const TensorArg& x, const TensorArg& out) {
@@ -33,7 +42,7 @@ ACESTEP_EXPORT(rmsNorm) {
   TensorArg x = a.tensor(0, "x");
   OptTensor w = opt_tensor(a, 1, "weight");
   TensorArg out = a.tensor(2, "out");
-  float eps = static_cast<float>(a.number(3, "eps"));
+  float eps = eps_arg(a, 3);
   check_x(a, x, out);
   check_param(a, w, x, "weight");
   Target target = target_of(out);
@@ -49,7 +58,7 @@ ACESTEP_EXPORT(layerNorm) {
   TensorArg x = a.tensor(0, "x");
   OptTensor w = opt_tensor(a, 1, "weight"), b = opt_tensor(a, 2, "bias");
   TensorArg out = a.tensor(3, "out");
-  float eps = static_cast<float>(a.number(4, "eps"));
+  float eps = eps_arg(a, 4);
   check_x(a, x, out);
   check_param(a, w, x, "weight");
   check_param(a, b, x, "bias");

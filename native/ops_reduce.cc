@@ -2,7 +2,7 @@
 // contiguous f32 viewed as [outer, n, inner]; out is [outer, inner] (f32, or i32 for argmax).
 #include "../kernels/cpu/reduce.h"
 #include "../kernels/cuda/reduce.h"
-#include "pointwise_args.h"
+#include "registry.h"
 
 using namespace acestep;
 

@@ -2,7 +2,7 @@
 // expands [T, D/2] tables over the batch (stride 0) and casts them to f32.
 #include "../kernels/cpu/rope.h"
 #include "../kernels/cuda/rope.h"
-#include "pointwise_args.h"
+#include "registry.h"
 
 using namespace acestep;
 

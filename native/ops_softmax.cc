@@ -2,7 +2,7 @@
 // moves other dims last).
 #include "../kernels/cpu/softmax.h"
 #include "../kernels/cuda/softmax.h"
-#include "pointwise_args.h"
+#include "registry.h"
 
 using namespace acestep;
 

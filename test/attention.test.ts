@@ -120,7 +120,8 @@ describe('attention contract', () => {
       expect(() => attention(q, k, k)).toThrow(/not a multiple/);
       expect(() => attention(q, Tensor.zeros([1, 3, 2, 4]), Tensor.zeros([1, 3, 2, 4]))).toThrow(ShapeError);
       expect(() => attention(q, k2, Tensor.zeros([1, 4, 2, 8]))).toThrow(/v \[1,4,2,8\] does not match k/);
-      expect(() => attention(q, k2, k2, { keyMask: Tensor.zeros([1, 2]) })).toThrow(/keyMask must be \[1, 3\]/);
+      expect(() => attention(q, k2, k2, { keyMask: Tensor.zeros([1, 2]) })).toThrow(/keyMask must be \[B, Tk\] = \[1,3\], got \[1,2\]/);
+      expect(() => attention(q, k2, k2, { scale: Infinity })).toThrow(/scale must be finite/);
       expect(() => attention(q, k2, k2, { window: -1 })).toThrow(/window/);
       expect(() => attention(Tensor.zeros([2, 4, 8]), k2, k2)).toThrow(/q must be \[B, T, H, D\]/);
     });

@@ -108,8 +108,8 @@ describe('errors', () => {
       const x = Tensor.zeros([2, 8]);
       expect(() => linear(x, Tensor.zeros([4, 9]))).toThrow(/K=8 but weight \[4,9\] expects 9/);
       expect(() => linear(x, Tensor.zeros([4, 8]), Tensor.zeros([5]))).toThrow(ShapeError);
-      expect(() => linear(x, Tensor.zeros([4, 8], 'i32'))).toThrow(/weight must be f32, bf16 or f16/);
-      expect(() => linear(x.to('bf16'), Tensor.zeros([4, 8]))).toThrow(/x must be f32/);
+      expect(() => linear(x, Tensor.zeros([4, 8], 'i32'))).toThrow(/'w' has dtype i32, expected f32\|bf16\|f16/);
+      expect(() => linear(x.to('bf16'), Tensor.zeros([4, 8]))).toThrow(/'x' has dtype bf16, expected f32/);
       expect(() => linear(x, Tensor.zeros([4, 8]), null, { precision: 'fp16' as never })).toThrow(/precision/);
       expect(() => matmul(Tensor.zeros([3, 2, 8]), Tensor.zeros([2, 8, 4]))).toThrow(/do not broadcast/);
       expect(() => matmul(Tensor.zeros([2, 8]), Tensor.zeros([7, 4]))).toThrow(/disagree on K/);
