@@ -122,8 +122,6 @@ describe('errors', () => {
       const x = Tensor.zeros([2, 8]), w = Tensor.zeros([4, 8]), out = Tensor.empty([2, 5]);
       expect(() => native.linear(x.desc(), w.desc(), null, out.desc(), 0)).toThrow(/out must be \[2,4\]/);
       expect(() => native.matmul(x.desc(), Tensor.zeros([8, 4]).desc(), Tensor.empty([3, 4]).desc(), 0)).toThrow(/does not match/);
-      expect(() => native.setCpuIsa('gemm', 'sse' as never)).toThrow(/'isa' must be one of 'scalar', 'avx2'/);
-      expect(() => native.setCpuIsa('conv' as never, 'auto')).toThrow(ShapeError);
     });
   });
 
