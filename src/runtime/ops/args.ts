@@ -1,4 +1,4 @@
-// The few checks op wrappers make themselves. The native glue validates every call (shapes,
+// What op wrappers share: the few checks they make themselves, and running a native call. The native glue validates every call (shapes,
 // dtypes, devices, ranges; see docs/ARCHITECTURE.md), so a wrapper checks only what it needs to
 // compute an output shape before it can allocate the output.
 import { ShapeError } from '../errors.js';
@@ -23,4 +23,17 @@ export function dimIndex(op: string, dim: number, ndim: number): number {
   const d = dim < 0 ? dim + ndim : dim;
   if (!Number.isInteger(d) || d < 0 || d >= ndim) throw new ShapeError(`${op}: dim ${dim} out of range for rank ${ndim}`);
   return d;
+}
+
+/** Runs a native call that writes `out`; disposes the temporaries, and `out` when the call is rejected. */
+export function runInto(out: Tensor, temps: readonly (Tensor | null)[], call: () => void): Tensor {
+  try {
+    call();
+    return out;
+  } catch (e) {
+    out.dispose();
+    throw e;
+  } finally {
+    for (const t of temps) t?.dispose();
+  }
 }

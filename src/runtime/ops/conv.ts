@@ -5,7 +5,7 @@ import { isFloat } from '../dtype.js';
 import { ShapeError } from '../errors.js';
 import { native } from '../native.js';
 import { Tensor } from '../tensor.js';
-import { expectRank, intOption } from './args.js';
+import { expectRank, intOption, runInto } from './args.js';
 
 export interface Conv1dOptions {
   stride?: number;
@@ -26,19 +26,6 @@ export interface ConvTranspose1dOptions {
 /** Activations go to the kernels as contiguous f32; other float dtypes are converted, anything else is passed on for the glue to reject. */
 function activation(x: Tensor): Tensor {
   return isFloat(x.dtype) && x.dtype !== 'f32' ? x.to('f32') : x.contiguous();
-}
-
-/** Runs a native call writing `out`; disposes the temporaries, and `out` when the call is rejected. */
-function run(out: Tensor, temps: (Tensor | null)[], call: () => void): Tensor {
-  try {
-    call();
-    return out;
-  } catch (e) {
-    out.dispose();
-    throw e;
-  } finally {
-    for (const t of temps) t?.dispose();
-  }
 }
 
 /** torch.nn.functional.conv1d: x [B, Cin, T], w [Cout, Cin/groups, K] -> [B, Cout, Tout]. */
@@ -62,7 +49,7 @@ export function conv1d(x: Tensor, w: Tensor, bias: Tensor | null, opts: Conv1dOp
   const wc = w.contiguous();
   const rc = res ? activation(res) : null;
   const out = Tensor.empty([B, Cout, Tout], 'f32', x.device);
-  return run(out, [xc, wc, rc], () =>
+  return runInto(out, [xc, wc, rc], () =>
     native.conv1d(xc.desc(), wc.desc(), bias ? bias.desc() : null, out.desc(), stride, padding, dilation, groups, rc ? rc.desc() : null));
 }
 
@@ -82,7 +69,7 @@ export function convTranspose1d(x: Tensor, w: Tensor, bias: Tensor | null, opts:
   const xc = activation(x);
   const wc = w.contiguous();
   const out = Tensor.empty([B, Cout, Tout], 'f32', x.device);
-  return run(out, [xc, wc], () =>
+  return runInto(out, [xc, wc], () =>
     native.convTranspose1d(xc.desc(), wc.desc(), bias ? bias.desc() : null, out.desc(), stride, padding, outputPadding, dilation));
 }
 
@@ -101,5 +88,5 @@ export function snake(x: Tensor, alpha: Tensor, beta: Tensor, opts: { logScale: 
   const b = channelParam(beta);
   const xc = activation(x);
   const out = Tensor.empty(x.shape, 'f32', x.device);
-  return run(out, [xc, a === alpha ? null : a, b === beta ? null : b], () => native.snake(xc.desc(), a.desc(), b.desc(), out.desc(), !!opts.logScale));
+  return runInto(out, [xc, a === alpha ? null : a, b === beta ? null : b], () => native.snake(xc.desc(), a.desc(), b.desc(), out.desc(), !!opts.logScale));
 }

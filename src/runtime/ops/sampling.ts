@@ -4,23 +4,11 @@
 import { ShapeError } from '../errors.js';
 import { native } from '../native.js';
 import { Tensor } from '../tensor.js';
+import { runInto } from './args.js';
 
 // Logits go to the kernels as contiguous f32.
 function logitsIn(x: Tensor): Tensor {
   return x.dtype === 'f32' ? x.contiguous() : x.to('f32');
-}
-
-// Runs a native call that writes `out`; disposes the temporaries and `out` on a synchronous error.
-function call(out: Tensor, temps: Tensor[], fn: () => void): Tensor {
-  try {
-    fn();
-    return out;
-  } catch (e) {
-    out.dispose();
-    throw e;
-  } finally {
-    for (const t of temps) t.dispose();
-  }
 }
 
 /** HF RepetitionPenaltyLogitsProcessor: each distinct previous token (-1 = padding) scores s<0 ? s*penalty : s/penalty. */
@@ -28,14 +16,14 @@ export function repetitionPenalty(logits: Tensor, previous: Tensor, penalty: num
   const x = logitsIn(logits);
   const prev = previous.contiguous();
   const out = Tensor.empty(x.shape, 'f32', x.device);
-  return call(out, [x, prev], () => native.repetitionPenalty(x.desc(), prev.desc(), out.desc(), penalty));
+  return runInto(out, [x, prev], () => native.repetitionPenalty(x.desc(), prev.desc(), out.desc(), penalty));
 }
 
 /** uncond + scale * (cond - uncond). */
 export function cfgCombine(cond: Tensor, uncond: Tensor, scale: number): Tensor {
   const c = logitsIn(cond), u = logitsIn(uncond);
   const out = Tensor.empty(cond.shape, 'f32', cond.device);
-  return call(out, [c, u], () => native.cfgCombine(c.desc(), u.desc(), out.desc(), scale));
+  return runInto(out, [c, u], () => native.cfgCombine(c.desc(), u.desc(), out.desc(), scale));
 }
 
 /** All but the k largest logits of each row become -inf (values tied with the k-th are kept); k <= 0 or k >= V: unchanged. */
@@ -44,16 +32,16 @@ export function topK(logits: Tensor, k: number): Tensor {
   if (!Number.isInteger(k)) throw new ShapeError(`topK: k must be an integer, got ${k}`);
   const x = logitsIn(logits);
   const out = Tensor.empty(x.shape, 'f32', x.device);
-  if (k <= 0 || k >= x.shape[1]) return call(out, [x], () => native.copy(x.desc(), out.desc()));
-  return call(out, [x], () => native.topK(x.desc(), out.desc(), k));
+  if (k <= 0 || k >= x.shape[1]) return runInto(out, [x], () => native.copy(x.desc(), out.desc()));
+  return runInto(out, [x], () => native.topK(x.desc(), out.desc(), k));
 }
 
 /** HF TopPLogitsWarper: drop the low tail whose cumulative probability is <= 1 - p, keep at least the top token; p >= 1: unchanged. */
 export function topP(logits: Tensor, p: number): Tensor {
   const x = logitsIn(logits);
   const out = Tensor.empty(x.shape, 'f32', x.device);
-  if (p >= 1 || x.shape[1] === 0) return call(out, [x], () => native.copy(x.desc(), out.desc()));
-  return call(out, [x], () => native.topP(x.desc(), out.desc(), p));
+  if (p >= 1 || x.shape[1] === 0) return runInto(out, [x], () => native.copy(x.desc(), out.desc()));
+  return runInto(out, [x], () => native.topP(x.desc(), out.desc(), p));
 }
 
 /**
@@ -64,5 +52,5 @@ export function topP(logits: Tensor, p: number): Tensor {
 export function sampleRace(logits: Tensor, seed: number, step: number): Tensor {
   const x = logitsIn(logits);
   const out = Tensor.empty(x.shape.slice(0, 1), 'i32', x.device);
-  return call(out, [x], () => native.sampleRace(x.desc(), out.desc(), seed, step));
+  return runInto(out, [x], () => native.sampleRace(x.desc(), out.desc(), seed, step));
 }
