@@ -1,5 +1,5 @@
 // N-API glue for copy/cast and fill. Pattern for every op file: parse and validate on the main
-// thread, capture TensorArgs (which keep buffers alive), enqueue the kernel call by device/impl.
+// thread, capture TensorArgs (which keep buffers alive), queue the kernel through ACESTEP_DISPATCH.
 #include "../kernels/cpu/copy.h"
 #include "../kernels/cuda/copy.h"
 #include "registry.h"

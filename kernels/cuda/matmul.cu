@@ -1,11 +1,11 @@
 // CUDA linear and matmul with the CPU's operand semantics (kernels/cpu/gemm.h), three paths:
-//  - precision 1 (bf16): a tensor-core GEMM (mma.sync m16n8k16 bf16 -> f32, ldmatrix, 3-stage
+//  - precision BF16: a tensor-core GEMM (mma.sync m16n8k16 bf16 -> f32, ldmatrix, 3-stage
 //    cp.async pipeline). Operands that are not already bf16 rows with 16-byte aligned, unit-stride K
 //    are first packed into scratch, rounded to nearest even exactly as the CPU rounds them; bf16
 //    products are exact in f32, so only the summation order differs from the CPU.
 //  - linear with M <= 4 and unit-stride weight rows: a GEMV where one warp streams one or four
 //    weight rows with 16-byte loads (decode is bound by reading the weights once).
-//  - everything else (precision 0): register-blocked fp32 SIMT tiles. No TF32: the fp32 path must
+//  - everything else (precision F32): register-blocked fp32 SIMT tiles. No TF32: the fp32 path must
 //    keep exact f32 products for the parity tests.
 #include <cstdint>
 #include <type_traits>
@@ -424,7 +424,8 @@ void launch_gemv(const TensorView& x, const TensorView& w, const Operand& bias, 
 
 }  // namespace
 
-void linear(const TensorView& x, const TensorView& w, const TensorView* bias, const TensorView& out, cpu::GemmPrecision precision) {
+void linear(const TensorView& x, const TensorView& w, const TensorView* bias, const TensorView& out,
+            cpu::GemmPrecision precision) {
   const int64_t M = x.shape[0], K = x.shape[1], N = w.shape[0];
   if (M == 0 || N == 0) return;
   Operand bo{};
