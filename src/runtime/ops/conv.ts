@@ -28,15 +28,22 @@ function activation(x: Tensor): Tensor {
   return isFloat(x.dtype) && x.dtype !== 'f32' ? x.to('f32') : x.contiguous();
 }
 
+/** The ranks both convolutions read their output length from, and the options they share. */
+function geometry(op: string, x: Tensor, w: Tensor, wLayout: string, opts: Conv1dOptions | ConvTranspose1dOptions) {
+  expectRank(op, 'x', x, 3, '[B, Cin, T]');
+  expectRank(op, 'w', w, 3, wLayout);
+  return {
+    stride: intOption(op, 'stride', opts.stride, 1, 1),
+    padding: intOption(op, 'padding', opts.padding, 0, 0),
+    dilation: intOption(op, 'dilation', opts.dilation, 1, 1),
+  };
+}
+
 /** torch.nn.functional.conv1d: x [B, Cin, T], w [Cout, Cin/groups, K] -> [B, Cout, Tout]. */
 export function conv1d(x: Tensor, w: Tensor, bias: Tensor | null, opts: Conv1dOptions = {}): Tensor {
   const op = 'conv1d';
-  const stride = intOption(op, 'stride', opts.stride, 1, 1);
-  const padding = intOption(op, 'padding', opts.padding, 0, 0);
-  const dilation = intOption(op, 'dilation', opts.dilation, 1, 1);
+  const { stride, padding, dilation } = geometry(op, x, w, '[Cout, Cin/groups, K]', opts);
   const groups = intOption(op, 'groups', opts.groups, 1, 1);
-  expectRank(op, 'x', x, 3, '[B, Cin, T]');
-  expectRank(op, 'w', w, 3, '[Cout, Cin/groups, K]');
   const [B, , T] = x.shape;
   const [Cout, , K] = w.shape;
   const span = dilation * (K - 1) + 1;
@@ -56,12 +63,8 @@ export function conv1d(x: Tensor, w: Tensor, bias: Tensor | null, opts: Conv1dOp
 /** torch.nn.functional.conv_transpose1d (groups 1): x [B, Cin, T], w [Cin, Cout, K] -> [B, Cout, Tout]. */
 export function convTranspose1d(x: Tensor, w: Tensor, bias: Tensor | null, opts: ConvTranspose1dOptions = {}): Tensor {
   const op = 'convTranspose1d';
-  const stride = intOption(op, 'stride', opts.stride, 1, 1);
-  const padding = intOption(op, 'padding', opts.padding, 0, 0);
+  const { stride, padding, dilation } = geometry(op, x, w, '[Cin, Cout, K]', opts);
   const outputPadding = intOption(op, 'outputPadding', opts.outputPadding, 0, 0);
-  const dilation = intOption(op, 'dilation', opts.dilation, 1, 1);
-  expectRank(op, 'x', x, 3, '[B, Cin, T]');
-  expectRank(op, 'w', w, 3, '[Cin, Cout, K]');
   const [B, , T] = x.shape;
   const [, Cout, K] = w.shape;
   const Tout = (T - 1) * stride - 2 * padding + dilation * (K - 1) + outputPadding + 1;
