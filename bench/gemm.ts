@@ -131,14 +131,14 @@ export function suites(): Suite[] {
         emit({
           name: 'peak.fma-f32', shape: `${ctx.threads} threads`, dtype: 'f32', ours: peak, unit: 'GFLOP/s',
           reference: 'register-only FMA loop (our fp32 peak)', ref: null, ratio: null,
-          avx512bf16: feats.avx512bf16, bf16Kernel: native.gemmSetBf16Dot('auto') ? 'vdpbf16ps' : 'f32 FMA on bf16-rounded operands',
+          avx512bf16: feats.avx512bf16, bf16Kernel: native.setCpuIsa('gemm', 'auto') === 'avx512bf16' ? 'vdpbf16ps' : 'f32 FMA on bf16-rounded operands',
           load1m: loadavg()[0],
         });
 
         const jobs = shapes.flatMap((s) => (['f32', 'bf16'] as const).map((dtype) => ({ id: `${s.name}|${dtype}`, M: s.M, K: s.K, N: s.N, dtype })));
         ctx.log(`gemm: timing torch on ${jobs.length} jobs`);
         const torch = runTorch(jobs, ctx);
-        if (torch.why) ctx.log(`gemm: ${torch.why}; the reference is our portable scalar-blocked kernel (gemmSetIsa('scalar'))`);
+        if (torch.why) ctx.log(`gemm: ${torch.why}; the reference is our portable scalar-blocked kernel (setCpuIsa('gemm', 'scalar'))`);
 
         const refTime = (s: Shape, wd: 'f32' | 'bf16', x: Tensor, w: Tensor, precision: 'fp32' | 'bf16'): [number | null, string] => {
           if (!torch.why) {
@@ -146,12 +146,12 @@ export function suites(): Suite[] {
             return [t === undefined ? null : t, `${torch.label} ${wd}`];
           }
           native.syncBlocking();
-          native.gemmSetIsa('scalar');
+          native.setCpuIsa('gemm', 'scalar');
           try {
             return [timeLinear(x, w, precision, ctx), 'our portable scalar-blocked kernel (torch unavailable)'];
           } finally {
             native.syncBlocking();
-            native.gemmSetIsa('avx512');
+            native.setCpuIsa('gemm', 'auto');
           }
         };
 

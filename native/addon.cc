@@ -19,14 +19,11 @@ std::map<std::string, ExportFn>& exports_table() {
   return t;
 }
 
-Device parse_device(const OpArgs& a, size_t i) {
-  std::string s = a.info[i].ToString().Utf8Value();
-  if (s == "cpu") return Device::CPU;
-  if (s == "cuda") {
-    if (!cuda_available()) a.fail("CUDA is unavailable: " + cuda_status());
-    return Device::CUDA;
-  }
-  a.fail("unknown device '" + s + "'");
+// A device name ('cpu' | 'cuda'); `usable` also requires that CUDA can run here.
+Device device_arg(const OpArgs& a, size_t i, bool usable = true) {
+  Device d = a.choice(i, "device", {"cpu", "cuda"}) == 0 ? Device::CPU : Device::CUDA;
+  if (usable && d == Device::CUDA && !cuda_available()) a.fail("CUDA is unavailable: " + cuda_status());
+  return d;
 }
 
 Napi::Error queue_error(Napi::Env env, const QueueError& e) {
@@ -73,7 +70,7 @@ ACESTEP_EXPORT(empty) {
   OpArgs a{info, "empty"};
   double bytes = a.number(0, "bytes");
   if (bytes < 0 || bytes > 1e15) a.fail("invalid byte count " + std::to_string(bytes));
-  Device d = parse_device(a, 1);
+  Device d = device_arg(a, 1);
   return BufferHandle::wrap(info.Env(), std::make_shared<Buffer>(static_cast<size_t>(bytes), d));
 }
 
@@ -84,7 +81,7 @@ ACESTEP_EXPORT(fromHost) {
   Napi::TypedArray ta = info[0].As<Napi::TypedArray>();
   size_t bytes = ta.ByteLength();
   const uint8_t* src = static_cast<const uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
-  Device d = parse_device(a, 1);
+  Device d = device_arg(a, 1);
   auto buf = std::make_shared<Buffer>(bytes, d);
   if (d == Device::CPU) {
     uint8_t* dst;
@@ -195,9 +192,7 @@ ACESTEP_EXPORT(memoryStats) {
 // setMemoryLimit(device, bytes): 0 removes the limit.
 ACESTEP_EXPORT(setMemoryLimit) {
   OpArgs a{info, "setMemoryLimit"};
-  std::string dev = info[0].ToString().Utf8Value();
-  if (dev != "cpu" && dev != "cuda") a.fail("unknown device '" + dev + "'");
-  set_memory_limit(dev == "cpu" ? Device::CPU : Device::CUDA, static_cast<size_t>(a.number(1, "bytes")));
+  set_memory_limit(device_arg(a, 0, false), static_cast<size_t>(a.number(1, "bytes")));
   return info.Env().Undefined();
 }
 
@@ -227,10 +222,7 @@ ACESTEP_EXPORT(numThreads) { return Napi::Number::New(info.Env(), cpu::num_threa
 // setCpuImpl("fast" | "reference"): which CPU kernels later ops use.
 ACESTEP_EXPORT(setCpuImpl) {
   OpArgs a{info, "setCpuImpl"};
-  std::string s = info[0].ToString().Utf8Value();
-  if (s == "fast") set_cpu_impl(CpuImpl::Fast);
-  else if (s == "reference") set_cpu_impl(CpuImpl::Reference);
-  else a.fail("expected 'fast' or 'reference', got '" + s + "'");
+  set_cpu_impl(a.choice(0, "impl", {"fast", "reference"}) == 0 ? CpuImpl::Fast : CpuImpl::Reference);
   return info.Env().Undefined();
 }
 

@@ -8,12 +8,9 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "../kernels/cuda/runtime.h"
 #include "buffer.h"
 #include "registry.h"
-
-#ifdef ACESTEP_CUDA
-#include "../kernels/cuda/runtime.h"
-#endif
 
 namespace acestep {
 
@@ -43,12 +40,23 @@ bool cuda_available() { return init_once().ok; }
 std::string cuda_status() { return init_once().status; }
 void cuda_copy_h2d(void* dst, const void* src, size_t bytes) { cuda::copy_h2d(dst, src, bytes); }
 void cuda_copy_d2h(void* dst, const void* src, size_t bytes) { cuda::copy_d2h(dst, src, bytes); }
+void cuda_graph_begin() { cuda::graph_begin(); }
+void cuda_graph_end(int64_t handle) { cuda::graph_end(handle); }
+void cuda_graph_launch(int64_t handle) { cuda::graph_launch(handle); }
+void cuda_graph_destroy(int64_t handle) { cuda::graph_destroy(handle); }
 #else
+namespace {
+[[noreturn]] void not_compiled() { throw std::runtime_error("CUDA backend not compiled"); }
+}  // namespace
 bool cuda_compiled() { return false; }
 bool cuda_available() { return false; }
 std::string cuda_status() { return "this build has no CUDA backend (nvcc was not found, or it was built with node-gyp)"; }
-void cuda_copy_h2d(void*, const void*, size_t) { throw std::runtime_error("CUDA backend not compiled"); }
-void cuda_copy_d2h(void*, const void*, size_t) { throw std::runtime_error("CUDA backend not compiled"); }
+void cuda_copy_h2d(void*, const void*, size_t) { not_compiled(); }
+void cuda_copy_d2h(void*, const void*, size_t) { not_compiled(); }
+void cuda_graph_begin() { not_compiled(); }
+void cuda_graph_end(int64_t) { not_compiled(); }
+void cuda_graph_launch(int64_t) { not_compiled(); }
+void cuda_graph_destroy(int64_t) { not_compiled(); }
 #endif
 
 }  // namespace acestep
@@ -58,16 +66,13 @@ using namespace acestep;
 namespace {
 // Graph capture bakes buffer addresses into the graph: every tensor the captured ops touch must
 // stay alive (and be refilled in place with assign) until cudaGraphDestroy. That contract is
-// the caller's, so the exports stay off unless the environment opts in.
+// the caller's, so the exports stay off unless the environment opts in (in every build, so the
+// refusal reads the same with and without CUDA compiled in).
 void require_graphs(const OpArgs& a) {
-#ifdef ACESTEP_CUDA
   const char* flag = std::getenv("ACESTEP_CUDA_GRAPHS");
   if (flag == nullptr || std::strcmp(flag, "1") != 0)
     a.fail("CUDA graphs are experimental; set ACESTEP_CUDA_GRAPHS=1 to enable them");
   if (!cuda_available()) a.fail("CUDA is unavailable: " + cuda_status());
-#else
-  a.fail("CUDA graphs need an addon built with CUDA");
-#endif
 }
 std::atomic<int64_t> g_next_graph{1};
 }  // namespace
@@ -76,9 +81,7 @@ std::atomic<int64_t> g_next_graph{1};
 ACESTEP_EXPORT(cudaGraphBegin) {
   OpArgs a{info, "cudaGraphBegin"};
   require_graphs(a);
-#ifdef ACESTEP_CUDA
-  enqueue_op([] { cuda::graph_begin(); });
-#endif
+  enqueue_op([] { cuda_graph_begin(); });
   return info.Env().Undefined();
 }
 
@@ -87,9 +90,7 @@ ACESTEP_EXPORT(cudaGraphEnd) {
   OpArgs a{info, "cudaGraphEnd"};
   require_graphs(a);
   int64_t h = g_next_graph.fetch_add(1);
-#ifdef ACESTEP_CUDA
-  enqueue_op([h] { cuda::graph_end(h); });
-#endif
+  enqueue_op([h] { cuda_graph_end(h); });
   return Napi::Number::New(info.Env(), static_cast<double>(h));
 }
 
@@ -98,9 +99,7 @@ ACESTEP_EXPORT(cudaGraphLaunch) {
   OpArgs a{info, "cudaGraphLaunch"};
   require_graphs(a);
   int64_t h = a.integer(0, "handle");
-#ifdef ACESTEP_CUDA
-  enqueue_op([h] { cuda::graph_launch(h); });
-#endif
+  enqueue_op([h] { cuda_graph_launch(h); });
   return info.Env().Undefined();
 }
 
@@ -109,8 +108,6 @@ ACESTEP_EXPORT(cudaGraphDestroy) {
   OpArgs a{info, "cudaGraphDestroy"};
   require_graphs(a);
   int64_t h = a.integer(0, "handle");
-#ifdef ACESTEP_CUDA
-  enqueue_op([h] { cuda::graph_destroy(h); });
-#endif
+  enqueue_op([h] { cuda_graph_destroy(h); });
   return info.Env().Undefined();
 }

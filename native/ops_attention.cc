@@ -1,20 +1,19 @@
-// N-API glue for attention: checks shapes, GQA grouping, unit-stride head dims and the key mask
-// on the JS thread, then queues the CUDA / reference / fast CPU kernel.
+// N-API glue for attention: checks ranks, dtypes, shapes, GQA grouping, unit-stride head dims, the
+// key mask and the scale on the JS thread, then queues the CUDA / reference / fast CPU kernel.
+#include <cmath>
+#include <utility>
+
 #include "../kernels/cpu/attention.h"
-#include "registry.h"
-#ifdef ACESTEP_CUDA
 #include "../kernels/cuda/attention.h"
-#endif
+#include "registry.h"
 
 using namespace acestep;
 
-// attention(q, k, v, keyMask | null, out, scale, causal, qOffset, window)
+// attention(q, k, v, keyMask | null, out, scale, causal, qOffset, window); window < 0: none.
 ACESTEP_EXPORT(attention) {
   OpArgs a{info, "attention"};
   TensorArg q = a.tensor(0, "q"), k = a.tensor(1, "k"), v = a.tensor(2, "v");
-  bool has_mask = a.has(3);
-  TensorArg mask;
-  if (has_mask) mask = a.tensor(3, "keyMask");
+  OptTensor mask = opt_tensor(a, 3, "keyMask");
   TensorArg out = a.tensor(4, "out");
   cpu::AttentionParams p;
   p.scale = static_cast<float>(a.number(5, "scale"));
@@ -23,14 +22,11 @@ ACESTEP_EXPORT(attention) {
   p.window = a.integer(8, "window");
 
   expect_same_device(a, {&q, &k, &v, &out});
-  if (has_mask) expect_same_device(a, {&q, &mask});
-  for (const TensorArg* t : {&q, &k, &v, &out}) {
-    if (t->view.ndim != 4) a.fail("q, k, v and out must be [B, T, H, D], got " + shape_str(t->view));
+  if (mask.present) expect_same_device(a, {&q, &mask.arg});
+  for (auto [t, name] : {std::pair{&q, "q"}, std::pair{&k, "k"}, std::pair{&v, "v"}, std::pair{&out, "out"}}) {
+    expect_rank(a, *t, name, 4, "[B, T, H, D]");
+    expect_dtype(a, *t, name, {DType::F32});
   }
-  expect_dtype(a, q, "q", {DType::F32});
-  expect_dtype(a, k, "k", {DType::F32});
-  expect_dtype(a, v, "v", {DType::F32});
-  expect_dtype(a, out, "out", {DType::F32});
   expect_contiguous(a, out, "out");
   const TensorView &Q = q.view, &K = k.view, &V = v.view, &O = out.view;
   int64_t B = Q.shape[0], Tq = Q.shape[1], Hq = Q.shape[2], D = Q.shape[3], Tk = K.shape[1], Hkv = K.shape[2];
@@ -43,42 +39,21 @@ ACESTEP_EXPORT(attention) {
   if (Hkv == 0 || Hq % Hkv != 0) a.fail("query heads " + std::to_string(Hq) + " not a multiple of kv heads " + std::to_string(Hkv));
   for (const TensorArg* t : {&q, &k, &v})
     if (t->view.strides[3] != 1 && D > 1) a.fail("q, k and v need a unit stride in the head dim");
-  if (has_mask) {
-    if (mask.view.ndim != 2 || mask.view.shape[0] != B || mask.view.shape[1] != Tk)
-      a.fail("keyMask must be [B, Tk] = [" + std::to_string(B) + "," + std::to_string(Tk) + "], got " + shape_str(mask.view));
-    expect_dtype(a, mask, "keyMask", {DType::U8, DType::I32, DType::I64, DType::F32});
+  if (mask.present) {
+    const TensorView& M = mask.arg.view;
+    if (M.ndim != 2 || M.shape[0] != B || M.shape[1] != Tk)
+      a.fail("keyMask must be [B, Tk] = [" + std::to_string(B) + "," + std::to_string(Tk) + "], got " + shape_str(M));
+    expect_dtype(a, mask.arg, "keyMask", {DType::U8, DType::I32, DType::I64, DType::F32});
   }
-  if (!(p.scale == p.scale)) a.fail("scale is NaN");
+  if (!std::isfinite(p.scale)) a.fail("scale must be finite, got " + std::to_string(a.number(5, "scale")));
   // Kernels compare positions in 32 bits; a window wider than every |query - key| distance is no window.
   int64_t span = Tq + Tk + (p.q_offset < 0 ? -p.q_offset : p.q_offset);
   if (span >= (int64_t{1} << 30)) a.fail("sequence positions beyond 2^30 (Tq " + std::to_string(Tq) + ", Tk " + std::to_string(Tk) + ", qOffset " + std::to_string(p.q_offset) + ")");
   if (p.window > span) p.window = -1;
-  CpuImpl impl = cpu_impl();
-  enqueue_op([q, k, v, mask, out, p, has_mask, impl]() mutable {
-    TensorView qv = q.resolve(), kv = k.resolve(), vv = v.resolve(), ov = out.resolve();
-    TensorView mv;
-    if (has_mask) mv = mask.resolve();
-#ifdef ACESTEP_CUDA
-    if (out.device() == Device::CUDA) return cuda::attention(qv, kv, vv, mv, ov, p);
-#endif
-    if (impl == CpuImpl::Reference) cpu::attention_ref(qv, kv, vv, mv, ov, p);
-    else cpu::attention(qv, kv, vv, mv, ov, p);
+  Target target = target_of(out);
+  enqueue_op([q, k, v, mask, out, p, target]() mutable {
+    TensorView qv = q.resolve(), kv = k.resolve(), vv = v.resolve(), ov = out.resolve(), mv = mask.resolve();
+    ACESTEP_DISPATCH(target, attention, qv, kv, vv, mv, ov, p);
   });
   return info.Env().Undefined();
-}
-
-// attentionIsa('auto' | 'avx512' | 'avx2' | 'generic') -> the CPU path now in effect.
-ACESTEP_EXPORT(attentionIsa) {
-  OpArgs a{info, "attentionIsa"};
-  if (info.Length() < 1 || !info[0].IsString()) a.fail("expected 'auto', 'avx512', 'avx2' or 'generic'");
-  std::string name = info[0].As<Napi::String>().Utf8Value();
-  static const char* names[] = {"auto", "avx512", "avx2", "generic"};
-  int idx = -1;
-  for (int i = 0; i < 4; i++)
-    if (name == names[i]) idx = i;
-  if (idx < 0) a.fail("unknown path '" + name + "', expected 'auto', 'avx512', 'avx2' or 'generic'");
-  auto isa = static_cast<cpu::AttentionIsa>(idx);
-  // Switched on the queue thread, so calls queued before it keep the path they were issued under.
-  enqueue_op([isa]() { cpu::set_attention_isa(isa); });
-  return Napi::String::New(info.Env(), names[static_cast<int>(cpu::resolve_attention_isa(isa))]);
 }

@@ -1,36 +1,25 @@
 // N-API glue for conv1d, convTranspose1d and snake. The TS wrappers (src/runtime/ops/conv.ts)
-// compute output shapes; here everything that protects memory is checked again: ranks, channel
-// counts, the output length implied by stride/padding/dilation, contiguity and dtypes.
+// compute output shapes; the calls are validated here: ranks, channel counts, the output length
+// implied by stride/padding/dilation, biases, residuals, contiguity, dtypes and devices.
 #include "../kernels/cpu/conv.h"
-#include "registry.h"
-#ifdef ACESTEP_CUDA
 #include "../kernels/cuda/conv.h"
-#endif
+#include "registry.h"
 
 using namespace acestep;
 
 namespace {
 
-const std::initializer_list<DType> kFloat = {DType::F32, DType::BF16, DType::F16};
+void expect_rank3(const OpArgs& a, const TensorArg& t, const char* name) { expect_rank(a, t, name, 3, "[B, C, T]"); }
 
-void expect_rank3(const OpArgs& a, const TensorArg& t, const char* name) {
-  if (t.view.ndim != 3) a.fail(std::string(name) + " must be [B, C, T], got " + shape_str(t.view));
-}
-
-// Optional bias [Cout]: an empty TensorArg (no buffer) when absent.
-TensorArg bias_arg(const OpArgs& a, size_t i, int64_t cout) {
-  TensorArg b;
-  if (!a.has(i)) return b;
-  b = a.tensor(i, "bias");
-  expect_dtype(a, b, "bias", kFloat);
-  if (b.view.ndim != 1 || b.view.shape[0] != cout)
-    a.fail("bias must be [" + std::to_string(cout) + "], got " + shape_str(b.view));
+// Optional bias [Cout] on x's device.
+OptTensor bias_arg(const OpArgs& a, size_t i, int64_t cout, const TensorArg& x) {
+  OptTensor b = opt_tensor(a, i, "bias");
+  if (!b.present) return b;
+  expect_float(a, b.arg, "bias");
+  if (b.arg.view.ndim != 1 || b.arg.view.shape[0] != cout)
+    a.fail("bias must be [" + std::to_string(cout) + "], got " + shape_str(b.arg.view));
+  expect_same_device(a, {&x, &b.arg});
   return b;
-}
-
-TensorView resolve_or_empty(TensorArg& t) {
-  if (!t.buffer) return TensorView{};
-  return t.resolve();
 }
 
 void check_geometry(const OpArgs& a, const cpu::Conv1dParams& p) {
@@ -58,7 +47,7 @@ ACESTEP_EXPORT(conv1d) {
   expect_rank3(a, out, "out");
   expect_dtype(a, x, "x", {DType::F32});
   expect_dtype(a, out, "out", {DType::F32});
-  expect_dtype(a, w, "w", kFloat);
+  expect_float(a, w, "w");
   expect_contiguous(a, x, "x");
   expect_contiguous(a, out, "out");
   const int64_t B = x.view.shape[0], Cin = x.view.shape[1], T = x.view.shape[2];
@@ -71,26 +60,19 @@ ACESTEP_EXPORT(conv1d) {
   const int64_t Tout = (padded - span) / p.stride + 1;
   if (out.view.shape[0] != B || out.view.shape[1] != Cout || out.view.shape[2] != Tout)
     a.fail("out must be [" + std::to_string(B) + ", " + std::to_string(Cout) + ", " + std::to_string(Tout) + "], got " + shape_str(out.view));
-  TensorArg bias = bias_arg(a, 2, Cout);
-  TensorArg res;
-  if (a.has(8)) {
-    res = a.tensor(8, "residual");
-    expect_dtype(a, res, "residual", {DType::F32});
-    expect_contiguous(a, res, "residual");
-    if (res.view.ndim != 3 || res.view.shape[0] != B || res.view.shape[1] != Cout || res.view.shape[2] != Tout)
-      a.fail("residual " + shape_str(res.view) + " must match out " + shape_str(out.view));
-    expect_same_device(a, {&x, &res});
+  OptTensor bias = bias_arg(a, 2, Cout, x);
+  OptTensor res = opt_tensor(a, 8, "residual");
+  if (res.present) {
+    expect_dtype(a, res.arg, "residual", {DType::F32});
+    expect_contiguous(a, res.arg, "residual");
+    expect_shape_of(a, res.arg, out, "residual");
+    expect_same_device(a, {&x, &res.arg});
   }
   expect_same_device(a, {&x, &w, &out});
-  if (bias.buffer) expect_same_device(a, {&x, &bias});
-  CpuImpl impl = cpu_impl();
-  enqueue_op([x, w, bias, out, res, p, impl]() mutable {
-    TensorView xv = x.resolve(), wv = w.resolve(), bv = resolve_or_empty(bias), ov = out.resolve(), rv = resolve_or_empty(res);
-#ifdef ACESTEP_CUDA
-    if (out.device() == Device::CUDA) return cuda::conv1d(xv, wv, bv, ov, p.stride, p.padding, p.dilation, p.groups, rv);
-#endif
-    if (impl == CpuImpl::Reference) cpu::conv1d_ref(xv, wv, bv, ov, p, rv);
-    else cpu::conv1d(xv, wv, bv, ov, p, rv);
+  Target target = target_of(out);
+  enqueue_op([x, w, bias, out, res, p, target]() mutable {
+    TensorView xv = x.resolve(), wv = w.resolve(), bv = bias.resolve(), ov = out.resolve(), rv = res.resolve();
+    ACESTEP_DISPATCH(target, conv1d, xv, wv, bv, ov, p, rv);
   });
   return info.Env().Undefined();
 }
@@ -113,7 +95,7 @@ ACESTEP_EXPORT(convTranspose1d) {
   expect_rank3(a, out, "out");
   expect_dtype(a, x, "x", {DType::F32});
   expect_dtype(a, out, "out", {DType::F32});
-  expect_dtype(a, w, "w", kFloat);
+  expect_float(a, w, "w");
   expect_contiguous(a, x, "x");
   expect_contiguous(a, out, "out");
   const int64_t B = x.view.shape[0], Cin = x.view.shape[1], T = x.view.shape[2];
@@ -124,17 +106,12 @@ ACESTEP_EXPORT(convTranspose1d) {
   if (Tout < 1) a.fail("output length " + std::to_string(Tout) + " is not positive (padding too large)");
   if (out.view.shape[0] != B || out.view.shape[1] != Cout || out.view.shape[2] != Tout)
     a.fail("out must be [" + std::to_string(B) + ", " + std::to_string(Cout) + ", " + std::to_string(Tout) + "], got " + shape_str(out.view));
-  TensorArg bias = bias_arg(a, 2, Cout);
+  OptTensor bias = bias_arg(a, 2, Cout, x);
   expect_same_device(a, {&x, &w, &out});
-  if (bias.buffer) expect_same_device(a, {&x, &bias});
-  CpuImpl impl = cpu_impl();
-  enqueue_op([x, w, bias, out, p, impl]() mutable {
-    TensorView xv = x.resolve(), wv = w.resolve(), bv = resolve_or_empty(bias), ov = out.resolve();
-#ifdef ACESTEP_CUDA
-    if (out.device() == Device::CUDA) return cuda::conv_transpose1d(xv, wv, bv, ov, p.stride, p.padding, p.dilation);
-#endif
-    if (impl == CpuImpl::Reference) cpu::conv_transpose1d_ref(xv, wv, bv, ov, p);
-    else cpu::conv_transpose1d(xv, wv, bv, ov, p);
+  Target target = target_of(out);
+  enqueue_op([x, w, bias, out, p, target]() mutable {
+    TensorView xv = x.resolve(), wv = w.resolve(), bv = bias.resolve(), ov = out.resolve();
+    ACESTEP_DISPATCH(target, conv_transpose1d, xv, wv, bv, ov, p);
   });
   return info.Env().Undefined();
 }
@@ -147,8 +124,8 @@ ACESTEP_EXPORT(snake) {
   expect_rank3(a, x, "x");
   expect_dtype(a, x, "x", {DType::F32});
   expect_dtype(a, out, "out", {DType::F32});
-  expect_dtype(a, alpha, "alpha", kFloat);
-  expect_dtype(a, beta, "beta", kFloat);
+  expect_float(a, alpha, "alpha");
+  expect_float(a, beta, "beta");
   expect_contiguous(a, x, "x");
   expect_contiguous(a, out, "out");
   const int64_t C = x.view.shape[1];
@@ -157,14 +134,10 @@ ACESTEP_EXPORT(snake) {
   if (out.view.ndim != 3 || out.view.shape[0] != x.view.shape[0] || out.view.shape[1] != C || out.view.shape[2] != x.view.shape[2])
     a.fail("out " + shape_str(out.view) + " must match x " + shape_str(x.view));
   expect_same_device(a, {&x, &alpha, &beta, &out});
-  CpuImpl impl = cpu_impl();
-  enqueue_op([x, alpha, beta, out, log_scale, impl]() mutable {
+  Target target = target_of(out);
+  enqueue_op([x, alpha, beta, out, log_scale, target]() mutable {
     TensorView xv = x.resolve(), av = alpha.resolve(), bv = beta.resolve(), ov = out.resolve();
-#ifdef ACESTEP_CUDA
-    if (out.device() == Device::CUDA) return cuda::snake(xv, av, bv, ov, log_scale);
-#endif
-    if (impl == CpuImpl::Reference) cpu::snake_ref(xv, av, bv, ov, log_scale);
-    else cpu::snake(xv, av, bv, ov, log_scale);
+    ACESTEP_DISPATCH(target, snake, xv, av, bv, ov, log_scale);
   });
   return info.Env().Undefined();
 }

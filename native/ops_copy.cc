@@ -1,10 +1,8 @@
 // N-API glue for copy/cast and fill. Pattern for every op file: parse and validate on the main
-// thread, capture TensorArgs (which keep buffers alive), enqueue the kernel call by device/impl.
+// thread, capture TensorArgs (which keep buffers alive), queue the kernel through ACESTEP_DISPATCH.
 #include "../kernels/cpu/copy.h"
-#include "registry.h"
-#ifdef ACESTEP_CUDA
 #include "../kernels/cuda/copy.h"
-#endif
+#include "registry.h"
 
 using namespace acestep;
 
@@ -16,14 +14,10 @@ ACESTEP_EXPORT(copy) {
   if (src.view.ndim != out.view.ndim) a.fail("rank mismatch " + shape_str(src.view) + " vs " + shape_str(out.view));
   for (int i = 0; i < src.view.ndim; i++)
     if (src.view.shape[i] != out.view.shape[i]) a.fail("shape mismatch " + shape_str(src.view) + " vs " + shape_str(out.view));
-  CpuImpl impl = cpu_impl();
-  enqueue_op([src, out, impl]() mutable {
+  Target target = target_of(out);
+  enqueue_op([src, out, target]() mutable {
     TensorView s = src.resolve(), o = out.resolve();
-#ifdef ACESTEP_CUDA
-    if (out.device() == Device::CUDA) return cuda::copy(s, o);
-#endif
-    if (impl == CpuImpl::Reference) cpu::copy_ref(s, o);
-    else cpu::copy(s, o);
+    ACESTEP_DISPATCH(target, copy, s, o);
   });
   return info.Env().Undefined();
 }
@@ -33,14 +27,10 @@ ACESTEP_EXPORT(fill) {
   OpArgs a{info, "fill"};
   TensorArg out = a.tensor(0, "out");
   double v = a.number(1, "value");
-  CpuImpl impl = cpu_impl();
-  enqueue_op([out, v, impl]() mutable {
+  Target target = target_of(out);
+  enqueue_op([out, v, target]() mutable {
     TensorView o = out.resolve();
-#ifdef ACESTEP_CUDA
-    if (out.device() == Device::CUDA) return cuda::fill(o, v);
-#endif
-    if (impl == CpuImpl::Reference) cpu::fill_ref(o, v);
-    else cpu::fill(o, v);
+    ACESTEP_DISPATCH(target, fill, o, v);
   });
   return info.Env().Undefined();
 }

@@ -1,14 +1,9 @@
 // N-API glue for the elementwise family: unary(x, out, op, p0, p1), binary(a, b, out, op) and
 // ternary(a, b, c, out, op). Broadcasting is done by the TS wrapper (inputs arrive expanded to the
-// output shape), so here every input must have exactly the output's shape. Also the
-// setPointwiseIsa test hook.
-#include <algorithm>
-
+// output shape), so here every input must have exactly the output's shape.
 #include "../kernels/cpu/elementwise.h"
-#include "pointwise_args.h"
-#ifdef ACESTEP_CUDA
 #include "../kernels/cuda/elementwise.h"
-#endif
+#include "registry.h"
 
 using namespace acestep;
 
@@ -22,14 +17,10 @@ ACESTEP_EXPORT(unary) {
   expect_float(a, x, "x");
   expect_out(a, out);
   expect_shape_of(a, x, out, "x");
-  CpuImpl impl = cpu_impl();
-  enqueue_op([x, out, op, p0, p1, impl]() mutable {
+  Target target = target_of(out);
+  enqueue_op([x, out, op, p0, p1, target]() mutable {
     TensorView xv = x.resolve(), ov = out.resolve();
-#ifdef ACESTEP_CUDA
-    if (out.device() == Device::CUDA) return cuda::unary(xv, ov, op, p0, p1);
-#endif
-    if (impl == CpuImpl::Reference) cpu::unary_ref(xv, ov, op, p0, p1);
-    else cpu::unary(xv, ov, op, p0, p1);
+    ACESTEP_DISPATCH(target, unary, xv, ov, op, p0, p1);
   });
   return info.Env().Undefined();
 }
@@ -44,14 +35,10 @@ ACESTEP_EXPORT(binary) {
   expect_out(a, out);
   expect_shape_of(a, x, out, "a");
   expect_shape_of(a, y, out, "b");
-  CpuImpl impl = cpu_impl();
-  enqueue_op([x, y, out, op, impl]() mutable {
+  Target target = target_of(out);
+  enqueue_op([x, y, out, op, target]() mutable {
     TensorView av = x.resolve(), bv = y.resolve(), ov = out.resolve();
-#ifdef ACESTEP_CUDA
-    if (out.device() == Device::CUDA) return cuda::binary(av, bv, ov, op);
-#endif
-    if (impl == CpuImpl::Reference) cpu::binary_ref(av, bv, ov, op);
-    else cpu::binary(av, bv, ov, op);
+    ACESTEP_DISPATCH(target, binary, av, bv, ov, op);
   });
   return info.Env().Undefined();
 }
@@ -68,26 +55,10 @@ ACESTEP_EXPORT(ternary) {
   expect_shape_of(a, x, out, "a");
   expect_shape_of(a, y, out, "b");
   expect_shape_of(a, z, out, "c");
-  CpuImpl impl = cpu_impl();
-  enqueue_op([x, y, z, out, op, impl]() mutable {
+  Target target = target_of(out);
+  enqueue_op([x, y, z, out, op, target]() mutable {
     TensorView av = x.resolve(), bv = y.resolve(), cv = z.resolve(), ov = out.resolve();
-#ifdef ACESTEP_CUDA
-    if (out.device() == Device::CUDA) return cuda::ternary(av, bv, cv, ov, op);
-#endif
-    if (impl == CpuImpl::Reference) cpu::ternary_ref(av, bv, cv, ov, op);
-    else cpu::ternary(av, bv, cv, ov, op);
+    ACESTEP_DISPATCH(target, ternary, av, bv, cv, ov, op);
   });
   return info.Env().Undefined();
-}
-
-// setPointwiseIsa(level): test hook selecting the pointwise CPU fast paths' vector ISA (0 scalar,
-// 1 AVX2, 2 AVX-512, capped by the CPU); returns the level in effect. The switch is queued like an
-// op, so work queued before it still runs with the previous ISA.
-ACESTEP_EXPORT(setPointwiseIsa) {
-  OpArgs a{info, "setPointwiseIsa"};
-  int64_t level = a.integer(0, "level");
-  if (level < 0 || level > 2) a.fail("level must be 0 (scalar), 1 (avx2) or 2 (avx512), got " + std::to_string(level));
-  int eff = std::min(static_cast<int>(level), cpu::pointwise_isa_best());
-  enqueue_op([eff]() { cpu::set_pointwise_isa(eff); });
-  return Napi::Number::New(info.Env(), eff);
 }

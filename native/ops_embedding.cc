@@ -1,10 +1,8 @@
 // N-API glue for embedding(weight [V, H], ids [...] i32|i64, out [N, H] f32). Id range errors are
 // data-dependent, so the kernel raises them (a KernelError at the next sync point).
 #include "../kernels/cpu/embedding.h"
-#include "pointwise_args.h"
-#ifdef ACESTEP_CUDA
 #include "../kernels/cuda/embedding.h"
-#endif
+#include "registry.h"
 
 using namespace acestep;
 
@@ -19,14 +17,10 @@ ACESTEP_EXPORT(embedding) {
   if (w.view.ndim != 2) a.fail("'weight' must be [V, H], got " + shape_str(w.view));
   if (w.view.strides[1] != 1 && w.view.shape[1] > 1) a.fail("'weight' needs a unit-stride last dim");
   if (out.numel() != ids.numel() * w.view.shape[1]) a.fail("'out' " + shape_str(out.view) + " does not match ids x H");
-  CpuImpl impl = cpu_impl();
-  enqueue_op([w, ids, out, impl]() mutable {
+  Target target = target_of(out);
+  enqueue_op([w, ids, out, target]() mutable {
     TensorView wv = w.resolve(), iv = ids.resolve(), ov = out.resolve();
-#ifdef ACESTEP_CUDA
-    if (out.device() == Device::CUDA) return cuda::embedding(wv, iv, ov);
-#endif
-    if (impl == CpuImpl::Reference) cpu::embedding_ref(wv, iv, ov);
-    else cpu::embedding(wv, iv, ov);
+    ACESTEP_DISPATCH(target, embedding, wv, iv, ov);
   });
   return info.Env().Undefined();
 }

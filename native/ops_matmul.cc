@@ -1,14 +1,10 @@
 // N-API glue for the GEMM family: linear, matmul, and the benchmark probes (streamRead,
-// peakGflops) plus gemmSetIsa, which pins the CPU kernels to a lower ISA so tests and benchmarks
-// can exercise the AVX2 and portable fallbacks on an AVX-512 machine.
+// peakGflops). The ISA the CPU kernels use is set by setCpuIsa (cpu_isa.cc).
 #include <string>
 
 #include "../kernels/cpu/gemm.h"
-#include "../kernels/cpu/gemm_kernels.h"
-#include "registry.h"
-#ifdef ACESTEP_CUDA
 #include "../kernels/cuda/matmul.h"
-#endif
+#include "registry.h"
 
 using namespace acestep;
 
@@ -21,54 +17,35 @@ cpu::GemmPrecision precision_arg(const OpArgs& a, size_t i) {
   return static_cast<cpu::GemmPrecision>(p);
 }
 
-void expect_float(const OpArgs& a, const TensorArg& t, const char* name) {
-  expect_dtype(a, t, name, {DType::F32, DType::BF16, DType::F16});
-}
-
-void expect_out(const OpArgs& a, const TensorArg& out) {
-  expect_dtype(a, out, "out", {DType::F32});
-  expect_contiguous(a, out, "out");
-}
-
 }  // namespace
 
 // linear(x [M,K] f32, w [N,K] f32|bf16|f16, bias [N] | null, out [M,N] f32 contiguous, precision)
 ACESTEP_EXPORT(linear) {
   OpArgs a{info, "linear"};
   TensorArg x = a.tensor(0, "x"), w = a.tensor(1, "w");
-  bool has_bias = a.has(2);
-  TensorArg bias = has_bias ? a.tensor(2, "bias") : TensorArg{};
+  OptTensor bias = opt_tensor(a, 2, "bias");
   TensorArg out = a.tensor(3, "out");
   cpu::GemmPrecision p = precision_arg(a, 4);
   expect_dtype(a, x, "x", {DType::F32});
   expect_float(a, w, "w");
   expect_out(a, out);
-  if (has_bias) {
-    expect_float(a, bias, "bias");
-    expect_same_device(a, {&x, &w, &bias, &out});
-  } else {
-    expect_same_device(a, {&x, &w, &out});
+  expect_same_device(a, {&x, &w, &out});
+  if (bias.present) {
+    expect_float(a, bias.arg, "bias");
+    expect_same_device(a, {&x, &bias.arg});
   }
   if (x.view.ndim != 2 || w.view.ndim != 2 || out.view.ndim != 2)
     a.fail("expects 2-D x, w and out, got " + shape_str(x.view) + ", " + shape_str(w.view) + ", " + shape_str(out.view));
   const int64_t M = x.view.shape[0], K = x.view.shape[1], N = w.view.shape[0];
   if (w.view.shape[1] != K) a.fail("x " + shape_str(x.view) + " and w " + shape_str(w.view) + " disagree on K");
   if (out.view.shape[0] != M || out.view.shape[1] != N) a.fail("out must be [" + std::to_string(M) + "," + std::to_string(N) + "], got " + shape_str(out.view));
-  if (has_bias && (bias.view.ndim != 1 || bias.view.shape[0] != N)) a.fail("bias must be [" + std::to_string(N) + "], got " + shape_str(bias.view));
-#ifndef ACESTEP_CUDA
-  if (out.device() == Device::CUDA) a.fail("CUDA tensors need an addon built with CUDA");
-#endif
-  CpuImpl impl = cpu_impl();
-  enqueue_op([x, w, bias, out, has_bias, p, impl]() mutable {
-    TensorView xv = x.resolve(), wv = w.resolve(), ov = out.resolve();
-    TensorView bv{};
-    if (has_bias) bv = bias.resolve();
-    const TensorView* bp = has_bias ? &bv : nullptr;
-#ifdef ACESTEP_CUDA
-    if (out.device() == Device::CUDA) return cuda::linear(xv, wv, bp, ov, static_cast<int>(p));
-#endif
-    if (impl == CpuImpl::Reference) cpu::linear_ref(xv, wv, bp, ov, p);
-    else cpu::linear(xv, wv, bp, ov, p);
+  if (bias.present && (bias.arg.view.ndim != 1 || bias.arg.view.shape[0] != N))
+    a.fail("bias must be [" + std::to_string(N) + "], got " + shape_str(bias.arg.view));
+  Target target = target_of(out);
+  enqueue_op([x, w, bias, out, p, target]() mutable {
+    TensorView xv = x.resolve(), wv = w.resolve(), ov = out.resolve(), bv = bias.resolve();
+    const TensorView* bp = bias.present ? &bv : nullptr;
+    ACESTEP_DISPATCH(target, linear, xv, wv, bp, ov, p);
   });
   return info.Env().Undefined();
 }
@@ -92,49 +69,13 @@ ACESTEP_EXPORT(matmul) {
   if (x.view.shape[nd - 1] != y.view.shape[nd - 2]) a.fail("a " + shape_str(x.view) + " and b " + shape_str(y.view) + " disagree on K");
   if (out.view.shape[nd - 2] != x.view.shape[nd - 2] || out.view.shape[nd - 1] != y.view.shape[nd - 1])
     a.fail("out " + shape_str(out.view) + " does not match a " + shape_str(x.view) + " x b " + shape_str(y.view));
-#ifndef ACESTEP_CUDA
-  if (out.device() == Device::CUDA) a.fail("CUDA tensors need an addon built with CUDA");
-#endif
-  CpuImpl impl = cpu_impl();
-  enqueue_op([x, y, out, p, impl]() mutable {
+  Target target = target_of(out);
+  enqueue_op([x, y, out, p, target]() mutable {
     TensorView av = x.resolve(), bv = y.resolve(), ov = out.resolve();
-#ifdef ACESTEP_CUDA
-    if (out.device() == Device::CUDA) return cuda::matmul(av, bv, ov, static_cast<int>(p));
-#endif
-    if (impl == CpuImpl::Reference) cpu::matmul_ref(av, bv, ov, p);
-    else cpu::matmul(av, bv, ov, p);
+    ACESTEP_DISPATCH(target, matmul, av, bv, ov, p);
   });
   return info.Env().Undefined();
 }
-
-// gemmSetIsa('avx512' | 'avx2' | 'scalar') -> the ISA now in effect (clamped to the CPU). Call it
-// between syncs: queued GEMMs read the setting when they run.
-ACESTEP_EXPORT(gemmSetIsa) {
-  OpArgs a{info, "gemmSetIsa"};
-  if (info.Length() < 1 || !info[0].IsString()) a.fail("argument 'isa' must be a string");
-  std::string s = info[0].As<Napi::String>().Utf8Value();
-  using cpu::gemm_detail::Isa;
-  Isa want;
-  if (s == "avx512") want = Isa::Avx512;
-  else if (s == "avx2") want = Isa::Avx2;
-  else if (s == "scalar") want = Isa::Scalar;
-  else a.fail("unknown isa '" + s + "' (expected avx512, avx2 or scalar)");
-  Isa got = cpu::gemm_detail::set_isa(want);
-  const char* names[] = {"scalar", "avx2", "avx512"};
-  return Napi::String::New(info.Env(), names[static_cast<int>(got)]);
-}
-
-// gemmSetBf16Dot('auto' | 'on' | 'off') -> whether bf16 precision now uses vdpbf16ps. 'auto' times
-// vdpbf16ps against f32 FMA once and keeps the faster; both give the same bf16 semantics.
-ACESTEP_EXPORT(gemmSetBf16Dot) {
-  OpArgs a{info, "gemmSetBf16Dot"};
-  if (info.Length() < 1 || !info[0].IsString()) a.fail("argument 'mode' must be a string");
-  std::string s = info[0].As<Napi::String>().Utf8Value();
-  int mode = s == "auto" ? -1 : s == "on" ? 1 : s == "off" ? 0 : 2;
-  if (mode == 2) a.fail("unknown mode '" + s + "' (expected auto, on or off)");
-  return Napi::Boolean::New(info.Env(), cpu::gemm_detail::set_bf16_dot(mode));
-}
-
 // streamRead(t contiguous f32|bf16|f16 with an even byte count, out [1] f32): out = sum of t's
 // bytes read as f32 words; a bandwidth probe for the benchmarks.
 ACESTEP_EXPORT(streamRead) {

@@ -1,10 +1,11 @@
 // N-API glue for rmsNorm(x, weight|null, out, eps) and layerNorm(x, weight|null, bias|null, out, eps)
-// over the last dimension. x must be contiguous f32 (the TS wrapper makes it so).
+// over the last dimension. x must be contiguous f32 (the TS wrapper makes it so); weight and bias
+// are [D] in any float dtype; eps is finite and non-negative.
+#include <cmath>
+
 #include "../kernels/cpu/norm.h"
-#include "pointwise_args.h"
-#ifdef ACESTEP_CUDA
 #include "../kernels/cuda/norm.h"
-#endif
+#include "registry.h"
 
 using namespace acestep;
 
@@ -17,6 +18,12 @@ void check_param(const OpArgs& a, const OptTensor& p, const TensorArg& x, const 
   int64_t d = x.view.ndim ? x.view.shape[x.view.ndim - 1] : 1;
   if (p.arg.view.ndim != 1 || p.arg.view.shape[0] != d)
     a.fail(std::string("'") + name + "' has shape " + shape_str(p.arg.view) + ", expected [" + std::to_string(d) + "]");
+}
+
+float eps_arg(const OpArgs& a, size_t i) {
+  double eps = a.number(i, "eps");
+  if (!std::isfinite(eps) || eps < 0) a.fail("eps must be a finite non-negative number, got " + std::to_string(eps));
+  return static_cast<float>(eps);
 }
 
 void check_x(const OpArgs& a, const TensorArg& x, const TensorArg& out) {
@@ -35,17 +42,13 @@ ACESTEP_EXPORT(rmsNorm) {
   TensorArg x = a.tensor(0, "x");
   OptTensor w = opt_tensor(a, 1, "weight");
   TensorArg out = a.tensor(2, "out");
-  float eps = static_cast<float>(a.number(3, "eps"));
+  float eps = eps_arg(a, 3);
   check_x(a, x, out);
   check_param(a, w, x, "weight");
-  CpuImpl impl = cpu_impl();
-  enqueue_op([x, w, out, eps, impl]() mutable {
+  Target target = target_of(out);
+  enqueue_op([x, w, out, eps, target]() mutable {
     TensorView xv = x.resolve(), wv = w.resolve(), ov = out.resolve();
-#ifdef ACESTEP_CUDA
-    if (out.device() == Device::CUDA) return cuda::rms_norm(xv, wv, ov, eps);
-#endif
-    if (impl == CpuImpl::Reference) cpu::rms_norm_ref(xv, wv, ov, eps);
-    else cpu::rms_norm(xv, wv, ov, eps);
+    ACESTEP_DISPATCH(target, rms_norm, xv, wv, ov, eps);
   });
   return info.Env().Undefined();
 }
@@ -55,18 +58,14 @@ ACESTEP_EXPORT(layerNorm) {
   TensorArg x = a.tensor(0, "x");
   OptTensor w = opt_tensor(a, 1, "weight"), b = opt_tensor(a, 2, "bias");
   TensorArg out = a.tensor(3, "out");
-  float eps = static_cast<float>(a.number(4, "eps"));
+  float eps = eps_arg(a, 4);
   check_x(a, x, out);
   check_param(a, w, x, "weight");
   check_param(a, b, x, "bias");
-  CpuImpl impl = cpu_impl();
-  enqueue_op([x, w, b, out, eps, impl]() mutable {
+  Target target = target_of(out);
+  enqueue_op([x, w, b, out, eps, target]() mutable {
     TensorView xv = x.resolve(), wv = w.resolve(), bv = b.resolve(), ov = out.resolve();
-#ifdef ACESTEP_CUDA
-    if (out.device() == Device::CUDA) return cuda::layer_norm(xv, wv, bv, ov, eps);
-#endif
-    if (impl == CpuImpl::Reference) cpu::layer_norm_ref(xv, wv, bv, ov, eps);
-    else cpu::layer_norm(xv, wv, bv, ov, eps);
+    ACESTEP_DISPATCH(target, layer_norm, xv, wv, bv, ov, eps);
   });
   return info.Env().Undefined();
 }

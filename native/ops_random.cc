@@ -1,9 +1,7 @@
 // N-API glue for randn (Philox4x32-10 standard normals).
 #include "../kernels/cpu/random.h"
-#include "registry.h"
-#ifdef ACESTEP_CUDA
 #include "../kernels/cuda/random.h"
-#endif
+#include "registry.h"
 
 using namespace acestep;
 
@@ -21,14 +19,10 @@ ACESTEP_EXPORT(randn) {
   uint64_t seed = u53(a, 1, "seed"), offset = u53(a, 2, "offset");
   expect_dtype(a, out, "out", {DType::F32});
   expect_contiguous(a, out, "out");
-  CpuImpl impl = cpu_impl();
-  enqueue_op([out, seed, offset, impl]() mutable {
+  Target target = target_of(out);
+  enqueue_op([out, seed, offset, target]() mutable {
     TensorView o = out.resolve();
-#ifdef ACESTEP_CUDA
-    if (out.device() == Device::CUDA) return cuda::randn(o, seed, offset);
-#endif
-    if (impl == CpuImpl::Reference) cpu::randn_ref(o, seed, offset);
-    else cpu::randn(o, seed, offset);
+    ACESTEP_DISPATCH(target, randn, o, seed, offset);
   });
   return info.Env().Undefined();
 }

@@ -1,10 +1,8 @@
 // N-API glue for reduce(x, out, op, outer, n, inner) and argmax(x, out, outer, n, inner): x is
 // contiguous f32 viewed as [outer, n, inner]; out is [outer, inner] (f32, or i32 for argmax).
 #include "../kernels/cpu/reduce.h"
-#include "pointwise_args.h"
-#ifdef ACESTEP_CUDA
 #include "../kernels/cuda/reduce.h"
-#endif
+#include "registry.h"
 
 using namespace acestep;
 
@@ -34,14 +32,10 @@ ACESTEP_EXPORT(reduce) {
   auto op = static_cast<cpu::ReduceOp>(op_code(a, 2, static_cast<int>(cpu::ReduceOp::Count)));
   expect_out(a, out);
   Geometry g = check_geometry(a, x, out, 3);
-  CpuImpl impl = cpu_impl();
-  enqueue_op([x, out, op, g, impl]() mutable {
+  Target target = target_of(out);
+  enqueue_op([x, out, op, g, target]() mutable {
     TensorView xv = x.resolve(), ov = out.resolve();
-#ifdef ACESTEP_CUDA
-    if (out.device() == Device::CUDA) return cuda::reduce(xv, ov, op, g.outer, g.n, g.inner);
-#endif
-    if (impl == CpuImpl::Reference) cpu::reduce_ref(xv, ov, op, g.outer, g.n, g.inner);
-    else cpu::reduce(xv, ov, op, g.outer, g.n, g.inner);
+    ACESTEP_DISPATCH(target, reduce, xv, ov, op, g.outer, g.n, g.inner);
   });
   return info.Env().Undefined();
 }
@@ -51,14 +45,10 @@ ACESTEP_EXPORT(argmax) {
   TensorArg x = a.tensor(0, "x"), out = a.tensor(1, "out");
   expect_out(a, out, DType::I32);
   Geometry g = check_geometry(a, x, out, 2);
-  CpuImpl impl = cpu_impl();
-  enqueue_op([x, out, g, impl]() mutable {
+  Target target = target_of(out);
+  enqueue_op([x, out, g, target]() mutable {
     TensorView xv = x.resolve(), ov = out.resolve();
-#ifdef ACESTEP_CUDA
-    if (out.device() == Device::CUDA) return cuda::argmax(xv, ov, g.outer, g.n, g.inner);
-#endif
-    if (impl == CpuImpl::Reference) cpu::argmax_ref(xv, ov, g.outer, g.n, g.inner);
-    else cpu::argmax(xv, ov, g.outer, g.n, g.inner);
+    ACESTEP_DISPATCH(target, argmax, xv, ov, g.outer, g.n, g.inner);
   });
   return info.Env().Undefined();
 }

@@ -1,10 +1,8 @@
 // N-API glue for rope(x [B,T,H,D], cos [B,T,D/2], sin [B,T,D/2], out [B,T,H,D]); the TS wrapper
 // expands [T, D/2] tables over the batch (stride 0) and casts them to f32.
 #include "../kernels/cpu/rope.h"
-#include "pointwise_args.h"
-#ifdef ACESTEP_CUDA
 #include "../kernels/cuda/rope.h"
-#endif
+#include "registry.h"
 
 using namespace acestep;
 
@@ -26,14 +24,10 @@ ACESTEP_EXPORT(rope) {
       a.fail("cos/sin have shape " + shape_str(v) + ", expected [" + std::to_string(x.view.shape[0]) + "," +
              std::to_string(x.view.shape[1]) + "," + std::to_string(d / 2) + "]");
   }
-  CpuImpl impl = cpu_impl();
-  enqueue_op([x, c, s, out, impl]() mutable {
+  Target target = target_of(out);
+  enqueue_op([x, c, s, out, target]() mutable {
     TensorView xv = x.resolve(), cv = c.resolve(), sv = s.resolve(), ov = out.resolve();
-#ifdef ACESTEP_CUDA
-    if (out.device() == Device::CUDA) return cuda::rope(xv, cv, sv, ov);
-#endif
-    if (impl == CpuImpl::Reference) cpu::rope_ref(xv, cv, sv, ov);
-    else cpu::rope(xv, cv, sv, ov);
+    ACESTEP_DISPATCH(target, rope, xv, cv, sv, ov);
   });
   return info.Env().Undefined();
 }

@@ -1,10 +1,10 @@
 // N-API glue for the LM logit ops: repetitionPenalty, cfgCombine, topK, topP, sampleRace.
 // Logits arrive as contiguous [B, V] f32 (the TS wrappers make them so); outputs are contiguous.
+#include <cmath>
+
 #include "../kernels/cpu/sampling.h"
-#include "registry.h"
-#ifdef ACESTEP_CUDA
 #include "../kernels/cuda/sampling.h"
-#endif
+#include "registry.h"
 
 using namespace acestep;
 
@@ -13,46 +13,30 @@ static void expect_logits(const OpArgs& a, const TensorArg& t, const char* name)
   expect_dtype(a, t, name, {DType::F32});
   expect_contiguous(a, t, name);
 }
-static void expect_same_shape(const OpArgs& a, const TensorArg& x, const TensorArg& y, const char* what) {
-  bool same = x.view.ndim == y.view.ndim;
-  for (int i = 0; same && i < x.view.ndim; i++) same = x.view.shape[i] == y.view.shape[i];
-  if (!same) a.fail(std::string(what) + ": " + shape_str(x.view) + " vs " + shape_str(y.view));
+static float finite_arg(const OpArgs& a, size_t i, const char* name) {
+  double v = a.number(i, name);
+  if (!std::isfinite(v)) a.fail(std::string(name) + " must be finite, got " + std::to_string(v));
+  return static_cast<float>(v);
 }
-
-// Dispatches one op to CUDA / the CPU reference / the fast CPU kernel.
-#ifdef ACESTEP_CUDA
-#define DISPATCH(dev, impl, name, ...)                                  \
-  do {                                                                  \
-    if ((dev) == Device::CUDA) return cuda::name(__VA_ARGS__);          \
-    if ((impl) == CpuImpl::Reference) return cpu::name##_ref(__VA_ARGS__); \
-    return cpu::name(__VA_ARGS__);                                      \
-  } while (0)
-#else
-#define DISPATCH(dev, impl, name, ...)                                  \
-  do {                                                                  \
-    (void)(dev);                                                        \
-    if ((impl) == CpuImpl::Reference) return cpu::name##_ref(__VA_ARGS__); \
-    return cpu::name(__VA_ARGS__);                                      \
-  } while (0)
-#endif
 
 // repetitionPenalty(logits, previous, out, penalty)
 ACESTEP_EXPORT(repetitionPenalty) {
   OpArgs a{info, "repetitionPenalty"};
   TensorArg x = a.tensor(0, "logits"), prev = a.tensor(1, "previous"), out = a.tensor(2, "out");
-  float penalty = static_cast<float>(a.number(3, "penalty"));
+  float penalty = finite_arg(a, 3, "penalty");
+  if (!(penalty > 0)) a.fail("penalty must be positive, got " + std::to_string(penalty));
   expect_same_device(a, {&x, &prev, &out});
   expect_logits(a, x, "logits");
   expect_logits(a, out, "out");
-  expect_same_shape(a, x, out, "logits and out differ");
+  expect_shape_of(a, out, x, "out");
   expect_dtype(a, prev, "previous", {DType::I32, DType::I64});
   if (prev.view.ndim != 2 || prev.view.shape[0] != x.view.shape[0])
     a.fail("previous must be [B, L] with B = " + std::to_string(x.view.shape[0]) + ", got " + shape_str(prev.view));
   expect_contiguous(a, prev, "previous");
-  CpuImpl impl = cpu_impl();
-  enqueue_op([x, prev, out, penalty, impl]() mutable {
+  Target target = target_of(out);
+  enqueue_op([x, prev, out, penalty, target]() mutable {
     TensorView xv = x.resolve(), pv = prev.resolve(), ov = out.resolve();
-    DISPATCH(out.device(), impl, repetition_penalty, xv, pv, penalty, ov);
+    ACESTEP_DISPATCH(target, repetition_penalty, xv, pv, penalty, ov);
   });
   return info.Env().Undefined();
 }
@@ -61,18 +45,18 @@ ACESTEP_EXPORT(repetitionPenalty) {
 ACESTEP_EXPORT(cfgCombine) {
   OpArgs a{info, "cfgCombine"};
   TensorArg c = a.tensor(0, "cond"), u = a.tensor(1, "uncond"), out = a.tensor(2, "out");
-  float scale = static_cast<float>(a.number(3, "scale"));
+  float scale = finite_arg(a, 3, "scale");
   expect_same_device(a, {&c, &u, &out});
   for (auto [t, n] : {std::pair{&c, "cond"}, std::pair{&u, "uncond"}, std::pair{&out, "out"}}) {
     expect_dtype(a, *t, n, {DType::F32});
     expect_contiguous(a, *t, n);
   }
-  expect_same_shape(a, c, u, "cond and uncond differ");
-  expect_same_shape(a, c, out, "cond and out differ");
-  CpuImpl impl = cpu_impl();
-  enqueue_op([c, u, out, scale, impl]() mutable {
+  expect_shape_of(a, u, c, "uncond");
+  expect_shape_of(a, out, c, "out");
+  Target target = target_of(out);
+  enqueue_op([c, u, out, scale, target]() mutable {
     TensorView cv = c.resolve(), uv = u.resolve(), ov = out.resolve();
-    DISPATCH(out.device(), impl, cfg_combine, cv, uv, scale, ov);
+    ACESTEP_DISPATCH(target, cfg_combine, cv, uv, scale, ov);
   });
   return info.Env().Undefined();
 }
@@ -85,12 +69,12 @@ ACESTEP_EXPORT(topK) {
   expect_same_device(a, {&x, &out});
   expect_logits(a, x, "logits");
   expect_logits(a, out, "out");
-  expect_same_shape(a, x, out, "logits and out differ");
+  expect_shape_of(a, out, x, "out");
   if (k <= 0 || k >= x.view.shape[1]) a.fail("k must be in [1, V), got " + std::to_string(k));
-  CpuImpl impl = cpu_impl();
-  enqueue_op([x, out, k, impl]() mutable {
+  Target target = target_of(out);
+  enqueue_op([x, out, k, target]() mutable {
     TensorView xv = x.resolve(), ov = out.resolve();
-    DISPATCH(out.device(), impl, top_k, xv, k, ov);
+    ACESTEP_DISPATCH(target, top_k, xv, k, ov);
   });
   return info.Env().Undefined();
 }
@@ -103,13 +87,13 @@ ACESTEP_EXPORT(topP) {
   expect_same_device(a, {&x, &out});
   expect_logits(a, x, "logits");
   expect_logits(a, out, "out");
-  expect_same_shape(a, x, out, "logits and out differ");
+  expect_shape_of(a, out, x, "out");
   if (!(p >= 0 && p < 1)) a.fail("p must be in [0, 1), got " + std::to_string(p));
   if (x.view.shape[1] == 0) a.fail("empty vocabulary");
-  CpuImpl impl = cpu_impl();
-  enqueue_op([x, out, p, impl]() mutable {
+  Target target = target_of(out);
+  enqueue_op([x, out, p, target]() mutable {
     TensorView xv = x.resolve(), ov = out.resolve();
-    DISPATCH(out.device(), impl, top_p, xv, p, ov);
+    ACESTEP_DISPATCH(target, top_p, xv, p, ov);
   });
   return info.Env().Undefined();
 }
@@ -124,15 +108,16 @@ ACESTEP_EXPORT(sampleRace) {
   expect_dtype(a, out, "out", {DType::I32});
   if (out.view.ndim != 1 || out.view.shape[0] != x.view.shape[0] || !out.view.contiguous())
     a.fail("out must be contiguous [B], got " + shape_str(out.view));
+  if (x.view.shape[1] == 0) a.fail("empty vocabulary");
   if (x.view.shape[1] > (int64_t{1} << 31)) a.fail("vocabulary above 2^31 entries");
   if (seed < 0 || seed > (int64_t{1} << 53)) a.fail("seed must be an integer in [0, 2^53], got " + std::to_string(seed));
   if (step < 0 || step > 0xFFFFFFFFll) a.fail("step must be an integer in [0, 2^32), got " + std::to_string(step));
-  CpuImpl impl = cpu_impl();
+  Target target = target_of(out);
   uint64_t s = static_cast<uint64_t>(seed);
   uint32_t st = static_cast<uint32_t>(step);
-  enqueue_op([x, out, s, st, impl]() mutable {
+  enqueue_op([x, out, s, st, target]() mutable {
     TensorView xv = x.resolve(), ov = out.resolve();
-    DISPATCH(out.device(), impl, sample_race, xv, s, st, ov);
+    ACESTEP_DISPATCH(target, sample_race, xv, s, st, ov);
   });
   return info.Env().Undefined();
 }

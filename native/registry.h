@@ -7,6 +7,7 @@
 #include <initializer_list>
 #include <utility>
 
+#include "dispatch.h"
 #include "queue.h"
 #include "tensor_arg.h"
 

@@ -119,6 +119,20 @@ std::vector<int64_t> OpArgs::ints(size_t i, const char* name) const {
   return out;
 }
 
+std::string OpArgs::string(size_t i, const char* name) const {
+  if (info.Length() <= i || !info[i].IsString()) fail(std::string("argument '") + name + "' must be a string");
+  return info[i].As<Napi::String>().Utf8Value();
+}
+int OpArgs::choice(size_t i, const char* name, std::initializer_list<const char*> options) const {
+  std::string s = string(i, name), list;
+  int k = 0;
+  for (const char* o : options) {
+    if (s == o) return k;
+    list += std::string(k++ ? ", " : "") + "'" + o + "'";
+  }
+  fail(std::string("argument '") + name + "' must be one of " + list + ", got '" + s + "'");
+}
+
 std::string shape_str(const TensorView& v) {
   std::string s = "[";
   for (int i = 0; i < v.ndim; i++) s += (i ? "," : "") + std::to_string(v.shape[i]);
@@ -132,6 +146,9 @@ void expect_dtype(const OpArgs& a, const TensorArg& t, const char* name, std::in
   for (DType d : allowed) list += std::string(list.empty() ? "" : "|") + dtype_name(d);
   a.fail(std::string("'") + name + "' has dtype " + dtype_name(t.view.dtype) + ", expected " + list);
 }
+void expect_float(const OpArgs& a, const TensorArg& t, const char* name) {
+  expect_dtype(a, t, name, {DType::F32, DType::BF16, DType::F16});
+}
 void expect_same_device(const OpArgs& a, std::initializer_list<const TensorArg*> ts) {
   Device d = (*ts.begin())->device();
   for (auto* t : ts)
@@ -139,6 +156,32 @@ void expect_same_device(const OpArgs& a, std::initializer_list<const TensorArg*>
 }
 void expect_contiguous(const OpArgs& a, const TensorArg& t, const char* name) {
   if (!t.view.contiguous()) a.fail(std::string("'") + name + "' must be contiguous");
+}
+
+void expect_rank(const OpArgs& a, const TensorArg& t, const char* name, int ndim, const char* layout) {
+  if (t.view.ndim != ndim) a.fail(std::string(name) + " must be " + layout + ", got " + shape_str(t.view));
+}
+void expect_shape_of(const OpArgs& a, const TensorArg& t, const TensorArg& ref, const char* name) {
+  bool same = t.view.ndim == ref.view.ndim;
+  for (int i = 0; same && i < t.view.ndim; i++) same = t.view.shape[i] == ref.view.shape[i];
+  if (!same) a.fail(std::string("'") + name + "' has shape " + shape_str(t.view) + ", expected " + shape_str(ref.view));
+}
+void expect_out(const OpArgs& a, const TensorArg& out, DType dtype) {
+  expect_dtype(a, out, "out", {dtype});
+  expect_contiguous(a, out, "out");
+}
+int op_code(const OpArgs& a, size_t i, int count) {
+  int64_t op = a.integer(i, "op");
+  if (op < 0 || op >= count) a.fail("unknown op code " + std::to_string(op));
+  return static_cast<int>(op);
+}
+OptTensor opt_tensor(const OpArgs& a, size_t i, const char* name) {
+  OptTensor t;
+  if (a.has(i)) {
+    t.present = true;
+    t.arg = a.tensor(i, name);
+  }
+  return t;
 }
 
 CpuImpl cpu_impl() { return static_cast<CpuImpl>(g_impl.load()); }

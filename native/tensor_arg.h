@@ -4,6 +4,7 @@
 #pragma once
 #include <napi.h>
 
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -55,14 +56,34 @@ struct OpArgs {
   int64_t integer(size_t i, const char* name) const;
   bool boolean(size_t i, const char* name) const;
   std::vector<int64_t> ints(size_t i, const char* name) const;
+  std::string string(size_t i, const char* name) const;
+  // Index of string argument i within `options`; anything else fails naming the options.
+  int choice(size_t i, const char* name, std::initializer_list<const char*> options) const;
   bool has(size_t i) const { return info.Length() > i && !info[i].IsUndefined() && !info[i].IsNull(); }
   [[noreturn]] void fail(const std::string& msg) const;
 };
 
-// Shape / dtype / device checks used by op glue.
+// An optional tensor argument (null/undefined = absent); absent ones resolve to a view with
+// data == nullptr, which the kernels read as "none".
+struct OptTensor {
+  bool present = false;
+  TensorArg arg;
+  TensorView resolve() { return present ? arg.resolve() : TensorView{}; }
+};
+OptTensor opt_tensor(const OpArgs& a, size_t i, const char* name);
+
+// The checks every op's glue makes, each failing with a message that names the op and argument.
 void expect_dtype(const OpArgs& a, const TensorArg& t, const char* name, std::initializer_list<DType> allowed);
+void expect_float(const OpArgs& a, const TensorArg& t, const char* name);  // f32, bf16 or f16
 void expect_same_device(const OpArgs& a, std::initializer_list<const TensorArg*> ts);
 void expect_contiguous(const OpArgs& a, const TensorArg& t, const char* name);
+void expect_rank(const OpArgs& a, const TensorArg& t, const char* name, int ndim, const char* layout);
+// t has exactly ref's shape.
+void expect_shape_of(const OpArgs& a, const TensorArg& t, const TensorArg& ref, const char* name);
+// Outputs are allocated by the TS wrappers as contiguous f32 (i32 for argmax and sampleRace).
+void expect_out(const OpArgs& a, const TensorArg& out, DType dtype = DType::F32);
+// An op-code argument in [0, count) (the enums in kernels/cpu/*.h).
+int op_code(const OpArgs& a, size_t i, int count);
 std::string shape_str(const TensorView& v);
 
 // Which CPU kernels the queue runs: the fast SIMD paths or the scalar references

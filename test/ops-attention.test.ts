@@ -49,12 +49,12 @@ function jsAttention(q: Float32Array, k: Float32Array, v: Float32Array, dims: nu
 
 afterAll(() => {
   native.setCpuImpl('fast');
-  native.attentionIsa('auto');
+  native.setCpuIsa('attention', 'auto');
 });
 
 // Every fast path this CPU can run (a forced path wider than the CPU resolves to something else).
-const fastPaths = (['avx512', 'avx2', 'generic'] as const).filter((n) => native.attentionIsa(n) === n);
-native.attentionIsa('auto');
+const fastPaths = (['avx512', 'avx2', 'scalar'] as const).filter((n) => native.setCpuIsa('attention', n) === n);
+native.setCpuIsa('attention', 'auto');
 
 const tol = { atol: 2e-5, rtol: 2e-5, why: 'fp32 accumulation (fast path) vs double; values are O(1)' };
 
@@ -75,13 +75,13 @@ describe('attention vs plain JS', () => {
         if (mask) for (let j = 0; j < Tk; j++) mask[j] = 0; // batch 0 fully padded -> zero rows
         const want = jsAttention(q, k, v, s.dims, { ...s.o, mask });
         if (impl === 'reference') native.setCpuImpl('reference');
-        else native.attentionIsa(impl);
+        else native.setCpuIsa('attention', impl);
         const got = tidy(() => {
           const keyMask = mask ? Tensor.fromArray(mask, [B, Tk]) : undefined;
           return attention(Tensor.fromArray(q, [B, Tq, Hq, D]), Tensor.fromArray(k, [B, Tk, Hkv, D]), Tensor.fromArray(v, [B, Tk, Hkv, D]), { ...s.o, keyMask }).dataSync() as Float32Array;
         });
         native.setCpuImpl('fast');
-        native.attentionIsa('auto');
+        native.setCpuIsa('attention', 'auto');
         expectClose(got, want, tol, s.name);
         if (mask) expect(got.subarray(0, Tq * Hq * D).every((x) => x === 0)).toBe(true);
       });
@@ -111,7 +111,7 @@ describe('attention contract', () => {
   });
 
   it('covers at least the baseline fast path', () => {
-    expect(fastPaths).toContain('generic');
+    expect(fastPaths).toContain('scalar');
   });
 
   it('rejects bad arguments with ShapeError', () => {
@@ -120,7 +120,8 @@ describe('attention contract', () => {
       expect(() => attention(q, k, k)).toThrow(/not a multiple/);
       expect(() => attention(q, Tensor.zeros([1, 3, 2, 4]), Tensor.zeros([1, 3, 2, 4]))).toThrow(ShapeError);
       expect(() => attention(q, k2, Tensor.zeros([1, 4, 2, 8]))).toThrow(/v \[1,4,2,8\] does not match k/);
-      expect(() => attention(q, k2, k2, { keyMask: Tensor.zeros([1, 2]) })).toThrow(/keyMask must be \[1, 3\]/);
+      expect(() => attention(q, k2, k2, { keyMask: Tensor.zeros([1, 2]) })).toThrow(/keyMask must be \[B, Tk\] = \[1,3\], got \[1,2\]/);
+      expect(() => attention(q, k2, k2, { scale: Infinity })).toThrow(/scale must be finite/);
       expect(() => attention(q, k2, k2, { window: -1 })).toThrow(/window/);
       expect(() => attention(Tensor.zeros([2, 4, 8]), k2, k2)).toThrow(/q must be \[B, T, H, D\]/);
     });

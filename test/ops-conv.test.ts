@@ -127,7 +127,7 @@ describe('conv op argument errors', () => {
       expect(() => conv1d(x, Tensor.zeros([2, 4, 30]), null)).toThrow(/shorter than the kernel span/);
       expect(() => conv1d(x, Tensor.zeros([3, 2, 3]), null, { groups: 2 })).toThrow(/divisible by groups/);
       expect(() => conv1d(x, Tensor.zeros([2, 4, 1]), null, { residual: Tensor.zeros([1, 2, 9]) })).toThrow(/residual/);
-      expect(() => convTranspose1d(x, Tensor.zeros([3, 2, 4]), null)).toThrow(/input channels/);
+      expect(() => convTranspose1d(x, Tensor.zeros([3, 2, 4]), null)).toThrow(/w \[3,2,4\] must be \[Cin=4, Cout, K\]/);
       expect(() => convTranspose1d(x, Tensor.zeros([4, 2, 4]), null, { stride: 2, outputPadding: 2 })).toThrow(/outputPadding/);
       expect(() => convTranspose1d(x, Tensor.zeros([4, 2, 2]), null, { padding: 20 })).toThrow(/not positive/);
       expect(() => snake(x, Tensor.zeros([3]), Tensor.zeros([4]), { logScale: true })).toThrow(/alpha must be/);

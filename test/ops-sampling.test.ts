@@ -135,9 +135,12 @@ describe('argument and data errors', () => {
       expect(() => topP(x, -0.1)).toThrow(ShapeError);
       expect(() => sampleRace(x, -1, 0)).toThrow(/seed/);
       expect(() => sampleRace(x, 1, 2 ** 32)).toThrow(/step/);
-      expect(() => repetitionPenalty(x, Tensor.zeros([3, 2], 'i32'), 1.1)).toThrow(/previous must be \[2, L\]/);
-      expect(() => repetitionPenalty(x, Tensor.zeros([2, 2], 'f32'), 1.1)).toThrow(/i32 or i64/);
-      expect(() => cfgCombine(x, Tensor.zeros([2, 4]), 2)).toThrow(/differ/);
+      expect(() => repetitionPenalty(x, Tensor.zeros([3, 2], 'i32'), 1.1)).toThrow(/previous must be \[B, L\] with B = 2/);
+      expect(() => repetitionPenalty(x, Tensor.zeros([2, 2], 'f32'), 1.1)).toThrow(/'previous' has dtype f32, expected i32\|i64/);
+      expect(() => repetitionPenalty(x, Tensor.zeros([2, 2], 'i32'), 0)).toThrow(/penalty must be positive/);
+      expect(() => cfgCombine(x, Tensor.zeros([2, 4]), 2)).toThrow(/'uncond' has shape \[2,4\], expected \[2,5\]/);
+      expect(() => cfgCombine(x, x, Infinity)).toThrow(/scale must be finite/);
+      expect(() => sampleRace(Tensor.zeros([2, 0]), 1, 0)).toThrow(/empty vocabulary/);
       expect(() => topK(Tensor.zeros([10]), 2)).toThrow(/\[B, V\]/);
     });
   });

@@ -360,18 +360,21 @@ Isa current_isa() {
   }
   return static_cast<Isa>(v);
 }
-bool bf16_dot_in_use() {
-  int m = g_bf16_dot.load(std::memory_order_relaxed);
-  if (m < 0) return dpbf16_is_faster();
-  return m == 1 && has_avx512_bf16();
+bool bf16_dot_for(int mode) {
+  if (mode < 0) return dpbf16_is_faster();
+  return mode > 0 && has_avx512_bf16();
 }
+bool bf16_dot_in_use() { return bf16_dot_for(g_bf16_dot.load(std::memory_order_relaxed)); }
 bool set_bf16_dot(int mode) {
   g_bf16_dot.store(mode < 0 ? -1 : mode > 0 ? 1 : 0, std::memory_order_relaxed);
   return bf16_dot_in_use();
 }
-Isa set_isa(Isa want) {
+Isa resolve_isa(Isa want) {
   Isa best = detect_isa();
-  Isa use = static_cast<int>(want) > static_cast<int>(best) ? best : want;
+  return static_cast<int>(want) > static_cast<int>(best) ? best : want;
+}
+Isa set_isa(Isa want) {
+  Isa use = resolve_isa(want);
   g_isa.store(static_cast<int>(use), std::memory_order_relaxed);
   return use;
 }

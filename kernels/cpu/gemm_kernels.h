@@ -55,12 +55,15 @@ double dpbf16_loop_avx512(int64_t iters);  // returns flops done (2 per bf16 pai
 Isa detect_isa();
 bool has_avx512_bf16();
 // Overrides the ISA the fast path uses (tests and benchmarks cover the fallbacks); Scalar..Avx512,
-// clamped to what the CPU supports. Returns the ISA now in effect.
+// clamped to what the CPU supports (resolve_isa says to what). Returns the ISA now in effect.
 Isa set_isa(Isa want);
+Isa resolve_isa(Isa want);
 Isa current_isa();
 // Which kernel bf16 precision uses on AVX-512: -1 auto (timed once), 0 f32 FMA on bf16-rounded
-// operands, 1 vdpbf16ps (only where the CPU has avx512_bf16). Returns whether vdpbf16ps is in use.
+// operands, 1 vdpbf16ps (only where the CPU has avx512_bf16). Returns whether vdpbf16ps is in use;
+// bf16_dot_for says whether a mode would use it.
 bool set_bf16_dot(int mode);
+bool bf16_dot_for(int mode);
 bool bf16_dot_in_use();
 
 }  // namespace acestep::cpu::gemm_detail

@@ -76,23 +76,23 @@ Geom geom(const TensorView& x, const TensorView& w, const TensorView& out, int64
 
 }  // namespace
 
-void conv1d(const TensorView& x, const TensorView& w, const TensorView& bias, const TensorView& out, int64_t stride,
-            int64_t padding, int64_t dilation, int64_t groups, const TensorView& residual) {
+void conv1d(const TensorView& x, const TensorView& w, const TensorView& bias, const TensorView& out,
+            const cpu::Conv1dParams& p, const TensorView& residual) {
   int64_t n = out.numel();
   if (n == 0) return;
   conv1d_kernel<<<grid_for(n), 256, 0, current_stream()>>>(x.ptr<float>(), StridedArgs(w), StridedArgs(bias), bias.data != nullptr,
                                                            residual.data ? residual.ptr<float>() : nullptr, out.ptr<float>(),
-                                                           geom(x, w, out, stride, padding, dilation, groups));
+                                                           geom(x, w, out, p.stride, p.padding, p.dilation, p.groups));
   check_launch("conv1d");
 }
 
 void conv_transpose1d(const TensorView& x, const TensorView& w, const TensorView& bias, const TensorView& out,
-                      int64_t stride, int64_t padding, int64_t dilation) {
+                      const cpu::Conv1dParams& p) {
   int64_t n = out.numel();
   if (n == 0) return;
   conv_transpose1d_kernel<<<grid_for(n), 256, 0, current_stream()>>>(x.ptr<float>(), StridedArgs(w), StridedArgs(bias),
                                                                      bias.data != nullptr, out.ptr<float>(),
-                                                                     geom(x, w, out, stride, padding, dilation, 1));
+                                                                     geom(x, w, out, p.stride, p.padding, p.dilation, 1));
   check_launch("convTranspose1d");
 }
 

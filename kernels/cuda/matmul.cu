@@ -1,11 +1,11 @@
 // CUDA linear and matmul with the CPU's operand semantics (kernels/cpu/gemm.h), three paths:
-//  - precision 1 (bf16): a tensor-core GEMM (mma.sync m16n8k16 bf16 -> f32, ldmatrix, 3-stage
+//  - precision BF16: a tensor-core GEMM (mma.sync m16n8k16 bf16 -> f32, ldmatrix, 3-stage
 //    cp.async pipeline). Operands that are not already bf16 rows with 16-byte aligned, unit-stride K
 //    are first packed into scratch, rounded to nearest even exactly as the CPU rounds them; bf16
 //    products are exact in f32, so only the summation order differs from the CPU.
 //  - linear with M <= 4 and unit-stride weight rows: a GEMV where one warp streams one or four
 //    weight rows with 16-byte loads (decode is bound by reading the weights once).
-//  - everything else (precision 0): register-blocked fp32 SIMT tiles. No TF32: the fp32 path must
+//  - everything else (precision F32): register-blocked fp32 SIMT tiles. No TF32: the fp32 path must
 //    keep exact f32 products for the parity tests.
 #include <cstdint>
 #include <type_traits>
@@ -424,7 +424,8 @@ void launch_gemv(const TensorView& x, const TensorView& w, const Operand& bias, 
 
 }  // namespace
 
-void linear(const TensorView& x, const TensorView& w, const TensorView* bias, const TensorView& out, int precision) {
+void linear(const TensorView& x, const TensorView& w, const TensorView* bias, const TensorView& out,
+            cpu::GemmPrecision precision) {
   const int64_t M = x.shape[0], K = x.shape[1], N = w.shape[0];
   if (M == 0 || N == 0) return;
   Operand bo{};
@@ -434,7 +435,7 @@ void linear(const TensorView& x, const TensorView& w, const TensorView* bias, co
     bo.cs = bias->strides[0];
   }
   if (gemv_eligible(w, M)) {
-    const bool rnd = precision == 1;
+    const bool rnd = precision == cpu::GemmPrecision::BF16;
     switch (w.dtype) {
       case DType::BF16: return launch_gemv<__nv_bfloat16>(x, w, bo, bias != nullptr, out, rnd);
       case DType::F16: return launch_gemv<__half>(x, w, bo, bias != nullptr, out, rnd);
@@ -442,18 +443,18 @@ void linear(const TensorView& x, const TensorView& w, const TensorView* bias, co
     }
   }
   Operand a = operand(x, 0, 1, 0);
-  if (precision == 1) return launch_bf16(a, operand(w, 0, 1, 0), bo, bias != nullptr, out.ptr<float>(), M, N, K, 1);
+  if (precision == cpu::GemmPrecision::BF16) return launch_bf16(a, operand(w, 0, 1, 0), bo, bias != nullptr, out.ptr<float>(), M, N, K, 1);
   // B(k, n) = w(n, k)
   launch_f32(a, operand(w, 1, 0, 0), bo, bias != nullptr, out.ptr<float>(), M, N, K, 1);
 }
 
-void matmul(const TensorView& a, const TensorView& b, const TensorView& out, int precision) {
+void matmul(const TensorView& a, const TensorView& b, const TensorView& out, cpu::GemmPrecision precision) {
   const int nd = out.ndim;
   int64_t batches = 1;
   for (int d = 0; d < nd - 2; d++) batches *= out.shape[d];
   const int64_t M = out.shape[nd - 2], N = out.shape[nd - 1], K = a.shape[nd - 1];
   if (M == 0 || N == 0 || batches == 0) return;
-  if (precision == 1)
+  if (precision == cpu::GemmPrecision::BF16)
     // Bt(n, k) = b(k, n)
     return launch_bf16(operand(a, nd - 2, nd - 1, nd - 2), operand(b, nd - 1, nd - 2, nd - 2), Operand{}, false,
                        out.ptr<float>(), M, N, K, batches);

@@ -1,6 +1,6 @@
 // Backend selection: which device new tensors (and so the ops on them) use.
 import type { Device } from './dtype.js';
-import { BackendUnavailableError, fromNative } from './errors.js';
+import { BackendUnavailableError } from './errors.js';
 import { native } from './native.js';
 
 export type BackendChoice = 'cpu' | 'cuda' | 'auto';
@@ -41,11 +41,7 @@ export function getNumThreads(): number {
 
 /** Resolves once all queued native work has run; rejects with the first error it raised. */
 export async function flush(): Promise<void> {
-  try {
-    await native.sync();
-  } catch (e) {
-    throw fromNative(e);
-  }
+  await native.sync();
 }
 
 export interface MemoryStats {

@@ -1,54 +1,29 @@
-// Loads the compiled addon. ACESTEP_ADDON overrides the path (e.g. a node-gyp build elsewhere).
+// Loads the compiled addon and hands out its functions wrapped once, so every error they throw or
+// reject with reaches callers as one of the typed errors (errors.ts fromNative). ACESTEP_ADDON
+// overrides the path (e.g. a node-gyp build elsewhere).
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BackendUnavailableError } from './errors.js';
+import type { Addon } from './addon-types.js';
+import { BackendUnavailableError, fromNative } from './errors.js';
 
-/** Opaque native reference to a Buffer (see native/tensor_arg.h). */
-export interface BufferHandle {
-  release(): void;
-  retain(): BufferHandle;
-  readonly bytes: number;
-  readonly device: 'cpu' | 'cuda' | null;
-}
+export type { Addon, BufferHandle, TensorDesc } from './addon-types.js';
 
-/** The descriptor every native op takes for a tensor argument. */
-export interface TensorDesc {
-  b: BufferHandle;
-  o: number; // byte offset
-  d: number; // dtype code
-  s: number[]; // shape
-  t: number[]; // strides in elements
-}
-
-// The addon's exports are typed where used (src/runtime/ops/*); the core ones are listed here.
-export interface NativeAddon {
-  empty(bytes: number, device: string): BufferHandle;
-  fromHost(data: ArrayBufferView, device: string): BufferHandle;
-  read(t: TensorDesc): Promise<ArrayBuffer>;
-  readSync(t: TensorDesc): ArrayBuffer;
-  sync(): Promise<void>;
-  syncBlocking(): void;
-  memoryStats(): {
-    cpu: { inUse: number; peak: number; limit: number };
-    cuda: { inUse: number; peak: number; limit: number };
-    queued: number;
-    cpuCached: number;
-  };
-  releaseCachedMemory(): number;
-  setCpuCacheLimit(bytes: number): void;
-  setMemoryLimit(device: string, bytes: number): void;
-  setNumThreads(n: number): void;
-  numThreads(): number;
-  setCpuImpl(impl: 'fast' | 'reference'): void;
-  cudaInfo(): { compiled: boolean; available: boolean; status: string };
-  cpuFeatures(): Record<string, boolean>;
-  copy(src: TensorDesc, out: TensorDesc): void;
-  fill(out: TensorDesc, value: number): void;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  [op: string]: any;
-}
+/** Every function the addon exports; the type below fails to compile if Addon gains one not listed. */
+export const ADDON_FUNCTIONS = [
+  'empty', 'fromHost', 'mapFile', 'read', 'readSync', 'sync', 'syncBlocking',
+  'memoryStats', 'setMemoryLimit', 'releaseCachedMemory', 'setCpuCacheLimit', 'setNumThreads', 'numThreads',
+  'setCpuImpl', 'setCpuIsa', 'cpuFeatures',
+  'cudaInfo', 'cudaGraphBegin', 'cudaGraphEnd', 'cudaGraphLaunch', 'cudaGraphDestroy',
+  'copy', 'fill', 'unary', 'binary', 'ternary', 'linear', 'matmul', 'attention', 'conv1d', 'convTranspose1d', 'snake',
+  'rmsNorm', 'layerNorm', 'rope', 'softmax', 'reduce', 'argmax', 'embedding', 'randn',
+  'repetitionPenalty', 'cfgCombine', 'topK', 'topP', 'sampleRace',
+  'streamRead', 'peakGflops',
+] as const satisfies readonly (keyof Addon)[];
+type Unlisted = Exclude<keyof Addon, (typeof ADDON_FUNCTIONS)[number]>;
+const allListed: [Unlisted] extends [never] ? true : Unlisted = true;
+void allListed;
 
 function findAddon(): string {
   const fromEnv = process.env.ACESTEP_ADDON;
@@ -64,6 +39,26 @@ function findAddon(): string {
   throw new BackendUnavailableError(`acestep native addon not found (no build/Release/acestep.node in the 5 folders from ${from} up): run \`npm install\` (or \`npm run build:native\`) first, or set ACESTEP_ADDON`);
 }
 
+// The one place native errors are translated: synchronous throws and rejected promises alike.
+function withTypedErrors(raw: Record<string, unknown>): Addon {
+  const out: Record<string, unknown> = {};
+  for (const name of ADDON_FUNCTIONS) {
+    const fn = raw[name];
+    if (typeof fn !== 'function') throw new BackendUnavailableError(`the addon at ${addonPath} has no '${name}' export: it was built from other sources; rebuild it (npm run build:native)`);
+    out[name] = (...args: unknown[]) => {
+      try {
+        const r = fn(...args);
+        return r instanceof Promise ? r.catch((e: unknown) => Promise.reject(fromNative(e))) : r;
+      } catch (e) {
+        throw fromNative(e);
+      }
+    };
+  }
+  return out as unknown as Addon;
+}
+
 const require = createRequire(import.meta.url);
 export const addonPath = findAddon();
-export const native: NativeAddon = require(addonPath);
+/** The raw module, for checks on what it exports; runtime code uses `native`. */
+export const rawAddon: Record<string, unknown> = require(addonPath);
+export const native: Addon = withTypedErrors(rawAddon);

@@ -3,7 +3,7 @@
 // queued on the native thread; reading data is the sync point.
 import { getDefaultDevice } from './backend.js';
 import { DTYPE_CODE, DTYPE_SIZE, hostArray, type DType, type Device, type HostArray } from './dtype.js';
-import { fromNative, ShapeError } from './errors.js';
+import { ShapeError } from './errors.js';
 import { native, type BufferHandle, type TensorDesc } from './native.js';
 import { track } from './scope.js';
 
@@ -113,13 +113,7 @@ export class Tensor implements Disposable {
       throw new ShapeError(`Tensor.fromArray: ${arr.byteLength / DTYPE_SIZE[dtype]} elements do not fill shape [${shape.join(',')}]`);
     }
     const device = opts.device ?? getDefaultDevice();
-    let h: BufferHandle;
-    try {
-      h = native.fromHost(arr, device);
-    } catch (e) {
-      throw fromNative(e);
-    }
-    return new Tensor(h, [...shape], contiguousStrides(shape), dtype, device);
+    return new Tensor(native.fromHost(arr, device), [...shape], contiguousStrides(shape), dtype, device);
   }
 
   /** Wraps an existing buffer (e.g. a memory-mapped file) as a tensor; the handle is retained. */
@@ -291,13 +285,9 @@ export class Tensor implements Disposable {
   toDevice(device: Device): Tensor {
     if (device === this.device) return this.contiguous();
     using src = this.contiguous();
-    try {
-      const host = native.readSync(src.desc());
-      const bits = this.dtype === 'f16' || this.dtype === 'bf16' ? new Uint16Array(host) : hostArray(this.dtype, host);
-      return Tensor.fromArray(bits, this.shape, { dtype: this.dtype, device });
-    } catch (e) {
-      throw fromNative(e);
-    }
+    const host = native.readSync(src.desc());
+    const bits = this.dtype === 'f16' || this.dtype === 'bf16' ? new Uint16Array(host) : hostArray(this.dtype, host);
+    return Tensor.fromArray(bits, this.shape, { dtype: this.dtype, device });
   }
 
   private copyTo(dtype: DType, device: Device): Tensor {
@@ -317,21 +307,13 @@ export class Tensor implements Disposable {
   /** Reads the data once all queued work has run, into a fresh array the caller owns. f16/bf16 read as raw Uint16 bits. */
   async data(): Promise<HostArray> {
     using c = this.contiguous();
-    try {
-      return hostArray(this.dtype, await native.read(c.desc()));
-    } catch (e) {
-      throw fromNative(e);
-    }
+    return hostArray(this.dtype, await native.read(c.desc()));
   }
 
   /** Blocking form of data(): waits on the main thread. For tests, tools and small reads. */
   dataSync(): HostArray {
     using c = this.contiguous();
-    try {
-      return hostArray(this.dtype, native.readSync(c.desc()));
-    } catch (e) {
-      throw fromNative(e);
-    }
+    return hostArray(this.dtype, native.readSync(c.desc()));
   }
 
   /** The values as float32 (floats are converted on the native side). */

@@ -1,11 +1,12 @@
 // Elementwise ops with numpy broadcasting: unary math, binary arithmetic (the second operand may be
 // a number), and the fused combinations model code uses (swiglu, modulate, gatedAdd). Inputs are
 // expanded to the output shape as stride-0 views, so broadcasting never copies. Results are new
-// contiguous f32 tensors, computed in float32 in torch's operation order.
-import { isFloat } from '../dtype.js';
-import { fromNative, ShapeError } from '../errors.js';
-import { native } from '../native.js';
+// contiguous f32 tensors, computed in float32 in torch's operation order; native/ops_elementwise.cc
+// validates dtypes, devices and shapes.
+import { ShapeError } from '../errors.js';
+import { native, type TensorDesc } from '../native.js';
 import { Tensor } from '../tensor.js';
+import { shapeStr } from './args.js';
 
 // Op codes: must match kernels/cpu/elementwise.h.
 const UNARY = {
@@ -14,8 +15,6 @@ const UNARY = {
 } as const;
 const BINARY = { add: 0, sub: 1, mul: 2, div: 3, maximum: 4, minimum: 5, swiglu: 6 } as const;
 const TERNARY = { modulate: 0, gatedAdd: 1 } as const;
-
-const fmt = (s: readonly number[]) => `[${s.join(',')}]`;
 
 /** numpy broadcast of several shapes; throws a ShapeError naming the op and the shapes. */
 export function broadcastShapes(shapes: readonly (readonly number[])[], what = 'broadcast'): number[] {
@@ -27,30 +26,17 @@ export function broadcastShapes(shapes: readonly (readonly number[])[], what = '
       const n = s[i];
       if (n === out[d] || n === 1) continue;
       if (out[d] === 1) out[d] = n;
-      else throw new ShapeError(`${what}: shapes ${shapes.map(fmt).join(', ')} do not broadcast`);
+      else throw new ShapeError(`${what}: shapes ${shapes.map(shapeStr).join(', ')} do not broadcast`);
     }
   }
   return out;
 }
 
-function checkFloat(op: string, name: string, t: Tensor): void {
-  if (!isFloat(t.dtype)) throw new ShapeError(`${op}: '${name}' has dtype ${t.dtype}, expected a float dtype`);
-}
-
-function callNative(fn: () => void): void {
-  try {
-    fn();
-  } catch (e) {
-    throw fromNative(e);
-  }
-}
-
 function unaryOp(op: string, code: number, x: Tensor, p0 = 0, p1 = 0): Tensor {
   if (!(x instanceof Tensor)) throw new ShapeError(`${op}: expected a tensor`);
-  checkFloat(op, 'x', x);
   const out = Tensor.empty(x.shape, 'f32', x.device);
   try {
-    callNative(() => native.unary(x.desc(), out.desc(), code, p0, p1));
+    native.unary(x.desc(), out.desc(), code, p0, p1);
   } catch (e) {
     out.dispose();
     throw e;
@@ -59,17 +45,15 @@ function unaryOp(op: string, code: number, x: Tensor, p0 = 0, p1 = 0): Tensor {
 }
 
 // Runs an n-ary op over inputs broadcast to a common shape.
-function naryOp(op: string, xs: Tensor[], names: string[], call: (descs: unknown[], out: unknown) => void): Tensor {
+function naryOp(op: string, xs: Tensor[], names: string[], call: (descs: TensorDesc[], out: TensorDesc) => void): Tensor {
   xs.forEach((t, i) => {
     if (!(t instanceof Tensor)) throw new ShapeError(`${op}: '${names[i]}' must be a tensor`);
-    checkFloat(op, names[i], t);
   });
-  if (xs.some((t) => t.device !== xs[0].device)) throw new ShapeError(`${op}: inputs on different devices`);
   const shape = broadcastShapes(xs.map((t) => t.shape), op);
   const out = Tensor.empty(shape, 'f32', xs[0].device);
   const views = xs.map((t) => t.expand(shape));
   try {
-    callNative(() => call(views.map((v) => v.desc()), out.desc()));
+    call(views.map((v) => v.desc()), out.desc());
   } catch (e) {
     out.dispose();
     throw e;
@@ -82,10 +66,6 @@ function naryOp(op: string, xs: Tensor[], names: string[], call: (descs: unknown
 function binaryOp(op: keyof typeof BINARY, a: Tensor, b: Tensor): Tensor {
   if (!(a instanceof Tensor) || !(b instanceof Tensor)) throw new ShapeError(`${op}: operands must be tensors`);
   return naryOp(op, [a, b], ['a', 'b'], (d, o) => native.binary(d[0], d[1], o, BINARY[op]));
-}
-
-function checkScalar(op: string, c: number): void {
-  if (typeof c !== 'number') throw new ShapeError(`${op}: scalar operand must be a number, got ${typeof c}`);
 }
 
 // The Tensor-op-number forms map onto single-parameter unary kernels.
@@ -128,17 +108,13 @@ export const square = (x: Tensor): Tensor => unaryOp('square', UNARY.square, x);
 export const relu = (x: Tensor): Tensor => unaryOp('relu', UNARY.relu, x);
 
 export function scale(x: Tensor, s: number): Tensor {
-  checkScalar('scale', s);
   return unaryOp('scale', UNARY.affine, x, s, 0);
 }
 export function addScalar(x: Tensor, c: number): Tensor {
-  checkScalar('addScalar', c);
   return unaryOp('addScalar', UNARY.affine, x, 1, c);
 }
 /** x * s + c (two roundings, no FMA). */
 export function affine(x: Tensor, s: number, c: number): Tensor {
-  checkScalar('affine', s);
-  checkScalar('affine', c);
   return unaryOp('affine', UNARY.affine, x, s, c);
 }
 /** min(max(x, lo), hi), as torch.clamp. */

@@ -1,18 +1,15 @@
 // Embedding lookup: gathers rows of a [V, H] table (any float dtype) as f32.
-import { isFloat } from '../dtype.js';
-import { fromNative, ShapeError } from '../errors.js';
 import { native } from '../native.js';
 import { Tensor } from '../tensor.js';
+import { expectRank } from './args.js';
 
 /**
  * weight [V, H], ids [...] i32|i64 -> [..., H] f32. An id outside [0, V) raises a KernelError naming
  * the id at the next sync point (ids live on the device, so they are checked by the kernel).
+ * native/ops_embedding.cc validates dtypes and devices.
  */
 export function embedding(weight: Tensor, ids: Tensor): Tensor {
-  if (weight.ndim !== 2) throw new ShapeError(`embedding: weight must be [V, H], got [${weight.shape.join(',')}]`);
-  if (!isFloat(weight.dtype)) throw new ShapeError(`embedding: weight has dtype ${weight.dtype}, expected a float dtype`);
-  if (ids.dtype !== 'i32' && ids.dtype !== 'i64') throw new ShapeError(`embedding: ids have dtype ${ids.dtype}, expected i32 or i64`);
-  if (ids.device !== weight.device) throw new ShapeError(`embedding: ids on ${ids.device}, weight on ${weight.device}`);
+  expectRank('embedding', 'weight', weight, 2, '[V, H]');
   const w = weight.strides[1] === 1 || weight.shape[1] <= 1 ? weight : weight.contiguous();
   const idc = ids.contiguous();
   let out: Tensor | undefined;
@@ -22,7 +19,7 @@ export function embedding(weight: Tensor, ids: Tensor): Tensor {
     return out;
   } catch (e) {
     out?.dispose();
-    throw fromNative(e);
+    throw e;
   } finally {
     if (w !== weight) w.dispose();
     idc.dispose();

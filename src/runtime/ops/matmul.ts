@@ -3,6 +3,7 @@
 import { ShapeError } from '../errors.js';
 import { native } from '../native.js';
 import { Tensor } from '../tensor.js';
+import { expectRank, shapeStr } from './args.js';
 
 /**
  * 'fp32' (default): f32 activations times weights upcast exactly to f32, f32 accumulation — what
@@ -16,33 +17,22 @@ export interface MatmulOptions {
   precision?: MatmulPrecision;
 }
 
-const FLOAT = new Set(['f32', 'bf16', 'f16']);
-
 function precisionCode(opts: MatmulOptions | undefined, op: string): number {
   const p = opts?.precision ?? 'fp32';
   if (p !== 'fp32' && p !== 'bf16') throw new ShapeError(`${op}: precision must be 'fp32' or 'bf16', got '${String(p)}'`);
   return p === 'bf16' ? 1 : 0;
 }
 
-function shapeStr(t: Tensor): string {
-  return `[${t.shape.join(',')}]`;
-}
-
-/** y[..., N] = x[..., K] · w[N, K]^T (+ bias[N]). x is f32; w and bias may be f32, bf16 or f16. */
+/**
+ * y[..., N] = x[..., K] · w[N, K]^T (+ bias[N]). x is f32; w and bias may be f32, bf16 or f16.
+ * native/ops_matmul.cc validates dtypes, devices and the bias.
+ */
 export function linear(x: Tensor, w: Tensor, bias?: Tensor | null, opts?: MatmulOptions): Tensor {
   const precision = precisionCode(opts, 'linear');
-  if (x.dtype !== 'f32') throw new ShapeError(`linear: x must be f32, got ${x.dtype}`);
-  if (!FLOAT.has(w.dtype)) throw new ShapeError(`linear: weight must be f32, bf16 or f16, got ${w.dtype}`);
-  if (w.ndim !== 2) throw new ShapeError(`linear: weight must be [N, K], got ${shapeStr(w)}`);
+  expectRank('linear', 'weight', w, 2, '[N, K]');
   if (x.ndim < 1) throw new ShapeError('linear: x must have at least one dimension');
   const [N, K] = w.shape;
-  if (x.shape[x.ndim - 1] !== K) throw new ShapeError(`linear: x ${shapeStr(x)} has K=${x.shape[x.ndim - 1]} but weight ${shapeStr(w)} expects ${K}`);
-  if (bias) {
-    if (!FLOAT.has(bias.dtype)) throw new ShapeError(`linear: bias must be f32, bf16 or f16, got ${bias.dtype}`);
-    if (bias.ndim !== 1 || bias.shape[0] !== N) throw new ShapeError(`linear: bias must be [${N}], got ${shapeStr(bias)}`);
-    if (bias.device !== x.device) throw new ShapeError(`linear: bias is on ${bias.device}, x on ${x.device}`);
-  }
-  if (w.device !== x.device) throw new ShapeError(`linear: weight is on ${w.device}, x on ${x.device}`);
+  if (x.shape[x.ndim - 1] !== K) throw new ShapeError(`linear: x ${shapeStr(x.shape)} has K=${x.shape[x.ndim - 1]} but weight ${shapeStr(w.shape)} expects ${K}`);
   const lead = x.shape.slice(0, -1);
   // A 2-D x goes in as is (any strides); other ranks are flattened, copying only if the layout needs it.
   const x2 = x.ndim === 2 ? x : x.reshape([-1, K]);
@@ -52,6 +42,9 @@ export function linear(x: Tensor, w: Tensor, bias?: Tensor | null, opts?: Matmul
   const out2 = out.ndim === 2 ? out : out.reshape([M, N]);
   try {
     native.linear(x2.desc(), w.desc(), bias ? bias.desc() : null, out2.desc(), precision);
+  } catch (e) {
+    out.dispose();
+    throw e;
   } finally {
     if (x2 !== x) x2.dispose();
     if (out2 !== out) out2.dispose();
@@ -65,25 +58,25 @@ export function linear(x: Tensor, w: Tensor, bias?: Tensor | null, opts?: Matmul
  */
 export function matmul(a: Tensor, b: Tensor, opts?: MatmulOptions): Tensor {
   const precision = precisionCode(opts, 'matmul');
-  if (a.ndim < 2 || b.ndim < 2) throw new ShapeError(`matmul: operands need at least 2 dims, got ${shapeStr(a)} and ${shapeStr(b)}`);
-  if (!FLOAT.has(a.dtype) || !FLOAT.has(b.dtype)) throw new ShapeError(`matmul: operands must be float tensors, got ${a.dtype} and ${b.dtype}`);
-  if (a.device !== b.device) throw new ShapeError(`matmul: operands on different devices (${a.device}, ${b.device})`);
+  if (a.ndim < 2 || b.ndim < 2) throw new ShapeError(`matmul: operands need at least 2 dims, got ${shapeStr(a.shape)} and ${shapeStr(b.shape)}`);
   const M = a.shape[a.ndim - 2], K = a.shape[a.ndim - 1];
   const K2 = b.shape[b.ndim - 2], N = b.shape[b.ndim - 1];
-  if (K !== K2) throw new ShapeError(`matmul: a ${shapeStr(a)} and b ${shapeStr(b)} disagree on K (${K} vs ${K2})`);
   const ab = a.shape.slice(0, -2), bb = b.shape.slice(0, -2);
   const rank = Math.max(ab.length, bb.length);
   const batch: number[] = [];
   for (let i = 0; i < rank; i++) {
     const da = ab[i - (rank - ab.length)] ?? 1, db = bb[i - (rank - bb.length)] ?? 1;
-    if (da !== db && da !== 1 && db !== 1) throw new ShapeError(`matmul: batch dims of ${shapeStr(a)} and ${shapeStr(b)} do not broadcast`);
+    if (da !== db && da !== 1 && db !== 1) throw new ShapeError(`matmul: batch dims of ${shapeStr(a.shape)} and ${shapeStr(b.shape)} do not broadcast`);
     batch.push(da === 1 ? db : da);
   }
   const ae = a.expand([...batch, M, K]);
-  const be = b.expand([...batch, K, N]);
+  const be = b.expand([...batch, K2, N]);
   const out = Tensor.empty([...batch, M, N], 'f32', a.device);
   try {
     native.matmul(ae.desc(), be.desc(), out.desc(), precision);
+  } catch (e) {
+    out.dispose();
+    throw e;
   } finally {
     ae.dispose();
     be.dispose();

@@ -1,13 +1,15 @@
 // Reductions along one dimension: sum, mean, max (f32 results) and argmax (i32, first maximum).
+// native/ops_reduce.cc validates the call.
 import { isFloat } from '../dtype.js';
-import { fromNative, ShapeError } from '../errors.js';
+import { ShapeError } from '../errors.js';
 import { native } from '../native.js';
 import { numelOf, Tensor } from '../tensor.js';
+import { dimIndex } from './args.js';
 
 const OPS = { sum: 0, mean: 1, max: 2 } as const;
 
 interface Geometry {
-  x: Tensor; // contiguous f32 copy or view of the input
+  x: Tensor; // contiguous f32 copy or view of a float input (others go on for the glue to reject)
   outer: number;
   n: number;
   inner: number;
@@ -15,13 +17,10 @@ interface Geometry {
 }
 
 function geometry(op: string, x: Tensor, dim: number, keepDim: boolean): Geometry {
-  if (!isFloat(x.dtype)) throw new ShapeError(`${op}: x has dtype ${x.dtype}, expected a float dtype`);
-  if (x.ndim === 0) throw new ShapeError(`${op}: x has no dimensions`);
-  const d = dim < 0 ? dim + x.ndim : dim;
-  if (!Number.isInteger(d) || d < 0 || d >= x.ndim) throw new ShapeError(`${op}: dim ${dim} out of range for rank ${x.ndim}`);
+  const d = dimIndex(op, dim, x.ndim);
   const shape = keepDim ? x.shape.map((n, i) => (i === d ? 1 : n)) : x.shape.filter((_, i) => i !== d);
   return {
-    x: x.to('f32'),
+    x: isFloat(x.dtype) ? x.to('f32') : x.contiguous(),
     outer: numelOf(x.shape.slice(0, d)),
     n: x.shape[d],
     inner: numelOf(x.shape.slice(d + 1)),
@@ -42,7 +41,7 @@ function reduce(op: keyof typeof OPS, x: Tensor, dim: number, keepDim: boolean):
     return out;
   } catch (e) {
     out?.dispose();
-    throw fromNative(e);
+    throw e;
   } finally {
     g.x.dispose();
   }
@@ -70,7 +69,7 @@ export function argmax(x: Tensor, dim = -1): Tensor {
     return out;
   } catch (e) {
     out?.dispose();
-    throw fromNative(e);
+    throw e;
   } finally {
     g.x.dispose();
   }

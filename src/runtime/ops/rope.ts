@@ -1,9 +1,10 @@
 // Rotary position embedding (Qwen3RotaryEmbedding, default type, NeoX half-split layout).
 import { getDefaultDevice } from '../backend.js';
 import { isFloat, type Device } from '../dtype.js';
-import { fromNative, ShapeError } from '../errors.js';
+import { ShapeError } from '../errors.js';
 import { native } from '../native.js';
 import { Tensor } from '../tensor.js';
+import { expectRank } from './args.js';
 
 const f32 = Math.fround;
 
@@ -41,24 +42,22 @@ export function ropeTables(
 /**
  * x [B, T, H, D] (any strides) with tables [T, D/2] or [B, T, D/2]:
  * o[i] = x[i] cos[i] - x[i+D/2] sin[i], o[i+D/2] = x[i+D/2] cos[i] + x[i] sin[i].
+ * native/ops_rope.cc validates dtypes, devices, the head dim and the table shapes.
  */
 export function rope(x: Tensor, cos: Tensor, sin: Tensor): Tensor {
-  if (x.ndim !== 4) throw new ShapeError(`rope: x must be [B, T, H, D], got [${x.shape.join(',')}]`);
+  expectRank('rope', 'x', x, 4, '[B, T, H, D]');
   const [B, T, H, D] = x.shape;
-  if (D % 2) throw new ShapeError(`rope: head dim ${D} must be even`);
-  if (!isFloat(x.dtype)) throw new ShapeError(`rope: x has dtype ${x.dtype}, expected a float dtype`);
-  const table = (name: string, t: Tensor): Tensor => {
+  // Tables of either accepted shape are expanded over the batch as f32; others go on unchanged.
+  const table = (t: Tensor): Tensor => {
     const ok = (t.ndim === 2 && t.shape[0] === T && t.shape[1] === D / 2) ||
       (t.ndim === 3 && (t.shape[0] === B || t.shape[0] === 1) && t.shape[1] === T && t.shape[2] === D / 2);
-    if (!ok) throw new ShapeError(`rope: ${name} has shape [${t.shape.join(',')}], expected [${T},${D / 2}] or [${B},${T},${D / 2}]`);
-    if (!isFloat(t.dtype)) throw new ShapeError(`rope: ${name} has dtype ${t.dtype}, expected a float dtype`);
-    if (t.device !== x.device) throw new ShapeError(`rope: ${name} is on ${t.device}, x on ${x.device}`);
+    if (!ok || !isFloat(t.dtype)) return t.contiguous();
     const c = t.to('f32');
     const v = c.expand([B, T, D / 2]);
     c.dispose();
     return v;
   };
-  const cv = table('cos', cos), sv = table('sin', sin);
+  const cv = table(cos), sv = table(sin);
   let out: Tensor | undefined;
   try {
     out = Tensor.empty([B, T, H, D], 'f32', x.device);
@@ -66,7 +65,7 @@ export function rope(x: Tensor, cos: Tensor, sin: Tensor): Tensor {
     return out;
   } catch (e) {
     out?.dispose();
-    throw fromNative(e);
+    throw e;
   } finally {
     cv.dispose();
     sv.dispose();

@@ -4,6 +4,7 @@ import type { DType } from '../dtype.js';
 import { ShapeError } from '../errors.js';
 import { native } from '../native.js';
 import { Tensor } from '../tensor.js';
+import { dimIndex } from './args.js';
 
 export function cast(x: Tensor, dtype: DType): Tensor {
   return x.to(dtype);
@@ -13,13 +14,13 @@ export function cast(x: Tensor, dtype: DType): Tensor {
 export function concat(xs: Tensor[], dim: number): Tensor {
   if (xs.length === 0) throw new ShapeError('concat: no tensors');
   const first = xs[0];
-  const d = dim < 0 ? dim + first.ndim : dim;
-  if (d < 0 || d >= first.ndim) throw new ShapeError(`concat: dim ${dim} out of range for rank ${first.ndim}`);
+  const d = dimIndex('concat', dim, first.ndim);
   let total = 0;
   for (const x of xs) {
     if (x.ndim !== first.ndim || x.shape.some((n, i) => i !== d && n !== first.shape[i])) {
       throw new ShapeError(`concat: [${x.shape.join(',')}] does not match [${first.shape.join(',')}] outside dim ${dim}`);
     }
+    // Checked up front: a copy rejected half-way would leave a partly written result.
     if (x.device !== first.device) throw new ShapeError('concat: tensors on different devices');
     total += x.shape[d];
   }
@@ -40,8 +41,7 @@ export function concat(xs: Tensor[], dim: number): Tensor {
 
 /** Pads `dim` with `before`/`after` elements of `value`. */
 export function pad(x: Tensor, dim: number, before: number, after: number, value = 0): Tensor {
-  const d = dim < 0 ? dim + x.ndim : dim;
-  if (d < 0 || d >= x.ndim) throw new ShapeError(`pad: dim ${dim} out of range for rank ${x.ndim}`);
+  const d = dimIndex('pad', dim, x.ndim);
   if (before < 0 || after < 0) throw new ShapeError(`pad: negative padding ${before}/${after}`);
   const shape = [...x.shape];
   shape[d] += before + after;

@@ -1,18 +1,16 @@
 // Softmax and log-softmax along one dimension, in float32. A row of all -inf gives NaN (as torch).
+// native/ops_softmax.cc validates the call.
 import { isFloat } from '../dtype.js';
-import { fromNative, ShapeError } from '../errors.js';
 import { native } from '../native.js';
 import { Tensor } from '../tensor.js';
+import { dimIndex } from './args.js';
 
 function run(op: string, x: Tensor, dim: number, log: boolean): Tensor {
-  if (!isFloat(x.dtype)) throw new ShapeError(`${op}: x has dtype ${x.dtype}, expected a float dtype`);
-  if (x.ndim === 0) throw new ShapeError(`${op}: x has no dimensions`);
-  const d = dim < 0 ? dim + x.ndim : dim;
-  if (!Number.isInteger(d) || d < 0 || d >= x.ndim) throw new ShapeError(`${op}: dim ${dim} out of range for rank ${x.ndim}`);
+  const d = dimIndex(op, dim, x.ndim);
   const last = d === x.ndim - 1;
   // The kernel works on contiguous last-dim rows: move `dim` last, and back afterwards.
   const moved = last ? x : x.transpose(d, -1);
-  const xx = moved.to('f32');
+  const xx = isFloat(moved.dtype) ? moved.to('f32') : moved.contiguous();
   if (!last) moved.dispose();
   let out: Tensor | undefined;
   try {
@@ -26,7 +24,7 @@ function run(op: string, x: Tensor, dim: number, log: boolean): Tensor {
     return r;
   } catch (e) {
     out?.dispose();
-    throw fromNative(e);
+    throw e;
   } finally {
     xx.dispose();
   }
