@@ -42,6 +42,9 @@ export async function song(): Promise<string | null> {
   return r.audios[0]?.path ?? null;
 }
 TS
-printf '{ "compilerOptions": { "module": "NodeNext", "moduleResolution": "NodeNext", "target": "ES2022", "strict": true, "noEmit": true, "skipLibCheck": false, "types": [], "typeRoots": ["%s/node_modules/@types"] }, "files": ["consumer.ts"] }\n' "$root" >tsconfig.json
-"$root/node_modules/.bin/tsc" -p tsconfig.json
+# The consumer's own dev tools: TypeScript and @types/node from this repo's install.
+tsc_js=$(cd "$root" && node -p "require.resolve('typescript/bin/tsc')")
+types_root=$(cd "$root" && node -p "require('path').resolve(require.resolve('@types/node/package.json'), '../..')")
+printf '{ "compilerOptions": { "module": "NodeNext", "moduleResolution": "NodeNext", "target": "ES2022", "strict": true, "noEmit": true, "skipLibCheck": false, "types": ["node"], "typeRoots": ["%s"] }, "files": ["consumer.ts"] }\n' "$types_root" >tsconfig.json
+node "$tsc_js" -p tsconfig.json
 echo "package check passed"

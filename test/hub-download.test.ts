@@ -186,4 +186,12 @@ describe('hub cache lookup', () => {
       else process.env.HF_HUB_CACHE = prev;
     }
   });
+
+  it('with a checkpoint root, a missing folder names the root and no download hint', async () => {
+    const missingRoot = await AceStep.load({ checkpoints: join(tmpdir(), 'no-such-acestep-root'), device: 'cpu' }).catch((e: unknown) => e);
+    expect((missingRoot as Error).message).toBe(`${join(tmpdir(), 'no-such-acestep-root')}: checkpoint root folder does not exist`);
+    const named = await AceStep.load({ checkpoints: ckpt, ditModel: 'acestep-v15-nope', device: 'cpu' }).catch((e: unknown) => e);
+    expect(named).toBeInstanceOf(CheckpointError);
+    expect((named as Error).message).toBe(`${ckpt}: DiT folder 'acestep-v15-nope' does not exist`);
+  });
 });

@@ -146,12 +146,18 @@ export async function downloadModels(names: readonly string[], o: DownloadOption
   const out: DownloadedModel[] = [];
   for (const name of names) {
     const { repo, path } = OFFICIAL_MODELS[name];
-    const hub = async <T>(what: string, f: () => Promise<T>): Promise<T> => {
-      try {
-        return await f();
-      } catch (e) {
-        if (e instanceof DownloadError) throw e;
-        throw new DownloadError(`${repo}: ${what} failed at ${ctx.hubUrl}: ${(e as Error).message}${token ? '' : ' (set HF_TOKEN if the repo needs a login)'}`);
+    // A hub call; a dropped connection (no HTTP answer) is tried again, an HTTP error is final.
+    const hub = async <T>(what: string, f: () => Promise<T>, tries = retries): Promise<T> => {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return await f();
+        } catch (e) {
+          if (e instanceof DownloadError) throw e;
+          const dropped = e instanceof TypeError && (e as Error).message === 'fetch failed';
+          if (dropped && attempt < tries) continue;
+          const cause = (e as { cause?: { message?: string } }).cause?.message;
+          throw new DownloadError(`${repo}: ${what} failed at ${ctx.hubUrl}: ${(e as Error).message}${cause ? ` (${cause})` : ''}${token ? '' : ' (set HF_TOKEN if the repo needs a login)'}`);
+        }
       }
     };
     let commit = commits.get(repo);
@@ -163,6 +169,7 @@ export async function downloadModels(names: readonly string[], o: DownloadOption
     }
     const files: Expected[] = [];
     await hub('file listing', async () => {
+      files.length = 0; // a retried listing starts over
       for await (const e of listFiles({ repo, revision: commit, path: path || undefined, recursive: true, hubUrl: ctx.hubUrl, accessToken: ctx.accessToken, fetch: ctx.fetch })) {
         if (e.type === 'file') files.push(expected(e));
       }
@@ -186,12 +193,14 @@ export async function downloadModels(names: readonly string[], o: DownloadOption
           const before = existsSync(part) ? statSync(part).size : 0;
           doneBytes = start + before;
           try {
+            // Transfer retries happen here (resuming), not inside hub().
             await hub(`download of ${f.path}`, () =>
               fetchInto(ctx, repo, commit!, f, part, (n) => {
                 doneBytes += n;
                 fetchedBytes += n;
                 tell(f.path, 'bytes');
               }),
+              0,
             );
           } catch (e) {
             if (attempt >= retries) throw e;
