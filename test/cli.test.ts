@@ -207,6 +207,14 @@ describe('terminal progress', () => {
     expect(lines[1]).toMatch(/^LM audio codes item 1 \|.*\| 150\/150 tokens/);
     expect(lines[2]).toMatch(/^diffusion \|.*\| 8\/8 steps \S+$/);
     expect(lines[3]).toMatch(/^VAE decode \|.*\| 3\/3 tiles \S+$/);
+
+    // A load that fails ends its 'loading ...' line before the error is written.
+    let out2 = '';
+    const q = new CliProgress({ write: (s: string) => (out2 += s), isTTY: true });
+    q.load({ model: 'vae', dir: '/x/vae', done: false });
+    q.endStage();
+    out2 += 'acestep: error\n';
+    expect(screen(out2)).toEqual(['loading VAE (vae) ...', 'acestep: error', '']);
   });
 });
 

@@ -54,6 +54,9 @@ export async function openEngine(f: EngineFlags, progress: CliProgress): Promise
     lmModel: f.lmModel,
     lmMaxModelLen,
     onLoad: (e) => progress.load(e),
+  }).catch((e: unknown) => {
+    progress.endStage();
+    throw e;
   });
   if (f.lora) {
     try {

@@ -35,6 +35,8 @@ interface Stage {
 export class CliProgress {
   private stage: Stage | null = null;
   private loadStarted = 0;
+  /** A terminal 'loading ...' line waits for its end. */
+  private loadPending = false;
   private readonly tty: boolean;
 
   constructor(
@@ -58,8 +60,10 @@ export class CliProgress {
       this.endStage();
       this.loadStarted = performance.now();
       this.stream.write(`loading ${MODEL_LABEL[e.model]} (${name})${this.tty ? ' ...' : '\n'}`);
+      this.loadPending = this.tty;
       return;
     }
+    this.loadPending = false;
     const took = ((performance.now() - this.loadStarted) / 1000).toFixed(1);
     this.stream.write(`${this.tty ? '\r\x1b[2K' : ''}loaded ${MODEL_LABEL[e.model]} (${name}) in ${took} s\n`);
   }
@@ -93,8 +97,12 @@ export class CliProgress {
     this.update(`dl.${e.model}`, e.model, 'bytes', e.doneBytes, e.totalBytes);
   }
 
-  /** Ends the current stage's line. */
+  /** Ends the current stage's line, and a load line a failure interrupted. */
   endStage(): void {
+    if (this.loadPending) {
+      this.loadPending = false;
+      this.stream.write('\n');
+    }
     const s = this.stage;
     if (!s) return;
     this.stage = null;

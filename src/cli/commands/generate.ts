@@ -1,7 +1,7 @@
 // `acestep generate`: one generateMusic run. Every GenerationParams / GenerationConfig field is a
 // flag; `--params` / `--config` JSON files give a base that flags override; audio files go to --out.
 import { Command } from 'commander';
-import { generateMusic, resolveConfig, resolveParams } from '../../index.js';
+import { downloadCommand, generateMusic, resolveConfig, resolveParams } from '../../index.js';
 import { EXIT, type CliCommand } from '../command.js';
 import { addEngineOptions, openEngine, type EngineFlags } from '../engine-options.js';
 import { toJson } from '../output.js';
@@ -40,6 +40,7 @@ export const generateCommand: CliCommand = {
       const progress = new CliProgress(ctx.io.stderr, flags.quiet);
       const engine = await openEngine(flags, progress);
       try {
+        if (!engine.hasLm && p.thinking) progress.line(`note: no 5 Hz LM found, so no LM planning (thinking); \`${downloadCommand(['acestep-5Hz-lm-1.7B'])}\` gets one`);
         const codesTotal = p.duration > 0 ? Math.ceil(p.duration * CODES_PER_SECOND) : null;
         const r = await generateMusic(engine, params, config, { saveDir: flags.out ?? 'outputs', onProgress: (e) => progress.generation(e, codesTotal) });
         progress.endStage();
