@@ -1,7 +1,9 @@
 // What every `acestep` sub-command shares: the streams it writes to, its exit codes and the shape
 // of a command module (commands/<name>.ts registers itself on the program).
 import type { Command } from 'commander';
-import { CheckpointError, DownloadError, ParamError } from '../index.js';
+import { CheckpointError } from '../io/errors.js';
+import { DownloadError } from '../io/hub-download.js';
+import { ParamError } from '../pipeline/params.js';
 import type { ProgressStream } from './progress.js';
 
 export interface CliIo {

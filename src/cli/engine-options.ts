@@ -1,7 +1,8 @@
 // The options every model-running command shares (checkpoints, device, model folders, LoRA, output
-// mode) and the engine load that reports each model as it is read.
+// mode) and the engine load that reports each model as it is read. The engine (and with it the
+// native addon) is imported on first use, so --help and `download` run without the addon.
 import { Option, type Command } from 'commander';
-import { AceStep, setNumThreads, type BackendChoice } from '../index.js';
+import type { AceStep, BackendChoice } from '../index.js';
 import { UsageError } from './command.js';
 import type { CliProgress } from './progress.js';
 
@@ -46,6 +47,7 @@ export async function openEngine(f: EngineFlags, progress: CliProgress): Promise
   const loraScale = f.loraScale === undefined ? 1 : Number(f.loraScale);
   if (f.loraScale !== undefined && (f.loraScale.trim() === '' || !Number.isFinite(loraScale))) throw new UsageError(`--lora-scale must be a number, got '${f.loraScale}'`);
   if (f.loraScale !== undefined && !f.lora) throw new UsageError('--lora-scale needs --lora <path>');
+  const { AceStep, setNumThreads } = await import('../index.js');
   if (threads !== undefined) setNumThreads(threads);
   const engine = await AceStep.load({
     checkpoints: f.checkpoints ?? null,

@@ -1,7 +1,8 @@
 // The sampling flags of the LM helpers (understand, create-sample, format-sample), taken from the
 // same parameter table as generate's --lm-* flags, mapped onto LmCallOptions; progress per token.
 import type { Command } from 'commander';
-import { resolveParams, type LmCallOptions } from '../index.js';
+import type { LmCallOptions } from '../index.js';
+import { resolveParams } from '../pipeline/params.js';
 import { addParamOptions, pickParams, PARAMS_TABLE } from './param-flags.js';
 import type { CliProgress } from './progress.js';
 

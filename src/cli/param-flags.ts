@@ -4,7 +4,7 @@
 // snake_case spelling (`--inference_steps`) is accepted too. Values are coerced by the parameter's
 // kind and validated by resolveParams / resolveConfig, which name the parameter on error.
 import { Option, type Command } from 'commander';
-import { CONFIG_SPECS, DEFAULT_CONFIG, DEFAULT_PARAMS, PARAM_SPECS, type ParamSpec } from '../index.js';
+import { CONFIG_SPECS, DEFAULT_CONFIG, DEFAULT_PARAMS, PARAM_SPECS, type ParamSpec } from '../pipeline/params.js';
 
 /** One-line effects; the range, accepted forms and default come from the table. */
 const EFFECT: Record<string, string> = {

@@ -1,7 +1,8 @@
 // `acestep download [NAME...]`: the official models from the Hugging Face Hub into the standard
 // cache (or --cache-dir), resumable and verified, with a byte/rate/ETA bar per model.
 import { Command } from 'commander';
-import { DEFAULT_MODELS, downloadModels, hubCacheDir, OFFICIAL_MODELS } from '../../index.js';
+import { DEFAULT_MODELS, hubCacheDir, OFFICIAL_MODELS } from '../../io/hub-cache.js';
+import { downloadModels } from '../../io/hub-download.js';
 import { EXIT, type CliCommand } from '../command.js';
 import { toJson } from '../output.js';
 import { CliProgress, formatBytes } from '../progress.js';

@@ -1,7 +1,8 @@
 // `acestep generate`: one generateMusic run. Every GenerationParams / GenerationConfig field is a
 // flag; `--params` / `--config` JSON files give a base that flags override; audio files go to --out.
 import { Command } from 'commander';
-import { downloadCommand, generateMusic, resolveConfig, resolveParams } from '../../index.js';
+import { downloadCommand } from '../../io/hub-cache.js';
+import { resolveConfig, resolveParams } from '../../pipeline/params.js';
 import { EXIT, type CliCommand } from '../command.js';
 import { addEngineOptions, openEngine, type EngineFlags } from '../engine-options.js';
 import { toJson } from '../output.js';
@@ -42,6 +43,7 @@ export const generateCommand: CliCommand = {
       try {
         if (!engine.hasLm && p.thinking) progress.line(`note: no 5 Hz LM found, so no LM planning (thinking); \`${downloadCommand(['acestep-5Hz-lm-1.7B'])}\` gets one`);
         const codesTotal = p.duration > 0 ? Math.ceil(p.duration * CODES_PER_SECOND) : null;
+        const { generateMusic } = await import('../../index.js');
         const r = await generateMusic(engine, params, config, { saveDir: flags.out ?? 'outputs', onProgress: (e) => progress.generation(e, codesTotal) });
         progress.endStage();
         const audios = r.audios.map(({ channels: _pcm, ...a }) => a);

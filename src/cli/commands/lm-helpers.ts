@@ -2,7 +2,7 @@
 // `create-sample` (a free query -> a full sample) and `format-sample` (caption + lyrics -> expanded
 // caption, metadata, formatted lyrics), each with every LM sampling flag and token progress.
 import { Command } from 'commander';
-import { createSample, formatSample, understandMusic, type AceStep, type UnderstandResult } from '../../index.js';
+import type { AceStep, UnderstandResult } from '../../index.js';
 import { EXIT, UsageError, type CliCommand, type CliContext } from '../command.js';
 import { addEngineOptions, openEngine, type EngineFlags } from '../engine-options.js';
 import { addLmSamplingOptions, lmCallOptions } from '../lm-options.js';
@@ -54,7 +54,7 @@ export const understandCommand: CliCommand = {
         (f) => {
           if (!f.audioCodes && !f.srcAudio) throw new UsageError('understand needs --audio-codes <codes> or --src-audio <file>');
         },
-        (engine, f, progress) => understandMusic(engine, { audioCodes: f.audioCodes as string | undefined, srcAudio: f.srcAudio as string | undefined }, lmCallOptions(f, progress, 'LM understand')),
+        async (engine, f, progress) => (await import('../../index.js')).understandMusic(engine, { audioCodes: f.audioCodes as string | undefined, srcAudio: f.srcAudio as string | undefined }, lmCallOptions(f, progress, 'LM understand')),
       ),
     );
     program.addCommand(cmd);
@@ -72,8 +72,8 @@ export const createSampleCommand: CliCommand = {
         ctx,
         'create-sample',
         () => {},
-        (engine, f, progress) =>
-          createSample(engine, { query: String(f.query ?? ''), instrumental: f.instrumental === true, vocalLanguage: (f.vocalLanguage as string | undefined) ?? null }, lmCallOptions(f, progress, 'LM sample')),
+        async (engine, f, progress) =>
+          (await import('../../index.js')).createSample(engine, { query: String(f.query ?? ''), instrumental: f.instrumental === true, vocalLanguage: (f.vocalLanguage as string | undefined) ?? null }, lmCallOptions(f, progress, 'LM sample')),
       ),
     );
     program.addCommand(cmd);
@@ -93,8 +93,8 @@ export const formatSampleCommand: CliCommand = {
         (f) => {
           if (f.lyricsFile) f.lyrics = readTextFile(String(f.lyricsFile), '--lyrics-file');
         },
-        (engine, f, progress) =>
-          formatSample(
+        async (engine, f, progress) =>
+          (await import('../../index.js')).formatSample(
             engine,
             {
               caption: String(f.caption ?? ''),
