@@ -1,13 +1,13 @@
 // The acestep package entry: the engine, the generation and LM entry points, their parameter and
 // result types, and the runtime controls and typed errors a caller needs.
-export { AceStep, DIT_MODEL_NAMES, LM_MODEL_NAMES, type AceStepOptions } from './pipeline/engine.js';
+export { AceStep, DIT_MODEL_NAMES, LM_MODEL_NAMES, type AceStepOptions, type LoadEvent } from './pipeline/engine.js';
 export {
   generateMusic, GenerationNumericError, MIN_LATENT_FRAMES, FALLBACK_DURATION,
   type GenerationResult, type GeneratedAudio, type ProgressEvent, type RunOptions,
 } from './pipeline/generate.js';
 export {
-  ParamError, DEFAULT_PARAMS, DEFAULT_CONFIG, MAX_BATCH_SIZE, resolveParams, resolveConfig, planSeeds,
-  type GenerationParams, type GenerationConfig,
+  ParamError, DEFAULT_PARAMS, DEFAULT_CONFIG, MAX_BATCH_SIZE, PARAM_SPECS, CONFIG_SPECS, resolveParams, resolveConfig, planSeeds,
+  type GenerationParams, type GenerationConfig, type ParamSpec,
 } from './pipeline/params.js';
 export {
   understandMusic, createSample, formatSample, audioToCodes,
@@ -27,3 +27,5 @@ export {
 export { CheckpointError, AudioError } from './io/errors.js';
 export { TokenizerError } from './text/index.js';
 export { loadAudio, saveAudio, AUDIO_FORMATS, type AudioFormat, type Pcm } from './io/audio/index.js';
+export { hubCacheDir, OFFICIAL_MODELS, DEFAULT_MODELS, MAIN_REPO, downloadCommand } from './io/hub-cache.js';
+export { downloadModels, DownloadError, type DownloadOptions, type DownloadProgress, type DownloadedModel } from './io/hub-download.js';

@@ -1,9 +1,10 @@
-// Audio I/O: every output format is decoded by an independent decoder (the `flac` and `ffmpeg`
-// command-line tools; .ci/run installs them) with exact sample rate and length and an error
+// Audio I/O: every output format is decoded by an independent decoder (the ffmpeg binary of
+// @ffmpeg-installer/ffmpeg, a STREAMINFO reader written from the FLAC specification and
+// music-metadata; nothing installed on the system) with exact sample rate and length and an error
 // within the codec's bound; inputs written by ffmpeg decode through our readers; the resampler's
 // passband and stopband are measured; post-processing and the file key against hand values; bad
 // input gives AudioError naming the file.
-import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,29 +15,13 @@ import { countFrames } from '../src/io/audio/mp3-info.js';
 import { applyFades, keyFromParams, limitPeak, normalizePeak, PyFloat, pythonJsonDumps } from '../src/io/audio/postprocess.js';
 import { resampleChannel } from '../src/io/audio/resample.js';
 import { AudioError } from '../src/io/errors.js';
+import { ffmpeg, ffmpegDecode } from './support/ffmpeg.js';
+import { readStreamInfo } from './support/flac-streaminfo.js';
 import { rng } from './support/random.js';
 
 const DIR = mkdtempSync(join(tmpdir(), 'audio-io-'));
 let fileNo = 0;
 const tmp = (ext: string) => join(DIR, `${fileNo++}.${ext}`);
-
-function tool(cmd: string, args: string[]): Buffer {
-  try {
-    return execFileSync(cmd, args, { maxBuffer: 1 << 28, stdio: ['ignore', 'pipe', 'pipe'] });
-  } catch (e) {
-    const err = e as { code?: string; stderr?: Buffer };
-    if (err.code === 'ENOENT') throw new Error(`${cmd} is not installed (apt-get install -y flac ffmpeg; .ci/run does this)`);
-    throw new Error(`${cmd} ${args.join(' ')} failed: ${err.stderr?.toString()}`);
-  }
-}
-
-/** ffmpeg's decode of a file as interleaved f32 plus the stream's rate and channel count. */
-function ffmpegDecode(path: string): { rate: number; channels: number; data: Float32Array } {
-  const probe = tool('ffprobe', ['-v', 'error', '-select_streams', 'a:0', '-show_entries', 'stream=sample_rate,channels', '-of', 'csv=p=0', path]).toString().trim();
-  const [rate, channels] = probe.split(',').map(Number);
-  const raw = tool('ffmpeg', ['-v', 'error', '-i', path, '-f', 'f32le', '-acodec', 'pcm_f32le', '-']);
-  return { rate, channels, data: new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.length)) };
-}
 
 /** A stereo test signal: tones well inside the mp3 passband, different per channel. */
 function signal(rate: number, seconds: number): Float32Array[] {
@@ -90,12 +75,15 @@ describe('audio output formats, checked by independent decoders', () => {
     return x;
   });
 
-  it('flac: lossless 16-bit, STREAMINFO total samples and MD5 verified by flac -t', async () => {
+  it('flac: lossless 16-bit, STREAMINFO total samples and MD5 verified against the ffmpeg decode', async () => {
     const p = tmp('flac');
     await saveAudio(p, { sampleRate: rate, channels: chans }, { format: 'flac' });
-    tool('flac', ['-t', '-s', '-w', p]); // -w: warnings (e.g. an unset MD5) are errors
-    expect(tool('metaflac', ['--show-total-samples', '--show-sample-rate', '--show-channels', '--show-bps', p]).toString().trim().split('\n')).toEqual([String(n), '48000', '2', '16']);
-    const raw = tool('flac', ['-d', '-s', '-c', '--force-raw-format', '--endian=little', '--sign=signed', p]);
+    const info = readStreamInfo(readFileSync(p));
+    expect([info.totalSamples, info.sampleRate, info.channels, info.bitsPerSample]).toEqual([n, 48000, 2, 16]);
+    const raw = ffmpeg(['-i', p, '-f', 's16le', '-acodec', 'pcm_s16le', '-']);
+    // STREAMINFO's MD5 covers the interleaved little-endian samples: exactly ffmpeg's s16le output.
+    expect(info.md5).not.toBe('0'.repeat(32));
+    expect(createHash('md5').update(raw).digest('hex')).toBe(info.md5);
     const got = new Int16Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.length));
     expect(got.length).toBe(2 * n);
     let mismatches = 0;
@@ -111,7 +99,7 @@ describe('audio output formats, checked by independent decoders', () => {
   it('wav 16-bit: exact integers through ffmpeg', async () => {
     const p = tmp('wav');
     await saveAudio(p, { sampleRate: rate, channels: chans }, { format: 'wav' });
-    const d = ffmpegDecode(p);
+    const d = await ffmpegDecode(p);
     expect([d.rate, d.channels, d.data.length]).toEqual([48000, 2, 2 * n]);
     let worst = 0;
     for (let i = 0; i < n; i++) for (let c = 0; c < 2; c++) worst = Math.max(worst, Math.abs(d.data[2 * i + c] * 32768 - int16(chans[c][i])));
@@ -121,7 +109,7 @@ describe('audio output formats, checked by independent decoders', () => {
   it('wav 32-bit float: bit-exact through ffmpeg, no clipping', async () => {
     const p = tmp('wav');
     await saveAudio(p, { sampleRate: 44100, channels: chans }, { format: 'wav32' });
-    const d = ffmpegDecode(p);
+    const d = await ffmpegDecode(p);
     expect([d.rate, d.channels, d.data.length]).toEqual([44100, 2, 2 * n]);
     for (let i = 0; i < n; i++) for (let c = 0; c < 2; c++) if (d.data[2 * i + c] !== chans[c][i]) throw new Error(`sample ${i}/${c}: ${d.data[2 * i + c]} != ${chans[c][i]}`);
     expect(d.data[2 * (n - 1)]).toBe(1.5);
@@ -139,7 +127,7 @@ describe('audio output formats, checked by independent decoders', () => {
         expect((bytes[2] >> 4) & 15).toBe({ 128: 9, 192: 11, 256: 13, 320: 14 }[kbps]); // MPEG-1 Layer III bitrate index
         const ref = mp3Rate === rate ? src : src.map((c) => resampleChannel(c, rate, mp3Rate));
         const expectedLen = ref[0].length;
-        const d = ffmpegDecode(p);
+        const d = await ffmpegDecode(p);
         expect([d.rate, d.channels, d.data.length / 2]).toEqual([mp3Rate, 2, expectedLen]);
         expect(bestLag(d.data, ref, 64)).toBe(0);
         // Perceptual coding of four steady tones: measured 40-60 dB; 25 dB leaves codec margin.
@@ -169,7 +157,7 @@ describe('audio input', () => {
   writeFileSync(rawPath, Buffer.from(Float32Array.from({ length: src[0].length * 2 }, (_, i) => src[i % 2][i >> 1]).buffer));
   const ffmpegEncode = (ext: string, args: string[]) => {
     const p = tmp(ext);
-    tool('ffmpeg', ['-v', 'error', '-f', 'f32le', '-ar', String(rate), '-ac', '2', '-i', rawPath, ...args, p]);
+    ffmpeg(['-f', 'f32le', '-ar', String(rate), '-ac', '2', '-i', rawPath, ...args, p]);
     return p;
   };
 

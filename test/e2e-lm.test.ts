@@ -85,7 +85,7 @@ describe('LM entry points end to end (tiny checkpoints)', () => {
     try {
       const code = await runCli([
         'generate', '--checkpoints', ck, '--backend', 'cpu', '--caption', 'lofi beat', '--duration', '6', '--no-thinking',
-        '--steps', '2', '--batch', '1', '--seeds', '7', '--use-random-seed', 'false', '--format', 'wav', '--out', out,
+        '--steps', '2', '--batch', '1', '--seeds', '7', '--use-random-seed', 'false', '--format', 'wav', '--out', out, '--json',
       ]);
       expect(code, writes.join('')).toBe(0);
       const res = JSON.parse(writes.join(''));
@@ -94,12 +94,12 @@ describe('LM entry points end to end (tiny checkpoints)', () => {
       expect(readdirSync(out)).toEqual([`${res.audios[0].key}.wav`]);
       writes.length = 0;
       const codes = '<|audio_code_1|><|audio_code_2|><|audio_code_3|>';
-      expect(await runCli(['understand', '--checkpoints', ck, '--backend', 'cpu', '--lm-max-model-len', '256', '--audio-codes', codes, '--seed', '1'])).toBe(0);
+      expect(await runCli(['understand', '--checkpoints', ck, '--backend', 'cpu', '--lm-max-model-len', '256', '--audio-codes', codes, '--seed', '1', '--json'])).toBe(0);
       expect(JSON.parse(writes.join('')).success).toBe(true);
       expect(await runCli(['generate', '--checkpoints', ck, '--bpm', '999'])).toBe(2);
       expect(await runCli(['generate', '--checkpoints', ck, '--bogus', '1'])).toBe(2);
       expect(await runCli(['dance', '--checkpoints', ck])).toBe(2);
-      expect(await runCli(['generate'])).toBe(2);
+      expect(await runCli([])).toBe(2);
     } finally {
       spy.mockRestore();
       err.mockRestore();

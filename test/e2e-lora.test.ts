@@ -1,40 +1,18 @@
 // LoRA through the public API on the tiny official-layout checkpoints: an adapter changes the
 // generated audio, scale 0 / deactivation / unload give the base audio back bit-exactly, loading at
 // engine creation equals loading later, and the result record reports the adapter state.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeTinyCheckpoints } from '../scripts/make-tiny-checkpoints.js';
 import { AceStep, generateMusic, type GenerationResult } from '../src/index.js';
-import { writeSafetensors } from '../src/io/safetensors.js';
+import { writeAdapter } from './support/lora-adapter.js';
 
 let dir: string;
 let ckpt: string;
 let lora: string;
 let engine: AceStep;
-
-/** A rank-4 PEFT adapter on every attention projection of the tiny DiT (hidden 64, kv 32). */
-function writeAdapter(path: string): void {
-  mkdirSync(path, { recursive: true });
-  writeFileSync(join(path, 'adapter_config.json'), JSON.stringify({ peft_type: 'LORA', r: 4, lora_alpha: 8, target_modules: ['q_proj', 'k_proj', 'v_proj', 'o_proj'] }));
-  const t: Record<string, { dtype: 'F32'; shape: number[]; data: Float32Array }> = {};
-  let k = 1;
-  const wave = (shape: number[]) => {
-    const n = shape[0] * shape[1];
-    k += 0.41;
-    return { dtype: 'F32' as const, shape, data: Float32Array.from({ length: n }, (_, i) => 0.3 * Math.sin(i * k + k)) };
-  };
-  for (let i = 0; i < 4; i++) {
-    for (const blk of ['self_attn', 'cross_attn']) {
-      for (const [p, out] of [['q', 64], ['k', 32], ['v', 32], ['o', 64]] as const) {
-        t[`base_model.model.layers.${i}.${blk}.${p}_proj.lora_A.weight`] = wave([4, 64]);
-        t[`base_model.model.layers.${i}.${blk}.${p}_proj.lora_B.weight`] = wave([out, 4]);
-      }
-    }
-  }
-  writeSafetensors(join(path, 'adapter_model.safetensors'), t);
-}
 
 const params = { caption: 'warm lofi beat', lyrics: '[Instrumental]', thinking: false, inferenceSteps: 3, duration: 6 };
 const config = { batchSize: 1, useRandomSeed: false, seeds: [11], audioFormat: 'wav32' as const };

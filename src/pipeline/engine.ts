@@ -1,11 +1,12 @@
 // AceStep: the loaded models of one checkpoint root in the official layout (UPSTREAM.md: Checkpoint layout):
 // `<root>/acestep-v15-*` (DiT, condition encoder, audio tokenizer, silence latent),
 // `<root>/Qwen3-Embedding-0.6B` (text encoder + tokenizer), `<root>/vae` and, loaded on first use,
-// `<root>/acestep-5Hz-lm-*` (the 5 Hz LM + tokenizer). dispose() frees every native tensor.
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+// `<root>/acestep-5Hz-lm-*` (the 5 Hz LM + tokenizer). Without a root, the same folders are looked up
+// in the Hugging Face cache (src/io/hub-cache.ts). dispose() frees every native tensor.
+import { existsSync, statSync } from 'node:fs';
 import { resolveBackend, type BackendChoice, type Device, type Tensor } from '../runtime/index.js';
 import { CheckpointError } from '../io/errors.js';
+import { checkpointSource, type CheckpointSource } from '../io/hub-cache.js';
 import { loadSilenceLatent } from '../io/torch-zip.js';
 import { f32Param, openAceStepCheckpoint, type AceStepConfig } from '../models/acestep-config.js';
 import { AdapterManager, applyLoraOptions } from '../models/lora.js';
@@ -27,8 +28,8 @@ export const TEXT_ENCODER_NAME = 'Qwen3-Embedding-0.6B';
 export const VAE_NAME = 'vae';
 
 export interface AceStepOptions {
-  /** Checkpoint root folder. */
-  checkpoints: string;
+  /** Checkpoint root folder; absent = the official models in the Hugging Face cache. */
+  checkpoints?: string | null;
   device?: BackendChoice;
   /** DiT folder name under the root (default: the first of DIT_MODEL_NAMES present). */
   ditModel?: string;
@@ -42,20 +43,31 @@ export interface AceStepOptions {
   loraPath?: string | null;
   /** Its user scale (default 1). */
   loraScale?: number;
+  /** Told before and after each model is read from disk (the LM: on first use). */
+  onLoad?: (e: LoadEvent) => void;
+}
+
+export interface LoadEvent {
+  model: 'dit' | 'text-encoder' | 'vae' | 'lm';
+  dir: string;
+  done: boolean;
 }
 
 function isDir(p: string): boolean {
   return existsSync(p) && statSync(p).isDirectory();
 }
 
-function pick(root: string, named: string | undefined, candidates: string[], what: string): string {
+function pick(src: CheckpointSource, named: string | undefined, candidates: string[], what: string): string {
   if (named !== undefined) {
-    const dir = join(root, named);
-    if (!isDir(dir)) throw new CheckpointError(`${what} folder '${named}' does not exist`, dir);
+    const dir = src.find(named);
+    if (!dir) throw new CheckpointError(`${what} folder '${named}' does not exist${src.hint([named])}`, src.root);
     return dir;
   }
-  for (const c of candidates) if (isDir(join(root, c))) return join(root, c);
-  throw new CheckpointError(`no ${what} folder (looked for ${candidates.join(', ')})`, root);
+  for (const c of candidates) {
+    const dir = src.find(c);
+    if (dir) return dir;
+  }
+  throw new CheckpointError(`no ${what} folder (looked for ${candidates.join(', ')})${src.hint(candidates)}`, src.root);
 }
 
 export class AceStep {
@@ -79,20 +91,25 @@ export class AceStep {
   /** LoRA/LoKr adapters on the DiT decoder: load, switch, rescale or unload without reloading it. */
   readonly adapters: AdapterManager;
   private lm: LmBundle | null = null;
+  private readonly onLoad: (e: LoadEvent) => void;
+  private readonly lmHint: string;
   private disposed = false;
 
   private constructor(opts: AceStepOptions) {
-    this.root = resolve(opts.checkpoints);
-    if (!isDir(this.root)) throw new CheckpointError('checkpoint root folder does not exist', this.root);
+    const src = checkpointSource(opts.checkpoints);
+    this.root = src.root;
+    if (opts.checkpoints && !isDir(this.root)) throw new CheckpointError('checkpoint root folder does not exist', this.root);
+    this.onLoad = opts.onLoad ?? (() => {});
+    this.lmHint = src.hint(LM_MODEL_NAMES);
     this.lmMaxModelLen = opts.lmMaxModelLen ?? 4096;
     if (!Number.isInteger(this.lmMaxModelLen) || this.lmMaxModelLen < 256) throw new ParamError('lmMaxModelLen', `must be an integer >= 256, got ${opts.lmMaxModelLen}`);
     this.device = resolveBackend(opts.device ?? 'auto');
-    this.ditDir = pick(this.root, opts.ditModel, DIT_MODEL_NAMES.concat(readdirSync(this.root).filter((n) => n.startsWith('acestep-v15'))), 'DiT');
-    const teDir = pick(this.root, undefined, [TEXT_ENCODER_NAME], 'text encoder');
-    const vaeDir = pick(this.root, undefined, [VAE_NAME], 'VAE');
+    this.ditDir = pick(src, opts.ditModel, DIT_MODEL_NAMES.concat(src.names().filter((n) => n.startsWith('acestep-v15'))), 'DiT');
+    const teDir = pick(src, undefined, [TEXT_ENCODER_NAME], 'text encoder');
+    const vaeDir = pick(src, undefined, [VAE_NAME], 'VAE');
     this.lmDir = opts.lmModel === null ? null : (() => {
       try {
-        return pick(this.root, opts.lmModel, LM_MODEL_NAMES.concat(readdirSync(this.root).filter((n) => n.startsWith('acestep-5Hz-lm'))), 'LM');
+        return pick(src, opts.lmModel, LM_MODEL_NAMES.concat(src.names().filter((n) => n.startsWith('acestep-5Hz-lm'))), 'LM');
       } catch (e) {
         if (opts.lmModel !== undefined) throw e;
         return null;
@@ -106,6 +123,7 @@ export class AceStep {
     };
     const dev = this.device;
     try {
+      this.onLoad({ model: 'dit', dir: this.ditDir, done: false });
       const { ckpt, config, weights } = openAceStepCheckpoint(this.ditDir);
       try {
         this.ditConfig = config;
@@ -121,12 +139,17 @@ export class AceStep {
       if (this.silenceLatent.shape[2] !== config.audioAcousticHiddenDim) {
         throw new CheckpointError(`silence latent has ${this.silenceLatent.shape[2]} channels, the DiT uses ${config.audioAcousticHiddenDim}`, this.ditDir, 'silence_latent');
       }
+      this.onLoad({ model: 'dit', dir: this.ditDir, done: true });
+      this.onLoad({ model: 'text-encoder', dir: teDir, done: false });
       this.textEncoder = keep(Qwen3Model.load(teDir, { device: dev, lmHead: false }));
       this.textTokenizer = TextTokenizer.load(teDir);
+      this.onLoad({ model: 'text-encoder', dir: teDir, done: true });
       if (this.textEncoder.config.hiddenSize !== config.textHiddenDim) {
         throw new CheckpointError(`text encoder width ${this.textEncoder.config.hiddenSize} differs from the DiT's text_hidden_dim ${config.textHiddenDim}`, teDir);
       }
+      this.onLoad({ model: 'vae', dir: vaeDir, done: false });
       this.vae = keep(OobleckVae.load(vaeDir, { device: dev }));
+      this.onLoad({ model: 'vae', dir: vaeDir, done: true });
       if (this.vae.latentChannels !== config.audioAcousticHiddenDim) {
         throw new CheckpointError(`VAE latent channels ${this.vae.latentChannels} differ from the DiT's ${config.audioAcousticHiddenDim}`, vaeDir);
       }
@@ -177,10 +200,12 @@ export class AceStep {
   /** The LM and its tokenizer, loaded on first call. */
   getLm(): LmBundle {
     this.checkAlive();
-    if (!this.lmDir) throw new CheckpointError(`no 5 Hz LM folder (looked for ${LM_MODEL_NAMES.join(', ')})`, this.root);
+    if (!this.lmDir) throw new CheckpointError(`no 5 Hz LM folder (looked for ${LM_MODEL_NAMES.join(', ')})${this.lmHint}`, this.root);
     if (!this.lm) {
+      this.onLoad({ model: 'lm', dir: this.lmDir, done: false });
       const tokenizer = TextTokenizer.load(this.lmDir);
       this.lm = { model: Qwen3Model.load(this.lmDir, { device: this.device }), tokenizer };
+      this.onLoad({ model: 'lm', dir: this.lmDir, done: true });
     }
     return this.lm;
   }

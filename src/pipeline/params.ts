@@ -172,6 +172,95 @@ export const DEFAULT_CONFIG: Readonly<GenerationConfig> = Object.freeze({
   mp3SampleRate: 48000,
 });
 
+/**
+ * The machine-readable shape of every parameter: its kind and range or allowed values. The
+ * validation below reads its numeric ranges and choices from here, and the CLI prints them in
+ * --help, so the two cannot drift. `forms` describes values checked by hand (keys, languages, ...).
+ */
+export interface ParamSpec {
+  kind: 'number' | 'integer' | 'boolean' | 'string' | 'choice' | 'list';
+  min?: number;
+  max?: number;
+  /** The minimum itself is excluded. */
+  minOpen?: boolean;
+  /** null is accepted (= unset). */
+  nullable?: boolean;
+  choices?: readonly (string | number)[];
+  forms?: string;
+}
+
+const SEED_RANGE = { min: -1, max: 2 ** 32 - 1 };
+const TRACK_FORMS = `track names (${TRACK_NAMES.join(', ')})`;
+
+export const PARAM_SPECS: Readonly<Record<keyof GenerationParams, ParamSpec>> = {
+  taskType: { kind: 'choice', choices: TASK_TYPES },
+  instruction: { kind: 'string' },
+  referenceAudio: { kind: 'string', nullable: true, forms: 'an audio file' },
+  srcAudio: { kind: 'string', nullable: true, forms: 'an audio file' },
+  audioCodes: { kind: 'string', forms: '<|audio_code_N|>... tokens' },
+  caption: { kind: 'string' },
+  lyrics: { kind: 'string' },
+  instrumental: { kind: 'boolean' },
+  vocalLanguage: { kind: 'choice', choices: ['unknown', ...VALID_LANGUAGES] },
+  bpm: { kind: 'integer', min: BPM_RANGE[0], max: BPM_RANGE[1], nullable: true },
+  keyscale: { kind: 'choice', choices: ['', ...VALID_KEYSCALES], forms: 'a key like "C major" or "F# minor"' },
+  timesignature: { kind: 'choice', choices: ['', ...VALID_TIME_SIGNATURES.map(String)], forms: 'beats per bar' },
+  duration: { kind: 'number', max: DEFAULT_MAX_DURATION, forms: 'seconds; <= 0 = chosen by the LM or the source' },
+  inferenceSteps: { kind: 'integer', min: 1, max: MAX_INFERENCE_STEPS },
+  seed: { kind: 'integer', ...SEED_RANGE, forms: '-1 = random' },
+  guidanceScale: { kind: 'number', min: 1, max: 30 },
+  useAdg: { kind: 'boolean' },
+  cfgIntervalStart: { kind: 'number', min: 0, max: 1 },
+  cfgIntervalEnd: { kind: 'number', min: 0, max: 1 },
+  shift: { kind: 'number', min: 1, max: 5 },
+  inferMethod: { kind: 'choice', choices: ['ode', 'sde'] },
+  samplerMode: { kind: 'choice', choices: ['euler', 'heun'] },
+  timesteps: { kind: 'list', min: 0, max: 1, nullable: true, forms: 'numbers in [0, 1]' },
+  repaintingStart: { kind: 'number', min: -DEFAULT_MAX_DURATION, max: DEFAULT_MAX_DURATION },
+  repaintingEnd: { kind: 'number', min: -DEFAULT_MAX_DURATION, max: DEFAULT_MAX_DURATION, forms: '< 0 = the end of the source' },
+  repaintMode: { kind: 'choice', choices: ['aggressive', 'conservative', 'balanced'] },
+  repaintStrength: { kind: 'number', min: 0, max: 1 },
+  chunkMaskMode: { kind: 'choice', choices: ['auto', 'explicit'] },
+  audioCoverStrength: { kind: 'number', min: 0, max: 1 },
+  coverNoiseStrength: { kind: 'number', min: 0, max: 1 },
+  retakeVariance: { kind: 'number', min: 0, max: 1 },
+  retakeSeed: { kind: 'integer', ...SEED_RANGE, forms: '-1 = random' },
+  thinking: { kind: 'boolean' },
+  lmTemperature: { kind: 'number', min: 0, max: 2 },
+  lmCfgScale: { kind: 'number', min: 1, max: 10 },
+  lmTopK: { kind: 'integer', min: 0, max: 1000, forms: '0 = off' },
+  lmTopP: { kind: 'number', min: 0, max: 1, minOpen: true },
+  lmNegativePrompt: { kind: 'string' },
+  lmRepetitionPenalty: { kind: 'number', min: 0, max: 10, minOpen: true },
+  useCotMetas: { kind: 'boolean' },
+  useCotCaption: { kind: 'boolean' },
+  useCotLanguage: { kind: 'boolean' },
+  useConstrainedDecoding: { kind: 'boolean' },
+  dcwEnabled: { kind: 'boolean' },
+  dcwMode: { kind: 'choice', choices: ['low', 'high', 'double'] },
+  dcwScaler: { kind: 'number', min: 0, max: 1 },
+  dcwHighScaler: { kind: 'number', min: 0, max: 1 },
+  latentShift: { kind: 'number', min: -10, max: 10 },
+  latentRescale: { kind: 'number', min: 0, max: 10, minOpen: true },
+  enableNormalization: { kind: 'boolean' },
+  normalizationDb: { kind: 'number', min: -60, max: 0 },
+  fadeInDuration: { kind: 'number', min: 0, max: DEFAULT_MAX_DURATION },
+  fadeOutDuration: { kind: 'number', min: 0, max: DEFAULT_MAX_DURATION },
+  trackName: { kind: 'choice', choices: ['', ...TRACK_NAMES], forms: 'a track name, any case' },
+  completeTrackClasses: { kind: 'list', choices: TRACK_NAMES, forms: TRACK_FORMS },
+};
+
+export const CONFIG_SPECS: Readonly<Record<keyof GenerationConfig, ParamSpec>> = {
+  batchSize: { kind: 'integer', min: 1, max: MAX_BATCH_SIZE },
+  allowLmBatch: { kind: 'boolean' },
+  useRandomSeed: { kind: 'boolean' },
+  seeds: { kind: 'list', ...SEED_RANGE, nullable: true, forms: 'comma-separated integers, -1 = random' },
+  lmBatchChunkSize: { kind: 'integer', min: 1, max: MAX_BATCH_SIZE },
+  audioFormat: { kind: 'choice', choices: AUDIO_FORMATS },
+  mp3Bitrate: { kind: 'choice', choices: MP3_BITRATES.map((b) => `${b}k`) },
+  mp3SampleRate: { kind: 'choice', choices: MP3_SAMPLE_RATES },
+};
+
 /** Upstream's snake_case names that do not follow from camelCase mechanically. */
 const ALIASES: Record<string, string> = {
   lm_repetition_penalty: 'lmRepetitionPenalty',
@@ -196,17 +285,21 @@ function normalizeKeys<T extends object>(input: Record<string, unknown>, known: 
   return out as Partial<T>;
 }
 
-function num(p: Record<string, unknown>, name: string, min: number, max: number, opts: { integer?: boolean; minOpen?: boolean } = {}): void {
+const SPECS: Readonly<Record<string, ParamSpec>> = { ...PARAM_SPECS, ...CONFIG_SPECS };
+
+function num(p: Record<string, unknown>, name: string): void {
+  const { kind, min = -Infinity, max = Infinity, minOpen } = SPECS[name];
   const v = p[name];
-  const ok = typeof v === 'number' && Number.isFinite(v) && (opts.minOpen ? v > min : v >= min) && v <= max && (!opts.integer || Number.isInteger(v));
+  const ok = typeof v === 'number' && Number.isFinite(v) && (minOpen ? v > min : v >= min) && v <= max && (kind !== 'integer' || Number.isInteger(v));
   if (!ok) {
-    const range = `${opts.minOpen ? '(' : '['}${min}, ${max}]`;
-    throw new ParamError(name, `must be ${opts.integer ? 'an integer' : 'a number'} in ${range}, got ${JSON.stringify(v)}`);
+    const range = `${minOpen ? '(' : '['}${min}, ${max}]`;
+    throw new ParamError(name, `must be ${kind === 'integer' ? 'an integer' : 'a number'} in ${range}, got ${JSON.stringify(v)}`);
   }
 }
 
-function oneOf(p: Record<string, unknown>, name: string, allowed: readonly unknown[]): void {
-  if (!allowed.includes(p[name])) throw new ParamError(name, `must be one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}, got ${JSON.stringify(p[name])}`);
+function oneOf(p: Record<string, unknown>, name: string): void {
+  const allowed = SPECS[name].choices!;
+  if (!allowed.includes(p[name] as string | number)) throw new ParamError(name, `must be one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}, got ${JSON.stringify(p[name])}`);
 }
 
 function bool(p: Record<string, unknown>, name: string): void {
@@ -227,14 +320,14 @@ export function resolveParams(input: Partial<GenerationParams> | Record<string, 
   if (typeof r.timesignature === 'number') r.timesignature = String(r.timesignature);
   if (typeof r.seed === 'string') r.seed = Number(r.seed);
 
-  oneOf(r, 'taskType', TASK_TYPES);
+  oneOf(r, 'taskType');
   for (const k of ['instruction', 'audioCodes', 'caption', 'lyrics', 'vocalLanguage', 'keyscale', 'timesignature', 'lmNegativePrompt', 'trackName']) str(r, k);
   str(r, 'referenceAudio', true);
   str(r, 'srcAudio', true);
   for (const k of [
     'instrumental', 'useAdg', 'thinking', 'useCotMetas', 'useCotCaption', 'useCotLanguage', 'useConstrainedDecoding', 'dcwEnabled', 'enableNormalization',
   ]) bool(r, k);
-  if (p.bpm !== null) num(r, 'bpm', BPM_RANGE[0], BPM_RANGE[1], { integer: true });
+  if (p.bpm !== null) num(r, 'bpm');
   if (p.keyscale !== '' && !VALID_KEYSCALES.includes(p.keyscale)) throw new ParamError('keyscale', `must be a key like "C major" or "F# minor" (one of ${VALID_KEYSCALES.length} names), got ${JSON.stringify(p.keyscale)}`);
   if (p.timesignature !== '' && !VALID_TIME_SIGNATURES.map(String).includes(p.timesignature)) {
     throw new ParamError('timesignature', `must be one of ${VALID_TIME_SIGNATURES.join(', ')} (beats per bar), got ${JSON.stringify(p.timesignature)}`);
@@ -245,16 +338,16 @@ export function resolveParams(input: Partial<GenerationParams> | Record<string, 
   if (!(typeof p.duration === 'number' && (p.duration <= 0 ? Number.isFinite(p.duration) : p.duration <= DEFAULT_MAX_DURATION))) {
     throw new ParamError('duration', `must be <= 0 (unset) or a number of seconds in (0, ${DEFAULT_MAX_DURATION}], got ${JSON.stringify(p.duration)}`);
   }
-  num(r, 'inferenceSteps', 1, MAX_INFERENCE_STEPS, { integer: true });
-  num(r, 'seed', -1, 2 ** 32 - 1, { integer: true });
-  num(r, 'retakeSeed', -1, 2 ** 32 - 1, { integer: true });
-  num(r, 'guidanceScale', 1, 30);
-  num(r, 'cfgIntervalStart', 0, 1);
-  num(r, 'cfgIntervalEnd', 0, 1);
+  num(r, 'inferenceSteps');
+  num(r, 'seed');
+  num(r, 'retakeSeed');
+  num(r, 'guidanceScale');
+  num(r, 'cfgIntervalStart');
+  num(r, 'cfgIntervalEnd');
   if (p.cfgIntervalStart > p.cfgIntervalEnd) throw new ParamError('cfgIntervalStart', `must be <= cfgIntervalEnd (${p.cfgIntervalEnd}), got ${p.cfgIntervalStart}`);
-  num(r, 'shift', 1, 5);
-  oneOf(r, 'inferMethod', ['ode', 'sde']);
-  oneOf(r, 'samplerMode', ['euler', 'heun']);
+  num(r, 'shift');
+  oneOf(r, 'inferMethod');
+  oneOf(r, 'samplerMode');
   if (p.samplerMode === 'heun' && p.inferMethod === 'sde') throw new ParamError('samplerMode', "heun runs with inferMethod 'ode' only");
   if (p.timesteps !== null) {
     const ts = p.timesteps;
@@ -262,30 +355,30 @@ export function resolveParams(input: Partial<GenerationParams> | Record<string, 
       throw new ParamError('timesteps', `must be null or a non-empty list of numbers in [0, 1], got ${JSON.stringify(ts)}`);
     }
   }
-  num(r, 'repaintingStart', -DEFAULT_MAX_DURATION, DEFAULT_MAX_DURATION);
-  num(r, 'repaintingEnd', -DEFAULT_MAX_DURATION, DEFAULT_MAX_DURATION);
+  num(r, 'repaintingStart');
+  num(r, 'repaintingEnd');
   if (p.repaintingEnd >= 0 && p.repaintingEnd <= p.repaintingStart) {
     throw new ParamError('repaintingEnd', `must be > repaintingStart (${p.repaintingStart}) or < 0 (end of the source), got ${p.repaintingEnd}`);
   }
-  oneOf(r, 'repaintMode', ['aggressive', 'conservative', 'balanced']);
-  num(r, 'repaintStrength', 0, 1);
-  oneOf(r, 'chunkMaskMode', ['auto', 'explicit']);
-  num(r, 'audioCoverStrength', 0, 1);
-  num(r, 'coverNoiseStrength', 0, 1);
-  num(r, 'retakeVariance', 0, 1);
-  num(r, 'lmTemperature', 0, 2);
-  num(r, 'lmCfgScale', 1, 10);
-  num(r, 'lmTopK', 0, 1000, { integer: true });
-  num(r, 'lmTopP', 0, 1, { minOpen: true });
-  num(r, 'lmRepetitionPenalty', 0, 10, { minOpen: true });
-  oneOf(r, 'dcwMode', ['low', 'high', 'double']);
-  num(r, 'dcwScaler', 0, 1);
-  num(r, 'dcwHighScaler', 0, 1);
-  num(r, 'latentShift', -10, 10);
-  num(r, 'latentRescale', 0, 10, { minOpen: true });
-  num(r, 'normalizationDb', -60, 0);
-  num(r, 'fadeInDuration', 0, DEFAULT_MAX_DURATION);
-  num(r, 'fadeOutDuration', 0, DEFAULT_MAX_DURATION);
+  oneOf(r, 'repaintMode');
+  num(r, 'repaintStrength');
+  oneOf(r, 'chunkMaskMode');
+  num(r, 'audioCoverStrength');
+  num(r, 'coverNoiseStrength');
+  num(r, 'retakeVariance');
+  num(r, 'lmTemperature');
+  num(r, 'lmCfgScale');
+  num(r, 'lmTopK');
+  num(r, 'lmTopP');
+  num(r, 'lmRepetitionPenalty');
+  oneOf(r, 'dcwMode');
+  num(r, 'dcwScaler');
+  num(r, 'dcwHighScaler');
+  num(r, 'latentShift');
+  num(r, 'latentRescale');
+  num(r, 'normalizationDb');
+  num(r, 'fadeInDuration');
+  num(r, 'fadeOutDuration');
   if (p.trackName !== '' && !(TRACK_NAMES as readonly string[]).includes(p.trackName.toLowerCase())) {
     throw new ParamError('trackName', `must be one of ${TRACK_NAMES.join(', ')}, got ${JSON.stringify(p.trackName)}`);
   }
@@ -302,14 +395,14 @@ export function resolveParams(input: Partial<GenerationParams> | Record<string, 
 export function resolveConfig(input: Partial<GenerationConfig> | Record<string, unknown> = {}): GenerationConfig {
   const c = { ...DEFAULT_CONFIG, ...normalizeKeys(input as Record<string, unknown>, DEFAULT_CONFIG, 'config') } as GenerationConfig;
   const r = c as unknown as Record<string, unknown>;
-  num(r, 'batchSize', 1, MAX_BATCH_SIZE, { integer: true });
+  num(r, 'batchSize');
   bool(r, 'allowLmBatch');
   bool(r, 'useRandomSeed');
-  num(r, 'lmBatchChunkSize', 1, MAX_BATCH_SIZE, { integer: true });
-  oneOf(r, 'audioFormat', AUDIO_FORMATS);
+  num(r, 'lmBatchChunkSize');
+  oneOf(r, 'audioFormat');
   const kbps = Number(String(c.mp3Bitrate).replace(/k$/i, ''));
   if (!(MP3_BITRATES as readonly number[]).includes(kbps)) throw new ParamError('mp3Bitrate', `must be one of ${MP3_BITRATES.map((b) => `${b}k`).join(', ')}, got ${JSON.stringify(c.mp3Bitrate)}`);
-  oneOf(r, 'mp3SampleRate', MP3_SAMPLE_RATES);
+  oneOf(r, 'mp3SampleRate');
   parseSeedList(c.seeds);
   return c;
 }
