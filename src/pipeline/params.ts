@@ -88,6 +88,10 @@ export interface GenerationParams {
   trackName: string;
   /** Tracks of complete. */
   completeTrackClasses: string[];
+  /** LoRA of this call: an adapter loaded in engine.adapters, by name; null = the engine's active one. */
+  loraId: string | null;
+  /** Adapter scale in [0, 1] for this call only; null = the adapter's own scale (1 unless set). */
+  loraScale: number | null;
 }
 
 export interface GenerationConfig {
@@ -158,6 +162,8 @@ export const DEFAULT_PARAMS: Readonly<GenerationParams> = Object.freeze({
   fadeOutDuration: 0,
   trackName: '',
   completeTrackClasses: [],
+  loraId: null,
+  loraScale: null,
 }) as GenerationParams;
 
 export const DEFAULT_CONFIG: Readonly<GenerationConfig> = Object.freeze({
@@ -295,7 +301,17 @@ export function resolveParams(input: Partial<GenerationParams> | Record<string, 
   if (needsSource && !p.srcAudio && !(p.taskType === 'cover' && p.audioCodes)) {
     throw new ParamError('srcAudio', `task '${p.taskType}' needs a source audio file`);
   }
+  checkLoraParams(p);
   return p;
+}
+
+/** Per-call LoRA choice; whether the name is loaded is checked against the engine when the run starts. */
+function checkLoraParams(p: GenerationParams): void {
+  if (!(p.loraId === null || (typeof p.loraId === 'string' && p.loraId !== ''))) {
+    throw new ParamError('loraId', `must be null or the name of an adapter loaded in engine.adapters, got ${JSON.stringify(p.loraId)}`);
+  }
+  const s = p.loraScale;
+  if (!(s === null || (typeof s === 'number' && s >= 0 && s <= 1))) throw new ParamError('loraScale', `must be null or a number in [0, 1], got ${typeof s === 'number' ? s : JSON.stringify(s)}`);
 }
 
 export function resolveConfig(input: Partial<GenerationConfig> | Record<string, unknown> = {}): GenerationConfig {

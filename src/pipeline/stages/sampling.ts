@@ -57,7 +57,7 @@ export async function sampleLatents(ctx: RunContext, task: AssembledTask, conds:
     const retakeSeed = p.retakeSeed >= 0 ? p.retakeSeed : randomInt(0, 2 ** 32 - 1);
     noise = retakeNoise(noise, await initialNoise(shape, retakeSeed), p.retakeVariance);
   }
-  const vel = ditVelocity(engine.dit);
+  const vel = ditVelocity(engine.dit, ctx.adapters);
   try {
     const r = await sample(vel.velocity, { main: conds.main, nonCover: conds.nonCover }, noise, shape, samplerOptions(ctx, task, conds.guided));
     ctx.timeCosts.dit_diffusion_time = seconds(t0);
