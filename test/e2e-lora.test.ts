@@ -109,6 +109,7 @@ describe('LoRA through generateMusic', () => {
     try {
       const full = audio(await generateMusic(engine, params, config));
       engine.adapters.setAdapterScale('rescaled', 0.5);
+      expect(engine.loraState()).toEqual({ loraLoaded: true, useLora: true, loraScale: 0.5, loraName: 'rescaled' });
       const r = await generateMusic(engine, params, config);
       expect(maxDiff(audio(r), ref)).toBe(0);
       expect(maxDiff(full, ref)).toBeGreaterThan(1e-4);

@@ -140,6 +140,13 @@ export class AceStep {
     }
   }
 
+  /** The adapter state the next generation starts from (upstream lora_loaded / use_lora / lora_scale). */
+  loraState(): { loraLoaded: boolean; useLora: boolean; loraScale: number; loraName: string | null } {
+    const active = this.adapters.active;
+    const info = this.adapters.list().find((a) => a.name === active);
+    return { loraLoaded: this.adapters.list().length > 0, useLora: active !== null, loraScale: info?.scale ?? 1, loraName: active };
+  }
+
   /** Loads the models of a checkpoint root (the LM waits for its first use unless preloadLm). */
   static async load(opts: AceStepOptions): Promise<AceStep> {
     const e = new AceStep(opts);
