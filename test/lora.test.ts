@@ -7,12 +7,13 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Tensor, tidy } from '../src/runtime/index.js';
+import { flush, memoryStats, Tensor, tidy } from '../src/runtime/index.js';
 import { SafetensorsFile, writeSafetensors, type RawTensor } from '../src/io/safetensors.js';
 import { openAceStepCheckpoint } from '../src/models/acestep-config.js';
 import { AceStepDiT } from '../src/models/dit.js';
 import { Weights, type WeightSource } from '../src/models/layers.js';
 import { AdapterError, AdapterManager, applyLoraOptions } from '../src/models/lora.js';
+import { settleMemory } from './support/memory.js';
 
 const golden = join(import.meta.dirname, 'fixtures', 'golden');
 const ckptDir = join(golden, 'checkpoints', 'acestep-v15-turbo-tiny');
@@ -175,6 +176,94 @@ describe('LoRA on the DiT decoder', () => {
     expect(maxAbsDiff(gotDelta, delta)).toBeLessThan(5e-6);
     expect(Math.max(...delta.map(Math.abs))).toBeGreaterThan(0.1);
     mgr.dispose();
+  });
+
+  it('setAdapterScale rescales the branch: the delta follows s·(alpha/r)·x·(B·A)ᵀ for every new scale', () => {
+    const A = wave([2, 64], 0.61, 0.5);
+    const B = wave([64, 2], 0.47, 0.5);
+    const dir = writePeft('rescale', { 'layers.2.self_attn.o_proj': { A, B } }, { r: 2, lora_alpha: 4 });
+    const mgr = new AdapterManager(base);
+    mgr.loadLora(dir);
+    const lin = base.linearModules().get('layers.2.self_attn.o_proj')!;
+    const x = wave([3, 64], 0.19);
+    const run = () => tidy(() => lin.forward(Tensor.fromArray(x.data, x.shape)).toFloat32Sync());
+    mgr.setActiveAdapter(null);
+    const plain = run();
+    mgr.setActiveAdapter('rescale');
+    const unit = applyW(x.data, mm(B.data, A.data, 64, 2, 64), 3, 64, 64).map((v) => v * (4 / 2));
+    for (const s of [0.25, 0.9, 1, 0.5]) {
+      mgr.setAdapterScale('rescale', s);
+      expect(mgr.list()[0].scale).toBe(s);
+      const got = run().map((v, i) => v - plain[i]);
+      // Same f32 rounding budget as the single-Linear check above.
+      expect(maxAbsDiff(got, unit.map((v) => v * s))).toBeLessThan(5e-6);
+    }
+    mgr.dispose();
+  });
+
+  it('a snapshot keeps the adapter and scale it was taken with while the manager changes, and frees an unloaded adapter on release', async () => {
+    const dirA = writePeft('snap-a', attnLora(4, 0.3), { r: 4, lora_alpha: 8 });
+    const mgr = new AdapterManager(base);
+    mgr.loadLora(dirA, { name: 'a', scale: 0.6 });
+    const at06 = velocity(base);
+    mgr.setAdapterScale('a', 1);
+    const at1 = velocity(base);
+    mgr.setAdapterScale('a', 0.6);
+    expect(maxAbsDiff(at06, at1)).toBeGreaterThan(1e-3);
+
+    const snap = mgr.snapshot();
+    expect(snap).toMatchObject({ name: 'a', scale: 0.6, loaded: true });
+    const perCall = mgr.snapshot({ name: 'a', scale: 1 });
+    expect(perCall).toMatchObject({ name: 'a', scale: 1 });
+    mgr.setAdapterScale('a', 0.1);
+    expect(snap.run(() => velocity(base))).toEqual(at06);
+    expect(perCall.run(() => velocity(base))).toEqual(at1);
+    // run() puts the adapters back when fn returns, so an async fn would run without them.
+    expect(() => snap.run(() => Promise.resolve(1))).toThrow(/synchronous/);
+    mgr.setActiveAdapter(null);
+    expect(snap.run(() => velocity(base))).toEqual(at06);
+    // Outside run() the model shows the manager's live state again.
+    expect(velocity(base)).toEqual(baseOut);
+    const none = mgr.snapshot();
+    expect(none).toMatchObject({ name: null, scale: 1, weightsHash: '', loaded: true });
+    mgr.setActiveAdapter('a');
+    expect(none.run(() => velocity(base))).toEqual(baseOut);
+    none.release();
+    perCall.release();
+
+    await settleMemory();
+    const before = memoryStats().cpu.inUse;
+    mgr.unloadAdapter('a');
+    expect(mgr.list()).toEqual([]);
+    expect(velocity(base)).toEqual(baseOut);
+    // Still held by the snapshot: the branch tensors stay alive and give the same output.
+    expect(snap.run(() => velocity(base))).toEqual(at06);
+    await flush();
+    expect(memoryStats().cpu.inUse).toBe(before);
+    snap.release();
+    await flush();
+    expect(memoryStats().cpu.inUse).toBeLessThan(before);
+    expect(() => mgr.snapshot({ name: 'a' })).toThrow(AdapterError);
+    expect(() => snap.run(() => velocity(base))).toThrow(/released/);
+    mgr.dispose();
+  });
+
+  it('scales are limited to [0, 1] as upstream; a disposed manager refuses to load and allocates nothing', async () => {
+    const dir = writePeft('range', attnLora(2, 0.7), { r: 2, lora_alpha: 2 });
+    const mgr = new AdapterManager(base);
+    expect(() => mgr.loadLora(dir, { scale: 1.5 })).toThrow(/scale of adapter 'range' must be a number in \[0, 1\], got 1.5/);
+    mgr.loadLora(dir);
+    expect(() => mgr.setAdapterScale('range', -0.1)).toThrow(AdapterError);
+    expect(() => mgr.snapshot({ name: 'range', scale: 2 })).toThrow(AdapterError);
+    mgr.dispose();
+    await settleMemory();
+    const before = memoryStats().cpu.inUse;
+    expect(() => mgr.loadLora(dir, { name: 'again' })).toThrow(/disposed/);
+    expect(() => mgr.setActiveAdapter(null)).toThrow(/disposed/);
+    expect(() => mgr.snapshot()).toThrow(/disposed/);
+    await flush();
+    expect(memoryStats().cpu.inUse).toBe(before);
+    expect(velocity(base)).toEqual(baseOut);
   });
 
   it('tiny DiT forward with a LoRA equals the forward of JS-merged weights; scale 0 / none / unload restore the base bit-exactly', () => {
@@ -374,7 +463,7 @@ describe('adapter errors', () => {
     mgr.loadLora(good);
     expectAdapterError(() => mgr.loadLora(good), /already loaded/);
     expectAdapterError(() => mgr.setActiveAdapter('nope'), /no adapter named 'nope' is loaded \(loaded: good\)/);
-    expectAdapterError(() => mgr.setAdapterScale('good', Number.NaN), /finite number/);
+    expectAdapterError(() => mgr.setAdapterScale('good', Number.NaN), /must be a number in \[0, 1\], got NaN/);
     expectAdapterError(() => mgr.loadLora(join(tmp, 'absent')), /does not exist/);
     mgr.dispose();
     expect(velocity(base)).toEqual(baseOut);

@@ -73,6 +73,12 @@ const EFFECT: Record<string, string> = {
   mp3SampleRate: 'mp3 sample rate',
 };
 
+/**
+ * Parameters without a flag of their own: the command line loads one adapter with `--lora PATH
+ * --lora-scale S` (engine-options.ts), which the run then uses, so a per-call choice adds nothing.
+ */
+const NOT_FLAGS: ReadonlySet<string> = new Set(['loraId', 'loraScale']);
+
 /** Short spellings kept from earlier versions of the command line. */
 export const FLAG_ALIASES: Readonly<Record<string, string>> = { task: 'taskType', steps: 'inferenceSteps', batch: 'batchSize', format: 'audioFormat' };
 
@@ -137,7 +143,7 @@ export const CONFIG_TABLE: Table = { specs: CONFIG_SPECS, defaults: DEFAULT_CONF
 
 /** Adds `--<kebab-name>` options for the named parameters of a table (all when `only` is absent). */
 export function addParamOptions(cmd: Command, table: Table, only?: readonly string[]): void {
-  for (const name of only ?? Object.keys(table.specs)) {
+  for (const name of only ?? Object.keys(table.specs).filter((n) => !NOT_FLAGS.has(n))) {
     const spec = table.specs[name];
     const flag = `--${kebab(name)}`;
     const opt = new Option(`${flag} ${placeholder(spec)}`, describeParam(name, spec, table.defaults[name]));
@@ -156,7 +162,7 @@ export function addParamOptions(cmd: Command, table: Table, only?: readonly stri
 export function pickParams(opts: Record<string, unknown>, table: Table): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [alias, name] of Object.entries(FLAG_ALIASES)) if (opts[alias] !== undefined && name in table.specs) out[name] = opts[alias];
-  for (const name of Object.keys(table.specs)) if (opts[name] !== undefined) out[name] = opts[name];
+  for (const name of Object.keys(table.specs)) if (opts[name] !== undefined && !NOT_FLAGS.has(name)) out[name] = opts[name];
   return out;
 }
 

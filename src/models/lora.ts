@@ -9,7 +9,14 @@
 // kron(w1, w2)·x = vec(w1·X·w2ᵀ), two small GEMMs per row. Several adapters can be loaded; at most
 // one is active. The cross-attention K/V of a `DiTCondition` are computed through the adapted
 // k_proj/v_proj, so a condition prepared before an adapter change must be prepared again.
-import { existsSync, readFileSync, statSync } from 'node:fs';
+//
+// The manager's state is what a plain forward of the model sees. A generation instead takes an
+// `AdapterSnapshot` at its start (optionally naming another adapter and scale for that call) and
+// runs every DiT forward inside `snapshot.run`, so later loads, unloads and rescales, also by a
+// concurrent caller, reach only later calls; an unloaded adapter's tensors live until the last
+// snapshot holding them is released.
+import { createHash } from 'node:crypto';
+import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { AcestepError, keep, linear, matmul, scale as scaleBy, tidy, Tensor, type Device } from '../runtime/index.js';
 import { SafetensorsFile } from '../io/safetensors.js';
@@ -38,24 +45,25 @@ export interface AdapterInfo {
   kind: AdapterKind;
   /** The safetensors file the weights came from. */
   file: string;
-  /** User scale (1 = as trained). */
+  /** User scale in [0, 1] (1 = as trained). */
   scale: number;
   /** Adapted module paths, sorted. */
   modules: string[];
+  /** sha256 (hex) of the weights file, upstream's lora_weights_hash. */
+  weightsHash: string;
 }
 
 export interface LoadAdapterOptions {
   /** Adapter name; default: the directory or file name. */
   name?: string;
-  /** User scale, default 1. */
+  /** User scale in [0, 1], default 1. */
   scale?: number;
   /** Make it the active adapter (default true). */
   activate?: boolean;
 }
 
-interface ScaleRef {
-  scale: number;
-}
+/** One adapted Linear's branch at a given user scale (the trained scale times the user's). */
+type Branch = (userScale: number) => LinearDelta;
 
 /**
  * LoRA branch. The scale goes on the rank-r intermediate rather than the output (PEFT scales
@@ -65,12 +73,11 @@ class LoraDelta implements LinearDelta {
   constructor(
     readonly a: Tensor,
     readonly b: Tensor,
-    readonly baseScale: number,
-    private readonly user: ScaleRef,
+    readonly factor: number,
   ) {}
 
   forward(x: Tensor): Tensor {
-    return tidy(() => linear(scaleBy(linear(x, this.a), this.baseScale * this.user.scale), this.b));
+    return tidy(() => linear(scaleBy(linear(x, this.a), this.factor), this.b));
   }
 }
 
@@ -83,8 +90,7 @@ class LokrDelta implements LinearDelta {
   constructor(
     readonly w1: Tensor,
     readonly w2: Tensor,
-    readonly baseScale: number,
-    private readonly user: ScaleRef,
+    readonly factor: number,
   ) {}
 
   forward(x: Tensor): Tensor {
@@ -93,18 +99,23 @@ class LokrDelta implements LinearDelta {
     const lead = x.shape.slice(0, -1);
     return tidy(() => {
       const z = linear(x.reshape([-1, c1, c2]), this.w2); // [M, c1, b] = X·w2ᵀ
-      const y = matmul(scaleBy(this.w1, this.baseScale * this.user.scale), z); // [M, a, b]
+      const y = matmul(scaleBy(this.w1, this.factor), z); // [M, a, b]
       return y.reshape([...lead, a * b]);
     });
   }
 }
 
-interface Adapter extends ScaleRef {
+interface Adapter {
   name: string;
   kind: AdapterKind;
   file: string;
-  deltas: Map<string, LinearDelta>;
+  weightsHash: string;
+  scale: number;
+  branches: Map<string, Branch>;
   owned: Tensor[];
+  /** Snapshots holding this adapter; its tensors are freed when it is unloaded and this is 0. */
+  holders: number;
+  unloaded: boolean;
 }
 
 /** A private f32 copy of a file tensor on `device` (file views would pin the mapping). */
@@ -206,7 +217,7 @@ function buildAll(owned: Tensor[], body: () => void): void {
   }
 }
 
-function buildLora(st: SafetensorsFile, cfg: LoraConfig, modules: Map<string, Linear>, user: ScaleRef): { deltas: Map<string, LinearDelta>; owned: Tensor[] } {
+function buildLora(st: SafetensorsFile, cfg: LoraConfig, modules: Map<string, Linear>): { branches: Map<string, Branch>; owned: Tensor[] } {
   const file = st.path;
   const pairs = new Map<string, { A?: string; B?: string }>();
   for (const key of st.names) {
@@ -220,7 +231,7 @@ function buildLora(st: SafetensorsFile, cfg: LoraConfig, modules: Map<string, Li
     pairs.set(path, p);
   }
   if (pairs.size === 0) throw new AdapterError('holds no LoRA tensors', file);
-  const deltas = new Map<string, LinearDelta>();
+  const branches = new Map<string, Branch>();
   const owned: Tensor[] = [];
   buildAll(owned, () => {
     for (const [path, { A, B }] of pairs) {
@@ -241,10 +252,10 @@ function buildLora(st: SafetensorsFile, cfg: LoraConfig, modules: Map<string, Li
       const ta = keep(ownedF32(st.get(A), dev));
       const tb = keep(ownedF32(st.get(B), dev));
       owned.push(ta, tb);
-      deltas.set(path, new LoraDelta(ta, tb, base, user));
+      branches.set(path, (s) => new LoraDelta(ta, tb, base * s));
     }
   });
-  return { deltas, owned };
+  return { branches, owned };
 }
 
 function scalarOf(st: SafetensorsFile, key: string): number {
@@ -253,7 +264,7 @@ function scalarOf(st: SafetensorsFile, key: string): number {
   return tidy(() => st.get(key).toFloat32Sync()[0]);
 }
 
-function buildLokr(st: SafetensorsFile, modules: Map<string, Linear>, user: ScaleRef): { deltas: Map<string, LinearDelta>; owned: Tensor[] } {
+function buildLokr(st: SafetensorsFile, modules: Map<string, Linear>): { branches: Map<string, Branch>; owned: Tensor[] } {
   const file = st.path;
   // LyCORIS names a module `lycoris_` + its path with dots turned into underscores.
   const byFlat = new Map<string, string>();
@@ -270,7 +281,7 @@ function buildLokr(st: SafetensorsFile, modules: Map<string, Linear>, user: Scal
     g.set(m[2], key);
     groups.set(path, g);
   }
-  const deltas = new Map<string, LinearDelta>();
+  const branches = new Map<string, Branch>();
   const owned: Tensor[] = [];
   buildAll(owned, () => {
     for (const [path, g] of groups) {
@@ -316,11 +327,11 @@ function buildLokr(st: SafetensorsFile, modules: Map<string, Linear>, user: Scal
         base = (alpha === 0 ? rank : alpha) / rank;
       }
       owned.push(keep(w1), keep(w2));
-      deltas.set(path, new LokrDelta(w1, w2, base, user));
+      branches.set(path, (s) => new LokrDelta(w1, w2, base * s));
     }
   });
-  if (deltas.size === 0) throw new AdapterError('holds no LoKr tensors', file);
-  return { deltas, owned };
+  if (branches.size === 0) throw new AdapterError('holds no LoKr tensors', file);
+  return { branches, owned };
 }
 
 /** Resolves a path to the weights file, its kind, and (LoRA) its adapter_config.json. */
@@ -352,6 +363,74 @@ function locate(path: string): { kind: AdapterKind; weights: string; config?: st
   return { kind: 'lora', weights: path, config: cfg };
 }
 
+/** sha256 of a file, read in 1 MiB chunks (adapter files can be hundreds of MB). */
+function fileSha256(path: string): string {
+  const h = createHash('sha256');
+  const buf = Buffer.allocUnsafe(1 << 20);
+  const fd = openSync(path, 'r');
+  try {
+    for (let n = readSync(fd, buf); n > 0; n = readSync(fd, buf)) h.update(buf.subarray(0, n));
+  } finally {
+    closeSync(fd);
+  }
+  return h.digest('hex');
+}
+
+/** A per-call choice: another loaded adapter and/or another scale than the manager's active one. */
+export interface AdapterSelection {
+  /** A loaded adapter by name; absent = the active one (none when none is active). */
+  name?: string;
+  /** User scale in [0, 1]; absent = the chosen adapter's own scale. */
+  scale?: number;
+}
+
+/**
+ * The adapter state one run uses, fixed when it was taken. `run` puts it on the model for the
+ * length of a synchronous call (a forward or a condition preparation) and puts back what was
+ * there; JS runs one such call at a time, so concurrent runs each see their own snapshot.
+ */
+export class AdapterSnapshot {
+  private released = false;
+
+  constructor(
+    /** The adapter that runs; null = the base model. */
+    readonly name: string | null,
+    /** Its user scale (1 when none runs, as upstream's handler reports). */
+    readonly scale: number,
+    /** sha256 of its weights file; '' when none runs (upstream's lora_weights_hash). */
+    readonly weightsHash: string,
+    /** Whether any adapter was loaded when the snapshot was taken (upstream's lora_loaded). */
+    readonly loaded: boolean,
+    private readonly deltas: ReadonlyArray<readonly [Linear, LinearDelta | null]>,
+    private readonly onRelease: () => void,
+  ) {}
+
+  run<T>(fn: () => T): T {
+    if (this.released) throw new AdapterError('the adapter snapshot was released');
+    const saved = this.deltas.map(([lin]) => lin.delta);
+    for (const [lin, d] of this.deltas) lin.delta = d;
+    try {
+      const out = fn();
+      if (out instanceof Promise) throw new AdapterError('AdapterSnapshot.run takes a synchronous function (the adapters are in place only while it runs)');
+      return out;
+    } finally {
+      this.deltas.forEach(([lin], i) => (lin.delta = saved[i]));
+    }
+  }
+
+  /** Lets go of the adapter (an adapter unloaded meanwhile is freed with its last snapshot). */
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.onRelease();
+  }
+}
+
+export interface AdapterManagerOptions {
+  /** Called first by every operation; throws when the owner (an engine) is gone. */
+  checkAlive?: () => void;
+}
+
 /**
  * Loaded adapters of one model and which one is active. Construct once per model; adapters load
  * and unload without reloading the base weights.
@@ -360,8 +439,12 @@ export class AdapterManager {
   private readonly modules: Map<string, Linear>;
   private readonly adapters = new Map<string, Adapter>();
   private activeName: string | null = null;
+  private disposed = false;
 
-  constructor(model: AdaptableModel) {
+  constructor(
+    model: AdaptableModel,
+    private readonly opts: AdapterManagerOptions = {},
+  ) {
     this.modules = model.linearModules();
   }
 
@@ -369,25 +452,36 @@ export class AdapterManager {
     return this.activeName;
   }
 
+  has(name: string): boolean {
+    return this.adapters.has(name);
+  }
+
   list(): AdapterInfo[] {
-    return [...this.adapters.values()].map((a) => ({ name: a.name, kind: a.kind, file: a.file, scale: a.scale, modules: [...a.deltas.keys()].sort() }));
+    return [...this.adapters.values()].map((a) => ({ name: a.name, kind: a.kind, file: a.file, scale: a.scale, modules: [...a.branches.keys()].sort(), weightsHash: a.weightsHash }));
   }
 
   /** Loads a PEFT LoRA directory / weights file or a LoKr safetensors; LoKr is detected from the file. */
   loadLora(path: string, opts: LoadAdapterOptions = {}): AdapterInfo {
+    this.checkOpen();
     const name = opts.name ?? basename(path);
     if (this.adapters.has(name)) throw new AdapterError(`an adapter named '${name}' is already loaded; unload it first or pick another name`, path);
     const userScale = opts.scale ?? 1;
     checkScale(userScale, name);
     const where = locate(path);
     const cfg = where.config ? parseLoraConfig(where.config) : undefined;
-    const user: ScaleRef = { scale: userScale };
-    let built: { deltas: Map<string, LinearDelta>; owned: Tensor[] };
+    let built: { branches: Map<string, Branch>; owned: Tensor[] };
     {
       using st = SafetensorsFile.open(where.weights);
-      built = where.kind === 'lora' ? buildLora(st, cfg!, this.modules, user) : buildLokr(st, this.modules, user);
+      built = where.kind === 'lora' ? buildLora(st, cfg!, this.modules) : buildLokr(st, this.modules);
     }
-    const adapter: Adapter = { name, kind: where.kind, file: where.weights, deltas: built.deltas, owned: built.owned, scale: userScale };
+    let weightsHash: string;
+    try {
+      weightsHash = fileSha256(where.weights);
+    } catch (e) {
+      for (const t of built.owned) t.dispose();
+      throw new AdapterError(`cannot read the weights to hash them: ${(e as Error).message}`, where.weights);
+    }
+    const adapter: Adapter = { name, kind: where.kind, file: where.weights, weightsHash, branches: built.branches, owned: built.owned, scale: userScale, holders: 0, unloaded: false };
     this.adapters.set(name, adapter);
     if (opts.activate ?? true) this.setActiveAdapter(name);
     return this.list().find((a) => a.name === name)!;
@@ -395,29 +489,62 @@ export class AdapterManager {
 
   /** Makes `name` the one active adapter, or none with null. */
   setActiveAdapter(name: string | null): void {
+    this.checkOpen();
     if (name !== null) this.get(name);
     this.activeName = name;
     this.apply();
   }
 
   setAdapterScale(name: string, scale: number): void {
+    this.checkOpen();
     checkScale(scale, name);
     this.get(name).scale = scale;
     this.apply();
   }
 
-  /** Frees an adapter; unloading the active one leaves the base model. */
+  /** Frees an adapter (once no snapshot holds it); unloading the active one leaves the base model. */
   unloadAdapter(name: string): void {
+    this.checkOpen();
+    this.unload(name);
+  }
+
+  /**
+   * Fixes the adapter and scale a run uses: the active adapter at its scale, or `sel`'s adapter
+   * and scale for this run only (the manager's state is not changed). Release it when the run ends.
+   */
+  snapshot(sel: AdapterSelection = {}): AdapterSnapshot {
+    this.checkOpen();
+    const a = sel.name !== undefined ? this.get(sel.name) : this.activeName === null ? undefined : this.adapters.get(this.activeName);
+    const scale = sel.scale ?? a?.scale ?? 1;
+    checkScale(scale, a?.name ?? '(none)');
+    const deltas = [...this.modules].map(([path, lin]) => [lin, deltaOf(a, path, scale)] as const);
+    if (a) a.holders++;
+    const release = () => {
+      if (!a) return;
+      a.holders--;
+      if (a.unloaded && a.holders === 0) for (const t of a.owned) t.dispose();
+    };
+    return new AdapterSnapshot(a?.name ?? null, a ? scale : 1, a?.weightsHash ?? '', this.adapters.size > 0, deltas, release);
+  }
+
+  /** Unloads everything: the model is the base model again, and nothing can be loaded after. */
+  dispose(): void {
+    for (const name of [...this.adapters.keys()]) this.unload(name);
+    this.disposed = true;
+  }
+
+  private checkOpen(): void {
+    this.opts.checkAlive?.();
+    if (this.disposed) throw new AdapterError('the adapter manager was disposed');
+  }
+
+  private unload(name: string): void {
     const a = this.get(name);
     this.adapters.delete(name);
     if (this.activeName === name) this.activeName = null;
     this.apply();
-    for (const t of a.owned) t.dispose();
-  }
-
-  /** Unloads everything: the model is the base model again. */
-  dispose(): void {
-    for (const name of [...this.adapters.keys()]) this.unloadAdapter(name);
+    a.unloaded = true;
+    if (a.holders === 0) for (const t of a.owned) t.dispose();
   }
 
   private get(name: string): Adapter {
@@ -426,23 +553,28 @@ export class AdapterManager {
     return a;
   }
 
-  /** Scale 0 detaches the branch entirely so the plain layer runs (bit-exact base output). */
   private apply(): void {
     const a = this.activeName === null ? undefined : this.adapters.get(this.activeName);
-    for (const [path, lin] of this.modules) lin.delta = a && a.scale !== 0 ? (a.deltas.get(path) ?? null) : null;
+    for (const [path, lin] of this.modules) lin.delta = deltaOf(a, path, a?.scale ?? 1);
   }
 }
 
+/** Scale 0 detaches the branch entirely so the plain layer runs (bit-exact base output). */
+function deltaOf(a: Adapter | undefined, path: string, scale: number): LinearDelta | null {
+  const branch = a && scale !== 0 ? a.branches.get(path) : undefined;
+  return branch ? branch(scale) : null;
+}
+
 function checkScale(scale: number, name: string): void {
-  if (typeof scale !== 'number' || !Number.isFinite(scale)) throw new AdapterError(`scale of adapter '${name}' must be a finite number, got ${String(scale)}`);
+  if (typeof scale !== 'number' || !(scale >= 0 && scale <= 1)) throw new AdapterError(`scale of adapter '${name}' must be a number in [0, 1], got ${String(scale)}`);
 }
 
 /**
  * The pipeline's entry point: `loraPath` / `loraScale` request options become one active adapter
  * named 'default' (nothing is loaded without a path). Returns the manager so the caller can unload.
  */
-export function applyLoraOptions(model: AdaptableModel, opts: { loraPath?: string | null; loraScale?: number }): AdapterManager {
-  const mgr = new AdapterManager(model);
+export function applyLoraOptions(model: AdaptableModel, opts: { loraPath?: string | null; loraScale?: number }, managerOpts: AdapterManagerOptions = {}): AdapterManager {
+  const mgr = new AdapterManager(model, managerOpts);
   if (opts.loraPath) mgr.loadLora(opts.loraPath, { name: 'default', scale: opts.loraScale ?? 1 });
   return mgr;
 }

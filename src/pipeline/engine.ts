@@ -88,7 +88,10 @@ export class AceStep {
   readonly vae: OobleckVae;
   readonly lmDir: string | null;
   readonly lmMaxModelLen: number;
-  /** LoRA/LoKr adapters on the DiT decoder: load, switch, rescale or unload without reloading it. */
+  /**
+   * LoRA/LoKr adapters on the DiT decoder: load, switch, rescale or unload without reloading it.
+   * A generation uses the state of its start (see AdapterSnapshot); operations after dispose() throw.
+   */
   readonly adapters: AdapterManager;
   private lm: LmBundle | null = null;
   private readonly onLoad: (e: LoadEvent) => void;
@@ -153,14 +156,14 @@ export class AceStep {
       if (this.vae.latentChannels !== config.audioAcousticHiddenDim) {
         throw new CheckpointError(`VAE latent channels ${this.vae.latentChannels} differ from the DiT's ${config.audioAcousticHiddenDim}`, vaeDir);
       }
-      this.adapters = keep(applyLoraOptions(this.dit, { loraPath: opts.loraPath, loraScale: opts.loraScale }));
+      this.adapters = keep(applyLoraOptions(this.dit, { loraPath: opts.loraPath, loraScale: opts.loraScale }, { checkAlive: () => this.checkAlive() }));
     } catch (e) {
       for (const m of made) m.dispose();
       throw e;
     }
   }
 
-  /** What the result records say about adapters (upstream lora_loaded / use_lora / lora_scale). */
+  /** The adapter state the next generation starts from (upstream lora_loaded / use_lora / lora_scale). */
   loraState(): { loraLoaded: boolean; useLora: boolean; loraScale: number; loraName: string | null } {
     const active = this.adapters.active;
     const info = this.adapters.list().find((a) => a.name === active);

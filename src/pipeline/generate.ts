@@ -12,6 +12,8 @@ import type { LmMetadata } from './lm/output.js';
 import type { TaskType } from './conditioning/prompts.js';
 import { initialItems } from './task-assembly.js';
 import { seconds, type RunContext, type RunOptions } from './stages/context.js';
+import { snapshotAdapters } from './stages/adapters.js';
+import type { AdapterSnapshot } from '../models/lora.js';
 import { encodeInputAudio } from './stages/input-audio.js';
 import { needsLmPlan, planItemsWithLm } from './stages/lm-plan.js';
 import { assembleTask, planTask } from './stages/task.js';
@@ -73,14 +75,18 @@ export async function generateMusic(
   const timeCosts: Record<string, number> = {};
   const extra: GenerationResult['extraOutputs'] = { lmMetadata: null, timeCosts, seeds, latentFrames: 0, effectiveTask: p.taskType };
   const t0 = performance.now();
+  // Taken before the first await: what runs is the adapter state of this call's start.
+  const adapters = snapshotAdapters(engine, p);
   try {
-    const audios = await runStages(engine, p, c, seeds, extra, opts);
+    const audios = await runStages(engine, p, c, seeds, adapters, extra, opts);
     timeCosts.pipeline_total_time = seconds(t0);
     return { success: true, error: null, errorCode: null, statusMessage: `generated ${audios.length} audio(s)`, audios, extraOutputs: extra };
   } catch (e) {
     timeCosts.pipeline_total_time = seconds(t0);
     const err = e as Error & { code?: string };
     return { success: false, error: err.message ?? String(e), errorCode: typeof err.code === 'string' ? err.code : null, statusMessage: `generation failed: ${err.message}`, audios: [], extraOutputs: extra };
+  } finally {
+    adapters.release();
   }
 }
 
@@ -90,11 +96,12 @@ async function runStages(
   p: GenerationParams,
   c: GenerationConfig,
   seeds: number[],
+  adapters: AdapterSnapshot,
   extra: GenerationResult['extraOutputs'],
   opts: RunOptions,
 ): Promise<GeneratedAudio[]> {
   const silence = { data: await engine.silenceLatent.toFloat32(), frames: engine.silenceLatent.shape[1], C: engine.ditConfig.audioAcousticHiddenDim };
-  const ctx: RunContext = { engine, p, c, seeds, opts, timeCosts: extra.timeCosts, silence };
+  const ctx: RunContext = { engine, p, c, seeds, opts, timeCosts: extra.timeCosts, silence, adapters };
   const input = await encodeInputAudio(ctx);
   const items = initialItems(p, seeds);
   if (needsLmPlan(ctx)) extra.lmMetadata = await planItemsWithLm(ctx, items);

@@ -89,6 +89,10 @@ export interface GenerationParams {
   trackName: string;
   /** Tracks of complete. */
   completeTrackClasses: string[];
+  /** LoRA of this call: an adapter loaded in engine.adapters, by name; null = the engine's active one. */
+  loraId: string | null;
+  /** Adapter scale in [0, 1] for this call only; null = the adapter's own scale (1 unless set). */
+  loraScale: number | null;
 }
 
 export interface GenerationConfig {
@@ -159,6 +163,8 @@ export const DEFAULT_PARAMS: Readonly<GenerationParams> = Object.freeze({
   fadeOutDuration: 0,
   trackName: '',
   completeTrackClasses: [],
+  loraId: null,
+  loraScale: null,
 }) as GenerationParams;
 
 export const DEFAULT_CONFIG: Readonly<GenerationConfig> = Object.freeze({
@@ -248,6 +254,8 @@ export const PARAM_SPECS: Readonly<Record<keyof GenerationParams, ParamSpec>> = 
   fadeOutDuration: { kind: 'number', min: 0, max: DEFAULT_MAX_DURATION },
   trackName: { kind: 'choice', choices: ['', ...TRACK_NAMES], forms: 'a track name, any case' },
   completeTrackClasses: { kind: 'list', choices: TRACK_NAMES, forms: TRACK_FORMS },
+  loraId: { kind: 'string', nullable: true, forms: 'the name of an adapter loaded in engine.adapters; null = the active one' },
+  loraScale: { kind: 'number', min: 0, max: 1, nullable: true, forms: 'null = the adapter\'s own scale' },
 };
 
 export const CONFIG_SPECS: Readonly<Record<keyof GenerationConfig, ParamSpec>> = {
@@ -389,7 +397,17 @@ export function resolveParams(input: Partial<GenerationParams> | Record<string, 
   if (needsSource && !p.srcAudio && !(p.taskType === 'cover' && p.audioCodes)) {
     throw new ParamError('srcAudio', `task '${p.taskType}' needs a source audio file`);
   }
+  checkLoraParams(p);
   return p;
+}
+
+/** Per-call LoRA choice; whether the name is loaded is checked against the engine when the run starts. */
+function checkLoraParams(p: GenerationParams): void {
+  if (!(p.loraId === null || (typeof p.loraId === 'string' && p.loraId !== ''))) {
+    throw new ParamError('loraId', `must be null or the name of an adapter loaded in engine.adapters, got ${JSON.stringify(p.loraId)}`);
+  }
+  const s = p.loraScale;
+  if (!(s === null || (typeof s === 'number' && s >= 0 && s <= 1))) throw new ParamError('loraScale', `must be null or a number in [0, 1], got ${typeof s === 'number' ? s : JSON.stringify(s)}`);
 }
 
 export function resolveConfig(input: Partial<GenerationConfig> | Record<string, unknown> = {}): GenerationConfig {

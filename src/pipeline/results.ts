@@ -2,7 +2,9 @@
 // resolved GenerationParams in upstream's snake_case plus the item's seed, its audio codes and the
 // output format settings. Its Python-style JSON gives the output file key (UPSTREAM.md:
 // Post-processing and saving); FLOAT_PARAM_KEYS names the fields that are Python floats, so 30 is
-// written 30.0 as upstream would.
+// written 30.0 as upstream would. The lora_* fields name
+// the adapter that ran, so outputs of different adapters or scales get different keys.
+import type { AdapterSnapshot } from '../models/lora.js';
 import type { GenerationConfig, GenerationParams } from './params.js';
 
 export const FLOAT_PARAM_KEYS: ReadonlySet<string> = new Set([
@@ -20,7 +22,7 @@ export function paramsRecord(
   p: GenerationParams,
   c: GenerationConfig,
   item: { seed: number; audioCodes: string },
-  lora: { loraLoaded: boolean; useLora: boolean; loraScale: number } = { loraLoaded: false, useLora: false, loraScale: 1 },
+  lora: Pick<AdapterSnapshot, 'name' | 'scale' | 'weightsHash' | 'loaded'> = { name: null, scale: 1, weightsHash: '', loaded: false },
 ): Record<string, unknown> {
   const rec: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(p)) rec[snakeCase(k)] = Array.isArray(v) ? [...v] : v;
@@ -29,8 +31,11 @@ export function paramsRecord(
   rec.audio_format = c.audioFormat;
   rec.mp3_bitrate = c.mp3Bitrate;
   rec.mp3_sample_rate = c.mp3SampleRate;
-  rec.lora_loaded = lora.loraLoaded;
-  rec.use_lora = lora.useLora;
-  rec.lora_scale = lora.loraScale;
+  // What ran, in place of what was asked: lora_id null + an active adapter records the adapter's name.
+  rec.lora_id = lora.name;
+  rec.lora_scale = lora.scale;
+  rec.lora_loaded = lora.loaded;
+  rec.use_lora = lora.name !== null;
+  rec.lora_weights_hash = lora.weightsHash;
   return rec;
 }

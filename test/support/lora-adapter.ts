@@ -5,11 +5,10 @@ import { join } from 'node:path';
 import { writeSafetensors } from '../../src/io/safetensors.js';
 
 /** A rank-4 PEFT adapter on every attention projection of the tiny DiT (hidden 64, kv 32). */
-export function writeAdapter(path: string): void {
+export function writeAdapter(path: string, k = 1): void {
   mkdirSync(path, { recursive: true });
   writeFileSync(join(path, 'adapter_config.json'), JSON.stringify({ peft_type: 'LORA', r: 4, lora_alpha: 8, target_modules: ['q_proj', 'k_proj', 'v_proj', 'o_proj'] }));
   const t: Record<string, { dtype: 'F32'; shape: number[]; data: Float32Array }> = {};
-  let k = 1;
   const wave = (shape: number[]) => {
     const n = shape[0] * shape[1];
     k += 0.41;

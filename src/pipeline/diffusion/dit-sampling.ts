@@ -9,6 +9,7 @@ import { concat, tidy, tidyAsync, keep, Tensor } from '../../runtime/index.js';
 import type { AudioTokenizer } from '../../models/audio-tokenizer.js';
 import type { ConditionEncoder, ConditionInputs } from '../../models/condition-encoder.js';
 import type { AceStepDiT, DiTCondition } from '../../models/dit.js';
+import type { AdapterSnapshot } from '../../models/lora.js';
 import type { VelocityFn } from './sampler.js';
 
 /** One condition set as the DiT consumes it. */
@@ -102,18 +103,22 @@ export function withNullCondition(cond: DiTStepCondition, nullConditionEmb: Tens
 /**
  * The sampler's velocity function over AceStepDiT. Cross-attention K/V are computed once per
  * condition set and reused by every step that uses it (upstream's cache does the same; its
- * fresh cache for Heun's corrector recomputes identical values). dispose() frees them.
+ * fresh cache for Heun's corrector recomputes identical values). dispose() frees them. With
+ * `adapters`, every DiT call runs with that snapshot's adapter (K/V included); without, with
+ * whatever the model has attached.
  */
-export function ditVelocity(dit: AceStepDiT): { velocity: VelocityFn<DiTStepCondition>; dispose(): void } {
+export function ditVelocity(dit: AceStepDiT, adapters?: AdapterSnapshot): { velocity: VelocityFn<DiTStepCondition>; dispose(): void } {
   const cache = new Map<DiTStepCondition, DiTCondition>();
+  const withAdapters = <T>(fn: () => T): T => (adapters ? adapters.run(fn) : fn());
   const velocity: VelocityFn<DiTStepCondition> = (x, t, cond) => {
     let kv = cache.get(cond);
     if (!kv) {
-      kv = dit.prepareCondition(cond.encoderHiddenStates);
+      kv = withAdapters(() => dit.prepareCondition(cond.encoderHiddenStates));
       for (const k of [kv.projected, ...kv.kv.flatMap((p) => [p.k, p.v])]) keep(k);
       cache.set(cond, kv);
     }
-    return dit.forward({ hidden: x, timestep: new Float32Array(x.shape[0]).fill(t), context: cond.contextLatents, condition: kv });
+    const condition = kv;
+    return withAdapters(() => dit.forward({ hidden: x, timestep: new Float32Array(x.shape[0]).fill(t), context: cond.contextLatents, condition }));
   };
   return {
     velocity,

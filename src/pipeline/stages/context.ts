@@ -2,6 +2,7 @@
 // caller's options (progress, abort), the time costs being booked, and the stage errors.
 import { AcestepError } from '../../runtime/errors.js';
 import { throwIfAborted } from '../errors.js';
+import type { AdapterSnapshot } from '../../models/lora.js';
 import type { AceStep } from '../engine.js';
 import type { GenerationConfig, GenerationParams } from '../params.js';
 import type { SilenceLatent } from '../task-assembly.js';
@@ -32,6 +33,8 @@ export interface RunContext {
   timeCosts: Record<string, number>;
   /** The engine's silence latent on the host. */
   silence: SilenceLatent;
+  /** The DiT adapter and scale of this run, fixed at its start. */
+  adapters: AdapterSnapshot;
 }
 
 /** The DiT output cannot be decoded (NaN/Inf or all zeros, UPSTREAM.md: Post-processing and saving). */

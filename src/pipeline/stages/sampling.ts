@@ -60,7 +60,7 @@ export async function sampleLatents(ctx: RunContext, task: AssembledTask, conds:
     noise = retakeNoise(noise, await initialNoise(shape, retakeSeed), p.retakeVariance);
   }
   using stack = new DisposableStack();
-  const vel = stack.use(ditVelocity(engine.dit));
+  const vel = stack.use(ditVelocity(engine.dit, ctx.adapters));
   const r = await sample(vel.velocity, { main: conds.main, nonCover: conds.nonCover }, noise, shape, samplerOptions(ctx, task, conds.guided));
   ctx.timeCosts.dit_diffusion_time = seconds(t0);
   return r.latents;

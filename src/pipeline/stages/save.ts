@@ -36,7 +36,7 @@ export async function postProcessAndSave(ctx: RunContext, wav: Float32Array, N: 
     channels = limitPeak(channels);
     if (p.enableNormalization) channels = normalizePeak(channels, p.normalizationDb);
     channels = applyFades(channels, sr, p.fadeInDuration, p.fadeOutDuration);
-    const rec = paramsRecord(p, c, { seed: items[b].seed, audioCodes: items[b].audioCodes }, engine.loraState());
+    const rec = paramsRecord(p, c, { seed: items[b].seed, audioCodes: items[b].audioCodes }, ctx.adapters);
     const key = keyFromParams(rec, FLOAT_PARAM_KEYS);
     let path: string | null = null;
     if (opts.saveDir) {
