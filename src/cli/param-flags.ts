@@ -77,7 +77,7 @@ const EFFECT: Record<string, string> = {
  * Parameters without a flag of their own: the command line loads one adapter with `--lora PATH
  * --lora-scale S` (engine-options.ts), which the run then uses, so a per-call choice adds nothing.
  */
-const NOT_FLAGS: ReadonlySet<string> = new Set(['loraId', 'loraScale']);
+export const NOT_FLAGS: ReadonlySet<string> = new Set(['loraId', 'loraScale']);
 
 /** Short spellings kept from earlier versions of the command line. */
 export const FLAG_ALIASES: Readonly<Record<string, string>> = { task: 'taskType', steps: 'inferenceSteps', batch: 'batchSize', format: 'audioFormat' };
