@@ -5,7 +5,9 @@
 // its allowed range.
 import { AcestepError } from '../runtime/errors.js';
 import { AUDIO_FORMATS, MP3_BITRATES, MP3_SAMPLE_RATES, type AudioFormat } from '../io/audio/index.js';
-import { VALID_TIME_SIGNATURES, VALID_KEYSCALES, VALID_LANGUAGES, BPM_RANGE, DEFAULT_MAX_DURATION } from './lm/music-vocabulary.js';
+import {
+  VALID_TIME_SIGNATURES, VALID_LANGUAGES, BPM_RANGE, DEFAULT_MAX_DURATION, TIME_SIGNATURE_FORMS, isUnsetMeta, parseKeyscale, parseTimeSignature,
+} from './lm/music-vocabulary.js';
 import { DEFAULT_NEGATIVE_PROMPT, TASK_TYPES, TRACK_NAMES, type TaskType } from './conditioning/prompts.js';
 import type { DcwMode } from './diffusion/dcw.js';
 import type { RepaintMode } from './diffusion/repaint.js';
@@ -38,10 +40,13 @@ export interface GenerationParams {
   lyrics: string;
   instrumental: boolean;
   vocalLanguage: string;
+  /** Beats per minute; null or 0 = unset. */
   bpm: number | null;
+  /** Any key spelling ("C major", "Am", "F# minor", "Bb"); '' = unset. Carried verbatim. */
   keyscale: string;
+  /** "2", "3", "4", "6" or "2/4", "3/4", "4/4", "6/8"; '' = unset. Carried verbatim. */
   timesignature: string;
-  /** Seconds; <= 0 = unset (LM or 120 s fallback, or the source's length). */
+  /** Seconds; <= 0 (or null on input) = unset (the LM's, the source's length, or 120 s). */
   duration: number;
   inferenceSteps: number;
   seed: number;
@@ -73,6 +78,8 @@ export interface GenerationParams {
   useCotMetas: boolean;
   useCotCaption: boolean;
   useCotLanguage: boolean;
+  /** Reserved upstream (no effect there or here). */
+  useCotLyrics: boolean;
   useConstrainedDecoding: boolean;
   dcwEnabled: boolean;
   dcwMode: DcwMode;
@@ -88,6 +95,15 @@ export interface GenerationParams {
   trackName: string;
   /** Tracks of complete. */
   completeTrackClasses: string[];
+  // Upstream's dataclass records what the LM filled in under these names; accepted on input (a
+  // params dict read back from a result) and ignored, then set from the LM in the result record.
+  cotBpm: number | null;
+  cotKeyscale: string;
+  cotTimesignature: string;
+  cotDuration: number | null;
+  cotVocalLanguage: string;
+  cotCaption: string;
+  cotLyrics: string;
 }
 
 export interface GenerationConfig {
@@ -100,6 +116,8 @@ export interface GenerationConfig {
   audioFormat: AudioFormat;
   mp3Bitrate: string;
   mp3SampleRate: number;
+  /** Reports every decision of the constrained decoder through RunOptions.onDebug (default: console.debug). */
+  constrainedDecodingDebug: boolean;
 }
 
 export const DEFAULT_PARAMS: Readonly<GenerationParams> = Object.freeze({
@@ -145,6 +163,7 @@ export const DEFAULT_PARAMS: Readonly<GenerationParams> = Object.freeze({
   useCotMetas: true,
   useCotCaption: true,
   useCotLanguage: true,
+  useCotLyrics: false,
   useConstrainedDecoding: true,
   dcwEnabled: true,
   dcwMode: 'double',
@@ -158,6 +177,13 @@ export const DEFAULT_PARAMS: Readonly<GenerationParams> = Object.freeze({
   fadeOutDuration: 0,
   trackName: '',
   completeTrackClasses: [],
+  cotBpm: null,
+  cotKeyscale: '',
+  cotTimesignature: '',
+  cotDuration: null,
+  cotVocalLanguage: 'unknown',
+  cotCaption: '',
+  cotLyrics: '',
 }) as GenerationParams;
 
 export const DEFAULT_CONFIG: Readonly<GenerationConfig> = Object.freeze({
@@ -169,6 +195,7 @@ export const DEFAULT_CONFIG: Readonly<GenerationConfig> = Object.freeze({
   audioFormat: 'flac',
   mp3Bitrate: '128k',
   mp3SampleRate: 48000,
+  constrainedDecodingDebug: false,
 });
 
 /** Upstream's snake_case names that do not follow from camelCase mechanically. */
@@ -217,32 +244,68 @@ function str(p: Record<string, unknown>, name: string, nullable = false): void {
   if (!(typeof v === 'string' || (nullable && v === null))) throw new ParamError(name, `must be a string${nullable ? ' or null' : ''}, got ${JSON.stringify(v)}`);
 }
 
+/**
+ * Custom timesteps: numbers in [0, 1], strictly decreasing; trailing zeros (the end of the
+ * schedule) may repeat, and at least one value is above 0.
+ */
+function checkTimesteps(ts: unknown): void {
+  const forms = 'must be null or a list of numbers in [0, 1] that decreases strictly from the first value towards 0 (e.g. [0.97, 0.76, 0.5, 0.28, 0])';
+  if (!Array.isArray(ts) || !ts.every((t) => typeof t === 'number' && Number.isFinite(t) && t >= 0 && t <= 1)) {
+    throw new ParamError('timesteps', `${forms}, got ${JSON.stringify(ts)}`);
+  }
+  const head = [...ts];
+  while (head.length > 1 && head[head.length - 1] === 0 && head[head.length - 2] === 0) head.pop();
+  if (head.length === 0 || head[0] === 0) throw new ParamError('timesteps', `${forms}, got ${JSON.stringify(ts)} (no value above 0)`);
+  for (let i = 1; i < head.length; i++) {
+    if (!(head[i] < head[i - 1])) throw new ParamError('timesteps', `${forms}, got ${JSON.stringify(ts)} (value ${i} = ${head[i]} after ${head[i - 1]})`);
+  }
+}
+
 /** Fills defaults and validates; accepts snake_case or camelCase keys. */
 export function resolveParams(input: Partial<GenerationParams> | Record<string, unknown> = {}): GenerationParams {
   const p = { ...DEFAULT_PARAMS, ...normalizeKeys(input as Record<string, unknown>, DEFAULT_PARAMS, 'generation') } as GenerationParams;
   const r = p as unknown as Record<string, unknown>;
-  // Upstream accepts bpm/timesignature as strings from forms; normalise the obvious ones.
+  // Value forms upstream accepts: form strings for numbers, null for "unset", a number of beats for
+  // the time signature. Strings stay verbatim: upstream carries them into the prompts as given.
   if (typeof r.bpm === 'string') r.bpm = r.bpm.trim() === '' ? null : Number(r.bpm);
   if (typeof r.timesignature === 'number') r.timesignature = String(r.timesignature);
   if (typeof r.seed === 'string') r.seed = Number(r.seed);
+  if (typeof r.duration === 'string') r.duration = r.duration.trim() === '' ? null : Number(r.duration);
+  if (r.duration === null) r.duration = DEFAULT_PARAMS.duration;
+  for (const k of ['keyscale', 'timesignature', 'caption', 'lyrics', 'instruction', 'audioCodes'] as const) if (r[k] === null) r[k] = '';
+  if (r.vocalLanguage === null) r.vocalLanguage = DEFAULT_PARAMS.vocalLanguage;
+  if (r.lmTopK === null) r.lmTopK = 0;
+  if (r.lmTopP === null) r.lmTopP = 1;
 
   oneOf(r, 'taskType', TASK_TYPES);
-  for (const k of ['instruction', 'audioCodes', 'caption', 'lyrics', 'vocalLanguage', 'keyscale', 'timesignature', 'lmNegativePrompt', 'trackName']) str(r, k);
+  for (const k of [
+    'instruction', 'audioCodes', 'caption', 'lyrics', 'vocalLanguage', 'keyscale', 'timesignature', 'lmNegativePrompt', 'trackName',
+    'cotKeyscale', 'cotTimesignature', 'cotVocalLanguage', 'cotCaption', 'cotLyrics',
+  ]) str(r, k);
   str(r, 'referenceAudio', true);
   str(r, 'srcAudio', true);
   for (const k of [
-    'instrumental', 'useAdg', 'thinking', 'useCotMetas', 'useCotCaption', 'useCotLanguage', 'useConstrainedDecoding', 'dcwEnabled', 'enableNormalization',
+    'instrumental', 'useAdg', 'thinking', 'useCotMetas', 'useCotCaption', 'useCotLanguage', 'useCotLyrics', 'useConstrainedDecoding', 'dcwEnabled',
+    'enableNormalization',
   ]) bool(r, k);
-  if (p.bpm !== null) num(r, 'bpm', BPM_RANGE[0], BPM_RANGE[1], { integer: true });
-  if (p.keyscale !== '' && !VALID_KEYSCALES.includes(p.keyscale)) throw new ParamError('keyscale', `must be a key like "C major" or "F# minor" (one of ${VALID_KEYSCALES.length} names), got ${JSON.stringify(p.keyscale)}`);
-  if (p.timesignature !== '' && !VALID_TIME_SIGNATURES.map(String).includes(p.timesignature)) {
-    throw new ParamError('timesignature', `must be one of ${VALID_TIME_SIGNATURES.join(', ')} (beats per bar), got ${JSON.stringify(p.timesignature)}`);
+  for (const k of ['cotBpm', 'cotDuration']) if (r[k] !== null) num(r, k, -1, Number.MAX_SAFE_INTEGER);
+  if (p.bpm !== null && p.bpm !== 0) {
+    if (!(typeof p.bpm === 'number' && Number.isInteger(p.bpm) && p.bpm >= BPM_RANGE[0] && p.bpm <= BPM_RANGE[1])) {
+      throw new ParamError('bpm', `must be an integer in [${BPM_RANGE[0]}, ${BPM_RANGE[1]}], or null / 0 (chosen by the LM), got ${JSON.stringify(p.bpm)}`);
+    }
   }
-  if (p.vocalLanguage !== 'unknown' && !VALID_LANGUAGES.includes(p.vocalLanguage)) {
-    throw new ParamError('vocalLanguage', `must be 'unknown' or a language code (${VALID_LANGUAGES.slice(0, 8).join(', ')}, ...), got ${JSON.stringify(p.vocalLanguage)}`);
+  if (!isUnsetMeta(p.keyscale) && parseKeyscale(p.keyscale) === null) {
+    throw new ParamError('keyscale', `must be a key: a note A-G, optionally # or b, then major/minor, maj/min, M/m or nothing for major ("C Major", "Am", "F# minor", "Bb", "C#m"), or '' (chosen by the LM), got ${JSON.stringify(p.keyscale)}`);
+  }
+  if (!isUnsetMeta(p.timesignature) && parseTimeSignature(p.timesignature) === null) {
+    throw new ParamError('timesignature', `must be one of ${TIME_SIGNATURE_FORMS.map((t) => JSON.stringify(t)).join(', ')} (or the number ${VALID_TIME_SIGNATURES.join(', ')}), or '' (chosen by the LM), got ${JSON.stringify(p.timesignature)}`);
+  }
+  const lang = p.vocalLanguage.trim().toLowerCase();
+  if (lang !== '' && !VALID_LANGUAGES.includes(lang)) {
+    throw new ParamError('vocalLanguage', `must be 'unknown', '' or a language code in any case (${VALID_LANGUAGES.slice(0, 8).join(', ')}, ...), got ${JSON.stringify(p.vocalLanguage)}`);
   }
   if (!(typeof p.duration === 'number' && (p.duration <= 0 ? Number.isFinite(p.duration) : p.duration <= DEFAULT_MAX_DURATION))) {
-    throw new ParamError('duration', `must be <= 0 (unset) or a number of seconds in (0, ${DEFAULT_MAX_DURATION}], got ${JSON.stringify(p.duration)}`);
+    throw new ParamError('duration', `must be null or <= 0 (unset) or a number of seconds in (0, ${DEFAULT_MAX_DURATION}], got ${JSON.stringify(p.duration)}`);
   }
   num(r, 'inferenceSteps', 1, MAX_INFERENCE_STEPS, { integer: true });
   num(r, 'seed', -1, 2 ** 32 - 1, { integer: true });
@@ -255,12 +318,7 @@ export function resolveParams(input: Partial<GenerationParams> | Record<string, 
   oneOf(r, 'inferMethod', ['ode', 'sde']);
   oneOf(r, 'samplerMode', ['euler', 'heun']);
   if (p.samplerMode === 'heun' && p.inferMethod === 'sde') throw new ParamError('samplerMode', "heun runs with inferMethod 'ode' only");
-  if (p.timesteps !== null) {
-    const ts = p.timesteps;
-    if (!Array.isArray(ts) || ts.length < 1 || !ts.every((t) => typeof t === 'number' && t >= 0 && t <= 1)) {
-      throw new ParamError('timesteps', `must be null or a non-empty list of numbers in [0, 1], got ${JSON.stringify(ts)}`);
-    }
-  }
+  if (p.timesteps !== null) checkTimesteps(p.timesteps);
   num(r, 'repaintingStart', -DEFAULT_MAX_DURATION, DEFAULT_MAX_DURATION);
   num(r, 'repaintingEnd', -DEFAULT_MAX_DURATION, DEFAULT_MAX_DURATION);
   if (p.repaintingEnd >= 0 && p.repaintingEnd <= p.repaintingStart) {
@@ -275,7 +333,7 @@ export function resolveParams(input: Partial<GenerationParams> | Record<string, 
   num(r, 'lmTemperature', 0, 2);
   num(r, 'lmCfgScale', 1, 10);
   num(r, 'lmTopK', 0, 1000, { integer: true });
-  num(r, 'lmTopP', 0, 1, { minOpen: true });
+  num(r, 'lmTopP', 0, 1);
   num(r, 'lmRepetitionPenalty', 0, 10, { minOpen: true });
   oneOf(r, 'dcwMode', ['low', 'high', 'double']);
   num(r, 'dcwScaler', 0, 1);
@@ -309,6 +367,7 @@ export function resolveConfig(input: Partial<GenerationConfig> | Record<string, 
   const kbps = Number(String(c.mp3Bitrate).replace(/k$/i, ''));
   if (!(MP3_BITRATES as readonly number[]).includes(kbps)) throw new ParamError('mp3Bitrate', `must be one of ${MP3_BITRATES.map((b) => `${b}k`).join(', ')}, got ${JSON.stringify(c.mp3Bitrate)}`);
   oneOf(r, 'mp3SampleRate', MP3_SAMPLE_RATES);
+  bool(r, 'constrainedDecodingDebug');
   parseSeedList(c.seeds);
   return c;
 }

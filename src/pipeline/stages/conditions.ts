@@ -107,7 +107,7 @@ export async function encodeConditions(ctx: RunContext, task: AssembledTask, ref
     // The encoders run on the native queue: wait for them so their time is not booked to diffusion
     // (sampling needs their output first anyway, so this costs nothing).
     await flush();
-    ctx.timeCosts.dit_encoder_time = seconds(tCond);
+    ctx.timeCosts.dit_encoder_time_cost = seconds(tCond);
     return result;
   } catch (e) {
     dispose();

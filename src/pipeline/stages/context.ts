@@ -19,11 +19,14 @@ export interface RunOptions {
   onProgress?: (e: ProgressEvent) => void;
   /** Checked between stages, LM tokens and DiT steps (a running VAE decode finishes first). */
   signal?: AbortSignal;
+  /** Receives the constrained decoder's decisions when config.constrainedDecodingDebug is on (default: console.debug). */
+  onDebug?: (message: string) => void;
 }
 
 /** One generation's fixed inputs, handed to every stage. */
 export interface RunContext {
   engine: AceStep;
+  /** The parameters; after the LM plan, with the cot_* fields it filled in. */
   p: GenerationParams;
   c: GenerationConfig;
   seeds: number[];
@@ -32,6 +35,8 @@ export interface RunContext {
   timeCosts: Record<string, number>;
   /** The engine's silence latent on the host. */
   silence: SilenceLatent;
+  /** Warnings for the result's status message (e.g. a file that could not be saved). */
+  warnings: string[];
 }
 
 /** The DiT output cannot be decoded (NaN/Inf or all zeros, spec 17.1). */

@@ -42,6 +42,6 @@ export async function decodeLatents(ctx: RunContext, lat: Float32Array, shape: [
   } finally {
     z.dispose();
   }
-  ctx.timeCosts.vae_decode_time = seconds(t0);
+  ctx.timeCosts.dit_vae_decode_time_cost = seconds(t0);
   return wav;
 }
