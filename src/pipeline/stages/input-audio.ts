@@ -102,8 +102,8 @@ export async function encodeInputAudio(ctx: RunContext): Promise<InputAudio> {
   let repaintRegion: RepaintRegion | null = null;
   if (usesSource(p)) {
     checkAbort(signal, 'source encoding');
-    onProgress?.({ stage: 'encode', what: 'source' });
     const input = repaintInput(p, await loadAudio(p.srcAudio!, { sampleRate: sr }), sr);
+    onProgress?.({ stage: 'encode', what: 'source' });
     repaintRegion = input.region;
     source = await encodeAudio(engine, input.pcm, seeds[0]);
   }
