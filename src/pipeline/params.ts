@@ -1,8 +1,10 @@
 // The public generation parameters (spec 1.7, 13, 15, 17.3): upstream GenerationParams (what to
 // generate) and GenerationConfig (batch, seeds, output format) with upstream defaults, camelCase in
-// TypeScript and snake_case accepted from JSON. resolveParams/resolveConfig fill the defaults and
-// validate every field before any model runs, throwing a ParamError that names the parameter and
-// its allowed range.
+// TypeScript and snake_case accepted from JSON, with upstream's value forms (any key spelling,
+// "4/4", bpm 0 / duration null = unset, ...; strings are kept verbatim, as upstream carries them into
+// the prompts). resolveParams/resolveConfig fill the defaults and validate every field before any
+// model runs, throwing a ParamError that names the parameter and the accepted forms. The reference
+// table is docs/PARAMETERS.md (a test keeps it in step with this file).
 import { AcestepError } from '../runtime/errors.js';
 import { AUDIO_FORMATS, MP3_BITRATES, MP3_SAMPLE_RATES, type AudioFormat } from '../io/audio/index.js';
 import {
