@@ -154,6 +154,8 @@ describe('LM helpers', () => {
     expect(u.success, u.error ?? '').toBe(true);
     expect(u85).toEqual(u);
     expect(u.seed).toBe(9);
+    // understand_music(llm_handler, audio_codes, ...): the codes as the positional argument.
+    expect(await understandMusic(engine, codes, { seed: 9 })).toEqual(u);
   });
 
   it('accept upstream keyword names, empty codes ("NO USER INPUT") and the debug flag; unknown names are ParamErrors', async () => {

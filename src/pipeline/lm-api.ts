@@ -137,10 +137,12 @@ export async function audioToCodes(engine: AceStep, path: string): Promise<strin
  */
 export async function understandMusic(
   engine: AceStep,
-  args: { audioCodes?: string; srcAudio?: string } | Record<string, unknown>,
+  args: string | { audioCodes?: string; srcAudio?: string } | Record<string, unknown>,
   o: LmCallOptions = {},
 ): Promise<UnderstandResult> {
-  const { input, options } = splitArgs<{ audioCodes?: string; srcAudio?: string }>(args as Record<string, unknown>, ['audioCodes', 'srcAudio'], o);
+  // understand_music(llm_handler, audio_codes, ...): the codes may also come as a plain string.
+  const named = typeof args === 'string' ? { audioCodes: args } : args;
+  const { input, options } = splitArgs<{ audioCodes?: string; srcAudio?: string }>(named as Record<string, unknown>, ['audioCodes', 'srcAudio'], o);
   const opts = checkOptions(engine, options);
   if (input.audioCodes !== undefined && typeof input.audioCodes !== 'string') throw new ParamError('audioCodes', 'must be a string of <|audio_code_N|> tokens');
   if (input.audioCodes && input.audioCodes.trim() !== '' && !/<\|audio_code_\d+\|>/.test(input.audioCodes)) throw new ParamError('audioCodes', 'holds no <|audio_code_N|> tokens');
