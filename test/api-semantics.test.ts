@@ -54,6 +54,18 @@ describe('thinking and use_cot_* through generateMusic', () => {
     expect(r.extraOutputs.timeCosts.lm_phase2_time).toBeCloseTo(0, 1);
   });
 
+  it('lego and complete get the CoT but no codes: their source fixes the length', async () => {
+    for (const task of ['lego', 'complete'] as const) {
+      const params = { task_type: task, src_audio: srcWav, track_name: 'guitar', complete_track_classes: ['drums'], use_cot_caption: false, use_cot_language: false, inference_steps: 1 };
+      const r = await generateMusic(engine, params, fixed([4]));
+      expect(r.success, r.error ?? '').toBe(true);
+      expect(r.extraOutputs.lmMetadata, task).not.toBeNull();
+      expect(r.audios[0].params.audio_codes).toBe('');
+      expect(r.extraOutputs.latentFrames).toBe(150);
+      expect(r.audios[0].channels[0].length).toBe(6 * SR);
+    }
+  });
+
   it('everything off: no LM, the 120 s fallback; time costs under upstream names', async () => {
     const r = await generateMusic(engine, { caption: 'x', ...noLm, inference_steps: 2 }, fixed([5]));
     expect(r.success, r.error ?? '').toBe(true);

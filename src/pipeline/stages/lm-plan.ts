@@ -61,8 +61,9 @@ function applyPlan(items: ItemPlan[], metadata: LmMetadata | UserMetas, codes: s
     if ((p.bpm === null || p.bpm === 0) && Number.isFinite(bpm)) it.metas.bpm = bpm;
     if (p.keyscale === '' && m.keyscale && m.keyscale !== 'N/A') it.metas.keyscale = String(m.keyscale);
     if (p.timesignature === '' && m.timesignature && m.timesignature !== 'N/A') it.metas.timesignature = String(m.timesignature);
+    // Lego's length is its source's (upstream drops the duration for it before the DiT).
     const dur = Number(m.duration);
-    if (p.duration <= 0 && m.duration !== '' && Number.isFinite(dur) && dur > 0) it.metas.duration = dur;
+    if (p.taskType !== 'lego' && p.duration <= 0 && m.duration !== '' && Number.isFinite(dur) && dur > 0) it.metas.duration = dur;
     if (p.useCotCaption && m.caption) it.caption = String(m.caption);
     // Upstream reads the CoT language under a key its parser never writes ("vocal_language"), so
     // the DiT keeps the user's vocal language; kept for identical prompts (spec 12.9).
