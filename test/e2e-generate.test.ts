@@ -30,7 +30,10 @@ function writeSource(path: string, seconds: number): void {
   writeFileSync(path, writeWav({ sampleRate: SR, channels: [l, r] }, true));
 }
 
-const base = { caption: 'calm piano with soft strings', lyrics: '[verse]\nla la la', thinking: false, inferenceSteps: 4 };
+// Upstream runs the LM's CoT whenever a use_cot_* flag is on, thinking or not: off here, so these
+// cases run the DiT alone unless they turn the LM on.
+const noLm = { thinking: false, useCotMetas: false, useCotCaption: false, useCotLanguage: false };
+const base = { caption: 'calm piano with soft strings', lyrics: '[verse]\nla la la', ...noLm, inferenceSteps: 4 };
 const fixed = (seeds: number[]) => ({ batchSize: seeds.length, useRandomSeed: false, seeds, audioFormat: 'wav32' as const });
 
 function maxDiff(a: Float32Array, b: Float32Array): number {
@@ -133,9 +136,9 @@ describe('generateMusic end to end (tiny checkpoints)', () => {
   it('thinking without metas: Phase 1 metadata from the FSM parses into valid values', async () => {
     // The caption is free text (random weights ramble until the token budget); with it off, Phase 1
     // writes only FSM-constrained fields, which keeps this test short.
-    const r = await generateMusic(engine, { ...base, thinking: true, duration: 6, useCotCaption: false, useCotLanguage: false }, fixed([8]));
+    const r = await generateMusic(engine, { ...base, thinking: true, duration: 6, useCotMetas: true }, fixed([8]));
     expect(r.success, r.error ?? '').toBe(true);
-    const m = r.extraOutputs.lmMetadata![0] as Record<string, unknown>;
+    const m = r.extraOutputs.lmMetadata as Record<string, unknown>;
     const bpm = Number(m.bpm);
     expect(bpm).toBeGreaterThanOrEqual(BPM_RANGE[0]);
     expect(bpm).toBeLessThanOrEqual(BPM_RANGE[1]);
@@ -159,10 +162,12 @@ describe('generateMusic end to end (tiny checkpoints)', () => {
   });
 
   it('batch 2 with thinking: Phase 1 is shared, Phase 2 runs per item with its own seed', async () => {
-    const r = await generateMusic(engine, { ...base, thinking: true, duration: 6, useCotCaption: false, useCotLanguage: false }, fixed([31, 32]));
+    const r = await generateMusic(engine, { ...base, thinking: true, duration: 6, useCotMetas: true }, fixed([31, 32]));
     expect(r.success, r.error ?? '').toBe(true);
-    const [m0, m1] = r.extraOutputs.lmMetadata! as Record<string, unknown>[];
-    for (const k of ['bpm', 'keyscale', 'timesignature', 'duration']) expect(String(m1[k]), k).toBe(String(m0[k]));
+    // One metadata dict for the batch (upstream's lm_metadata), filled into both items' records.
+    const m = r.extraOutputs.lmMetadata as Record<string, unknown>;
+    expect(Array.isArray(m)).toBe(false);
+    for (const a of r.audios) expect(a.params.cot_bpm).toBe(Number(m.bpm));
     const [c0, c1] = r.audios.map((a) => String(a.params.audio_codes));
     expect(c0.match(/<\|audio_code_\d+\|>/g)).toHaveLength(30);
     expect(c1.match(/<\|audio_code_\d+\|>/g)).toHaveLength(30);
@@ -326,7 +331,7 @@ describe('generateMusic end to end (tiny checkpoints)', () => {
       [{ inference_steps: 0 }, {}, 'inferenceSteps', /\[1, 200\]/],
       [{ task_type: 'remix' }, {}, 'taskType', /text2music/],
       [{ task_type: 'cover' }, {}, 'srcAudio', /source audio/],
-      [{ keyscale: 'H major' }, {}, 'keyscale', /C major/],
+      [{ keyscale: 'H major' }, {}, 'keyscale', /C Major/],
       [{ timesignature: '5' }, {}, 'timesignature', /2, 3, 4, 6/],
       [{ repainting_start: 5, repainting_end: 3 }, {}, 'repaintingEnd', /repaintingStart/],
       [{ track_name: 'kazoo' }, {}, 'trackName', /vocals/],

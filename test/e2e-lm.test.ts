@@ -67,10 +67,10 @@ describe('LM entry points end to end (tiny checkpoints)', () => {
   });
 
   it('bad input throws ParamError before the LM runs', async () => {
-    await expect(understandMusic(engine, {})).rejects.toThrow(ParamError);
+    await expect(understandMusic(engine, { audioCodes: 42 })).rejects.toThrow(ParamError);
     await expect(understandMusic(engine, { audioCodes: 'no codes here' })).rejects.toThrow(/audio_code/);
     await expect(createSample(engine, { query: 'x' }, { temperature: 5 })).rejects.toThrow(/temperature.*\[0, 2\]/);
-    await expect(formatSample(engine, { caption: 'x', lyrics: 'y' }, { topP: 0 })).rejects.toThrow(ParamError);
+    await expect(formatSample(engine, { caption: 'x', lyrics: 'y' }, { topP: 1.5 })).rejects.toThrow(ParamError);
   });
 
   it('the acestep CLI generates, understands, and rejects bad flags with exit code 2', async () => {
@@ -85,6 +85,8 @@ describe('LM entry points end to end (tiny checkpoints)', () => {
     try {
       const code = await runCli([
         'generate', '--checkpoints', ck, '--backend', 'cpu', '--caption', 'lofi beat', '--duration', '6', '--no-thinking',
+        // Without thinking the LM's CoT still runs while a use_cot flag is on (upstream); all off here.
+        '--use-cot-metas', 'false', '--use-cot-caption', 'false', '--use-cot-language', 'false',
         '--steps', '2', '--batch', '1', '--seeds', '7', '--use-random-seed', 'false', '--format', 'wav', '--out', out, '--json',
       ]);
       expect(code, writes.join('')).toBe(0);

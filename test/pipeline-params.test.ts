@@ -41,7 +41,7 @@ describe('generation parameters', () => {
 
   it('rejects bad values with the parameter name and range', () => {
     const cases: [() => unknown, string, RegExp][] = [
-      [() => resolveParams({ lm_top_p: 0 }), 'lmTopP', /\(0, 1\]/],
+      [() => resolveParams({ lm_top_p: 1.5 }), 'lmTopP', /\[0, 1\]/],
       [() => resolveParams({ cfgIntervalStart: 0.8, cfgIntervalEnd: 0.5 }), 'cfgIntervalStart', /cfgIntervalEnd/],
       [() => resolveParams({ inferMethod: 'sde', samplerMode: 'heun' }), 'samplerMode', /ode/],
       [() => resolveParams({ timesteps: [1, 2] }), 'timesteps', /\[0, 1\]/],

@@ -50,6 +50,7 @@ const EFFECT: Record<string, string> = {
   useCotMetas: 'LM writes bpm / key / time signature / duration',
   useCotCaption: 'LM rewrites the caption',
   useCotLanguage: 'LM picks the vocal language',
+  useCotLyrics: 'reserved by upstream (no effect)',
   useConstrainedDecoding: 'LM metadata through the constrained decoder',
   dcwEnabled: 'detail-correcting wavelet guidance',
   dcwMode: 'DCW band',
@@ -71,13 +72,17 @@ const EFFECT: Record<string, string> = {
   audioFormat: 'output file format',
   mp3Bitrate: 'mp3 bitrate',
   mp3SampleRate: 'mp3 sample rate',
+  constrainedDecodingDebug: 'log each decision of the constrained decoder',
 };
 
 /**
  * Parameters without a flag of their own: the command line loads one adapter with `--lora PATH
- * --lora-scale S` (engine-options.ts), which the run then uses, so a per-call choice adds nothing.
+ * --lora-scale S` (engine-options.ts), which the run then uses, so a per-call choice adds nothing;
+ * the cot_* fields are what the LM filled in, accepted from a params file and ignored.
  */
-export const NOT_FLAGS: ReadonlySet<string> = new Set(['loraId', 'loraScale']);
+export const NOT_FLAGS: ReadonlySet<string> = new Set([
+  'loraId', 'loraScale', 'cotBpm', 'cotKeyscale', 'cotTimesignature', 'cotDuration', 'cotVocalLanguage', 'cotCaption', 'cotLyrics',
+]);
 
 /** Short spellings kept from earlier versions of the command line. */
 export const FLAG_ALIASES: Readonly<Record<string, string>> = { task: 'taskType', steps: 'inferenceSteps', batch: 'batchSize', format: 'audioFormat' };

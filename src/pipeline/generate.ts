@@ -6,7 +6,7 @@
 // result instead: success=false with the error message, like upstream's GenerationResult.
 import { randomInt } from 'node:crypto';
 import type { AceStep } from './engine.js';
-import { resolveConfig, resolveParams, planSeeds, type GenerationConfig, type GenerationParams } from './params.js';
+import { ParamError, resolveConfig, resolveParams, planSeeds, type GenerationConfig, type GenerationParams } from './params.js';
 import type { UserMetas } from './lm/planner.js';
 import type { LmMetadata } from './lm/output.js';
 import type { TaskType } from './conditioning/prompts.js';
@@ -15,7 +15,8 @@ import { seconds, type RunContext, type RunOptions } from './stages/context.js';
 import { snapshotAdapters } from './stages/adapters.js';
 import type { AdapterSnapshot } from '../models/lora.js';
 import { encodeInputAudio } from './stages/input-audio.js';
-import { needsLmPlan, planItemsWithLm } from './stages/lm-plan.js';
+import { needsLmPlan, planItemsWithLm, withCotFields } from './stages/lm-plan.js';
+import { TURBO_MAX_STEPS } from './diffusion/schedules.js';
 import { assembleTask, planTask } from './stages/task.js';
 import { encodeConditions } from './stages/conditions.js';
 import { sampleLatents } from './stages/sampling.js';
@@ -28,7 +29,7 @@ export { GenerationNumericError, type ProgressEvent, type RunOptions } from './s
 export { AbortedError as PipelineAbortedError } from './errors.js';
 
 export interface GeneratedAudio {
-  /** The saved file, or null when no saveDir was given. */
+  /** The saved file; null when no saveDir was given, '' when saving failed (statusMessage says why; the audio is still here). */
   path: string | null;
   /** sha256-derived id of the item's parameters (upstream generate_uuid_from_params). */
   key: string;
@@ -47,8 +48,14 @@ export interface GenerationResult {
   statusMessage: string;
   audios: GeneratedAudio[];
   extraOutputs: {
-    lmMetadata: (LmMetadata | UserMetas)[] | null;
-    /** Seconds per stage: lm_phase1_time, lm_phase2_time, lm_total_time, dit_encoder_time, dit_diffusion_time, vae_decode_time, save_time, pipeline_total_time. */
+    /** The LM's metadata (upstream's lm_metadata: one dict, shared by the batch), null when the LM did not run. */
+    lmMetadata: LmMetadata | UserMetas | null;
+    /**
+     * Seconds per stage under upstream's names: lm_phase1_time, lm_phase2_time, lm_total_time,
+     * dit_encoder_time_cost, dit_diffusion_time_cost, dit_diffusion_per_step_time_cost,
+     * dit_vae_decode_time_cost, dit_total_time_cost, pipeline_total_time; also vae_encode_time
+     * and save_time, which upstream does not report.
+     */
     timeCosts: Record<string, number>;
     seeds: number[];
     /** Latent frames T of the batch (audio length = T * hop samples). */
@@ -68,9 +75,11 @@ export async function generateMusic(
   config: Partial<GenerationConfig> | Record<string, unknown> = {},
   opts: RunOptions = {},
 ): Promise<GenerationResult> {
-  const p = resolveParams(params);
+  let p = resolveParams(params);
   const c = resolveConfig(config);
   engine.checkAlive();
+  const warnings: string[] = [];
+  p = fitToEngine(engine, p, warnings);
   const seeds = planSeeds(p, c, () => randomInt(0, 2 ** 32 - 1));
   const timeCosts: Record<string, number> = {};
   const extra: GenerationResult['extraOutputs'] = { lmMetadata: null, timeCosts, seeds, latentFrames: 0, effectiveTask: p.taskType };
@@ -78,16 +87,35 @@ export async function generateMusic(
   // Taken before the first await: what runs is the adapter state of this call's start.
   const adapters = snapshotAdapters(engine, p);
   try {
-    const audios = await runStages(engine, p, c, seeds, adapters, extra, opts);
+    const audios = await runStages(engine, p, c, seeds, adapters, extra, opts, warnings);
     timeCosts.pipeline_total_time = seconds(t0);
-    return { success: true, error: null, errorCode: null, statusMessage: `generated ${audios.length} audio(s)`, audios, extraOutputs: extra };
+    const statusMessage = [`generated ${audios.length} audio(s)`, ...warnings].join('\n');
+    return { success: true, error: null, errorCode: null, statusMessage, audios, extraOutputs: extra };
   } catch (e) {
+    // A parameter that only the input audio can judge (the repaint region) is still a ParamError.
+    if (e instanceof ParamError) throw e;
     timeCosts.pipeline_total_time = seconds(t0);
     const err = e as Error & { code?: string };
     return { success: false, error: err.message ?? String(e), errorCode: typeof err.code === 'string' ? err.code : null, statusMessage: `generation failed: ${err.message}`, audios: [], extraOutputs: extra };
   } finally {
     adapters.release();
   }
+}
+
+/**
+ * Checks what depends on the DiT variant and fits the steps to it: base/SFT custom timesteps need
+ * a step (two values); turbo runs at most TURBO_MAX_STEPS steps, so more are run as that many, the
+ * record says so and a warning joins the status message.
+ */
+function fitToEngine(engine: AceStep, p: GenerationParams, warnings: string[]): GenerationParams {
+  if (engine.variant !== 'turbo' && p.timesteps !== null && p.timesteps.length < 2) {
+    throw new ParamError('timesteps', `the ${engine.variant} model needs at least two values (one step, e.g. [1, 0]), got ${JSON.stringify(p.timesteps)}`);
+  }
+  if (engine.variant === 'turbo' && p.timesteps === null && p.inferenceSteps > TURBO_MAX_STEPS) {
+    warnings.push(`warning: the turbo model runs at most ${TURBO_MAX_STEPS} steps; ran ${TURBO_MAX_STEPS} of the ${p.inferenceSteps} asked`);
+    return { ...p, inferenceSteps: TURBO_MAX_STEPS };
+  }
+  return p;
 }
 
 /** The stages after parameter resolution; `extra` collects what the result reports. */
@@ -99,12 +127,16 @@ async function runStages(
   adapters: AdapterSnapshot,
   extra: GenerationResult['extraOutputs'],
   opts: RunOptions,
+  warnings: string[],
 ): Promise<GeneratedAudio[]> {
   const silence = { data: await engine.silenceLatent.toFloat32(), frames: engine.silenceLatent.shape[1], C: engine.ditConfig.audioAcousticHiddenDim };
-  const ctx: RunContext = { engine, p, c, seeds, opts, timeCosts: extra.timeCosts, silence, adapters };
+  const ctx: RunContext = { engine, p, c, seeds, opts, timeCosts: extra.timeCosts, silence, adapters, warnings };
   const input = await encodeInputAudio(ctx);
   const items = initialItems(p, seeds);
-  if (needsLmPlan(ctx)) extra.lmMetadata = await planItemsWithLm(ctx, items);
+  if (needsLmPlan(ctx)) {
+    extra.lmMetadata = await planItemsWithLm(ctx, items);
+    ctx.p = withCotFields(p, extra.lmMetadata, items[0]);
+  }
   const layout = planTask(ctx, items, input);
   extra.effectiveTask = layout.effectiveTask;
   extra.latentFrames = layout.T;
@@ -114,6 +146,8 @@ async function runStages(
     try {
       const latents = await sampleLatents(ctx, task, conds);
       const wav = await decodeLatents(ctx, latents, task.shape);
+      const tc = extra.timeCosts;
+      tc.dit_total_time_cost = (tc.dit_encoder_time_cost ?? 0) + (tc.dit_diffusion_time_cost ?? 0) + (tc.dit_vae_decode_time_cost ?? 0);
       return await postProcessAndSave(ctx, wav, task.shape[1] * engine.hop, task.items, input);
     } finally {
       conds.dispose();

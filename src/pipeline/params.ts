@@ -1,12 +1,15 @@
-// The public generation parameters (UPSTREAM.md: Parameters and defaults, Flow-matching sampler,
-// Task types, Post-processing and saving): upstream GenerationParams (what to generate) and
-// GenerationConfig (batch, seeds, output format) with upstream defaults, camelCase in TypeScript
-// and snake_case accepted from JSON. resolveParams/resolveConfig fill the defaults and validate
-// every field before any model runs, throwing a ParamError that names the parameter and its allowed
-// range.
+// The public generation parameters (UPSTREAM.md: Parameters and defaults, Flow-matching sampler, Task types, Post-processing and saving): upstream GenerationParams (what to
+// generate) and GenerationConfig (batch, seeds, output format) with upstream defaults, camelCase in
+// TypeScript and snake_case accepted from JSON, with upstream's value forms (any key spelling,
+// "4/4", bpm 0 / duration null = unset, ...; strings are kept verbatim, as upstream carries them into
+// the prompts). resolveParams/resolveConfig fill the defaults and validate every field before any
+// model runs, throwing a ParamError that names the parameter and the accepted forms. The reference
+// table is docs/PARAMETERS.md (a test keeps it in step with this file).
 import { AcestepError } from '../runtime/errors.js';
 import { AUDIO_FORMATS, MP3_BITRATES, MP3_SAMPLE_RATES, type AudioFormat } from '../io/audio/index.js';
-import { VALID_TIME_SIGNATURES, VALID_KEYSCALES, VALID_LANGUAGES, BPM_RANGE, DEFAULT_MAX_DURATION } from './lm/music-vocabulary.js';
+import {
+  VALID_TIME_SIGNATURES, VALID_LANGUAGES, BPM_RANGE, DEFAULT_MAX_DURATION, TIME_SIGNATURE_FORMS, isUnsetMeta, parseKeyscale, parseTimeSignature,
+} from './lm/music-vocabulary.js';
 import { DEFAULT_NEGATIVE_PROMPT, TASK_TYPES, TRACK_NAMES, type TaskType } from './conditioning/prompts.js';
 import type { DcwMode } from './diffusion/dcw.js';
 import type { RepaintMode } from './diffusion/repaint.js';
@@ -39,10 +42,13 @@ export interface GenerationParams {
   lyrics: string;
   instrumental: boolean;
   vocalLanguage: string;
+  /** Beats per minute; null or 0 = unset. */
   bpm: number | null;
+  /** Any key spelling ("C major", "Am", "F# minor", "Bb"); '' = unset. Carried verbatim. */
   keyscale: string;
+  /** "2", "3", "4", "6" or "2/4", "3/4", "4/4", "6/8"; '' = unset. Carried verbatim. */
   timesignature: string;
-  /** Seconds; <= 0 = unset (LM or 120 s fallback, or the source's length). */
+  /** Seconds; <= 0 (or null on input) = unset (the LM's, the source's length, or 120 s). */
   duration: number;
   inferenceSteps: number;
   seed: number;
@@ -74,6 +80,8 @@ export interface GenerationParams {
   useCotMetas: boolean;
   useCotCaption: boolean;
   useCotLanguage: boolean;
+  /** Reserved upstream (no effect there or here). */
+  useCotLyrics: boolean;
   useConstrainedDecoding: boolean;
   dcwEnabled: boolean;
   dcwMode: DcwMode;
@@ -93,6 +101,15 @@ export interface GenerationParams {
   loraId: string | null;
   /** Adapter scale in [0, 1] for this call only; null = the adapter's own scale (1 unless set). */
   loraScale: number | null;
+  // Upstream's dataclass records what the LM filled in under these names; accepted on input (a
+  // params dict read back from a result) and ignored, then set from the LM in the result record.
+  cotBpm: number | null;
+  cotKeyscale: string;
+  cotTimesignature: string;
+  cotDuration: number | null;
+  cotVocalLanguage: string;
+  cotCaption: string;
+  cotLyrics: string;
 }
 
 export interface GenerationConfig {
@@ -105,6 +122,8 @@ export interface GenerationConfig {
   audioFormat: AudioFormat;
   mp3Bitrate: string;
   mp3SampleRate: number;
+  /** Reports every decision of the constrained decoder through RunOptions.onDebug (default: console.debug). */
+  constrainedDecodingDebug: boolean;
 }
 
 export const DEFAULT_PARAMS: Readonly<GenerationParams> = Object.freeze({
@@ -150,6 +169,7 @@ export const DEFAULT_PARAMS: Readonly<GenerationParams> = Object.freeze({
   useCotMetas: true,
   useCotCaption: true,
   useCotLanguage: true,
+  useCotLyrics: false,
   useConstrainedDecoding: true,
   dcwEnabled: true,
   dcwMode: 'double',
@@ -165,6 +185,13 @@ export const DEFAULT_PARAMS: Readonly<GenerationParams> = Object.freeze({
   completeTrackClasses: [],
   loraId: null,
   loraScale: null,
+  cotBpm: null,
+  cotKeyscale: '',
+  cotTimesignature: '',
+  cotDuration: null,
+  cotVocalLanguage: 'unknown',
+  cotCaption: '',
+  cotLyrics: '',
 }) as GenerationParams;
 
 export const DEFAULT_CONFIG: Readonly<GenerationConfig> = Object.freeze({
@@ -176,6 +203,7 @@ export const DEFAULT_CONFIG: Readonly<GenerationConfig> = Object.freeze({
   audioFormat: 'flac',
   mp3Bitrate: '128k',
   mp3SampleRate: 48000,
+  constrainedDecodingDebug: false,
 });
 
 /**
@@ -207,10 +235,10 @@ export const PARAM_SPECS: Readonly<Record<keyof GenerationParams, ParamSpec>> = 
   caption: { kind: 'string' },
   lyrics: { kind: 'string' },
   instrumental: { kind: 'boolean' },
-  vocalLanguage: { kind: 'choice', choices: ['unknown', ...VALID_LANGUAGES] },
-  bpm: { kind: 'integer', min: BPM_RANGE[0], max: BPM_RANGE[1], nullable: true },
-  keyscale: { kind: 'choice', choices: ['', ...VALID_KEYSCALES], forms: 'a key like "C major" or "F# minor"' },
-  timesignature: { kind: 'choice', choices: ['', ...VALID_TIME_SIGNATURES.map(String)], forms: 'beats per bar' },
+  vocalLanguage: { kind: 'string', forms: `a language code in any case (${VALID_LANGUAGES.slice(0, 6).join(', ')}, ...); unknown or empty = unknown` },
+  bpm: { kind: 'integer', min: BPM_RANGE[0], max: BPM_RANGE[1], nullable: true, forms: 'null or 0 = chosen by the LM' },
+  keyscale: { kind: 'string', forms: 'a key in any usual spelling ("C Major", "Am", "F# minor", "Bb"); empty = chosen by the LM' },
+  timesignature: { kind: 'string', forms: `${TIME_SIGNATURE_FORMS.join(', ')} or beats per bar (${VALID_TIME_SIGNATURES.join(', ')}); empty = chosen by the LM` },
   duration: { kind: 'number', max: DEFAULT_MAX_DURATION, forms: 'seconds; <= 0 = chosen by the LM or the source' },
   inferenceSteps: { kind: 'integer', min: 1, max: MAX_INFERENCE_STEPS },
   seed: { kind: 'integer', ...SEED_RANGE, forms: '-1 = random' },
@@ -234,13 +262,14 @@ export const PARAM_SPECS: Readonly<Record<keyof GenerationParams, ParamSpec>> = 
   thinking: { kind: 'boolean' },
   lmTemperature: { kind: 'number', min: 0, max: 2 },
   lmCfgScale: { kind: 'number', min: 1, max: 10 },
-  lmTopK: { kind: 'integer', min: 0, max: 1000, forms: '0 = off' },
-  lmTopP: { kind: 'number', min: 0, max: 1, minOpen: true },
+  lmTopK: { kind: 'integer', min: 0, max: 1000, nullable: true, forms: '0 or null = off' },
+  lmTopP: { kind: 'number', min: 0, max: 1, nullable: true, forms: '0, 1 or null = off' },
   lmNegativePrompt: { kind: 'string' },
   lmRepetitionPenalty: { kind: 'number', min: 0, max: 10, minOpen: true },
   useCotMetas: { kind: 'boolean' },
   useCotCaption: { kind: 'boolean' },
   useCotLanguage: { kind: 'boolean' },
+  useCotLyrics: { kind: 'boolean', forms: 'reserved by upstream; no effect' },
   useConstrainedDecoding: { kind: 'boolean' },
   dcwEnabled: { kind: 'boolean' },
   dcwMode: { kind: 'choice', choices: ['low', 'high', 'double'] },
@@ -256,6 +285,14 @@ export const PARAM_SPECS: Readonly<Record<keyof GenerationParams, ParamSpec>> = 
   completeTrackClasses: { kind: 'list', choices: TRACK_NAMES, forms: TRACK_FORMS },
   loraId: { kind: 'string', nullable: true, forms: 'the name of an adapter loaded in engine.adapters; null = the active one' },
   loraScale: { kind: 'number', min: 0, max: 1, nullable: true, forms: 'null = the adapter\'s own scale' },
+  // What the LM filled in, as upstream's dataclass records it: accepted on input and ignored.
+  cotBpm: { kind: 'number', min: -1, max: Number.MAX_SAFE_INTEGER, nullable: true },
+  cotKeyscale: { kind: 'string' },
+  cotTimesignature: { kind: 'string' },
+  cotDuration: { kind: 'number', min: -1, max: Number.MAX_SAFE_INTEGER, nullable: true },
+  cotVocalLanguage: { kind: 'string' },
+  cotCaption: { kind: 'string' },
+  cotLyrics: { kind: 'string' },
 };
 
 export const CONFIG_SPECS: Readonly<Record<keyof GenerationConfig, ParamSpec>> = {
@@ -267,6 +304,7 @@ export const CONFIG_SPECS: Readonly<Record<keyof GenerationConfig, ParamSpec>> =
   audioFormat: { kind: 'choice', choices: AUDIO_FORMATS },
   mp3Bitrate: { kind: 'choice', choices: MP3_BITRATES.map((b) => `${b}k`) },
   mp3SampleRate: { kind: 'choice', choices: MP3_SAMPLE_RATES },
+  constrainedDecodingDebug: { kind: 'boolean', forms: 'log each decision of the constrained decoder' },
 };
 
 /** Upstream's snake_case names that do not follow from camelCase mechanically. */
@@ -319,32 +357,68 @@ function str(p: Record<string, unknown>, name: string, nullable = false): void {
   if (!(typeof v === 'string' || (nullable && v === null))) throw new ParamError(name, `must be a string${nullable ? ' or null' : ''}, got ${JSON.stringify(v)}`);
 }
 
+/**
+ * Custom timesteps: numbers in [0, 1], strictly decreasing; trailing zeros (the end of the
+ * schedule) may repeat, and at least one value is above 0.
+ */
+function checkTimesteps(ts: unknown): void {
+  const forms = 'must be null or a list of numbers in [0, 1] that decreases strictly from the first value towards 0 (e.g. [0.97, 0.76, 0.5, 0.28, 0])';
+  if (!Array.isArray(ts) || !ts.every((t) => typeof t === 'number' && Number.isFinite(t) && t >= 0 && t <= 1)) {
+    throw new ParamError('timesteps', `${forms}, got ${JSON.stringify(ts)}`);
+  }
+  const head = [...ts];
+  while (head.length > 1 && head[head.length - 1] === 0 && head[head.length - 2] === 0) head.pop();
+  if (head.length === 0 || head[0] === 0) throw new ParamError('timesteps', `${forms}, got ${JSON.stringify(ts)} (no value above 0)`);
+  for (let i = 1; i < head.length; i++) {
+    if (!(head[i] < head[i - 1])) throw new ParamError('timesteps', `${forms}, got ${JSON.stringify(ts)} (value ${i} = ${head[i]} after ${head[i - 1]})`);
+  }
+}
+
 /** Fills defaults and validates; accepts snake_case or camelCase keys. */
 export function resolveParams(input: Partial<GenerationParams> | Record<string, unknown> = {}): GenerationParams {
   const p = { ...DEFAULT_PARAMS, ...normalizeKeys(input as Record<string, unknown>, DEFAULT_PARAMS, 'generation') } as GenerationParams;
   const r = p as unknown as Record<string, unknown>;
-  // Upstream accepts bpm/timesignature as strings from forms; normalise the obvious ones.
+  // Value forms upstream accepts: form strings for numbers, null for "unset", a number of beats for
+  // the time signature. Strings stay verbatim: upstream carries them into the prompts as given.
   if (typeof r.bpm === 'string') r.bpm = r.bpm.trim() === '' ? null : Number(r.bpm);
   if (typeof r.timesignature === 'number') r.timesignature = String(r.timesignature);
   if (typeof r.seed === 'string') r.seed = Number(r.seed);
+  if (typeof r.duration === 'string') r.duration = r.duration.trim() === '' ? null : Number(r.duration);
+  if (r.duration === null) r.duration = DEFAULT_PARAMS.duration;
+  for (const k of ['keyscale', 'timesignature', 'caption', 'lyrics', 'instruction', 'audioCodes'] as const) if (r[k] === null) r[k] = '';
+  if (r.vocalLanguage === null) r.vocalLanguage = DEFAULT_PARAMS.vocalLanguage;
+  if (r.lmTopK === null) r.lmTopK = 0;
+  if (r.lmTopP === null) r.lmTopP = 1;
 
   oneOf(r, 'taskType');
-  for (const k of ['instruction', 'audioCodes', 'caption', 'lyrics', 'vocalLanguage', 'keyscale', 'timesignature', 'lmNegativePrompt', 'trackName']) str(r, k);
+  for (const k of [
+    'instruction', 'audioCodes', 'caption', 'lyrics', 'vocalLanguage', 'keyscale', 'timesignature', 'lmNegativePrompt', 'trackName',
+    'cotKeyscale', 'cotTimesignature', 'cotVocalLanguage', 'cotCaption', 'cotLyrics',
+  ]) str(r, k);
   str(r, 'referenceAudio', true);
   str(r, 'srcAudio', true);
   for (const k of [
-    'instrumental', 'useAdg', 'thinking', 'useCotMetas', 'useCotCaption', 'useCotLanguage', 'useConstrainedDecoding', 'dcwEnabled', 'enableNormalization',
+    'instrumental', 'useAdg', 'thinking', 'useCotMetas', 'useCotCaption', 'useCotLanguage', 'useCotLyrics', 'useConstrainedDecoding', 'dcwEnabled',
+    'enableNormalization',
   ]) bool(r, k);
-  if (p.bpm !== null) num(r, 'bpm');
-  if (p.keyscale !== '' && !VALID_KEYSCALES.includes(p.keyscale)) throw new ParamError('keyscale', `must be a key like "C major" or "F# minor" (one of ${VALID_KEYSCALES.length} names), got ${JSON.stringify(p.keyscale)}`);
-  if (p.timesignature !== '' && !VALID_TIME_SIGNATURES.map(String).includes(p.timesignature)) {
-    throw new ParamError('timesignature', `must be one of ${VALID_TIME_SIGNATURES.join(', ')} (beats per bar), got ${JSON.stringify(p.timesignature)}`);
+  for (const k of ['cotBpm', 'cotDuration']) if (r[k] !== null) num(r, k);
+  if (p.bpm !== null && p.bpm !== 0) {
+    if (!(typeof p.bpm === 'number' && Number.isInteger(p.bpm) && p.bpm >= BPM_RANGE[0] && p.bpm <= BPM_RANGE[1])) {
+      throw new ParamError('bpm', `must be an integer in [${BPM_RANGE[0]}, ${BPM_RANGE[1]}], or null / 0 (chosen by the LM), got ${JSON.stringify(p.bpm)}`);
+    }
   }
-  if (p.vocalLanguage !== 'unknown' && !VALID_LANGUAGES.includes(p.vocalLanguage)) {
-    throw new ParamError('vocalLanguage', `must be 'unknown' or a language code (${VALID_LANGUAGES.slice(0, 8).join(', ')}, ...), got ${JSON.stringify(p.vocalLanguage)}`);
+  if (!isUnsetMeta(p.keyscale) && parseKeyscale(p.keyscale) === null) {
+    throw new ParamError('keyscale', `must be a key: a note A-G, optionally # or b, then major/minor, maj/min, M/m or nothing for major ("C Major", "Am", "F# minor", "Bb", "C#m"), or '' (chosen by the LM), got ${JSON.stringify(p.keyscale)}`);
+  }
+  if (!isUnsetMeta(p.timesignature) && parseTimeSignature(p.timesignature) === null) {
+    throw new ParamError('timesignature', `must be one of ${TIME_SIGNATURE_FORMS.map((t) => JSON.stringify(t)).join(', ')} (or the number ${VALID_TIME_SIGNATURES.join(', ')}), or '' (chosen by the LM), got ${JSON.stringify(p.timesignature)}`);
+  }
+  const lang = p.vocalLanguage.trim().toLowerCase();
+  if (lang !== '' && !VALID_LANGUAGES.includes(lang)) {
+    throw new ParamError('vocalLanguage', `must be 'unknown', '' or a language code in any case (${VALID_LANGUAGES.slice(0, 8).join(', ')}, ...), got ${JSON.stringify(p.vocalLanguage)}`);
   }
   if (!(typeof p.duration === 'number' && (p.duration <= 0 ? Number.isFinite(p.duration) : p.duration <= DEFAULT_MAX_DURATION))) {
-    throw new ParamError('duration', `must be <= 0 (unset) or a number of seconds in (0, ${DEFAULT_MAX_DURATION}], got ${JSON.stringify(p.duration)}`);
+    throw new ParamError('duration', `must be null or <= 0 (unset) or a number of seconds in (0, ${DEFAULT_MAX_DURATION}], got ${JSON.stringify(p.duration)}`);
   }
   num(r, 'inferenceSteps');
   num(r, 'seed');
@@ -357,12 +431,7 @@ export function resolveParams(input: Partial<GenerationParams> | Record<string, 
   oneOf(r, 'inferMethod');
   oneOf(r, 'samplerMode');
   if (p.samplerMode === 'heun' && p.inferMethod === 'sde') throw new ParamError('samplerMode', "heun runs with inferMethod 'ode' only");
-  if (p.timesteps !== null) {
-    const ts = p.timesteps;
-    if (!Array.isArray(ts) || ts.length < 1 || !ts.every((t) => typeof t === 'number' && t >= 0 && t <= 1)) {
-      throw new ParamError('timesteps', `must be null or a non-empty list of numbers in [0, 1], got ${JSON.stringify(ts)}`);
-    }
-  }
+  if (p.timesteps !== null) checkTimesteps(p.timesteps);
   num(r, 'repaintingStart');
   num(r, 'repaintingEnd');
   if (p.repaintingEnd >= 0 && p.repaintingEnd <= p.repaintingStart) {
@@ -421,6 +490,7 @@ export function resolveConfig(input: Partial<GenerationConfig> | Record<string, 
   const kbps = Number(String(c.mp3Bitrate).replace(/k$/i, ''));
   if (!(MP3_BITRATES as readonly number[]).includes(kbps)) throw new ParamError('mp3Bitrate', `must be one of ${MP3_BITRATES.map((b) => `${b}k`).join(', ')}, got ${JSON.stringify(c.mp3Bitrate)}`);
   oneOf(r, 'mp3SampleRate');
+  bool(r, 'constrainedDecodingDebug');
   parseSeedList(c.seeds);
   return c;
 }

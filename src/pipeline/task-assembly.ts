@@ -59,7 +59,13 @@ export function initialItems(p: GenerationParams, seeds: number[]): ItemPlan[] {
     caption: p.caption,
     lyrics,
     language: p.vocalLanguage,
-    metas: { bpm: p.bpm, timesignature: p.timesignature || null, keyscale: p.keyscale || null, duration: p.duration > 0 ? p.duration : null },
+    // As upstream's DiT metadata: bpm 0 and blank strings are N/A, other strings verbatim.
+    metas: {
+      bpm: p.bpm || null,
+      timesignature: p.timesignature.trim() && p.timesignature !== 'N/A' ? p.timesignature : null,
+      keyscale: p.keyscale.trim() ? p.keyscale : null,
+      duration: p.duration > 0 ? p.duration : null,
+    },
     audioCodes: p.audioCodes,
     seed,
   }));

@@ -8,6 +8,7 @@
 // forbidden); after sampling, `update(tokenId)`.
 import { TokenizerError } from '../../text/errors.js';
 import { BPM_RANGE, DEFAULT_MAX_DURATION, DURATION_MIN, VALID_KEYSCALES, VALID_LANGUAGES, VALID_TIME_SIGNATURES } from './music-vocabulary.js';
+import { pythonSetOrder } from './python-set-order.js';
 
 export interface FsmTokenizer {
   /** Token ids of `text` without special tokens added (added tokens in the text are recognised). */
@@ -85,6 +86,8 @@ export class FsmTables {
   readonly timesigTree: PrefixTree;
   readonly keyscaleTree: PrefixTree;
   readonly languageTree: PrefixTree;
+  /** The languages' first tokens in the order upstream's argmax scans them (its Python set's order). */
+  readonly languageFirstTokens: number[];
   private readonly decoded = new Map<number, string>();
 
   constructor(readonly tok: FsmTokenizer, readonly maxDuration = DEFAULT_MAX_DURATION) {
@@ -102,6 +105,7 @@ export class FsmTables {
     this.timesigTree = this.valueTree(VALID_TIME_SIGNATURES.map(String), 'timesignature');
     this.keyscaleTree = this.valueTree(VALID_KEYSCALES, 'keyscale', (first) => 'ABCDEFG'.includes(first.trimStart().charAt(0).toUpperCase()));
     this.languageTree = this.valueTree(VALID_LANGUAGES, 'language');
+    this.languageFirstTokens = pythonSetOrder(this.languageTree.get('') ?? []);
   }
 
   decode(id: number): string {
@@ -311,9 +315,10 @@ export class MetadataFsm {
       case 'LANGUAGE_VALUE': {
         if (this.startUserField('language', logits, this.accumulatedIds.length === 0)) return;
         if (this.accumulatedIds.length === 0) {
-          const first = t.languageTree.get('');
-          if (!first || first.size === 0) return whitelist(logits, [t.newline]);
-          // The first token is the argmax over the languages' first tokens, not sampled.
+          const first = t.languageFirstTokens;
+          if (first.length === 0) return whitelist(logits, [t.newline]);
+          // The first token is the argmax over the languages' first tokens, not sampled; a tie
+          // goes to the first in upstream's order (torch.argmax over list(set)).
           let best = -1;
           for (const id of first) if (best < 0 || logits[id] > logits[best]) best = id;
           return whitelist(logits, [best]);

@@ -51,6 +51,8 @@ export interface LmPlanOptions {
   /** Context window of the LM (max_model_len); token budgets are capped at this - 64. */
   maxModelLen?: number;
   signal?: AbortSignal;
+  /** Receives the FSM's decisions (state, allowed tokens, chosen token) when set. */
+  onFsmDebug?: (message: string) => void;
   onToken?: (phase: 1 | 2, tokens: readonly number[], step: number) => void;
   /** Sees the final (masked) logits of every step, in id space; for parity traces. */
   trace?: (phase: 1 | 2, step: number, logits: Float32Array) => void;
@@ -115,6 +117,7 @@ class FsmProcessor implements LogitsProcessor {
     private readonly vocab: number,
     private readonly onLogits?: (step: number, logits: Float32Array) => void,
     private readonly codesOnlyColumns?: { eosColumn: number },
+    private readonly debug?: FsmDebugger,
   ) {
     this.seq = [...promptIds];
   }
@@ -140,8 +143,12 @@ class FsmProcessor implements LogitsProcessor {
         const v = host[r * cols + c];
         full[info.idOf(c)] = Number.isNaN(v) ? -Infinity : v;
       }
+      const before = fsm?.state;
       fsm?.process(full, this.seq);
-      if (r === 0) this.onLogits?.(info.step, full);
+      if (r === 0) {
+        this.onLogits?.(info.step, full);
+        if (this.debug && fsm) this.debug.masked(info.step, before!, full);
+      }
       for (let c = 0; c < cols; c++) out[r * cols + c] = full[info.idOf(c)];
     }
     return Tensor.fromArray(out, [rows, cols], { device: logits.device });
@@ -167,7 +174,9 @@ class FsmProcessor implements LogitsProcessor {
     const t = tokens[0];
     if (t < 0) return;
     this.seq.push(t);
+    const before = this.fsm?.state;
     this.fsm?.update(t);
+    if (this.debug && this.fsm) this.debug.chosen(t, before!, this.fsm.state);
   }
 
   dispose(): void {
@@ -177,7 +186,33 @@ class FsmProcessor implements LogitsProcessor {
   }
 }
 
-function hasAllMetas(m: UserMetas | null | undefined): boolean {
+/** Reports the constrained decoder's decisions (config.constrainedDecodingDebug). */
+export interface FsmDebugger {
+  /** After masking: the state it masked in and how many tokens stayed allowed. */
+  masked(step: number, state: string, logits: Float32Array): void;
+  /** After a token: the token and the state transition. */
+  chosen(id: number, from: string, to: string): void;
+}
+
+export function fsmDebugger(tok: TextTokenizer, log: (message: string) => void, phase: 1 | 2): FsmDebugger {
+  return {
+    masked(step, state, logits) {
+      let allowed = 0, best = -1;
+      for (let i = 0; i < logits.length; i++) {
+        if (logits[i] === -Infinity) continue;
+        allowed++;
+        if (best < 0 || logits[i] > logits[best]) best = i;
+      }
+      log(`[fsm phase ${phase}] step ${step} state ${state}: ${allowed} token(s) allowed, top ${best} ${JSON.stringify(best >= 0 ? tok.decode([best]) : '')}`);
+    },
+    chosen(id, from, to) {
+      log(`[fsm phase ${phase}] chose ${id} ${JSON.stringify(tok.decode([id]))}${from === to ? ` in ${to}` : `: ${from} -> ${to}`}`);
+    },
+  };
+}
+
+/** Whether the user fixed bpm, key, time signature and duration (then Phase 1 is skipped). */
+export function hasAllMetas(m: UserMetas | null | undefined): boolean {
   return !!m && [m.bpm, m.keyscale, m.timesignature, m.duration].every((v) => v !== undefined && v !== null && String(v).trim() !== '');
 }
 
@@ -185,65 +220,96 @@ function codesOf(text: string): number[] {
   return [...text.matchAll(/<\|audio_code_(\d+)\|>/g)].map((m) => Number(m[1]));
 }
 
-export async function planWithLm(lm: LmBundle, o: LmPlanOptions): Promise<LmPlan> {
+interface LmContext {
+  tok: TextTokenizer;
+  eos: number;
+  pad: number;
+  render: ChatRenderer;
+  encode: (s: string) => number[];
+  maxDuration: number;
+  budgetCap: number;
+  constrained: boolean;
+  tables: FsmTables;
+  vocab: number;
+  sampling: {
+    temperature: number; topK: number; topP: number; repetitionPenalty: number; seed: number;
+    stopTokens: number[]; padId: number; signal?: AbortSignal;
+  };
+}
+
+function lmContext(lm: LmBundle, o: LmPlanOptions): LmContext {
   const tok = lm.tokenizer;
   const eos = tok.eosTokenId;
   const pad = tok.padTokenId;
   if (eos === null || pad === null) throw new TokenizerError('the LM tokenizer needs eos_token and pad_token', tok.source);
-  const render: ChatRenderer = (m, r) => tok.applyChatTemplate(m, { addGenerationPrompt: r.addGenerationPrompt });
-  const encode = (s: string) => tok.encode(s, { addSpecialTokens: false });
   const maxDuration = o.maxDuration ?? DEFAULT_MAX_DURATION;
-  const budgetCap = (o.maxModelLen ?? 4096) - 64;
-  const constrained = o.useConstrainedDecoding ?? true;
-  const tables = tablesFor(lm, maxDuration);
-  const vocab = lm.model.config.vocabSize;
-  const stopTokens = [eos, pad];
-  const user = o.userMetadata ?? null;
-  const sampling = {
-    temperature: o.temperature,
-    topK: o.topK ?? 0,
-    topP: o.topP ?? 1,
-    repetitionPenalty: o.repetitionPenalty ?? 1,
-    seed: o.seed ?? o.seeds?.[0] ?? 0,
-    stopTokens,
-    padId: pad,
-    signal: o.signal,
+  return {
+    tok, eos, pad,
+    render: (m, r) => tok.applyChatTemplate(m, { addGenerationPrompt: r.addGenerationPrompt }),
+    encode: (s: string) => tok.encode(s, { addSpecialTokens: false }),
+    maxDuration,
+    budgetCap: (o.maxModelLen ?? 4096) - 64,
+    constrained: o.useConstrainedDecoding ?? true,
+    tables: tablesFor(lm, maxDuration),
+    vocab: lm.model.config.vocabSize,
+    sampling: {
+      temperature: o.temperature,
+      topK: o.topK ?? 0,
+      topP: o.topP ?? 1,
+      repetitionPenalty: o.repetitionPenalty ?? 1,
+      seed: o.seed ?? o.seeds?.[0] ?? 0,
+      stopTokens: [eos, pad],
+      padId: pad,
+      signal: o.signal,
+    },
   };
+}
+
+/**
+ * Phase 1 alone: the CoT metadata (the user's metadata as is when they fixed every field or CoT
+ * metas are off). Upstream's "dit" infer type, used when no codes are to be written.
+ */
+export async function planMetadata(lm: LmBundle, o: LmPlanOptions): Promise<{ metadata: LmMetadata | UserMetas; phase1: LmPhaseTrace | null }> {
+  return cotPhase(lm, o, lmContext(lm, o));
+}
+
+async function cotPhase(lm: LmBundle, o: LmPlanOptions, x: LmContext): Promise<{ metadata: LmMetadata | UserMetas; phase1: LmPhaseTrace | null }> {
+  const user = o.userMetadata ?? null;
+  if (hasAllMetas(user) || o.useCotMetas === false) return { metadata: { ...(user ?? {}) }, phase1: null };
+  const promptIds = x.encode(lmCotPrompt(x.render, o.caption, o.lyrics));
+  const config: Partial<FsmConfig> = {
+    phase: 'cot',
+    stopAtReasoning: true,
+    skipCaption: o.useCotCaption === false,
+    skipLanguage: o.useCotLanguage === false,
+    skipGenres: true,
+    // The duration field is sampled (or injected from the user's metadata); the target only
+    // fixes the number of codes in Phase 2.
+    targetDuration: null,
+    userMetadata: Object.fromEntries(Object.entries(user ?? {}).filter(([, v]) => v !== undefined && v !== null)),
+    maxDuration: x.maxDuration,
+  };
+  const fsm = x.constrained ? new MetadataFsm(x.tables, config) : null;
+  const proc = new FsmProcessor(fsm, promptIds, x.vocab, o.trace && ((s, l) => o.trace!(1, s, l)), undefined, o.onFsmDebug && fsmDebugger(x.tok, o.onFsmDebug, 1));
+  const r = await generate(lm.model, {
+    ...x.sampling,
+    prompts: [promptIds],
+    cfgScale: 1,
+    maxNewTokens: Math.min(x.budgetCap, x.maxDuration * 5 + 10 + 500),
+    processors: [proc],
+    onToken: o.onToken && ((t, s) => o.onToken!(1, t, s)),
+  });
+  const chosen = r.tokens[0];
+  const text = x.tok.decode(chosen);
+  return { metadata: parseLmOutput(text).metadata, phase1: { promptIds, chosen, text } };
+}
+
+export async function planWithLm(lm: LmBundle, o: LmPlanOptions): Promise<LmPlan> {
+  const x = lmContext(lm, o);
+  const { tok, eos, pad, render, encode, maxDuration, budgetCap, constrained, tables, vocab, sampling } = x;
 
   // Phase 1: CoT metadata.
-  let metadata: LmMetadata | UserMetas;
-  let phase1: LmPhaseTrace | null = null;
-  if (hasAllMetas(user) || o.useCotMetas === false) {
-    metadata = { ...(user ?? {}) };
-  } else {
-    const promptIds = encode(lmCotPrompt(render, o.caption, o.lyrics));
-    const config: Partial<FsmConfig> = {
-      phase: 'cot',
-      stopAtReasoning: true,
-      skipCaption: o.useCotCaption === false,
-      skipLanguage: o.useCotLanguage === false,
-      skipGenres: true,
-      // The duration field is sampled (or injected from the user's metadata); the target only
-      // fixes the number of codes in Phase 2.
-      targetDuration: null,
-      userMetadata: Object.fromEntries(Object.entries(user ?? {}).filter(([, v]) => v !== undefined && v !== null)),
-      maxDuration,
-    };
-    const fsm = constrained ? new MetadataFsm(tables, config) : null;
-    const proc = new FsmProcessor(fsm, promptIds, vocab, o.trace && ((s, l) => o.trace!(1, s, l)));
-    const r = await generate(lm.model, {
-      ...sampling,
-      prompts: [promptIds],
-      cfgScale: 1,
-      maxNewTokens: Math.min(budgetCap, maxDuration * 5 + 10 + 500),
-      processors: [proc],
-      onToken: o.onToken && ((t, s) => o.onToken!(1, t, s)),
-    });
-    const chosen = r.tokens[0];
-    const text = tok.decode(chosen);
-    phase1 = { promptIds, chosen, text };
-    metadata = parseLmOutput(text).metadata;
-  }
+  const { metadata, phase1 } = await cotPhase(lm, o, x);
 
   // Phase 2: audio codes with CFG.
   const durationMeta = Number((metadata as { duration?: unknown }).duration);
@@ -274,7 +340,7 @@ export async function planWithLm(lm: LmBundle, o: LmPlanOptions): Promise<LmPlan
       ? new MetadataFsm(tables, { phase: 'codes', stopAtReasoning: false, skipCaption: true, skipLanguage: true, skipGenres: true, targetDuration: target, maxDuration })
       : null;
     const trace = start === 0 && o.trace ? (s: number, l: Float32Array) => o.trace!(2, s, l) : undefined;
-    const proc = new FsmProcessor(fsm, condIds, vocab, trace, { eosColumn });
+    const proc = new FsmProcessor(fsm, condIds, vocab, trace, { eosColumn }, o.onFsmDebug && fsmDebugger(tok, o.onFsmDebug, 2));
     const r = await generate(lm.model, {
       ...sampling,
       seed: seeds[start],

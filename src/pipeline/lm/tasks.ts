@@ -5,9 +5,9 @@
 import { generate, type StepInfo } from './sampling-loop.js';
 import { MetadataFsm } from './fsm.js';
 import { DEFAULT_MAX_DURATION } from './music-vocabulary.js';
-import { tablesFor, type LmBundle } from './planner.js';
+import { fsmDebugger, tablesFor, type LmBundle } from './planner.js';
 import { extractLyrics, parseLmOutput, type LmMetadata } from './output.js';
-import { lmFormatPrompt, lmInspirePrompt, lmUnderstandPrompt, type ChatRenderer } from '../conditioning/prompts.js';
+import { DEFAULT_NEGATIVE_PROMPT, lmFormatPrompt, lmInspirePrompt, lmUnderstandPrompt, type ChatRenderer } from '../conditioning/prompts.js';
 import { ShapeError, Tensor } from '../../runtime/index.js';
 import { TokenizerError } from '../../text/index.js';
 import { ParamError } from '../params.js';
@@ -19,6 +19,8 @@ export interface LmTaskOptions {
   repetitionPenalty?: number;
   seed?: number;
   useConstrainedDecoding?: boolean;
+  /** Receives the FSM's decisions (upstream constrained_decoding_debug). */
+  onFsmDebug?: (message: string) => void;
   maxDuration?: number;
   maxModelLen?: number;
   signal?: AbortSignal;
@@ -50,6 +52,7 @@ async function runUnderstandPhase(lm: LmBundle, prompt: string, user: UserFields
         });
   const seq = [...promptIds];
   const vocab = lm.model.config.vocabSize;
+  const debug = fsm && o.onFsmDebug ? fsmDebugger(tok, o.onFsmDebug, 1) : null;
   const r = await generate(lm.model, {
     prompts: [promptIds],
     maxNewTokens: Math.min((o.maxModelLen ?? 4096) - 64 - promptIds.length, maxDuration * 5 + 10 + 500),
@@ -68,13 +71,17 @@ async function runUnderstandPhase(lm: LmBundle, prompt: string, user: UserFields
             async process(logits: Tensor, _info: StepInfo): Promise<Tensor> {
               const host = await logits.toFloat32();
               if (host.length !== vocab) throw new ShapeError(`understand-phase logits hold ${host.length} values, not one row of the ${vocab}-token vocabulary`);
+              const before = fsm.state;
               fsm.process(host, seq);
+              debug?.masked(_info.step, before, host);
               return Tensor.fromArray(host, logits.shape, { device: logits.device });
             },
             update(tokens: readonly number[]) {
               if (tokens[0] >= 0) {
                 seq.push(tokens[0]);
+                const before = fsm.state;
                 fsm.update(tokens[0]);
+                debug?.chosen(tokens[0], before, fsm.state);
               }
             },
           },
@@ -88,10 +95,11 @@ function renderer(lm: LmBundle): ChatRenderer {
   return (m, r) => lm.tokenizer.applyChatTemplate(m, { addGenerationPrompt: r.addGenerationPrompt });
 }
 
-/** Audio codes (`<|audio_code_N|>...`) -> metadata and lyrics. */
+/** Audio codes (`<|audio_code_N|>...`) -> metadata and lyrics; no codes = "NO USER INPUT" (upstream: the LM writes an example). */
 export async function understandCodes(lm: LmBundle, audioCodes: string, o: LmTaskOptions = {}): Promise<LmTaskResult> {
-  if (!/<\|audio_code_\d+\|>/.test(audioCodes)) throw new ParamError('audioCodes', 'holds no <|audio_code_N|> tokens');
-  const text = await runUnderstandPhase(lm, lmUnderstandPrompt(renderer(lm), audioCodes), {}, false, 0.3, o);
+  const codes = audioCodes.trim() === '' ? DEFAULT_NEGATIVE_PROMPT : audioCodes;
+  if (codes !== DEFAULT_NEGATIVE_PROMPT && !/<\|audio_code_\d+\|>/.test(codes)) throw new ParamError('audioCodes', 'holds no <|audio_code_N|> tokens');
+  const text = await runUnderstandPhase(lm, lmUnderstandPrompt(renderer(lm), codes), {}, false, 0.85, o);
   const { metadata } = parseLmOutput(text);
   const lyrics = extractLyrics(text);
   if (lyrics) metadata.lyrics = lyrics;

@@ -100,7 +100,7 @@ export async function encodeConditions(ctx: RunContext, task: AssembledTask, ref
   // The encoders run on the native queue: wait for them so their time is not booked to diffusion
   // (sampling needs their output first anyway, so this costs nothing).
   await flush();
-  ctx.timeCosts.dit_encoder_time = seconds(tCond);
+  ctx.timeCosts.dit_encoder_time_cost = seconds(tCond);
   const owned = building.move();
   return { ...sets, guided, dispose: () => owned.dispose(), [Symbol.dispose]: () => owned.dispose() };
 }

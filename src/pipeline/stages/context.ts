@@ -20,11 +20,14 @@ export interface RunOptions {
   onProgress?: (e: ProgressEvent) => void;
   /** Checked between stages, LM tokens and DiT steps (a running VAE decode finishes first). */
   signal?: AbortSignal;
+  /** Receives the constrained decoder's decisions when config.constrainedDecodingDebug is on (default: console.debug). */
+  onDebug?: (message: string) => void;
 }
 
 /** One generation's fixed inputs, handed to every stage. */
 export interface RunContext {
   engine: AceStep;
+  /** The parameters; after the LM plan, with the cot_* fields it filled in. */
   p: GenerationParams;
   c: GenerationConfig;
   seeds: number[];
@@ -35,6 +38,8 @@ export interface RunContext {
   silence: SilenceLatent;
   /** The DiT adapter and scale of this run, fixed at its start. */
   adapters: AdapterSnapshot;
+  /** Warnings for the result's status message (e.g. a file that could not be saved). */
+  warnings: string[];
 }
 
 /** The DiT output cannot be decoded (NaN/Inf or all zeros, UPSTREAM.md: Post-processing and saving). */

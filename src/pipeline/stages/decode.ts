@@ -37,6 +37,6 @@ export async function decodeLatents(ctx: RunContext, lat: Float32Array, shape: [
     },
   });
   const wav = Float32Array.from(await out.toFloat32());
-  ctx.timeCosts.vae_decode_time = seconds(t0);
+  ctx.timeCosts.dit_vae_decode_time_cost = seconds(t0);
   return wav;
 }

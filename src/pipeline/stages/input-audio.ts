@@ -1,9 +1,10 @@
 // Stage: encode the source audio (repaint/lego/cover/extract/complete, UPSTREAM.md: Task types) and the
 // reference audio (UPSTREAM.md: Reference audio) to VAE latents. Repaint pads the source with silence where the
-// region reaches outside it (outpainting, UPSTREAM.md: Repaint) and both tasks get their region in seconds.
+// region reaches outside it (outpainting, UPSTREAM.md: Repaint) and both tasks get their region in seconds; a
+// region that misses the source is a ParamError, found before the VAE runs.
 import { loadAudio, type Pcm } from '../../io/audio/index.js';
 import type { AceStep } from '../engine.js';
-import type { GenerationParams } from '../params.js';
+import { ParamError, type GenerationParams } from '../params.js';
 import { sampleAudioLatents } from '../conditioning/audio-latents.js';
 import type { RepaintRegion } from '../task-assembly.js';
 import { checkAbort, seconds, type RunContext } from './context.js';
@@ -77,6 +78,10 @@ function repaintInput(p: GenerationParams, pcm: Pcm, sr: number): { pcm: Pcm; re
   const srcSeconds = pcm.channels[0].length / sr;
   const hasRange = p.taskType === 'repaint' || p.repaintingStart !== 0 || p.repaintingEnd >= 0;
   if (!hasRange) return { pcm, region: null };
+  // Repaint may reach past either end (outpainting) but must touch the source; lego's region lies inside it.
+  if (p.taskType === 'lego' ? p.repaintingStart >= srcSeconds : p.repaintingStart > srcSeconds) {
+    throw new ParamError('repaintingStart', `must be ${p.taskType === 'lego' ? 'before' : 'at or before'} the end of the source (${srcSeconds.toFixed(2)} s, ${p.srcAudio}), got ${p.repaintingStart}`);
+  }
   const end = p.repaintingEnd < 0 ? srcSeconds : p.repaintingEnd;
   const left = p.repaintingStart < 0 ? -p.repaintingStart : 0;
   const right = p.taskType === 'repaint' && end > srcSeconds ? end - srcSeconds : 0;
@@ -93,8 +98,8 @@ export async function encodeInputAudio(ctx: RunContext): Promise<InputAudio> {
   let repaintRegion: RepaintRegion | null = null;
   if (usesSource(p)) {
     checkAbort(signal, 'source encoding');
-    onProgress?.({ stage: 'encode', what: 'source' });
     const input = repaintInput(p, await loadAudio(p.srcAudio!, { sampleRate: sr }), sr);
+    onProgress?.({ stage: 'encode', what: 'source' });
     repaintRegion = input.region;
     source = await encodeAudio(engine, input.pcm, seeds[0]);
   }

@@ -62,6 +62,9 @@ export async function sampleLatents(ctx: RunContext, task: AssembledTask, conds:
   using stack = new DisposableStack();
   const vel = stack.use(ditVelocity(engine.dit, ctx.adapters));
   const r = await sample(vel.velocity, { main: conds.main, nonCover: conds.nonCover }, noise, shape, samplerOptions(ctx, task, conds.guided));
-  ctx.timeCosts.dit_diffusion_time = seconds(t0);
+  // The turbo grid leaves out the final 0; the base/SFT grid ends with it.
+  const steps = engine.variant === 'turbo' ? r.schedule.length : r.schedule.length - 1;
+  ctx.timeCosts.dit_diffusion_time_cost = seconds(t0);
+  ctx.timeCosts.dit_diffusion_per_step_time_cost = ctx.timeCosts.dit_diffusion_time_cost / Math.max(1, steps);
   return r.latents;
 }

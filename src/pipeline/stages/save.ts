@@ -21,7 +21,14 @@ export async function postProcessAndSave(ctx: RunContext, wav: Float32Array, N: 
   checkAbort(opts.signal, 'saving');
   const t0 = performance.now();
   const rc = resolveRepaintConfig(p.repaintMode, p.repaintStrength);
-  if (opts.saveDir) mkdirSync(opts.saveDir, { recursive: true });
+  let saveFailure: string | null = null;
+  if (opts.saveDir) {
+    try {
+      mkdirSync(opts.saveDir, { recursive: true });
+    } catch (e) {
+      saveFailure = (e as Error).message;
+    }
+  }
   const audios: GeneratedAudio[] = [];
   for (let b = 0; b < B; b++) {
     let item = wav.subarray(b * 2 * N, (b + 1) * 2 * N);
@@ -40,12 +47,22 @@ export async function postProcessAndSave(ctx: RunContext, wav: Float32Array, N: 
     const key = keyFromParams(rec, FLOAT_PARAM_KEYS);
     let path: string | null = null;
     if (opts.saveDir) {
-      path = join(opts.saveDir, `${key}.${extensionOf(c.audioFormat)}`);
-      await saveAudio(path, { sampleRate: sr, channels }, { format: c.audioFormat, mp3Bitrate: c.mp3Bitrate, mp3SampleRate: c.mp3SampleRate });
+      // Like upstream, a file that cannot be written leaves path '' and the audio in memory.
+      path = '';
+      if (saveFailure === null) {
+        const file = join(opts.saveDir, `${key}.${extensionOf(c.audioFormat)}`);
+        try {
+          await saveAudio(file, { sampleRate: sr, channels }, { format: c.audioFormat, mp3Bitrate: c.mp3Bitrate, mp3SampleRate: c.mp3SampleRate });
+          path = file;
+        } catch (e) {
+          ctx.warnings.push(`warning: audio ${b + 1} was not saved (${(e as Error).message}); it is kept in memory`);
+        }
+      }
     }
     opts.onProgress?.({ stage: 'save', item: b + 1, total: B });
     audios.push({ path, key, sampleRate: sr, channels, params: rec });
   }
+  if (saveFailure !== null) ctx.warnings.push(`warning: the audio was not saved (${saveFailure}); it is kept in memory`);
   ctx.timeCosts.save_time = seconds(t0);
   return audios;
 }
