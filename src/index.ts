@@ -24,3 +24,5 @@ export {
 export { CheckpointError, AudioError } from './io/errors.js';
 export { TokenizerError } from './text/index.js';
 export { loadAudio, saveAudio, AUDIO_FORMATS, type AudioFormat, type Pcm } from './io/audio/index.js';
+export { createServer, type ServerOptions, type AceStepServer } from './server/server.js';
+export { runRedisWorker, type RedisWorkerOptions } from './server/redis-queue.js';

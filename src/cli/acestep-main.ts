@@ -7,6 +7,7 @@ import {
   AceStep, createSample, DEFAULT_CONFIG, DEFAULT_PARAMS, formatSample, generateMusic, ParamError, resolveConfig, resolveParams, setNumThreads, understandMusic,
   type BackendChoice, type ProgressEvent,
 } from '../index.js';
+import { runServerCli } from '../server/cli-serve.js';
 
 const USAGE = `usage: acestep <command> --checkpoints <dir> [options]
 
@@ -15,6 +16,8 @@ commands:
   understand      --audio-codes <codes> | --src-audio <file>
   create-sample   --query <text> [--instrumental] [--vocal-language <code>]
   format-sample   --caption <text> --lyrics <text> [--bpm <n>] [--duration <s>] [--keyscale <key>] [--timesignature <n>]
+  serve           REST server (acestep serve --help)
+  worker          Redis job worker (acestep worker --help)
 
 common options:
   --checkpoints <dir>   checkpoint root (acestep-v15-turbo, acestep-5Hz-lm-*, Qwen3-Embedding-0.6B, vae)
@@ -103,6 +106,7 @@ export async function runCli(argv: string[]): Promise<number> {
 
 async function run(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  if (command === 'serve' || command === 'worker') return runServerCli(argv);
   if (!command || command === '--help' || command === 'help') {
     process.stdout.write(`${USAGE}\n`);
     return command ? 0 : 2;

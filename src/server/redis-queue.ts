@@ -1,0 +1,250 @@
+// Scale-out on Redis through BullMQ: serve nodes add jobs (RedisQueue) and any number of worker
+// processes (runRedisWorker, one per machine or GPU) run them. Progress, cancel flags, results and
+// the audio bytes (base64) live in Redis, so no node needs a shared filesystem: a worker stores each
+// generated file under an expiring key and a serve node writes it into its own audio dir when a
+// client first fetches it; input audio (uploads, confined paths) travels the same way to the
+// worker. A worker that dies mid-job loses its lock; BullMQ's stalled-job check hands the job to
+// another worker, and only the lock holder can complete it, so it finishes exactly once.
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { Job, Queue, UnrecoverableError, Worker, type ConnectionOptions } from 'bullmq';
+import type { EngineHost } from './engine-host.js';
+import { executeJob, JobFailedError } from './job-executor.js';
+import { CANCELLED, QueueFullError, type CancelOutcome, type JobProgress, type JobQueue, type JobRecord, type JobSpec, type JobStatus, type QueueStats, type ResultItem } from './jobs.js';
+
+/** BullMQ connection options from a redis:// or rediss:// URL. */
+export function redisConnection(url: string): ConnectionOptions {
+  const u = new URL(url);
+  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') throw new Error(`redis URL must start with redis:// or rediss://, got ${url}`);
+  const db = u.pathname.length > 1 ? Number(u.pathname.slice(1)) : 0;
+  return {
+    host: u.hostname || '127.0.0.1',
+    port: u.port ? Number(u.port) : 6379,
+    username: u.username ? decodeURIComponent(u.username) : undefined,
+    password: u.password ? decodeURIComponent(u.password) : undefined,
+    db: Number.isInteger(db) ? db : 0,
+    tls: u.protocol === 'rediss:' ? {} : undefined,
+    maxRetriesPerRequest: null,
+  };
+}
+
+export interface RedisQueueOptions {
+  url: string;
+  prefix: string;
+  queueName: string;
+  dataDir: string;
+  queueMax: number;
+  retentionMs: number;
+}
+
+/** Key names shared by serve nodes and workers. */
+export class RedisKeys {
+  constructor(readonly prefix: string) {}
+  cancel = (id: string) => `${this.prefix}:acestep:cancel:${id}`;
+  runs = (id: string) => `${this.prefix}:acestep:runs:${id}`;
+  audio = (rel: string) => `${this.prefix}:acestep:audio:${rel}`;
+  input = (id: string, slot: string) => `${this.prefix}:acestep:input:${id}:${slot}`;
+}
+
+/** Input audio travels with the job: [slot, file name] per stored file. */
+interface RedisJobData extends JobSpec {
+  inputs: { slot: 'src' | 'ref'; name: string }[];
+}
+
+function writeAtomic(path: string, data: Buffer): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, data);
+  renameSync(tmp, path);
+}
+
+export class RedisQueue implements JobQueue {
+  readonly audioDir: string;
+  readonly uploadDir: string;
+  private readonly queue: Queue;
+  private readonly keys: RedisKeys;
+
+  constructor(private readonly opts: RedisQueueOptions) {
+    this.audioDir = join(opts.dataDir, 'audio');
+    this.uploadDir = join(opts.dataDir, 'uploads');
+    this.keys = new RedisKeys(opts.prefix);
+    this.queue = new Queue(opts.queueName, { connection: redisConnection(opts.url), prefix: opts.prefix });
+  }
+
+  async ready(): Promise<void> {
+    await this.queue.waitUntilReady();
+  }
+
+  private get ttl(): number {
+    return Math.max(1, Math.ceil(this.opts.retentionMs / 1000));
+  }
+
+  async submit(spec: JobSpec): Promise<number> {
+    const c = await this.queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
+    if (Object.values(c).reduce((a, b) => a + b, 0) >= this.opts.queueMax) throw new QueueFullError();
+    const client = await this.queue.getBackend().client;
+    const inputs: RedisJobData['inputs'] = [];
+    const r = spec.release;
+    for (const [slot, path] of [['src', r.srcAudioPath], ['ref', r.referenceAudioPath]] as const) {
+      if (!path) continue;
+      await client.set(this.keys.input(spec.taskId, slot), readFileSync(path).toString('base64'), { EX: this.ttl });
+      inputs.push({ slot, name: basename(path) });
+    }
+    const data: RedisJobData = { ...spec, inputs };
+    await this.queue.add('generate', data, { jobId: spec.taskId, removeOnComplete: { age: this.ttl }, removeOnFail: { age: this.ttl } });
+    // The bytes are in Redis now; the local upload copies are not needed.
+    for (const u of spec.uploads) rmSync(u, { recursive: true, force: true });
+    const after = await this.queue.getJobCounts('waiting', 'prioritized');
+    return after.waiting + after.prioritized;
+  }
+
+  async get(taskId: string): Promise<JobRecord | null> {
+    const job = (await Job.fromId(this.queue, taskId)) as Job<RedisJobData, { items: ResultItem[] }> | undefined;
+    if (!job) return null;
+    const state = await job.getState();
+    const client = await this.queue.getBackend().client;
+    const runs = Number((await client.get(this.keys.runs(taskId))) ?? 0);
+    const cancelled = (await client.get(this.keys.cancel(taskId))) !== null;
+    let status: JobStatus = state === 'active' ? 'running' : state === 'completed' ? 'succeeded' : state === 'failed' ? 'failed' : 'queued';
+    let error = state === 'failed' ? job.failedReason || 'failed' : null;
+    if (status === 'queued' && cancelled) {
+      status = 'failed';
+      error = CANCELLED;
+    }
+    const p = (typeof job.progress === 'object' && job.progress ? job.progress : {}) as Partial<JobProgress>;
+    const stage = status === 'queued' ? 'queued' : (p.stage ?? 'starting');
+    return {
+      taskId,
+      status,
+      createdAt: job.timestamp / 1000,
+      startedAt: job.processedOn ? job.processedOn / 1000 : null,
+      finishedAt: job.finishedOn ? job.finishedOn / 1000 : null,
+      progress: status === 'queued' ? 0 : (p.progress ?? 0),
+      stage,
+      text: status === 'queued' && runs > 0 ? 'queued again: the worker running it stopped' : (p.text ?? ''),
+      error,
+      items: status === 'succeeded' ? (job.returnvalue?.items ?? []) : [],
+      reruns: Math.max(0, runs - 1),
+      original: job.data.release.original,
+    };
+  }
+
+  async cancel(taskId: string): Promise<CancelOutcome> {
+    const job = await Job.fromId(this.queue, taskId);
+    if (!job) return 'not_found';
+    const state = await job.getState();
+    if (state === 'completed' || state === 'failed') return 'finished';
+    const client = await this.queue.getBackend().client;
+    await client.set(this.keys.cancel(taskId), '1', { EX: this.ttl });
+    return state === 'active' ? 'cancelling' : 'cancelled';
+  }
+
+  async stats(): Promise<QueueStats> {
+    const c = await this.queue.getJobCounts('waiting', 'active', 'completed', 'failed', 'delayed', 'prioritized');
+    const queued = c.waiting + c.delayed + c.prioritized;
+    const done = await this.queue.getJobs(['completed'], 0, 49);
+    const secs = done.filter((j) => j.finishedOn && j.processedOn).map((j) => (j.finishedOn! - j.processedOn!) / 1000);
+    const avg = secs.length ? secs.reduce((a, b) => a + b, 0) / secs.length : 0;
+    return {
+      jobs: { total: queued + c.active + c.completed + c.failed, queued, running: c.active, succeeded: c.completed, failed: c.failed },
+      queue_size: queued,
+      queue_maxsize: this.opts.queueMax,
+      avg_job_seconds: Math.round(avg * 1000) / 1000,
+    };
+  }
+
+  async audioFile(relative: string): Promise<string | null> {
+    const path = join(this.audioDir, relative);
+    if (existsSync(path)) return path;
+    const client = await this.queue.getBackend().client;
+    const b64 = await client.get(this.keys.audio(relative));
+    if (b64 === null) return null;
+    writeAtomic(path, Buffer.from(b64, 'base64'));
+    return path;
+  }
+
+  async close(): Promise<void> {
+    await this.queue.close();
+  }
+}
+
+export interface RedisWorkerOptions {
+  url: string;
+  prefix?: string;
+  queueName?: string;
+  dataDir: string;
+  host: EngineHost;
+  retentionMs?: number;
+  /** Lock time of a running job; a worker silent this long is presumed dead (default 30 s). */
+  lockMs?: number;
+  /** How often the stalled-job check runs (default lockMs). */
+  stalledIntervalMs?: number;
+}
+
+export interface RedisWorker {
+  worker: Worker;
+  close(): Promise<void>;
+}
+
+/** Runs jobs from the Redis queue on this process's engine, one at a time. */
+export async function runRedisWorker(o: RedisWorkerOptions): Promise<RedisWorker> {
+  const prefix = o.prefix ?? 'acestep';
+  const keys = new RedisKeys(prefix);
+  const ttl = Math.max(1, Math.ceil((o.retentionMs ?? 7 * 24 * 3600 * 1000) / 1000));
+  const audioDir = join(o.dataDir, 'audio');
+  const uploadDir = join(o.dataDir, 'uploads');
+  const lockMs = o.lockMs ?? 30_000;
+  await o.host.load();
+  const worker = new Worker<RedisJobData, { items: ResultItem[] }>(
+    o.queueName ?? 'generate',
+    async (job) => {
+      const client = await worker.getBackend().client;
+      const id = job.data.taskId;
+      // One worker holds a job at a time, so a plain read-then-write counts its runs.
+      await client.set(keys.runs(id), Number((await client.get(keys.runs(id))) ?? 0) + 1, { EX: ttl });
+      if ((await client.get(keys.cancel(id))) !== null) throw new UnrecoverableError(CANCELLED);
+      // Input audio comes out of Redis into this worker's own upload folder.
+      const spec: JobSpec = { ...job.data, release: { ...job.data.release }, uploads: [join(uploadDir, id)] };
+      for (const inp of job.data.inputs) {
+        const b64 = await client.get(keys.input(id, inp.slot));
+        if (b64 === null) throw new UnrecoverableError(`input audio of the job expired from the store (${inp.slot})`);
+        const path = join(uploadDir, id, `${inp.slot}-${inp.name}`);
+        writeAtomic(path, Buffer.from(b64, 'base64'));
+        if (inp.slot === 'src') spec.release.srcAudioPath = path;
+        else spec.release.referenceAudioPath = path;
+      }
+      const ctl = new AbortController();
+      const poll = setInterval(() => {
+        client.get(keys.cancel(id)).then((v) => v !== null && ctl.abort(), () => undefined);
+      }, 250);
+      try {
+        const items = await executeJob(o.host, spec, audioDir, (p) => void job.updateProgress(p).catch(() => undefined), ctl.signal);
+        for (const it of items) await client.set(keys.audio(it.audio), readFileSync(join(audioDir, it.audio)).toString('base64'), { EX: ttl });
+        await client.del(keys.input(id, 'src'), keys.input(id, 'ref'));
+        return { items };
+      } catch (e) {
+        if (e instanceof JobFailedError) throw new UnrecoverableError(e.message);
+        throw e;
+      } finally {
+        clearInterval(poll);
+        rmSync(join(audioDir, id), { recursive: true, force: true });
+        rmSync(join(uploadDir, id), { recursive: true, force: true });
+      }
+    },
+    {
+      connection: redisConnection(o.url),
+      prefix,
+      concurrency: 1,
+      lockDuration: lockMs,
+      stalledInterval: o.stalledIntervalMs ?? lockMs,
+      maxStalledCount: 3,
+    },
+  );
+  await worker.waitUntilReady();
+  return {
+    worker,
+    async close() {
+      await worker.close();
+    },
+  };
+}
