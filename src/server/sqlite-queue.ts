@@ -57,6 +57,9 @@ CREATE INDEX IF NOT EXISTS jobs_finished ON jobs (finished_at);
 
 const now = () => Date.now() / 1000;
 
+/** A job cut off this many times (each a crash of the server while it ran) is failed, not run again. */
+export const MAX_RERUNS = 3;
+
 export class SqliteQueue implements JobQueue {
   readonly audioDir: string;
   readonly uploadDir: string;
@@ -78,7 +81,11 @@ export class SqliteQueue implements JobQueue {
     this.db.pragma('busy_timeout = 5000');
     this.db.exec(SCHEMA);
     if (opts.host) {
-      // A job left 'running' was cut off by a crash: run it again and say so.
+      // A job left 'running' was cut off by a crash: run it again and say so, unless it keeps
+      // taking the server down with it.
+      this.db
+        .prepare(`UPDATE jobs SET status = 'failed', reruns = reruns + 1, stage = 'failed', progress = 0, finished_at = ?, error = ? WHERE status = 'running' AND reruns + 1 >= ?`)
+        .run(now(), `the server stopped ${MAX_RERUNS} times while running this job`, MAX_RERUNS);
       this.db
         .prepare(`UPDATE jobs SET status = 'queued', reruns = reruns + 1, progress = 0, stage = 'queued', progress_text = 'queued again: the server stopped while this job was running' WHERE status = 'running'`)
         .run();

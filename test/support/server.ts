@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 import { makeTinyCheckpoints } from '../../scripts/make-tiny-checkpoints.js';
 import { writeWav } from '../../src/io/audio/index.js';
+import { addonPath } from '../../src/runtime/native.js';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -122,9 +123,9 @@ export interface Child {
   kill9(): Promise<void>;
 }
 
-/** Spawns `node dist/src/cli/acestep.js <args>`. */
+/** Spawns `node dist/src/cli/acestep.js <args>` on the addon this process loaded. */
 export function spawnCli(args: string[], env: Record<string, string> = {}): Child {
-  const proc = spawn(process.execPath, [builtCli(), ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [builtCli(), ...args], { cwd: ROOT, env: { ...process.env, ACESTEP_ADDON: addonPath, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const waiters: { re: RegExp; res: (m: RegExpMatchArray) => void }[] = [];
   const feed = (d: Buffer) => {

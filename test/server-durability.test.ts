@@ -1,0 +1,82 @@
+// An accepted job is never lost: `acestep serve` runs as a child process with its SQLite job store,
+// is killed with SIGKILL while jobs are queued and one is running, and restarted on the same data
+// dir, twice. Every accepted job then finishes; the jobs that were running say they were run again;
+// a result finished before the kills is still served with its audio.
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { call, query, QUICK, spawnCli, submit, tinyCheckpoints, waitAll, type Child } from './support/server.js';
+
+let dir: string;
+let ckpt: string;
+const children: Child[] = [];
+
+beforeAll(() => {
+  ({ dir, ckpt } = tinyCheckpoints());
+}, 120_000);
+
+afterAll(async () => {
+  for (const c of children) await c.kill9();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+async function startServer(dataDir: string): Promise<string> {
+  const c = spawnCli(['serve', '--checkpoints', ckpt, '--port', '0', '--data-dir', dataDir, '--device', 'cpu', '--lm-max-model-len', '1024', '--queue-max', '100']);
+  children.push(c);
+  const m = await c.waitFor(/listening on (http:\/\/\S+)/, 90_000);
+  return m[1];
+}
+
+/** Jobs long enough (about a second each on the tiny models) that a kill lands mid-run. */
+const SLOW = { ...QUICK, audio_duration: 240, inference_steps: 20 };
+
+describe('kill -9 of the server with the SQLite job store', () => {
+  it('every accepted job finishes across two kill -9 / restart cycles', async () => {
+    const dataDir = join(dir, 'data');
+    let base = await startServer(dataDir);
+    const early = await submit(base, QUICK);
+    const earlyDone = (await waitAll(base, [early], 60_000)).get(early)!;
+    expect(earlyDone.status).toBe(1);
+    const earlyFile = JSON.parse(earlyDone.result)[0].file as string;
+
+    const ids: string[] = [];
+    for (let i = 0; i < 8; i++) ids.push(await submit(base, SLOW));
+    const cutOff = new Map<string, number>();
+    for (let cycle = 0; cycle < 2; cycle++) {
+      // Wait for a job in diffusion, then kill at once.
+      let states: { id: string; stage: string; status: number }[] = [];
+      for (let i = 0; i < 600; i++) {
+        states = (await query(base, ids)).map((p) => ({ id: p.task_id, status: p.status, stage: JSON.parse(p.result)[0]?.stage ?? '' }));
+        if (states.some((s) => s.stage === 'diffusion')) break;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      const running = states.filter((s) => s.stage === 'diffusion').map((s) => s.id);
+      expect(running).toHaveLength(1);
+      expect(states.filter((s) => s.status === 0 && s.stage === 'queued').length).toBeGreaterThanOrEqual(1);
+      await children.at(-1)!.kill9();
+      cutOff.set(running[0], (cutOff.get(running[0]) ?? 0) + 1);
+      base = await startServer(dataDir);
+    }
+
+    const done = await waitAll(base, ids, 120_000, 200);
+    expect(done.size).toBe(ids.length);
+    let reruns = 0;
+    for (const id of ids) {
+      const p = done.get(id)!;
+      expect(p.status, id).toBe(1);
+      const it0 = JSON.parse(p.result)[0];
+      expect(it0.reruns).toBe(cutOff.get(id) ?? 0);
+      reruns += it0.reruns;
+      expect((await fetch(base + it0.file)).status).toBe(200);
+    }
+    expect(reruns).toBe(2);
+    // The result finished before both kills is still there, audio included.
+    const [again] = await query(base, [early]);
+    expect(again.status).toBe(1);
+    expect(JSON.parse(again.result)[0].file).toBe(earlyFile);
+    expect((await fetch(base + earlyFile)).status).toBe(200);
+    const stats = (await call(base, '/v1/stats')).body.data;
+    expect(stats.jobs).toMatchObject({ total: ids.length + 1, succeeded: ids.length + 1, failed: 0, queued: 0, running: 0 });
+    console.log(`kill -9 test: ${ids.length + 1} jobs accepted, 2 kills, ${cutOff.size} distinct cut-off jobs re-run, ${done.size + 1} finished`);
+  }, 240_000);
+});
