@@ -6,26 +6,33 @@
 // worker. A worker that dies mid-job loses its lock; BullMQ's stalled-job check hands the job to
 // another worker, and only the lock holder can complete it, so it finishes exactly once.
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
 import { Job, Queue, UnrecoverableError, Worker, type ConnectionOptions } from 'bullmq';
 import type { EngineHost } from './engine-host.js';
 import { executeJob, JobFailedError } from './job-executor.js';
 import { CANCELLED, QueueFullError, type CancelOutcome, type JobProgress, type JobQueue, type JobRecord, type JobSpec, type JobStatus, type QueueStats, type ResultItem } from './jobs.js';
 
-/** BullMQ connection options from a redis:// or rediss:// URL. */
-export function redisConnection(url: string): ConnectionOptions {
+/** An ioredis client as BullMQ takes it (`connection`), plus quit() to close it. */
+export type RedisClientHandle = ConnectionOptions & { quit(): Promise<unknown> };
+
+const requireCjs = createRequire(import.meta.url);
+
+/**
+ * A new ioredis connection to `url`. BullMQ cannot load ioredis itself under native ESM, so the
+ * client is built here (loaded through require, so an install beside the package is found too).
+ */
+export function redisClient(url: string): RedisClientHandle {
   const u = new URL(url);
   if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') throw new Error(`redis URL must start with redis:// or rediss://, got ${url}`);
-  const db = u.pathname.length > 1 ? Number(u.pathname.slice(1)) : 0;
-  return {
-    host: u.hostname || '127.0.0.1',
-    port: u.port ? Number(u.port) : 6379,
-    username: u.username ? decodeURIComponent(u.username) : undefined,
-    password: u.password ? decodeURIComponent(u.password) : undefined,
-    db: Number.isInteger(db) ? db : 0,
-    tls: u.protocol === 'rediss:' ? {} : undefined,
-    maxRetriesPerRequest: null,
-  };
+  let mod: { default?: unknown; Redis?: unknown };
+  try {
+    mod = requireCjs('ioredis') as typeof mod;
+  } catch {
+    throw new Error("the Redis queue needs the 'ioredis' package (a dependency of acestep): reinstall with npm install");
+  }
+  const Ctor = (mod.Redis ?? mod.default ?? mod) as new (url: string, opts: object) => RedisClientHandle;
+  return new Ctor(url, { maxRetriesPerRequest: null });
 }
 
 export interface RedisQueueOptions {
@@ -63,12 +70,14 @@ export class RedisQueue implements JobQueue {
   readonly uploadDir: string;
   private readonly queue: Queue;
   private readonly keys: RedisKeys;
+  private readonly conn: RedisClientHandle;
 
   constructor(private readonly opts: RedisQueueOptions) {
     this.audioDir = join(opts.dataDir, 'audio');
     this.uploadDir = join(opts.dataDir, 'uploads');
     this.keys = new RedisKeys(opts.prefix);
-    this.queue = new Queue(opts.queueName, { connection: redisConnection(opts.url), prefix: opts.prefix });
+    this.conn = redisClient(opts.url);
+    this.queue = new Queue(opts.queueName, { connection: this.conn, prefix: opts.prefix });
   }
 
   async ready(): Promise<void> {
@@ -165,6 +174,7 @@ export class RedisQueue implements JobQueue {
 
   async close(): Promise<void> {
     await this.queue.close();
+    await this.conn.quit().catch(() => undefined);
   }
 }
 
@@ -195,6 +205,7 @@ export async function runRedisWorker(o: RedisWorkerOptions): Promise<RedisWorker
   const uploadDir = join(o.dataDir, 'uploads');
   const lockMs = o.lockMs ?? 30_000;
   await o.host.load();
+  const conn = redisClient(o.url);
   const worker = new Worker<RedisJobData, { items: ResultItem[] }>(
     o.queueName ?? 'generate',
     async (job) => {
@@ -232,7 +243,7 @@ export async function runRedisWorker(o: RedisWorkerOptions): Promise<RedisWorker
       }
     },
     {
-      connection: redisConnection(o.url),
+      connection: conn,
       prefix,
       concurrency: 1,
       lockDuration: lockMs,
@@ -245,6 +256,7 @@ export async function runRedisWorker(o: RedisWorkerOptions): Promise<RedisWorker
     worker,
     async close() {
       await worker.close();
+      await conn.quit().catch(() => undefined);
     },
   };
 }
