@@ -2,15 +2,16 @@
 // /v1/model_inventory, /v1/init (switch the DiT, load the LM) and the /v1/lora/* adapter controls.
 import { basename } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { TASK_TYPES } from '../../pipeline/prompts.js';
 import { requireHeaderKey } from '../auth.js';
 import type { ServerContext } from '../context.js';
 import { HttpError, ok, softError } from '../envelope.js';
 import { parseBool } from '../release-fields.js';
 import { decodeBody } from '../request-body.js';
 
-/** Task types a DiT supports: turbo/SFT/base all run the six tasks here. */
-const SUPPORTED_TASKS = [...TASK_TYPES];
+/** Upstream's model zoo: turbo and SFT do text2music, repaint and cover; only base adds extract, lego and complete. */
+const TURBO_TASKS = ['text2music', 'repaint', 'cover', 'cover-nofsq'];
+const BASE_TASKS = [...TURBO_TASKS, 'extract', 'lego', 'complete'];
+const supportedTasks = (model: string) => (/(^|-)base$/.test(model) ? BASE_TASKS : TURBO_TASKS);
 
 function loadedNames(ctx: ServerContext): { dit: string | null; lm: string | null; lmLoaded: boolean } {
   const e = ctx.host?.current ?? null;
@@ -24,7 +25,7 @@ function inventory(ctx: ServerContext) {
   const lms = host?.lmModels() ?? [];
   const dflt = names.dit ?? dits[0] ?? null;
   return {
-    models: dits.map((n) => ({ name: n, is_default: n === dflt, is_loaded: n === names.dit, supported_task_types: SUPPORTED_TASKS })),
+    models: dits.map((n) => ({ name: n, is_default: n === dflt, is_loaded: n === names.dit, supported_task_types: supportedTasks(n) })),
     default_model: dflt,
     lm_models: lms.map((n) => ({ name: n, is_loaded: n === names.lm })),
     loaded_lm_model: names.lm,
