@@ -426,10 +426,17 @@ describe('security', () => {
 });
 
 describe('retention', () => {
-  it('removes finished records and their audio after the configured age', async () => {
-    const s = await createServer({ checkpoints: ckpt, device: 'cpu', dataDir: join(dir, 'short'), apiKey: null, retentionMs: 1500, redis: null });
+  it('removes finished records and their audio after the configured age; uploads over the limit answer 413', async () => {
+    const s = await createServer({ checkpoints: ckpt, device: 'cpu', dataDir: join(dir, 'short'), apiKey: null, retentionMs: 1500, redis: null, uploadLimit: 4096 });
     const b = await s.listen({ port: 0 });
     try {
+      const form = new FormData();
+      form.append('task_type', 'cover');
+      form.append('src_audio', new Blob([new Uint8Array(10_000)]), 'big.wav');
+      const big = await call(b, '/release_task', { method: 'POST', body: form });
+      expect(big.status).toBe(413);
+      expect(big.body.detail).toMatch(/size limit|too large/i);
+      expect((await call(b, '/v1/stats')).body.data.jobs.total).toBe(0);
       const id = await submit(b, QUICK);
       const p = (await waitAll(b, [id], 60_000)).get(id)!;
       expect(p.status).toBe(1);

@@ -189,6 +189,8 @@ export class SqliteQueue implements JobQueue {
     this.controllers.set(spec.taskId, ctl);
     const progress = this.db.prepare(`UPDATE jobs SET progress = ?, stage = ?, progress_text = ? WHERE task_id = ? AND status = 'running'`);
     const report = (p: JobProgress) => progress.run(p.progress, p.stage, p.text, spec.taskId);
+    // A re-run starts clean: files of a run cut off before its record was written are dropped.
+    rmSync(join(this.audioDir, spec.taskId), { recursive: true, force: true });
     try {
       const items = await executeJob(this.opts.host!, spec, this.audioDir, report, ctl.signal);
       this.db
