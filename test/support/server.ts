@@ -2,7 +2,7 @@
 // HTTP client with upstream's envelope, a test tone, polling, and child processes of the compiled
 // `acestep` command (dist/ is rebuilt with tsc when any source is newer).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -101,15 +101,39 @@ function newest(dir: string): number {
   return t;
 }
 
-/** The compiled CLI entry, rebuilt when src/ or scripts/ changed since the last build. */
+function distStale(): boolean {
+  const marker = join(ROOT, 'dist', 'src', 'server', 'server.js');
+  return !existsSync(marker) || statSync(marker).mtimeMs < Math.max(newest(join(ROOT, 'src')), newest(join(ROOT, 'scripts')));
+}
+
+/**
+ * The compiled CLI entry, rebuilt with tsc when src/ or scripts/ changed since the last build
+ * (a clean clone has a fresh dist/ from `npm ci`). Test files running side by side take turns
+ * through a lock folder so only one compiles.
+ */
 export function builtCli(): string {
   const entry = join(ROOT, 'dist', 'src', 'cli', 'acestep.js');
-  const marker = join(ROOT, 'dist', 'src', 'server', 'server.js');
-  const stale = !existsSync(marker) || statSync(marker).mtimeMs < Math.max(newest(join(ROOT, 'src')), newest(join(ROOT, 'scripts')));
-  if (stale) {
-    const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
-    const r = spawnSync(process.execPath, [tsc, '-p', join(ROOT, 'tsconfig.build.json')], { cwd: ROOT, encoding: 'utf8', timeout: 240_000 });
-    if (r.status !== 0) throw new Error(`tsc failed: ${r.stdout}${r.stderr}`);
+  if (!distStale()) return entry;
+  const lock = join(ROOT, 'dist', '.build-lock');
+  mkdirSync(join(ROOT, 'dist'), { recursive: true });
+  const until = Date.now() + 300_000;
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      break;
+    } catch {
+      if (Date.now() > until) throw new Error(`${lock} held for 5 minutes; remove it if no build is running`);
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 250);
+    }
+  }
+  try {
+    if (distStale()) {
+      const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+      const r = spawnSync(process.execPath, [tsc, '-p', join(ROOT, 'tsconfig.build.json')], { cwd: ROOT, encoding: 'utf8', timeout: 240_000 });
+      if (r.status !== 0) throw new Error(`tsc failed: ${r.stdout}${r.stderr}`);
+    }
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
   }
   return entry;
 }
