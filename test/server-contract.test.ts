@@ -3,11 +3,12 @@
 // request flows of upstream's studio.html and of ACE-Step-DAW, cancel, progress and SSE, auth,
 // CORS, path confinement, retention, and a corpus of malformed requests answered 4xx while the
 // process stays alive.
-import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer, TASK_TYPES, type AceStepServer } from '../src/index.js';
 import { decodeAudio } from '../src/io/audio/index.js';
+import { writeSafetensors } from '../src/io/safetensors.js';
 import { call, query, QUICK, submit, tinyCheckpoints, waitAll, writeTone } from './support/server.js';
 
 let dir: string;
@@ -229,14 +230,46 @@ describe('other endpoints', () => {
     expect(back.body.data.loaded_model).toBe('acestep-v15-turbo');
   }, 90_000);
 
-  it('/v1/lora/*: status, wrapped errors for toggle/scale without an adapter, 400-style for a missing path', async () => {
+  it('/v1/lora/*: load, toggle, scale, unload change what the next job generates; errors are wrapped', async () => {
     const st = await call(base, '/v1/lora/status');
     expect(st.body.data).toMatchObject({ lora_loaded: false, use_lora: false, active_adapter: null, adapters: [] });
     expect((await call(base, '/v1/lora/toggle', { json: { use_lora: true } })).body).toMatchObject({ code: 400, data: null });
     expect((await call(base, '/v1/lora/scale', { json: { scale: 2 } })).body.code).toBe(400);
     expect((await call(base, '/v1/lora/load', { json: { lora_path: join(dir, 'missing-adapter') } })).body.code).toBe(400);
-    expect((await call(base, '/v1/lora/unload', { json: {} })).body.code).toBe(200);
-  });
+
+    // A rank-2 PEFT adapter on the self-attention q/v projections of the tiny DiT (hidden 64, kv 32).
+    const adapter = join(dir, 'style-lora');
+    mkdirSync(adapter, { recursive: true });
+    writeFileSync(join(adapter, 'adapter_config.json'), JSON.stringify({ peft_type: 'LORA', r: 2, lora_alpha: 4, target_modules: ['q_proj', 'v_proj'] }));
+    const tensors: Record<string, { dtype: 'F32'; shape: number[]; data: Float32Array }> = {};
+    const cosines = (shape: number[], phase: number) => ({ dtype: 'F32' as const, shape, data: Float32Array.from({ length: shape[0] * shape[1] }, (_, i) => 0.4 * Math.cos(0.7 * i + phase)) });
+    for (let layer = 0; layer < 4; layer++) {
+      for (const [proj, out] of [['q_proj', 64], ['v_proj', 32]] as const) {
+        tensors[`base_model.model.layers.${layer}.self_attn.${proj}.lora_A.weight`] = cosines([2, 64], layer);
+        tensors[`base_model.model.layers.${layer}.self_attn.${proj}.lora_B.weight`] = cosines([out, 2], layer + 0.5);
+      }
+    }
+    writeSafetensors(join(adapter, 'adapter_model.safetensors'), tensors);
+
+    const render = async () => {
+      const id = await submit(base, { ...QUICK, seed: 7, use_random_seed: false, audio_format: 'wav' });
+      const p = (await waitAll(base, [id], 60_000)).get(id)!;
+      expect(p.status).toBe(1);
+      return Buffer.from(await (await fetch(base + item0(p).file)).arrayBuffer());
+    };
+    const plain = await render();
+    const loaded = await call(base, '/v1/lora/load', { json: { lora_path: adapter, adapter_name: 'style' } });
+    expect(loaded.body.data).toMatchObject({ lora_loaded: true, use_lora: true, active_adapter: 'style', adapters: ['style'], lora_scale: 1, adapter_type: 'lora' });
+    const styled = await render();
+    expect(styled.equals(plain)).toBe(false);
+    expect((await call(base, '/v1/lora/toggle', { json: { use_lora: false } })).body.data).toMatchObject({ use_lora: false, active_adapter: null });
+    expect((await render()).equals(plain)).toBe(true);
+    expect((await call(base, '/v1/lora/toggle', { json: { use_lora: 'true' } })).body.data.active_adapter).toBe('style');
+    expect((await render()).equals(styled)).toBe(true);
+    expect((await call(base, '/v1/lora/scale', { json: { scale: 0, adapter_name: 'style' } })).body.data.scales).toEqual({ style: 0 });
+    expect((await render()).equals(plain)).toBe(true);
+    expect((await call(base, '/v1/lora/unload', { json: { adapter_name: 'style' } })).body.data).toMatchObject({ lora_loaded: false, adapters: [] });
+  }, 120_000);
 
   it('/v1/chat/completions: audio as a base64 data URL, and as an SSE stream', async () => {
     const r = await call(base, '/v1/chat/completions', { json: { messages: [{ role: 'user', content: 'a calm piano piece' }], inference_steps: 2, audio_duration: 6, audio_format: 'wav', thinking: false } });
