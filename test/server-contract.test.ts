@@ -219,6 +219,16 @@ describe('other endpoints', () => {
     expect((await call(base, '/format_input', { json: { prompt: 'x', temperature: 9 } })).body).toMatchObject({ code: 400, data: null });
   }, 90_000);
 
+  it('a sample_mode job runs the LM first: the result caption comes from the LM, metas keep what was sent', async () => {
+    // (use_format takes the same path through formatSample, covered by /format_input above.)
+    const sampled = await submit(base, { ...QUICK, prompt: '', sample_mode: true, sample_query: 'a sunny ukulele tune', lm_temperature: 0.7 });
+    const p = (await waitAll(base, [sampled], 120_000, 250)).get(sampled)!;
+    expect(p.status, p.result).toBe(1);
+    const s = item0(p);
+    expect(s.metas.prompt).toBe('');
+    expect(s.prompt.length).toBeGreaterThan(0);
+  }, 150_000);
+
   it('/v1/init: wrapped 400 for a bad slot or model; switching the DiT and loading the LM', async () => {
     expect((await call(base, '/v1/init', { json: { slot: 7 } })).body).toMatchObject({ code: 400, data: null });
     expect((await call(base, '/v1/init', { json: { model: 'nope' } })).body.code).toBe(400);
