@@ -79,11 +79,15 @@ describe('envelope and the job endpoints', () => {
     expect(p.result).toBe('[]');
   });
 
-  it('task_id_list may be a JSON string, and form bodies work', async () => {
+  it('task_id_list may be a JSON string, in urlencoded and multipart forms too', async () => {
     const id = await submit(base, QUICK);
     const r = await call(base, '/query_result', { body: new URLSearchParams({ task_id_list: JSON.stringify([id]) }), headers: { 'content-type': 'application/x-www-form-urlencoded' } });
     expect(r.status).toBe(200);
     expect(r.body.data[0].task_id).toBe(id);
+    const form = new FormData();
+    form.append('task_id_list', JSON.stringify([id]));
+    const m = await call(base, '/query_result', { method: 'POST', body: form });
+    expect(m.body.data.map((d: { task_id: string }) => d.task_id)).toEqual([id]);
     expect(await waitAll(base, [id], 60_000)).toHaveProperty('size', 1);
   }, 90_000);
 

@@ -49,6 +49,22 @@ export function decodeBody(req: FastifyRequest): Record<string, unknown> {
   throw new HttpError(415, `Unsupported Content-Type: ${req.headers['content-type'] ?? '(none)'}; use application/json, multipart/form-data or application/x-www-form-urlencoded`);
 }
 
+/** The fields of any body (multipart file parts are skipped), for endpoints that take no uploads. */
+export async function decodeFields(req: FastifyRequest): Promise<Record<string, unknown>> {
+  if (!req.isMultipart()) return decodeBody(req);
+  const fields: Record<string, unknown> = {};
+  try {
+    for await (const part of req.parts()) {
+      if (part.type === 'field') fields[part.fieldname] = part.value;
+      else part.file.resume();
+    }
+  } catch (e) {
+    const status = (e as { statusCode?: number }).statusCode;
+    throw new HttpError(status && status >= 400 && status < 500 ? status : 400, `malformed multipart body: ${(e as Error).message}`);
+  }
+  return fields;
+}
+
 /** Multipart upload fields and the `*_audio_path` field each replaces. */
 export const UPLOAD_FIELDS: Record<string, 'src' | 'ref'> = { src_audio: 'src', ctx_audio: 'src', ref_audio: 'ref', reference_audio: 'ref' };
 

@@ -11,7 +11,7 @@ import { HttpError, ok } from '../envelope.js';
 import { QueueFullError, STATUS_CODE, type JobRecord, type JobSpec } from '../jobs.js';
 import { confineAudioPath, confineServedFile } from '../paths.js';
 import { readReleaseFields, restFieldOf } from '../release-fields.js';
-import { decodeBody, decodeRequest } from '../request-body.js';
+import { decodeFields, decodeRequest } from '../request-body.js';
 
 const AUDIO_TYPES: Record<string, string> = { '.mp3': 'audio/mpeg', '.wav': 'audio/wav', '.flac': 'audio/flac', '.ogg': 'audio/ogg', '.opus': 'audio/ogg' };
 
@@ -123,7 +123,7 @@ export function generationRoutes(app: FastifyInstance, ctx: ServerContext): void
   });
 
   app.post('/query_result', async (req) => {
-    const body = decodeBody(req);
+    const body = await decodeFields(req);
     requireBodyOrHeaderKey(req, body, ctx.apiKey);
     const ids = taskIdList(body);
     const data = [];
@@ -135,7 +135,7 @@ export function generationRoutes(app: FastifyInstance, ctx: ServerContext): void
   });
 
   app.post('/v1/cancel', async (req) => {
-    const body = decodeBody(req);
+    const body = await decodeFields(req);
     requireBodyOrHeaderKey(req, body, ctx.apiKey);
     const id = taskIdOf(body);
     const outcome = await ctx.queue.cancel(id);

@@ -14,7 +14,7 @@ import type { EngineHost } from '../engine-host.js';
 import type { JobRecord } from '../jobs.js';
 import { CUSTOM_EXAMPLES, SIMPLE_EXAMPLES } from '../random-examples.js';
 import { lookup, lookupLayers, parseBool } from '../release-fields.js';
-import { decodeBody } from '../request-body.js';
+import { decodeFields } from '../request-body.js';
 import { acceptJob, buildJobSpec } from './generation.js';
 
 function needLm(ctx: ServerContext): EngineHost {
@@ -42,7 +42,7 @@ async function waitFinished(ctx: ServerContext, taskId: string, onTick: () => vo
 
 export function lmRoutes(app: FastifyInstance, ctx: ServerContext): void {
   app.post('/format_input', async (req) => {
-    const body = decodeBody(req);
+    const body = await decodeFields(req);
     requireBodyOrHeaderKey(req, body, ctx.apiKey);
     const host = needLm(ctx);
     const layers = lookupLayers(body);
@@ -67,7 +67,7 @@ export function lmRoutes(app: FastifyInstance, ctx: ServerContext): void {
 
   app.post('/v1/create_sample', async (req) => {
     requireHeaderKey(req, ctx.apiKey);
-    const body = decodeBody(req);
+    const body = await decodeFields(req);
     const host = needLm(ctx);
     if (body.query !== undefined && typeof body.query !== 'string') throw new HttpError(400, 'query: must be a string');
     const instrumental = body.instrumental === undefined ? false : parseBool('instrumental', body.instrumental);
@@ -84,7 +84,7 @@ export function lmRoutes(app: FastifyInstance, ctx: ServerContext): void {
   });
 
   app.post('/create_random_sample', async (req) => {
-    const body = decodeBody(req);
+    const body = await decodeFields(req);
     requireBodyOrHeaderKey(req, body, ctx.apiKey);
     const simple = String(body.sample_type ?? 'simple_mode') === 'simple_mode';
     const list: object[] = simple ? SIMPLE_EXAMPLES : CUSTOM_EXAMPLES;
@@ -93,7 +93,7 @@ export function lmRoutes(app: FastifyInstance, ctx: ServerContext): void {
   });
 
   app.post('/v1/chat/completions', async (req, reply) => {
-    const body = decodeBody(req);
+    const body = await decodeFields(req);
     requireBodyOrHeaderKey(req, body, ctx.apiKey);
     const messages = body.messages;
     if (!Array.isArray(messages) || messages.length === 0) throw new HttpError(400, 'messages: must be a non-empty list');

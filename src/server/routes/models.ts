@@ -6,7 +6,7 @@ import { requireHeaderKey } from '../auth.js';
 import type { ServerContext } from '../context.js';
 import { HttpError, ok, softError } from '../envelope.js';
 import { parseBool } from '../release-fields.js';
-import { decodeBody } from '../request-body.js';
+import { decodeFields } from '../request-body.js';
 
 /** Upstream's model zoo: turbo and SFT do text2music, repaint and cover; only base adds extract, lego and complete. */
 const TURBO_TASKS = ['text2music', 'repaint', 'cover', 'cover-nofsq'];
@@ -68,7 +68,7 @@ export function modelRoutes(app: FastifyInstance, ctx: ServerContext): void {
 
   app.post('/v1/init', async (req) => {
     requireHeaderKey(req, ctx.apiKey);
-    const body = decodeBody(req);
+    const body = await decodeFields(req);
     const host = ctx.host;
     if (!host) return softError('this node runs no models (start it with --checkpoints)', 400);
     const slot = body.slot === undefined || body.slot === null ? 1 : Number(body.slot);
@@ -92,9 +92,9 @@ export function modelRoutes(app: FastifyInstance, ctx: ServerContext): void {
     return ok({ message: `model loaded in slot ${slot}`, slot, loaded_model: loadedNames(ctx).dit, loaded_lm_model: inv.loaded_lm_model, models: inv.models, lm_models: inv.lm_models, llm_initialized: inv.llm_initialized });
   });
 
-  const lora = async (fn: (body: Record<string, unknown>) => Promise<unknown>, req: Parameters<typeof decodeBody>[0]) => {
+  const lora = async (fn: (body: Record<string, unknown>) => Promise<unknown>, req: Parameters<typeof decodeFields>[0]) => {
     requireHeaderKey(req, ctx.apiKey);
-    const body = req.method === 'GET' ? {} : decodeBody(req);
+    const body = req.method === 'GET' ? {} : await decodeFields(req);
     if (!ctx.host) return softError('this node runs no models (start it with --checkpoints)', 400);
     try {
       return ok(await fn(body));
