@@ -30,6 +30,22 @@ async function startServer(dataDir: string): Promise<string> {
 /** Jobs long enough (about a second each on the tiny models) that a kill lands mid-run. */
 const SLOW = { ...QUICK, audio_duration: 240, inference_steps: 20 };
 
+describe('acestep serve command line', () => {
+  it('refuses a non-loopback --host without a key (exit 2), and bad flags', async () => {
+    for (const [args, re] of [
+      [['--host', '0.0.0.0'], /refusing to listen on '0\.0\.0\.0' without an API key/],
+      [['--queue-max', '0'], /--queue-max must be an integer >= 1/],
+      [['--device', 'tpu'], /must be auto, cpu or cuda/],
+    ] as const) {
+      const c = spawnCli(['serve', '--checkpoints', ckpt, '--data-dir', join(dir, 'refused'), ...args], { ACESTEP_API_KEY: '' });
+      children.push(c);
+      const code = await new Promise<number | null>((res) => c.proc.once('exit', res));
+      expect(code, c.output()).toBe(2);
+      expect(c.output()).toMatch(re);
+    }
+  }, 60_000);
+});
+
 describe('kill -9 of the server with the SQLite job store', () => {
   it('every accepted job finishes across two kill -9 / restart cycles', async () => {
     const dataDir = join(dir, 'data');

@@ -4,7 +4,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import type { BackendChoice } from '../runtime/index.js';
 import { EngineHost } from './engine-host.js';
 import { runRedisWorker } from './redis-queue.js';
-import { createServer, DEFAULT_PORT, DEFAULT_QUEUE_MAX, envQueueMax } from './server.js';
+import { checkBindHost, createServer, DEFAULT_PORT, DEFAULT_QUEUE_MAX, envQueueMax } from './server.js';
 
 const int = (name: string, min: number) => (v: string) => {
   const n = Number(v);
@@ -66,11 +66,14 @@ export function serveCommand(program: Command): Command {
     .option('--audio-dir <dir>', 'another directory *_audio_path may name (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--lm-max-model-len <n>', 'LM context window', int('--lm-max-model-len', 256))
     .action(async (f: ServeFlags) => {
+      const apiKey = f.apiKey || process.env.ACESTEP_API_KEY || null;
+      // Refuse an unsafe address before spending time on loading models.
+      checkBindHost(f.host, apiKey, f.insecure);
       const server = await createServer({
         checkpoints: f.checkpoints ?? null,
         device: f.device,
         dataDir: f.dataDir,
-        apiKey: f.apiKey ?? process.env.ACESTEP_API_KEY ?? null,
+        apiKey,
         queueMax: f.queueMax ?? envQueueMax() ?? DEFAULT_QUEUE_MAX,
         redis: f.redis ?? process.env.REDIS_URL ?? null,
         redisPrefix: f.redisPrefix,

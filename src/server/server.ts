@@ -74,6 +74,13 @@ export function corsOriginAllowed(origin: string | undefined): boolean {
   return /^https?:\/\/(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$/.test(origin);
 }
 
+/** Without an API key only loopback addresses are served, unless the caller insists. */
+export function checkBindHost(host: string, apiKey: string | null, insecure = false): void {
+  if (!apiKey && !LOOPBACK.has(host) && !insecure) {
+    throw new ParamError('host', `refusing to listen on '${host}' without an API key; set --api-key / ACESTEP_API_KEY or pass --insecure`);
+  }
+}
+
 export function envQueueMax(): number | undefined {
   const v = process.env.ACESTEP_QUEUE_MAXSIZE;
   return v && Number.isInteger(Number(v)) && Number(v) > 0 ? Number(v) : undefined;
@@ -155,9 +162,7 @@ export async function createServer(options: ServerOptions = {}): Promise<AceStep
     dataDir,
     async listen(opts = {}) {
       const bindHost = opts.host ?? '127.0.0.1';
-      if (!apiKey && !LOOPBACK.has(bindHost) && !opts.insecure) {
-        throw new ParamError('host', `refusing to listen on '${bindHost}' without an API key; set --api-key / ACESTEP_API_KEY or pass --insecure`);
-      }
+      checkBindHost(bindHost, apiKey, opts.insecure);
       return app.listen({ port: opts.port ?? DEFAULT_PORT, host: bindHost });
     },
     async close() {
