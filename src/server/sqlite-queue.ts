@@ -163,6 +163,8 @@ export class SqliteQueue implements JobQueue {
     if (!this.opts.host || this.running || this.closed) return;
     this.running = this.runAll().finally(() => {
       this.running = null;
+      // A job submitted while the runner was winding down would otherwise wait for the next submit.
+      if (!this.closed && this.db.prepare(`SELECT 1 FROM jobs WHERE status = 'queued' LIMIT 1`).get()) this.kick();
     });
   }
 
