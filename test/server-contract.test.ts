@@ -401,6 +401,7 @@ describe('security', () => {
     expect((await call(base, `/v1/audio?path=${encodeURIComponent(join(server.dataDir, 'audio', 'links', 'evil.wav'))}`)).status).toBe(403);
     expect((await call(base, `/v1/audio?path=${encodeURIComponent('/etc/passwd')}`)).body.detail).toBe('Access denied: path outside allowed directory');
     expect((await call(base, `/v1/audio?path=${encodeURIComponent(join(server.dataDir, 'audio', 'x', 'missing.wav'))}`)).status).toBe(404);
+    expect((await call(base, `/v1/audio?path=${encodeURIComponent(join(server.dataDir, 'audio'))}`)).status).toBe(404);
     // A previous result may be the source of a new job.
     const first = (await waitAll(base, [await submit(base, QUICK)], 60_000)).values().next().value!;
     const prev = decodeURIComponent(item0(first).file.split('path=')[1]);

@@ -1,13 +1,13 @@
 // Path confinement (contract §4 path rule, §9): `*_audio_path` fields and `/v1/audio` may only
 // name files whose real path (symlinks resolved) lies inside the server's allowed directories.
-import { existsSync, realpathSync } from 'node:fs';
+import { realpathSync } from 'node:fs';
 import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { HttpError } from './envelope.js';
 
 /** True when `child` (a real path) is `dir` or lies under it. */
 export function isInside(dir: string, child: string): boolean {
   const rel = relative(dir, child);
-  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel) && rel.split(sep)[0] !== '..');
+  return rel === '' || (rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel));
 }
 
 function real(p: string): string | null {
@@ -45,6 +45,5 @@ export function confineServedFile(given: string, allowed: string[]): string {
     throw new HttpError(404, 'Audio file not found');
   }
   if (!roots.some((d) => isInside(d, r))) throw new HttpError(403, 'Access denied: path outside allowed directory');
-  if (!existsSync(r)) throw new HttpError(404, 'Audio file not found');
   return r;
 }

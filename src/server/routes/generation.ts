@@ -181,7 +181,9 @@ export function generationRoutes(app: FastifyInstance, ctx: ServerContext): void
     const rel = relativeAudio(ctx, q.path);
     if (rel !== null) await ctx.queue.audioFile(rel);
     const file = confineServedFile(q.path, [ctx.audioDir]);
-    const size = statSync(file).size;
+    const st = statSync(file);
+    if (!st.isFile()) throw new HttpError(404, 'Audio file not found');
+    const size = st.size;
     reply.header('content-type', AUDIO_TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream');
     reply.header('content-length', size);
     return reply.send(createReadStream(file));
