@@ -218,8 +218,9 @@ export function readReleaseFields(body: Record<string, unknown>): ReleaseJob {
   if (params.repainting_end === null) params.repainting_end = -1;
   if (params.lm_top_k === null) delete params.lm_top_k;
   if (params.bpm !== undefined && params.bpm !== null) {
+    // Clients send 0 for "let the model choose"; a fractional tempo rounds to the nearest beat.
     const bpm = params.bpm as number;
-    if (!Number.isInteger(bpm)) params.bpm = Math.round(bpm);
+    params.bpm = bpm <= 0 ? null : Math.round(bpm);
   }
   if (typeof config.seeds === 'number') {
     params.seed = config.seeds;
