@@ -118,11 +118,15 @@ async function drawSource(): Promise<void> {
   if (source !== current) return;
   const media = new window.Audio(URL.createObjectURL(current.blob));
   const { peaks } = sourcePeaks;
-  sourceView = drawWave(box, media, peaks, mode === 'repaint');
+  const view = drawWave(box, media, peaks, mode === 'repaint');
+  sourceView = view;
+  // Regions need the waveform's duration, known once wavesurfer has taken the peaks.
+  await view.ready;
+  if (sourceView !== view) return;
   box.classList.add('drawn');
   if (mode === 'repaint') {
     const startIn = input('repainting_start'), endIn = input('repainting_end');
-    setRange = rangeSelector(sourceView, peaks.duration, (s, e) => {
+    setRange = rangeSelector(view, peaks.duration, (s, e) => {
       startIn.value = s.toFixed(1);
       endIn.value = e.toFixed(1);
     });
@@ -522,7 +526,6 @@ async function refreshModels(): Promise<void> {
     fillSelect($<HTMLSelectElement>('dit-model'), dit.map((m): [string, string] => [m.name, `${m.name}${m.is_loaded ? ' (loaded)' : ''}`]), (dit.find((m) => m.is_loaded) ?? dit.find((m) => m.is_default))?.name);
     const lm = inv.lm_models ?? [];
     fillSelect($<HTMLSelectElement>('lm-model'), [['', '(none)'], ...lm.map((m): [string, string] => [m.name, `${m.name}${m.is_loaded ? ' (loaded)' : ''}`])], lm.find((m) => m.is_loaded)?.name ?? '');
-    say('model-status', '');
   } catch (e) {
     say('model-status', `Cannot list models: ${errText(e)}`, true);
   }

@@ -80,6 +80,8 @@ type Regions = ReturnType<typeof RegionsPlugin.create>;
 export interface WaveView {
   ws: WaveSurfer;
   regions?: Regions;
+  /** Resolves once the waveform is drawn and its duration known. */
+  ready: Promise<void>;
   destroy(): void;
 }
 
@@ -101,7 +103,12 @@ export function drawWave(container: HTMLElement, media: HTMLMediaElement, p: Pea
     plugins: regions ? [regions] : [],
     ...COLORS,
   });
-  return { ws, regions, destroy: () => ws.destroy() };
+  const ready = new Promise<void>((resolve) => {
+    if (ws.getDuration() > 0) return resolve();
+    ws.once('ready', () => resolve());
+    setTimeout(resolve, 3000); // never wait forever on a media element that will not load
+  });
+  return { ws, regions, ready, destroy: () => ws.destroy() };
 }
 
 /** One draggable, resizable range on a repaint waveform; drag on empty space draws a new one. */
