@@ -407,7 +407,8 @@ describe('web page on acestep serve (tiny checkpoints)', () => {
     page.on('request', (r) => authOf.set(new URL(r.url()).pathname, r.headers().authorization));
     await generate(page);
     await songsDone(page, 1);
-    for (const path of ['/release_task', '/query_result', '/v1/audio']) expect(authOf.get(path)).toBe(`Bearer ${KEY}`);
+    const events = [...authOf.keys()].find((p) => /^\/v1\/jobs\/[^/]+\/events$/.test(p))!;
+    for (const path of ['/release_task', '/query_result', '/v1/audio', events]) expect(authOf.get(path), path).toBe(`Bearer ${KEY}`);
     expect(await expectDownloadMatchesServer(page, keyed, KEY)).toBe(44 + 6 * 200 * 2 * 2);
     await page.close();
   });

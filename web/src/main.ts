@@ -332,11 +332,16 @@ function applyMetas(r: Record<string, unknown>): void {
 
 const followers = new Map<string, JobFollower>();
 
+/** The server's stage names (job-executor) in words; the step line (`Diffusion step 3/8`) follows. */
+const STAGE_WORDS: Record<string, string> = {
+  queued: 'Waiting', encoding: 'Reading the source', lm: 'Language model', diffusion: 'Generating', decoding: 'Decoding audio', saving: 'Saving',
+};
+
 function stageLine(s: JobState): string {
   if (s.status === 'queued') return s.queuePosition ? `Waiting in the queue: position ${s.queuePosition}` : 'Waiting in the queue';
   if (s.status === 'failed') return s.error === 'cancelled' ? 'Cancelled' : `Failed: ${s.error ?? 'unknown error'}`;
   if (s.status === 'succeeded') return 'Done';
-  return [s.stage, s.text && s.text !== s.stage ? s.text : ''].filter(Boolean).join(' · ') || 'Running';
+  return [STAGE_WORDS[s.stage] ?? s.stage, s.text && s.text !== s.stage ? s.text : ''].filter(Boolean).join(' · ') || 'Running';
 }
 
 function follow(job: JobRecord): void {
@@ -353,6 +358,8 @@ function follow(job: JobRecord): void {
   line.setAttribute('aria-live', 'polite');
   $('jobs').prepend(li);
   $('jobs-empty').hidden = true;
+  // On a phone the job list is below the form: bring the new job into view.
+  if (!matchMedia('(min-width: 960px)').matches && document.readyState === 'complete') li.scrollIntoView({ block: 'nearest' });
   stop.addEventListener('click', async () => {
     stop.disabled = true;
     try {

@@ -133,7 +133,7 @@ export function songCard(s: Song, act: SongActions): HTMLLIElement {
   const status = el('p', { className: 'note', role: 'status' });
   const understood = el('div', { className: 'understanding', ariaLive: 'polite' });
   const btn = (label: string, aria: string, fn: () => void) => {
-    const b = el('button', { type: 'button', ariaLabel: `${aria} ${title}` }, label);
+    const b = el('button', { type: 'button', className: 'small', ariaLabel: `${aria} ${title}` }, label);
     b.addEventListener('click', fn);
     return b;
   };
