@@ -53,6 +53,12 @@ export class RedisKeys {
   input = (id: string, slot: string) => `${this.prefix}:acestep:input:${id}:${slot}`;
 }
 
+/** What a poll of a job cancelled before it started reads back once the job left the queue. */
+interface CancelledTombstone {
+  createdAt: number;
+  original: JobSpec['release']['original'];
+}
+
 /** Input audio travels with the job: [slot, file name] per stored file. */
 interface RedisJobData extends JobSpec {
   inputs: { slot: 'src' | 'ref'; name: string }[];
@@ -88,7 +94,16 @@ export class RedisQueue implements JobQueue {
     return Math.max(1, Math.ceil(this.opts.retentionMs / 1000));
   }
 
-  async submit(spec: JobSpec): Promise<number> {
+  /** Submits of this node, one at a time, so the queue-max check and the add do not interleave. */
+  private submitting: Promise<unknown> = Promise.resolve();
+
+  submit(spec: JobSpec): Promise<number> {
+    const run = this.submitting.then(() => this.submitNow(spec));
+    this.submitting = run.catch(() => undefined);
+    return run;
+  }
+
+  private async submitNow(spec: JobSpec): Promise<number> {
     const c = await this.queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
     if (Object.values(c).reduce((a, b) => a + b, 0) >= this.opts.queueMax) throw new QueueFullError();
     const client = await this.queue.getBackend().client;
@@ -109,9 +124,9 @@ export class RedisQueue implements JobQueue {
 
   async get(taskId: string): Promise<JobRecord | null> {
     const job = (await Job.fromId(this.queue, taskId)) as Job<RedisJobData, { items: ResultItem[] }> | undefined;
-    if (!job) return null;
-    const state = await job.getState();
     const client = await this.queue.getBackend().client;
+    if (!job) return this.cancelledRecord(taskId, await client.get(this.keys.cancel(taskId)));
+    const state = await job.getState();
     const runs = Number((await client.get(this.keys.runs(taskId))) ?? 0);
     const cancelled = (await client.get(this.keys.cancel(taskId))) !== null;
     let status: JobStatus = state === 'active' ? 'running' : state === 'completed' ? 'succeeded' : state === 'failed' ? 'failed' : 'queued';
@@ -138,14 +153,37 @@ export class RedisQueue implements JobQueue {
     };
   }
 
+  /**
+   * A waiting job leaves the queue at once (its slot is free again) and a tombstone under its
+   * cancel key answers later polls; a running one gets the flag its worker polls.
+   */
   async cancel(taskId: string): Promise<CancelOutcome> {
-    const job = await Job.fromId(this.queue, taskId);
-    if (!job) return 'not_found';
+    const job = (await Job.fromId(this.queue, taskId)) as Job<RedisJobData> | undefined;
+    const client = await this.queue.getBackend().client;
+    if (!job) return (await client.get(this.keys.cancel(taskId))) !== null ? 'finished' : 'not_found';
     const state = await job.getState();
     if (state === 'completed' || state === 'failed') return 'finished';
-    const client = await this.queue.getBackend().client;
-    await client.set(this.keys.cancel(taskId), '1', { EX: this.ttl });
-    return state === 'active' ? 'cancelling' : 'cancelled';
+    if (state !== 'active') {
+      const tombstone: CancelledTombstone = { createdAt: job.timestamp / 1000, original: job.data.release.original };
+      await client.set(this.keys.cancel(taskId), JSON.stringify(tombstone), { EX: this.ttl });
+      try {
+        await job.remove();
+        await client.del(this.keys.input(taskId, 'src'), this.keys.input(taskId, 'ref'));
+        return 'cancelled';
+      } catch {
+        // A worker took it meanwhile: the flag stops it there.
+      }
+    } else await client.set(this.keys.cancel(taskId), '1', { EX: this.ttl });
+    return (await job.getState()) === 'active' ? 'cancelling' : 'cancelled';
+  }
+
+  private cancelledRecord(taskId: string, flag: string | null): JobRecord | null {
+    if (flag === null || !flag.startsWith('{')) return null;
+    const t = JSON.parse(flag) as CancelledTombstone;
+    return {
+      taskId, status: 'failed', createdAt: t.createdAt, startedAt: null, finishedAt: null, progress: 0, stage: 'failed', text: 'cancelled before it started',
+      error: CANCELLED, items: [], reruns: 0, original: t.original,
+    };
   }
 
   async stats(): Promise<QueueStats> {
