@@ -396,13 +396,17 @@ function onJobEnd(job: JobRecord, s: JobState): void {
   if (job.kind === 'understand') {
     const song = songs.find((x) => x.id === job.song_id);
     if (!song) return;
+    const it = (s.items?.[0] ?? {}) as Record<string, unknown>;
+    const m = (it.metas ?? {}) as Record<string, unknown>;
+    // Upstream's analysis answer carries its fields flat; accept them under `metas` too.
+    const pick = (...keys: string[]) => keys.map((k) => it[k] ?? m[k]).find((v) => v !== undefined && v !== null && v !== '');
     if (s.status === 'failed') song.understanding = { error: s.error ?? 'failed' };
+    else if (it.file) song.understanding = { error: 'this server does not analyse audio (it ignored full_analysis_only and made a song)' };
     else {
-      const it = s.items?.[0] ?? ({} as Record<string, unknown>);
-      const m = (it.metas ?? {}) as Record<string, unknown>;
       song.understanding = {
-        caption: String(it.prompt ?? m.caption ?? ''), lyrics: String(it.lyrics ?? m.lyrics ?? ''),
-        bpm: m.bpm, keyscale: m.keyscale, timesignature: m.timesignature, duration: m.duration, language: m.language ?? m.vocal_language,
+        caption: String(pick('prompt', 'caption') ?? ''), lyrics: String(pick('lyrics') ?? ''),
+        bpm: pick('bpm'), keyscale: pick('keyscale', 'key_scale'), timesignature: pick('timesignature', 'time_signature'),
+        duration: pick('duration'), language: pick('language', 'vocal_language'),
       };
     }
     saveSongs(songs);
