@@ -5,13 +5,14 @@
 // Complete, cancel, reload mid-job and resume, an API key, phone width and keyboard. The audio a
 // card offers for download is compared byte for byte with the server's file. Screenshots of each
 // mode go to test-output/web/.
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import chromium from '@sparticuz/chromium';
 import { chromium as playwright, type BrowserContext, type Page, type Request } from 'playwright-core';
 import { build } from 'vite';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { writeSafetensors } from '../src/io/safetensors.js';
 import { query, ROOT, spawnCli, tinyCheckpoints, type Child } from './support/server.js';
 
 const SHOTS = join(ROOT, 'test-output', 'web');
@@ -112,7 +113,8 @@ async function setRange(page: Page, label: string | RegExp, value: number): Prom
 /** Presses Generate (or Run) and returns the /release_task request the page sent. */
 async function generate(page: Page): Promise<Request> {
   const req = page.waitForRequest((r) => r.url().endsWith('/release_task'));
-  // By keyboard: a full-page screenshot just before can leave a pointer click at a stale position.
+  // Enter on the focused button, as a keyboard user submits (a pointer click after a full-page
+  // screenshot can land at a stale position).
   await page.locator('#generate').press('Enter');
   try {
     return await req;
@@ -181,6 +183,28 @@ async function serverInfo(page: Page, origin = base): Promise<string> {
   return JSON.parse(q.result)[0].generation_info as string;
 }
 
+/** A rank-2 PEFT adapter on the self-attention q/v projections of the tiny DiT (hidden 64, kv 32, 4 layers). */
+function writeTinyAdapter(path: string): string {
+  mkdirSync(path, { recursive: true });
+  writeFileSync(join(path, 'adapter_config.json'), JSON.stringify({ peft_type: 'LORA', r: 2, lora_alpha: 4, target_modules: ['q_proj', 'v_proj'] }));
+  const tensors: Record<string, { dtype: 'F32'; shape: number[]; data: Float32Array }> = {};
+  const ramp = (shape: number[], phase: number) => ({ dtype: 'F32' as const, shape, data: Float32Array.from({ length: shape[0] * shape[1] }, (_, i) => 0.4 * Math.cos(0.37 * i + phase)) });
+  for (let l = 0; l < 4; l++) {
+    for (const [proj, out] of [['q', 64], ['v', 32]] as const) {
+      tensors[`base_model.model.layers.${l}.self_attn.${proj}_proj.lora_A.weight`] = ramp([2, 64], l + 1);
+      tensors[`base_model.model.layers.${l}.self_attn.${proj}_proj.lora_B.weight`] = ramp([out, 2], l + 2);
+    }
+  }
+  writeSafetensors(join(path, 'adapter_model.safetensors'), tensors);
+  return path;
+}
+
+/** The newest card's audio bytes as the server serves them. */
+async function newestAudio(page: Page, origin = base): Promise<Buffer> {
+  const file = await page.evaluate(() => JSON.parse(localStorage.getItem('acestep.songs')!)[0].file as string);
+  return Buffer.from(await (await fetch(origin + file)).arrayBuffer());
+}
+
 /** The waveform's drawn area on screen. */
 async function waveBox(page: Page, sel: string): Promise<{ x: number; y: number; width: number; height: number }> {
   const box = await page.locator(sel).boundingBox();
@@ -224,11 +248,11 @@ describe('web page on acestep serve (tiny checkpoints)', () => {
     await page.getByLabel(/^Caption/).fill(caption);
     await quick(page, 6);
     await page.getByLabel(/LM rewrites the caption/).setChecked(false);
-    await page.screenshot({ path: join(SHOTS, 'simple.png'), fullPage: true });
     const req = await generate(page);
     const sent = req.postDataJSON();
     expect(sent).toMatchObject({ task_type: 'text2music', prompt: caption, lyrics: sample.lyrics, audio_duration: 6, inference_steps: 2, audio_format: 'wav', thinking: false });
     await songsDone(page, 1);
+    await page.screenshot({ path: join(SHOTS, 'simple.png'), fullPage: true });
     const meta = await cardMeta(page);
     expect(meta.Duration).toBe('6.0 s');
     expect(meta.Mode).toBe('simple');
@@ -252,7 +276,6 @@ describe('web page on acestep serve (tiny checkpoints)', () => {
     await page.getByLabel('Shift').fill('2.5');
     await page.getByLabel('Guidance').fill('5');
     await page.getByLabel('Sampler').selectOption('sde');
-    await page.screenshot({ path: join(SHOTS, 'custom.png'), fullPage: true });
     const sent = (await generate(page)).postDataJSON();
     expect(sent).toMatchObject({
       task_type: 'text2music', bpm: 96, key_scale: 'Eb major', time_signature: '3', vocal_language: 'fr', audio_duration: 8,
@@ -260,6 +283,7 @@ describe('web page on acestep serve (tiny checkpoints)', () => {
       model: 'acestep-v15-turbo', use_cot_caption: true, use_cot_language: true, use_format: false,
     });
     await songsDone(page, 1);
+    await page.screenshot({ path: join(SHOTS, 'custom.png'), fullPage: true });
     expect(await cardMeta(page)).toMatchObject({ Seed: '4242', BPM: '96', Key: 'Eb major', Time: '3/4', Duration: '8.0 s', Model: 'acestep-v15-turbo', Mode: 'custom' });
     expect(await expectDownloadMatchesServer(page, base)).toBe(44 + 8 * 200 * 2 * 2);
     // The history survives a reload.
@@ -288,12 +312,12 @@ describe('web page on acestep serve (tiny checkpoints)', () => {
     expect(Math.abs(end - 7.2)).toBeLessThan(0.25);
     await page.getByLabel(/^Caption/).fill('jazz ballad with a trumpet solo');
     await quick(page, 8);
-    await page.screenshot({ path: join(SHOTS, 'repaint.png'), fullPage: true });
     await generate(page);
     const f = await lastForm(page);
     expect(f).toMatchObject({ task_type: 'repaint', repainting_start: start.toFixed(1), repainting_end: end.toFixed(1), repaint_mode: 'balanced', repaint_strength: '0.5' });
     expect(f.src_audio).toBe(`file:RIFF:${44 + 8 * 200 * 2 * 2}`);
     await songsDone(page, 2);
+    await page.screenshot({ path: join(SHOTS, 'repaint.png'), fullPage: true });
     expect(await serverInfo(page)).toMatch(/^task repaint/);
     expect(await cardMeta(page)).toMatchObject({ Mode: 'repaint', Duration: '8.0 s' });
     await expectDownloadMatchesServer(page, base);
@@ -308,13 +332,13 @@ describe('web page on acestep serve (tiny checkpoints)', () => {
     await page.getByLabel('…or one of your songs').selectOption({ index: 2 });
     await page.getByLabel(/^Caption/).fill('the same song as an 80s synthwave track');
     await quick(page, 8);
-    await page.screenshot({ path: join(SHOTS, 'cover.png'), fullPage: true });
     await generate(page);
     let f = await lastForm(page);
     expect(f).toMatchObject({ task_type: 'cover', audio_cover_strength: '0.5', cover_noise_strength: '0' });
     expect(f.src_audio).toMatch(/^file:RIFF:/);
     expect(f.ref_audio).toMatch(/^file:RIFF:/);
     await songsDone(page, 3);
+    await page.screenshot({ path: join(SHOTS, 'cover.png'), fullPage: true });
     expect(await serverInfo(page)).toMatch(/^task cover/);
     expect((await cardMeta(page)).Mode).toBe('cover');
 
@@ -323,11 +347,11 @@ describe('web page on acestep serve (tiny checkpoints)', () => {
     await page.getByLabel('Task').selectOption('lego');
     await page.getByLabel('Track', { exact: true }).selectOption('guitar');
     await page.getByLabel(/^Caption/).fill('add a clean electric guitar');
-    await page.screenshot({ path: join(SHOTS, 'tracks.png'), fullPage: true });
     await generate(page);
     f = await lastForm(page);
     expect(f).toMatchObject({ task_type: 'lego', track_name: 'guitar' });
     await songsDone(page, 4);
+    await page.screenshot({ path: join(SHOTS, 'tracks.png'), fullPage: true });
     expect(await serverInfo(page)).toMatch(/^task lego/);
     expect((await cardMeta(page)).Mode).toBe('tracks');
 
@@ -451,6 +475,45 @@ describe('web page on acestep serve (tiny checkpoints)', () => {
       );
       expect(unnamed, mode).toEqual([]);
     }
+    await page.close();
+  });
+  it('LoRA picker: load, use, scale and unload change what the server generates', async () => {
+    const page = await open('custom');
+    await page.getByLabel(/^Caption/).fill('lofi beat');
+    await quick(page, 6);
+    await page.getByLabel('Seeds', { exact: true }).fill('7');
+    await generate(page);
+    await songsDone(page, 1);
+    const plain = await newestAudio(page);
+
+    await page.getByText('Server, models and LoRA', { exact: true }).click();
+    await expect.poll(() => page.locator('#lora-status').textContent()).toBe('No adapter loaded.');
+    await page.getByLabel('Adapter path on the server').fill(writeTinyAdapter(join(dir, 'adapter')));
+    await page.getByRole('button', { name: 'Load', exact: true }).click();
+    await expect.poll(() => page.locator('#lora-status').textContent()).toMatch(/^loaded /);
+    expect(await page.getByLabel('Use the adapter').isChecked()).toBe(true);
+    await generate(page);
+    await songsDone(page, 2);
+    const adapted = await newestAudio(page);
+    expect(adapted.length).toBe(plain.length);
+    expect(adapted.equals(plain)).toBe(false);
+
+    // Off: the base model's audio again, bit for bit (same seed).
+    await page.getByLabel('Use the adapter').uncheck();
+    await expect.poll(async () => (await (await fetch(`${base}/v1/lora/status`)).json()).data.use_lora).toBe(false);
+    await generate(page);
+    await songsDone(page, 3);
+    expect((await newestAudio(page)).equals(plain)).toBe(true);
+
+    await page.getByLabel('Use the adapter').check();
+    await setRange(page, /^Scale/, 0.5);
+    await page.getByLabel(/^Scale/).dispatchEvent('change');
+    await expect.poll(async () => (await (await fetch(`${base}/v1/lora/status`)).json()).data.lora_scale).toBe(0.5);
+    expect(await page.locator('#lora-scale-out').textContent()).toBe('0.50');
+    await page.screenshot({ path: join(SHOTS, 'lora.png'), fullPage: true });
+    await page.getByRole('button', { name: 'Unload' }).click();
+    await expect.poll(() => page.locator('#lora-status').textContent()).toBe('unloaded');
+    expect((await (await fetch(`${base}/v1/lora/status`)).json()).data.lora_loaded).toBe(false);
     await page.close();
   });
 });
