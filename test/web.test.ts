@@ -346,6 +346,8 @@ describe('web page on acestep serve (tiny checkpoints)', () => {
     await page.getByLabel('…or pick one of your songs').selectOption({ index: 1 });
     await page.getByLabel('Task').selectOption('lego');
     await page.getByLabel('Track', { exact: true }).selectOption('guitar');
+    // The turbo model is not trained for lego (upstream's model zoo): the page says which one is.
+    expect(await page.locator('#track-model-hint').textContent()).toBe('acestep-v15-turbo is not trained for lego; acestep-v15-base is (load it under "Server, models and LoRA").');
     await page.getByLabel(/^Caption/).fill('add a clean electric guitar');
     await generate(page);
     f = await lastForm(page);

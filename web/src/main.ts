@@ -30,6 +30,13 @@ const input = (id: string) => $<HTMLInputElement>(id);
 
 let mode: Mode = 'simple';
 
+interface Inventory {
+  models?: { name: string; is_default?: boolean; is_loaded?: boolean; supported_task_types?: string[] }[];
+  lm_models?: { name: string; is_loaded?: boolean }[];
+  loaded_lm_model?: string | null;
+}
+let inventory: Inventory = {};
+
 // ---------- small form helpers ----------
 
 function fillSelect(sel: HTMLSelectElement, options: [string, string][], value?: string): void {
@@ -191,8 +198,16 @@ const track = $<HTMLSelectElement>('track-task');
 function showTrackPicker(): void {
   $('track-one').hidden = track.value === 'complete';
   $('track-many').hidden = track.value !== 'complete';
+  // Upstream trains lego / extract / complete into the base models only: say so, do not refuse.
+  const model = inventory.models?.find((m) => m.name === $<HTMLSelectElement>('dit-model').value);
+  const base = inventory.models?.find((m) => m.supported_task_types?.includes(track.value));
+  $('track-model-hint').textContent =
+    model?.supported_task_types && !model.supported_task_types.includes(track.value)
+      ? `${model.name} is not trained for ${track.value}${base ? `; ${base.name} is (load it under "Server, models and LoRA")` : ''}.`
+      : '';
 }
 track.addEventListener('change', showTrackPicker);
+$('dit-model').addEventListener('change', showTrackPicker);
 
 /** The form as upstream's /release_task fields; a FormData with the uploads when there is audio to send. */
 function buildRequest(): FormData | Record<string, unknown> {
@@ -524,15 +539,10 @@ async function refreshHealth(): Promise<void> {
   }
 }
 
-interface Inventory {
-  models?: { name: string; is_default?: boolean; is_loaded?: boolean }[];
-  lm_models?: { name: string; is_loaded?: boolean }[];
-  loaded_lm_model?: string | null;
-}
 
 async function refreshModels(): Promise<void> {
   try {
-    const inv = await call<Inventory>('/v1/model_inventory');
+    const inv = (inventory = await call<Inventory>('/v1/model_inventory'));
     const dit = inv.models ?? [];
     fillSelect($<HTMLSelectElement>('dit-model'), dit.map((m): [string, string] => [m.name, `${m.name}${m.is_loaded ? ' (loaded)' : ''}`]), (dit.find((m) => m.is_loaded) ?? dit.find((m) => m.is_default))?.name);
     const lm = inv.lm_models ?? [];
@@ -540,6 +550,7 @@ async function refreshModels(): Promise<void> {
   } catch (e) {
     say('model-status', `Cannot list models: ${errText(e)}`, true);
   }
+  showTrackPicker();
 }
 
 $('model-form').addEventListener('submit', async (e) => {
