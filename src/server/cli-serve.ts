@@ -125,10 +125,8 @@ export function workerCommand(program: Command): Command {
       const url = f.redis ?? process.env.REDIS_URL;
       if (!url) throw new InvalidArgumentError('--redis <url> (or env REDIS_URL) is required');
       const host = new EngineHost({ checkpoints: f.checkpoints, device: f.device, lmMaxModelLen: f.lmMaxModelLen });
-      const w = await runRedisWorker({ url, prefix: f.redisPrefix, queueName: f.queueName, dataDir: f.dataDir, host, lockMs: f.lockMs, retentionMs: f.retentionDays * DAY_MS });
-      w.worker.on('active', (job) => process.stdout.write(`acestep worker: job ${job.id} started\n`));
-      w.worker.on('completed', (job) => process.stdout.write(`acestep worker: job ${job.id} finished\n`));
-      w.worker.on('failed', (job, err) => process.stdout.write(`acestep worker: job ${job?.id} failed: ${err.message}\n`));
+      const onJob = (event: string, id: string, detail?: string) => process.stdout.write(`acestep worker: job ${id} ${event}${detail ? `: ${detail}` : ''}\n`);
+      const w = await runRedisWorker({ url, prefix: f.redisPrefix, queueName: f.queueName, dataDir: f.dataDir, host, lockMs: f.lockMs, retentionMs: f.retentionDays * DAY_MS, onJob });
       process.stdout.write(`acestep worker: ready (pid ${process.pid})\n`);
       await untilSignal();
       await w.close();

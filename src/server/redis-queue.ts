@@ -123,10 +123,11 @@ export class RedisQueue implements JobQueue {
   }
 
   async get(taskId: string): Promise<JobRecord | null> {
+    // The state first: a job read before it finishes and checked after would read 'completed' without its result.
+    const state = await this.queue.getJobState(taskId);
     const job = (await Job.fromId(this.queue, taskId)) as Job<RedisJobData, { items: ResultItem[] }> | undefined;
     const client = await this.queue.getBackend().client;
     if (!job) return this.cancelledRecord(taskId, await client.get(this.keys.cancel(taskId)));
-    const state = await job.getState();
     const runs = Number((await client.get(this.keys.runs(taskId))) ?? 0);
     const cancelled = (await client.get(this.keys.cancel(taskId))) !== null;
     let status: JobStatus = state === 'active' ? 'running' : state === 'completed' ? 'succeeded' : state === 'failed' ? 'failed' : 'queued';
@@ -227,6 +228,8 @@ export interface RedisWorkerOptions {
   lockMs?: number;
   /** How often the stalled-job check runs (default lockMs). */
   stalledIntervalMs?: number;
+  /** Called when a job starts running here (after its run was counted), and when it ends. */
+  onJob?: (event: 'started' | 'finished' | 'failed', taskId: string, detail?: string) => void;
 }
 
 export interface RedisWorker {
@@ -251,6 +254,7 @@ export async function runRedisWorker(o: RedisWorkerOptions): Promise<RedisWorker
       const id = job.data.taskId;
       // One worker holds a job at a time, so a plain read-then-write counts its runs.
       await client.set(keys.runs(id), Number((await client.get(keys.runs(id))) ?? 0) + 1, { EX: ttl });
+      o.onJob?.('started', id);
       if ((await client.get(keys.cancel(id))) !== null) throw new UnrecoverableError(CANCELLED);
       // Input audio comes out of Redis into this worker's own upload folder.
       const spec: JobSpec = { ...job.data, release: { ...job.data.release }, uploads: [join(uploadDir, id)] };
@@ -289,6 +293,8 @@ export async function runRedisWorker(o: RedisWorkerOptions): Promise<RedisWorker
       maxStalledCount: 3,
     },
   );
+  worker.on('completed', (job) => o.onJob?.('finished', String(job.id)));
+  worker.on('failed', (job, err) => o.onJob?.('failed', String(job?.id), err.message));
   await worker.waitUntilReady();
   return {
     worker,
