@@ -5,7 +5,7 @@
 // Complete, cancel, reload mid-job and resume, an API key, phone width and keyboard. The audio a
 // card offers for download is compared byte for byte with the server's file. Screenshots of each
 // mode go to test-output/web/.
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import chromium from '@sparticuz/chromium';
@@ -13,7 +13,7 @@ import { chromium as playwright, type BrowserContext, type Page, type Request } 
 import { build } from 'vite';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { writeSafetensors } from '../src/io/safetensors.js';
-import { query, ROOT, spawnCli, tinyCheckpoints, type Child } from './support/server.js';
+import { query, ROOT, spawnCli, tinyCheckpoints, writeTone, type Child } from './support/server.js';
 
 const SHOTS = join(ROOT, 'test-output', 'web');
 const KEY = 'web-test-key-7Q';
@@ -91,6 +91,16 @@ async function open(mode: string, origin = base, keep = false): Promise<Page> {
 
 async function moreSettings(page: Page): Promise<void> {
   if (!(await page.locator('#more').evaluate((d) => (d as HTMLDetailsElement).open))) await page.getByText('More settings').click();
+}
+
+/** Loads a DiT model through the page's model picker. */
+async function loadDit(page: Page, name: string): Promise<void> {
+  await page.getByText('Server, models and LoRA', { exact: true }).click();
+  await page.getByLabel('Music model (DiT)').selectOption(name);
+  await page.getByRole('button', { name: 'Load models' }).click();
+  await expect.poll(() => page.locator('#dit-model').inputValue(), { timeout: 60_000 }).toBe(name);
+  await expect.poll(() => page.locator('#dit-model option:checked').textContent(), { timeout: 60_000 }).toBe(`${name} (loaded)`);
+  await page.getByText('Server, models and LoRA', { exact: true }).click();
 }
 
 /** Short jobs: `seconds` of audio, 2 steps, WAV, one song, no thinking. */
@@ -346,8 +356,11 @@ describe('web page on acestep serve (tiny checkpoints)', () => {
     await page.getByLabel('…or pick one of your songs').selectOption({ index: 1 });
     await page.getByLabel('Task').selectOption('lego');
     await page.getByLabel('Track', { exact: true }).selectOption('guitar');
-    // The turbo model is not trained for lego (upstream's model zoo): the page says which one is.
+    // The turbo model is not trained for lego (upstream's model zoo): the page says which one is,
+    // and the model picker loads it (/v1/init).
     expect(await page.locator('#track-model-hint').textContent()).toBe('acestep-v15-turbo is not trained for lego; acestep-v15-base is (load it under "Server, models and LoRA").');
+    await loadDit(page, 'acestep-v15-base');
+    expect(await page.locator('#track-model-hint').textContent()).toBe('');
     await page.getByLabel(/^Caption/).fill('add a clean electric guitar');
     await generate(page);
     f = await lastForm(page);
@@ -355,34 +368,48 @@ describe('web page on acestep serve (tiny checkpoints)', () => {
     await songsDone(page, 4);
     await page.screenshot({ path: join(SHOTS, 'tracks.png'), fullPage: true });
     expect(await serverInfo(page)).toMatch(/^task lego/);
+    expect((await cardMeta(page)).Model).toBe('acestep-v15-base');
     expect((await cardMeta(page)).Mode).toBe('tracks');
 
+    // An uploaded file as the source.
+    const tone = writeTone(join(dir, 'tone.wav'), 5);
+    await page.getByLabel('Upload a song').setInputFiles(tone);
+    expect(await page.locator('#src-name').textContent()).toBe('Source: tone.wav');
     await page.getByLabel('Task').selectOption('complete');
     await page.getByRole('checkbox', { name: 'drums' }).check();
     await page.getByRole('checkbox', { name: 'bass', exact: true }).check();
     await generate(page);
     f = await lastForm(page);
-    expect(f).toMatchObject({ task_type: 'complete', track_classes: 'drums,bass' });
+    expect(f).toMatchObject({ task_type: 'complete', track_classes: 'drums,bass', src_audio: `file:RIFF:${statSync(tone).size}` });
     await songsDone(page, 5);
     expect(await serverInfo(page)).toMatch(/^task complete/);
+    await loadDit(page, 'acestep-v15-turbo');
     await expectDownloadMatchesServer(page, base);
     await page.close();
   });
 
-  it('Cancel: a running job is cancelled from its Cancel button', async () => {
+  it('Cancel: a running job and a queued one (with its queue position) are cancelled from their buttons', async () => {
     const page = await open('custom');
     await page.getByLabel(/^Caption/).fill('a very long ambient drone');
     await quick(page, 600, 3, 8);
-    const sent = await generate(page);
-    const taskId = (await (await sent.response())!.json()).data.task_id as string;
-    const job = page.locator(`#jobs > li[data-task="${taskId}"]`);
-    await expect.poll(() => job.locator('.stage').textContent(), { timeout: 60_000 }).toMatch(/Diffusion step/);
+    const taskOf = async (req: Request) => (await (await req.response())!.json()).data as { task_id: string; queue_position: number };
+    const running = await taskOf(await generate(page));
+    await page.getByLabel(/^Caption/).fill('a second drone');
+    const waiting = await taskOf(await generate(page));
+    expect(waiting.queue_position).toBeGreaterThanOrEqual(1);
+    const jobA = page.locator(`#jobs > li[data-task="${running.task_id}"]`);
+    const jobB = page.locator(`#jobs > li[data-task="${waiting.task_id}"]`);
+    await expect.poll(() => jobA.locator('.stage').textContent(), { timeout: 60_000 }).toMatch(/^Generating · Diffusion step \d+\/8$/);
+    expect(await jobB.locator('.stage').textContent()).toBe(`Waiting in the queue: position ${waiting.queue_position}`);
     await page.screenshot({ path: join(SHOTS, 'jobs.png'), fullPage: true });
-    await job.getByRole('button', { name: /^Cancel/ }).click();
-    await expect.poll(() => job.locator('.stage').textContent(), { timeout: 30_000 }).toBe('Cancelled');
-    const [q] = await query(base, [taskId]);
-    expect(q.status).toBe(2);
-    expect(JSON.parse(q.result)[0].error).toBe('cancelled');
+    await jobB.getByRole('button', { name: /^Cancel/ }).click();
+    await expect.poll(() => jobB.locator('.stage').textContent(), { timeout: 30_000 }).toBe('Cancelled');
+    await jobA.getByRole('button', { name: /^Cancel/ }).click();
+    await expect.poll(() => jobA.locator('.stage').textContent(), { timeout: 30_000 }).toBe('Cancelled');
+    for (const q of await query(base, [running.task_id, waiting.task_id])) {
+      expect(q.status).toBe(2);
+      expect(JSON.parse(q.result)[0].error).toBe('cancelled');
+    }
     expect(await page.locator('#songs > li').count()).toBe(0);
     expect(await page.evaluate(() => localStorage.getItem('acestep.jobs'))).toBe('[]');
     await page.close();

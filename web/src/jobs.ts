@@ -3,6 +3,7 @@
 // can be sent, which EventSource cannot) and POST /query_result (upstream's poll, the authority on
 // the end state and the result items). Followed jobs are kept in localStorage so a reload resumes them.
 import { ApiError, authHeaders, call, url } from './api.js';
+import { readList, writeList } from './store.js';
 
 const JOB_STORE = 'acestep.jobs';
 
@@ -51,16 +52,11 @@ export interface JobState {
 }
 
 export function loadJobs(): JobRecord[] {
-  try {
-    const v = JSON.parse(localStorage.getItem(JOB_STORE) ?? '[]');
-    return Array.isArray(v) ? v.filter((j) => j && typeof j.task_id === 'string') : [];
-  } catch {
-    return [];
-  }
+  return readList<JobRecord>(JOB_STORE, (j) => typeof (j as JobRecord | null)?.task_id === 'string');
 }
 
 function saveJobs(jobs: JobRecord[]): void {
-  localStorage.setItem(JOB_STORE, JSON.stringify(jobs));
+  writeList(JOB_STORE, jobs);
 }
 
 export function rememberJob(job: JobRecord): void {
@@ -103,7 +99,8 @@ function num(v: unknown): number | undefined {
 
 /** Merges one SSE event's fields into the state (field names as /query_result's items use them). */
 function applyEvent(state: JobState, ev: Record<string, unknown>): void {
-  const st = statusOf(ev.status) ?? statusOf(ev.state);
+  // `state` names queued apart from running; upstream's numeric `status` reads 0 for both.
+  const st = statusOf(ev.state) ?? statusOf(ev.status);
   if (st && st !== 'succeeded') state.status = st; // the end with its items comes from /query_result
   const p = num(ev.progress);
   if (p !== undefined) state.progress = p > 1 ? p / 100 : p;

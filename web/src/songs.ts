@@ -2,6 +2,7 @@
 // metadata, caption and lyrics, download, use as source / reference, understand, remove.
 import { audioBlob } from './api.js';
 import type { ResultItem } from './jobs.js';
+import { readList, writeList } from './store.js';
 import { computePeaks, drawWave, type WaveView } from './wave.js';
 
 const SONG_STORE = 'acestep.songs';
@@ -37,16 +38,11 @@ export interface Song {
 }
 
 export function loadSongs(): Song[] {
-  try {
-    const v = JSON.parse(localStorage.getItem(SONG_STORE) ?? '[]');
-    return Array.isArray(v) ? v.filter((s) => s && typeof s.file === 'string') : [];
-  } catch {
-    return [];
-  }
+  return readList<Song>(SONG_STORE, (s) => typeof (s as Song | null)?.file === 'string' && typeof (s as Song).id === 'string');
 }
 
 export function saveSongs(songs: Song[]): void {
-  localStorage.setItem(SONG_STORE, JSON.stringify(songs.slice(0, MAX_SONGS)));
+  writeList(SONG_STORE, songs.slice(0, MAX_SONGS));
 }
 
 const shown = (v: unknown): string => (v === undefined || v === null || v === '' || v === 'N/A' ? '' : String(v));
