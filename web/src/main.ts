@@ -291,6 +291,7 @@ form.addEventListener('submit', async (e) => {
     rememberJob(job);
     follow(job);
     say('submit-status', `Queued${queue_position ? ` at position ${queue_position}` : ''}.`);
+    void refreshHealth();
   } catch (err) {
     say('submit-status', errText(err), true);
   } finally {
@@ -408,6 +409,7 @@ function follow(job: JobRecord): void {
 }
 
 function onJobEnd(job: JobRecord, s: JobState): void {
+  void refreshHealth();
   if (job.kind === 'understand') {
     const song = songs.find((x) => x.id === job.song_id);
     if (!song) return;
