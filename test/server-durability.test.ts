@@ -31,7 +31,7 @@ async function startServer(dataDir: string): Promise<string> {
 const SLOW = { ...QUICK, audio_duration: 240, inference_steps: 20 };
 
 describe('acestep serve command line', () => {
-  it('refuses a non-loopback --host without a key (exit 2), and bad flags', async () => {
+  it('serve refuses a non-loopback --host without a key (exit 2) and bad flags; worker needs --redis', async () => {
     for (const [args, re] of [
       [['--host', '0.0.0.0'], /refusing to listen on '0\.0\.0\.0' without an API key/],
       [['--queue-max', '0'], /--queue-max must be an integer >= 1/],
@@ -43,6 +43,10 @@ describe('acestep serve command line', () => {
       expect(code, c.output()).toBe(2);
       expect(c.output()).toMatch(re);
     }
+    const w = spawnCli(['worker', '--checkpoints', ckpt], { REDIS_URL: '' });
+    children.push(w);
+    expect(await new Promise<number | null>((res) => w.proc.once('exit', res))).toBe(2);
+    expect(w.output()).toMatch(/--redis <url> \(or env REDIS_URL\) is required/);
   }, 60_000);
 });
 

@@ -2,6 +2,7 @@
 // with --redis) and the Redis job worker, with their flags parsed by commander.
 import { Command, InvalidArgumentError } from 'commander';
 import type { BackendChoice } from '../runtime/index.js';
+import { ParamError } from '../pipeline/params.js';
 import { EngineHost } from './engine-host.js';
 import { runRedisWorker } from './redis-queue.js';
 import { checkBindHost, createServer, DEFAULT_PORT, DEFAULT_QUEUE_MAX, envQueueMax } from './server.js';
@@ -123,7 +124,7 @@ export function workerCommand(program: Command): Command {
     .option('--lm-max-model-len <n>', 'LM context window', int('--lm-max-model-len', 256))
     .action(async (f: WorkerFlags) => {
       const url = f.redis ?? process.env.REDIS_URL;
-      if (!url) throw new InvalidArgumentError('--redis <url> (or env REDIS_URL) is required');
+      if (!url) throw new ParamError('redis', '--redis <url> (or env REDIS_URL) is required');
       const host = new EngineHost({ checkpoints: f.checkpoints, device: f.device, lmMaxModelLen: f.lmMaxModelLen });
       const onJob = (event: string, id: string, detail?: string) => process.stdout.write(`acestep worker: job ${id} ${event}${detail ? `: ${detail}` : ''}\n`);
       const w = await runRedisWorker({ url, prefix: f.redisPrefix, queueName: f.queueName, dataDir: f.dataDir, host, lockMs: f.lockMs, retentionMs: f.retentionDays * DAY_MS, onJob });
@@ -146,6 +147,6 @@ export async function runServerCli(argv: string[]): Promise<number> {
     const code = (e as { exitCode?: number }).exitCode;
     if (code !== undefined && (e as { code?: string }).code?.startsWith('commander.')) return code === 0 ? 0 : 2;
     process.stderr.write(`acestep: ${(e as Error).message}\n`);
-    return (e as { name?: string }).name === 'ParamError' || e instanceof InvalidArgumentError ? 2 : 1;
+    return e instanceof ParamError ? 2 : 1;
   }
 }
