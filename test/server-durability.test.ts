@@ -5,6 +5,10 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import Database from 'better-sqlite3';
+import { EngineHost } from '../src/server/engine-host.js';
+import { readReleaseFields } from '../src/server/release-fields.js';
+import { MAX_RERUNS, SqliteQueue } from '../src/server/sqlite-queue.js';
 import { call, query, QUICK, spawnCli, submit, tinyCheckpoints, waitAll, type Child } from './support/server.js';
 
 let dir: string;
@@ -99,4 +103,35 @@ describe('kill -9 of the server with the SQLite job store', () => {
     expect(stats.jobs).toMatchObject({ total: ids.length + 1, succeeded: ids.length + 1, failed: 0, queued: 0, running: 0 });
     console.log(`kill -9 test: ${ids.length + 1} jobs accepted, 2 kills, ${cutOff.size} distinct cut-off jobs re-run, ${done.size + 1} finished`);
   }, 240_000);
+});
+
+describe('the SQLite store on start', () => {
+  it(`a job cut off ${MAX_RERUNS} times is failed instead of run again; one cut off less often is queued again`, async () => {
+    const dataDir = join(dir, 'poison');
+    // A store written by a server that died with two jobs running.
+    const first = new SqliteQueue({ dataDir, queueMax: 10, retentionMs: 3600_000, host: null });
+    await first.close();
+    const db = new Database(join(dataDir, 'jobs.sqlite'));
+    const spec = (taskId: string) => JSON.stringify({ taskId, createdAt: 1, release: readReleaseFields({ prompt: taskId }), uploads: [] });
+    const insert = db.prepare(`INSERT INTO jobs (task_id, status, spec, created_at, reruns) VALUES (?, 'running', ?, 1, ?)`);
+    insert.run('poison', spec('poison'), MAX_RERUNS - 1);
+    insert.run('victim', spec('victim'), 0);
+    db.close();
+    // Reopened with an engine whose checkpoints are missing: the re-run itself fails at load, which
+    // leaves the re-run count to check.
+    const q = new SqliteQueue({ dataDir, queueMax: 10, retentionMs: 3600_000, host: new EngineHost({ checkpoints: join(dir, 'no-such-checkpoints'), device: 'cpu' }) });
+    try {
+      const poison = (await q.get('poison'))!;
+      expect(poison.status).toBe('failed');
+      expect(poison.error).toBe(`the server stopped ${MAX_RERUNS} times while running this job`);
+      expect(poison.reruns).toBe(MAX_RERUNS);
+      await q.idle();
+      const victim = (await q.get('victim'))!;
+      expect(victim.reruns).toBe(1);
+      expect(victim.status).toBe('failed');
+      expect(victim.error).toMatch(/checkpoint root folder does not exist/);
+    } finally {
+      await q.close();
+    }
+  });
 });
