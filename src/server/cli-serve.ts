@@ -45,6 +45,7 @@ interface ServeFlags {
   retentionDays: number;
   audioDir: string[];
   lmMaxModelLen?: number;
+  log?: boolean;
 }
 
 /** Adds `serve` to a commander program. */
@@ -66,6 +67,7 @@ export function serveCommand(program: Command): Command {
     .option('--retention-days <d>', 'remove finished jobs and their audio after this many days', positive('--retention-days'), 7)
     .option('--audio-dir <dir>', 'another directory *_audio_path may name (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--lm-max-model-len <n>', 'LM context window', int('--lm-max-model-len', 256))
+    .option('--log', 'log every request (JSON lines on stdout)')
     .action(async (f: ServeFlags) => {
       const apiKey = f.apiKey || process.env.ACESTEP_API_KEY || null;
       // Refuse an unsafe address before spending time on loading models.
@@ -82,6 +84,7 @@ export function serveCommand(program: Command): Command {
         retentionMs: f.retentionDays * DAY_MS,
         audioInputDirs: f.audioDir,
         lmMaxModelLen: f.lmMaxModelLen,
+        logger: f.log === true,
       });
       let url: string;
       try {
