@@ -454,6 +454,11 @@ describe('web page on acestep serve (tiny checkpoints)', () => {
     await page.getByText('Server, models and LoRA', { exact: true }).click();
     await page.getByRole('textbox', { name: 'API key' }).fill(KEY);
     await page.getByRole('button', { name: 'Save key' }).click();
+    // The panel's calls succeed with the key: the model list and LoRA status fill in, no error left.
+    await expect.poll(() => page.locator('#lora-status').textContent()).toBe('No adapter loaded.');
+    await expect.poll(() => page.locator('#dit-model option:checked').textContent()).toBe('acestep-v15-turbo (loaded)');
+    expect(await page.locator('#model-status').textContent()).toBe('');
+    expect(await page.locator('#submit-status').textContent()).toBe('');
     await page.screenshot({ path: join(SHOTS, 'api-key.png'), fullPage: true });
     await page.getByText('Server, models and LoRA', { exact: true }).click();
     const authOf = new Map<string, string | undefined>();

@@ -549,6 +549,7 @@ async function refreshModels(): Promise<void> {
     fillSelect($<HTMLSelectElement>('dit-model'), dit.map((m): [string, string] => [m.name, `${m.name}${m.is_loaded ? ' (loaded)' : ''}`]), (dit.find((m) => m.is_loaded) ?? dit.find((m) => m.is_default))?.name);
     const lm = inv.lm_models ?? [];
     fillSelect($<HTMLSelectElement>('lm-model'), [['', '(none)'], ...lm.map((m): [string, string] => [m.name, `${m.name}${m.is_loaded ? ' (loaded)' : ''}`])], lm.find((m) => m.is_loaded)?.name ?? '');
+    if ($('model-status').classList.contains('error')) say('model-status', ''); // an old failure, e.g. before the key was set
   } catch (e) {
     say('model-status', `Cannot list models: ${errText(e)}`, true);
   }
@@ -609,6 +610,7 @@ $('key-form').addEventListener('submit', (e) => {
   e.preventDefault();
   setApiKey(input('api-key').value.trim());
   say('key-status', apiKey() ? 'Key saved in this browser.' : 'Key removed.');
+  say('submit-status', '');
   void refreshAll();
   // Jobs that stalled on 401 and songs whose audio failed retry with the new key.
   for (const j of loadJobs()) follow(j);
