@@ -47,13 +47,14 @@ async function buildPage(): Promise<void> {
 }
 
 let base: string;
+let userData: string;
 
 beforeAll(async () => {
   ({ dir, ckpt } = tinyCheckpoints());
   await buildPage();
   mkdirSync(SHOTS, { recursive: true });
   base = await startServe('plain');
-  const userData = mkdtempSync(join(tmpdir(), 'acestep-chromium-'));
+  userData = mkdtempSync(join(tmpdir(), 'acestep-chromium-'));
   context = await playwright.launchPersistentContext(userData, {
     executablePath: await chromium.executablePath(),
     headless: true,
@@ -72,7 +73,7 @@ afterEach(async () => {
 afterAll(async () => {
   await context?.close();
   for (const s of servers) await s.kill9();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  for (const d of [dir, userData]) if (d) rmSync(d, { recursive: true, force: true });
 });
 
 /** A fresh tab on the page in `mode`, with this origin's storage cleared unless `keep`. */
