@@ -21,7 +21,7 @@ const KEY = 'sekrit-key-123';
 
 beforeAll(async () => {
   ({ dir, ckpt } = tinyCheckpoints());
-  server = await createServer({ checkpoints: ckpt, device: 'cpu', dataDir: join(dir, 'data'), apiKey: null, queueMax: 20, lmMaxModelLen: 1024, redis: null });
+  server = await createServer({ checkpoints: ckpt, device: 'cpu', dataDir: join(dir, 'data'), apiKey: null, queueMax: 20, lmMaxModelLen: 512, redis: null });
   base = await server.listen({ port: 0 });
   // A second server shares nothing but the checkpoints: it checks the API key.
   keyed = await createServer({ checkpoints: ckpt, device: 'cpu', dataDir: join(dir, 'keyed'), apiKey: KEY, queueMax: 5, lmMaxModelLen: 1024, redis: null });
@@ -231,6 +231,32 @@ describe('other endpoints', () => {
     const s = item0(p);
     expect(s.metas.prompt).toBe('');
     expect(s.prompt.length).toBeGreaterThan(0);
+  }, 150_000);
+
+  it('extract_codes_only and full_analysis_only read the source instead of generating', async () => {
+    const src = readFileSync(writeTone(join(dir, 'analyse.wav'), 6));
+    const job = async (flag: string) => {
+      const form = new FormData();
+      form.append(flag, 'true');
+      form.append('src_audio', new Blob([src]), 'song.wav');
+      const r = await call(base, '/release_task', { method: 'POST', body: form });
+      expect(r.status).toBe(200);
+      const p = (await waitAll(base, [r.body.data.task_id], 120_000, 250)).get(r.body.data.task_id)!;
+      expect(p.status, p.result).toBe(1);
+      const items = JSON.parse(p.result);
+      expect(items).toHaveLength(1);
+      return items[0];
+    };
+    const codes = await job('extract_codes_only');
+    expect(codes.file).toBe('');
+    // 6 s at the 5 Hz code rate.
+    expect(codes.audio_codes.match(/<\|audio_code_\d+\|>/g)).toHaveLength(30);
+    const a = await job('full_analysis_only');
+    expect(a.file).toBe('');
+    expect(a.audio_codes).toBe(codes.audio_codes);
+    for (const k of ['bpm', 'keyscale', 'timesignature', 'duration', 'genre', 'language']) expect(a, k).toHaveProperty(k);
+    expect(a.metas).toHaveProperty('bpm');
+    expect((await call(base, '/release_task', { json: { full_analysis_only: true } })).body.detail).toMatch(/^src_audio_path: analysis needs a source audio/);
   }, 150_000);
 
   it('/v1/init: wrapped 400 for a bad slot or model; switching the DiT and loading the LM', async () => {

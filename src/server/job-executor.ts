@@ -3,7 +3,7 @@
 // with per-job progress (stage + step counts) and cancellation, and the result items of
 // /query_result. Shared by the embedded queue and the Redis worker.
 import { basename, join } from 'node:path';
-import { createSample, formatSample } from '../pipeline/lm-api.js';
+import { audioToCodes, createSample, formatSample, understandMusic } from '../pipeline/lm-api.js';
 import { generateMusic, type ProgressEvent } from '../pipeline/generate.js';
 import { ParamError } from '../pipeline/params.js';
 import type { AceStep } from '../pipeline/engine.js';
@@ -70,6 +70,29 @@ async function lmPreSteps(engine: AceStep, spec: JobSpec, params: Record<string,
   }
 }
 
+/** extract_codes_only / analysis_only: the source's audio codes, and with `understand` the LM's reading of them. */
+async function analyse(engine: AceStep, spec: JobSpec, send: (p: JobProgress) => void): Promise<ResultItem[]> {
+  const r = spec.release;
+  send({ progress: 0.1, stage: 'encoding', text: 'Encoding source audio to codes' });
+  const given = String(r.params.audio_codes ?? '');
+  const codes = given || (await audioToCodes(engine, r.srcAudioPath!));
+  const base: ResultItem = { audio: '', prompt: '', lyrics: '', metas: { prompt: r.original.prompt, lyrics: r.original.lyrics }, generation_info: '', seed_value: '', lm_model: '', dit_model: basename(engine.ditDir), extra: { audio_codes: codes } };
+  if (r.mode === 'codes') return [base];
+  send({ progress: 0.4, stage: 'lm', text: 'LM reading the audio codes' });
+  const u = await understandMusic(engine, { audioCodes: codes }, { temperature: r.params.lm_temperature as number | undefined });
+  if (!u.success) throw new JobFailedError(`analysis: ${u.error}`);
+  const found = { bpm: na(u.bpm), duration: na(u.duration), genres: na(u.genres), keyscale: na(u.keyscale), timesignature: na(u.timesignature), language: na(u.language) };
+  return [{
+    ...base,
+    prompt: u.caption,
+    lyrics: u.lyrics,
+    metas: { ...found, prompt: r.original.prompt, lyrics: r.original.lyrics },
+    generation_info: 'analysis of the source audio',
+    lm_model: engine.lmDir ? basename(engine.lmDir) : '',
+    extra: { audio_codes: codes, ...found, genre: found.genres },
+  }];
+}
+
 /**
  * Runs the job to its end. Resolves to the result items (audio files saved under
  * `<audioDir>/<taskId>/`); rejects with JobFailedError (message "cancelled" after an abort).
@@ -83,6 +106,13 @@ export async function executeJob(host: EngineHost, spec: JobSpec, audioDir: stri
   const send = throttled(report);
   return host.exclusive(async (engine) => {
     if (signal.aborted) throw new JobFailedError(CANCELLED);
+    if (release.mode !== 'generate') {
+      try {
+        return await analyse(engine, spec, send);
+      } catch (e) {
+        throw e instanceof JobFailedError ? e : new JobFailedError((e as Error).message);
+      }
+    }
     send({ progress: 0.01, stage: 'starting', text: `Generating music (batch size: ${release.config.batch_size ?? 2})...` });
     try {
       await lmPreSteps(engine, spec, params, signal);

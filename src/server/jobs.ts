@@ -17,7 +17,10 @@ export interface JobSpec {
   uploads: string[];
 }
 
-/** One generated audio of a finished job (contract §5 item fields; `audio` is relative to the audio dir). */
+/**
+ * One generated audio of a finished job (contract §5 item fields; `audio` is relative to the audio
+ * dir, "" for an analysis job without audio, whose findings are in `extra`).
+ */
 export interface ResultItem {
   audio: string;
   prompt: string;
@@ -27,6 +30,8 @@ export interface ResultItem {
   seed_value: string;
   lm_model: string;
   dit_model: string;
+  /** More fields of the item (analysis: audio_codes, bpm, keyscale, ... flat as upstream answers). */
+  extra?: Record<string, unknown>;
 }
 
 export interface JobProgress {

@@ -272,7 +272,7 @@ export async function runRedisWorker(o: RedisWorkerOptions): Promise<RedisWorker
       }, 250);
       try {
         const items = await executeJob(o.host, spec, audioDir, (p) => void job.updateProgress(p).catch(() => undefined), ctl.signal);
-        for (const it of items) await client.set(keys.audio(it.audio), readFileSync(join(audioDir, it.audio)).toString('base64'), { EX: ttl });
+        for (const it of items) if (it.audio) await client.set(keys.audio(it.audio), readFileSync(join(audioDir, it.audio)).toString('base64'), { EX: ttl });
         await client.del(keys.input(id, 'src'), keys.input(id, 'ref'));
         return { items };
       } catch (e) {

@@ -69,10 +69,12 @@ export const RELEASE_FIELDS: FieldSpec[] = [
   F(['use_cot_language', 'cot_language', 'cot-language'], 'bool', { params: 'use_cot_language' }, true),
   F(['constrained_decoding', 'constrainedDecoding', 'constrained'], 'bool', { params: 'use_constrained_decoding' }, true),
   F(['allow_lm_batch', 'allowLmBatch', 'parallel_thinking'], 'bool', { config: 'allow_lm_batch' }, true),
+  // Analysis instead of generation: codes of the source, or the LM's reading of it.
+  F(['extract_codes_only'], 'bool', { job: 'extractCodesOnly' }, false),
+  F(['analysis_only'], 'bool', { job: 'analysisOnly' }, false),
+  F(['full_analysis_only'], 'bool', { job: 'fullAnalysisOnly' }, false),
   // Backend and debug knobs of upstream's server: accepted, without effect here.
-  ...['lm_model_path', 'lm_backend', 'use_tiled_decode', 'constrained_decoding_debug', 'is_format_caption', 'analysis_only', 'full_analysis_only', 'extract_codes_only'].map((n) =>
-    F([n], 'raw', {}),
-  ),
+  ...['lm_model_path', 'lm_backend', 'use_tiled_decode', 'constrained_decoding_debug', 'is_format_caption'].map((n) => F([n], 'raw', {})),
 ];
 
 /** Upstream's lyric markers of an instrumental track. */
@@ -89,6 +91,8 @@ export interface ReleaseJob {
   model: string | null;
   referenceAudioPath: string | null;
   srcAudioPath: string | null;
+  /** What the job does: generate audio, or only read the source (codes, or codes + the LM's understanding). */
+  mode: 'generate' | 'codes' | 'understand';
   /** The caption and lyrics as sent (result metas.prompt / metas.lyrics). */
   original: { prompt: string; lyrics: string };
 }
@@ -241,6 +245,7 @@ export function readReleaseFields(body: Record<string, unknown>): ReleaseJob {
     model: typeof job.model === 'string' ? job.model : null,
     referenceAudioPath: typeof job.referenceAudioPath === 'string' ? job.referenceAudioPath : null,
     srcAudioPath: typeof job.srcAudioPath === 'string' ? job.srcAudioPath : null,
+    mode: job.extractCodesOnly === true ? 'codes' : job.analysisOnly === true || job.fullAnalysisOnly === true ? 'understand' : 'generate',
     original: { prompt: String(params.caption ?? ''), lyrics },
   };
 }

@@ -23,6 +23,12 @@ export function buildJobSpec(ctx: ServerContext, taskId: string, fields: Record<
   else if (release.srcAudioPath) release.srcAudioPath = confineAudioPath('src_audio_path', release.srcAudioPath, ctx.uploadDir, ctx.audioInputDirs);
   if (uploads.ref) release.referenceAudioPath = uploads.ref;
   else if (release.referenceAudioPath) release.referenceAudioPath = confineAudioPath('reference_audio_path', release.referenceAudioPath, ctx.uploadDir, ctx.audioInputDirs);
+  if (release.mode !== 'generate') {
+    if (!release.srcAudioPath && !(release.mode === 'understand' && release.params.audio_codes)) {
+      throw new HttpError(400, `src_audio_path: ${release.mode === 'codes' ? 'extract_codes_only' : 'analysis'} needs a source audio (src_audio upload or src_audio_path)${release.mode === 'understand' ? ' or audio_code_string' : ''}`);
+    }
+    return { taskId, createdAt: Date.now() / 1000, release, uploads: uploads.src || uploads.ref ? [base] : [] };
+  }
   // The pipeline's own validation, before the job is accepted: a bad field answers 400 naming it.
   try {
     resolveParams({ ...release.params, src_audio: release.srcAudioPath, reference_audio: release.referenceAudioPath });
@@ -31,7 +37,7 @@ export function buildJobSpec(ctx: ServerContext, taskId: string, fields: Record<
     if (e instanceof ParamError) throw new HttpError(400, `${restFieldOf(e.param)}: ${e.message.slice(e.param.length + 2)}`);
     throw e;
   }
-  return { taskId, createdAt: Date.now() / 1000, release, uploads: [uploads.src, uploads.ref].filter((p): p is string => !!p).length ? [base] : [] };
+  return { taskId, createdAt: Date.now() / 1000, release, uploads: uploads.src || uploads.ref ? [base] : [] };
 }
 
 /** Accepts a job: durably queued before the task id is answered; 429 when the queue is full. */
@@ -49,8 +55,8 @@ export function resultItems(ctx: ServerContext, rec: JobRecord | null): Record<s
   if (!rec) return [];
   const common = { wave: '', status: STATUS_CODE[rec.status], create_time: Math.floor(rec.createdAt), env: ctx.env };
   if (rec.status === 'succeeded') {
-    return rec.items.map((it) => ({
-      file: `/v1/audio?path=${encodeURIComponent(join(ctx.audioDir, it.audio))}`,
+    return rec.items.map(({ extra, ...it }) => ({
+      file: it.audio ? `/v1/audio?path=${encodeURIComponent(join(ctx.audioDir, it.audio))}` : '',
       ...common,
       prompt: it.prompt,
       lyrics: it.lyrics,
@@ -63,6 +69,7 @@ export function resultItems(ctx: ServerContext, rec: JobRecord | null): Record<s
       stage: 'succeeded',
       error: null,
       reruns: rec.reruns,
+      ...extra,
     }));
   }
   const failed = rec.status === 'failed';
