@@ -144,6 +144,8 @@ describe('envelope and the job endpoints', () => {
     expect(running).not.toBeNull();
     expect(running!.progress).toBeGreaterThan(0);
     expect(running!.progress).toBeLessThan(1);
+    const waiting = item0((await query(base, [queued]))[0]);
+    expect(waiting).toMatchObject({ status: 0, stage: 'queued', queue_position: 1, progress: 0 });
     const c1 = await call(base, '/v1/cancel', { json: { task_id: queued } });
     expect(c1.body.data.status).toBe('cancelled');
     const c2 = await call(base, '/v1/cancel', { json: { task_id: long } });

@@ -52,6 +52,8 @@ export interface JobRecord extends JobProgress {
   reruns: number;
   /** Original caption / lyrics as sent. */
   original: { prompt: string; lyrics: string };
+  /** 1-based place among the waiting jobs while queued, where the store knows it. */
+  queuePosition?: number;
 }
 
 export interface QueueStats {

@@ -110,7 +110,10 @@ export class SqliteQueue implements JobQueue {
 
   async get(taskId: string): Promise<JobRecord | null> {
     const row = this.db.prepare('SELECT * FROM jobs WHERE task_id = ?').get(taskId) as Row | undefined;
-    return row ? toRecord(row) : null;
+    if (!row) return null;
+    const rec = toRecord(row);
+    if (row.status === 'queued') rec.queuePosition = (this.db.prepare(`SELECT COUNT(*) AS n FROM jobs WHERE status = 'queued' AND seq <= ?`).get(row.seq) as { n: number }).n;
+    return rec;
   }
 
   async cancel(taskId: string): Promise<CancelOutcome> {

@@ -73,7 +73,8 @@ export function resultItems(ctx: ServerContext, rec: JobRecord | null): Record<s
     }));
   }
   const failed = rec.status === 'failed';
-  return [{ file: '', ...common, prompt: '', lyrics: '', metas: {}, progress: failed ? 0.0 : rec.progress, stage: failed ? 'failed' : rec.stage, error: failed ? rec.error : null, reruns: rec.reruns }];
+  const position = rec.queuePosition !== undefined ? { queue_position: rec.queuePosition } : {};
+  return [{ file: '', ...common, prompt: '', lyrics: '', metas: {}, progress: failed ? 0.0 : rec.progress, stage: failed ? 'failed' : rec.stage, error: failed ? rec.error : null, reruns: rec.reruns, ...position }];
 }
 
 function progressText(rec: JobRecord | null): string {
@@ -163,7 +164,9 @@ export function generationRoutes(app: FastifyInstance, ctx: ServerContext): void
     let beat = Date.now();
     while (!closed) {
       const rec = await ctx.queue.get(id);
-      const ev = rec ? { task_id: id, status: STATUS_CODE[rec.status], state: rec.status, progress: rec.status === 'succeeded' ? 1 : rec.progress, stage: rec.stage, progress_text: progressText(rec), error: rec.error } : null;
+      const ev = rec
+        ? { task_id: id, status: STATUS_CODE[rec.status], state: rec.status, progress: rec.status === 'succeeded' ? 1 : rec.progress, stage: rec.stage, progress_text: progressText(rec), error: rec.error, queue_position: rec.queuePosition ?? null }
+        : null;
       const s = JSON.stringify(ev);
       if (s !== last) {
         last = s;
