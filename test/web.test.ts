@@ -544,7 +544,8 @@ describe('web page on acestep serve (tiny checkpoints)', () => {
     await setRange(page, /^Scale/, 0.5);
     await page.getByLabel(/^Scale/).dispatchEvent('change');
     await expect.poll(async () => (await (await fetch(`${base}/v1/lora/status`)).json()).data.lora_scale).toBe(0.5);
-    expect(await page.locator('#lora-scale-out').textContent()).toBe('0.50');
+    await expect.poll(() => page.locator('#lora-scale-out').textContent()).toBe('0.50');
+    expect(await page.getByLabel(/^Scale/).inputValue()).toBe('0.5');
     await page.screenshot({ path: join(SHOTS, 'lora.png'), fullPage: true });
     await page.getByRole('button', { name: 'Unload' }).click();
     await expect.poll(() => page.locator('#lora-status').textContent()).toBe('unloaded');

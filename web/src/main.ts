@@ -584,14 +584,20 @@ async function refreshLora(): Promise<void> {
   }
 }
 
-async function loraCall(path: string, body: Record<string, unknown>): Promise<void> {
-  try {
-    const r = await call<{ message?: string }>(path, body);
-    await refreshLora();
-    if (r?.message) say('lora-status', r.message);
-  } catch (e) {
-    say('lora-status', errText(e), true);
-  }
+let loraChain: Promise<void> = Promise.resolve();
+
+/** One LoRA call and the status after it; calls run in order so a late status never undoes a newer change. */
+function loraCall(path: string, body: Record<string, unknown>): Promise<void> {
+  loraChain = loraChain.then(async () => {
+    try {
+      const r = await call<{ message?: string }>(path, body);
+      await refreshLora();
+      if (r?.message) say('lora-status', r.message);
+    } catch (e) {
+      say('lora-status', errText(e), true);
+    }
+  });
+  return loraChain;
 }
 
 $('lora-form').addEventListener('submit', (e) => {
