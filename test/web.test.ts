@@ -273,6 +273,33 @@ describe('web page on acestep serve (tiny checkpoints)', () => {
     await page.close();
   }, 360_000);
 
+  it('Understand: the LM describes a song of the history on its card', async () => {
+    const page = await open('simple', base, true); // the Simple song, and the LM loaded there
+    const card = page.locator('#songs > li').first();
+    const submitted = page.waitForRequest((r) => r.url().endsWith('/release_task'));
+    await card.getByRole('button', { name: /^Describe/ }).click();
+    const taskId = (await (await (await submitted).response())!.json()).data.task_id as string;
+    expect(await page.evaluate(() => (window as unknown as { __forms: Record<string, string>[] }).__forms.at(-1))).toMatchObject({ full_analysis_only: 'true', src_audio: `file:RIFF:${44 + 6 * 200 * 2 * 2}` });
+    // The tiny LM's random weights read until their token limits: minutes on a busy machine.
+    await expect.poll(() => card.locator('.understanding h4').count(), { timeout: 300_000, intervals: [1000] }).toBe(1);
+    const [q] = await query(base, [taskId]);
+    const item = JSON.parse(q.result)[0];
+    expect(item.file).toBe('');
+    expect(await card.locator('.understanding pre').textContent()).toBe(item.lyrics || '(no lyrics)');
+    const shown = await card.locator('.understanding dl.meta').evaluate((dl) =>
+      Object.fromEntries([...dl.querySelectorAll('div')].map((d) => [d.querySelector('dt')!.textContent!, d.querySelector('dd')!.textContent!])),
+    );
+    if (item.prompt) expect(shown.Caption).toBe(item.prompt);
+    if (item.metas.bpm !== 'N/A') expect(shown.BPM).toBe(String(item.metas.bpm));
+    await page.screenshot({ path: join(SHOTS, 'understand.png'), fullPage: true });
+    // "Use in the form" copies the reading into Custom mode.
+    await card.getByRole('button', { name: 'Use in the form' }).click();
+    expect(await page.getByRole('tab', { name: 'Custom' }).getAttribute('aria-selected')).toBe('true');
+    expect(await page.getByLabel(/^Caption/).inputValue()).toBe(item.prompt);
+    expect(await page.getByLabel('Lyrics', { exact: true }).inputValue()).toBe(item.lyrics);
+    await page.close();
+  }, 420_000);
+
   it('Custom: every field reaches the request and the song card', async () => {
     const page = await open('custom');
     expect(await page.locator('#more').evaluate((d) => (d as HTMLDetailsElement).open)).toBe(true);

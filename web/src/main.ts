@@ -470,7 +470,7 @@ const actions: SongActions = {
       fd.append('batch_size', '1');
       fd.append('src_audio', blob, 'song');
       const { task_id, queue_position } = await submit(fd);
-      const job: JobRecord = { task_id, kind: 'understand', mode: 'understand', label: `Understand: ${songTitle(s).slice(0, 40)}`, created: Date.now(), queue_position, song_id: s.id };
+      const job: JobRecord = { task_id, kind: 'understand', mode: 'understand', label: `Understand: ${songTitle(s)}`, created: Date.now(), queue_position, song_id: s.id };
       rememberJob(job);
       follow(job);
     } catch (err) {
