@@ -29,3 +29,5 @@ export { TokenizerError } from './text/index.js';
 export { loadAudio, saveAudio, AUDIO_FORMATS, type AudioFormat, type Pcm } from './io/audio/index.js';
 export { hubCacheDir, OFFICIAL_MODELS, DEFAULT_MODELS, MAIN_REPO, downloadCommand } from './io/hub-cache.js';
 export { downloadModels, DownloadError, type DownloadOptions, type DownloadProgress, type DownloadedModel } from './io/hub-download.js';
+export { createServer, type ServerOptions, type AceStepServer } from './server/server.js';
+export { runRedisWorker, type RedisWorkerOptions } from './server/redis-queue.js';
