@@ -132,7 +132,7 @@ describe('envelope and the job endpoints', () => {
 
   it('cancel: a queued job and a running job both read failed with error "cancelled"; progress and stage move', async () => {
     // A long job (200 DiT steps on the base model config is not loaded, so many steps on turbo's limit: duration 240 s)
-    const long = await submit(base, { ...QUICK, audio_duration: 240, inference_steps: 20 });
+    const long = await submit(base, { ...QUICK, audio_duration: 600, inference_steps: 8 });
     const queued = await submit(base, QUICK);
     let running: { progress: number; stage: string } | null = null;
     for (let i = 0; i < 400 && !running; i++) {

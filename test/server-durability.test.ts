@@ -31,8 +31,8 @@ async function startServer(dataDir: string): Promise<string> {
   return m[1];
 }
 
-/** Jobs long enough (about a second each on the tiny models) that a kill lands mid-run. */
-const SLOW = { ...QUICK, audio_duration: 240, inference_steps: 20 };
+/** Jobs long enough (a second or more each on the tiny models) that a kill lands mid-run (turbo runs at most 8 steps). */
+const SLOW = { ...QUICK, audio_duration: 600, inference_steps: 8 };
 
 describe('acestep serve command line', () => {
   it('serve refuses a non-loopback --host without a key (exit 2) and bad flags; worker needs --redis', async () => {

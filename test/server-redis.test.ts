@@ -93,7 +93,7 @@ describe.skipIf(missing !== null)(missing ? `Redis scale-out (skipped: ${missing
   });
 
   it('a worker killed mid-job: the job finishes exactly once on the other worker', async () => {
-    const id = await submit(base, { ...QUICK, audio_duration: 240, inference_steps: 20 });
+    const id = await submit(base, { ...QUICK, audio_duration: 600, inference_steps: 8 });
     const started = new RegExp(`job ${id} started`);
     const owner = await Promise.race(workers.map((w) => w.waitFor(started, 60_000).then(() => w)));
     await owner.kill9();
@@ -109,7 +109,7 @@ describe.skipIf(missing !== null)(missing ? `Redis scale-out (skipped: ${missing
     const a = await fetch(base + it0.file);
     expect(a.status).toBe(200);
     const pcm = await decodeAudio(new Uint8Array(await a.arrayBuffer()), 'x.wav');
-    expect(pcm.channels[0].length).toBe(240 * 200);
+    expect(pcm.channels[0].length).toBe(600 * 200);
     // A replacement worker joins.
     await startWorker(3);
   }, 180_000);
@@ -138,7 +138,7 @@ describe.skipIf(missing !== null)(missing ? `Redis scale-out (skipped: ${missing
 
   it('cancel over Redis: queued and running jobs read failed "cancelled"; a full queue answers 429', async () => {
     // Occupy both live workers with long jobs (about 3 s each here), then queue one more.
-    const long = await Promise.all([0, 1].map(() => submit(base, { ...QUICK, audio_duration: 240, inference_steps: 8 })));
+    const long = await Promise.all([0, 1].map(() => submit(base, { ...QUICK, audio_duration: 600, inference_steps: 8 })));
     for (let i = 0; i < 500; i++) {
       const states = await query(base, long);
       if (states.every((s) => JSON.parse(s.result)[0].stage !== 'queued')) break;
@@ -154,7 +154,7 @@ describe.skipIf(missing !== null)(missing ? `Redis scale-out (skipped: ${missing
       expect(JSON.parse(done.get(id)!.result)[0].error).toBe('cancelled');
     }
     // 12 slots, 20 submissions at once: this node checks and adds one submission at a time.
-    const answers = await Promise.all(Array.from({ length: 20 }, () => call(base, '/release_task', { json: { ...QUICK, audio_duration: 240, inference_steps: 8 } })));
+    const answers = await Promise.all(Array.from({ length: 20 }, () => call(base, '/release_task', { json: { ...QUICK, audio_duration: 600, inference_steps: 8 } })));
     const ok = answers.filter((r) => r.status === 200).map((r) => r.body.data.task_id as string);
     expect(ok.length).toBe(12);
     expect(answers.filter((r) => r.status === 429).length).toBe(20 - ok.length);

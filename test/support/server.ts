@@ -33,7 +33,12 @@ export function writeTone(path: string, seconds: number): string {
 }
 
 /** Fast job fields on the tiny models (about a second per job). */
-export const QUICK = { prompt: 'calm piano', lyrics: '[verse]\nla la', thinking: false, inference_steps: 2, audio_duration: 6, batch_size: 1, audio_format: 'wav' };
+// Every metadata field given: with thinking off and nothing left open, the LM does not run (its CoT
+// runs whenever a use_cot_* flag is on and some metadata is open, as upstream).
+export const QUICK = {
+  prompt: 'calm piano', lyrics: '[verse]\nla la', thinking: false, inference_steps: 2, audio_duration: 6, bpm: 90, key_scale: 'C major', time_signature: '4',
+  batch_size: 1, audio_format: 'wav',
+};
 
 export interface Answer {
   status: number;
