@@ -281,7 +281,7 @@ describe('web page on acestep serve (tiny checkpoints)', () => {
     const taskId = (await (await (await submitted).response())!.json()).data.task_id as string;
     expect(await page.evaluate(() => (window as unknown as { __forms: Record<string, string>[] }).__forms.at(-1))).toMatchObject({ full_analysis_only: 'true', src_audio: `file:RIFF:${44 + 6 * 200 * 2 * 2}` });
     // The tiny LM's random weights read until their token limits: minutes on a busy machine.
-    await expect.poll(() => card.locator('.understanding h4').count(), { timeout: 300_000, intervals: [1000] }).toBe(1);
+    await expect.poll(() => card.locator('.understanding h4').count(), { timeout: 300_000, interval: 1000 }).toBe(1);
     const [q] = await query(base, [taskId]);
     const item = JSON.parse(q.result)[0];
     expect(item.file).toBe('');
@@ -460,7 +460,7 @@ describe('web page on acestep serve (tiny checkpoints)', () => {
         const v = await job().locator('progress').evaluate((p) => (p as HTMLProgressElement).value).catch(() => 1);
         seen.push(v);
         return v;
-      }, { timeout: 180_000, intervals: [200] })
+      }, { timeout: 180_000, interval: 200 })
       .toBe(1);
     expect(seen.some((v) => v > 0 && v < 1)).toBe(true);
     for (let i = 1; i < seen.length; i++) expect(seen[i]).toBeGreaterThanOrEqual(seen[i - 1]);
