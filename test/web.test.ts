@@ -281,7 +281,7 @@ describe('web page on acestep serve (tiny checkpoints)', () => {
     const taskId = (await (await (await submitted).response())!.json()).data.task_id as string;
     expect(await page.evaluate(() => (window as unknown as { __forms: Record<string, string>[] }).__forms.at(-1))).toMatchObject({ full_analysis_only: 'true', src_audio: `file:RIFF:${44 + 6 * 200 * 2 * 2}` });
     // The tiny LM's random weights read until their token limits: minutes on a busy machine.
-    await expect.poll(() => card.locator('.understanding h4').count(), { timeout: 300_000, intervals: [1000] }).toBe(1);
+    await expect.poll(() => card.locator('.understanding h4').count(), { timeout: 300_000, interval: 1000 }).toBe(1);
     const [q] = await query(base, [taskId]);
     const item = JSON.parse(q.result)[0];
     expect(item.file).toBe('');
@@ -446,7 +446,8 @@ describe('web page on acestep serve (tiny checkpoints)', () => {
   it('a reload mid-job follows the job again until its songs arrive', async () => {
     const page = await open('custom');
     await page.getByLabel(/^Caption/).fill('a long orchestral piece');
-    await quick(page, 600, 3, 8);
+    // Four 10-minute songs: long enough on a fast machine that the reload lands mid-job.
+    await quick(page, 600, 4, 8);
     const taskId = (await (await (await generate(page)).response())!.json()).data.task_id as string;
     const job = () => page.locator(`#jobs > li[data-task="${taskId}"]`);
     await expect.poll(() => job().locator('.stage').textContent(), { timeout: 60_000 }).toMatch(/Diffusion step/);
@@ -459,15 +460,15 @@ describe('web page on acestep serve (tiny checkpoints)', () => {
         const v = await job().locator('progress').evaluate((p) => (p as HTMLProgressElement).value).catch(() => 1);
         seen.push(v);
         return v;
-      }, { timeout: 90_000, intervals: [200] })
+      }, { timeout: 180_000, interval: 200 })
       .toBe(1);
     expect(seen.some((v) => v > 0 && v < 1)).toBe(true);
     for (let i = 1; i < seen.length; i++) expect(seen[i]).toBeGreaterThanOrEqual(seen[i - 1]);
-    await songsDone(page, 3, 60_000);
+    await songsDone(page, 4, 120_000);
     const [q] = await query(base, [taskId]);
     expect(q.status).toBe(1);
     await page.close();
-  });
+  }, 300_000);
 
   it('with an API key: refused without it, works once it is entered, audio fetched with the header', async () => {
     const keyed = await startServe('keyed', ['--api-key', KEY]);

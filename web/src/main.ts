@@ -273,6 +273,9 @@ function buildRequest(): FormData | Record<string, unknown> {
   return fd;
 }
 
+/** The job the line beside Generate talks about; it is cleared when that job ends. */
+let lastSubmitted = '';
+
 form.addEventListener('submit', async (e) => {
   e.preventDefault();
   const button = $<HTMLButtonElement>('generate');
@@ -291,6 +294,7 @@ form.addEventListener('submit', async (e) => {
     rememberJob(job);
     follow(job);
     say('submit-status', `Queued${queue_position ? ` at position ${queue_position}` : ''}.`);
+    lastSubmitted = task_id;
     void refreshHealth();
   } catch (err) {
     say('submit-status', errText(err), true);
@@ -410,6 +414,7 @@ function follow(job: JobRecord): void {
 
 function onJobEnd(job: JobRecord, s: JobState): void {
   void refreshHealth();
+  if (job.task_id === lastSubmitted) say('submit-status', '');
   if (job.kind === 'understand') {
     const song = songs.find((x) => x.id === job.song_id);
     if (!song) return;
