@@ -4,12 +4,13 @@
 // `<root>/acestep-5Hz-lm-*` (the 5 Hz LM + tokenizer). dispose() frees every native tensor.
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { resolveBackend, type BackendChoice, type Device, type Tensor } from '../runtime/index.js';
+import { resolveBackend, resolvePrecision, type BackendChoice, type Device, type MatmulPrecision, type PrecisionChoice, type Tensor } from '../runtime/index.js';
 import { CheckpointError } from '../io/errors.js';
 import { loadSilenceLatent } from '../io/torch-zip.js';
 import { f32Param, openAceStepCheckpoint, type AceStepConfig } from '../models/acestep-config.js';
 import { AdapterManager, applyLoraOptions } from '../models/lora.js';
 import { AceStepDiT } from '../models/dit.js';
+import { setPrecision } from '../models/layers.js';
 import { ConditionEncoder } from '../models/condition-encoder.js';
 import { AudioTokenizer } from '../models/audio-tokenizer.js';
 import { OobleckVae } from '../models/vae.js';
@@ -42,6 +43,11 @@ export interface AceStepOptions {
   loraPath?: string | null;
   /** Its user scale (default 1). */
   loraScale?: number;
+  /**
+   * GEMM precision of the DiT, condition encoder, text encoder and LM: 'bf16' (bf16 operands, f32
+   * accumulation), 'fp32' (exact), or 'auto' (default: bf16 on CUDA or a CPU with avx512_bf16).
+   */
+  precision?: PrecisionChoice;
 }
 
 function isDir(p: string): boolean {
@@ -60,6 +66,8 @@ function pick(root: string, named: string | undefined, candidates: string[], wha
 
 export class AceStep {
   readonly device: Device;
+  /** The resolved GEMM precision of the transformer models. */
+  readonly precision: MatmulPrecision;
   readonly root: string;
   readonly ditDir: string;
   readonly ditConfig: AceStepConfig;
@@ -87,6 +95,7 @@ export class AceStep {
     this.lmMaxModelLen = opts.lmMaxModelLen ?? 4096;
     if (!Number.isInteger(this.lmMaxModelLen) || this.lmMaxModelLen < 256) throw new ParamError('lmMaxModelLen', `must be an integer >= 256, got ${opts.lmMaxModelLen}`);
     this.device = resolveBackend(opts.device ?? 'auto');
+    this.precision = resolvePrecision(opts.precision ?? 'auto', this.device);
     this.ditDir = pick(this.root, opts.ditModel, DIT_MODEL_NAMES.concat(readdirSync(this.root).filter((n) => n.startsWith('acestep-v15'))), 'DiT');
     const teDir = pick(this.root, undefined, [TEXT_ENCODER_NAME], 'text encoder');
     const vaeDir = pick(this.root, undefined, [VAE_NAME], 'VAE');
@@ -130,6 +139,7 @@ export class AceStep {
       if (this.vae.latentChannels !== config.audioAcousticHiddenDim) {
         throw new CheckpointError(`VAE latent channels ${this.vae.latentChannels} differ from the DiT's ${config.audioAcousticHiddenDim}`, vaeDir);
       }
+      for (const m of [this.dit, this.conditionEncoder, this.textEncoder]) setPrecision(m, this.precision);
       this.adapters = keep(applyLoraOptions(this.dit, { loraPath: opts.loraPath, loraScale: opts.loraScale }));
     } catch (e) {
       for (const m of made) m.dispose();
@@ -180,7 +190,9 @@ export class AceStep {
     if (!this.lmDir) throw new CheckpointError(`no 5 Hz LM folder (looked for ${LM_MODEL_NAMES.join(', ')})`, this.root);
     if (!this.lm) {
       const tokenizer = TextTokenizer.load(this.lmDir);
-      this.lm = { model: Qwen3Model.load(this.lmDir, { device: this.device }), tokenizer };
+      const model = Qwen3Model.load(this.lmDir, { device: this.device });
+      setPrecision(model, this.precision);
+      this.lm = { model, tokenizer };
     }
     return this.lm;
   }

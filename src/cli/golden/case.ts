@@ -5,6 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import type { Device } from '../../runtime/dtype.js';
+import type { MatmulPrecision } from '../../runtime/ops/matmul.js';
 import { AcestepError } from '../../runtime/errors.js';
 import type { Tensor } from '../../runtime/tensor.js';
 import { SafetensorsFile } from '../../io/safetensors.js';
@@ -132,6 +133,8 @@ export interface Actual {
 
 export interface RunOptions {
   backend: Device;
+  /** GEMM precision of the transformer models (default fp32: what the tolerances are for). */
+  precision?: MatmulPrecision;
 }
 
 export interface CaseKind {

@@ -3,6 +3,7 @@
 import { collectTaps } from '../../../runtime/debug.js';
 import { openAceStepCheckpoint } from '../../../models/acestep-config.js';
 import { ConditionEncoder } from '../../../models/condition-encoder.js';
+import { setPrecision } from '../../../models/layers.js';
 import type { Actual, CaseKind, GoldenCase } from '../case.js';
 
 const kind: CaseKind = {
@@ -12,6 +13,7 @@ const kind: CaseKind = {
     const { ckpt, config, weights } = openAceStepCheckpoint(c.checkpoint);
     try {
       const enc = new ConditionEncoder(weights, config, dev);
+      setPrecision(enc, opts.precision ?? 'fp32');
       const inp = (n: string) => c.inputOn(n, dev);
       const { result, taps } = await collectTaps(
         (n) => n.startsWith('cond.'),

@@ -5,6 +5,7 @@
 import { collectTaps } from '../../../runtime/debug.js';
 import { openAceStepCheckpoint } from '../../../models/acestep-config.js';
 import { AceStepDiT } from '../../../models/dit.js';
+import { setPrecision } from '../../../models/layers.js';
 import type { Actual, CaseKind, GoldenCase } from '../case.js';
 
 const kind: CaseKind = {
@@ -14,6 +15,7 @@ const kind: CaseKind = {
     const { ckpt, config, weights } = openAceStepCheckpoint(c.checkpoint);
     try {
       const dit = new AceStepDiT(weights, config, dev);
+      setPrecision(dit, opts.precision ?? 'fp32');
       const hidden = c.inputOn('hidden_states', dev);
       const context = c.inputOn('context_latents', dev);
       const timestep = await c.input('timestep').toFloat32();

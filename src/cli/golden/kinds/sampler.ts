@@ -9,6 +9,7 @@ import { openAceStepCheckpoint, f32Param } from '../../../models/acestep-config.
 import { AceStepDiT } from '../../../models/dit.js';
 import { ConditionEncoder } from '../../../models/condition-encoder.js';
 import { AudioTokenizer } from '../../../models/audio-tokenizer.js';
+import { setPrecision } from '../../../models/layers.js';
 import { sample, type SamplerOptions, type SamplerTraceEvent } from '../../../pipeline/sampler.js';
 import { ditVelocity, prepareDiTCondition, withNullCondition, type DiTStepCondition } from '../../../pipeline/dit-sampling.js';
 import { repaintChunkMask, repaintRegionFrames, repaintWaveformSplice, resolveRepaintConfig, silenceRegion } from '../../../pipeline/repaint.js';
@@ -78,6 +79,7 @@ const kind: CaseKind = {
     const { ckpt, config, weights } = openAceStepCheckpoint(c.checkpoint);
     const dit = new AceStepDiT(weights, config, dev);
     const encoder = new ConditionEncoder(weights, config, dev);
+    for (const m of [dit, encoder]) setPrecision(m, opts.precision ?? 'fp32');
     const tokenizer = new AudioTokenizer(weights, config, dev);
     const vel = ditVelocity(dit);
     let nullEmb: Tensor | null = null;

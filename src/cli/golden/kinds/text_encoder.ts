@@ -1,6 +1,7 @@
 // Golden kind text_encoder: Qwen3-Embedding (Qwen3Model, causal, no attention mask) final-norm
 // hidden states for caption ids, and the bare embed_tokens lookup for lyric ids (spec §4.4, §5).
 import { Qwen3Model } from '../../../models/qwen3.js';
+import { setPrecision } from '../../../models/layers.js';
 import type { CaseKind, GoldenCase } from '../case.js';
 
 const kind: CaseKind = {
@@ -8,6 +9,7 @@ const kind: CaseKind = {
   async run(c: GoldenCase, opts) {
     const dev = opts.backend;
     const model = Qwen3Model.load(c.checkpoint, { device: dev, lmHead: false });
+    setPrecision(model, opts.precision ?? 'fp32');
     try {
       return [
         { name: 'last_hidden_state', value: model.forward(c.inputOn('text_input_ids', dev)) },
