@@ -331,10 +331,15 @@ void gemm_bf16w(int64_t M, int64_t N, int64_t K, const Mat& a, const Mat& b, con
         for (int64_t wb = wb0; wb < wb1; wb++) {
           const int64_t n0 = wb * WR;
           const int rows = static_cast<int>(std::min<int64_t>(WR, N - n0));
+          // The first call of a weight block prefetches the next one (the next k block after the
+          // task's last weight block); rows past N are not touched.
+          const uint16_t* wnext = nullptr;
+          if (wb + 1 < wb1 && N - n0 - WR >= WR) wnext = w + (n0 + WR) * ldw + 2 * p0;
+          else if (wb + 1 == wb1 && p0 + kPairBlock < kpairs && N - wb0 * WR >= WR) wnext = w + wb0 * WR * ldw + 2 * (p0 + kPairBlock);
           for (int64_t i = 0; i < xb; i++) {
             const int mcols = static_cast<int>(std::min<int64_t>(XR, M - i * XR));
             ukr_bf16w_avx512(kp, xp + (i * kpairs + p0) * XR, w + n0 * ldw + 2 * p0, ldw, rows, mcols,
-                             c + i * XR * ldc + n0, ldc, p0 > 0, bias ? bias + n0 : nullptr);
+                             c + i * XR * ldc + n0, ldc, p0 > 0, bias ? bias + n0 : nullptr, i == 0 ? wnext : nullptr);
           }
         }
       }

@@ -334,7 +334,8 @@ ACESTEP_AVX512BF16 void pack_x_pairs32_avx512(const float* a, int64_t lda, int m
 }
 
 ACESTEP_AVX512BF16 void ukr_bf16w_avx512(int64_t kpairs, const uint32_t* X, const uint16_t* w, int64_t ldw, int rows,
-                                         int mcols, float* C, int64_t ldc, bool acc, const float* bias) {
+                                         int mcols, float* C, int64_t ldc, bool acc, const float* bias,
+                                         const uint16_t* wnext) {
   static_assert(XR == 32 && WR <= 16, "two 16-lane vectors of activation rows, at most 16 weight rows");
   const pair_u32* wr[WR];
 #pragma GCC unroll 12
@@ -343,6 +344,9 @@ ACESTEP_AVX512BF16 void ukr_bf16w_avx512(int64_t kpairs, const uint32_t* X, cons
 #pragma GCC unroll 12
   for (int i = 0; i < WR; i++) c[i][0] = c[i][1] = _mm512_setzero_ps();
   for (int64_t p = 0; p < kpairs; p++) {
+    // One cache line of the next weight block per step (row p % 16, line p / 16), a whole
+    // block ahead: weights come from DRAM, and a tile only covers a few k pairs per line.
+    if (wnext && (p & 15) < WR) _mm_prefetch(reinterpret_cast<const char*>(wnext + (p & 15) * ldw + (p >> 4) * 32), _MM_HINT_T0);
     const __m512bh x0 = (__m512bh)_mm512_load_si512(X + p * XR), x1 = (__m512bh)_mm512_load_si512(X + p * XR + 16);
 #pragma GCC unroll 12
     for (int i = 0; i < WR; i++) {
