@@ -13,7 +13,7 @@
 // The random LM would write an unbounded free-text caption, so use_cot_caption is off: Phase 1
 // writes the metadata fields only, and its per-token rate is reported for extrapolation.
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -66,6 +66,23 @@ export interface E2eResult {
   load1End: number;
   success: boolean;
   error: string | null;
+  /** bf16 rows: cosine of the decoded audio against the fp32 run of the same scenario. */
+  audioCosineVsFp32?: number;
+}
+
+/** Where a child leaves its decoded audio (f32, channels concatenated) for the fp32/bf16 comparison. */
+function audioPath(root: string, scenario: Scenario, precision: MatmulPrecision): string {
+  return join(tmpdir(), `acestep-e2e-${scenario}-${precision}-${root.replace(/[^A-Za-z0-9]/g, '_').slice(-40)}.f32`);
+}
+
+function cosine(a: Float32Array, b: Float32Array): number {
+  let d = 0, na = 0, nb = 0;
+  for (let i = 0; i < Math.min(a.length, b.length); i++) {
+    d += a[i] * b[i];
+    na += a[i] * a[i];
+    nb += b[i] * b[i];
+  }
+  return d / Math.sqrt(na * nb);
 }
 
 /** One scenario in this process: load the engine, generate once, measure. */
@@ -102,6 +119,9 @@ export async function runScenario(scenario: Scenario, root: string, threads: num
     const wallSeconds = (performance.now() - t0) / 1000;
     const cpu = process.cpuUsage(cpu0);
     const ch = r.audios[0]?.channels ?? [];
+    const all = new Float32Array(ch.reduce((k, c) => k + c.length, 0));
+    ch.reduce((at, c) => (all.set(c, at), at + c.length), 0);
+    writeFileSync(audioPath(root, scenario, precision), all);
     let ss = 0, n = 0;
     for (const c of ch) for (let i = 0; i < c.length; i++, n++) ss += c[i] * c[i];
     return {
@@ -168,8 +188,13 @@ async function run(ctx: BenchContext, emit: (r: BenchRow) => void): Promise<void
       const out = execFileSync(process.execPath, [self, '--child', s, root, String(ctx.threads), p], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 20 });
       const r = JSON.parse(out.trim().split('\n').pop()!) as E2eResult;
       if (!r.success) throw new Error(`e2e ${s} ${p}: generation failed: ${r.error}`);
+      if (p !== 'fp32' && existsSync(audioPath(root, s, 'fp32'))) {
+        const read = (q: MatmulPrecision) => new Float32Array(new Uint8Array(readFileSync(audioPath(root, s, q))).buffer);
+        r.audioCosineVsFp32 = cosine(read(p), read('fp32'));
+      }
       emit(row(r));
     }
+    for (const p of PRECISIONS) rmSync(audioPath(root, s, p), { force: true });
   }
 }
 
