@@ -95,7 +95,9 @@ export class AceStep {
     this.lmMaxModelLen = opts.lmMaxModelLen ?? 4096;
     if (!Number.isInteger(this.lmMaxModelLen) || this.lmMaxModelLen < 256) throw new ParamError('lmMaxModelLen', `must be an integer >= 256, got ${opts.lmMaxModelLen}`);
     this.device = resolveBackend(opts.device ?? 'auto');
-    this.precision = resolvePrecision(opts.precision ?? 'auto', this.device);
+    const precision = opts.precision ?? 'auto';
+    if (precision !== 'fp32' && precision !== 'bf16' && precision !== 'auto') throw new ParamError('precision', `must be 'fp32', 'bf16' or 'auto', got '${String(precision)}'`);
+    this.precision = resolvePrecision(precision, this.device);
     this.ditDir = pick(this.root, opts.ditModel, DIT_MODEL_NAMES.concat(readdirSync(this.root).filter((n) => n.startsWith('acestep-v15'))), 'DiT');
     const teDir = pick(this.root, undefined, [TEXT_ENCODER_NAME], 'text encoder');
     const vaeDir = pick(this.root, undefined, [VAE_NAME], 'VAE');
