@@ -49,7 +49,10 @@ describe('AceStep precision option', () => {
   it('bf16 changes the result slightly, not substantially', async () => {
     const a = await song('fp32');
     const b = await song('bf16');
-    let d = 0, na = 0, nb = 0, diff = 0;
+    let d = 0,
+      na = 0,
+      nb = 0,
+      diff = 0;
     for (let i = 0; i < a.length; i++) {
       d += a[i] * b[i];
       na += a[i] * a[i];
