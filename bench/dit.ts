@@ -9,14 +9,15 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { setNumThreads, Tensor, tidy } from '../src/runtime/index.js';
+import { setNumThreads, Tensor, tidy, type MatmulPrecision } from '../src/runtime/index.js';
 import { parseAceStepConfig } from '../src/models/acestep-config.js';
 import { AceStepDiT } from '../src/models/dit.js';
-import { Weights } from '../src/models/layers.js';
+import { setPrecision, Weights } from '../src/models/layers.js';
 import { randomValues, ratioOf, wanted, type Suite } from './suite.js';
 
 export interface DitBenchResult {
   frames: number;
+  precision: MatmulPrecision;
   tokens: number;
   oursSeconds: number;
   torchSeconds: number | null;
@@ -25,6 +26,18 @@ export interface DitBenchResult {
   torchCpuSeconds: number | null;
   /** torch time / our time (>= 1 means we are faster). */
   ratio: number | null;
+  /** bf16 rows: cosine of the velocity against the fp32 forward on the same inputs. */
+  cosineVsFp32: number | null;
+}
+
+function cosine(a: Float32Array, b: Float32Array): number {
+  let d = 0, na = 0, nb = 0;
+  for (let i = 0; i < a.length; i++) {
+    d += a[i] * b[i];
+    na += a[i] * a[i];
+    nb += b[i] * b[i];
+  }
+  return d / Math.sqrt(na * nb);
 }
 
 /** Multiply-add work of one forward (2 FLOP each): projections, MLP, attention scores and mixes. */
@@ -45,6 +58,8 @@ export interface DitBenchOptions {
   layers?: number;
   threads?: number;
   encoderLength?: number;
+  /** Our GEMM precisions to time (default both); torch runs bf16. */
+  precisions?: MatmulPrecision[];
 }
 
 function bf16(shape: number[], scale: number, seed: number): Tensor {
@@ -131,29 +146,36 @@ export async function runDitBench(opts: DitBenchOptions = {}): Promise<DitBenchR
   const dit = new AceStepDiT(randomWeights(2048, 16, 8, 128, 6144), cfg);
   const results: DitBenchResult[] = [];
   const condition = dit.prepareCondition(Tensor.fromArray(randomValues(encLen * 2048, 1, 99), [1, encLen, 2048]));
-  const run = async (t: number): Promise<{ wall: number; cpu: number }> => {
+  const run = async (t: number): Promise<{ wall: number; cpu: number; v: Float32Array }> => {
     const x = Tensor.fromArray(randomValues(t * 64, 1, 5), [1, t, 64]);
     const ctx = Tensor.fromArray(randomValues(t * 128, 1, 6), [1, t, 128]);
     const c0 = process.cpuUsage();
     const t0 = performance.now();
     const v = tidy(() => dit.forward({ hidden: x, context: ctx, timestep: [0.5], condition }));
-    await v.data();
+    const out = (await v.data()) as Float32Array;
     const wall = (performance.now() - t0) / 1000;
     const c = process.cpuUsage(c0);
     for (const z of [x, ctx, v]) z.dispose();
-    return { wall, cpu: (c.user + c.system) / 1e6 };
+    return { wall, cpu: (c.user + c.system) / 1e6, v: out };
   };
   await run(64); // warm-up: thread pool, weight re-layout caches
-  const ours = new Map<number, { wall: number; cpu: number }>();
-  for (const f of frames) ours.set(f, await run(f));
+  const precisions = opts.precisions ?? ['fp32', 'bf16'];
+  const ours = new Map<string, { wall: number; cpu: number; v: Float32Array }>();
+  for (const p of precisions) {
+    setPrecision(dit, p);
+    for (const f of frames) ours.set(`${p}:${f}`, await run(f));
+  }
   condition.dispose();
   dit.dispose();
   const torch = torchTimes(frames, layers, threads, encLen);
-  for (const f of frames) {
-    const o = ours.get(f)!;
+  for (const p of precisions) for (const f of frames) {
+    const o = ours.get(`${p}:${f}`)!;
     const t = torch.get(f) ?? null;
+    const ref = ours.get(`fp32:${f}`);
     results.push({
       frames: f,
+      precision: p,
+      cosineVsFp32: p === 'bf16' && ref ? cosine(o.v, ref.v) : null,
       tokens: Math.ceil(f / 2),
       oursSeconds: o.wall,
       torchSeconds: t?.wall ?? null,
@@ -182,7 +204,7 @@ export function suites(): Suite[] {
           emit({
             name: 'dit.forward',
             shape: `${r.tokens}tok x ${layers}L`,
-            dtype: 'bf16w/f32',
+            dtype: r.precision === 'bf16' ? 'bf16w/bf16' : 'bf16w/f32',
             ours,
             unit: 'GFLOP/s',
             reference: ref === null ? 'torch not available (/usr/bin/python3)' : 'torch bf16 eager, bench/dit_torch.py',
@@ -192,6 +214,7 @@ export function suites(): Suite[] {
             torchSeconds: r.torchSeconds,
             oursCpuSeconds: r.oursCpuSeconds,
             torchCpuSeconds: r.torchCpuSeconds,
+            ...(r.cosineVsFp32 === null ? {} : { cosineVsFp32: r.cosineVsFp32 }),
           });
         }
       },
@@ -208,10 +231,11 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   });
   for (const r of res) {
     console.log(
-      `DiT forward ${r.frames} frames (${r.tokens} tokens): ours ${r.oursSeconds.toFixed(2)} s (cpu ${r.oursCpuSeconds.toFixed(1)} s)` +
+      `DiT forward ${r.frames} frames (${r.tokens} tokens), ${r.precision}: ours ${r.oursSeconds.toFixed(2)} s (cpu ${r.oursCpuSeconds.toFixed(1)} s)` +
         (r.torchSeconds === null
           ? ', torch n/a'
-          : `, torch bf16 ${r.torchSeconds.toFixed(2)} s (cpu ${r.torchCpuSeconds!.toFixed(1)} s), wall ratio ${r.ratio!.toFixed(2)}, cpu ratio ${(r.torchCpuSeconds! / r.oursCpuSeconds).toFixed(2)}`),
+          : `, torch bf16 ${r.torchSeconds.toFixed(2)} s (cpu ${r.torchCpuSeconds!.toFixed(1)} s), wall ratio ${r.ratio!.toFixed(2)}, cpu ratio ${(r.torchCpuSeconds! / r.oursCpuSeconds).toFixed(2)}`) +
+        (r.cosineVsFp32 === null ? '' : `, velocity cosine vs fp32 ${r.cosineVsFp32.toFixed(6)}`),
     );
   }
 }

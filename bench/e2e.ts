@@ -4,33 +4,36 @@
 //   nothink     DiT turbo 8 steps + text encoder + condition encoder + VAE decode (thinking off)
 //   think-0.6B  the same after the 5 Hz LM 0.6B plans 150 codes (thinking on)
 //   think-1.7B  the same with the 1.7B LM
-// Each scenario runs in a fresh child process (`node e2e.js --child <scenario> <root> <threads>`)
+// Each scenario runs at GEMM precision fp32 and bf16 (the engine's `precision`), each run in a fresh
+// child process (`node e2e.js --child <scenario> <root> <threads> <precision>`)
 // so peak RSS and the native allocator's peak belong to that scenario alone. Rows are in audio
-// seconds per wall second; the reference is the 45 s target for a 30 s song. Extra fields carry
+// seconds per wall second; the reference is the scenario's target for a 30 s song. Extra fields carry
 // the wall and CPU seconds (process.cpuUsage covers the native worker threads), the stage times of
 // the result's timeCosts, LM token counts, peaks and the 1-minute load average at start and end.
 // The random LM would write an unbounded free-text caption, so use_cot_caption is off: Phase 1
 // writes the metadata fields only, and its per-token rate is reported for extrapolation.
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AceStep } from '../src/pipeline/engine.js';
 import { generateMusic } from '../src/pipeline/generate.js';
 import { native } from '../src/runtime/native.js';
+import type { MatmulPrecision } from '../src/runtime/index.js';
 import { makeRandomCheckpoints } from '../scripts/make-random-checkpoints.js';
 import { ratioOf, wanted, type BenchContext, type BenchRow, type Suite } from './suite.js';
 
 const SONG_SECONDS = 30;
-const TARGET_SECONDS = 45;
-/** Upstream Python on the same 2-core CPU (task brief), for the docs' comparison. */
-export const UPSTREAM_CPU_SECONDS = 236;
+/** Upstream Python (its CPU dtype, fp32) on this kind of 2-core machine, thinking off (2026-12-06). */
+export const UPSTREAM_CPU_SECONDS = 131;
+const PRECISIONS: MatmulPrecision[] = ['fp32', 'bf16'];
 
 const SCENARIOS = {
-  nothink: { lm: null },
-  'think-0.6B': { lm: 'acestep-5Hz-lm-0.6B' },
-  'think-1.7B': { lm: 'acestep-5Hz-lm-1.7B' },
+  // target: wall seconds for the 30 s song on 2 threads
+  nothink: { lm: null, target: 25 },
+  'think-0.6B': { lm: 'acestep-5Hz-lm-0.6B', target: 32 },
+  'think-1.7B': { lm: 'acestep-5Hz-lm-1.7B', target: 40 },
 } as const;
 type Scenario = keyof typeof SCENARIOS;
 
@@ -47,6 +50,7 @@ const LYRICS = [
 
 export interface E2eResult {
   scenario: Scenario;
+  precision: MatmulPrecision;
   threads: number;
   loadSeconds: number;
   wallSeconds: number;
@@ -62,14 +66,31 @@ export interface E2eResult {
   load1End: number;
   success: boolean;
   error: string | null;
+  /** bf16 rows: cosine of the decoded audio against the fp32 run of the same scenario. */
+  audioCosineVsFp32?: number;
+}
+
+/** Where a child leaves its decoded audio (f32, channels concatenated) for the fp32/bf16 comparison. */
+function audioPath(root: string, scenario: Scenario, precision: MatmulPrecision): string {
+  return join(tmpdir(), `acestep-e2e-${scenario}-${precision}-${root.replace(/[^A-Za-z0-9]/g, '_').slice(-40)}.f32`);
+}
+
+function cosine(a: Float32Array, b: Float32Array): number {
+  let d = 0, na = 0, nb = 0;
+  for (let i = 0; i < Math.min(a.length, b.length); i++) {
+    d += a[i] * b[i];
+    na += a[i] * a[i];
+    nb += b[i] * b[i];
+  }
+  return d / Math.sqrt(na * nb);
 }
 
 /** One scenario in this process: load the engine, generate once, measure. */
-export async function runScenario(scenario: Scenario, root: string, threads: number): Promise<E2eResult> {
+export async function runScenario(scenario: Scenario, root: string, threads: number, precision: MatmulPrecision): Promise<E2eResult> {
   native.setNumThreads(threads);
   const load1Start = loadavg()[0];
   const tLoad = performance.now();
-  const engine = await AceStep.load({ checkpoints: root, lmModel: SCENARIOS[scenario].lm, preloadLm: SCENARIOS[scenario].lm !== null });
+  const engine = await AceStep.load({ checkpoints: root, lmModel: SCENARIOS[scenario].lm, preloadLm: SCENARIOS[scenario].lm !== null, precision });
   const loadSeconds = (performance.now() - tLoad) / 1000;
   const lmTokens = { phase1: 0, phase2: 0 };
   try {
@@ -98,10 +119,14 @@ export async function runScenario(scenario: Scenario, root: string, threads: num
     const wallSeconds = (performance.now() - t0) / 1000;
     const cpu = process.cpuUsage(cpu0);
     const ch = r.audios[0]?.channels ?? [];
+    const all = new Float32Array(ch.reduce((k, c) => k + c.length, 0));
+    ch.reduce((at, c) => (all.set(c, at), at + c.length), 0);
+    writeFileSync(audioPath(root, scenario, precision), all);
     let ss = 0, n = 0;
     for (const c of ch) for (let i = 0; i < c.length; i++, n++) ss += c[i] * c[i];
     return {
       scenario,
+      precision,
       threads: native.numThreads(),
       loadSeconds,
       wallSeconds,
@@ -136,14 +161,15 @@ export function ensureCheckpoints(log: (m: string) => void): string {
 }
 
 function row(r: E2eResult): BenchRow {
-  const ours = SONG_SECONDS / r.wallSeconds, ref = SONG_SECONDS / TARGET_SECONDS;
+  const target = SCENARIOS[r.scenario].target;
+  const ours = SONG_SECONDS / r.wallSeconds, ref = SONG_SECONDS / target;
   return {
     name: `e2e.text2music.30s.${r.scenario}`,
     shape: `${r.latentFrames} frames, ${r.threads} thr`,
-    dtype: 'bf16w-f32',
+    dtype: r.precision === 'bf16' ? 'bf16w-bf16' : 'bf16w-f32',
     ours,
     unit: 'x realtime',
-    reference: `target ${TARGET_SECONDS} s per 30 s song (upstream CPU ${UPSTREAM_CPU_SECONDS} s)`,
+    reference: `target ${target} s per 30 s song (upstream CPU ${UPSTREAM_CPU_SECONDS} s)`,
     ref,
     ratio: ratioOf(ours, ref),
     ...r,
@@ -156,12 +182,19 @@ async function run(ctx: BenchContext, emit: (r: BenchRow) => void): Promise<void
   const root = ensureCheckpoints(ctx.log);
   const self = fileURLToPath(import.meta.url);
   for (const s of names) {
-    ctx.log(`e2e: ${s} (load average ${loadavg().map((x) => x.toFixed(2)).join(' ')})`);
-    // Children inherit the environment (ACESTEP_ADDON); their stdout is one JSON line.
-    const out = execFileSync(process.execPath, [self, '--child', s, root, String(ctx.threads)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 20 });
-    const r = JSON.parse(out.trim().split('\n').pop()!) as E2eResult;
-    if (!r.success) throw new Error(`e2e ${s}: generation failed: ${r.error}`);
-    emit(row(r));
+    for (const p of PRECISIONS) {
+      ctx.log(`e2e: ${s} ${p} (load average ${loadavg().map((x) => x.toFixed(2)).join(' ')})`);
+      // Children inherit the environment (ACESTEP_ADDON); their stdout is one JSON line.
+      const out = execFileSync(process.execPath, [self, '--child', s, root, String(ctx.threads), p], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 20 });
+      const r = JSON.parse(out.trim().split('\n').pop()!) as E2eResult;
+      if (!r.success) throw new Error(`e2e ${s} ${p}: generation failed: ${r.error}`);
+      if (p !== 'fp32' && existsSync(audioPath(root, s, 'fp32'))) {
+        const read = (q: MatmulPrecision) => new Float32Array(new Uint8Array(readFileSync(audioPath(root, s, q))).buffer);
+        r.audioCosineVsFp32 = cosine(read(p), read('fp32'));
+      }
+      emit(row(r));
+    }
+    for (const p of PRECISIONS) rmSync(audioPath(root, s, p), { force: true });
   }
 }
 
@@ -170,12 +203,12 @@ export function suites(): Suite[] {
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url) && process.argv[2] === '--child') {
-  const [scenario, root, threads] = process.argv.slice(3);
-  if (!(scenario in SCENARIOS) || !root) {
-    process.stderr.write(`usage: e2e --child <${Object.keys(SCENARIOS).join('|')}> <checkpoint-root> [threads]\n`);
+  const [scenario, root, threads, precision = 'bf16'] = process.argv.slice(3);
+  if (!(scenario in SCENARIOS) || !root || !PRECISIONS.includes(precision as MatmulPrecision)) {
+    process.stderr.write(`usage: e2e --child <${Object.keys(SCENARIOS).join('|')}> <checkpoint-root> [threads] [fp32|bf16]\n`);
     process.exit(2);
   }
-  runScenario(scenario as Scenario, root, Number(threads) || 2).then(
+  runScenario(scenario as Scenario, root, Number(threads) || 2, precision as MatmulPrecision).then(
     (r) => process.stdout.write(`${JSON.stringify(r)}\n`),
     (e) => {
       process.stderr.write(`e2e child failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);

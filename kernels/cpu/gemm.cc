@@ -208,77 +208,143 @@ bool dpbf16_is_faster() {
   return faster;
 }
 
-// Cache-blocked GEMM over packed panels. Per k block (kc) the whole A block is packed once and
-// shared; tasks own a range of N columns (and, when N alone gives too few tasks, a range of M
-// panels), pack their B block into a per-thread buffer that stays in L2, and sweep A micro-panels
-// (L1 resident) across it.
+// Cache-blocked GEMM over packed panels. A is packed for a group of k blocks (as many as fit
+// kAPackBytes) by one pool job and shared; then one pool job runs the tasks (a range of N
+// columns and, when N alone gives too few tasks, a range of M panels), which threads take from a
+// shared counter so that a thread slowed by another process does not hold the others back. A task
+// loops over the group's k blocks itself: it packs its B block into a per-thread buffer that stays
+// in L2 and sweeps A micro-panels (L1 resident) across it. Two pool jobs per k group instead of two
+// per k block: each wake-up of the pool costs a futex round trip.
+constexpr int64_t kAPackBytes = 512 << 10;  // the group stays in L2 while the tasks sweep it
+
 void gemm_blocked(int64_t M, int64_t N, int64_t K, const Mat& a, const Mat& b, const float* bias, float* c,
                   int64_t ldc, GemmPrecision p, Isa isa) {
   const bool dp = p == GemmPrecision::BF16 && isa == Isa::Avx512 && bf16_dot_in_use();
   const bool rnd = p == GemmPrecision::BF16 && !dp;  // bf16 semantics on the f32 kernels
   const int64_t KC = dp ? 512 : 256;
+  const int64_t nkb = cdiv(K, KC);
   const int threads = std::max(1, num_threads());
+  // Several tasks per thread, so that the shared counter can balance uneven progress.
+  const int64_t want_tasks = threads > 1 ? 4 * threads : 1;
   int64_t NC = 512;
   int64_t ntn = cdiv(N, NC);
-  while (ntn < 2 * threads && NC > NR) {
-    NC = std::max<int64_t>(NR, cdiv(NC / 2, NR) * NR);
+  while (ntn < want_tasks && NC > 128) {  // narrower column blocks would re-read A too often
+    NC = cdiv(NC / 2, NR) * NR;
     ntn = cdiv(N, NC);
   }
   const int64_t mp = cdiv(M, MR);
   int64_t mchunks = 1;
-  if (ntn < 2 * threads) mchunks = std::min<int64_t>(mp, cdiv(2 * threads, ntn));
+  if (ntn < want_tasks) mchunks = std::min<int64_t>(mp, cdiv(want_tasks, ntn));
   const int64_t panels_per_chunk = cdiv(mp, mchunks);
   mchunks = cdiv(mp, panels_per_chunk);
+  const int64_t ntasks = ntn * mchunks;
 
   UkrF32 ukr = isa == Isa::Avx512 ? ukr_f32_avx512 : isa == Isa::Avx2 ? ukr_f32_avx2 : ukr_f32_scalar;
-  const int64_t a_panel = dp ? (KC / 2) * MR : KC * MR;  // elements (u32 or f32) per A panel
-  std::unique_ptr<void, decltype(&std::free)> apack(std::aligned_alloc(64, static_cast<size_t>(mp * a_panel) * 4),
-                                                     &std::free);
-  if (!apack) throw std::runtime_error("gemm: out of memory packing A (" + std::to_string(mp * a_panel * 4) + " bytes)");
+  const int64_t a_panel = dp ? (KC / 2) * MR : KC * MR;  // elements (u32 or f32) per A panel and k block
+  const int64_t group = std::clamp<int64_t>(kAPackBytes / (mp * a_panel * 4), 1, nkb);
+  const size_t a_bytes = static_cast<size_t>(group * mp * a_panel) * 4;
+  std::unique_ptr<void, decltype(&std::free)> apack(std::aligned_alloc(64, a_bytes), &std::free);
+  if (!apack) throw std::runtime_error("gemm: out of memory packing A (" + std::to_string(a_bytes) + " bytes)");
 
-  for (int64_t pc = 0; pc < K; pc += KC) {
-    const int64_t kc = std::min(KC, K - pc);
-    const int64_t kpairs = (kc + 1) / 2;
-    const bool accumulate = pc > 0;
-    parallel_for(mp, 4, [&](int64_t b0, int64_t b1, int) {
-      for (int64_t ip = b0; ip < b1; ip++) {
-        int mr = static_cast<int>(std::min<int64_t>(MR, M - ip * MR));
-        if (dp) pack_a_bf16(a, ip * MR, mr, pc, kc, static_cast<uint32_t*>(apack.get()) + ip * a_panel);
-        else pack_a_f32(a, ip * MR, mr, pc, kc, rnd, static_cast<float*>(apack.get()) + ip * a_panel, isa);
+  for (int64_t kg = 0; kg < nkb; kg += group) {
+    const int64_t kg1 = std::min(nkb, kg + group);
+    auto a_at = [&](int64_t kb, int64_t ip) {
+      return static_cast<uint32_t*>(apack.get()) + ((kb - kg) * mp + ip) * a_panel;
+    };
+    parallel_for((kg1 - kg) * mp, 4, [&](int64_t b0, int64_t b1, int) {
+      for (int64_t t = b0; t < b1; t++) {
+        const int64_t kb = kg + t / mp, ip = t % mp, pc = kb * KC, kc = std::min(KC, K - pc);
+        const int mr = static_cast<int>(std::min<int64_t>(MR, M - ip * MR));
+        if (dp) pack_a_bf16(a, ip * MR, mr, pc, kc, a_at(kb, ip));
+        else pack_a_f32(a, ip * MR, mr, pc, kc, rnd, reinterpret_cast<float*>(a_at(kb, ip)), isa);
       }
     });
-    parallel_for(ntn * mchunks, 1, [&](int64_t t0, int64_t t1, int) {
-      for (int64_t t = t0; t < t1; t++) {
+    std::atomic<int64_t> next{0};
+    parallel_for(threads, 1, [&](int64_t, int64_t, int) {
+      for (int64_t t; (t = next.fetch_add(1, std::memory_order_relaxed)) < ntasks;) {
         const int64_t jn = t / mchunks, mc = t % mchunks;
         const int64_t n0 = jn * NC, nc = std::min(NC, N - n0);
         const int64_t np = cdiv(nc, NR);
-        const int64_t b_panel = dp ? kpairs * NR * 2 : kc * NR;  // u16 or f32 elements
-        void* bp = t_bpack.get(static_cast<size_t>(np * b_panel) * (dp ? 2 : 4));
-        for (int64_t jp = 0; jp < np; jp++) {
-          int nr = static_cast<int>(std::min<int64_t>(NR, nc - jp * NR));
-          if (dp) pack_b_bf16(b, pc, kc, n0 + jp * NR, nr, static_cast<uint16_t*>(bp) + jp * b_panel);
-          else pack_b_f32(b, pc, kc, n0 + jp * NR, nr, rnd, static_cast<float*>(bp) + jp * b_panel, isa);
-        }
         const int64_t ip0 = mc * panels_per_chunk, ip1 = std::min(mp, ip0 + panels_per_chunk);
-        for (int64_t ip = ip0; ip < ip1; ip++) {
-          const int mr = static_cast<int>(std::min<int64_t>(MR, M - ip * MR));
+        for (int64_t kb = kg; kb < kg1; kb++) {
+          const int64_t pc = kb * KC, kc = std::min(KC, K - pc), kpairs = (kc + 1) / 2;
+          const bool accumulate = kb > 0;
+          const int64_t b_panel = dp ? kpairs * NR * 2 : kc * NR;  // u16 or f32 elements
+          void* bp = t_bpack.get(static_cast<size_t>(np * b_panel) * (dp ? 2 : 4));
           for (int64_t jp = 0; jp < np; jp++) {
-            const int nr = static_cast<int>(std::min<int64_t>(NR, nc - jp * NR));
-            const int64_t col = n0 + jp * NR;
-            float* cij = c + ip * MR * ldc + col;
-            const float* bj = bias ? bias + col : nullptr;
-            if (dp) {
-              ukr_bf16_avx512(kpairs, static_cast<const uint32_t*>(apack.get()) + ip * a_panel,
-                              static_cast<const uint16_t*>(bp) + jp * b_panel, cij, ldc, mr, nr, accumulate, bj);
-            } else {
-              ukr(kc, static_cast<const float*>(apack.get()) + ip * a_panel, static_cast<const float*>(bp) + jp * b_panel,
-                  cij, ldc, mr, nr, accumulate, bj);
+            int nr = static_cast<int>(std::min<int64_t>(NR, nc - jp * NR));
+            if (dp) pack_b_bf16(b, pc, kc, n0 + jp * NR, nr, static_cast<uint16_t*>(bp) + jp * b_panel);
+            else pack_b_f32(b, pc, kc, n0 + jp * NR, nr, rnd, static_cast<float*>(bp) + jp * b_panel, isa);
+          }
+          for (int64_t ip = ip0; ip < ip1; ip++) {
+            const int mr = static_cast<int>(std::min<int64_t>(MR, M - ip * MR));
+            for (int64_t jp = 0; jp < np; jp++) {
+              const int nr = static_cast<int>(std::min<int64_t>(NR, nc - jp * NR));
+              const int64_t col = n0 + jp * NR;
+              float* cij = c + ip * MR * ldc + col;
+              const float* bj = bias ? bias + col : nullptr;
+              if (dp) {
+                ukr_bf16_avx512(kpairs, a_at(kb, ip), static_cast<const uint16_t*>(bp) + jp * b_panel, cij, ldc, mr,
+                                nr, accumulate, bj);
+              } else {
+                ukr(kc, reinterpret_cast<const float*>(a_at(kb, ip)), static_cast<const float*>(bp) + jp * b_panel,
+                    cij, ldc, mr, nr, accumulate, bj);
+              }
             }
           }
         }
       }
     });
   }
+}
+
+// bf16 precision against k-contiguous bf16 weights (every linear layer of the models): the weights
+// are read in place by the micro-kernel (no per-call packing, which was ~10% of the blocked path's
+// time at M = 128), only the activations are packed, once, as bf16 pairs. Tasks (kWBlocksPerTask
+// blocks of WR weight rows) come from a shared counter; inside a task, per block of kPairBlock k
+// pairs, the activation slice (M x kPairBlock pairs) stays in L2 across the task's weight blocks and
+// each weight block (WR rows x kPairBlock pairs, L1) is swept across every XR-row activation block.
+constexpr int64_t kPairBlock = 256, kWBlocksPerTask = 8;
+
+void gemm_bf16w(int64_t M, int64_t N, int64_t K, const Mat& a, const Mat& b, const float* bias, float* c,
+                int64_t ldc) {
+  const int64_t kpairs = K / 2, xb = cdiv(M, XR);
+  const size_t x_bytes = static_cast<size_t>(xb * kpairs * XR) * 4;
+  std::unique_ptr<void, decltype(&std::free)> xpack(std::aligned_alloc(64, x_bytes), &std::free);
+  if (!xpack) throw std::runtime_error("gemm: out of memory packing activations (" + std::to_string(x_bytes) + " bytes)");
+  uint32_t* xp = static_cast<uint32_t*>(xpack.get());
+  const float* x = static_cast<const float*>(a.data);
+  parallel_for(xb, 1, [&](int64_t b0, int64_t b1, int) {
+    for (int64_t i = b0; i < b1; i++) {
+      const int mr = static_cast<int>(std::min<int64_t>(XR, M - i * XR));
+      pack_x_pairs32_avx512(x + i * XR * a.rs, a.rs, mr, K, xp + i * kpairs * XR);
+    }
+  });
+  const uint16_t* w = static_cast<const uint16_t*>(b.data);
+  const int64_t ldw = b.cs, wblocks = cdiv(N, WR), ntasks = cdiv(wblocks, kWBlocksPerTask);
+  std::atomic<int64_t> next{0};
+  parallel_for(std::max(1, num_threads()), 1, [&](int64_t, int64_t, int) {
+    for (int64_t t; (t = next.fetch_add(1, std::memory_order_relaxed)) < ntasks;) {
+      const int64_t wb0 = t * kWBlocksPerTask, wb1 = std::min(wblocks, wb0 + kWBlocksPerTask);
+      for (int64_t p0 = 0; p0 < kpairs; p0 += kPairBlock) {
+        const int64_t kp = std::min(kPairBlock, kpairs - p0);
+        for (int64_t wb = wb0; wb < wb1; wb++) {
+          const int64_t n0 = wb * WR;
+          const int rows = static_cast<int>(std::min<int64_t>(WR, N - n0));
+          // The first call of a weight block prefetches the next one (the next k block after the
+          // task's last weight block); rows past N are not touched.
+          const uint16_t* wnext = nullptr;
+          if (wb + 1 < wb1 && N - n0 - WR >= WR) wnext = w + (n0 + WR) * ldw + 2 * p0;
+          else if (wb + 1 == wb1 && p0 + kPairBlock < kpairs && N - wb0 * WR >= WR) wnext = w + wb0 * WR * ldw + 2 * (p0 + kPairBlock);
+          for (int64_t i = 0; i < xb; i++) {
+            const int mcols = static_cast<int>(std::min<int64_t>(XR, M - i * XR));
+            ukr_bf16w_avx512(kp, xp + (i * kpairs + p0) * XR, w + n0 * ldw + 2 * p0, ldw, rows, mcols,
+                             c + i * XR * ldc + n0, ldc, p0 > 0, bias ? bias + n0 : nullptr, i == 0 ? wnext : nullptr);
+          }
+        }
+      }
+    }
+  });
 }
 
 // Decode-sized products against k-contiguous weights: every weight row is read once.
@@ -415,6 +481,9 @@ void gemm(int64_t M, int64_t N, int64_t K, const Mat& a, const Mat& b, const Mat
   bool gemv_ok = M <= 4 && b.rs == 1 && isa != Isa::Scalar &&
                  (p == GemmPrecision::F32 || b.dtype == DType::BF16);
   if (gemv_ok) return gemm_gemv(M, N, K, a, b, bf, c, ldc, p == GemmPrecision::BF16, isa);
+  const bool in_place = p == GemmPrecision::BF16 && b.dtype == DType::BF16 && b.rs == 1 && K % 2 == 0 &&
+                        a.dtype == DType::F32 && a.cs == 1 && isa == Isa::Avx512 && bf16_dot_in_use();
+  if (in_place) return gemm_bf16w(M, N, K, a, b, bf, c, ldc);
   gemm_blocked(M, N, K, a, b, bf, c, ldc, p, isa);
 }
 

@@ -28,6 +28,18 @@ void ukr_f32_avx512(int64_t, const float*, const float*, float*, int64_t, int, i
 void ukr_f32_avx2(int64_t, const float*, const float*, float*, int64_t, int, int, bool, const float*);
 void ukr_bf16_avx512(int64_t, const uint32_t*, const uint16_t*, float*, int64_t, int, int, bool, const float*);
 
+// bf16 precision against k-contiguous bf16 weights [N, K] without packing them: the weights are the
+// broadcast operand, read in place as (k, k+1) pairs from WR rows at a time, and XR activation rows
+// are the vector operand, packed as bf16 pairs X[p * XR + m] (zero padded past mr rows and K).
+// The kernel computes C[m, n] for m < mcols, n < rows of the tile (C points at its first element):
+// C = acc ? C + tile : (bias ? bias[n] : 0) + tile. Needs avx512_bf16.
+constexpr int XR = 32;
+constexpr int WR = 12;
+void pack_x_pairs32_avx512(const float* a, int64_t lda, int mr, int64_t K, uint32_t* dst);
+// wnext (or null): the weight block of a later call (WR rows from there, kpairs pairs), prefetched.
+void ukr_bf16w_avx512(int64_t kpairs, const uint32_t* X, const uint16_t* w, int64_t ldw, int rows, int mcols, float* C,
+                      int64_t ldc, bool acc, const float* bias, const uint16_t* wnext);
+
 // SIMD packers for the common layouts. k-contiguous B (weights [N, K]: column n of B starts at
 // w + n * ldw) is transposed 16 x 16 at a time. The bf16-pair packers need avx512_bf16.
 void pack_b_kcontig_f32_avx512(const void* w, DType wd, int64_t ldw, int64_t k0, int64_t kc, int64_t j0, int nr,

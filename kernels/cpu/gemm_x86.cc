@@ -7,7 +7,7 @@
 #include "gemm_kernels.h"
 
 #define ACESTEP_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c")))
-#define ACESTEP_AVX512BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,fma")))
+#define ACESTEP_AVX512BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,fma,f16c")))
 #define ACESTEP_AVX2 __attribute__((target("avx2,fma,f16c")))
 
 namespace acestep::cpu::gemm_detail {
@@ -298,6 +298,75 @@ ACESTEP_AVX512BF16 void pack_a_f32rows_bf16_avx512(const float* a, int64_t lda, 
       _mm512_store_si512(tmp, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
       const int pn = kpairs - p < 16 ? static_cast<int>(kpairs - p) : 16;
       for (int q = 0; q < pn; q++) dst[(p + q) * MR + i] = tmp[q];
+    }
+  }
+}
+
+// ---------------- bf16 weights read in place ----------------
+
+namespace {
+// A bf16 pair (k, k+1) of a weight row: weight rows start at any even byte offset.
+typedef uint32_t pair_u32 __attribute__((may_alias, aligned(2)));
+}  // namespace
+
+ACESTEP_AVX512BF16 void pack_x_pairs32_avx512(const float* a, int64_t lda, int mr, int64_t K, uint32_t* dst) {
+  const int64_t kpairs = (K + 1) / 2;
+  __m512i r[16];
+  for (int h = 0; h < XR / 16; h++) {
+    for (int64_t p = 0; p < kpairs; p += 16) {
+      const int64_t k = 2 * p;
+      const int kn = K - k < 32 ? static_cast<int>(K - k) : 32;
+      for (int j = 0; j < 16; j++) {
+        const int m = 16 * h + j;
+        if (m >= mr) {
+          r[j] = _mm512_setzero_si512();
+          continue;
+        }
+        const __m512 lo = _mm512_maskz_loadu_ps(mask_lo(kn), a + m * lda + k);
+        const __m512 hi = _mm512_maskz_loadu_ps(mask_lo(kn - 16), a + m * lda + k + 16);
+        r[j] = (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
+      }
+      transpose16(r);
+      const int pn = kpairs - p < 16 ? static_cast<int>(kpairs - p) : 16;
+      for (int q = 0; q < pn; q++) _mm512_store_si512(dst + (p + q) * XR + 16 * h, r[q]);
+    }
+  }
+}
+
+ACESTEP_AVX512BF16 void ukr_bf16w_avx512(int64_t kpairs, const uint32_t* X, const uint16_t* w, int64_t ldw, int rows,
+                                         int mcols, float* C, int64_t ldc, bool acc, const float* bias,
+                                         const uint16_t* wnext) {
+  static_assert(XR == 32 && WR <= 16, "two 16-lane vectors of activation rows, at most 16 weight rows");
+  const pair_u32* wr[WR];
+#pragma GCC unroll 12
+  for (int i = 0; i < WR; i++) wr[i] = reinterpret_cast<const pair_u32*>(w + (i < rows ? i : rows - 1) * ldw);
+  __m512 c[WR][2];
+#pragma GCC unroll 12
+  for (int i = 0; i < WR; i++) c[i][0] = c[i][1] = _mm512_setzero_ps();
+  for (int64_t p = 0; p < kpairs; p++) {
+    // One cache line of the next weight block per step (row p % 16, line p / 16), a whole
+    // block ahead: weights come from DRAM, and a tile only covers a few k pairs per line.
+    if (wnext && (p & 15) < WR) _mm_prefetch(reinterpret_cast<const char*>(wnext + (p & 15) * ldw + (p >> 4) * 32), _MM_HINT_T0);
+    const __m512bh x0 = (__m512bh)_mm512_load_si512(X + p * XR), x1 = (__m512bh)_mm512_load_si512(X + p * XR + 16);
+#pragma GCC unroll 12
+    for (int i = 0; i < WR; i++) {
+      const __m512bh a = (__m512bh)_mm512_set1_epi32(static_cast<int>(wr[i][p]));
+      c[i][0] = _mm512_dpbf16_ps(c[i][0], a, x0);
+      c[i][1] = _mm512_dpbf16_ps(c[i][1], a, x1);
+    }
+  }
+  // c[n][v] holds C[16v + lane, n]: transpose 16 x 16 so each vector is a run of C's row.
+  const __mmask16 nm = mask_lo(rows);
+  const __m512 binit = !acc && bias ? _mm512_maskz_loadu_ps(nm, bias) : _mm512_setzero_ps();
+  for (int v = 0; v < 2; v++) {
+    __m512i t[16];
+#pragma GCC unroll 16
+    for (int i = 0; i < 16; i++) t[i] = i < WR ? _mm512_castps_si512(c[i][v]) : _mm512_setzero_si512();
+    transpose16(t);
+    for (int l = 0; l < 16 && 16 * v + l < mcols; l++) {
+      float* row = C + (16 * v + l) * ldc;
+      const __m512 init = acc ? _mm512_maskz_loadu_ps(nm, row) : binit;
+      _mm512_mask_storeu_ps(row, nm, _mm512_add_ps(init, _mm512_castsi512_ps(t[l])));
     }
   }
 }

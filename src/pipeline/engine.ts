@@ -4,13 +4,14 @@
 // `<root>/acestep-5Hz-lm-*` (the 5 Hz LM + tokenizer). Without a root, the same folders are looked up
 // in the Hugging Face cache (src/io/hub-cache.ts). dispose() frees every native tensor.
 import { existsSync, statSync } from 'node:fs';
-import { resolveBackend, type BackendChoice, type Device, type Tensor } from '../runtime/index.js';
+import { resolveBackend, resolvePrecision, type BackendChoice, type Device, type MatmulPrecision, type PrecisionChoice, type Tensor } from '../runtime/index.js';
 import { CheckpointError } from '../io/errors.js';
 import { checkpointSource, type CheckpointSource } from '../io/hub-cache.js';
 import { loadSilenceLatent } from '../io/torch-zip.js';
 import { f32Param, openAceStepCheckpoint, type AceStepConfig } from '../models/acestep-config.js';
 import { AdapterManager, applyLoraOptions } from '../models/lora.js';
 import { AceStepDiT } from '../models/dit.js';
+import { setPrecision } from '../models/layers.js';
 import { ConditionEncoder } from '../models/condition-encoder.js';
 import { AudioTokenizer } from '../models/audio-tokenizer.js';
 import { OobleckVae } from '../models/vae.js';
@@ -43,6 +44,11 @@ export interface AceStepOptions {
   loraPath?: string | null;
   /** Its user scale (default 1). */
   loraScale?: number;
+  /**
+   * GEMM precision of the DiT, condition encoder, text encoder and LM: 'bf16' (bf16 operands, f32
+   * accumulation), 'fp32' (exact), or 'auto' (default: bf16 on CUDA or a CPU with avx512_bf16).
+   */
+  precision?: PrecisionChoice;
   /** Told before and after each model is read from disk (the LM: on first use). */
   onLoad?: (e: LoadEvent) => void;
 }
@@ -72,6 +78,8 @@ function pick(src: CheckpointSource, named: string | undefined, candidates: stri
 
 export class AceStep {
   readonly device: Device;
+  /** The resolved GEMM precision of the transformer models. */
+  readonly precision: MatmulPrecision;
   readonly root: string;
   readonly ditDir: string;
   readonly ditConfig: AceStepConfig;
@@ -107,6 +115,9 @@ export class AceStep {
     this.lmMaxModelLen = opts.lmMaxModelLen ?? 4096;
     if (!Number.isInteger(this.lmMaxModelLen) || this.lmMaxModelLen < 256) throw new ParamError('lmMaxModelLen', `must be an integer >= 256, got ${opts.lmMaxModelLen}`);
     this.device = resolveBackend(opts.device ?? 'auto');
+    const precision = opts.precision ?? 'auto';
+    if (precision !== 'fp32' && precision !== 'bf16' && precision !== 'auto') throw new ParamError('precision', `must be 'fp32', 'bf16' or 'auto', got '${String(precision)}'`);
+    this.precision = resolvePrecision(precision, this.device);
     this.ditDir = pick(src, opts.ditModel, DIT_MODEL_NAMES.concat(src.names().filter((n) => n.startsWith('acestep-v15'))), 'DiT');
     const teDir = pick(src, undefined, [TEXT_ENCODER_NAME], 'text encoder');
     const vaeDir = pick(src, undefined, [VAE_NAME], 'VAE');
@@ -156,6 +167,7 @@ export class AceStep {
       if (this.vae.latentChannels !== config.audioAcousticHiddenDim) {
         throw new CheckpointError(`VAE latent channels ${this.vae.latentChannels} differ from the DiT's ${config.audioAcousticHiddenDim}`, vaeDir);
       }
+      for (const m of [this.dit, this.conditionEncoder, this.textEncoder]) setPrecision(m, this.precision);
       this.adapters = keep(applyLoraOptions(this.dit, { loraPath: opts.loraPath, loraScale: opts.loraScale }, { checkAlive: () => this.checkAlive() }));
     } catch (e) {
       for (const m of made) m.dispose();
@@ -207,7 +219,9 @@ export class AceStep {
     if (!this.lm) {
       this.onLoad({ model: 'lm', dir: this.lmDir, done: false });
       const tokenizer = TextTokenizer.load(this.lmDir);
-      this.lm = { model: Qwen3Model.load(this.lmDir, { device: this.device }), tokenizer };
+      const model = Qwen3Model.load(this.lmDir, { device: this.device });
+      setPrecision(model, this.precision);
+      this.lm = { model, tokenizer };
       this.onLoad({ model: 'lm', dir: this.lmDir, done: true });
     }
     return this.lm;

@@ -90,6 +90,26 @@ for (const [M, wd] of [[1, 'bf16'], [3, 'bf16'], [17, 'f32'], [130, 'bf16'], [64
   });
 }
 
+// bf16 precision with bf16 weights and M > 4 reads the weights in place (12 weight rows x 32
+// activation rows per tile, 256 k pairs per block): M, N and K off those edges, a row-strided x,
+// no bias, and an odd K (the blocked path takes it).
+for (const [M, K, N, bias, strided] of [
+  [37, 1030, 25, true, false],
+  [70, 94, 13, false, false],
+  [5, 512, 12, true, true],
+  [33, 515, 40, true, false],
+] as [number, number, number, boolean, boolean][]) {
+  cases.push({
+    op: 'linear',
+    name: `precision bf16, bf16 weights in place M=${M} K=${K} N=${N}${bias ? ' +bias' : ''}${strided ? ' x row-strided' : ''}`,
+    tol: { ...tol(K), why: `both sides round operands to bf16; f32 accumulation over K=${K} vs double` },
+    run: (device) => {
+      const x = strided ? tensor([M, K + 6], 40 + M, device).narrow(1, 3, K) : tensor([M, K], 40 + M, device);
+      return linear(x, tensor([N, K], 41, device, 1 / Math.sqrt(K), 'bf16'), bias ? tensor([N], 42, device) : null, { precision: 'bf16' });
+    },
+  });
+}
+
 cases.push({
   op: 'matmul',
   name: '2-D [17,33] x [33,47]',

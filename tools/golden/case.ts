@@ -8,6 +8,7 @@ import type { Device } from '../../src/runtime/dtype.js';
 import { AcestepError } from '../../src/runtime/errors.js';
 import type { Tensor } from '../../src/runtime/tensor.js';
 import { SafetensorsFile } from '../../src/io/safetensors.js';
+import type { MatmulPrecision } from '../../src/runtime/ops/matmul.js';
 
 export class GoldenCaseError extends AcestepError {
   constructor(dir: string, message: string) {
@@ -132,6 +133,8 @@ export interface Actual {
 
 export interface RunOptions {
   backend: Device;
+  /** GEMM precision of the transformer models (default fp32: what the tolerances are for). */
+  precision?: MatmulPrecision;
 }
 
 export interface CaseKind {

@@ -4,6 +4,7 @@ import { ShapeError } from '../errors.js';
 import { native } from '../native.js';
 import { Tensor } from '../tensor.js';
 import { expectRank, shapeStr } from './args.js';
+import type { Device } from '../dtype.js';
 
 /**
  * 'fp32' (default): f32 activations times weights upcast exactly to f32, f32 accumulation — what
@@ -12,6 +13,16 @@ import { expectRank, shapeStr } from './args.js';
  * twice the CPU throughput of fp32 for large products, at bf16 input precision.
  */
 export type MatmulPrecision = 'fp32' | 'bf16';
+
+/** A model's choice: 'auto' is bf16 where it is fast (CUDA, or a CPU with avx512_bf16), else fp32. */
+export type PrecisionChoice = MatmulPrecision | 'auto';
+
+/** The precision a choice means on `device` (typed error for anything else). */
+export function resolvePrecision(choice: PrecisionChoice, device: Device): MatmulPrecision {
+  if (choice === 'fp32' || choice === 'bf16') return choice;
+  if (choice !== 'auto') throw new ShapeError(`precision must be 'fp32', 'bf16' or 'auto', got '${String(choice)}'`);
+  return device === 'cuda' || native.cpuFeatures().avx512bf16 ? 'bf16' : 'fp32';
+}
 
 export interface MatmulOptions {
   precision?: MatmulPrecision;

@@ -9,6 +9,7 @@ import { openAceStepCheckpoint, f32Param } from '../../../src/models/acestep-con
 import { AceStepDiT } from '../../../src/models/dit.js';
 import { ConditionEncoder } from '../../../src/models/condition-encoder.js';
 import { AudioTokenizer } from '../../../src/models/audio-tokenizer.js';
+import { setPrecision } from '../../../src/models/layers.js';
 import { sample, type SamplerOptions, type SamplerTraceEvent } from '../../../src/pipeline/diffusion/sampler.js';
 import { ditVelocity, prepareDiTCondition, withNullCondition, type DiTStepCondition } from '../../../src/pipeline/diffusion/dit-sampling.js';
 import { repaintWaveformSplice, resolveRepaintConfig } from '../../../src/pipeline/diffusion/repaint.js';
@@ -83,6 +84,7 @@ const kind: CaseKind = {
     const { ckpt, config, weights } = openAceStepCheckpoint(c.checkpoint);
     const dit = new AceStepDiT(weights, config, dev);
     const encoder = new ConditionEncoder(weights, config, dev);
+    for (const m of [dit, encoder]) setPrecision(m, opts.precision ?? 'fp32');
     const tokenizer = new AudioTokenizer(weights, config, dev);
     const vel = ditVelocity(dit);
     let nullEmb: Tensor | null = null;
