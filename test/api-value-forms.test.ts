@@ -61,6 +61,10 @@ describe('value forms', () => {
     expect(paramError(() => resolveParams({ bpm: 'fast' })).message).toMatch(/\[30, 300\].*null \/ 0/);
     expect(paramError(() => resolveParams({ bpm: -5 })).param).toBe('bpm');
     expect(paramError(() => resolveParams({ lm_top_p: 1.5 })).param).toBe('lmTopP');
+    // An empty seed is unset (random), as an empty bpm is; never seed 0.
+    expect(resolveParams({ seed: '' }).seed).toBe(-1);
+    expect(resolveParams({ seed: ' 42 ' }).seed).toBe(42);
+    expect(paramError(() => resolveParams({ seed: 'abc' })).param).toBe('seed');
   });
 
   it('accepts every upstream dataclass field: use_cot_lyrics, cot_*, constrained_decoding_debug', () => {

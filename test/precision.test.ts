@@ -6,7 +6,7 @@
 // tolerances (test/golden.test.ts).
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runGoldenCase, type OutputResult } from '../src/cli/golden/runner.js';
+import { runGoldenCase, type OutputResult } from '../tools/golden/runner.js';
 
 const root = join(import.meta.dirname, 'fixtures', 'golden', 'cases');
 

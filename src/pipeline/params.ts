@@ -382,7 +382,7 @@ export function resolveParams(input: Partial<GenerationParams> | Record<string, 
   // the time signature. Strings stay verbatim: upstream carries them into the prompts as given.
   if (typeof r.bpm === 'string') r.bpm = r.bpm.trim() === '' ? null : Number(r.bpm);
   if (typeof r.timesignature === 'number') r.timesignature = String(r.timesignature);
-  if (typeof r.seed === 'string') r.seed = Number(r.seed);
+  if (typeof r.seed === 'string') r.seed = r.seed.trim() === '' ? -1 : Number(r.seed);
   if (typeof r.duration === 'string') r.duration = r.duration.trim() === '' ? null : Number(r.duration);
   if (r.duration === null) r.duration = DEFAULT_PARAMS.duration;
   for (const k of ['keyscale', 'timesignature', 'caption', 'lyrics', 'instruction', 'audioCodes'] as const) if (r[k] === null) r[k] = '';
