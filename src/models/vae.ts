@@ -237,6 +237,15 @@ export function effectiveOverlap(chunk: number, overlap: number): number {
   return o;
 }
 
+/** One window of a tiled decode: the batch item, the latent frames it decodes and the core it keeps. */
+export interface DecodeTile {
+  item: number;
+  coreStart: number;
+  coreEnd: number;
+  winStart: number;
+  winEnd: number;
+}
+
 /** Window i of an overlap-discard tiling: the core it keeps and the window it decodes. */
 export function tileWindows(length: number, stride: number, overlap: number): { coreStart: number; coreEnd: number; winStart: number; winEnd: number }[] {
   const n = Math.ceil(length / stride);
@@ -406,6 +415,22 @@ export class OobleckVae {
    * side (clipped at the ends) and trimmed by round(added*hop) samples. T <= chunk decodes whole.
    */
   decodeTiled(z: Tensor, opts: TileOptions = {}): Tensor {
+    const tiles = this.decodeTiles(z, opts);
+    using stack = new DisposableStack();
+    const out = stack.use(this.tiledOutput(z));
+    tiles.forEach((tile, i) => {
+      this.decodeTile(z, out, tile);
+      opts.onProgress?.(i + 1, tiles.length);
+    });
+    stack.move();
+    return out;
+  }
+
+  /**
+   * The tiles of decodeTiled(z, opts), in order (batch item, then window), for callers that decode
+   * tile by tile with decodeTile into tiledOutput(z) — e.g. to wait for each tile and stop between them.
+   */
+  decodeTiles(z: Tensor, opts: Omit<TileOptions, 'onProgress'> = {}): DecodeTile[] {
     if (z.ndim !== 3 || z.shape[1] !== this.latentChannels) {
       throw new ShapeError(`vae.decodeTiled: latents must be [B, ${this.latentChannels}, T], got [${z.shape.join(',')}]`);
     }
@@ -418,21 +443,23 @@ export class OobleckVae {
     const stride = chunk - 2 * overlap;
     if (T > chunk && stride <= 0) throw new VaeTilingError(`chunkSize ${chunk} must be > 2 * overlap ${overlap}`);
     const windows = T <= chunk ? [{ coreStart: 0, coreEnd: T, winStart: 0, winEnd: T }] : tileWindows(T, stride, overlap);
-    const out = Tensor.empty([B, this.config.audioChannels, T * this.hop], 'f32', z.device);
-    let done = 0;
-    for (let b = 0; b < B; b++) {
-      for (const w of windows) {
-        tidy(() => {
-          const zw = z.narrow(0, b, 1).narrow(2, w.winStart, w.winEnd - w.winStart);
-          const audio = this.decode(zw);
-          const trimStart = (w.coreStart - w.winStart) * this.hop;
-          const core = audio.narrow(2, trimStart, (w.coreEnd - w.coreStart) * this.hop);
-          out.narrow(0, b, 1).narrow(2, w.coreStart * this.hop, core.shape[2]).assign(core);
-        });
-        opts.onProgress?.(++done, B * windows.length);
-      }
-    }
-    return out;
+    return Array.from({ length: B }, (_, item) => windows.map((w) => ({ item, ...w }))).flat();
+  }
+
+  /** The (uninitialised) audio [B, audio_channels, T * hop] that the tiles of `z` fill. */
+  tiledOutput(z: Tensor): Tensor {
+    return Tensor.empty([z.shape[0], this.config.audioChannels, z.shape[2] * this.hop], 'f32', z.device);
+  }
+
+  /** Decodes one tile's window of `z` and writes its core into `out` (queued like any op). */
+  decodeTile(z: Tensor, out: Tensor, t: DecodeTile): void {
+    tidy(() => {
+      const zw = z.narrow(0, t.item, 1).narrow(2, t.winStart, t.winEnd - t.winStart);
+      const audio = this.decode(zw);
+      const trimStart = (t.coreStart - t.winStart) * this.hop;
+      const core = audio.narrow(2, trimStart, (t.coreEnd - t.coreStart) * this.hop);
+      out.narrow(0, t.item, 1).narrow(2, t.coreStart * this.hop, core.shape[2]).assign(core);
+    });
   }
 
   /**

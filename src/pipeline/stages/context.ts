@@ -18,7 +18,7 @@ export interface RunOptions {
   /** Folder for the audio files (created if missing); null/absent = keep the audio in memory only. */
   saveDir?: string | null;
   onProgress?: (e: ProgressEvent) => void;
-  /** Checked between stages, LM tokens and DiT steps (a running VAE decode finishes first). */
+  /** Checked between stages, LM tokens, DiT steps and VAE tiles. */
   signal?: AbortSignal;
   /** Receives the constrained decoder's decisions when config.constrainedDecodingDebug is on (default: console.debug). */
   onDebug?: (message: string) => void;

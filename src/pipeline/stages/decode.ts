@@ -1,8 +1,9 @@
 // Stage: VAE decode (UPSTREAM.md: Post-processing and saving). The DiT latents are checked (NaN/Inf
 // or all zeros cannot be decoded), rescaled/shifted when asked, and decoded by the tiled VAE
-// decoder to planar stereo.
+// decoder to planar stereo, one tile at a time: each tile is waited for, so its progress event is
+// real and a cancel is honoured between tiles.
 import { freemem } from 'node:os';
-import { tidy, Tensor } from '../../runtime/index.js';
+import { flush, tidy, Tensor } from '../../runtime/index.js';
 import { checkAbort, seconds, GenerationNumericError, type RunContext } from './context.js';
 
 /**
@@ -30,12 +31,14 @@ export async function decodeLatents(ctx: RunContext, lat: Float32Array, shape: [
   checkAbort(signal, 'VAE decode');
   const t0 = performance.now();
   using z = tidy(() => Tensor.fromArray(lat, shape, { device: dev }).transpose(1, 2).contiguous());
-  using out = engine.vae.decodeTiled(z, {
-    memoryBudgetBytes: dev === 'cpu' ? cpuDecodeBudget() : undefined,
-    onProgress: (done, total) => {
-      onProgress?.({ stage: 'vae', tile: done, total });
-    },
-  });
+  const tiles = engine.vae.decodeTiles(z, { memoryBudgetBytes: dev === 'cpu' ? cpuDecodeBudget() : undefined });
+  using out = engine.vae.tiledOutput(z);
+  for (const [i, tile] of tiles.entries()) {
+    if (i > 0) checkAbort(signal, `VAE tile ${i + 1} of ${tiles.length}`);
+    engine.vae.decodeTile(z, out, tile);
+    await flush();
+    onProgress?.({ stage: 'vae', tile: i + 1, total: tiles.length });
+  }
   const wav = Float32Array.from(await out.toFloat32());
   ctx.timeCosts.dit_vae_decode_time_cost = seconds(t0);
   return wav;
