@@ -24,6 +24,6 @@ export {
   AcestepError, ShapeError, OutOfMemoryError, KernelError, BackendUnavailableError,
   type BackendChoice, type Device,
 } from './runtime/index.js';
-export { CheckpointError, AudioError } from './io/errors.js';
+export { CheckpointError, AudioError, OutputDirError } from './io/errors.js';
 export { TokenizerError } from './text/index.js';
 export { loadAudio, saveAudio, AUDIO_FORMATS, type AudioFormat, type Pcm } from './io/audio/index.js';

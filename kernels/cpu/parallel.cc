@@ -5,6 +5,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -21,9 +22,18 @@ class Pool {
   void resize(int n) {
     std::lock_guard<std::mutex> run_lock(run_mu_);
     stop_workers();
-    n_ = std::max(1, n);
     stop_ = false;
-    for (int i = 1; i < n_; i++) workers_.emplace_back([this, i, g = generation_] { worker(i, g); });
+    // The OS may refuse threads (a process or user limit): the pool keeps those it got.
+    int want = std::max(1, n);
+    n_ = 1;
+    for (int i = 1; i < want; i++) {
+      try {
+        workers_.emplace_back([this, i, g = generation_] { worker(i, g); });
+      } catch (const std::system_error&) {
+        break;
+      }
+      n_ = i + 1;
+    }
   }
   int size() const { return n_; }
 
@@ -108,8 +118,10 @@ Pool& pool() {
 
 }  // namespace
 
+int max_threads() { return static_cast<int>(std::max(16u, 4 * std::max(1u, std::thread::hardware_concurrency()))); }
+
 void set_num_threads(int n) {
-  pool().resize(n > 0 ? n : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  pool().resize(n > 0 ? std::min(n, max_threads()) : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
 }
 int num_threads() { return pool().size(); }
 void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t, int)>& fn) {

@@ -5,7 +5,8 @@
 
 namespace acestep::cpu {
 
-void set_num_threads(int n);  // n <= 0: one per hardware thread
+void set_num_threads(int n);  // n <= 0: one per hardware thread; capped at max_threads()
+int max_threads();           // 4 per hardware thread, at least 16: more only costs memory and switches
 int num_threads();
 
 // Splits [0, n) into contiguous chunks of at least `grain` items and runs fn(begin, end, thread_index)

@@ -4,7 +4,7 @@
 // `<root>/acestep-5Hz-lm-*` (the 5 Hz LM + tokenizer). dispose() frees every native tensor.
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { resolveBackend, type BackendChoice, type Device, type Tensor } from '../runtime/index.js';
+import { BACKEND_CHOICES, resolveBackend, type BackendChoice, type Device, type Tensor } from '../runtime/index.js';
 import { CheckpointError } from '../io/errors.js';
 import { loadSilenceLatent } from '../io/torch-zip.js';
 import { f32Param, openAceStepCheckpoint, type AceStepConfig } from '../models/acestep-config.js';
@@ -86,6 +86,7 @@ export class AceStep {
     if (!isDir(this.root)) throw new CheckpointError('checkpoint root folder does not exist', this.root);
     this.lmMaxModelLen = opts.lmMaxModelLen ?? 4096;
     if (!Number.isInteger(this.lmMaxModelLen) || this.lmMaxModelLen < 256) throw new ParamError('lmMaxModelLen', `must be an integer >= 256, got ${opts.lmMaxModelLen}`);
+    if (opts.device !== undefined && !BACKEND_CHOICES.includes(opts.device)) throw new ParamError('device', `must be one of ${BACKEND_CHOICES.join(', ')}, got ${JSON.stringify(opts.device)}`);
     this.device = resolveBackend(opts.device ?? 'auto');
     this.ditDir = pick(this.root, opts.ditModel, DIT_MODEL_NAMES.concat(readdirSync(this.root).filter((n) => n.startsWith('acestep-v15'))), 'DiT');
     const teDir = pick(this.root, undefined, [TEXT_ENCODER_NAME], 'text encoder');

@@ -5,6 +5,7 @@
 // everything after that is reported in the result instead: success=false with the error message,
 // like upstream's GenerationResult.
 import { randomInt } from 'node:crypto';
+import { ensureOutputDir } from '../io/output-dir.js';
 import type { AceStep } from './engine.js';
 import { resolveConfig, resolveParams, planSeeds, type GenerationConfig, type GenerationParams } from './params.js';
 import type { UserMetas } from './lm/planner.js';
@@ -57,7 +58,8 @@ export interface GenerationResult {
 }
 
 /**
- * Runs one generation. Throws ParamError for invalid parameters (before any work); every later
+ * Runs one generation. Throws ParamError for invalid parameters and OutputDirError for a saveDir
+ * that cannot be created or written (before any work); every later
  * failure (bad audio file, numeric failure, abort) comes back as success=false.
  */
 export async function generateMusic(
@@ -69,6 +71,8 @@ export async function generateMusic(
   const p = resolveParams(params);
   const c = resolveConfig(config);
   engine.checkAlive();
+  // The output folder is made and checked now, not after minutes of compute.
+  if (opts.saveDir) ensureOutputDir(opts.saveDir);
   const seeds = planSeeds(p, c, () => randomInt(0, 2 ** 32 - 1));
   const timeCosts: Record<string, number> = {};
   const extra: GenerationResult['extraOutputs'] = { lmMetadata: null, timeCosts, seeds, latentFrames: 0, effectiveTask: p.taskType };

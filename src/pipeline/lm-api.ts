@@ -10,6 +10,7 @@ import { sampleAudioLatents } from './conditioning/audio-latents.js';
 import { ParamError } from './params.js';
 import { createSampleFromQuery, formatSampleText, understandCodes, type LmTaskOptions, type LmTaskResult } from './lm/tasks.js';
 import { VALID_LANGUAGES } from './lm/music-vocabulary.js';
+import { checkLmCallOptions, checkUserMetadata } from './lm/call-checks.js';
 
 /** The LM tasks' sampling options; the context length comes from the engine, the duration cap is the FSM default. */
 export type LmCallOptions = Omit<LmTaskOptions, 'maxDuration' | 'maxModelLen'>;
@@ -74,6 +75,7 @@ function fromMetadata(r: LmTaskResult | null, audioCodes: string, err: unknown):
 
 /** Audio file -> `<|audio_code_N|>` string: VAE encode (a posterior sample, seed 0), then the FSQ tokenizer. */
 export async function audioToCodes(engine: AceStep, path: string): Promise<string> {
+  engine.checkAlive();
   const pcm = await loadAudio(path, { sampleRate: engine.sampleRate });
   const z = sampleAudioLatents(engine, pcm, 0);
   const sil = engine.silenceLatent.device === engine.device ? engine.silenceLatent : engine.silenceLatent.toDevice(engine.device);
@@ -89,6 +91,7 @@ export async function audioToCodes(engine: AceStep, path: string): Promise<strin
 
 /** Audio codes (or an audio file) -> caption, lyrics and metadata. */
 export async function understandMusic(engine: AceStep, input: { audioCodes?: string; srcAudio?: string }, o: LmCallOptions = {}): Promise<UnderstandResult> {
+  checkLmCallOptions(o);
   const opts = checkOptions(engine, o);
   if (!input.audioCodes && !input.srcAudio) throw new ParamError('audioCodes', 'give audio codes (<|audio_code_N|>...) or a srcAudio file');
   if (input.audioCodes && !/<\|audio_code_\d+\|>/.test(input.audioCodes)) throw new ParamError('audioCodes', 'holds no <|audio_code_N|> tokens');
@@ -108,6 +111,7 @@ export async function createSample(
   input: { query: string; instrumental?: boolean; vocalLanguage?: string | null },
   o: LmCallOptions = {},
 ): Promise<CreateSampleResult> {
+  checkLmCallOptions(o);
   const opts = checkOptions(engine, o);
   if (typeof input.query !== 'string') throw new ParamError('query', 'must be a string');
   const lang = input.vocalLanguage ?? null;
@@ -128,6 +132,8 @@ export async function formatSample(
   input: { caption: string; lyrics: string; userMetadata?: { bpm?: number | string; duration?: number | string; keyscale?: string; timesignature?: string; language?: string } | null },
   o: LmCallOptions = {},
 ): Promise<FormatSampleResult> {
+  checkLmCallOptions(o);
+  checkUserMetadata(input.userMetadata);
   const opts = checkOptions(engine, o);
   if (typeof input.caption !== 'string') throw new ParamError('caption', 'must be a string');
   if (typeof input.lyrics !== 'string') throw new ParamError('lyrics', 'must be a string');

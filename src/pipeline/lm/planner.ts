@@ -5,6 +5,7 @@
 import type { Qwen3Model } from '../../models/qwen3.js';
 import { add, keep, ShapeError, Tensor } from '../../runtime/index.js';
 import { TokenizerError, type TextTokenizer } from '../../text/index.js';
+import { ParamError } from '../params.js';
 import { formatCot } from './cot-yaml.js';
 import { generate, type LogitsProcessor, type StepInfo } from './sampling-loop.js';
 import { FsmTables, fsmTokenizer, MetadataFsm, MAX_AUDIO_CODE, type FsmConfig } from './fsm.js';
@@ -215,7 +216,8 @@ export async function planWithLm(lm: LmBundle, o: LmPlanOptions): Promise<LmPlan
   if (hasAllMetas(user) || o.useCotMetas === false) {
     metadata = { ...(user ?? {}) };
   } else {
-    const promptIds = encode(lmCotPrompt(render, o.caption, o.lyrics));
+    const promptIds = tok.encode(lmCotPrompt(render, o.caption, o.lyrics), { addSpecialTokens: false, maxLength: budgetCap });
+    if (promptIds.length >= budgetCap) throw new ParamError('caption', `caption and lyrics take ${budgetCap} or more tokens: they do not fit the LM's context of ${o.maxModelLen ?? 4096} (64 kept for the answer)`);
     const config: Partial<FsmConfig> = {
       phase: 'cot',
       stopAtReasoning: true,

@@ -1,8 +1,8 @@
 // Stage: post-processing and saving (spec 17.2, 17.3). Per item: the repaint waveform splice
 // (non-aggressive repaint keeps the source outside the region), peak limiting, optional peak
 // normalisation, fades, the parameter record and its key, and the audio file when a folder is given.
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { ensureOutputDir } from '../../io/output-dir.js';
 import { saveAudio, extensionOf, limitPeak, normalizePeak, applyFades, keyFromParams } from '../../io/audio/index.js';
 import { repaintWaveformSplice, resolveRepaintConfig } from '../diffusion/repaint.js';
 import { paramsRecord, FLOAT_PARAM_KEYS } from '../results.js';
@@ -20,7 +20,7 @@ export async function postProcessAndSave(ctx: RunContext, wav: Float32Array, N: 
   checkAbort(opts.signal, 'saving');
   const t0 = performance.now();
   const rc = resolveRepaintConfig(p.repaintMode, p.repaintStrength);
-  if (opts.saveDir) mkdirSync(opts.saveDir, { recursive: true });
+  if (opts.saveDir) ensureOutputDir(opts.saveDir);
   const audios: GeneratedAudio[] = [];
   for (let b = 0; b < B; b++) {
     let item = wav.subarray(b * 2 * N, (b + 1) * 2 * N);
