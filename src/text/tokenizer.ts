@@ -251,17 +251,26 @@ export class TextTokenizer {
     const max = opts.maxLength;
     if (max !== undefined && (!Number.isInteger(max) || max < 0)) throw new TokenizerError(`maxLength must be a non-negative integer, got ${max}`, this.source);
     if (max !== undefined) text = this.prefixFor(text, max);
-    const full = this.tok.encode(text, { add_special_tokens: special }).ids;
+    const full = this.ids(text, special);
     if (max === undefined || full.length <= max) return full;
     if (!special) return full.slice(0, max);
     // The post-processor only wraps the text ids, so comparing with the bare encoding tells how
     // many ids it put in front and behind; the text part is cut and re-wrapped.
-    const bare = this.tok.encode(text, { add_special_tokens: false }).ids;
+    const bare = this.ids(text, false);
     const prefix = findRun(full, bare);
     if (prefix < 0) return full.slice(0, max);
     const suffix = full.length - prefix - bare.length;
     const keep = Math.max(0, max - prefix - suffix);
     return [...full.slice(0, prefix), ...bare.slice(0, keep), ...full.slice(full.length - suffix)].slice(0, max);
+  }
+
+  /** The tokenizer library's ids; a malformed tokenizer.json that it only trips over here is a TokenizerError. */
+  private ids(text: string, special: boolean): number[] {
+    try {
+      return this.tok.encode(text, { add_special_tokens: special }).ids;
+    } catch (e) {
+      throw new TokenizerError(`tokenizer.json cannot encode: ${(e as Error).message}`, this.source);
+    }
   }
 
   /**
@@ -275,7 +284,7 @@ export class TextTokenizer {
       // Never split a surrogate pair.
       const end = text.charCodeAt(n - 1) >= 0xd800 && text.charCodeAt(n - 1) < 0xdc00 ? n + 1 : n;
       const prefix = text.slice(0, end);
-      if (this.tok.encode(prefix, { add_special_tokens: false }).ids.length >= max + TRUNCATION_MARGIN) return prefix;
+      if (this.ids(prefix, false).length >= max + TRUNCATION_MARGIN) return prefix;
     }
     return text;
   }
@@ -308,7 +317,11 @@ export class TextTokenizer {
       if (!Number.isInteger(id) || id < 0 || id >= this.vocabSize) throw new TokenizerError(`decode: id ${id} is outside the vocabulary [0, ${this.vocabSize})`, this.source);
     }
     if (arr.length === 0) return '';
-    return this.tok.decode(arr, { skip_special_tokens: opts.skipSpecialTokens ?? false });
+    try {
+      return this.tok.decode(arr, { skip_special_tokens: opts.skipSpecialTokens ?? false });
+    } catch (e) {
+      throw new TokenizerError(`tokenizer.json cannot decode: ${(e as Error).message}`, this.source);
+    }
   }
 
   /**
