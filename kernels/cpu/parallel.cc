@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <exception>
 #include <mutex>
 #include <system_error>
 #include <thread>
@@ -35,17 +36,24 @@ class Pool {
       n_ = i + 1;
     }
   }
-  int size() const { return n_; }
+  int size() const { return n_.load(std::memory_order_relaxed); }
 
   void run(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t, int)>& fn) {
     if (n <= 0) return;
-    int64_t max_chunks = std::max<int64_t>(1, n / std::max<int64_t>(1, grain));
-    int threads = static_cast<int>(std::min<int64_t>(n_, max_chunks));
-    if (threads <= 1 || t_in_pool) {
+    if (t_in_pool) {
       fn(0, n, 0);
       return;
     }
-    std::lock_guard<std::mutex> run_lock(run_mu_);
+    int64_t max_chunks = std::max<int64_t>(1, n / std::max<int64_t>(1, grain));
+    // The pool size is read under the run lock: a resize from another thread between reading it
+    // and starting the job would leave the job waiting for workers that no longer exist.
+    std::unique_lock<std::mutex> run_lock(run_mu_);
+    int threads = static_cast<int>(std::min<int64_t>(n_, max_chunks));
+    if (threads <= 1) {
+      run_lock.unlock();
+      fn(0, n, 0);
+      return;
+    }
     {
       std::lock_guard<std::mutex> lk(mu_);
       fn_ = &fn;
@@ -61,13 +69,25 @@ class Pool {
     std::unique_lock<std::mutex> lk(mu_);
     done_cv_.wait(lk, [this] { return pending_ == 0; });
     fn_ = nullptr;
+    std::exception_ptr err = error_;
+    error_ = nullptr;
+    lk.unlock();
+    if (err) std::rethrow_exception(err);
   }
 
  private:
+  // A chunk's exception is kept for the caller: thrown on a worker it would end the process, and
+  // thrown past the caller's wait it would leave workers running a destroyed job.
   void chunk(int idx) {
     int64_t per = (total_ + active_threads_ - 1) / active_threads_;
     int64_t b = idx * per, e = std::min(total_, b + per);
-    if (b < e) (*fn_)(b, e, idx);
+    if (b >= e) return;
+    try {
+      (*fn_)(b, e, idx);
+    } catch (...) {
+      std::lock_guard<std::mutex> g(mu_);
+      if (!error_) error_ = std::current_exception();
+    }
   }
 
   void worker(int idx, uint64_t seen) {
@@ -101,8 +121,10 @@ class Pool {
   std::condition_variable cv_, done_cv_;
   std::vector<std::thread> workers_;
   const std::function<void(int64_t, int64_t, int)>* fn_ = nullptr;
+  std::exception_ptr error_;  // the running job's first exception
   int64_t total_ = 0;
-  int active_threads_ = 1, pending_ = 0, n_ = 1;
+  int active_threads_ = 1, pending_ = 0;
+  std::atomic<int> n_{1};  // written under run_mu_; read without it by size()
   uint64_t generation_ = 0;
   bool stop_ = false;
 };
