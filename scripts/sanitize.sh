@@ -49,7 +49,7 @@ if ! npx --no-install cmake-js compile --log-level warn --out "$out/addon" --CDA
   exit 1
 fi
 addon=$out/addon/Release/acestep.node
-nm -D "$addon" | grep -q __asan_ || { fail "the addon carries no ASan instrumentation"; exit 1; }
+[ "$(nm -D "$addon" | grep -c __asan_)" -gt 0 ] || { fail "the addon carries no ASan instrumentation"; exit 1; }
 
 tests=(test/backend-ops.test.ts test/e2e-generate.test.ts test/e2e-lm.test.ts test/robustness-e2e.test.ts)
 run_tests() {
