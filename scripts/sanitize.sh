@@ -66,7 +66,7 @@ wait $pid2 || fail "tests with 2 threads (build-sanitize/tests-2-threads.log)"
 wait $pid8 || fail "tests with 8 threads (build-sanitize/tests-8-threads.log)"
 for n in 2 8; do
   echo "-- $n threads:"
-  grep -E "Test Files|Tests  " "$out/tests-$n-threads.log" | sed 's/\x1b\[[0-9;]*m//g'
+  sed 's/\x1b\[[0-9;]*m//g' "$out/tests-$n-threads.log" | grep -E "Test Files|Tests  "
   if grep -qE "ERROR: AddressSanitizer|runtime error:|ERROR: LeakSanitizer" "$out/tests-$n-threads.log"; then
     grep -E -A30 "ERROR: AddressSanitizer|runtime error:" "$out/tests-$n-threads.log" | head -60
     fail "sanitizer report with $n threads"

@@ -181,6 +181,11 @@ describe('tokenizer files and long text (defects 13, 14)', () => {
       expect(() => TextTokenizer.load(d), name).toThrow(TokenizerError);
     }
     expect(() => TextTokenizer.fromJson({})).toThrow(TokenizerError);
+    // The LM and text-encoder folders derive from a base tokenizer.json: a {} base was a TypeError.
+    const derived = join(tmp, 'tok-derived');
+    mkdirSync(derived);
+    writeFileSync(join(derived, 'derive.json'), JSON.stringify({ base: '../tok-empty/tokenizer.json', added_tokens: [] }));
+    expect(() => TextTokenizer.load(derived)).toThrow(/tok-derived\/derive.json: tokenizer.json has no model.vocab object/);
   });
 
   const tok = TextTokenizer.load(join(import.meta.dirname, 'fixtures', 'golden', 'checkpoints', 'qwen3-tokenizer'));
