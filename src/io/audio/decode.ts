@@ -91,8 +91,13 @@ export async function loadAudio(path: string, opts: LoadOptions = {}): Promise<P
   } catch (e) {
     throw new AudioError(`cannot read: ${(e as Error).message}`, path);
   }
-  const pcm = await decodeAudio(bytes, path);
-  return prepareAudio(pcm, path, { ...opts, sampleRate: rate });
+  try {
+    return prepareAudio(await decodeAudio(bytes, path), path, { ...opts, sampleRate: rate });
+  } catch (e) {
+    // A file too long to hold decoded and resampled fails to allocate: say so, typed.
+    if (e instanceof RangeError) throw new AudioError(`too large to decode in memory (${bytes.length} bytes): ${e.message}`, path);
+    throw e;
+  }
 }
 
 /** Rate check, stereo, resample, clamp and the silence check, for audio decoded elsewhere. */
