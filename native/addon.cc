@@ -2,6 +2,7 @@
 // thread settings) plus every export registered by the op files.
 #include <napi.h>
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -212,7 +213,8 @@ ACESTEP_EXPORT(setCpuCacheLimit) {
 // setNumThreads(n): resizes the CPU pool once the queue is idle.
 ACESTEP_EXPORT(setNumThreads) {
   OpArgs a{info, "setNumThreads"};
-  int n = static_cast<int>(a.integer(0, "n"));
+  // Clamped before the cast (a double beyond int is undefined); the pool caps it at max_threads().
+  int n = static_cast<int>(std::clamp<int64_t>(a.integer(0, "n"), 0, 1 << 20));
   drain();
   cpu::set_num_threads(n);
   return info.Env().Undefined();

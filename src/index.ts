@@ -24,7 +24,7 @@ export {
   AcestepError, ShapeError, OutOfMemoryError, KernelError, BackendUnavailableError,
   type BackendChoice, type Device,
 } from './runtime/index.js';
-export { CheckpointError, AudioError } from './io/errors.js';
+export { CheckpointError, AudioError, OutputDirError } from './io/errors.js';
 export { TokenizerError } from './text/index.js';
 export { loadAudio, saveAudio, AUDIO_FORMATS, type AudioFormat, type Pcm } from './io/audio/index.js';
 export { hubCacheDir, OFFICIAL_MODELS, DEFAULT_MODELS, MAIN_REPO, downloadCommand } from './io/hub-cache.js';

@@ -20,3 +20,13 @@ export class AudioError extends AcestepError {
     super(`${file}: ${message}`, 'ERR_AUDIO');
   }
 }
+
+/** An output folder that cannot be created or written to. */
+export class OutputDirError extends AcestepError {
+  constructor(
+    message: string,
+    readonly dir: string,
+  ) {
+    super(`${dir}: ${message}`, 'ERR_OUTPUT_DIR');
+  }
+}

@@ -4,7 +4,7 @@
 // `<root>/acestep-5Hz-lm-*` (the 5 Hz LM + tokenizer). Without a root, the same folders are looked up
 // in the Hugging Face cache (src/io/hub-cache.ts). dispose() frees every native tensor.
 import { existsSync, statSync } from 'node:fs';
-import { resolveBackend, resolvePrecision, type BackendChoice, type Device, type MatmulPrecision, type PrecisionChoice, type Tensor } from '../runtime/index.js';
+import { BACKEND_CHOICES, resolveBackend, resolvePrecision, type BackendChoice, type Device, type MatmulPrecision, type PrecisionChoice, type Tensor } from '../runtime/index.js';
 import { CheckpointError } from '../io/errors.js';
 import { checkpointSource, type CheckpointSource } from '../io/hub-cache.js';
 import { loadSilenceLatent } from '../io/torch-zip.js';
@@ -114,6 +114,7 @@ export class AceStep {
     this.lmHint = src.hint(LM_MODEL_NAMES);
     this.lmMaxModelLen = opts.lmMaxModelLen ?? 4096;
     if (!Number.isInteger(this.lmMaxModelLen) || this.lmMaxModelLen < 256) throw new ParamError('lmMaxModelLen', `must be an integer >= 256, got ${opts.lmMaxModelLen}`);
+    if (opts.device !== undefined && !BACKEND_CHOICES.includes(opts.device)) throw new ParamError('device', `must be one of ${BACKEND_CHOICES.join(', ')}, got ${JSON.stringify(opts.device)}`);
     this.device = resolveBackend(opts.device ?? 'auto');
     const precision = opts.precision ?? 'auto';
     if (precision !== 'fp32' && precision !== 'bf16' && precision !== 'auto') throw new ParamError('precision', `must be 'fp32', 'bf16' or 'auto', got '${String(precision)}'`);

@@ -5,6 +5,7 @@
 // first (a ParamError is thrown before any model runs); everything after that is reported in the
 // result instead: success=false with the error message, like upstream's GenerationResult.
 import { randomInt } from 'node:crypto';
+import { ensureOutputDir } from '../io/output-dir.js';
 import type { AceStep } from './engine.js';
 import { ParamError, resolveConfig, resolveParams, planSeeds, type GenerationConfig, type GenerationParams } from './params.js';
 import type { UserMetas } from './lm/planner.js';
@@ -66,7 +67,8 @@ export interface GenerationResult {
 }
 
 /**
- * Runs one generation. Throws ParamError for invalid parameters (before any work); every later
+ * Runs one generation. Throws ParamError for invalid parameters and OutputDirError for a saveDir
+ * that cannot be created or written (before any work); every later
  * failure (bad audio file, numeric failure, abort) comes back as success=false.
  */
 export async function generateMusic(
@@ -78,6 +80,8 @@ export async function generateMusic(
   let p = resolveParams(params);
   const c = resolveConfig(config);
   engine.checkAlive();
+  // The output folder is made and checked now, not after minutes of compute.
+  if (opts.saveDir) ensureOutputDir(opts.saveDir);
   const warnings: string[] = [];
   p = fitToEngine(engine, p, warnings);
   const seeds = planSeeds(p, c, () => randomInt(0, 2 ** 32 - 1));

@@ -11,6 +11,7 @@ import { sampleAudioLatents } from './conditioning/audio-latents.js';
 import { ParamError } from './params.js';
 import { createSampleFromQuery, formatSampleText, understandCodes, type LmTaskOptions, type LmTaskResult } from './lm/tasks.js';
 import { VALID_LANGUAGES } from './lm/music-vocabulary.js';
+import { checkLmCallOptions, checkUserMetadata } from './lm/call-checks.js';
 
 /**
  * The LM tasks' sampling options (upstream's keyword arguments, camelCase or snake_case): the
@@ -117,6 +118,7 @@ function fromMetadata(r: LmTaskResult | null, audioCodes: string, err: unknown, 
 
 /** Audio file -> `<|audio_code_N|>` string: VAE encode (a posterior sample, seed 0), then the FSQ tokenizer. */
 export async function audioToCodes(engine: AceStep, path: string): Promise<string> {
+  engine.checkAlive();
   const pcm = await loadAudio(path, { sampleRate: engine.sampleRate });
   const z = sampleAudioLatents(engine, pcm, 0);
   const sil = engine.silenceLatent.device === engine.device ? engine.silenceLatent : engine.silenceLatent.toDevice(engine.device);
@@ -143,6 +145,7 @@ export async function understandMusic(
   // understand_music(llm_handler, audio_codes, ...): the codes may also come as a plain string.
   const named = typeof args === 'string' ? { audioCodes: args } : args;
   const { input, options } = splitArgs<{ audioCodes?: string; srcAudio?: string }>(named as Record<string, unknown>, ['audioCodes', 'srcAudio'], o);
+  checkLmCallOptions(options);
   const opts = checkOptions(engine, options);
   if (input.audioCodes !== undefined && typeof input.audioCodes !== 'string') throw new ParamError('audioCodes', 'must be a string of <|audio_code_N|> tokens');
   if (input.audioCodes && input.audioCodes.trim() !== '' && !/<\|audio_code_\d+\|>/.test(input.audioCodes)) throw new ParamError('audioCodes', 'holds no <|audio_code_N|> tokens');
@@ -163,6 +166,7 @@ export async function createSample(
   o: LmCallOptions = {},
 ): Promise<CreateSampleResult> {
   const { input, options } = splitArgs<{ query: string; instrumental?: boolean; vocalLanguage?: string | null }>(args as Record<string, unknown>, ['query', 'instrumental', 'vocalLanguage'], o);
+  checkLmCallOptions(options);
   const opts = checkOptions(engine, options);
   if (typeof input.query !== 'string') throw new ParamError('query', 'must be a string');
   const lang = input.vocalLanguage ?? null;
@@ -186,6 +190,8 @@ export async function formatSample(
   o: LmCallOptions = {},
 ): Promise<FormatSampleResult> {
   const { input, options } = splitArgs<{ caption: string; lyrics: string; userMetadata?: UserMetadataInput }>(args as Record<string, unknown>, ['caption', 'lyrics', 'userMetadata'], o);
+  checkLmCallOptions(options);
+  checkUserMetadata(input.userMetadata);
   const opts = checkOptions(engine, options);
   if (typeof input.caption !== 'string') throw new ParamError('caption', 'must be a string');
   if (typeof input.lyrics !== 'string') throw new ParamError('lyrics', 'must be a string');

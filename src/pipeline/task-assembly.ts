@@ -7,11 +7,14 @@
 import type { GenerationParams } from './params.js';
 import { ditInstruction, type TaskType } from './conditioning/prompts.js';
 import { repaintChunkMask, silenceRegion } from './diffusion/repaint.js';
+import { DEFAULT_MAX_DURATION } from './lm/music-vocabulary.js';
 
 /** Minimum latent length of a generation (UPSTREAM.md: Task assembly: 128 frames, 5.12 s at 25 Hz). */
 export const MIN_LATENT_FRAMES = 128;
 /** Duration used when neither the user nor the LM gave one (UPSTREAM.md: Task assembly). */
 export const FALLBACK_DURATION = 120;
+/** Longest output of a generation in seconds (upstream's duration limit): longer sources and code strings are cut to it. */
+export const MAX_OUTPUT_SECONDS = DEFAULT_MAX_DURATION;
 
 export interface ItemMetas {
   bpm: number | string | null;
@@ -91,20 +94,24 @@ function round1(x: number): number {
 }
 
 export interface LatentLength {
-  /** Latent frames of the batch: the longest item, at least MIN_LATENT_FRAMES. */
+  /** Latent frames of the batch: the longest item, at least MIN_LATENT_FRAMES, at most MAX_OUTPUT_SECONDS. */
   T: number;
   /** Latent frames each item asks for (codes x pool window, the source, or its duration). */
   itemFrames: number[];
 }
 
-/** The batch's latent length (UPSTREAM.md: Task assembly). `sourceFrames` is null without source audio. */
+/**
+ * The batch's latent length (UPSTREAM.md: Task assembly). `sourceFrames` is null without source audio. Each
+ * item is capped at MAX_OUTPUT_SECONDS: codes beyond it (an LM that wrote no duration) are dropped.
+ */
 export function latentLength(items: ItemPlan[], sourceFrames: number | null, poolWindow: number, sampleRate: number, hop: number): LatentLength {
+  const maxFrames = Math.floor((MAX_OUTPUT_SECONDS * sampleRate) / hop);
   const itemFrames = items.map((it) => {
     if (it.audioCodes) return poolWindow * (it.audioCodes.match(/<\|audio_code_\d+\|>/g)?.length ?? 0);
     if (sourceFrames !== null) return sourceFrames;
     const d = it.metas.duration ?? FALLBACK_DURATION;
     return Math.floor(Math.trunc(round1(Math.max(0.1, d)) * sampleRate) / hop);
-  });
+  }).map((f) => Math.min(f, maxFrames));
   return { T: Math.max(MIN_LATENT_FRAMES, ...itemFrames), itemFrames };
 }
 

@@ -1,9 +1,10 @@
 // Backend selection: which device new tensors (and so the ops on them) use.
 import type { Device } from './dtype.js';
-import { BackendUnavailableError } from './errors.js';
+import { BackendUnavailableError, ShapeError } from './errors.js';
 import { native } from './native.js';
 
 export type BackendChoice = 'cpu' | 'cuda' | 'auto';
+export const BACKEND_CHOICES: readonly BackendChoice[] = ['cpu', 'cuda', 'auto'];
 
 let defaultDevice: Device = 'cpu';
 
@@ -13,6 +14,7 @@ export function cudaInfo(): { compiled: boolean; available: boolean; status: str
 
 /** Resolves a choice to a device: 'auto' picks CUDA when usable, else the CPU. */
 export function resolveBackend(choice: BackendChoice): Device {
+  if (!BACKEND_CHOICES.includes(choice)) throw new BackendUnavailableError(`unknown backend ${JSON.stringify(choice)}: expected 'cpu', 'cuda' or 'auto'`);
   if (choice === 'cpu') return 'cpu';
   const info = native.cudaInfo();
   if (choice === 'cuda') {
@@ -31,9 +33,16 @@ export function getDefaultDevice(): Device {
   return defaultDevice;
 }
 
-/** Threads used by CPU kernels (default: one per hardware thread). */
+/**
+ * Threads used by CPU kernels (0 = one per hardware thread, the default). The pool holds at most 4
+ * per hardware thread (at least 16) and fewer when the OS refuses more; a larger request is
+ * clamped with a process warning.
+ */
 export function setNumThreads(n: number): void {
+  if (!Number.isInteger(n) || n < 0) throw new ShapeError(`setNumThreads: n must be a non-negative integer (0 = one per hardware thread), got ${n}`);
   native.setNumThreads(n);
+  const got = native.numThreads();
+  if (n > 0 && got < n) process.emitWarning(`setNumThreads(${n}): clamped to ${got} threads (at most 4 per hardware thread, and what the OS grants)`, { code: 'ACESTEP_THREADS_CLAMPED' });
 }
 export function getNumThreads(): number {
   return native.numThreads();

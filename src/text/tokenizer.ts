@@ -55,10 +55,30 @@ function readJson<T>(path: string, what: string): T {
   } catch (e) {
     throw new TokenizerError(`cannot read ${what}: ${(e as Error).message}`, path);
   }
+  let value: unknown;
   try {
-    return JSON.parse(text) as T;
+    value = JSON.parse(text);
   } catch (e) {
     throw new TokenizerError(`${what} is not valid JSON: ${(e as Error).message}`, path);
+  }
+  if (!isObject(value)) throw new TokenizerError(`${what} must hold a JSON object, got ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value}`, path);
+  return value as T;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** The parts of a tokenizer.json this file reads, checked before use (a `{}` is not a tokenizer). */
+function checkTokenizerJson(json: unknown, path: string): asserts json is TokenizerJson {
+  if (!isObject(json)) throw new TokenizerError('tokenizer.json must be a JSON object', path);
+  if (!isObject(json.model) || !isObject(json.model.vocab)) throw new TokenizerError('tokenizer.json has no model.vocab object', path);
+  for (const [t, id] of Object.entries(json.model.vocab)) {
+    if (!Number.isInteger(id) || (id as number) < 0) throw new TokenizerError(`model.vocab['${t}'] is not a non-negative integer id: ${JSON.stringify(id)}`, path);
+  }
+  if (!Array.isArray(json.added_tokens)) throw new TokenizerError('tokenizer.json has no added_tokens array', path);
+  for (const t of json.added_tokens) {
+    if (!isObject(t) || !Number.isInteger(t.id) || (t.id as number) < 0 || typeof t.content !== 'string') throw new TokenizerError(`invalid added token ${JSON.stringify(t)}`, path);
   }
 }
 
@@ -76,6 +96,7 @@ function applyDerivation(base: TokenizerJson, rules: Record<string, unknown>, pa
   for (const k of Object.keys(rules)) {
     if (!DERIVE_KEYS.has(k)) throw new TokenizerError(`unknown derivation key '${k}'`, path);
   }
+  checkTokenizerJson(base, path);
   const out: TokenizerJson = { ...base, added_tokens: [...base.added_tokens] };
   if ('post_processor' in rules) out.post_processor = rules.post_processor;
   const extra: AddedTokenJson[] = [];
@@ -148,6 +169,9 @@ function findRun(xs: number[], run: number[]): number {
   return -1;
 }
 
+/** Ids past the truncation length a prefix must give before the rest of the text is dropped. */
+const TRUNCATION_MARGIN = 64;
+
 /** A special-token field of tokenizer_config.json: a string or an AddedToken-like object. */
 function tokenString(v: unknown): string | null {
   if (typeof v === 'string') return v;
@@ -170,6 +194,7 @@ export class TextTokenizer {
     json: TokenizerJson,
     readonly config: Record<string, unknown>,
   ) {
+    checkTokenizerJson(json, source);
     try {
       this.tok = new HfTokenizer(json, config);
     } catch (e) {
@@ -224,19 +249,45 @@ export class TextTokenizer {
   encode(text: string, opts: EncodeOptions = {}): number[] {
     if (typeof text !== 'string') throw new TokenizerError(`encode expects a string, got ${typeof text}`, this.source);
     const special = opts.addSpecialTokens ?? true;
-    const full = this.tok.encode(text, { add_special_tokens: special }).ids;
     const max = opts.maxLength;
+    if (max !== undefined && (!Number.isInteger(max) || max < 0)) throw new TokenizerError(`maxLength must be a non-negative integer, got ${max}`, this.source);
+    if (max !== undefined) text = this.prefixFor(text, max);
+    const full = this.ids(text, special);
     if (max === undefined || full.length <= max) return full;
-    if (!Number.isInteger(max) || max < 0) throw new TokenizerError(`maxLength must be a non-negative integer, got ${max}`, this.source);
     if (!special) return full.slice(0, max);
     // The post-processor only wraps the text ids, so comparing with the bare encoding tells how
     // many ids it put in front and behind; the text part is cut and re-wrapped.
-    const bare = this.tok.encode(text, { add_special_tokens: false }).ids;
+    const bare = this.ids(text, false);
     const prefix = findRun(full, bare);
     if (prefix < 0) return full.slice(0, max);
     const suffix = full.length - prefix - bare.length;
     const keep = Math.max(0, max - prefix - suffix);
     return [...full.slice(0, prefix), ...bare.slice(0, keep), ...full.slice(full.length - suffix)].slice(0, max);
+  }
+
+  /** The tokenizer library's ids; a malformed tokenizer.json that it only trips over here is a TokenizerError. */
+  private ids(text: string, special: boolean): number[] {
+    try {
+      return this.tok.encode(text, { add_special_tokens: special }).ids;
+    } catch (e) {
+      throw new TokenizerError(`tokenizer.json cannot encode: ${(e as Error).message}`, this.source);
+    }
+  }
+
+  /**
+   * A prefix of `text` whose first `max` ids are those of the whole text, so that a megabyte
+   * caption cut to 256 ids costs milliseconds: prefixes grow 4x from 16 characters per id until
+   * they give TRUNCATION_MARGIN ids more than needed, which only the last word (split by the cut)
+   * can change. A single word longer than the margin's worth of ids is the one case cut differently.
+   */
+  private prefixFor(text: string, max: number): string {
+    for (let n = Math.max(1024, 16 * max); n < text.length; n *= 4) {
+      // Never split a surrogate pair.
+      const end = text.charCodeAt(n - 1) >= 0xd800 && text.charCodeAt(n - 1) < 0xdc00 ? n + 1 : n;
+      const prefix = text.slice(0, end);
+      if (this.ids(prefix, false).length >= max + TRUNCATION_MARGIN) return prefix;
+    }
+    return text;
   }
 
   /**
@@ -267,7 +318,11 @@ export class TextTokenizer {
       if (!Number.isInteger(id) || id < 0 || id >= this.vocabSize) throw new TokenizerError(`decode: id ${id} is outside the vocabulary [0, ${this.vocabSize})`, this.source);
     }
     if (arr.length === 0) return '';
-    return this.tok.decode(arr, { skip_special_tokens: opts.skipSpecialTokens ?? false });
+    try {
+      return this.tok.decode(arr, { skip_special_tokens: opts.skipSpecialTokens ?? false });
+    } catch (e) {
+      throw new TokenizerError(`tokenizer.json cannot decode: ${(e as Error).message}`, this.source);
+    }
   }
 
   /**

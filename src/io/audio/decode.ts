@@ -1,12 +1,14 @@
 // Audio input: decodes WAV (wav.ts: PCM 8-32 bit, float 32/64, extensible, RF64), FLAC
 // (@wasm-audio-decoders/flac) and MP3 (mpg123-decoder, gapless) chosen by the file's magic bytes,
-// then prepares it for the models: stereo (mono duplicated, extra channels dropped), resampled to
+// then prepares it for the models: stereo (mono duplicated, more channels downmixed), resampled to
 // 48 kHz with the band-limited resampler, clamped to [-1, 1]. Everything that cannot be used is an
 // AudioError naming the file and the cause.
 import { readFileSync } from 'node:fs';
 import { FLACDecoder } from '@wasm-audio-decoders/flac';
 import { MPEGDecoder } from 'mpg123-decoder';
 import { AudioError } from '../errors.js';
+import { toStereo } from './downmix.js';
+import { MAX_CHANNELS, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE } from './limits.js';
 import type { Pcm } from './pcm.js';
 import { resampleChannel } from './resample.js';
 import { readWav } from './wav.js';
@@ -67,7 +69,8 @@ export async function decodeAudio(bytes: Uint8Array, file = '<buffer>'): Promise
   const pcm = format === 'wav' ? readWav(bytes, file) : format === 'flac' ? await decodeFlac(bytes, file) : await decodeMp3(bytes, file);
   const n = pcm.channels.length ? pcm.channels[0].length : 0;
   if (pcm.channels.length === 0 || n === 0) throw new AudioError(`${format.toUpperCase()} holds no audio samples (truncated or corrupt)`, file);
-  if (!Number.isInteger(pcm.sampleRate) || pcm.sampleRate < 1) throw new AudioError(`bad sample rate ${pcm.sampleRate}`, file);
+  if (!Number.isInteger(pcm.sampleRate) || pcm.sampleRate < 1 || pcm.sampleRate > MAX_SAMPLE_RATE) throw new AudioError(`bad sample rate ${pcm.sampleRate} Hz (at most ${MAX_SAMPLE_RATE} Hz supported)`, file);
+  if (pcm.channels.length > MAX_CHANNELS) throw new AudioError(`${pcm.channels.length} channels (1-${MAX_CHANNELS} supported)`, file);
   for (const c of pcm.channels) for (let i = 0; i < n; i++) if (!Number.isFinite(c[i])) throw new AudioError(`sample ${i} is ${c[i]}`, file);
   return pcm;
 }
@@ -88,15 +91,23 @@ export async function loadAudio(path: string, opts: LoadOptions = {}): Promise<P
   } catch (e) {
     throw new AudioError(`cannot read: ${(e as Error).message}`, path);
   }
-  const pcm = await decodeAudio(bytes, path);
-  return prepareAudio(pcm, path, { ...opts, sampleRate: rate });
+  try {
+    return prepareAudio(await decodeAudio(bytes, path), path, { ...opts, sampleRate: rate });
+  } catch (e) {
+    // A file too long to hold decoded and resampled fails to allocate: say so, typed.
+    if (e instanceof RangeError) throw new AudioError(`too large to decode in memory (${bytes.length} bytes): ${e.message}`, path);
+    throw e;
+  }
 }
 
-/** Stereo, resample, clamp and the silence check, for audio decoded elsewhere. */
+/** Rate check, stereo, resample, clamp and the silence check, for audio decoded elsewhere. */
 export function prepareAudio(pcm: Pcm, file: string, opts: LoadOptions = {}): Pcm {
   const rate = opts.sampleRate ?? 48000;
-  const stereo = pcm.channels.length === 1 ? [pcm.channels[0], pcm.channels[0]] : pcm.channels.slice(0, 2);
-  const channels = stereo.map((c) => {
+  // Resampling from a tiny rate multiplies the length (1 Hz -> 48000x): below 1 kHz only the
+  // target rate itself is accepted (the small test models run at 200 Hz).
+  const minRate = Math.min(MIN_SAMPLE_RATE, rate);
+  if (pcm.sampleRate < minRate || pcm.sampleRate > MAX_SAMPLE_RATE) throw new AudioError(`sample rate ${pcm.sampleRate} Hz is outside ${minRate}-${MAX_SAMPLE_RATE} Hz`, file);
+  const channels = toStereo(pcm.channels).map((c) => {
     const r = resampleChannel(c, pcm.sampleRate, rate);
     for (let i = 0; i < r.length; i++) r[i] = r[i] > 1 ? 1 : r[i] < -1 ? -1 : r[i];
     return r;

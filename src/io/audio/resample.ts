@@ -5,9 +5,17 @@
 // attenuation 96 dB (Kaiser beta 9.62; passband ripple about 1.6e-5). About 125-135 taps per
 // output sample. Samples outside the signal are zeros, like torchaudio's resampler; the output
 // has ceil(n * out / in) samples. Each polyphase branch is normalised to unit DC gain.
+//
+// Rates with a large reduced ratio (44100 -> 48000 needs 160 branches, 8189 -> 48000 needs 48000)
+// use a table of MAX_PHASES + 1 branches instead, interpolated linearly between the two nearest:
+// the table stays small and quick to build whatever the rates, and the interpolation error (about
+// 1e-6 of a coefficient's peak at 2048 phases) is far under the filter's 96 dB stopband. At most
+// PLAN_CACHE_SIZE tables are kept.
 
 const ATTENUATION_DB = 96;
 const PASS_EDGE = 0.9; // fraction of the lower Nyquist frequency kept flat
+const MAX_PHASES = 2048;
+const PLAN_CACHE_SIZE = 8;
 
 function gcd(a: number, b: number): number {
   while (b) [a, b] = [b, a % b];
@@ -31,7 +39,10 @@ interface Plan {
   down: number; // M: input rate / gcd
   taps: number; // coefficients per phase
   first: number; // input offset of tap 0 relative to floor(t)
-  coefs: Float64Array; // [L][taps]
+  /** Branches in the table: L (exact), or MAX_PHASES + 1 rows interpolated between. */
+  phases: number;
+  interpolated: boolean;
+  coefs: Float64Array; // [phases][taps]
 }
 
 const plans = new Map<string, Plan>();
@@ -52,10 +63,12 @@ function plan(inRate: number, outRate: number): Plan {
   const half = length / 2;
   const first = -Math.ceil(half);
   const taps = 2 * Math.ceil(half) + 2;
-  const coefs = new Float64Array(up * taps);
+  const interpolated = up > MAX_PHASES;
+  const phases = interpolated ? MAX_PHASES + 1 : up;
+  const coefs = new Float64Array(phases * taps);
   const i0b = besselI0(beta);
-  for (let p = 0; p < up; p++) {
-    const frac = p / up; // output time minus floor(output time), in input samples
+  for (let p = 0; p < phases; p++) {
+    const frac = p / (interpolated ? MAX_PHASES : up); // output time minus floor(output time), in input samples
     let sum = 0;
     for (let j = 0; j < taps; j++) {
       const t = frac - (first + j); // distance from input sample floor+first+j to the output time
@@ -71,7 +84,8 @@ function plan(inRate: number, outRate: number): Plan {
     }
     for (let j = 0; j < taps; j++) coefs[p * taps + j] /= sum;
   }
-  const pl = { up, down, taps, first, coefs };
+  const pl = { up, down, taps, first, phases, interpolated, coefs };
+  if (plans.size >= PLAN_CACHE_SIZE) plans.delete(plans.keys().next().value!);
   plans.set(key, pl);
   return pl;
 }
@@ -82,15 +96,27 @@ export function resampleChannel(x: Float32Array, inRate: number, outRate: number
     throw new RangeError(`resample: sample rates must be positive integers, got ${inRate} -> ${outRate}`);
   }
   if (inRate === outRate) return Float32Array.from(x);
-  const { up, down, taps, first, coefs } = plan(inRate, outRate);
+  const pl = plan(inRate, outRate);
+  const { up, down, taps, first } = pl;
   const n = x.length;
   const outLen = Math.ceil((n * up) / down);
   const y = new Float32Array(outLen);
+  const row = pl.interpolated ? new Float64Array(taps) : null;
   for (let m = 0; m < outLen; m++) {
     const num = m * down;
     const base = Math.floor(num / up);
     const phase = num - base * up;
-    const c0 = phase * taps;
+    let coefs = pl.coefs;
+    let c0 = phase * taps;
+    if (row) {
+      // Between table rows k and k + 1: interpolate the branch for this phase.
+      const pos = (phase / up) * MAX_PHASES;
+      const k = Math.min(MAX_PHASES - 1, Math.floor(pos));
+      const w = pos - k;
+      for (let j = 0; j < taps; j++) row[j] = (1 - w) * pl.coefs[k * taps + j] + w * pl.coefs[(k + 1) * taps + j];
+      coefs = row;
+      c0 = 0;
+    }
     const start = base + first;
     let acc = 0;
     if (start >= 0 && start + taps <= n) {

@@ -3,6 +3,7 @@
 // Reads RIFF and RF64, PCM 8/16/24/32-bit and IEEE float 32/64 (plain or WAVE_FORMAT_EXTENSIBLE);
 // writes 16-bit PCM (round(x * 32767), clipped) or 32-bit float.
 import { AudioError } from '../errors.js';
+import { MAX_CHANNELS, MAX_SAMPLE_RATE } from './limits.js';
 import { toInt16, type Pcm } from './pcm.js';
 
 const PCM = 1;
@@ -53,8 +54,8 @@ function parseWav(b: Uint8Array, file: string): Pcm {
   if (!fmt) throw new AudioError('WAV has no fmt chunk', file);
   if (!data) throw new AudioError('WAV has no data chunk', file);
   const { format, channels, rate, bits } = fmt;
-  if (channels < 1) throw new AudioError('WAV declares 0 channels', file);
-  if (rate < 1) throw new AudioError('WAV declares a sample rate of 0', file);
+  if (channels < 1 || channels > MAX_CHANNELS) throw new AudioError(`WAV declares ${channels} channels (1-${MAX_CHANNELS} supported)`, file);
+  if (rate < 1 || rate > MAX_SAMPLE_RATE) throw new AudioError(`WAV declares a sample rate of ${rate} Hz (at most ${MAX_SAMPLE_RATE} Hz supported)`, file);
   const okPcm = format === PCM && [8, 16, 24, 32].includes(bits);
   const okFloat = format === FLOAT && (bits === 32 || bits === 64);
   if (!okPcm && !okFloat) throw new AudioError(`unsupported WAV encoding: format ${format}, ${bits} bits`, file);

@@ -6,6 +6,7 @@
 import type { Qwen3Model } from '../../models/qwen3.js';
 import { add, keep, ShapeError, Tensor } from '../../runtime/index.js';
 import { TokenizerError, type TextTokenizer } from '../../text/index.js';
+import { ParamError } from '../params.js';
 import { formatCot } from './cot-yaml.js';
 import { generate, type LogitsProcessor, type StepInfo } from './sampling-loop.js';
 import { FsmTables, fsmTokenizer, MetadataFsm, MAX_AUDIO_CODE, type FsmConfig } from './fsm.js';
@@ -276,7 +277,10 @@ export async function planMetadata(lm: LmBundle, o: LmPlanOptions): Promise<{ me
 async function cotPhase(lm: LmBundle, o: LmPlanOptions, x: LmContext): Promise<{ metadata: LmMetadata | UserMetas; phase1: LmPhaseTrace | null }> {
   const user = o.userMetadata ?? null;
   if (hasAllMetas(user) || o.useCotMetas === false) return { metadata: { ...(user ?? {}) }, phase1: null };
-  const promptIds = x.encode(lmCotPrompt(x.render, o.caption, o.lyrics));
+  const promptIds = x.tok.encode(lmCotPrompt(x.render, o.caption, o.lyrics), { addSpecialTokens: false, maxLength: x.budgetCap });
+  if (promptIds.length >= x.budgetCap) {
+    throw new ParamError('caption', `caption and lyrics take ${x.budgetCap} or more tokens: they do not fit the LM's context of ${o.maxModelLen ?? 4096} (64 kept for the answer)`);
+  }
   const config: Partial<FsmConfig> = {
     phase: 'cot',
     stopAtReasoning: true,

@@ -42,7 +42,10 @@ async function runUnderstandPhase(lm: LmBundle, prompt: string, user: UserFields
   if (eos === null || pad === null) throw new TokenizerError('the LM tokenizer needs eos_token and pad_token', tok.source);
   const maxDuration = o.maxDuration ?? DEFAULT_MAX_DURATION;
   const tables = tablesFor(lm, maxDuration);
-  const promptIds = tok.encode(prompt, { addSpecialTokens: false });
+  // Encoded no further than the context allows (a megabyte query costs milliseconds), then refused when it fills it.
+  const room = (o.maxModelLen ?? 4096) - 64 - 1;
+  const promptIds = tok.encode(prompt, { addSpecialTokens: false, maxLength: room + 1 });
+  if (promptIds.length > room) throw new ParamError('prompt', `the input takes more than ${room} tokens: it does not fit the LM's context of ${o.maxModelLen ?? 4096} (64 kept for the answer)`);
   const fsm =
     o.useConstrainedDecoding === false
       ? null

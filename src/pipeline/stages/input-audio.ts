@@ -2,11 +2,12 @@
 // reference audio (UPSTREAM.md: Reference audio) to VAE latents. Repaint pads the source with silence where the
 // region reaches outside it (outpainting, UPSTREAM.md: Repaint) and both tasks get their region in seconds; a
 // region that misses the source is a ParamError, found before the VAE runs.
+// Sources longer than MAX_OUTPUT_SECONDS are cut to it (the output follows the source's length).
 import { loadAudio, type Pcm } from '../../io/audio/index.js';
 import type { AceStep } from '../engine.js';
 import { ParamError, type GenerationParams } from '../params.js';
 import { sampleAudioLatents } from '../conditioning/audio-latents.js';
-import type { RepaintRegion } from '../task-assembly.js';
+import { MAX_OUTPUT_SECONDS, type RepaintRegion } from '../task-assembly.js';
 import { checkAbort, seconds, type RunContext } from './context.js';
 
 /** Reference audio is tiled/cut to this many seconds before encoding (UPSTREAM.md: Reference audio). */
@@ -72,8 +73,17 @@ function usesSource(p: GenerationParams): boolean {
   return p.taskType !== 'text2music' && !(p.taskType === 'cover' && p.audioCodes && !p.srcAudio);
 }
 
-/** The source padded for outpainting, and the repaint/lego region in seconds of it. */
-function repaintInput(p: GenerationParams, pcm: Pcm, sr: number): { pcm: Pcm; region: RepaintRegion | null } {
+/** The first MAX_OUTPUT_SECONDS of a source: the output follows the source's length. */
+export function capSource(pcm: Pcm): Pcm {
+  const max = Math.floor(MAX_OUTPUT_SECONDS * pcm.sampleRate);
+  return pcm.channels[0].length <= max ? pcm : { sampleRate: pcm.sampleRate, channels: pcm.channels.map((c) => c.subarray(0, max)) };
+}
+
+/**
+ * The source padded for outpainting, and the repaint/lego region in seconds of it. A region whose
+ * padding would take the output past MAX_OUTPUT_SECONDS is a ParamError.
+ */
+export function repaintInput(p: GenerationParams, pcm: Pcm, sr: number): { pcm: Pcm; region: RepaintRegion | null } {
   if (p.taskType !== 'repaint' && p.taskType !== 'lego') return { pcm, region: null };
   const srcSeconds = pcm.channels[0].length / sr;
   const hasRange = p.taskType === 'repaint' || p.repaintingStart !== 0 || p.repaintingEnd >= 0;
@@ -85,6 +95,10 @@ function repaintInput(p: GenerationParams, pcm: Pcm, sr: number): { pcm: Pcm; re
   const end = p.repaintingEnd < 0 ? srcSeconds : p.repaintingEnd;
   const left = p.repaintingStart < 0 ? -p.repaintingStart : 0;
   const right = p.taskType === 'repaint' && end > srcSeconds ? end - srcSeconds : 0;
+  const total = srcSeconds + (p.taskType === 'repaint' ? left + right : 0);
+  if (total > MAX_OUTPUT_SECONDS + 1e-9) {
+    throw new ParamError(left > 0 ? 'repaintingStart' : 'repaintingEnd', `the repaint range ${p.repaintingStart}..${p.repaintingEnd} s around a ${srcSeconds.toFixed(2)} s source makes ${total.toFixed(2)} s of output, over the ${MAX_OUTPUT_SECONDS} s limit`);
+  }
   const padded = p.taskType === 'repaint' ? padPcm(pcm, left, right) : pcm;
   return { pcm: padded, region: { startS: p.repaintingStart + left, endS: Math.min(end + left, padded.channels[0].length / sr) } };
 }
@@ -98,7 +112,7 @@ export async function encodeInputAudio(ctx: RunContext): Promise<InputAudio> {
   let repaintRegion: RepaintRegion | null = null;
   if (usesSource(p)) {
     checkAbort(signal, 'source encoding');
-    const input = repaintInput(p, await loadAudio(p.srcAudio!, { sampleRate: sr }), sr);
+    const input = repaintInput(p, capSource(await loadAudio(p.srcAudio!, { sampleRate: sr })), sr);
     onProgress?.({ stage: 'encode', what: 'source' });
     repaintRegion = input.region;
     source = await encodeAudio(engine, input.pcm, seeds[0]);

@@ -2,8 +2,8 @@
 // waveform splice (non-aggressive repaint keeps the source outside the region), peak limiting,
 // optional peak normalisation, fades, the parameter record and its key, and the audio file when a
 // folder is given.
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { ensureOutputDir } from '../../io/output-dir.js';
 import { saveAudio, extensionOf, limitPeak, normalizePeak, applyFades, keyFromParams } from '../../io/audio/index.js';
 import { repaintWaveformSplice, resolveRepaintConfig } from '../diffusion/repaint.js';
 import { paramsRecord, FLOAT_PARAM_KEYS } from '../results.js';
@@ -24,7 +24,7 @@ export async function postProcessAndSave(ctx: RunContext, wav: Float32Array, N: 
   let saveFailure: string | null = null;
   if (opts.saveDir) {
     try {
-      mkdirSync(opts.saveDir, { recursive: true });
+      ensureOutputDir(opts.saveDir);
     } catch (e) {
       saveFailure = (e as Error).message;
     }
