@@ -133,6 +133,10 @@ describe('acestep generate', () => {
     const noFile = await cli([...quickGen(), '--lyrics-file', join(dir, 'absent.txt')]);
     expect(noFile.code).toBe(2);
     expect(noFile.err).toContain('--lyrics-file');
+    const badOut = await cli([...quickGen(), '--out', '/proc/acestep-out']);
+    expect(badOut.code).toBe(2);
+    expect(badOut.err).toContain('/proc/acestep-out');
+    expect(badOut.err).not.toContain('loading');
     const badScale = await cli([...quickGen(), '--lora-scale', '0.5']);
     expect([badScale.code, badScale.err.split('\n')[0]]).toEqual([2, 'acestep: --lora-scale needs --lora <path>']);
     const missing = await cli(['generate', '--caption', 'x', '--backend', 'cpu'], { HF_HUB_CACHE: mkdtempSync(join(tmpdir(), 'empty-hub-')) });

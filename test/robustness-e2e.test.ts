@@ -45,17 +45,18 @@ describe('generateMusic refuses before the models run', () => {
 
   it('repaint -600..600 on a 5 s source: a ParamError result, not 1200 s of output (defect 6)', async () => {
     const events: ProgressEvent[] = [];
-    const r = await generateMusic(engine, { ...base, taskType: 'repaint', srcAudio: srcWav, repaintingStart: -600, repaintingEnd: 600 }, {}, { onProgress: (e) => events.push(e) });
-    expect(r.success).toBe(false);
-    expect(r.errorCode).toBe('ERR_PARAM');
-    expect(r.error).toMatch(/repaintingStart: .*1200\.00 s of output, over the 600 s limit/);
+    // The region is judged against the source before any model runs: a thrown ParamError, as for
+    // every parameter (the issue-11 rule for what only the input audio can judge).
+    const run = generateMusic(engine, { ...base, taskType: 'repaint', srcAudio: srcWav, repaintingStart: -600, repaintingEnd: 600 }, {}, { onProgress: (e) => events.push(e) });
+    await expect(run).rejects.toThrow(ParamError);
+    await expect(run).rejects.toThrow(/repaintingStart: .*1200\.00 s of output, over the 600 s limit/);
     expect(events.some((e) => e.stage === 'dit')).toBe(false);
   });
 });
 
 describe('LM entry points validate their arguments (defect 11)', () => {
   it('refuses string numbers, unknown options and cfgScale with ParamErrors', async () => {
-    await expect(createSample(engine, { query: 'x' }, { topP: '0.5' } as never)).rejects.toThrow(/topP: must be a finite number, got "0.5"/);
+    await expect(createSample(engine, { query: 'x' }, { topP: '0.5' } as never)).rejects.toThrow(/topP: must be a finite number or null, got "0.5"/);
     await expect(createSample(engine, { query: 'x' }, { cfgScale: 0 } as never)).rejects.toThrow(/cfgScale: is not an option of the LM tasks/);
     await expect(understandMusic(engine, { audioCodes: '<|audio_code_1|>' }, { tempreature: 0.5 } as never)).rejects.toThrow(ParamError);
     await expect(formatSample(engine, { caption: 'x', lyrics: '' }, null as never)).rejects.toThrow(/options: must be an object/);

@@ -1,7 +1,7 @@
 // What every `acestep` sub-command shares: the streams it writes to, its exit codes and the shape
 // of a command module (commands/<name>.ts registers itself on the program).
 import type { Command } from 'commander';
-import { CheckpointError } from '../io/errors.js';
+import { CheckpointError, OutputDirError } from '../io/errors.js';
 import { DownloadError } from '../io/hub-download.js';
 import { ParamError } from '../pipeline/params.js';
 import type { ProgressStream } from './progress.js';
@@ -17,7 +17,7 @@ export const EXIT = { ok: 0, failed: 1, usage: 2, checkpoints: 3, download: 4 } 
 export const EXIT_CODES_HELP = `Exit codes:
   0  success
   1  the run failed (the error is printed on stderr; with --json the result too)
-  2  bad usage or an invalid parameter (named on stderr)
+  2  bad usage, an invalid parameter or an unusable --out folder (named on stderr)
   3  checkpoints missing or unreadable (the message names the file and the command that gets it)
   4  a download failed (network, hub answer, or a file failing its sha256/size check)`;
 
@@ -36,7 +36,7 @@ export interface CliCommand {
 
 /** The exit code an error stands for. */
 export function exitCodeOf(e: unknown): number {
-  if (e instanceof UsageError || e instanceof ParamError) return EXIT.usage;
+  if (e instanceof UsageError || e instanceof ParamError || e instanceof OutputDirError) return EXIT.usage;
   if (e instanceof CheckpointError) return EXIT.checkpoints;
   if (e instanceof DownloadError) return EXIT.download;
   return EXIT.failed;

@@ -34,6 +34,7 @@ const OPTION_NAMES = ['temperature', 'topK', 'topP', 'repetitionPenalty', 'seed'
  * task's inputs and its sampling options; options given separately win. Unknown names are errors.
  */
 function splitArgs<I extends object>(args: Record<string, unknown>, inputNames: readonly string[], o: LmCallOptions): { input: I; options: LmCallOptions } {
+  checkLmCallOptions(o);
   const input: Record<string, unknown> = {};
   const options: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(args ?? {})) {

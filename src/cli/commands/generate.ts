@@ -2,6 +2,7 @@
 // flag; `--params` / `--config` JSON files give a base that flags override; audio files go to --out.
 import { Command } from 'commander';
 import { downloadCommand } from '../../io/hub-cache.js';
+import { ensureOutputDir } from '../../io/output-dir.js';
 import { resolveConfig, resolveParams } from '../../pipeline/params.js';
 import { EXIT, type CliCommand } from '../command.js';
 import { addEngineOptions, openEngine, type EngineFlags } from '../engine-options.js';
@@ -38,6 +39,7 @@ export const generateCommand: CliCommand = {
       // Reject bad parameters before any model is read.
       const p = resolveParams(params);
       resolveConfig(config);
+      ensureOutputDir(flags.out ?? 'outputs');
       const progress = new CliProgress(ctx.io.stderr, flags.quiet);
       const engine = await openEngine(flags, progress);
       try {
