@@ -27,7 +27,8 @@ function visiblePairs(s: Shape): number {
   let n = 0;
   for (let i = 0; i < s.Tq; i++) {
     const pos = i + (s.qOffset ?? 0);
-    let lo = 0, hi = s.Tk - 1;
+    let lo = 0,
+      hi = s.Tk - 1;
     if (s.causal) hi = Math.min(hi, pos);
     if (s.window !== undefined) {
       lo = Math.max(lo, pos - s.window);
@@ -43,7 +44,19 @@ function shapes(quick: boolean): Shape[] {
   const out: Shape[] = [
     { name: 'dit2b.self-window128.T1500', ...dit, Tq: 1500, Tk: 1500, window: 128, timeRef: true },
     { name: 'dit2b.cross.T1500xS400', ...dit, Tq: 1500, Tk: 400, timeRef: !quick },
-    { name: 'lm0.6b.decode.cache1000', B: 2, Tq: 1, Tk: 1000, Hq: 16, Hkv: 8, D: 128, causal: true, qOffset: 999, cache: 4096, timeRef: true },
+    {
+      name: 'lm0.6b.decode.cache1000',
+      B: 2,
+      Tq: 1,
+      Tk: 1000,
+      Hq: 16,
+      Hkv: 8,
+      D: 128,
+      causal: true,
+      qOffset: 999,
+      cache: 4096,
+      timeRef: true,
+    },
   ];
   if (!quick) out.splice(1, 0, { name: 'dit2b.self-full.T1500', ...dit, Tq: 1500, Tk: 1500, timeRef: false });
   return out;
@@ -56,9 +69,15 @@ export function suites(): Suite[] {
       async run(ctx, emit) {
         for (const s of shapes(ctx.quick)) {
           if (!wanted(ctx, s.name)) continue;
-          const q = Tensor.fromArray(new Float32Array(s.B * s.Tq * s.Hq * s.D).map((_, i) => Math.sin(i)), [s.B, s.Tq, s.Hq, s.D]);
+          const q = Tensor.fromArray(
+            new Float32Array(s.B * s.Tq * s.Hq * s.D).map((_, i) => Math.sin(i)),
+            [s.B, s.Tq, s.Hq, s.D],
+          );
           const len = s.cache ?? s.Tk;
-          const kvBase = Tensor.fromArray(new Float32Array(s.B * len * s.Hkv * s.D).map((_, i) => Math.cos(i * 0.7)), [s.B, len, s.Hkv, s.D]);
+          const kvBase = Tensor.fromArray(
+            new Float32Array(s.B * len * s.Hkv * s.D).map((_, i) => Math.cos(i * 0.7)),
+            [s.B, len, s.Hkv, s.D],
+          );
           const kv = kvBase.narrow(1, 0, s.Tk);
           const opts = { window: s.window, causal: s.causal, qOffset: s.qOffset };
           const call = () => tidy(() => void attention(q, kv, kv, opts));

@@ -27,7 +27,9 @@ function gpuSync(t: Tensor): void {
 /** Best seconds per call of `fn` (which returns a tensor to wait on) over at least `minSeconds`. */
 function timeGpu(fn: () => Tensor, minSeconds: number, batch = 10): number {
   tidy(() => gpuSync(fn()));
-  let best = Infinity, spent = 0, rounds = 0;
+  let best = Infinity,
+    spent = 0,
+    rounds = 0;
   while (rounds < 3 || (spent < minSeconds && rounds < 50)) {
     const t0 = performance.now();
     tidy(() => {
@@ -116,9 +118,15 @@ function randWeight(shape: number[], dtype: 'bf16' | 'f32', seed: number): Tenso
 
 function gemmShapes(quick: boolean): { name: string; M: number; K: number; N: number }[] {
   const out: { name: string; M: number; K: number; N: number }[] = [];
-  const lm: [string, number, number][] = [['0.6b', 1024, 3072], ['1.7b', 2048, 6144]];
+  const lm: [string, number, number][] = [
+    ['0.6b', 1024, 3072],
+    ['1.7b', 2048, 6144],
+  ];
   for (const [size, h, inter] of quick ? lm.slice(0, 1) : lm) {
-    for (const [phase, M] of [['decode4', 4], ['prefill512', 512]] as [string, number][]) {
+    for (const [phase, M] of [
+      ['decode4', 4],
+      ['prefill512', 512],
+    ] as [string, number][]) {
       out.push({ name: `lm${size}.qkv.${phase}`, M, K: h, N: 4096 });
       out.push({ name: `lm${size}.gate-up.${phase}`, M, K: h, N: 2 * inter });
       out.push({ name: `lm${size}.down.${phase}`, M, K: inter, N: h });
@@ -154,8 +162,18 @@ async function gemmSuite(ctx: BenchContext, emit: (r: BenchRow) => void): Promis
   const torch = torchTimes(jobs, ctx);
   for (const r of rows) {
     const t = torch.times.get(r.id);
-    const ours = r.flops / r.sec / 1e9, ref = t === undefined ? null : r.flops / t / 1e9;
-    emit({ name: r.name, shape: r.shape, dtype: r.dtype, ours, unit: 'GFLOP/s', reference: `${torch.label} F.linear (no TF32)`, ref, ratio: ratioOf(ours, ref) });
+    const ours = r.flops / r.sec / 1e9,
+      ref = t === undefined ? null : r.flops / t / 1e9;
+    emit({
+      name: r.name,
+      shape: r.shape,
+      dtype: r.dtype,
+      ours,
+      unit: 'GFLOP/s',
+      reference: `${torch.label} F.linear (no TF32)`,
+      ref,
+      ratio: ratioOf(ours, ref),
+    });
   }
 }
 
@@ -175,21 +193,37 @@ async function attentionSuite(ctx: BenchContext, emit: (r: BenchRow) => void): P
     const v = randn([c.B, c.Tk, c.Hkv, c.D], 3, { device: 'cuda' });
     const sec = timeGpu(() => attention(q, k, v), ctx.minSeconds, 5);
     for (const t of [q, k, v]) t.dispose();
-    rows.push({ id: c.name, shape: `B=${c.B} Tq=${c.Tq} Tk=${c.Tk} H=${c.Hq}/${c.Hkv} D=${c.D}`, flops: 4 * c.B * c.Tq * c.Tk * c.Hq * c.D, sec });
+    rows.push({
+      id: c.name,
+      shape: `B=${c.B} Tq=${c.Tq} Tk=${c.Tk} H=${c.Hq}/${c.Hkv} D=${c.D}`,
+      flops: 4 * c.B * c.Tq * c.Tk * c.Hq * c.D,
+      sec,
+    });
     jobs.push({ id: c.name, kind: 'sdpa', ...c });
   }
   const torch = torchTimes(jobs, ctx);
   for (const r of rows) {
     const t = torch.times.get(r.id);
-    const ours = r.flops / r.sec / 1e9, ref = t === undefined ? null : r.flops / t / 1e9;
-    emit({ name: `cuda.attention.${r.id}`, shape: r.shape, dtype: 'f32', ours, unit: 'GFLOP/s', reference: `${torch.label} SDPA (f32)`, ref, ratio: ratioOf(ours, ref) });
+    const ours = r.flops / r.sec / 1e9,
+      ref = t === undefined ? null : r.flops / t / 1e9;
+    emit({
+      name: `cuda.attention.${r.id}`,
+      shape: r.shape,
+      dtype: 'f32',
+      ours,
+      unit: 'GFLOP/s',
+      reference: `${torch.label} SDPA (f32)`,
+      ref,
+      ratio: ratioOf(ours, ref),
+    });
   }
 }
 
 /** Device copy bandwidth (read + write bytes per second) over a 1 GiB f32 buffer. */
 function copyBandwidth(ctx: BenchContext): number {
   const n = 1 << 28;
-  const a = Tensor.zeros([n], 'f32', 'cuda'), b = Tensor.zeros([n], 'f32', 'cuda');
+  const a = Tensor.zeros([n], 'f32', 'cuda'),
+    b = Tensor.zeros([n], 'f32', 'cuda');
   const sec = timeGpu(() => b.assign(a), ctx.minSeconds, 3);
   a.dispose();
   b.dispose();
@@ -200,10 +234,17 @@ async function lmDecodeSuite(ctx: BenchContext, emit: (r: BenchRow) => void): Pr
   const bw = copyBandwidth(ctx);
   const rowsPerStep = 4; // batch 2 with classifier-free guidance
   const ctxLen = 1024;
-  const sizes: [string, number, number][] = [['0.6B', 1024, 3072], ['1.7B', 2048, 6144]];
+  const sizes: [string, number, number][] = [
+    ['0.6B', 1024, 3072],
+    ['1.7B', 2048, 6144],
+  ];
   for (const [size, h, inter] of ctx.quick ? sizes.slice(0, 1) : sizes) {
     if (!wanted(ctx, `cuda.lm-decode.${size}`)) continue;
-    const layers = 28, Hq = 16, Hkv = 8, D = 128, vocab = 217204;
+    const layers = 28,
+      Hq = 16,
+      Hkv = 8,
+      D = 128,
+      vocab = 217204;
     // Distinct weights per layer so nothing is served from L2 (50 MB on an H100).
     const L = Array.from({ length: layers }, (_, i) => ({
       qkv: randWeight([(Hq + 2 * Hkv) * D, h], 'bf16', 10 * i + 1),
@@ -228,35 +269,67 @@ async function lmDecodeSuite(ctx: BenchContext, emit: (r: BenchRow) => void): Pr
       return linear(hs, head, null, { precision: 'bf16' });
     };
     const sec = timeGpu(step, ctx.minSeconds, 3);
-    const bytes = L.reduce((s, l) => s + [l.qkv, l.o, l.gateUp, l.down].reduce((t, w) => t + w.shape[0] * w.shape[1] * 2, 0), 0) + vocab * h * 2;
+    const bytes =
+      L.reduce((s, l) => s + [l.qkv, l.o, l.gateUp, l.down].reduce((t, w) => t + w.shape[0] * w.shape[1] * 2, 0), 0) + vocab * h * 2;
     for (const l of L) for (const t of Object.values(l)) t.dispose();
     head.dispose();
     x.dispose();
-    const tokens = 1 / sec, bound = bw / 2 / bytes; // copy bandwidth counts read + write
+    const tokens = 1 / sec,
+      bound = bw / 2 / bytes; // copy bandwidth counts read + write
     emit({
-      name: `cuda.lm-decode.${size}`, shape: `28 layers, ${rowsPerStep} rows, cache ${ctxLen}`, dtype: 'bf16',
-      ours: (bytes * tokens) / 1e9, unit: 'GB/s', reference: 'HBM read bound (device copy bandwidth)', ref: bw / 2 / 1e9,
-      ratio: tokens / bound, tokensPerSecond: tokens, boundTokensPerSecond: bound,
+      name: `cuda.lm-decode.${size}`,
+      shape: `28 layers, ${rowsPerStep} rows, cache ${ctxLen}`,
+      dtype: 'bf16',
+      ours: (bytes * tokens) / 1e9,
+      unit: 'GB/s',
+      reference: 'HBM read bound (device copy bandwidth)',
+      ref: bw / 2 / 1e9,
+      ratio: tokens / bound,
+      tokensPerSecond: tokens,
+      boundTokensPerSecond: bound,
     });
   }
 }
 
 async function ditSuite(ctx: BenchContext, emit: (r: BenchRow) => void): Promise<void> {
-  const cfg = parseAceStepConfig({ hidden_size: 2048, intermediate_size: 6144, num_hidden_layers: 24, num_attention_heads: 16, num_key_value_heads: 8, head_dim: 128, sliding_window: 128 });
+  const cfg = parseAceStepConfig({
+    hidden_size: 2048,
+    intermediate_size: 6144,
+    num_hidden_layers: 24,
+    num_attention_heads: 16,
+    num_key_value_heads: 8,
+    head_dim: 128,
+    sliding_window: 128,
+  });
   const dit = new AceStepDiT(randomWeights(2048, 16, 8, 128, 6144), cfg, 'cuda');
   const condition = tidy(() => dit.prepareCondition(randn([1, 256, 2048], 9, { device: 'cuda' })));
   for (const seconds of ctx.quick ? [88] : [88, 240]) {
     if (!wanted(ctx, `cuda.dit.turbo8.${seconds}s`)) continue;
     const frames = seconds * 25;
-    const x = randn([1, frames, 64], 5, { device: 'cuda' }), c = randn([1, frames, 128], 6, { device: 'cuda' });
-    const sec = timeGpu(() => {
-      let v: Tensor = x;
-      for (let s = 0; s < 8; s++) v = dit.forward({ hidden: x, context: c, timestep: [1 - s / 8], condition });
-      return v;
-    }, ctx.minSeconds, 1);
+    const x = randn([1, frames, 64], 5, { device: 'cuda' }),
+      c = randn([1, frames, 128], 6, { device: 'cuda' });
+    const sec = timeGpu(
+      () => {
+        let v: Tensor = x;
+        for (let s = 0; s < 8; s++) v = dit.forward({ hidden: x, context: c, timestep: [1 - s / 8], condition });
+        return v;
+      },
+      ctx.minSeconds,
+      1,
+    );
     x.dispose();
     c.dispose();
-    emit({ name: `cuda.dit.turbo8.${seconds}s`, shape: `${frames} frames, 8 steps, 24 layers`, dtype: 'bf16', ours: seconds / sec, unit: 'GFLOP/s', reference: 'audio seconds per wall second (unit field is nominal)', ref: null, ratio: null, wallSeconds: sec });
+    emit({
+      name: `cuda.dit.turbo8.${seconds}s`,
+      shape: `${frames} frames, 8 steps, 24 layers`,
+      dtype: 'bf16',
+      ours: seconds / sec,
+      unit: 'GFLOP/s',
+      reference: 'audio seconds per wall second (unit field is nominal)',
+      ref: null,
+      ratio: null,
+      wallSeconds: sec,
+    });
   }
   condition.dispose();
   dit.dispose();
@@ -269,7 +342,17 @@ async function vaeSuite(ctx: BenchContext, emit: (r: BenchRow) => void): Promise
   const sec = timeGpu(() => vae.decode(z), ctx.minSeconds, 1);
   z.dispose();
   vae.dispose();
-  emit({ name: 'cuda.vae.decode.88s', shape: '2200 latent frames', dtype: 'f32', ours: 88 / sec, unit: 'GFLOP/s', reference: 'audio seconds per wall second (unit field is nominal)', ref: null, ratio: null, wallSeconds: sec });
+  emit({
+    name: 'cuda.vae.decode.88s',
+    shape: '2200 latent frames',
+    dtype: 'f32',
+    ours: 88 / sec,
+    unit: 'GFLOP/s',
+    reference: 'audio seconds per wall second (unit field is nominal)',
+    ref: null,
+    ratio: null,
+    wallSeconds: sec,
+  });
 }
 
 export function suites(): Suite[] {
@@ -289,5 +372,11 @@ export function suites(): Suite[] {
       }
     },
   });
-  return [gpu('cuda-gemm', gemmSuite), gpu('cuda-attention', attentionSuite), gpu('cuda-lm-decode', lmDecodeSuite), gpu('cuda-dit', ditSuite), gpu('cuda-vae', vaeSuite)];
+  return [
+    gpu('cuda-gemm', gemmSuite),
+    gpu('cuda-attention', attentionSuite),
+    gpu('cuda-lm-decode', lmDecodeSuite),
+    gpu('cuda-dit', ditSuite),
+    gpu('cuda-vae', vaeSuite),
+  ];
 }

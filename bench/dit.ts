@@ -31,7 +31,9 @@ export interface DitBenchResult {
 }
 
 function cosine(a: Float32Array, b: Float32Array): number {
-  let d = 0, na = 0, nb = 0;
+  let d = 0,
+    na = 0,
+    nb = 0;
   for (let i = 0; i < a.length; i++) {
     d += a[i] * b[i];
     na += a[i] * a[i];
@@ -43,7 +45,9 @@ function cosine(a: Float32Array, b: Float32Array): number {
 /** Multiply-add work of one forward (2 FLOP each): projections, MLP, attention scores and mixes. */
 export function ditForwardFlops(frames: number, layers: number, encLen: number, window = 128): number {
   const t = Math.ceil(frames / 2);
-  const h = 2048, kv = 1024, inter = 6144;
+  const h = 2048,
+    kv = 1024,
+    inter = 6144;
   const perTokenParams = 2 * h * h + 2 * kv * h + 2 * h * h + 3 * h * inter;
   let flops = 2 * t * perTokenParams * layers;
   for (let i = 0; i < layers; i++) {
@@ -63,7 +67,11 @@ export interface DitBenchOptions {
 }
 
 function bf16(shape: number[], scale: number, seed: number): Tensor {
-  const f = randomValues(shape.reduce((x, y) => x * y, 1), scale, seed);
+  const f = randomValues(
+    shape.reduce((x, y) => x * y, 1),
+    scale,
+    seed,
+  );
   const u = new Uint32Array(f.buffer);
   const bits = new Uint16Array(f.length);
   for (let i = 0; i < f.length; i++) bits[i] = (u[i] + 0x7fff + ((u[i] >>> 16) & 1)) >>> 16;
@@ -120,7 +128,10 @@ function torchTimes(frames: number[], layers: number, threads: number, enc: numb
   } catch {
     return out;
   }
-  const text = execFileSync(py, [path, `frames=${frames.join(',')}`, `layers=${layers}`, `threads=${threads}`, `enc=${enc}`], { encoding: 'utf8', maxBuffer: 1 << 20 });
+  const text = execFileSync(py, [path, `frames=${frames.join(',')}`, `layers=${layers}`, `threads=${threads}`, `enc=${enc}`], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 20,
+  });
   for (const line of text.trim().split('\n')) {
     const r = JSON.parse(line) as { frames: number; seconds: number; cpu_seconds: number };
     out.set(r.frames, { wall: r.seconds, cpu: r.cpu_seconds });
@@ -168,22 +179,23 @@ export async function runDitBench(opts: DitBenchOptions = {}): Promise<DitBenchR
   condition.dispose();
   dit.dispose();
   const torch = torchTimes(frames, layers, threads, encLen);
-  for (const p of precisions) for (const f of frames) {
-    const o = ours.get(`${p}:${f}`)!;
-    const t = torch.get(f) ?? null;
-    const ref = ours.get(`fp32:${f}`);
-    results.push({
-      frames: f,
-      precision: p,
-      cosineVsFp32: p === 'bf16' && ref ? cosine(o.v, ref.v) : null,
-      tokens: Math.ceil(f / 2),
-      oursSeconds: o.wall,
-      torchSeconds: t?.wall ?? null,
-      oursCpuSeconds: o.cpu,
-      torchCpuSeconds: t?.cpu ?? null,
-      ratio: t === null ? null : t.wall / o.wall,
-    });
-  }
+  for (const p of precisions)
+    for (const f of frames) {
+      const o = ours.get(`${p}:${f}`)!;
+      const t = torch.get(f) ?? null;
+      const ref = ours.get(`fp32:${f}`);
+      results.push({
+        frames: f,
+        precision: p,
+        cosineVsFp32: p === 'bf16' && ref ? cosine(o.v, ref.v) : null,
+        tokens: Math.ceil(f / 2),
+        oursSeconds: o.wall,
+        torchSeconds: t?.wall ?? null,
+        oursCpuSeconds: o.cpu,
+        torchCpuSeconds: t?.cpu ?? null,
+        ratio: t === null ? null : t.wall / o.wall,
+      });
+    }
   return results;
 }
 

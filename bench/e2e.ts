@@ -76,7 +76,9 @@ function audioPath(root: string, scenario: Scenario, precision: MatmulPrecision)
 }
 
 function cosine(a: Float32Array, b: Float32Array): number {
-  let d = 0, na = 0, nb = 0;
+  let d = 0,
+    na = 0,
+    nb = 0;
   for (let i = 0; i < Math.min(a.length, b.length); i++) {
     d += a[i] * b[i];
     na += a[i] * a[i];
@@ -90,7 +92,12 @@ export async function runScenario(scenario: Scenario, root: string, threads: num
   native.setNumThreads(threads);
   const load1Start = loadavg()[0];
   const tLoad = performance.now();
-  const engine = await AceStep.load({ checkpoints: root, lmModel: SCENARIOS[scenario].lm, preloadLm: SCENARIOS[scenario].lm !== null, precision });
+  const engine = await AceStep.load({
+    checkpoints: root,
+    lmModel: SCENARIOS[scenario].lm,
+    preloadLm: SCENARIOS[scenario].lm !== null,
+    precision,
+  });
   const loadSeconds = (performance.now() - tLoad) / 1000;
   const lmTokens = { phase1: 0, phase2: 0 };
   try {
@@ -112,7 +119,8 @@ export async function runScenario(scenario: Scenario, root: string, threads: num
       { batchSize: 1, useRandomSeed: false, seeds: [42] },
       {
         onProgress: (e) => {
-          if (e.stage === 'lm') lmTokens[e.phase === 1 ? 'phase1' : 'phase2'] = Math.max(lmTokens[e.phase === 1 ? 'phase1' : 'phase2'], e.step + 1);
+          if (e.stage === 'lm')
+            lmTokens[e.phase === 1 ? 'phase1' : 'phase2'] = Math.max(lmTokens[e.phase === 1 ? 'phase1' : 'phase2'], e.step + 1);
         },
       },
     );
@@ -122,7 +130,8 @@ export async function runScenario(scenario: Scenario, root: string, threads: num
     const all = new Float32Array(ch.reduce((k, c) => k + c.length, 0));
     ch.reduce((at, c) => (all.set(c, at), at + c.length), 0);
     writeFileSync(audioPath(root, scenario, precision), all);
-    let ss = 0, n = 0;
+    let ss = 0,
+      n = 0;
     for (const c of ch) for (let i = 0; i < c.length; i++, n++) ss += c[i] * c[i];
     return {
       scenario,
@@ -152,7 +161,9 @@ export async function runScenario(scenario: Scenario, root: string, threads: num
 /** The checkpoint root, written on first use (both LM sizes). */
 export function ensureCheckpoints(log: (m: string) => void): string {
   const root = resolve(process.env.ACESTEP_E2E_CHECKPOINTS ?? join(tmpdir(), 'acestep-e2e-random'));
-  const need = ['acestep-v15-turbo', 'Qwen3-Embedding-0.6B', 'acestep-5Hz-lm-0.6B', 'acestep-5Hz-lm-1.7B'].map((d) => join(root, d, 'model.safetensors'));
+  const need = ['acestep-v15-turbo', 'Qwen3-Embedding-0.6B', 'acestep-5Hz-lm-0.6B', 'acestep-5Hz-lm-1.7B'].map((d) =>
+    join(root, d, 'model.safetensors'),
+  );
   if (!need.every((p) => existsSync(p)) || !existsSync(join(root, 'vae', 'diffusion_pytorch_model.safetensors'))) {
     log(`e2e: writing real-size random checkpoints to ${root} (~11 GB, a few minutes)`);
     makeRandomCheckpoints(root, ['0.6B', '1.7B'], log);
@@ -162,7 +173,8 @@ export function ensureCheckpoints(log: (m: string) => void): string {
 
 function row(r: E2eResult): BenchRow {
   const target = SCENARIOS[r.scenario].target;
-  const ours = SONG_SECONDS / r.wallSeconds, ref = SONG_SECONDS / target;
+  const ours = SONG_SECONDS / r.wallSeconds,
+    ref = SONG_SECONDS / target;
   return {
     name: `e2e.text2music.30s.${r.scenario}`,
     shape: `${r.latentFrames} frames, ${r.threads} thr`,
@@ -177,15 +189,25 @@ function row(r: E2eResult): BenchRow {
 }
 
 async function run(ctx: BenchContext, emit: (r: BenchRow) => void): Promise<void> {
-  const names = (Object.keys(SCENARIOS) as Scenario[]).filter((s) => wanted(ctx, `e2e.text2music.30s.${s}`) && (!ctx.quick || s === 'nothink'));
+  const names = (Object.keys(SCENARIOS) as Scenario[]).filter(
+    (s) => wanted(ctx, `e2e.text2music.30s.${s}`) && (!ctx.quick || s === 'nothink'),
+  );
   if (names.length === 0) return;
   const root = ensureCheckpoints(ctx.log);
   const self = fileURLToPath(import.meta.url);
   for (const s of names) {
     for (const p of PRECISIONS) {
-      ctx.log(`e2e: ${s} ${p} (load average ${loadavg().map((x) => x.toFixed(2)).join(' ')})`);
+      ctx.log(
+        `e2e: ${s} ${p} (load average ${loadavg()
+          .map((x) => x.toFixed(2))
+          .join(' ')})`,
+      );
       // Children inherit the environment (ACESTEP_ADDON); their stdout is one JSON line.
-      const out = execFileSync(process.execPath, [self, '--child', s, root, String(ctx.threads), p], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 20 });
+      const out = execFileSync(process.execPath, [self, '--child', s, root, String(ctx.threads), p], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'inherit'],
+        maxBuffer: 1 << 20,
+      });
       const r = JSON.parse(out.trim().split('\n').pop()!) as E2eResult;
       if (!r.success) throw new Error(`e2e ${s} ${p}: generation failed: ${r.error}`);
       if (p !== 'fp32' && existsSync(audioPath(root, s, 'fp32'))) {
@@ -211,7 +233,7 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
   runScenario(scenario as Scenario, root, Number(threads) || 2, precision as MatmulPrecision).then(
     (r) => process.stdout.write(`${JSON.stringify(r)}\n`),
     (e) => {
-      process.stderr.write(`e2e child failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
+      process.stderr.write(`e2e child failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
       process.exit(1);
     },
   );

@@ -26,7 +26,11 @@ function lmShapes(model: string, h: number, inter: number, qOut: number, kvOut: 
     ['down', inter, h],
   ];
   const out: Shape[] = [];
-  for (const [phase, M] of [['decode1', 1], ['decode2', 2], ['prefill128', 128]] as [string, number][]) {
+  for (const [phase, M] of [
+    ['decode1', 1],
+    ['decode2', 2],
+    ['prefill128', 128],
+  ] as [string, number][]) {
     for (const [p, K, N] of proj) out.push({ name: `${model}.${p}.${phase}`, M, K, N });
     // Only the last position's logits are needed, so lm_head runs at decode sizes only.
     if (M <= 2 && !(quick && M === 2)) out.push({ name: `${model}.lm_head.${phase}`, M, K: h, N: vocab });
@@ -94,7 +98,10 @@ function runTorch(jobs: { id: string; M: number; K: number; N: number; dtype: st
     const why = r.error ? r.error.message : (r.stderr || '').trim().split('\n').slice(-1)[0];
     return { label: '', times, why: `torch reference unavailable (${why || `exit ${r.status}`})` };
   }
-  const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  const lines = r.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   const head = lines.shift() as { version: string; threads: number };
   for (const l of lines) times.set(l.id, l.seconds);
   return { label: `torch ${head.version} F.linear, ${head.threads} thr`, times };
@@ -129,13 +136,22 @@ export function suites(): Suite[] {
         peakT.dispose();
         const feats = native.cpuFeatures();
         emit({
-          name: 'peak.fma-f32', shape: `${ctx.threads} threads`, dtype: 'f32', ours: peak, unit: 'GFLOP/s',
-          reference: 'register-only FMA loop (our fp32 peak)', ref: null, ratio: null,
-          avx512bf16: feats.avx512bf16, bf16Kernel: native.setCpuIsa('gemm', 'auto') === 'avx512bf16' ? 'vdpbf16ps' : 'f32 FMA on bf16-rounded operands',
+          name: 'peak.fma-f32',
+          shape: `${ctx.threads} threads`,
+          dtype: 'f32',
+          ours: peak,
+          unit: 'GFLOP/s',
+          reference: 'register-only FMA loop (our fp32 peak)',
+          ref: null,
+          ratio: null,
+          avx512bf16: feats.avx512bf16,
+          bf16Kernel: native.setCpuIsa('gemm', 'auto') === 'avx512bf16' ? 'vdpbf16ps' : 'f32 FMA on bf16-rounded operands',
           load1m: loadavg()[0],
         });
 
-        const jobs = shapes.flatMap((s) => (['f32', 'bf16'] as const).map((dtype) => ({ id: `${s.name}|${dtype}`, M: s.M, K: s.K, N: s.N, dtype })));
+        const jobs = shapes.flatMap((s) =>
+          (['f32', 'bf16'] as const).map((dtype) => ({ id: `${s.name}|${dtype}`, M: s.M, K: s.K, N: s.N, dtype })),
+        );
         ctx.log(`gemm: timing torch on ${jobs.length} jobs`);
         const torch = runTorch(jobs, ctx);
         if (torch.why) ctx.log(`gemm: ${torch.why}; the reference is our portable scalar-blocked kernel (setCpuIsa('gemm', 'scalar'))`);
@@ -165,16 +181,33 @@ export function suites(): Suite[] {
             const gf = flops(s) / t / 1e9;
             const rgf = rt === null ? null : flops(s) / rt / 1e9;
             const row: BenchRow = {
-              name: s.name, shape: shapeStr(s), dtype: wd === 'bf16' ? 'bf16' : 'f32', ours: gf, unit: 'GFLOP/s',
-              reference: rlabel, ref: rgf, ratio: ratioOf(gf, rgf), precision, ms: t * 1e3,
-              peakFraction: gf / peak, load1m: loadavg()[0],
+              name: s.name,
+              shape: shapeStr(s),
+              dtype: wd === 'bf16' ? 'bf16' : 'f32',
+              ours: gf,
+              unit: 'GFLOP/s',
+              reference: rlabel,
+              ref: rgf,
+              ratio: ratioOf(gf, rgf),
+              precision,
+              ms: t * 1e3,
+              peakFraction: gf / peak,
+              load1m: loadavg()[0],
             };
             if (wanted(ctx, s.name)) emit(row);
             if (wd === 'bf16' && wanted(ctx, s.name)) {
               // The default path: bf16 weights upcast exactly, fp32 activations and accumulation.
               const t32 = timeLinear(x, w, 'fp32', ctx);
               const g32 = flops(s) / t32 / 1e9;
-              emit({ ...row, dtype: 'bf16w-fp32', ours: g32, ratio: ratioOf(g32, rgf), precision: 'fp32', ms: t32 * 1e3, peakFraction: g32 / peak });
+              emit({
+                ...row,
+                dtype: 'bf16w-fp32',
+                ours: g32,
+                ratio: ratioOf(g32, rgf),
+                precision: 'fp32',
+                ms: t32 * 1e3,
+                peakFraction: g32 / peak,
+              });
             }
             if (s.M <= 4 && wanted(ctx, `${s.name}.gemv-bw`)) {
               // Decode streams the weights once: compare with a plain read of the same bytes.
@@ -188,9 +221,16 @@ export function suites(): Suite[] {
               );
               sink.dispose();
               emit({
-                name: `${s.name}.gemv-bw`, shape: shapeStr(s), dtype: wd, ours: bytes / tg / 1e9, unit: 'GB/s',
-                reference: 'streamRead: plain SIMD sum over the same weight bytes (alternating batches)', ref: bytes / ts / 1e9,
-                ratio: ts / tg, weightBytes: bytes, load1m: loadavg()[0],
+                name: `${s.name}.gemv-bw`,
+                shape: shapeStr(s),
+                dtype: wd,
+                ours: bytes / tg / 1e9,
+                unit: 'GB/s',
+                reference: 'streamRead: plain SIMD sum over the same weight bytes (alternating batches)',
+                ref: bytes / ts / 1e9,
+                ratio: ts / tg,
+                weightBytes: bytes,
+                load1m: loadavg()[0],
               });
             }
             x.dispose();

@@ -213,13 +213,29 @@ export async function runLmBench(opts: LmBenchOptions = {}): Promise<LmBenchResu
     // one step disturbed by other processes on the machine from skewing the rate.
     const decodeRate = async (extra: Partial<GenerateOptions>): Promise<number> => {
       const stamps: number[] = [];
-      await generate(model, { prompts: [prompt], maxNewTokens: decode + 1, seed: 1, onToken: () => stamps.push(performance.now()), ...extra });
-      const gaps = stamps.slice(1).map((t, i) => t - stamps[i]).sort((x, y) => x - y);
+      await generate(model, {
+        prompts: [prompt],
+        maxNewTokens: decode + 1,
+        seed: 1,
+        onToken: () => stamps.push(performance.now()),
+        ...extra,
+      });
+      const gaps = stamps
+        .slice(1)
+        .map((t, i) => t - stamps[i])
+        .sort((x, y) => x - y);
       return 1000 / gaps[Math.floor(gaps.length / 2)];
     };
     const dec = await decodeRate({ temperature: 0 });
     const decSampled = await decodeRate({ temperature: 0.85, topP: 0.9 });
-    const decCodes = await decodeRate({ temperature: 0.85, topP: 0.9, vocabRanges: [[151645, 151646], [151669, 151669 + 64000]] });
+    const decCodes = await decodeRate({
+      temperature: 0.85,
+      topP: 0.9,
+      vocabRanges: [
+        [151645, 151646],
+        [151669, 151669 + 64000],
+      ],
+    });
     const bytes = weightBytesPerToken(cfg, VOCAB);
     const paired = await pairedFraction(model, prompt, decode, bytes);
     model.dispose();
@@ -248,7 +264,9 @@ export function suites(): Suite[] {
     {
       name: 'lm',
       async run(ctx, emit) {
-        const sizes = (ctx.quick ? ['0.6B'] : ['0.6B', '1.7B']).filter((s) => wanted(ctx, `lm decode ${s}`) || wanted(ctx, `lm prefill ${s}`));
+        const sizes = (ctx.quick ? ['0.6B'] : ['0.6B', '1.7B']).filter(
+          (s) => wanted(ctx, `lm decode ${s}`) || wanted(ctx, `lm prefill ${s}`),
+        );
         if (sizes.length === 0) return;
         ctx.log(`lm: building random bf16 weights for ${sizes.join(', ')}`);
         const res = await runLmBench({ sizes, threads: ctx.threads, decodeTokens: ctx.quick ? 8 : 32, promptTokens: ctx.quick ? 64 : 256 });

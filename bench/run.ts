@@ -71,7 +71,9 @@ async function main(): Promise<void> {
   }
   ctx.log(`bench: ${suites.length} suite(s), ${ctx.threads} thread(s)${opts.quick ? ', quick' : ''}`);
   if (!opts.json) {
-    process.stdout.write(`${'name'.padEnd(34)} ${'shape'.padEnd(20)} ${'dtype'.padEnd(12)} ${'ours'.padStart(9)} ${'ref'.padStart(9)} ${'ratio'.padStart(6)}  unit     reference\n`);
+    process.stdout.write(
+      `${'name'.padEnd(34)} ${'shape'.padEnd(20)} ${'dtype'.padEnd(12)} ${'ours'.padStart(9)} ${'ref'.padStart(9)} ${'ratio'.padStart(6)}  unit     reference\n`,
+    );
   }
   const emit = (r: BenchRow) => {
     if (opts.json) process.stdout.write(`${JSON.stringify(r)}\n`);
@@ -87,6 +89,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((e) => {
-  process.stderr.write(`bench failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
+  process.stderr.write(`bench failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
   process.exit(1);
 });

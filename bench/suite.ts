@@ -58,7 +58,9 @@ export function wanted(ctx: BenchContext, name: string): boolean {
 export function timeQueued(fn: () => void, minSeconds: number, batch = 1): number {
   fn();
   native.syncBlocking();
-  let best = Infinity, spent = 0, rounds = 0;
+  let best = Infinity,
+    spent = 0,
+    rounds = 0;
   // At least 2 batches, up to 5 while they stay short: the best one is what a quiet machine does.
   while (rounds < 2 || (rounds < 5 && spent < 3) || spent < minSeconds) {
     const t0 = process.hrtime.bigint();
@@ -82,7 +84,8 @@ export function timeInterleaved(fns: (() => void)[], minSeconds: number, batch =
   const best = fns.map(() => Infinity);
   for (const f of fns) f();
   native.syncBlocking();
-  let spent = 0, rounds = 0;
+  let spent = 0,
+    rounds = 0;
   while (rounds < 3 || (rounds < 8 && spent < 3) || spent < minSeconds) {
     fns.forEach((f, i) => {
       const t0 = process.hrtime.bigint();

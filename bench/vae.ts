@@ -36,7 +36,14 @@ interface Layer {
 }
 
 function rand(shape: number[], scale: number, seed: number): Tensor {
-  return Tensor.fromArray(randomValues(shape.reduce((a, b) => a * b, 1), scale, seed), shape);
+  return Tensor.fromArray(
+    randomValues(
+      shape.reduce((a, b) => a * b, 1),
+      scale,
+      seed,
+    ),
+    shape,
+  );
 }
 
 function layerFlops(L: Layer): number {
@@ -55,10 +62,24 @@ function layers(quick: boolean): Layer[] {
   const f = quick ? 0.25 : 1;
   const t = (n: number) => Math.max(64, Math.round(n * f));
   const conv = (cin: number, cout: number, T: number, k: number, stride = 1, padding = 0, dilation = 1): Layer => ({
-    op: 'conv1d', cin, cout, t: t(T), k, stride, padding, dilation,
+    op: 'conv1d',
+    cin,
+    cout,
+    t: t(T),
+    k,
+    stride,
+    padding,
+    dilation,
   });
   const convT = (cin: number, cout: number, T: number, s: number): Layer => ({
-    op: 'conv_transpose1d', cin, cout, t: t(T), k: 2 * s, stride: s, padding: Math.ceil(s / 2), dilation: 1,
+    op: 'conv_transpose1d',
+    cin,
+    cout,
+    t: t(T),
+    k: 2 * s,
+    stride: s,
+    padding: Math.ceil(s / 2),
+    dilation: 1,
   });
   return [
     conv(128, 128, 96000, 7, 1, 3, 1),
@@ -80,10 +101,14 @@ function layers(quick: boolean): Layer[] {
 
 /** Multiply-adds x2 of one decode of `frames` latent frames. */
 export function decodeFlops(cfg: VaeConfig, frames: number): number {
-  const mult = [1, ...cfg.channelMultiples], n = mult.length, c = cfg.decoderChannels;
-  let T = frames, flops = 2 * cfg.decoderInputChannels * c * mult[n - 1] * 7 * T;
+  const mult = [1, ...cfg.channelMultiples],
+    n = mult.length,
+    c = cfg.decoderChannels;
+  let T = frames,
+    flops = 2 * cfg.decoderInputChannels * c * mult[n - 1] * 7 * T;
   [...cfg.downsamplingRatios].reverse().forEach((s, i) => {
-    const cin = c * mult[n - i - 1], cout = c * mult[n - i - 2];
+    const cin = c * mult[n - i - 1],
+      cout = c * mult[n - i - 2];
     flops += 2 * cin * cout * 2 * s * T;
     T *= s;
     flops += 3 * (2 * cout * cout * 8 * T);
@@ -108,8 +133,12 @@ export function randomVae(cfg: VaeConfig, device: Device = 'cpu'): OobleckVae {
 
 /** Tensor shapes of the official layout, by name (mirrors OobleckVae.fromWeights). */
 function guessShape(cfg: VaeConfig, name: string): number[] {
-  const mult = [1, ...cfg.channelMultiples], n = mult.length, h = cfg.encoderHiddenSize, c = cfg.decoderChannels;
-  const ratios = cfg.downsamplingRatios, up = [...ratios].reverse();
+  const mult = [1, ...cfg.channelMultiples],
+    n = mult.length,
+    h = cfg.encoderHiddenSize,
+    c = cfg.decoderChannels;
+  const ratios = cfg.downsamplingRatios,
+    up = [...ratios].reverse();
   const m = /^(encoder|decoder)\.(?:block\.(\d+)\.)?(.*)$/.exec(name);
   if (!m) throw new Error(`unknown tensor ${name}`);
   const [, part, blk, rest] = m;
@@ -122,8 +151,10 @@ function guessShape(cfg: VaeConfig, name: string): number[] {
       if (rest.startsWith('snake1')) return vec(h * mult[n - 1]);
       return leaf === 'bias' ? [h] : [h, h * mult[n - 1], 3];
     }
-    const cin = h * mult[b], cout = h * mult[b + 1];
-    if (rest.startsWith('res_unit')) return rest.includes('snake') ? vec(cin) : leaf === 'bias' ? [cin] : [cin, cin, rest.includes('conv1') ? 7 : 1];
+    const cin = h * mult[b],
+      cout = h * mult[b + 1];
+    if (rest.startsWith('res_unit'))
+      return rest.includes('snake') ? vec(cin) : leaf === 'bias' ? [cin] : [cin, cin, rest.includes('conv1') ? 7 : 1];
     if (rest.startsWith('snake1')) return vec(cin);
     return leaf === 'bias' ? [cout] : [cout, cin, 2 * ratios[b]];
   }
@@ -132,8 +163,10 @@ function guessShape(cfg: VaeConfig, name: string): number[] {
     if (rest.startsWith('snake1')) return vec(c);
     return [cfg.audioChannels, c, 7];
   }
-  const cin = c * mult[n - b - 1], cout = c * mult[n - b - 2];
-  if (rest.startsWith('res_unit')) return rest.includes('snake') ? vec(cout) : leaf === 'bias' ? [cout] : [cout, cout, rest.includes('conv1') ? 7 : 1];
+  const cin = c * mult[n - b - 1],
+    cout = c * mult[n - b - 2];
+  if (rest.startsWith('res_unit'))
+    return rest.includes('snake') ? vec(cout) : leaf === 'bias' ? [cout] : [cout, cout, rest.includes('conv1') ? 7 : 1];
   if (rest.startsWith('snake1')) return vec(cin);
   return leaf === 'bias' ? [cout] : [cin, cout, 2 * up[b]];
 }
@@ -161,7 +194,8 @@ function timeLayer(L: Layer, minSeconds: number): number {
   return tidy(() => {
     const x = rand([1, L.cin, L.t], 1, 7);
     if (L.op === 'snake') {
-      const a = rand([L.cin], 0.3, 8), b = rand([L.cin], 0.3, 9);
+      const a = rand([L.cin], 0.3, 8),
+        b = rand([L.cin], 0.3, 9);
       return timeQueued(() => snake(x, a, b, { logScale: true }).dispose(), minSeconds);
     }
     const bias = rand([L.cout], 0.05, 10);
@@ -170,7 +204,10 @@ function timeLayer(L: Layer, minSeconds: number): number {
       return timeQueued(() => conv1d(x, w, bias, { stride: L.stride, padding: L.padding, dilation: L.dilation }).dispose(), minSeconds);
     }
     const w = rand([L.cin, L.cout, L.k], 1 / Math.sqrt(2 * L.cin), 12);
-    return timeQueued(() => convTranspose1d(x, w, bias, { stride: L.stride, padding: L.padding, dilation: L.dilation }).dispose(), minSeconds);
+    return timeQueued(
+      () => convTranspose1d(x, w, bias, { stride: L.stride, padding: L.padding, dilation: L.dilation }).dispose(),
+      minSeconds,
+    );
   });
 }
 
@@ -197,28 +234,49 @@ async function run(ctx: BenchContext, emit: (r: BenchRow) => void): Promise<void
     }
   }
   const cfgPy = {
-    audio_channels: 2, channel_multiples: OFFICIAL_VAE.channelMultiples, decoder_channels: 128, decoder_input_channels: 64,
+    audio_channels: 2,
+    channel_multiples: OFFICIAL_VAE.channelMultiples,
+    decoder_channels: 128,
+    decoder_input_channels: 64,
     downsampling_ratios: OFFICIAL_VAE.downsamplingRatios,
   };
   ctx.log('vae: timing the PyTorch reference');
-  const torch = torchTimes({ threads: ctx.threads, min_seconds: ctx.minSeconds, layers: ls, decode: doDecode ? { frames, config: cfgPy } : null });
+  const torch = torchTimes({
+    threads: ctx.threads,
+    min_seconds: ctx.minSeconds,
+    layers: ls,
+    decode: doDecode ? { frames, config: cfgPy } : null,
+  });
   const refName = typeof torch === 'string' ? torch : 'torch F.conv1d / F.conv_transpose1d (f32)';
   ls.forEach((L, i) => {
     const work = layerFlops(L) / 1e9;
     const mine = work / ours[i];
     const ref = typeof torch === 'string' ? null : work / torch.layers[i];
     emit({
-      name: layerName(L), shape: `${L.cin}->${L.cout} T${L.t}`, dtype: 'f32', ours: mine,
-      unit: L.op === 'snake' ? 'GB/s' : 'GFLOP/s', reference: L.op === 'snake' ? 'torch x + 1/b * sin(a x)^2' : refName, ref, ratio: ratioOf(mine, ref),
+      name: layerName(L),
+      shape: `${L.cin}->${L.cout} T${L.t}`,
+      dtype: 'f32',
+      ours: mine,
+      unit: L.op === 'snake' ? 'GB/s' : 'GFLOP/s',
+      reference: L.op === 'snake' ? 'torch x + 1/b * sin(a x)^2' : refName,
+      ref,
+      ratio: ratioOf(mine, ref),
     });
   });
   if (doDecode) {
     const work = decodeFlops(OFFICIAL_VAE, frames) / 1e9;
     const ref = typeof torch === 'string' || torch.decode === null ? null : work / torch.decode;
     emit({
-      name: 'vae.decode', shape: `${frames} frames (${frames / 25} s)`, dtype: 'f32', ours: work / decodeSeconds, unit: 'GFLOP/s',
-      reference: typeof torch === 'string' ? torch : 'torch Oobleck decoder (same layers)', ref, ratio: ratioOf(work / decodeSeconds, ref),
-      oursSeconds: decodeSeconds, refSeconds: typeof torch === 'string' ? null : torch.decode,
+      name: 'vae.decode',
+      shape: `${frames} frames (${frames / 25} s)`,
+      dtype: 'f32',
+      ours: work / decodeSeconds,
+      unit: 'GFLOP/s',
+      reference: typeof torch === 'string' ? torch : 'torch Oobleck decoder (same layers)',
+      ref,
+      ratio: ratioOf(work / decodeSeconds, ref),
+      oursSeconds: decodeSeconds,
+      refSeconds: typeof torch === 'string' ? null : torch.decode,
     });
   }
 }

@@ -10,24 +10,36 @@ enum class DType : int32_t { F32 = 0, F16 = 1, BF16 = 2, I32 = 3, I64 = 4, U8 = 
 
 inline int dtype_size(DType d) {
   switch (d) {
-    case DType::F32: return 4;
-    case DType::F16: return 2;
-    case DType::BF16: return 2;
-    case DType::I32: return 4;
-    case DType::I64: return 8;
-    case DType::U8: return 1;
+    case DType::F32:
+      return 4;
+    case DType::F16:
+      return 2;
+    case DType::BF16:
+      return 2;
+    case DType::I32:
+      return 4;
+    case DType::I64:
+      return 8;
+    case DType::U8:
+      return 1;
   }
   return 0;
 }
 
 inline const char* dtype_name(DType d) {
   switch (d) {
-    case DType::F32: return "f32";
-    case DType::F16: return "f16";
-    case DType::BF16: return "bf16";
-    case DType::I32: return "i32";
-    case DType::I64: return "i64";
-    case DType::U8: return "u8";
+    case DType::F32:
+      return "f32";
+    case DType::F16:
+      return "f16";
+    case DType::BF16:
+      return "bf16";
+    case DType::I32:
+      return "i32";
+    case DType::I64:
+      return "i64";
+    case DType::U8:
+      return "u8";
   }
   return "?";
 }
@@ -56,7 +68,9 @@ struct TensorView {
   }
   int64_t size(int dim) const { return shape[dim < 0 ? ndim + dim : dim]; }
   template <typename T>
-  T* ptr() const { return static_cast<T*>(data); }
+  T* ptr() const {
+    return static_cast<T*>(data);
+  }
 };
 
 // bf16 / f16 scalar conversions used by reference kernels and edge loops.
@@ -80,7 +94,10 @@ inline float f16_to_f32(uint16_t h) {
       u = sign;
     } else {  // subnormal: normalise
       int e = -1;
-      do { e++; man <<= 1; } while ((man & 0x400u) == 0);
+      do {
+        e++;
+        man <<= 1;
+      } while ((man & 0x400u) == 0);
       u = sign | static_cast<uint32_t>(127 - 15 - e) << 23 | (man & 0x3ffu) << 13;
     }
   } else if (exp == 31) {
@@ -99,7 +116,7 @@ inline uint16_t f32_to_f16(float f) {  // round to nearest even
   uint32_t a = u & 0x7fffffffu;
   if (a > 0x7f800000u) return static_cast<uint16_t>(sign | 0x7e00u);
   if (a >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00u);  // overflow to inf
-  if (a < 0x38800000u) {  // subnormal or zero in f16
+  if (a < 0x38800000u) {                                               // subnormal or zero in f16
     if (a < 0x33000000u) return static_cast<uint16_t>(sign);
     uint32_t man = (a & 0x7fffffu) | 0x800000u;
     int shift = 126 - static_cast<int>(a >> 23);  // 14..24

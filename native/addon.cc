@@ -56,7 +56,9 @@ void begin_pending(Napi::Env env) {
 
 }  // namespace
 
-ExportRegistrar::ExportRegistrar(const char* name, ExportFn fn) { exports_table()[name] = fn; }
+ExportRegistrar::ExportRegistrar(const char* name, ExportFn fn) {
+  exports_table()[name] = fn;
+}
 
 void register_all(Napi::Env env, Napi::Object exports) {
   for (auto& [name, fn] : exports_table()) exports.Set(name, Napi::Function::New(env, fn, name));
@@ -116,14 +118,18 @@ ACESTEP_EXPORT(read) {
   enqueue_op([t, dst, bytes]() mutable {
     if (bytes == 0) return;
     const uint8_t* src = t.buffer->data() + t.byte_offset;
-    if (t.device() == Device::CPU) std::memcpy(dst, src, bytes);
-    else cuda_copy_d2h(dst, src, bytes);
+    if (t.device() == Device::CPU)
+      std::memcpy(dst, src, bytes);
+    else
+      cuda_copy_d2h(dst, src, bytes);
   });
   enqueue_sync_point([deferred, ref](QueueError e) {
     post([deferred, ref, e](Napi::Env env) {
       Napi::HandleScope scope(env);
-      if (e.kind != ErrorKind::None) deferred->Reject(queue_error(env, e).Value());
-      else deferred->Resolve(ref->Value());
+      if (e.kind != ErrorKind::None)
+        deferred->Reject(queue_error(env, e).Value());
+      else
+        deferred->Resolve(ref->Value());
     });
   });
   return deferred->Promise();
@@ -143,8 +149,10 @@ ACESTEP_EXPORT(readSync) {
     // allocation) must become a JS error, not an exception escaping the callback.
     try {
       const uint8_t* src = t.buffer->data() + t.byte_offset;
-      if (t.device() == Device::CPU) std::memcpy(ab.Data(), src, bytes);
-      else cuda_copy_d2h(ab.Data(), src, bytes);
+      if (t.device() == Device::CPU)
+        std::memcpy(ab.Data(), src, bytes);
+      else
+        cuda_copy_d2h(ab.Data(), src, bytes);
     } catch (const OutOfMemory& oom) {
       throw queue_error(info.Env(), {ErrorKind::OutOfMemory, oom.what()});
     } catch (const std::exception& err) {
@@ -162,8 +170,10 @@ ACESTEP_EXPORT(sync) {
   enqueue_sync_point([deferred](QueueError e) {
     post([deferred, e](Napi::Env env) {
       Napi::HandleScope scope(env);
-      if (e.kind != ErrorKind::None) deferred->Reject(queue_error(env, e).Value());
-      else deferred->Resolve(env.Undefined());
+      if (e.kind != ErrorKind::None)
+        deferred->Reject(queue_error(env, e).Value());
+      else
+        deferred->Resolve(env.Undefined());
     });
   });
   return deferred->Promise();
@@ -219,7 +229,9 @@ ACESTEP_EXPORT(setNumThreads) {
   cpu::set_num_threads(n);
   return info.Env().Undefined();
 }
-ACESTEP_EXPORT(numThreads) { return Napi::Number::New(info.Env(), cpu::num_threads()); }
+ACESTEP_EXPORT(numThreads) {
+  return Napi::Number::New(info.Env(), cpu::num_threads());
+}
 
 // setCpuImpl("fast" | "reference"): which CPU kernels later ops use.
 ACESTEP_EXPORT(setCpuImpl) {

@@ -16,7 +16,9 @@ namespace acestep {
 
 #ifdef ACESTEP_CUDA
 namespace {
-[[noreturn]] void throw_oom(const std::string& what) { throw OutOfMemory(what); }
+[[noreturn]] void throw_oom(const std::string& what) {
+  throw OutOfMemory(what);
+}
 
 struct Init {
   bool ok = false;
@@ -35,28 +37,66 @@ const Init& init_once() {
 }
 }  // namespace
 
-bool cuda_compiled() { return true; }
-bool cuda_available() { return init_once().ok; }
-std::string cuda_status() { return init_once().status; }
-void cuda_copy_h2d(void* dst, const void* src, size_t bytes) { cuda::copy_h2d(dst, src, bytes); }
-void cuda_copy_d2h(void* dst, const void* src, size_t bytes) { cuda::copy_d2h(dst, src, bytes); }
-void cuda_graph_begin() { cuda::graph_begin(); }
-void cuda_graph_end(int64_t handle) { cuda::graph_end(handle); }
-void cuda_graph_launch(int64_t handle) { cuda::graph_launch(handle); }
-void cuda_graph_destroy(int64_t handle) { cuda::graph_destroy(handle); }
+bool cuda_compiled() {
+  return true;
+}
+bool cuda_available() {
+  return init_once().ok;
+}
+std::string cuda_status() {
+  return init_once().status;
+}
+void cuda_copy_h2d(void* dst, const void* src, size_t bytes) {
+  cuda::copy_h2d(dst, src, bytes);
+}
+void cuda_copy_d2h(void* dst, const void* src, size_t bytes) {
+  cuda::copy_d2h(dst, src, bytes);
+}
+void cuda_graph_begin() {
+  cuda::graph_begin();
+}
+void cuda_graph_end(int64_t handle) {
+  cuda::graph_end(handle);
+}
+void cuda_graph_launch(int64_t handle) {
+  cuda::graph_launch(handle);
+}
+void cuda_graph_destroy(int64_t handle) {
+  cuda::graph_destroy(handle);
+}
 #else
 namespace {
-[[noreturn]] void not_compiled() { throw std::runtime_error("CUDA backend not compiled"); }
+[[noreturn]] void not_compiled() {
+  throw std::runtime_error("CUDA backend not compiled");
+}
 }  // namespace
-bool cuda_compiled() { return false; }
-bool cuda_available() { return false; }
-std::string cuda_status() { return "this build has no CUDA backend (nvcc was not found, or it was built with node-gyp)"; }
-void cuda_copy_h2d(void*, const void*, size_t) { not_compiled(); }
-void cuda_copy_d2h(void*, const void*, size_t) { not_compiled(); }
-void cuda_graph_begin() { not_compiled(); }
-void cuda_graph_end(int64_t) { not_compiled(); }
-void cuda_graph_launch(int64_t) { not_compiled(); }
-void cuda_graph_destroy(int64_t) { not_compiled(); }
+bool cuda_compiled() {
+  return false;
+}
+bool cuda_available() {
+  return false;
+}
+std::string cuda_status() {
+  return "this build has no CUDA backend (nvcc was not found, or it was built with node-gyp)";
+}
+void cuda_copy_h2d(void*, const void*, size_t) {
+  not_compiled();
+}
+void cuda_copy_d2h(void*, const void*, size_t) {
+  not_compiled();
+}
+void cuda_graph_begin() {
+  not_compiled();
+}
+void cuda_graph_end(int64_t) {
+  not_compiled();
+}
+void cuda_graph_launch(int64_t) {
+  not_compiled();
+}
+void cuda_graph_destroy(int64_t) {
+  not_compiled();
+}
 #endif
 
 }  // namespace acestep
@@ -70,8 +110,7 @@ namespace {
 // refusal reads the same with and without CUDA compiled in).
 void require_graphs(const OpArgs& a) {
   const char* flag = std::getenv("ACESTEP_CUDA_GRAPHS");
-  if (flag == nullptr || std::strcmp(flag, "1") != 0)
-    a.fail("CUDA graphs are experimental; set ACESTEP_CUDA_GRAPHS=1 to enable them");
+  if (flag == nullptr || std::strcmp(flag, "1") != 0) a.fail("CUDA graphs are experimental; set ACESTEP_CUDA_GRAPHS=1 to enable them");
   if (!cuda_available()) a.fail("CUDA is unavailable: " + cuda_status());
 }
 std::atomic<int64_t> g_next_graph{1};

@@ -6,8 +6,8 @@
 
 namespace acestep {
 bool cuda_compiled();
-bool cuda_available();    // compiled, a driver is present and a device was found
-std::string cuda_status();  // device name, or why CUDA cannot be used
+bool cuda_available();                                         // compiled, a driver is present and a device was found
+std::string cuda_status();                                     // device name, or why CUDA cannot be used
 void cuda_copy_h2d(void* dst, const void* src, size_t bytes);  // queue thread only
 void cuda_copy_d2h(void* dst, const void* src, size_t bytes);  // queue thread only
 // CUDA graph capture of the queue stream (queue thread only); see kernels/cuda/runtime.h.

@@ -113,11 +113,15 @@ void* cpu_alloc(size_t bytes) {
 
 void cpu_free(void* p, size_t bytes) {
   size_t rounded = (bytes + 63) & ~size_t(63);
-  if (rounded >= kPoolMin) pool().give(p, rounded);
-  else std::free(p);
+  if (rounded >= kPoolMin)
+    pool().give(p, rounded);
+  else
+    std::free(p);
 }
 
-std::string human(size_t b) { return std::to_string(b / (1024.0 * 1024.0)).substr(0, 8) + " MiB"; }
+std::string human(size_t b) {
+  return std::to_string(b / (1024.0 * 1024.0)).substr(0, 8) + " MiB";
+}
 
 void account(Device d, size_t bytes) {
   int i = static_cast<int>(d);
@@ -125,8 +129,8 @@ void account(Device d, size_t bytes) {
   size_t lim = g_limit[i].load();
   if (lim != 0 && now > lim) {
     g_in_use[i].fetch_sub(bytes);
-    throw OutOfMemory("out of memory on " + std::string(d == Device::CPU ? "cpu" : "cuda") + ": request of " +
-                      human(bytes) + " exceeds the limit of " + human(lim) + " (" + human(now - bytes) + " in use)");
+    throw OutOfMemory("out of memory on " + std::string(d == Device::CPU ? "cpu" : "cuda") + ": request of " + human(bytes) +
+                      " exceeds the limit of " + human(lim) + " (" + human(now - bytes) + " in use)");
   }
   // Under a limit, memory held by the block cache counts too: drop the cache rather than let
   // in-use plus cached blocks exceed what the caller allowed.
@@ -152,8 +156,8 @@ uint8_t* Buffer::data() {
   }
   if (ptr_ == nullptr) {
     g_in_use[static_cast<int>(device_)].fetch_sub(bytes_);
-    throw OutOfMemory(std::string("out of memory on ") + (device_ == Device::CPU ? "cpu" : "cuda") +
-                      ": could not allocate " + human(bytes_));
+    throw OutOfMemory(std::string("out of memory on ") + (device_ == Device::CPU ? "cpu" : "cuda") + ": could not allocate " +
+                      human(bytes_));
   }
   return static_cast<uint8_t*>(ptr_);
 }
@@ -172,13 +176,27 @@ Buffer::~Buffer() {
   }
 }
 
-size_t bytes_in_use(Device d) { return g_in_use[static_cast<int>(d)].load(); }
-size_t peak_bytes(Device d) { return g_peak[static_cast<int>(d)].load(); }
-void set_memory_limit(Device d, size_t bytes) { g_limit[static_cast<int>(d)].store(bytes); }
-size_t memory_limit(Device d) { return g_limit[static_cast<int>(d)].load(); }
-void set_cuda_allocator(DeviceAllocator a) { g_cuda = a; }
-size_t cpu_cached_bytes() { return pool().cached(); }
-size_t release_cpu_cache() { return pool().release(); }
+size_t bytes_in_use(Device d) {
+  return g_in_use[static_cast<int>(d)].load();
+}
+size_t peak_bytes(Device d) {
+  return g_peak[static_cast<int>(d)].load();
+}
+void set_memory_limit(Device d, size_t bytes) {
+  g_limit[static_cast<int>(d)].store(bytes);
+}
+size_t memory_limit(Device d) {
+  return g_limit[static_cast<int>(d)].load();
+}
+void set_cuda_allocator(DeviceAllocator a) {
+  g_cuda = a;
+}
+size_t cpu_cached_bytes() {
+  return pool().cached();
+}
+size_t release_cpu_cache() {
+  return pool().release();
+}
 void set_cpu_cache_limit(size_t bytes) {
   g_pool_cap.store(bytes);
   if (pool().cached() > bytes) pool().release();

@@ -34,7 +34,7 @@ Level gemm_isa(Level want) {
 
 Level attention_isa(Level want) {
   using cpu::AttentionIsa;
-  AttentionIsa isa = want == Auto ? AttentionIsa::Auto
+  AttentionIsa isa = want == Auto     ? AttentionIsa::Auto
                      : want == Scalar ? AttentionIsa::Generic
                      : want == Avx2   ? AttentionIsa::Avx2
                                       : AttentionIsa::Avx512;

@@ -18,14 +18,18 @@ struct Target {
   Device device;
   CpuImpl impl;
 };
-inline Target target_of(const TensorArg& out) { return {out.device(), cpu_impl()}; }
+inline Target target_of(const TensorArg& out) {
+  return {out.device(), cpu_impl()};
+}
 
 template <typename Cuda, typename Cpu, typename... Args>
 void dispatch(const Target& t, Cuda cuda, Cpu reference, Cpu fast, Args&&... args) {
   if (t.device == Device::CUDA) {
     // Unreachable without CUDA: no buffer can be placed on a device this build cannot use.
-    if constexpr (std::is_same_v<Cuda, std::nullptr_t>) throw std::runtime_error("CUDA backend not compiled");
-    else return cuda(std::forward<Args>(args)...);
+    if constexpr (std::is_same_v<Cuda, std::nullptr_t>)
+      throw std::runtime_error("CUDA backend not compiled");
+    else
+      return cuda(std::forward<Args>(args)...);
   }
   if (t.impl == CpuImpl::Reference) return reference(std::forward<Args>(args)...);
   return fast(std::forward<Args>(args)...);

@@ -48,7 +48,9 @@ ACESTEP_EXPORT(attention) {
   if (!std::isfinite(p.scale)) a.fail("scale must be finite, got " + std::to_string(a.number(5, "scale")));
   // Kernels compare positions in 32 bits; a window wider than every |query - key| distance is no window.
   int64_t span = Tq + Tk + (p.q_offset < 0 ? -p.q_offset : p.q_offset);
-  if (span >= (int64_t{1} << 30)) a.fail("sequence positions beyond 2^30 (Tq " + std::to_string(Tq) + ", Tk " + std::to_string(Tk) + ", qOffset " + std::to_string(p.q_offset) + ")");
+  if (span >= (int64_t{1} << 30))
+    a.fail("sequence positions beyond 2^30 (Tq " + std::to_string(Tq) + ", Tk " + std::to_string(Tk) + ", qOffset " +
+           std::to_string(p.q_offset) + ")");
   if (p.window > span) p.window = -1;
   Target target = target_of(out);
   enqueue_op([q, k, v, mask, out, p, target]() mutable {

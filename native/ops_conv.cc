@@ -9,7 +9,9 @@ using namespace acestep;
 
 namespace {
 
-void expect_rank3(const OpArgs& a, const TensorArg& t, const char* name) { expect_rank(a, t, name, 3, "[B, C, T]"); }
+void expect_rank3(const OpArgs& a, const TensorArg& t, const char* name) {
+  expect_rank(a, t, name, 3, "[B, C, T]");
+}
 
 // Optional bias [Cout] on x's device.
 OptTensor bias_arg(const OpArgs& a, size_t i, int64_t cout, const TensorArg& x) {
@@ -52,14 +54,19 @@ ACESTEP_EXPORT(conv1d) {
   expect_contiguous(a, out, "out");
   const int64_t B = x.view.shape[0], Cin = x.view.shape[1], T = x.view.shape[2];
   const int64_t Cout = w.view.shape[0], K = w.view.shape[2];
-  if (Cin % p.groups || Cout % p.groups) a.fail("channels " + std::to_string(Cin) + "->" + std::to_string(Cout) + " not divisible by groups " + std::to_string(p.groups));
-  if (w.view.shape[1] != Cin / p.groups) a.fail("w " + shape_str(w.view) + " does not match Cin/groups = " + std::to_string(Cin / p.groups));
+  if (Cin % p.groups || Cout % p.groups)
+    a.fail("channels " + std::to_string(Cin) + "->" + std::to_string(Cout) + " not divisible by groups " + std::to_string(p.groups));
+  if (w.view.shape[1] != Cin / p.groups)
+    a.fail("w " + shape_str(w.view) + " does not match Cin/groups = " + std::to_string(Cin / p.groups));
   if (K < 1) a.fail("kernel size must be >= 1");
   const int64_t span = p.dilation * (K - 1) + 1, padded = T + 2 * p.padding;
-  if (padded < span) a.fail("input length " + std::to_string(T) + " (padded " + std::to_string(padded) + ") is shorter than the kernel span " + std::to_string(span));
+  if (padded < span)
+    a.fail("input length " + std::to_string(T) + " (padded " + std::to_string(padded) + ") is shorter than the kernel span " +
+           std::to_string(span));
   const int64_t Tout = (padded - span) / p.stride + 1;
   if (out.view.shape[0] != B || out.view.shape[1] != Cout || out.view.shape[2] != Tout)
-    a.fail("out must be [" + std::to_string(B) + ", " + std::to_string(Cout) + ", " + std::to_string(Tout) + "], got " + shape_str(out.view));
+    a.fail("out must be [" + std::to_string(B) + ", " + std::to_string(Cout) + ", " + std::to_string(Tout) + "], got " +
+           shape_str(out.view));
   OptTensor bias = bias_arg(a, 2, Cout, x);
   OptTensor res = opt_tensor(a, 8, "residual");
   if (res.present) {
@@ -105,7 +112,8 @@ ACESTEP_EXPORT(convTranspose1d) {
   const int64_t Tout = (T - 1) * p.stride - 2 * p.padding + p.dilation * (K - 1) + output_padding + 1;
   if (Tout < 1) a.fail("output length " + std::to_string(Tout) + " is not positive (padding too large)");
   if (out.view.shape[0] != B || out.view.shape[1] != Cout || out.view.shape[2] != Tout)
-    a.fail("out must be [" + std::to_string(B) + ", " + std::to_string(Cout) + ", " + std::to_string(Tout) + "], got " + shape_str(out.view));
+    a.fail("out must be [" + std::to_string(B) + ", " + std::to_string(Cout) + ", " + std::to_string(Tout) + "], got " +
+           shape_str(out.view));
   OptTensor bias = bias_arg(a, 2, Cout, x);
   expect_same_device(a, {&x, &w, &out});
   Target target = target_of(out);

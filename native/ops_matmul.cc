@@ -38,7 +38,8 @@ ACESTEP_EXPORT(linear) {
     a.fail("expects 2-D x, w and out, got " + shape_str(x.view) + ", " + shape_str(w.view) + ", " + shape_str(out.view));
   const int64_t M = x.view.shape[0], K = x.view.shape[1], N = w.view.shape[0];
   if (w.view.shape[1] != K) a.fail("x " + shape_str(x.view) + " and w " + shape_str(w.view) + " disagree on K");
-  if (out.view.shape[0] != M || out.view.shape[1] != N) a.fail("out must be [" + std::to_string(M) + "," + std::to_string(N) + "], got " + shape_str(out.view));
+  if (out.view.shape[0] != M || out.view.shape[1] != N)
+    a.fail("out must be [" + std::to_string(M) + "," + std::to_string(N) + "], got " + shape_str(out.view));
   if (bias.present && (bias.arg.view.ndim != 1 || bias.arg.view.shape[0] != N))
     a.fail("bias must be [" + std::to_string(N) + "], got " + shape_str(bias.arg.view));
   Target target = target_of(out);

@@ -17,8 +17,9 @@ Geometry check_geometry(const OpArgs& a, const TensorArg& x, const TensorArg& ou
   expect_same_device(a, {&x, &out});
   expect_dtype(a, x, "x", {DType::F32});
   expect_contiguous(a, x, "x");
-  if (g.outer < 0 || g.n < 1 || g.inner < 0) a.fail("bad geometry (outer, n, inner) = (" + std::to_string(g.outer) + ", " +
-                                                     std::to_string(g.n) + ", " + std::to_string(g.inner) + ")");
+  if (g.outer < 0 || g.n < 1 || g.inner < 0)
+    a.fail("bad geometry (outer, n, inner) = (" + std::to_string(g.outer) + ", " + std::to_string(g.n) + ", " + std::to_string(g.inner) +
+           ")");
   if (x.numel() != g.outer * g.n * g.inner) a.fail("'x' " + shape_str(x.view) + " does not match outer*n*inner");
   if (out.numel() != g.outer * g.inner) a.fail("'out' " + shape_str(out.view) + " does not match outer*inner");
   return g;

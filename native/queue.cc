@@ -100,9 +100,17 @@ Queue& queue() {
 
 }  // namespace
 
-void enqueue(std::function<void()> task) { queue().push(Task{std::move(task), nullptr}); }
-void enqueue_sync_point(std::function<void(QueueError)> done) { queue().push(Task{nullptr, std::move(done)}); }
-QueueError drain() { return queue().drain(); }
-size_t queued_tasks() { return queue().size(); }
+void enqueue(std::function<void()> task) {
+  queue().push(Task{std::move(task), nullptr});
+}
+void enqueue_sync_point(std::function<void(QueueError)> done) {
+  queue().push(Task{nullptr, std::move(done)});
+}
+QueueError drain() {
+  return queue().drain();
+}
+size_t queued_tasks() {
+  return queue().size();
+}
 
 }  // namespace acestep

@@ -27,7 +27,7 @@ void enqueue_op(Fn&& fn) {
 
 }  // namespace acestep
 
-#define ACESTEP_EXPORT(name)                                                        \
-  static Napi::Value export_##name(const Napi::CallbackInfo& info);                 \
-  static ::acestep::ExportRegistrar registrar_##name(#name, export_##name);         \
+#define ACESTEP_EXPORT(name)                                                \
+  static Napi::Value export_##name(const Napi::CallbackInfo& info);         \
+  static ::acestep::ExportRegistrar registrar_##name(#name, export_##name); \
   static Napi::Value export_##name(const Napi::CallbackInfo& info)

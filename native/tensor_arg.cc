@@ -10,11 +10,10 @@ std::atomic<int> g_impl{static_cast<int>(CpuImpl::Fast)};
 }  // namespace
 
 Napi::Function BufferHandle::define(Napi::Env env) {
-  Napi::Function f = DefineClass(env, "BufferHandle",
-                                 {InstanceMethod("release", &BufferHandle::release),
-                                  InstanceMethod("retain", &BufferHandle::retain),
-                                  InstanceAccessor("bytes", &BufferHandle::bytes, nullptr),
-                                  InstanceAccessor("device", &BufferHandle::device, nullptr)});
+  Napi::Function f =
+      DefineClass(env, "BufferHandle",
+                  {InstanceMethod("release", &BufferHandle::release), InstanceMethod("retain", &BufferHandle::retain),
+                   InstanceAccessor("bytes", &BufferHandle::bytes, nullptr), InstanceAccessor("device", &BufferHandle::device, nullptr)});
   g_ctor = new Napi::FunctionReference(Napi::Persistent(f));
   return f;
 }
@@ -50,9 +49,7 @@ Napi::Value BufferHandle::device(const Napi::CallbackInfo& info) {
 
 TensorArg tensor_arg(const Napi::Value& v, const char* name) {
   Napi::Env env = v.Env();
-  auto fail = [&](const std::string& m) {
-    throw Napi::TypeError::New(env, std::string("tensor argument '") + name + "': " + m);
-  };
+  auto fail = [&](const std::string& m) { throw Napi::TypeError::New(env, std::string("tensor argument '") + name + "': " + m); };
   if (!v.IsObject()) fail("expected a tensor descriptor");
   Napi::Object o = v.As<Napi::Object>();
   BufferHandle* h = BufferHandle::unwrap(o.Get("b"));
@@ -81,8 +78,10 @@ TensorArg tensor_arg(const Napi::Value& v, const char* name) {
     if (stride < 0) fail("negative stride");
     t.view.shape[i] = dim;
     t.view.strides[i] = stride;
-    if (dim == 0) empty = true;
-    else max_elem += (dim - 1) * stride;
+    if (dim == 0)
+      empty = true;
+    else
+      max_elem += (dim - 1) * stride;
   }
   size_t need = empty ? t.byte_offset : t.byte_offset + static_cast<size_t>(max_elem + 1) * dtype_size(t.view.dtype);
   if (need > t.buffer->bytes()) {
@@ -184,7 +183,11 @@ OptTensor opt_tensor(const OpArgs& a, size_t i, const char* name) {
   return t;
 }
 
-CpuImpl cpu_impl() { return static_cast<CpuImpl>(g_impl.load()); }
-void set_cpu_impl(CpuImpl impl) { g_impl.store(static_cast<int>(impl)); }
+CpuImpl cpu_impl() {
+  return static_cast<CpuImpl>(g_impl.load());
+}
+void set_cpu_impl(CpuImpl impl) {
+  g_impl.store(static_cast<int>(impl));
+}
 
 }  // namespace acestep

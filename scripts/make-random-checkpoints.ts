@@ -114,7 +114,11 @@ export function writeSpecFile(path: string, specs: Spec[], dtypeOf: (s: Spec) =>
   return off;
 }
 
-export const lin = (name: string, out: number, inp: number): Spec => ({ name, shape: [out, inp], init: { kind: 'uniform', scale: Math.sqrt(3 / inp) } });
+export const lin = (name: string, out: number, inp: number): Spec => ({
+  name,
+  shape: [out, inp],
+  init: { kind: 'uniform', scale: Math.sqrt(3 / inp) },
+});
 export const ones = (name: string, n: number): Spec => ({ name, shape: [n], init: { kind: 'const', value: 1 } });
 export const small = (name: string, shape: number[], a = 0.02): Spec => ({ name, shape, init: { kind: 'uniform', scale: a } });
 
@@ -183,7 +187,13 @@ function qwenConfig(arch: string, d: QwenDims, extra: Record<string, unknown>): 
 
 /** The 677 tensors of the 2B DiT checkpoint (UPSTREAM.md: Checkpoint layout). */
 export function ditSpecs(): Spec[] {
-  const H = 2048, I = 6144, NH = 16, KV = 8, HD = 128, TEXT = 1024, LAT = 64;
+  const H = 2048,
+    I = 6144,
+    NH = 16,
+    KV = 8,
+    HD = 128,
+    TEXT = 1024,
+    LAT = 64;
   const s: Spec[] = [];
   const bias = (name: string, n: number) => small(name, [n], 0.01);
   s.push({ name: 'decoder.proj_in.1.weight', shape: [H, 3 * LAT, 2], init: { kind: 'uniform', scale: Math.sqrt(3 / (3 * LAT * 2)) } });
@@ -199,14 +209,21 @@ export function ditSpecs(): Spec[] {
     const p = `decoder.layers.${i}`;
     s.push(ones(`${p}.self_attn_norm.weight`, H), ones(`${p}.cross_attn_norm.weight`, H), ones(`${p}.mlp_norm.weight`, H));
     for (const a of ['self_attn', 'cross_attn']) {
-      s.push(lin(`${p}.${a}.q_proj.weight`, NH * HD, H), lin(`${p}.${a}.k_proj.weight`, KV * HD, H), lin(`${p}.${a}.v_proj.weight`, KV * HD, H));
+      s.push(
+        lin(`${p}.${a}.q_proj.weight`, NH * HD, H),
+        lin(`${p}.${a}.k_proj.weight`, KV * HD, H),
+        lin(`${p}.${a}.v_proj.weight`, KV * HD, H),
+      );
       s.push(lin(`${p}.${a}.o_proj.weight`, H, NH * HD), ones(`${p}.${a}.q_norm.weight`, HD), ones(`${p}.${a}.k_norm.weight`, HD));
     }
     s.push(lin(`${p}.mlp.gate_proj.weight`, I, H), lin(`${p}.mlp.up_proj.weight`, I, H), lin(`${p}.mlp.down_proj.weight`, H, I));
     s.push(small(`${p}.scale_shift_table`, [1, 6, H], 0.05));
   }
   s.push(ones('decoder.norm_out.weight', H));
-  s.push({ name: 'decoder.proj_out.1.weight', shape: [H, LAT, 2], init: { kind: 'uniform', scale: Math.sqrt(3 / H) } }, bias('decoder.proj_out.1.bias', LAT));
+  s.push(
+    { name: 'decoder.proj_out.1.weight', shape: [H, LAT, 2], init: { kind: 'uniform', scale: Math.sqrt(3 / H) } },
+    bias('decoder.proj_out.1.bias', LAT),
+  );
   s.push(small('decoder.scale_shift_table', [1, 2, H], 0.05));
   s.push({ name: 'encoder.text_projector.weight', shape: [H, TEXT], init: { kind: 'uniform', scale: Math.sqrt(3 / TEXT) } });
   const subEncoder = (p: string, inDim: number, layers: number, embedName = 'embed_tokens') => {
@@ -298,7 +315,9 @@ export function vaeSpecs(cfg = VAE_CONFIG): Spec[] {
     // weight = g * v / |v| per dim-0 slice; with v uniform (±1) over n elements |v| ≈ sqrt(n/3),
     // so g = sqrt(n / fanIn) gives fused weights of variance 1/fanIn.
     (name, cout, cin, k, bias, transposed, stride) => {
-      const rows = transposed ? cin : cout, n = (transposed ? cout : cin) * k, fanIn = (cin * k) / stride;
+      const rows = transposed ? cin : cout,
+        n = (transposed ? cout : cin) * k,
+        fanIn = (cin * k) / stride;
       s.push({ name: `${name}.weight_g`, shape: [rows, 1, 1], init: { kind: 'const', value: Math.fround(Math.sqrt(n / fanIn)) } });
       s.push({ name: `${name}.weight_v`, shape: transposed ? [cin, cout, k] : [cout, cin, k], init: { kind: 'uniform', scale: 1 } });
       if (bias) s.push(small(`${name}.bias`, [cout], 0.01));
@@ -327,14 +346,18 @@ export function makeRandomCheckpoints(root: string, lms: ('0.6B' | '1.7B')[] = [
   const filler = new Filler();
   const bf16 = () => 'BF16' as Dtype;
   const t0 = performance.now();
-  const done = (what: string, bytes: number) => log(`${what}: ${(bytes / 2 ** 30).toFixed(2)} GiB (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+  const done = (what: string, bytes: number) =>
+    log(`${what}: ${(bytes / 2 ** 30).toFixed(2)} GiB (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
 
   const dit = join(root, 'acestep-v15-turbo');
   writeFileSync(join(dit, 'config.json'), JSON.stringify(ditConfig(), null, 1));
   done('acestep-v15-turbo', writeSpecFile(join(dit, 'model.safetensors'), ditSpecs(), bf16, filler));
 
   const te = join(root, 'Qwen3-Embedding-0.6B');
-  writeFileSync(join(te, 'config.json'), JSON.stringify(qwenConfig('Qwen3Model', TEXT_ENCODER_DIMS, { bos_token_id: 151643, eos_token_id: 151643 }), null, 1));
+  writeFileSync(
+    join(te, 'config.json'),
+    JSON.stringify(qwenConfig('Qwen3Model', TEXT_ENCODER_DIMS, { bos_token_id: 151643, eos_token_id: 151643 }), null, 1),
+  );
   done('Qwen3-Embedding-0.6B', writeSpecFile(join(te, 'model.safetensors'), qwenSpecs('', TEXT_ENCODER_DIMS), bf16, filler));
 
   const lmTemplate = join(root, 'acestep-5Hz-lm-0.6B');
@@ -342,14 +365,24 @@ export function makeRandomCheckpoints(root: string, lms: ('0.6B' | '1.7B')[] = [
     const dir = join(root, `acestep-5Hz-lm-${size}`);
     mkdirSync(dir, { recursive: true });
     if (dir !== lmTemplate) writeFileSync(join(dir, 'derive.json'), readFileSync(join(lmTemplate, 'derive.json'), 'utf8'));
-    writeFileSync(join(dir, 'config.json'), JSON.stringify(qwenConfig('Qwen3ForCausalLM', LM_DIMS[size], { bos_token_id: 151643, eos_token_id: 151645, pad_token_id: null }), null, 1));
+    writeFileSync(
+      join(dir, 'config.json'),
+      JSON.stringify(
+        qwenConfig('Qwen3ForCausalLM', LM_DIMS[size], { bos_token_id: 151643, eos_token_id: 151645, pad_token_id: null }),
+        null,
+        1,
+      ),
+    );
     done(`acestep-5Hz-lm-${size}`, writeSpecFile(join(dir, 'model.safetensors'), qwenSpecs('model.', LM_DIMS[size]), bf16, filler));
   }
   if (!lms.includes('0.6B')) rmSync(lmTemplate, { recursive: true, force: true });
 
   const vae = join(root, 'vae');
   writeFileSync(join(vae, 'config.json'), JSON.stringify(VAE_CONFIG, null, 1));
-  done('vae', writeSpecFile(join(vae, 'diffusion_pytorch_model.safetensors'), vaeSpecs(), () => 'F32', filler));
+  done(
+    'vae',
+    writeSpecFile(join(vae, 'diffusion_pytorch_model.safetensors'), vaeSpecs(), () => 'F32', filler),
+  );
   return root;
 }
 

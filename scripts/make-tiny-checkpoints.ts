@@ -113,20 +113,27 @@ export function walkOobleck(
     snake(`${p}.snake2`, c);
     conv(`${p}.conv2`, c, c, 1, true, false, 1);
   };
-  const h = cfg.encoder_hidden_size, mult = [1, ...cfg.channel_multiples], ratios = cfg.downsampling_ratios;
+  const h = cfg.encoder_hidden_size,
+    mult = [1, ...cfg.channel_multiples],
+    ratios = cfg.downsampling_ratios;
   conv('encoder.conv1', h, cfg.audio_channels, 7, true, false, 1);
   ratios.forEach((st, i) => {
-    const cin = h * mult[i], cout = h * mult[i + 1], p = `encoder.block.${i}`;
+    const cin = h * mult[i],
+      cout = h * mult[i + 1],
+      p = `encoder.block.${i}`;
     for (let j = 1; j <= 3; j++) res(`${p}.res_unit${j}`, cin);
     snake(`${p}.snake1`, cin);
     conv(`${p}.conv1`, cout, cin, 2 * st, true, false, st);
   });
   snake('encoder.snake1', h * mult[mult.length - 1]);
   conv('encoder.conv2', h, h * mult[mult.length - 1], 3, true, false, 1);
-  const c = cfg.decoder_channels, L = mult.length;
+  const c = cfg.decoder_channels,
+    L = mult.length;
   conv('decoder.conv1', c * mult[L - 1], cfg.decoder_input_channels, 7, true, false, 1);
   [...ratios].reverse().forEach((st, i) => {
-    const cin = c * mult[L - i - 1], cout = c * mult[L - i - 2], p = `decoder.block.${i}`;
+    const cin = c * mult[L - i - 1],
+      cout = c * mult[L - i - 2],
+      p = `decoder.block.${i}`;
     snake(`${p}.snake1`, cin);
     conv(`${p}.conv_t1`, cout, cin, 2 * st, true, true, st);
     for (let j = 1; j <= 3; j++) res(`${p}.res_unit${j}`, cout);
@@ -144,12 +151,25 @@ function vaeTensors(cfg: OobleckConfig): Map<string, RawTensor> {
     // Uniform in ±gain/sqrt(fan_in) keeps activations O(1) through the stack.
     (name, cout, cin, k, bias, transposed) => {
       const a = 1 / Math.sqrt(cin * k);
-      out.set(`${name}.weight`, f32Tensor(transposed ? [cin, cout, k] : [cout, cin, k], () => (2 * r() - 1) * a));
-      if (bias) out.set(`${name}.bias`, f32Tensor([cout], () => (2 * r() - 1) * 0.01));
+      out.set(
+        `${name}.weight`,
+        f32Tensor(transposed ? [cin, cout, k] : [cout, cin, k], () => (2 * r() - 1) * a),
+      );
+      if (bias)
+        out.set(
+          `${name}.bias`,
+          f32Tensor([cout], () => (2 * r() - 1) * 0.01),
+        );
     },
     (name, c) => {
-      out.set(`${name}.alpha`, f32Tensor([1, c, 1], () => (2 * r() - 1) * 0.1));
-      out.set(`${name}.beta`, f32Tensor([1, c, 1], () => (2 * r() - 1) * 0.1));
+      out.set(
+        `${name}.alpha`,
+        f32Tensor([1, c, 1], () => (2 * r() - 1) * 0.1),
+      );
+      out.set(
+        `${name}.beta`,
+        f32Tensor([1, c, 1], () => (2 * r() - 1) * 0.1),
+      );
     },
   );
   return out;
@@ -160,7 +180,11 @@ export function makeTinyCheckpoints(root: string): string {
   mkdirSync(root, { recursive: true });
   copyInto(join(FIXTURES, 'qwen3-tokenizer'), join(root, 'qwen3-tokenizer'), ['tokenizer.json', 'tokenizer_config.json']);
 
-  copyInto(join(FIXTURES, 'acestep-v15-turbo-tiny'), join(root, 'acestep-v15-turbo'), ['config.json', 'model.safetensors', 'silence_latent.pt']);
+  copyInto(join(FIXTURES, 'acestep-v15-turbo-tiny'), join(root, 'acestep-v15-turbo'), [
+    'config.json',
+    'model.safetensors',
+    'silence_latent.pt',
+  ]);
   // The base model shares every module with turbo (and the tiny weights carry null_condition_emb),
   // so the same weights with a base config exercise the CFG sampler path.
   const baseDir = join(root, 'acestep-v15-base');
@@ -184,7 +208,10 @@ export function makeTinyCheckpoints(root: string): string {
   const teW = readRawTensors(join(FIXTURES, 'Qwen3-Embedding-tiny', 'model.safetensors'));
   const r = rng(99);
   // Normal-ish (sum of uniforms) at the config's initializer_range.
-  teW.set('embed_tokens.weight', bf16Tensor([TEXT_VOCAB, hidden], () => (r() + r() + r() - 1.5) * 0.04));
+  teW.set(
+    'embed_tokens.weight',
+    bf16Tensor([TEXT_VOCAB, hidden], () => (r() + r() + r() - 1.5) * 0.04),
+  );
   writeSafetensors(join(te, 'model.safetensors'), teW);
   deriveTokenizer('Qwen3-Embedding-tokenizer', te);
 

@@ -15,8 +15,12 @@ describe('AbortedError', () => {
   it('a sampler abort is caught under every name, with code ERR_ABORTED', async () => {
     const ac = new AbortController();
     ac.abort();
-    const err = await sample(() => new Float32Array(4), { main: null }, new Float32Array(4), [1, 2, 2], { variant: 'turbo', signal: ac.signal }).catch((e) => e);
-    for (const cls of [AbortedError, PipelineAbortedError, GenerationAbortedError, SamplerAbortedError, AcestepError]) expect(err).toBeInstanceOf(cls);
+    const err = await sample(() => new Float32Array(4), { main: null }, new Float32Array(4), [1, 2, 2], {
+      variant: 'turbo',
+      signal: ac.signal,
+    }).catch((e) => e);
+    for (const cls of [AbortedError, PipelineAbortedError, GenerationAbortedError, SamplerAbortedError, AcestepError])
+      expect(err).toBeInstanceOf(cls);
     expect(err.code).toBe('ERR_ABORTED');
     expect(err.message).toMatch(/before step 1 of/);
   });

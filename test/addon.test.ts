@@ -19,8 +19,12 @@ describe('addon interface', () => {
     tidy(() => {
       const x = Tensor.zeros([2, 3]);
       expect(() => native.softmax(x.desc(), Tensor.empty([2, 4]).desc(), false)).toThrow(ShapeError);
-      expect(() => native.softmax(x.desc(), Tensor.empty([2, 4]).desc(), false)).toThrow(/softmax: 'out' has shape \[2,4\], expected \[2,3\]/);
-      expect(() => native.setCpuImpl('turbo' as never)).toThrow(/setCpuImpl: argument 'impl' must be one of 'fast', 'reference', got 'turbo'/);
+      expect(() => native.softmax(x.desc(), Tensor.empty([2, 4]).desc(), false)).toThrow(
+        /softmax: 'out' has shape \[2,4\], expected \[2,3\]/,
+      );
+      expect(() => native.setCpuImpl('turbo' as never)).toThrow(
+        /setCpuImpl: argument 'impl' must be one of 'fast', 'reference', got 'turbo'/,
+      );
       expect(() => native.empty(8, 'tpu' as never)).toThrow(ShapeError);
     });
   });

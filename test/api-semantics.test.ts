@@ -56,7 +56,15 @@ describe('thinking and use_cot_* through generateMusic', () => {
 
   it('lego and complete get the CoT but no codes: their source fixes the length', async () => {
     for (const task of ['lego', 'complete'] as const) {
-      const params = { task_type: task, src_audio: srcWav, track_name: 'guitar', complete_track_classes: ['drums'], use_cot_caption: false, use_cot_language: false, inference_steps: 1 };
+      const params = {
+        task_type: task,
+        src_audio: srcWav,
+        track_name: 'guitar',
+        complete_track_classes: ['drums'],
+        use_cot_caption: false,
+        use_cot_language: false,
+        inference_steps: 1,
+      };
       const r = await generateMusic(engine, params, fixed([4]));
       expect(r.success, r.error ?? '').toBe(true);
       expect(r.extraOutputs.lmMetadata, task).not.toBeNull();
@@ -72,7 +80,14 @@ describe('thinking and use_cot_* through generateMusic', () => {
     expect(r.extraOutputs.lmMetadata).toBeNull();
     expect(r.extraOutputs.latentFrames).toBe(3000);
     const tc = r.extraOutputs.timeCosts;
-    for (const k of ['dit_encoder_time_cost', 'dit_diffusion_time_cost', 'dit_diffusion_per_step_time_cost', 'dit_vae_decode_time_cost', 'dit_total_time_cost', 'pipeline_total_time']) {
+    for (const k of [
+      'dit_encoder_time_cost',
+      'dit_diffusion_time_cost',
+      'dit_diffusion_per_step_time_cost',
+      'dit_vae_decode_time_cost',
+      'dit_total_time_cost',
+      'pipeline_total_time',
+    ]) {
       expect(tc[k], k).toBeGreaterThan(0);
     }
     expect(tc.dit_diffusion_per_step_time_cost).toBeCloseTo(tc.dit_diffusion_time_cost / 2, 9);
@@ -82,7 +97,15 @@ describe('thinking and use_cot_* through generateMusic', () => {
 
   it('constrained_decoding_debug reports the FSM decisions through onDebug', async () => {
     const lines: string[] = [];
-    const params = { caption: 'x', thinking: false, use_cot_caption: false, use_cot_language: false, duration: 6, bpm: 100, inference_steps: 1 };
+    const params = {
+      caption: 'x',
+      thinking: false,
+      use_cot_caption: false,
+      use_cot_language: false,
+      duration: 6,
+      bpm: 100,
+      inference_steps: 1,
+    };
     const r = await generateMusic(engine, params, { ...fixed([2]), constrained_decoding_debug: true }, { onDebug: (m) => lines.push(m) });
     expect(r.success, r.error ?? '').toBe(true);
     // The user's bpm and duration are injected; key and time signature are chosen under the FSM.
@@ -97,7 +120,9 @@ describe('thinking and use_cot_* through generateMusic', () => {
 describe('steps, timesteps and regions', () => {
   it('turbo with 20 steps runs 8, records 8 and warns', async () => {
     const events: ProgressEvent[] = [];
-    const r = await generateMusic(engine, { caption: 'x', ...noLm, duration: 6, inference_steps: 20 }, fixed([1]), { onProgress: (e) => events.push(e) });
+    const r = await generateMusic(engine, { caption: 'x', ...noLm, duration: 6, inference_steps: 20 }, fixed([1]), {
+      onProgress: (e) => events.push(e),
+    });
     expect(r.success, r.error ?? '').toBe(true);
     expect(events.filter((e) => e.stage === 'dit')).toHaveLength(8);
     expect(r.audios[0].params.inference_steps).toBe(8);
@@ -107,18 +132,32 @@ describe('steps, timesteps and regions', () => {
   it('unsorted timesteps and a region past the source are ParamErrors before any model runs', async () => {
     let progressed = false;
     const onProgress = () => (progressed = true);
-    const unsorted = await generateMusic(engine, { caption: 'x', timesteps: [0.3, 0.8, 0] }, fixed([1]), { onProgress }).catch((e: unknown) => e);
+    const unsorted = await generateMusic(engine, { caption: 'x', timesteps: [0.3, 0.8, 0] }, fixed([1]), { onProgress }).catch(
+      (e: unknown) => e,
+    );
     expect(unsorted).toBeInstanceOf(ParamError);
     expect((unsorted as ParamError).param).toBe('timesteps');
-    for (const [task, start] of [['repaint', 7], ['lego', 6]] as const) {
-      const e = await generateMusic(engine, { ...noLm, task_type: task, src_audio: srcWav, repainting_start: start, repainting_end: 9 }, fixed([1]), { onProgress }).catch((x: unknown) => x);
+    for (const [task, start] of [
+      ['repaint', 7],
+      ['lego', 6],
+    ] as const) {
+      const e = await generateMusic(
+        engine,
+        { ...noLm, task_type: task, src_audio: srcWav, repainting_start: start, repainting_end: 9 },
+        fixed([1]),
+        { onProgress },
+      ).catch((x: unknown) => x);
       expect(e, task).toBeInstanceOf(ParamError);
       expect((e as ParamError).param).toBe('repaintingStart');
       expect((e as ParamError).message).toMatch(/6\.00 s/);
     }
     expect(progressed).toBe(false);
     // Outpainting that starts at the source's end stays valid (it extends the song).
-    const extend = await generateMusic(engine, { ...noLm, task_type: 'repaint', src_audio: srcWav, repainting_start: 6, repainting_end: 8, inference_steps: 1 }, fixed([1]));
+    const extend = await generateMusic(
+      engine,
+      { ...noLm, task_type: 'repaint', src_audio: srcWav, repainting_start: 6, repainting_end: 8, inference_steps: 1 },
+      fixed([1]),
+    );
     expect(extend.success, extend.error ?? '').toBe(true);
     expect(extend.extraOutputs.latentFrames).toBe(200);
   });
@@ -162,7 +201,14 @@ describe('LM helpers', () => {
     const again = await createSample(engine, { query: 'lofi beat', instrumental: true }, { seed: a.seed, temperature: 0.85 });
     expect({ ...again, statusMessage: '' }).toEqual({ ...a, statusMessage: '' });
     const u = await understandMusic(engine, { audio_codes: codes, seed: 9 });
-    const u85 = await understandMusic(engine, { audio_codes: codes, seed: 9, temperature: 0.85, top_k: 0, top_p: 1.0, repetition_penalty: 1.0 });
+    const u85 = await understandMusic(engine, {
+      audio_codes: codes,
+      seed: 9,
+      temperature: 0.85,
+      top_k: 0,
+      top_p: 1.0,
+      repetition_penalty: 1.0,
+    });
     expect(u.success, u.error ?? '').toBe(true);
     expect(u85).toEqual(u);
     expect(u.seed).toBe(9);
@@ -172,7 +218,12 @@ describe('LM helpers', () => {
 
   it('accept upstream keyword names, empty codes ("NO USER INPUT") and the debug flag; unknown names are ParamErrors', async () => {
     const lines: string[] = [];
-    const r = await understandMusic(engine, { audio_codes: '', constrained_decoding_debug: true, onDebug: (m: string) => lines.push(m), seed: 1 });
+    const r = await understandMusic(engine, {
+      audio_codes: '',
+      constrained_decoding_debug: true,
+      onDebug: (m: string) => lines.push(m),
+      seed: 1,
+    });
     expect(r.success, r.error ?? '').toBe(true);
     expect(lines.some((l) => l.startsWith('[fsm phase 1]'))).toBe(true);
     const e = await understandMusic(engine, { audio_codes: codes, temprature: 0.5 }).catch((x: unknown) => x);

@@ -26,8 +26,17 @@ const ditMetas = (input: Record<string, unknown>) => formatMetas(initialItems(re
 describe('value forms', () => {
   it('reads every musically valid key spelling', () => {
     const cases: [string, string][] = [
-      ['C Major', 'C major'], ['c major', 'C major'], ['Am', 'A minor'], ['F# minor', 'F# minor'], ['Bb', 'Bb major'],
-      ['A minor', 'A minor'], ['C#m', 'C# minor'], ['Ebmaj', 'Eb major'], ['g MINOR', 'G minor'], ['F♯ minor', 'F♯ minor'], ['DM', 'D major'],
+      ['C Major', 'C major'],
+      ['c major', 'C major'],
+      ['Am', 'A minor'],
+      ['F# minor', 'F# minor'],
+      ['Bb', 'Bb major'],
+      ['A minor', 'A minor'],
+      ['C#m', 'C# minor'],
+      ['Ebmaj', 'Eb major'],
+      ['g MINOR', 'G minor'],
+      ['F♯ minor', 'F♯ minor'],
+      ['DM', 'D major'],
     ];
     for (const [s, canonical] of cases) {
       expect(parseKeyscale(s), s).toBe(canonical);
@@ -41,14 +50,24 @@ describe('value forms', () => {
   });
 
   it('reads time signatures as beats or fractions, numbers included', () => {
-    for (const [s, beats] of [['4/4', 4], ['3/4', 3], ['6/8', 6], ['2/4', 2], ['4', 4], [' 3 ', 3]] as const) expect(parseTimeSignature(s), s).toBe(beats);
+    for (const [s, beats] of [
+      ['4/4', 4],
+      ['3/4', 3],
+      ['6/8', 6],
+      ['2/4', 2],
+      ['4', 4],
+      [' 3 ', 3],
+    ] as const)
+      expect(parseTimeSignature(s), s).toBe(beats);
     expect(resolveParams({ timesignature: 6 }).timesignature).toBe('6');
     expect(resolveParams({ timesignature: '4/4' }).timesignature).toBe('4/4');
-    for (const bad of ['5', '7/8', '4/', 'common']) expect(paramError(() => resolveParams({ timesignature: bad })).param).toBe('timesignature');
+    for (const bad of ['5', '7/8', '4/', 'common'])
+      expect(paramError(() => resolveParams({ timesignature: bad })).param).toBe('timesignature');
   });
 
   it('vocal_language in any case, "" = unknown; bpm 0 / null and duration null / <= 0 = auto; LM filter off values', () => {
-    for (const lang of ['EN', 'en', 'Ja', '', 'unknown', 'UNKNOWN']) expect(resolveParams({ vocal_language: lang }).vocalLanguage).toBe(lang);
+    for (const lang of ['EN', 'en', 'Ja', '', 'unknown', 'UNKNOWN'])
+      expect(resolveParams({ vocal_language: lang }).vocalLanguage).toBe(lang);
     expect(paramError(() => resolveParams({ vocal_language: 'english' })).param).toBe('vocalLanguage');
     expect(resolveParams({ bpm: 0 }).bpm).toBe(0);
     expect(resolveParams({ bpm: null }).bpm).toBeNull();
@@ -69,8 +88,14 @@ describe('value forms', () => {
 
   it('accepts every upstream dataclass field: use_cot_lyrics, cot_*, constrained_decoding_debug', () => {
     const p = resolveParams({
-      use_cot_lyrics: true, cot_bpm: 120, cot_keyscale: 'C major', cot_timesignature: '4', cot_duration: 30.0, cot_vocal_language: 'en',
-      cot_caption: 'x', cot_lyrics: 'y',
+      use_cot_lyrics: true,
+      cot_bpm: 120,
+      cot_keyscale: 'C major',
+      cot_timesignature: '4',
+      cot_duration: 30.0,
+      cot_vocal_language: 'en',
+      cot_caption: 'x',
+      cot_lyrics: 'y',
     });
     expect(p).toMatchObject({ useCotLyrics: true, cotBpm: 120, cotKeyscale: 'C major', cotDuration: 30, cotVocalLanguage: 'en' });
     expect(resolveParams().useCotLyrics).toBe(false);
@@ -83,9 +108,13 @@ describe('value forms', () => {
       '- bpm: 80\n- timesignature: 4/4\n- keyscale: C Major\n- duration: 60 seconds\n',
     );
     // bpm 0 is N/A (upstream `if bpm:`); blank strings are N/A; " Am " reaches the DiT as written.
-    expect(ditMetas({ bpm: 0, keyscale: ' Am ', timesignature: '  ' })).toBe('- bpm: N/A\n- timesignature: N/A\n- keyscale:  Am \n- duration: 30 seconds\n');
+    expect(ditMetas({ bpm: 0, keyscale: ' Am ', timesignature: '  ' })).toBe(
+      '- bpm: N/A\n- timesignature: N/A\n- keyscale:  Am \n- duration: 30 seconds\n',
+    );
     expect(userMetas(resolveParams({ keyscale: ' Am ', timesignature: ' 6/8 ', bpm: 0, duration: 45.7, vocal_language: 'EN' }))).toEqual({
-      keyscale: 'Am', timesignature: '6/8', duration: '45',
+      keyscale: 'Am',
+      timesignature: '6/8',
+      duration: '45',
     });
     expect(userMetas(resolveParams({ keyscale: 'N/A', bpm: 96 }))).toEqual({ bpm: '96' });
   });
@@ -98,7 +127,10 @@ describe('thinking and use_cot_* (upstream generate_music)', () => {
     expect(phases({})).toEqual({ cot: true, codes: true });
     expect(phases({ thinking: false })).toEqual({ cot: true, codes: false });
     expect(phases({ thinking: false, use_cot_metas: false })).toEqual({ cot: false, codes: false });
-    expect(phases({ thinking: false, use_cot_metas: false, use_cot_caption: false, use_cot_language: false })).toEqual({ cot: false, codes: false });
+    expect(phases({ thinking: false, use_cot_metas: false, use_cot_caption: false, use_cot_language: false })).toEqual({
+      cot: false,
+      codes: false,
+    });
     expect(phases({ use_cot_metas: false })).toEqual({ cot: false, codes: true });
     // Every meta given: the CoT has nothing to write; user codes: no Phase 2.
     expect(phases({ bpm: 90, keyscale: 'Am', timesignature: '4/4', duration: 20 })).toEqual({ cot: false, codes: true });
@@ -107,7 +139,8 @@ describe('thinking and use_cot_* (upstream generate_music)', () => {
   });
 
   it('skips the LM for cover, cover-nofsq, repaint and extract; lego and complete get Phase 1 and keep their source', () => {
-    for (const task of ['cover', 'cover-nofsq', 'repaint', 'extract']) expect(phases({ task_type: task }), task).toEqual({ cot: false, codes: false });
+    for (const task of ['cover', 'cover-nofsq', 'repaint', 'extract'])
+      expect(phases({ task_type: task }), task).toEqual({ cot: false, codes: false });
     for (const task of ['lego', 'complete']) expect(phases({ task_type: task }), task).toEqual({ cot: true, codes: false });
   });
 });

@@ -9,12 +9,19 @@ import { byteMutations, fuzz, fuzzRuns, fuzzSeed, logReport, mutateBytes } from 
 
 function tone(rate: number, seconds: number, channels: number): Pcm {
   const n = Math.round(rate * seconds);
-  return { sampleRate: rate, channels: Array.from({ length: channels }, (_, c) => Float32Array.from({ length: n }, (_, i) => 0.5 * Math.sin((2 * Math.PI * (220 + 110 * c) * i) / rate))) };
+  return {
+    sampleRate: rate,
+    channels: Array.from({ length: channels }, (_, c) =>
+      Float32Array.from({ length: n }, (_, i) => 0.5 * Math.sin((2 * Math.PI * (220 + 110 * c) * i) / rate)),
+    ),
+  };
 }
 
 /** A WAVE_FORMAT_EXTENSIBLE 24-bit file of `channels` channels (the layout writeWav does not make). */
 function extensible24(pcm: Pcm): Uint8Array {
-  const ch = pcm.channels.length, n = pcm.channels[0].length, data = n * ch * 3;
+  const ch = pcm.channels.length,
+    n = pcm.channels[0].length,
+    data = n * ch * 3;
   const b = new Uint8Array(68 + data);
   const v = new DataView(b.buffer);
   const put = (at: number, s: string) => [...s].forEach((c, i) => (b[at + i] = c.charCodeAt(0)));
@@ -65,7 +72,10 @@ describe('audio readers under mutation', () => {
     for (const s of seeds) await exercise(s);
     let total = 0;
     for (const [i, seed] of seeds.entries()) {
-      const r = await fuzz(byteMutations(80), (m) => exercise(mutateBytes(seed, m)), isAudioError, { runs: fuzzRuns(1000), seed: fuzzSeed(1700 + i) });
+      const r = await fuzz(byteMutations(80), (m) => exercise(mutateBytes(seed, m)), isAudioError, {
+        runs: fuzzRuns(1000),
+        seed: fuzzSeed(1700 + i),
+      });
       logReport(`wav seed ${i}`, r);
       total += r.cases;
     }
@@ -75,7 +85,10 @@ describe('audio readers under mutation', () => {
   it('FLAC', async () => {
     const seed = await encodeFlac(tone(16000, 0.05, 2));
     await exercise(seed, false);
-    const r = await fuzz(byteMutations(64), (m) => exercise(mutateBytes(seed, m), false), isAudioError, { runs: fuzzRuns(2000), seed: fuzzSeed(1711) });
+    const r = await fuzz(byteMutations(64), (m) => exercise(mutateBytes(seed, m), false), isAudioError, {
+      runs: fuzzRuns(2000),
+      seed: fuzzSeed(1711),
+    });
     logReport('flac', r);
     expect(r.cases).toBe(fuzzRuns(2000));
   });
@@ -86,7 +99,10 @@ describe('audio readers under mutation', () => {
     // mpg123 reports each bad frame on the console; the cases check the errors themselves.
     const quiet = vi.spyOn(console, 'error').mockImplementation(() => {});
     try {
-      const r = await fuzz(byteMutations(64), (m) => exercise(mutateBytes(seed, m), false), isAudioError, { runs: fuzzRuns(2000), seed: fuzzSeed(1712) });
+      const r = await fuzz(byteMutations(64), (m) => exercise(mutateBytes(seed, m), false), isAudioError, {
+        runs: fuzzRuns(2000),
+        seed: fuzzSeed(1712),
+      });
       logReport('mp3', r);
       expect(r.cases).toBe(fuzzRuns(2000));
     } finally {

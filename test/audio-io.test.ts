@@ -26,7 +26,8 @@ const tmp = (ext: string) => join(DIR, `${fileNo++}.${ext}`);
 /** A stereo test signal: tones well inside the mp3 passband, different per channel. */
 function signal(rate: number, seconds: number): Float32Array[] {
   const n = Math.round(rate * seconds);
-  const l = new Float32Array(n), r = new Float32Array(n);
+  const l = new Float32Array(n),
+    r = new Float32Array(n);
   for (let i = 0; i < n; i++) {
     const t = i / rate;
     l[i] = 0.4 * Math.sin(2 * Math.PI * 440 * t) + 0.2 * Math.sin(2 * Math.PI * 3000 * t);
@@ -38,7 +39,8 @@ function signal(rate: number, seconds: number): Float32Array[] {
 /** SNR in dB of `got` (interleaved) against the planar reference, over frames [from, to). */
 function snrDb(got: Float32Array, ref: Float32Array[], from: number, to: number, lag = 0): number {
   const ch = ref.length;
-  let s = 0, e = 0;
+  let s = 0,
+    e = 0;
   for (let i = from; i < to; i++) {
     for (let c = 0; c < ch; c++) {
       const x = ref[c][i];
@@ -53,11 +55,12 @@ function snrDb(got: Float32Array, ref: Float32Array[], from: number, to: number,
 /** The lag in [-max, max] maximising the cross-correlation of channel 0. */
 function bestLag(got: Float32Array, ref: Float32Array[], max: number): number {
   const ch = ref.length;
-  let best = 0, bestV = -Infinity;
+  let best = 0,
+    bestV = -Infinity;
   for (let lag = -max; lag <= max; lag++) {
     let v = 0;
     for (let i = max; i < ref[0].length - max; i++) v += got[(i + lag) * ch] * ref[0][i];
-    if (v > bestV) (bestV = v), (best = lag);
+    if (v > bestV) ((bestV = v), (best = lag));
   }
   return best;
 }
@@ -102,7 +105,8 @@ describe('audio output formats, checked by independent decoders', () => {
     const d = await ffmpegDecode(p);
     expect([d.rate, d.channels, d.data.length]).toEqual([48000, 2, 2 * n]);
     let worst = 0;
-    for (let i = 0; i < n; i++) for (let c = 0; c < 2; c++) worst = Math.max(worst, Math.abs(d.data[2 * i + c] * 32768 - int16(chans[c][i])));
+    for (let i = 0; i < n; i++)
+      for (let c = 0; c < 2; c++) worst = Math.max(worst, Math.abs(d.data[2 * i + c] * 32768 - int16(chans[c][i])));
     expect(worst).toBe(0);
   });
 
@@ -111,7 +115,9 @@ describe('audio output formats, checked by independent decoders', () => {
     await saveAudio(p, { sampleRate: 44100, channels: chans }, { format: 'wav32' });
     const d = await ffmpegDecode(p);
     expect([d.rate, d.channels, d.data.length]).toEqual([44100, 2, 2 * n]);
-    for (let i = 0; i < n; i++) for (let c = 0; c < 2; c++) if (d.data[2 * i + c] !== chans[c][i]) throw new Error(`sample ${i}/${c}: ${d.data[2 * i + c]} != ${chans[c][i]}`);
+    for (let i = 0; i < n; i++)
+      for (let c = 0; c < 2; c++)
+        if (d.data[2 * i + c] !== chans[c][i]) throw new Error(`sample ${i}/${c}: ${d.data[2 * i + c]} != ${chans[c][i]}`);
     expect(d.data[2 * (n - 1)]).toBe(1.5);
   });
 
@@ -145,7 +151,9 @@ describe('audio output formats, checked by independent decoders', () => {
     await expect(encodeAudio(pcm, { format: 'ogg' as never })).rejects.toThrow(/unknown audio format 'ogg'/);
     const bad = Float32Array.from(src[0]);
     bad[10] = NaN;
-    await expect(saveAudio(join(DIR, 'nan.flac'), { sampleRate: rate, channels: [bad, src[1]] })).rejects.toThrow(/nan\.flac: sample 10 is NaN/);
+    await expect(saveAudio(join(DIR, 'nan.flac'), { sampleRate: rate, channels: [bad, src[1]] })).rejects.toThrow(
+      /nan\.flac: sample 10 is NaN/,
+    );
     await expect(encodeAudio({ sampleRate: rate, channels: [src[0], src[1].subarray(1)] })).rejects.toThrow(AudioError);
   });
 });
@@ -187,7 +195,7 @@ describe('audio input', () => {
     const d = await decodeAudio(readFileSync(p), p);
     expect([d.sampleRate, d.channels.length, d.channels[0].length]).toEqual([rate, 2, src[0].length]);
     const inter = new Float32Array(src[0].length * 2);
-    for (let i = 0; i < src[0].length; i++) (inter[2 * i] = d.channels[0][i]), (inter[2 * i + 1] = d.channels[1][i]);
+    for (let i = 0; i < src[0].length; i++) ((inter[2 * i] = d.channels[0][i]), (inter[2 * i + 1] = d.channels[1][i]));
     expect(snrDb(inter, src, 2000, src[0].length - 2000)).toBeGreaterThan(25);
   });
 
@@ -233,10 +241,19 @@ describe('audio input', () => {
       [write('b12.wav', hdr12), /b12\.wav: unsupported WAV encoding: format 1, 12 bits/],
       [write('nodata.wav', noData), /nodata\.wav: WAV has no data chunk/],
       [write('trunc.flac', flac.subarray(0, 200)), /trunc\.flac: truncated or corrupt FLAC: 0 of 13230 samples decoded/],
-      [write('cut.flac', flac.subarray(0, Math.floor(flac.length / 2))), /cut\.flac: truncated or corrupt FLAC: \d+ of 13230 samples decoded/],
-      [write('junk.flac', Buffer.concat([flac.subarray(0, 42), Buffer.alloc(4000, 0x55)])), /junk\.flac: truncated or corrupt FLAC: 0 of 13230/],
+      [
+        write('cut.flac', flac.subarray(0, Math.floor(flac.length / 2))),
+        /cut\.flac: truncated or corrupt FLAC: \d+ of 13230 samples decoded/,
+      ],
+      [
+        write('junk.flac', Buffer.concat([flac.subarray(0, 42), Buffer.alloc(4000, 0x55)])),
+        /junk\.flac: truncated or corrupt FLAC: 0 of 13230/,
+      ],
       // A valid frame header followed by junk decodes to digital silence at best.
-      [write('junk.mp3', Buffer.concat([Buffer.from([0xff, 0xfb, 0x90, 0x64]), Buffer.alloc(3000, 0x11)])), /junk\.mp3: (corrupt MP3|MP3 holds no audio|audio is silent)/],
+      [
+        write('junk.mp3', Buffer.concat([Buffer.from([0xff, 0xfb, 0x90, 0x64]), Buffer.alloc(3000, 0x11)])),
+        /junk\.mp3: (corrupt MP3|MP3 holds no audio|audio is silent)/,
+      ],
       [silent, /audio is silent \(peak 0\.00e\+0 < 1e-6\)/],
     ];
     for (const [p, re] of cases) {
@@ -258,7 +275,12 @@ describe('decoder fuzz', () => {
   it('damaged wav/flac/mp3 files decode or throw AudioError, never anything else', async () => {
     const r = rng(11);
     const pcm = { sampleRate: 22050, channels: signal(22050, 0.1) };
-    const seeds = [await encodeAudio(pcm, { format: 'wav' }), await encodeAudio(pcm, { format: 'wav32' }), await encodeAudio(pcm, { format: 'flac' }), await encodeAudio({ sampleRate: 48000, channels: signal(48000, 0.1) }, { format: 'mp3' })];
+    const seeds = [
+      await encodeAudio(pcm, { format: 'wav' }),
+      await encodeAudio(pcm, { format: 'wav32' }),
+      await encodeAudio(pcm, { format: 'flac' }),
+      await encodeAudio({ sampleRate: 48000, channels: signal(48000, 0.1) }, { format: 'mp3' }),
+    ];
     let rejected = 0;
     for (let i = 0; i < 200; i++) {
       const seed = seeds[i % seeds.length];
@@ -281,7 +303,13 @@ describe('resampler', () => {
   const rms = (x: Float32Array, from: number, to: number) => Math.sqrt(x.subarray(from, to).reduce((a, v) => a + v * v, 0) / (to - from));
 
   it('passband: tones below 0.9 x Nyquist come out within 1e-4 of the ideal samples', () => {
-    for (const [a, b, f] of [[44100, 48000, 1000], [48000, 44100, 19000], [16000, 48000, 7000], [22050, 48000, 3000], [48000, 48000, 100]]) {
+    for (const [a, b, f] of [
+      [44100, 48000, 1000],
+      [48000, 44100, 19000],
+      [16000, 48000, 7000],
+      [22050, 48000, 3000],
+      [48000, 48000, 100],
+    ]) {
       const y = resampleChannel(tone(f, a, a / 2), a, b);
       expect(y.length).toBe(Math.ceil(((a / 2) * b) / a));
       const ideal = tone(f, b, y.length);
@@ -292,7 +320,11 @@ describe('resampler', () => {
   });
 
   it('stopband: a tone above the new Nyquist is attenuated by more than 90 dB', () => {
-    for (const [a, b, f] of [[48000, 44100, 23000], [48000, 16000, 9000], [44100, 22050, 12000]]) {
+    for (const [a, b, f] of [
+      [48000, 44100, 23000],
+      [48000, 16000, 9000],
+      [44100, 22050, 12000],
+    ]) {
       const y = resampleChannel(tone(f, a, a), a, b);
       const att = 20 * Math.log10(rms(y, 200, y.length - 200) / Math.SQRT1_2);
       expect(att, `${a}->${b} at ${f} Hz`).toBeLessThan(-90);
@@ -300,7 +332,12 @@ describe('resampler', () => {
   });
 
   it('coprime rates (48000 branches and more) use the interpolated table: same accuracy, bounded cost', () => {
-    for (const [a, b, f] of [[8191, 48000, 1000], [44101, 48000, 15000], [383999, 48000, 5000], [48000, 44099, 19000]]) {
+    for (const [a, b, f] of [
+      [8191, 48000, 1000],
+      [44101, 48000, 15000],
+      [383999, 48000, 5000],
+      [48000, 44099, 19000],
+    ]) {
       const t0 = performance.now();
       const y = resampleChannel(tone(f, a, Math.floor(a / 4)), a, b);
       // A hang bound, not a timing: the exact 48000-branch table took seconds and 50 MB per rate pair.

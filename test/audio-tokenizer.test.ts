@@ -61,7 +61,9 @@ describe('FSQ', () => {
   });
 
   it('maps large |z| to the end levels and z = 0 to the middle (round half up)', () => {
-    const { indices, codes } = fsq.quantize(Float32Array.from([100, 100, 100, 100, 100, 100, -100, -100, -100, -100, -100, -100, 0, 0, 0, 0, 0, 0]));
+    const { indices, codes } = fsq.quantize(
+      Float32Array.from([100, 100, 100, 100, 100, 100, -100, -100, -100, -100, -100, -100, 0, 0, 0, 0, 0, 0]),
+    );
     expect(indices[0]).toBe(63999);
     expect(indices[1]).toBe(0);
     // L=8: floor(7*(0+1)/2 + 0.5) = 4 -> code (2/7)*4 - 1 in float32; L=5: 2 -> code 0.
@@ -77,8 +79,14 @@ describe('AudioTokenizer (tiny checkpoint)', () => {
       const tok = new AudioTokenizer(weights, config);
       ckpt.dispose();
       const t = 12;
-      const lat = Tensor.fromArray(Float32Array.from({ length: t * 64 }, (_, i) => Math.sin(i * 0.37)), [1, t, 64]);
-      const silence = Tensor.fromArray(Float32Array.from({ length: 10 * 64 }, (_, i) => Math.cos(i * 0.11) * 0.1), [1, 10, 64]);
+      const lat = Tensor.fromArray(
+        Float32Array.from({ length: t * 64 }, (_, i) => Math.sin(i * 0.37)),
+        [1, t, 64],
+      );
+      const silence = Tensor.fromArray(
+        Float32Array.from({ length: 10 * 64 }, (_, i) => Math.cos(i * 0.11) * 0.1),
+        [1, 10, 64],
+      );
       const r = await tok.tokenize(lat, silence);
       expect(r.frames5Hz).toBe(3);
       expect(Array.from(r.tokenMask)).toEqual([1, 1, 1]);
@@ -88,8 +96,12 @@ describe('AudioTokenizer (tiny checkpoint)', () => {
       expect(back.hints.shape).toEqual([1, 13, 64]);
       // Padding appends the first silence frames (upstream _prepare_precomputed_lm_hints).
       const padded = tok.hintsFromCodeString(formatAudioCodes(r.indices), { targetFrames: 18, silenceLatent: silence });
-      expect(Array.from(await padded.hints.narrow(1, 15, 3).contiguous().toFloat32())).toEqual(Array.from((await silence.toFloat32()).subarray(0, 3 * 64)));
-      expect(() => tok.hintsFromCodeString(formatAudioCodes(r.indices), { targetFrames: 40, silenceLatent: silence })).toThrow(/needs a silence latent/);
+      expect(Array.from(await padded.hints.narrow(1, 15, 3).contiguous().toFloat32())).toEqual(
+        Array.from((await silence.toFloat32()).subarray(0, 3 * 64)),
+      );
+      expect(() => tok.hintsFromCodeString(formatAudioCodes(r.indices), { targetFrames: 40, silenceLatent: silence })).toThrow(
+        /needs a silence latent/,
+      );
       // Without padding the detokenizer yields 5 frames per code.
       expect(tok.detokenize(r.quantized).shape).toEqual([1, 15, 64]);
       await expect(tok.tokenize(lat, silence.narrow(1, 0, 2))).rejects.toThrow(ShapeError);

@@ -11,9 +11,7 @@ const all: OpCase[] = Object.entries(modules)
   .filter(([path]) => !path.endsWith('harness.ts'))
   .flatMap(([, m]) => m.cases ?? []);
 
-const backends: { name: string; device: Device; impl: 'fast' | 'reference' }[] = [
-  { name: 'cpu', device: 'cpu', impl: 'fast' },
-];
+const backends: { name: string; device: Device; impl: 'fast' | 'reference' }[] = [{ name: 'cpu', device: 'cpu', impl: 'fast' }];
 if (cudaInfo().available) backends.push({ name: 'cuda', device: 'cuda', impl: 'fast' });
 
 function outputs(c: OpCase, device: Device, impl: 'fast' | 'reference'): Float64Array[] {
@@ -47,9 +45,11 @@ for (const b of backends) {
         const got = outputs(c, b.device, b.impl);
         expect(got.length).toBe(ref.length);
         for (let k = 0; k < ref.length; k++) {
-          const r = ref[k], g = got[k];
+          const r = ref[k],
+            g = got[k];
           expect(g.length, `output ${k} length`).toBe(r.length);
-          let worst = 0, at = -1;
+          let worst = 0,
+            at = -1;
           for (let i = 0; i < r.length; i++) {
             const bound = c.tol.exact ? 0 : c.tol.atol + (c.tol.rtol ?? 0) * Math.abs(r[i]);
             const d = Math.abs(g[i] - r[i]);
@@ -59,7 +59,10 @@ for (const b of backends) {
               at = i;
             }
           }
-          expect(at, `${c.op} ${c.name} output ${k}: element ${at} got ${g[at]} want ${r[at]} (tolerance ${c.tol.atol}+${c.tol.rtol ?? 0}|ref|: ${c.tol.why})`).toBe(-1);
+          expect(
+            at,
+            `${c.op} ${c.name} output ${k}: element ${at} got ${g[at]} want ${r[at]} (tolerance ${c.tol.atol}+${c.tol.rtol ?? 0}|ref|: ${c.tol.why})`,
+          ).toBe(-1);
         }
       });
     }

@@ -20,7 +20,11 @@ interface Violation {
 function cruise(cwd: string): { violations: Violation[]; modules: number } {
   let out: string;
   try {
-    out = execFileSync(process.execPath, [depcruiseBin(), 'src', '--config', config, '--output-type', 'json'], { cwd, encoding: 'utf8', maxBuffer: 64 << 20 });
+    out = execFileSync(process.execPath, [depcruiseBin(), 'src', '--config', config, '--output-type', 'json'], {
+      cwd,
+      encoding: 'utf8',
+      maxBuffer: 64 << 20,
+    });
   } catch (e) {
     // depcruise exits non-zero when it finds errors; its report is still on stdout.
     out = (e as { stdout?: string }).stdout ?? '';
@@ -53,13 +57,18 @@ describe('import boundaries', () => {
         mkdirSync(join(dir, path, '..'), { recursive: true });
         writeFileSync(join(dir, path), text);
       };
-      file('tsconfig.json', JSON.stringify({ compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext', strict: true }, include: ['src'] }));
+      file(
+        'tsconfig.json',
+        JSON.stringify({ compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext', strict: true }, include: ['src'] }),
+      );
       file('src/runtime/tensor.ts', "import { plan } from '../pipeline/plan.js';\nexport const t = plan;\n");
       file('src/pipeline/plan.ts', "import { io } from '../io/read.js';\nexport const plan = io;\n");
       file('src/io/read.ts', 'export const io = 1;\n');
       file('src/cli/main.ts', "import { plan } from '../pipeline/plan.js';\nexport const main = plan;\n");
       file('src/server/app.ts', "import { main } from '../cli/main.js';\nexport const serve = main;\n");
-      const found = cruise(dir).violations.map((v) => `${v.from} -> ${v.to} (${v.rule.name})`).sort();
+      const found = cruise(dir)
+        .violations.map((v) => `${v.from} -> ${v.to} (${v.rule.name})`)
+        .sort();
       expect(found).toEqual([
         'src/runtime/tensor.ts -> src/pipeline/plan.ts (runtime-imports-above)',
         'src/server/app.ts -> src/cli/main.ts (server-imports-above)',

@@ -12,7 +12,11 @@ const GOLD = 'test/fixtures/golden/checkpoints';
 
 /** A safetensors file of 1-D F32 tensors. */
 function safetensors(tensors: Record<string, number[]>): Buffer {
-  return encodeSafetensors(Object.fromEntries(Object.entries(tensors).map(([name, v]) => [name, { dtype: 'F32' as const, shape: [v.length], data: new Float32Array(v) }])));
+  return encodeSafetensors(
+    Object.fromEntries(
+      Object.entries(tensors).map(([name, v]) => [name, { dtype: 'F32' as const, shape: [v.length], data: new Float32Array(v) }]),
+    ),
+  );
 }
 
 function dir(files: Record<string, string | Buffer>): string {
@@ -57,7 +61,9 @@ describe('Checkpoint', () => {
 
   it('checks expected shapes and dtypes', () => {
     const ck = Checkpoint.open(`${GOLD}/acestep-5Hz-lm-tiny`);
-    expect(() => ck.get('model.embed_tokens.weight', { shape: [300, 47] })).toThrow(/\[model\.embed_tokens\.weight\]: shape \[300, 64\] but the model expects \[300, 47\]/);
+    expect(() => ck.get('model.embed_tokens.weight', { shape: [300, 47] })).toThrow(
+      /\[model\.embed_tokens\.weight\]: shape \[300, 64\] but the model expects \[300, 47\]/,
+    );
     expect(() => ck.get('model.embed_tokens.weight', { dtype: 'bf16' })).toThrow(/dtype f32 but the model expects bf16/);
     ck.get('model.embed_tokens.weight', { shape: [300, 64], dtype: ['f32', 'bf16'] }).dispose();
     expect(() => ck.get('nope.weight')).toThrow(CheckpointError);
@@ -77,7 +83,9 @@ describe('Checkpoint', () => {
       err = e;
     }
     expect(err).toBeInstanceOf(CheckpointError);
-    expect((err as CheckpointError).message).toMatch(/1 missing tensor\(s\): model\.extra\.weight; 1 unexpected tensor\(s\): model\.embed_tokens\.weight/);
+    expect((err as CheckpointError).message).toMatch(
+      /1 missing tensor\(s\): model\.extra\.weight; 1 unexpected tensor\(s\): model\.embed_tokens\.weight/,
+    );
     expect((err as { missing: string[] }).missing).toEqual(['model.extra.weight']);
     ck.expectTensors(all.slice(1), { ignoreUnexpected: [/embed_tokens/] });
     ck.dispose();
@@ -90,7 +98,11 @@ describe('Checkpoint', () => {
       'model-00002-of-00002.safetensors': safetensors({ 'model.c': [4, 5, 6] }),
       'model.safetensors.index.json': JSON.stringify({
         metadata: { total_size: 24 },
-        weight_map: { 'model.a': 'model-00001-of-00002.safetensors', 'model.b': 'model-00001-of-00002.safetensors', 'model.c': 'model-00002-of-00002.safetensors' },
+        weight_map: {
+          'model.a': 'model-00001-of-00002.safetensors',
+          'model.b': 'model-00001-of-00002.safetensors',
+          'model.c': 'model-00002-of-00002.safetensors',
+        },
       }),
     });
     const ck = Checkpoint.open(d, { stripPrefix: 'model.' });
@@ -113,9 +125,13 @@ describe('Checkpoint', () => {
     const shard = (wm: unknown, files: Record<string, Buffer> = { 's1.safetensors': st }) =>
       Checkpoint.open(dir({ 'config.json': '{}', 'model.safetensors.index.json': JSON.stringify({ weight_map: wm }), ...files }));
     expect(() => shard({ a: '../s1.safetensors' })).toThrow(/not a shard file name/);
-    expect(() => shard({ a: 's2.safetensors' })).toThrow(/s2\.safetensors \[a\]: shard 's2\.safetensors' listed in model\.safetensors\.index\.json is missing/);
+    expect(() => shard({ a: 's2.safetensors' })).toThrow(
+      /s2\.safetensors \[a\]: shard 's2\.safetensors' listed in model\.safetensors\.index\.json is missing/,
+    );
     expect(() => shard({ b: 's1.safetensors' })).toThrow(/s1\.safetensors \[b\]: tensor listed in .* is not in this shard/);
-    expect(() => shard({ a: 's1.safetensors' }, { 's1.safetensors': safetensors({ a: [1], z: [2] }) })).toThrow(/\[z\]: tensor is in this shard but/);
+    expect(() => shard({ a: 's1.safetensors' }, { 's1.safetensors': safetensors({ a: [1], z: [2] }) })).toThrow(
+      /\[z\]: tensor is in this shard but/,
+    );
     expect(() => shard({})).toThrow(/weight_map is empty/);
     expect(() => shard(null)).toThrow(/no weight_map object/);
     // With a strip prefix, 'model.a' and 'a' would both become 'a'.

@@ -38,31 +38,61 @@ async function cli(args: string[], env: Record<string, string> = {}): Promise<Ru
     const code = await runCli(args, { stdout: { write: (s: string) => (out += s) }, stderr: { write: (s: string) => (err += s) } });
     return { code, out, err };
   } finally {
-    for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k];
-    else process.env[k] = v;
+    for (const [k, v] of Object.entries(saved))
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
   }
 }
 
 const base = () => ['--checkpoints', ckpt, '--backend', 'cpu', '--lm-max-model-len', '1024'];
-const quickGen = () => ['generate', ...base(), '--caption', 'warm lofi beat', '--duration', '6', '--steps', '2', '--batch', '1', '--use-random-seed', 'false', '--seeds', '7', '--format', 'wav32'];
+const quickGen = () => [
+  'generate',
+  ...base(),
+  '--caption',
+  'warm lofi beat',
+  '--duration',
+  '6',
+  '--steps',
+  '2',
+  '--batch',
+  '1',
+  '--use-random-seed',
+  'false',
+  '--seeds',
+  '7',
+  '--format',
+  'wav32',
+];
 
 describe('acestep --help and --version', () => {
   it('generate --help lists every parameter flag with the range and default of the parameter table', async () => {
     const r = await cli(['generate', '--help']);
     expect(r.code).toBe(0);
     const help = r.out.replace(/\s+/g, ' ');
-    for (const [specs, defaults] of [[PARAM_SPECS, DEFAULT_PARAMS], [CONFIG_SPECS, DEFAULT_CONFIG]] as const) {
+    for (const [specs, defaults] of [
+      [PARAM_SPECS, DEFAULT_PARAMS],
+      [CONFIG_SPECS, DEFAULT_CONFIG],
+    ] as const) {
       for (const [name, spec] of Object.entries(specs)) {
         if (NOT_FLAGS.has(name)) continue; // --lora / --lora-scale load the adapter instead
         expect(help).toContain(`--${kebab(name)} `);
         const d = (defaults as Record<string, unknown>)[name];
-        const shown = d === null ? 'none' : typeof d === 'string' ? JSON.stringify(d.length > 40 ? `${d.slice(0, 37)}...` : d) : Array.isArray(d) ? `[${d.join(',')}]` : String(d);
+        const shown =
+          d === null
+            ? 'none'
+            : typeof d === 'string'
+              ? JSON.stringify(d.length > 40 ? `${d.slice(0, 37)}...` : d)
+              : Array.isArray(d)
+                ? `[${d.join(',')}]`
+                : String(d);
         expect(help, name).toContain(`(default ${shown})`);
-        if (spec.min !== undefined && spec.max !== undefined && spec.kind !== 'list') expect(help, name).toContain(`${spec.minOpen ? '(' : '['}${spec.min}, ${spec.max}]`);
+        if (spec.min !== undefined && spec.max !== undefined && spec.kind !== 'list')
+          expect(help, name).toContain(`${spec.minOpen ? '(' : '['}${spec.min}, ${spec.max}]`);
       }
     }
     expect(help).toContain('--inference-steps <n> diffusion steps: integer [1, 200] (default 8)');
-    for (const flag of ['--lyrics-file', '--params', '--lora <path>', '--lora-scale', '--json', '--checkpoints']) expect(help).toContain(flag);
+    for (const flag of ['--lyrics-file', '--params', '--lora <path>', '--lora-scale', '--json', '--checkpoints'])
+      expect(help).toContain(flag);
     expect(help).toMatch(/Exit codes: 0 success 1 the run failed .* 2 bad usage .* 3 checkpoints missing .* 4 a download failed/);
   });
 
@@ -75,7 +105,9 @@ describe('acestep --help and --version', () => {
     for (const c of ['understand', 'create-sample', 'format-sample', 'download']) {
       const h = await cli([c, '--help']);
       expect(h.code, c).toBe(0);
-      if (c !== 'download') for (const f of ['--lm-temperature', '--lm-top-k', '--lm-top-p', '--lm-repetition-penalty', '--use-constrained-decoding', '--seed']) expect(h.out, `${c} ${f}`).toContain(f);
+      if (c !== 'download')
+        for (const f of ['--lm-temperature', '--lm-top-k', '--lm-top-p', '--lm-repetition-penalty', '--use-constrained-decoding', '--seed'])
+          expect(h.out, `${c} ${f}`).toContain(f);
     }
   });
 });
@@ -87,12 +119,37 @@ describe('acestep generate', () => {
     const paramsFile = join(dir, 'p.json');
     writeFileSync(paramsFile, JSON.stringify({ caption: 'from file', inference_steps: 5, shift: 2, bpm: 100 }));
     const out = join(dir, 'out1');
-    const r = await cli([...quickGen(), '--params', paramsFile, '--lyrics-file', lyrics, '--inference_steps=2', '--lm_top_k', '5', '--lm-top-p', '0.8', '--lm-repetition-penalty', '1.1', '--out', out, '--json']);
+    const r = await cli([
+      ...quickGen(),
+      '--params',
+      paramsFile,
+      '--lyrics-file',
+      lyrics,
+      '--inference_steps=2',
+      '--lm_top_k',
+      '5',
+      '--lm-top-p',
+      '0.8',
+      '--lm-repetition-penalty',
+      '1.1',
+      '--out',
+      out,
+      '--json',
+    ]);
     expect(r.code, r.err).toBe(0);
     const res = JSON.parse(r.out) as { success: boolean; audios: { path: string; params: Record<string, unknown> }[] };
     expect(res.success).toBe(true);
     const p = res.audios[0].params;
-    expect(p).toMatchObject({ caption: 'warm lofi beat', lyrics: '[Verse]\nline one\nline two', inference_steps: 2, shift: 2, bpm: 100, seed: 7, lm_top_k: 5, lm_top_p: 0.8 });
+    expect(p).toMatchObject({
+      caption: 'warm lofi beat',
+      lyrics: '[Verse]\nline one\nline two',
+      inference_steps: 2,
+      shift: 2,
+      bpm: 100,
+      seed: 7,
+      lm_top_k: 5,
+      lm_top_p: 0.8,
+    });
     expect(res.audios[0].path.startsWith(out)).toBe(true);
     expect(readFileSync(res.audios[0].path).subarray(0, 4).toString()).toBe('RIFF');
     // Each audio-code string appears once; later places point to it.
@@ -100,7 +157,15 @@ describe('acestep generate', () => {
     expect(new Set(codes).size).toBe(codes.length);
     // Progress: plain lines (stderr is no terminal), every stage, no carriage returns.
     expect(r.err).not.toContain('\r');
-    for (const line of ['loaded DiT (acestep-v15-turbo)', 'loaded text encoder', 'loaded VAE', 'loaded 5 Hz LM', 'diffusion: 2/2 steps', 'saving: 1/1 files']) expect(r.err).toContain(line);
+    for (const line of [
+      'loaded DiT (acestep-v15-turbo)',
+      'loaded text encoder',
+      'loaded VAE',
+      'loaded 5 Hz LM',
+      'diffusion: 2/2 steps',
+      'saving: 1/1 files',
+    ])
+      expect(r.err).toContain(line);
     expect(r.err).toMatch(/LM audio codes item 1: \d+\/30 tokens/); // 6 s at 5 codes/s
     expect(r.err).toMatch(/VAE decode: (\d+)\/\1 tiles/);
   });
@@ -113,7 +178,18 @@ describe('acestep generate', () => {
     expect([seed, secs]).toEqual(['seed 7', '6.0 s']);
     const lora = join(dir, 'lora');
     writeAdapter(lora);
-    const adapted = await cli([...quickGen(), '--thinking', 'false', '--lora', lora, '--lora-scale', '0.5', '--out', join(dir, 'out3'), '--json']);
+    const adapted = await cli([
+      ...quickGen(),
+      '--thinking',
+      'false',
+      '--lora',
+      lora,
+      '--lora-scale',
+      '0.5',
+      '--out',
+      join(dir, 'out3'),
+      '--json',
+    ]);
     expect(adapted.code, adapted.err).toBe(0);
     expect(adapted.err).toContain("loaded lora adapter 'lora' (scale 0.5)");
     const a = (JSON.parse(adapted.out) as { audios: { path: string; params: Record<string, unknown> }[] }).audios[0];
@@ -139,7 +215,9 @@ describe('acestep generate', () => {
     expect(badOut.err).not.toContain('loading');
     const badScale = await cli([...quickGen(), '--lora-scale', '0.5']);
     expect([badScale.code, badScale.err.split('\n')[0]]).toEqual([2, 'acestep: --lora-scale needs --lora <path>']);
-    const missing = await cli(['generate', '--caption', 'x', '--backend', 'cpu'], { HF_HUB_CACHE: mkdtempSync(join(tmpdir(), 'empty-hub-')) });
+    const missing = await cli(['generate', '--caption', 'x', '--backend', 'cpu'], {
+      HF_HUB_CACHE: mkdtempSync(join(tmpdir(), 'empty-hub-')),
+    });
     expect(missing.code).toBe(3);
     expect(missing.err).toMatch(/no DiT folder \(looked for acestep-v15-turbo.*get it with `npx acestep download acestep-v15-turbo`/);
   });
@@ -155,13 +233,15 @@ describe('LM helper commands', () => {
       const { seed, ...rest } = JSON.parse(out) as Record<string, unknown>;
       return { seed, rest };
     };
-    const greedy = async (seed: string) => sample((await helper('create-sample', '--query', 'a calm piano piece', '--lm-top-k', '1', '--seed', seed)).out);
+    const greedy = async (seed: string) =>
+      sample((await helper('create-sample', '--query', 'a calm piano piece', '--lm-top-k', '1', '--seed', seed)).out);
     // top-k 1 is greedy: the seed cannot matter.
     const g1 = await greedy('1');
     const g2 = await greedy('2');
     expect([g1.seed, g2.seed]).toEqual([1, 2]);
     expect(g1.rest).toEqual(g2.rest);
-    const hot = async (seed: string) => helper('create-sample', '--query', 'a calm piano piece', '--lm-temperature', '2', '--lm-top-p', '1', '--seed', seed);
+    const hot = async (seed: string) =>
+      helper('create-sample', '--query', 'a calm piano piece', '--lm-temperature', '2', '--lm-top-p', '1', '--seed', seed);
     const [h1, h2] = [await hot('1'), await hot('2')];
     expect(h1.code, h1.err).toBe(0);
     expect(h1.out).not.toBe(h2.out); // sampled: the seed matters
@@ -199,7 +279,7 @@ describe('terminal progress', () => {
       else if (tok === '\r' || tok === '\x1b[1G' || tok === '\x1b[0G') col = 0;
       else if (/^\x1b\[[02]?K$/.test(tok)) lines[row] = tok === '\x1b[2K' ? '' : lines[row].slice(0, col);
       else if (tok.startsWith('\x1b')) continue;
-      else (lines[row] = lines[row].slice(0, col) + tok + lines[row].slice(col + tok.length)), (col += tok.length);
+      else ((lines[row] = lines[row].slice(0, col) + tok + lines[row].slice(col + tok.length)), (col += tok.length));
     }
     return lines;
   }
@@ -239,7 +319,9 @@ describe('acestep download', () => {
     const cache = mkdtempSync(join(tmpdir(), 'cli-hub-'));
     const r = await cli(['download', 'vae', '--cache-dir', cache], { HF_ENDPOINT: hub.url });
     expect(r.code, r.err).toBe(0);
-    expect(r.out).toMatch(new RegExp(`^vae\\t${cache}/models--ACE-Step--Ace-Step1.5/snapshots/c{40}/vae\\t\\(\\d+(\\.\\d)? [kM]B fetched\\)\\n$`));
+    expect(r.out).toMatch(
+      new RegExp(`^vae\\t${cache}/models--ACE-Step--Ace-Step1.5/snapshots/c{40}/vae\\t\\(\\d+(\\.\\d)? [kM]B fetched\\)\\n$`),
+    );
     expect(r.err).toContain(`downloading vae into ${cache}`);
     expect(r.err).toMatch(/vae: \d+(\.\d)? [kM]B of \d+(\.\d)? [kM]B \(\d+(\.\d)? [kMG]?B\/s\)/);
     const fail = await cli(['download', 'acestep-5Hz-lm-4B', '--cache-dir', cache], { HF_ENDPOINT: hub.url });

@@ -29,7 +29,10 @@ describe('packOrder', () => {
       const batch = 1 + Math.floor(r() * 3);
       const lens = [1 + Math.floor(r() * 6), 1 + Math.floor(r() * 3), 1 + Math.floor(r() * 6)];
       const masks = lens.map((len) => Array.from({ length: batch * len }, () => (r() < 0.6 ? 1 : 0)));
-      const got = packOrder(masks.map((data, k) => ({ data, len: lens[k] })), batch);
+      const got = packOrder(
+        masks.map((data, k) => ({ data, len: lens[k] })),
+        batch,
+      );
       const total = lens[0] + lens[1] + lens[2];
       for (let b = 0; b < batch; b++) {
         const ids = lens.map((len, k) => Array.from({ length: len }, (_, i) => lens.slice(0, k).reduce((s, v) => s + v, 0) + i));
@@ -66,7 +69,14 @@ describe('rowsWithoutKeys', () => {
 });
 
 describe('AceStep config', () => {
-  const base = { hidden_size: 64, intermediate_size: 128, num_hidden_layers: 4, num_attention_heads: 4, num_key_value_heads: 2, head_dim: 16 };
+  const base = {
+    hidden_size: 64,
+    intermediate_size: 128,
+    num_hidden_layers: 4,
+    num_attention_heads: 4,
+    num_key_value_heads: 2,
+    head_dim: 16,
+  };
 
   it('derives 2B encoder widths from the decoder and the default layer types', () => {
     const c = parseAceStepConfig(base);
@@ -88,7 +98,9 @@ describe('AceStep config', () => {
     const { ckpt, config } = openAceStepCheckpoint(join(golden, 'acestep-v15-xl-turbo-tiny'));
     ckpt.dispose();
     expect(config.isXL).toBe(true);
-    expect([config.hiddenSize, config.encoderHiddenSize, config.encoderNumAttentionHeads, config.encoderNumKeyValueHeads]).toEqual([80, 64, 4, 2]);
+    expect([config.hiddenSize, config.encoderHiddenSize, config.encoderNumAttentionHeads, config.encoderNumKeyValueHeads]).toEqual([
+      80, 64, 4, 2,
+    ]);
   });
 });
 

@@ -19,13 +19,30 @@ const spec = {
 
 describe('readConfig', () => {
   it('reads present keys and fills absent or null ones from their defaults', () => {
-    const c = readConfig({ hidden_size: 64, num_heads: null, tied: false, window: 3, kinds: ['b', 'a'], dtype: 'bfloat16' }, spec, 'c.json');
-    expect(c).toEqual({ hidden: 64, heads: 4, headDim: 16, eps: 1e-6, theta: -1, tied: false, window: 3, levels: [8, 5], kinds: ['b', 'a'], dtype: 'bfloat16' });
+    const c = readConfig(
+      { hidden_size: 64, num_heads: null, tied: false, window: 3, kinds: ['b', 'a'], dtype: 'bfloat16' },
+      spec,
+      'c.json',
+    );
+    expect(c).toEqual({
+      hidden: 64,
+      heads: 4,
+      headDim: 16,
+      eps: 1e-6,
+      theta: -1,
+      tied: false,
+      window: 3,
+      levels: [8, 5],
+      kinds: ['b', 'a'],
+      dtype: 'bfloat16',
+    });
     expect(readConfig({ hidden_size: 8 }, spec, 'c.json').window).toBeNull();
   });
 
   it('checks a derived default like a value and says it was derived', () => {
-    expect(() => readConfig({ hidden_size: 10, num_heads: 4 }, spec, 'c.json')).toThrow(/'head_dim' must be a positive integer, got 2\.5 \(derived: the key is absent\)/);
+    expect(() => readConfig({ hidden_size: 10, num_heads: 4 }, spec, 'c.json')).toThrow(
+      /'head_dim' must be a positive integer, got 2\.5 \(derived: the key is absent\)/,
+    );
   });
 
   it('names the file, the key and the bad value or element', () => {

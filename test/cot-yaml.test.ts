@@ -21,6 +21,8 @@ describe('CoT YAML', () => {
       timesignature: 3,
       duration: 150,
     });
-    expect(formatCot({ bpm: '95', timesignature: '4/4', language: 'no' })).toBe("<think>\nbpm: 95\nlanguage: 'no'\ntimesignature: 4\n</think>");
+    expect(formatCot({ bpm: '95', timesignature: '4/4', language: 'no' })).toBe(
+      "<think>\nbpm: 95\nlanguage: 'no'\ntimesignature: 4\n</think>",
+    );
   });
 });

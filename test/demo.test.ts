@@ -29,7 +29,9 @@ it('without weights: the noise notice, the download command, and a 30 s song fro
     writeSpy.mockRestore();
   }
   const text = err.join('\n');
-  expect(text).toContain(`the Hugging Face cache ${join(work, 'empty-cache')} lacks acestep-v15-turbo, vae, Qwen3-Embedding-0.6B, acestep-5Hz-lm-1.7B`);
+  expect(text).toContain(
+    `the Hugging Face cache ${join(work, 'empty-cache')} lacks acestep-v15-turbo, vae, Qwen3-Embedding-0.6B, acestep-5Hz-lm-1.7B`,
+  );
   expect(text).toContain('tiny RANDOM weights instead: every stage runs, but the audio is noise');
   expect(text).toMatch(/^ {2}npx acestep download$/m);
   const path = /^wrote (\S+) /.exec(out[0])![1];

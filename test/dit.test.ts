@@ -13,7 +13,10 @@ const ckptDir = join(import.meta.dirname, 'fixtures', 'golden', 'checkpoints', '
 
 function wave(shape: number[], k: number): Tensor {
   const n = shape.reduce((a, b) => a * b, 1);
-  return Tensor.fromArray(Float32Array.from({ length: n }, (_, i) => Math.sin(i * k + 0.3) * 0.8), shape);
+  return Tensor.fromArray(
+    Float32Array.from({ length: n }, (_, i) => Math.sin(i * k + 0.3) * 0.8),
+    shape,
+  );
 }
 
 describe('timestepSinusoid', () => {
@@ -50,7 +53,9 @@ describe('AceStepDiT (tiny checkpoint)', () => {
       expect(Array.from(await v2.toFloat32())).toEqual(Array.from(await v1.toFloat32()));
 
       const cond0 = dit.prepareCondition(enc.narrow(0, 0, 1).contiguous());
-      const solo = await dit.forward({ hidden: x.narrow(0, 0, 1).contiguous(), context: ctx.narrow(0, 0, 1).contiguous(), timestep: [0.7], condition: cond0 }).toFloat32();
+      const solo = await dit
+        .forward({ hidden: x.narrow(0, 0, 1).contiguous(), context: ctx.narrow(0, 0, 1).contiguous(), timestep: [0.7], condition: cond0 })
+        .toFloat32();
       const batched = (await v1.toFloat32()).subarray(0, t * 64);
       let maxErr = 0;
       for (let i = 0; i < solo.length; i++) maxErr = Math.max(maxErr, Math.abs(solo[i] - batched[i]));
@@ -59,7 +64,9 @@ describe('AceStepDiT (tiny checkpoint)', () => {
 
       expect(() => dit.forward({ hidden: x, context: ctx, timestep: [0.7], condition: cond })).toThrow(/1 timesteps for batch 2/);
       expect(() => dit.forward({ hidden: x, context: wave([2, t, 64], 0.1), timestep: [0.7, 0.3], condition: cond })).toThrow(ShapeError);
-      expect(() => dit.forward({ hidden: x.narrow(0, 0, 1), context: ctx.narrow(0, 0, 1), timestep: [0.7], condition: cond })).toThrow(/condition is for batch 2/);
+      expect(() => dit.forward({ hidden: x.narrow(0, 0, 1), context: ctx.narrow(0, 0, 1), timestep: [0.7], condition: cond })).toThrow(
+        /condition is for batch 2/,
+      );
       expect(() => dit.prepareCondition(wave([2, 9, 48], 0.1))).toThrow(ShapeError);
       cond.dispose();
       cond0.dispose();

@@ -22,7 +22,8 @@ const SR = 200;
 /** A 6 s stereo test tone at the tiny VAE's rate. */
 function writeSource(path: string, seconds: number): void {
   const n = seconds * SR;
-  const l = new Float32Array(n), r = new Float32Array(n);
+  const l = new Float32Array(n),
+    r = new Float32Array(n);
   for (let i = 0; i < n; i++) {
     l[i] = 0.5 * Math.sin((2 * Math.PI * 7 * i) / SR);
     r[i] = 0.3 * Math.sin((2 * Math.PI * 11 * i) / SR + 0.5);
@@ -124,7 +125,11 @@ describe('generateMusic end to end (tiny checkpoints)', () => {
     expect(r.extraOutputs.effectiveTask).toBe('cover');
     expect(r.extraOutputs.latentFrames).toBe(150);
     // The LM plan is seeded: the same seed writes the same codes.
-    const again = await generateMusic(engine, { ...base, thinking: true, duration: 6, bpm: 120, keyscale: 'C major', timesignature: '4' }, fixed([3]));
+    const again = await generateMusic(
+      engine,
+      { ...base, thinking: true, duration: 6, bpm: 120, keyscale: 'C major', timesignature: '4' },
+      fixed([3]),
+    );
     expect(again.audios[0].params.audio_codes).toBe(r.audios[0].params.audio_codes);
     expect(events.some((e) => e.stage === 'lm' && e.phase === 2)).toBe(true);
     expect(events.some((e) => e.stage === 'lm' && e.phase === 1)).toBe(false);
@@ -190,7 +195,13 @@ describe('generateMusic end to end (tiny checkpoints)', () => {
   it.each(['cover', 'cover-nofsq', 'extract', 'complete'] as const)('%s: output length equals the source', async (task) => {
     const r = await generateMusic(
       engine,
-      { ...base, taskType: task, srcAudio: srcWav, trackName: task === 'extract' ? 'vocals' : '', completeTrackClasses: task === 'complete' ? ['drums', 'bass'] : [] },
+      {
+        ...base,
+        taskType: task,
+        srcAudio: srcWav,
+        trackName: task === 'extract' ? 'vocals' : '',
+        completeTrackClasses: task === 'complete' ? ['drums', 'bass'] : [],
+      },
       fixed([21]),
     );
     expect(r.success, r.error ?? '').toBe(true);
@@ -199,10 +210,18 @@ describe('generateMusic end to end (tiny checkpoints)', () => {
   });
 
   it('lego with a range and cover with audio_cover_strength < 1 and cover noise', async () => {
-    const lego = await generateMusic(engine, { ...base, taskType: 'lego', srcAudio: srcWav, trackName: 'guitar', repaintingStart: 1, repaintingEnd: 4, chunkMaskMode: 'explicit' }, fixed([2]));
+    const lego = await generateMusic(
+      engine,
+      { ...base, taskType: 'lego', srcAudio: srcWav, trackName: 'guitar', repaintingStart: 1, repaintingEnd: 4, chunkMaskMode: 'explicit' },
+      fixed([2]),
+    );
     expect(lego.success, lego.error ?? '').toBe(true);
     expect(lego.audios[0].channels[0].length).toBe(1200);
-    const cov = await generateMusic(engine, { ...base, taskType: 'cover', srcAudio: srcWav, audioCoverStrength: 0.5, coverNoiseStrength: 0.3 }, fixed([2]));
+    const cov = await generateMusic(
+      engine,
+      { ...base, taskType: 'cover', srcAudio: srcWav, audioCoverStrength: 0.5, coverNoiseStrength: 0.3 },
+      fixed([2]),
+    );
     expect(cov.success, cov.error ?? '').toBe(true);
     expect(cov.audios[0].channels[0].length).toBe(1200);
     // The non-cover condition set is built for any task once audio_cover_strength < 1 (UPSTREAM.md:
@@ -212,7 +231,11 @@ describe('generateMusic end to end (tiny checkpoints)', () => {
   });
 
   it('repaint keeps the source outside the region (waveform splice) and outpaints past the end', async () => {
-    const r = await generateMusic(engine, { ...base, taskType: 'repaint', srcAudio: srcWav, repaintingStart: 2, repaintingEnd: 4, enableNormalization: false }, fixed([4]));
+    const r = await generateMusic(
+      engine,
+      { ...base, taskType: 'repaint', srcAudio: srcWav, repaintingStart: 2, repaintingEnd: 4, enableNormalization: false },
+      fixed([4]),
+    );
     expect(r.success, r.error ?? '').toBe(true);
     const out = r.audios[0].channels[0];
     expect(out.length).toBe(1200);
@@ -228,7 +251,11 @@ describe('generateMusic end to end (tiny checkpoints)', () => {
     let diff = 0;
     for (let i = 420; i < 780; i++) diff = Math.max(diff, Math.abs(out[i] - gain * src(i)));
     expect(diff).toBeGreaterThan(1e-3);
-    const outpaint = await generateMusic(engine, { ...base, taskType: 'repaint', srcAudio: srcWav, repaintingStart: 4, repaintingEnd: 8 }, fixed([4]));
+    const outpaint = await generateMusic(
+      engine,
+      { ...base, taskType: 'repaint', srcAudio: srcWav, repaintingStart: 4, repaintingEnd: 8 },
+      fixed([4]),
+    );
     expect(outpaint.success, outpaint.error ?? '').toBe(true);
     expect(outpaint.extraOutputs.latentFrames).toBe(200);
     expect(outpaint.audios[0].channels[0].length).toBe(1600);
@@ -238,7 +265,15 @@ describe('generateMusic end to end (tiny checkpoints)', () => {
     const baseEngine = await AceStep.load({ checkpoints: join(dir, 'ckpt'), device: 'cpu', ditModel: 'acestep-v15-base', lmModel: null });
     try {
       expect(baseEngine.variant).toBe('base');
-      const steps = { ...base, duration: 6, inferenceSteps: 6, shift: 3, taskType: 'extract' as const, srcAudio: srcWav, trackName: 'drums' };
+      const steps = {
+        ...base,
+        duration: 6,
+        inferenceSteps: 6,
+        shift: 3,
+        taskType: 'extract' as const,
+        srcAudio: srcWav,
+        trackName: 'drums',
+      };
       const plain = await generateMusic(baseEngine, { ...steps, guidanceScale: 1 }, fixed([9]));
       const apg = await generateMusic(baseEngine, { ...steps, guidanceScale: 5, cfgIntervalEnd: 0.95 }, fixed([9]));
       const adg = await generateMusic(baseEngine, { ...steps, guidanceScale: 5, useAdg: true, samplerMode: 'heun' }, fixed([9]));
@@ -255,9 +290,14 @@ describe('generateMusic end to end (tiny checkpoints)', () => {
 
   it('reference audio changes the result; fades ramp the ends to zero', async () => {
     const plain = await generateMusic(engine, { ...base, duration: 6 }, fixed([13]));
-    const ref = await generateMusic(engine, { ...base, duration: 6, referenceAudio: srcWav, fadeInDuration: 0.5, fadeOutDuration: 1 }, fixed([13]));
+    const ref = await generateMusic(
+      engine,
+      { ...base, duration: 6, referenceAudio: srcWav, fadeInDuration: 0.5, fadeOutDuration: 1 },
+      fixed([13]),
+    );
     expect(ref.success, ref.error ?? '').toBe(true);
-    const a = plain.audios[0].channels[0], b = ref.audios[0].channels[0];
+    const a = plain.audios[0].channels[0],
+      b = ref.audios[0].channels[0];
     // Compare the middle, away from the fades.
     expect(maxDiff(a.subarray(300, 900), b.subarray(300, 900))).toBeGreaterThan(1e-4);
     expect(Math.abs(b[0])).toBe(0);
@@ -298,12 +338,24 @@ describe('generateMusic end to end (tiny checkpoints)', () => {
     let during = 0;
     const ac = new AbortController();
     const runs = [
-      () => generateMusic(engine, { ...base, duration: 6 }, fixed([1, 2]), { onProgress: () => (during = Math.max(during, memoryStats().cpu.inUse)) }),
-      () => generateMusic(engine, { ...base, taskType: 'cover', srcAudio: srcWav, audioCoverStrength: 0.5, referenceAudio: srcWav }, fixed([1])),
+      () =>
+        generateMusic(engine, { ...base, duration: 6 }, fixed([1, 2]), {
+          onProgress: () => (during = Math.max(during, memoryStats().cpu.inUse)),
+        }),
+      () =>
+        generateMusic(
+          engine,
+          { ...base, taskType: 'cover', srcAudio: srcWav, audioCoverStrength: 0.5, referenceAudio: srcWav },
+          fixed([1]),
+        ),
       () => generateMusic(engine, { ...base, taskType: 'repaint', srcAudio: srcWav, repaintingStart: 1, repaintingEnd: 3 }, fixed([1])),
       () => generateMusic(engine, { ...base, audioCodes: codes }, fixed([1, 2])),
       () => generateMusic(engine, { ...base, taskType: 'cover', srcAudio: join(dir, 'missing.wav') }, fixed([1])),
-      () => generateMusic(engine, { ...base, duration: 6 }, fixed([1]), { signal: ac.signal, onProgress: (e) => e.stage === 'dit' && ac.abort() }),
+      () =>
+        generateMusic(engine, { ...base, duration: 6 }, fixed([1]), {
+          signal: ac.signal,
+          onProgress: (e) => e.stage === 'dit' && ac.abort(),
+        }),
     ];
     for (const run of runs) {
       await settleMemory();

@@ -84,10 +84,36 @@ describe('LM entry points end to end (tiny checkpoints)', () => {
     const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
     try {
       const code = await runCli([
-        'generate', '--checkpoints', ck, '--backend', 'cpu', '--caption', 'lofi beat', '--duration', '6', '--no-thinking',
+        'generate',
+        '--checkpoints',
+        ck,
+        '--backend',
+        'cpu',
+        '--caption',
+        'lofi beat',
+        '--duration',
+        '6',
+        '--no-thinking',
         // Without thinking the LM's CoT still runs while a use_cot flag is on (upstream); all off here.
-        '--use-cot-metas', 'false', '--use-cot-caption', 'false', '--use-cot-language', 'false',
-        '--steps', '2', '--batch', '1', '--seeds', '7', '--use-random-seed', 'false', '--format', 'wav', '--out', out, '--json',
+        '--use-cot-metas',
+        'false',
+        '--use-cot-caption',
+        'false',
+        '--use-cot-language',
+        'false',
+        '--steps',
+        '2',
+        '--batch',
+        '1',
+        '--seeds',
+        '7',
+        '--use-random-seed',
+        'false',
+        '--format',
+        'wav',
+        '--out',
+        out,
+        '--json',
       ]);
       expect(code, writes.join('')).toBe(0);
       const res = JSON.parse(writes.join(''));
@@ -96,7 +122,22 @@ describe('LM entry points end to end (tiny checkpoints)', () => {
       expect(readdirSync(out)).toEqual([`${res.audios[0].key}.wav`]);
       writes.length = 0;
       const codes = '<|audio_code_1|><|audio_code_2|><|audio_code_3|>';
-      expect(await runCli(['understand', '--checkpoints', ck, '--backend', 'cpu', '--lm-max-model-len', '256', '--audio-codes', codes, '--seed', '1', '--json'])).toBe(0);
+      expect(
+        await runCli([
+          'understand',
+          '--checkpoints',
+          ck,
+          '--backend',
+          'cpu',
+          '--lm-max-model-len',
+          '256',
+          '--audio-codes',
+          codes,
+          '--seed',
+          '1',
+          '--json',
+        ]),
+      ).toBe(0);
       expect(JSON.parse(writes.join('')).success).toBe(true);
       expect(await runCli(['generate', '--checkpoints', ck, '--bpm', '999'])).toBe(2);
       expect(await runCli(['generate', '--checkpoints', ck, '--bogus', '1'])).toBe(2);

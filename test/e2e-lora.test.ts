@@ -156,7 +156,10 @@ describe('LoRA through generateMusic', () => {
     expect(maxDiff(audio(first), adapted)).toBe(0);
     expect(maxDiff(audio(await second!), base)).toBe(0);
     // Two concurrent calls picking different adapters per call.
-    const [withLora, without] = await Promise.all([generateMusic(engine, { ...params, lora_id: 'mine' }, config), generateMusic(engine, params, config)]);
+    const [withLora, without] = await Promise.all([
+      generateMusic(engine, { ...params, lora_id: 'mine' }, config),
+      generateMusic(engine, params, config),
+    ]);
     expect(maxDiff(audio(withLora), adapted)).toBe(0);
     expect(maxDiff(audio(without), base)).toBe(0);
     engine.adapters.unloadAdapter('mine');
@@ -188,13 +191,33 @@ describe('LoRA through generateMusic', () => {
       expect(maxDiff(audio(oth), audio(mine))).toBeGreaterThan(1e-4);
       // The engine state is as before every call.
       expect(engine.adapters.active).toBeNull();
-      expect(engine.adapters.list().map((a) => [a.name, a.scale])).toEqual([['mine', 1], ['other', 1]]);
+      expect(engine.adapters.list().map((a) => [a.name, a.scale])).toEqual([
+        ['mine', 1],
+        ['other', 1],
+      ]);
 
-      expect(base.audios[0].params).toMatchObject({ lora_loaded: false, use_lora: false, lora_scale: 1, lora_id: null, lora_weights_hash: '' });
+      expect(base.audios[0].params).toMatchObject({
+        lora_loaded: false,
+        use_lora: false,
+        lora_scale: 1,
+        lora_id: null,
+        lora_weights_hash: '',
+      });
       const mineHash = sha256(join(lora, 'adapter_model.safetensors'));
-      expect(mine.audios[0].params).toMatchObject({ lora_loaded: true, use_lora: true, lora_scale: 1, lora_id: 'mine', lora_weights_hash: mineHash });
+      expect(mine.audios[0].params).toMatchObject({
+        lora_loaded: true,
+        use_lora: true,
+        lora_scale: 1,
+        lora_id: 'mine',
+        lora_weights_hash: mineHash,
+      });
       expect(half.audios[0].params).toMatchObject({ use_lora: true, lora_scale: 0.4, lora_id: 'mine', lora_weights_hash: mineHash });
-      expect(oth.audios[0].params).toMatchObject({ use_lora: true, lora_scale: 1, lora_id: 'other', lora_weights_hash: sha256(join(other, 'adapter_model.safetensors')) });
+      expect(oth.audios[0].params).toMatchObject({
+        use_lora: true,
+        lora_scale: 1,
+        lora_id: 'other',
+        lora_weights_hash: sha256(join(other, 'adapter_model.safetensors')),
+      });
       expect(mineHash).not.toBe(oth.audios[0].params.lora_weights_hash);
       // One file per adapter and scale: the keys differ, nothing is overwritten.
       const runs = [base, mine, half, zero, oth];
@@ -203,9 +226,13 @@ describe('LoRA through generateMusic', () => {
 
       // Bad values are ParamErrors before any model runs.
       await expect(generateMusic(engine, { ...params, lora_id: 'nope' }, config)).rejects.toThrow(ParamError);
-      await expect(generateMusic(engine, { ...params, lora_id: 'nope' }, config)).rejects.toThrow(/loraId: no adapter named 'nope' is loaded in engine\.adapters \(loaded: mine, other\)/);
+      await expect(generateMusic(engine, { ...params, lora_id: 'nope' }, config)).rejects.toThrow(
+        /loraId: no adapter named 'nope' is loaded in engine\.adapters \(loaded: mine, other\)/,
+      );
       for (const bad of [1.5, -0.1, Number.NaN, '0.5']) {
-        await expect(generateMusic(engine, { ...params, lora_id: 'mine', lora_scale: bad }, config)).rejects.toThrow(/loraScale: must be null or a number in \[0, 1\]/);
+        await expect(generateMusic(engine, { ...params, lora_id: 'mine', lora_scale: bad }, config)).rejects.toThrow(
+          /loraScale: must be null or a number in \[0, 1\]/,
+        );
       }
       await expect(generateMusic(engine, { ...params, lora_id: 3 }, config)).rejects.toThrow(/loraId: must be null or the name/);
     } finally {

@@ -29,7 +29,12 @@ beforeAll(async () => {
   hub = await startLocalHub(
     {
       [MAIN]: repoFromFolders(
-        { 'acestep-v15-turbo': join(ckpt, 'acestep-v15-turbo'), vae: join(ckpt, 'vae'), 'Qwen3-Embedding-0.6B': join(ckpt, 'Qwen3-Embedding-0.6B'), 'acestep-5Hz-lm-1.7B': join(ckpt, 'acestep-5Hz-lm-0.6B') },
+        {
+          'acestep-v15-turbo': join(ckpt, 'acestep-v15-turbo'),
+          vae: join(ckpt, 'vae'),
+          'Qwen3-Embedding-0.6B': join(ckpt, 'Qwen3-Embedding-0.6B'),
+          'acestep-5Hz-lm-1.7B': join(ckpt, 'acestep-5Hz-lm-0.6B'),
+        },
         COMMIT,
       ),
       [BASE]: repoFromFolders({ '': join(ckpt, 'acestep-v15-base') }, 'b'.repeat(40)),
@@ -45,7 +50,10 @@ describe('downloadModels', () => {
   it('writes the huggingface_hub cache layout; the engine loads from it with no checkpoint root', async () => {
     const cache = fresh();
     const events: DownloadProgress[] = [];
-    const got = await downloadModels(['acestep-v15-turbo', 'vae', 'Qwen3-Embedding-0.6B', 'acestep-5Hz-lm-1.7B', 'acestep-v15-base'], opts(cache, { onProgress: (e: DownloadProgress) => events.push(e) }));
+    const got = await downloadModels(
+      ['acestep-v15-turbo', 'vae', 'Qwen3-Embedding-0.6B', 'acestep-5Hz-lm-1.7B', 'acestep-v15-base'],
+      opts(cache, { onProgress: (e: DownloadProgress) => events.push(e) }),
+    );
     const base = repoCacheDir(cache, MAIN);
     expect(base).toBe(join(cache, 'models--ACE-Step--Ace-Step1.5'));
     expect(readFileSync(join(base, 'refs', 'main'), 'utf8')).toBe(COMMIT);
@@ -62,7 +70,9 @@ describe('downloadModels', () => {
     expect(sha256(join(got[4].dir, 'model.safetensors'))).toBe(sha256(join(ckpt, 'acestep-v15-base', 'model.safetensors')));
     // Progress ends at the model's total, never goes past it, and bytes arrive monotonically.
     const dit = events.filter((e) => e.model === 'acestep-v15-turbo');
-    const total = [...hub.repos.get(MAIN)!.files].filter(([p]) => p.startsWith('acestep-v15-turbo/')).reduce((s, [, f]) => s + f.data.length, 0);
+    const total = [...hub.repos.get(MAIN)!.files]
+      .filter(([p]) => p.startsWith('acestep-v15-turbo/'))
+      .reduce((s, [, f]) => s + f.data.length, 0);
     expect(dit.at(-1)).toMatchObject({ kind: 'done', doneBytes: total, totalBytes: total });
     for (let i = 1; i < dit.length; i++) expect(dit[i].doneBytes).toBeGreaterThanOrEqual(dit[i - 1].doneBytes);
     expect(hub.log.every((r) => r.auth === `Bearer ${TOKEN}`)).toBe(true);
@@ -101,13 +111,20 @@ describe('downloadModels', () => {
     const part = join(repoCacheDir(cache, MAIN), 'blobs', `${file.sha256}.incomplete`);
     expect(statSync(part).size).toBe(cut);
     const blobs = join(repoCacheDir(cache, MAIN), 'blobs');
-    const completed = readdirSync(blobs).filter((n) => !n.endsWith('.incomplete')).reduce((s, n) => s + statSync(join(blobs, n)).size, 0);
+    const completed = readdirSync(blobs)
+      .filter((n) => !n.endsWith('.incomplete'))
+      .reduce((s, n) => s + statSync(join(blobs, n)).size, 0);
 
     const before = hub.log.length;
     const [r] = await downloadModels(['acestep-v15-turbo'], opts(cache));
-    const ranges = hub.log.slice(before).filter((q) => q.path.endsWith(DIT_WEIGHTS) && q.path.startsWith('/blobs/')).map((q) => q.range);
+    const ranges = hub.log
+      .slice(before)
+      .filter((q) => q.path.endsWith(DIT_WEIGHTS) && q.path.startsWith('/blobs/'))
+      .map((q) => q.range);
     expect(ranges).toContain(`bytes=${cut}-${file.data.length - 1}`);
-    const total = [...hub.repos.get(MAIN)!.files].filter(([p]) => p.startsWith('acestep-v15-turbo/')).reduce((s, [, f]) => s + f.data.length, 0);
+    const total = [...hub.repos.get(MAIN)!.files]
+      .filter(([p]) => p.startsWith('acestep-v15-turbo/'))
+      .reduce((s, [, f]) => s + f.data.length, 0);
     expect(r.fetchedBytes).toBe(total - cut - completed); // only what the first call did not get
     expect(existsSync(part)).toBe(false);
     expect(sha256(join(r.dir, 'model.safetensors'))).toBe(file.sha256);
@@ -124,7 +141,9 @@ describe('downloadModels', () => {
   it('fetches a corrupted blob again: on disk, and on the wire', async () => {
     const cache = fresh();
     const [r] = await downloadModels(['vae'], opts(cache));
-    const file = hub.repos.get(MAIN)!.files.get('vae/diffusion_pytorch_model.safetensors') ?? [...hub.repos.get(MAIN)!.files].find(([p, f]) => p.startsWith('vae/') && f.lfs)![1];
+    const file =
+      hub.repos.get(MAIN)!.files.get('vae/diffusion_pytorch_model.safetensors') ??
+      [...hub.repos.get(MAIN)!.files].find(([p, f]) => p.startsWith('vae/') && f.lfs)![1];
     const blob = join(repoCacheDir(cache, MAIN), 'blobs', file.sha256);
     const bytes = readFileSync(blob);
     bytes[bytes.length >> 1] ^= 0x01; // same size, one bit off
@@ -141,7 +160,9 @@ describe('downloadModels', () => {
     await downloadModels(['vae'], opts(cache2));
     expect(sha256(join(repoCacheDir(cache2, MAIN), 'blobs', file.sha256))).toBe(file.sha256);
     hub.faults.set(path, { corrupt: true, times: 100 });
-    await expect(downloadModels(['vae'], opts(fresh(), { retries: 1 }))).rejects.toThrow(new RegExp(`does not match the hub's sha256 ${file.sha256}`));
+    await expect(downloadModels(['vae'], opts(fresh(), { retries: 1 }))).rejects.toThrow(
+      new RegExp(`does not match the hub's sha256 ${file.sha256}`),
+    );
     hub.faults.delete(path);
   });
 
@@ -156,10 +177,13 @@ describe('downloadModels', () => {
       process.env.HF_TOKEN = 'hf_wrong';
       await expect(downloadModels(['vae'], { cacheDir: fresh() })).rejects.toThrow(/revision lookup failed/);
     } finally {
-      for (const [k, v] of Object.entries(env)) if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
+      for (const [k, v] of Object.entries(env))
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
     }
-    await expect(downloadModels(['acestep-v16'], opts(cache))).rejects.toThrow(/unknown model 'acestep-v16'; official models: acestep-v15-turbo/);
+    await expect(downloadModels(['acestep-v16'], opts(cache))).rejects.toThrow(
+      /unknown model 'acestep-v16'; official models: acestep-v15-turbo/,
+    );
     await expect(downloadModels(['acestep-5Hz-lm-4B'], opts(cache))).rejects.toThrow(/ACE-Step\/acestep-5Hz-lm-4B: revision lookup failed/);
   });
 });

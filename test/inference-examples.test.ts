@@ -24,7 +24,8 @@ beforeAll(async () => {
   engine = await AceStep.load({ checkpoints: join(dir, 'ckpt'), device: 'cpu', lmMaxModelLen: 768 });
   // "original_pop_song.mp3": 6 s of two tones (mp3 is written at 48 kHz and read back at 200 Hz).
   const n = 6 * SR;
-  const l = new Float32Array(n), r = new Float32Array(n);
+  const l = new Float32Array(n),
+    r = new Float32Array(n);
   for (let i = 0; i < n; i++) {
     l[i] = 0.5 * Math.sin((2 * Math.PI * 7 * i) / SR);
     r[i] = 0.3 * Math.sin((2 * Math.PI * 11 * i) / SR);
@@ -56,7 +57,13 @@ const saveDir = () => ({ saveDir: join(dir, 'output') });
 
 describe('upstream INFERENCE.md Complete Examples', () => {
   it('Example 1: simple text-to-music (keyscale "C Major", 60 s, two variations)', async () => {
-    const params = { task_type: 'text2music', caption: 'calm ambient music with soft piano and strings', duration: 60, bpm: 80, keyscale: 'C Major' };
+    const params = {
+      task_type: 'text2music',
+      caption: 'calm ambient music with soft piano and strings',
+      duration: 60,
+      bpm: 80,
+      keyscale: 'C Major',
+    };
     const config = { batch_size: 2, audio_format: 'flac' };
     const result = await generateMusic(engine, params, config, saveDir());
     expectSaved(result, 2, 'flac');
@@ -77,7 +84,8 @@ describe('upstream INFERENCE.md Complete Examples', () => {
     const params = {
       task_type: 'text2music',
       caption: 'pop ballad with emotional vocals',
-      lyrics: "Verse 1:\nWalking down the street today\nThinking of the words you used to say\nEverything feels different now\nBut I'll find my way somehow\n\nChorus:\nI'm moving on, I'm staying strong\nThis is where I belong\n",
+      lyrics:
+        "Verse 1:\nWalking down the street today\nThinking of the words you used to say\nEverything feels different now\nBut I'll find my way somehow\n\nChorus:\nI'm moving on, I'm staying strong\nThis is where I belong\n",
       vocal_language: 'en',
       bpm: 72,
       duration: 45,
@@ -89,7 +97,12 @@ describe('upstream INFERENCE.md Complete Examples', () => {
   });
 
   it('Example 3: custom timesteps (9 values ending in 0) run as 8 turbo steps', async () => {
-    const params = { task_type: 'text2music', caption: 'jazz fusion with complex harmonies', timesteps: [0.97, 0.76, 0.615, 0.5, 0.395, 0.28, 0.18, 0.085, 0], thinking: true };
+    const params = {
+      task_type: 'text2music',
+      caption: 'jazz fusion with complex harmonies',
+      timesteps: [0.97, 0.76, 0.615, 0.5, 0.395, 0.28, 0.18, 0.085, 0],
+      thinking: true,
+    };
     const events: ProgressEvent[] = [];
     const result = await generateMusic(engine, params, { batch_size: 1 }, { ...saveDir(), onProgress: (e) => events.push(e) });
     expectSaved(result, 1, 'flac');
@@ -102,7 +115,13 @@ describe('upstream INFERENCE.md Complete Examples', () => {
   });
 
   it('Example 4: shift 3 with 8 ODE steps on the turbo model', async () => {
-    const params = { task_type: 'text2music', caption: 'upbeat electronic dance music', inference_steps: 8, shift: 3.0, infer_method: 'ode' };
+    const params = {
+      task_type: 'text2music',
+      caption: 'upbeat electronic dance music',
+      inference_steps: 8,
+      shift: 3.0,
+      infer_method: 'ode',
+    };
     const events: ProgressEvent[] = [];
     const result = await generateMusic(engine, params, { batch_size: 2 }, { ...saveDir(), onProgress: (e) => events.push(e) });
     expectSaved(result, 2, 'flac');
@@ -129,7 +148,8 @@ describe('upstream INFERENCE.md Complete Examples', () => {
     const result = await generateMusic(engine, params, { batch_size: 2 }, saveDir());
     expectSaved(result, 2, 'flac');
     // The sample's fields go through verbatim (a language the random LM left empty is '' = unknown).
-    for (const audio of result.audios) expect(audio.params).toMatchObject({ vocal_language: sample.language, keyscale: sample.keyscale, caption: sample.caption });
+    for (const audio of result.audios)
+      expect(audio.params).toMatchObject({ vocal_language: sample.language, keyscale: sample.keyscale, caption: sample.caption });
   });
 
   it('Example 6: format_sample, then generate with use_cot_metas off', async () => {

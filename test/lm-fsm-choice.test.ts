@@ -12,14 +12,34 @@ import { pythonSetOrder } from '../src/pipeline/lm/python-set-order.js';
 describe('pythonSetOrder matches CPython 3.11', () => {
   it('for collisions, resizes and large ids', () => {
     const cases: [number[], number[]][] = [
-      [[100, 3, 35], [35, 3, 100]],
-      [[9, 1], [9, 1]],
-      [[1, 9], [1, 9]],
-      [[5, 5, 13, 21, 29, 37, 45], [37, 5, 13, 45, 21, 29]],
+      [
+        [100, 3, 35],
+        [35, 3, 100],
+      ],
+      [
+        [9, 1],
+        [9, 1],
+      ],
+      [
+        [1, 9],
+        [1, 9],
+      ],
+      [
+        [5, 5, 13, 21, 29, 37, 45],
+        [37, 5, 13, 45, 21, 29],
+      ],
       // The languages' first tokens of the ACE-Step LM tokenizer, in VALID_LANGUAGES order.
       [
-        [796, 12376, 8951, 40597, 2162, 10532, 2994, 409, 655, 662, 1531, 2218, 9136, 1422, 566, 15588, 18026, 34323, 32965, 877, 374, 432, 11937, 15236, 1187, 25175, 9829, 834, 20216, 902, 7106, 625, 10817, 926, 11122, 822, 1901, 18962, 13559, 2021, 9450, 1013, 270, 29796, 489, 14670, 4335, 3275, 379, 59748, 9788],
-        [15236, 902, 1422, 655, 270, 18962, 34323, 40597, 662, 409, 796, 926, 11937, 1187, 10532, 2218, 9136, 432, 2994, 566, 822, 9788, 10817, 834, 7106, 32965, 3275, 14670, 25175, 12376, 15588, 9829, 2021, 29796, 59748, 489, 18026, 9450, 877, 1901, 4335, 625, 2162, 11122, 379, 13559, 374, 8951, 20216, 1013, 1531],
+        [
+          796, 12376, 8951, 40597, 2162, 10532, 2994, 409, 655, 662, 1531, 2218, 9136, 1422, 566, 15588, 18026, 34323, 32965, 877, 374, 432,
+          11937, 15236, 1187, 25175, 9829, 834, 20216, 902, 7106, 625, 10817, 926, 11122, 822, 1901, 18962, 13559, 2021, 9450, 1013, 270,
+          29796, 489, 14670, 4335, 3275, 379, 59748, 9788,
+        ],
+        [
+          15236, 902, 1422, 655, 270, 18962, 34323, 40597, 662, 409, 796, 926, 11937, 1187, 10532, 2218, 9136, 432, 2994, 566, 822, 9788,
+          10817, 834, 7106, 32965, 3275, 14670, 25175, 12376, 15588, 9829, 2021, 29796, 59748, 489, 18026, 9450, 877, 1901, 4335, 625, 2162,
+          11122, 379, 13559, 374, 8951, 20216, 1013, 1531,
+        ],
       ],
     ];
     for (const [adds, order] of cases) expect(pythonSetOrder(adds)).toEqual(order);
@@ -33,7 +53,12 @@ describe('the FSM language choice', () => {
   /** Runs the CoT FSM over flat logits, lifting `want` by 1 at the language field's first step. */
   function cotLanguage(want: string | null): string {
     const fsm = new MetadataFsm(tables, {
-      phase: 'cot', stopAtReasoning: true, skipCaption: true, skipLanguage: false, skipGenres: true, targetDuration: null,
+      phase: 'cot',
+      stopAtReasoning: true,
+      skipCaption: true,
+      skipLanguage: false,
+      skipGenres: true,
+      targetDuration: null,
       userMetadata: { bpm: '120', duration: '30', keyscale: 'C major', timesignature: '4' },
     });
     const seq: number[] = [];

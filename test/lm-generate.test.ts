@@ -109,7 +109,15 @@ describe('lm generate: greedy', () => {
     const ranged = await generate(lm, { prompts: [P1], maxNewTokens: 6, temperature: 0, vocabRanges: [[150, 200]] });
     expect(ranged.tokens[0]).toEqual(res.tokens[0]);
     // Two ranges: column -> id mapping crosses the gap.
-    const two = await generate(lm, { prompts: [P1], maxNewTokens: 6, temperature: 0, vocabRanges: [[0, 10], [290, 300]] });
+    const two = await generate(lm, {
+      prompts: [P1],
+      maxNewTokens: 6,
+      temperature: 0,
+      vocabRanges: [
+        [0, 10],
+        [290, 300],
+      ],
+    });
     const seq2 = [...P1];
     for (const t of two.tokens[0]) {
       expect(t).toBe(argmaxOf(await lastLogits(seq2), (i) => i < 10 || i >= 290));
@@ -197,7 +205,10 @@ describe('lm generate: upstream phase 2 (golden lm_two_phase_greedy)', () => {
       const ranged = await generate(model, {
         ...opts,
         processors: [codesPhase(want.length - 1)],
-        vocabRanges: [[151645, 151646], [151669, 151669 + 64000]],
+        vocabRanges: [
+          [151645, 151646],
+          [151669, 151669 + 64000],
+        ],
       });
       expect(ranged.tokens[0], `${sc} (code-range head)`).toEqual(want);
     }
@@ -258,7 +269,9 @@ describe('lm generate: streaming, abort, validation', () => {
     expect(during).toBeGreaterThan(before);
     expect(memoryStats().cpu.inUse).toBe(before);
     const ac = new AbortController();
-    await expect(generate(lm, { prompts: [P1], maxNewTokens: 10, signal: ac.signal, onToken: () => ac.abort() })).rejects.toThrow(AbortedError);
+    await expect(generate(lm, { prompts: [P1], maxNewTokens: 10, signal: ac.signal, onToken: () => ac.abort() })).rejects.toThrow(
+      AbortedError,
+    );
     await flush();
     expect(memoryStats().cpu.inUse).toBe(before);
   });

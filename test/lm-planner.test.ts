@@ -21,8 +21,14 @@ describe('LM planner', () => {
       const plan = await planWithLm(
         { model, tokenizer },
         {
-          caption: i.caption, lyrics: i.lyrics, userMetadata: i.user_metadata, targetDuration: i.target_duration,
-          temperature: 0, cfgScale: i.cfg_scale, negativePrompt: i.negative_prompt, maxDuration: i.max_duration,
+          caption: i.caption,
+          lyrics: i.lyrics,
+          userMetadata: i.user_metadata,
+          targetDuration: i.target_duration,
+          temperature: 0,
+          cfgScale: i.cfg_scale,
+          negativePrompt: i.negative_prompt,
+          maxDuration: i.max_duration,
           onToken: (phase, t) => phase === 2 && tokens.push(t[0]),
         },
       );

@@ -24,8 +24,8 @@ afterAll(() => lm.model.dispose());
 const opts = { maxDuration: 20, seed: 3, temperature: 0.9, maxModelLen: 320 };
 
 function checkMetadata(m: Record<string, unknown>): void {
-  if (m.bpm !== undefined) expect(Number(m.bpm)).toBeGreaterThanOrEqual(30), expect(Number(m.bpm)).toBeLessThanOrEqual(300);
-  if (m.duration !== undefined) expect(Number(m.duration)).toBeGreaterThanOrEqual(10), expect(Number(m.duration)).toBeLessThanOrEqual(20);
+  if (m.bpm !== undefined) (expect(Number(m.bpm)).toBeGreaterThanOrEqual(30), expect(Number(m.bpm)).toBeLessThanOrEqual(300));
+  if (m.duration !== undefined) (expect(Number(m.duration)).toBeGreaterThanOrEqual(10), expect(Number(m.duration)).toBeLessThanOrEqual(20));
   if (m.keyscale !== undefined) expect(VALID_KEYSCALES).toContain(m.keyscale);
   if (m.language !== undefined) expect(VALID_LANGUAGES).toContain(m.language);
   if (m.timesignature !== undefined) expect(['2', '3', '4', '6']).toContain(m.timesignature);

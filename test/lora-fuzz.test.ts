@@ -35,7 +35,12 @@ const wave = (n: number, k: number) => Float32Array.from({ length: n }, (_, i) =
 function peftTensors(): Record<string, { dtype: 'F32'; shape: number[]; data: Float32Array }> {
   const t: Record<string, { dtype: 'F32'; shape: number[]; data: Float32Array }> = {};
   let k = 0.1;
-  for (const [p, out] of [['q', 64], ['k', 32], ['v', 32], ['o', 64]] as const) {
+  for (const [p, out] of [
+    ['q', 64],
+    ['k', 32],
+    ['v', 32],
+    ['o', 64],
+  ] as const) {
     const m = `base_model.model.layers.0.self_attn.${p}_proj`;
     t[`${m}.lora_A.weight`] = { dtype: 'F32', shape: [2, 64], data: wave(128, (k += 0.37)) };
     t[`${m}.lora_B.weight`] = { dtype: 'F32', shape: [out, 2], data: wave(out * 2, (k += 0.53)) };
@@ -43,11 +48,14 @@ function peftTensors(): Record<string, { dtype: 'F32'; shape: number[]; data: Fl
   return t;
 }
 const peftConfig = { peft_type: 'LORA', r: 2, lora_alpha: 4, target_modules: ['q_proj', 'k_proj', 'v_proj', 'o_proj'], use_rslora: false };
-const lokrFile = encodeSafetensors({
-  'lycoris_layers_0_self_attn_q_proj.lokr_w1': { dtype: 'F32', shape: [4, 4], data: wave(16, 0.41) },
-  'lycoris_layers_0_self_attn_q_proj.lokr_w2': { dtype: 'F32', shape: [16, 16], data: wave(256, 0.23) },
-  'lycoris_layers_0_self_attn_q_proj.alpha': { dtype: 'F32', shape: [], data: Float32Array.of(4) },
-}, { lokr_config: JSON.stringify({ linear_dim: 4, linear_alpha: 4 }) });
+const lokrFile = encodeSafetensors(
+  {
+    'lycoris_layers_0_self_attn_q_proj.lokr_w1': { dtype: 'F32', shape: [4, 4], data: wave(16, 0.41) },
+    'lycoris_layers_0_self_attn_q_proj.lokr_w2': { dtype: 'F32', shape: [16, 16], data: wave(256, 0.23) },
+    'lycoris_layers_0_self_attn_q_proj.alpha': { dtype: 'F32', shape: [], data: Float32Array.of(4) },
+  },
+  { lokr_config: JSON.stringify({ linear_dim: 4, linear_alpha: 4 }) },
+);
 const peftWeights = encodeSafetensors(peftTensors());
 
 /** Splits a safetensors file into its header object and data. */
@@ -85,9 +93,16 @@ describe('LoRA folders under mutation', () => {
   });
 
   it('adapter_config.json', async () => {
-    const r = await fuzz(jsonMutations(Object.keys(peftConfig)), (m) => exercise({ 'adapter_config.json': JSON.stringify(mutateJson(peftConfig, m)) ?? 'x', 'adapter_model.safetensors': peftWeights }), typed, {
-      runs: fuzzRuns(1000), seed: fuzzSeed(1750),
-    });
+    const r = await fuzz(
+      jsonMutations(Object.keys(peftConfig)),
+      (m) =>
+        exercise({ 'adapter_config.json': JSON.stringify(mutateJson(peftConfig, m)) ?? 'x', 'adapter_model.safetensors': peftWeights }),
+      typed,
+      {
+        runs: fuzzRuns(1000),
+        seed: fuzzSeed(1750),
+      },
+    );
     logReport('adapter_config.json', r);
     expect(r.cases).toBe(fuzzRuns(1000));
   });
@@ -96,19 +111,40 @@ describe('LoRA folders under mutation', () => {
     const peft = splitSafetensors(peftWeights);
     const lokr = splitSafetensors(lokrFile);
     const keys = ['dtype', 'shape', 'data_offsets', '__metadata__', 'lokr_config'];
-    const r1 = await fuzz(jsonMutations(keys), (m) => exercise({ 'adapter_config.json': JSON.stringify(peftConfig), 'adapter_model.safetensors': joinSafetensors(mutateJson(peft.header, m), peft.data) }), typed, {
-      runs: fuzzRuns(1000), seed: fuzzSeed(1751),
-    });
+    const r1 = await fuzz(
+      jsonMutations(keys),
+      (m) =>
+        exercise({
+          'adapter_config.json': JSON.stringify(peftConfig),
+          'adapter_model.safetensors': joinSafetensors(mutateJson(peft.header, m), peft.data),
+        }),
+      typed,
+      {
+        runs: fuzzRuns(1000),
+        seed: fuzzSeed(1751),
+      },
+    );
     logReport('PEFT header', r1);
-    const r2 = await fuzz(jsonMutations(keys), (m) => exercise({ 'lokr_weights.safetensors': joinSafetensors(mutateJson(lokr.header, m), lokr.data) }), typed, { runs: fuzzRuns(1000), seed: fuzzSeed(1752) });
+    const r2 = await fuzz(
+      jsonMutations(keys),
+      (m) => exercise({ 'lokr_weights.safetensors': joinSafetensors(mutateJson(lokr.header, m), lokr.data) }),
+      typed,
+      { runs: fuzzRuns(1000), seed: fuzzSeed(1752) },
+    );
     logReport('LoKr header', r2);
     expect(r1.cases + r2.cases).toBe(2 * fuzzRuns(1000));
   });
 
   it('weight files damaged byte by byte', async () => {
-    const r = await fuzz(byteMutations(512), (m) => exercise({ 'adapter_config.json': JSON.stringify(peftConfig), 'adapter_model.safetensors': mutateBytes(peftWeights, m) }), typed, {
-      runs: fuzzRuns(1000), seed: fuzzSeed(1753),
-    });
+    const r = await fuzz(
+      byteMutations(512),
+      (m) => exercise({ 'adapter_config.json': JSON.stringify(peftConfig), 'adapter_model.safetensors': mutateBytes(peftWeights, m) }),
+      typed,
+      {
+        runs: fuzzRuns(1000),
+        seed: fuzzSeed(1753),
+      },
+    );
     logReport('adapter weights bytes', r);
     expect(r.cases).toBe(fuzzRuns(1000));
   });
@@ -118,7 +154,10 @@ describe('LoRA folders under mutation', () => {
     const before = memoryStats().cpu.inUse;
     for (let i = 0; i < 20; i++) {
       try {
-        exercise({ 'adapter_config.json': JSON.stringify({ ...peftConfig, r: i % 2 ? 2 : 'x' }), 'adapter_model.safetensors': peftWeights });
+        exercise({
+          'adapter_config.json': JSON.stringify({ ...peftConfig, r: i % 2 ? 2 : 'x' }),
+          'adapter_model.safetensors': peftWeights,
+        });
       } catch (e) {
         if (!typed(e)) throw e;
       }

@@ -42,7 +42,8 @@ function toBf16Values(a: Arr): Arr {
 
 /** Writes F32 / BF16 arrays through the io writer. */
 function writeArrays(path: string, tensors: Record<string, Arr>, metadata?: Record<string, string>): void {
-  const raw = (t: Arr): RawTensor => (t.bf16 ? { dtype: 'BF16', shape: t.shape, data: bf16Bytes(t.data) } : { dtype: 'F32', shape: t.shape, data: t.data });
+  const raw = (t: Arr): RawTensor =>
+    t.bf16 ? { dtype: 'BF16', shape: t.shape, data: bf16Bytes(t.data) } : { dtype: 'F32', shape: t.shape, data: t.data };
   writeSafetensors(path, Object.fromEntries(Object.entries(tensors).map(([k, t]) => [k, raw(t)])), metadata);
 }
 
@@ -57,7 +58,10 @@ type LoraTensors = Record<string, { A: Arr; B: Arr }>;
 function writePeft(name: string, mods: LoraTensors, cfg: Record<string, unknown>): string {
   const dir = join(tmp, name);
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'adapter_config.json'), JSON.stringify({ peft_type: 'LORA', target_modules: ['q_proj', 'k_proj', 'v_proj', 'o_proj'], ...cfg }));
+  writeFileSync(
+    join(dir, 'adapter_config.json'),
+    JSON.stringify({ peft_type: 'LORA', target_modules: ['q_proj', 'k_proj', 'v_proj', 'o_proj'], ...cfg }),
+  );
   const t: Record<string, Arr> = {};
   for (const [m, { A, B }] of Object.entries(mods)) {
     t[`base_model.model.${m}.lora_A.weight`] = A;
@@ -73,7 +77,12 @@ function attnLora(r: number, seed: number): LoraTensors {
   let k = seed;
   for (let i = 0; i < 4; i++) {
     for (const blk of ['self_attn', 'cross_attn']) {
-      for (const [p, out] of [['q', 64], ['k', 32], ['v', 32], ['o', 64]] as const) {
+      for (const [p, out] of [
+        ['q', 64],
+        ['k', 32],
+        ['v', 32],
+        ['o', 64],
+      ] as const) {
         mods[`layers.${i}.${blk}.${p}_proj`] = { A: wave([r, 64], (k += 0.37), 0.2), B: wave([out, r], (k += 0.53), 0.2) };
       }
     }
@@ -84,31 +93,36 @@ function attnLora(r: number, seed: number): LoraTensors {
 /** Row-major float64 product of a [n, k] and b [k, m]. */
 function mm(a: ArrayLike<number>, b: ArrayLike<number>, n: number, k: number, m: number): Float64Array {
   const c = new Float64Array(n * m);
-  for (let i = 0; i < n; i++) for (let j = 0; j < m; j++) {
-    let s = 0;
-    for (let t = 0; t < k; t++) s += a[i * k + t] * b[t * m + j];
-    c[i * m + j] = s;
-  }
+  for (let i = 0; i < n; i++)
+    for (let j = 0; j < m; j++) {
+      let s = 0;
+      for (let t = 0; t < k; t++) s += a[i * k + t] * b[t * m + j];
+      c[i * m + j] = s;
+    }
   return c;
 }
 
 /** x [M, in] · W [out, in]ᵀ in float64. */
 function applyW(x: ArrayLike<number>, w: ArrayLike<number>, m: number, inF: number, outF: number): Float64Array {
   const y = new Float64Array(m * outF);
-  for (let i = 0; i < m; i++) for (let o = 0; o < outF; o++) {
-    let s = 0;
-    for (let t = 0; t < inF; t++) s += x[i * inF + t] * w[o * inF + t];
-    y[i * outF + o] = s;
-  }
+  for (let i = 0; i < m; i++)
+    for (let o = 0; o < outF; o++) {
+      let s = 0;
+      for (let t = 0; t < inF; t++) s += x[i * inF + t] * w[o * inF + t];
+      y[i * outF + o] = s;
+    }
   return y;
 }
 
 function kron(a: ArrayLike<number>, [ar, ac]: number[], b: ArrayLike<number>, [br, bc]: number[]): Float64Array {
   const out = new Float64Array(ar * br * ac * bc);
   const cols = ac * bc;
-  for (let i = 0; i < ar; i++) for (let j = 0; j < ac; j++) for (let p = 0; p < br; p++) for (let q = 0; q < bc; q++) {
-    out[(i * br + p) * cols + j * bc + q] = a[i * ac + j] * b[p * bc + q];
-  }
+  for (let i = 0; i < ar; i++)
+    for (let j = 0; j < ac; j++)
+      for (let p = 0; p < br; p++)
+        for (let q = 0; q < bc; q++) {
+          out[(i * br + p) * cols + j * bc + q] = a[i * ac + j] * b[p * bc + q];
+        }
   return out;
 }
 
@@ -196,7 +210,12 @@ describe('LoRA on the DiT decoder', () => {
       expect(mgr.list()[0].scale).toBe(s);
       const got = run().map((v, i) => v - plain[i]);
       // Same f32 rounding budget as the single-Linear check above.
-      expect(maxAbsDiff(got, unit.map((v) => v * s))).toBeLessThan(5e-6);
+      expect(
+        maxAbsDiff(
+          got,
+          unit.map((v) => v * s),
+        ),
+      ).toBeLessThan(5e-6);
     }
     mgr.dispose();
   });
@@ -281,7 +300,10 @@ describe('LoRA on the DiT decoder', () => {
       const w = tidy(() => ckpt.get(key).toFloat32Sync());
       const [out, r] = B.shape;
       const ba = mm(B.data, A.data, out, r, 64);
-      merged.set(key, Float32Array.from(w, (v, i) => v + s * (8 / 4) * ba[i]));
+      merged.set(
+        key,
+        Float32Array.from(w, (v, i) => v + s * (8 / 4) * ba[i]),
+      );
     }
     ckpt.dispose();
     const mergedDit = loadDit(merged);
@@ -373,7 +395,10 @@ describe('LoKr on the DiT decoder', () => {
     const w2 = wave([16, 16], 0.23, 0.3);
     const dir = join(tmp, 'lokr-full');
     mkdirSync(dir, { recursive: true });
-    const { got, x } = lokrDelta({ [`${flat}.lokr_w1`]: w1, [`${flat}.lokr_w2`]: w2, [`${flat}.alpha`]: { shape: [], data: Float32Array.of(64) } }, join(dir, 'lokr_weights.safetensors'));
+    const { got, x } = lokrDelta(
+      { [`${flat}.lokr_w1`]: w1, [`${flat}.lokr_w2`]: w2, [`${flat}.alpha`]: { shape: [], data: Float32Array.of(64) } },
+      join(dir, 'lokr_weights.safetensors'),
+    );
     const k = kron(w1.data, w1.shape, w2.data, w2.shape);
     const want = applyW(x.data, k, 3, 64, 128).map((v) => v * 0.6);
     // f32 GEMMs over K = 16 and 4 terms: rounding ~1e-6.
@@ -428,36 +453,73 @@ describe('adapter errors', () => {
     mkdirSync(noCfg);
     writeArrays(join(noCfg, 'adapter_model.safetensors'), { 'base_model.model.layers.0.self_attn.q_proj.lora_A.weight': A });
     expectAdapterError(() => mgr.loadLora(noCfg), /missing adapter_config\.json/, noCfg);
-    expectAdapterError(() => mgr.loadLora(join(noCfg, 'adapter_model.safetensors')), /missing adapter_config\.json/, 'adapter_model.safetensors');
+    expectAdapterError(
+      () => mgr.loadLora(join(noCfg, 'adapter_model.safetensors')),
+      /missing adapter_config\.json/,
+      'adapter_model.safetensors',
+    );
 
     const ia3 = writePeft('ia3', { 'layers.0.self_attn.q_proj': { A, B } }, { peft_type: 'IA3', r: 4, lora_alpha: 4 });
     expectAdapterError(() => mgr.loadLora(ia3), /unknown peft_type "IA3"/, 'adapter_config.json');
 
     const q = 'base_model.model.layers.0.self_attn.k_proj';
     const shape = writePeft('shape', { 'layers.0.self_attn.k_proj': { A, B } }, { r: 4, lora_alpha: 4 });
-    expectAdapterError(() => mgr.loadLora(shape), /shape mismatch: lora_B \[64,4\] writes 64 features, 'layers\.0\.self_attn\.k_proj' gives 32/, 'adapter_model.safetensors', `${q}.lora_B.weight`);
+    expectAdapterError(
+      () => mgr.loadLora(shape),
+      /shape mismatch: lora_B \[64,4\] writes 64 features, 'layers\.0\.self_attn\.k_proj' gives 32/,
+      'adapter_model.safetensors',
+      `${q}.lora_B.weight`,
+    );
     const inShape = writePeft('in-shape', { 'layers.0.self_attn.q_proj': { A: wave([4, 32], 0.3), B } }, { r: 4, lora_alpha: 4 });
-    expectAdapterError(() => mgr.loadLora(inShape), /shape mismatch: lora_A \[4,32\]/, undefined, 'base_model.model.layers.0.self_attn.q_proj.lora_A.weight');
+    expectAdapterError(
+      () => mgr.loadLora(inShape),
+      /shape mismatch: lora_A \[4,32\]/,
+      undefined,
+      'base_model.model.layers.0.self_attn.q_proj.lora_A.weight',
+    );
 
     const nowhere = writePeft('nowhere', { 'layers.9.self_attn.q_proj': { A, B } }, { r: 4, lora_alpha: 4 });
-    expectAdapterError(() => mgr.loadLora(nowhere), /'layers\.9\.self_attn\.q_proj' matches no Linear/, undefined, 'base_model.model.layers.9.self_attn.q_proj.lora_A.weight');
+    expectAdapterError(
+      () => mgr.loadLora(nowhere),
+      /'layers\.9\.self_attn\.q_proj' matches no Linear/,
+      undefined,
+      'base_model.model.layers.9.self_attn.q_proj.lora_A.weight',
+    );
     const untargeted = writePeft('untargeted', { 'layers.0.mlp.down_proj': { A: wave([4, 128], 0.2), B } }, { r: 4, lora_alpha: 4 });
     expectAdapterError(() => mgr.loadLora(untargeted), /not in the adapter's target_modules/);
 
     const rank = writePeft('rank', { 'layers.0.self_attn.q_proj': { A, B: wave([64, 3], 0.1) } }, { r: 4, lora_alpha: 4 });
-    expectAdapterError(() => mgr.loadLora(rank), /rank mismatch: lora_A \[4,64\] has rank 4, lora_B \[64,3\] has rank 3/, undefined, 'base_model.model.layers.0.self_attn.q_proj.lora_B.weight');
+    expectAdapterError(
+      () => mgr.loadLora(rank),
+      /rank mismatch: lora_A \[4,64\] has rank 4, lora_B \[64,3\] has rank 3/,
+      undefined,
+      'base_model.model.layers.0.self_attn.q_proj.lora_B.weight',
+    );
     const cfgRank = writePeft('cfg-rank', { 'layers.0.self_attn.q_proj': { A, B } }, { r: 8, lora_alpha: 4 });
     expectAdapterError(() => mgr.loadLora(cfgRank), /adapter_config\.json says r=8/);
 
     // The second module is bad: the first one's tensors are freed and nothing is attached.
-    const partial = writePeft('partial', { 'layers.0.self_attn.q_proj': { A, B }, 'layers.1.self_attn.k_proj': { A, B } }, { r: 4, lora_alpha: 4 });
+    const partial = writePeft(
+      'partial',
+      { 'layers.0.self_attn.q_proj': { A, B }, 'layers.1.self_attn.k_proj': { A, B } },
+      { r: 4, lora_alpha: 4 },
+    );
     expectAdapterError(() => mgr.loadLora(partial), /shape mismatch/);
     expect(mgr.list()).toEqual([]);
     expect(velocity(base)).toEqual(baseOut);
 
     const lokrBad = join(tmp, 'bad-lokr.safetensors');
-    writeArrays(lokrBad, { 'lycoris_layers_0_self_attn_q_proj.lokr_w1': wave([8, 8], 0.1), 'lycoris_layers_0_self_attn_q_proj.lokr_w2': wave([4, 8], 0.2) }, { lokr_config: '{}' });
-    expectAdapterError(() => mgr.loadLora(lokrBad), /kron\(w1 \[8,8\], w2 \[4,8\]\) is \[32,64\], 'layers\.0\.self_attn\.q_proj' is \[64,64\]/, 'bad-lokr.safetensors', 'lycoris_layers_0_self_attn_q_proj.lokr_w1');
+    writeArrays(
+      lokrBad,
+      { 'lycoris_layers_0_self_attn_q_proj.lokr_w1': wave([8, 8], 0.1), 'lycoris_layers_0_self_attn_q_proj.lokr_w2': wave([4, 8], 0.2) },
+      { lokr_config: '{}' },
+    );
+    expectAdapterError(
+      () => mgr.loadLora(lokrBad),
+      /kron\(w1 \[8,8\], w2 \[4,8\]\) is \[32,64\], 'layers\.0\.self_attn\.q_proj' is \[64,64\]/,
+      'bad-lokr.safetensors',
+      'lycoris_layers_0_self_attn_q_proj.lokr_w1',
+    );
 
     const good = writePeft('good', { 'layers.0.self_attn.q_proj': { A, B } }, { r: 4, lora_alpha: 4 });
     mgr.loadLora(good);

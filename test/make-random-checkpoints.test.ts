@@ -6,7 +6,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SafetensorsFile } from '../src/io/safetensors.js';
-import { ditSpecs, Filler, lin, ones, qwenSpecs, TEXT_ENCODER_DIMS, LM_DIMS, vaeSpecs, writeSpecFile, type Spec } from '../scripts/make-random-checkpoints.js';
+import {
+  ditSpecs,
+  Filler,
+  lin,
+  ones,
+  qwenSpecs,
+  TEXT_ENCODER_DIMS,
+  LM_DIMS,
+  vaeSpecs,
+  writeSpecFile,
+  type Spec,
+} from '../scripts/make-random-checkpoints.js';
 
 const FIX = join(__dirname, 'fixtures', 'golden', 'checkpoints');
 

@@ -24,7 +24,8 @@ function jsAttention(q: Float32Array, k: Float32Array, v: Float32Array, dims: nu
       for (let h = 0; h < Hq; h++) {
         const hk = Math.floor(h / (Hq / Hkv));
         const pos = i + (o.qOffset ?? 0);
-        const w: number[] = [], js: number[] = [];
+        const w: number[] = [],
+          js: number[] = [];
         for (let j = 0; j < Tk; j++) {
           if (o.causal && j > pos) continue;
           if (o.window !== undefined && Math.abs(pos - j) > o.window) continue;
@@ -70,7 +71,9 @@ describe('attention vs plain JS', () => {
     for (const s of specs) {
       it(`${impl}: ${s.name}`, () => {
         const [B, Tq, Tk, Hq, Hkv, D] = s.dims;
-        const q = normal(B * Tq * Hq * D, 1), k = normal(B * Tk * Hkv * D, 2), v = normal(B * Tk * Hkv * D, 3);
+        const q = normal(B * Tq * Hq * D, 1),
+          k = normal(B * Tk * Hkv * D, 2),
+          v = normal(B * Tk * Hkv * D, 3);
         const mask = s.masked ? Int32Array.from(randomInts(B * Tk, 4, 0, 4), (x) => (x === 0 ? 0 : 1)) : undefined;
         if (mask) for (let j = 0; j < Tk; j++) mask[j] = 0; // batch 0 fully padded -> zero rows
         const want = jsAttention(q, k, v, s.dims, { ...s.o, mask });
@@ -78,7 +81,12 @@ describe('attention vs plain JS', () => {
         else native.setCpuIsa('attention', impl);
         const got = tidy(() => {
           const keyMask = mask ? Tensor.fromArray(mask, [B, Tk]) : undefined;
-          return attention(Tensor.fromArray(q, [B, Tq, Hq, D]), Tensor.fromArray(k, [B, Tk, Hkv, D]), Tensor.fromArray(v, [B, Tk, Hkv, D]), { ...s.o, keyMask }).dataSync() as Float32Array;
+          return attention(
+            Tensor.fromArray(q, [B, Tq, Hq, D]),
+            Tensor.fromArray(k, [B, Tk, Hkv, D]),
+            Tensor.fromArray(v, [B, Tk, Hkv, D]),
+            { ...s.o, keyMask },
+          ).dataSync() as Float32Array;
         });
         native.setCpuImpl('fast');
         native.setCpuIsa('attention', 'auto');
@@ -105,7 +113,12 @@ describe('attention contract', () => {
   it('a single visible key returns its value row exactly', () => {
     tidy(() => {
       const v = normal(5 * 16, 11);
-      const out = attention(Tensor.fromArray(normal(5 * 16, 10), [1, 5, 1, 16]), Tensor.fromArray(normal(5 * 16, 12), [1, 5, 1, 16]), Tensor.fromArray(v, [1, 5, 1, 16]), { window: 0 }).dataSync();
+      const out = attention(
+        Tensor.fromArray(normal(5 * 16, 10), [1, 5, 1, 16]),
+        Tensor.fromArray(normal(5 * 16, 12), [1, 5, 1, 16]),
+        Tensor.fromArray(v, [1, 5, 1, 16]),
+        { window: 0 },
+      ).dataSync();
       expectClose(out, v, { atol: 1e-6, why: 'softmax over one key is exactly 1' });
     });
   });
@@ -116,7 +129,9 @@ describe('attention contract', () => {
 
   it('rejects bad arguments with ShapeError', () => {
     tidy(() => {
-      const q = Tensor.zeros([1, 2, 4, 8]), k = Tensor.zeros([1, 3, 3, 8]), k2 = Tensor.zeros([1, 3, 2, 8]);
+      const q = Tensor.zeros([1, 2, 4, 8]),
+        k = Tensor.zeros([1, 3, 3, 8]),
+        k2 = Tensor.zeros([1, 3, 2, 8]);
       expect(() => attention(q, k, k)).toThrow(/not a multiple/);
       expect(() => attention(q, Tensor.zeros([1, 3, 2, 4]), Tensor.zeros([1, 3, 2, 4]))).toThrow(ShapeError);
       expect(() => attention(q, k2, Tensor.zeros([1, 4, 2, 8]))).toThrow(/v \[1,4,2,8\] does not match k/);

@@ -8,8 +8,17 @@ import { normal, uniform } from './support/random.js';
 
 afterAll(() => native.setCpuImpl('fast'));
 
-function conv1dJs(x: Float32Array, [B, Cin, T]: number[], w: Float32Array, [Cout, cg, K]: number[], b: Float32Array | null,
-  s: number, p: number, d: number, g: number): { y: Float64Array; Tout: number } {
+function conv1dJs(
+  x: Float32Array,
+  [B, Cin, T]: number[],
+  w: Float32Array,
+  [Cout, cg, K]: number[],
+  b: Float32Array | null,
+  s: number,
+  p: number,
+  d: number,
+  g: number,
+): { y: Float64Array; Tout: number } {
   const Tout = Math.floor((T + 2 * p - d * (K - 1) - 1) / s) + 1;
   const y = new Float64Array(B * Cout * Tout);
   const og = Cout / g;
@@ -27,8 +36,17 @@ function conv1dJs(x: Float32Array, [B, Cin, T]: number[], w: Float32Array, [Cout
   return { y, Tout };
 }
 
-function convT1dJs(x: Float32Array, [B, Cin, T]: number[], w: Float32Array, [, Cout, K]: number[], b: Float32Array | null,
-  s: number, p: number, op: number, d: number): { y: Float64Array; Tout: number } {
+function convT1dJs(
+  x: Float32Array,
+  [B, Cin, T]: number[],
+  w: Float32Array,
+  [, Cout, K]: number[],
+  b: Float32Array | null,
+  s: number,
+  p: number,
+  op: number,
+  d: number,
+): { y: Float64Array; Tout: number } {
   const Tout = (T - 1) * s - 2 * p + d * (K - 1) + op + 1;
   const y = new Float64Array(B * Cout * Tout);
   for (let n = 0; n < B; n++)
@@ -65,13 +83,19 @@ describe.each(['reference', 'fast'] as const)('conv ops (%s kernels) vs float64 
       { B: 1, Cin: 3, Cout: 5, T: 9, K: 1, s: 1, p: 0, d: 1, g: 1 },
     ];
     for (const c of combos) {
-      const xs = [c.B, c.Cin, c.T], ws = [c.Cout, c.Cin / c.g, c.K];
+      const xs = [c.B, c.Cin, c.T],
+        ws = [c.Cout, c.Cin / c.g, c.K];
       const x = normal(c.B * c.Cin * c.T, 11);
       const w = normal(c.Cout * (c.Cin / c.g) * c.K, 12, 1 / Math.sqrt((c.Cin / c.g) * c.K));
       const b = normal(c.Cout, 13);
       const want = conv1dJs(x, xs, w, ws, b, c.s, c.p, c.d, c.g);
       const got = tidy(() =>
-        conv1d(Tensor.fromArray(x, xs), Tensor.fromArray(w, ws), Tensor.fromArray(b, [c.Cout]), { stride: c.s, padding: c.p, dilation: c.d, groups: c.g }).dataSync(),
+        conv1d(Tensor.fromArray(x, xs), Tensor.fromArray(w, ws), Tensor.fromArray(b, [c.Cout]), {
+          stride: c.s,
+          padding: c.p,
+          dilation: c.d,
+          groups: c.g,
+        }).dataSync(),
       );
       expect(maxDiff(got as Float32Array, want.y), JSON.stringify(c)).toBeLessThan(TOL);
     }
@@ -86,14 +110,18 @@ describe.each(['reference', 'fast'] as const)('conv ops (%s kernels) vs float64 
       { B: 1, Cin: 3, Cout: 4, T: 8, K: 5, s: 3, p: 2, op: 2, d: 2 },
     ];
     for (const c of combos) {
-      const xs = [c.B, c.Cin, c.T], ws = [c.Cin, c.Cout, c.K];
+      const xs = [c.B, c.Cin, c.T],
+        ws = [c.Cin, c.Cout, c.K];
       const x = normal(c.B * c.Cin * c.T, 21);
       const w = normal(c.Cin * c.Cout * c.K, 22, 1 / Math.sqrt(c.Cin * 2));
       const b = normal(c.Cout, 23);
       const want = convT1dJs(x, xs, w, ws, b, c.s, c.p, c.op, c.d);
       const got = tidy(() =>
         convTranspose1d(Tensor.fromArray(x, xs), Tensor.fromArray(w, ws), Tensor.fromArray(b, [c.Cout]), {
-          stride: c.s, padding: c.p, outputPadding: c.op, dilation: c.d,
+          stride: c.s,
+          padding: c.p,
+          outputPadding: c.op,
+          dilation: c.d,
         }).dataSync(),
       );
       expect(maxDiff(got as Float32Array, want.y), JSON.stringify(c)).toBeLessThan(TOL);
@@ -104,14 +132,20 @@ describe.each(['reference', 'fast'] as const)('conv ops (%s kernels) vs float64 
     native.setCpuImpl(impl);
     const [B, C, T] = [2, 3, 50];
     const x = uniform(B * C * T, 31, -20, 20);
-    const la = uniform(C, 32, -1, 1), lb = uniform(C, 33, -1, 1);
+    const la = uniform(C, 32, -1, 1),
+      lb = uniform(C, 33, -1, 1);
     const want = new Float64Array(x.length);
     for (let i = 0; i < x.length; i++) {
       const c = Math.floor(i / T) % C;
-      const a = Math.exp(la[c]), be = Math.exp(lb[c]);
+      const a = Math.exp(la[c]),
+        be = Math.exp(lb[c]);
       want[i] = x[i] + (1 / (be + 1e-9)) * Math.sin(a * x[i]) ** 2;
     }
-    const got = tidy(() => snake(Tensor.fromArray(x, [B, C, T]), Tensor.fromArray(la, [1, C, 1]), Tensor.fromArray(lb, [1, C, 1]), { logScale: true }).dataSync());
+    const got = tidy(() =>
+      snake(Tensor.fromArray(x, [B, C, T]), Tensor.fromArray(la, [1, C, 1]), Tensor.fromArray(lb, [1, C, 1]), {
+        logScale: true,
+      }).dataSync(),
+    );
     // |x| up to 20: the f32 argument a*x carries ~1e-6 relative rounding, so sin^2 moves by up to ~5e-6.
     expect(maxDiff(got as Float32Array, want)).toBeLessThan(1e-5 * 20 * Math.E);
   });

@@ -5,8 +5,34 @@
 // this file holds the reference (and the default fast path) to the math.
 import { afterAll, describe, expect, it } from 'vitest';
 import {
-  abs, add, clamp, cos, div, exp, gatedAdd, gelu, geluTanh, log, maximum, minimum, modulate, mul, neg, relu, rsqrt,
-  ShapeError, sigmoid, silu, sin, softplus, sqrt, square, sub, swiglu, tanh, Tensor,
+  abs,
+  add,
+  clamp,
+  cos,
+  div,
+  exp,
+  gatedAdd,
+  gelu,
+  geluTanh,
+  log,
+  maximum,
+  minimum,
+  modulate,
+  mul,
+  neg,
+  relu,
+  rsqrt,
+  ShapeError,
+  sigmoid,
+  silu,
+  sin,
+  softplus,
+  sqrt,
+  square,
+  sub,
+  swiglu,
+  tanh,
+  Tensor,
 } from '../src/runtime/index.js';
 import { native } from '../src/runtime/native.js';
 import { cases } from './backend-ops/elementwise.js';
@@ -19,8 +45,7 @@ const impls = ['fast', 'reference'] as const;
 afterAll(() => native.setCpuImpl('fast'));
 
 // Where each tolerance comes from.
-const ULP = 'libm float32 functions and the vector exp are within a few ulp; tanh-based results have an ' +
-  'absolute floor near zero';
+const ULP = 'libm float32 functions and the vector exp are within a few ulp; tanh-based results have an ' + 'absolute floor near zero';
 const ONE_ROUNDING = 'one float32 operation per element: the rounded double result exactly';
 const TORCH_ORDER = 'each step rounded in float32 in torch order; swiglu: exp within a few ulp';
 
@@ -28,7 +53,8 @@ function erf(x: number): number {
   // Abramowitz-Stegun 7.1.26 is too coarse; integrate the series / continued fraction in double.
   const t = Math.abs(x);
   if (t < 3) {
-    let s = 0, term = t;
+    let s = 0,
+      term = t;
     for (let n = 0; n < 200; n++) {
       s += term / (2 * n + 1);
       term *= (-t * t) / (n + 1);
@@ -36,7 +62,7 @@ function erf(x: number): number {
     return Math.sign(x) * (2 / Math.sqrt(Math.PI)) * s;
   }
   let cf = 0;
-  for (let k = 60; k >= 1; k--) cf = (k / 2) / (t + cf);
+  for (let k = 60; k >= 1; k--) cf = k / 2 / (t + cf);
   return Math.sign(x) * (1 - Math.exp(-t * t) / Math.sqrt(Math.PI) / (t + cf));
 }
 
@@ -77,23 +103,50 @@ describe.each(impls)('elementwise ops vs plain math (%s kernels)', (impl) => {
 
   it('binary ops broadcast like numpy', () => {
     use();
-    const a = uniform(2 * 3 * 5, 3, -2, 2), b = uniform(5, 4, 0.5, 2), c = uniform(2 * 5, 5, -2, 2);
-    const ta = Tensor.fromArray(a, [2, 3, 5]), tb = Tensor.fromArray(b, [5]), tc = Tensor.fromArray(c, [2, 1, 5]);
+    const a = uniform(2 * 3 * 5, 3, -2, 2),
+      b = uniform(5, 4, 0.5, 2),
+      c = uniform(2 * 5, 5, -2, 2);
+    const ta = Tensor.fromArray(a, [2, 3, 5]),
+      tb = Tensor.fromArray(b, [5]),
+      tc = Tensor.fromArray(c, [2, 1, 5]);
     const at = (i: number, j: number, k: number) => a[(i * 3 + j) * 5 + k];
     const want = (fn: (x: number, y: number) => number, other: 'b' | 'c') => {
       const out: number[] = [];
-      for (let i = 0; i < 2; i++) for (let j = 0; j < 3; j++) for (let k = 0; k < 5; k++) out.push(f(fn(at(i, j, k), other === 'b' ? b[k] : c[i * 5 + k])));
+      for (let i = 0; i < 2; i++)
+        for (let j = 0; j < 3; j++) for (let k = 0; k < 5; k++) out.push(f(fn(at(i, j, k), other === 'b' ? b[k] : c[i * 5 + k])));
       return out;
     };
     // One float32 operation per element: results must be exactly the rounded double result.
-    expectClose(add(ta, tb).dataSync() as Float32Array, want((x, y) => x + y, 'b'), { atol: 0, rtol: 0, why: ONE_ROUNDING }, 'add [2,3,5]+[5]');
-    expectClose(sub(ta, tc).dataSync() as Float32Array, want((x, y) => x - y, 'c'), { atol: 0, rtol: 0, why: ONE_ROUNDING }, 'sub [2,3,5]-[2,1,5]');
-    expectClose(mul(ta, tc).dataSync() as Float32Array, want((x, y) => x * y, 'c'), { atol: 0, rtol: 0, why: ONE_ROUNDING }, 'mul [2,3,5]*[2,1,5]');
-    expectClose(div(ta, tb).dataSync() as Float32Array, want((x, y) => x / y, 'b'), { atol: 0, rtol: 0, why: ONE_ROUNDING }, 'div [2,3,5]/[5]');
+    expectClose(
+      add(ta, tb).dataSync() as Float32Array,
+      want((x, y) => x + y, 'b'),
+      { atol: 0, rtol: 0, why: ONE_ROUNDING },
+      'add [2,3,5]+[5]',
+    );
+    expectClose(
+      sub(ta, tc).dataSync() as Float32Array,
+      want((x, y) => x - y, 'c'),
+      { atol: 0, rtol: 0, why: ONE_ROUNDING },
+      'sub [2,3,5]-[2,1,5]',
+    );
+    expectClose(
+      mul(ta, tc).dataSync() as Float32Array,
+      want((x, y) => x * y, 'c'),
+      { atol: 0, rtol: 0, why: ONE_ROUNDING },
+      'mul [2,3,5]*[2,1,5]',
+    );
+    expectClose(
+      div(ta, tb).dataSync() as Float32Array,
+      want((x, y) => x / y, 'b'),
+      { atol: 0, rtol: 0, why: ONE_ROUNDING },
+      'div [2,3,5]/[5]',
+    );
     expectClose(maximum(ta, tb).dataSync() as Float32Array, want(Math.max, 'b'), { atol: 0, rtol: 0, why: ONE_ROUNDING }, 'maximum');
     expectClose(minimum(ta, tc).dataSync() as Float32Array, want(Math.min, 'c'), { atol: 0, rtol: 0, why: ONE_ROUNDING }, 'minimum');
     expect(add(tb, ta).shape).toEqual([2, 3, 5]);
-    expect(Array.from(add(Tensor.fromArray([1, 2, 3], [3, 1]), Tensor.fromArray([10, 20], [1, 2])).dataSync())).toEqual([11, 21, 12, 22, 13, 23]);
+    expect(Array.from(add(Tensor.fromArray([1, 2, 3], [3, 1]), Tensor.fromArray([10, 20], [1, 2])).dataSync())).toEqual([
+      11, 21, 12, 22, 13, 23,
+    ]);
     expect(Array.from(div(Tensor.fromArray([1, 2], [2]), 3).dataSync())).toEqual([f(1 / 3), f(2 / 3)]);
     expect(Array.from(maximum(Tensor.fromArray([NaN, 1], [2]), Tensor.fromArray([0, NaN], [2])).dataSync())).toEqual([NaN, NaN]);
   });
@@ -101,10 +154,17 @@ describe.each(impls)('elementwise ops vs plain math (%s kernels)', (impl) => {
   it('fused ops round each step in float32 (torch order)', () => {
     use();
     const n = 2 * 4 * 6;
-    const x = normal(n, 6), y = normal(n, 7), g = normal(12, 8), s = normal(12, 9);
-    const tx = Tensor.fromArray(x, [2, 4, 6]), ty = Tensor.fromArray(y, [2, 4, 6]);
-    const tg = Tensor.fromArray(g, [2, 1, 6]), ts = Tensor.fromArray(s, [2, 1, 6]);
-    const mod: number[] = [], gated: number[] = [], sw: number[] = [];
+    const x = normal(n, 6),
+      y = normal(n, 7),
+      g = normal(12, 8),
+      s = normal(12, 9);
+    const tx = Tensor.fromArray(x, [2, 4, 6]),
+      ty = Tensor.fromArray(y, [2, 4, 6]);
+    const tg = Tensor.fromArray(g, [2, 1, 6]),
+      ts = Tensor.fromArray(s, [2, 1, 6]);
+    const mod: number[] = [],
+      gated: number[] = [],
+      sw: number[] = [];
     for (let i = 0; i < n; i++) {
       const k = Math.floor(i / 24) * 6 + (i % 6);
       mod.push(f(f(x[i] * f(1 + s[k])) + g[k]));
@@ -113,7 +173,12 @@ describe.each(impls)('elementwise ops vs plain math (%s kernels)', (impl) => {
     }
     expectClose(modulate(tx, tg, ts).dataSync() as Float32Array, mod, { atol: 0, rtol: 0, why: TORCH_ORDER }, 'modulate');
     expectClose(gatedAdd(tx, ty, tg).dataSync() as Float32Array, gated, { atol: 0, rtol: 0, why: TORCH_ORDER }, 'gatedAdd');
-    expectClose(swiglu(tx, ty).dataSync() as Float32Array, sw, { atol: 1e-7, rtol: 2e-6, why: TORCH_ORDER }, 'swiglu (exp within a few ulp)');
+    expectClose(
+      swiglu(tx, ty).dataSync() as Float32Array,
+      sw,
+      { atol: 1e-7, rtol: 2e-6, why: TORCH_ORDER },
+      'swiglu (exp within a few ulp)',
+    );
   });
 });
 

@@ -39,19 +39,31 @@ afterAll(() => {
 
 describe('linear against a plain loop', () => {
   // Unit-variance outputs; f32 accumulation over K <= 700 stays well inside 1e-4.
-  for (const [M, K, N] of [[1, 700, 90], [4, 129, 33], [37, 300, 65]]) {
+  for (const [M, K, N] of [
+    [1, 700, 90],
+    [4, 129, 33],
+    [37, 300, 65],
+  ]) {
     it(`M=${M} K=${K} N=${N} (f32 weights, bias)`, () => {
-      const x = normal(M * K, 1), w = normal(N * K, 2, 1 / Math.sqrt(K)), b = normal(N, 3);
-      const got = tidy(() => linear(Tensor.fromArray(x, [M, K]), Tensor.fromArray(w, [N, K]), Tensor.fromArray(b, [N])).dataSync()) as Float32Array;
+      const x = normal(M * K, 1),
+        w = normal(N * K, 2, 1 / Math.sqrt(K)),
+        b = normal(N, 3);
+      const got = tidy(() =>
+        linear(Tensor.fromArray(x, [M, K]), Tensor.fromArray(w, [N, K]), Tensor.fromArray(b, [N])).dataSync(),
+      ) as Float32Array;
       expect(maxErr(got, plainLinear(x, w, b, M, N, K))).toBeLessThan(1e-4);
     });
   }
 
   it('precision bf16 rounds both operands (and differs from fp32 by more than the tolerance)', () => {
-    const M = 20, K = 256, N = 24;
-    const x = normal(M * K, 4), w = normal(N * K, 5, 1 / 16);
+    const M = 20,
+      K = 256,
+      N = 24;
+    const x = normal(M * K, 4),
+      w = normal(N * K, 5, 1 / 16);
     const [fp32, bf16] = tidy(() => {
-      const xt = Tensor.fromArray(x, [M, K]), wt = Tensor.fromArray(w, [N, K]);
+      const xt = Tensor.fromArray(x, [M, K]),
+        wt = Tensor.fromArray(w, [N, K]);
       return [linear(xt, wt).dataSync() as Float32Array, linear(xt, wt, null, { precision: 'bf16' }).dataSync() as Float32Array];
     });
     const wantBf16 = plainLinear(x, w, null, M, N, K, true);
@@ -66,12 +78,20 @@ describe('every ISA path matches the reference kernels', () => {
   // On AVX-512 the bf16 precision runs either on vdpbf16ps ('avx512bf16') or on f32 FMA over
   // rounded operands ('avx512').
   const variants = ['avx512bf16', 'avx512', 'avx2', 'scalar'] as const;
-  const usable = variants.filter((i) => (i !== 'avx512bf16' || feats.avx512bf16) && (i !== 'avx512' || feats.avx512f) && (i !== 'avx2' || feats.avx2));
+  const usable = variants.filter(
+    (i) => (i !== 'avx512bf16' || feats.avx512bf16) && (i !== 'avx512' || feats.avx512f) && (i !== 'avx2' || feats.avx2),
+  );
   for (const isa of usable) {
     it(isa, () => {
       expect(native.setCpuIsa('gemm', isa)).toBe(isa);
       try {
-        const shapes: [number, number, number][] = [[1, 301, 70], [3, 64, 40], [19, 520, 75], [70, 33, 130], [37, 1030, 25]];
+        const shapes: [number, number, number][] = [
+          [1, 301, 70],
+          [3, 64, 40],
+          [19, 520, 75],
+          [70, 33, 130],
+          [37, 1030, 25],
+        ];
         for (const [M, K, N] of shapes) {
           for (const wd of ['f32', 'bf16', 'f16'] as const) {
             for (const precision of ['fp32', 'bf16'] as const) {
@@ -86,7 +106,8 @@ describe('every ISA path matches the reference kernels', () => {
                 native.setCpuImpl('fast');
                 return r;
               };
-              const ref = run('reference'), got = run('fast');
+              const ref = run('reference'),
+                got = run('fast');
               for (let o = 0; o < 2; o++) {
                 const want = Float64Array.from(ref[o]);
                 // f32 accumulation vs double: ~K·eps on unit-variance outputs (K <= 1030).
@@ -119,7 +140,9 @@ describe('errors', () => {
 
   it('native glue re-validates what protects memory', () => {
     tidy(() => {
-      const x = Tensor.zeros([2, 8]), w = Tensor.zeros([4, 8]), out = Tensor.empty([2, 5]);
+      const x = Tensor.zeros([2, 8]),
+        w = Tensor.zeros([4, 8]),
+        out = Tensor.empty([2, 5]);
       expect(() => native.linear(x.desc(), w.desc(), null, out.desc(), 0)).toThrow(/out must be \[2,4\]/);
       expect(() => native.matmul(x.desc(), Tensor.zeros([8, 4]).desc(), Tensor.empty([3, 4]).desc(), 0)).toThrow(/does not match/);
     });

@@ -18,9 +18,12 @@ describe.each(impls)('norms vs plain math (%s kernels)', (impl) => {
 
   it('rmsNorm and layerNorm follow the upstream formulas', () => {
     use();
-    const rows = 3, d = 37;
-    const x = normal(rows * d, 10, 2), w = normal(d, 11);
-    const rms: number[] = [], ln: number[] = [];
+    const rows = 3,
+      d = 37;
+    const x = normal(rows * d, 10, 2),
+      w = normal(d, 11);
+    const rms: number[] = [],
+      ln: number[] = [];
     const b = normal(d, 12);
     for (let r = 0; r < rows; r++) {
       const row = Array.from(x.subarray(r * d, (r + 1) * d));
@@ -33,8 +36,18 @@ describe.each(impls)('norms vs plain math (%s kernels)', (impl) => {
     }
     // 4e-6 relative: the mean of squares is a float32 (fast path) or double (reference) sum.
     const tx = Tensor.fromArray(x, [rows, d]);
-    expectClose(rmsNorm(tx, Tensor.fromArray(w, [d]), 1e-6).dataSync() as Float32Array, rms, { atol: 1e-6, rtol: 4e-6, why: MEAN_SQUARES }, 'rmsNorm');
-    expectClose(layerNorm(tx, Tensor.fromArray(w, [d]), Tensor.fromArray(b, [d]), 1e-5).dataSync() as Float32Array, ln, { atol: 2e-6, rtol: 4e-6, why: MEAN_SQUARES }, 'layerNorm');
+    expectClose(
+      rmsNorm(tx, Tensor.fromArray(w, [d]), 1e-6).dataSync() as Float32Array,
+      rms,
+      { atol: 1e-6, rtol: 4e-6, why: MEAN_SQUARES },
+      'rmsNorm',
+    );
+    expectClose(
+      layerNorm(tx, Tensor.fromArray(w, [d]), Tensor.fromArray(b, [d]), 1e-5).dataSync() as Float32Array,
+      ln,
+      { atol: 2e-6, rtol: 4e-6, why: MEAN_SQUARES },
+      'layerNorm',
+    );
   });
 });
 

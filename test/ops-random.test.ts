@@ -7,8 +7,7 @@ import { native } from '../src/runtime/native.js';
 
 afterAll(() => native.setCpuImpl('fast'));
 
-const values = (shape: number[], seed: number, offset?: number) =>
-  tidy(() => randn(shape, seed, { offset }).dataSync() as Float32Array);
+const values = (shape: number[], seed: number, offset?: number) => tidy(() => randn(shape, seed, { offset }).dataSync() as Float32Array);
 
 describe('randn', () => {
   it('matches torch.randn(generator=cuda(42), dtype=bf16) first values (UPSTREAM.md: Noise and seeds)', () => {
@@ -17,7 +16,8 @@ describe('randn', () => {
   });
 
   it('is bit-exact for the same seed, and offset k continues the same stream', () => {
-    const a = values([5000], 7), b = values([5000], 7);
+    const a = values([5000], 7),
+      b = values([5000], 7);
     expect(Buffer.from(a.buffer).equals(Buffer.from(b.buffer))).toBe(true);
     const tail = values([1000], 7, 4000);
     expect(Array.from(tail)).toEqual(Array.from(a.subarray(4000)));
@@ -30,7 +30,11 @@ describe('randn', () => {
   it('has mean 0, std 1, normal tails and no lag correlation (n = 400k)', () => {
     const n = 400_000;
     const x = values([n], 12345);
-    let s = 0, s2 = 0, s4 = 0, lag = 0, in1 = 0;
+    let s = 0,
+      s2 = 0,
+      s4 = 0,
+      lag = 0,
+      in1 = 0;
     for (let i = 0; i < n; i++) {
       s += x[i];
       s2 += x[i] * x[i];
@@ -38,19 +42,21 @@ describe('randn', () => {
       if (i > 0) lag += x[i] * x[i - 1];
       if (Math.abs(x[i]) < 1) in1++;
     }
-    const mean = s / n, v = s2 / n - mean * mean;
+    const mean = s / n,
+      v = s2 / n - mean * mean;
     // Bounds are 6 standard errors: mean 1/sqrt(n), variance sqrt(2/n), kurtosis sqrt(96/n),
     // lag-1 correlation 1/sqrt(n), the 1-sigma fraction sqrt(p(1-p)/n).
     expect(Math.abs(mean)).toBeLessThan(6 / Math.sqrt(n));
     expect(Math.abs(v - 1)).toBeLessThan(6 * Math.sqrt(2 / n));
     expect(Math.abs(s4 / n / (v * v) - 3)).toBeLessThan(6 * Math.sqrt(96 / n));
     expect(Math.abs(lag / n)).toBeLessThan(6 / Math.sqrt(n));
-    expect(Math.abs(in1 / n - 0.682689)).toBeLessThan(6 * Math.sqrt(0.6827 * 0.3173 / n));
+    expect(Math.abs(in1 / n - 0.682689)).toBeLessThan(6 * Math.sqrt((0.6827 * 0.3173) / n));
   });
 
   it('gives uncorrelated streams for neighbouring seeds', () => {
     const n = 200_000;
-    const a = values([n], 1), b = values([n], 2);
+    const a = values([n], 1),
+      b = values([n], 2);
     let c = 0;
     for (let i = 0; i < n; i++) c += a[i] * b[i];
     expect(Math.abs(c / n)).toBeLessThan(6 / Math.sqrt(n));

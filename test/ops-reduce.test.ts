@@ -17,10 +17,14 @@ describe.each(impls)('reductions vs plain math (%s kernels)', (impl) => {
 
   it('sum, mean, max and argmax match double math', () => {
     use();
-    const rows = 4, n = 301;
+    const rows = 4,
+      n = 301;
     const x = normal(rows * n, 14, 4);
     const tx = Tensor.fromArray(x, [rows, n]);
-    const sums: number[] = [], means: number[] = [], maxs: number[] = [], am: number[] = [];
+    const sums: number[] = [],
+      means: number[] = [],
+      maxs: number[] = [],
+      am: number[] = [];
     for (let r = 0; r < rows; r++) {
       const row = Array.from(x.subarray(r * n, (r + 1) * n));
       const m = Math.max(...row);
@@ -36,7 +40,12 @@ describe.each(impls)('reductions vs plain math (%s kernels)', (impl) => {
     expect(Array.from(argmax(tx).dataSync())).toEqual(am);
     expect(sum(tx, 0, true).shape).toEqual([1, n]);
     const col = sum(tx, 0).dataSync() as Float32Array;
-    expectClose([col[0], col[n - 1]], [x[0] + x[n] + x[2 * n] + x[3 * n], x[n - 1] + x[2 * n - 1] + x[3 * n - 1] + x[4 * n - 1]], { atol: 1e-5, rtol: 1e-6, why: F32_SUMS }, 'sum dim 0');
+    expectClose(
+      [col[0], col[n - 1]],
+      [x[0] + x[n] + x[2 * n] + x[3 * n], x[n - 1] + x[2 * n - 1] + x[3 * n - 1] + x[4 * n - 1]],
+      { atol: 1e-5, rtol: 1e-6, why: F32_SUMS },
+      'sum dim 0',
+    );
     expect(Array.from(argmax(Tensor.fromArray([3, 7, 7, 1], [4])).dataSync())).toEqual([1]);
   });
 });

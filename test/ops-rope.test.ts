@@ -18,10 +18,14 @@ describe.each(impls)('rope vs plain math (%s kernels)', (impl) => {
 
   it('rope rotates half-split pairs with float32 tables like torch', () => {
     use();
-    const T = 5, H = 2, D = 8, theta = 10000;
+    const T = 5,
+      H = 2,
+      D = 8,
+      theta = 10000;
     const { cos: c, sin: s } = ropeTables([0, 1, 2, 3, 1000], D, theta);
     expect(c.shape).toEqual([T, D / 2]);
-    const cv = c.dataSync() as Float32Array, sv = s.dataSync() as Float32Array;
+    const cv = c.dataSync() as Float32Array,
+      sv = s.dataSync() as Float32Array;
     const pos = [0, 1, 2, 3, 1000];
     for (let t = 0; t < T; t++) {
       for (let i = 0; i < D / 2; i++) {
@@ -39,7 +43,10 @@ describe.each(impls)('rope vs plain math (%s kernels)', (impl) => {
       for (let h = 0; h < H; h++) {
         const o = (t * H + h) * D;
         for (let i = 0; i < D / 2; i++) {
-          const a = x[o + i], bb = x[o + i + D / 2], cc = cv[t * 4 + i], ss = sv[t * 4 + i];
+          const a = x[o + i],
+            bb = x[o + i + D / 2],
+            cc = cv[t * 4 + i],
+            ss = sv[t * 4 + i];
           want[o + i] = f(f(a * cc) - f(bb * ss));
           want[o + i + D / 2] = f(f(bb * cc) + f(a * ss));
         }

@@ -46,7 +46,8 @@ function jsPenalty(row: number[], prev: number[], penaltyIn: number): number[] {
   return out;
 }
 
-const B = 3, V = 400;
+const B = 3,
+  V = 400;
 const data = Array.from(normal(B * V, 21, 2), (x) => Math.fround(x));
 const rows = Array.from({ length: B }, (_, b) => data.slice(b * V, (b + 1) * V));
 
@@ -76,7 +77,9 @@ describe.each(impls)('%s kernels', (impl) => {
 
   it('repetitionPenalty equals the HF processor, once per distinct token, -1 ignored', () => {
     const prev = Array.from(randomInts(B * 50, 5, -1, 60));
-    const got = run(impl, () => f32(repetitionPenalty(Tensor.fromArray(data, [B, V]), Tensor.fromArray(prev, [B, 50], { dtype: 'i32' }), 1.7)));
+    const got = run(impl, () =>
+      f32(repetitionPenalty(Tensor.fromArray(data, [B, V]), Tensor.fromArray(prev, [B, 50], { dtype: 'i32' }), 1.7)),
+    );
     const want = rows.map((r, b) => jsPenalty(r, prev.slice(b * 50, (b + 1) * 50), 1.7).map(Math.fround)).flat();
     expect(got).toEqual(want);
   });
@@ -92,7 +95,9 @@ describe.each(impls)('%s kernels', (impl) => {
     const R = 2000;
     const counts = new Array<number>(logit.length).fill(0);
     for (let step = 0; step < 3; step++) {
-      const ids = run(impl, () => Array.from(sampleRace(Tensor.fromArray(new Array(R).fill(logit).flat(), [R, logit.length]), 99, step).dataSync() as Int32Array));
+      const ids = run(impl, () =>
+        Array.from(sampleRace(Tensor.fromArray(new Array(R).fill(logit).flat(), [R, logit.length]), 99, step).dataSync() as Int32Array),
+      );
       for (const id of ids) counts[id]++;
     }
     expect(counts[7]).toBe(0); // -inf is never chosen

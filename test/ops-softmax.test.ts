@@ -17,10 +17,12 @@ describe.each(impls)('softmax vs plain math (%s kernels)', (impl) => {
 
   it('softmax and logSoftmax match double math', () => {
     use();
-    const rows = 4, n = 301;
+    const rows = 4,
+      n = 301;
     const x = normal(rows * n, 14, 4);
     const tx = Tensor.fromArray(x, [rows, n]);
-    const sm: number[] = [], lsm: number[] = [];
+    const sm: number[] = [],
+      lsm: number[] = [];
     for (let r = 0; r < rows; r++) {
       const row = Array.from(x.subarray(r * n, (r + 1) * n));
       const m = Math.max(...row);
@@ -32,7 +34,12 @@ describe.each(impls)('softmax vs plain math (%s kernels)', (impl) => {
     }
     expectClose(softmax(tx).dataSync() as Float32Array, sm, { atol: 1e-9, rtol: 3e-6, why: F32_EXP }, 'softmax');
     expectClose(logSoftmax(tx).dataSync() as Float32Array, lsm, { atol: 3e-6, rtol: 1e-6, why: F32_EXP }, 'logSoftmax');
-    expectClose(softmax(tx.transpose(0, 1), 0).transpose(0, 1).dataSync() as Float32Array, sm, { atol: 1e-9, rtol: 3e-6, why: F32_EXP }, 'softmax over dim 0 of the transpose');
+    expectClose(
+      softmax(tx.transpose(0, 1), 0).transpose(0, 1).dataSync() as Float32Array,
+      sm,
+      { atol: 1e-9, rtol: 3e-6, why: F32_EXP },
+      'softmax over dim 0 of the transpose',
+    );
   });
 });
 

@@ -22,7 +22,10 @@ function section(doc: string, title: string): Row[] {
   for (const line of doc.slice(start, end < 0 ? undefined : end).split('\n')) {
     if (!line.startsWith('| `')) continue;
     // Split on cell bars, not on escaped ones inside code (`<\|audio_code_N\|>`).
-    const cells = line.split(/(?<!\\)\|/).slice(1, -1).map((c) => c.trim());
+    const cells = line
+      .split(/(?<!\\)\|/)
+      .slice(1, -1)
+      .map((c) => c.trim());
     const code = (c: string) => /^`([^`]*)`$/.exec(c)?.[1] ?? c;
     rows.push({ upstream: code(cells[0]), camel: code(cells[1]), type: cells[2], def: code(cells[3]), range: cells[4] });
   }

@@ -33,7 +33,10 @@ describe('torch.save reader under mutation', () => {
     };
     exercise(seed);
     // Mutations land anywhere: the zip's central directory sits at the end of the file.
-    const r = await fuzz(byteMutations(seed.length), (m) => exercise(mutateBytes(seed, m)), isCheckpointError, { runs: fuzzRuns(2000), seed: fuzzSeed(1720) });
+    const r = await fuzz(byteMutations(seed.length), (m) => exercise(mutateBytes(seed, m)), isCheckpointError, {
+      runs: fuzzRuns(2000),
+      seed: fuzzSeed(1720),
+    });
     logReport('torch zip', r);
     expect(r.cases).toBe(fuzzRuns(2000));
   });
@@ -42,7 +45,10 @@ describe('torch.save reader under mutation', () => {
     const zip = new ZipArchive('silence_latent.pt', seed);
     const pkl = Uint8Array.from(zip.read('silence_latent/data.pkl'));
     unpickle('data.pkl', pkl);
-    const r = await fuzz(byteMutations(pkl.length), (m) => unpickle('data.pkl', mutateBytes(pkl, m)), isCheckpointError, { runs: fuzzRuns(3000), seed: fuzzSeed(1721) });
+    const r = await fuzz(byteMutations(pkl.length), (m) => unpickle('data.pkl', mutateBytes(pkl, m)), isCheckpointError, {
+      runs: fuzzRuns(3000),
+      seed: fuzzSeed(1721),
+    });
     logReport('pickle', r);
     expect(r.cases).toBe(fuzzRuns(3000));
   });
@@ -65,7 +71,12 @@ describe('model config parsers under mutation', () => {
   for (const [name, doc, parse] of targets) {
     it(name, async () => {
       checkFinite(parse(doc));
-      const r = await fuzz(jsonMutations(Object.keys(doc)), (m) => checkFinite(parse(mutateJson(doc, m) as Record<string, unknown>)), isCheckpointError, { runs: fuzzRuns(1500), seed: fuzzSeed(1730 + name.length) });
+      const r = await fuzz(
+        jsonMutations(Object.keys(doc)),
+        (m) => checkFinite(parse(mutateJson(doc, m) as Record<string, unknown>)),
+        isCheckpointError,
+        { runs: fuzzRuns(1500), seed: fuzzSeed(1730 + name.length) },
+      );
       logReport(name, r);
       expect(r.cases).toBe(fuzzRuns(1500));
     });
@@ -78,7 +89,11 @@ describe('tokenizer folders under mutation', () => {
   const config = JSON.parse(readFileSync(join(ckpts, 'qwen3-tokenizer', 'tokenizer_config.json'), 'utf8'));
   const vocab = Object.fromEntries(Object.entries(full.model.vocab as Record<string, number>).filter(([, id]) => id < 400));
   const merges = (full.model.merges as [string, string][]).filter(([a, b]) => a in vocab && b in vocab && a + b in vocab);
-  const small = { ...full, added_tokens: full.added_tokens.slice(0, 4).map((t: { id: number }, i: number) => ({ ...t, id: 400 + i })), model: { ...full.model, vocab, merges } };
+  const small = {
+    ...full,
+    added_tokens: full.added_tokens.slice(0, 4).map((t: { id: number }, i: number) => ({ ...t, id: 400 + i })),
+    model: { ...full.model, vocab, merges },
+  };
   const smallConfig = { ...config, added_tokens_decoder: {} };
 
   /** Loads a folder and runs the calls the pipeline makes. */
@@ -92,29 +107,47 @@ describe('tokenizer folders under mutation', () => {
     t.decode(ids);
     t.applyChatTemplate([{ role: 'user', content: 'hi' }], { addGenerationPrompt: true });
   };
-  const exercise = (tokJson: unknown, cfgJson: unknown) => exerciseText(JSON.stringify(tokJson) ?? 'undefined', JSON.stringify(cfgJson) ?? 'undefined');
+  const exercise = (tokJson: unknown, cfgJson: unknown) =>
+    exerciseText(JSON.stringify(tokJson) ?? 'undefined', JSON.stringify(cfgJson) ?? 'undefined');
   const isTokenizerError = (e: unknown) => e instanceof TokenizerError;
 
   it('tokenizer.json', async () => {
     exercise(small, smallConfig);
-    const r = await fuzz(jsonMutations(['model', 'vocab', 'merges', 'added_tokens', 'pre_tokenizer', 'decoder', 'type']), (m) => exercise(mutateJson(small, m), smallConfig), isTokenizerError, {
-      runs: fuzzRuns(1500), seed: fuzzSeed(1740),
-    });
+    const r = await fuzz(
+      jsonMutations(['model', 'vocab', 'merges', 'added_tokens', 'pre_tokenizer', 'decoder', 'type']),
+      (m) => exercise(mutateJson(small, m), smallConfig),
+      isTokenizerError,
+      {
+        runs: fuzzRuns(1500),
+        seed: fuzzSeed(1740),
+      },
+    );
     logReport('tokenizer.json', r);
     expect(r.cases).toBe(fuzzRuns(1500));
   });
 
   it('tokenizer_config.json', async () => {
-    const r = await fuzz(jsonMutations(['chat_template', 'eos_token', 'pad_token', 'bos_token']), (m) => exercise(small, mutateJson(smallConfig, m)), isTokenizerError, {
-      runs: fuzzRuns(1000), seed: fuzzSeed(1741),
-    });
+    const r = await fuzz(
+      jsonMutations(['chat_template', 'eos_token', 'pad_token', 'bos_token']),
+      (m) => exercise(small, mutateJson(smallConfig, m)),
+      isTokenizerError,
+      {
+        runs: fuzzRuns(1000),
+        seed: fuzzSeed(1741),
+      },
+    );
     logReport('tokenizer_config.json', r);
     expect(r.cases).toBe(fuzzRuns(1000));
   });
 
   it('JSON text damaged byte by byte', async () => {
     const text = new TextEncoder().encode(JSON.stringify(small));
-    const r = await fuzz(byteMutations(text.length), (m) => exerciseText(mutateBytes(text, m), JSON.stringify(smallConfig)), isTokenizerError, { runs: fuzzRuns(500), seed: fuzzSeed(1742) });
+    const r = await fuzz(
+      byteMutations(text.length),
+      (m) => exerciseText(mutateBytes(text, m), JSON.stringify(smallConfig)),
+      isTokenizerError,
+      { runs: fuzzRuns(500), seed: fuzzSeed(1742) },
+    );
     logReport('tokenizer.json bytes', r);
     expect(r.cases).toBe(fuzzRuns(500));
   });

@@ -15,18 +15,64 @@ describe('generation parameters', () => {
   it('defaults follow the upstream library', () => {
     const p = resolveParams();
     expect(p).toMatchObject({
-      taskType: 'text2music', inferenceSteps: 8, shift: 1, guidanceScale: 7, inferMethod: 'ode', lmTemperature: 0.85, lmCfgScale: 2,
-      lmTopK: 0, lmTopP: 0.9, lmRepetitionPenalty: 1, lmNegativePrompt: 'NO USER INPUT', vocalLanguage: 'unknown', chunkMaskMode: 'auto',
-      repaintMode: 'balanced', repaintStrength: 0.5, enableNormalization: true, normalizationDb: -1, dcwEnabled: true, dcwMode: 'double',
-      thinking: true, audioCoverStrength: 1, duration: -1, seed: -1,
+      taskType: 'text2music',
+      inferenceSteps: 8,
+      shift: 1,
+      guidanceScale: 7,
+      inferMethod: 'ode',
+      lmTemperature: 0.85,
+      lmCfgScale: 2,
+      lmTopK: 0,
+      lmTopP: 0.9,
+      lmRepetitionPenalty: 1,
+      lmNegativePrompt: 'NO USER INPUT',
+      vocalLanguage: 'unknown',
+      chunkMaskMode: 'auto',
+      repaintMode: 'balanced',
+      repaintStrength: 0.5,
+      enableNormalization: true,
+      normalizationDb: -1,
+      dcwEnabled: true,
+      dcwMode: 'double',
+      thinking: true,
+      audioCoverStrength: 1,
+      duration: -1,
+      seed: -1,
     });
-    expect(DEFAULT_CONFIG).toMatchObject({ batchSize: 2, useRandomSeed: true, audioFormat: 'flac', lmBatchChunkSize: 8, mp3Bitrate: '128k', mp3SampleRate: 48000 });
+    expect(DEFAULT_CONFIG).toMatchObject({
+      batchSize: 2,
+      useRandomSeed: true,
+      audioFormat: 'flac',
+      lmBatchChunkSize: 8,
+      mp3Bitrate: '128k',
+      mp3SampleRate: 48000,
+    });
   });
 
   it('accepts snake_case and camelCase and normalises form strings', () => {
-    const p = resolveParams({ task_type: 'cover', src_audio: 'a.wav', inference_steps: 4, lm_repetition_penalty: 1.1, bpm: '96', timesignature: 3, audioCoverStrength: 0.5 });
-    expect(p).toMatchObject({ taskType: 'cover', srcAudio: 'a.wav', inferenceSteps: 4, lmRepetitionPenalty: 1.1, bpm: 96, timesignature: '3', audioCoverStrength: 0.5 });
-    expect(resolveConfig({ batch_size: 3, use_random_seed: false, audio_format: 'mp3', mp3_bitrate: '320k' })).toMatchObject({ batchSize: 3, useRandomSeed: false, audioFormat: 'mp3' });
+    const p = resolveParams({
+      task_type: 'cover',
+      src_audio: 'a.wav',
+      inference_steps: 4,
+      lm_repetition_penalty: 1.1,
+      bpm: '96',
+      timesignature: 3,
+      audioCoverStrength: 0.5,
+    });
+    expect(p).toMatchObject({
+      taskType: 'cover',
+      srcAudio: 'a.wav',
+      inferenceSteps: 4,
+      lmRepetitionPenalty: 1.1,
+      bpm: 96,
+      timesignature: '3',
+      audioCoverStrength: 0.5,
+    });
+    expect(resolveConfig({ batch_size: 3, use_random_seed: false, audio_format: 'mp3', mp3_bitrate: '320k' })).toMatchObject({
+      batchSize: 3,
+      useRandomSeed: false,
+      audioFormat: 'mp3',
+    });
   });
 
   it('plans seeds like upstream prepare_seeds', () => {

@@ -2,7 +2,14 @@
 // (UPSTREAM.md: Text encoder and caption prompt).
 import { describe, expect, it } from 'vitest';
 import {
-  ditInstruction, formatInstruction, formatMetas, lmCotPrompt, lmFormatPrompt, lmInspirePrompt, lmUnderstandPrompt, type ChatRenderer,
+  ditInstruction,
+  formatInstruction,
+  formatMetas,
+  lmCotPrompt,
+  lmFormatPrompt,
+  lmInspirePrompt,
+  lmUnderstandPrompt,
+  type ChatRenderer,
 } from '../src/pipeline/conditioning/prompts.js';
 
 /** Shows the messages as role/content pairs, so the expectations read like upstream's f-strings. */

@@ -40,7 +40,15 @@ function maxDiff(a: Float32Array, b: Float32Array): number {
 
 describe('qwen3: config and loading', () => {
   it('reads sizes from config.json, with and without the model. prefix', () => {
-    expect(lm.config).toMatchObject({ vocabSize: 300, hiddenSize: 64, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 16, tieWordEmbeddings: true });
+    expect(lm.config).toMatchObject({
+      vocabSize: 300,
+      hiddenSize: 64,
+      numLayers: 2,
+      numHeads: 4,
+      numKvHeads: 2,
+      headDim: 16,
+      tieWordEmbeddings: true,
+    });
     expect(lm.lmHead).toBe(lm.embedTokens);
     const enc = Qwen3Model.load(join(ckpts, 'Qwen3-Embedding-tiny'), { lmHead: false });
     expect(enc.config.hiddenSize).toBe(48);
@@ -51,10 +59,27 @@ describe('qwen3: config and loading', () => {
 
   it('rejects bad configs and missing tensors with CheckpointError naming the key or tensor', () => {
     expect(() => parseQwen3Config({ vocab_size: 10 }, 'x/config.json')).toThrow(/hidden_size/);
-    expect(() => parseQwen3Config({ vocab_size: 10, hidden_size: 8, intermediate_size: 8, num_hidden_layers: 1, num_attention_heads: 4, num_key_value_heads: 3 }, 'c')).toThrow(/multiple/);
-    expect(() => parseQwen3Config({ vocab_size: 10, hidden_size: 8, intermediate_size: 8, num_hidden_layers: 1, num_attention_heads: 3 }, 'c')).toThrow(/head_dim.*derived/);
     expect(() =>
-      parseQwen3Config({ vocab_size: 10, hidden_size: 8, intermediate_size: 8, num_hidden_layers: 1, num_attention_heads: 2, rope_scaling: { rope_type: 'yarn' } }, 'c'),
+      parseQwen3Config(
+        { vocab_size: 10, hidden_size: 8, intermediate_size: 8, num_hidden_layers: 1, num_attention_heads: 4, num_key_value_heads: 3 },
+        'c',
+      ),
+    ).toThrow(/multiple/);
+    expect(() =>
+      parseQwen3Config({ vocab_size: 10, hidden_size: 8, intermediate_size: 8, num_hidden_layers: 1, num_attention_heads: 3 }, 'c'),
+    ).toThrow(/head_dim.*derived/);
+    expect(() =>
+      parseQwen3Config(
+        {
+          vocab_size: 10,
+          hidden_size: 8,
+          intermediate_size: 8,
+          num_hidden_layers: 1,
+          num_attention_heads: 2,
+          rope_scaling: { rope_type: 'yarn' },
+        },
+        'c',
+      ),
     ).toThrow(/rope_scaling/);
     const ck = Checkpoint.open(lmDir, { stripPrefix: 'model.' });
     const cfg = { ...parseQwen3Config(ck.config, 'c'), numLayers: 3 };
@@ -95,7 +120,9 @@ describe('qwen3: forward paths agree', () => {
     const rows = [a, [...new Array(4).fill(pad), ...b]];
     const mask = Tensor.fromArray(Uint8Array.from([...new Array(9).fill(1), 0, 0, 0, 0, ...new Array(5).fill(1)]), [2, 9], { dtype: 'u8' });
     const cache = lm.createCache(2, 12);
-    const maskAll = Tensor.fromArray(Uint8Array.from([...new Array(12).fill(1), 0, 0, 0, 0, ...new Array(8).fill(1)]), [2, 12], { dtype: 'u8' });
+    const maskAll = Tensor.fromArray(Uint8Array.from([...new Array(12).fill(1), 0, 0, 0, 0, ...new Array(8).fill(1)]), [2, 12], {
+      dtype: 'u8',
+    });
     const pre = await lm.logits(ids(rows), { cache, keyMask: mask, lastOnly: true }).toFloat32();
     const next = [rand(1, 4)[0], rand(1, 5)[0]];
     const dec = await lm.logits(ids([[next[0]], [next[1]]]), { cache, keyMask: maskAll.narrow(1, 0, 10) }).toFloat32();
@@ -154,7 +181,10 @@ describe('qwen3: upstream two-phase batch (golden lm_two_phase_greedy, BF16 full
     expect(Array.from(mask.dataSync() as BigInt64Array, Number)).toContain(0);
     const logits = await model.logits(batch, { keyMask: mask, lastOnly: true }).toFloat32();
     const V2 = model.config.vocabSize;
-    for (const [row, name] of [[0, 'cot__phase2_step0_logits_cond'], [1, 'cot__phase2_step0_logits_uncond']] as const) {
+    for (const [row, name] of [
+      [0, 'cot__phase2_step0_logits_cond'],
+      [1, 'cot__phase2_step0_logits_uncond'],
+    ] as const) {
       const want = get(name).dataSync() as Float32Array;
       const d = diff(logits.subarray(row * V2, (row + 1) * V2), want);
       expect(d.maxAbs / Math.max(1, d.maxRef), name).toBeLessThan(1e-4);

@@ -6,7 +6,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeTinyCheckpoints } from '../scripts/make-tiny-checkpoints.js';
-import { AceStep, CheckpointError, createSample, formatSample, generateMusic, OutputDirError, ParamError, understandMusic, type ProgressEvent } from '../src/index.js';
+import {
+  AceStep,
+  CheckpointError,
+  createSample,
+  formatSample,
+  generateMusic,
+  OutputDirError,
+  ParamError,
+  understandMusic,
+  type ProgressEvent,
+} from '../src/index.js';
 import { audioToCodes } from '../src/pipeline/lm-api.js';
 import { writeWav } from '../src/io/audio/index.js';
 
@@ -47,7 +57,12 @@ describe('generateMusic refuses before the models run', () => {
     const events: ProgressEvent[] = [];
     // The region is judged against the source before any model runs: a thrown ParamError, as for
     // every parameter (the issue-11 rule for what only the input audio can judge).
-    const run = generateMusic(engine, { ...base, taskType: 'repaint', srcAudio: srcWav, repaintingStart: -600, repaintingEnd: 600 }, {}, { onProgress: (e) => events.push(e) });
+    const run = generateMusic(
+      engine,
+      { ...base, taskType: 'repaint', srcAudio: srcWav, repaintingStart: -600, repaintingEnd: 600 },
+      {},
+      { onProgress: (e) => events.push(e) },
+    );
     await expect(run).rejects.toThrow(ParamError);
     await expect(run).rejects.toThrow(/repaintingStart: .*1200\.00 s of output, over the 600 s limit/);
     expect(events.some((e) => e.stage === 'dit')).toBe(false);
@@ -56,14 +71,19 @@ describe('generateMusic refuses before the models run', () => {
 
 describe('LM entry points validate their arguments (defect 11)', () => {
   it('refuses string numbers, unknown options and cfgScale with ParamErrors', async () => {
-    await expect(createSample(engine, { query: 'x' }, { topP: '0.5' } as never)).rejects.toThrow(/topP: must be a finite number or null, got "0.5"/);
-    await expect(createSample(engine, { query: 'x' }, { cfgScale: 0 } as never)).rejects.toThrow(/cfgScale: is not an option of the LM tasks/);
+    await expect(createSample(engine, { query: 'x' }, { topP: '0.5' } as never)).rejects.toThrow(
+      /topP: must be a finite number or null, got "0.5"/,
+    );
+    await expect(createSample(engine, { query: 'x' }, { cfgScale: 0 } as never)).rejects.toThrow(
+      /cfgScale: is not an option of the LM tasks/,
+    );
     await expect(understandMusic(engine, { audioCodes: '<|audio_code_1|>' }, { tempreature: 0.5 } as never)).rejects.toThrow(ParamError);
     await expect(formatSample(engine, { caption: 'x', lyrics: '' }, null as never)).rejects.toThrow(/options: must be an object/);
   });
 
   it('refuses user metadata outside the LM vocabulary', async () => {
-    const f = (userMetadata: Record<string, unknown>) => formatSample(engine, { caption: 'rock', lyrics: 'la', userMetadata: userMetadata as never });
+    const f = (userMetadata: Record<string, unknown>) =>
+      formatSample(engine, { caption: 'rock', lyrics: 'la', userMetadata: userMetadata as never });
     await expect(f({ bpm: 999 })).rejects.toThrow(/userMetadata.bpm: must be an integer in \[30, 300\], got 999/);
     await expect(f({ bpm: 'fast' })).rejects.toThrow(/userMetadata.bpm: must be a number/);
     await expect(f({ duration: 5000 })).rejects.toThrow(/userMetadata.duration/);

@@ -36,7 +36,8 @@ function wavBytes(rate: number, channels: number, frames: number, fill = (_c: nu
   v.setUint16(34, 16, true);
   put(36, 'data');
   v.setUint32(40, data, true);
-  for (let i = 0; i < frames; i++) for (let c = 0; c < channels; c++) v.setInt16(44 + (i * channels + c) * 2, Math.round(fill(c, i) * 32767), true);
+  for (let i = 0; i < frames; i++)
+    for (let c = 0; c < channels; c++) v.setInt16(44 + (i * channels + c) * 2, Math.round(fill(c, i) * 32767), true);
   return b;
 }
 
@@ -56,11 +57,13 @@ describe('thread count (defect 2)', () => {
     } finally {
       setNumThreads(before);
     }
-    return new Promise<void>((done) => setImmediate(() => {
-      process.off('warning', onWarn);
-      expect(warnings.some((m) => m.includes('setNumThreads(100000): clamped'))).toBe(true);
-      done();
-    }));
+    return new Promise<void>((done) =>
+      setImmediate(() => {
+        process.off('warning', onWarn);
+        expect(warnings.some((m) => m.includes('setNumThreads(100000): clamped'))).toBe(true);
+        done();
+      }),
+    );
   });
 
   it('refuses a non-integer or negative count with a ShapeError', () => {
@@ -132,7 +135,10 @@ describe('audio header bounds (defect 5)', () => {
 
 describe('multichannel downmix (defect 8)', () => {
   it('5.1 with sound only in the centre: both sides carry it at 1/sqrt(2)', async () => {
-    const pcm = await decodeAudio(wavBytes(48000, 6, 480, (c, i) => (c === 2 ? 0.5 * Math.sin(i / 10) : 0)), 'centre.wav');
+    const pcm = await decodeAudio(
+      wavBytes(48000, 6, 480, (c, i) => (c === 2 ? 0.5 * Math.sin(i / 10) : 0)),
+      'centre.wav',
+    );
     const out = prepareAudio(pcm, 'centre.wav', { sampleRate: 48000 });
     // 16-bit input: tolerance one quantisation step times the gain.
     for (let i = 0; i < 480; i++) {
@@ -143,7 +149,10 @@ describe('multichannel downmix (defect 8)', () => {
   });
 
   it('5.1 surrounds go to their side, the LFE is dropped', async () => {
-    const pcm = await decodeAudio(wavBytes(48000, 6, 4, (c) => [0, 0, 0, 0.9, 0.4, 0][c]), 'surround.wav');
+    const pcm = await decodeAudio(
+      wavBytes(48000, 6, 4, (c) => [0, 0, 0, 0.9, 0.4, 0][c]),
+      'surround.wav',
+    );
     const out = prepareAudio(pcm, 'surround.wav', { sampleRate: 48000 });
     expect(out.channels[0][0]).toBeCloseTo(Math.SQRT1_2 * pcm.channels[4][0], 6);
     expect(out.channels[1][0]).toBe(0);
@@ -152,7 +161,12 @@ describe('multichannel downmix (defect 8)', () => {
 
 describe('600 s output cap (defect 6)', () => {
   const item = (codes: number): ItemPlan => ({
-    task: 'cover', instruction: '', caption: '', lyrics: '', language: 'en', seed: 0,
+    task: 'cover',
+    instruction: '',
+    caption: '',
+    lyrics: '',
+    language: 'en',
+    seed: 0,
     metas: { bpm: null, timesignature: null, keyscale: null, duration: null },
     audioCodes: Array.from({ length: codes }, (_, i) => `<|audio_code_${i % 100}|>`).join(''),
   });
@@ -174,7 +188,13 @@ describe('600 s output cap (defect 6)', () => {
 
 describe('tokenizer files and long text (defects 13, 14)', () => {
   it('tokenizer.json holding {}, null, [] or a bad vocab is a TokenizerError', () => {
-    for (const [name, body] of [['empty', '{}'], ['null', 'null'], ['array', '[]'], ['vocab', '{"model":{"vocab":{"a":"x"}},"added_tokens":[]}'], ['added', '{"model":{"vocab":{}},"added_tokens":[null]}']]) {
+    for (const [name, body] of [
+      ['empty', '{}'],
+      ['null', 'null'],
+      ['array', '[]'],
+      ['vocab', '{"model":{"vocab":{"a":"x"}},"added_tokens":[]}'],
+      ['added', '{"model":{"vocab":{}},"added_tokens":[null]}'],
+    ]) {
       const d = join(tmp, `tok-${name}`);
       mkdirSync(d);
       writeFileSync(join(d, 'tokenizer.json'), body);
@@ -211,7 +231,9 @@ describe('tokenizer files and long text (defects 13, 14)', () => {
         s += words[x % words.length];
       }
       for (const max of [1, 17, 256]) {
-        expect(tok.encode(s, { maxLength: max, addSpecialTokens: false })).toEqual(tok.encode(s, { addSpecialTokens: false }).slice(0, max));
+        expect(tok.encode(s, { maxLength: max, addSpecialTokens: false })).toEqual(
+          tok.encode(s, { addSpecialTokens: false }).slice(0, max),
+        );
       }
     }
   });

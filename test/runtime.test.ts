@@ -1,7 +1,20 @@
 // Tensor runtime behaviour: views, async reads off the main thread, scopes, typed errors and
 // surviving out-of-memory.
 import { describe, expect, it } from 'vitest';
-import { broadcastTo, concat, flush, memoryStats, OutOfMemoryError, pad, repeat, releaseCachedMemory, setMemoryLimit, ShapeError, Tensor, tidy } from '../src/runtime/index.js';
+import {
+  broadcastTo,
+  concat,
+  flush,
+  memoryStats,
+  OutOfMemoryError,
+  pad,
+  repeat,
+  releaseCachedMemory,
+  setMemoryLimit,
+  ShapeError,
+  Tensor,
+  tidy,
+} from '../src/runtime/index.js';
 
 describe('tensor runtime', () => {
   it('round-trips data and makes zero-copy views', async () => {

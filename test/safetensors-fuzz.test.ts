@@ -69,7 +69,25 @@ function exercise(buf: Buffer): string {
   }
 }
 
-const WEIRD: unknown[] = [null, true, -1, 1.5, 2 ** 53, 2 ** 64, 1e308, '8', [], {}, [[1]], [-1], [1.5], ['a'], [2 ** 62], [0, 0, 0], 'F32'];
+const WEIRD: unknown[] = [
+  null,
+  true,
+  -1,
+  1.5,
+  2 ** 53,
+  2 ** 64,
+  1e308,
+  '8',
+  [],
+  {},
+  [[1]],
+  [-1],
+  [1.5],
+  ['a'],
+  [2 ** 62],
+  [0, 0, 0],
+  'F32',
+];
 
 /** One structured mutation of a header, chosen by `r`. */
 function mutateHeader(h: Header, r: () => number): void {
@@ -79,19 +97,49 @@ function mutateHeader(h: Header, r: () => number): void {
   const e = h[name] as Record<string, unknown>;
   const other = h[pick(names)] as { data_offsets: number[] };
   switch (Math.floor(r() * 14)) {
-    case 0: e.dtype = pick(['F64', 'Q4', 'f32', '', 'I8', 'U16', 'BOOL', 'F8_E4M3', ...WEIRD]); break;
-    case 1: e.shape = pick(WEIRD); break;
-    case 2: (e.shape as number[])[0] = pick([0, 1, 2, 3, 5, 2 ** 31, 2 ** 53 - 1, -0, 7.5]); break;
-    case 3: e.shape = [...(e.shape as number[]), pick([1, 2, 0])]; break;
-    case 4: e.data_offsets = pick(WEIRD); break;
-    case 5: (e.data_offsets as number[]).reverse(); break;
-    case 6: (e.data_offsets as number[])[Math.floor(r() * 2)] += pick([-2, -1, 1, 2, 1000, 2 ** 40, 2 ** 53]); break;
-    case 7: e.data_offsets = [...other.data_offsets]; break; // overlap with another tensor
-    case 8: delete e[pick(['dtype', 'shape', 'data_offsets'])]; break;
-    case 9: h[name] = pick(WEIRD); break;
-    case 10: h.__metadata__ = pick([...WEIRD, { a: 1 }, { a: null }, { a: 'b' }]); break;
-    case 11: h[`extra${Math.floor(r() * 3)}`] = { dtype: 'U8', shape: [pick([1, 2, 16])], data_offsets: [pick([0, 40, 56, 55]), pick([1, 56, 57, 72])] }; break;
-    case 12: delete h[name]; break;
+    case 0:
+      e.dtype = pick(['F64', 'Q4', 'f32', '', 'I8', 'U16', 'BOOL', 'F8_E4M3', ...WEIRD]);
+      break;
+    case 1:
+      e.shape = pick(WEIRD);
+      break;
+    case 2:
+      (e.shape as number[])[0] = pick([0, 1, 2, 3, 5, 2 ** 31, 2 ** 53 - 1, -0, 7.5]);
+      break;
+    case 3:
+      e.shape = [...(e.shape as number[]), pick([1, 2, 0])];
+      break;
+    case 4:
+      e.data_offsets = pick(WEIRD);
+      break;
+    case 5:
+      (e.data_offsets as number[]).reverse();
+      break;
+    case 6:
+      (e.data_offsets as number[])[Math.floor(r() * 2)] += pick([-2, -1, 1, 2, 1000, 2 ** 40, 2 ** 53]);
+      break;
+    case 7:
+      e.data_offsets = [...other.data_offsets];
+      break; // overlap with another tensor
+    case 8:
+      delete e[pick(['dtype', 'shape', 'data_offsets'])];
+      break;
+    case 9:
+      h[name] = pick(WEIRD);
+      break;
+    case 10:
+      h.__metadata__ = pick([...WEIRD, { a: 1 }, { a: null }, { a: 'b' }]);
+      break;
+    case 11:
+      h[`extra${Math.floor(r() * 3)}`] = {
+        dtype: 'U8',
+        shape: [pick([1, 2, 16])],
+        data_offsets: [pick([0, 40, 56, 55]), pick([1, 56, 57, 72])],
+      };
+      break;
+    case 12:
+      delete h[name];
+      break;
     default: {
       const [a, b] = e.data_offsets as number[];
       e.data_offsets = [a + 1, b + 1]; // misaligned but in range, or off the end
@@ -122,7 +170,10 @@ describe('safetensors fuzz', () => {
           outcome = 'ok';
         } catch (e) {
           if (!(e instanceof CheckpointError)) throw new Error(`case ${i}: ${JSON.stringify(header)}: ${(e as Error).stack}`);
-          outcome = e.message.replace(/\d+/g, 'N').replace(/\[[^\]]*\]/g, '[]').slice(0, 40);
+          outcome = e.message
+            .replace(/\d+/g, 'N')
+            .replace(/\[[^\]]*\]/g, '[]')
+            .slice(0, 40);
         }
       }
       outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
@@ -141,11 +192,33 @@ describe('safetensors fuzz', () => {
     for (let i = 0; i < 2000; i++) {
       let buf = Buffer.from(good);
       switch (i % 5) {
-        case 0: buf = buf.subarray(0, Math.floor(r() * buf.length)); break;
-        case 1: for (let k = 0; k < 1 + Math.floor(r() * 4); k++) buf[8 + Math.floor(r() * hlen)] ^= 1 << Math.floor(r() * 8); break;
-        case 2: buf.writeBigUInt64LE([0n, 1n, 2n, BigInt(hlen - 1), BigInt(hlen + 1), BigInt(buf.length), 2n ** 63n, 2n ** 64n - 1n, BigInt(Math.floor(r() * 2 ** 32))][i % 9], 0); break;
-        case 3: buf = Buffer.concat([buf, Buffer.alloc(Math.floor(r() * 64), 0xff)]); break;
-        default: buf[8 + Math.floor(r() * hlen)] = [0x00, 0x22, 0x7b, 0x7d, 0x5b, 0x2c, 0x80, 0xff][Math.floor(r() * 8)];
+        case 0:
+          buf = buf.subarray(0, Math.floor(r() * buf.length));
+          break;
+        case 1:
+          for (let k = 0; k < 1 + Math.floor(r() * 4); k++) buf[8 + Math.floor(r() * hlen)] ^= 1 << Math.floor(r() * 8);
+          break;
+        case 2:
+          buf.writeBigUInt64LE(
+            [
+              0n,
+              1n,
+              2n,
+              BigInt(hlen - 1),
+              BigInt(hlen + 1),
+              BigInt(buf.length),
+              2n ** 63n,
+              2n ** 64n - 1n,
+              BigInt(Math.floor(r() * 2 ** 32)),
+            ][i % 9],
+            0,
+          );
+          break;
+        case 3:
+          buf = Buffer.concat([buf, Buffer.alloc(Math.floor(r() * 64), 0xff)]);
+          break;
+        default:
+          buf[8 + Math.floor(r() * hlen)] = [0x00, 0x22, 0x7b, 0x7d, 0x5b, 0x2c, 0x80, 0xff][Math.floor(r() * 8)];
       }
       if (exercise(buf) !== 'ok') rejected++;
     }

@@ -28,12 +28,23 @@ describe('safetensors', () => {
   });
 
   it('names the file and tensor on malformed input', () => {
-    expect(() => SafetensorsFile.open(file({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 16] } }, Buffer.alloc(16)))).toThrow(/\[a\]: shape \[2\] of F32 needs 8 bytes/);
-    expect(() => SafetensorsFile.open(file({ a: { dtype: 'Q4', shape: [2], data_offsets: [0, 8] } }, Buffer.alloc(8)))).toThrow(CheckpointError);
+    expect(() => SafetensorsFile.open(file({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 16] } }, Buffer.alloc(16)))).toThrow(
+      /\[a\]: shape \[2\] of F32 needs 8 bytes/,
+    );
+    expect(() => SafetensorsFile.open(file({ a: { dtype: 'Q4', shape: [2], data_offsets: [0, 8] } }, Buffer.alloc(8)))).toThrow(
+      CheckpointError,
+    );
     expect(() => SafetensorsFile.open(file('{not json'))).toThrow(/not valid JSON/);
-    expect(() => SafetensorsFile.open(file({ a: { dtype: 'F32', shape: [4], data_offsets: [0, 16] } }, Buffer.alloc(8)))).toThrow(/past the data section/);
+    expect(() => SafetensorsFile.open(file({ a: { dtype: 'F32', shape: [4], data_offsets: [0, 16] } }, Buffer.alloc(8)))).toThrow(
+      /past the data section/,
+    );
     expect(() =>
-      SafetensorsFile.open(file({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [2], data_offsets: [4, 12] } }, Buffer.alloc(12))),
+      SafetensorsFile.open(
+        file(
+          { a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [2], data_offsets: [4, 12] } },
+          Buffer.alloc(12),
+        ),
+      ),
     ).toThrow(/overlaps/);
   });
 });

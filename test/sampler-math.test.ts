@@ -6,10 +6,24 @@
 import { describe, expect, it } from 'vitest';
 import { Tensor } from '../src/runtime/tensor.js';
 import { ShapeError } from '../src/runtime/errors.js';
-import { baseSchedule, linspaceF32, shiftTimestep, truncateForCoverNoise, turboSchedule, TURBO_SHIFT_TABLES, TURBO_VALID_TIMESTEPS } from '../src/pipeline/diffusion/schedules.js';
+import {
+  baseSchedule,
+  linspaceF32,
+  shiftTimestep,
+  truncateForCoverNoise,
+  turboSchedule,
+  TURBO_SHIFT_TABLES,
+  TURBO_VALID_TIMESTEPS,
+} from '../src/pipeline/diffusion/schedules.js';
 import { adgCombine, apgCombine, cfgCombineHost, MomentumBuffer } from '../src/pipeline/diffusion/guidance.js';
 import { applyDcw } from '../src/pipeline/diffusion/dcw.js';
-import { repaintRegionFrames, resolveRepaintConfig, roundHalfEven, softMaskRow, softRegionMask } from '../src/pipeline/diffusion/repaint.js';
+import {
+  repaintRegionFrames,
+  resolveRepaintConfig,
+  roundHalfEven,
+  softMaskRow,
+  softRegionMask,
+} from '../src/pipeline/diffusion/repaint.js';
 import { sample, type VelocityFn } from '../src/pipeline/diffusion/sampler.js';
 import { SamplerConfigError } from '../src/pipeline/diffusion/sampler-errors.js';
 import { AbortedError } from '../src/pipeline/errors.js';
@@ -49,7 +63,12 @@ describe('schedules', () => {
 
   it('base: float32 linspace then the float32 shift; matches the formula within float32 rounding', () => {
     expect(linspaceF32(1, 0, 9)).toEqual([1, 0.875, 0.75, 0.625, 0.5, 0.375, 0.25, 0.125, 0]);
-    for (const [n, s] of [[8, 3], [30, 1], [50, 3], [7, 2.5]]) {
+    for (const [n, s] of [
+      [8, 3],
+      [30, 1],
+      [50, 3],
+      [7, 2.5],
+    ]) {
       const got = baseSchedule({ steps: n, shift: s });
       expect(got.length).toBe(n + 1);
       expect(got[0]).toBe(1);
@@ -74,18 +93,31 @@ describe('schedules', () => {
 });
 
 describe('guidance vs plain float64 references', () => {
-  const B = 2, T = 7, C = 5, n = B * T * C;
+  const B = 2,
+    T = 7,
+    C = 5,
+    n = B * T * C;
   const at = (b: number, t: number, c: number) => (b * T + t) * C + c;
 
   it('CFG: v_u + w (v_c - v_u)', () => {
-    const vc = rand(n, 1), vu = rand(n, 2);
+    const vc = rand(n, 1),
+      vu = rand(n, 2);
     const got = cfgCombineHost(vc, vu, 4);
-    expect(maxDiff(got, Array.from(vc, (v, i) => vu[i] + 4 * (v - vu[i])))).toBeLessThan(1e-5);
+    expect(
+      maxDiff(
+        got,
+        Array.from(vc, (v, i) => vu[i] + 4 * (v - vu[i])),
+      ),
+    ).toBeLessThan(1e-5);
   });
 
   it('APG with momentum over two calls, norm clip along time, orthogonal part only', () => {
-    const w = 5, thr = 2.5;
-    const calls = [[rand(n, 3), rand(n, 4)], [rand(n, 5), rand(n, 6)]];
+    const w = 5,
+      thr = 2.5;
+    const calls = [
+      [rand(n, 3), rand(n, 4)],
+      [rand(n, 5), rand(n, 6)],
+    ];
     const buf = new MomentumBuffer(-0.75);
     let running: number[] | null = null;
     for (const [vc, vu] of calls) {
@@ -95,7 +127,8 @@ describe('guidance vs plain float64 references', () => {
       const want = new Float64Array(n);
       for (let b = 0; b < B; b++) {
         for (let c = 0; c < C; c++) {
-          let dn = 0, vn = 0;
+          let dn = 0,
+            vn = 0;
           for (let t = 0; t < T; t++) {
             dn += d[at(b, t, c)] ** 2;
             vn += vc[at(b, t, c)] ** 2;
@@ -120,12 +153,18 @@ describe('guidance vs plain float64 references', () => {
   });
 
   it('ADG: rotation by the clipped angle, converted back to a velocity', () => {
-    const x = rand(n, 7), vc = rand(n, 8), vu = rand(n, 9);
-    const t = 0.6, w = 5, wp = w - 1 + 1e-3, clip = 3.14 / 6;
+    const x = rand(n, 7),
+      vc = rand(n, 8),
+      vu = rand(n, 9);
+    const t = 0.6,
+      w = 5,
+      wp = w - 1 + 1e-3,
+      clip = 3.14 / 6;
     const got = adgCombine(x, vc, vu, [B, T, C], t, w);
     const want = new Float64Array(n);
     for (let f = 0; f < B * T; f++) {
-      const hc = [], hu = [];
+      const hc = [],
+        hu = [];
       for (let c = 0; c < C; c++) {
         hc.push(x[f * C + c] - t * vc[f * C + c]);
         hu.push(x[f * C + c] - t * vu[f * C + c]);
@@ -148,18 +187,26 @@ describe('guidance vs plain float64 references', () => {
 describe('DCW', () => {
   it('closed form equals Haar DWT (zero mode) -> scaled bands -> inverse DWT, odd T included', () => {
     for (const T of [6, 7]) {
-      const B = 2, C = 3, n = B * T * C, t = 0.7;
-      const x = rand(n, 10 + T), den = rand(n, 20 + T);
+      const B = 2,
+        C = 3,
+        n = B * T * C,
+        t = 0.7;
+      const x = rand(n, 10 + T),
+        den = rand(n, 20 + T);
       const got = x.slice();
       applyDcw(got, den, [B, T, C], t);
-      const sL = t * 0.05, sH = (1 - t) * 0.02, r = Math.SQRT1_2;
+      const sL = t * 0.05,
+        sH = (1 - t) * 0.02,
+        r = Math.SQRT1_2;
       const want = Float64Array.from(x);
       for (let b = 0; b < B; b++) {
         for (let c = 0; c < C; c++) {
           const d = Array.from({ length: T + (T % 2) }, (_, i) => (i < T ? x[(b * T + i) * C + c] - den[(b * T + i) * C + c] : 0));
           for (let k = 0; k < d.length / 2; k++) {
-            const lo = (d[2 * k] + d[2 * k + 1]) * r, hi = (d[2 * k] - d[2 * k + 1]) * r;
-            const corr0 = (sL * lo + sH * hi) * r, corr1 = (sL * lo - sH * hi) * r;
+            const lo = (d[2 * k] + d[2 * k + 1]) * r,
+              hi = (d[2 * k] - d[2 * k + 1]) * r;
+            const corr0 = (sL * lo + sH * hi) * r,
+              corr1 = (sL * lo - sH * hi) * r;
             want[(b * T + 2 * k) * C + c] += corr0;
             if (2 * k + 1 < T) want[(b * T + 2 * k + 1) * C + c] += corr1;
           }
@@ -170,8 +217,11 @@ describe('DCW', () => {
   });
 
   it('low / high modes keep one band only; an unknown mode is a typed error', () => {
-    const x = rand(12, 1), den = rand(12, 2);
-    const low = x.slice(), high = x.slice(), both = x.slice();
+    const x = rand(12, 1),
+      den = rand(12, 2);
+    const low = x.slice(),
+      high = x.slice(),
+      both = x.slice();
     applyDcw(low, den, [1, 4, 3], 0.5, { mode: 'low' });
     applyDcw(high, den, [1, 4, 3], 0.5, { mode: 'high' });
     applyDcw(both, den, [1, 4, 3], 0.5, { mode: 'double' });
@@ -213,11 +263,18 @@ describe('sampler loop', () => {
   const exact: VelocityFn<null> = (x, t) => {
     const xs = x.toFloat32Sync();
     for (let i = 0; i < xs.length; i++) expect(Math.abs(xs[i] - (t * noise0[i % n] + (1 - t) * target[i % n]))).toBeLessThan(1e-5);
-    return Tensor.fromArray(Float32Array.from(xs, (_, i) => noise0[i % n] - target[i % n]), x.shape);
+    return Tensor.fromArray(
+      Float32Array.from(xs, (_, i) => noise0[i % n] - target[i % n]),
+      x.shape,
+    );
   };
 
   it('recovers x0 of a straight flow with turbo, base and Heun (within float32 rounding)', async () => {
-    for (const opts of [{ variant: 'turbo' as const }, { variant: 'base' as const, steps: 6, shift: 3 }, { variant: 'base' as const, steps: 4, heun: true }]) {
+    for (const opts of [
+      { variant: 'turbo' as const },
+      { variant: 'base' as const, steps: 6, shift: 3 },
+      { variant: 'base' as const, steps: 4, heun: true },
+    ]) {
       const r = await sample(exact, { main: null }, noise0, shape, opts);
       expect(maxDiff(r.latents, target)).toBeLessThan(1e-5);
     }
@@ -256,29 +313,47 @@ describe('sampler loop', () => {
     const vs = [rand(n, 60), rand(n, 61), rand(n, 62)].map((v, k) => v.map((a) => a * (k + 2)));
     let call = 0;
     const field: VelocityFn<null> = (x) => Tensor.fromArray(vs[call++], x.shape);
-    const thr = 0.5, f = 0.3;
-    const r = await sample(field, { main: null }, noise0, shape, { variant: 'turbo', steps: 3, velocityNormThreshold: thr, velocityEmaFactor: f });
+    const thr = 0.5,
+      f = 0.3;
+    const r = await sample(field, { main: null }, noise0, shape, {
+      variant: 'turbo',
+      steps: 3,
+      velocityNormThreshold: thr,
+      velocityEmaFactor: f,
+    });
     const ts = turboSchedule({ steps: 3, shift: 3 });
     let x = Array.from(noise0);
     let prev: number[] | null = null;
     for (let i = 0; i < 3; i++) {
-      const nv = Math.hypot(...vs[i]), nx = Math.hypot(...x);
+      const nv = Math.hypot(...vs[i]),
+        nx = Math.hypot(...x);
       let v = Array.from(vs[i], (a) => a * Math.min(1, (thr * (nx + 1e-10)) / (nv + 1e-10)));
-      if (prev) { const p = prev; v = v.map((a, k) => (1 - f) * a + f * p[k]); }
+      if (prev) {
+        const p = prev;
+        v = v.map((a, k) => (1 - f) * a + f * p[k]);
+      }
       const dt = i < 2 ? ts[i] - ts[i + 1] : ts[i];
       x = x.map((a, k) => a - v[k] * dt);
       prev = v;
     }
     expect(maxDiff(r.latents, x)).toBeLessThan(1e-5);
-    await expect(sample(field, { main: null }, noise0, shape, { variant: 'turbo', velocityEmaFactor: 1 })).rejects.toThrow(/velocityEmaFactor/);
+    await expect(sample(field, { main: null }, noise0, shape, { variant: 'turbo', velocityEmaFactor: 1 })).rejects.toThrow(
+      /velocityEmaFactor/,
+    );
   });
 
   it('retake noise rotates between the two draws', () => {
-    const a = rand(n, 70), b = rand(n, 71);
+    const a = rand(n, 70),
+      b = rand(n, 71);
     expect(Array.from(retakeNoise(a, b, 0))).toEqual(Array.from(a));
     expect(maxDiff(retakeNoise(a, b, 1), b)).toBeLessThan(1e-6);
     const h = retakeNoise(a, b, 0.5);
-    expect(maxDiff(h, Array.from(a, (v, i) => Math.SQRT1_2 * (v + b[i])))).toBeLessThan(1e-6);
+    expect(
+      maxDiff(
+        h,
+        Array.from(a, (v, i) => Math.SQRT1_2 * (v + b[i])),
+      ),
+    ).toBeLessThan(1e-6);
     expect(() => retakeNoise(a, b, 2)).toThrow(/retakeVariance/);
   });
 
@@ -292,7 +367,12 @@ describe('sampler loop', () => {
       expect(maxDiff(xs.subarray(0, n), xs.subarray(n))).toBe(0);
       return Tensor.fromArray(new Float32Array(xs.length), x.shape);
     };
-    await sample(v, { main: 'a', nonCover: 'b' }, rand(n, 3), shape, { variant: 'base', steps: 4, guidanceScale: 3, audioCoverStrength: 0.5 });
+    await sample(v, { main: 'a', nonCover: 'b' }, rand(n, 3), shape, {
+      variant: 'base',
+      steps: 4,
+      guidanceScale: 3,
+      audioCoverStrength: 0.5,
+    });
     expect(rows).toEqual([2, 2, 2, 2]);
     expect(conds).toEqual(['a', 'a', 'b', 'b']);
   });

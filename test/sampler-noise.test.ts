@@ -22,7 +22,8 @@ describe('sampler noise', () => {
   it('a seed list gives each item its own stream; one seed is one stream over the batch', async () => {
     const shape = [2, 10, 8] as const;
     const per = await initialNoise(shape, [7, 8]);
-    const a = randn([1, 10, 8], 7).dataSync() as Float32Array, b = randn([1, 10, 8], 8).dataSync() as Float32Array;
+    const a = randn([1, 10, 8], 7).dataSync() as Float32Array,
+      b = randn([1, 10, 8], 8).dataSync() as Float32Array;
     expect(Array.from(per.subarray(0, 80))).toEqual(Array.from(a));
     expect(Array.from(per.subarray(80))).toEqual(Array.from(b));
     const one = await initialNoise(shape, 7);

@@ -21,10 +21,26 @@ const KEY = 'sekrit-key-123';
 
 beforeAll(async () => {
   ({ dir, ckpt } = tinyCheckpoints());
-  server = await createServer({ checkpoints: ckpt, device: 'cpu', dataDir: join(dir, 'data'), apiKey: null, queueMax: 20, lmMaxModelLen: 512, redis: null });
+  server = await createServer({
+    checkpoints: ckpt,
+    device: 'cpu',
+    dataDir: join(dir, 'data'),
+    apiKey: null,
+    queueMax: 20,
+    lmMaxModelLen: 512,
+    redis: null,
+  });
   base = await server.listen({ port: 0 });
   // A second server shares nothing but the checkpoints: it checks the API key.
-  keyed = await createServer({ checkpoints: ckpt, device: 'cpu', dataDir: join(dir, 'keyed'), apiKey: KEY, queueMax: 5, lmMaxModelLen: 1024, redis: null });
+  keyed = await createServer({
+    checkpoints: ckpt,
+    device: 'cpu',
+    dataDir: join(dir, 'keyed'),
+    apiKey: KEY,
+    queueMax: 5,
+    lmMaxModelLen: 1024,
+    redis: null,
+  });
   keyedBase = await keyed.listen({ port: 0 });
 }, 120_000);
 
@@ -63,7 +79,9 @@ describe('envelope and the job endpoints', () => {
     expect(it0.file).toMatch(/^\/v1\/audio\?path=%2F.+\.wav$/);
     expect(it0.metas.prompt).toBe('calm piano');
     expect(it0.metas.duration).toBe(6);
-    expect(Object.keys(it0)).toEqual(expect.arrayContaining(['file', 'wave', 'create_time', 'env', 'prompt', 'lyrics', 'metas', 'generation_info', 'lm_model']));
+    expect(Object.keys(it0)).toEqual(
+      expect.arrayContaining(['file', 'wave', 'create_time', 'env', 'prompt', 'lyrics', 'metas', 'generation_info', 'lm_model']),
+    );
     // The audio: a 6 s stereo WAV at the tiny VAE's 200 Hz.
     const audio = await fetch(base + it0.file);
     expect(audio.status).toBe(200);
@@ -81,7 +99,10 @@ describe('envelope and the job endpoints', () => {
 
   it('task_id_list may be a JSON string, in urlencoded and multipart forms too', async () => {
     const id = await submit(base, QUICK);
-    const r = await call(base, '/query_result', { body: new URLSearchParams({ task_id_list: JSON.stringify([id]) }), headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    const r = await call(base, '/query_result', {
+      body: new URLSearchParams({ task_id_list: JSON.stringify([id]) }),
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
     expect(r.status).toBe(200);
     expect(r.body.data[0].task_id).toBe(id);
     const form = new FormData();
@@ -94,7 +115,13 @@ describe('envelope and the job endpoints', () => {
   it('lookup order: top level, then param_obj (JSON string), then metas; aliases and "yes" booleans', async () => {
     const id = await submit(base, {
       caption: 'top-level caption',
-      param_obj: JSON.stringify({ prompt: 'ignored: top level wins', inferenceSteps: 2, batchSize: 1, audioDuration: 6, audio_format: 'wav' }),
+      param_obj: JSON.stringify({
+        prompt: 'ignored: top level wins',
+        inferenceSteps: 2,
+        batchSize: 1,
+        audioDuration: 6,
+        audio_format: 'wav',
+      }),
       metas: { bpm: 97, keyscale: 'D minor', timeSignature: '3' },
       thinking: 'no',
       use_random_seed: 'off',
@@ -180,7 +207,13 @@ describe('other endpoints', () => {
   it('/health is open and says what is loaded', async () => {
     const r = await call(keyedBase, '/health');
     expect(r.status).toBe(200);
-    expect(r.body.data).toMatchObject({ status: 'ok', service: 'ACE-Step API', version: '1.0', models_initialized: true, loaded_model: 'acestep-v15-turbo' });
+    expect(r.body.data).toMatchObject({
+      status: 'ok',
+      service: 'ACE-Step API',
+      version: '1.0',
+      models_initialized: true,
+      loaded_model: 'acestep-v15-turbo',
+    });
   });
 
   it('/v1/stats counts jobs', async () => {
@@ -202,32 +235,69 @@ describe('other endpoints', () => {
     expect(inv.default_model).toBe('acestep-v15-turbo');
     // Upstream's model zoo: only base does extract, lego and complete.
     expect(inv.models).toEqual([
-      { name: 'acestep-v15-turbo', is_default: true, is_loaded: true, supported_task_types: ['text2music', 'repaint', 'cover', 'cover-nofsq'] },
-      { name: 'acestep-v15-base', is_default: false, is_loaded: false, supported_task_types: ['text2music', 'repaint', 'cover', 'cover-nofsq', 'extract', 'lego', 'complete'] },
+      {
+        name: 'acestep-v15-turbo',
+        is_default: true,
+        is_loaded: true,
+        supported_task_types: ['text2music', 'repaint', 'cover', 'cover-nofsq'],
+      },
+      {
+        name: 'acestep-v15-base',
+        is_default: false,
+        is_loaded: false,
+        supported_task_types: ['text2music', 'repaint', 'cover', 'cover-nofsq', 'extract', 'lego', 'complete'],
+      },
     ]);
     expect([...TASK_TYPES].sort()).toEqual([...inv.models[1].supported_task_types].sort());
     expect(inv.lm_models).toEqual([{ name: 'acestep-5Hz-lm-0.6B', is_loaded: false }]);
   });
 
   it('/format_input and /v1/create_sample run the LM; /create_random_sample answers both shapes', async () => {
-    const f = await call(base, '/format_input', { json: { prompt: 'rock song', lyrics: 'hello world', temperature: 0.5, param_obj: { bpm: 120, duration: 30 } } });
+    const f = await call(base, '/format_input', {
+      json: { prompt: 'rock song', lyrics: 'hello world', temperature: 0.5, param_obj: { bpm: 120, duration: 30 } },
+    });
     expect(f.status).toBe(200);
     expect(f.body.code).toBe(200);
-    expect(Object.keys(f.body.data).sort()).toEqual(['bpm', 'caption', 'duration', 'key_scale', 'lyrics', 'time_signature', 'vocal_language']);
+    expect(Object.keys(f.body.data).sort()).toEqual([
+      'bpm',
+      'caption',
+      'duration',
+      'key_scale',
+      'lyrics',
+      'time_signature',
+      'vocal_language',
+    ]);
     expect(f.body.data.bpm).toBe(120);
     const s = await call(base, '/v1/create_sample', { json: { query: 'a happy song', instrumental: true } });
     expect(s.body.code).toBe(200);
-    expect(Object.keys(s.body.data)).toEqual(expect.arrayContaining(['caption', 'lyrics', 'bpm', 'keyscale', 'duration', 'timesignature', 'vocal_language']));
+    expect(Object.keys(s.body.data)).toEqual(
+      expect.arrayContaining(['caption', 'lyrics', 'bpm', 'keyscale', 'duration', 'timesignature', 'vocal_language']),
+    );
     const simple = await call(base, '/create_random_sample', { json: { sample_type: 'simple_mode' } });
     expect(Object.keys(simple.body.data).sort()).toEqual(['description', 'instrumental', 'vocal_language']);
     const custom = await call(base, '/create_random_sample', { json: { sample_type: 'custom_mode' } });
-    expect(Object.keys(custom.body.data).sort()).toEqual(['bpm', 'caption', 'duration', 'keyscale', 'language', 'lyrics', 'think', 'timesignature']);
+    expect(Object.keys(custom.body.data).sort()).toEqual([
+      'bpm',
+      'caption',
+      'duration',
+      'keyscale',
+      'language',
+      'lyrics',
+      'think',
+      'timesignature',
+    ]);
     expect((await call(base, '/format_input', { json: { prompt: 'x', temperature: 9 } })).body).toMatchObject({ code: 400, data: null });
   }, 90_000);
 
   it('a sample_mode job runs the LM first: the result caption comes from the LM, metas keep what was sent', async () => {
     // (use_format takes the same path through formatSample, covered by /format_input above.)
-    const sampled = await submit(base, { ...QUICK, prompt: '', sample_mode: true, sample_query: 'a sunny ukulele tune', lm_temperature: 0.7 });
+    const sampled = await submit(base, {
+      ...QUICK,
+      prompt: '',
+      sample_mode: true,
+      sample_query: 'a sunny ukulele tune',
+      lm_temperature: 0.7,
+    });
     const p = (await waitAll(base, [sampled], 120_000, 250)).get(sampled)!;
     expect(p.status, p.result).toBe(1);
     const s = item0(p);
@@ -258,7 +328,9 @@ describe('other endpoints', () => {
     expect(a.audio_codes).toBe(codes.audio_codes);
     for (const k of ['bpm', 'keyscale', 'timesignature', 'duration', 'genre', 'language']) expect(a, k).toHaveProperty(k);
     expect(a.metas).toHaveProperty('bpm');
-    expect((await call(base, '/release_task', { json: { full_analysis_only: true } })).body.detail).toMatch(/^src_audio_path: analysis needs a source audio/);
+    expect((await call(base, '/release_task', { json: { full_analysis_only: true } })).body.detail).toMatch(
+      /^src_audio_path: analysis needs a source audio/,
+    );
   }, 150_000);
 
   it('/v1/init: wrapped 400 for a bad slot or model; switching the DiT and loading the LM', async () => {
@@ -266,7 +338,12 @@ describe('other endpoints', () => {
     expect((await call(base, '/v1/init', { json: { model: 'nope' } })).body.code).toBe(400);
     const r = await call(base, '/v1/init', { json: { model: 'acestep-v15-base', init_llm: true } });
     expect(r.status).toBe(200);
-    expect(r.body.data).toMatchObject({ slot: 1, loaded_model: 'acestep-v15-base', loaded_lm_model: 'acestep-5Hz-lm-0.6B', llm_initialized: true });
+    expect(r.body.data).toMatchObject({
+      slot: 1,
+      loaded_model: 'acestep-v15-base',
+      loaded_lm_model: 'acestep-5Hz-lm-0.6B',
+      llm_initialized: true,
+    });
     expect((await call(base, '/health')).body.data.loaded_model).toBe('acestep-v15-base');
     const back = await call(base, '/v1/init', { json: { model: 'acestep-v15-turbo' } });
     expect(back.body.data.loaded_model).toBe('acestep-v15-turbo');
@@ -282,11 +359,21 @@ describe('other endpoints', () => {
     // A rank-2 PEFT adapter on the self-attention q/v projections of the tiny DiT (hidden 64, kv 32).
     const adapter = join(dir, 'style-lora');
     mkdirSync(adapter, { recursive: true });
-    writeFileSync(join(adapter, 'adapter_config.json'), JSON.stringify({ peft_type: 'LORA', r: 2, lora_alpha: 4, target_modules: ['q_proj', 'v_proj'] }));
+    writeFileSync(
+      join(adapter, 'adapter_config.json'),
+      JSON.stringify({ peft_type: 'LORA', r: 2, lora_alpha: 4, target_modules: ['q_proj', 'v_proj'] }),
+    );
     const tensors: Record<string, { dtype: 'F32'; shape: number[]; data: Float32Array }> = {};
-    const cosines = (shape: number[], phase: number) => ({ dtype: 'F32' as const, shape, data: Float32Array.from({ length: shape[0] * shape[1] }, (_, i) => 0.4 * Math.cos(0.7 * i + phase)) });
+    const cosines = (shape: number[], phase: number) => ({
+      dtype: 'F32' as const,
+      shape,
+      data: Float32Array.from({ length: shape[0] * shape[1] }, (_, i) => 0.4 * Math.cos(0.7 * i + phase)),
+    });
     for (let layer = 0; layer < 4; layer++) {
-      for (const [proj, out] of [['q_proj', 64], ['v_proj', 32]] as const) {
+      for (const [proj, out] of [
+        ['q_proj', 64],
+        ['v_proj', 32],
+      ] as const) {
         tensors[`base_model.model.layers.${layer}.self_attn.${proj}.lora_A.weight`] = cosines([2, 64], layer);
         tensors[`base_model.model.layers.${layer}.self_attn.${proj}.lora_B.weight`] = cosines([out, 2], layer + 0.5);
       }
@@ -301,20 +388,41 @@ describe('other endpoints', () => {
     };
     const plain = await render();
     const loaded = await call(base, '/v1/lora/load', { json: { lora_path: adapter, adapter_name: 'style' } });
-    expect(loaded.body.data).toMatchObject({ lora_loaded: true, use_lora: true, active_adapter: 'style', adapters: ['style'], lora_scale: 1, adapter_type: 'lora' });
+    expect(loaded.body.data).toMatchObject({
+      lora_loaded: true,
+      use_lora: true,
+      active_adapter: 'style',
+      adapters: ['style'],
+      lora_scale: 1,
+      adapter_type: 'lora',
+    });
     const styled = await render();
     expect(styled.equals(plain)).toBe(false);
-    expect((await call(base, '/v1/lora/toggle', { json: { use_lora: false } })).body.data).toMatchObject({ use_lora: false, active_adapter: null });
+    expect((await call(base, '/v1/lora/toggle', { json: { use_lora: false } })).body.data).toMatchObject({
+      use_lora: false,
+      active_adapter: null,
+    });
     expect((await render()).equals(plain)).toBe(true);
     expect((await call(base, '/v1/lora/toggle', { json: { use_lora: 'true' } })).body.data.active_adapter).toBe('style');
     expect((await render()).equals(styled)).toBe(true);
     expect((await call(base, '/v1/lora/scale', { json: { scale: 0, adapter_name: 'style' } })).body.data.scales).toEqual({ style: 0 });
     expect((await render()).equals(plain)).toBe(true);
-    expect((await call(base, '/v1/lora/unload', { json: { adapter_name: 'style' } })).body.data).toMatchObject({ lora_loaded: false, adapters: [] });
+    expect((await call(base, '/v1/lora/unload', { json: { adapter_name: 'style' } })).body.data).toMatchObject({
+      lora_loaded: false,
+      adapters: [],
+    });
   }, 120_000);
 
   it('/v1/chat/completions: audio as a base64 data URL, and as an SSE stream', async () => {
-    const r = await call(base, '/v1/chat/completions', { json: { messages: [{ role: 'user', content: 'a calm piano piece' }], inference_steps: 2, audio_duration: 6, audio_format: 'wav', thinking: false } });
+    const r = await call(base, '/v1/chat/completions', {
+      json: {
+        messages: [{ role: 'user', content: 'a calm piano piece' }],
+        inference_steps: 2,
+        audio_duration: 6,
+        audio_format: 'wav',
+        thinking: false,
+      },
+    });
     expect(r.status).toBe(200);
     expect(r.body.object).toBe('chat.completion');
     const audio = r.body.choices[0].message.audio[0].audio_url.url as string;
@@ -324,10 +432,20 @@ describe('other endpoints', () => {
     const s = await fetch(`${base}/v1/chat/completions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ stream: true, messages: [{ role: 'user', content: [{ type: 'text', text: 'drums' }] }], inference_steps: 2, audio_duration: 6, audio_format: 'wav', thinking: false }),
+      body: JSON.stringify({
+        stream: true,
+        messages: [{ role: 'user', content: [{ type: 'text', text: 'drums' }] }],
+        inference_steps: 2,
+        audio_duration: 6,
+        audio_format: 'wav',
+        thinking: false,
+      }),
     });
     const text = await s.text();
-    const chunks = text.split('\n\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6));
+    const chunks = text
+      .split('\n\n')
+      .filter((l) => l.startsWith('data: '))
+      .map((l) => l.slice(6));
     expect(chunks.at(-1)).toBe('[DONE]');
     const last = JSON.parse(chunks.at(-2)!);
     expect(last.choices[0].finish_reason).toBe('stop');
@@ -336,8 +454,19 @@ describe('other endpoints', () => {
 });
 
 describe('client flows', () => {
-  it("upstream studio.html: JSON submit, poll every 1.5 s, JSON.parse(result)[0].file, fetch the audio", async () => {
-    const sub = await call(base, '/release_task', { json: { prompt: 'lofi beat', lyrics: '[inst]', audio_duration: 6, inference_steps: 2, batch_size: 2, audio_format: 'wav', thinking: false }, headers: { origin: 'null' } });
+  it('upstream studio.html: JSON submit, poll every 1.5 s, JSON.parse(result)[0].file, fetch the audio', async () => {
+    const sub = await call(base, '/release_task', {
+      json: {
+        prompt: 'lofi beat',
+        lyrics: '[inst]',
+        audio_duration: 6,
+        inference_steps: 2,
+        batch_size: 2,
+        audio_format: 'wav',
+        thinking: false,
+      },
+      headers: { origin: 'null' },
+    });
     expect(sub.body.code === 200 && sub.body.data.task_id).toBeTruthy();
     expect(sub.headers.get('access-control-allow-origin')).toBe('null');
     const id = sub.body.data.task_id;
@@ -370,9 +499,28 @@ describe('client flows', () => {
     expect((await call(keyedBase, '/v1/stats', { headers: auth })).status).toBe(200);
     const form = new FormData();
     const fields: Record<string, string> = {
-      task_type: 'lego', track_name: 'drums', prompt: 'tight drums', lyrics: '', instruction: '', repainting_start: '0', repainting_end: '-1', audio_duration: '6', bpm: '120',
-      key_scale: 'C major', time_signature: '4', inference_steps: '2', guidance_scale: '7', shift: '3', batch_size: '1', audio_format: 'wav', thinking: 'false',
-      model: 'acestep-v15-turbo', sample_mode: 'false', sample_query: '', use_cot_caption: 'false', ai_token: KEY,
+      task_type: 'lego',
+      track_name: 'drums',
+      prompt: 'tight drums',
+      lyrics: '',
+      instruction: '',
+      repainting_start: '0',
+      repainting_end: '-1',
+      audio_duration: '6',
+      bpm: '120',
+      key_scale: 'C major',
+      time_signature: '4',
+      inference_steps: '2',
+      guidance_scale: '7',
+      shift: '3',
+      batch_size: '1',
+      audio_format: 'wav',
+      thinking: 'false',
+      model: 'acestep-v15-turbo',
+      sample_mode: 'false',
+      sample_query: '',
+      use_cot_caption: 'false',
+      ai_token: KEY,
     };
     for (const [k, v] of Object.entries(fields)) form.append(k, v);
     form.append('src_audio', new Blob([readFileSync(writeTone(join(dir, 'daw-src.wav'), 6))], { type: 'audio/wav' }), 'stem.wav');
@@ -408,7 +556,11 @@ describe('security', () => {
   });
 
   it('CORS: null, localhost and 127.0.0.1 origins allowed, others not', async () => {
-    const pre = (origin: string) => fetch(`${base}/release_task`, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type,authorization' } });
+    const pre = (origin: string) =>
+      fetch(`${base}/release_task`, {
+        method: 'OPTIONS',
+        headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type,authorization' },
+      });
     for (const o of ['null', 'http://localhost:5173', 'http://127.0.0.1:8080', 'http://localhost']) {
       const r = await pre(o);
       expect(r.headers.get('access-control-allow-origin'), o).toBe(o);
@@ -419,15 +571,23 @@ describe('security', () => {
 
   it('audio paths: traversal and outside paths refused, files inside the data dirs accepted', async () => {
     const outside = writeTone(join(dir, 'outside.wav'), 6);
-    expect((await call(base, '/release_task', { json: { ...QUICK, task_type: 'cover', src_audio_path: outside } })).body.detail).toMatch(/^src_audio_path: absolute audio file paths are not allowed/);
-    expect((await call(base, '/release_task', { json: { ...QUICK, task_type: 'cover', src_audio_path: '../../outside.wav' } })).body.detail).toMatch(/^src_audio_path: relative audio file paths may not contain '\.\.'/);
+    expect((await call(base, '/release_task', { json: { ...QUICK, task_type: 'cover', src_audio_path: outside } })).body.detail).toMatch(
+      /^src_audio_path: absolute audio file paths are not allowed/,
+    );
+    expect(
+      (await call(base, '/release_task', { json: { ...QUICK, task_type: 'cover', src_audio_path: '../../outside.wav' } })).body.detail,
+    ).toMatch(/^src_audio_path: relative audio file paths may not contain '\.\.'/);
     // A symlink inside the audio dir that points outside is still outside.
     mkdirSync(join(server.dataDir, 'audio', 'links'), { recursive: true });
     symlinkSync(outside, join(server.dataDir, 'audio', 'links', 'evil.wav'));
-    const viaLink = await call(base, '/release_task', { json: { ...QUICK, task_type: 'cover', ref_audio_path: join(server.dataDir, 'audio', 'links', 'evil.wav') } });
+    const viaLink = await call(base, '/release_task', {
+      json: { ...QUICK, task_type: 'cover', ref_audio_path: join(server.dataDir, 'audio', 'links', 'evil.wav') },
+    });
     expect(viaLink.status).toBe(400);
     expect((await call(base, `/v1/audio?path=${encodeURIComponent(join(server.dataDir, 'audio', 'links', 'evil.wav'))}`)).status).toBe(403);
-    expect((await call(base, `/v1/audio?path=${encodeURIComponent('/etc/passwd')}`)).body.detail).toBe('Access denied: path outside allowed directory');
+    expect((await call(base, `/v1/audio?path=${encodeURIComponent('/etc/passwd')}`)).body.detail).toBe(
+      'Access denied: path outside allowed directory',
+    );
     expect((await call(base, `/v1/audio?path=${encodeURIComponent(join(server.dataDir, 'audio', 'x', 'missing.wav'))}`)).status).toBe(404);
     expect((await call(base, `/v1/audio?path=${encodeURIComponent(join(server.dataDir, 'audio'))}`)).status).toBe(404);
     // A previous result may be the source of a new job.
@@ -445,7 +605,11 @@ describe('security', () => {
     const ids: string[] = [];
     let rejected = 0;
     // Sent together, with jobs long enough (60 s of audio, 8 steps) that none ends meanwhile.
-    const answers = await Promise.all(Array.from({ length: 8 }, () => call(keyedBase, '/release_task', { json: { ...QUICK, audio_duration: 60, inference_steps: 8, ai_token: KEY } })));
+    const answers = await Promise.all(
+      Array.from({ length: 8 }, () =>
+        call(keyedBase, '/release_task', { json: { ...QUICK, audio_duration: 60, inference_steps: 8, ai_token: KEY } }),
+      ),
+    );
     for (const r of answers) {
       if (r.status === 429) {
         rejected++;
@@ -466,19 +630,63 @@ describe('security', () => {
       ['/release_task', { method: 'POST', body: 'null', headers: { 'content-type': 'application/json' } }, 400],
       ['/release_task', { method: 'POST', body: '<xml/>', headers: { 'content-type': 'text/xml' } }, 415],
       ['/release_task', { method: 'POST', body: JSON.stringify({ prompt: huge }), headers: { 'content-type': 'application/json' } }, 413],
-      ['/release_task', { method: 'POST', body: JSON.stringify({ inference_steps: { a: 1 } }), headers: { 'content-type': 'application/vnd.api+json' } }, 400],
-      ['/release_task', { method: 'POST', body: JSON.stringify({ seed: 'one,two' }), headers: { 'content-type': 'application/json' } }, 400],
-      ['/release_task', { method: 'POST', body: JSON.stringify({ timesteps: 'a,b' }), headers: { 'content-type': 'application/json' } }, 400],
-      ['/release_task', { method: 'POST', body: JSON.stringify({ track_classes: [1, 2] }), headers: { 'content-type': 'application/json' } }, 400],
-      ['/release_task', { method: 'POST', body: JSON.stringify({ src_audio_path: 'a\u0000b', task_type: 'cover' }), headers: { 'content-type': 'application/json' } }, 400],
-      ['/release_task', { method: 'POST', body: '--xyz\r\nContent-Disposition: form-data; name="prompt"\r\n\r\nhi\r\n--xy', headers: { 'content-type': 'multipart/form-data; boundary=xyz' } }, 400],
+      [
+        '/release_task',
+        { method: 'POST', body: JSON.stringify({ inference_steps: { a: 1 } }), headers: { 'content-type': 'application/vnd.api+json' } },
+        400,
+      ],
+      [
+        '/release_task',
+        { method: 'POST', body: JSON.stringify({ seed: 'one,two' }), headers: { 'content-type': 'application/json' } },
+        400,
+      ],
+      [
+        '/release_task',
+        { method: 'POST', body: JSON.stringify({ timesteps: 'a,b' }), headers: { 'content-type': 'application/json' } },
+        400,
+      ],
+      [
+        '/release_task',
+        { method: 'POST', body: JSON.stringify({ track_classes: [1, 2] }), headers: { 'content-type': 'application/json' } },
+        400,
+      ],
+      [
+        '/release_task',
+        {
+          method: 'POST',
+          body: JSON.stringify({ src_audio_path: 'a\u0000b', task_type: 'cover' }),
+          headers: { 'content-type': 'application/json' },
+        },
+        400,
+      ],
+      [
+        '/release_task',
+        {
+          method: 'POST',
+          body: '--xyz\r\nContent-Disposition: form-data; name="prompt"\r\n\r\nhi\r\n--xy',
+          headers: { 'content-type': 'multipart/form-data; boundary=xyz' },
+        },
+        400,
+      ],
       ['/release_task', { method: 'POST', body: 'garbage', headers: { 'content-type': 'multipart/form-data' } }, 400],
-      ['/query_result', { method: 'POST', body: JSON.stringify({ task_id_list: 7 }), headers: { 'content-type': 'application/json' } }, 400],
-      ['/query_result', { method: 'POST', body: JSON.stringify({ task_id_list: '[broken' }), headers: { 'content-type': 'application/json' } }, 400],
+      [
+        '/query_result',
+        { method: 'POST', body: JSON.stringify({ task_id_list: 7 }), headers: { 'content-type': 'application/json' } },
+        400,
+      ],
+      [
+        '/query_result',
+        { method: 'POST', body: JSON.stringify({ task_id_list: '[broken' }), headers: { 'content-type': 'application/json' } },
+        400,
+      ],
       ['/v1/cancel', { method: 'POST', body: JSON.stringify({}), headers: { 'content-type': 'application/json' } }, 400],
       ['/v1/audio', { method: 'GET' }, 400],
       ['/v1/audio?path=..%2F..%2Fetc%2Fpasswd', { method: 'GET' }, 403],
-      ['/v1/chat/completions', { method: 'POST', body: JSON.stringify({ messages: 'hi' }), headers: { 'content-type': 'application/json' } }, 400],
+      [
+        '/v1/chat/completions',
+        { method: 'POST', body: JSON.stringify({ messages: 'hi' }), headers: { 'content-type': 'application/json' } },
+        400,
+      ],
       ['/v1/create_sample', { method: 'POST', body: JSON.stringify({ query: 5 }), headers: { 'content-type': 'application/json' } }, 400],
       ['/nowhere', { method: 'GET' }, 404],
     ];
@@ -503,7 +711,15 @@ describe('security', () => {
 
 describe('retention', () => {
   it('removes finished records and their audio after the configured age; uploads over the limit answer 413', async () => {
-    const s = await createServer({ checkpoints: ckpt, device: 'cpu', dataDir: join(dir, 'short'), apiKey: null, retentionMs: 1500, redis: null, uploadLimit: 4096 });
+    const s = await createServer({
+      checkpoints: ckpt,
+      device: 'cpu',
+      dataDir: join(dir, 'short'),
+      apiKey: null,
+      retentionMs: 1500,
+      redis: null,
+      uploadLimit: 4096,
+    });
     const b = await s.listen({ port: 0 });
     try {
       const form = new FormData();
@@ -527,4 +743,3 @@ describe('retention', () => {
     }
   }, 90_000);
 });
-

@@ -25,7 +25,21 @@ afterAll(async () => {
 });
 
 async function startServer(dataDir: string): Promise<string> {
-  const c = spawnCli(['serve', '--checkpoints', ckpt, '--port', '0', '--data-dir', dataDir, '--device', 'cpu', '--lm-max-model-len', '1024', '--queue-max', '100']);
+  const c = spawnCli([
+    'serve',
+    '--checkpoints',
+    ckpt,
+    '--port',
+    '0',
+    '--data-dir',
+    dataDir,
+    '--device',
+    'cpu',
+    '--lm-max-model-len',
+    '1024',
+    '--queue-max',
+    '100',
+  ]);
   children.push(c);
   const m = await c.waitFor(/listening on (http:\/\/\S+)/, 90_000);
   return m[1];
@@ -101,7 +115,9 @@ describe('kill -9 of the server with the SQLite job store', () => {
     expect((await fetch(base + earlyFile)).status).toBe(200);
     const stats = (await call(base, '/v1/stats')).body.data;
     expect(stats.jobs).toMatchObject({ total: ids.length + 1, succeeded: ids.length + 1, failed: 0, queued: 0, running: 0 });
-    console.log(`kill -9 test: ${ids.length + 1} jobs accepted, 2 kills, ${cutOff.size} distinct cut-off jobs re-run, ${done.size + 1} finished`);
+    console.log(
+      `kill -9 test: ${ids.length + 1} jobs accepted, 2 kills, ${cutOff.size} distinct cut-off jobs re-run, ${done.size + 1} finished`,
+    );
   }, 240_000);
 });
 
@@ -119,7 +135,12 @@ describe('the SQLite store on start', () => {
     db.close();
     // Reopened with an engine whose checkpoints are missing: the re-run itself fails at load, which
     // leaves the re-run count to check.
-    const q = new SqliteQueue({ dataDir, queueMax: 10, retentionMs: 3600_000, host: new EngineHost({ checkpoints: join(dir, 'no-such-checkpoints'), device: 'cpu' }) });
+    const q = new SqliteQueue({
+      dataDir,
+      queueMax: 10,
+      retentionMs: 3600_000,
+      host: new EngineHost({ checkpoints: join(dir, 'no-such-checkpoints'), device: 'cpu' }),
+    });
     try {
       const poison = (await q.get('poison'))!;
       expect(poison.status).toBe('failed');

@@ -8,7 +8,19 @@ import { readReleaseFields, RELEASE_FIELDS, restFieldOf } from '../src/server/re
 describe('release fields', () => {
   it("an empty body gets upstream's API defaults, which the pipeline accepts", () => {
     const r = readReleaseFields({});
-    expect(r.params).toMatchObject({ caption: '', lyrics: '', thinking: false, vocal_language: 'en', inference_steps: 8, guidance_scale: 7, shift: 3, task_type: 'text2music', lm_cfg_scale: 2.5, duration: -1, instrumental: true });
+    expect(r.params).toMatchObject({
+      caption: '',
+      lyrics: '',
+      thinking: false,
+      vocal_language: 'en',
+      inference_steps: 8,
+      guidance_scale: 7,
+      shift: 3,
+      task_type: 'text2music',
+      lm_cfg_scale: 2.5,
+      duration: -1,
+      instrumental: true,
+    });
     expect(r.config).toEqual({ use_random_seed: true, batch_size: 2, audio_format: 'mp3', allow_lm_batch: true });
     expect(r.sampleMode).toBe(false);
     expect(r.useFormat).toBe(false);
@@ -21,13 +33,22 @@ describe('release fields', () => {
     for (const spec of RELEASE_FIELDS.filter((f) => f.names.length > 1 && f.kind === 'string' && f.to.params)) {
       for (const name of spec.names) expect(readReleaseFields({ [name]: 'vocals' }).params[spec.to.params!], name).toBe('vocals');
     }
-    for (const name of ['audio_duration', 'duration', 'audioDuration', 'target_duration', 'targetDuration']) expect(readReleaseFields({ [name]: '42.5' }).params.duration).toBe(42.5);
-    for (const name of ['src_audio_path', 'ctx_audio_path', 'sourceAudioPath', 'srcAudioPath', 'ctxAudioPath']) expect(readReleaseFields({ [name]: 'a.wav' }).srcAudioPath).toBe('a.wav');
-    for (const name of ['model', 'model_name', 'modelName', 'dit_model', 'ditModel']) expect(readReleaseFields({ [name]: 'acestep-v15-base' }).model).toBe('acestep-v15-base');
+    for (const name of ['audio_duration', 'duration', 'audioDuration', 'target_duration', 'targetDuration'])
+      expect(readReleaseFields({ [name]: '42.5' }).params.duration).toBe(42.5);
+    for (const name of ['src_audio_path', 'ctx_audio_path', 'sourceAudioPath', 'srcAudioPath', 'ctxAudioPath'])
+      expect(readReleaseFields({ [name]: 'a.wav' }).srcAudioPath).toBe('a.wav');
+    for (const name of ['model', 'model_name', 'modelName', 'dit_model', 'ditModel'])
+      expect(readReleaseFields({ [name]: 'acestep-v15-base' }).model).toBe('acestep-v15-base');
   });
 
   it('top level, then param_obj, then the first non-empty metas object', () => {
-    const r = readReleaseFields({ bpm: 100, param_obj: { bpm: 110, keyscale: 'A minor', time_signature: '3' }, metas: {}, meta: { bpm: 120, keyscale: 'B minor', duration: 30, timesignature: '4' }, metadata: { duration: 50 } });
+    const r = readReleaseFields({
+      bpm: 100,
+      param_obj: { bpm: 110, keyscale: 'A minor', time_signature: '3' },
+      metas: {},
+      meta: { bpm: 120, keyscale: 'B minor', duration: 30, timesignature: '4' },
+      metadata: { duration: 50 },
+    });
     expect(r.params.bpm).toBe(100);
     expect(r.params.keyscale).toBe('A minor');
     expect(r.params.timesignature).toBe('3');

@@ -16,7 +16,15 @@ const QUEUE_MAX = 10;
 beforeAll(async () => {
   const t = tinyCheckpoints();
   dir = t.dir;
-  server = await createServer({ checkpoints: t.ckpt, device: 'cpu', dataDir: join(dir, 'data'), apiKey: null, queueMax: QUEUE_MAX, redis: null, lmMaxModelLen: 1024 });
+  server = await createServer({
+    checkpoints: t.ckpt,
+    device: 'cpu',
+    dataDir: join(dir, 'data'),
+    apiKey: null,
+    queueMax: QUEUE_MAX,
+    redis: null,
+    lmMaxModelLen: 1024,
+  });
   base = await server.listen({ port: 0 });
 }, 120_000);
 
@@ -27,7 +35,8 @@ afterAll(async () => {
 
 describe('load', () => {
   it('200 submissions from 20 concurrent clients: 200 or 429 only, every accepted job finishes', async () => {
-    const CLIENTS = 20, EACH = 10;
+    const CLIENTS = 20,
+      EACH = 10;
     const accepted: string[] = [];
     const statuses = new Map<number, number>();
     const t0 = performance.now();

@@ -61,7 +61,25 @@ describe.skipIf(missing !== null)(missing ? `Redis scale-out (skipped: ${missing
   const workers: Child[] = [];
 
   const startWorker = async (n: number): Promise<Child> => {
-    const c = spawnCli(['worker', '--redis', REDIS, '--checkpoints', ckpt, '--data-dir', join(dir, `worker${n}`), '--device', 'cpu', '--redis-prefix', prefix, '--queue-name', queueName, '--lock-ms', '2000', '--lm-max-model-len', '1024']);
+    const c = spawnCli([
+      'worker',
+      '--redis',
+      REDIS,
+      '--checkpoints',
+      ckpt,
+      '--data-dir',
+      join(dir, `worker${n}`),
+      '--device',
+      'cpu',
+      '--redis-prefix',
+      prefix,
+      '--queue-name',
+      queueName,
+      '--lock-ms',
+      '2000',
+      '--lm-max-model-len',
+      '1024',
+    ]);
     workers.push(c);
     await c.waitFor(/acestep worker: ready/, 90_000);
     return c;
@@ -69,7 +87,15 @@ describe.skipIf(missing !== null)(missing ? `Redis scale-out (skipped: ${missing
 
   beforeAll(async () => {
     ({ dir, ckpt } = tinyCheckpoints());
-    front = await createServer({ checkpoints: null, dataDir: join(dir, 'front'), apiKey: null, redis: REDIS, redisPrefix: prefix, queueName, queueMax: 12 });
+    front = await createServer({
+      checkpoints: null,
+      dataDir: join(dir, 'front'),
+      apiKey: null,
+      redis: REDIS,
+      redisPrefix: prefix,
+      queueName,
+      queueMax: 12,
+    });
     base = await front.listen({ port: 0 });
     await Promise.all([startWorker(1), startWorker(2)]);
   }, 180_000);
@@ -81,7 +107,7 @@ describe.skipIf(missing !== null)(missing ? `Redis scale-out (skipped: ${missing
     const q = new Queue(queueName, { connection: conn, prefix });
     await q.obliterate({ force: true }).catch(() => undefined);
     const client = await q.getBackend().client;
-    for (let cursor = '0'; ; ) {
+    for (let cursor = '0'; ;) {
       const [next, keys] = (await client.scan(cursor, { MATCH: `${prefix}:*`, COUNT: 500 })) as [string, string[]];
       if (keys.length) await client.del(...keys);
       if (next === '0') break;
@@ -154,7 +180,9 @@ describe.skipIf(missing !== null)(missing ? `Redis scale-out (skipped: ${missing
       expect(JSON.parse(done.get(id)!.result)[0].error).toBe('cancelled');
     }
     // 12 slots, 20 submissions at once: this node checks and adds one submission at a time.
-    const answers = await Promise.all(Array.from({ length: 20 }, () => call(base, '/release_task', { json: { ...QUICK, audio_duration: 600, inference_steps: 8 } })));
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, () => call(base, '/release_task', { json: { ...QUICK, audio_duration: 600, inference_steps: 8 } })),
+    );
     const ok = answers.filter((r) => r.status === 200).map((r) => r.body.data.task_id as string);
     expect(ok.length).toBe(12);
     expect(answers.filter((r) => r.status === 429).length).toBe(20 - ok.length);

@@ -26,7 +26,15 @@ const textDerive = JSON.parse(readFileSync(join(textDir, 'derive.json'), 'utf8')
 const rustText = RustTokenizer.fromString(JSON.stringify({ ...baseJson, post_processor: textDerive.post_processor }));
 const lmAdded = [...baseJson.added_tokens];
 for (let n = 0; n < 65535; n++) {
-  lmAdded.push({ id: 151669 + n, content: `<|audio_code_${n}|>`, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true });
+  lmAdded.push({
+    id: 151669 + n,
+    content: `<|audio_code_${n}|>`,
+    single_word: false,
+    lstrip: false,
+    rstrip: false,
+    normalized: false,
+    special: true,
+  });
 }
 const rustLm = RustTokenizer.fromString(JSON.stringify({ ...baseJson, added_tokens: lmAdded }));
 
@@ -150,7 +158,13 @@ describe('tokenizer: batches and errors', () => {
   it('rejects bad folders, bad derivations and out-of-range ids with TokenizerError', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tok-'));
     expect(() => TextTokenizer.load(dir)).toThrow(TokenizerError);
-    writeFileSync(join(dir, 'derive.json'), JSON.stringify({ base: join(baseDir, 'tokenizer.json'), added_audio_code_tokens: { first_id: 151643, count: 2, content: '<|c_{N}|>' } }));
+    writeFileSync(
+      join(dir, 'derive.json'),
+      JSON.stringify({
+        base: join(baseDir, 'tokenizer.json'),
+        added_audio_code_tokens: { first_id: 151643, count: 2, content: '<|c_{N}|>' },
+      }),
+    );
     expect(() => TextTokenizer.load(dir)).toThrow(/reuses id 151643/);
     writeFileSync(join(dir, 'derive.json'), JSON.stringify({ base: join(baseDir, 'tokenizer.json'), bogus: 1 }));
     expect(() => TextTokenizer.load(dir)).toThrow(/unknown derivation key 'bogus'/);

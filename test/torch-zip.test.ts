@@ -65,15 +65,27 @@ function zip(entries: Record<string, Buffer>, opts: { method?: number; badCrc?: 
 // Pickle fragments in the shape torch.save (protocol 2) emits.
 const u8 = (...xs: number[]) => Buffer.from(xs);
 const sbu = (s: string) => Buffer.concat([u8(0x58), Buffer.from(new Uint32Array([s.length]).buffer), Buffer.from(s)]);
-const int = (v: number) => (v < 256 ? u8(0x4b, v) : v < 65536 ? u8(0x4d, v & 255, v >> 8) : Buffer.concat([u8(0x4a), Buffer.from(new Int32Array([v]).buffer)]));
+const int = (v: number) =>
+  v < 256 ? u8(0x4b, v) : v < 65536 ? u8(0x4d, v & 255, v >> 8) : Buffer.concat([u8(0x4a), Buffer.from(new Int32Array([v]).buffer)]);
 const tuple = (xs: number[]) => Buffer.concat([u8(0x28), ...xs.map(int), u8(0x74)]);
 const glob = (m: string, n: string) => Buffer.from(`c${m}\n${n}\n`);
 function tensorPickle(storageType: string, key: string, numel: number, offset: number, shape: number[], strides: number[]): Buffer {
   return Buffer.concat([
     glob('torch._utils', '_rebuild_tensor_v2'),
     u8(0x28), // MARK (args)
-    u8(0x28), sbu('storage'), glob('torch', storageType), sbu(key), sbu('cpu'), int(numel), u8(0x74, 0x51), // pid tuple, BINPERSID
-    int(offset), tuple(shape), tuple(strides), u8(0x89), glob('collections', 'OrderedDict'), u8(0x29, 0x52), // False, OrderedDict()
+    u8(0x28),
+    sbu('storage'),
+    glob('torch', storageType),
+    sbu(key),
+    sbu('cpu'),
+    int(numel),
+    u8(0x74, 0x51), // pid tuple, BINPERSID
+    int(offset),
+    tuple(shape),
+    tuple(strides),
+    u8(0x89),
+    glob('collections', 'OrderedDict'),
+    u8(0x29, 0x52), // False, OrderedDict()
     u8(0x74, 0x52), // TUPLE, REDUCE
   ]);
 }
@@ -107,7 +119,13 @@ describe('torch zip reader', () => {
     const s = loadSilenceLatent(`${GOLD}/acestep-v15-turbo-tiny`);
     expect(s.shape).toEqual([1, t, c]);
     const d = s.dataSync() as Float32Array;
-    for (const [ti, ci] of [[0, 0], [t - 1, 0], [3, c - 1], [t - 1, c - 1]]) expect(d[ti * c + ci]).toBe(r[ci * t + ti]);
+    for (const [ti, ci] of [
+      [0, 0],
+      [t - 1, 0],
+      [3, c - 1],
+      [t - 1, c - 1],
+    ])
+      expect(d[ti * c + ci]).toBe(r[ci * t + ti]);
     expect(() => loadSilenceLatent(tmpdir())).toThrow(/silence_latent\.pt is missing/);
     raw.dispose();
     s.dispose();
@@ -147,11 +165,19 @@ describe('torch zip reader', () => {
   it('reads bf16 storages and state dicts by name', () => {
     const bits = new Uint16Array([0x3f80, 0xc000, 0x4040]); // 1, -2, 3 in bf16
     const body = Buffer.concat([
-      glob('collections', 'OrderedDict'), u8(0x29, 0x52), u8(0x71, 0x00), // OrderedDict(), BINPUT 0
-      u8(0x28), sbu('a'), tensorPickle('BFloat16Storage', '0', 3, 0, [3], [1]),
-      sbu('b'), tensorPickle('IntStorage', '1', 2, 1, [1], [1]), u8(0x75), // SETITEMS
+      glob('collections', 'OrderedDict'),
+      u8(0x29, 0x52),
+      u8(0x71, 0x00), // OrderedDict(), BINPUT 0
+      u8(0x28),
+      sbu('a'),
+      tensorPickle('BFloat16Storage', '0', 3, 0, [3], [1]),
+      sbu('b'),
+      tensorPickle('IntStorage', '1', 2, 1, [1], [1]),
+      u8(0x75), // SETITEMS
     ]);
-    const p = write(zip({ 'sd/data.pkl': pkl(body), 'sd/data/0': Buffer.from(bits.buffer), 'sd/data/1': Buffer.from(new Int32Array([7, 9]).buffer) }));
+    const p = write(
+      zip({ 'sd/data.pkl': pkl(body), 'sd/data/0': Buffer.from(bits.buffer), 'sd/data/1': Buffer.from(new Int32Array([7, 9]).buffer) }),
+    );
     const ar = new TorchArchive(p);
     expect(ar.names).toEqual(['a', 'b']);
     const a = ar.get('a');
@@ -177,9 +203,18 @@ describe('torch zip reader', () => {
       [zip({ 'a/data.pkl': good }), /\[a\/data\/0\]: zip: entry not found/],
       [zip({ 'a/data.pkl': good, 'a/data/0': data.subarray(0, 8) }), /has 8 bytes, expected 4 x 4/],
       [zip({ 'a/data.pkl': good.subarray(0, 30), 'a/data/0': data }), /data\.pkl: (truncated|unterminated)/],
-      [zip({ 'a/data.pkl': pkl(tensorPickle('FloatStorage', '0', 4, 2, [4], [1])), 'a/data/0': data }), /reaches element 5 of a storage of 4/],
-      [zip({ 'a/data.pkl': pkl(tensorPickle('DoubleStorage', '0', 4, 0, [4], [1])), 'a/data/0': data }), /unsupported storage type torch\.DoubleStorage/],
-      [zip({ 'a/data.pkl': pkl(Buffer.concat([glob('os', 'system'), sbu('echo hi'), u8(0x85, 0x52)])) }), /unsupported callable os\.system/],
+      [
+        zip({ 'a/data.pkl': pkl(tensorPickle('FloatStorage', '0', 4, 2, [4], [1])), 'a/data/0': data }),
+        /reaches element 5 of a storage of 4/,
+      ],
+      [
+        zip({ 'a/data.pkl': pkl(tensorPickle('DoubleStorage', '0', 4, 0, [4], [1])), 'a/data/0': data }),
+        /unsupported storage type torch\.DoubleStorage/,
+      ],
+      [
+        zip({ 'a/data.pkl': pkl(Buffer.concat([glob('os', 'system'), sbu('echo hi'), u8(0x85, 0x52)])) }),
+        /unsupported callable os\.system/,
+      ],
       [zip({ 'a/data.pkl': pkl(u8(0xff)) }), /unsupported opcode 0xff/],
       [zip({ 'a/data.pkl': pkl(u8(0x74)) }), /no MARK/],
       [zip({ 'a/data.pkl': pkl(u8(0x68, 0x05)) }), /memo slot 5 is empty/],

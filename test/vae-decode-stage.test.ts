@@ -36,7 +36,17 @@ function context(opts: RunContext['opts'], decoded: DecodeTile[]): RunContext {
     decodeTile: { value: (z: Tensor, out: Tensor, t: DecodeTile) => (decoded.push(t), engine.vae.decodeTile(z, out, t)) },
   });
   const eng = Object.create(engine, { vae: { value: vae } }) as AceStep;
-  return { engine: eng, p: { ...DEFAULT_PARAMS }, c: { ...DEFAULT_CONFIG }, seeds: [1], opts, timeCosts: {}, silence: undefined!, adapters: undefined!, warnings: [] };
+  return {
+    engine: eng,
+    p: { ...DEFAULT_PARAMS },
+    c: { ...DEFAULT_CONFIG },
+    seeds: [1],
+    opts,
+    timeCosts: {},
+    silence: undefined!,
+    adapters: undefined!,
+    warnings: [],
+  };
 }
 
 function latents(T: number): { lat: Float32Array; shape: [number, number, number] } {
@@ -69,7 +79,11 @@ describe('VAE decode stage', () => {
     const before = memoryStats().cpu.inUse;
     const ac = new AbortController();
     const decoded: DecodeTile[] = [];
-    const run = decodeLatents(context({ signal: ac.signal, onProgress: (e) => e.stage === 'vae' && e.tile === 1 && ac.abort() }, decoded), lat, shape);
+    const run = decodeLatents(
+      context({ signal: ac.signal, onProgress: (e) => e.stage === 'vae' && e.tile === 1 && ac.abort() }, decoded),
+      lat,
+      shape,
+    );
     await expect(run).rejects.toBeInstanceOf(AbortedError);
     expect(decoded).toHaveLength(1);
     await settleMemory();

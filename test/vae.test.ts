@@ -6,7 +6,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CheckpointError } from '../src/io/errors.js';
-import { effectiveOverlap, hopLength, upstreamDecodeChunk, OobleckVae, parseVaeConfig, tileWindows, VaeTilingError, type VaeConfig } from '../src/models/vae.js';
+import {
+  effectiveOverlap,
+  hopLength,
+  upstreamDecodeChunk,
+  OobleckVae,
+  parseVaeConfig,
+  tileWindows,
+  VaeTilingError,
+  type VaeConfig,
+} from '../src/models/vae.js';
 import { ShapeError, Tensor, tidy } from '../src/runtime/index.js';
 import { normal, uniform } from './support/random.js';
 
@@ -55,7 +64,9 @@ describe('tiled decode', () => {
   it('matches the direct decode when the overlap covers the receptive field', () => {
     const radius = decoderRadiusFrames(vae.config);
     expect(radius).toBeGreaterThan(4);
-    const overlap = radius + 1, chunk = 2 * overlap + 16, T = 5 * chunk + 3;
+    const overlap = radius + 1,
+      chunk = 2 * overlap + 16,
+      T = 5 * chunk + 3;
     const z = Tensor.fromArray(normal(2 * vae.latentChannels * T, 5), [2, vae.latentChannels, T]);
     const progress: [number, number][] = [];
     const [tiled, direct] = tidy(() => [
@@ -76,7 +87,9 @@ describe('tiled decode', () => {
   it('differs from the direct decode near seams when the overlap is too small (the check can fail)', () => {
     const T = 40;
     const z = Tensor.fromArray(normal(vae.latentChannels * T, 6), [1, vae.latentChannels, T]);
-    const d = tidy(() => maxAbs(vae.decodeTiled(z, { chunkSize: 12, overlap: 2 }).dataSync() as Float32Array, vae.decode(z).dataSync() as Float32Array));
+    const d = tidy(() =>
+      maxAbs(vae.decodeTiled(z, { chunkSize: 12, overlap: 2 }).dataSync() as Float32Array, vae.decode(z).dataSync() as Float32Array),
+    );
     z.dispose();
     expect(d).toBeGreaterThan(1e-3);
   });
@@ -84,7 +97,12 @@ describe('tiled decode', () => {
   it('decodes short inputs whole and sizes chunks from a memory budget', () => {
     const z = Tensor.fromArray(normal(vae.latentChannels * 7, 7), [1, vae.latentChannels, 7]);
     const n: number[] = [];
-    const d = tidy(() => maxAbs(vae.decodeTiled(z, { chunkSize: 7, onProgress: (_, t) => n.push(t) }).dataSync() as Float32Array, vae.decode(z).dataSync() as Float32Array));
+    const d = tidy(() =>
+      maxAbs(
+        vae.decodeTiled(z, { chunkSize: 7, onProgress: (_, t) => n.push(t) }).dataSync() as Float32Array,
+        vae.decode(z).dataSync() as Float32Array,
+      ),
+    );
     expect(d).toBe(0);
     expect(n).toEqual([1]);
     const perFrame = vae.config.decoderChannels * vae.hop * 4 * 6;
@@ -124,7 +142,9 @@ describe('encode', () => {
   it('maps N samples to N/hop frames; tiled encode matches the direct one when the overlap covers the receptive field', () => {
     const hop = vae.hop;
     const radius = encoderRadiusSamples(vae.config);
-    const overlap = Math.ceil((radius + 1) / hop) * hop, chunk = 2 * overlap + 12 * hop, N = 4 * chunk + 5 * hop;
+    const overlap = Math.ceil((radius + 1) / hop) * hop,
+      chunk = 2 * overlap + 12 * hop,
+      N = 4 * chunk + 5 * hop;
     const audio = Tensor.fromArray(uniform(2 * 2 * N, 8, -0.9, 0.9), [2, 2, N]);
     const [tm, ts, dm, ds] = tidy(() => {
       const t = vae.encodeTiled(audio, { chunkSize: chunk, overlap });
@@ -148,13 +168,16 @@ describe('encode', () => {
     audio.dispose();
     expect(maxAbs(a, b)).toBe(0);
     expect(maxAbs(a, c)).toBeGreaterThan(0.1);
-    let sum = 0, sq = 0;
+    let sum = 0,
+      sq = 0;
     for (let i = 0; i < a.length; i++) {
       const z = (a[i] - m[i]) / s[i];
       sum += z;
       sq += z * z;
     }
-    const n = a.length, mean = sum / n, sd = Math.sqrt(sq / n - mean * mean);
+    const n = a.length,
+      mean = sum / n,
+      sd = Math.sqrt(sq / n - mean * mean);
     // n = 6400 draws: the sample mean has sd 1/80 and the sample sd about 1/113; 5 sigma bounds.
     expect(Math.abs(mean)).toBeLessThan(5 / 80);
     expect(Math.abs(sd - 1)).toBeLessThan(5 / 113);
@@ -175,7 +198,15 @@ describe('config and checkpoint', () => {
     const cfg = parseVaeConfig(raw, 'config.json');
     expect(hopLength(cfg)).toBe(8);
     const official = parseVaeConfig(
-      { audio_channels: 2, channel_multiples: [1, 2, 4, 8, 16], decoder_channels: 128, decoder_input_channels: 64, downsampling_ratios: [2, 4, 4, 6, 10], encoder_hidden_size: 128, sampling_rate: 48000 },
+      {
+        audio_channels: 2,
+        channel_multiples: [1, 2, 4, 8, 16],
+        decoder_channels: 128,
+        decoder_input_channels: 64,
+        downsampling_ratios: [2, 4, 4, 6, 10],
+        encoder_hidden_size: 128,
+        sampling_rate: 48000,
+      },
       'official',
     );
     expect(hopLength(official)).toBe(1920);

@@ -35,7 +35,10 @@ function addonEnv(): Record<string, string> {
 }
 
 async function startServe(name: string, extra: string[] = []): Promise<string> {
-  const child = spawnCli(['serve', '--checkpoints', ckpt, '--port', '0', '--data-dir', join(dir, name), '--device', 'cpu', ...extra], addonEnv());
+  const child = spawnCli(
+    ['serve', '--checkpoints', ckpt, '--port', '0', '--data-dir', join(dir, name), '--device', 'cpu', ...extra],
+    addonEnv(),
+  );
   servers.push(child);
   const m = await child.waitFor(/listening on (http:\/\/\S+)/, 90_000);
   return m[1];
@@ -58,7 +61,14 @@ beforeAll(async () => {
   context = await playwright.launchPersistentContext(userData, {
     executablePath: await chromium.executablePath(),
     headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
     viewport: { width: 1280, height: 1000 },
   });
   context.setDefaultTimeout(10_000);
@@ -145,16 +155,28 @@ async function songsDone(page: Page, n: number, timeout = 60_000): Promise<void>
 
 /** The card's metadata as { Seed: '42', BPM: '120', ... }. */
 async function cardMeta(page: Page, i = 0): Promise<Record<string, string>> {
-  return page.locator('#songs > li').nth(i).locator('dl.meta').evaluate((dl) =>
-    Object.fromEntries([...dl.querySelectorAll('div')].map((d) => [d.querySelector('dt')!.textContent!, d.querySelector('dd')!.textContent!])),
-  );
+  return page
+    .locator('#songs > li')
+    .nth(i)
+    .locator('dl.meta')
+    .evaluate((dl) =>
+      Object.fromEntries(
+        [...dl.querySelectorAll('div')].map((d) => [d.querySelector('dt')!.textContent!, d.querySelector('dd')!.textContent!]),
+      ),
+    );
 }
 
 /** The card's downloadable bytes equal the server's file (fetched here, with the key when given). */
 async function expectDownloadMatchesServer(page: Page, origin: string, key?: string, i = 0): Promise<number> {
   const card = page.locator('#songs > li').nth(i);
-  const file = await card.evaluate((li) => JSON.parse(localStorage.getItem('acestep.songs')!).find((s: { id: string }) => s.id === (li as HTMLElement).dataset.song).file as string);
-  const inPage = await card.getByRole('link', { name: /^Download/ }).evaluate(async (a) => Array.from(new Uint8Array(await (await fetch((a as HTMLAnchorElement).href)).arrayBuffer())));
+  const file = await card.evaluate(
+    (li) =>
+      JSON.parse(localStorage.getItem('acestep.songs')!).find((s: { id: string }) => s.id === (li as HTMLElement).dataset.song)
+        .file as string,
+  );
+  const inPage = await card
+    .getByRole('link', { name: /^Download/ })
+    .evaluate(async (a) => Array.from(new Uint8Array(await (await fetch((a as HTMLAnchorElement).href)).arrayBuffer())));
   const res = await fetch(origin + file, { headers: key ? { Authorization: `Bearer ${key}` } : {} });
   expect(res.status).toBe(200);
   const server = new Uint8Array(await res.arrayBuffer());
@@ -197,11 +219,21 @@ async function serverInfo(page: Page, origin = base): Promise<string> {
 /** A rank-2 PEFT adapter on the self-attention q/v projections of the tiny DiT (hidden 64, kv 32, 4 layers). */
 function writeTinyAdapter(path: string): string {
   mkdirSync(path, { recursive: true });
-  writeFileSync(join(path, 'adapter_config.json'), JSON.stringify({ peft_type: 'LORA', r: 2, lora_alpha: 4, target_modules: ['q_proj', 'v_proj'] }));
+  writeFileSync(
+    join(path, 'adapter_config.json'),
+    JSON.stringify({ peft_type: 'LORA', r: 2, lora_alpha: 4, target_modules: ['q_proj', 'v_proj'] }),
+  );
   const tensors: Record<string, { dtype: 'F32'; shape: number[]; data: Float32Array }> = {};
-  const ramp = (shape: number[], phase: number) => ({ dtype: 'F32' as const, shape, data: Float32Array.from({ length: shape[0] * shape[1] }, (_, i) => 0.4 * Math.cos(0.37 * i + phase)) });
+  const ramp = (shape: number[], phase: number) => ({
+    dtype: 'F32' as const,
+    shape,
+    data: Float32Array.from({ length: shape[0] * shape[1] }, (_, i) => 0.4 * Math.cos(0.37 * i + phase)),
+  });
   for (let l = 0; l < 4; l++) {
-    for (const [proj, out] of [['q', 64], ['v', 32]] as const) {
+    for (const [proj, out] of [
+      ['q', 64],
+      ['v', 32],
+    ] as const) {
       tensors[`base_model.model.layers.${l}.self_attn.${proj}_proj.lora_A.weight`] = ramp([2, 64], l + 1);
       tensors[`base_model.model.layers.${l}.self_attn.${proj}_proj.lora_B.weight`] = ramp([out, 2], l + 2);
     }
@@ -261,7 +293,15 @@ describe('web page on acestep serve (tiny checkpoints)', () => {
     await page.getByLabel(/LM rewrites the caption/).setChecked(false);
     const req = await generate(page);
     const sent = req.postDataJSON();
-    expect(sent).toMatchObject({ task_type: 'text2music', prompt: caption, lyrics: sample.lyrics, audio_duration: 6, inference_steps: 2, audio_format: 'wav', thinking: false });
+    expect(sent).toMatchObject({
+      task_type: 'text2music',
+      prompt: caption,
+      lyrics: sample.lyrics,
+      audio_duration: 6,
+      inference_steps: 2,
+      audio_format: 'wav',
+      thinking: false,
+    });
     await songsDone(page, 1);
     await page.screenshot({ path: join(SHOTS, 'simple.png'), fullPage: true });
     const meta = await cardMeta(page);
@@ -279,16 +319,23 @@ describe('web page on acestep serve (tiny checkpoints)', () => {
     const submitted = page.waitForRequest((r) => r.url().endsWith('/release_task'));
     await card.getByRole('button', { name: /^Describe/ }).click();
     const taskId = (await (await (await submitted).response())!.json()).data.task_id as string;
-    expect(await page.evaluate(() => (window as unknown as { __forms: Record<string, string>[] }).__forms.at(-1))).toMatchObject({ full_analysis_only: 'true', src_audio: `file:RIFF:${44 + 6 * 200 * 2 * 2}` });
+    expect(await page.evaluate(() => (window as unknown as { __forms: Record<string, string>[] }).__forms.at(-1))).toMatchObject({
+      full_analysis_only: 'true',
+      src_audio: `file:RIFF:${44 + 6 * 200 * 2 * 2}`,
+    });
     // The tiny LM's random weights read until their token limits: minutes on a busy machine.
     await expect.poll(() => card.locator('.understanding h4').count(), { timeout: 300_000, interval: 1000 }).toBe(1);
     const [q] = await query(base, [taskId]);
     const item = JSON.parse(q.result)[0];
     expect(item.file).toBe('');
     expect(await card.locator('.understanding pre').textContent()).toBe(item.lyrics || '(no lyrics)');
-    const shown = await card.locator('.understanding dl.meta').evaluate((dl) =>
-      Object.fromEntries([...dl.querySelectorAll('div')].map((d) => [d.querySelector('dt')!.textContent!, d.querySelector('dd')!.textContent!])),
-    );
+    const shown = await card
+      .locator('.understanding dl.meta')
+      .evaluate((dl) =>
+        Object.fromEntries(
+          [...dl.querySelectorAll('div')].map((d) => [d.querySelector('dt')!.textContent!, d.querySelector('dd')!.textContent!]),
+        ),
+      );
     if (item.prompt) expect(shown.Caption).toBe(item.prompt);
     if (item.metas.bpm !== 'N/A') expect(shown.BPM).toBe(String(item.metas.bpm));
     await page.screenshot({ path: join(SHOTS, 'understand.png'), fullPage: true });
@@ -316,13 +363,35 @@ describe('web page on acestep serve (tiny checkpoints)', () => {
     await page.getByLabel('Sampler').selectOption('sde');
     const sent = (await generate(page)).postDataJSON();
     expect(sent).toMatchObject({
-      task_type: 'text2music', bpm: 96, key_scale: 'Eb major', time_signature: '3', vocal_language: 'fr', audio_duration: 8,
-      seed: '4242', use_random_seed: false, inference_steps: 2, shift: 2.5, guidance_scale: 5, infer_method: 'sde', batch_size: 1,
-      model: 'acestep-v15-turbo', use_cot_caption: true, use_cot_language: true, use_format: false,
+      task_type: 'text2music',
+      bpm: 96,
+      key_scale: 'Eb major',
+      time_signature: '3',
+      vocal_language: 'fr',
+      audio_duration: 8,
+      seed: '4242',
+      use_random_seed: false,
+      inference_steps: 2,
+      shift: 2.5,
+      guidance_scale: 5,
+      infer_method: 'sde',
+      batch_size: 1,
+      model: 'acestep-v15-turbo',
+      use_cot_caption: true,
+      use_cot_language: true,
+      use_format: false,
     });
     await songsDone(page, 1);
     await page.screenshot({ path: join(SHOTS, 'custom.png'), fullPage: true });
-    expect(await cardMeta(page)).toMatchObject({ Seed: '4242', BPM: '96', Key: 'Eb major', Time: '3/4', Duration: '8.0 s', Model: 'acestep-v15-turbo', Mode: 'custom' });
+    expect(await cardMeta(page)).toMatchObject({
+      Seed: '4242',
+      BPM: '96',
+      Key: 'Eb major',
+      Time: '3/4',
+      Duration: '8.0 s',
+      Model: 'acestep-v15-turbo',
+      Mode: 'custom',
+    });
     expect(await expectDownloadMatchesServer(page, base)).toBe(44 + 8 * 200 * 2 * 2);
     // The history survives a reload.
     await page.reload();
@@ -333,7 +402,10 @@ describe('web page on acestep serve (tiny checkpoints)', () => {
 
   it('Repaint: a range dragged on the source waveform is repainted', async () => {
     const page = await open('custom', base, true); // keeps the history: the custom song is the source
-    await page.getByRole('button', { name: /^Use as source:/ }).first().click();
+    await page
+      .getByRole('button', { name: /^Use as source:/ })
+      .first()
+      .click();
     expect(await page.getByRole('tab', { name: 'Repaint' }).getAttribute('aria-selected')).toBe('true');
     await expect.poll(() => page.locator('#src-wave.drawn').count()).toBe(1);
     const box = await waveBox(page, '#src-wave');
@@ -352,7 +424,13 @@ describe('web page on acestep serve (tiny checkpoints)', () => {
     await quick(page, 8);
     await generate(page);
     const f = await lastForm(page);
-    expect(f).toMatchObject({ task_type: 'repaint', repainting_start: start.toFixed(1), repainting_end: end.toFixed(1), repaint_mode: 'balanced', repaint_strength: '0.5' });
+    expect(f).toMatchObject({
+      task_type: 'repaint',
+      repainting_start: start.toFixed(1),
+      repainting_end: end.toFixed(1),
+      repaint_mode: 'balanced',
+      repaint_strength: '0.5',
+    });
     expect(f.src_audio).toBe(`file:RIFF:${44 + 8 * 200 * 2 * 2}`);
     await songsDone(page, 2);
     await page.screenshot({ path: join(SHOTS, 'repaint.png'), fullPage: true });
@@ -386,7 +464,9 @@ describe('web page on acestep serve (tiny checkpoints)', () => {
     await page.getByLabel('Track', { exact: true }).selectOption('guitar');
     // The turbo model is not trained for lego (upstream's model zoo): the page says which one is,
     // and the model picker loads it (/v1/init).
-    expect(await page.locator('#track-model-hint').textContent()).toBe('acestep-v15-turbo is not trained for lego; acestep-v15-base is (load it under "Server, models and LoRA").');
+    expect(await page.locator('#track-model-hint').textContent()).toBe(
+      'acestep-v15-turbo is not trained for lego; acestep-v15-base is (load it under "Server, models and LoRA").',
+    );
     await loadDit(page, 'acestep-v15-base');
     expect(await page.locator('#track-model-hint').textContent()).toBe('');
     await page.getByLabel(/^Caption/).fill('add a clean electric guitar');
@@ -456,11 +536,17 @@ describe('web page on acestep serve (tiny checkpoints)', () => {
     await expect.poll(() => job().count(), { timeout: 10_000 }).toBe(1);
     const seen: number[] = [];
     await expect
-      .poll(async () => {
-        const v = await job().locator('progress').evaluate((p) => (p as HTMLProgressElement).value).catch(() => 1);
-        seen.push(v);
-        return v;
-      }, { timeout: 180_000, interval: 200 })
+      .poll(
+        async () => {
+          const v = await job()
+            .locator('progress')
+            .evaluate((p) => (p as HTMLProgressElement).value)
+            .catch(() => 1);
+          seen.push(v);
+          return v;
+        },
+        { timeout: 180_000, interval: 200 },
+      )
       .toBe(1);
     expect(seen.some((v) => v > 0 && v < 1)).toBe(true);
     for (let i = 1; i < seen.length; i++) expect(seen[i]).toBeGreaterThanOrEqual(seen[i - 1]);

@@ -93,15 +93,14 @@ void ref_head(const TensorView& q, const TensorView& k, const TensorView& v, con
 
 #define ATTN_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq")))
 
-constexpr int kTile = 64;      // keys per tile
-constexpr int kRowsMax = 64;   // rows (query, head pairs) per work item
+constexpr int kTile = 64;     // keys per tile
+constexpr int kRowsMax = 64;  // rows (query, head pairs) per work item
 
 // exp(x) for x <= 0 within ~2 ulp; lanes below -87 (including -inf) give exactly 0.
 ATTN_AVX512 inline __m512 exp_neg(__m512 x) {
   __mmask16 live = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.f), _CMP_GE_OQ);
   x = _mm512_max_ps(x, _mm512_set1_ps(-87.f));
-  __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                  _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), x);
   r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.428606765330187045e-06f), r);
   // Taylor series to r^7 on |r| <= ln2/2: truncation error below 1e-8 relative.
@@ -157,8 +156,8 @@ ATTN_AVX512 void scores_qt(const float* qt, int64_t ldr, const float* k0, int64_
 }
 
 // Few rows (decode): one dot product per (key, row) on row-major q; padding lanes get 0.
-ATTN_AVX512 void scores_direct(const float* q, int64_t ldq, int rows, int64_t ldr, const float* k0, int64_t ldk, int nk,
-                               int64_t D, float* s) {
+ATTN_AVX512 void scores_direct(const float* q, int64_t ldq, int rows, int64_t ldr, const float* k0, int64_t ldk, int nk, int64_t D,
+                               float* s) {
   for (int jj = 0; jj < nk; jj++) {
     const float* kr = k0 + jj * ldk;
     float* srow = s + jj * ldr;
@@ -177,8 +176,8 @@ ATTN_AVX512 void scores_direct(const float* q, int64_t ldq, int rows, int64_t ld
 
 // o[r][dbase .. dbase+16*NC) += sum_jj p[jj][r] * v_jj[...] for R rows (p transposed, stride ldr).
 template <int R, int NC>
-ATTN_AVX512 void pv_block(const float* p, int64_t ldr, int nk, const float* v0, int64_t ldv, float* o, int64_t ldo,
-                          int64_t dbase, int64_t D) {
+ATTN_AVX512 void pv_block(const float* p, int64_t ldr, int nk, const float* v0, int64_t ldv, float* o, int64_t ldo, int64_t dbase,
+                          int64_t D) {
   __mmask16 m[NC];
   __m512 acc[R][NC];
   for (int c = 0; c < NC; c++) m[c] = tail_mask(D - dbase - 16 * c);
@@ -202,10 +201,18 @@ ATTN_AVX512 void pv_rows(const float* p, int64_t ldr, int nk, const float* v0, i
   for (int64_t dbase = 0; dbase < D; dbase += 64) {
     int64_t nc = std::min<int64_t>(4, (D - dbase + 15) / 16);
     switch (nc) {
-      case 1: pv_block<R, 1>(p, ldr, nk, v0, ldv, o, ldo, dbase, D); break;
-      case 2: pv_block<R, 2>(p, ldr, nk, v0, ldv, o, ldo, dbase, D); break;
-      case 3: pv_block<R, 3>(p, ldr, nk, v0, ldv, o, ldo, dbase, D); break;
-      default: pv_block<R, 4>(p, ldr, nk, v0, ldv, o, ldo, dbase, D); break;
+      case 1:
+        pv_block<R, 1>(p, ldr, nk, v0, ldv, o, ldo, dbase, D);
+        break;
+      case 2:
+        pv_block<R, 2>(p, ldr, nk, v0, ldv, o, ldo, dbase, D);
+        break;
+      case 3:
+        pv_block<R, 3>(p, ldr, nk, v0, ldv, o, ldo, dbase, D);
+        break;
+      default:
+        pv_block<R, 4>(p, ldr, nk, v0, ldv, o, ldo, dbase, D);
+        break;
     }
   }
 }
@@ -214,14 +221,12 @@ struct Scratch {
   std::vector<float> q, qt, s, o, m, l, alpha;
   std::vector<int32_t> pos;
   explicit Scratch(int64_t D)
-      : q(kRowsMax * D), qt(D * kRowsMax), s(kTile * kRowsMax), o(kRowsMax * D), m(kRowsMax), l(kRowsMax),
-        alpha(kRowsMax), pos(kRowsMax) {}
+      : q(kRowsMax * D), qt(D * kRowsMax), s(kTile * kRowsMax), o(kRowsMax * D), m(kRowsMax), l(kRowsMax), alpha(kRowsMax), pos(kRowsMax) {}
 };
 
 // One work item: batch b, kv head hk, queries [i0, i1).
-ATTN_AVX512 void flash_item(const TensorView& q, const TensorView& k, const TensorView& v, const uint8_t* mask,
-                            const TensorView& out, const AttentionParams& p, const Dims& d, int64_t b, int64_t hk,
-                            int64_t i0, int64_t i1, Scratch& w) {
+ATTN_AVX512 void flash_item(const TensorView& q, const TensorView& k, const TensorView& v, const uint8_t* mask, const TensorView& out,
+                            const AttentionParams& p, const Dims& d, int64_t b, int64_t hk, int64_t i0, int64_t i1, Scratch& w) {
   const int64_t D = d.D, G = d.G;
   const int rows = static_cast<int>((i1 - i0) * G);
   const int64_t ldr = (rows + 15) / 16 * 16;  // padded row count: lanes of the transposed scores
@@ -234,8 +239,10 @@ ATTN_AVX512 void flash_item(const TensorView& q, const TensorView& k, const Tens
     const float* src = real ? q.ptr<const float>() + b * q.strides[0] + i * q.strides[1] + h * q.strides[2] : nullptr;
     for (int64_t e = 0; e < D; e++) {
       float x = real ? src[e] * p.scale : 0.f;
-      if (direct) w.q[r * D + e] = x;
-      else w.qt[e * ldr + r] = x;
+      if (direct)
+        w.q[r * D + e] = x;
+      else
+        w.qt[e * ldr + r] = x;
     }
     // Padding lanes take the last real row's position so their (unused) scores stay finite.
     w.pos[r] = static_cast<int32_t>((real ? i : i1 - 1) + p.q_offset);
@@ -264,10 +271,18 @@ ATTN_AVX512 void flash_item(const TensorView& q, const TensorView& k, const Tens
       scores_direct(w.q.data(), D, rows, ldr, k0, k.strides[1], nk, D, w.s.data());
     } else {
       switch (nc) {
-        case 1: scores_qt<1>(w.qt.data(), ldr, k0, k.strides[1], nk, D, w.s.data()); break;
-        case 2: scores_qt<2>(w.qt.data(), ldr, k0, k.strides[1], nk, D, w.s.data()); break;
-        case 3: scores_qt<3>(w.qt.data(), ldr, k0, k.strides[1], nk, D, w.s.data()); break;
-        default: scores_qt<4>(w.qt.data(), ldr, k0, k.strides[1], nk, D, w.s.data()); break;
+        case 1:
+          scores_qt<1>(w.qt.data(), ldr, k0, k.strides[1], nk, D, w.s.data());
+          break;
+        case 2:
+          scores_qt<2>(w.qt.data(), ldr, k0, k.strides[1], nk, D, w.s.data());
+          break;
+        case 3:
+          scores_qt<3>(w.qt.data(), ldr, k0, k.strides[1], nk, D, w.s.data());
+          break;
+        default:
+          scores_qt<4>(w.qt.data(), ldr, k0, k.strides[1], nk, D, w.s.data());
+          break;
       }
     }
     // Masking is needed only where some (row, key) pair of the tile is hidden.
@@ -347,12 +362,16 @@ ATTN_AVX512 void flash_item(const TensorView& q, const TensorView& k, const Tens
 #define ATTN_INLINE inline __attribute__((always_inline))
 // The vf8 helpers are always inlined, so the ABI of passing 64-byte vectors never matters.
 #pragma GCC diagnostic ignored "-Wpsabi"
-constexpr int kLanes = 8;  // one AVX2 register; 64-byte generic vectors make GCC spill
+constexpr int kLanes = 8;                                        // one AVX2 register; 64-byte generic vectors make GCC spill
 typedef float vf8 __attribute__((vector_size(32), aligned(4)));  // unaligned loads through vf8*
 typedef int32_t vi8 __attribute__((vector_size(32), aligned(4)));
 
-ATTN_INLINE vf8 splat(float x) { return vf8{} + x; }
-ATTN_INLINE vf8 vmax(vf8 a, vf8 b) { return a > b ? a : b; }
+ATTN_INLINE vf8 splat(float x) {
+  return vf8{} + x;
+}
+ATTN_INLINE vf8 vmax(vf8 a, vf8 b) {
+  return a > b ? a : b;
+}
 
 // exp(x) for x <= 0 (same polynomial as exp_neg); below -87, -inf and NaN give 0.
 ATTN_INLINE vf8 exp_neg_v(vf8 x) {
@@ -381,8 +400,8 @@ ATTN_INLINE float hsum(vf8 a) {
 }
 
 ATTN_INLINE void flash_item_portable(const TensorView& q, const TensorView& k, const TensorView& v, const uint8_t* mask,
-                                     const TensorView& out, const AttentionParams& p, const Dims& d, int64_t b,
-                                     int64_t hk, int64_t i0, int64_t i1, Scratch& w) {
+                                     const TensorView& out, const AttentionParams& p, const Dims& d, int64_t b, int64_t hk, int64_t i0,
+                                     int64_t i1, Scratch& w) {
   const int64_t D = d.D, G = d.G;
   const int rows = static_cast<int>((i1 - i0) * G);
   const int64_t ldr = (rows + kLanes - 1) / kLanes * kLanes;
@@ -393,8 +412,10 @@ ATTN_INLINE void flash_item_portable(const TensorView& q, const TensorView& k, c
     const float* src = real ? q.ptr<const float>() + b * q.strides[0] + i * q.strides[1] + h * q.strides[2] : nullptr;
     for (int64_t e = 0; e < D; e++) {
       float x = real ? src[e] * p.scale : 0.f;
-      if (direct) w.q[r * D + e] = x;
-      else w.qt[e * ldr + r] = x;
+      if (direct)
+        w.q[r * D + e] = x;
+      else
+        w.qt[e * ldr + r] = x;
     }
     w.pos[r] = static_cast<int32_t>((real ? i : i1 - 1) + p.q_offset);
   }
@@ -536,16 +557,14 @@ ATTN_INLINE void flash_item_portable(const TensorView& q, const TensorView& k, c
   }
 }
 
-__attribute__((target("avx2,fma"))) void flash_item_avx2(const TensorView& q, const TensorView& k, const TensorView& v,
-                                                         const uint8_t* mask, const TensorView& out,
-                                                         const AttentionParams& p, const Dims& d, int64_t b, int64_t hk,
-                                                         int64_t i0, int64_t i1, Scratch& w) {
+__attribute__((target("avx2,fma"))) void flash_item_avx2(const TensorView& q, const TensorView& k, const TensorView& v, const uint8_t* mask,
+                                                         const TensorView& out, const AttentionParams& p, const Dims& d, int64_t b,
+                                                         int64_t hk, int64_t i0, int64_t i1, Scratch& w) {
   flash_item_portable(q, k, v, mask, out, p, d, b, hk, i0, i1, w);
 }
 
-void flash_item_generic(const TensorView& q, const TensorView& k, const TensorView& v, const uint8_t* mask,
-                        const TensorView& out, const AttentionParams& p, const Dims& d, int64_t b, int64_t hk, int64_t i0,
-                        int64_t i1, Scratch& w) {
+void flash_item_generic(const TensorView& q, const TensorView& k, const TensorView& v, const uint8_t* mask, const TensorView& out,
+                        const AttentionParams& p, const Dims& d, int64_t b, int64_t hk, int64_t i0, int64_t i1, Scratch& w) {
   flash_item_portable(q, k, v, mask, out, p, d, b, hk, i0, i1, w);
 }
 
@@ -565,8 +584,8 @@ Isa detect_isa() {
   return isa;
 }
 
-void attention_flash(const TensorView& q, const TensorView& k, const TensorView& v, const uint8_t* mask,
-                     const TensorView& out, const AttentionParams& p, const Dims& d, Isa isa) {
+void attention_flash(const TensorView& q, const TensorView& k, const TensorView& v, const uint8_t* mask, const TensorView& out,
+                     const AttentionParams& p, const Dims& d, Isa isa) {
   int64_t qblock = std::max<int64_t>(1, kRowsMax / d.G);
   int64_t nqb = (d.Tq + qblock - 1) / qblock;
   int64_t items = d.B * d.Hkv * nqb;
@@ -575,32 +594,37 @@ void attention_flash(const TensorView& q, const TensorView& k, const TensorView&
     for (int64_t it = begin; it < end; it++) {
       int64_t qb = it % nqb, hk = (it / nqb) % d.Hkv, b = it / (nqb * d.Hkv);
       int64_t i0 = qb * qblock, i1 = std::min(d.Tq, i0 + qblock);
-      if (isa == Isa::Avx512) flash_item(q, k, v, mask, out, p, d, b, hk, i0, i1, w);
-      else if (isa == Isa::Avx2) flash_item_avx2(q, k, v, mask, out, p, d, b, hk, i0, i1, w);
-      else flash_item_generic(q, k, v, mask, out, p, d, b, hk, i0, i1, w);
+      if (isa == Isa::Avx512)
+        flash_item(q, k, v, mask, out, p, d, b, hk, i0, i1, w);
+      else if (isa == Isa::Avx2)
+        flash_item_avx2(q, k, v, mask, out, p, d, b, hk, i0, i1, w);
+      else
+        flash_item_generic(q, k, v, mask, out, p, d, b, hk, i0, i1, w);
     }
   });
 }
 
 }  // namespace
 
-void set_attention_isa(AttentionIsa isa) { g_forced.store(static_cast<int>(isa)); }
+void set_attention_isa(AttentionIsa isa) {
+  g_forced.store(static_cast<int>(isa));
+}
 
 AttentionIsa resolve_attention_isa(AttentionIsa isa) {
   Isa best = detect_isa();
   return isa == Isa::Auto || static_cast<int>(isa) < static_cast<int>(best) ? best : isa;
 }
 
-void attention_ref(const TensorView& q, const TensorView& k, const TensorView& v, const TensorView& key_mask,
-                   const TensorView& out, const AttentionParams& p) {
+void attention_ref(const TensorView& q, const TensorView& k, const TensorView& v, const TensorView& key_mask, const TensorView& out,
+                   const AttentionParams& p) {
   Dims d = dims_of(q, k);
   std::vector<uint8_t> mb = mask_bytes(key_mask);
   for (int64_t b = 0; b < d.B; b++)
     for (int64_t h = 0; h < d.Hq; h++) ref_head(q, k, v, mb.empty() ? nullptr : mb.data(), out, p, d, b, h);
 }
 
-void attention(const TensorView& q, const TensorView& k, const TensorView& v, const TensorView& key_mask,
-               const TensorView& out, const AttentionParams& p) {
+void attention(const TensorView& q, const TensorView& k, const TensorView& v, const TensorView& key_mask, const TensorView& out,
+               const AttentionParams& p) {
   Dims d = dims_of(q, k);
   if (d.B * d.Tq * d.Hq == 0) return;
   std::vector<uint8_t> mb = mask_bytes(key_mask);

@@ -32,9 +32,9 @@ enum class AttentionIsa { Auto = 0, Avx512 = 1, Avx2 = 2, Generic = 3 };
 void set_attention_isa(AttentionIsa isa);
 AttentionIsa resolve_attention_isa(AttentionIsa isa);
 
-void attention_ref(const TensorView& q, const TensorView& k, const TensorView& v, const TensorView& key_mask,
-                   const TensorView& out, const AttentionParams& p);
-void attention(const TensorView& q, const TensorView& k, const TensorView& v, const TensorView& key_mask,
-               const TensorView& out, const AttentionParams& p);
+void attention_ref(const TensorView& q, const TensorView& k, const TensorView& v, const TensorView& key_mask, const TensorView& out,
+                   const AttentionParams& p);
+void attention(const TensorView& q, const TensorView& k, const TensorView& v, const TensorView& key_mask, const TensorView& out,
+               const AttentionParams& p);
 
 }  // namespace acestep::cpu

@@ -40,8 +40,8 @@ float at3(const TensorView& v, int64_t a, int64_t b, int64_t c) {
 
 // ---------------------------------------------------------------- tap GEMM
 
-constexpr int MR = 8;          // output channels per micro-tile
-constexpr int64_t KC = 512;    // reduction chunk: keeps a micro-tile's A panel in L1
+constexpr int MR = 8;        // output channels per micro-tile
+constexpr int64_t KC = 512;  // reduction chunk: keeps a micro-tile's A panel in L1
 constexpr int64_t kMinTaskFlops = 1 << 18;
 
 // Y[co, t] = bias[co] (+ res[co, t]) + sum_i A[co, i] * X[row[i] * ldx + q[i] + t]
@@ -450,8 +450,7 @@ void conv1d_ref(const TensorView& x, const TensorView& w, const TensorView& bias
     }
 }
 
-void conv_transpose1d_ref(const TensorView& x, const TensorView& w, const TensorView& bias, const TensorView& out,
-                          const Conv1dParams& p) {
+void conv_transpose1d_ref(const TensorView& x, const TensorView& w, const TensorView& bias, const TensorView& out, const Conv1dParams& p) {
   const int64_t B = x.shape[0], Cin = x.shape[1], T = x.shape[2];
   const int64_t Cout = out.shape[1], Tout = out.shape[2], K = w.shape[2];
   std::vector<double> acc(static_cast<size_t>(Tout));
@@ -539,7 +538,8 @@ void conv1d(const TensorView& x, const TensorView& w, const TensorView& bias, co
             const int64_t u_lo = std::min(U, off >= 0 ? 0 : (-off + S - 1) / S);
             const int64_t u_hi = std::max(u_lo, std::min(U, T - off > 0 ? (T - off + S - 1) / S : 0));
             std::fill(dst, dst + u_lo, 0.0f);
-            if (S == 1) std::memcpy(dst + u_lo, src + u_lo + off, (u_hi - u_lo) * sizeof(float));
+            if (S == 1)
+              std::memcpy(dst + u_lo, src + u_lo + off, (u_hi - u_lo) * sizeof(float));
             else
               for (int64_t u = u_lo; u < u_hi; u++) dst[u] = src[u * S + off];
             std::fill(dst + u_hi, dst + U, 0.0f);
@@ -565,8 +565,7 @@ void conv1d(const TensorView& x, const TensorView& w, const TensorView& bias, co
     }
 }
 
-void conv_transpose1d(const TensorView& x, const TensorView& w, const TensorView& bias, const TensorView& out,
-                      const Conv1dParams& p) {
+void conv_transpose1d(const TensorView& x, const TensorView& w, const TensorView& bias, const TensorView& out, const Conv1dParams& p) {
   if (x.dtype != DType::F32 || out.dtype != DType::F32 || !x.contiguous() || !out.contiguous())
     return conv_transpose1d_ref(x, w, bias, out, p);
   const int64_t B = x.shape[0], Cin = x.shape[1], T = x.shape[2];
@@ -663,9 +662,9 @@ void snake(const TensorView& x, const TensorView& alpha, const TensorView& beta,
   for (int64_t c = 0; c < C; c++) snake_coeffs(alpha, beta, c, log_scale, &a[c], &ib[c]);
   using RowFn = void (*)(const float*, float*, int64_t, float, float);
   const pw::PwIsa isa = pw::pw_isa();
-  const RowFn row = isa == pw::PwIsa::Avx512                                     ? snake_row_avx512
+  const RowFn row = isa == pw::PwIsa::Avx512                                    ? snake_row_avx512
                     : (isa >= pw::PwIsa::Avx2 && __builtin_cpu_supports("fma")) ? snake_row_avx2
-                                                                            : snake_row_scalar;
+                                                                                : snake_row_scalar;
   const float* xd = x.ptr<float>();
   float* yd = out.ptr<float>();
   // Rows are split into pieces so short-T / many-channel and long-T / few-channel both parallelise.

@@ -10,28 +10,43 @@
 namespace acestep::cpu {
 namespace {
 
-bool is_int(DType d) { return d == DType::I32 || d == DType::I64 || d == DType::U8; }
+bool is_int(DType d) {
+  return d == DType::I32 || d == DType::I64 || d == DType::U8;
+}
 
 int64_t load_int(const TensorView& v, int64_t off) {
   switch (v.dtype) {
-    case DType::I32: return static_cast<const int32_t*>(v.data)[off];
-    case DType::I64: return static_cast<const int64_t*>(v.data)[off];
-    case DType::U8: return static_cast<const uint8_t*>(v.data)[off];
-    default: return 0;
+    case DType::I32:
+      return static_cast<const int32_t*>(v.data)[off];
+    case DType::I64:
+      return static_cast<const int64_t*>(v.data)[off];
+    case DType::U8:
+      return static_cast<const uint8_t*>(v.data)[off];
+    default:
+      return 0;
   }
 }
 void store_int(const TensorView& v, int64_t off, int64_t x) {
   switch (v.dtype) {
-    case DType::I32: static_cast<int32_t*>(v.data)[off] = static_cast<int32_t>(x); break;
-    case DType::I64: static_cast<int64_t*>(v.data)[off] = x; break;
-    case DType::U8: static_cast<uint8_t*>(v.data)[off] = static_cast<uint8_t>(x); break;
-    default: break;
+    case DType::I32:
+      static_cast<int32_t*>(v.data)[off] = static_cast<int32_t>(x);
+      break;
+    case DType::I64:
+      static_cast<int64_t*>(v.data)[off] = x;
+      break;
+    case DType::U8:
+      static_cast<uint8_t*>(v.data)[off] = static_cast<uint8_t>(x);
+      break;
+    default:
+      break;
   }
 }
 
 void copy_element(const TensorView& src, int64_t so, const TensorView& out, int64_t oo) {
-  if (is_int(src.dtype) && is_int(out.dtype)) store_int(out, oo, load_int(src, so));
-  else store_from_f32(out, oo, load_as_f32(src, so));
+  if (is_int(src.dtype) && is_int(out.dtype))
+    store_int(out, oo, load_int(src, so));
+  else
+    store_from_f32(out, oo, load_as_f32(src, so));
 }
 
 // Converts a contiguous run of n elements.
@@ -75,8 +90,10 @@ void copy(const TensorView& src, const TensorView& out) {
   parallel_for(rows, inner >= 4096 ? 1 : 4096 / inner + 1, [&](int64_t b, int64_t e, int) {
     for (int64_t r = b; r < e; r++) {
       int64_t so = strided_offset(src, r * inner), oo = strided_offset(out, r * inner);
-      if (inner == 1 && n != 1) copy_element(src, so, out, oo);
-      else convert_run(src, so, out, oo, inner);
+      if (inner == 1 && n != 1)
+        copy_element(src, so, out, oo);
+      else
+        convert_run(src, so, out, oo, inner);
     }
   });
 }
@@ -85,8 +102,10 @@ void fill_ref(const TensorView& out, double value) {
   int64_t n = out.numel();
   for (int64_t i = 0; i < n; i++) {
     int64_t o = strided_offset(out, i);
-    if (is_int(out.dtype)) store_int(out, o, static_cast<int64_t>(value));
-    else store_from_f32(out, o, static_cast<float>(value));
+    if (is_int(out.dtype))
+      store_int(out, o, static_cast<int64_t>(value));
+    else
+      store_from_f32(out, o, static_cast<float>(value));
   }
 }
 

@@ -17,43 +17,70 @@ namespace {
 
 inline float unary_scalar(UnaryOp op, float x, float p0, float p1) {
   switch (op) {
-    case UnaryOp::Neg: return -x;
-    case UnaryOp::Exp: return std::exp(x);
-    case UnaryOp::Log: return std::log(x);
-    case UnaryOp::Sqrt: return std::sqrt(x);
-    case UnaryOp::Rsqrt: return 1.0f / std::sqrt(x);
-    case UnaryOp::Abs: return std::fabs(x);
-    case UnaryOp::Tanh: return std::tanh(x);
-    case UnaryOp::Sigmoid: return sigmoid_f(x);
-    case UnaryOp::Silu: return silu_f(x);
-    case UnaryOp::Gelu: return 0.5f * x * (1.0f + std::erf(x * 0.70710678118654752f));
+    case UnaryOp::Neg:
+      return -x;
+    case UnaryOp::Exp:
+      return std::exp(x);
+    case UnaryOp::Log:
+      return std::log(x);
+    case UnaryOp::Sqrt:
+      return std::sqrt(x);
+    case UnaryOp::Rsqrt:
+      return 1.0f / std::sqrt(x);
+    case UnaryOp::Abs:
+      return std::fabs(x);
+    case UnaryOp::Tanh:
+      return std::tanh(x);
+    case UnaryOp::Sigmoid:
+      return sigmoid_f(x);
+    case UnaryOp::Silu:
+      return silu_f(x);
+    case UnaryOp::Gelu:
+      return 0.5f * x * (1.0f + std::erf(x * 0.70710678118654752f));
     case UnaryOp::GeluTanh: {
       float inner = 0.79788456080286536f * (x + 0.044715f * x * x * x);
       return 0.5f * x * (1.0f + std::tanh(inner));
     }
-    case UnaryOp::Softplus: return x > 20.0f ? x : std::log1p(std::exp(x));  // torch beta=1, threshold=20
-    case UnaryOp::Sin: return std::sin(x);
-    case UnaryOp::Cos: return std::cos(x);
-    case UnaryOp::Square: return x * x;
-    case UnaryOp::Relu: return x != x ? x : (x > 0.0f ? x : 0.0f);
-    case UnaryOp::Affine: return x * p0 + p1;
-    case UnaryOp::Clamp: return min_f(max_f(x, p0), p1);
-    case UnaryOp::DivScalar: return x / p0;
-    case UnaryOp::Count: break;
+    case UnaryOp::Softplus:
+      return x > 20.0f ? x : std::log1p(std::exp(x));  // torch beta=1, threshold=20
+    case UnaryOp::Sin:
+      return std::sin(x);
+    case UnaryOp::Cos:
+      return std::cos(x);
+    case UnaryOp::Square:
+      return x * x;
+    case UnaryOp::Relu:
+      return x != x ? x : (x > 0.0f ? x : 0.0f);
+    case UnaryOp::Affine:
+      return x * p0 + p1;
+    case UnaryOp::Clamp:
+      return min_f(max_f(x, p0), p1);
+    case UnaryOp::DivScalar:
+      return x / p0;
+    case UnaryOp::Count:
+      break;
   }
   return x;
 }
 
 inline float binary_scalar(BinaryOp op, float a, float b) {
   switch (op) {
-    case BinaryOp::Add: return a + b;
-    case BinaryOp::Sub: return a - b;
-    case BinaryOp::Mul: return a * b;
-    case BinaryOp::Div: return a / b;
-    case BinaryOp::Max: return max_f(a, b);
-    case BinaryOp::Min: return min_f(a, b);
-    case BinaryOp::Swiglu: return silu_f(a) * b;
-    case BinaryOp::Count: break;
+    case BinaryOp::Add:
+      return a + b;
+    case BinaryOp::Sub:
+      return a - b;
+    case BinaryOp::Mul:
+      return a * b;
+    case BinaryOp::Div:
+      return a / b;
+    case BinaryOp::Max:
+      return max_f(a, b);
+    case BinaryOp::Min:
+      return min_f(a, b);
+    case BinaryOp::Swiglu:
+      return silu_f(a) * b;
+    case BinaryOp::Count:
+      break;
   }
   return a;
 }
@@ -69,7 +96,8 @@ inline float ternary_scalar(TernaryOp op, float a, float b, float c) {
       float m = b * c;
       return a + m;
     }
-    case TernaryOp::Count: break;
+    case TernaryOp::Count:
+      break;
   }
   return a;
 }
@@ -127,7 +155,9 @@ bool rows_vectorisable(const Plan& p, const TensorView* const* ops) {
   return p.st[p.nops - 1][p.nd - 1] == 1;
 }
 
-int64_t grain_rows(int64_t inner) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(1, inner)); }
+int64_t grain_rows(int64_t inner) {
+  return std::max<int64_t>(1, 16384 / std::max<int64_t>(1, inner));
+}
 
 // Vectorised work is split into tasks of at most kChunk elements of one row, so a fully contiguous
 // tensor (coalesced into a single row) still spreads over the thread pool.
@@ -149,34 +179,73 @@ ACESTEP_AVX512 inline __m512 load_row(const float* p, bool bcast, int64_t i, __m
 ACESTEP_AVX512 bool unary_row512(UnaryOp op, int64_t n, const float* x, bool xb, float* o, float p0, float p1) {
   const __m512 v0 = _mm512_set1_ps(p0), v1 = _mm512_set1_ps(p1), one = _mm512_set1_ps(1.0f), zero = _mm512_setzero_ps();
   switch (op) {
-    case UnaryOp::Neg: case UnaryOp::Exp: case UnaryOp::Sqrt: case UnaryOp::Rsqrt: case UnaryOp::Abs: case UnaryOp::Tanh:
-    case UnaryOp::Sigmoid: case UnaryOp::Silu: case UnaryOp::GeluTanh: case UnaryOp::Square: case UnaryOp::Relu:
-    case UnaryOp::Affine: case UnaryOp::Clamp: case UnaryOp::DivScalar: break;
-    default: return false;  // log/erf/softplus/sin/cos use libm
+    case UnaryOp::Neg:
+    case UnaryOp::Exp:
+    case UnaryOp::Sqrt:
+    case UnaryOp::Rsqrt:
+    case UnaryOp::Abs:
+    case UnaryOp::Tanh:
+    case UnaryOp::Sigmoid:
+    case UnaryOp::Silu:
+    case UnaryOp::GeluTanh:
+    case UnaryOp::Square:
+    case UnaryOp::Relu:
+    case UnaryOp::Affine:
+    case UnaryOp::Clamp:
+    case UnaryOp::DivScalar:
+      break;
+    default:
+      return false;  // log/erf/softplus/sin/cos use libm
   }
   for (int64_t i = 0; i < n; i += 16) {
     __mmask16 m = tail_mask(n - i);
     __m512 v = load_row(x, xb, i, m), r;
     switch (op) {
-      case UnaryOp::Neg: r = _mm512_sub_ps(zero, v); break;
-      case UnaryOp::Exp: r = exp512(v); break;
-      case UnaryOp::Sqrt: r = _mm512_sqrt_ps(v); break;
-      case UnaryOp::Rsqrt: r = _mm512_div_ps(one, _mm512_sqrt_ps(v)); break;
-      case UnaryOp::Abs: r = _mm512_abs_ps(v); break;
-      case UnaryOp::Tanh: r = tanh512(v); break;
-      case UnaryOp::Sigmoid: r = sigmoid512(v); break;
-      case UnaryOp::Silu: r = silu512(v); break;
+      case UnaryOp::Neg:
+        r = _mm512_sub_ps(zero, v);
+        break;
+      case UnaryOp::Exp:
+        r = exp512(v);
+        break;
+      case UnaryOp::Sqrt:
+        r = _mm512_sqrt_ps(v);
+        break;
+      case UnaryOp::Rsqrt:
+        r = _mm512_div_ps(one, _mm512_sqrt_ps(v));
+        break;
+      case UnaryOp::Abs:
+        r = _mm512_abs_ps(v);
+        break;
+      case UnaryOp::Tanh:
+        r = tanh512(v);
+        break;
+      case UnaryOp::Sigmoid:
+        r = sigmoid512(v);
+        break;
+      case UnaryOp::Silu:
+        r = silu512(v);
+        break;
       case UnaryOp::GeluTanh: {
         __m512 x3 = _mm512_mul_ps(_mm512_mul_ps(_mm512_mul_ps(v, v), v), _mm512_set1_ps(0.044715f));
         __m512 inner = _mm512_mul_ps(_mm512_set1_ps(0.79788456080286536f), _mm512_add_ps(v, x3));
         r = _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), v), _mm512_add_ps(one, tanh512(inner)));
         break;
       }
-      case UnaryOp::Square: r = _mm512_mul_ps(v, v); break;
-      case UnaryOp::Relu: r = max512(v, zero); break;
-      case UnaryOp::Affine: r = add_nc(mul_nc(v, v0), v1); break;
-      case UnaryOp::Clamp: r = min512(max512(v, v0), v1); break;
-      default: r = _mm512_div_ps(v, v0); break;
+      case UnaryOp::Square:
+        r = _mm512_mul_ps(v, v);
+        break;
+      case UnaryOp::Relu:
+        r = max512(v, zero);
+        break;
+      case UnaryOp::Affine:
+        r = add_nc(mul_nc(v, v0), v1);
+        break;
+      case UnaryOp::Clamp:
+        r = min512(max512(v, v0), v1);
+        break;
+      default:
+        r = _mm512_div_ps(v, v0);
+        break;
     }
     _mm512_mask_storeu_ps(o + i, m, r);
   }
@@ -188,27 +257,43 @@ ACESTEP_AVX512 void binary_row512(BinaryOp op, int64_t n, const float* a, bool a
     __mmask16 m = tail_mask(n - i);
     __m512 x = load_row(a, ab, i, m), y = load_row(b, bb, i, m), r;
     switch (op) {
-      case BinaryOp::Add: r = _mm512_add_ps(x, y); break;
-      case BinaryOp::Sub: r = _mm512_sub_ps(x, y); break;
-      case BinaryOp::Mul: r = _mm512_mul_ps(x, y); break;
-      case BinaryOp::Div: r = _mm512_div_ps(x, y); break;
-      case BinaryOp::Max: r = max512(x, y); break;
-      case BinaryOp::Min: r = min512(x, y); break;
-      default: r = _mm512_mul_ps(silu512(x), y); break;
+      case BinaryOp::Add:
+        r = _mm512_add_ps(x, y);
+        break;
+      case BinaryOp::Sub:
+        r = _mm512_sub_ps(x, y);
+        break;
+      case BinaryOp::Mul:
+        r = _mm512_mul_ps(x, y);
+        break;
+      case BinaryOp::Div:
+        r = _mm512_div_ps(x, y);
+        break;
+      case BinaryOp::Max:
+        r = max512(x, y);
+        break;
+      case BinaryOp::Min:
+        r = min512(x, y);
+        break;
+      default:
+        r = _mm512_mul_ps(silu512(x), y);
+        break;
     }
     _mm512_mask_storeu_ps(o + i, m, r);
   }
 }
 
-ACESTEP_AVX512 void ternary_row512(TernaryOp op, int64_t n, const float* a, bool ab, const float* b, bool bb, const float* c,
-                                   bool cb, float* o) {
+ACESTEP_AVX512 void ternary_row512(TernaryOp op, int64_t n, const float* a, bool ab, const float* b, bool bb, const float* c, bool cb,
+                                   float* o) {
   const __m512 one = _mm512_set1_ps(1.0f);
   for (int64_t i = 0; i < n; i += 16) {
     __mmask16 m = tail_mask(n - i);
     __m512 x = load_row(a, ab, i, m), y = load_row(b, bb, i, m), z = load_row(c, cb, i, m), r;
     // Separate mul and add (no FMA) so results round exactly like the reference / torch.
-    if (op == TernaryOp::Modulate) r = add_nc(mul_nc(x, add_nc(one, z)), y);
-    else r = add_nc(x, mul_nc(y, z));
+    if (op == TernaryOp::Modulate)
+      r = add_nc(mul_nc(x, add_nc(one, z)), y);
+    else
+      r = add_nc(x, mul_nc(y, z));
     _mm512_mask_storeu_ps(o + i, m, r);
   }
 }
@@ -222,34 +307,73 @@ ACESTEP_AVX2 inline __m256 load_row8(const float* p, bool bcast, int64_t i) {
 ACESTEP_AVX2 bool unary_row256(UnaryOp op, int64_t n, const float* x, bool xb, float* o, float p0, float p1) {
   const __m256 v0 = _mm256_set1_ps(p0), v1 = _mm256_set1_ps(p1), one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
   switch (op) {
-    case UnaryOp::Neg: case UnaryOp::Exp: case UnaryOp::Sqrt: case UnaryOp::Rsqrt: case UnaryOp::Abs: case UnaryOp::Tanh:
-    case UnaryOp::Sigmoid: case UnaryOp::Silu: case UnaryOp::GeluTanh: case UnaryOp::Square: case UnaryOp::Relu:
-    case UnaryOp::Affine: case UnaryOp::Clamp: case UnaryOp::DivScalar: break;
-    default: return false;
+    case UnaryOp::Neg:
+    case UnaryOp::Exp:
+    case UnaryOp::Sqrt:
+    case UnaryOp::Rsqrt:
+    case UnaryOp::Abs:
+    case UnaryOp::Tanh:
+    case UnaryOp::Sigmoid:
+    case UnaryOp::Silu:
+    case UnaryOp::GeluTanh:
+    case UnaryOp::Square:
+    case UnaryOp::Relu:
+    case UnaryOp::Affine:
+    case UnaryOp::Clamp:
+    case UnaryOp::DivScalar:
+      break;
+    default:
+      return false;
   }
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
     __m256 v = load_row8(x, xb, i), r;
     switch (op) {
-      case UnaryOp::Neg: r = _mm256_sub_ps(zero, v); break;
-      case UnaryOp::Exp: r = exp256(v); break;
-      case UnaryOp::Sqrt: r = _mm256_sqrt_ps(v); break;
-      case UnaryOp::Rsqrt: r = _mm256_div_ps(one, _mm256_sqrt_ps(v)); break;
-      case UnaryOp::Abs: r = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v); break;
-      case UnaryOp::Tanh: r = tanh256(v); break;
-      case UnaryOp::Sigmoid: r = sigmoid256(v); break;
-      case UnaryOp::Silu: r = silu256(v); break;
+      case UnaryOp::Neg:
+        r = _mm256_sub_ps(zero, v);
+        break;
+      case UnaryOp::Exp:
+        r = exp256(v);
+        break;
+      case UnaryOp::Sqrt:
+        r = _mm256_sqrt_ps(v);
+        break;
+      case UnaryOp::Rsqrt:
+        r = _mm256_div_ps(one, _mm256_sqrt_ps(v));
+        break;
+      case UnaryOp::Abs:
+        r = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v);
+        break;
+      case UnaryOp::Tanh:
+        r = tanh256(v);
+        break;
+      case UnaryOp::Sigmoid:
+        r = sigmoid256(v);
+        break;
+      case UnaryOp::Silu:
+        r = silu256(v);
+        break;
       case UnaryOp::GeluTanh: {
         __m256 x3 = _mm256_mul_ps(_mm256_mul_ps(_mm256_mul_ps(v, v), v), _mm256_set1_ps(0.044715f));
         __m256 inner = _mm256_mul_ps(_mm256_set1_ps(0.79788456080286536f), _mm256_add_ps(v, x3));
         r = _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), v), _mm256_add_ps(one, tanh256(inner)));
         break;
       }
-      case UnaryOp::Square: r = _mm256_mul_ps(v, v); break;
-      case UnaryOp::Relu: r = max256(v, zero); break;
-      case UnaryOp::Affine: r = _mm256_add_ps(_mm256_mul_ps(v, v0), v1); break;
-      case UnaryOp::Clamp: r = min256(max256(v, v0), v1); break;
-      default: r = _mm256_div_ps(v, v0); break;
+      case UnaryOp::Square:
+        r = _mm256_mul_ps(v, v);
+        break;
+      case UnaryOp::Relu:
+        r = max256(v, zero);
+        break;
+      case UnaryOp::Affine:
+        r = _mm256_add_ps(_mm256_mul_ps(v, v0), v1);
+        break;
+      case UnaryOp::Clamp:
+        r = min256(max256(v, v0), v1);
+        break;
+      default:
+        r = _mm256_div_ps(v, v0);
+        break;
     }
     _mm256_storeu_ps(o + i, r);
   }
@@ -262,27 +386,43 @@ ACESTEP_AVX2 void binary_row256(BinaryOp op, int64_t n, const float* a, bool ab,
   for (; i + 8 <= n; i += 8) {
     __m256 x = load_row8(a, ab, i), y = load_row8(b, bb, i), r;
     switch (op) {
-      case BinaryOp::Add: r = _mm256_add_ps(x, y); break;
-      case BinaryOp::Sub: r = _mm256_sub_ps(x, y); break;
-      case BinaryOp::Mul: r = _mm256_mul_ps(x, y); break;
-      case BinaryOp::Div: r = _mm256_div_ps(x, y); break;
-      case BinaryOp::Max: r = max256(x, y); break;
-      case BinaryOp::Min: r = min256(x, y); break;
-      default: r = _mm256_mul_ps(silu256(x), y); break;
+      case BinaryOp::Add:
+        r = _mm256_add_ps(x, y);
+        break;
+      case BinaryOp::Sub:
+        r = _mm256_sub_ps(x, y);
+        break;
+      case BinaryOp::Mul:
+        r = _mm256_mul_ps(x, y);
+        break;
+      case BinaryOp::Div:
+        r = _mm256_div_ps(x, y);
+        break;
+      case BinaryOp::Max:
+        r = max256(x, y);
+        break;
+      case BinaryOp::Min:
+        r = min256(x, y);
+        break;
+      default:
+        r = _mm256_mul_ps(silu256(x), y);
+        break;
     }
     _mm256_storeu_ps(o + i, r);
   }
   for (; i < n; i++) o[i] = binary_scalar(op, a[ab ? 0 : i], b[bb ? 0 : i]);
 }
 
-ACESTEP_AVX2 void ternary_row256(TernaryOp op, int64_t n, const float* a, bool ab, const float* b, bool bb, const float* c,
-                                 bool cb, float* o) {
+ACESTEP_AVX2 void ternary_row256(TernaryOp op, int64_t n, const float* a, bool ab, const float* b, bool bb, const float* c, bool cb,
+                                 float* o) {
   const __m256 one = _mm256_set1_ps(1.0f);
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
     __m256 x = load_row8(a, ab, i), y = load_row8(b, bb, i), z = load_row8(c, cb, i), r;
-    if (op == TernaryOp::Modulate) r = _mm256_add_ps(_mm256_mul_ps(x, _mm256_add_ps(one, z)), y);
-    else r = _mm256_add_ps(x, _mm256_mul_ps(y, z));
+    if (op == TernaryOp::Modulate)
+      r = _mm256_add_ps(_mm256_mul_ps(x, _mm256_add_ps(one, z)), y);
+    else
+      r = _mm256_add_ps(x, _mm256_mul_ps(y, z));
     _mm256_storeu_ps(o + i, r);
   }
   for (; i < n; i++) o[i] = ternary_scalar(op, a[ab ? 0 : i], b[bb ? 0 : i], c[cb ? 0 : i]);
@@ -311,7 +451,9 @@ void strided_loop(const Plan& p, const TensorView* const* ops, int64_t begin, in
 
 }  // namespace
 
-int pointwise_isa_best() { return static_cast<int>(pw_best_isa()); }
+int pointwise_isa_best() {
+  return static_cast<int>(pw_best_isa());
+}
 
 int set_pointwise_isa(int level) {
   PwIsa want = level <= 0 ? PwIsa::Scalar : level == 1 ? PwIsa::Avx2 : PwIsa::Avx512;
@@ -335,8 +477,7 @@ void binary_ref(const TensorView& a, const TensorView& b, const TensorView& out,
 void ternary_ref(const TensorView& a, const TensorView& b, const TensorView& c, const TensorView& out, TernaryOp op) {
   int64_t n = out.numel();
   for (int64_t i = 0; i < n; i++) {
-    float va = load_as_f32(a, strided_offset(a, i)), vb = load_as_f32(b, strided_offset(b, i)),
-          vc = load_as_f32(c, strided_offset(c, i));
+    float va = load_as_f32(a, strided_offset(a, i)), vb = load_as_f32(b, strided_offset(b, i)), vc = load_as_f32(c, strided_offset(c, i));
     store_from_f32(out, strided_offset(out, i), ternary_scalar(op, va, vb, vc));
   }
 }
@@ -362,7 +503,8 @@ void unary(const TensorView& x, const TensorView& out, UnaryOp op, float p0, flo
       const float* xs = x.ptr<float>() + off[0] + (xb ? 0 : s0);
       float* o = out.ptr<float>() + off[1] + s0;
       bool done = isa == PwIsa::Avx512 ? unary_row512(op, len, xs, xb, o, p0, p1)
-                  : isa == PwIsa::Avx2 ? unary_row256(op, len, xs, xb, o, p0, p1) : false;
+                  : isa == PwIsa::Avx2 ? unary_row256(op, len, xs, xb, o, p0, p1)
+                                       : false;
       if (!done) unary_row_scalar(op, len, xs, xb, o, p0, p1);
     }
   });

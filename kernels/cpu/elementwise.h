@@ -8,9 +8,24 @@
 namespace acestep::cpu {
 
 enum class UnaryOp : int {
-  Neg = 0, Exp, Log, Sqrt, Rsqrt, Abs, Tanh, Sigmoid, Silu, Gelu, GeluTanh, Softplus, Sin, Cos, Square, Relu,
-  Affine,  // x * p0 + p1
-  Clamp,   // min(max(x, p0), p1)
+  Neg = 0,
+  Exp,
+  Log,
+  Sqrt,
+  Rsqrt,
+  Abs,
+  Tanh,
+  Sigmoid,
+  Silu,
+  Gelu,
+  GeluTanh,
+  Softplus,
+  Sin,
+  Cos,
+  Square,
+  Relu,
+  Affine,     // x * p0 + p1
+  Clamp,      // min(max(x, p0), p1)
   DivScalar,  // x / p0 (a true division, not a multiply by the reciprocal)
   Count
 };

@@ -30,10 +30,18 @@ void check_ids(const TensorView& weight, const TensorView& ids) {
 void gather_row(const TensorView& w, int64_t id, int64_t h, float* o) {
   int64_t base = id * w.strides[0];
   switch (w.dtype) {
-    case DType::F32: std::memcpy(o, w.ptr<float>() + base, h * sizeof(float)); break;
-    case DType::BF16: for (int64_t j = 0; j < h; j++) o[j] = bf16_to_f32(w.ptr<uint16_t>()[base + j]); break;
-    case DType::F16: for (int64_t j = 0; j < h; j++) o[j] = f16_to_f32(w.ptr<uint16_t>()[base + j]); break;
-    default: for (int64_t j = 0; j < h; j++) o[j] = load_as_f32(w, base + j); break;
+    case DType::F32:
+      std::memcpy(o, w.ptr<float>() + base, h * sizeof(float));
+      break;
+    case DType::BF16:
+      for (int64_t j = 0; j < h; j++) o[j] = bf16_to_f32(w.ptr<uint16_t>()[base + j]);
+      break;
+    case DType::F16:
+      for (int64_t j = 0; j < h; j++) o[j] = f16_to_f32(w.ptr<uint16_t>()[base + j]);
+      break;
+    default:
+      for (int64_t j = 0; j < h; j++) o[j] = load_as_f32(w, base + j);
+      break;
   }
 }
 

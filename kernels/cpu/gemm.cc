@@ -40,22 +40,32 @@ struct Elem<DType::F16> {
 template <typename F>
 void with_elem(DType d, F&& f) {
   switch (d) {
-    case DType::F32: return f(Elem<DType::F32>{});
-    case DType::BF16: return f(Elem<DType::BF16>{});
-    case DType::F16: return f(Elem<DType::F16>{});
-    default: throw std::runtime_error(std::string("gemm: unsupported operand dtype ") + dtype_name(d));
+    case DType::F32:
+      return f(Elem<DType::F32>{});
+    case DType::BF16:
+      return f(Elem<DType::BF16>{});
+    case DType::F16:
+      return f(Elem<DType::F16>{});
+    default:
+      throw std::runtime_error(std::string("gemm: unsupported operand dtype ") + dtype_name(d));
   }
 }
 
-inline float round_bf16(float v) { return bf16_to_f32(f32_to_bf16(v)); }
+inline float round_bf16(float v) {
+  return bf16_to_f32(f32_to_bf16(v));
+}
 
 float mat_get(const Mat& m, int64_t r, int64_t c) {
   int64_t o = r * m.rs + c * m.cs;
   switch (m.dtype) {
-    case DType::F32: return static_cast<const float*>(m.data)[o];
-    case DType::BF16: return bf16_to_f32(static_cast<const uint16_t*>(m.data)[o]);
-    case DType::F16: return f16_to_f32(static_cast<const uint16_t*>(m.data)[o]);
-    default: throw std::runtime_error(std::string("gemm: unsupported operand dtype ") + dtype_name(m.dtype));
+    case DType::F32:
+      return static_cast<const float*>(m.data)[o];
+    case DType::BF16:
+      return bf16_to_f32(static_cast<const uint16_t*>(m.data)[o]);
+    case DType::F16:
+      return f16_to_f32(static_cast<const uint16_t*>(m.data)[o]);
+    default:
+      throw std::runtime_error(std::string("gemm: unsupported operand dtype ") + dtype_name(m.dtype));
   }
 }
 
@@ -168,8 +178,7 @@ void pack_b_bf16(const Mat& b, int64_t k0, int64_t kc, int64_t j0, int nr, uint1
 }
 
 // Portable micro-kernel on the f32 panel format.
-void ukr_f32_scalar(int64_t kc, const float* A, const float* B, float* C, int64_t ldc, int mr, int nr, bool acc,
-                    const float* bias) {
+void ukr_f32_scalar(int64_t kc, const float* A, const float* B, float* C, int64_t ldc, int mr, int nr, bool acc, const float* bias) {
   float t[MR][NR] = {};
   for (int64_t k = 0; k < kc; k++) {
     const float* a = A + k * MR;
@@ -184,7 +193,9 @@ void ukr_f32_scalar(int64_t kc, const float* A, const float* B, float* C, int64_
     }
 }
 
-int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+int64_t cdiv(int64_t a, int64_t b) {
+  return (a + b - 1) / b;
+}
 
 // vdpbf16ps does twice the work of an f32 FMA per instruction, but some CPUs run it at a fraction
 // of the FMA rate (measured 1/3 on the development machine). Both give identical bf16-precision
@@ -217,8 +228,8 @@ bool dpbf16_is_faster() {
 // per k block: each wake-up of the pool costs a futex round trip.
 constexpr int64_t kAPackBytes = 512 << 10;  // the group stays in L2 while the tasks sweep it
 
-void gemm_blocked(int64_t M, int64_t N, int64_t K, const Mat& a, const Mat& b, const float* bias, float* c,
-                  int64_t ldc, GemmPrecision p, Isa isa) {
+void gemm_blocked(int64_t M, int64_t N, int64_t K, const Mat& a, const Mat& b, const float* bias, float* c, int64_t ldc, GemmPrecision p,
+                  Isa isa) {
   const bool dp = p == GemmPrecision::BF16 && isa == Isa::Avx512 && bf16_dot_in_use();
   const bool rnd = p == GemmPrecision::BF16 && !dp;  // bf16 semantics on the f32 kernels
   const int64_t KC = dp ? 512 : 256;
@@ -248,15 +259,15 @@ void gemm_blocked(int64_t M, int64_t N, int64_t K, const Mat& a, const Mat& b, c
 
   for (int64_t kg = 0; kg < nkb; kg += group) {
     const int64_t kg1 = std::min(nkb, kg + group);
-    auto a_at = [&](int64_t kb, int64_t ip) {
-      return static_cast<uint32_t*>(apack.get()) + ((kb - kg) * mp + ip) * a_panel;
-    };
+    auto a_at = [&](int64_t kb, int64_t ip) { return static_cast<uint32_t*>(apack.get()) + ((kb - kg) * mp + ip) * a_panel; };
     parallel_for((kg1 - kg) * mp, 4, [&](int64_t b0, int64_t b1, int) {
       for (int64_t t = b0; t < b1; t++) {
         const int64_t kb = kg + t / mp, ip = t % mp, pc = kb * KC, kc = std::min(KC, K - pc);
         const int mr = static_cast<int>(std::min<int64_t>(MR, M - ip * MR));
-        if (dp) pack_a_bf16(a, ip * MR, mr, pc, kc, a_at(kb, ip));
-        else pack_a_f32(a, ip * MR, mr, pc, kc, rnd, reinterpret_cast<float*>(a_at(kb, ip)), isa);
+        if (dp)
+          pack_a_bf16(a, ip * MR, mr, pc, kc, a_at(kb, ip));
+        else
+          pack_a_f32(a, ip * MR, mr, pc, kc, rnd, reinterpret_cast<float*>(a_at(kb, ip)), isa);
       }
     });
     std::atomic<int64_t> next{0};
@@ -273,8 +284,10 @@ void gemm_blocked(int64_t M, int64_t N, int64_t K, const Mat& a, const Mat& b, c
           void* bp = t_bpack.get(static_cast<size_t>(np * b_panel) * (dp ? 2 : 4));
           for (int64_t jp = 0; jp < np; jp++) {
             int nr = static_cast<int>(std::min<int64_t>(NR, nc - jp * NR));
-            if (dp) pack_b_bf16(b, pc, kc, n0 + jp * NR, nr, static_cast<uint16_t*>(bp) + jp * b_panel);
-            else pack_b_f32(b, pc, kc, n0 + jp * NR, nr, rnd, static_cast<float*>(bp) + jp * b_panel, isa);
+            if (dp)
+              pack_b_bf16(b, pc, kc, n0 + jp * NR, nr, static_cast<uint16_t*>(bp) + jp * b_panel);
+            else
+              pack_b_f32(b, pc, kc, n0 + jp * NR, nr, rnd, static_cast<float*>(bp) + jp * b_panel, isa);
           }
           for (int64_t ip = ip0; ip < ip1; ip++) {
             const int mr = static_cast<int>(std::min<int64_t>(MR, M - ip * MR));
@@ -284,11 +297,10 @@ void gemm_blocked(int64_t M, int64_t N, int64_t K, const Mat& a, const Mat& b, c
               float* cij = c + ip * MR * ldc + col;
               const float* bj = bias ? bias + col : nullptr;
               if (dp) {
-                ukr_bf16_avx512(kpairs, a_at(kb, ip), static_cast<const uint16_t*>(bp) + jp * b_panel, cij, ldc, mr,
-                                nr, accumulate, bj);
+                ukr_bf16_avx512(kpairs, a_at(kb, ip), static_cast<const uint16_t*>(bp) + jp * b_panel, cij, ldc, mr, nr, accumulate, bj);
               } else {
-                ukr(kc, reinterpret_cast<const float*>(a_at(kb, ip)), static_cast<const float*>(bp) + jp * b_panel,
-                    cij, ldc, mr, nr, accumulate, bj);
+                ukr(kc, reinterpret_cast<const float*>(a_at(kb, ip)), static_cast<const float*>(bp) + jp * b_panel, cij, ldc, mr, nr,
+                    accumulate, bj);
               }
             }
           }
@@ -306,8 +318,7 @@ void gemm_blocked(int64_t M, int64_t N, int64_t K, const Mat& a, const Mat& b, c
 // each weight block (WR rows x kPairBlock pairs, L1) is swept across every XR-row activation block.
 constexpr int64_t kPairBlock = 256, kWBlocksPerTask = 8;
 
-void gemm_bf16w(int64_t M, int64_t N, int64_t K, const Mat& a, const Mat& b, const float* bias, float* c,
-                int64_t ldc) {
+void gemm_bf16w(int64_t M, int64_t N, int64_t K, const Mat& a, const Mat& b, const float* bias, float* c, int64_t ldc) {
   const int64_t kpairs = K / 2, xb = cdiv(M, XR);
   const size_t x_bytes = static_cast<size_t>(xb * kpairs * XR) * 4;
   std::unique_ptr<void, decltype(&std::free)> xpack(std::aligned_alloc(64, x_bytes), &std::free);
@@ -334,12 +345,14 @@ void gemm_bf16w(int64_t M, int64_t N, int64_t K, const Mat& a, const Mat& b, con
           // The first call of a weight block prefetches the next one (the next k block after the
           // task's last weight block); rows past N are not touched.
           const uint16_t* wnext = nullptr;
-          if (wb + 1 < wb1 && N - n0 - WR >= WR) wnext = w + (n0 + WR) * ldw + 2 * p0;
-          else if (wb + 1 == wb1 && p0 + kPairBlock < kpairs && N - wb0 * WR >= WR) wnext = w + wb0 * WR * ldw + 2 * (p0 + kPairBlock);
+          if (wb + 1 < wb1 && N - n0 - WR >= WR)
+            wnext = w + (n0 + WR) * ldw + 2 * p0;
+          else if (wb + 1 == wb1 && p0 + kPairBlock < kpairs && N - wb0 * WR >= WR)
+            wnext = w + wb0 * WR * ldw + 2 * (p0 + kPairBlock);
           for (int64_t i = 0; i < xb; i++) {
             const int mcols = static_cast<int>(std::min<int64_t>(XR, M - i * XR));
-            ukr_bf16w_avx512(kp, xp + (i * kpairs + p0) * XR, w + n0 * ldw + 2 * p0, ldw, rows, mcols,
-                             c + i * XR * ldc + n0, ldc, p0 > 0, bias ? bias + n0 : nullptr, i == 0 ? wnext : nullptr);
+            ukr_bf16w_avx512(kp, xp + (i * kpairs + p0) * XR, w + n0 * ldw + 2 * p0, ldw, rows, mcols, c + i * XR * ldc + n0, ldc, p0 > 0,
+                             bias ? bias + n0 : nullptr, i == 0 ? wnext : nullptr);
           }
         }
       }
@@ -348,8 +361,7 @@ void gemm_bf16w(int64_t M, int64_t N, int64_t K, const Mat& a, const Mat& b, con
 }
 
 // Decode-sized products against k-contiguous weights: every weight row is read once.
-void gemm_gemv(int64_t M, int64_t N, int64_t K, const Mat& a, const Mat& b, const float* bias, float* c, int64_t ldc,
-               bool rnd, Isa isa) {
+void gemm_gemv(int64_t M, int64_t N, int64_t K, const Mat& a, const Mat& b, const float* bias, float* c, int64_t ldc, bool rnd, Isa isa) {
   std::vector<float> x(static_cast<size_t>(M * K));
   with_elem(a.dtype, [&](auto e) {
     using E = decltype(e);
@@ -361,8 +373,10 @@ void gemm_gemv(int64_t M, int64_t N, int64_t K, const Mat& a, const Mat& b, cons
   });
   // Enough columns per chunk that each thread streams long runs of weights.
   parallel_for(N, 64, [&](int64_t n0, int64_t n1, int) {
-    if (isa == Isa::Avx512) gemv_avx512(M, n0, n1, K, x.data(), b.data, b.dtype, b.cs, bias, c, ldc);
-    else gemv_avx2(M, n0, n1, K, x.data(), b.data, b.dtype, b.cs, bias, c, ldc);
+    if (isa == Isa::Avx512)
+      gemv_avx512(M, n0, n1, K, x.data(), b.data, b.dtype, b.cs, bias, c, ldc);
+    else
+      gemv_avx2(M, n0, n1, K, x.data(), b.data, b.dtype, b.cs, bias, c, ldc);
   });
 }
 
@@ -377,14 +391,12 @@ int64_t batch_offset(const TensorView& v, int64_t bi) {
 }
 
 Mat mat_of(const TensorView& v, int64_t off, int r_dim, int c_dim) {
-  return Mat{static_cast<const uint8_t*>(v.data) + off * dtype_size(v.dtype), v.dtype, v.strides[r_dim],
-             v.strides[c_dim]};
+  return Mat{static_cast<const uint8_t*>(v.data) + off * dtype_size(v.dtype), v.dtype, v.strides[r_dim], v.strides[c_dim]};
 }
 
 using GemmFn = void (*)(int64_t, int64_t, int64_t, const Mat&, const Mat&, const Mat*, float*, int64_t, GemmPrecision);
 
-void linear_with(GemmFn fn, const TensorView& x, const TensorView& w, const TensorView* bias, const TensorView& out,
-                 GemmPrecision p) {
+void linear_with(GemmFn fn, const TensorView& x, const TensorView& w, const TensorView* bias, const TensorView& out, GemmPrecision p) {
   // B(k, n) = w(n, k)
   Mat a = mat_of(x, 0, 0, 1);
   Mat b{w.data, w.dtype, w.strides[1], w.strides[0]};
@@ -407,8 +419,10 @@ void matmul_with(GemmFn fn, const TensorView& a, const TensorView& b, const Tens
   };
   // Many small products (per-head scores, ...) are spread across threads one product each; inside
   // the pool each product then runs single-threaded. Large ones parallelise internally.
-  if (batches > 1 && fn != gemm_ref && M * N * K < (int64_t{1} << 22)) parallel_for(batches, 1, run);
-  else run(0, batches, 0);
+  if (batches > 1 && fn != gemm_ref && M * N * K < (int64_t{1} << 22))
+    parallel_for(batches, 1, run);
+  else
+    run(0, batches, 0);
 }
 
 }  // namespace
@@ -430,7 +444,9 @@ bool bf16_dot_for(int mode) {
   if (mode < 0) return dpbf16_is_faster();
   return mode > 0 && has_avx512_bf16();
 }
-bool bf16_dot_in_use() { return bf16_dot_for(g_bf16_dot.load(std::memory_order_relaxed)); }
+bool bf16_dot_in_use() {
+  return bf16_dot_for(g_bf16_dot.load(std::memory_order_relaxed));
+}
 bool set_bf16_dot(int mode) {
   g_bf16_dot.store(mode < 0 ? -1 : mode > 0 ? 1 : 0, std::memory_order_relaxed);
   return bf16_dot_in_use();
@@ -446,8 +462,7 @@ Isa set_isa(Isa want) {
 }
 }  // namespace gemm_detail
 
-void gemm_ref(int64_t M, int64_t N, int64_t K, const Mat& a, const Mat& b, const Mat* bias, float* c, int64_t ldc,
-              GemmPrecision p) {
+void gemm_ref(int64_t M, int64_t N, int64_t K, const Mat& a, const Mat& b, const Mat* bias, float* c, int64_t ldc, GemmPrecision p) {
   const bool rnd = p == GemmPrecision::BF16;
   for (int64_t m = 0; m < M; m++)
     for (int64_t n = 0; n < N; n++) {
@@ -461,8 +476,7 @@ void gemm_ref(int64_t M, int64_t N, int64_t K, const Mat& a, const Mat& b, const
     }
 }
 
-void gemm(int64_t M, int64_t N, int64_t K, const Mat& a, const Mat& b, const Mat* bias, float* c, int64_t ldc,
-          GemmPrecision p) {
+void gemm(int64_t M, int64_t N, int64_t K, const Mat& a, const Mat& b, const Mat* bias, float* c, int64_t ldc, GemmPrecision p) {
   if (M <= 0 || N <= 0) return;
   std::vector<float> biasf;
   if (bias) {
@@ -478,17 +492,15 @@ void gemm(int64_t M, int64_t N, int64_t K, const Mat& a, const Mat& b, const Mat
   Isa isa = current_isa();
   // GEMV streams weights when that keeps the requested semantics exactly: fp32, or bf16 with
   // weights that already are bf16 (then only the activations need rounding).
-  bool gemv_ok = M <= 4 && b.rs == 1 && isa != Isa::Scalar &&
-                 (p == GemmPrecision::F32 || b.dtype == DType::BF16);
+  bool gemv_ok = M <= 4 && b.rs == 1 && isa != Isa::Scalar && (p == GemmPrecision::F32 || b.dtype == DType::BF16);
   if (gemv_ok) return gemm_gemv(M, N, K, a, b, bf, c, ldc, p == GemmPrecision::BF16, isa);
-  const bool in_place = p == GemmPrecision::BF16 && b.dtype == DType::BF16 && b.rs == 1 && K % 2 == 0 &&
-                        a.dtype == DType::F32 && a.cs == 1 && isa == Isa::Avx512 && bf16_dot_in_use();
+  const bool in_place = p == GemmPrecision::BF16 && b.dtype == DType::BF16 && b.rs == 1 && K % 2 == 0 && a.dtype == DType::F32 &&
+                        a.cs == 1 && isa == Isa::Avx512 && bf16_dot_in_use();
   if (in_place) return gemm_bf16w(M, N, K, a, b, bf, c, ldc);
   gemm_blocked(M, N, K, a, b, bf, c, ldc, p, isa);
 }
 
-void linear_ref(const TensorView& x, const TensorView& w, const TensorView* bias, const TensorView& out,
-                GemmPrecision p) {
+void linear_ref(const TensorView& x, const TensorView& w, const TensorView* bias, const TensorView& out, GemmPrecision p) {
   linear_with(gemm_ref, x, w, bias, out, p);
 }
 void linear(const TensorView& x, const TensorView& w, const TensorView* bias, const TensorView& out, GemmPrecision p) {

@@ -21,14 +21,11 @@ enum class GemmPrecision : int { F32 = 0, BF16 = 1 };
 
 // C[M,N] = A[M,K] * B[K,N] (+ bias[N] on every row). C is f32 with unit column stride and row
 // stride ldc. The reference accumulates in double in plain k order.
-void gemm_ref(int64_t M, int64_t N, int64_t K, const Mat& a, const Mat& b, const Mat* bias, float* c, int64_t ldc,
-              GemmPrecision p);
-void gemm(int64_t M, int64_t N, int64_t K, const Mat& a, const Mat& b, const Mat* bias, float* c, int64_t ldc,
-          GemmPrecision p);
+void gemm_ref(int64_t M, int64_t N, int64_t K, const Mat& a, const Mat& b, const Mat* bias, float* c, int64_t ldc, GemmPrecision p);
+void gemm(int64_t M, int64_t N, int64_t K, const Mat& a, const Mat& b, const Mat* bias, float* c, int64_t ldc, GemmPrecision p);
 
 // out[M,N] = x[M,K] * w[N,K]^T + bias[N]; any strides on x and w, out contiguous.
-void linear_ref(const TensorView& x, const TensorView& w, const TensorView* bias, const TensorView& out,
-                GemmPrecision p);
+void linear_ref(const TensorView& x, const TensorView& w, const TensorView* bias, const TensorView& out, GemmPrecision p);
 void linear(const TensorView& x, const TensorView& w, const TensorView* bias, const TensorView& out, GemmPrecision p);
 
 // out[..., M, N] = a[..., M, K] * b[..., K, N]; all three have the same rank and batch shape

@@ -17,10 +17,9 @@ constexpr int NR = 32;
 //  halves; B as u16 [(kp * NR + j) * 2 + e] for k = 2kp + e.
 // A micro-kernel computes the MR x NR tile, then stores its first mr rows / nr columns into C
 // (row stride ldc): C = acc ? C + tile : (bias ? bias[j] : 0) + tile.
-using UkrF32 = void (*)(int64_t kc, const float* A, const float* B, float* C, int64_t ldc, int mr, int nr, bool acc,
-                        const float* bias);
-using UkrBF16 = void (*)(int64_t kpairs, const uint32_t* A, const uint16_t* B, float* C, int64_t ldc, int mr, int nr,
-                         bool acc, const float* bias);
+using UkrF32 = void (*)(int64_t kc, const float* A, const float* B, float* C, int64_t ldc, int mr, int nr, bool acc, const float* bias);
+using UkrBF16 = void (*)(int64_t kpairs, const uint32_t* A, const uint16_t* B, float* C, int64_t ldc, int mr, int nr, bool acc,
+                         const float* bias);
 
 enum class Isa { Scalar = 0, Avx2 = 1, Avx512 = 2 };
 
@@ -37,15 +36,14 @@ constexpr int XR = 32;
 constexpr int WR = 12;
 void pack_x_pairs32_avx512(const float* a, int64_t lda, int mr, int64_t K, uint32_t* dst);
 // wnext (or null): the weight block of a later call (WR rows from there, kpairs pairs), prefetched.
-void ukr_bf16w_avx512(int64_t kpairs, const uint32_t* X, const uint16_t* w, int64_t ldw, int rows, int mcols, float* C,
-                      int64_t ldc, bool acc, const float* bias, const uint16_t* wnext);
+void ukr_bf16w_avx512(int64_t kpairs, const uint32_t* X, const uint16_t* w, int64_t ldw, int rows, int mcols, float* C, int64_t ldc,
+                      bool acc, const float* bias, const uint16_t* wnext);
 
 // SIMD packers for the common layouts. k-contiguous B (weights [N, K]: column n of B starts at
 // w + n * ldw) is transposed 16 x 16 at a time. The bf16-pair packers need avx512_bf16.
-void pack_b_kcontig_f32_avx512(const void* w, DType wd, int64_t ldw, int64_t k0, int64_t kc, int64_t j0, int nr,
-                               bool round_bf16, float* dst);
-void pack_b_kcontig_bf16_avx512(const void* w, DType wd, int64_t ldw, int64_t k0, int64_t kc, int64_t j0, int nr,
-                                uint16_t* dst);
+void pack_b_kcontig_f32_avx512(const void* w, DType wd, int64_t ldw, int64_t k0, int64_t kc, int64_t j0, int nr, bool round_bf16,
+                               float* dst);
+void pack_b_kcontig_bf16_avx512(const void* w, DType wd, int64_t ldw, int64_t k0, int64_t kc, int64_t j0, int nr, uint16_t* dst);
 // A rows (row-major f32, row stride lda) as bf16 pairs.
 void pack_a_f32rows_bf16_avx512(const float* a, int64_t lda, int mr, int64_t kc, uint32_t* dst);
 // MR full rows of row-major f32 A (row stride lda) into the f32 panel A[k * MR + i], 8 x 8
@@ -54,10 +52,10 @@ void pack_a_f32rows8_avx2(const float* a, int64_t lda, int64_t kc, float* dst);
 
 // Rows of y[M, N] = x[M, K] * W^T for M <= 4 where row n of W (k-contiguous, stride ldw, type wd)
 // is streamed once; columns [n0, n1) only. x is contiguous f32 with row stride K.
-void gemv_avx512(int64_t M, int64_t n0, int64_t n1, int64_t K, const float* x, const void* w, DType wd, int64_t ldw,
-                 const float* bias, float* c, int64_t ldc);
-void gemv_avx2(int64_t M, int64_t n0, int64_t n1, int64_t K, const float* x, const void* w, DType wd, int64_t ldw,
-               const float* bias, float* c, int64_t ldc);
+void gemv_avx512(int64_t M, int64_t n0, int64_t n1, int64_t K, const float* x, const void* w, DType wd, int64_t ldw, const float* bias,
+                 float* c, int64_t ldc);
+void gemv_avx2(int64_t M, int64_t n0, int64_t n1, int64_t K, const float* x, const void* w, DType wd, int64_t ldw, const float* bias,
+               float* c, int64_t ldc);
 
 float stream_sum_avx512(const float* p, int64_t n);
 double fma_loop_avx512(int64_t iters);  // returns flops done

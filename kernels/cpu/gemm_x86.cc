@@ -17,8 +17,7 @@ Isa detect_isa() {
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
       __builtin_cpu_supports("avx512dq"))
     return Isa::Avx512;
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
-    return Isa::Avx2;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) return Isa::Avx2;
   return Isa::Scalar;
 }
 
@@ -28,13 +27,15 @@ bool has_avx512_bf16() {
 }
 
 namespace {
-inline __mmask16 mask_lo(int n) { return n >= 16 ? static_cast<__mmask16>(0xffff) : n <= 0 ? 0 : static_cast<__mmask16>((1u << n) - 1); }
+inline __mmask16 mask_lo(int n) {
+  return n >= 16 ? static_cast<__mmask16>(0xffff) : n <= 0 ? 0 : static_cast<__mmask16>((1u << n) - 1);
+}
 }  // namespace
 
 // ---------------- micro-kernels ----------------
 
-ACESTEP_AVX512 void ukr_f32_avx512(int64_t kc, const float* A, const float* B, float* C, int64_t ldc, int mr, int nr,
-                                   bool acc, const float* bias) {
+ACESTEP_AVX512 void ukr_f32_avx512(int64_t kc, const float* A, const float* B, float* C, int64_t ldc, int mr, int nr, bool acc,
+                                   const float* bias) {
   __m512 c[MR][2];
 #pragma GCC unroll 8
   for (int i = 0; i < MR; i++) c[i][0] = c[i][1] = _mm512_setzero_ps();
@@ -62,8 +63,8 @@ ACESTEP_AVX512 void ukr_f32_avx512(int64_t kc, const float* A, const float* B, f
   }
 }
 
-ACESTEP_AVX512BF16 void ukr_bf16_avx512(int64_t kpairs, const uint32_t* A, const uint16_t* B, float* C, int64_t ldc,
-                                        int mr, int nr, bool acc, const float* bias) {
+ACESTEP_AVX512BF16 void ukr_bf16_avx512(int64_t kpairs, const uint32_t* A, const uint16_t* B, float* C, int64_t ldc, int mr, int nr,
+                                        bool acc, const float* bias) {
   __m512 c[MR][2];
 #pragma GCC unroll 8
   for (int i = 0; i < MR; i++) c[i][0] = c[i][1] = _mm512_setzero_ps();
@@ -92,8 +93,8 @@ ACESTEP_AVX512BF16 void ukr_bf16_avx512(int64_t kpairs, const uint32_t* A, const
 }
 
 // AVX2 has 16 vector registers, so the MR x NR panel is computed as four 4 x 16 sub-tiles.
-ACESTEP_AVX2 void ukr_f32_avx2(int64_t kc, const float* A, const float* B, float* C, int64_t ldc, int mr, int nr,
-                               bool acc, const float* bias) {
+ACESTEP_AVX2 void ukr_f32_avx2(int64_t kc, const float* A, const float* B, float* C, int64_t ldc, int mr, int nr, bool acc,
+                               const float* bias) {
   alignas(32) float t[MR][NR];
   for (int ih = 0; ih < 2; ih++) {
     if (ih * 4 >= mr) break;
@@ -161,7 +162,8 @@ ACESTEP_AVX512 inline void transpose16(__m512i r[16]) {
 // 16 consecutive k values of one weight row as f32 bits (masked: lanes past the end read as 0).
 ACESTEP_AVX512 inline __m512i load_row_f32(const void* w, DType wd, int64_t off, __mmask16 m) {
   switch (wd) {
-    case DType::F32: return _mm512_maskz_loadu_epi32(m, static_cast<const float*>(w) + off);
+    case DType::F32:
+      return _mm512_maskz_loadu_epi32(m, static_cast<const float*>(w) + off);
     case DType::BF16:
       return _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, static_cast<const uint16_t*>(w) + off)), 16);
     default:
@@ -196,8 +198,8 @@ ACESTEP_AVX512 inline __m512i round_bf16_bits(__m512i u) {
 
 }  // namespace
 
-ACESTEP_AVX512 void pack_b_kcontig_f32_avx512(const void* w, DType wd, int64_t ldw, int64_t k0, int64_t kc, int64_t j0,
-                                              int nr, bool round_bf16, float* dst) {
+ACESTEP_AVX512 void pack_b_kcontig_f32_avx512(const void* w, DType wd, int64_t ldw, int64_t k0, int64_t kc, int64_t j0, int nr,
+                                              bool round_bf16, float* dst) {
   const bool rnd = round_bf16 && wd != DType::BF16;  // bf16 weights are already exact
   __m512i r[16];
   for (int jb = 0; jb < NR; jb += 16) {
@@ -206,8 +208,7 @@ ACESTEP_AVX512 void pack_b_kcontig_f32_avx512(const void* w, DType wd, int64_t l
       const int kn = kc - k < 16 ? static_cast<int>(kc - k) : 16;
       const __mmask16 m = mask_lo(kn);
 #pragma GCC unroll 16
-      for (int j = 0; j < 16; j++)
-        r[j] = j < rows ? load_row_f32(w, wd, (j0 + jb + j) * ldw + k0 + k, m) : _mm512_setzero_si512();
+      for (int j = 0; j < 16; j++) r[j] = j < rows ? load_row_f32(w, wd, (j0 + jb + j) * ldw + k0 + k, m) : _mm512_setzero_si512();
       if (rnd) {
 #pragma GCC unroll 16
         for (int j = 0; j < 16; j++) r[j] = round_bf16_bits(r[j]);
@@ -218,8 +219,8 @@ ACESTEP_AVX512 void pack_b_kcontig_f32_avx512(const void* w, DType wd, int64_t l
   }
 }
 
-ACESTEP_AVX512BF16 void pack_b_kcontig_bf16_avx512(const void* w, DType wd, int64_t ldw, int64_t k0, int64_t kc,
-                                                   int64_t j0, int nr, uint16_t* dst) {
+ACESTEP_AVX512BF16 void pack_b_kcontig_bf16_avx512(const void* w, DType wd, int64_t ldw, int64_t k0, int64_t kc, int64_t j0, int nr,
+                                                   uint16_t* dst) {
   // Full pairs go through the transpose; an odd last k (only at the end of K) is patched in
   // afterwards so no load reads past a row's end.
   const int64_t full = kc / 2, kpairs = (kc + 1) / 2;
@@ -230,8 +231,7 @@ ACESTEP_AVX512BF16 void pack_b_kcontig_bf16_avx512(const void* w, DType wd, int6
     for (int64_t p = 0; p < full; p += 16) {
       const int pn = full - p < 16 ? static_cast<int>(full - p) : 16;
 #pragma GCC unroll 16
-      for (int j = 0; j < 16; j++)
-        r[j] = j < rows ? load_row_pairs(w, wd, (j0 + jb + j) * ldw + k0 + 2 * p, pn) : _mm512_setzero_si512();
+      for (int j = 0; j < 16; j++) r[j] = j < rows ? load_row_pairs(w, wd, (j0 + jb + j) * ldw + k0 + 2 * p, pn) : _mm512_setzero_si512();
       transpose16(r);
       for (int c = 0; c < pn; c++) _mm512_store_si512(d32 + (p + c) * NR + jb, r[c]);
     }
@@ -242,9 +242,12 @@ ACESTEP_AVX512BF16 void pack_b_kcontig_bf16_avx512(const void* w, DType wd, int6
       uint32_t v = 0;
       if (j < nr) {
         const int64_t o = (j0 + j) * ldw + k0 + kc - 1;
-        if (wd == DType::BF16) v = static_cast<const uint16_t*>(w)[o];
-        else if (wd == DType::F32) v = f32_to_bf16(static_cast<const float*>(w)[o]);
-        else v = f32_to_bf16(f16_to_f32(static_cast<const uint16_t*>(w)[o]));
+        if (wd == DType::BF16)
+          v = static_cast<const uint16_t*>(w)[o];
+        else if (wd == DType::F32)
+          v = f32_to_bf16(static_cast<const float*>(w)[o]);
+        else
+          v = f32_to_bf16(f16_to_f32(static_cast<const uint16_t*>(w)[o]));
       }
       last[j] = v;
     }
@@ -258,7 +261,7 @@ ACESTEP_AVX2 void pack_a_f32rows8_avx2(const float* a, int64_t lda, int64_t kc, 
     __m256 r[8], t[8];
 #pragma GCC unroll 8
     for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(a + i * lda + k);
-    // Interleave pairs, then quads, then swap 128-bit halves: t[j] ends up as column k + j.
+      // Interleave pairs, then quads, then swap 128-bit halves: t[j] ends up as column k + j.
 #pragma GCC unroll 4
     for (int i = 0; i < 8; i += 2) {
       t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
@@ -333,9 +336,8 @@ ACESTEP_AVX512BF16 void pack_x_pairs32_avx512(const float* a, int64_t lda, int m
   }
 }
 
-ACESTEP_AVX512BF16 void ukr_bf16w_avx512(int64_t kpairs, const uint32_t* X, const uint16_t* w, int64_t ldw, int rows,
-                                         int mcols, float* C, int64_t ldc, bool acc, const float* bias,
-                                         const uint16_t* wnext) {
+ACESTEP_AVX512BF16 void ukr_bf16w_avx512(int64_t kpairs, const uint32_t* X, const uint16_t* w, int64_t ldw, int rows, int mcols, float* C,
+                                         int64_t ldc, bool acc, const float* bias, const uint16_t* wnext) {
   static_assert(XR == 32 && WR <= 16, "two 16-lane vectors of activation rows, at most 16 weight rows");
   const pair_u32* wr[WR];
 #pragma GCC unroll 12
@@ -381,15 +383,17 @@ ACESTEP_AVX512 inline __m512 load16(const void* w, int64_t off, __mmask16 m) {
     return _mm512_maskz_loadu_ps(m, static_cast<const float*>(w) + off);
   } else {
     const __m256i h = _mm256_maskz_loadu_epi16(m, static_cast<const uint16_t*>(w) + off);
-    if constexpr (D == DType::BF16) return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
-    else return _mm512_cvtph_ps(h);
+    if constexpr (D == DType::BF16)
+      return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    else
+      return _mm512_cvtph_ps(h);
   }
 }
 
 // CN weight rows at once against M activation rows; each weight vector is loaded once and used M times.
 template <int M, int CN, DType D>
-ACESTEP_AVX512 void gemv_cols_avx512(int64_t n, int64_t K, const float* x, const void* w, int64_t ldw,
-                                     const float* bias, float* c, int64_t ldc) {
+ACESTEP_AVX512 void gemv_cols_avx512(int64_t n, int64_t K, const float* x, const void* w, int64_t ldw, const float* bias, float* c,
+                                     int64_t ldc) {
   __m512 acc[CN][M];
 #pragma GCC unroll 16
   for (int j = 0; j < CN; j++)
@@ -427,8 +431,8 @@ ACESTEP_AVX512 void gemv_cols_avx512(int64_t n, int64_t K, const float* x, const
 }
 
 template <int M, DType D>
-ACESTEP_AVX512 void gemv_range_avx512(int64_t n0, int64_t n1, int64_t K, const float* x, const void* w, int64_t ldw,
-                                      const float* bias, float* c, int64_t ldc) {
+ACESTEP_AVX512 void gemv_range_avx512(int64_t n0, int64_t n1, int64_t K, const float* x, const void* w, int64_t ldw, const float* bias,
+                                      float* c, int64_t ldc) {
   constexpr int CN = M <= 2 ? 4 : 3;  // CN * M accumulators plus M activations stay in registers
   int64_t n = n0;
   for (; n + CN <= n1; n += CN) gemv_cols_avx512<M, CN, D>(n, K, x, w, ldw, bias, c, ldc);
@@ -436,12 +440,15 @@ ACESTEP_AVX512 void gemv_range_avx512(int64_t n0, int64_t n1, int64_t K, const f
 }
 
 template <int M>
-void gemv_m_avx512(int64_t n0, int64_t n1, int64_t K, const float* x, const void* w, DType wd, int64_t ldw,
-                   const float* bias, float* c, int64_t ldc) {
+void gemv_m_avx512(int64_t n0, int64_t n1, int64_t K, const float* x, const void* w, DType wd, int64_t ldw, const float* bias, float* c,
+                   int64_t ldc) {
   switch (wd) {
-    case DType::F32: return gemv_range_avx512<M, DType::F32>(n0, n1, K, x, w, ldw, bias, c, ldc);
-    case DType::BF16: return gemv_range_avx512<M, DType::BF16>(n0, n1, K, x, w, ldw, bias, c, ldc);
-    default: return gemv_range_avx512<M, DType::F16>(n0, n1, K, x, w, ldw, bias, c, ldc);
+    case DType::F32:
+      return gemv_range_avx512<M, DType::F32>(n0, n1, K, x, w, ldw, bias, c, ldc);
+    case DType::BF16:
+      return gemv_range_avx512<M, DType::BF16>(n0, n1, K, x, w, ldw, bias, c, ldc);
+    default:
+      return gemv_range_avx512<M, DType::F16>(n0, n1, K, x, w, ldw, bias, c, ldc);
   }
 }
 
@@ -451,16 +458,21 @@ ACESTEP_AVX2 inline __m256 load8(const void* w, int64_t off) {
     return _mm256_loadu_ps(static_cast<const float*>(w) + off);
   } else {
     const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(w) + off));
-    if constexpr (D == DType::BF16) return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
-    else return _mm256_cvtph_ps(h);
+    if constexpr (D == DType::BF16)
+      return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+    else
+      return _mm256_cvtph_ps(h);
   }
 }
 
 template <DType D>
 inline float load1(const void* w, int64_t off) {
-  if constexpr (D == DType::F32) return static_cast<const float*>(w)[off];
-  else if constexpr (D == DType::BF16) return bf16_to_f32(static_cast<const uint16_t*>(w)[off]);
-  else return f16_to_f32(static_cast<const uint16_t*>(w)[off]);
+  if constexpr (D == DType::F32)
+    return static_cast<const float*>(w)[off];
+  else if constexpr (D == DType::BF16)
+    return bf16_to_f32(static_cast<const uint16_t*>(w)[off]);
+  else
+    return f16_to_f32(static_cast<const uint16_t*>(w)[off]);
 }
 
 ACESTEP_AVX2 inline float hsum8(__m256 v) {
@@ -471,8 +483,8 @@ ACESTEP_AVX2 inline float hsum8(__m256 v) {
 }
 
 template <int M, DType D>
-ACESTEP_AVX2 void gemv_range_avx2(int64_t n0, int64_t n1, int64_t K, const float* x, const void* w, int64_t ldw,
-                                  const float* bias, float* c, int64_t ldc) {
+ACESTEP_AVX2 void gemv_range_avx2(int64_t n0, int64_t n1, int64_t K, const float* x, const void* w, int64_t ldw, const float* bias,
+                                  float* c, int64_t ldc) {
   const int64_t K8 = K & ~int64_t{7};
   for (int64_t n = n0; n < n1; n++) {
     __m256 acc[M];
@@ -493,34 +505,45 @@ ACESTEP_AVX2 void gemv_range_avx2(int64_t n0, int64_t n1, int64_t K, const float
 }
 
 template <int M>
-void gemv_m_avx2(int64_t n0, int64_t n1, int64_t K, const float* x, const void* w, DType wd, int64_t ldw,
-                 const float* bias, float* c, int64_t ldc) {
+void gemv_m_avx2(int64_t n0, int64_t n1, int64_t K, const float* x, const void* w, DType wd, int64_t ldw, const float* bias, float* c,
+                 int64_t ldc) {
   switch (wd) {
-    case DType::F32: return gemv_range_avx2<M, DType::F32>(n0, n1, K, x, w, ldw, bias, c, ldc);
-    case DType::BF16: return gemv_range_avx2<M, DType::BF16>(n0, n1, K, x, w, ldw, bias, c, ldc);
-    default: return gemv_range_avx2<M, DType::F16>(n0, n1, K, x, w, ldw, bias, c, ldc);
+    case DType::F32:
+      return gemv_range_avx2<M, DType::F32>(n0, n1, K, x, w, ldw, bias, c, ldc);
+    case DType::BF16:
+      return gemv_range_avx2<M, DType::BF16>(n0, n1, K, x, w, ldw, bias, c, ldc);
+    default:
+      return gemv_range_avx2<M, DType::F16>(n0, n1, K, x, w, ldw, bias, c, ldc);
   }
 }
 
 }  // namespace
 
-void gemv_avx512(int64_t M, int64_t n0, int64_t n1, int64_t K, const float* x, const void* w, DType wd, int64_t ldw,
-                 const float* bias, float* c, int64_t ldc) {
+void gemv_avx512(int64_t M, int64_t n0, int64_t n1, int64_t K, const float* x, const void* w, DType wd, int64_t ldw, const float* bias,
+                 float* c, int64_t ldc) {
   switch (M) {
-    case 1: return gemv_m_avx512<1>(n0, n1, K, x, w, wd, ldw, bias, c, ldc);
-    case 2: return gemv_m_avx512<2>(n0, n1, K, x, w, wd, ldw, bias, c, ldc);
-    case 3: return gemv_m_avx512<3>(n0, n1, K, x, w, wd, ldw, bias, c, ldc);
-    default: return gemv_m_avx512<4>(n0, n1, K, x, w, wd, ldw, bias, c, ldc);
+    case 1:
+      return gemv_m_avx512<1>(n0, n1, K, x, w, wd, ldw, bias, c, ldc);
+    case 2:
+      return gemv_m_avx512<2>(n0, n1, K, x, w, wd, ldw, bias, c, ldc);
+    case 3:
+      return gemv_m_avx512<3>(n0, n1, K, x, w, wd, ldw, bias, c, ldc);
+    default:
+      return gemv_m_avx512<4>(n0, n1, K, x, w, wd, ldw, bias, c, ldc);
   }
 }
 
-void gemv_avx2(int64_t M, int64_t n0, int64_t n1, int64_t K, const float* x, const void* w, DType wd, int64_t ldw,
-               const float* bias, float* c, int64_t ldc) {
+void gemv_avx2(int64_t M, int64_t n0, int64_t n1, int64_t K, const float* x, const void* w, DType wd, int64_t ldw, const float* bias,
+               float* c, int64_t ldc) {
   switch (M) {
-    case 1: return gemv_m_avx2<1>(n0, n1, K, x, w, wd, ldw, bias, c, ldc);
-    case 2: return gemv_m_avx2<2>(n0, n1, K, x, w, wd, ldw, bias, c, ldc);
-    case 3: return gemv_m_avx2<3>(n0, n1, K, x, w, wd, ldw, bias, c, ldc);
-    default: return gemv_m_avx2<4>(n0, n1, K, x, w, wd, ldw, bias, c, ldc);
+    case 1:
+      return gemv_m_avx2<1>(n0, n1, K, x, w, wd, ldw, bias, c, ldc);
+    case 2:
+      return gemv_m_avx2<2>(n0, n1, K, x, w, wd, ldw, bias, c, ldc);
+    case 3:
+      return gemv_m_avx2<3>(n0, n1, K, x, w, wd, ldw, bias, c, ldc);
+    default:
+      return gemv_m_avx2<4>(n0, n1, K, x, w, wd, ldw, bias, c, ldc);
   }
 }
 

@@ -140,12 +140,16 @@ Pool& pool() {
 
 }  // namespace
 
-int max_threads() { return static_cast<int>(std::max(16u, 4 * std::max(1u, std::thread::hardware_concurrency()))); }
+int max_threads() {
+  return static_cast<int>(std::max(16u, 4 * std::max(1u, std::thread::hardware_concurrency())));
+}
 
 void set_num_threads(int n) {
   pool().resize(n > 0 ? std::min(n, max_threads()) : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
 }
-int num_threads() { return pool().size(); }
+int num_threads() {
+  return pool().size();
+}
 void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t, int)>& fn) {
   pool().run(n, grain, fn);
 }

@@ -6,7 +6,7 @@
 namespace acestep::cpu {
 
 void set_num_threads(int n);  // n <= 0: one per hardware thread; capped at max_threads()
-int max_threads();           // 4 per hardware thread, at least 16: more only costs memory and switches
+int max_threads();            // 4 per hardware thread, at least 16: more only costs memory and switches
 int num_threads();
 
 // Splits [0, n) into contiguous chunks of at least `grain` items and runs fn(begin, end, thread_index)

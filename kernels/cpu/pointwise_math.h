@@ -42,7 +42,9 @@ inline std::atomic<int>& pw_isa_state() {
   }()};
   return state;
 }
-inline PwIsa pw_isa() { return static_cast<PwIsa>(pw_isa_state().load(std::memory_order_relaxed)); }
+inline PwIsa pw_isa() {
+  return static_cast<PwIsa>(pw_isa_state().load(std::memory_order_relaxed));
+}
 // Requests an ISA; the CPU's best caps it. Returns the one in effect.
 inline PwIsa set_pw_isa(PwIsa want) {
   int w = static_cast<int>(want), best = static_cast<int>(pw_best_isa());
@@ -51,11 +53,19 @@ inline PwIsa set_pw_isa(PwIsa want) {
 }
 
 // torch's float32 silu/sigmoid are x / (1 + exp(-x)) and 1 / (1 + exp(-x)).
-inline float silu_f(float x) { return x / (1.0f + std::exp(-x)); }
-inline float sigmoid_f(float x) { return 1.0f / (1.0f + std::exp(-x)); }
+inline float silu_f(float x) {
+  return x / (1.0f + std::exp(-x));
+}
+inline float sigmoid_f(float x) {
+  return 1.0f / (1.0f + std::exp(-x));
+}
 // NaN-propagating maximum/minimum like torch.maximum/minimum.
-inline float max_f(float a, float b) { return a != a ? a : (b != b ? b : (a > b ? a : b)); }
-inline float min_f(float a, float b) { return a != a ? a : (b != b ? b : (a < b ? a : b)); }
+inline float max_f(float a, float b) {
+  return a != a ? a : (b != b ? b : (a > b ? a : b));
+}
+inline float min_f(float a, float b) {
+  return a != a ? a : (b != b ? b : (a < b ? a : b));
+}
 
 // exp(x) for 16 lanes: n = round(x / ln2), r = x - n ln2 (two-part constant), a degree-7 Taylor-like
 // polynomial (Cephes expf coefficients) on |r| <= ln2/2, then scale by 2^n with scalef, which
@@ -106,9 +116,15 @@ ACESTEP_AVX512 inline __m512 min512(__m512 a, __m512 b) {
 }
 // Multiply/add that the compiler may not fuse into an FMA (GCC contracts plain vector mul+add):
 // keeps fast paths rounding each step like the float32 reference.
-ACESTEP_AVX512 inline __m512 mul_nc(__m512 a, __m512 b) { return _mm512_mul_round_ps(a, b, _MM_FROUND_CUR_DIRECTION); }
-ACESTEP_AVX512 inline __m512 add_nc(__m512 a, __m512 b) { return _mm512_add_round_ps(a, b, _MM_FROUND_CUR_DIRECTION); }
-ACESTEP_AVX512 inline __m512 sub_nc(__m512 a, __m512 b) { return _mm512_sub_round_ps(a, b, _MM_FROUND_CUR_DIRECTION); }
+ACESTEP_AVX512 inline __m512 mul_nc(__m512 a, __m512 b) {
+  return _mm512_mul_round_ps(a, b, _MM_FROUND_CUR_DIRECTION);
+}
+ACESTEP_AVX512 inline __m512 add_nc(__m512 a, __m512 b) {
+  return _mm512_add_round_ps(a, b, _MM_FROUND_CUR_DIRECTION);
+}
+ACESTEP_AVX512 inline __m512 sub_nc(__m512 a, __m512 b) {
+  return _mm512_sub_round_ps(a, b, _MM_FROUND_CUR_DIRECTION);
+}
 ACESTEP_AVX512 inline __mmask16 tail_mask(int64_t left) {
   return left >= 16 ? __mmask16(0xffff) : __mmask16((1u << left) - 1);
 }

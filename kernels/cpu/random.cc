@@ -10,8 +10,8 @@ namespace acestep::cpu {
 namespace {
 
 inline float normal_at(uint64_t seed, uint64_t sub) {
-  Philox4 r = philox4x32_10(0, 0, static_cast<uint32_t>(sub), static_cast<uint32_t>(sub >> 32),
-                            static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32));
+  Philox4 r = philox4x32_10(0, 0, static_cast<uint32_t>(sub), static_cast<uint32_t>(sub >> 32), static_cast<uint32_t>(seed),
+                            static_cast<uint32_t>(seed >> 32));
   return static_cast<float>(normal_from_words(r.v[0], r.v[1]));
 }
 

@@ -81,10 +81,13 @@ void reduce(const TensorView& x, const TensorView& out, ReduceOp op, int64_t out
       for (int64_t j = 0; j < len; j++) acc[j] = op == ReduceOp::Max ? -std::numeric_limits<float>::infinity() : 0.0f;
       for (int64_t k = 0; k < n; k++) {
         const float* row = base + k * inner;
-        if (op == ReduceOp::Max) for (int64_t j = 0; j < len; j++) acc[j] = max_f(acc[j], row[j]);
-        else for (int64_t j = 0; j < len; j++) acc[j] += row[j];
+        if (op == ReduceOp::Max)
+          for (int64_t j = 0; j < len; j++) acc[j] = max_f(acc[j], row[j]);
+        else
+          for (int64_t j = 0; j < len; j++) acc[j] += row[j];
       }
-      if (op == ReduceOp::Mean) for (int64_t j = 0; j < len; j++) acc[j] /= static_cast<float>(n);
+      if (op == ReduceOp::Mean)
+        for (int64_t j = 0; j < len; j++) acc[j] /= static_cast<float>(n);
     }
   });
 }
@@ -112,7 +115,10 @@ void argmax(const TensorView& x, const TensorView& out, int64_t outer, int64_t n
       int64_t best = 0;
       for (int64_t k = 1; k < n && bv == bv; k++) {
         float v = p[k * inner];
-        if (v > bv || v != v) { bv = v; best = k; }
+        if (v > bv || v != v) {
+          bv = v;
+          best = k;
+        }
       }
       out.ptr<int32_t>()[t] = static_cast<int32_t>(best);
     }

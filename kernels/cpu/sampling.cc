@@ -34,8 +34,8 @@ void penalise_row(const TensorView& logits, const TensorView& prev, float penalt
     int64_t id = prev_id(prev, b, l);
     if (id == -1) continue;
     if (id < 0 || id >= V)
-      throw std::runtime_error("repetitionPenalty: previous token id " + std::to_string(id) + " at [" + std::to_string(b) +
-                               "," + std::to_string(l) + "] is outside [0, " + std::to_string(V) + ")");
+      throw std::runtime_error("repetitionPenalty: previous token id " + std::to_string(id) + " at [" + std::to_string(b) + "," +
+                               std::to_string(l) + "] is outside [0, " + std::to_string(V) + ")");
     // Computed from the input value, so a token listed twice is penalised once.
     float s = in[id];
     o[id] = s < 0.f ? s * penalty : s / penalty;
@@ -47,7 +47,9 @@ void cfg_range(const float* c, const float* u, float scale, float* o, int64_t b,
 }
 
 // NaN sorts below everything so it is never kept ahead of a number.
-inline float key(float x) { return std::isnan(x) ? kNegInf : x; }
+inline float key(float x) {
+  return std::isnan(x) ? kNegInf : x;
+}
 
 void top_k_row(const float* in, float* o, int64_t V, int64_t k, bool use_sort) {
   std::vector<float> vals(V);
@@ -130,8 +132,8 @@ Best race_range(const float* row, int64_t b, int64_t i0, int64_t i1, uint64_t se
   for (int64_t i = i0; i < i1; i++) {
     float x = row[i];
     if (!(x > kNegInf)) continue;  // -inf and NaN never win
-    Philox4 r = philox4x32_10(static_cast<uint32_t>(i), static_cast<uint32_t>(b), step, kSampleRaceTag,
-                              static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32));
+    Philox4 r = philox4x32_10(static_cast<uint32_t>(i), static_cast<uint32_t>(b), step, kSampleRaceTag, static_cast<uint32_t>(seed),
+                              static_cast<uint32_t>(seed >> 32));
     double u = r.v[0] * 2.3283064365386963e-10 + 1.1641532182693481e-10;
     double s = static_cast<double>(x) - std::log(-std::log(u));
     if (best.index < 0 || s > best.score) best = Best{s, i};

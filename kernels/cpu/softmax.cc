@@ -24,7 +24,10 @@ ACESTEP_AVX512 void softmax_row512(const float* x, int64_t n, float* o, bool log
   for (int64_t i = 0; i < n; i += 16) {
     __mmask16 m = tail_mask(n - i);
     __m512 v = _mm512_maskz_loadu_ps(m, x + i);
-    if (_mm512_mask_cmp_ps_mask(m, v, v, _CMP_UNORD_Q)) { mval = std::numeric_limits<float>::quiet_NaN(); break; }
+    if (_mm512_mask_cmp_ps_mask(m, v, v, _CMP_UNORD_Q)) {
+      mval = std::numeric_limits<float>::quiet_NaN();
+      break;
+    }
   }
   // The sum runs in double lanes: vocab-sized rows (150k) would lose ~1e-5 in float32.
   __m512 mv = _mm512_set1_ps(mval);
@@ -124,9 +127,12 @@ void softmax(const TensorView& x, const TensorView& out, bool log) {
     for (int64_t r = b; r < e; r++) {
       const float* xr = x.ptr<float>() + r * n;
       float* o = out.ptr<float>() + r * n;
-      if (isa == PwIsa::Avx512) softmax_row512(xr, n, o, log);
-      else if (isa == PwIsa::Avx2) softmax_row256(xr, n, o, log);
-      else softmax_row_scalar(xr, n, o, log);
+      if (isa == PwIsa::Avx512)
+        softmax_row512(xr, n, o, log);
+      else if (isa == PwIsa::Avx2)
+        softmax_row256(xr, n, o, log);
+      else
+        softmax_row_scalar(xr, n, o, log);
     }
   });
 }

@@ -20,24 +20,42 @@ inline int64_t strided_offset(const TensorView& v, int64_t i) {
 
 inline float load_as_f32(const TensorView& v, int64_t off) {
   switch (v.dtype) {
-    case DType::F32: return static_cast<const float*>(v.data)[off];
-    case DType::F16: return f16_to_f32(static_cast<const uint16_t*>(v.data)[off]);
-    case DType::BF16: return bf16_to_f32(static_cast<const uint16_t*>(v.data)[off]);
-    case DType::I32: return static_cast<float>(static_cast<const int32_t*>(v.data)[off]);
-    case DType::I64: return static_cast<float>(static_cast<const int64_t*>(v.data)[off]);
-    case DType::U8: return static_cast<float>(static_cast<const uint8_t*>(v.data)[off]);
+    case DType::F32:
+      return static_cast<const float*>(v.data)[off];
+    case DType::F16:
+      return f16_to_f32(static_cast<const uint16_t*>(v.data)[off]);
+    case DType::BF16:
+      return bf16_to_f32(static_cast<const uint16_t*>(v.data)[off]);
+    case DType::I32:
+      return static_cast<float>(static_cast<const int32_t*>(v.data)[off]);
+    case DType::I64:
+      return static_cast<float>(static_cast<const int64_t*>(v.data)[off]);
+    case DType::U8:
+      return static_cast<float>(static_cast<const uint8_t*>(v.data)[off]);
   }
   return 0;
 }
 
 inline void store_from_f32(const TensorView& v, int64_t off, float x) {
   switch (v.dtype) {
-    case DType::F32: static_cast<float*>(v.data)[off] = x; break;
-    case DType::F16: static_cast<uint16_t*>(v.data)[off] = f32_to_f16(x); break;
-    case DType::BF16: static_cast<uint16_t*>(v.data)[off] = f32_to_bf16(x); break;
-    case DType::I32: static_cast<int32_t*>(v.data)[off] = static_cast<int32_t>(x); break;
-    case DType::I64: static_cast<int64_t*>(v.data)[off] = static_cast<int64_t>(x); break;
-    case DType::U8: static_cast<uint8_t*>(v.data)[off] = static_cast<uint8_t>(x); break;
+    case DType::F32:
+      static_cast<float*>(v.data)[off] = x;
+      break;
+    case DType::F16:
+      static_cast<uint16_t*>(v.data)[off] = f32_to_f16(x);
+      break;
+    case DType::BF16:
+      static_cast<uint16_t*>(v.data)[off] = f32_to_bf16(x);
+      break;
+    case DType::I32:
+      static_cast<int32_t*>(v.data)[off] = static_cast<int32_t>(x);
+      break;
+    case DType::I64:
+      static_cast<int64_t*>(v.data)[off] = static_cast<int64_t>(x);
+      break;
+    case DType::U8:
+      static_cast<uint8_t*>(v.data)[off] = static_cast<uint8_t>(x);
+      break;
   }
 }
 

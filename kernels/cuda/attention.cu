@@ -101,8 +101,7 @@ __global__ void __launch_bounds__(32 * kWarps) flash_kernel(Geometry g, bool kv_
   float* wq = sq + warp * kQPerWarp * D;
   for (int qi = 0; qi < kQPerWarp; qi++) {
     int64_t i = i0 + warp * kQPerWarp + qi;
-    for (int64_t e = lane; e < D; e += 32)
-      wq[qi * D + e] = i < g.Tq ? g.q[b * g.qs0 + i * g.qs1 + h * g.qs2 + e] * g.scale : 0.f;
+    for (int64_t e = lane; e < D; e += 32) wq[qi * D + e] = i < g.Tq ? g.q[b * g.qs0 + i * g.qs1 + h * g.qs2 + e] * g.scale : 0.f;
   }
   // Keys any query of the block can see: the union of the per-query ranges (positions increase with i).
   int64_t lo_first, hi_first, lo_last, hi_last;
@@ -174,8 +173,7 @@ __global__ void __launch_bounds__(32 * kWarps) flash_kernel(Geometry g, bool kv_
 // Split-K decode: grid (B * Hq, chunks). Writes the chunk's (m, l) and unnormalised acc[D] to
 // partial storage, or the final row when there is a single chunk.
 // k_vec4: K rows and the query are 16-byte aligned with D % 4 == 0, so lanes read them as float4.
-__global__ void __launch_bounds__(32 * kWarps) decode_kernel(Geometry g, int64_t chunk, bool k_vec4, float* part_ml,
-                                                             float* part_acc) {
+__global__ void __launch_bounds__(32 * kWarps) decode_kernel(Geometry g, int64_t chunk, bool k_vec4, float* part_ml, float* part_acc) {
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   const int64_t bh = blockIdx.x, h = bh % g.Hq, b = bh / g.Hq, hk = h / (g.Hq / g.Hkv), D = g.D;
   const float* qr = g.q + b * g.qs0 + h * g.qs2;
@@ -224,8 +222,10 @@ __global__ void __launch_bounds__(32 * kWarps) decode_kernel(Geometry g, int64_t
     float A = 0.f;
     for (int w = 0; w < kWarps; w++)
       if (sm[w] != -INFINITY) A += sacc[w][e] * expf(sm[w] - M);
-    if (single) g.out[bh * D + e] = L > 0.f ? A / L : 0.f;
-    else part_acc[(bh * gridDim.y + blockIdx.y) * D + e] = A;
+    if (single)
+      g.out[bh * D + e] = L > 0.f ? A / L : 0.f;
+    else
+      part_acc[(bh * gridDim.y + blockIdx.y) * D + e] = A;
   }
   if (!single && threadIdx.x == 0) {
     part_ml[(bh * gridDim.y + blockIdx.y) * 2] = M;
@@ -251,17 +251,37 @@ __global__ void decode_combine_kernel(int64_t D, int chunks, const float* part_m
 
 }  // namespace
 
-void attention(const TensorView& q, const TensorView& k, const TensorView& v, const TensorView& key_mask,
-               const TensorView& out, const cpu::AttentionParams& p) {
+void attention(const TensorView& q, const TensorView& k, const TensorView& v, const TensorView& key_mask, const TensorView& out,
+               const cpu::AttentionParams& p) {
   const int64_t B = q.shape[0], Tq = q.shape[1], Hq = q.shape[2], D = q.shape[3], Tk = k.shape[1];
   if (B * Tq * Hq == 0 || D == 0) return;
   if (D > 32 * kMaxPerLane) throw std::runtime_error("attention (CUDA): head dim above 256 is not supported");
   if (B * Hq > 65535) throw std::runtime_error("attention (CUDA): batch x heads above 65535 is not supported");
-  Geometry g{q.ptr<const float>(), k.ptr<const float>(), v.ptr<const float>(), out.ptr<float>(),
-             B, Tq, Tk, Hq, k.shape[2], D,
-             q.strides[0], q.strides[1], q.strides[2], k.strides[0], k.strides[1], k.strides[2],
-             v.strides[0], v.strides[1], v.strides[2], StridedArgs(key_mask), key_mask.data != nullptr,
-             p.scale, p.causal, p.q_offset, p.window};
+  Geometry g{q.ptr<const float>(),
+             k.ptr<const float>(),
+             v.ptr<const float>(),
+             out.ptr<float>(),
+             B,
+             Tq,
+             Tk,
+             Hq,
+             k.shape[2],
+             D,
+             q.strides[0],
+             q.strides[1],
+             q.strides[2],
+             k.strides[0],
+             k.strides[1],
+             k.strides[2],
+             v.strides[0],
+             v.strides[1],
+             v.strides[2],
+             StridedArgs(key_mask),
+             key_mask.data != nullptr,
+             p.scale,
+             p.causal,
+             p.q_offset,
+             p.window};
   auto al16 = [](const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; };
   if (Tq == 1) {
     // Enough chunks for ~2 blocks per SM, but at least 128 keys each so the merge stays cheap.
@@ -273,15 +293,14 @@ void attention(const TensorView& q, const TensorView& k, const TensorView& v, co
     Scratch part(chunks > 1 ? size_t(bh * chunks * (D + 2)) * sizeof(float) : 0, "split-K attention partials");
     float* ml = part.as<float>();
     float* acc = chunks > 1 ? ml + bh * chunks * 2 : nullptr;
-    const bool k_vec4 = D % 4 == 0 && al16(q.data) && al16(k.data) && q.strides[0] % 4 == 0 &&
-                        q.strides[2] % 4 == 0 && k.strides[0] % 4 == 0 && k.strides[1] % 4 == 0 &&
-                        k.strides[2] % 4 == 0;
-    decode_kernel<<<dim3(static_cast<unsigned>(bh), static_cast<unsigned>(chunks)), 32 * kWarps, 0,
-                    current_stream()>>>(g, chunk, k_vec4, ml, acc);
+    const bool k_vec4 = D % 4 == 0 && al16(q.data) && al16(k.data) && q.strides[0] % 4 == 0 && q.strides[2] % 4 == 0 &&
+                        k.strides[0] % 4 == 0 && k.strides[1] % 4 == 0 && k.strides[2] % 4 == 0;
+    decode_kernel<<<dim3(static_cast<unsigned>(bh), static_cast<unsigned>(chunks)), 32 * kWarps, 0, current_stream()>>>(g, chunk, k_vec4,
+                                                                                                                        ml, acc);
     check_launch("attention (CUDA decode)");
     if (chunks > 1) {
-      decode_combine_kernel<<<static_cast<unsigned>(bh), 128, 0, current_stream()>>>(D, static_cast<int>(chunks), ml,
-                                                                                    acc, out.ptr<float>());
+      decode_combine_kernel<<<static_cast<unsigned>(bh), 128, 0, current_stream()>>>(D, static_cast<int>(chunks), ml, acc,
+                                                                                     out.ptr<float>());
       check_launch("attention (CUDA decode combine)");
     }
     return;
@@ -290,16 +309,15 @@ void attention(const TensorView& q, const TensorView& k, const TensorView& v, co
   static size_t configured = 48 * 1024;  // queue thread only
   if (smem > configured) {
     cudaError_t e = cudaFuncSetAttribute(flash_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
-    if (e != cudaSuccess) throw std::runtime_error(std::string("attention (CUDA): head dim ") + std::to_string(D) +
-                                                   " needs " + std::to_string(smem) + " bytes of shared memory: " +
-                                                   cudaGetErrorString(e));
+    if (e != cudaSuccess)
+      throw std::runtime_error(std::string("attention (CUDA): head dim ") + std::to_string(D) + " needs " + std::to_string(smem) +
+                               " bytes of shared memory: " + cudaGetErrorString(e));
     configured = smem;
   }
   dim3 grid(static_cast<unsigned>((Tq + kQTile - 1) / kQTile), static_cast<unsigned>(B * Hq));
   if (grid.x > 0x7fffffffu) throw std::runtime_error("attention (CUDA): too many queries");
-  const bool kv_vec4 = D % 4 == 0 && al16(k.data) && al16(v.data) && k.strides[0] % 4 == 0 &&
-                       k.strides[1] % 4 == 0 && k.strides[2] % 4 == 0 && v.strides[0] % 4 == 0 &&
-                       v.strides[1] % 4 == 0 && v.strides[2] % 4 == 0;
+  const bool kv_vec4 = D % 4 == 0 && al16(k.data) && al16(v.data) && k.strides[0] % 4 == 0 && k.strides[1] % 4 == 0 &&
+                       k.strides[2] % 4 == 0 && v.strides[0] % 4 == 0 && v.strides[1] % 4 == 0 && v.strides[2] % 4 == 0;
   flash_kernel<<<grid, 32 * kWarps, smem, current_stream()>>>(g, kv_vec4);
   check_launch("attention (CUDA flash)");
 }

@@ -12,7 +12,9 @@
 
 namespace acestep::cuda {
 
-inline cudaStream_t current_stream() { return static_cast<cudaStream_t>(stream()); }
+inline cudaStream_t current_stream() {
+  return static_cast<cudaStream_t>(stream());
+}
 
 inline void check_launch(const char* what) {
   cudaError_t e = cudaGetLastError();
@@ -47,43 +49,74 @@ struct StridedArgs {
   }
 };
 
-__device__ inline bool is_int(DType d) { return d == DType::I32 || d == DType::I64 || d == DType::U8; }
+__device__ inline bool is_int(DType d) {
+  return d == DType::I32 || d == DType::I64 || d == DType::U8;
+}
 
 __device__ inline float load_f32(const StridedArgs& v, int64_t o) {
   switch (v.dtype) {
-    case DType::F32: return static_cast<const float*>(v.data)[o];
-    case DType::F16: return __half2float(static_cast<const __half*>(v.data)[o]);
-    case DType::BF16: return __bfloat162float(static_cast<const __nv_bfloat16*>(v.data)[o]);
-    case DType::I32: return (float)static_cast<const int32_t*>(v.data)[o];
-    case DType::I64: return (float)static_cast<const int64_t*>(v.data)[o];
-    case DType::U8: return (float)static_cast<const uint8_t*>(v.data)[o];
+    case DType::F32:
+      return static_cast<const float*>(v.data)[o];
+    case DType::F16:
+      return __half2float(static_cast<const __half*>(v.data)[o]);
+    case DType::BF16:
+      return __bfloat162float(static_cast<const __nv_bfloat16*>(v.data)[o]);
+    case DType::I32:
+      return (float)static_cast<const int32_t*>(v.data)[o];
+    case DType::I64:
+      return (float)static_cast<const int64_t*>(v.data)[o];
+    case DType::U8:
+      return (float)static_cast<const uint8_t*>(v.data)[o];
   }
   return 0.f;
 }
 __device__ inline void store_f32(const StridedArgs& v, int64_t o, float x) {
   switch (v.dtype) {
-    case DType::F32: static_cast<float*>(v.data)[o] = x; break;
-    case DType::F16: static_cast<__half*>(v.data)[o] = __float2half_rn(x); break;
-    case DType::BF16: static_cast<__nv_bfloat16*>(v.data)[o] = __float2bfloat16_rn(x); break;
-    case DType::I32: static_cast<int32_t*>(v.data)[o] = (int32_t)x; break;
-    case DType::I64: static_cast<int64_t*>(v.data)[o] = (int64_t)x; break;
-    case DType::U8: static_cast<uint8_t*>(v.data)[o] = (uint8_t)x; break;
+    case DType::F32:
+      static_cast<float*>(v.data)[o] = x;
+      break;
+    case DType::F16:
+      static_cast<__half*>(v.data)[o] = __float2half_rn(x);
+      break;
+    case DType::BF16:
+      static_cast<__nv_bfloat16*>(v.data)[o] = __float2bfloat16_rn(x);
+      break;
+    case DType::I32:
+      static_cast<int32_t*>(v.data)[o] = (int32_t)x;
+      break;
+    case DType::I64:
+      static_cast<int64_t*>(v.data)[o] = (int64_t)x;
+      break;
+    case DType::U8:
+      static_cast<uint8_t*>(v.data)[o] = (uint8_t)x;
+      break;
   }
 }
 __device__ inline int64_t load_int(const StridedArgs& v, int64_t o) {
   switch (v.dtype) {
-    case DType::I32: return static_cast<const int32_t*>(v.data)[o];
-    case DType::I64: return static_cast<const int64_t*>(v.data)[o];
-    case DType::U8: return static_cast<const uint8_t*>(v.data)[o];
-    default: return 0;
+    case DType::I32:
+      return static_cast<const int32_t*>(v.data)[o];
+    case DType::I64:
+      return static_cast<const int64_t*>(v.data)[o];
+    case DType::U8:
+      return static_cast<const uint8_t*>(v.data)[o];
+    default:
+      return 0;
   }
 }
 __device__ inline void store_int(const StridedArgs& v, int64_t o, int64_t x) {
   switch (v.dtype) {
-    case DType::I32: static_cast<int32_t*>(v.data)[o] = (int32_t)x; break;
-    case DType::I64: static_cast<int64_t*>(v.data)[o] = x; break;
-    case DType::U8: static_cast<uint8_t*>(v.data)[o] = (uint8_t)x; break;
-    default: break;
+    case DType::I32:
+      static_cast<int32_t*>(v.data)[o] = (int32_t)x;
+      break;
+    case DType::I64:
+      static_cast<int64_t*>(v.data)[o] = x;
+      break;
+    case DType::U8:
+      static_cast<uint8_t*>(v.data)[o] = (uint8_t)x;
+      break;
+    default:
+      break;
   }
 }
 

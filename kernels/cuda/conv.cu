@@ -76,8 +76,8 @@ Geom geom(const TensorView& x, const TensorView& w, const TensorView& out, int64
 
 }  // namespace
 
-void conv1d(const TensorView& x, const TensorView& w, const TensorView& bias, const TensorView& out,
-            const cpu::Conv1dParams& p, const TensorView& residual) {
+void conv1d(const TensorView& x, const TensorView& w, const TensorView& bias, const TensorView& out, const cpu::Conv1dParams& p,
+            const TensorView& residual) {
   int64_t n = out.numel();
   if (n == 0) return;
   conv1d_kernel<<<grid_for(n), 256, 0, current_stream()>>>(x.ptr<float>(), StridedArgs(w), StridedArgs(bias), bias.data != nullptr,
@@ -86,8 +86,7 @@ void conv1d(const TensorView& x, const TensorView& w, const TensorView& bias, co
   check_launch("conv1d");
 }
 
-void conv_transpose1d(const TensorView& x, const TensorView& w, const TensorView& bias, const TensorView& out,
-                      const cpu::Conv1dParams& p) {
+void conv_transpose1d(const TensorView& x, const TensorView& w, const TensorView& bias, const TensorView& out, const cpu::Conv1dParams& p) {
   int64_t n = out.numel();
   if (n == 0) return;
   conv_transpose1d_kernel<<<grid_for(n), 256, 0, current_stream()>>>(x.ptr<float>(), StridedArgs(w), StridedArgs(bias),

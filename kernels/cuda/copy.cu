@@ -11,16 +11,20 @@ namespace {
 __global__ void copy_kernel(StridedArgs src, StridedArgs out, int64_t n) {
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
     int64_t so = src.offset(i), oo = out.offset(i);
-    if (is_int(src.dtype) && is_int(out.dtype)) store_int(out, oo, load_int(src, so));
-    else store_f32(out, oo, load_f32(src, so));
+    if (is_int(src.dtype) && is_int(out.dtype))
+      store_int(out, oo, load_int(src, so));
+    else
+      store_f32(out, oo, load_f32(src, so));
   }
 }
 
 __global__ void fill_kernel(StridedArgs out, int64_t n, double v) {
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
     int64_t oo = out.offset(i);
-    if (is_int(out.dtype)) store_int(out, oo, (int64_t)v);
-    else store_f32(out, oo, (float)v);
+    if (is_int(out.dtype))
+      store_int(out, oo, (int64_t)v);
+    else
+      store_f32(out, oo, (float)v);
   }
 }
 

@@ -54,10 +54,14 @@ Geom coalesce(const TensorView* const* ops, int nops) {
 
 __device__ inline float load_any(const void* p, DType dt, int64_t off) {
   switch (dt) {
-    case DType::F32: return static_cast<const float*>(p)[off];
-    case DType::F16: return __half2float(static_cast<const __half*>(p)[off]);
-    case DType::BF16: return __bfloat162float(static_cast<const __nv_bfloat16*>(p)[off]);
-    default: return 0.0f;
+    case DType::F32:
+      return static_cast<const float*>(p)[off];
+    case DType::F16:
+      return __half2float(static_cast<const __half*>(p)[off]);
+    case DType::BF16:
+      return __bfloat162float(static_cast<const __nv_bfloat16*>(p)[off]);
+    default:
+      return 0.0f;
   }
 }
 
@@ -135,8 +139,10 @@ void launch(const TensorView* const* ops, F f, const char* what) {
   auto aligned = [](const void* q) { return reinterpret_cast<uintptr_t>(q) % 16 == 0; };
   bool vec4 = g.contiguous && aligned(p.out);
   for (int k = 0; k < N; k++) vec4 = vec4 && p.dt[k] == DType::F32 && aligned(p.in[k]);
-  if (vec4) nary_vec4_kernel<N><<<grid_for((n + 3) / 4), 256, 0, current_stream()>>>(p, n, f);
-  else nary_kernel<N><<<grid_for(n), 256, 0, current_stream()>>>(g, p, n, f);
+  if (vec4)
+    nary_vec4_kernel<N><<<grid_for((n + 3) / 4), 256, 0, current_stream()>>>(p, n, f);
+  else
+    nary_kernel<N><<<grid_for(n), 256, 0, current_stream()>>>(g, p, n, f);
   check_launch(what);
 }
 

@@ -14,8 +14,8 @@ __device__ inline int64_t id_at(const void* ids, bool i64, int64_t i) {
   return i64 ? static_cast<const int64_t*>(ids)[i] : static_cast<const int32_t*>(ids)[i];
 }
 
-__global__ void embedding_kernel(const void* w, DType wdt, int64_t wstride, int64_t V, int64_t H, const void* ids, bool i64,
-                                 float* out, unsigned long long* bad) {
+__global__ void embedding_kernel(const void* w, DType wdt, int64_t wstride, int64_t V, int64_t H, const void* ids, bool i64, float* out,
+                                 unsigned long long* bad) {
   int64_t n = blockIdx.x;
   int64_t id = id_at(ids, i64, n);
   if (id < 0 || id >= V) {
@@ -26,9 +26,15 @@ __global__ void embedding_kernel(const void* w, DType wdt, int64_t wstride, int6
   int64_t base = id * wstride;
   for (int64_t j = threadIdx.x; j < H; j += blockDim.x) {
     switch (wdt) {
-      case DType::F16: o[j] = __half2float(static_cast<const __half*>(w)[base + j]); break;
-      case DType::BF16: o[j] = __bfloat162float(static_cast<const __nv_bfloat16*>(w)[base + j]); break;
-      default: o[j] = static_cast<const float*>(w)[base + j]; break;
+      case DType::F16:
+        o[j] = __half2float(static_cast<const __half*>(w)[base + j]);
+        break;
+      case DType::BF16:
+        o[j] = __bfloat162float(static_cast<const __nv_bfloat16*>(w)[base + j]);
+        break;
+      default:
+        o[j] = static_cast<const float*>(w)[base + j];
+        break;
     }
   }
 }

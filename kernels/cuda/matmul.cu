@@ -39,12 +39,17 @@ Operand operand(const TensorView& v, int r_dim, int c_dim, int nbatch) {
 
 __device__ inline float load_raw(const void* data, DType dt, int64_t off) {
   switch (dt) {
-    case DType::F16: return __half2float(static_cast<const __half*>(data)[off]);
-    case DType::BF16: return __bfloat162float(static_cast<const __nv_bfloat16*>(data)[off]);
-    default: return static_cast<const float*>(data)[off];
+    case DType::F16:
+      return __half2float(static_cast<const __half*>(data)[off]);
+    case DType::BF16:
+      return __bfloat162float(static_cast<const __nv_bfloat16*>(data)[off]);
+    default:
+      return static_cast<const float*>(data)[off];
   }
 }
-__device__ inline float round_bf16(float v) { return __bfloat162float(__float2bfloat16_rn(v)); }
+__device__ inline float round_bf16(float v) {
+  return __bfloat162float(__float2bfloat16_rn(v));
+}
 
 __device__ inline int64_t batch_off(const Operand& m, int64_t b) {
   int64_t off = 0;
@@ -63,9 +68,8 @@ constexpr int kF32Tile = 64, kF32K = 16;
 
 // a_kfast / b_kfast: the operand's k stride is the smaller one, so consecutive threads walk k and
 // the global loads coalesce (activations [M,K] and linear weights [N,K] both do).
-__global__ void __launch_bounds__(256) gemm_f32_kernel(Operand A, Operand B, Operand bias, bool has_bias, float* C,
-                                                       int64_t M, int64_t N, int64_t K, int64_t batches, bool a_kfast,
-                                                       bool b_kfast) {
+__global__ void __launch_bounds__(256) gemm_f32_kernel(Operand A, Operand B, Operand bias, bool has_bias, float* C, int64_t M, int64_t N,
+                                                       int64_t K, int64_t batches, bool a_kfast, bool b_kfast) {
   __shared__ float as[kF32K][kF32Tile + 1];
   __shared__ float bs[kF32K][kF32Tile + 1];
   const int tx = threadIdx.x, ty = threadIdx.y, tid = ty * 16 + tx;
@@ -129,16 +133,16 @@ __device__ inline void cp_async16(void* smem, const void* gmem, bool valid) {
   int n = valid ? 16 : 0;  // src-size 0 zero-fills the 16 bytes
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(gmem), "r"(n));
 }
-__device__ inline void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+__device__ inline void cp_async_commit() {
+  asm volatile("cp.async.commit_group;\n" ::);
+}
 template <int N>
 __device__ inline void cp_async_wait() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
 }
 __device__ inline void ldmatrix_x4(unsigned (&r)[4], const void* smem) {
   unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(smem));
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(s));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n" : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(s));
 }
 __device__ inline void mma_bf16(float (&c)[4], const unsigned (&a)[4], unsigned b0, unsigned b1) {
   asm volatile(
@@ -150,8 +154,8 @@ __device__ inline void mma_bf16(float (&c)[4], const unsigned (&a)[4], unsigned 
 
 // 8 warps as 2 (M) x 4 (N); warp tile (BM/2) x 32.
 template <int BM>
-__global__ void __launch_bounds__(256) gemm_bf16_kernel(Bf16Mat A, Bf16Mat Bt, Operand bias, bool has_bias, float* C,
-                                                        int64_t M, int64_t N, int64_t K, int64_t batches) {
+__global__ void __launch_bounds__(256)
+    gemm_bf16_kernel(Bf16Mat A, Bf16Mat Bt, Operand bias, bool has_bias, float* C, int64_t M, int64_t N, int64_t K, int64_t batches) {
   constexpr int WM = BM / 2, MT = WM / 16, NT = 4;
   extern __shared__ __align__(16) unsigned char smem_raw[];
   __nv_bfloat16* sa = reinterpret_cast<__nv_bfloat16*>(smem_raw);
@@ -245,8 +249,7 @@ __global__ void __launch_bounds__(256) gemm_bf16_kernel(Bf16Mat A, Bf16Mat Bt, O
 }
 
 // dst[b][r][c] = bf16(src(b, r, c)) for c < cols, 0 up to ld (so K-tail chunks read zeros).
-__global__ void pack_bf16_kernel(Operand src, __nv_bfloat16* dst, int64_t rows, int64_t cols, int64_t ld,
-                                 int64_t batches) {
+__global__ void pack_bf16_kernel(Operand src, __nv_bfloat16* dst, int64_t rows, int64_t cols, int64_t ld, int64_t batches) {
   const int64_t total = batches * rows * ld;
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total; i += (int64_t)gridDim.x * blockDim.x) {
     int64_t c = i % ld, r = (i / ld) % rows, b = i / (ld * rows);
@@ -270,8 +273,10 @@ __device__ inline void unpack16(const uint4& u, float* f) {
     const T* h = reinterpret_cast<const T*>(&u);
 #pragma unroll
     for (int i = 0; i < 8; i++) {
-      if constexpr (std::is_same<T, __half>::value) f[i] = __half2float(h[i]);
-      else f[i] = __bfloat162float(h[i]);
+      if constexpr (std::is_same<T, __half>::value)
+        f[i] = __half2float(h[i]);
+      else
+        f[i] = __bfloat162float(h[i]);
     }
   }
 }
@@ -282,9 +287,9 @@ constexpr DType dtype_of() {
 }
 
 template <class T, int R>
-__global__ void __launch_bounds__(32 * kGemvWarps) gemv_kernel(const float* x, int64_t xrs, int64_t xcs, const T* w,
-                                                               int64_t wrs, Operand bias, bool has_bias, float* out,
-                                                               int M, int64_t N, int64_t K, bool rnd) {
+__global__ void __launch_bounds__(32 * kGemvWarps)
+    gemv_kernel(const float* x, int64_t xrs, int64_t xcs, const T* w, int64_t wrs, Operand bias, bool has_bias, float* out, int M,
+                int64_t N, int64_t K, bool rnd) {
   constexpr int V = 16 / sizeof(T);
   const int lane = threadIdx.x % 32;
   const int64_t n0 = (blockIdx.x * (int64_t)kGemvWarps + threadIdx.x / 32) * R;
@@ -337,29 +342,30 @@ __global__ void __launch_bounds__(32 * kGemvWarps) gemv_kernel(const float* x, i
     for (int m = 0; m < kGemvMaxM; m++) {
       float s = acc[r][m];
       for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
-      if (lane == 0 && m < M && r < rows)
-        out[m * N + n0 + r] = s + (has_bias ? load_raw(bias.data, bias.dtype, (n0 + r) * bias.cs) : 0.f);
+      if (lane == 0 && m < M && r < rows) out[m * N + n0 + r] = s + (has_bias ? load_raw(bias.data, bias.dtype, (n0 + r) * bias.cs) : 0.f);
     }
 }
 
 // ---------------------------------------------------------------------------------------------
 
-unsigned batch_grid(int64_t batches) { return static_cast<unsigned>(batches > 65535 ? 65535 : batches); }
+unsigned batch_grid(int64_t batches) {
+  return static_cast<unsigned>(batches > 65535 ? 65535 : batches);
+}
 
-void launch_f32(const Operand& a, const Operand& b, const Operand& bias, bool has_bias, float* c, int64_t M,
-                int64_t N, int64_t K, int64_t batches) {
+void launch_f32(const Operand& a, const Operand& b, const Operand& bias, bool has_bias, float* c, int64_t M, int64_t N, int64_t K,
+                int64_t batches) {
   if ((M + kF32Tile - 1) / kF32Tile > 65535) throw std::runtime_error("matmul (CUDA): M too large for the grid");
   dim3 grid(static_cast<unsigned>((N + kF32Tile - 1) / kF32Tile), static_cast<unsigned>((M + kF32Tile - 1) / kF32Tile),
             batch_grid(batches));
   auto mag = [](int64_t s) { return s < 0 ? -s : s; };
-  gemm_f32_kernel<<<grid, dim3(16, 16), 0, current_stream()>>>(a, b, bias, has_bias, c, M, N, K, batches,
-                                                               mag(a.cs) <= mag(a.rs), mag(b.rs) < mag(b.cs));
+  gemm_f32_kernel<<<grid, dim3(16, 16), 0, current_stream()>>>(a, b, bias, has_bias, c, M, N, K, batches, mag(a.cs) <= mag(a.rs),
+                                                               mag(b.rs) < mag(b.cs));
   check_launch("matmul (CUDA fp32)");
 }
 
 template <int BM>
-void launch_bf16_tiles(const Bf16Mat& a, const Bf16Mat& bt, const Operand& bias, bool has_bias, float* c, int64_t M,
-                       int64_t N, int64_t K, int64_t batches) {
+void launch_bf16_tiles(const Bf16Mat& a, const Bf16Mat& bt, const Operand& bias, bool has_bias, float* c, int64_t M, int64_t N, int64_t K,
+                       int64_t batches) {
   constexpr int smem = kStages * (BM + kBN) * kLds * 2;
   static bool configured = false;  // queue thread only
   if (!configured) {
@@ -372,7 +378,9 @@ void launch_bf16_tiles(const Bf16Mat& a, const Bf16Mat& bt, const Operand& bias,
   check_launch("matmul (CUDA bf16 tensor cores)");
 }
 
-int64_t round8(int64_t k) { return (k + 7) / 8 * 8; }
+int64_t round8(int64_t k) {
+  return (k + 7) / 8 * 8;
+}
 
 // Packs a (batches x rows x cols) operand into bf16 scratch rows of round8(cols).
 Bf16Mat pack(const Operand& src, int64_t rows, int64_t cols, int64_t batches, Scratch& s) {
@@ -384,8 +392,8 @@ Bf16Mat pack(const Operand& src, int64_t rows, int64_t cols, int64_t batches, Sc
 }
 
 // a: M x K (rows m), bt: N x K (rows n), as strided operands over `batches`.
-void launch_bf16(const Operand& a, const Operand& bt, const Operand& bias, bool has_bias, float* c, int64_t M,
-                 int64_t N, int64_t K, int64_t batches) {
+void launch_bf16(const Operand& a, const Operand& bt, const Operand& bias, bool has_bias, float* c, int64_t M, int64_t N, int64_t K,
+                 int64_t batches) {
   const int64_t ld = round8(K);
   Scratch sa(size_t(batches * M * ld) * 2, "the bf16 copy of the activations");
   Bf16Mat pa = pack(a, M, K, batches, sa);
@@ -408,24 +416,21 @@ bool gemv_eligible(const TensorView& w, int64_t M) {
 }
 
 template <class T>
-void launch_gemv(const TensorView& x, const TensorView& w, const Operand& bias, bool has_bias, const TensorView& out,
-                 bool rnd) {
+void launch_gemv(const TensorView& x, const TensorView& w, const Operand& bias, bool has_bias, const TensorView& out, bool rnd) {
   const int64_t N = w.shape[0];
   const bool wide = N / (4 * kGemvWarps) >= 2 * sm_count();
   const int64_t per_block = kGemvWarps * (wide ? 4 : 1);
   const unsigned grid = static_cast<unsigned>((N + per_block - 1) / per_block);
   auto kernel = wide ? gemv_kernel<T, 4> : gemv_kernel<T, 1>;
-  kernel<<<grid, 32 * kGemvWarps, 0, current_stream()>>>(x.ptr<const float>(), x.strides[0], x.strides[1],
-                                                         static_cast<const T*>(w.data), w.strides[0], bias, has_bias,
-                                                         out.ptr<float>(), static_cast<int>(x.shape[0]), N,
+  kernel<<<grid, 32 * kGemvWarps, 0, current_stream()>>>(x.ptr<const float>(), x.strides[0], x.strides[1], static_cast<const T*>(w.data),
+                                                         w.strides[0], bias, has_bias, out.ptr<float>(), static_cast<int>(x.shape[0]), N,
                                                          x.shape[1], rnd);
   check_launch("linear (CUDA gemv)");
 }
 
 }  // namespace
 
-void linear(const TensorView& x, const TensorView& w, const TensorView* bias, const TensorView& out,
-            cpu::GemmPrecision precision) {
+void linear(const TensorView& x, const TensorView& w, const TensorView* bias, const TensorView& out, cpu::GemmPrecision precision) {
   const int64_t M = x.shape[0], K = x.shape[1], N = w.shape[0];
   if (M == 0 || N == 0) return;
   Operand bo{};
@@ -437,9 +442,12 @@ void linear(const TensorView& x, const TensorView& w, const TensorView* bias, co
   if (gemv_eligible(w, M)) {
     const bool rnd = precision == cpu::GemmPrecision::BF16;
     switch (w.dtype) {
-      case DType::BF16: return launch_gemv<__nv_bfloat16>(x, w, bo, bias != nullptr, out, rnd);
-      case DType::F16: return launch_gemv<__half>(x, w, bo, bias != nullptr, out, rnd);
-      default: return launch_gemv<float>(x, w, bo, bias != nullptr, out, rnd);
+      case DType::BF16:
+        return launch_gemv<__nv_bfloat16>(x, w, bo, bias != nullptr, out, rnd);
+      case DType::F16:
+        return launch_gemv<__half>(x, w, bo, bias != nullptr, out, rnd);
+      default:
+        return launch_gemv<float>(x, w, bo, bias != nullptr, out, rnd);
     }
   }
   Operand a = operand(x, 0, 1, 0);
@@ -456,10 +464,9 @@ void matmul(const TensorView& a, const TensorView& b, const TensorView& out, cpu
   if (M == 0 || N == 0 || batches == 0) return;
   if (precision == cpu::GemmPrecision::BF16)
     // Bt(n, k) = b(k, n)
-    return launch_bf16(operand(a, nd - 2, nd - 1, nd - 2), operand(b, nd - 1, nd - 2, nd - 2), Operand{}, false,
-                       out.ptr<float>(), M, N, K, batches);
-  launch_f32(operand(a, nd - 2, nd - 1, nd - 2), operand(b, nd - 2, nd - 1, nd - 2), Operand{}, false,
-             out.ptr<float>(), M, N, K, batches);
+    return launch_bf16(operand(a, nd - 2, nd - 1, nd - 2), operand(b, nd - 1, nd - 2, nd - 2), Operand{}, false, out.ptr<float>(), M, N, K,
+                       batches);
+  launch_f32(operand(a, nd - 2, nd - 1, nd - 2), operand(b, nd - 2, nd - 1, nd - 2), Operand{}, false, out.ptr<float>(), M, N, K, batches);
 }
 
 }  // namespace acestep::cuda

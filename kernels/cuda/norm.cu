@@ -8,10 +8,14 @@ namespace {
 
 __device__ inline float param(const void* p, DType dt, int64_t stride, int64_t i) {
   switch (dt) {
-    case DType::F32: return static_cast<const float*>(p)[i * stride];
-    case DType::F16: return __half2float(static_cast<const __half*>(p)[i * stride]);
-    case DType::BF16: return __bfloat162float(static_cast<const __nv_bfloat16*>(p)[i * stride]);
-    default: return 0.0f;
+    case DType::F32:
+      return static_cast<const float*>(p)[i * stride];
+    case DType::F16:
+      return __half2float(static_cast<const __half*>(p)[i * stride]);
+    case DType::BF16:
+      return __bfloat162float(static_cast<const __nv_bfloat16*>(p)[i * stride]);
+    default:
+      return 0.0f;
   }
 }
 
@@ -52,7 +56,9 @@ __global__ void layer_kernel(const float* x, Param w, Param b, float* out, int64
   }
 }
 
-Param as_param(const TensorView& t) { return Param{t.data, t.dtype, t.ndim ? t.strides[0] : 0}; }
+Param as_param(const TensorView& t) {
+  return Param{t.data, t.dtype, t.ndim ? t.strides[0] : 0};
+}
 
 }  // namespace
 
@@ -66,7 +72,8 @@ void rms_norm(const TensorView& x, const TensorView& weight, const TensorView& o
 void layer_norm(const TensorView& x, const TensorView& weight, const TensorView& bias, const TensorView& out, float eps) {
   int64_t d = x.shape[x.ndim - 1], rows = d ? x.numel() / d : 0;
   if (rows == 0) return;
-  layer_kernel<<<(unsigned)rows, 256, 0, current_stream()>>>(x.ptr<const float>(), as_param(weight), as_param(bias), out.ptr<float>(), d, eps);
+  layer_kernel<<<(unsigned)rows, 256, 0, current_stream()>>>(x.ptr<const float>(), as_param(weight), as_param(bias), out.ptr<float>(), d,
+                                                             eps);
   check_launch("layerNorm");
 }
 

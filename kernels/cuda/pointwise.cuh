@@ -15,50 +15,85 @@ using cpu::BinaryOp;
 using cpu::TernaryOp;
 using cpu::UnaryOp;
 
-__device__ inline float silu_d(float x) { return x / __fadd_rn(1.0f, expf(-x)); }
-__device__ inline float sigmoid_d(float x) { return 1.0f / __fadd_rn(1.0f, expf(-x)); }
-__device__ inline float max_d(float a, float b) { return a != a ? a : (b != b ? b : (a > b ? a : b)); }
-__device__ inline float min_d(float a, float b) { return a != a ? a : (b != b ? b : (a < b ? a : b)); }
+__device__ inline float silu_d(float x) {
+  return x / __fadd_rn(1.0f, expf(-x));
+}
+__device__ inline float sigmoid_d(float x) {
+  return 1.0f / __fadd_rn(1.0f, expf(-x));
+}
+__device__ inline float max_d(float a, float b) {
+  return a != a ? a : (b != b ? b : (a > b ? a : b));
+}
+__device__ inline float min_d(float a, float b) {
+  return a != a ? a : (b != b ? b : (a < b ? a : b));
+}
 
 __device__ inline float unary_d(UnaryOp op, float x, float p0, float p1) {
   switch (op) {
-    case UnaryOp::Neg: return -x;
-    case UnaryOp::Exp: return expf(x);
-    case UnaryOp::Log: return logf(x);
-    case UnaryOp::Sqrt: return __fsqrt_rn(x);
-    case UnaryOp::Rsqrt: return __fdiv_rn(1.0f, __fsqrt_rn(x));
-    case UnaryOp::Abs: return fabsf(x);
-    case UnaryOp::Tanh: return tanhf(x);
-    case UnaryOp::Sigmoid: return sigmoid_d(x);
-    case UnaryOp::Silu: return silu_d(x);
-    case UnaryOp::Gelu: return __fmul_rn(__fmul_rn(0.5f, x), __fadd_rn(1.0f, erff(__fmul_rn(x, 0.70710678118654752f))));
+    case UnaryOp::Neg:
+      return -x;
+    case UnaryOp::Exp:
+      return expf(x);
+    case UnaryOp::Log:
+      return logf(x);
+    case UnaryOp::Sqrt:
+      return __fsqrt_rn(x);
+    case UnaryOp::Rsqrt:
+      return __fdiv_rn(1.0f, __fsqrt_rn(x));
+    case UnaryOp::Abs:
+      return fabsf(x);
+    case UnaryOp::Tanh:
+      return tanhf(x);
+    case UnaryOp::Sigmoid:
+      return sigmoid_d(x);
+    case UnaryOp::Silu:
+      return silu_d(x);
+    case UnaryOp::Gelu:
+      return __fmul_rn(__fmul_rn(0.5f, x), __fadd_rn(1.0f, erff(__fmul_rn(x, 0.70710678118654752f))));
     case UnaryOp::GeluTanh: {
       float cube = __fmul_rn(__fmul_rn(__fmul_rn(0.044715f, x), x), x);
       float inner = __fmul_rn(0.79788456080286536f, __fadd_rn(x, cube));
       return __fmul_rn(__fmul_rn(0.5f, x), __fadd_rn(1.0f, tanhf(inner)));
     }
-    case UnaryOp::Softplus: return x > 20.0f ? x : log1pf(expf(x));
-    case UnaryOp::Sin: return sinf(x);
-    case UnaryOp::Cos: return cosf(x);
-    case UnaryOp::Square: return __fmul_rn(x, x);
-    case UnaryOp::Relu: return x != x ? x : (x > 0.0f ? x : 0.0f);
-    case UnaryOp::Affine: return __fadd_rn(__fmul_rn(x, p0), p1);
-    case UnaryOp::Clamp: return min_d(max_d(x, p0), p1);
-    case UnaryOp::DivScalar: return __fdiv_rn(x, p0);
-    default: return x;
+    case UnaryOp::Softplus:
+      return x > 20.0f ? x : log1pf(expf(x));
+    case UnaryOp::Sin:
+      return sinf(x);
+    case UnaryOp::Cos:
+      return cosf(x);
+    case UnaryOp::Square:
+      return __fmul_rn(x, x);
+    case UnaryOp::Relu:
+      return x != x ? x : (x > 0.0f ? x : 0.0f);
+    case UnaryOp::Affine:
+      return __fadd_rn(__fmul_rn(x, p0), p1);
+    case UnaryOp::Clamp:
+      return min_d(max_d(x, p0), p1);
+    case UnaryOp::DivScalar:
+      return __fdiv_rn(x, p0);
+    default:
+      return x;
   }
 }
 
 __device__ inline float binary_d(BinaryOp op, float a, float b) {
   switch (op) {
-    case BinaryOp::Add: return __fadd_rn(a, b);
-    case BinaryOp::Sub: return __fsub_rn(a, b);
-    case BinaryOp::Mul: return __fmul_rn(a, b);
-    case BinaryOp::Div: return __fdiv_rn(a, b);
-    case BinaryOp::Max: return max_d(a, b);
-    case BinaryOp::Min: return min_d(a, b);
-    case BinaryOp::Swiglu: return __fmul_rn(silu_d(a), b);
-    default: return a;
+    case BinaryOp::Add:
+      return __fadd_rn(a, b);
+    case BinaryOp::Sub:
+      return __fsub_rn(a, b);
+    case BinaryOp::Mul:
+      return __fmul_rn(a, b);
+    case BinaryOp::Div:
+      return __fdiv_rn(a, b);
+    case BinaryOp::Max:
+      return max_d(a, b);
+    case BinaryOp::Min:
+      return min_d(a, b);
+    case BinaryOp::Swiglu:
+      return __fmul_rn(silu_d(a), b);
+    default:
+      return a;
   }
 }
 

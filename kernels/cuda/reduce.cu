@@ -49,20 +49,32 @@ __global__ void argmax_rows(const float* x, int32_t* out, int64_t n) {
   float bv = row[0];
   int64_t bi = 0;
   for (int64_t i = threadIdx.x; i < n; i += blockDim.x)
-    if (better(row[i], i, bv, bi)) { bv = row[i]; bi = i; }
+    if (better(row[i], i, bv, bi)) {
+      bv = row[i];
+      bi = i;
+    }
   for (int o = 16; o > 0; o >>= 1) {
     float ov = __shfl_xor_sync(0xffffffffu, bv, o);
     int64_t oi = __shfl_xor_sync(0xffffffffu, bi, o);
-    if (better(ov, oi, bv, bi)) { bv = ov; bi = oi; }
+    if (better(ov, oi, bv, bi)) {
+      bv = ov;
+      bi = oi;
+    }
   }
   __shared__ float sv[32];
   __shared__ int64_t si[32];
   int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  if (lane == 0) { sv[warp] = bv; si[warp] = bi; }
+  if (lane == 0) {
+    sv[warp] = bv;
+    si[warp] = bi;
+  }
   __syncthreads();
   if (threadIdx.x == 0) {
     for (int w = 1; w < (int)(blockDim.x >> 5); w++)
-      if (better(sv[w], si[w], bv, bi)) { bv = sv[w]; bi = si[w]; }
+      if (better(sv[w], si[w], bv, bi)) {
+        bv = sv[w];
+        bi = si[w];
+      }
     out[blockIdx.x] = (int32_t)bi;
   }
 }
@@ -74,7 +86,10 @@ __global__ void argmax_cols(const float* x, int32_t* out, int64_t outer, int64_t
     int64_t bi = 0;
     for (int64_t k = 1; k < n && bv == bv; k++) {
       float v = p[k * inner];
-      if (v > bv || v != v) { bv = v; bi = k; }
+      if (v > bv || v != v) {
+        bv = v;
+        bi = k;
+      }
     }
     out[t] = (int32_t)bi;
   }
@@ -84,15 +99,19 @@ __global__ void argmax_cols(const float* x, int32_t* out, int64_t outer, int64_t
 
 void reduce(const TensorView& x, const TensorView& out, ReduceOp op, int64_t outer, int64_t n, int64_t inner) {
   if (outer * inner == 0) return;
-  if (inner == 1) reduce_rows<<<(unsigned)outer, 256, 0, current_stream()>>>(x.ptr<const float>(), out.ptr<float>(), op, n);
-  else reduce_cols<<<grid_for(outer * inner), 256, 0, current_stream()>>>(x.ptr<const float>(), out.ptr<float>(), op, outer, n, inner);
+  if (inner == 1)
+    reduce_rows<<<(unsigned)outer, 256, 0, current_stream()>>>(x.ptr<const float>(), out.ptr<float>(), op, n);
+  else
+    reduce_cols<<<grid_for(outer * inner), 256, 0, current_stream()>>>(x.ptr<const float>(), out.ptr<float>(), op, outer, n, inner);
   check_launch("reduce");
 }
 
 void argmax(const TensorView& x, const TensorView& out, int64_t outer, int64_t n, int64_t inner) {
   if (outer * inner == 0) return;
-  if (inner == 1) argmax_rows<<<(unsigned)outer, 256, 0, current_stream()>>>(x.ptr<const float>(), out.ptr<int32_t>(), n);
-  else argmax_cols<<<grid_for(outer * inner), 256, 0, current_stream()>>>(x.ptr<const float>(), out.ptr<int32_t>(), outer, n, inner);
+  if (inner == 1)
+    argmax_rows<<<(unsigned)outer, 256, 0, current_stream()>>>(x.ptr<const float>(), out.ptr<int32_t>(), n);
+  else
+    argmax_cols<<<grid_for(outer * inner), 256, 0, current_stream()>>>(x.ptr<const float>(), out.ptr<int32_t>(), outer, n, inner);
   check_launch("argmax");
 }
 

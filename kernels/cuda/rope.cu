@@ -19,9 +19,12 @@ struct RopeArgs {
 
 __device__ inline float load_x(const RopeArgs& a, int64_t off) {
   switch (a.xdt) {
-    case DType::F16: return __half2float(static_cast<const __half*>(a.x)[off]);
-    case DType::BF16: return __bfloat162float(static_cast<const __nv_bfloat16*>(a.x)[off]);
-    default: return static_cast<const float*>(a.x)[off];
+    case DType::F16:
+      return __half2float(static_cast<const __half*>(a.x)[off]);
+    case DType::BF16:
+      return __bfloat162float(static_cast<const __nv_bfloat16*>(a.x)[off]);
+    default:
+      return static_cast<const float*>(a.x)[off];
   }
 }
 

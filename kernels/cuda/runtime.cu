@@ -30,7 +30,9 @@ std::map<int64_t, Graph> g_graphs;
 void check(cudaError_t e, const char* what) {
   if (e != cudaSuccess) throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(e));
 }
-size_t bucket(size_t bytes) { return (bytes + 511) & ~size_t(511); }
+size_t bucket(size_t bytes) {
+  return (bytes + 511) & ~size_t(511);
+}
 // Ends an open capture and discards it. Used when something that cannot be captured arrives
 // mid-capture: an op that failed inside the capture makes the queue skip the cudaGraphEnd that
 // follows, and without this every later kernel would be captured instead of run.
@@ -68,8 +70,8 @@ bool init(std::string* status) {
     return false;
   }
   if (p.major < 8) {
-    *status = "CUDA unavailable: " + std::string(p.name) + " is sm_" + std::to_string(p.major) +
-              std::to_string(p.minor) + "; the kernels need sm_80 or newer";
+    *status = "CUDA unavailable: " + std::string(p.name) + " is sm_" + std::to_string(p.major) + std::to_string(p.minor) +
+              "; the kernels need sm_80 or newer";
     return false;
   }
   g_sms = p.multiProcessorCount;
@@ -117,18 +119,21 @@ void* device_alloc(size_t bytes) {
 
 void device_free(void* p, size_t bytes) {
   std::lock_guard<std::mutex> lk(g_mu);
-  if (g_capturing) g_held.emplace_back(p, bucket(bytes));
-  else g_free.emplace(bucket(bytes), p);
+  if (g_capturing)
+    g_held.emplace_back(p, bucket(bytes));
+  else
+    g_free.emplace(bucket(bytes), p);
 }
 
-void set_oom_handler(void (*handler)(const std::string&)) { g_oom = handler; }
+void set_oom_handler(void (*handler)(const std::string&)) {
+  g_oom = handler;
+}
 
 Scratch::Scratch(size_t bytes, const char* what) : bytes_(bytes) {
   if (bytes == 0) return;
   p_ = device_alloc(bytes);
   if (p_ == nullptr) {
-    std::string msg = std::string("out of memory on cuda: ") + what + " needs " + std::to_string(bytes >> 20) +
-                      " MiB of scratch";
+    std::string msg = std::string("out of memory on cuda: ") + what + " needs " + std::to_string(bytes >> 20) + " MiB of scratch";
     if (g_oom) g_oom(msg);
     throw std::runtime_error(msg);
   }
@@ -151,8 +156,12 @@ void synchronize() {
   no_capture("synchronize");
   check(cudaStreamSynchronize(g_stream), "CUDA kernel");
 }
-void* stream() { return g_stream; }
-int sm_count() { return g_sms; }
+void* stream() {
+  return g_stream;
+}
+int sm_count() {
+  return g_sms;
+}
 
 void graph_begin() {
   if (g_capturing) {

@@ -22,8 +22,8 @@ __global__ void cfg_kernel(const float* c, const float* u, float s, float* o, in
 
 // One thread per (row, previous token); writes are idempotent (computed from the input), so
 // repeated tokens need no coordination. A bad id is reported through *bad.
-__global__ void penalty_kernel(const float* x, const void* prev, bool i64, int64_t B, int64_t L, int64_t V,
-                               float penalty, float* o, unsigned long long* bad) {
+__global__ void penalty_kernel(const float* x, const void* prev, bool i64, int64_t B, int64_t L, int64_t V, float penalty, float* o,
+                               unsigned long long* bad) {
   for (int64_t t = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; t < B * L; t += (int64_t)gridDim.x * blockDim.x) {
     int64_t b = t / L;
     int64_t id = i64 ? static_cast<const int64_t*>(prev)[t] : static_cast<const int32_t*>(prev)[t];
@@ -47,8 +47,8 @@ __global__ void race_kernel(const float* x, int64_t V, uint64_t seed, uint32_t s
   for (int64_t i = threadIdx.x; i < V; i += blockDim.x) {
     float v = row[i];
     if (!(v > -INFINITY)) continue;
-    Philox4 r = philox4x32_10(static_cast<uint32_t>(i), static_cast<uint32_t>(b), step, cpu::kSampleRaceTag,
-                              static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32));
+    Philox4 r = philox4x32_10(static_cast<uint32_t>(i), static_cast<uint32_t>(b), step, cpu::kSampleRaceTag, static_cast<uint32_t>(seed),
+                              static_cast<uint32_t>(seed >> 32));
     double u = r.v[0] * 2.3283064365386963e-10 + 1.1641532182693481e-10;
     double s = static_cast<double>(v) - log(-log(u));
     if (besti < 0 || s > best) {
@@ -109,13 +109,14 @@ void repetition_penalty(const TensorView& logits, const TensorView& prev, float 
   if (dbad == nullptr) throw std::runtime_error("repetitionPenalty: out of device memory");
   copy_h2d(dbad, &none, sizeof(none));
   penalty_kernel<<<grid_for(B * L), 256, 0, current_stream()>>>(logits.ptr<const float>(), prev.data, prev.dtype == DType::I64, B, L, V,
-                                                              penalty, out.ptr<float>(), dbad);
+                                                                penalty, out.ptr<float>(), dbad);
   check_launch("repetitionPenalty");
   copy_d2h(&bad, dbad, sizeof(bad));
   device_free(dbad, sizeof(bad));
   if (bad != none) {
     int64_t t = static_cast<int64_t>(bad), id;
-    if (prev.dtype == DType::I64) copy_d2h(&id, prev.ptr<const int64_t>() + t, sizeof(id));
+    if (prev.dtype == DType::I64)
+      copy_d2h(&id, prev.ptr<const int64_t>() + t, sizeof(id));
     else {
       int32_t id32;
       copy_d2h(&id32, prev.ptr<const int32_t>() + t, sizeof(id32));

@@ -27,7 +27,10 @@ function buildProgram(ctx: CliContext): Command {
     .description('ACE-Step 1.5 music generation: text to music, covers, repaints and LM helpers')
     .version(packageVersion(), '-V, --version')
     .showHelpAfterError('(run with --help for usage)')
-    .addHelpText('after', `\nModels come from --checkpoints DIR or the Hugging Face cache (\`acestep download\` fills it).\n\n${EXIT_CODES_HELP}`)
+    .addHelpText(
+      'after',
+      `\nModels come from --checkpoints DIR or the Hugging Face cache (\`acestep download\` fills it).\n\n${EXIT_CODES_HELP}`,
+    )
     .configureOutput({ writeOut: (s) => void ctx.io.stdout.write(s), writeErr: (s) => void ctx.io.stderr.write(s) })
     .exitOverride();
   for (const c of COMMANDS) c.register(program, ctx);

@@ -45,7 +45,8 @@ export async function openEngine(f: EngineFlags, progress: CliProgress): Promise
   const threads = intFlag(f.threads, '--threads', 1);
   const lmMaxModelLen = intFlag(f.lmMaxModelLen, '--lm-max-model-len', 1);
   const loraScale = f.loraScale === undefined ? 1 : Number(f.loraScale);
-  if (f.loraScale !== undefined && (f.loraScale.trim() === '' || !Number.isFinite(loraScale))) throw new UsageError(`--lora-scale must be a number, got '${f.loraScale}'`);
+  if (f.loraScale !== undefined && (f.loraScale.trim() === '' || !Number.isFinite(loraScale)))
+    throw new UsageError(`--lora-scale must be a number, got '${f.loraScale}'`);
   if (f.loraScale !== undefined && !f.lora) throw new UsageError('--lora-scale needs --lora <path>');
   const { AceStep, setNumThreads } = await import('../index.js');
   if (threads !== undefined) setNumThreads(threads);

@@ -15,7 +15,9 @@ export function addLmSamplingOptions(cmd: Command): void {
 /** LmCallOptions from the parsed flags (seed -1 = the helper's own choice); tokens reported to `progress`. */
 export function lmCallOptions(flags: Record<string, unknown>, progress: CliProgress, label: string): LmCallOptions {
   // The table's ranges, checked before any model is read.
-  resolveParams(Object.fromEntries(Object.entries(pickParams(flags, PARAMS_TABLE)).filter(([k]) => (SAMPLING as readonly string[]).includes(k))));
+  resolveParams(
+    Object.fromEntries(Object.entries(pickParams(flags, PARAMS_TABLE)).filter(([k]) => (SAMPLING as readonly string[]).includes(k))),
+  );
   const o: LmCallOptions = {
     temperature: flags.lmTemperature as number | undefined,
     topK: flags.lmTopK as number | undefined,

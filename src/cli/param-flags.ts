@@ -81,11 +81,24 @@ const EFFECT: Record<string, string> = {
  * the cot_* fields are what the LM filled in, accepted from a params file and ignored.
  */
 export const NOT_FLAGS: ReadonlySet<string> = new Set([
-  'loraId', 'loraScale', 'cotBpm', 'cotKeyscale', 'cotTimesignature', 'cotDuration', 'cotVocalLanguage', 'cotCaption', 'cotLyrics',
+  'loraId',
+  'loraScale',
+  'cotBpm',
+  'cotKeyscale',
+  'cotTimesignature',
+  'cotDuration',
+  'cotVocalLanguage',
+  'cotCaption',
+  'cotLyrics',
 ]);
 
 /** Short spellings kept from earlier versions of the command line. */
-export const FLAG_ALIASES: Readonly<Record<string, string>> = { task: 'taskType', steps: 'inferenceSteps', batch: 'batchSize', format: 'audioFormat' };
+export const FLAG_ALIASES: Readonly<Record<string, string>> = {
+  task: 'taskType',
+  steps: 'inferenceSteps',
+  batch: 'batchSize',
+  format: 'audioFormat',
+};
 
 export const kebab = (camel: string): string => camel.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 
@@ -110,7 +123,14 @@ function placeholder(s: ParamSpec): string {
   return '<text>';
 }
 
-const show = (v: unknown): string => (v === null ? 'none' : typeof v === 'string' ? JSON.stringify(v.length > 40 ? `${v.slice(0, 37)}...` : v) : Array.isArray(v) ? `[${v.join(',')}]` : String(v));
+const show = (v: unknown): string =>
+  v === null
+    ? 'none'
+    : typeof v === 'string'
+      ? JSON.stringify(v.length > 40 ? `${v.slice(0, 37)}...` : v)
+      : Array.isArray(v)
+        ? `[${v.join(',')}]`
+        : String(v);
 
 /** `--help` text of one parameter: its effect, range or forms, and default. */
 export function describeParam(name: string, spec: ParamSpec, dflt: unknown): string {
@@ -132,7 +152,11 @@ export function coerceParam(spec: ParamSpec, v: string | boolean, name: string):
       return spec.choices?.every((c) => typeof c === 'number') && Number.isFinite(Number(v)) ? Number(v) : v;
     case 'list':
       if (name === 'seeds') return v; // upstream's comma-separated string form
-      return v.split(',').map((x) => x.trim()).filter((x) => x !== '').map((x) => (spec.min !== undefined && Number.isFinite(Number(x)) ? Number(x) : x));
+      return v
+        .split(',')
+        .map((x) => x.trim())
+        .filter((x) => x !== '')
+        .map((x) => (spec.min !== undefined && Number.isFinite(Number(x)) ? Number(x) : x));
     default:
       return v;
   }
@@ -159,7 +183,11 @@ export function addParamOptions(cmd: Command, table: Table, only?: readonly stri
   for (const [alias, name] of Object.entries(FLAG_ALIASES)) {
     if (!(name in table.specs) || (only && !only.includes(name))) continue;
     const spec = table.specs[name];
-    cmd.addOption(new Option(`--${alias} ${placeholder(spec)}`, `same as --${kebab(name)}`).argParser((v: string) => coerceParam(spec, v, name)).hideHelp());
+    cmd.addOption(
+      new Option(`--${alias} ${placeholder(spec)}`, `same as --${kebab(name)}`)
+        .argParser((v: string) => coerceParam(spec, v, name))
+        .hideHelp(),
+    );
   }
 }
 

@@ -15,7 +15,7 @@ const MODEL_LABEL: Record<LoadEvent['model'], string> = { dit: 'DiT', 'text-enco
 export function formatBytes(n: number): string {
   const units = ['B', 'kB', 'MB', 'GB', 'TB'];
   let i = 0;
-  while (n >= 1000 && i < units.length - 1) (n /= 1000), i++;
+  while (n >= 1000 && i < units.length - 1) ((n /= 1000), i++);
   return `${n.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
 }
 
@@ -74,7 +74,12 @@ export class CliProgress {
       case 'encode':
         return this.line(`encoding the ${e.what} audio`);
       case 'lm':
-        return this.lmTokens(`LM ${e.phase === 1 ? 'plan (metadata, caption)' : 'audio codes'} item ${e.item + 1}`, `lm${e.phase}.${e.item}`, e.step, e.phase === 2 ? codesTotal : null);
+        return this.lmTokens(
+          `LM ${e.phase === 1 ? 'plan (metadata, caption)' : 'audio codes'} item ${e.item + 1}`,
+          `lm${e.phase}.${e.item}`,
+          e.step,
+          e.phase === 2 ? codesTotal : null,
+        );
       case 'dit':
         return this.update('dit', 'diffusion', 'steps', e.step, e.total);
       case 'vae':
@@ -158,7 +163,10 @@ export class CliProgress {
         : s.total === null
           ? '{label}: {value} {unit}'
           : '{label} |{bar}| {value}/{total} {unit} {duration_formatted}';
-    const bar = new cliProgress.SingleBar({ stream: this.stream as unknown as NodeJS.WritableStream, format, barsize: 30, hideCursor: false, linewrap: false, etaBuffer: 50 }, cliProgress.Presets.shades_classic);
+    const bar = new cliProgress.SingleBar(
+      { stream: this.stream as unknown as NodeJS.WritableStream, format, barsize: 30, hideCursor: false, linewrap: false, etaBuffer: 50 },
+      cliProgress.Presets.shades_classic,
+    );
     bar.start(s.total ?? 1e9, s.value, this.payload(s));
     return bar;
   }

@@ -49,7 +49,11 @@ export class Checkpoint {
         const key = opts.stripPrefix && stored.startsWith(opts.stripPrefix) ? stored.slice(opts.stripPrefix.length) : stored;
         const prev = entries.get(key);
         if (prev) {
-          throw new CheckpointError(`tensor name '${key}' is stored twice (also as '${prev.stored}' in ${prev.file.path})`, file.path, stored);
+          throw new CheckpointError(
+            `tensor name '${key}' is stored twice (also as '${prev.stored}' in ${prev.file.path})`,
+            file.path,
+            stored,
+          );
         }
         entries.set(key, { file, stored });
       };
@@ -119,11 +123,16 @@ export class Checkpoint {
     const e = this.require(name);
     const info = e.file.info(e.stored);
     if (expect.shape && (expect.shape.length !== info.shape.length || expect.shape.some((d, i) => d !== info.shape[i]))) {
-      throw new CheckpointError(`shape [${info.shape.join(', ')}] but the model expects [${expect.shape.join(', ')}]`, e.file.path, e.stored);
+      throw new CheckpointError(
+        `shape [${info.shape.join(', ')}] but the model expects [${expect.shape.join(', ')}]`,
+        e.file.path,
+        e.stored,
+      );
     }
     if (expect.dtype) {
       const allowed = typeof expect.dtype === 'string' ? [expect.dtype] : expect.dtype;
-      if (!allowed.includes(info.dtype)) throw new CheckpointError(`dtype ${info.dtype} but the model expects ${allowed.join(' or ')}`, e.file.path, e.stored);
+      if (!allowed.includes(info.dtype))
+        throw new CheckpointError(`dtype ${info.dtype} but the model expects ${allowed.join(' or ')}`, e.file.path, e.stored);
     }
     return e.file.get(e.stored);
   }

@@ -84,7 +84,9 @@ export function enumList<E extends string>(key: string, allowed: readonly E[], f
     (v) => {
       if (!Array.isArray(v)) return INVALID;
       const bad = v.findIndex((x) => !allowed.includes(x as E));
-      return bad < 0 ? (v as E[]) : new Invalid(`config key '${key}[${bad}]' must be one of ${allowed.join(', ')}, got ${JSON.stringify(v[bad])}`);
+      return bad < 0
+        ? (v as E[])
+        : new Invalid(`config key '${key}[${bad}]' must be one of ${allowed.join(', ')}, got ${JSON.stringify(v[bad])}`);
     },
     fallback,
   );
@@ -94,19 +96,28 @@ export function enumList<E extends string>(key: string, allowed: readonly E[], f
  * Reads every field of `spec` from `json` in table order; `source` (the config.json path) names
  * the file in errors. A default is checked like a value read from the file.
  */
-export function readConfig<S extends Record<string, ConfigField<unknown>>>(json: Record<string, unknown>, spec: S, source: string): ConfigOf<S> {
+export function readConfig<S extends Record<string, ConfigField<unknown>>>(
+  json: Record<string, unknown>,
+  spec: S,
+  source: string,
+): ConfigOf<S> {
   const out: Record<string, unknown> = {};
   for (const [name, f] of Object.entries(spec)) {
     const raw = json[f.key];
     let v: unknown = raw;
     const absent = raw === undefined || raw === null;
     if (absent) {
-      v = typeof f.fallback === 'function' ? (f.fallback as (r: Record<string, unknown>, j: Record<string, unknown>) => unknown)(out, json) : f.fallback;
+      v =
+        typeof f.fallback === 'function'
+          ? (f.fallback as (r: Record<string, unknown>, j: Record<string, unknown>) => unknown)(out, json)
+          : f.fallback;
       if (v === undefined) throw new CheckpointError(`config lacks '${f.key}'`, source);
     }
     const parsed = f.parse(v);
     if (parsed instanceof Invalid) {
-      const why = parsed.message ?? `config key '${f.key}' must be ${f.expected}, got ${JSON.stringify(v)}${absent ? ' (derived: the key is absent)' : ''}`;
+      const why =
+        parsed.message ??
+        `config key '${f.key}' must be ${f.expected}, got ${JSON.stringify(v)}${absent ? ' (derived: the key is absent)' : ''}`;
       throw new CheckpointError(why, source);
     }
     out[name] = parsed;

@@ -5,7 +5,22 @@
 // `.incomplete` part; every blob is checked against the hub's size and hash, and a blob that fails
 // the check (corrupted on disk, or by the transfer) is fetched again.
 import { createHash } from 'node:crypto';
-import { closeSync, copyFileSync, createReadStream, existsSync, lstatSync, mkdirSync, openSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  copyFileSync,
+  createReadStream,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { downloadFile, listFiles, modelInfo, type ListFileEntry } from '@huggingface/hub';
 import { AcestepError } from '../runtime/errors.js';
@@ -104,16 +119,32 @@ interface Ctx {
 }
 
 /** Appends the missing bytes of `want` to `part`; throws on a failed transfer (the part stays). */
-async function fetchInto(ctx: Ctx, repo: string, commit: string, want: Expected, part: string, onBytes: (n: number) => void): Promise<void> {
+async function fetchInto(
+  ctx: Ctx,
+  repo: string,
+  commit: string,
+  want: Expected,
+  part: string,
+  onBytes: (n: number) => void,
+): Promise<void> {
   let have = existsSync(part) ? statSync(part).size : 0;
   if (have > want.size) {
     rmSync(part);
     have = 0;
   }
   if (have === want.size) return;
-  const blob = await downloadFile({ repo, path: want.path, revision: commit, hubUrl: ctx.hubUrl, accessToken: ctx.accessToken, fetch: ctx.fetch, xet: false });
+  const blob = await downloadFile({
+    repo,
+    path: want.path,
+    revision: commit,
+    hubUrl: ctx.hubUrl,
+    accessToken: ctx.accessToken,
+    fetch: ctx.fetch,
+    xet: false,
+  });
   if (!blob) throw new DownloadError(`${repo}: ${want.path} is not on the hub at ${commit}`);
-  if (blob.size !== want.size) throw new DownloadError(`${repo}: ${want.path} is ${blob.size} bytes on the hub, its listing says ${want.size}`);
+  if (blob.size !== want.size)
+    throw new DownloadError(`${repo}: ${want.path} is ${blob.size} bytes on the hub, its listing says ${want.size}`);
   const fd = openSync(part, 'a');
   try {
     const reader = blob.slice(have).stream().getReader();
@@ -136,10 +167,17 @@ async function fetchInto(ctx: Ctx, repo: string, commit: string, want: Expected,
  */
 export async function downloadModels(names: readonly string[], o: DownloadOptions = {}): Promise<DownloadedModel[]> {
   const unknown = names.filter((n) => !(n in OFFICIAL_MODELS));
-  if (unknown.length) throw new DownloadError(`unknown model ${unknown.map((n) => `'${n}'`).join(', ')}; official models: ${Object.keys(OFFICIAL_MODELS).join(', ')}`);
+  if (unknown.length)
+    throw new DownloadError(
+      `unknown model ${unknown.map((n) => `'${n}'`).join(', ')}; official models: ${Object.keys(OFFICIAL_MODELS).join(', ')}`,
+    );
   const cacheDir = o.cacheDir ?? hubCacheDir();
   const token = o.token ?? process.env.HF_TOKEN ?? process.env.HUGGING_FACE_HUB_TOKEN;
-  const ctx: Ctx = { hubUrl: (o.endpoint ?? process.env.HF_ENDPOINT ?? 'https://huggingface.co').replace(/\/+$/, ''), accessToken: token || undefined, fetch: o.fetch };
+  const ctx: Ctx = {
+    hubUrl: (o.endpoint ?? process.env.HF_ENDPOINT ?? 'https://huggingface.co').replace(/\/+$/, ''),
+    accessToken: token || undefined,
+    fetch: o.fetch,
+  };
   const revision = o.revision ?? 'main';
   const retries = o.retries ?? 3;
   const commits = new Map<string, string>();
@@ -156,13 +194,17 @@ export async function downloadModels(names: readonly string[], o: DownloadOption
           const dropped = e instanceof TypeError && (e as Error).message === 'fetch failed';
           if (dropped && attempt < tries) continue;
           const cause = (e as { cause?: { message?: string } }).cause?.message;
-          throw new DownloadError(`${repo}: ${what} failed at ${ctx.hubUrl}: ${(e as Error).message}${cause ? ` (${cause})` : ''}${token ? '' : ' (set HF_TOKEN if the repo needs a login)'}`);
+          throw new DownloadError(
+            `${repo}: ${what} failed at ${ctx.hubUrl}: ${(e as Error).message}${cause ? ` (${cause})` : ''}${token ? '' : ' (set HF_TOKEN if the repo needs a login)'}`,
+          );
         }
       }
     };
     let commit = commits.get(repo);
     if (!commit) {
-      const info = await hub('revision lookup', () => modelInfo({ name: repo, revision, hubUrl: ctx.hubUrl, accessToken: ctx.accessToken, fetch: ctx.fetch, additionalFields: ['sha'] }));
+      const info = await hub('revision lookup', () =>
+        modelInfo({ name: repo, revision, hubUrl: ctx.hubUrl, accessToken: ctx.accessToken, fetch: ctx.fetch, additionalFields: ['sha'] }),
+      );
       commit = String((info as { sha?: string }).sha ?? '');
       if (!/^[0-9a-f]{40}$/.test(commit)) throw new DownloadError(`${repo}: the hub gave no commit for '${revision}'`);
       commits.set(repo, commit);
@@ -170,7 +212,15 @@ export async function downloadModels(names: readonly string[], o: DownloadOption
     const files: Expected[] = [];
     await hub('file listing', async () => {
       files.length = 0; // a retried listing starts over
-      for await (const e of listFiles({ repo, revision: commit, path: path || undefined, recursive: true, hubUrl: ctx.hubUrl, accessToken: ctx.accessToken, fetch: ctx.fetch })) {
+      for await (const e of listFiles({
+        repo,
+        revision: commit,
+        path: path || undefined,
+        recursive: true,
+        hubUrl: ctx.hubUrl,
+        accessToken: ctx.accessToken,
+        fetch: ctx.fetch,
+      })) {
         if (e.type === 'file') files.push(expected(e));
       }
     });
@@ -194,12 +244,14 @@ export async function downloadModels(names: readonly string[], o: DownloadOption
           doneBytes = start + before;
           try {
             // Transfer retries happen here (resuming), not inside hub().
-            await hub(`download of ${f.path}`, () =>
-              fetchInto(ctx, repo, commit!, f, part, (n) => {
-                doneBytes += n;
-                fetchedBytes += n;
-                tell(f.path, 'bytes');
-              }),
+            await hub(
+              `download of ${f.path}`,
+              () =>
+                fetchInto(ctx, repo, commit!, f, part, (n) => {
+                  doneBytes += n;
+                  fetchedBytes += n;
+                  tell(f.path, 'bytes');
+                }),
               0,
             );
           } catch (e) {
@@ -208,7 +260,8 @@ export async function downloadModels(names: readonly string[], o: DownloadOption
           }
           if (await verified(part, f)) break;
           rmSync(part, { force: true }); // wrong bytes: start this file over
-          if (attempt >= retries) throw new DownloadError(`${repo}: ${f.path} does not match the hub's ${f.algo} ${f.etag} after ${attempt + 1} tries`);
+          if (attempt >= retries)
+            throw new DownloadError(`${repo}: ${f.path} does not match the hub's ${f.algo} ${f.etag} after ${attempt + 1} tries`);
         }
         renameSync(part, blob);
       }

@@ -65,7 +65,11 @@ function readHeader(path: string): { header: string; fileSize: number; headerLen
 }
 
 /** Parses and validates a header; exported for the fuzz test. */
-export function parseHeader(path: string, header: string, dataBytes: number): { tensors: Map<string, TensorInfo>; metadata: Record<string, string> } {
+export function parseHeader(
+  path: string,
+  header: string,
+  dataBytes: number,
+): { tensors: Map<string, TensorInfo>; metadata: Record<string, string> } {
   let json: unknown;
   try {
     json = JSON.parse(header);
@@ -86,7 +90,8 @@ export function parseHeader(path: string, header: string, dataBytes: number): { 
       continue;
     }
     const entry = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-    if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) throw new CheckpointError('entry is not an object', path, name);
+    if (entry === null || typeof entry !== 'object' || Array.isArray(entry))
+      throw new CheckpointError('entry is not an object', path, name);
     const fileDtype = entry.dtype;
     if (typeof fileDtype !== 'string' || !(fileDtype in SAFETENSORS_DTYPES)) {
       throw new CheckpointError(`unsupported dtype ${JSON.stringify(fileDtype)}`, path, name);
@@ -106,7 +111,11 @@ export function parseHeader(path: string, header: string, dataBytes: number): { 
     // A product past 2^53 is inexact, but then it cannot equal a byte span that fits the file.
     const numel = (shape as number[]).reduce((a, b) => a * b, 1);
     if (numel * DTYPE_SIZE[dtype] !== end - begin) {
-      throw new CheckpointError(`shape [${shape.join(',')}] of ${fileDtype} needs ${numel * DTYPE_SIZE[dtype]} bytes but data_offsets span ${end - begin}`, path, name);
+      throw new CheckpointError(
+        `shape [${shape.join(',')}] of ${fileDtype} needs ${numel * DTYPE_SIZE[dtype]} bytes but data_offsets span ${end - begin}`,
+        path,
+        name,
+      );
     }
     tensors.set(name, { name, dtype, fileDtype, shape: shape as number[], begin, end });
   }
@@ -186,7 +195,11 @@ export interface RawTensor {
 }
 
 /** The bytes of a safetensors file (header padded to 8 bytes); checks each tensor's byte count. `path` only names errors. */
-export function encodeSafetensors(tensors: Map<string, RawTensor> | Record<string, RawTensor>, metadata?: Record<string, string>, path = '<safetensors>'): Buffer {
+export function encodeSafetensors(
+  tensors: Map<string, RawTensor> | Record<string, RawTensor>,
+  metadata?: Record<string, string>,
+  path = '<safetensors>',
+): Buffer {
   const entries = tensors instanceof Map ? [...tensors.entries()] : Object.entries(tensors);
   const header: Record<string, unknown> = {};
   if (metadata) header.__metadata__ = metadata;
@@ -195,7 +208,8 @@ export function encodeSafetensors(tensors: Map<string, RawTensor> | Record<strin
   for (const [name, t] of entries) {
     if (!(t.dtype in SAFETENSORS_DTYPES)) throw new CheckpointError(`unsupported dtype ${t.dtype}`, path, name);
     const need = t.shape.reduce((a, b) => a * b, 1) * DTYPE_SIZE[SAFETENSORS_DTYPES[t.dtype]];
-    if (t.data.byteLength !== need) throw new CheckpointError(`${t.data.byteLength} bytes do not fill shape [${t.shape.join(',')}] of ${t.dtype}`, path, name);
+    if (t.data.byteLength !== need)
+      throw new CheckpointError(`${t.data.byteLength} bytes do not fill shape [${t.shape.join(',')}] of ${t.dtype}`, path, name);
     header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [off, off + need] };
     off += need;
     blobs.push(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength));
@@ -208,6 +222,10 @@ export function encodeSafetensors(tensors: Map<string, RawTensor> | Record<strin
 }
 
 /** Writes a safetensors file (see `encodeSafetensors`). */
-export function writeSafetensors(path: string, tensors: Map<string, RawTensor> | Record<string, RawTensor>, metadata?: Record<string, string>): void {
+export function writeSafetensors(
+  path: string,
+  tensors: Map<string, RawTensor> | Record<string, RawTensor>,
+  metadata?: Record<string, string>,
+): void {
   writeFileSync(path, encodeSafetensors(tensors, metadata, path));
 }

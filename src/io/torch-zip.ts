@@ -91,7 +91,8 @@ export class ZipArchive {
       cdSize = this.u64(rec + 40);
       cdOffset = this.u64(rec + 48);
     }
-    if (cdOffset + cdSize > b.length) this.fail(`central directory [${cdOffset}, ${cdOffset + cdSize}) runs past the end of the file (${b.length} bytes)`);
+    if (cdOffset + cdSize > b.length)
+      this.fail(`central directory [${cdOffset}, ${cdOffset + cdSize}) runs past the end of the file (${b.length} bytes)`);
     let p = cdOffset;
     for (let i = 0; i < count; i++) {
       if (this.u32(p) !== 0x02014b50) this.fail(`central directory entry ${i} has a bad signature`);
@@ -106,13 +107,13 @@ export class ZipArchive {
       if (p + 46 + nameLen + extraLen > b.length) this.fail(`central directory entry ${i} runs past the end of the file`);
       const name = b.toString('utf8', p + 46, p + 46 + nameLen);
       // ZIP64 extended information: only the fields saturated in the fixed record are present.
-      for (let e = p + 46 + nameLen; e + 4 <= p + 46 + nameLen + extraLen; ) {
+      for (let e = p + 46 + nameLen; e + 4 <= p + 46 + nameLen + extraLen;) {
         const id = this.u16(e);
         const len = this.u16(e + 2);
         if (id === 0x0001) {
           let q = e + 4;
-          if (size === 0xffffffff) (size = this.u64(q)), (q += 8);
-          if (compressedSize === 0xffffffff) (compressedSize = this.u64(q)), (q += 8);
+          if (size === 0xffffffff) ((size = this.u64(q)), (q += 8));
+          if (compressedSize === 0xffffffff) ((compressedSize = this.u64(q)), (q += 8));
           if (localOffset === 0xffffffff) localOffset = this.u64(q);
         }
         e += 4 + len;
@@ -127,12 +128,14 @@ export class ZipArchive {
   read(name: string): Buffer {
     const e = this.entries.get(name);
     if (!e) this.fail('entry not found', name);
-    if (e.method !== 0) this.fail(`entry is compressed (method ${e.method}); only stored entries are supported, as torch.save writes them`, name);
+    if (e.method !== 0)
+      this.fail(`entry is compressed (method ${e.method}); only stored entries are supported, as torch.save writes them`, name);
     if (e.size !== e.compressedSize) this.fail(`stored entry has size ${e.size} but compressed size ${e.compressedSize}`, name);
     const h = e.localOffset;
     if (this.u32(h) !== 0x04034b50) this.fail(`local header at byte ${h} has a bad signature`, name);
     const start = h + 30 + this.u16(h + 26) + this.u16(h + 28);
-    if (start + e.size > this.buf.length) this.fail(`data [${start}, ${start + e.size}) runs past the end of the file (${this.buf.length} bytes)`, name);
+    if (start + e.size > this.buf.length)
+      this.fail(`data [${start}, ${start + e.size}) runs past the end of the file (${this.buf.length} bytes)`, name);
     const data = this.buf.subarray(start, start + e.size);
     if (crc32(data) !== e.crc) this.fail('CRC-32 mismatch (file is corrupt)', name);
     return data;
@@ -163,7 +166,13 @@ type Value = unknown;
 
 /** A short, cycle-safe rendering of a pickled value for error messages. */
 function show(v: Value, depth = 0): string {
-  if (Array.isArray(v)) return depth > 1 ? '(...)' : `(${v.slice(0, 8).map((x) => show(x, depth + 1)).join(', ')}${v.length > 8 ? ', ...' : ''})`;
+  if (Array.isArray(v))
+    return depth > 1
+      ? '(...)'
+      : `(${v
+          .slice(0, 8)
+          .map((x) => show(x, depth + 1))
+          .join(', ')}${v.length > 8 ? ', ...' : ''})`;
   if (v instanceof Map) return `dict(${v.size})`;
   if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}...` : v);
   if (v !== null && typeof v === 'object') return (v as { kind?: string }).kind ?? 'object';
@@ -235,28 +244,49 @@ export function unpickle(path: string, pkl: Uint8Array): Value {
     need(1);
     const op = b[p++];
     switch (op) {
-      case 0x80: need(1); p += 1; break; // PROTO
-      case 0x95: need(8); p += 8; break; // FRAME: a length hint only
-      case 0x2e: { // STOP
+      case 0x80:
+        need(1);
+        p += 1;
+        break; // PROTO
+      case 0x95:
+        need(8);
+        p += 8;
+        break; // FRAME: a length hint only
+      case 0x2e: {
+        // STOP
         const v = pop();
         return v;
       }
-      case 0x63: { // GLOBAL
+      case 0x63: {
+        // GLOBAL
         const module = line();
         stack.push({ kind: 'global', module, name: line() } satisfies Global);
         break;
       }
-      case 0x93: { // STACK_GLOBAL
+      case 0x93: {
+        // STACK_GLOBAL
         const name = pop();
         const module = pop();
         if (typeof name !== 'string' || typeof module !== 'string') fail('STACK_GLOBAL needs two strings');
         stack.push({ kind: 'global', module, name } as Global);
         break;
       }
-      case 0x71: need(1); memo.set(b[p], top()); p += 1; break; // BINPUT
-      case 0x72: need(4); memo.set(b.readUInt32LE(p), top()); p += 4; break; // LONG_BINPUT
-      case 0x94: memo.set(memo.size, top()); break; // MEMOIZE
-      case 0x68: case 0x6a: { // BINGET, LONG_BINGET
+      case 0x71:
+        need(1);
+        memo.set(b[p], top());
+        p += 1;
+        break; // BINPUT
+      case 0x72:
+        need(4);
+        memo.set(b.readUInt32LE(p), top());
+        p += 4;
+        break; // LONG_BINPUT
+      case 0x94:
+        memo.set(memo.size, top());
+        break; // MEMOIZE
+      case 0x68:
+      case 0x6a: {
+        // BINGET, LONG_BINGET
         const n = op === 0x68 ? 1 : 4;
         need(n);
         const idx = n === 1 ? b[p] : b.readUInt32LE(p);
@@ -265,24 +295,82 @@ export function unpickle(path: string, pkl: Uint8Array): Value {
         stack.push(memo.get(idx));
         break;
       }
-      case 0x28: metastack.push(stack.splice(0)); break; // MARK: park the stack
-      case 0x29: stack.push([]); break; // EMPTY_TUPLE
-      case 0x74: stack.push(popMark()); break; // TUPLE
-      case 0x85: stack.push([pop()]); break; // TUPLE1
-      case 0x86: { const y = pop(); stack.push([pop(), y]); break; } // TUPLE2
-      case 0x87: { const z = pop(); const y = pop(); stack.push([pop(), y, z]); break; } // TUPLE3
-      case 0x5d: stack.push([]); break; // EMPTY_LIST
-      case 0x6c: stack.push(popMark()); break; // LIST
-      case 0x61: { const v = pop(); append(top(), [v]); break; } // APPEND
-      case 0x65: { const items = popMark(); append(top(), items); break; } // APPENDS
-      case 0x7d: stack.push(new Map()); break; // EMPTY_DICT
-      case 0x64: { const m = new Map(); setItems(m, popMark()); stack.push(m); break; } // DICT
-      case 0x73: { const v = pop(); const k = pop(); setItems(top(), [k, v]); break; } // SETITEM
-      case 0x75: { const items = popMark(); setItems(top(), items); break; } // SETITEMS
-      case 0x4a: need(4); stack.push(b.readInt32LE(p)); p += 4; break; // BININT
-      case 0x4b: need(1); stack.push(b[p]); p += 1; break; // BININT1
-      case 0x4d: need(2); stack.push(b.readUInt16LE(p)); p += 2; break; // BININT2
-      case 0x8a: { // LONG1: little-endian two's complement of n bytes
+      case 0x28:
+        metastack.push(stack.splice(0));
+        break; // MARK: park the stack
+      case 0x29:
+        stack.push([]);
+        break; // EMPTY_TUPLE
+      case 0x74:
+        stack.push(popMark());
+        break; // TUPLE
+      case 0x85:
+        stack.push([pop()]);
+        break; // TUPLE1
+      case 0x86: {
+        const y = pop();
+        stack.push([pop(), y]);
+        break;
+      } // TUPLE2
+      case 0x87: {
+        const z = pop();
+        const y = pop();
+        stack.push([pop(), y, z]);
+        break;
+      } // TUPLE3
+      case 0x5d:
+        stack.push([]);
+        break; // EMPTY_LIST
+      case 0x6c:
+        stack.push(popMark());
+        break; // LIST
+      case 0x61: {
+        const v = pop();
+        append(top(), [v]);
+        break;
+      } // APPEND
+      case 0x65: {
+        const items = popMark();
+        append(top(), items);
+        break;
+      } // APPENDS
+      case 0x7d:
+        stack.push(new Map());
+        break; // EMPTY_DICT
+      case 0x64: {
+        const m = new Map();
+        setItems(m, popMark());
+        stack.push(m);
+        break;
+      } // DICT
+      case 0x73: {
+        const v = pop();
+        const k = pop();
+        setItems(top(), [k, v]);
+        break;
+      } // SETITEM
+      case 0x75: {
+        const items = popMark();
+        setItems(top(), items);
+        break;
+      } // SETITEMS
+      case 0x4a:
+        need(4);
+        stack.push(b.readInt32LE(p));
+        p += 4;
+        break; // BININT
+      case 0x4b:
+        need(1);
+        stack.push(b[p]);
+        p += 1;
+        break; // BININT1
+      case 0x4d:
+        need(2);
+        stack.push(b.readUInt16LE(p));
+        p += 2;
+        break; // BININT2
+      case 0x8a: {
+        // LONG1: little-endian two's complement of n bytes
         need(1);
         const n = b[p++];
         need(n);
@@ -295,29 +383,79 @@ export function unpickle(path: string, pkl: Uint8Array): Value {
         stack.push(Number(v));
         break;
       }
-      case 0x47: need(8); stack.push(b.readDoubleBE(p)); p += 8; break; // BINFLOAT
-      case 0x58: need(4); { const n = b.readUInt32LE(p); p += 4; stack.push(str(n)); } break; // BINUNICODE
-      case 0x8c: need(1); { const n = b[p]; p += 1; stack.push(str(n)); } break; // SHORT_BINUNICODE
-      case 0x8d: need(8); { const n = Number(b.readBigUInt64LE(p)); p += 8; stack.push(str(n)); } break; // BINUNICODE8
-      case 0x55: need(1); { const n = b[p]; p += 1; stack.push(str(n)); } break; // SHORT_BINSTRING
-      case 0x54: need(4); { const n = b.readUInt32LE(p); p += 4; stack.push(str(n)); } break; // BINSTRING
-      case 0x4e: stack.push(null); break; // NONE
-      case 0x88: stack.push(true); break; // NEWTRUE
-      case 0x89: stack.push(false); break; // NEWFALSE
-      case 0x51: stack.push(persistentLoad(pop(), fail)); break; // BINPERSID
-      case 0x52: { // REDUCE
+      case 0x47:
+        need(8);
+        stack.push(b.readDoubleBE(p));
+        p += 8;
+        break; // BINFLOAT
+      case 0x58:
+        need(4);
+        {
+          const n = b.readUInt32LE(p);
+          p += 4;
+          stack.push(str(n));
+        }
+        break; // BINUNICODE
+      case 0x8c:
+        need(1);
+        {
+          const n = b[p];
+          p += 1;
+          stack.push(str(n));
+        }
+        break; // SHORT_BINUNICODE
+      case 0x8d:
+        need(8);
+        {
+          const n = Number(b.readBigUInt64LE(p));
+          p += 8;
+          stack.push(str(n));
+        }
+        break; // BINUNICODE8
+      case 0x55:
+        need(1);
+        {
+          const n = b[p];
+          p += 1;
+          stack.push(str(n));
+        }
+        break; // SHORT_BINSTRING
+      case 0x54:
+        need(4);
+        {
+          const n = b.readUInt32LE(p);
+          p += 4;
+          stack.push(str(n));
+        }
+        break; // BINSTRING
+      case 0x4e:
+        stack.push(null);
+        break; // NONE
+      case 0x88:
+        stack.push(true);
+        break; // NEWTRUE
+      case 0x89:
+        stack.push(false);
+        break; // NEWFALSE
+      case 0x51:
+        stack.push(persistentLoad(pop(), fail));
+        break; // BINPERSID
+      case 0x52: {
+        // REDUCE
         const args = pop();
         const fn = pop();
         stack.push(reduce(fn, args, fail));
         break;
       }
-      case 0x81: { // NEWOBJ: only OrderedDict-like classes
+      case 0x81: {
+        // NEWOBJ: only OrderedDict-like classes
         const args = pop();
         const cls = pop();
         stack.push(reduce(cls, args, fail));
         break;
       }
-      case 0x62: { // BUILD: state of an OrderedDict/tensor (ignored when empty)
+      case 0x62: {
+        // BUILD: state of an OrderedDict/tensor (ignored when empty)
         const state = pop();
         top();
         const empty = state === null || (state instanceof Map && state.size === 0) || (Array.isArray(state) && state.length === 0);
@@ -366,7 +504,8 @@ function reduce(fn: Value, args: Value, fail: (m: string) => never): Value {
     if (last >= storage.numel) return fail(`tensor reaches element ${last} of a storage of ${storage.numel}`);
     // Expanded (stride-0) views could ask for far more memory than the file holds.
     const numel = shape.reduce((a, d) => a * d, 1);
-    if (numel > storage.numel) return fail(`tensor of ${numel} elements is larger than its storage (${storage.numel}); expanded views are not supported`);
+    if (numel > storage.numel)
+      return fail(`tensor of ${numel} elements is larger than its storage (${storage.numel}); expanded views are not supported`);
     return { kind: 'tensor', storage, offset: offset as number, shape, strides } satisfies TorchTensorRef;
   }
   if (isGlobal(fn, 'torch._utils', '_rebuild_parameter')) {
@@ -410,7 +549,8 @@ export class TorchArchive {
   /** Names of the tensors: '' for an archive holding one bare tensor. */
   get names(): string[] {
     if (isTensorRef(this.object)) return [''];
-    if (this.object instanceof Map) return [...this.object.entries()].filter(([k, v]) => typeof k === 'string' && isTensorRef(v)).map(([k]) => k as string);
+    if (this.object instanceof Map)
+      return [...this.object.entries()].filter(([k, v]) => typeof k === 'string' && isTensorRef(v)).map(([k]) => k as string);
     return [];
   }
 
@@ -418,7 +558,8 @@ export class TorchArchive {
   get(name?: string): Tensor {
     let ref: Value = this.object;
     if (name !== undefined && name !== '') {
-      if (!(this.object instanceof Map) || !this.object.has(name)) throw new CheckpointError('tensor not found in archive', this.path, name);
+      if (!(this.object instanceof Map) || !this.object.has(name))
+        throw new CheckpointError('tensor not found in archive', this.path, name);
       ref = this.object.get(name);
     } else if (!isTensorRef(ref)) {
       const names = this.names;
@@ -438,11 +579,21 @@ export class TorchArchive {
     }
     const numel = ref.shape.reduce((a, d) => a * d, 1);
     const contiguous = ref.strides.every((st, i) => ref.shape[i] === 1 || st === ref.shape.slice(i + 1).reduce((a, d) => a * d, 1));
-    const out = contiguous ? new Uint8Array(bytes.subarray(ref.offset * es, (ref.offset + numel) * es)) : this.gather(ref, bytes, numel, es);
+    const out = contiguous
+      ? new Uint8Array(bytes.subarray(ref.offset * es, (ref.offset + numel) * es))
+      : this.gather(ref, bytes, numel, es);
     const dtype = ref.storage.dtype;
     const buf = out.buffer;
     const arr =
-      dtype === 'f32' ? new Float32Array(buf) : dtype === 'i32' ? new Int32Array(buf) : dtype === 'i64' ? new BigInt64Array(buf) : dtype === 'u8' ? out : new Uint16Array(buf);
+      dtype === 'f32'
+        ? new Float32Array(buf)
+        : dtype === 'i32'
+          ? new Int32Array(buf)
+          : dtype === 'i64'
+            ? new BigInt64Array(buf)
+            : dtype === 'u8'
+              ? out
+              : new Uint16Array(buf);
     return Tensor.fromArray(arr, ref.shape, { dtype, device: 'cpu' });
   }
 
@@ -491,7 +642,8 @@ export function loadSilenceLatent(dir: string): Tensor {
     raw = f.get('silence_latent');
   } else throw new CheckpointError('silence_latent.pt is missing (it is required by the DiT pipeline)', pt);
   using stored = raw;
-  if (stored.ndim !== 3 || stored.shape[0] !== 1) throw new CheckpointError(`shape [${stored.shape.join(', ')}] is not [1, C, T]`, path, 'silence_latent');
+  if (stored.ndim !== 3 || stored.shape[0] !== 1)
+    throw new CheckpointError(`shape [${stored.shape.join(', ')}] is not [1, C, T]`, path, 'silence_latent');
   using f32 = stored.to('f32');
   using view = f32.transpose(1, 2);
   return view.contiguous();

@@ -95,10 +95,16 @@ const ACESTEP_FIELDS = {
 export function parseAceStepConfig(cfg: Record<string, unknown>, path = 'config.json'): AceStepConfig {
   const { useSlidingWindow, slidingWindow, ...c } = readConfig(cfg, ACESTEP_FIELDS, path);
   if (c.numAttentionHeads % c.numKeyValueHeads !== 0) {
-    throw new CheckpointError(`num_attention_heads ${c.numAttentionHeads} is not a multiple of num_key_value_heads ${c.numKeyValueHeads}`, path);
+    throw new CheckpointError(
+      `num_attention_heads ${c.numAttentionHeads} is not a multiple of num_key_value_heads ${c.numKeyValueHeads}`,
+      path,
+    );
   }
   if (c.encoderNumAttentionHeads % c.encoderNumKeyValueHeads !== 0) {
-    throw new CheckpointError(`encoder_num_attention_heads ${c.encoderNumAttentionHeads} is not a multiple of encoder_num_key_value_heads ${c.encoderNumKeyValueHeads}`, path);
+    throw new CheckpointError(
+      `encoder_num_attention_heads ${c.encoderNumAttentionHeads} is not a multiple of encoder_num_key_value_heads ${c.encoderNumKeyValueHeads}`,
+      path,
+    );
   }
   return { ...c, slidingWindow: useSlidingWindow ? slidingWindow : null, isXL: cfg.encoder_hidden_size != null };
 }

@@ -36,7 +36,14 @@ export function rowsWithoutKeys(keyMask: ArrayLike<number>, batch: number, t: nu
 }
 
 /** DecoderLayer.forward with the rows flagged in `rows [B, T]` replaced by the mean of all values. */
-function layerWithUniformRows(layer: DecoderLayer, x: Tensor, rt: RopeTables, window: number | undefined, keyMask: Tensor, rows: Tensor): Tensor {
+function layerWithUniformRows(
+  layer: DecoderLayer,
+  x: Tensor,
+  rt: RopeTables,
+  window: number | undefined,
+  keyMask: Tensor,
+  rows: Tensor,
+): Tensor {
   return tidy(() => {
     const a = layer.attn;
     const [b, t] = x.shape;

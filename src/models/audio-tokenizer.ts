@@ -31,13 +31,15 @@ export function parseAudioCodes(text: string, codebookSize = 64000): number[] {
   for (const m of text.matchAll(CODE_TOKEN)) {
     const gap = text.slice(last, m.index);
     const bad = gap.indexOf(CODE_PREFIX);
-    if (bad >= 0) throw new AudioCodeError(`malformed audio code token at offset ${last + bad}: ${JSON.stringify(gap.slice(bad, bad + 24))}`);
+    if (bad >= 0)
+      throw new AudioCodeError(`malformed audio code token at offset ${last + bad}: ${JSON.stringify(gap.slice(bad, bad + 24))}`);
     codes.push(Math.min(Number(m[1]), codebookSize - 1));
     last = m.index + m[0].length;
   }
   const tail = text.slice(last);
   const bad = tail.indexOf(CODE_PREFIX);
-  if (bad >= 0) throw new AudioCodeError(`malformed audio code token at offset ${last + bad}: ${JSON.stringify(tail.slice(bad, bad + 24))}`);
+  if (bad >= 0)
+    throw new AudioCodeError(`malformed audio code token at offset ${last + bad}: ${JSON.stringify(tail.slice(bad, bad + 24))}`);
   if (codes.length === 0) throw new AudioCodeError('no <|audio_code_N|> tokens in the text');
   return codes;
 }
@@ -47,7 +49,8 @@ export function formatAudioCodes(codes: ArrayLike<number>, codebookSize = 64000)
   let s = '';
   for (let i = 0; i < codes.length; i++) {
     const c = codes[i];
-    if (!Number.isInteger(c) || c < 0 || c >= codebookSize) throw new AudioCodeError(`audio code ${i} is ${c}, outside [0, ${codebookSize})`);
+    if (!Number.isInteger(c) || c < 0 || c >= codebookSize)
+      throw new AudioCodeError(`audio code ${i} is ${c}, outside [0, ${codebookSize})`);
     s += `<|audio_code_${c}|>`;
   }
   return s;
@@ -151,7 +154,8 @@ export class AudioTokenizer {
     device?: Device,
   ) {
     this.device = device = modelDevice(device);
-    if (cfg.fsqNumQuantizers !== 1) throw new ShapeError(`AudioTokenizer: ${cfg.fsqNumQuantizers} residual quantizers; only 1 is supported (the released models use 1)`);
+    if (cfg.fsqNumQuantizers !== 1)
+      throw new ShapeError(`AudioTokenizer: ${cfg.fsqNumQuantizers} residual quantizers; only 1 is supported (the released models use 1)`);
     // A failure part-way frees what was built (the stack is emptied once everything loaded).
     using built = new DisposableStack();
     const h = cfg.encoderHiddenSize;
@@ -181,7 +185,8 @@ export class AudioTokenizer {
    */
   async tokenize(latents: Tensor, silenceLatent: Tensor, mask?: Tensor | ArrayLike<number>): Promise<TokenizeResult> {
     const c = this.cfg.audioAcousticHiddenDim;
-    if (latents.ndim !== 3 || latents.shape[2] !== c) throw new ShapeError(`tokenize: latents must be [B, T, ${c}], got [${latents.shape.join(',')}]`);
+    if (latents.ndim !== 3 || latents.shape[2] !== c)
+      throw new ShapeError(`tokenize: latents must be [B, T, ${c}], got [${latents.shape.join(',')}]`);
     const [b, t] = latents.shape;
     if (t < 1) throw new ShapeError('tokenize: latents have no frames');
     const w = this.window;
@@ -232,7 +237,8 @@ export class AudioTokenizer {
   /** Quantized `[B, T5, H_enc]` -> 25 Hz hints `[B, T5 * window, C]` (not cropped). */
   detokenize(quantized: Tensor): Tensor {
     const h = this.cfg.encoderHiddenSize;
-    if (quantized.ndim !== 3 || quantized.shape[2] !== h) throw new ShapeError(`detokenize: expected [B, T5, ${h}], got [${quantized.shape.join(',')}]`);
+    if (quantized.ndim !== 3 || quantized.shape[2] !== h)
+      throw new ShapeError(`detokenize: expected [B, T5, ${h}], got [${quantized.shape.join(',')}]`);
     const [b, t5] = quantized.shape;
     const w = this.window;
     return tidy(() => {
@@ -247,7 +253,10 @@ export class AudioTokenizer {
    * The handler's code-string path for one item: parse, look up, detokenize, then crop or pad
    * with silence-latent frames to `targetFrames` (when given) -> `[1, frames, C]`.
    */
-  hintsFromCodeString(text: string, opts: { targetFrames?: number; silenceLatent?: Tensor } = {}): { indices: number[]; quantized: Tensor; hints: Tensor } {
+  hintsFromCodeString(
+    text: string,
+    opts: { targetFrames?: number; silenceLatent?: Tensor } = {},
+  ): { indices: number[]; quantized: Tensor; hints: Tensor } {
     const indices = parseAudioCodes(text, this.fsq.codebookSize);
     return tidy(() => {
       const quantized = this.quantizedFromIndices(indices, 1);
@@ -259,7 +268,8 @@ export class AudioTokenizer {
         else {
           const s = opts.silenceLatent;
           const need = target - have;
-          if (!s || s.ndim !== 3 || s.shape[1] < need) throw new ShapeError(`hintsFromCodeString: padding ${have} frames to ${target} needs a silence latent [1, >=${need}, C]`);
+          if (!s || s.ndim !== 3 || s.shape[1] < need)
+            throw new ShapeError(`hintsFromCodeString: padding ${have} frames to ${target} needs a silence latent [1, >=${need}, C]`);
           // Upstream (_prepare_precomputed_lm_hints) appends the first `need` silence frames.
           hints = concat([hints, s.narrow(1, 0, need)], 1);
         }
@@ -269,7 +279,17 @@ export class AudioTokenizer {
   }
 
   dispose(): void {
-    for (const m of [this.acousticProj, this.poolerEmbed, this.pooler, this.projectIn, this.projectOut, this.detokEmbed, this.detokenizer, this.detokOut]) m.dispose();
+    for (const m of [
+      this.acousticProj,
+      this.poolerEmbed,
+      this.pooler,
+      this.projectIn,
+      this.projectOut,
+      this.detokEmbed,
+      this.detokenizer,
+      this.detokOut,
+    ])
+      m.dispose();
     this.poolerSpecial.dispose();
     this.detokSpecial.dispose();
   }

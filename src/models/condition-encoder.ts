@@ -47,7 +47,10 @@ async function hostValues(x: Tensor | ArrayLike<number>): Promise<Float64Array> 
  * `masks[k]` is `[B, len_k]` row-major; returns the permutation into the concatenation and the
  * packed mask (1 on the first sum(mask) positions).
  */
-export function packOrder(masks: { data: ArrayLike<number>; len: number }[], batch: number): { order: Int32Array; mask: Uint8Array; total: number } {
+export function packOrder(
+  masks: { data: ArrayLike<number>; len: number }[],
+  batch: number,
+): { order: Int32Array; mask: Uint8Array; total: number } {
   const total = masks.reduce((s, m) => s + m.len, 0);
   const order = new Int32Array(batch * total);
   const mask = new Uint8Array(batch * total);
@@ -100,10 +103,14 @@ export class ConditionEncoder {
     using built = new DisposableStack();
     const e = w.sub('encoder');
     const h = cfg.encoderHiddenSize;
-    this.textProjector = built.use(new Linear(e.sub('text_projector'), { inFeatures: cfg.textHiddenDim, outFeatures: h, bias: false, device }));
+    this.textProjector = built.use(
+      new Linear(e.sub('text_projector'), { inFeatures: cfg.textHiddenDim, outFeatures: h, bias: false, device }),
+    );
     this.lyricEmbed = built.use(new Linear(e.sub('lyric_encoder.embed_tokens'), { inFeatures: cfg.textHiddenDim, outFeatures: h, device }));
     this.lyricEncoder = built.use(new EncoderStack(e.sub('lyric_encoder'), cfg, cfg.numLyricEncoderHiddenLayers, device));
-    this.timbreEmbed = built.use(new Linear(e.sub('timbre_encoder.embed_tokens'), { inFeatures: cfg.timbreHiddenDim, outFeatures: h, device }));
+    this.timbreEmbed = built.use(
+      new Linear(e.sub('timbre_encoder.embed_tokens'), { inFeatures: cfg.timbreHiddenDim, outFeatures: h, device }),
+    );
     this.timbreEncoder = built.use(new EncoderStack(e.sub('timbre_encoder'), cfg, cfg.numTimbreEncoderHiddenLayers, device));
     this.timbreSpecialToken = cfg.isXL ? built.use(f32Param(e, 'timbre_encoder.special_token', [1, 1, h], device)) : null;
     built.move();
@@ -128,25 +135,35 @@ export class ConditionEncoder {
   async forward(inp: ConditionInputs): Promise<ConditionOutputs> {
     const { textHiddenStates: text, lyricHiddenStates: lyric, referAcoustic: refs } = inp;
     if (text.ndim !== 3 || text.shape[2] !== this.cfg.textHiddenDim) {
-      throw new ShapeError(`ConditionEncoder: text hidden states must be [B, Lt, ${this.cfg.textHiddenDim}], got [${text.shape.join(',')}]`);
+      throw new ShapeError(
+        `ConditionEncoder: text hidden states must be [B, Lt, ${this.cfg.textHiddenDim}], got [${text.shape.join(',')}]`,
+      );
     }
     if (lyric.ndim !== 3 || lyric.shape[2] !== this.cfg.textHiddenDim || lyric.shape[0] !== text.shape[0]) {
-      throw new ShapeError(`ConditionEncoder: lyric hidden states must be [${text.shape[0]}, Ll, ${this.cfg.textHiddenDim}], got [${lyric.shape.join(',')}]`);
+      throw new ShapeError(
+        `ConditionEncoder: lyric hidden states must be [${text.shape[0]}, Ll, ${this.cfg.textHiddenDim}], got [${lyric.shape.join(',')}]`,
+      );
     }
     if (refs.ndim !== 3 || refs.shape[2] !== this.cfg.timbreHiddenDim || refs.shape[0] < 1) {
-      throw new ShapeError(`ConditionEncoder: reference latents must be [N>=1, T, ${this.cfg.timbreHiddenDim}], got [${refs.shape.join(',')}]`);
+      throw new ShapeError(
+        `ConditionEncoder: reference latents must be [N>=1, T, ${this.cfg.timbreHiddenDim}], got [${refs.shape.join(',')}]`,
+      );
     }
     const [batch, lt] = text.shape;
     const ll = lyric.shape[1];
     const textMask = await hostValues(inp.textAttentionMask);
     const lyricMask = await hostValues(inp.lyricAttentionMask);
     const order = await hostValues(inp.referOrder);
-    if (textMask.length !== batch * lt) throw new ShapeError(`ConditionEncoder: text mask has ${textMask.length} values, expected ${batch}x${lt}`);
-    if (lyricMask.length !== batch * ll) throw new ShapeError(`ConditionEncoder: lyric mask has ${lyricMask.length} values, expected ${batch}x${ll}`);
-    if (order.length !== refs.shape[0]) throw new ShapeError(`ConditionEncoder: refer order has ${order.length} entries for ${refs.shape[0]} references`);
+    if (textMask.length !== batch * lt)
+      throw new ShapeError(`ConditionEncoder: text mask has ${textMask.length} values, expected ${batch}x${lt}`);
+    if (lyricMask.length !== batch * ll)
+      throw new ShapeError(`ConditionEncoder: lyric mask has ${lyricMask.length} values, expected ${batch}x${ll}`);
+    if (order.length !== refs.shape[0])
+      throw new ShapeError(`ConditionEncoder: refer order has ${order.length} entries for ${refs.shape[0]} references`);
     const groups: number[][] = Array.from({ length: batch }, () => []);
     order.forEach((b, n) => {
-      if (!Number.isInteger(b) || b < 0 || b >= batch) throw new ShapeError(`ConditionEncoder: reference ${n} belongs to batch item ${b}, outside [0, ${batch})`);
+      if (!Number.isInteger(b) || b < 0 || b >= batch)
+        throw new ShapeError(`ConditionEncoder: reference ${n} belongs to batch item ${b}, outside [0, ${batch})`);
       groups[b].push(n);
     });
     const maxRefs = Math.max(...groups.map((g) => g.length));
@@ -170,8 +187,14 @@ export class ConditionEncoder {
           timbreMask[b * maxRefs + j] = 1;
         }),
       );
-      const timbreUnpack = tap('encoder.timbre_encoder:timbre_embs_unpack', embedding(table, Tensor.fromArray(ids, [batch, maxRefs], { dtype: 'i32', device: dev })));
-      tap('encoder.timbre_encoder:timbre_embs_mask', Tensor.fromArray(Int32Array.from(timbreMask), [batch, maxRefs], { dtype: 'i32', device: dev }));
+      const timbreUnpack = tap(
+        'encoder.timbre_encoder:timbre_embs_unpack',
+        embedding(table, Tensor.fromArray(ids, [batch, maxRefs], { dtype: 'i32', device: dev })),
+      );
+      tap(
+        'encoder.timbre_encoder:timbre_embs_mask',
+        Tensor.fromArray(Int32Array.from(timbreMask), [batch, maxRefs], { dtype: 'i32', device: dev }),
+      );
 
       const packed = packOrder(
         [
@@ -183,7 +206,9 @@ export class ConditionEncoder {
       );
       const all = concat([lyricOut, timbreUnpack, textProj], 1);
       const encoderHiddenStates = gatherRows(all, packed.order, packed.total);
-      const validCounts = Array.from({ length: batch }, (_, b) => packed.mask.subarray(b * packed.total, (b + 1) * packed.total).reduce((s, v) => s + v, 0));
+      const validCounts = Array.from({ length: batch }, (_, b) =>
+        packed.mask.subarray(b * packed.total, (b + 1) * packed.total).reduce((s, v) => s + v, 0),
+      );
       const encoderAttentionMask = Tensor.fromArray(Int32Array.from(packed.mask), [batch, packed.total], { dtype: 'i32', device: dev });
       return { encoderHiddenStates, encoderAttentionMask, validCounts };
     });

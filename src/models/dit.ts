@@ -182,16 +182,40 @@ export class AceStepDiT {
     const c = cfg.audioAcousticHiddenDim;
     this.timeEmbed = built.use(new TimestepEmbedding(d.sub('time_embed'), h, device));
     this.timeEmbedR = built.use(new TimestepEmbedding(d.sub('time_embed_r'), h, device));
-    this.conditionEmbedder = built.use(new Linear(d.sub('condition_embedder'), { inFeatures: cfg.encoderHiddenSize, outFeatures: h, device }));
-    this.layers = Array.from({ length: cfg.numHiddenLayers }, (_, i) => built.use(new DiTLayer(d.sub(`layers.${i}`), cfg, isSlidingLayer(cfg, i) ? cfg.slidingWindow! : undefined, device)));
+    this.conditionEmbedder = built.use(
+      new Linear(d.sub('condition_embedder'), { inFeatures: cfg.encoderHiddenSize, outFeatures: h, device }),
+    );
+    this.layers = Array.from({ length: cfg.numHiddenLayers }, (_, i) =>
+      built.use(new DiTLayer(d.sub(`layers.${i}`), cfg, isSlidingLayer(cfg, i) ? cfg.slidingWindow! : undefined, device)),
+    );
     this.normOut = built.use(new RMSNorm(d.sub('norm_out'), cfg.rmsNormEps, { dim: h, device }));
     this.outTable = built.use(f32Param(d, 'scale_shift_table', [1, 2, h], device));
 
     using inW = d.getShaped('proj_in.1.weight', [h, cfg.inChannels, p]);
-    this.projInW = built.use(tidy(() => place(inW.permute([0, 2, 1]).contiguous().reshape([h, p * cfg.inChannels]), device)));
+    this.projInW = built.use(
+      tidy(() =>
+        place(
+          inW
+            .permute([0, 2, 1])
+            .contiguous()
+            .reshape([h, p * cfg.inChannels]),
+          device,
+        ),
+      ),
+    );
     this.projInB = built.use(f32Param(d, 'proj_in.1.bias', [h], device));
     using outW = d.getShaped('proj_out.1.weight', [h, c, p]);
-    this.projOutW = built.use(tidy(() => place(outW.permute([2, 1, 0]).contiguous().reshape([p * c, h]), device)));
+    this.projOutW = built.use(
+      tidy(() =>
+        place(
+          outW
+            .permute([2, 1, 0])
+            .contiguous()
+            .reshape([p * c, h]),
+          device,
+        ),
+      ),
+    );
     this.projOutB = built.use(
       tidy(() => {
         const b = f32Param(d, 'proj_out.1.bias', [c], device);
@@ -240,7 +264,9 @@ export class AceStepDiT {
     const tr = inp.timestepR ?? inp.timestep;
     if (tr.length !== b) throw new ShapeError(`DiT: ${tr.length} r values for batch ${b}`);
     if (condition.kv.length !== this.layers.length || condition.projected.shape[0] !== b) {
-      throw new ShapeError(`DiT: condition is for batch ${condition.projected.shape[0]} / ${condition.kv.length} layers, the call has batch ${b} / ${this.layers.length} layers`);
+      throw new ShapeError(
+        `DiT: condition is for batch ${condition.projected.shape[0]} / ${condition.kv.length} layers, the call has batch ${b} / ${this.layers.length} layers`,
+      );
     }
     const h = cfg.hiddenSize;
     const p = cfg.patchSize;
@@ -260,7 +286,12 @@ export class AceStepDiT {
       if (s * p !== t) hcat = pad(hcat, 1, 0, s * p - t);
       let hs = tap('decoder.proj_in', this.patchLinear(hcat.reshape([b, s, p * cfg.inChannels])));
 
-      const rope = ropeTables(Array.from({ length: s }, (_, i) => i), cfg.headDim, cfg.ropeTheta, dev);
+      const rope = ropeTables(
+        Array.from({ length: s }, (_, i) => i),
+        cfg.headDim,
+        cfg.ropeTheta,
+        dev,
+      );
       this.layers.forEach((layer, i) => {
         hs = tap(`decoder.layers.${i}`, layer.forward(hs, tproj, rope, condition.kv[i]));
       });
@@ -279,14 +310,20 @@ export class AceStepDiT {
    */
   linearModules(): Map<string, Linear> {
     const m = new Map<string, Linear>();
-    for (const [name, te] of [['time_embed', this.timeEmbed], ['time_embed_r', this.timeEmbedR]] as const) {
+    for (const [name, te] of [
+      ['time_embed', this.timeEmbed],
+      ['time_embed_r', this.timeEmbedR],
+    ] as const) {
       m.set(`${name}.linear_1`, te.linear1);
       m.set(`${name}.linear_2`, te.linear2);
       m.set(`${name}.time_proj`, te.timeProj);
     }
     m.set('condition_embedder', this.conditionEmbedder);
     this.layers.forEach((l, i) => {
-      for (const [name, a] of [['self_attn', l.selfAttn], ['cross_attn', l.crossAttn]] as const) {
+      for (const [name, a] of [
+        ['self_attn', l.selfAttn],
+        ['cross_attn', l.crossAttn],
+      ] as const) {
         for (const p of ['q', 'k', 'v', 'o'] as const) m.set(`layers.${i}.${name}.${p}_proj`, a[p]);
       }
       m.set(`layers.${i}.mlp.gate_proj`, l.mlp.gate);

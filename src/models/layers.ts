@@ -302,7 +302,9 @@ export class Attention {
   constructor(w: Weights, cfg: AttentionConfig) {
     const { numHeads, numKvHeads, headDim, device } = cfg;
     if (!(numHeads > 0 && numKvHeads > 0 && headDim > 0) || numHeads % numKvHeads !== 0) {
-      throw new ShapeError(`Attention ${w.prefix}: ${numHeads} query heads are not a multiple of ${numKvHeads} KV heads (head_dim ${headDim})`);
+      throw new ShapeError(
+        `Attention ${w.prefix}: ${numHeads} query heads are not a multiple of ${numKvHeads} KV heads (head_dim ${headDim})`,
+      );
     }
     this.numHeads = numHeads;
     this.numKvHeads = numKvHeads;
@@ -398,7 +400,11 @@ export class DecoderLayer {
     const hidden = this.inputNorm.dim;
     this.attn = new Attention(w.sub('self_attn'), cfg);
     if (this.attn.q.inFeatures !== hidden) {
-      throw new CheckpointError(`q_proj input ${this.attn.q.inFeatures} does not match hidden size ${hidden}`, w.label, w.full('self_attn.q_proj.weight'));
+      throw new CheckpointError(
+        `q_proj input ${this.attn.q.inFeatures} does not match hidden size ${hidden}`,
+        w.label,
+        w.full('self_attn.q_proj.weight'),
+      );
     }
     this.postNorm = new RMSNorm(w.sub('post_attention_layernorm'), cfg.eps, { dim: hidden, device: cfg.device });
     this.mlp = new MLP(w.sub('mlp'), { hidden, intermediate: cfg.intermediate, device: cfg.device });

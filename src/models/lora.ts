@@ -176,12 +176,15 @@ function parseLoraConfig(cfgPath: string): LoraConfig {
   const cfg = readJson(cfgPath, 'adapter_config.json');
   const type = cfg.peft_type;
   if (typeof type !== 'string') throw new AdapterError('adapter_config.json has no peft_type', cfgPath);
-  if (type.toUpperCase() !== 'LORA') throw new AdapterError(`unknown peft_type ${JSON.stringify(type)} (supported: LORA; LoKr comes as lokr_weights.safetensors)`, cfgPath);
+  if (type.toUpperCase() !== 'LORA')
+    throw new AdapterError(`unknown peft_type ${JSON.stringify(type)} (supported: LORA; LoKr comes as lokr_weights.safetensors)`, cfgPath);
   const r = cfg.r ?? 8;
-  if (!Number.isInteger(r) || (r as number) <= 0) throw new AdapterError(`r must be a positive integer, got ${JSON.stringify(cfg.r)}`, cfgPath);
+  if (!Number.isInteger(r) || (r as number) <= 0)
+    throw new AdapterError(`r must be a positive integer, got ${JSON.stringify(cfg.r)}`, cfgPath);
   // PEFT's default lora_alpha is 8.
   const alpha = cfg.lora_alpha ?? 8;
-  if (typeof alpha !== 'number' || !Number.isFinite(alpha)) throw new AdapterError(`lora_alpha must be a number, got ${JSON.stringify(cfg.lora_alpha)}`, cfgPath);
+  if (typeof alpha !== 'number' || !Number.isFinite(alpha))
+    throw new AdapterError(`lora_alpha must be a number, got ${JSON.stringify(cfg.lora_alpha)}`, cfgPath);
   if (cfg.use_dora === true) throw new AdapterError('DoRA adapters (use_dora) are not supported', cfgPath);
   return {
     r: r as number,
@@ -241,11 +244,19 @@ function buildLora(st: SafetensorsFile, cfg: LoraConfig, modules: Map<string, Li
       const b = st.info(B).shape;
       if (a.length !== 2) throw new AdapterError(`lora_A must be [r, in], found ${shapeStr(a)}`, file, A);
       if (b.length !== 2) throw new AdapterError(`lora_B must be [out, r], found ${shapeStr(b)}`, file, B);
-      if (a[1] !== lin.inFeatures) throw new AdapterError(`shape mismatch: lora_A ${shapeStr(a)} reads ${a[1]} features, '${path}' takes ${lin.inFeatures}`, file, A);
-      if (b[0] !== lin.outFeatures) throw new AdapterError(`shape mismatch: lora_B ${shapeStr(b)} writes ${b[0]} features, '${path}' gives ${lin.outFeatures}`, file, B);
-      if (a[0] !== b[1]) throw new AdapterError(`rank mismatch: lora_A ${shapeStr(a)} has rank ${a[0]}, lora_B ${shapeStr(b)} has rank ${b[1]}`, file, B);
+      if (a[1] !== lin.inFeatures)
+        throw new AdapterError(`shape mismatch: lora_A ${shapeStr(a)} reads ${a[1]} features, '${path}' takes ${lin.inFeatures}`, file, A);
+      if (b[0] !== lin.outFeatures)
+        throw new AdapterError(
+          `shape mismatch: lora_B ${shapeStr(b)} writes ${b[0]} features, '${path}' gives ${lin.outFeatures}`,
+          file,
+          B,
+        );
+      if (a[0] !== b[1])
+        throw new AdapterError(`rank mismatch: lora_A ${shapeStr(a)} has rank ${a[0]}, lora_B ${shapeStr(b)} has rank ${b[1]}`, file, B);
       const r = cfg.rankOf(path) ?? cfg.r;
-      if (a[0] !== r) throw new AdapterError(`rank mismatch: lora_A ${shapeStr(a)} has rank ${a[0]}, adapter_config.json says r=${r}`, file, A);
+      if (a[0] !== r)
+        throw new AdapterError(`rank mismatch: lora_A ${shapeStr(a)} has rank ${a[0]}, adapter_config.json says r=${r}`, file, A);
       const alpha = cfg.alphaOf(path) ?? cfg.alpha;
       const base = cfg.rslora ? alpha / Math.sqrt(r) : alpha / r;
       const dev = lin.weight.device;
@@ -260,7 +271,8 @@ function buildLora(st: SafetensorsFile, cfg: LoraConfig, modules: Map<string, Li
 
 function scalarOf(st: SafetensorsFile, key: string): number {
   const info = st.info(key);
-  if (info.shape.reduce((x, y) => x * y, 1) !== 1) throw new AdapterError(`alpha must be a scalar, found ${shapeStr(info.shape)}`, st.path, key);
+  if (info.shape.reduce((x, y) => x * y, 1) !== 1)
+    throw new AdapterError(`alpha must be a scalar, found ${shapeStr(info.shape)}`, st.path, key);
   return tidy(() => st.get(key).toFloat32Sync()[0]);
 }
 
@@ -275,7 +287,8 @@ function buildLokr(st: SafetensorsFile, modules: Map<string, Linear>): { branche
     if (!m) throw new AdapterError('not a LoKr tensor (expected lycoris_<module>.lokr_w1/_w2[_a|_b] or .alpha)', file, key);
     const path = byFlat.get(m[1]);
     if (!path) throw new AdapterError(`module 'lycoris_${m[1]}' matches no Linear of the DiT decoder`, file, key);
-    if (m[2] === 'lokr_t2') throw new AdapterError('Tucker-decomposed LoKr (lokr_t2) is for convolutions; DiT Linears cannot take it', file, key);
+    if (m[2] === 'lokr_t2')
+      throw new AdapterError('Tucker-decomposed LoKr (lokr_t2) is for convolutions; DiT Linears cannot take it', file, key);
     if (m[2] === 'dora_scale') throw new AdapterError('weight-decomposed LoKr (dora_scale) is not supported', file, key);
     const g = groups.get(path) ?? new Map<string, string>();
     g.set(m[2], key);
@@ -298,12 +311,24 @@ function buildLokr(st: SafetensorsFile, modules: Map<string, Linear>): { branche
           if (s.length !== 2) throw new AdapterError(`lokr_w${n} must be 2-D, found ${shapeStr(s)}`, file, full);
           return ownedF32(st.get(full), dev);
         }
-        if (!ka || !kb) throw new AdapterError(`module '${path}' needs lokr_w${n} or both lokr_w${n}_a and lokr_w${n}_b`, file, ka ?? kb ?? g.values().next().value);
+        if (!ka || !kb)
+          throw new AdapterError(
+            `module '${path}' needs lokr_w${n} or both lokr_w${n}_a and lokr_w${n}_b`,
+            file,
+            ka ?? kb ?? g.values().next().value,
+          );
         const sa = st.info(ka).shape;
         const sb = st.info(kb).shape;
-        if (sa.length !== 2 || sb.length !== 2) throw new AdapterError(`lokr_w${n}_a ${shapeStr(sa)} and lokr_w${n}_b ${shapeStr(sb)} must be 2-D`, file, ka);
-        if (sa[1] !== sb[0]) throw new AdapterError(`rank mismatch: lokr_w${n}_a ${shapeStr(sa)} has rank ${sa[1]}, lokr_w${n}_b ${shapeStr(sb)} has rank ${sb[0]}`, file, kb);
-        if (rank !== undefined && rank !== sb[0]) throw new AdapterError(`rank mismatch: lokr_w1 factors have rank ${rank}, lokr_w2 factors ${sb[0]}`, file, kb);
+        if (sa.length !== 2 || sb.length !== 2)
+          throw new AdapterError(`lokr_w${n}_a ${shapeStr(sa)} and lokr_w${n}_b ${shapeStr(sb)} must be 2-D`, file, ka);
+        if (sa[1] !== sb[0])
+          throw new AdapterError(
+            `rank mismatch: lokr_w${n}_a ${shapeStr(sa)} has rank ${sa[1]}, lokr_w${n}_b ${shapeStr(sb)} has rank ${sb[0]}`,
+            file,
+            kb,
+          );
+        if (rank !== undefined && rank !== sb[0])
+          throw new AdapterError(`rank mismatch: lokr_w1 factors have rank ${rank}, lokr_w2 factors ${sb[0]}`, file, kb);
         rank = sb[0];
         return matmul(ownedF32(st.get(ka), dev), ownedF32(st.get(kb), dev));
       };
@@ -411,7 +436,8 @@ export class AdapterSnapshot {
     for (const [lin, d] of this.deltas) lin.delta = d;
     try {
       const out = fn();
-      if (out instanceof Promise) throw new AdapterError('AdapterSnapshot.run takes a synchronous function (the adapters are in place only while it runs)');
+      if (out instanceof Promise)
+        throw new AdapterError('AdapterSnapshot.run takes a synchronous function (the adapters are in place only while it runs)');
       return out;
     } finally {
       this.deltas.forEach(([lin], i) => (lin.delta = saved[i]));
@@ -457,14 +483,22 @@ export class AdapterManager {
   }
 
   list(): AdapterInfo[] {
-    return [...this.adapters.values()].map((a) => ({ name: a.name, kind: a.kind, file: a.file, scale: a.scale, modules: [...a.branches.keys()].sort(), weightsHash: a.weightsHash }));
+    return [...this.adapters.values()].map((a) => ({
+      name: a.name,
+      kind: a.kind,
+      file: a.file,
+      scale: a.scale,
+      modules: [...a.branches.keys()].sort(),
+      weightsHash: a.weightsHash,
+    }));
   }
 
   /** Loads a PEFT LoRA directory / weights file or a LoKr safetensors; LoKr is detected from the file. */
   loadLora(path: string, opts: LoadAdapterOptions = {}): AdapterInfo {
     this.checkOpen();
     const name = opts.name ?? basename(path);
-    if (this.adapters.has(name)) throw new AdapterError(`an adapter named '${name}' is already loaded; unload it first or pick another name`, path);
+    if (this.adapters.has(name))
+      throw new AdapterError(`an adapter named '${name}' is already loaded; unload it first or pick another name`, path);
     const userScale = opts.scale ?? 1;
     checkScale(userScale, name);
     const where = locate(path);
@@ -481,7 +515,17 @@ export class AdapterManager {
       for (const t of built.owned) t.dispose();
       throw new AdapterError(`cannot read the weights to hash them: ${(e as Error).message}`, where.weights);
     }
-    const adapter: Adapter = { name, kind: where.kind, file: where.weights, weightsHash, branches: built.branches, owned: built.owned, scale: userScale, holders: 0, unloaded: false };
+    const adapter: Adapter = {
+      name,
+      kind: where.kind,
+      file: where.weights,
+      weightsHash,
+      branches: built.branches,
+      owned: built.owned,
+      scale: userScale,
+      holders: 0,
+      unloaded: false,
+    };
     this.adapters.set(name, adapter);
     if (opts.activate ?? true) this.setActiveAdapter(name);
     return this.list().find((a) => a.name === name)!;
@@ -566,14 +610,19 @@ function deltaOf(a: Adapter | undefined, path: string, scale: number): LinearDel
 }
 
 function checkScale(scale: number, name: string): void {
-  if (typeof scale !== 'number' || !(scale >= 0 && scale <= 1)) throw new AdapterError(`scale of adapter '${name}' must be a number in [0, 1], got ${String(scale)}`);
+  if (typeof scale !== 'number' || !(scale >= 0 && scale <= 1))
+    throw new AdapterError(`scale of adapter '${name}' must be a number in [0, 1], got ${String(scale)}`);
 }
 
 /**
  * The pipeline's entry point: `loraPath` / `loraScale` request options become one active adapter
  * named 'default' (nothing is loaded without a path). Returns the manager so the caller can unload.
  */
-export function applyLoraOptions(model: AdaptableModel, opts: { loraPath?: string | null; loraScale?: number }, managerOpts: AdapterManagerOptions = {}): AdapterManager {
+export function applyLoraOptions(
+  model: AdaptableModel,
+  opts: { loraPath?: string | null; loraScale?: number },
+  managerOpts: AdapterManagerOptions = {},
+): AdapterManager {
   const mgr = new AdapterManager(model, managerOpts);
   if (opts.loraPath) mgr.loadLora(opts.loraPath, { name: 'default', scale: opts.loraScale ?? 1 });
   return mgr;

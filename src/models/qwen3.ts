@@ -2,17 +2,7 @@
 // Qwen3-Embedding text encoder (final-norm hidden states, causal, no attention mask), the bare
 // `embed_tokens` lookup used for lyrics (UPSTREAM.md: Lyrics), and the 5 Hz LM (causal LM with tied
 // or separate lm_head, KV cache, batched left-padded prompts). Every size comes from config.json.
-import {
-  embedding,
-  linear,
-  ropeTables,
-  tap,
-  tidy,
-  Tensor,
-  DisposableStack,
-  ShapeError,
-  type Device,
-} from '../runtime/index.js';
+import { embedding, linear, ropeTables, tap, tidy, Tensor, DisposableStack, ShapeError, type Device } from '../runtime/index.js';
 import { CheckpointError } from '../io/errors.js';
 import { flag, posInt, posNumber, readConfig } from '../io/config-fields.js';
 import { DecoderLayer, modelDevice, openModelDir, place, RMSNorm, type LayerCache, type Weights } from './layers.js';
@@ -200,7 +190,8 @@ export class Qwen3Model {
     const start = cache?.length ?? 0;
     if (cache) {
       if (cache.batch !== b) throw new ShapeError(`Qwen3Model: ids batch ${b} does not match the KV cache batch ${cache.batch}`);
-      if (start + t > cache.maxLen) throw new ShapeError(`Qwen3Model: ${start} cached + ${t} new tokens exceed the KV cache (${cache.maxLen})`);
+      if (start + t > cache.maxLen)
+        throw new ShapeError(`Qwen3Model: ${start} cached + ${t} new tokens exceed the KV cache (${cache.maxLen})`);
     }
     if (opts.keyMask && (opts.keyMask.ndim !== 2 || opts.keyMask.shape[0] !== b || opts.keyMask.shape[1] !== start + t)) {
       throw new ShapeError(`Qwen3Model: keyMask must be [${b}, ${start + t}] (all attended slots), got [${opts.keyMask.shape.join(',')}]`);
@@ -260,4 +251,3 @@ export class Qwen3Model {
     for (const l of this.layers) l.dispose();
   }
 }
-

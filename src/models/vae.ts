@@ -6,7 +6,21 @@ import { modelDevice, openModelDir, type Weights } from './layers.js';
 import { CheckpointError } from '../io/errors.js';
 import { intList, posInt, readConfig } from '../io/config-fields.js';
 import { AcestepError, ShapeError } from '../runtime/errors.js';
-import { add, addScalar, conv1d, convTranspose1d, mul, randn, snake, softplus, tap, tidy, DisposableStack, Tensor, type Device } from '../runtime/index.js';
+import {
+  add,
+  addScalar,
+  conv1d,
+  convTranspose1d,
+  mul,
+  randn,
+  snake,
+  softplus,
+  tap,
+  tidy,
+  DisposableStack,
+  Tensor,
+  type Device,
+} from '../runtime/index.js';
 
 export interface VaeConfig {
   audioChannels: number;
@@ -63,13 +77,16 @@ export function hopLength(cfg: VaeConfig): number {
  */
 function loadConvWeight(w: Weights, name: string, shape: number[], device: Device): Tensor {
   if (w.has(`${name}.weight`)) return Tensor.fromArray(hostValues(w, `${name}.weight`, shape), shape, { device });
-  let gName = `${name}.weight_g`, vName = `${name}.weight_v`;
+  let gName = `${name}.weight_g`,
+    vName = `${name}.weight_v`;
   if (!w.has(gName) && w.has(`${name}.parametrizations.weight.original0`)) {
     gName = `${name}.parametrizations.weight.original0`;
     vName = `${name}.parametrizations.weight.original1`;
   }
-  if (!w.has(gName) || !w.has(vName)) throw new CheckpointError('missing conv weight (weight, or weight_g + weight_v)', w.label, w.full(`${name}.weight_v`));
-  const rows = shape[0], per = shape[1] * shape[2];
+  if (!w.has(gName) || !w.has(vName))
+    throw new CheckpointError('missing conv weight (weight, or weight_g + weight_v)', w.label, w.full(`${name}.weight_v`));
+  const rows = shape[0],
+    per = shape[1] * shape[2];
   const g = hostValues(w, gName, [rows, 1, 1]);
   const v = hostValues(w, vName, shape);
   const out = new Float32Array(v.length);
@@ -100,8 +117,15 @@ class Conv {
     readonly transposed: boolean,
   ) {}
 
-  static load(src: Weights, name: string, cin: number, cout: number, k: number, device: Device,
-    opts: { stride?: number; padding?: number; dilation?: number; transposed?: boolean; bias?: boolean } = {}): Conv {
+  static load(
+    src: Weights,
+    name: string,
+    cin: number,
+    cout: number,
+    k: number,
+    device: Device,
+    opts: { stride?: number; padding?: number; dilation?: number; transposed?: boolean; bias?: boolean } = {},
+  ): Conv {
     const transposed = opts.transposed ?? false;
     const w = loadConvWeight(src, name, transposed ? [cin, cout, k] : [cout, cin, k], device);
     const b = opts.bias === false ? null : loadVector(src, `${name}.bias`, [cout], device);
@@ -247,11 +271,16 @@ export interface DecodeTile {
 }
 
 /** Window i of an overlap-discard tiling: the core it keeps and the window it decodes. */
-export function tileWindows(length: number, stride: number, overlap: number): { coreStart: number; coreEnd: number; winStart: number; winEnd: number }[] {
+export function tileWindows(
+  length: number,
+  stride: number,
+  overlap: number,
+): { coreStart: number; coreEnd: number; winStart: number; winEnd: number }[] {
   const n = Math.ceil(length / stride);
   const out = [];
   for (let i = 0; i < n; i++) {
-    const coreStart = i * stride, coreEnd = Math.min(coreStart + stride, length);
+    const coreStart = i * stride,
+      coreEnd = Math.min(coreStart + stride, length);
     out.push({ coreStart, coreEnd, winStart: Math.max(0, coreStart - overlap), winEnd: Math.min(length, coreEnd + overlap) });
   }
   return out;
@@ -259,7 +288,8 @@ export function tileWindows(length: number, stride: number, overlap: number): { 
 
 /** Python's round(): halves go to the even neighbour. */
 function roundHalfEven(x: number): number {
-  const f = Math.floor(x), d = x - f;
+  const f = Math.floor(x),
+    d = x - f;
   if (d > 0.5) return f + 1;
   if (d < 0.5) return f;
   return f % 2 === 0 ? f : f + 1;
@@ -296,7 +326,9 @@ export class OobleckVae {
     using loaded = new DisposableStack();
     const h = cfg.encoderHiddenSize;
     const encBlocks: Block[] = ratios.map((s, i) => {
-      const cin = h * mult[i], cout = h * mult[i + 1], p = `encoder.block.${i}`;
+      const cin = h * mult[i],
+        cout = h * mult[i + 1],
+        p = `encoder.block.${i}`;
       return {
         res: [1, 3, 9].map((d, j) => loaded.use(ResidualUnit.load(src, `${p}.res_unit${j + 1}`, cin, d, device))),
         snake: loaded.use(Snake.load(src, `${p}.snake1`, cin, device)),
@@ -314,12 +346,18 @@ export class OobleckVae {
     if (h !== 2 * cfg.decoderInputChannels) {
       throw new CheckpointError(`encoder_hidden_size ${h} must be twice decoder_input_channels ${cfg.decoderInputChannels}`, src.label);
     }
-    const c = cfg.decoderChannels, up = [...ratios].reverse(), L = mult.length;
+    const c = cfg.decoderChannels,
+      up = [...ratios].reverse(),
+      L = mult.length;
     const decBlocks: Block[] = up.map((s, i) => {
-      const cin = c * mult[L - i - 1], cout = c * mult[L - i - 2], p = `decoder.block.${i}`;
+      const cin = c * mult[L - i - 1],
+        cout = c * mult[L - i - 2],
+        p = `decoder.block.${i}`;
       return {
         snake: loaded.use(Snake.load(src, `${p}.snake1`, cin, device)),
-        conv: loaded.use(Conv.load(src, `${p}.conv_t1`, cin, cout, 2 * s, device, { stride: s, padding: Math.ceil(s / 2), transposed: true })),
+        conv: loaded.use(
+          Conv.load(src, `${p}.conv_t1`, cin, cout, 2 * s, device, { stride: s, padding: Math.ceil(s / 2), transposed: true }),
+        ),
         res: [1, 3, 9].map((d, j) => loaded.use(ResidualUnit.load(src, `${p}.res_unit${j + 1}`, cout, d, device))),
       };
     });
@@ -352,7 +390,10 @@ export class OobleckVae {
         tap(`decoder.block.${i}`, x);
       });
       x = step(x, (t) => this.dec.snake.forward(t));
-      return tap('decoder.conv2', step(x, (t) => this.dec.conv2.forward(t)));
+      return tap(
+        'decoder.conv2',
+        step(x, (t) => this.dec.conv2.forward(t)),
+      );
     });
   }
 
@@ -372,7 +413,10 @@ export class OobleckVae {
         tap(`encoder.block.${i}`, x);
       });
       x = step(x, (t) => this.enc.snake.forward(t));
-      return tap('encoder.conv2', step(x, (t) => this.enc.conv2.forward(t)));
+      return tap(
+        'encoder.conv2',
+        step(x, (t) => this.enc.conv2.forward(t)),
+      );
     });
   }
 
@@ -458,7 +502,10 @@ export class OobleckVae {
       const audio = this.decode(zw);
       const trimStart = (t.coreStart - t.winStart) * this.hop;
       const core = audio.narrow(2, trimStart, (t.coreEnd - t.coreStart) * this.hop);
-      out.narrow(0, t.item, 1).narrow(2, t.coreStart * this.hop, core.shape[2]).assign(core);
+      out
+        .narrow(0, t.item, 1)
+        .narrow(2, t.coreStart * this.hop, core.shape[2])
+        .assign(core);
     });
   }
 

@@ -4,7 +4,16 @@
 // `<root>/acestep-5Hz-lm-*` (the 5 Hz LM + tokenizer). Without a root, the same folders are looked up
 // in the Hugging Face cache (src/io/hub-cache.ts). dispose() frees every native tensor.
 import { existsSync, statSync } from 'node:fs';
-import { BACKEND_CHOICES, resolveBackend, resolvePrecision, type BackendChoice, type Device, type MatmulPrecision, type PrecisionChoice, type Tensor } from '../runtime/index.js';
+import {
+  BACKEND_CHOICES,
+  resolveBackend,
+  resolvePrecision,
+  type BackendChoice,
+  type Device,
+  type MatmulPrecision,
+  type PrecisionChoice,
+  type Tensor,
+} from '../runtime/index.js';
 import { CheckpointError } from '../io/errors.js';
 import { checkpointSource, type CheckpointSource } from '../io/hub-cache.js';
 import { loadSilenceLatent } from '../io/torch-zip.js';
@@ -22,7 +31,14 @@ import type { SamplerVariant } from './diffusion/sampler.js';
 import { ParamError } from './params.js';
 
 /** DiT folders tried in this order when none is named. */
-export const DIT_MODEL_NAMES = ['acestep-v15-turbo', 'acestep-v15-xl-turbo', 'acestep-v15-sft', 'acestep-v15-base', 'acestep-v15-xl-sft', 'acestep-v15-xl-base'];
+export const DIT_MODEL_NAMES = [
+  'acestep-v15-turbo',
+  'acestep-v15-xl-turbo',
+  'acestep-v15-sft',
+  'acestep-v15-base',
+  'acestep-v15-xl-sft',
+  'acestep-v15-xl-base',
+];
 /** LM folders tried in this order when none is named (upstream's default is the 1.7B). */
 export const LM_MODEL_NAMES = ['acestep-5Hz-lm-1.7B', 'acestep-5Hz-lm-0.6B', 'acestep-5Hz-lm-4B'];
 export const TEXT_ENCODER_NAME = 'Qwen3-Embedding-0.6B';
@@ -113,23 +129,29 @@ export class AceStep {
     this.onLoad = opts.onLoad ?? (() => {});
     this.lmHint = src.hint(LM_MODEL_NAMES);
     this.lmMaxModelLen = opts.lmMaxModelLen ?? 4096;
-    if (!Number.isInteger(this.lmMaxModelLen) || this.lmMaxModelLen < 256) throw new ParamError('lmMaxModelLen', `must be an integer >= 256, got ${opts.lmMaxModelLen}`);
-    if (opts.device !== undefined && !BACKEND_CHOICES.includes(opts.device)) throw new ParamError('device', `must be one of ${BACKEND_CHOICES.join(', ')}, got ${JSON.stringify(opts.device)}`);
+    if (!Number.isInteger(this.lmMaxModelLen) || this.lmMaxModelLen < 256)
+      throw new ParamError('lmMaxModelLen', `must be an integer >= 256, got ${opts.lmMaxModelLen}`);
+    if (opts.device !== undefined && !BACKEND_CHOICES.includes(opts.device))
+      throw new ParamError('device', `must be one of ${BACKEND_CHOICES.join(', ')}, got ${JSON.stringify(opts.device)}`);
     this.device = resolveBackend(opts.device ?? 'auto');
     const precision = opts.precision ?? 'auto';
-    if (precision !== 'fp32' && precision !== 'bf16' && precision !== 'auto') throw new ParamError('precision', `must be 'fp32', 'bf16' or 'auto', got '${String(precision)}'`);
+    if (precision !== 'fp32' && precision !== 'bf16' && precision !== 'auto')
+      throw new ParamError('precision', `must be 'fp32', 'bf16' or 'auto', got '${String(precision)}'`);
     this.precision = resolvePrecision(precision, this.device);
     this.ditDir = pick(src, opts.ditModel, DIT_MODEL_NAMES.concat(src.names().filter((n) => n.startsWith('acestep-v15'))), 'DiT');
     const teDir = pick(src, undefined, [TEXT_ENCODER_NAME], 'text encoder');
     const vaeDir = pick(src, undefined, [VAE_NAME], 'VAE');
-    this.lmDir = opts.lmModel === null ? null : (() => {
-      try {
-        return pick(src, opts.lmModel, LM_MODEL_NAMES.concat(src.names().filter((n) => n.startsWith('acestep-5Hz-lm'))), 'LM');
-      } catch (e) {
-        if (opts.lmModel !== undefined) throw e;
-        return null;
-      }
-    })();
+    this.lmDir =
+      opts.lmModel === null
+        ? null
+        : (() => {
+            try {
+              return pick(src, opts.lmModel, LM_MODEL_NAMES.concat(src.names().filter((n) => n.startsWith('acestep-5Hz-lm'))), 'LM');
+            } catch (e) {
+              if (opts.lmModel !== undefined) throw e;
+              return null;
+            }
+          })();
 
     const made: { dispose(): void }[] = [];
     const keep = <T extends { dispose(): void }>(m: T): T => {
@@ -146,13 +168,18 @@ export class AceStep {
         this.dit = keep(new AceStepDiT(weights, config, dev));
         this.conditionEncoder = keep(new ConditionEncoder(weights, config, dev));
         this.audioTokenizer = keep(new AudioTokenizer(weights, config, dev));
-        this.nullConditionEmb = this.variant === 'turbo' ? null : keep(f32Param(weights, 'null_condition_emb', [1, 1, config.encoderHiddenSize], dev));
+        this.nullConditionEmb =
+          this.variant === 'turbo' ? null : keep(f32Param(weights, 'null_condition_emb', [1, 1, config.encoderHiddenSize], dev));
       } finally {
         ckpt.dispose();
       }
       this.silenceLatent = keep(loadSilenceLatent(this.ditDir));
       if (this.silenceLatent.shape[2] !== config.audioAcousticHiddenDim) {
-        throw new CheckpointError(`silence latent has ${this.silenceLatent.shape[2]} channels, the DiT uses ${config.audioAcousticHiddenDim}`, this.ditDir, 'silence_latent');
+        throw new CheckpointError(
+          `silence latent has ${this.silenceLatent.shape[2]} channels, the DiT uses ${config.audioAcousticHiddenDim}`,
+          this.ditDir,
+          'silence_latent',
+        );
       }
       this.onLoad({ model: 'dit', dir: this.ditDir, done: true });
       this.onLoad({ model: 'text-encoder', dir: teDir, done: false });
@@ -160,16 +187,24 @@ export class AceStep {
       this.textTokenizer = TextTokenizer.load(teDir);
       this.onLoad({ model: 'text-encoder', dir: teDir, done: true });
       if (this.textEncoder.config.hiddenSize !== config.textHiddenDim) {
-        throw new CheckpointError(`text encoder width ${this.textEncoder.config.hiddenSize} differs from the DiT's text_hidden_dim ${config.textHiddenDim}`, teDir);
+        throw new CheckpointError(
+          `text encoder width ${this.textEncoder.config.hiddenSize} differs from the DiT's text_hidden_dim ${config.textHiddenDim}`,
+          teDir,
+        );
       }
       this.onLoad({ model: 'vae', dir: vaeDir, done: false });
       this.vae = keep(OobleckVae.load(vaeDir, { device: dev }));
       this.onLoad({ model: 'vae', dir: vaeDir, done: true });
       if (this.vae.latentChannels !== config.audioAcousticHiddenDim) {
-        throw new CheckpointError(`VAE latent channels ${this.vae.latentChannels} differ from the DiT's ${config.audioAcousticHiddenDim}`, vaeDir);
+        throw new CheckpointError(
+          `VAE latent channels ${this.vae.latentChannels} differ from the DiT's ${config.audioAcousticHiddenDim}`,
+          vaeDir,
+        );
       }
       for (const m of [this.dit, this.conditionEncoder, this.textEncoder]) setPrecision(m, this.precision);
-      this.adapters = keep(applyLoraOptions(this.dit, { loraPath: opts.loraPath, loraScale: opts.loraScale }, { checkAlive: () => this.checkAlive() }));
+      this.adapters = keep(
+        applyLoraOptions(this.dit, { loraPath: opts.loraPath, loraScale: opts.loraScale }, { checkAlive: () => this.checkAlive() }),
+      );
     } catch (e) {
       for (const m of made) m.dispose();
       throw e;
@@ -236,7 +271,16 @@ export class AceStep {
     if (this.disposed) return;
     this.disposed = true;
     this.adapters.dispose();
-    for (const m of [this.dit, this.conditionEncoder, this.audioTokenizer, this.silenceLatent, this.nullConditionEmb, this.textEncoder, this.vae]) m?.dispose();
+    for (const m of [
+      this.dit,
+      this.conditionEncoder,
+      this.audioTokenizer,
+      this.silenceLatent,
+      this.nullConditionEmb,
+      this.textEncoder,
+      this.vae,
+    ])
+      m?.dispose();
     this.lm?.model.dispose();
     this.lm = null;
   }

@@ -100,7 +100,14 @@ export async function generateMusic(
     if (e instanceof ParamError) throw e;
     timeCosts.pipeline_total_time = seconds(t0);
     const err = e as Error & { code?: string };
-    return { success: false, error: err.message ?? String(e), errorCode: typeof err.code === 'string' ? err.code : null, statusMessage: `generation failed: ${err.message}`, audios: [], extraOutputs: extra };
+    return {
+      success: false,
+      error: err.message ?? String(e),
+      errorCode: typeof err.code === 'string' ? err.code : null,
+      statusMessage: `generation failed: ${err.message}`,
+      audios: [],
+      extraOutputs: extra,
+    };
   } finally {
     adapters.release();
   }
@@ -113,10 +120,15 @@ export async function generateMusic(
  */
 function fitToEngine(engine: AceStep, p: GenerationParams, warnings: string[]): GenerationParams {
   if (engine.variant !== 'turbo' && p.timesteps !== null && p.timesteps.length < 2) {
-    throw new ParamError('timesteps', `the ${engine.variant} model needs at least two values (one step, e.g. [1, 0]), got ${JSON.stringify(p.timesteps)}`);
+    throw new ParamError(
+      'timesteps',
+      `the ${engine.variant} model needs at least two values (one step, e.g. [1, 0]), got ${JSON.stringify(p.timesteps)}`,
+    );
   }
   if (engine.variant === 'turbo' && p.timesteps === null && p.inferenceSteps > TURBO_MAX_STEPS) {
-    warnings.push(`warning: the turbo model runs at most ${TURBO_MAX_STEPS} steps; ran ${TURBO_MAX_STEPS} of the ${p.inferenceSteps} asked`);
+    warnings.push(
+      `warning: the turbo model runs at most ${TURBO_MAX_STEPS} steps; ran ${TURBO_MAX_STEPS} of the ${p.inferenceSteps} asked`,
+    );
     return { ...p, inferenceSteps: TURBO_MAX_STEPS };
   }
   return p;
@@ -133,7 +145,11 @@ async function runStages(
   opts: RunOptions,
   warnings: string[],
 ): Promise<GeneratedAudio[]> {
-  const silence = { data: await engine.silenceLatent.toFloat32(), frames: engine.silenceLatent.shape[1], C: engine.ditConfig.audioAcousticHiddenDim };
+  const silence = {
+    data: await engine.silenceLatent.toFloat32(),
+    frames: engine.silenceLatent.shape[1],
+    C: engine.ditConfig.audioAcousticHiddenDim,
+  };
   const ctx: RunContext = { engine, p, c, seeds, opts, timeCosts: extra.timeCosts, silence, adapters, warnings };
   const input = await encodeInputAudio(ctx);
   const items = initialItems(p, seeds);

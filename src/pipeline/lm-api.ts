@@ -27,13 +27,28 @@ export type LmCallOptions = Omit<LmTaskOptions, 'maxDuration' | 'maxModelLen' | 
   onDebug?: (message: string) => void;
 };
 
-const OPTION_NAMES = ['temperature', 'topK', 'topP', 'repetitionPenalty', 'seed', 'useConstrainedDecoding', 'constrainedDecodingDebug', 'onDebug', 'signal', 'onToken'];
+const OPTION_NAMES = [
+  'temperature',
+  'topK',
+  'topP',
+  'repetitionPenalty',
+  'seed',
+  'useConstrainedDecoding',
+  'constrainedDecodingDebug',
+  'onDebug',
+  'signal',
+  'onToken',
+];
 
 /**
  * Splits one argument object (upstream's keyword arguments, snake_case or camelCase) into the
  * task's inputs and its sampling options; options given separately win. Unknown names are errors.
  */
-function splitArgs<I extends object>(args: Record<string, unknown>, inputNames: readonly string[], o: LmCallOptions): { input: I; options: LmCallOptions } {
+function splitArgs<I extends object>(
+  args: Record<string, unknown>,
+  inputNames: readonly string[],
+  o: LmCallOptions,
+): { input: I; options: LmCallOptions } {
   checkLmCallOptions(o);
   const input: Record<string, unknown> = {};
   const options: Record<string, unknown> = {};
@@ -73,11 +88,16 @@ export interface CreateSampleResult extends UnderstandResult {
 export type FormatSampleResult = UnderstandResult;
 
 function checkOptions(engine: AceStep, o: LmCallOptions): LmTaskOptions & { seed: number } {
-  if (o.temperature !== undefined && !(o.temperature >= 0 && o.temperature <= 2)) throw new ParamError('temperature', `must be in [0, 2], got ${o.temperature}`);
-  if (o.topK !== undefined && o.topK !== null && !(Number.isInteger(o.topK) && o.topK >= 0)) throw new ParamError('topK', `must be an integer >= 0 (0 = off), got ${o.topK}`);
-  if (o.topP !== undefined && o.topP !== null && !(o.topP >= 0 && o.topP <= 1)) throw new ParamError('topP', `must be in [0, 1] (0 or 1 = off), got ${o.topP}`);
-  if (o.repetitionPenalty !== undefined && !(o.repetitionPenalty > 0)) throw new ParamError('repetitionPenalty', `must be > 0, got ${o.repetitionPenalty}`);
-  if (o.seed !== undefined && !(Number.isInteger(o.seed) && o.seed >= -1 && o.seed < 2 ** 32)) throw new ParamError('seed', `must be an integer in [0, 2^32) or -1 (random), got ${o.seed}`);
+  if (o.temperature !== undefined && !(o.temperature >= 0 && o.temperature <= 2))
+    throw new ParamError('temperature', `must be in [0, 2], got ${o.temperature}`);
+  if (o.topK !== undefined && o.topK !== null && !(Number.isInteger(o.topK) && o.topK >= 0))
+    throw new ParamError('topK', `must be an integer >= 0 (0 = off), got ${o.topK}`);
+  if (o.topP !== undefined && o.topP !== null && !(o.topP >= 0 && o.topP <= 1))
+    throw new ParamError('topP', `must be in [0, 1] (0 or 1 = off), got ${o.topP}`);
+  if (o.repetitionPenalty !== undefined && !(o.repetitionPenalty > 0))
+    throw new ParamError('repetitionPenalty', `must be > 0, got ${o.repetitionPenalty}`);
+  if (o.seed !== undefined && !(Number.isInteger(o.seed) && o.seed >= -1 && o.seed < 2 ** 32))
+    throw new ParamError('seed', `must be an integer in [0, 2^32) or -1 (random), got ${o.seed}`);
   const { constrainedDecodingDebug, onDebug, topK, topP, ...rest } = o;
   return {
     ...rest,
@@ -93,7 +113,21 @@ function checkOptions(engine: AceStep, o: LmCallOptions): LmTaskOptions & { seed
 function fromMetadata(r: LmTaskResult | null, audioCodes: string, err: unknown, seed: number): UnderstandResult {
   if (!r) {
     const msg = (err as Error)?.message ?? String(err);
-    return { success: false, error: msg, statusMessage: `failed: ${msg}`, caption: '', lyrics: '', seed, bpm: null, duration: null, keyscale: '', language: '', timesignature: '', genres: '', audioCodes };
+    return {
+      success: false,
+      error: msg,
+      statusMessage: `failed: ${msg}`,
+      caption: '',
+      lyrics: '',
+      seed,
+      bpm: null,
+      duration: null,
+      keyscale: '',
+      language: '',
+      timesignature: '',
+      genres: '',
+      audioCodes,
+    };
   }
   const m = r.metadata;
   const n = (v: unknown) => {
@@ -145,11 +179,17 @@ export async function understandMusic(
 ): Promise<UnderstandResult> {
   // understand_music(llm_handler, audio_codes, ...): the codes may also come as a plain string.
   const named = typeof args === 'string' ? { audioCodes: args } : args;
-  const { input, options } = splitArgs<{ audioCodes?: string; srcAudio?: string }>(named as Record<string, unknown>, ['audioCodes', 'srcAudio'], o);
+  const { input, options } = splitArgs<{ audioCodes?: string; srcAudio?: string }>(
+    named as Record<string, unknown>,
+    ['audioCodes', 'srcAudio'],
+    o,
+  );
   checkLmCallOptions(options);
   const opts = checkOptions(engine, options);
-  if (input.audioCodes !== undefined && typeof input.audioCodes !== 'string') throw new ParamError('audioCodes', 'must be a string of <|audio_code_N|> tokens');
-  if (input.audioCodes && input.audioCodes.trim() !== '' && !/<\|audio_code_\d+\|>/.test(input.audioCodes)) throw new ParamError('audioCodes', 'holds no <|audio_code_N|> tokens');
+  if (input.audioCodes !== undefined && typeof input.audioCodes !== 'string')
+    throw new ParamError('audioCodes', 'must be a string of <|audio_code_N|> tokens');
+  if (input.audioCodes && input.audioCodes.trim() !== '' && !/<\|audio_code_\d+\|>/.test(input.audioCodes))
+    throw new ParamError('audioCodes', 'holds no <|audio_code_N|> tokens');
   engine.checkAlive();
   let codes = input.audioCodes ?? '';
   try {
@@ -166,12 +206,17 @@ export async function createSample(
   args: { query: string; instrumental?: boolean; vocalLanguage?: string | null } | Record<string, unknown>,
   o: LmCallOptions = {},
 ): Promise<CreateSampleResult> {
-  const { input, options } = splitArgs<{ query: string; instrumental?: boolean; vocalLanguage?: string | null }>(args as Record<string, unknown>, ['query', 'instrumental', 'vocalLanguage'], o);
+  const { input, options } = splitArgs<{ query: string; instrumental?: boolean; vocalLanguage?: string | null }>(
+    args as Record<string, unknown>,
+    ['query', 'instrumental', 'vocalLanguage'],
+    o,
+  );
   checkLmCallOptions(options);
   const opts = checkOptions(engine, options);
   if (typeof input.query !== 'string') throw new ParamError('query', 'must be a string');
   const lang = input.vocalLanguage ?? null;
-  if (lang && lang.trim().toLowerCase() !== 'unknown' && !VALID_LANGUAGES.includes(lang.trim().toLowerCase())) throw new ParamError('vocalLanguage', `must be 'unknown' or a language code, got ${JSON.stringify(lang)}`);
+  if (lang && lang.trim().toLowerCase() !== 'unknown' && !VALID_LANGUAGES.includes(lang.trim().toLowerCase()))
+    throw new ParamError('vocalLanguage', `must be 'unknown' or a language code, got ${JSON.stringify(lang)}`);
   engine.checkAlive();
   const instrumental = input.instrumental ?? false;
   try {
@@ -182,7 +227,13 @@ export async function createSample(
   }
 }
 
-type UserMetadataInput = { bpm?: number | string; duration?: number | string; keyscale?: string; timesignature?: string; language?: string } | null;
+type UserMetadataInput = {
+  bpm?: number | string;
+  duration?: number | string;
+  keyscale?: string;
+  timesignature?: string;
+  language?: string;
+} | null;
 
 /** Caption + lyrics (+ optional fixed metadata) -> an expanded caption, metadata and formatted lyrics (upstream format_sample). */
 export async function formatSample(
@@ -190,7 +241,11 @@ export async function formatSample(
   args: { caption: string; lyrics: string; userMetadata?: UserMetadataInput } | Record<string, unknown>,
   o: LmCallOptions = {},
 ): Promise<FormatSampleResult> {
-  const { input, options } = splitArgs<{ caption: string; lyrics: string; userMetadata?: UserMetadataInput }>(args as Record<string, unknown>, ['caption', 'lyrics', 'userMetadata'], o);
+  const { input, options } = splitArgs<{ caption: string; lyrics: string; userMetadata?: UserMetadataInput }>(
+    args as Record<string, unknown>,
+    ['caption', 'lyrics', 'userMetadata'],
+    o,
+  );
   checkLmCallOptions(options);
   checkUserMetadata(input.userMetadata);
   const opts = checkOptions(engine, options);
@@ -198,7 +253,12 @@ export async function formatSample(
   if (typeof input.lyrics !== 'string') throw new ParamError('lyrics', 'must be a string');
   engine.checkAlive();
   try {
-    return fromMetadata(await formatSampleText(engine.getLm(), input.caption, input.lyrics, input.userMetadata ?? null, opts), '', null, opts.seed);
+    return fromMetadata(
+      await formatSampleText(engine.getLm(), input.caption, input.lyrics, input.userMetadata ?? null, opts),
+      '',
+      null,
+      opts.seed,
+    );
   } catch (e) {
     return fromMetadata(null, '', e, opts.seed);
   }

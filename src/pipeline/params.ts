@@ -8,7 +8,14 @@
 import { AcestepError } from '../runtime/errors.js';
 import { AUDIO_FORMATS, MP3_BITRATES, MP3_SAMPLE_RATES, type AudioFormat } from '../io/audio/index.js';
 import {
-  VALID_TIME_SIGNATURES, VALID_LANGUAGES, BPM_RANGE, DEFAULT_MAX_DURATION, TIME_SIGNATURE_FORMS, isUnsetMeta, parseKeyscale, parseTimeSignature,
+  VALID_TIME_SIGNATURES,
+  VALID_LANGUAGES,
+  BPM_RANGE,
+  DEFAULT_MAX_DURATION,
+  TIME_SIGNATURE_FORMS,
+  isUnsetMeta,
+  parseKeyscale,
+  parseTimeSignature,
 } from './lm/music-vocabulary.js';
 import { DEFAULT_NEGATIVE_PROMPT, TASK_TYPES, TRACK_NAMES, type TaskType } from './conditioning/prompts.js';
 import type { DcwMode } from './diffusion/dcw.js';
@@ -235,10 +242,16 @@ export const PARAM_SPECS: Readonly<Record<keyof GenerationParams, ParamSpec>> = 
   caption: { kind: 'string' },
   lyrics: { kind: 'string' },
   instrumental: { kind: 'boolean' },
-  vocalLanguage: { kind: 'string', forms: `a language code in any case (${VALID_LANGUAGES.slice(0, 6).join(', ')}, ...); unknown or empty = unknown` },
+  vocalLanguage: {
+    kind: 'string',
+    forms: `a language code in any case (${VALID_LANGUAGES.slice(0, 6).join(', ')}, ...); unknown or empty = unknown`,
+  },
   bpm: { kind: 'integer', min: BPM_RANGE[0], max: BPM_RANGE[1], nullable: true, forms: 'null or 0 = chosen by the LM' },
   keyscale: { kind: 'string', forms: 'a key in any usual spelling ("C Major", "Am", "F# minor", "Bb"); empty = chosen by the LM' },
-  timesignature: { kind: 'string', forms: `${TIME_SIGNATURE_FORMS.join(', ')} or beats per bar (${VALID_TIME_SIGNATURES.join(', ')}); empty = chosen by the LM` },
+  timesignature: {
+    kind: 'string',
+    forms: `${TIME_SIGNATURE_FORMS.join(', ')} or beats per bar (${VALID_TIME_SIGNATURES.join(', ')}); empty = chosen by the LM`,
+  },
   duration: { kind: 'number', max: DEFAULT_MAX_DURATION, forms: 'seconds; <= 0 = chosen by the LM or the source' },
   inferenceSteps: { kind: 'integer', min: 1, max: MAX_INFERENCE_STEPS },
   seed: { kind: 'integer', ...SEED_RANGE, forms: '-1 = random' },
@@ -284,7 +297,7 @@ export const PARAM_SPECS: Readonly<Record<keyof GenerationParams, ParamSpec>> = 
   trackName: { kind: 'choice', choices: ['', ...TRACK_NAMES], forms: 'a track name, any case' },
   completeTrackClasses: { kind: 'list', choices: TRACK_NAMES, forms: TRACK_FORMS },
   loraId: { kind: 'string', nullable: true, forms: 'the name of an adapter loaded in engine.adapters; null = the active one' },
-  loraScale: { kind: 'number', min: 0, max: 1, nullable: true, forms: 'null = the adapter\'s own scale' },
+  loraScale: { kind: 'number', min: 0, max: 1, nullable: true, forms: "null = the adapter's own scale" },
   // What the LM filled in, as upstream's dataclass records it: accepted on input and ignored.
   cotBpm: { kind: 'number', min: -1, max: Number.MAX_SAFE_INTEGER, nullable: true },
   cotKeyscale: { kind: 'string' },
@@ -336,7 +349,12 @@ const SPECS: Readonly<Record<string, ParamSpec>> = { ...PARAM_SPECS, ...CONFIG_S
 function num(p: Record<string, unknown>, name: string): void {
   const { kind, min = -Infinity, max = Infinity, minOpen } = SPECS[name];
   const v = p[name];
-  const ok = typeof v === 'number' && Number.isFinite(v) && (minOpen ? v > min : v >= min) && v <= max && (kind !== 'integer' || Number.isInteger(v));
+  const ok =
+    typeof v === 'number' &&
+    Number.isFinite(v) &&
+    (minOpen ? v > min : v >= min) &&
+    v <= max &&
+    (kind !== 'integer' || Number.isInteger(v));
   if (!ok) {
     const range = `${minOpen ? '(' : '['}${min}, ${max}]`;
     throw new ParamError(name, `must be ${kind === 'integer' ? 'an integer' : 'a number'} in ${range}, got ${JSON.stringify(v)}`);
@@ -345,7 +363,8 @@ function num(p: Record<string, unknown>, name: string): void {
 
 function oneOf(p: Record<string, unknown>, name: string): void {
   const allowed = SPECS[name].choices!;
-  if (!allowed.includes(p[name] as string | number)) throw new ParamError(name, `must be one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}, got ${JSON.stringify(p[name])}`);
+  if (!allowed.includes(p[name] as string | number))
+    throw new ParamError(name, `must be one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}, got ${JSON.stringify(p[name])}`);
 }
 
 function bool(p: Record<string, unknown>, name: string): void {
@@ -354,7 +373,8 @@ function bool(p: Record<string, unknown>, name: string): void {
 
 function str(p: Record<string, unknown>, name: string, nullable = false): void {
   const v = p[name];
-  if (!(typeof v === 'string' || (nullable && v === null))) throw new ParamError(name, `must be a string${nullable ? ' or null' : ''}, got ${JSON.stringify(v)}`);
+  if (!(typeof v === 'string' || (nullable && v === null)))
+    throw new ParamError(name, `must be a string${nullable ? ' or null' : ''}, got ${JSON.stringify(v)}`);
 }
 
 /**
@@ -362,7 +382,8 @@ function str(p: Record<string, unknown>, name: string, nullable = false): void {
  * schedule) may repeat, and at least one value is above 0.
  */
 function checkTimesteps(ts: unknown): void {
-  const forms = 'must be null or a list of numbers in [0, 1] that decreases strictly from the first value towards 0 (e.g. [0.97, 0.76, 0.5, 0.28, 0])';
+  const forms =
+    'must be null or a list of numbers in [0, 1] that decreases strictly from the first value towards 0 (e.g. [0.97, 0.76, 0.5, 0.28, 0])';
   if (!Array.isArray(ts) || !ts.every((t) => typeof t === 'number' && Number.isFinite(t) && t >= 0 && t <= 1)) {
     throw new ParamError('timesteps', `${forms}, got ${JSON.stringify(ts)}`);
   }
@@ -370,7 +391,8 @@ function checkTimesteps(ts: unknown): void {
   while (head.length > 1 && head[head.length - 1] === 0 && head[head.length - 2] === 0) head.pop();
   if (head.length === 0 || head[0] === 0) throw new ParamError('timesteps', `${forms}, got ${JSON.stringify(ts)} (no value above 0)`);
   for (let i = 1; i < head.length; i++) {
-    if (!(head[i] < head[i - 1])) throw new ParamError('timesteps', `${forms}, got ${JSON.stringify(ts)} (value ${i} = ${head[i]} after ${head[i - 1]})`);
+    if (!(head[i] < head[i - 1]))
+      throw new ParamError('timesteps', `${forms}, got ${JSON.stringify(ts)} (value ${i} = ${head[i]} after ${head[i - 1]})`);
   }
 }
 
@@ -392,33 +414,70 @@ export function resolveParams(input: Partial<GenerationParams> | Record<string, 
 
   oneOf(r, 'taskType');
   for (const k of [
-    'instruction', 'audioCodes', 'caption', 'lyrics', 'vocalLanguage', 'keyscale', 'timesignature', 'lmNegativePrompt', 'trackName',
-    'cotKeyscale', 'cotTimesignature', 'cotVocalLanguage', 'cotCaption', 'cotLyrics',
-  ]) str(r, k);
+    'instruction',
+    'audioCodes',
+    'caption',
+    'lyrics',
+    'vocalLanguage',
+    'keyscale',
+    'timesignature',
+    'lmNegativePrompt',
+    'trackName',
+    'cotKeyscale',
+    'cotTimesignature',
+    'cotVocalLanguage',
+    'cotCaption',
+    'cotLyrics',
+  ])
+    str(r, k);
   str(r, 'referenceAudio', true);
   str(r, 'srcAudio', true);
   for (const k of [
-    'instrumental', 'useAdg', 'thinking', 'useCotMetas', 'useCotCaption', 'useCotLanguage', 'useCotLyrics', 'useConstrainedDecoding', 'dcwEnabled',
+    'instrumental',
+    'useAdg',
+    'thinking',
+    'useCotMetas',
+    'useCotCaption',
+    'useCotLanguage',
+    'useCotLyrics',
+    'useConstrainedDecoding',
+    'dcwEnabled',
     'enableNormalization',
-  ]) bool(r, k);
+  ])
+    bool(r, k);
   for (const k of ['cotBpm', 'cotDuration']) if (r[k] !== null) num(r, k);
   if (p.bpm !== null && p.bpm !== 0) {
     if (!(typeof p.bpm === 'number' && Number.isInteger(p.bpm) && p.bpm >= BPM_RANGE[0] && p.bpm <= BPM_RANGE[1])) {
-      throw new ParamError('bpm', `must be an integer in [${BPM_RANGE[0]}, ${BPM_RANGE[1]}], or null / 0 (chosen by the LM), got ${JSON.stringify(p.bpm)}`);
+      throw new ParamError(
+        'bpm',
+        `must be an integer in [${BPM_RANGE[0]}, ${BPM_RANGE[1]}], or null / 0 (chosen by the LM), got ${JSON.stringify(p.bpm)}`,
+      );
     }
   }
   if (!isUnsetMeta(p.keyscale) && parseKeyscale(p.keyscale) === null) {
-    throw new ParamError('keyscale', `must be a key: a note A-G, optionally # or b, then major/minor, maj/min, M/m or nothing for major ("C Major", "Am", "F# minor", "Bb", "C#m"), or '' (chosen by the LM), got ${JSON.stringify(p.keyscale)}`);
+    throw new ParamError(
+      'keyscale',
+      `must be a key: a note A-G, optionally # or b, then major/minor, maj/min, M/m or nothing for major ("C Major", "Am", "F# minor", "Bb", "C#m"), or '' (chosen by the LM), got ${JSON.stringify(p.keyscale)}`,
+    );
   }
   if (!isUnsetMeta(p.timesignature) && parseTimeSignature(p.timesignature) === null) {
-    throw new ParamError('timesignature', `must be one of ${TIME_SIGNATURE_FORMS.map((t) => JSON.stringify(t)).join(', ')} (or the number ${VALID_TIME_SIGNATURES.join(', ')}), or '' (chosen by the LM), got ${JSON.stringify(p.timesignature)}`);
+    throw new ParamError(
+      'timesignature',
+      `must be one of ${TIME_SIGNATURE_FORMS.map((t) => JSON.stringify(t)).join(', ')} (or the number ${VALID_TIME_SIGNATURES.join(', ')}), or '' (chosen by the LM), got ${JSON.stringify(p.timesignature)}`,
+    );
   }
   const lang = p.vocalLanguage.trim().toLowerCase();
   if (lang !== '' && !VALID_LANGUAGES.includes(lang)) {
-    throw new ParamError('vocalLanguage', `must be 'unknown', '' or a language code in any case (${VALID_LANGUAGES.slice(0, 8).join(', ')}, ...), got ${JSON.stringify(p.vocalLanguage)}`);
+    throw new ParamError(
+      'vocalLanguage',
+      `must be 'unknown', '' or a language code in any case (${VALID_LANGUAGES.slice(0, 8).join(', ')}, ...), got ${JSON.stringify(p.vocalLanguage)}`,
+    );
   }
   if (!(typeof p.duration === 'number' && (p.duration <= 0 ? Number.isFinite(p.duration) : p.duration <= DEFAULT_MAX_DURATION))) {
-    throw new ParamError('duration', `must be null or <= 0 (unset) or a number of seconds in (0, ${DEFAULT_MAX_DURATION}], got ${JSON.stringify(p.duration)}`);
+    throw new ParamError(
+      'duration',
+      `must be null or <= 0 (unset) or a number of seconds in (0, ${DEFAULT_MAX_DURATION}], got ${JSON.stringify(p.duration)}`,
+    );
   }
   num(r, 'inferenceSteps');
   num(r, 'seed');
@@ -426,7 +485,8 @@ export function resolveParams(input: Partial<GenerationParams> | Record<string, 
   num(r, 'guidanceScale');
   num(r, 'cfgIntervalStart');
   num(r, 'cfgIntervalEnd');
-  if (p.cfgIntervalStart > p.cfgIntervalEnd) throw new ParamError('cfgIntervalStart', `must be <= cfgIntervalEnd (${p.cfgIntervalEnd}), got ${p.cfgIntervalStart}`);
+  if (p.cfgIntervalStart > p.cfgIntervalEnd)
+    throw new ParamError('cfgIntervalStart', `must be <= cfgIntervalEnd (${p.cfgIntervalEnd}), got ${p.cfgIntervalStart}`);
   num(r, 'shift');
   oneOf(r, 'inferMethod');
   oneOf(r, 'samplerMode');
@@ -435,7 +495,10 @@ export function resolveParams(input: Partial<GenerationParams> | Record<string, 
   num(r, 'repaintingStart');
   num(r, 'repaintingEnd');
   if (p.repaintingEnd >= 0 && p.repaintingEnd <= p.repaintingStart) {
-    throw new ParamError('repaintingEnd', `must be > repaintingStart (${p.repaintingStart}) or < 0 (end of the source), got ${p.repaintingEnd}`);
+    throw new ParamError(
+      'repaintingEnd',
+      `must be > repaintingStart (${p.repaintingStart}) or < 0 (end of the source), got ${p.repaintingEnd}`,
+    );
   }
   oneOf(r, 'repaintMode');
   num(r, 'repaintStrength');
@@ -459,8 +522,14 @@ export function resolveParams(input: Partial<GenerationParams> | Record<string, 
   if (p.trackName !== '' && !(TRACK_NAMES as readonly string[]).includes(p.trackName.toLowerCase())) {
     throw new ParamError('trackName', `must be one of ${TRACK_NAMES.join(', ')}, got ${JSON.stringify(p.trackName)}`);
   }
-  if (!Array.isArray(p.completeTrackClasses) || !p.completeTrackClasses.every((t) => typeof t === 'string' && (TRACK_NAMES as readonly string[]).includes(t.toLowerCase()))) {
-    throw new ParamError('completeTrackClasses', `must be a list of track names (${TRACK_NAMES.join(', ')}), got ${JSON.stringify(p.completeTrackClasses)}`);
+  if (
+    !Array.isArray(p.completeTrackClasses) ||
+    !p.completeTrackClasses.every((t) => typeof t === 'string' && (TRACK_NAMES as readonly string[]).includes(t.toLowerCase()))
+  ) {
+    throw new ParamError(
+      'completeTrackClasses',
+      `must be a list of track names (${TRACK_NAMES.join(', ')}), got ${JSON.stringify(p.completeTrackClasses)}`,
+    );
   }
   const needsSource = p.taskType !== 'text2music';
   if (needsSource && !p.srcAudio && !(p.taskType === 'cover' && p.audioCodes)) {
@@ -476,7 +545,8 @@ function checkLoraParams(p: GenerationParams): void {
     throw new ParamError('loraId', `must be null or the name of an adapter loaded in engine.adapters, got ${JSON.stringify(p.loraId)}`);
   }
   const s = p.loraScale;
-  if (!(s === null || (typeof s === 'number' && s >= 0 && s <= 1))) throw new ParamError('loraScale', `must be null or a number in [0, 1], got ${typeof s === 'number' ? s : JSON.stringify(s)}`);
+  if (!(s === null || (typeof s === 'number' && s >= 0 && s <= 1)))
+    throw new ParamError('loraScale', `must be null or a number in [0, 1], got ${typeof s === 'number' ? s : JSON.stringify(s)}`);
 }
 
 export function resolveConfig(input: Partial<GenerationConfig> | Record<string, unknown> = {}): GenerationConfig {
@@ -488,7 +558,11 @@ export function resolveConfig(input: Partial<GenerationConfig> | Record<string, 
   num(r, 'lmBatchChunkSize');
   oneOf(r, 'audioFormat');
   const kbps = Number(String(c.mp3Bitrate).replace(/k$/i, ''));
-  if (!(MP3_BITRATES as readonly number[]).includes(kbps)) throw new ParamError('mp3Bitrate', `must be one of ${MP3_BITRATES.map((b) => `${b}k`).join(', ')}, got ${JSON.stringify(c.mp3Bitrate)}`);
+  if (!(MP3_BITRATES as readonly number[]).includes(kbps))
+    throw new ParamError(
+      'mp3Bitrate',
+      `must be one of ${MP3_BITRATES.map((b) => `${b}k`).join(', ')}, got ${JSON.stringify(c.mp3Bitrate)}`,
+    );
   oneOf(r, 'mp3SampleRate');
   bool(r, 'constrainedDecodingDebug');
   parseSeedList(c.seeds);
@@ -498,7 +572,16 @@ export function resolveConfig(input: Partial<GenerationConfig> | Record<string, 
 /** The explicit seeds of a config (-1 / null entries = random); throws on malformed input. */
 export function parseSeedList(seeds: GenerationConfig['seeds']): number[] | null {
   if (seeds === null || seeds === undefined) return null;
-  const list = typeof seeds === 'string' ? seeds.split(',').map((s) => s.trim()).filter((s) => s !== '').map(Number) : Array.isArray(seeds) ? seeds : [seeds];
+  const list =
+    typeof seeds === 'string'
+      ? seeds
+          .split(',')
+          .map((s) => s.trim())
+          .filter((s) => s !== '')
+          .map(Number)
+      : Array.isArray(seeds)
+        ? seeds
+        : [seeds];
   list.forEach((s) => {
     if (!(typeof s === 'number' && Number.isInteger(s) && s >= -1 && s <= 2 ** 32 - 1)) {
       throw new ParamError('seeds', `each seed must be an integer in [0, 2^32) or -1 (random), got ${JSON.stringify(seeds)}`);

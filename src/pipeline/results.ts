@@ -8,10 +8,31 @@ import type { AdapterSnapshot } from '../models/lora.js';
 import type { GenerationConfig, GenerationParams } from './params.js';
 
 export const FLOAT_PARAM_KEYS: ReadonlySet<string> = new Set([
-  'duration', 'guidance_scale', 'cfg_interval_start', 'cfg_interval_end', 'shift', 'repainting_start', 'repainting_end',
-  'repaint_strength', 'audio_cover_strength', 'cover_noise_strength', 'retake_variance', 'lm_temperature', 'lm_cfg_scale',
-  'lm_top_p', 'lm_repetition_penalty', 'dcw_scaler', 'dcw_high_scaler', 'latent_shift', 'latent_rescale', 'normalization_db',
-  'fade_in_duration', 'fade_out_duration', 'timesteps', 'lora_scale', 'cot_duration',
+  'duration',
+  'guidance_scale',
+  'cfg_interval_start',
+  'cfg_interval_end',
+  'shift',
+  'repainting_start',
+  'repainting_end',
+  'repaint_strength',
+  'audio_cover_strength',
+  'cover_noise_strength',
+  'retake_variance',
+  'lm_temperature',
+  'lm_cfg_scale',
+  'lm_top_p',
+  'lm_repetition_penalty',
+  'dcw_scaler',
+  'dcw_high_scaler',
+  'latent_shift',
+  'latent_rescale',
+  'normalization_db',
+  'fade_in_duration',
+  'fade_out_duration',
+  'timesteps',
+  'lora_scale',
+  'cot_duration',
 ]);
 
 export function snakeCase(name: string): string {

@@ -104,21 +104,30 @@ export interface LatentLength {
  * The batch's latent length (UPSTREAM.md: Task assembly). `sourceFrames` is null without source audio. Each
  * item is capped at MAX_OUTPUT_SECONDS: codes beyond it (an LM that wrote no duration) are dropped.
  */
-export function latentLength(items: ItemPlan[], sourceFrames: number | null, poolWindow: number, sampleRate: number, hop: number): LatentLength {
+export function latentLength(
+  items: ItemPlan[],
+  sourceFrames: number | null,
+  poolWindow: number,
+  sampleRate: number,
+  hop: number,
+): LatentLength {
   const maxFrames = Math.floor((MAX_OUTPUT_SECONDS * sampleRate) / hop);
-  const itemFrames = items.map((it) => {
-    if (it.audioCodes) return poolWindow * (it.audioCodes.match(/<\|audio_code_\d+\|>/g)?.length ?? 0);
-    if (sourceFrames !== null) return sourceFrames;
-    const d = it.metas.duration ?? FALLBACK_DURATION;
-    return Math.floor(Math.trunc(round1(Math.max(0.1, d)) * sampleRate) / hop);
-  }).map((f) => Math.min(f, maxFrames));
+  const itemFrames = items
+    .map((it) => {
+      if (it.audioCodes) return poolWindow * (it.audioCodes.match(/<\|audio_code_\d+\|>/g)?.length ?? 0);
+      if (sourceFrames !== null) return sourceFrames;
+      const d = it.metas.duration ?? FALLBACK_DURATION;
+      return Math.floor(Math.trunc(round1(Math.max(0.1, d)) * sampleRate) / hop);
+    })
+    .map((f) => Math.min(f, maxFrames));
   return { T: Math.max(MIN_LATENT_FRAMES, ...itemFrames), itemFrames };
 }
 
 /** Items without a duration get the source's, or the first item's latent length, in seconds. */
 export function fillDurations(items: ItemPlan[], len: LatentLength, sourceFrames: number | null, frameRate: number): void {
   for (const it of items) {
-    if (it.metas.duration === null) it.metas.duration = sourceFrames !== null ? sourceFrames / frameRate : (len.itemFrames[0] || len.T) / frameRate;
+    if (it.metas.duration === null)
+      it.metas.duration = sourceFrames !== null ? sourceFrames / frameRate : (len.itemFrames[0] || len.T) / frameRate;
   }
 }
 
@@ -149,7 +158,7 @@ export function layoutTask(
 export function silenceFrames(sil: SilenceLatent, start: number, n: number): Float32Array {
   const { data, frames, C } = sil;
   const out = new Float32Array(n * C);
-  for (let f = 0; f < n; f++) out.set(data.subarray(((start + f) % frames) * C, ((start + f) % frames + 1) * C), f * C);
+  for (let f = 0; f < n; f++) out.set(data.subarray(((start + f) % frames) * C, (((start + f) % frames) + 1) * C), f * C);
   return out;
 }
 

@@ -79,9 +79,38 @@ export interface Addon {
   ternary(a: TensorDesc, b: TensorDesc, c: TensorDesc, out: TensorDesc, op: number): void;
   linear(x: TensorDesc, w: TensorDesc, bias: Opt, out: TensorDesc, precision: number): void;
   matmul(a: TensorDesc, b: TensorDesc, out: TensorDesc, precision: number): void;
-  attention(q: TensorDesc, k: TensorDesc, v: TensorDesc, keyMask: Opt, out: TensorDesc, scale: number, causal: boolean, qOffset: number, window: number): void;
-  conv1d(x: TensorDesc, w: TensorDesc, bias: Opt, out: TensorDesc, stride: number, padding: number, dilation: number, groups: number, residual: Opt): void;
-  convTranspose1d(x: TensorDesc, w: TensorDesc, bias: Opt, out: TensorDesc, stride: number, padding: number, outputPadding: number, dilation: number): void;
+  attention(
+    q: TensorDesc,
+    k: TensorDesc,
+    v: TensorDesc,
+    keyMask: Opt,
+    out: TensorDesc,
+    scale: number,
+    causal: boolean,
+    qOffset: number,
+    window: number,
+  ): void;
+  conv1d(
+    x: TensorDesc,
+    w: TensorDesc,
+    bias: Opt,
+    out: TensorDesc,
+    stride: number,
+    padding: number,
+    dilation: number,
+    groups: number,
+    residual: Opt,
+  ): void;
+  convTranspose1d(
+    x: TensorDesc,
+    w: TensorDesc,
+    bias: Opt,
+    out: TensorDesc,
+    stride: number,
+    padding: number,
+    outputPadding: number,
+    dilation: number,
+  ): void;
   snake(x: TensorDesc, alpha: TensorDesc, beta: TensorDesc, out: TensorDesc, logScale: boolean): void;
   rmsNorm(x: TensorDesc, weight: Opt, out: TensorDesc, eps: number): void;
   layerNorm(x: TensorDesc, weight: Opt, bias: Opt, out: TensorDesc, eps: number): void;

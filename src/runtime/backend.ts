@@ -14,7 +14,8 @@ export function cudaInfo(): { compiled: boolean; available: boolean; status: str
 
 /** Resolves a choice to a device: 'auto' picks CUDA when usable, else the CPU. */
 export function resolveBackend(choice: BackendChoice): Device {
-  if (!BACKEND_CHOICES.includes(choice)) throw new BackendUnavailableError(`unknown backend ${JSON.stringify(choice)}: expected 'cpu', 'cuda' or 'auto'`);
+  if (!BACKEND_CHOICES.includes(choice))
+    throw new BackendUnavailableError(`unknown backend ${JSON.stringify(choice)}: expected 'cpu', 'cuda' or 'auto'`);
   if (choice === 'cpu') return 'cpu';
   const info = native.cudaInfo();
   if (choice === 'cuda') {
@@ -39,10 +40,14 @@ export function getDefaultDevice(): Device {
  * clamped with a process warning.
  */
 export function setNumThreads(n: number): void {
-  if (!Number.isInteger(n) || n < 0) throw new ShapeError(`setNumThreads: n must be a non-negative integer (0 = one per hardware thread), got ${n}`);
+  if (!Number.isInteger(n) || n < 0)
+    throw new ShapeError(`setNumThreads: n must be a non-negative integer (0 = one per hardware thread), got ${n}`);
   native.setNumThreads(n);
   const got = native.numThreads();
-  if (n > 0 && got < n) process.emitWarning(`setNumThreads(${n}): clamped to ${got} threads (at most 4 per hardware thread, and what the OS grants)`, { code: 'ACESTEP_THREADS_CLAMPED' });
+  if (n > 0 && got < n)
+    process.emitWarning(`setNumThreads(${n}): clamped to ${got} threads (at most 4 per hardware thread, and what the OS grants)`, {
+      code: 'ACESTEP_THREADS_CLAMPED',
+    });
 }
 export function getNumThreads(): number {
   return native.numThreads();

@@ -11,12 +11,17 @@ export type HostArray = Float32Array | Uint16Array | Int32Array | BigInt64Array 
 /** The typed array a dtype reads back as (f16/bf16 come back as raw Uint16 bits). */
 export function hostArray(dtype: DType, buf: ArrayBuffer): HostArray {
   switch (dtype) {
-    case 'f32': return new Float32Array(buf);
+    case 'f32':
+      return new Float32Array(buf);
     case 'f16':
-    case 'bf16': return new Uint16Array(buf);
-    case 'i32': return new Int32Array(buf);
-    case 'i64': return new BigInt64Array(buf);
-    case 'u8': return new Uint8Array(buf);
+    case 'bf16':
+      return new Uint16Array(buf);
+    case 'i32':
+      return new Int32Array(buf);
+    case 'i64':
+      return new BigInt64Array(buf);
+    case 'u8':
+      return new Uint8Array(buf);
   }
 }
 

@@ -1,7 +1,10 @@
 // Typed errors of the runtime. Native errors carry a `code` that maps onto these classes.
 
 export class AcestepError extends Error {
-  constructor(message: string, readonly code: string) {
+  constructor(
+    message: string,
+    readonly code: string,
+  ) {
     super(message);
     this.name = new.target.name;
   }

@@ -12,14 +12,53 @@ export type { Addon, BufferHandle, TensorDesc } from './addon-types.js';
 
 /** Every function the addon exports; the type below fails to compile if Addon gains one not listed. */
 export const ADDON_FUNCTIONS = [
-  'empty', 'fromHost', 'mapFile', 'read', 'readSync', 'sync', 'syncBlocking',
-  'memoryStats', 'setMemoryLimit', 'releaseCachedMemory', 'setCpuCacheLimit', 'setNumThreads', 'numThreads',
-  'setCpuImpl', 'setCpuIsa', 'cpuFeatures',
-  'cudaInfo', 'cudaGraphBegin', 'cudaGraphEnd', 'cudaGraphLaunch', 'cudaGraphDestroy',
-  'copy', 'fill', 'unary', 'binary', 'ternary', 'linear', 'matmul', 'attention', 'conv1d', 'convTranspose1d', 'snake',
-  'rmsNorm', 'layerNorm', 'rope', 'softmax', 'reduce', 'argmax', 'embedding', 'randn',
-  'repetitionPenalty', 'cfgCombine', 'topK', 'topP', 'sampleRace',
-  'streamRead', 'peakGflops',
+  'empty',
+  'fromHost',
+  'mapFile',
+  'read',
+  'readSync',
+  'sync',
+  'syncBlocking',
+  'memoryStats',
+  'setMemoryLimit',
+  'releaseCachedMemory',
+  'setCpuCacheLimit',
+  'setNumThreads',
+  'numThreads',
+  'setCpuImpl',
+  'setCpuIsa',
+  'cpuFeatures',
+  'cudaInfo',
+  'cudaGraphBegin',
+  'cudaGraphEnd',
+  'cudaGraphLaunch',
+  'cudaGraphDestroy',
+  'copy',
+  'fill',
+  'unary',
+  'binary',
+  'ternary',
+  'linear',
+  'matmul',
+  'attention',
+  'conv1d',
+  'convTranspose1d',
+  'snake',
+  'rmsNorm',
+  'layerNorm',
+  'rope',
+  'softmax',
+  'reduce',
+  'argmax',
+  'embedding',
+  'randn',
+  'repetitionPenalty',
+  'cfgCombine',
+  'topK',
+  'topP',
+  'sampleRace',
+  'streamRead',
+  'peakGflops',
 ] as const satisfies readonly (keyof Addon)[];
 type Unlisted = Exclude<keyof Addon, (typeof ADDON_FUNCTIONS)[number]>;
 const allListed: [Unlisted] extends [never] ? true : Unlisted = true;
@@ -36,7 +75,9 @@ function findAddon(): string {
     if (existsSync(candidate)) return candidate;
     dir = dirname(dir);
   }
-  throw new BackendUnavailableError(`acestep native addon not found (no build/Release/acestep.node in the 5 folders from ${from} up): run \`npm install\` (or \`npm run build:native\`) first, or set ACESTEP_ADDON`);
+  throw new BackendUnavailableError(
+    `acestep native addon not found (no build/Release/acestep.node in the 5 folders from ${from} up): run \`npm install\` (or \`npm run build:native\`) first, or set ACESTEP_ADDON`,
+  );
 }
 
 // The one place native errors are translated: synchronous throws and rejected promises alike.
@@ -44,7 +85,10 @@ function withTypedErrors(raw: Record<string, unknown>): Addon {
   const out: Record<string, unknown> = {};
   for (const name of ADDON_FUNCTIONS) {
     const fn = raw[name];
-    if (typeof fn !== 'function') throw new BackendUnavailableError(`the addon at ${addonPath} has no '${name}' export: it was built from other sources; rebuild it (npm run build:native)`);
+    if (typeof fn !== 'function')
+      throw new BackendUnavailableError(
+        `the addon at ${addonPath} has no '${name}' export: it was built from other sources; rebuild it (npm run build:native)`,
+      );
     out[name] = (...args: unknown[]) => {
       try {
         const r = fn(...args);

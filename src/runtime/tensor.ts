@@ -86,11 +86,7 @@ export class Tensor implements Disposable {
    * Copies host data into a new tensor. `dtype` defaults from the array type; f16/bf16 data is
    * given as Uint16Array bits with an explicit dtype; plain number arrays become f32.
    */
-  static fromArray(
-    data: HostArray | ArrayLike<number>,
-    shape: Shape,
-    opts: { dtype?: DType; device?: Device } = {},
-  ): Tensor {
+  static fromArray(data: HostArray | ArrayLike<number>, shape: Shape, opts: { dtype?: DType; device?: Device } = {}): Tensor {
     checkShape(shape, 'Tensor.fromArray');
     let arr: ArrayBufferView;
     let dtype: DType;
@@ -106,7 +102,8 @@ export class Tensor implements Disposable {
       }
     } else {
       dtype = opts.dtype ?? 'f32';
-      arr = dtype === 'i32' ? Int32Array.from(data) : dtype === 'i64' ? BigInt64Array.from(Array.from(data, BigInt)) : Float32Array.from(data);
+      arr =
+        dtype === 'i32' ? Int32Array.from(data) : dtype === 'i64' ? BigInt64Array.from(Array.from(data, BigInt)) : Float32Array.from(data);
     }
     const n = numelOf(shape);
     if (arr.byteLength !== n * DTYPE_SIZE[dtype]) {
@@ -192,7 +189,10 @@ export class Tensor implements Disposable {
     if (dims.length !== this.ndim) throw new ShapeError(`permute: expected ${this.ndim} dims, got ${dims.length}`);
     const d = dims.map((x) => normDim(x, this.ndim, 'permute'));
     if (new Set(d).size !== d.length) throw new ShapeError(`permute: repeated dims [${dims.join(',')}]`);
-    return this.view(d.map((i) => this.shape[i]), d.map((i) => this.strides[i]));
+    return this.view(
+      d.map((i) => this.shape[i]),
+      d.map((i) => this.strides[i]),
+    );
   }
 
   transpose(a: number, b: number): Tensor {
@@ -250,7 +250,10 @@ export class Tensor implements Disposable {
   squeeze(dim: number): Tensor {
     const d = normDim(dim, this.ndim, 'squeeze');
     if (this.shape[d] !== 1) throw new ShapeError(`squeeze: dim ${dim} has size ${this.shape[d]}, not 1`);
-    return this.view(this.shape.filter((_, k) => k !== d), this.strides.filter((_, k) => k !== d));
+    return this.view(
+      this.shape.filter((_, k) => k !== d),
+      this.strides.filter((_, k) => k !== d),
+    );
   }
 
   /** Broadcast view: size-1 dims (or new leading dims) repeat with stride 0. */

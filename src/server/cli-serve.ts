@@ -58,14 +58,23 @@ export function serveCommand(program: Command): Command {
     .option('--host <addr>', 'address to bind (non-loopback needs --api-key or --insecure)', '127.0.0.1')
     .option('--api-key <key>', 'API key (env ACESTEP_API_KEY)')
     .option('--data-dir <dir>', 'jobs database, generated audio and uploads', 'acestep-data')
-    .option('--queue-max <n>', `queued + running jobs before 429 (env ACESTEP_QUEUE_MAXSIZE, default ${DEFAULT_QUEUE_MAX})`, int('--queue-max', 1))
+    .option(
+      '--queue-max <n>',
+      `queued + running jobs before 429 (env ACESTEP_QUEUE_MAXSIZE, default ${DEFAULT_QUEUE_MAX})`,
+      int('--queue-max', 1),
+    )
     .option('--redis <url>', 'Redis URL: jobs run on `acestep worker` processes (env REDIS_URL)')
     .option('--redis-prefix <p>', 'BullMQ key prefix', 'acestep')
     .option('--queue-name <name>', 'BullMQ queue name', 'generate')
     .option('--device <d>', 'auto, cpu or cuda', device, 'auto')
     .option('--insecure', 'allow a non-loopback --host without an API key')
     .option('--retention-days <d>', 'remove finished jobs and their audio after this many days', positive('--retention-days'), 7)
-    .option('--audio-dir <dir>', 'another directory *_audio_path may name (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option(
+      '--audio-dir <dir>',
+      'another directory *_audio_path may name (repeatable)',
+      (v: string, acc: string[]) => [...acc, v],
+      [] as string[],
+    )
     .option('--lm-max-model-len <n>', 'LM context window', int('--lm-max-model-len', 256))
     .option('--log', 'log every request (JSON lines on stdout)')
     .action(async (f: ServeFlags) => {
@@ -129,8 +138,18 @@ export function workerCommand(program: Command): Command {
       const url = f.redis ?? process.env.REDIS_URL;
       if (!url) throw new ParamError('redis', '--redis <url> (or env REDIS_URL) is required');
       const host = new EngineHost({ checkpoints: f.checkpoints, device: f.device, lmMaxModelLen: f.lmMaxModelLen });
-      const onJob = (event: string, id: string, detail?: string) => process.stdout.write(`acestep worker: job ${id} ${event}${detail ? `: ${detail}` : ''}\n`);
-      const w = await runRedisWorker({ url, prefix: f.redisPrefix, queueName: f.queueName, dataDir: f.dataDir, host, lockMs: f.lockMs, retentionMs: f.retentionDays * DAY_MS, onJob });
+      const onJob = (event: string, id: string, detail?: string) =>
+        process.stdout.write(`acestep worker: job ${id} ${event}${detail ? `: ${detail}` : ''}\n`);
+      const w = await runRedisWorker({
+        url,
+        prefix: f.redisPrefix,
+        queueName: f.queueName,
+        dataDir: f.dataDir,
+        host,
+        lockMs: f.lockMs,
+        retentionMs: f.retentionDays * DAY_MS,
+        onJob,
+      });
       process.stdout.write(`acestep worker: ready (pid ${process.pid})\n`);
       await untilSignal();
       await w.close();

@@ -21,7 +21,11 @@ export function progressOf(e: ProgressEvent, thinking: boolean): JobProgress {
       return { progress: 0.02, stage: 'encoding', text: `Encoding ${e.what} audio` };
     case 'lm':
       // Token counts have no known end; approach the LM's share asymptotically.
-      return { progress: 0.05 + (lmEnd - 0.05) * (e.step / (e.step + 200)), stage: 'lm', text: `LM phase ${e.phase}, item ${e.item + 1}: ${e.step} tokens` };
+      return {
+        progress: 0.05 + (lmEnd - 0.05) * (e.step / (e.step + 200)),
+        stage: 'lm',
+        text: `LM phase ${e.phase}, item ${e.item + 1}: ${e.step} tokens`,
+      };
     case 'dit':
       return { progress: lmEnd + (0.9 - lmEnd) * (e.step / e.total), stage: 'diffusion', text: `Diffusion step ${e.step}/${e.total}` };
     case 'vae':
@@ -48,7 +52,15 @@ const na = (v: unknown): unknown => (v === undefined || v === null || v === '' ?
 
 async function lmPreSteps(engine: AceStep, spec: JobSpec, params: Record<string, unknown>, signal: AbortSignal): Promise<void> {
   const r = spec.release;
-  const fill = (m: { caption: string; lyrics: string; bpm: number | null; duration: number | null; keyscale: string; timesignature: string; language: string }) => {
+  const fill = (m: {
+    caption: string;
+    lyrics: string;
+    bpm: number | null;
+    duration: number | null;
+    keyscale: string;
+    timesignature: string;
+    language: string;
+  }) => {
     if (m.caption) params.caption = m.caption;
     if (m.lyrics) params.lyrics = m.lyrics;
     if (params.bpm === undefined && m.bpm !== null && Number.isInteger(m.bpm)) params.bpm = m.bpm;
@@ -58,7 +70,15 @@ async function lmPreSteps(engine: AceStep, spec: JobSpec, params: Record<string,
   };
   const lmOpts = { temperature: params.lm_temperature as number | undefined };
   if (r.sampleMode) {
-    const s = await createSample(engine, { query: r.sampleQuery || String(params.caption ?? ''), instrumental: params.instrumental === true, vocalLanguage: (params.vocal_language as string) ?? null }, lmOpts);
+    const s = await createSample(
+      engine,
+      {
+        query: r.sampleQuery || String(params.caption ?? ''),
+        instrumental: params.instrumental === true,
+        vocalLanguage: (params.vocal_language as string) ?? null,
+      },
+      lmOpts,
+    );
     if (!s.success) throw new JobFailedError(`sample_mode: ${s.error}`);
     fill(s);
   }
@@ -76,28 +96,53 @@ async function analyse(engine: AceStep, spec: JobSpec, send: (p: JobProgress) =>
   send({ progress: 0.1, stage: 'encoding', text: 'Encoding source audio to codes' });
   const given = String(r.params.audio_codes ?? '');
   const codes = given || (await audioToCodes(engine, r.srcAudioPath!));
-  const base: ResultItem = { audio: '', prompt: '', lyrics: '', metas: { prompt: r.original.prompt, lyrics: r.original.lyrics }, generation_info: '', seed_value: '', lm_model: '', dit_model: basename(engine.ditDir), extra: { audio_codes: codes } };
+  const base: ResultItem = {
+    audio: '',
+    prompt: '',
+    lyrics: '',
+    metas: { prompt: r.original.prompt, lyrics: r.original.lyrics },
+    generation_info: '',
+    seed_value: '',
+    lm_model: '',
+    dit_model: basename(engine.ditDir),
+    extra: { audio_codes: codes },
+  };
   if (r.mode === 'codes') return [base];
   send({ progress: 0.4, stage: 'lm', text: 'LM reading the audio codes' });
   const u = await understandMusic(engine, { audioCodes: codes }, { temperature: r.params.lm_temperature as number | undefined });
   if (!u.success) throw new JobFailedError(`analysis: ${u.error}`);
-  const found = { bpm: na(u.bpm), duration: na(u.duration), genres: na(u.genres), keyscale: na(u.keyscale), timesignature: na(u.timesignature), language: na(u.language) };
-  return [{
-    ...base,
-    prompt: u.caption,
-    lyrics: u.lyrics,
-    metas: { ...found, prompt: r.original.prompt, lyrics: r.original.lyrics },
-    generation_info: 'analysis of the source audio',
-    lm_model: engine.lmDir ? basename(engine.lmDir) : '',
-    extra: { audio_codes: codes, ...found, genre: found.genres },
-  }];
+  const found = {
+    bpm: na(u.bpm),
+    duration: na(u.duration),
+    genres: na(u.genres),
+    keyscale: na(u.keyscale),
+    timesignature: na(u.timesignature),
+    language: na(u.language),
+  };
+  return [
+    {
+      ...base,
+      prompt: u.caption,
+      lyrics: u.lyrics,
+      metas: { ...found, prompt: r.original.prompt, lyrics: r.original.lyrics },
+      generation_info: 'analysis of the source audio',
+      lm_model: engine.lmDir ? basename(engine.lmDir) : '',
+      extra: { audio_codes: codes, ...found, genre: found.genres },
+    },
+  ];
 }
 
 /**
  * Runs the job to its end. Resolves to the result items (audio files saved under
  * `<audioDir>/<taskId>/`); rejects with JobFailedError (message "cancelled" after an abort).
  */
-export async function executeJob(host: EngineHost, spec: JobSpec, audioDir: string, report: (p: JobProgress) => void, signal: AbortSignal): Promise<ResultItem[]> {
+export async function executeJob(
+  host: EngineHost,
+  spec: JobSpec,
+  audioDir: string,
+  report: (p: JobProgress) => void,
+  signal: AbortSignal,
+): Promise<ResultItem[]> {
   const release = spec.release;
   const params: Record<string, unknown> = { ...release.params };
   if (release.srcAudioPath) params.src_audio = release.srcAudioPath;
@@ -127,12 +172,15 @@ export async function executeJob(host: EngineHost, spec: JobSpec, audioDir: stri
     } catch (e) {
       throw new JobFailedError((e as Error).message);
     }
-    if (!r.success) throw new JobFailedError(signal.aborted || r.errorCode === 'ERR_ABORTED' ? CANCELLED : (r.error ?? 'generation failed'));
+    if (!r.success)
+      throw new JobFailedError(signal.aborted || r.errorCode === 'ERR_ABORTED' ? CANCELLED : (r.error ?? 'generation failed'));
     const seeds = r.extraOutputs.seeds.join(',');
     const ditModel = basename(engine.ditDir);
     const lmModel = engine.lmDir ? basename(engine.lmDir) : '';
     const t = r.extraOutputs.timeCosts;
-    const info = Object.entries(t).map(([k, v]) => `${k}: ${v.toFixed(2)} s`).join(', ');
+    const info = Object.entries(t)
+      .map(([k, v]) => `${k}: ${v.toFixed(2)} s`)
+      .join(', ');
     return r.audios.map((a, i) => {
       const m = (r.extraOutputs.lmMetadata ?? {}) as Record<string, unknown>;
       const p = a.params;
@@ -142,7 +190,9 @@ export async function executeJob(host: EngineHost, spec: JobSpec, audioDir: stri
         lyrics: String(m.lyrics ?? p.lyrics ?? ''),
         metas: {
           bpm: na(m.bpm ?? p.bpm),
-          duration: na(m.duration ?? (typeof p.duration === 'number' && p.duration > 0 ? p.duration : r.extraOutputs.latentFrames / engine.frameRate)),
+          duration: na(
+            m.duration ?? (typeof p.duration === 'number' && p.duration > 0 ? p.duration : r.extraOutputs.latentFrames / engine.frameRate),
+          ),
           genres: na(m.genres),
           keyscale: na(m.keyscale ?? p.keyscale),
           timesignature: na(m.timesignature ?? p.timesignature),

@@ -24,12 +24,14 @@ function real(p: string): string | null {
  */
 export function confineAudioPath(field: string, given: string, base: string, allowed: string[]): string {
   if (given.includes('\0')) throw new HttpError(400, `${field}: invalid path`);
-  if (!isAbsolute(given) && given.split(/[\\/]/).includes('..')) throw new HttpError(400, `${field}: relative audio file paths may not contain '..'`);
+  if (!isAbsolute(given) && given.split(/[\\/]/).includes('..'))
+    throw new HttpError(400, `${field}: relative audio file paths may not contain '..'`);
   const abs = isAbsolute(given) ? given : resolve(base, given);
   const r = real(abs);
   const roots = allowed.map(real).filter((d): d is string => d !== null);
   if (r !== null && roots.some((d) => isInside(d, r))) return r;
-  if (isAbsolute(given)) throw new HttpError(400, `${field}: absolute audio file paths are not allowed outside the server's audio directories`);
+  if (isAbsolute(given))
+    throw new HttpError(400, `${field}: absolute audio file paths are not allowed outside the server's audio directories`);
   throw new HttpError(400, `${field}: audio file not found: ${given}`);
 }
 

@@ -29,7 +29,8 @@ export const CUSTOM_EXAMPLES: CustomExample[] = [
   {
     think: true,
     caption: 'bright indie pop, jangly guitars, handclaps, female vocals, cheerful',
-    lyrics: '[verse]\nMorning light on the kitchen floor\nCoffee cups and an open door\n\n[chorus]\nWe are running, we are running\nInto the sun',
+    lyrics:
+      '[verse]\nMorning light on the kitchen floor\nCoffee cups and an open door\n\n[chorus]\nWe are running, we are running\nInto the sun',
     bpm: 118,
     duration: 90,
     keyscale: 'G major',

@@ -11,7 +11,18 @@ import { basename, dirname, join } from 'node:path';
 import { Job, Queue, UnrecoverableError, Worker, type ConnectionOptions } from 'bullmq';
 import type { EngineHost } from './engine-host.js';
 import { executeJob, JobFailedError } from './job-executor.js';
-import { CANCELLED, QueueFullError, type CancelOutcome, type JobProgress, type JobQueue, type JobRecord, type JobSpec, type JobStatus, type QueueStats, type ResultItem } from './jobs.js';
+import {
+  CANCELLED,
+  QueueFullError,
+  type CancelOutcome,
+  type JobProgress,
+  type JobQueue,
+  type JobRecord,
+  type JobSpec,
+  type JobStatus,
+  type QueueStats,
+  type ResultItem,
+} from './jobs.js';
 
 /** An ioredis client as BullMQ takes it (`connection`), plus quit() to close it. */
 export type RedisClientHandle = ConnectionOptions & { quit(): Promise<unknown> };
@@ -109,7 +120,10 @@ export class RedisQueue implements JobQueue {
     const client = await this.queue.getBackend().client;
     const inputs: RedisJobData['inputs'] = [];
     const r = spec.release;
-    for (const [slot, path] of [['src', r.srcAudioPath], ['ref', r.referenceAudioPath]] as const) {
+    for (const [slot, path] of [
+      ['src', r.srcAudioPath],
+      ['ref', r.referenceAudioPath],
+    ] as const) {
       if (!path) continue;
       await client.set(this.keys.input(spec.taskId, slot), readFileSync(path).toString('base64'), { EX: this.ttl });
       inputs.push({ slot, name: basename(path) });
@@ -182,8 +196,18 @@ export class RedisQueue implements JobQueue {
     if (flag === null || !flag.startsWith('{')) return null;
     const t = JSON.parse(flag) as CancelledTombstone;
     return {
-      taskId, status: 'failed', createdAt: t.createdAt, startedAt: null, finishedAt: null, progress: 0, stage: 'failed', text: 'cancelled before it started',
-      error: CANCELLED, items: [], reruns: 0, original: t.original,
+      taskId,
+      status: 'failed',
+      createdAt: t.createdAt,
+      startedAt: null,
+      finishedAt: null,
+      progress: 0,
+      stage: 'failed',
+      text: 'cancelled before it started',
+      error: CANCELLED,
+      items: [],
+      reruns: 0,
+      original: t.original,
     };
   }
 
@@ -268,11 +292,15 @@ export async function runRedisWorker(o: RedisWorkerOptions): Promise<RedisWorker
       }
       const ctl = new AbortController();
       const poll = setInterval(() => {
-        client.get(keys.cancel(id)).then((v) => v !== null && ctl.abort(), () => undefined);
+        client.get(keys.cancel(id)).then(
+          (v) => v !== null && ctl.abort(),
+          () => undefined,
+        );
       }, 250);
       try {
         const items = await executeJob(o.host, spec, audioDir, (p) => void job.updateProgress(p).catch(() => undefined), ctl.signal);
-        for (const it of items) if (it.audio) await client.set(keys.audio(it.audio), readFileSync(join(audioDir, it.audio)).toString('base64'), { EX: ttl });
+        for (const it of items)
+          if (it.audio) await client.set(keys.audio(it.audio), readFileSync(join(audioDir, it.audio)).toString('base64'), { EX: ttl });
         await client.del(keys.input(id, 'src'), keys.input(id, 'ref'));
         return { items };
       } catch (e) {

@@ -154,7 +154,8 @@ function short(v: unknown): string {
 
 function parseNumber(field: string, v: unknown, integer: boolean): number {
   const n = typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : NaN;
-  if (!Number.isFinite(n) || (integer && !Number.isInteger(n))) throw new HttpError(400, `${field}: must be ${integer ? 'an integer' : 'a number'}, got ${short(v)}`);
+  if (!Number.isFinite(n) || (integer && !Number.isInteger(n)))
+    throw new HttpError(400, `${field}: must be ${integer ? 'an integer' : 'a number'}, got ${short(v)}`);
   return n;
 }
 
@@ -177,17 +178,33 @@ function convert(spec: FieldSpec, v: unknown): unknown {
       return v === null ? null : parseNumber(field, v, false);
     case 'seed': {
       if (typeof v === 'number') return parseNumber(field, v, true);
-      if (typeof v !== 'string' || !/^\s*-?\d+(\s*,\s*-?\d+)*\s*$/.test(v)) throw new HttpError(400, `${field}: must be an integer or comma-separated integers, got ${short(v)}`);
+      if (typeof v !== 'string' || !/^\s*-?\d+(\s*,\s*-?\d+)*\s*$/.test(v))
+        throw new HttpError(400, `${field}: must be an integer or comma-separated integers, got ${short(v)}`);
       return v;
     }
     case 'floatList': {
-      const list = Array.isArray(v) ? v : typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter((s) => s !== '') : null;
+      const list = Array.isArray(v)
+        ? v
+        : typeof v === 'string'
+          ? v
+              .split(',')
+              .map((s) => s.trim())
+              .filter((s) => s !== '')
+          : null;
       if (!list) throw new HttpError(400, `${field}: must be a list or comma-separated numbers, got ${short(v)}`);
       return list.map((x) => parseNumber(field, x, false));
     }
     case 'stringList': {
-      const list = Array.isArray(v) ? v : typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter((s) => s !== '') : null;
-      if (!list || !list.every((x) => typeof x === 'string')) throw new HttpError(400, `${field}: must be a list or comma-separated names, got ${short(v)}`);
+      const list = Array.isArray(v)
+        ? v
+        : typeof v === 'string'
+          ? v
+              .split(',')
+              .map((s) => s.trim())
+              .filter((s) => s !== '')
+          : null;
+      if (!list || !list.every((x) => typeof x === 'string'))
+        throw new HttpError(400, `${field}: must be a list or comma-separated names, got ${short(v)}`);
       return list;
     }
   }

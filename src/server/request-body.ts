@@ -46,7 +46,10 @@ export function decodeBody(req: FastifyRequest): Record<string, unknown> {
     if (t.startsWith('{')) return parseJson(t);
     if (t.includes('=')) return parseForm(t);
   }
-  throw new HttpError(415, `Unsupported Content-Type: ${req.headers['content-type'] ?? '(none)'}; use application/json, multipart/form-data or application/x-www-form-urlencoded`);
+  throw new HttpError(
+    415,
+    `Unsupported Content-Type: ${req.headers['content-type'] ?? '(none)'}; use application/json, multipart/form-data or application/x-www-form-urlencoded`,
+  );
 }
 
 /** The fields of any body (multipart file parts are skipped), for endpoints that take no uploads. */
@@ -66,7 +69,12 @@ export async function decodeFields(req: FastifyRequest): Promise<Record<string, 
 }
 
 /** Multipart upload fields and the `*_audio_path` field each replaces. */
-export const UPLOAD_FIELDS: Record<string, 'src' | 'ref'> = { src_audio: 'src', ctx_audio: 'src', ref_audio: 'ref', reference_audio: 'ref' };
+export const UPLOAD_FIELDS: Record<string, 'src' | 'ref'> = {
+  src_audio: 'src',
+  ctx_audio: 'src',
+  ref_audio: 'ref',
+  reference_audio: 'ref',
+};
 
 export interface DecodedRequest {
   fields: Record<string, unknown>;
@@ -90,7 +98,10 @@ export async function decodeRequest(req: FastifyRequest, uploadDir: string): Pro
         continue;
       }
       mkdirSync(uploadDir, { recursive: true });
-      const ext = extname(part.filename ?? '').toLowerCase().replace(/[^.a-z0-9]/g, '').slice(0, 6);
+      const ext = extname(part.filename ?? '')
+        .toLowerCase()
+        .replace(/[^.a-z0-9]/g, '')
+        .slice(0, 6);
       const path = join(uploadDir, `${slot}${ext || '.wav'}`);
       await pipeline(part.file, createWriteStream(path));
       if (part.file.truncated) throw new HttpError(413, `${part.fieldname}: upload exceeds the size limit`);

@@ -95,15 +95,25 @@ export async function createServer(options: ServerOptions = {}): Promise<AceStep
   const redis = options.redis === undefined ? process.env.REDIS_URL || null : options.redis;
   const retentionMs = options.retentionMs ?? DEFAULT_RETENTION_MS;
 
-  const host = options.checkpoints ? new EngineHost({ checkpoints: options.checkpoints, device: options.device ?? 'auto', lmMaxModelLen: options.lmMaxModelLen }) : null;
-  if (!host && !redis) throw new ParamError('checkpoints', 'a checkpoint root is required (only a Redis front node may run without models)');
+  const host = options.checkpoints
+    ? new EngineHost({ checkpoints: options.checkpoints, device: options.device ?? 'auto', lmMaxModelLen: options.lmMaxModelLen })
+    : null;
+  if (!host && !redis)
+    throw new ParamError('checkpoints', 'a checkpoint root is required (only a Redis front node may run without models)');
   if (host) await host.load();
 
   let queue: JobQueue;
   let audioDir: string;
   let uploadDir: string;
   if (redis) {
-    const q = new RedisQueue({ url: redis, prefix: options.redisPrefix ?? 'acestep', queueName: options.queueName ?? 'generate', dataDir, queueMax, retentionMs });
+    const q = new RedisQueue({
+      url: redis,
+      prefix: options.redisPrefix ?? 'acestep',
+      queueName: options.queueName ?? 'generate',
+      dataDir,
+      queueMax,
+      retentionMs,
+    });
     await q.ready();
     queue = q;
     ({ audioDir, uploadDir } = q);
@@ -128,11 +138,14 @@ export async function createServer(options: ServerOptions = {}): Promise<AceStep
 
   const app = Fastify({ logger: options.logger ?? false, bodyLimit: options.bodyLimit ?? 4 * 1024 * 1024, return503OnClosing: true });
   app.removeAllContentTypeParsers();
-  const raw = (kind: RawBody['kind']) => (_req: unknown, body: string, done: (err: Error | null, body?: RawBody) => void) => done(null, { kind, text: body });
+  const raw = (kind: RawBody['kind']) => (_req: unknown, body: string, done: (err: Error | null, body?: RawBody) => void) =>
+    done(null, { kind, text: body });
   app.addContentTypeParser('application/json', { parseAs: 'string' }, raw('json'));
   app.addContentTypeParser(/^application\/[\w.+-]+\+json$/, { parseAs: 'string' }, raw('json'));
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, raw('form'));
-  await app.register(multipart, { limits: { fileSize: options.uploadLimit ?? 200 * 1024 * 1024, files: 4, fields: 200, fieldSize: options.bodyLimit ?? 4 * 1024 * 1024 } });
+  await app.register(multipart, {
+    limits: { fileSize: options.uploadLimit ?? 200 * 1024 * 1024, files: 4, fields: 200, fieldSize: options.bodyLimit ?? 4 * 1024 * 1024 },
+  });
   app.addContentTypeParser('*', { parseAs: 'string' }, raw('unknown'));
   await app.register(cors, {
     origin: (origin, cb) => cb(null, corsOriginAllowed(origin)),
@@ -172,4 +185,3 @@ export async function createServer(options: ServerOptions = {}): Promise<AceStep
     },
   };
 }
-

@@ -8,7 +8,18 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { EngineHost } from './engine-host.js';
 import { executeJob } from './job-executor.js';
-import { CANCELLED, QueueFullError, type CancelOutcome, type JobProgress, type JobQueue, type JobRecord, type JobSpec, type JobStatus, type QueueStats, type ResultItem } from './jobs.js';
+import {
+  CANCELLED,
+  QueueFullError,
+  type CancelOutcome,
+  type JobProgress,
+  type JobQueue,
+  type JobRecord,
+  type JobSpec,
+  type JobStatus,
+  type QueueStats,
+  type ResultItem,
+} from './jobs.js';
 
 export interface SqliteQueueOptions {
   dataDir: string;
@@ -84,10 +95,14 @@ export class SqliteQueue implements JobQueue {
       // A job left 'running' was cut off by a crash: run it again and say so, unless it keeps
       // taking the server down with it.
       this.db
-        .prepare(`UPDATE jobs SET status = 'failed', reruns = reruns + 1, stage = 'failed', progress = 0, finished_at = ?, error = ? WHERE status = 'running' AND reruns + 1 >= ?`)
+        .prepare(
+          `UPDATE jobs SET status = 'failed', reruns = reruns + 1, stage = 'failed', progress = 0, finished_at = ?, error = ? WHERE status = 'running' AND reruns + 1 >= ?`,
+        )
         .run(now(), `the server stopped ${MAX_RERUNS} times while running this job`, MAX_RERUNS);
       this.db
-        .prepare(`UPDATE jobs SET status = 'queued', reruns = reruns + 1, progress = 0, stage = 'queued', progress_text = 'queued again: the server stopped while this job was running' WHERE status = 'running'`)
+        .prepare(
+          `UPDATE jobs SET status = 'queued', reruns = reruns + 1, progress = 0, stage = 'queued', progress_text = 'queued again: the server stopped while this job was running' WHERE status = 'running'`,
+        )
         .run();
     }
     this.sweep();
@@ -100,7 +115,9 @@ export class SqliteQueue implements JobQueue {
     const insert = this.db.transaction(() => {
       const queued = (this.db.prepare(`SELECT COUNT(*) AS n FROM jobs WHERE status IN ('queued', 'running')`).get() as { n: number }).n;
       if (queued >= this.opts.queueMax) throw new QueueFullError();
-      this.db.prepare(`INSERT INTO jobs (task_id, status, spec, created_at) VALUES (?, 'queued', ?, ?)`).run(spec.taskId, JSON.stringify(spec), spec.createdAt);
+      this.db
+        .prepare(`INSERT INTO jobs (task_id, status, spec, created_at) VALUES (?, 'queued', ?, ?)`)
+        .run(spec.taskId, JSON.stringify(spec), spec.createdAt);
       return (this.db.prepare(`SELECT COUNT(*) AS n FROM jobs WHERE status = 'queued'`).get() as { n: number }).n;
     });
     const position = insert.immediate();
@@ -112,7 +129,10 @@ export class SqliteQueue implements JobQueue {
     const row = this.db.prepare('SELECT * FROM jobs WHERE task_id = ?').get(taskId) as Row | undefined;
     if (!row) return null;
     const rec = toRecord(row);
-    if (row.status === 'queued') rec.queuePosition = (this.db.prepare(`SELECT COUNT(*) AS n FROM jobs WHERE status = 'queued' AND seq <= ?`).get(row.seq) as { n: number }).n;
+    if (row.status === 'queued')
+      rec.queuePosition = (
+        this.db.prepare(`SELECT COUNT(*) AS n FROM jobs WHERE status = 'queued' AND seq <= ?`).get(row.seq) as { n: number }
+      ).n;
     return rec;
   }
 
@@ -121,7 +141,9 @@ export class SqliteQueue implements JobQueue {
     if (!row) return 'not_found';
     if (row.status === 'succeeded' || row.status === 'failed') return 'finished';
     const changed = this.db
-      .prepare(`UPDATE jobs SET status = 'failed', error = ?, stage = 'failed', progress_text = 'cancelled before it started', finished_at = ? WHERE task_id = ? AND status = 'queued'`)
+      .prepare(
+        `UPDATE jobs SET status = 'failed', error = ?, stage = 'failed', progress_text = 'cancelled before it started', finished_at = ? WHERE task_id = ? AND status = 'queued'`,
+      )
       .run(CANCELLED, now(), taskId).changes;
     if (changed) {
       this.removeUploads(taskId);
@@ -138,7 +160,9 @@ export class SqliteQueue implements JobQueue {
       counts.total += r.n;
     }
     const recent = this.db
-      .prepare(`SELECT finished_at - started_at AS s FROM jobs WHERE status = 'succeeded' AND started_at IS NOT NULL ORDER BY finished_at DESC LIMIT 50`)
+      .prepare(
+        `SELECT finished_at - started_at AS s FROM jobs WHERE status = 'succeeded' AND started_at IS NOT NULL ORDER BY finished_at DESC LIMIT 50`,
+      )
       .all() as { s: number }[];
     const avg = recent.length ? recent.reduce((a, r) => a + r.s, 0) / recent.length : 0;
     return { jobs: counts, queue_size: counts.queued, queue_maxsize: this.opts.queueMax, avg_job_seconds: Math.round(avg * 1000) / 1000 };
@@ -199,13 +223,17 @@ export class SqliteQueue implements JobQueue {
     try {
       const items = await executeJob(this.opts.host!, spec, this.audioDir, report, ctl.signal);
       this.db
-        .prepare(`UPDATE jobs SET status = 'succeeded', items = ?, progress = 1, stage = 'succeeded', progress_text = 'done', finished_at = ? WHERE task_id = ?`)
+        .prepare(
+          `UPDATE jobs SET status = 'succeeded', items = ?, progress = 1, stage = 'succeeded', progress_text = 'done', finished_at = ? WHERE task_id = ?`,
+        )
         .run(JSON.stringify(items), now(), spec.taskId);
     } catch (e) {
       // Closing: leave it 'running' so the next start runs it again.
       if (this.closed) return;
       const msg = (e as Error).message ?? String(e);
-      this.db.prepare(`UPDATE jobs SET status = 'failed', error = ?, stage = 'failed', progress = 0, finished_at = ? WHERE task_id = ?`).run(msg, now(), spec.taskId);
+      this.db
+        .prepare(`UPDATE jobs SET status = 'failed', error = ?, stage = 'failed', progress = 0, finished_at = ? WHERE task_id = ?`)
+        .run(msg, now(), spec.taskId);
       rmSync(join(this.audioDir, spec.taskId), { recursive: true, force: true });
     } finally {
       this.controllers.delete(spec.taskId);
@@ -221,7 +249,9 @@ export class SqliteQueue implements JobQueue {
   private sweep(): void {
     if (this.closed) return;
     const cutoff = now() - this.opts.retentionMs / 1000;
-    const old = this.db.prepare(`SELECT task_id FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ?`).all(cutoff) as { task_id: string }[];
+    const old = this.db.prepare(`SELECT task_id FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ?`).all(cutoff) as {
+      task_id: string;
+    }[];
     for (const { task_id } of old) {
       rmSync(join(this.audioDir, task_id), { recursive: true, force: true });
       this.removeUploads(task_id);

@@ -30,7 +30,10 @@ export function webRoot(): string | null {
 export async function registerStatic(app: FastifyInstance, root: string | null = webRoot()): Promise<void> {
   if (!root) {
     app.get('/', async (_req, reply) =>
-      reply.code(503).type('text/plain; charset=utf-8').send('The web page is not built: run `npm run build:web` in the acestep package, then restart the server.\n'),
+      reply
+        .code(503)
+        .type('text/plain; charset=utf-8')
+        .send('The web page is not built: run `npm run build:web` in the acestep package, then restart the server.\n'),
     );
     return;
   }

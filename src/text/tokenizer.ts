@@ -61,7 +61,11 @@ function readJson<T>(path: string, what: string): T {
   } catch (e) {
     throw new TokenizerError(`${what} is not valid JSON: ${(e as Error).message}`, path);
   }
-  if (!isObject(value)) throw new TokenizerError(`${what} must hold a JSON object, got ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value}`, path);
+  if (!isObject(value))
+    throw new TokenizerError(
+      `${what} must hold a JSON object, got ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value}`,
+      path,
+    );
   return value as T;
 }
 
@@ -74,11 +78,13 @@ function checkTokenizerJson(json: unknown, path: string): asserts json is Tokeni
   if (!isObject(json)) throw new TokenizerError('tokenizer.json must be a JSON object', path);
   if (!isObject(json.model) || !isObject(json.model.vocab)) throw new TokenizerError('tokenizer.json has no model.vocab object', path);
   for (const [t, id] of Object.entries(json.model.vocab)) {
-    if (!Number.isInteger(id) || (id as number) < 0) throw new TokenizerError(`model.vocab['${t}'] is not a non-negative integer id: ${JSON.stringify(id)}`, path);
+    if (!Number.isInteger(id) || (id as number) < 0)
+      throw new TokenizerError(`model.vocab['${t}'] is not a non-negative integer id: ${JSON.stringify(id)}`, path);
   }
   if (!Array.isArray(json.added_tokens)) throw new TokenizerError('tokenizer.json has no added_tokens array', path);
   for (const t of json.added_tokens) {
-    if (!isObject(t) || !Number.isInteger(t.id) || (t.id as number) < 0 || typeof t.content !== 'string') throw new TokenizerError(`invalid added token ${JSON.stringify(t)}`, path);
+    if (!isObject(t) || !Number.isInteger(t.id) || (t.id as number) < 0 || typeof t.content !== 'string')
+      throw new TokenizerError(`invalid added token ${JSON.stringify(t)}`, path);
   }
 }
 
@@ -107,7 +113,13 @@ function applyDerivation(base: TokenizerJson, rules: Record<string, unknown>, pa
   const fam = rules.added_audio_code_tokens as { first_id?: unknown; count?: unknown; content?: unknown; special?: unknown } | undefined;
   if (fam !== undefined) {
     const { first_id, count, content } = fam;
-    if (!Number.isInteger(first_id) || !Number.isInteger(count) || (count as number) <= 0 || typeof content !== 'string' || !content.includes('{N}')) {
+    if (
+      !Number.isInteger(first_id) ||
+      !Number.isInteger(count) ||
+      (count as number) <= 0 ||
+      typeof content !== 'string' ||
+      !content.includes('{N}')
+    ) {
       throw new TokenizerError('added_audio_code_tokens needs integer first_id, positive count and a content template with {N}', path);
     }
     for (let n = 0; n < (count as number); n++) {
@@ -126,7 +138,8 @@ function applyDerivation(base: TokenizerJson, rules: Record<string, unknown>, pa
     const usedIds = new Set<number>(Object.values(base.model.vocab));
     for (const t of out.added_tokens) usedIds.add(t.id);
     for (const t of extra) {
-      if (!Number.isInteger(t.id) || t.id < 0 || typeof t.content !== 'string') throw new TokenizerError(`invalid added token ${JSON.stringify(t)}`, path);
+      if (!Number.isInteger(t.id) || t.id < 0 || typeof t.content !== 'string')
+        throw new TokenizerError(`invalid added token ${JSON.stringify(t)}`, path);
       if (usedIds.has(t.id)) throw new TokenizerError(`added token '${t.content}' reuses id ${t.id}`, path);
       usedIds.add(t.id);
       out.added_tokens.push(t);
@@ -250,7 +263,8 @@ export class TextTokenizer {
     if (typeof text !== 'string') throw new TokenizerError(`encode expects a string, got ${typeof text}`, this.source);
     const special = opts.addSpecialTokens ?? true;
     const max = opts.maxLength;
-    if (max !== undefined && (!Number.isInteger(max) || max < 0)) throw new TokenizerError(`maxLength must be a non-negative integer, got ${max}`, this.source);
+    if (max !== undefined && (!Number.isInteger(max) || max < 0))
+      throw new TokenizerError(`maxLength must be a non-negative integer, got ${max}`, this.source);
     if (max !== undefined) text = this.prefixFor(text, max);
     const full = this.ids(text, special);
     if (max === undefined || full.length <= max) return full;
@@ -296,7 +310,8 @@ export class TextTokenizer {
    */
   encodeBatch(texts: string[], opts: EncodeOptions & { side?: 'left' | 'right'; padId?: number } = {}): BatchEncoding {
     const padId = opts.padId ?? this.padTokenId;
-    if (padId === null) throw new TokenizerError('no pad token: tokenizer_config.json has no pad_token and no padId was given', this.source);
+    if (padId === null)
+      throw new TokenizerError('no pad token: tokenizer_config.json has no pad_token and no padId was given', this.source);
     const rows = texts.map((t) => this.encode(t, opts));
     const len = Math.max(0, ...rows.map((r) => r.length));
     const ids: number[][] = [];
@@ -315,7 +330,8 @@ export class TextTokenizer {
   decode(ids: ArrayLike<number>, opts: { skipSpecialTokens?: boolean } = {}): string {
     const arr = Array.from(ids);
     for (const id of arr) {
-      if (!Number.isInteger(id) || id < 0 || id >= this.vocabSize) throw new TokenizerError(`decode: id ${id} is outside the vocabulary [0, ${this.vocabSize})`, this.source);
+      if (!Number.isInteger(id) || id < 0 || id >= this.vocabSize)
+        throw new TokenizerError(`decode: id ${id} is outside the vocabulary [0, ${this.vocabSize})`, this.source);
     }
     if (arr.length === 0) return '';
     try {

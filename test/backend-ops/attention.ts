@@ -46,7 +46,8 @@ function build(s: Spec, device: Device, seed: number): Tensor {
     // Mostly ones, some zeros; batch 1 keeps only a short prefix (padding) when B > 1.
     const bits = randomInts(s.B * s.Tk, seed + 3, 0, 5);
     const m = Array.from(bits, (x, idx) => {
-      const b = Math.floor(idx / s.Tk), j = idx % s.Tk;
+      const b = Math.floor(idx / s.Tk),
+        j = idx % s.Tk;
       return b === 1 ? (j < Math.ceil(s.Tk / 3) ? 1 : 0) : x === 0 ? 0 : 1;
     });
     const base = Tensor.fromArray(m, [s.B, s.Tk], { device });
@@ -61,15 +62,38 @@ const specs: Spec[] = [
   { name: 'decode Tk=300 from cache', B: 2, Tq: 1, Tk: 300, Hq: 16, Hkv: 8, D: 128, causal: true, qOffset: 299, cacheLen: 320 },
   { name: 'decode Tk=300 GQA 5 D=64 masked', B: 2, Tq: 1, Tk: 300, Hq: 5, Hkv: 1, D: 64, causal: true, qOffset: 299, mask: 'i64' },
   { name: 'prefill causal G=4 D=64', B: 1, Tq: 70, Tk: 70, Hq: 4, Hkv: 1, D: 64, causal: true },
-  { name: 'chunked prefill causal qOffset=40 from cache', B: 2, Tq: 30, Tk: 70, Hq: 4, Hkv: 2, D: 16, causal: true, qOffset: 40, cacheLen: 100 },
+  {
+    name: 'chunked prefill causal qOffset=40 from cache',
+    B: 2,
+    Tq: 30,
+    Tk: 70,
+    Hq: 4,
+    Hkv: 2,
+    D: 16,
+    causal: true,
+    qOffset: 40,
+    cacheLen: 100,
+  },
   { name: 'negative qOffset (leading rows see nothing)', B: 1, Tq: 9, Tk: 9, Hq: 2, Hkv: 2, D: 8, causal: true, qOffset: -3 },
   { name: 'window 16 G=5 D=8 u8 mask', B: 2, Tq: 150, Tk: 150, Hq: 5, Hkv: 1, D: 8, window: 16, mask: 'u8' },
   { name: 'window 128 G=2 D=128 T=300', B: 1, Tq: 300, Tk: 300, Hq: 4, Hkv: 2, D: 128, window: 128 },
-  { name: 'window 0 (self only)', B: 1, Tq: 20, Tk: 20, Hq: 2, Hkv: 1, D: 16 , window: 0 },
+  { name: 'window 0 (self only)', B: 1, Tq: 20, Tk: 20, Hq: 2, Hkv: 1, D: 16, window: 0 },
   { name: 'bidirectional f32 mask D=40', B: 2, Tq: 45, Tk: 45, Hq: 2, Hkv: 2, D: 40, mask: 'f32' },
   { name: 'cross-attention Tq=37 Tk=91 i32 mask', B: 2, Tq: 37, Tk: 91, Hq: 4, Hkv: 4, D: 16, mask: 'i32' },
   { name: 'cross-attention unmasked q permuted view D=72', B: 1, Tq: 33, Tk: 129, Hq: 4, Hkv: 2, D: 72, qPermuted: true },
-  { name: 'causal + window + mask, scale 0.3', B: 2, Tq: 80, Tk: 80, Hq: 4, Hkv: 4, D: 32, causal: true, window: 5, mask: 'u8', scale: 0.3 },
+  {
+    name: 'causal + window + mask, scale 0.3',
+    B: 2,
+    Tq: 80,
+    Tk: 80,
+    Hq: 4,
+    Hkv: 4,
+    D: 32,
+    causal: true,
+    window: 5,
+    mask: 'u8',
+    scale: 0.3,
+  },
 ];
 
 export const cases: OpCase[] = specs.map((s, n) => ({

@@ -84,10 +84,30 @@ for (const d of [1, 3, 9]) {
 addConv({ name: 'residual k7 dil9 pad27 short T [2,16,5]', B: 2, Cin: 16, Cout: 16, T: 5, K: 7, dilation: 9, padding: 27 });
 addConv({ name: 'k1 [2,48,70]->40', B: 2, Cin: 48, Cout: 40, T: 70, K: 1 });
 addConv({ name: 'k1 + residual [2,40,70]->40', B: 2, Cin: 40, Cout: 40, T: 70, K: 1, residual: true });
-addConv({ name: 'k7 dil3 + residual, no bias [1,20,45]->20', B: 1, Cin: 20, Cout: 20, T: 45, K: 7, dilation: 3, padding: 9, residual: true, bias: false });
+addConv({
+  name: 'k7 dil3 + residual, no bias [1,20,45]->20',
+  B: 1,
+  Cin: 20,
+  Cout: 20,
+  T: 45,
+  K: 7,
+  dilation: 3,
+  padding: 9,
+  residual: true,
+  bias: false,
+});
 addConv({ name: 'k1 no bias [1,8,33]->2', B: 1, Cin: 8, Cout: 2, T: 33, K: 1, bias: false });
 for (const s of [2, 4, 6, 10]) {
-  addConv({ name: `downsample k${2 * s} s${s} p${Math.ceil(s / 2)} [2,16,120]->32`, B: 2, Cin: 16, Cout: 32, T: 120, K: 2 * s, stride: s, padding: Math.ceil(s / 2) });
+  addConv({
+    name: `downsample k${2 * s} s${s} p${Math.ceil(s / 2)} [2,16,120]->32`,
+    B: 2,
+    Cin: 16,
+    Cout: 32,
+    T: 120,
+    K: 2 * s,
+    stride: s,
+    padding: Math.ceil(s / 2),
+  });
 }
 addConv({ name: 'downsample k8 s4 p2 odd T [1,12,103]->20', B: 1, Cin: 12, Cout: 20, T: 103, K: 8, stride: 4, padding: 2 });
 addConv({ name: 'encoder head k3 p1 [1,64,30]->16', B: 1, Cin: 64, Cout: 16, T: 30, K: 3, padding: 1 });
@@ -101,13 +121,44 @@ addConv({ name: 'transposed-view input k7 p3 [2,20,37]->12', B: 2, Cin: 20, Cout
 addConv({ name: 'audio-in k7 p3 [2,2,96]->16', B: 2, Cin: 2, Cout: 16, T: 96, K: 7, padding: 3 });
 
 for (const s of [2, 4, 6, 10]) {
-  addConvT({ name: `upsample k${2 * s} s${s} p${Math.ceil(s / 2)} [2,24,13]->16`, B: 2, Cin: 24, Cout: 16, T: 13, K: 2 * s, stride: s, padding: Math.ceil(s / 2) });
+  addConvT({
+    name: `upsample k${2 * s} s${s} p${Math.ceil(s / 2)} [2,24,13]->16`,
+    B: 2,
+    Cin: 24,
+    Cout: 16,
+    T: 13,
+    K: 2 * s,
+    stride: s,
+    padding: Math.ceil(s / 2),
+  });
 }
 addConvT({ name: 'stride 1 k3 [1,8,20]->5', B: 1, Cin: 8, Cout: 5, T: 20, K: 3 });
-addConvT({ name: 'outputPadding 1 s3 d2 k5 p2 [2,6,11]->7', B: 2, Cin: 6, Cout: 7, T: 11, K: 5, stride: 3, padding: 2, outputPadding: 1, dilation: 2 });
+addConvT({
+  name: 'outputPadding 1 s3 d2 k5 p2 [2,6,11]->7',
+  B: 2,
+  Cin: 6,
+  Cout: 7,
+  T: 11,
+  K: 5,
+  stride: 3,
+  padding: 2,
+  outputPadding: 1,
+  dilation: 2,
+});
 addConvT({ name: 'kernel shorter than stride k2 s5 [1,4,9]->3', B: 1, Cin: 4, Cout: 3, T: 9, K: 2, stride: 5 });
 addConvT({ name: 'long reduction k4 s2 p1 [1,300,9]->13', B: 1, Cin: 300, Cout: 13, T: 9, K: 4, stride: 2, padding: 1 });
-addConvT({ name: 'bf16 weights no bias k8 s4 p2 [1,16,25]->8', B: 1, Cin: 16, Cout: 8, T: 25, K: 8, stride: 4, padding: 2, wdtype: 'bf16', bias: false });
+addConvT({
+  name: 'bf16 weights no bias k8 s4 p2 [1,16,25]->8',
+  B: 1,
+  Cin: 16,
+  Cout: 8,
+  T: 25,
+  K: 8,
+  stride: 4,
+  padding: 2,
+  wdtype: 'bf16',
+  bias: false,
+});
 
 interface SnakeSpec {
   name: string;
@@ -128,7 +179,8 @@ function addSnake(s: SnakeSpec): void {
     tol: { atol: 2e-6, rtol: 1e-6, why: 'vectorised sin (Cody-Waite reduction + degree-11 polynomial) vs libm sinf' },
     run: (device) => {
       const x = Tensor.fromArray(uniform(B * C * T, 7, -s.xRange, s.xRange), [B, C, T], { device });
-      const lo = s.logScale ? -1 : 0.2, hi = s.logScale ? 1 : 3;
+      const lo = s.logScale ? -1 : 0.2,
+        hi = s.logScale ? 1 : 3;
       const pshape = s.paramShape === 'vector' ? [C] : [1, C, 1];
       let a = Tensor.fromArray(uniform(C, 8, lo, hi), pshape, { device });
       let b = Tensor.fromArray(uniform(C, 9, lo, hi), pshape, { device });

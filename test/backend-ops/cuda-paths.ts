@@ -21,7 +21,15 @@ function gemmTol(K: number, bf16: boolean): Tolerance {
 const attnTol: Tolerance = { atol: 2e-5, rtol: 2e-5, why: 'fp32 dot products and online softmax vs a double-precision reference' };
 
 function tensor(shape: number[], seed: number, device: Device, std = 1, dtype: DType = 'f32'): Tensor {
-  const t = Tensor.fromArray(normal(shape.reduce((a, b) => a * b, 1), seed, std), shape, { device });
+  const t = Tensor.fromArray(
+    normal(
+      shape.reduce((a, b) => a * b, 1),
+      seed,
+      std,
+    ),
+    shape,
+    { device },
+  );
   return dtype === 'f32' ? t : t.to(dtype);
 }
 
@@ -49,7 +57,11 @@ cases.push({
   run: (device) => linear(tensor([65, 70], 505, device), tensor([129, 70], 506, device, 0.12, 'f16')),
 });
 
-for (const [wd, precision] of [['bf16', 'bf16'], ['f16', 'fp32'], ['f32', 'fp32']] as [DType, 'bf16' | 'fp32'][]) {
+for (const [wd, precision] of [
+  ['bf16', 'bf16'],
+  ['f16', 'fp32'],
+  ['f32', 'fp32'],
+] as [DType, 'bf16' | 'fp32'][]) {
   cases.push({
     op: 'linear',
     name: `cuda paths: GEMV M=4 K=1030 (tail) from a weight view with row stride 1040, w=${wd} precision ${precision}`,
@@ -70,7 +82,18 @@ cases.push({
   run: (device) => linear(tensor([3, 72], 510, device), tensor([9002, 72], 511, device, 0.12, 'bf16'), tensor([9002], 512, device)),
 });
 
-function attn(device: Device, seed: number, B: number, Tq: number, Tk: number, Hq: number, Hkv: number, D: number, causal: boolean, cacheLen = Tk): Tensor {
+function attn(
+  device: Device,
+  seed: number,
+  B: number,
+  Tq: number,
+  Tk: number,
+  Hq: number,
+  Hkv: number,
+  D: number,
+  causal: boolean,
+  cacheLen = Tk,
+): Tensor {
   const q = tensor([B, Tq, Hq, D], seed, device);
   const k = tensor([B, cacheLen, Hkv, D], seed + 1, device).narrow(1, 0, Tk);
   const v = tensor([B, cacheLen, Hkv, D], seed + 2, device).narrow(1, 0, Tk);

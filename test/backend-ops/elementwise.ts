@@ -2,8 +2,37 @@
 // over the broadcasting patterns the models use ([B,T,C]+[C], [B,T,C]*[B,1,C], [B,C,T]+[1,C,1],
 // size-1 dims, transposed operands) and the Tensor-op-number forms.
 import {
-  abs, add, addScalar, affine, clamp, cos, div, exp, gatedAdd, gelu, geluTanh, log, maximum, minimum, modulate, mul, neg,
-  relu, rsqrt, scale, sigmoid, silu, sin, softplus, sqrt, square, sub, swiglu, tanh, Tensor, type Device,
+  abs,
+  add,
+  addScalar,
+  affine,
+  clamp,
+  cos,
+  div,
+  exp,
+  gatedAdd,
+  gelu,
+  geluTanh,
+  log,
+  maximum,
+  minimum,
+  modulate,
+  mul,
+  neg,
+  relu,
+  rsqrt,
+  scale,
+  sigmoid,
+  silu,
+  sin,
+  softplus,
+  sqrt,
+  square,
+  sub,
+  swiglu,
+  tanh,
+  Tensor,
+  type Device,
 } from '../../src/runtime/index.js';
 import { normal, uniform } from '../support/random.js';
 import type { OpCase, Tolerance } from './harness.js';
@@ -12,10 +41,22 @@ const numel = (s: number[]) => s.reduce((a, b) => a * b, 1);
 const rand = (shape: number[], seed: number, device: Device, lo = -4, hi = 4) =>
   Tensor.fromArray(uniform(numel(shape), seed, lo, hi), shape, { device });
 
-const EXACT: Tolerance = { atol: 0, exact: true, why: 'one IEEE float32 operation (or a fixed sequence of them) per element, same on every path' };
-const VEXP: Tolerance = { atol: 1e-7, rtol: 2e-6, why: 'vector exp polynomial is within ~2 ulp of libm expf; the division keeps the relative error' };
+const EXACT: Tolerance = {
+  atol: 0,
+  exact: true,
+  why: 'one IEEE float32 operation (or a fixed sequence of them) per element, same on every path',
+};
+const VEXP: Tolerance = {
+  atol: 1e-7,
+  rtol: 2e-6,
+  why: 'vector exp polynomial is within ~2 ulp of libm expf; the division keeps the relative error',
+};
 const VTANH: Tolerance = { atol: 1e-6, why: 'tanh as (1-e)/(1+e) with vector exp: absolute error ~2e-7 (relative error grows near 0)' };
-const LIBM: Tolerance = { atol: 1e-7, rtol: 4e-6, why: 'the CPU fast path calls the same libm function (bit-exact); CUDA libdevice log/erf/sin/cos/log1p are within 2 ulp' };
+const LIBM: Tolerance = {
+  atol: 1e-7,
+  rtol: 4e-6,
+  why: 'the CPU fast path calls the same libm function (bit-exact); CUDA libdevice log/erf/sin/cos/log1p are within 2 ulp',
+};
 
 type Unary = [string, (x: Tensor) => Tensor, Tolerance, [number, number]];
 const unaries: Unary[] = [
@@ -71,8 +112,13 @@ cases.push({
 
 type Binary = [string, (a: Tensor, b: Tensor) => Tensor, Tolerance];
 const binaries: Binary[] = [
-  ['add', add, EXACT], ['sub', sub, EXACT], ['mul', mul, EXACT], ['div', div, EXACT],
-  ['maximum', maximum, EXACT], ['minimum', minimum, EXACT], ['swiglu', swiglu, VEXP],
+  ['add', add, EXACT],
+  ['sub', sub, EXACT],
+  ['mul', mul, EXACT],
+  ['div', div, EXACT],
+  ['maximum', maximum, EXACT],
+  ['minimum', minimum, EXACT],
+  ['swiglu', swiglu, VEXP],
 ];
 // [a shape, b shape, how b is made]
 const patterns: [string, number[], number[]][] = [
@@ -117,7 +163,11 @@ const dit = (d: Device, bt: number[], c: number, seed: number) => ({
   p: Tensor.fromArray(normal(bt[0] * c, seed + 1, 0.3), [bt[0], 1, c], { device: d }),
   q: Tensor.fromArray(normal(bt[0] * c, seed + 2, 0.3), [bt[0], 1, c], { device: d }),
 });
-for (const [bt, c] of [[[1, 1], 16], [[2, 9], 37], [[2, 100], 2048]] as [number[], number][]) {
+for (const [bt, c] of [
+  [[1, 1], 16],
+  [[2, 9], 37],
+  [[2, 100], 2048],
+] as [number[], number][]) {
   cases.push({
     op: 'modulate',
     name: `x[${bt},${c}] shift/scale[B,1,C]`,

@@ -20,7 +20,11 @@ function tensor(shape: number[], seed: number, device: Device, std = 1, dtype: D
 }
 
 const wdtypes: DType[] = ['f32', 'bf16', 'f16'];
-const kn: [number, number][] = [[33, 47], [100, 70], [257, 129]];
+const kn: [number, number][] = [
+  [33, 47],
+  [100, 70],
+  [257, 129],
+];
 for (const M of [1, 2, 3, 17, 128]) {
   for (const [K, N] of kn) {
     for (const wd of wdtypes) {
@@ -46,8 +50,7 @@ cases.push({
   op: 'linear',
   name: 'M=300 K=600 N=200 w=bf16 +bias',
   tol: tol(600),
-  run: (device) =>
-    linear(tensor([300, 600], 1, device), tensor([200, 600], 2, device, 0.04, 'bf16'), tensor([200], 3, device)),
+  run: (device) => linear(tensor([300, 600], 1, device), tensor([200, 600], 2, device, 0.04, 'bf16'), tensor([200], 3, device)),
 });
 
 cases.push({
@@ -77,8 +80,15 @@ cases.push({
   },
 });
 
-for (const [M, wd] of [[1, 'bf16'], [3, 'bf16'], [17, 'f32'], [130, 'bf16'], [64, 'f16']] as [number, DType][]) {
-  const K = M === 130 ? 1100 : 77, N = 45;
+for (const [M, wd] of [
+  [1, 'bf16'],
+  [3, 'bf16'],
+  [17, 'f32'],
+  [130, 'bf16'],
+  [64, 'f16'],
+] as [number, DType][]) {
+  const K = M === 130 ? 1100 : 77,
+    N = 45;
   cases.push({
     op: 'linear',
     name: `precision bf16 M=${M} K=${K} N=${N} w=${wd} +bias`,

@@ -4,13 +4,21 @@ import { argmax, max, mean, sum, Tensor, type Device } from '../../src/runtime/i
 import { normal, randnTensor as randn, randomInts } from '../support/random.js';
 import type { OpCase, Tolerance } from './harness.js';
 
-
 const SUM: Tolerance = { atol: 2e-5, rtol: 2e-6, why: 'float32 accumulation (fast) vs double (reference) over up to ~4000 N(0,1) terms' };
 const MAX: Tolerance = { atol: 0, exact: true, why: 'max selects an input value' };
 const IDX: Tolerance = { atol: 0, exact: true, why: 'indices are exact (first maximum)' };
 
 export const cases: OpCase[] = [];
-const shapes: [number[], number][] = [[[7], 0], [[3, 5], 1], [[3, 5], 0], [[2, 33, 17], 1], [[2, 33, 17], -1], [[4, 4099], 1], [[2, 3, 1000, 5], 2], [[1, 1], 0]];
+const shapes: [number[], number][] = [
+  [[7], 0],
+  [[3, 5], 1],
+  [[3, 5], 0],
+  [[2, 33, 17], 1],
+  [[2, 33, 17], -1],
+  [[4, 4099], 1],
+  [[2, 3, 1000, 5], 2],
+  [[1, 1], 0],
+];
 for (const [shape, dim] of shapes) {
   for (const keep of [false, true]) {
     const tag = `[${shape}] dim ${dim}${keep ? ' keepDim' : ''}`;
@@ -31,7 +39,10 @@ cases.push({
   op: 'argmax',
   name: 'NaN wins, -inf masked rows',
   tol: IDX,
-  run: (d) => argmax(Tensor.fromArray([1, NaN, 5, NaN, -Infinity, -Infinity, -Infinity, -Infinity, -Infinity, 2, -Infinity, 2], [3, 4], { device: d })),
+  run: (d) =>
+    argmax(
+      Tensor.fromArray([1, NaN, 5, NaN, -Infinity, -Infinity, -Infinity, -Infinity, -Infinity, 2, -Infinity, 2], [3, 4], { device: d }),
+    ),
 });
 cases.push({
   op: 'max',

@@ -9,7 +9,13 @@ const positions = (t: number, from = 0) => Array.from({ length: t }, (_, i) => f
 const TOL: Tolerance = { atol: 0, exact: true, why: 'four products and two sums, each rounded once in float32 on every path (no FMA)' };
 
 export const cases: OpCase[] = [];
-for (const [b, t, h, d] of [[1, 1, 1, 2], [1, 7, 3, 16], [2, 13, 16, 128], [2, 5, 8, 64], [1, 3, 2, 34]]) {
+for (const [b, t, h, d] of [
+  [1, 1, 1, 2],
+  [1, 7, 3, 16],
+  [2, 13, 16, 128],
+  [2, 5, 8, 64],
+  [1, 3, 2, 34],
+]) {
   cases.push({
     op: 'rope',
     name: `[${b},${t},${h},${d}] tables [T,D/2]`,
@@ -25,7 +31,8 @@ cases.push({
   name: 'per-batch tables [B,T,D/2], offset positions',
   tol: TOL,
   run: (dev) => {
-    const a = ropeTables(positions(6, 100), 32, 10000, dev), b = ropeTables(positions(6, 3), 32, 10000, dev);
+    const a = ropeTables(positions(6, 100), 32, 10000, dev),
+      b = ropeTables(positions(6, 3), 32, 10000, dev);
     const cos = Tensor.fromArray([...a.cos.dataSync(), ...b.cos.dataSync()] as number[], [2, 6, 16], { device: dev });
     const sin = Tensor.fromArray([...a.sin.dataSync(), ...b.sin.dataSync()] as number[], [2, 6, 16], { device: dev });
     return rope(randn([2, 6, 4, 32], 1, dev), cos, sin);

@@ -39,12 +39,21 @@ cases.push({
 });
 
 for (const k of [1, 50, 1999]) {
-  cases.push({ op: 'topK', name: `[3,2000] k=${k} with ties`, tol: exact, run: (device) => topK(logits(3, 2000, 5, device, { ties: true }), k) });
+  cases.push({
+    op: 'topK',
+    name: `[3,2000] k=${k} with ties`,
+    tol: exact,
+    run: (device) => topK(logits(3, 2000, 5, device, { ties: true }), k),
+  });
 }
 for (const p of [0, 0.5, 0.9, 0.999]) {
   cases.push({ op: 'topP', name: `[3,3000] p=${p}`, tol: exact, run: (device) => topP(logits(3, 3000, 6, device, { negInf: 10 }), p) });
 }
-for (const [seed, step] of [[0, 0], [42, 7], [2 ** 40 + 1, 123456]]) {
+for (const [seed, step] of [
+  [0, 0],
+  [42, 7],
+  [2 ** 40 + 1, 123456],
+]) {
   cases.push({
     op: 'sampleRace',
     name: `[4,50000] seed ${seed} step ${step} with -inf`,

@@ -11,9 +11,15 @@ export interface Diff {
 
 export function diff(actual: ArrayLike<number>, expected: ArrayLike<number>): Diff {
   if (actual.length !== expected.length) throw new Error(`length ${actual.length} != ${expected.length}`);
-  let maxAbs = 0, maxRef = 0, dot = 0, na = 0, nb = 0, worstIndex = -1;
+  let maxAbs = 0,
+    maxRef = 0,
+    dot = 0,
+    na = 0,
+    nb = 0,
+    worstIndex = -1;
   for (let i = 0; i < actual.length; i++) {
-    const a = actual[i], b = expected[i];
+    const a = actual[i],
+      b = expected[i];
     const d = Math.abs(a - b);
     if (!(d <= maxAbs)) {
       maxAbs = Number.isNaN(d) ? Infinity : d;
@@ -38,12 +44,11 @@ export function expectClose(
   expect(actual.length, `${label} length`).toBe(expected.length);
   const rtol = tol.rtol ?? 0;
   for (let i = 0; i < actual.length; i++) {
-    const a = actual[i], b = expected[i];
+    const a = actual[i],
+      b = expected[i];
     const bound = tol.atol + rtol * Math.abs(b);
     if (!(Math.abs(a - b) <= bound) && !(Number.isNaN(a) && Number.isNaN(b)) && !(a === b)) {
-      throw new Error(
-        `${label}: element ${i}: got ${a}, expected ${b} (|diff| ${Math.abs(a - b)} > ${bound}; tolerance: ${tol.why})`,
-      );
+      throw new Error(`${label}: element ${i}: got ${a}, expected ${b} (|diff| ${Math.abs(a - b)} > ${bound}; tolerance: ${tol.why})`);
     }
   }
 }

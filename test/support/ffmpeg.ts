@@ -23,5 +23,9 @@ export function ffmpeg(args: string[]): Buffer {
 export async function ffmpegDecode(path: string): Promise<{ rate: number; channels: number; data: Float32Array }> {
   const { format } = await parseFile(path, { duration: false, skipCovers: true });
   const raw = ffmpeg(['-i', path, '-f', 'f32le', '-acodec', 'pcm_f32le', '-']);
-  return { rate: format.sampleRate ?? NaN, channels: format.numberOfChannels ?? NaN, data: new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.length)) };
+  return {
+    rate: format.sampleRate ?? NaN,
+    channels: format.numberOfChannels ?? NaN,
+    data: new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.length)),
+  };
 }

@@ -18,7 +18,10 @@ export function fuzzSeed(fallback: number): number {
   return Number.isInteger(s) ? s : fallback;
 }
 
-const INTERESTING_U32 = [0, 1, 2, 3, 7, 8, 16, 32, 33, 255, 256, 999, 1000, 44100, 48000, 384000, 384001, 0x7fff, 0x8000, 0xffff, 0x10000, 0x7fffffff, 0x80000000, 0xfffffffe, 0xffffffff];
+const INTERESTING_U32 = [
+  0, 1, 2, 3, 7, 8, 16, 32, 33, 255, 256, 999, 1000, 44100, 48000, 384000, 384001, 0x7fff, 0x8000, 0xffff, 0x10000, 0x7fffffff, 0x80000000,
+  0xfffffffe, 0xffffffff,
+];
 
 export type ByteMutation =
   | { kind: 'flip'; at: number; bit: number }
@@ -81,16 +84,51 @@ function concat(parts: Uint8Array[]): Uint8Array {
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
-const ODD_VALUES: Json[] = [null, true, false, 0, -1, 1, 1.5, -0.5, 2 ** 31, 2 ** 53, 1e308, -1e308, '', 'x', '1', '-1', 'NaN', [], [0], [-1], [1.5], ['a'], {}, { a: 1 }, [[1, 2]]];
+const ODD_VALUES: Json[] = [
+  null,
+  true,
+  false,
+  0,
+  -1,
+  1,
+  1.5,
+  -0.5,
+  2 ** 31,
+  2 ** 53,
+  1e308,
+  -1e308,
+  '',
+  'x',
+  '1',
+  '-1',
+  'NaN',
+  [],
+  [0],
+  [-1],
+  [1.5],
+  ['a'],
+  {},
+  { a: 1 },
+  [[1, 2]],
+];
 
-export type JsonMutation = { op: 'replace'; path: number; value: Json } | { op: 'delete'; path: number } | { op: 'add'; path: number; key: string; value: Json } | { op: 'wrap'; path: number };
+export type JsonMutation =
+  | { op: 'replace'; path: number; value: Json }
+  | { op: 'delete'; path: number }
+  | { op: 'add'; path: number; key: string; value: Json }
+  | { op: 'wrap'; path: number };
 
 export const jsonMutations = (keys: readonly string[]) =>
   fc.array(
     fc.oneof(
       fc.record({ op: fc.constant('replace' as const), path: fc.nat(), value: fc.constantFrom(...ODD_VALUES) }),
       fc.record({ op: fc.constant('delete' as const), path: fc.nat() }),
-      fc.record({ op: fc.constant('add' as const), path: fc.nat(), key: fc.constantFrom(...keys, '__proto__', 'constructor', 'x'), value: fc.constantFrom(...ODD_VALUES) }),
+      fc.record({
+        op: fc.constant('add' as const),
+        path: fc.nat(),
+        key: fc.constantFrom(...keys, '__proto__', 'constructor', 'x'),
+        value: fc.constantFrom(...ODD_VALUES),
+      }),
       fc.record({ op: fc.constant('wrap' as const), path: fc.nat() }),
     ),
     { minLength: 1, maxLength: 4 },
@@ -135,7 +173,8 @@ export function mutateJson<T>(doc: T, muts: readonly JsonMutation[]): unknown {
       else delete p[key];
     } else {
       const target = p[key];
-      if (target && typeof target === 'object' && !Array.isArray(target)) Object.defineProperty(target, m.key, { value: structuredClone(m.value), enumerable: true, writable: true, configurable: true });
+      if (target && typeof target === 'object' && !Array.isArray(target))
+        Object.defineProperty(target, m.key, { value: structuredClone(m.value), enumerable: true, writable: true, configurable: true });
     }
   }
   return root;
@@ -186,5 +225,7 @@ export async function fuzz<T>(
 
 /** One line per target for the CI log: cases, accepted, refused, slowest. */
 export function logReport(target: string, r: FuzzReport): void {
-  console.log(`fuzz ${target}: ${r.cases} cases, ${r.accepted} accepted, ${r.refused} refused with typed errors, slowest ${r.slowestMs.toFixed(1)} ms`);
+  console.log(
+    `fuzz ${target}: ${r.cases} cases, ${r.accepted} accepted, ${r.refused} refused with typed errors, slowest ${r.slowestMs.toFixed(1)} ms`,
+  );
 }

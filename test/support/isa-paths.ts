@@ -12,7 +12,9 @@ function outputs(c: OpCase, impl: 'fast' | 'reference'): Float64Array[] {
   try {
     return tidy(() => {
       const r = c.run('cpu');
-      return (Array.isArray(r) ? r : [r]).map((t: Tensor) => Float64Array.from((t.dtype === 'f32' || t.dtype === 'i32' ? t.dataSync() : t.toFloat32Sync()) as ArrayLike<number>));
+      return (Array.isArray(r) ? r : [r]).map((t: Tensor) =>
+        Float64Array.from((t.dtype === 'f32' || t.dtype === 'i32' ? t.dataSync() : t.toFloat32Sync()) as ArrayLike<number>),
+      );
     });
   } finally {
     native.setCpuImpl('fast');
@@ -26,7 +28,8 @@ export function describeNarrowIsaPaths(family: string, cases: readonly OpCase[])
       expect(isa === 'scalar' ? ['scalar'] : ['scalar', 'avx2']).toContain(eff);
       try {
         for (const c of cases) {
-          const ref = outputs(c, 'reference'), got = outputs(c, 'fast');
+          const ref = outputs(c, 'reference'),
+            got = outputs(c, 'fast');
           for (let k = 0; k < ref.length; k++) {
             const tol = c.tol.exact ? { atol: 0, rtol: 0, why: c.tol.why } : c.tol;
             expectClose(got[k], ref[k], tol, `${c.op} ${c.name} output ${k}`);

@@ -104,7 +104,13 @@ function handle(hub: Omit<LocalHub, 'url' | 'close'>, token: string | undefined,
     const repo = hub.repos.get(m[1]);
     if (!repo) return notFound(res, 'RepoNotFound');
     if (!revisionOf(repo, m[2])) return notFound(res, 'RevisionNotFound');
-    return json(res, 200, { _id: 'x', id: m[1], sha: repo.commit, lastModified: '2026-01-01T00:00:00.000Z', siblings: [...repo.files.keys()].map((rfilename) => ({ rfilename })) });
+    return json(res, 200, {
+      _id: 'x',
+      id: m[1],
+      sha: repo.commit,
+      lastModified: '2026-01-01T00:00:00.000Z',
+      siblings: [...repo.files.keys()].map((rfilename) => ({ rfilename })),
+    });
   }
   m = /^\/api\/models\/([^/]+\/[^/]+)\/tree\/([^/]+)(?:\/(.*))?$/.exec(path);
   if (m) {
@@ -132,7 +138,12 @@ function handle(hub: Omit<LocalHub, 'url' | 'close'>, token: string | undefined,
     const headers = { 'x-repo-commit': repo.commit };
     if (file.lfs) {
       // LFS content lives elsewhere: the hub redirects, and names the blob by its sha256.
-      res.writeHead(302, { ...headers, location: `/blobs/${m[1]}/${m[3]}`, 'x-linked-etag': `"${file.sha256}"`, 'x-linked-size': String(file.data.length) });
+      res.writeHead(302, {
+        ...headers,
+        location: `/blobs/${m[1]}/${m[3]}`,
+        'x-linked-etag': `"${file.sha256}"`,
+        'x-linked-size': String(file.data.length),
+      });
       return void res.end();
     }
     return sendBody(hub, m[3], file, req, res, { ...headers, etag: `"${file.gitSha1}"` });
@@ -146,7 +157,14 @@ function handle(hub: Omit<LocalHub, 'url' | 'close'>, token: string | undefined,
   notFound(res, 'NotFound');
 }
 
-function sendBody(hub: Omit<LocalHub, 'url' | 'close'>, path: string, file: HubFile, req: IncomingMessage, res: ServerResponse, headers: Record<string, string>): void {
+function sendBody(
+  hub: Omit<LocalHub, 'url' | 'close'>,
+  path: string,
+  file: HubFile,
+  req: IncomingMessage,
+  res: ServerResponse,
+  headers: Record<string, string>,
+): void {
   const size = file.data.length;
   let start = 0;
   let end = size - 1;
@@ -169,11 +187,21 @@ function sendBody(hub: Omit<LocalHub, 'url' | 'close'>, path: string, file: HubF
       body[body.length >> 1] ^= 0xff;
     }
     if (fault.cutAfter !== undefined) {
-      res.writeHead(range ? 206 : 200, { ...headers, 'accept-ranges': 'bytes', 'content-length': String(body.length), ...(range ? { 'content-range': `bytes ${start}-${end}/${size}` } : {}) });
+      res.writeHead(range ? 206 : 200, {
+        ...headers,
+        'accept-ranges': 'bytes',
+        'content-length': String(body.length),
+        ...(range ? { 'content-range': `bytes ${start}-${end}/${size}` } : {}),
+      });
       res.write(body.subarray(0, fault.cutAfter), () => res.socket?.destroy());
       return;
     }
   }
-  res.writeHead(range ? 206 : 200, { ...headers, 'accept-ranges': 'bytes', 'content-length': String(body.length), ...(range ? { 'content-range': `bytes ${start}-${end}/${size}` } : {}) });
+  res.writeHead(range ? 206 : 200, {
+    ...headers,
+    'accept-ranges': 'bytes',
+    'content-length': String(body.length),
+    ...(range ? { 'content-range': `bytes ${start}-${end}/${size}` } : {}),
+  });
   res.end(body);
 }

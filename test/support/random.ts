@@ -43,7 +43,15 @@ export function randomInts(n: number, seed: number, lo: number, hi: number): Int
 
 /** A seeded normal tensor (standard deviation `std`), converted to `dtype` when that is not f32. */
 export function randnTensor(shape: number[], seed: number, device: Device, std = 1, dtype: DType = 'f32'): Tensor {
-  const t = Tensor.fromArray(normal(shape.reduce((a, b) => a * b, 1), seed, std), shape, { device });
+  const t = Tensor.fromArray(
+    normal(
+      shape.reduce((a, b) => a * b, 1),
+      seed,
+      std,
+    ),
+    shape,
+    { device },
+  );
   if (dtype === 'f32') return t;
   try {
     return t.to(dtype);

@@ -22,8 +22,10 @@ export function tinyCheckpoints(): { dir: string; ckpt: string } {
 
 /** A stereo tone at the tiny VAE's 200 Hz rate. */
 export function writeTone(path: string, seconds: number): string {
-  const sr = 200, n = seconds * sr;
-  const l = new Float32Array(n), r = new Float32Array(n);
+  const sr = 200,
+    n = seconds * sr;
+  const l = new Float32Array(n),
+    r = new Float32Array(n);
   for (let i = 0; i < n; i++) {
     l[i] = 0.5 * Math.sin((2 * Math.PI * 7 * i) / sr);
     r[i] = 0.3 * Math.sin((2 * Math.PI * 11 * i) / sr);
@@ -36,8 +38,16 @@ export function writeTone(path: string, seconds: number): string {
 // Every metadata field given: with thinking off and nothing left open, the LM does not run (its CoT
 // runs whenever a use_cot_* flag is on and some metadata is open, as upstream).
 export const QUICK = {
-  prompt: 'calm piano', lyrics: '[verse]\nla la', thinking: false, inference_steps: 2, audio_duration: 6, bpm: 90, key_scale: 'C major', time_signature: '4',
-  batch_size: 1, audio_format: 'wav',
+  prompt: 'calm piano',
+  lyrics: '[verse]\nla la',
+  thinking: false,
+  inference_steps: 2,
+  audio_duration: 6,
+  bpm: 90,
+  key_scale: 'C major',
+  time_signature: '4',
+  batch_size: 1,
+  audio_format: 'wav',
 };
 
 export interface Answer {
@@ -84,7 +94,13 @@ export async function query(base: string, ids: string[], headers: Record<string,
 }
 
 /** Polls until every task has status 1 or 2 (or the deadline passes). */
-export async function waitAll(base: string, ids: string[], timeoutMs: number, everyMs = 100, headers: Record<string, string> = {}): Promise<Map<string, Polled>> {
+export async function waitAll(
+  base: string,
+  ids: string[],
+  timeoutMs: number,
+  everyMs = 100,
+  headers: Record<string, string> = {},
+): Promise<Map<string, Polled>> {
   const end = Date.now() + timeoutMs;
   const done = new Map<string, Polled>();
   while (done.size < ids.length && Date.now() < end) {
@@ -134,7 +150,11 @@ export function builtCli(): string {
   try {
     if (distStale()) {
       const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
-      const r = spawnSync(process.execPath, [tsc, '-p', join(ROOT, 'tsconfig.build.json')], { cwd: ROOT, encoding: 'utf8', timeout: 240_000 });
+      const r = spawnSync(process.execPath, [tsc, '-p', join(ROOT, 'tsconfig.build.json')], {
+        cwd: ROOT,
+        encoding: 'utf8',
+        timeout: 240_000,
+      });
       if (r.status !== 0) throw new Error(`tsc failed: ${r.stdout}${r.stderr}`);
     }
   } finally {
@@ -154,7 +174,11 @@ export interface Child {
 
 /** Spawns `node dist/src/cli/acestep.js <args>` on the addon this process loaded. */
 export function spawnCli(args: string[], env: Record<string, string> = {}): Child {
-  const proc = spawn(process.execPath, [builtCli(), ...args], { cwd: ROOT, env: { ...process.env, ACESTEP_ADDON: addonPath, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [builtCli(), ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ACESTEP_ADDON: addonPath, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   const waiters: { re: RegExp; res: (m: RegExpMatchArray) => void }[] = [];
   const feed = (d: Buffer) => {

@@ -60,7 +60,11 @@ function compare(name: string, got: Float64Array, want: Float64Array, tol: Toler
     for (let i = 0; i < got.length; i++) if (got[i] !== want[i]) mismatches++;
     return { name, pass: mismatches === 0, exact: true, mismatches };
   }
-  let maxAbs = 0, maxRef = 0, dot = 0, na = 0, nb = 0;
+  let maxAbs = 0,
+    maxRef = 0,
+    dot = 0,
+    na = 0,
+    nb = 0;
   for (let i = 0; i < got.length; i++) {
     const d = Math.abs(got[i] - want[i]);
     maxAbs = Number.isNaN(d) ? Infinity : Math.max(maxAbs, d);

@@ -5,7 +5,10 @@
 const KEY_STORE = 'acestep.apiKey';
 
 export class ApiError extends Error {
-  constructor(message: string, readonly status: number) {
+  constructor(
+    message: string,
+    readonly status: number,
+  ) {
     super(message);
     this.name = 'ApiError';
   }
@@ -36,7 +39,8 @@ function errorText(body: unknown, fallback: string): string {
     for (const k of ['detail', 'error', 'message']) {
       const v = b[k];
       if (typeof v === 'string' && v) return v;
-      if (Array.isArray(v) && v.length) return v.map((x) => (typeof x === 'object' && x && 'msg' in x ? String((x as { msg: unknown }).msg) : String(x))).join('; ');
+      if (Array.isArray(v) && v.length)
+        return v.map((x) => (typeof x === 'object' && x && 'msg' in x ? String((x as { msg: unknown }).msg) : String(x))).join('; ');
     }
   }
   return fallback;
@@ -91,7 +95,10 @@ export function audioBlob(fileUrl: string): Promise<{ blob: Blob; url: string }>
         } catch {
           /* not JSON */
         }
-        throw new ApiError(res.status === 404 ? 'the file is gone from the server' : errorText(body, `audio answered HTTP ${res.status}`), res.status);
+        throw new ApiError(
+          res.status === 404 ? 'the file is gone from the server' : errorText(body, `audio answered HTTP ${res.status}`),
+          res.status,
+        );
       }
       const blob = await res.blob();
       return { blob, url: URL.createObjectURL(blob) };

@@ -121,7 +121,10 @@ export class JobFollower {
   private timer: number | undefined;
   private unknownCount = 0;
 
-  constructor(readonly job: JobRecord, private onChange: (s: JobState) => void) {
+  constructor(
+    readonly job: JobRecord,
+    private onChange: (s: JobState) => void,
+  ) {
     this.state = { status: 'queued', progress: 0, stage: 'queued', text: '', queuePosition: job.queue_position };
   }
 
@@ -209,16 +212,23 @@ export class JobFollower {
   private async poll(): Promise<void> {
     if (this.stopped) return;
     try {
-      const data = await call<Array<{ task_id: string; status: number; result: string | ResultItem[]; progress_text?: string }>>('/query_result', { task_id_list: [this.job.task_id] });
-      const entry = Array.isArray(data) ? data.find((d) => d.task_id === this.job.task_id) ?? data[0] : undefined;
-      const items: ResultItem[] = entry ? (typeof entry.result === 'string' ? JSON.parse(entry.result || '[]') : entry.result ?? []) : [];
+      const data = await call<Array<{ task_id: string; status: number; result: string | ResultItem[]; progress_text?: string }>>(
+        '/query_result',
+        { task_id_list: [this.job.task_id] },
+      );
+      const entry = Array.isArray(data) ? (data.find((d) => d.task_id === this.job.task_id) ?? data[0]) : undefined;
+      const items: ResultItem[] = entry ? (typeof entry.result === 'string' ? JSON.parse(entry.result || '[]') : (entry.result ?? [])) : [];
       if (!entry || items.length === 0) {
         // Unknown to the server (its record expired, or another server): give up after a few answers.
         if (++this.unknownCount >= 5) return this.finish('failed', undefined, 'the server does not know this job');
       } else {
         this.unknownCount = 0;
         const first = items[0];
-        if (entry.status === 1) return this.finish('succeeded', items.filter((it) => it.file || it.status === 1));
+        if (entry.status === 1)
+          return this.finish(
+            'succeeded',
+            items.filter((it) => it.file || it.status === 1),
+          );
         if (entry.status === 2) return this.finish('failed', undefined, String(first.error ?? entry.progress_text ?? 'failed'));
         if (!this.streamLive) {
           applyEvent(this.state, { ...first, status: first.stage === 'queued' ? 'queued' : 'running' });

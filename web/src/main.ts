@@ -3,21 +3,58 @@
 // (API key, models, LoRA). Everything goes through the REST API in api.ts.
 import { ApiError, apiKey, audioBlob, call, setApiKey } from './api.js';
 import { cancel, forgetJob, JobFollower, loadJobs, rememberJob, submit, type JobRecord, type JobState } from './jobs.js';
-import { dropView, el, loadSongs, renderUnderstanding, saveSongs, songCard, songsFromItems, songTitle, type Song, type SongActions } from './songs.js';
+import {
+  dropView,
+  el,
+  loadSongs,
+  renderUnderstanding,
+  saveSongs,
+  songCard,
+  songsFromItems,
+  songTitle,
+  type Song,
+  type SongActions,
+} from './songs.js';
 import { computePeaks, drawWave, rangeSelector, type WaveView } from './wave.js';
 import './style.css';
 
-const TRACKS = ['vocals', 'backing_vocals', 'drums', 'bass', 'guitar', 'keyboard', 'percussion', 'strings', 'synth', 'fx', 'brass', 'woodwinds'];
+const TRACKS = [
+  'vocals',
+  'backing_vocals',
+  'drums',
+  'bass',
+  'guitar',
+  'keyboard',
+  'percussion',
+  'strings',
+  'synth',
+  'fx',
+  'brass',
+  'woodwinds',
+];
 const LANGUAGES: [string, string][] = [
-  ['en', 'English'], ['zh', 'Chinese'], ['ja', 'Japanese'], ['ko', 'Korean'], ['es', 'Spanish'], ['fr', 'French'], ['de', 'German'],
-  ['it', 'Italian'], ['pt', 'Portuguese'], ['ru', 'Russian'], ['ar', 'Arabic'], ['hi', 'Hindi'], ['yue', 'Cantonese'], ['unknown', 'Other / unknown'],
+  ['en', 'English'],
+  ['zh', 'Chinese'],
+  ['ja', 'Japanese'],
+  ['ko', 'Korean'],
+  ['es', 'Spanish'],
+  ['fr', 'French'],
+  ['de', 'German'],
+  ['it', 'Italian'],
+  ['pt', 'Portuguese'],
+  ['ru', 'Russian'],
+  ['ar', 'Arabic'],
+  ['hi', 'Hindi'],
+  ['yue', 'Cantonese'],
+  ['unknown', 'Other / unknown'],
 ];
 const KEYS = ['C', 'C#', 'D', 'Eb', 'E', 'F', 'F#', 'G', 'Ab', 'A', 'Bb', 'B'].flatMap((n) => [`${n} major`, `${n} minor`]);
 
 const MODES = ['simple', 'custom', 'cover', 'repaint', 'tracks'] as const;
 type Mode = (typeof MODES)[number];
 const MODE_HELP: Record<Mode, string> = {
-  simple: 'Describe a song in a line. "Write the song" lets the language model draft the caption and lyrics for you to edit; Generate also works straight from the idea.',
+  simple:
+    'Describe a song in a line. "Write the song" lets the language model draft the caption and lyrics for you to edit; Generate also works straight from the idea.',
   custom: 'Write the caption and lyrics yourself and set every parameter.',
   cover: 'Remake a song: its structure guides a new one in the style of your caption.',
   repaint: 'Regenerate part of a song: choose the time range on its waveform.',
@@ -56,7 +93,9 @@ function errText(e: unknown): string {
 
 for (const range of form.querySelectorAll<HTMLInputElement>('input[type=range]')) {
   const out = form.querySelector<HTMLOutputElement>(`output[for="${range.id}"]`);
-  const show = () => { if (out) out.value = Number(range.value).toFixed(2); };
+  const show = () => {
+    if (out) out.value = Number(range.value).toFixed(2);
+  };
   range.addEventListener('input', show);
   show();
 }
@@ -89,7 +128,8 @@ for (const t of tabs) {
   t.addEventListener('click', () => setMode(t.dataset.mode as Mode));
   t.addEventListener('keydown', (e) => {
     const i = tabs.indexOf(t);
-    const next = e.key === 'ArrowRight' ? i + 1 : e.key === 'ArrowLeft' ? i - 1 : e.key === 'Home' ? 0 : e.key === 'End' ? tabs.length - 1 : null;
+    const next =
+      e.key === 'ArrowRight' ? i + 1 : e.key === 'ArrowLeft' ? i - 1 : e.key === 'Home' ? 0 : e.key === 'End' ? tabs.length - 1 : null;
     if (next === null) return;
     e.preventDefault();
     setMode(tabs[(next + tabs.length) % tabs.length].dataset.mode as Mode, true);
@@ -132,7 +172,8 @@ async function drawSource(): Promise<void> {
   if (sourceView !== view) return;
   box.classList.add('drawn');
   if (mode === 'repaint') {
-    const startIn = input('repainting_start'), endIn = input('repainting_end');
+    const startIn = input('repainting_start'),
+      endIn = input('repainting_end');
     setRange = rangeSelector(view, peaks.duration, (s, e) => {
       startIn.value = s.toFixed(1);
       endIn.value = e.toFixed(1);
@@ -147,7 +188,8 @@ async function drawSource(): Promise<void> {
 
 for (const id of ['repainting_start', 'repainting_end']) {
   input(id).addEventListener('change', () => {
-    const s = Number(input('repainting_start').value), e = Number(input('repainting_end').value);
+    const s = Number(input('repainting_start').value),
+      e = Number(input('repainting_end').value);
     if (setRange && Number.isFinite(s) && Number.isFinite(e) && e > s) setRange(s, e);
   });
 }
@@ -253,7 +295,8 @@ function buildRequest(): FormData | Record<string, unknown> {
     if (reference) files.push(['ref_audio', reference]);
   }
   if (task === 'repaint') {
-    const s = Number(val('repainting_start') || 0), e = val('repainting_end');
+    const s = Number(val('repainting_start') || 0),
+      e = val('repainting_end');
     if (e !== '' && Number(e) <= s) throw new Error('The repaint range must end after it starts.');
     f.repainting_start = s;
     f.repainting_end = e === '' ? -1 : Number(e);
@@ -290,7 +333,14 @@ form.addEventListener('submit', async (e) => {
   try {
     const { task_id, queue_position } = await submit(body);
     const caption = $<HTMLTextAreaElement>('prompt').value.trim() || $<HTMLTextAreaElement>('idea').value.trim();
-    const job: JobRecord = { task_id, kind: 'generate', mode, label: `${tabs.find((t) => t.dataset.mode === mode)!.textContent}: ${caption.slice(0, 50) || 'song'}`, created: Date.now(), queue_position };
+    const job: JobRecord = {
+      task_id,
+      kind: 'generate',
+      mode,
+      label: `${tabs.find((t) => t.dataset.mode === mode)!.textContent}: ${caption.slice(0, 50) || 'song'}`,
+      created: Date.now(),
+      queue_position,
+    };
     rememberJob(job);
     follow(job);
     say('submit-status', `Queued${queue_position ? ` at position ${queue_position}` : ''}.`);
@@ -320,7 +370,11 @@ $('write-song').addEventListener('click', async () => {
   say('write-status', 'The language model is writing…');
   try {
     const instrumental = input('idea-instrumental').checked;
-    const r = await call<Record<string, unknown>>('/v1/create_sample', { query, instrumental, vocal_language: $<HTMLSelectElement>('vocal_language').value || 'unknown' });
+    const r = await call<Record<string, unknown>>('/v1/create_sample', {
+      query,
+      instrumental,
+      vocal_language: $<HTMLSelectElement>('vocal_language').value || 'unknown',
+    });
     $<HTMLTextAreaElement>('prompt').value = String(r.caption ?? '');
     $<HTMLTextAreaElement>('lyrics').value = String(r.lyrics ?? '');
     input('instrumental').checked = instrumental || /^\s*\[inst(rumental)?\]\s*$/i.test(String(r.lyrics ?? ''));
@@ -345,7 +399,8 @@ function applyMetas(r: Record<string, unknown>): void {
   set('time_signature', String(r.timesignature ?? r.time_signature ?? '').replace(/\/.*$/, '') || undefined);
   set('audio_duration', r.duration);
   const lang = r.vocal_language ?? r.language;
-  if (typeof lang === 'string' && [...$<HTMLSelectElement>('vocal_language').options].some((o) => o.value === lang)) set('vocal_language', lang);
+  if (typeof lang === 'string' && [...$<HTMLSelectElement>('vocal_language').options].some((o) => o.value === lang))
+    set('vocal_language', lang);
 }
 
 // ---------- jobs ----------
@@ -354,7 +409,12 @@ const followers = new Map<string, JobFollower>();
 
 /** The server's stage names (job-executor) in words; the step line (`Diffusion step 3/8`) follows. */
 const STAGE_WORDS: Record<string, string> = {
-  queued: 'Waiting', encoding: 'Reading the source', lm: 'Language model', diffusion: 'Generating', decoding: 'Decoding audio', saving: 'Saving',
+  queued: 'Waiting',
+  encoding: 'Reading the source',
+  lm: 'Language model',
+  diffusion: 'Generating',
+  decoding: 'Decoding audio',
+  saving: 'Saving',
 };
 
 function stageLine(s: JobState): string {
@@ -370,10 +430,13 @@ function follow(job: JobRecord): void {
   const line = el('p', { className: 'stage' });
   const pct = el('span', { className: 'pct' }, '0%');
   const stop = el('button', { type: 'button', className: 'quiet', ariaLabel: `Cancel ${job.label}` }, 'Cancel');
-  const li = el('li', { className: 'job', 'data-task': job.task_id },
+  const li = el(
+    'li',
+    { className: 'job', 'data-task': job.task_id },
     el('div', { className: 'row spread' }, el('strong', {}, job.label), stop),
     el('div', { className: 'row' }, bar, pct),
-    line);
+    line,
+  );
   // Screen readers hear the stage changes, not every percent.
   line.setAttribute('aria-live', 'polite');
   $('jobs').prepend(li);
@@ -402,10 +465,13 @@ function follow(job: JobRecord): void {
       forgetJob(job.task_id);
       stop.remove();
       onJobEnd(job, s);
-      setTimeout(() => {
-        li.remove();
-        $('jobs-empty').hidden = followers.size > 0;
-      }, s.status === 'succeeded' ? 4000 : 15000);
+      setTimeout(
+        () => {
+          li.remove();
+          $('jobs-empty').hidden = followers.size > 0;
+        },
+        s.status === 'succeeded' ? 4000 : 15000,
+      );
     }
   });
   followers.set(job.task_id, f);
@@ -426,9 +492,13 @@ function onJobEnd(job: JobRecord, s: JobState): void {
     else if (it.file) song.understanding = { error: 'this server does not analyse audio (it ignored full_analysis_only and made a song)' };
     else {
       song.understanding = {
-        caption: String(pick('prompt', 'caption') ?? ''), lyrics: String(pick('lyrics') ?? ''),
-        bpm: pick('bpm'), keyscale: pick('keyscale', 'key_scale'), timesignature: pick('timesignature', 'time_signature'),
-        duration: pick('duration'), language: pick('language', 'vocal_language'),
+        caption: String(pick('prompt', 'caption') ?? ''),
+        lyrics: String(pick('lyrics') ?? ''),
+        bpm: pick('bpm'),
+        keyscale: pick('keyscale', 'key_scale'),
+        timesignature: pick('timesignature', 'time_signature'),
+        duration: pick('duration'),
+        language: pick('language', 'vocal_language'),
       };
     }
     saveSongs(songs);
@@ -475,7 +545,15 @@ const actions: SongActions = {
       fd.append('batch_size', '1');
       fd.append('src_audio', blob, 'song');
       const { task_id, queue_position } = await submit(fd);
-      const job: JobRecord = { task_id, kind: 'understand', mode: 'understand', label: `Understand: ${songTitle(s)}`, created: Date.now(), queue_position, song_id: s.id };
+      const job: JobRecord = {
+        task_id,
+        kind: 'understand',
+        mode: 'understand',
+        label: `Understand: ${songTitle(s)}`,
+        created: Date.now(),
+        queue_position,
+        song_id: s.id,
+      };
       rememberJob(job);
       follow(job);
     } catch (err) {
@@ -546,14 +624,21 @@ async function refreshHealth(): Promise<void> {
   }
 }
 
-
 async function refreshModels(): Promise<void> {
   try {
     const inv = (inventory = await call<Inventory>('/v1/model_inventory'));
     const dit = inv.models ?? [];
-    fillSelect($<HTMLSelectElement>('dit-model'), dit.map((m): [string, string] => [m.name, `${m.name}${m.is_loaded ? ' (loaded)' : ''}`]), (dit.find((m) => m.is_loaded) ?? dit.find((m) => m.is_default))?.name);
+    fillSelect(
+      $<HTMLSelectElement>('dit-model'),
+      dit.map((m): [string, string] => [m.name, `${m.name}${m.is_loaded ? ' (loaded)' : ''}`]),
+      (dit.find((m) => m.is_loaded) ?? dit.find((m) => m.is_default))?.name,
+    );
     const lm = inv.lm_models ?? [];
-    fillSelect($<HTMLSelectElement>('lm-model'), [['', '(none)'], ...lm.map((m): [string, string] => [m.name, `${m.name}${m.is_loaded ? ' (loaded)' : ''}`])], lm.find((m) => m.is_loaded)?.name ?? '');
+    fillSelect(
+      $<HTMLSelectElement>('lm-model'),
+      [['', '(none)'], ...lm.map((m): [string, string] => [m.name, `${m.name}${m.is_loaded ? ' (loaded)' : ''}`])],
+      lm.find((m) => m.is_loaded)?.name ?? '',
+    );
     if ($('model-status').classList.contains('error')) say('model-status', ''); // an old failure, e.g. before the key was set
   } catch (e) {
     say('model-status', `Cannot list models: ${errText(e)}`, true);
@@ -566,7 +651,11 @@ $('model-form').addEventListener('submit', async (e) => {
   const lm = $<HTMLSelectElement>('lm-model').value;
   say('model-status', 'Loading…');
   try {
-    const r = await call<{ message?: string }>('/v1/init', { model: $<HTMLSelectElement>('dit-model').value, init_llm: Boolean(lm), ...(lm ? { lm_model_path: lm } : {}) });
+    const r = await call<{ message?: string }>('/v1/init', {
+      model: $<HTMLSelectElement>('dit-model').value,
+      init_llm: Boolean(lm),
+      ...(lm ? { lm_model_path: lm } : {}),
+    });
     say('model-status', r?.message ?? 'Loaded.');
     await refreshModels();
     void refreshHealth();
@@ -577,13 +666,18 @@ $('model-form').addEventListener('submit', async (e) => {
 
 async function refreshLora(): Promise<void> {
   try {
-    const s = await call<{ lora_loaded?: boolean; use_lora?: boolean; lora_scale?: number; active_adapter?: string | null }>('/v1/lora/status');
+    const s = await call<{ lora_loaded?: boolean; use_lora?: boolean; lora_scale?: number; active_adapter?: string | null }>(
+      '/v1/lora/status',
+    );
     input('lora-use').checked = Boolean(s.use_lora);
     if (typeof s.lora_scale === 'number') {
       input('lora-scale').value = String(s.lora_scale);
       $<HTMLOutputElement>('lora-scale-out').value = s.lora_scale.toFixed(2);
     }
-    say('lora-status', s.lora_loaded ? `Loaded${s.active_adapter ? `: ${s.active_adapter}` : ''}${s.use_lora ? '' : ' (off)'}` : 'No adapter loaded.');
+    say(
+      'lora-status',
+      s.lora_loaded ? `Loaded${s.active_adapter ? `: ${s.active_adapter}` : ''}${s.use_lora ? '' : ' (off)'}` : 'No adapter loaded.',
+    );
   } catch (e) {
     say('lora-status', `LoRA status unavailable: ${errText(e)}`, true);
   }
@@ -613,7 +707,9 @@ $('lora-form').addEventListener('submit', (e) => {
 });
 $('lora-unload').addEventListener('click', () => void loraCall('/v1/lora/unload', {}));
 input('lora-use').addEventListener('change', () => void loraCall('/v1/lora/toggle', { use_lora: input('lora-use').checked }));
-input('lora-scale').addEventListener('input', () => { $<HTMLOutputElement>('lora-scale-out').value = Number(input('lora-scale').value).toFixed(2); });
+input('lora-scale').addEventListener('input', () => {
+  $<HTMLOutputElement>('lora-scale-out').value = Number(input('lora-scale').value).toFixed(2);
+});
 input('lora-scale').addEventListener('change', () => void loraCall('/v1/lora/scale', { scale: Number(input('lora-scale').value) }));
 
 input('api-key').value = apiKey();
@@ -638,8 +734,16 @@ async function refreshAll(): Promise<void> {
 
 fillSelect($<HTMLSelectElement>('vocal_language'), LANGUAGES, 'en');
 $('keys').replaceChildren(...KEYS.map((k) => el('option', { value: k })));
-fillSelect($<HTMLSelectElement>('track_name'), TRACKS.map((t): [string, string] => [t, t.replace('_', ' ')]), 'vocals');
-$('track-classes').replaceChildren(...TRACKS.map((t) => el('label', { className: 'check' }, el('input', { type: 'checkbox', value: t, name: 'track_classes' }), ` ${t.replace('_', ' ')}`)));
+fillSelect(
+  $<HTMLSelectElement>('track_name'),
+  TRACKS.map((t): [string, string] => [t, t.replace('_', ' ')]),
+  'vocals',
+);
+$('track-classes').replaceChildren(
+  ...TRACKS.map((t) =>
+    el('label', { className: 'check' }, el('input', { type: 'checkbox', value: t, name: 'track_classes' }), ` ${t.replace('_', ' ')}`),
+  ),
+);
 showTrackPicker();
 const isMode = (m: unknown): m is Mode => MODES.includes(m as Mode);
 const stored = localStorage.getItem('acestep.mode');

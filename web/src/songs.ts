@@ -51,7 +51,10 @@ const shown = (v: unknown): string => (v === undefined || v === null || v === ''
 export function songsFromItems(taskId: string, mode: string, items: ResultItem[]): Song[] {
   return items.map((it, i) => {
     const m = it.metas ?? {};
-    const seeds = String(it.seed_value ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+    const seeds = String(it.seed_value ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
     return {
       id: `${taskId}#${i}`,
       task_id: taskId,
@@ -77,10 +80,18 @@ export function songTitle(s: Song): string {
   return `${t} (seed ${s.seed || '?'})`;
 }
 
-function el<K extends keyof HTMLElementTagNameMap>(tag: K, props: Partial<HTMLElementTagNameMap[K]> & Record<string, unknown> = {}, ...kids: (Node | string)[]): HTMLElementTagNameMap[K] {
+function el<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  props: Partial<HTMLElementTagNameMap[K]> & Record<string, unknown> = {},
+  ...kids: (Node | string)[]
+): HTMLElementTagNameMap[K] {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(props)) {
-    if (k.startsWith('aria') || k.startsWith('data-') || k === 'role') e.setAttribute(k.replace(/^aria([A-Z])/, (_, c: string) => `aria-${c.toLowerCase()}`), String(v));
+    if (k.startsWith('aria') || k.startsWith('data-') || k === 'role')
+      e.setAttribute(
+        k.replace(/^aria([A-Z])/, (_, c: string) => `aria-${c.toLowerCase()}`),
+        String(v),
+      );
     else (e as unknown as Record<string, unknown>)[k] = v;
   }
   e.append(...kids);
@@ -141,10 +152,21 @@ export function songCard(s: Song, act: SongActions): HTMLLIElement {
     el('div', { className: 'row' }, play, time, download),
     status,
     metaList([
-      ['Seed', s.seed], ['BPM', s.bpm], ['Key', s.keyscale], ['Time', meter(s.timesignature)],
-      ['Duration', s.duration !== undefined && shown(s.duration) ? `${Number(s.duration).toFixed(1)} s` : ''], ['Model', s.dit_model], ['Mode', s.mode],
+      ['Seed', s.seed],
+      ['BPM', s.bpm],
+      ['Key', s.keyscale],
+      ['Time', meter(s.timesignature)],
+      ['Duration', s.duration !== undefined && shown(s.duration) ? `${Number(s.duration).toFixed(1)} s` : ''],
+      ['Model', s.dit_model],
+      ['Mode', s.mode],
     ]),
-    el('details', {}, el('summary', {}, 'Caption and lyrics'), el('p', { className: 'caption' }, s.caption || '(no caption)'), el('pre', { className: 'lyrics' }, s.lyrics || '(no lyrics)')),
+    el(
+      'details',
+      {},
+      el('summary', {}, 'Caption and lyrics'),
+      el('p', { className: 'caption' }, s.caption || '(no caption)'),
+      el('pre', { className: 'lyrics' }, s.lyrics || '(no lyrics)'),
+    ),
     el(
       'div',
       { className: 'row wrap' },
@@ -163,9 +185,17 @@ export function songCard(s: Song, act: SongActions): HTMLLIElement {
     else if (media.paused) void media.play();
     else media.pause();
   });
-  media.addEventListener('play', () => { play.textContent = 'Pause'; play.setAttribute('aria-label', `Pause ${title}`); });
-  media.addEventListener('pause', () => { play.textContent = 'Play'; play.setAttribute('aria-label', `Play ${title}`); });
-  media.addEventListener('timeupdate', () => { time.textContent = fmtTime(media.currentTime); });
+  media.addEventListener('play', () => {
+    play.textContent = 'Pause';
+    play.setAttribute('aria-label', `Pause ${title}`);
+  });
+  media.addEventListener('pause', () => {
+    play.textContent = 'Play';
+    play.setAttribute('aria-label', `Play ${title}`);
+  });
+  media.addEventListener('timeupdate', () => {
+    time.textContent = fmtTime(media.currentTime);
+  });
 
   void (async () => {
     try {
@@ -175,10 +205,14 @@ export function songCard(s: Song, act: SongActions): HTMLLIElement {
       download.download = `acestep-${s.seed || s.task_id.slice(0, 8)}.${ext}`;
       download.removeAttribute('aria-disabled');
       media.src = url;
-      media.addEventListener('error', () => {
-        play.disabled = true;
-        status.textContent = 'This browser cannot play the file; download it instead.';
-      }, { once: true });
+      media.addEventListener(
+        'error',
+        () => {
+          play.disabled = true;
+          status.textContent = 'This browser cannot play the file; download it instead.';
+        },
+        { once: true },
+      );
       play.disabled = false;
       const peaks = await computePeaks(blob);
       views.get(s.id)?.destroy();
@@ -203,7 +237,14 @@ export function renderUnderstanding(box: HTMLElement, s: Song, act: SongActions)
   use.addEventListener('click', () => act.useUnderstanding(s));
   box.append(
     el('h4', {}, 'What the model hears'),
-    metaList([['Caption', u.caption], ['BPM', u.bpm], ['Key', u.keyscale], ['Time', meter(u.timesignature)], ['Duration', u.duration], ['Language', u.language]]),
+    metaList([
+      ['Caption', u.caption],
+      ['BPM', u.bpm],
+      ['Key', u.keyscale],
+      ['Time', meter(u.timesignature)],
+      ['Duration', u.duration],
+      ['Language', u.language],
+    ]),
     el('pre', { className: 'lyrics' }, u.lyrics || '(no lyrics)'),
     use,
   );

@@ -28,9 +28,15 @@ function readWav(buf: ArrayBuffer): { channels: Float32Array[]; sampleRate: numb
   const v = new DataView(buf);
   const tag = (o: number) => String.fromCharCode(v.getUint8(o), v.getUint8(o + 1), v.getUint8(o + 2), v.getUint8(o + 3));
   if (buf.byteLength < 44 || tag(0) !== 'RIFF' || tag(8) !== 'WAVE') return null;
-  let fmt = 0, nch = 0, rate = 0, bits = 0, o = 12;
+  let fmt = 0,
+    nch = 0,
+    rate = 0,
+    bits = 0,
+    o = 12;
   while (o + 8 <= buf.byteLength) {
-    const id = tag(o), size = v.getUint32(o + 4, true), body = o + 8;
+    const id = tag(o),
+      size = v.getUint32(o + 4, true),
+      body = o + 8;
     if (id === 'fmt ') {
       fmt = v.getUint16(body, true);
       nch = v.getUint16(body + 2, true);
@@ -39,7 +45,8 @@ function readWav(buf: ArrayBuffer): { channels: Float32Array[]; sampleRate: numb
       if (fmt === 0xfffe && size >= 26) fmt = v.getUint16(body + 24, true); // WAVE_FORMAT_EXTENSIBLE sub-format
     } else if (id === 'data') {
       if (!nch || !rate) return null;
-      const bytes = bits / 8, frames = Math.floor(Math.min(size, buf.byteLength - body) / (bytes * nch));
+      const bytes = bits / 8,
+        frames = Math.floor(Math.min(size, buf.byteLength - body) / (bytes * nch));
       const channels = Array.from({ length: nch }, () => new Float32Array(frames));
       for (let f = 0; f < frames; f++) {
         for (let c = 0; c < nch; c++) {
@@ -47,7 +54,7 @@ function readWav(buf: ArrayBuffer): { channels: Float32Array[]; sampleRate: numb
           let x: number;
           if (fmt === 3 && bits === 32) x = v.getFloat32(p, true);
           else if (fmt === 1 && bits === 16) x = v.getInt16(p, true) / 32768;
-          else if (fmt === 1 && bits === 24) x = ((v.getUint8(p) | (v.getUint8(p + 1) << 8) | (v.getInt8(p + 2) << 16)) / 8388608);
+          else if (fmt === 1 && bits === 24) x = (v.getUint8(p) | (v.getUint8(p + 1) << 8) | (v.getInt8(p + 2) << 16)) / 8388608;
           else if (fmt === 1 && bits === 32) x = v.getInt32(p, true) / 2147483648;
           else return null;
           channels[c][f] = x;
@@ -112,7 +119,11 @@ export function drawWave(container: HTMLElement, media: HTMLMediaElement, p: Pea
 }
 
 /** One draggable, resizable range on a repaint waveform; drag on empty space draws a new one. */
-export function rangeSelector(view: WaveView, duration: number, onChange: (start: number, end: number) => void): (start: number, end: number) => void {
+export function rangeSelector(
+  view: WaveView,
+  duration: number,
+  onChange: (start: number, end: number) => void,
+): (start: number, end: number) => void {
   const regions = view.regions!;
   let region: Region | undefined;
   const set = (start: number, end: number) => {

@@ -43,10 +43,14 @@ export const generateCommand: CliCommand = {
       const progress = new CliProgress(ctx.io.stderr, flags.quiet);
       const engine = await openEngine(flags, progress);
       try {
-        if (!engine.hasLm && p.thinking) progress.line(`note: no 5 Hz LM found, so no LM planning (thinking); \`${downloadCommand(['acestep-5Hz-lm-1.7B'])}\` gets one`);
+        if (!engine.hasLm && p.thinking)
+          progress.line(`note: no 5 Hz LM found, so no LM planning (thinking); \`${downloadCommand(['acestep-5Hz-lm-1.7B'])}\` gets one`);
         const codesTotal = p.duration > 0 ? Math.ceil(p.duration * CODES_PER_SECOND) : null;
         const { generateMusic } = await import('../../index.js');
-        const r = await generateMusic(engine, params, config, { saveDir: flags.out ?? 'outputs', onProgress: (e) => progress.generation(e, codesTotal) });
+        const r = await generateMusic(engine, params, config, {
+          saveDir: flags.out ?? 'outputs',
+          onProgress: (e) => progress.generation(e, codesTotal),
+        });
         progress.endStage();
         const audios = r.audios.map(({ channels: _pcm, ...a }) => a);
         if (flags.json) ctx.io.stdout.write(toJson({ ...r, audios }));

@@ -5,4 +5,12 @@ import { generateCommand } from './generate.js';
 import { createSampleCommand, formatSampleCommand, understandCommand } from './lm-helpers.js';
 import { serveCommand, workerCommand } from './server.js';
 
-export const COMMANDS: readonly CliCommand[] = [generateCommand, understandCommand, createSampleCommand, formatSampleCommand, downloadCommand, serveCommand, workerCommand];
+export const COMMANDS: readonly CliCommand[] = [
+  generateCommand,
+  understandCommand,
+  createSampleCommand,
+  formatSampleCommand,
+  downloadCommand,
+  serveCommand,
+  workerCommand,
+];

@@ -14,7 +14,12 @@ import { readTextFile } from '../read-inputs.js';
 type Flags = EngineFlags & Record<string, unknown>;
 
 /** Validates, loads the engine, runs one helper and prints its result. */
-function helperAction(ctx: CliContext, label: string, check: (f: Flags) => void, run: (engine: AceStep, f: Flags, progress: CliProgress) => Promise<UnderstandResult>) {
+function helperAction(
+  ctx: CliContext,
+  label: string,
+  check: (f: Flags) => void,
+  run: (engine: AceStep, f: Flags, progress: CliProgress) => Promise<UnderstandResult>,
+) {
   return async (flags: Flags) => {
     check(flags);
     const progress = new CliProgress(ctx.io.stderr, flags.quiet);
@@ -54,7 +59,12 @@ export const understandCommand: CliCommand = {
         (f) => {
           if (!f.audioCodes && !f.srcAudio) throw new UsageError('understand needs --audio-codes <codes> or --src-audio <file>');
         },
-        async (engine, f, progress) => (await import('../../index.js')).understandMusic(engine, { audioCodes: f.audioCodes as string | undefined, srcAudio: f.srcAudio as string | undefined }, lmCallOptions(f, progress, 'LM understand')),
+        async (engine, f, progress) =>
+          (await import('../../index.js')).understandMusic(
+            engine,
+            { audioCodes: f.audioCodes as string | undefined, srcAudio: f.srcAudio as string | undefined },
+            lmCallOptions(f, progress, 'LM understand'),
+          ),
       ),
     );
     program.addCommand(cmd);
@@ -73,7 +83,15 @@ export const createSampleCommand: CliCommand = {
         'create-sample',
         () => {},
         async (engine, f, progress) =>
-          (await import('../../index.js')).createSample(engine, { query: String(f.query ?? ''), instrumental: f.instrumental === true, vocalLanguage: (f.vocalLanguage as string | undefined) ?? null }, lmCallOptions(f, progress, 'LM sample')),
+          (await import('../../index.js')).createSample(
+            engine,
+            {
+              query: String(f.query ?? ''),
+              instrumental: f.instrumental === true,
+              vocalLanguage: (f.vocalLanguage as string | undefined) ?? null,
+            },
+            lmCallOptions(f, progress, 'LM sample'),
+          ),
       ),
     );
     program.addCommand(cmd);

@@ -35,7 +35,8 @@ async function decodeFlac(bytes: Uint8Array, file: string): Promise<Pcm> {
     // STREAMINFO's 36-bit total (0 = unknown) exposes a file cut at a frame boundary.
     if (bytes.length >= 26 && bytes[4] % 128 === 0) {
       const total = (bytes[21] & 0x0f) * 2 ** 32 + ((bytes[22] << 24) >>> 0) + (bytes[23] << 16) + (bytes[24] << 8) + bytes[25];
-      if (total > 0 && r.samplesDecoded < total) throw new AudioError(`truncated or corrupt FLAC: ${r.samplesDecoded} of ${total} samples decoded`, file);
+      if (total > 0 && r.samplesDecoded < total)
+        throw new AudioError(`truncated or corrupt FLAC: ${r.samplesDecoded} of ${total} samples decoded`, file);
     }
     return { sampleRate: r.sampleRate, channels: r.channelData.map((c) => c.subarray(0, r.samplesDecoded)) };
   } catch (e) {
@@ -68,10 +69,13 @@ export async function decodeAudio(bytes: Uint8Array, file = '<buffer>'): Promise
   if (!format) throw new AudioError('not a WAV, FLAC or MP3 file (unrecognised header)', file);
   const pcm = format === 'wav' ? readWav(bytes, file) : format === 'flac' ? await decodeFlac(bytes, file) : await decodeMp3(bytes, file);
   const n = pcm.channels.length ? pcm.channels[0].length : 0;
-  if (pcm.channels.length === 0 || n === 0) throw new AudioError(`${format.toUpperCase()} holds no audio samples (truncated or corrupt)`, file);
-  if (!Number.isInteger(pcm.sampleRate) || pcm.sampleRate < 1 || pcm.sampleRate > MAX_SAMPLE_RATE) throw new AudioError(`bad sample rate ${pcm.sampleRate} Hz (at most ${MAX_SAMPLE_RATE} Hz supported)`, file);
+  if (pcm.channels.length === 0 || n === 0)
+    throw new AudioError(`${format.toUpperCase()} holds no audio samples (truncated or corrupt)`, file);
+  if (!Number.isInteger(pcm.sampleRate) || pcm.sampleRate < 1 || pcm.sampleRate > MAX_SAMPLE_RATE)
+    throw new AudioError(`bad sample rate ${pcm.sampleRate} Hz (at most ${MAX_SAMPLE_RATE} Hz supported)`, file);
   if (pcm.channels.length > MAX_CHANNELS) throw new AudioError(`${pcm.channels.length} channels (1-${MAX_CHANNELS} supported)`, file);
-  for (const c of pcm.channels) for (let i = 0; i < n; i++) if (!Number.isFinite(c[i])) throw new AudioError(`sample ${i} is ${c[i]}`, file);
+  for (const c of pcm.channels)
+    for (let i = 0; i < n; i++) if (!Number.isFinite(c[i])) throw new AudioError(`sample ${i} is ${c[i]}`, file);
   return pcm;
 }
 
@@ -106,7 +110,8 @@ export function prepareAudio(pcm: Pcm, file: string, opts: LoadOptions = {}): Pc
   // Resampling from a tiny rate multiplies the length (1 Hz -> 48000x): below 1 kHz only the
   // target rate itself is accepted (the small test models run at 200 Hz).
   const minRate = Math.min(MIN_SAMPLE_RATE, rate);
-  if (pcm.sampleRate < minRate || pcm.sampleRate > MAX_SAMPLE_RATE) throw new AudioError(`sample rate ${pcm.sampleRate} Hz is outside ${minRate}-${MAX_SAMPLE_RATE} Hz`, file);
+  if (pcm.sampleRate < minRate || pcm.sampleRate > MAX_SAMPLE_RATE)
+    throw new AudioError(`sample rate ${pcm.sampleRate} Hz is outside ${minRate}-${MAX_SAMPLE_RATE} Hz`, file);
   const channels = toStereo(pcm.channels).map((c) => {
     const r = resampleChannel(c, pcm.sampleRate, rate);
     for (let i = 0; i < r.length; i++) r[i] = r[i] > 1 ? 1 : r[i] < -1 ? -1 : r[i];

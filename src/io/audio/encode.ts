@@ -35,9 +35,11 @@ function checkPcm(pcm: Pcm, where: string): void {
   const n = pcmLength(pcm);
   if (pcm.channels.length < 1 || pcm.channels.length > 8) throw new AudioError(`cannot encode ${pcm.channels.length} channels`, where);
   if (pcm.channels.some((c) => c.length !== n)) throw new AudioError('channels have different lengths', where);
-  if (!Number.isInteger(pcm.sampleRate) || pcm.sampleRate < 1 || pcm.sampleRate > 655350) throw new AudioError(`bad sample rate ${pcm.sampleRate}`, where);
+  if (!Number.isInteger(pcm.sampleRate) || pcm.sampleRate < 1 || pcm.sampleRate > 655350)
+    throw new AudioError(`bad sample rate ${pcm.sampleRate}`, where);
   for (const c of pcm.channels) {
-    for (let i = 0; i < n; i++) if (!Number.isFinite(c[i])) throw new AudioError(`sample ${i} is ${c[i]} (NaN/Inf audio cannot be encoded)`, where);
+    for (let i = 0; i < n; i++)
+      if (!Number.isFinite(c[i])) throw new AudioError(`sample ${i} is ${c[i]} (NaN/Inf audio cannot be encoded)`, where);
   }
 }
 
@@ -96,7 +98,8 @@ function completeStreamInfo(file: Uint8Array, m: FlacMeta): void {
 }
 
 export async function encodeFlac(pcm: Pcm, compression = 5, where = 'flac encoder'): Promise<Uint8Array> {
-  if (!Number.isInteger(compression) || compression < 0 || compression > 8) throw new AudioError(`FLAC compression level ${compression} is not in 0..8`, where);
+  if (!Number.isInteger(compression) || compression < 0 || compression > 8)
+    throw new AudioError(`FLAC compression level ${compression} is not in 0..8`, where);
   const Flac = await libFlac();
   const n = pcmLength(pcm);
   const ch = pcm.channels.length;
@@ -105,7 +108,11 @@ export async function encodeFlac(pcm: Pcm, compression = 5, where = 'flac encode
   const chunks: Uint8Array[] = [];
   let meta: FlacMeta | undefined;
   try {
-    const st = Flac.init_encoder_stream(id, (data, bytes) => chunks.push(data.slice(0, bytes)), (m) => (meta = m));
+    const st = Flac.init_encoder_stream(
+      id,
+      (data, bytes) => chunks.push(data.slice(0, bytes)),
+      (m) => (meta = m),
+    );
     if (st !== 0) throw new AudioError(`libFLAC encoder init failed (state ${st})`, where);
     const ints = pcm.channels.map((c) => toInt16(c));
     // Feed in blocks so the interleaved Int32 copy stays small for long songs.
@@ -138,7 +145,8 @@ export async function encodeFlac(pcm: Pcm, compression = 5, where = 'flac encode
 
 function parseBitrate(b: number | string | undefined, where: string): number {
   const kbps = b === undefined ? 128 : typeof b === 'string' ? Number(b.replace(/k$/i, '')) : b;
-  if (!(MP3_BITRATES as readonly number[]).includes(kbps)) throw new AudioError(`mp3 bitrate ${b} is not one of ${MP3_BITRATES.join('/')} kbps`, where);
+  if (!(MP3_BITRATES as readonly number[]).includes(kbps))
+    throw new AudioError(`mp3 bitrate ${b} is not one of ${MP3_BITRATES.join('/')} kbps`, where);
   return kbps;
 }
 
@@ -179,11 +187,16 @@ export async function encodeAudio(pcm: Pcm, opts: EncodeOptions = {}, where = 'a
   const format = opts.format ?? 'flac';
   checkPcm(pcm, where);
   switch (format) {
-    case 'flac': return encodeFlac(pcm, opts.flacCompression ?? 5, where);
-    case 'wav': return writeWav(pcm, false);
-    case 'wav32': return writeWav(pcm, true);
-    case 'mp3': return encodeMp3(pcm, { bitrate: opts.mp3Bitrate, sampleRate: opts.mp3SampleRate }, where);
-    default: throw new AudioError(`unknown audio format '${format as string}' (use ${AUDIO_FORMATS.join(', ')})`, where);
+    case 'flac':
+      return encodeFlac(pcm, opts.flacCompression ?? 5, where);
+    case 'wav':
+      return writeWav(pcm, false);
+    case 'wav32':
+      return writeWav(pcm, true);
+    case 'mp3':
+      return encodeMp3(pcm, { bitrate: opts.mp3Bitrate, sampleRate: opts.mp3SampleRate }, where);
+    default:
+      throw new AudioError(`unknown audio format '${format as string}' (use ${AUDIO_FORMATS.join(', ')})`, where);
   }
 }
 
@@ -196,4 +209,3 @@ export async function saveAudio(path: string, pcm: Pcm, opts: EncodeOptions = {}
     throw new AudioError(`cannot write: ${(e as Error).message}`, path);
   }
 }
-

@@ -33,7 +33,7 @@ function parseHeader(b: Uint8Array, at: number): FrameHeader | null {
 /** Number of MPEG-1 Layer III frames in a stream of back-to-back frames. */
 export function countFrames(body: Uint8Array, where = 'mp3 stream'): number {
   let n = 0;
-  for (let at = 0; at < body.length; ) {
+  for (let at = 0; at < body.length;) {
     const h = parseHeader(body, at);
     if (!h) throw new AudioError(`no MPEG-1 Layer III frame header at byte ${at} of ${body.length}`, where);
     at += h.size;
@@ -68,7 +68,8 @@ export function lameInfoFrame(body: Uint8Array, samples: number, delay: number, 
   if (!first) throw new AudioError('the stream does not start with an MPEG-1 Layer III frame', where);
   const frames = countFrames(body, where);
   const padding = frames * 1152 - samples - delay;
-  if (padding < 0 || padding > 0xfff || delay > 0xfff) throw new AudioError(`encoder delay ${delay} / end padding ${padding} do not fit the LAME tag (0..4095)`, where);
+  if (padding < 0 || padding > 0xfff || delay > 0xfff)
+    throw new AudioError(`encoder delay ${delay} / end padding ${padding} do not fit the LAME tag (0..4095)`, where);
   const size = first.size - first.padding;
   const f = new Uint8Array(size);
   f.set(body.subarray(0, 4));
@@ -87,7 +88,10 @@ export function lameInfoFrame(body: Uint8Array, samples: number, delay: number, 
   for (let i = 0; i < 100; i++) f[p + 16 + i] = Math.floor((i * 256) / 100); // CBR: linear TOC
   put32(p + 116, 0);
   p += 120;
-  f.set(Array.from('LAME3.100', (ch) => ch.charCodeAt(0)), p);
+  f.set(
+    Array.from('LAME3.100', (ch) => ch.charCodeAt(0)),
+    p,
+  );
   f[p + 9] = 0x01; // tag revision 0, VBR method 1 = CBR
   f[p + 20] = Math.min(255, first.bitrate);
   f[p + 21] = delay >> 4;

@@ -24,7 +24,8 @@ function gcd(a: number, b: number): number {
 
 /** Zeroth-order modified Bessel function of the first kind (power series). */
 function besselI0(x: number): number {
-  let sum = 1, term = 1;
+  let sum = 1,
+    term = 1;
   const q = (x * x) / 4;
   for (let k = 1; k < 200; k++) {
     term *= q / (k * k);
@@ -56,8 +57,8 @@ function plan(inRate: number, outRate: number): Plan {
   const down = inRate / g;
   // Everything in input-sample units: cutoff (cycles per input sample) in the middle of the band.
   const nyq = Math.min(inRate, outRate) / 2;
-  const cutoff = ((1 + PASS_EDGE) / 2) * nyq / inRate;
-  const transition = (1 - PASS_EDGE) * nyq / inRate;
+  const cutoff = (((1 + PASS_EDGE) / 2) * nyq) / inRate;
+  const transition = ((1 - PASS_EDGE) * nyq) / inRate;
   const beta = 0.1102 * (ATTENUATION_DB - 8.7);
   const length = (ATTENUATION_DB - 7.95) / (14.36 * transition); // Kaiser's estimate, in input samples
   const half = length / 2;

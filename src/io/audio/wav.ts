@@ -30,7 +30,7 @@ function parseWav(b: Uint8Array, file: string): Pcm {
   let fmt: { format: number; channels: number; rate: number; bits: number; align: number } | null = null;
   let data: { at: number; size: number } | null = null;
   let ds64DataSize: number | null = null;
-  for (let at = 12; at + 8 <= b.length; ) {
+  for (let at = 12; at + 8 <= b.length;) {
     const id = tag(at);
     let size = v.getUint32(at + 4, true);
     const body = at + 8;
@@ -43,7 +43,13 @@ function parseWav(b: Uint8Array, file: string): Pcm {
         if (size < 40 || body + 26 > b.length) throw new AudioError('WAVE_FORMAT_EXTENSIBLE fmt chunk is too short', file);
         format = v.getUint16(body + 24, true); // first two bytes of the sub-format GUID
       }
-      fmt = { format, channels: v.getUint16(body + 2, true), rate: v.getUint32(body + 4, true), bits: v.getUint16(body + 14, true), align: v.getUint16(body + 12, true) };
+      fmt = {
+        format,
+        channels: v.getUint16(body + 2, true),
+        rate: v.getUint32(body + 4, true),
+        bits: v.getUint16(body + 14, true),
+        align: v.getUint16(body + 12, true),
+      };
     } else if (id === 'data') {
       if (riff === 'RF64' && size === 0xffffffff && ds64DataSize !== null) size = ds64DataSize;
       // Streaming writers leave the size unset or too large: use what the file holds.
@@ -54,8 +60,10 @@ function parseWav(b: Uint8Array, file: string): Pcm {
   if (!fmt) throw new AudioError('WAV has no fmt chunk', file);
   if (!data) throw new AudioError('WAV has no data chunk', file);
   const { format, channels, rate, bits } = fmt;
-  if (channels < 1 || channels > MAX_CHANNELS) throw new AudioError(`WAV declares ${channels} channels (1-${MAX_CHANNELS} supported)`, file);
-  if (rate < 1 || rate > MAX_SAMPLE_RATE) throw new AudioError(`WAV declares a sample rate of ${rate} Hz (at most ${MAX_SAMPLE_RATE} Hz supported)`, file);
+  if (channels < 1 || channels > MAX_CHANNELS)
+    throw new AudioError(`WAV declares ${channels} channels (1-${MAX_CHANNELS} supported)`, file);
+  if (rate < 1 || rate > MAX_SAMPLE_RATE)
+    throw new AudioError(`WAV declares a sample rate of ${rate} Hz (at most ${MAX_SAMPLE_RATE} Hz supported)`, file);
   const okPcm = format === PCM && [8, 16, 24, 32].includes(bits);
   const okFloat = format === FLOAT && (bits === 32 || bits === 64);
   if (!okPcm && !okFloat) throw new AudioError(`unsupported WAV encoding: format ${format}, ${bits} bits`, file);
@@ -69,7 +77,7 @@ function parseWav(b: Uint8Array, file: string): Pcm {
       let x: number;
       if (okFloat) x = bits === 32 ? v.getFloat32(p, true) : v.getFloat64(p, true);
       else if (bits === 16) x = v.getInt16(p, true) / 32768;
-      else if (bits === 24) x = ((b[p] | (b[p + 1] << 8) | (b[p + 2] << 16)) << 8 >> 8) / 8388608;
+      else if (bits === 24) x = (((b[p] | (b[p + 1] << 8) | (b[p + 2] << 16)) << 8) >> 8) / 8388608;
       else if (bits === 32) x = v.getInt32(p, true) / 2147483648;
       else x = (b[p] - 128) / 128;
       out[c][i] = x;

@@ -8,7 +8,18 @@ export const TASK_TYPES = ['text2music', 'repaint', 'cover', 'cover-nofsq', 'ext
 export type TaskType = (typeof TASK_TYPES)[number];
 
 export const TRACK_NAMES = [
-  'woodwinds', 'brass', 'fx', 'synth', 'strings', 'percussion', 'keyboard', 'guitar', 'bass', 'drums', 'backing_vocals', 'vocals',
+  'woodwinds',
+  'brass',
+  'fx',
+  'synth',
+  'strings',
+  'percussion',
+  'keyboard',
+  'guitar',
+  'bass',
+  'drums',
+  'backing_vocals',
+  'vocals',
 ] as const;
 
 export const DEFAULT_DIT_INSTRUCTION = 'Fill the audio semantic mask based on the given conditions:';

@@ -43,7 +43,8 @@ export function applyDcw(
       for (let c = 0; c < C; c++) {
         const d0 = xNext[i0 + c] - denoised[i0 + c];
         const d1 = pair ? xNext[i1 + c] - denoised[i1 + c] : 0;
-        const m = (d0 + d1) / 2, h = (d0 - d1) / 2;
+        const m = (d0 + d1) / 2,
+          h = (d0 - d1) / 2;
         xNext[i0 + c] = f32(xNext[i0 + c] + sL * m + sH * h);
         if (pair) xNext[i1 + c] = f32(xNext[i1 + c] + sL * m - sH * h);
       }

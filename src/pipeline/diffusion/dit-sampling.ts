@@ -91,7 +91,8 @@ export async function prepareDiTCondition(
 export function withNullCondition(cond: DiTStepCondition, nullConditionEmb: Tensor): DiTStepCondition {
   const e = cond.encoderHiddenStates;
   const h = e.shape[2];
-  if (nullConditionEmb.numel !== h) throw new ShapeError(`withNullCondition: null_condition_emb has ${nullConditionEmb.numel} values, encoder width is ${h}`);
+  if (nullConditionEmb.numel !== h)
+    throw new ShapeError(`withNullCondition: null_condition_emb has ${nullConditionEmb.numel} values, encoder width is ${h}`);
   const out = tidy(() => ({
     e: concat([e, nullConditionEmb.reshape([1, 1, h]).expand(e.shape)], 0),
     m: concat([cond.encoderAttentionMask, cond.encoderAttentionMask], 0),
@@ -118,7 +119,9 @@ export function ditVelocity(dit: AceStepDiT, adapters?: AdapterSnapshot): { velo
       cache.set(cond, kv);
     }
     const condition = kv;
-    return withAdapters(() => dit.forward({ hidden: x, timestep: new Float32Array(x.shape[0]).fill(t), context: cond.contextLatents, condition }));
+    return withAdapters(() =>
+      dit.forward({ hidden: x, timestep: new Float32Array(x.shape[0]).fill(t), context: cond.contextLatents, condition }),
+    );
   };
   return {
     velocity,

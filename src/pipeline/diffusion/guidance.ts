@@ -105,10 +105,15 @@ export function adgCombine(
   const w = Math.max(scale - 1, 0) + 1e-3;
   const sigma = f32(t);
   const out = new Float32Array(vc.length);
-  const hc = new Float64Array(C), hu = new Float64Array(C), diff = new Float64Array(C);
+  const hc = new Float64Array(C),
+    hu = new Float64Array(C),
+    diff = new Float64Array(C);
   for (let f = 0; f < B * T; f++) {
     const o = f * C;
-    let nc = 0, nu = 0, dotcu = 0, dotdu = 0;
+    let nc = 0,
+      nu = 0,
+      dotcu = 0,
+      dotdu = 0;
     for (let c = 0; c < C; c++) {
       hc[c] = f32(x[o + c] - f32(sigma * vc[o + c]));
       hu[c] = f32(x[o + c] - f32(sigma * vu[o + c]));

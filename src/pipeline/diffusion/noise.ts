@@ -60,7 +60,9 @@ export function sdeNoiseFromSeed(shape: LatentShape, seed: number): (step: numbe
  */
 export function retakeNoise(noise: Float32Array, retake: Float32Array, variance: number): Float32Array {
   if (!(variance >= 0 && variance <= 1)) throw new SamplerConfigError('retakeVariance', `must be in [0, 1], got ${variance}`);
-  if (retake.length !== noise.length) throw new SamplerConfigError('retakeVariance', `retake noise has ${retake.length} values, noise has ${noise.length}`);
-  const a = Math.fround(Math.cos((variance * Math.PI) / 2)), b = Math.fround(Math.sin((variance * Math.PI) / 2));
+  if (retake.length !== noise.length)
+    throw new SamplerConfigError('retakeVariance', `retake noise has ${retake.length} values, noise has ${noise.length}`);
+  const a = Math.fround(Math.cos((variance * Math.PI) / 2)),
+    b = Math.fround(Math.sin((variance * Math.PI) / 2));
   return Float32Array.from(noise, (v, i) => Math.fround(Math.fround(a * v) + Math.fround(b * retake[i])));
 }

@@ -24,7 +24,8 @@ export function roundHalfEven(x: number): number {
 export function resolveRepaintConfig(mode: RepaintMode = 'balanced', strength = 0.5): RepaintConfig {
   if (mode === 'aggressive') return { injectionRatio: 0, crossfadeFrames: 0, wavCrossfadeSeconds: 0 };
   if (mode === 'conservative') return { injectionRatio: 1, crossfadeFrames: 25, wavCrossfadeSeconds: 0.05 };
-  if (mode !== 'balanced') throw new SamplerConfigError('repaintMode', `must be aggressive, conservative or balanced, got '${String(mode)}'`);
+  if (mode !== 'balanced')
+    throw new SamplerConfigError('repaintMode', `must be aggressive, conservative or balanced, got '${String(mode)}'`);
   if (!(strength >= 0 && strength <= 1)) throw new SamplerConfigError('repaintStrength', `must be in [0, 1], got ${strength}`);
   const k = 1 - strength;
   return { injectionRatio: k, crossfadeFrames: roundHalfEven(25 * k), wavCrossfadeSeconds: 0.05 * k };
@@ -36,7 +37,8 @@ export function resolveRepaintConfig(mode: RepaintMode = 'balanced', strength = 
  */
 export function repaintRegionFrames(startS: number, endS: number, sampleRate = 48000, hop = 1920): [number, number] {
   if (!Number.isFinite(startS) || startS < 0) throw new SamplerConfigError('repaintingStart', `must be >= 0 seconds here, got ${startS}`);
-  if (!Number.isFinite(endS) || endS <= startS) throw new SamplerConfigError('repaintingEnd', `must be after the start (${startS} s), got ${endS}`);
+  if (!Number.isFinite(endS) || endS <= startS)
+    throw new SamplerConfigError('repaintingEnd', `must be after the start (${startS} s), got ${endS}`);
   const s = Math.floor((startS * sampleRate) / hop);
   const e = Math.max(Math.floor((endS * sampleRate) / hop), s + 1);
   return [s, e];
@@ -51,7 +53,8 @@ export function repaintRegionFrames(startS: number, endS: number, sampleRate = 4
 export function softMaskRow(hard: ArrayLike<number>, cf: number): Float32Array {
   const n = hard.length;
   const m = Float32Array.from(hard, (v) => (v ? 1 : 0));
-  let left = -1, right = -1;
+  let left = -1,
+    right = -1;
   for (let i = 0; i < n; i++) {
     if (m[i]) {
       if (left < 0) left = i;
@@ -88,7 +91,8 @@ export function repaintInject(
   t: number,
 ): void {
   const [B, T, C] = shape;
-  const a = f32(t), b = f32(1 - t);
+  const a = f32(t),
+    b = f32(1 - t);
   for (let f = 0; f < B * T; f++) {
     if (mask[f]) continue;
     for (let c = f * C; c < (f + 1) * C; c++) x[c] = f32(f32(a * noise[c]) + f32(b * clean[c]));
@@ -131,14 +135,17 @@ export function repaintWaveformSplice(
   endS: number,
   crossfadeS: number,
 ): Float32Array {
-  if (pred.length !== channels * predSamples) throw new SamplerConfigError('pred', `has ${pred.length} values, expected ${channels}×${predSamples}`);
-  if (src.length !== channels * srcSamples) throw new SamplerConfigError('src', `has ${src.length} values, expected ${channels}×${srcSamples}`);
+  if (pred.length !== channels * predSamples)
+    throw new SamplerConfigError('pred', `has ${pred.length} values, expected ${channels}×${predSamples}`);
+  if (src.length !== channels * srcSamples)
+    throw new SamplerConfigError('src', `has ${src.length} values, expected ${channels}×${srcSamples}`);
   const n = Math.min(predSamples, srcSamples);
   const m = softRegionMask(n, Math.floor(startS * sampleRate), Math.floor(endS * sampleRate), Math.floor(crossfadeS * sampleRate));
   const out = Float32Array.from(pred);
   for (let ch = 0; ch < channels; ch++) {
     for (let i = 0; i < n; i++) {
-      const p = pred[ch * predSamples + i], s = src[ch * srcSamples + i];
+      const p = pred[ch * predSamples + i],
+        s = src[ch * srcSamples + i];
       out[ch * predSamples + i] = f32(f32(m[i] * p) + f32(f32(1 - m[i]) * s));
     }
   }
@@ -173,7 +180,8 @@ export function silenceRegion(
  * (upstream's default) ends up all ones, because upstream writes 2.0 into a boolean mask.
  */
 export function repaintChunkMask(T: number, start: number, end: number, mode: 'auto' | 'explicit' = 'auto'): Uint8Array {
-  if (mode !== 'auto' && mode !== 'explicit') throw new SamplerConfigError('chunkMaskMode', `must be 'auto' or 'explicit', got '${String(mode)}'`);
+  if (mode !== 'auto' && mode !== 'explicit')
+    throw new SamplerConfigError('chunkMaskMode', `must be 'auto' or 'explicit', got '${String(mode)}'`);
   const m = new Uint8Array(T);
   if (mode === 'auto') m.fill(1);
   else m.fill(1, Math.max(0, start), Math.min(T, end));

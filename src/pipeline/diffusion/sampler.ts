@@ -130,7 +130,8 @@ function plan(o: SamplerOptions): Plan {
   const strength = o.audioCoverStrength ?? 1;
   if (!(strength >= 0 && strength <= 1)) throw new SamplerConfigError('audioCoverStrength', `must be in [0, 1], got ${strength}`);
   const noiseStrength = o.coverNoiseStrength ?? 0;
-  if (!(noiseStrength >= 0 && noiseStrength <= 1)) throw new SamplerConfigError('coverNoiseStrength', `must be in [0, 1], got ${noiseStrength}`);
+  if (!(noiseStrength >= 0 && noiseStrength <= 1))
+    throw new SamplerConfigError('coverNoiseStrength', `must be in [0, 1], got ${noiseStrength}`);
   if (o.variant === 'turbo') {
     let t = turboSchedule({ steps: o.steps, shift: o.shift, timesteps: o.timesteps });
     let tStar: number | null = null;
@@ -143,7 +144,8 @@ function plan(o: SamplerOptions): Plan {
     const next = t.map((_, i) => (i + 1 < n ? t[i + 1] : null));
     return { t, next, sdeNext: next.map((v) => v ?? 0), coverSteps: Math.floor(n * strength), tStar };
   }
-  if (o.variant !== 'base' && o.variant !== 'sft') throw new SamplerConfigError('variant', `must be turbo, base or sft, got '${String(o.variant)}'`);
+  if (o.variant !== 'base' && o.variant !== 'sft')
+    throw new SamplerConfigError('variant', `must be turbo, base or sft, got '${String(o.variant)}'`);
   let full = baseSchedule({ steps: o.steps, shift: o.shift, timesteps: o.timesteps });
   // Upstream quirk kept on purpose: the base file takes cover_steps from the steps argument before
   // custom timesteps override it; the SFT file takes it after.
@@ -175,7 +177,8 @@ function axpy(x: Float32Array, v: Float32Array, s: number): Float32Array {
 /** t·n + (1 − t)·x. */
 function renoise(x: Float32Array, t: number, n: Float32Array): Float32Array {
   const out = new Float32Array(x.length);
-  const a = f32(t), b = f32(1 - t);
+  const a = f32(t),
+    b = f32(1 - t);
   for (let i = 0; i < x.length; i++) out[i] = f32(f32(a * n[i]) + f32(b * x[i]));
   return out;
 }
@@ -211,26 +214,34 @@ export async function sample<C>(
   }
   const cfg = scale > 1;
   const guidance = opts.guidance ?? 'apg';
-  if (guidance !== 'apg' && guidance !== 'adg') throw new SamplerConfigError('guidance', `must be 'apg' or 'adg', got '${String(guidance)}'`);
+  if (guidance !== 'apg' && guidance !== 'adg')
+    throw new SamplerConfigError('guidance', `must be 'apg' or 'adg', got '${String(guidance)}'`);
   const method = opts.method ?? 'ode';
   if (method !== 'ode' && method !== 'sde') throw new SamplerConfigError('method', `must be 'ode' or 'sde', got '${String(method)}'`);
   const heun = (opts.heun ?? false) && method === 'ode';
-  if (method === 'sde' && !opts.sdeNoise) throw new SamplerConfigError('sdeNoise', "method 'sde' needs a noise source for the renoise steps");
+  if (method === 'sde' && !opts.sdeNoise)
+    throw new SamplerConfigError('sdeNoise', "method 'sde' needs a noise source for the renoise steps");
   if (p.coverSteps < N && conditions.nonCover === undefined) {
-    throw new SamplerConfigError('audioCoverStrength', `${opts.audioCoverStrength} switches condition at step ${p.coverSteps} but no nonCover condition was given`);
+    throw new SamplerConfigError(
+      'audioCoverStrength',
+      `${opts.audioCoverStrength} switches condition at step ${p.coverSteps} but no nonCover condition was given`,
+    );
   }
-  if (p.tStar !== null && !opts.srcLatents) throw new SamplerConfigError('srcLatents', 'coverNoiseStrength > 0 needs the raw source latents');
+  if (p.tStar !== null && !opts.srcLatents)
+    throw new SamplerConfigError('srcLatents', 'coverNoiseStrength > 0 needs the raw source latents');
   checkLen('srcLatents', opts.srcLatents, n, `[${B}, ${T}, ${Ch}]`);
   const rp = opts.repaint ?? null;
   if (rp) {
     checkLen('repaint.mask', rp.mask, B * T, `[${B}, ${T}]`);
     checkLen('repaint.cleanSrc', rp.cleanSrc, n, `[${B}, ${T}, ${Ch}]`);
-    if (!(rp.injectionRatio >= 0 && rp.injectionRatio <= 1)) throw new SamplerConfigError('repaint.injectionRatio', `must be in [0, 1], got ${rp.injectionRatio}`);
+    if (!(rp.injectionRatio >= 0 && rp.injectionRatio <= 1))
+      throw new SamplerConfigError('repaint.injectionRatio', `must be in [0, 1], got ${rp.injectionRatio}`);
     if (!Number.isInteger(rp.crossfadeFrames) || rp.crossfadeFrames < 0) {
       throw new SamplerConfigError('repaint.crossfadeFrames', `must be an integer >= 0, got ${rp.crossfadeFrames}`);
     }
   }
-  const lo = f32(opts.cfgIntervalStart ?? 0), hi = f32(opts.cfgIntervalEnd ?? 1);
+  const lo = f32(opts.cfgIntervalStart ?? 0),
+    hi = f32(opts.cfgIntervalEnd ?? 1);
   const inInterval = (t: number) => t >= lo && t <= hi;
   const momentum = new MomentumBuffer();
   const injectionCutoff = rp ? roundHalfEven(rp.injectionRatio * N) : 0;
@@ -263,7 +274,8 @@ export async function sample<C>(
     const out = new Float32Array(n);
     const per = T * Ch;
     for (let b = 0; b < B; b++) {
-      let vv = 0, xx = 0;
+      let vv = 0,
+        xx = 0;
       for (let i = b * per; i < (b + 1) * per; i++) {
         vv += v[i] * v[i];
         xx += x[i] * x[i];

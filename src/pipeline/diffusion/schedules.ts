@@ -43,7 +43,8 @@ function checkTimesteps(ts: readonly number[]): void {
   for (let i = 0; i < ts.length; i++) {
     const t = ts[i];
     if (!Number.isFinite(t) || t < 0 || t > 1) throw new SamplerConfigError('timesteps', `value ${i} is ${t}, outside [0, 1]`);
-    if (i > 0 && !(t < ts[i - 1])) throw new SamplerConfigError('timesteps', `must decrease strictly (value ${i} = ${t} after ${ts[i - 1]})`);
+    if (i > 0 && !(t < ts[i - 1]))
+      throw new SamplerConfigError('timesteps', `must decrease strictly (value ${i} = ${t} after ${ts[i - 1]})`);
   }
 }
 
@@ -99,7 +100,8 @@ export function baseSchedule(opts: { steps?: number; shift?: number; timesteps?:
   checkShift(shift);
   const t = linspaceF32(1, 0, steps + 1);
   if (shift === 1) return t;
-  const s = f32(shift), s1 = f32(shift - 1);
+  const s = f32(shift),
+    s1 = f32(shift - 1);
   return t.map((v) => f32(f32(s * v) / f32(1 + f32(s1 * v))));
 }
 

@@ -2,7 +2,16 @@
 // before any model runs: every option typed and known, user metadata in the ranges the LM's
 // vocabulary allows. Each failure is a ParamError naming the option.
 import { ParamError } from '../params.js';
-import { BPM_RANGE, DEFAULT_MAX_DURATION, DURATION_MIN, isUnsetMeta, parseKeyscale, parseTimeSignature, TIME_SIGNATURE_FORMS, VALID_LANGUAGES } from './music-vocabulary.js';
+import {
+  BPM_RANGE,
+  DEFAULT_MAX_DURATION,
+  DURATION_MIN,
+  isUnsetMeta,
+  parseKeyscale,
+  parseTimeSignature,
+  TIME_SIGNATURE_FORMS,
+  VALID_LANGUAGES,
+} from './music-vocabulary.js';
 
 type Kind = 'number' | 'number or null' | 'boolean' | 'function' | 'signal';
 
@@ -33,10 +42,16 @@ export function checkLmCallOptions(o: unknown): void {
     if (!kind) throw new ParamError(k, `is not an option of the LM tasks (they take ${Object.keys(LM_CALL_OPTIONS).join(', ')})`);
     if (v === undefined || (v === null && kind === 'number or null')) continue;
     const ok =
-      kind === 'number' || kind === 'number or null' ? typeof v === 'number' && Number.isFinite(v)
-      : kind === 'signal' ? v instanceof AbortSignal
-      : typeof v === kind;
-    if (!ok) throw new ParamError(k, `must be ${kind === 'number' ? 'a finite number' : kind === 'number or null' ? 'a finite number or null' : kind === 'signal' ? 'an AbortSignal' : `a ${kind}`}, got ${JSON.stringify(v) ?? typeof v}`);
+      kind === 'number' || kind === 'number or null'
+        ? typeof v === 'number' && Number.isFinite(v)
+        : kind === 'signal'
+          ? v instanceof AbortSignal
+          : typeof v === kind;
+    if (!ok)
+      throw new ParamError(
+        k,
+        `must be ${kind === 'number' ? 'a finite number' : kind === 'number or null' ? 'a finite number or null' : kind === 'signal' ? 'an AbortSignal' : `a ${kind}`}, got ${JSON.stringify(v) ?? typeof v}`,
+      );
   }
 }
 
@@ -55,17 +70,24 @@ export function checkUserMetadata(m: unknown): void {
   if (m === undefined || m === null) return;
   if (!isPlainObject(m)) throw new ParamError('userMetadata', `must be an object, got ${typeof m}`);
   for (const k of Object.keys(m)) {
-    if (!USER_METADATA_KEYS.includes(k)) throw new ParamError(`userMetadata.${k}`, `is not a metadata field (${USER_METADATA_KEYS.join(', ')})`);
+    if (!USER_METADATA_KEYS.includes(k))
+      throw new ParamError(`userMetadata.${k}`, `is not a metadata field (${USER_METADATA_KEYS.join(', ')})`);
   }
   const bpm = numeric('userMetadata.bpm', m.bpm);
-  if (bpm !== null && !(Number.isInteger(bpm) && bpm >= BPM_RANGE[0] && bpm <= BPM_RANGE[1])) throw new ParamError('userMetadata.bpm', `must be an integer in [${BPM_RANGE[0]}, ${BPM_RANGE[1]}], got ${JSON.stringify(m.bpm)}`);
+  if (bpm !== null && !(Number.isInteger(bpm) && bpm >= BPM_RANGE[0] && bpm <= BPM_RANGE[1]))
+    throw new ParamError('userMetadata.bpm', `must be an integer in [${BPM_RANGE[0]}, ${BPM_RANGE[1]}], got ${JSON.stringify(m.bpm)}`);
   const d = numeric('userMetadata.duration', m.duration);
-  if (d !== null && !(d >= DURATION_MIN && d <= DEFAULT_MAX_DURATION)) throw new ParamError('userMetadata.duration', `must be in [${DURATION_MIN}, ${DEFAULT_MAX_DURATION}] seconds, got ${JSON.stringify(m.duration)}`);
+  if (d !== null && !(d >= DURATION_MIN && d <= DEFAULT_MAX_DURATION))
+    throw new ParamError(
+      'userMetadata.duration',
+      `must be in [${DURATION_MIN}, ${DEFAULT_MAX_DURATION}] seconds, got ${JSON.stringify(m.duration)}`,
+    );
   // Keys and time signatures in every form generateMusic accepts; languages in any case.
   const text = (k: string, valid: (v: string) => boolean, what: string) => {
     const v = typeof m[k] === 'number' ? String(m[k]) : m[k];
     if (v === undefined || v === null || v === '') return;
-    if (typeof v !== 'string' || !(isUnsetMeta(v) || valid(v))) throw new ParamError(`userMetadata.${k}`, `must be ${what}, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'string' || !(isUnsetMeta(v) || valid(v)))
+      throw new ParamError(`userMetadata.${k}`, `must be ${what}, got ${JSON.stringify(v)}`);
   };
   text('keyscale', (v) => parseKeyscale(v) !== null, 'a key like "C major", "Am" or "F# minor"');
   text('timesignature', (v) => parseTimeSignature(v) !== null, `one of ${TIME_SIGNATURE_FORMS.join(', ')}`);

@@ -33,10 +33,15 @@ function analyze(s: string): Analysis {
   let blockIndicators = false;
   let lineBreaks = false;
   let special = false;
-  let leadingSpace = false, leadingBreak = false, trailingSpace = false, trailingBreak = false;
-  let breakSpace = false, spaceBreak = false;
+  let leadingSpace = false,
+    leadingBreak = false,
+    trailingSpace = false,
+    trailingBreak = false;
+  let breakSpace = false,
+    spaceBreak = false;
   let precededByWhitespace = true;
-  let previousSpace = false, previousBreak = false;
+  let previousSpace = false,
+    previousBreak = false;
   const chars = [...s];
   if (s.startsWith('---') || s.startsWith('...')) blockIndicators = true;
   for (let i = 0; i < chars.length; i++) {
@@ -54,7 +59,8 @@ function analyze(s: string): Analysis {
     if (BREAKS.includes(ch)) lineBreaks = true;
     const code = ch.codePointAt(0)!;
     const printable =
-      ch === '\n' || ch === '\x85' ||
+      ch === '\n' ||
+      ch === '\x85' ||
       (code >= 0x20 && code <= 0x7e) ||
       (code >= 0xa0 && code <= 0xd7ff) ||
       (code >= 0xe000 && code <= 0xfffd && code !== 0xfeff) ||
@@ -142,7 +148,9 @@ class Writer {
     this.whitespace = false;
     this.indention = false;
     const t = [...text];
-    let spaces = false, breaks = false, start = 0;
+    let spaces = false,
+      breaks = false,
+      start = 0;
     for (let end = 0; end <= t.length; end++) {
       const ch = t[end];
       if (spaces) {
@@ -177,7 +185,9 @@ class Writer {
   singleQuoted(text: string): void {
     this.indicator("'", true);
     const t = [...text];
-    let spaces = false, breaks = false, start = 0;
+    let spaces = false,
+      breaks = false,
+      start = 0;
     for (let end = 0; end <= t.length; end++) {
       const ch = t[end];
       if (spaces) {

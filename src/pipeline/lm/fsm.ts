@@ -7,7 +7,14 @@
 // Usage per step: `process(logits)` masks a host copy of the step's logits in place (-Infinity =
 // forbidden); after sampling, `update(tokenId)`.
 import { TokenizerError } from '../../text/errors.js';
-import { BPM_RANGE, DEFAULT_MAX_DURATION, DURATION_MIN, VALID_KEYSCALES, VALID_LANGUAGES, VALID_TIME_SIGNATURES } from './music-vocabulary.js';
+import {
+  BPM_RANGE,
+  DEFAULT_MAX_DURATION,
+  DURATION_MIN,
+  VALID_KEYSCALES,
+  VALID_LANGUAGES,
+  VALID_TIME_SIGNATURES,
+} from './music-vocabulary.js';
 import { pythonSetOrder } from './python-set-order.js';
 
 export interface FsmTokenizer {
@@ -22,31 +29,57 @@ export interface FsmTokenizer {
 }
 
 export type FsmState =
-  | 'THINK_TAG' | 'NEWLINE_AFTER_THINK'
-  | 'BPM_NAME' | 'BPM_VALUE'
-  | 'CAPTION_NAME' | 'CAPTION_VALUE'
-  | 'DURATION_NAME' | 'DURATION_VALUE'
-  | 'GENRES_NAME' | 'GENRES_VALUE'
-  | 'KEYSCALE_NAME' | 'KEYSCALE_VALUE'
-  | 'LANGUAGE_NAME' | 'LANGUAGE_VALUE'
-  | 'TIMESIG_NAME' | 'TIMESIG_VALUE'
-  | 'THINK_END_TAG' | 'CODES_GENERATION' | 'COMPLETED';
+  | 'THINK_TAG'
+  | 'NEWLINE_AFTER_THINK'
+  | 'BPM_NAME'
+  | 'BPM_VALUE'
+  | 'CAPTION_NAME'
+  | 'CAPTION_VALUE'
+  | 'DURATION_NAME'
+  | 'DURATION_VALUE'
+  | 'GENRES_NAME'
+  | 'GENRES_VALUE'
+  | 'KEYSCALE_NAME'
+  | 'KEYSCALE_VALUE'
+  | 'LANGUAGE_NAME'
+  | 'LANGUAGE_VALUE'
+  | 'TIMESIG_NAME'
+  | 'TIMESIG_VALUE'
+  | 'THINK_END_TAG'
+  | 'CODES_GENERATION'
+  | 'COMPLETED';
 
 export type GenerationPhase = 'cot' | 'codes' | 'understand';
 
 type Field = 'bpm' | 'caption' | 'duration' | 'genres' | 'keyscale' | 'language' | 'timesignature';
 const FIELD_ORDER: Field[] = ['bpm', 'caption', 'duration', 'genres', 'keyscale', 'language', 'timesignature'];
 const FIELD_NAME_STATE: Record<Field, FsmState> = {
-  bpm: 'BPM_NAME', caption: 'CAPTION_NAME', duration: 'DURATION_NAME', genres: 'GENRES_NAME',
-  keyscale: 'KEYSCALE_NAME', language: 'LANGUAGE_NAME', timesignature: 'TIMESIG_NAME',
+  bpm: 'BPM_NAME',
+  caption: 'CAPTION_NAME',
+  duration: 'DURATION_NAME',
+  genres: 'GENRES_NAME',
+  keyscale: 'KEYSCALE_NAME',
+  language: 'LANGUAGE_NAME',
+  timesignature: 'TIMESIG_NAME',
 };
 const FIXED_STRINGS: Partial<Record<FsmState, string>> = {
-  THINK_TAG: '<think>', NEWLINE_AFTER_THINK: '\n', BPM_NAME: 'bpm:', CAPTION_NAME: 'caption:',
-  DURATION_NAME: 'duration:', GENRES_NAME: 'genres:', KEYSCALE_NAME: 'keyscale:', LANGUAGE_NAME: 'language:',
-  TIMESIG_NAME: 'timesignature:', THINK_END_TAG: '</think>',
+  THINK_TAG: '<think>',
+  NEWLINE_AFTER_THINK: '\n',
+  BPM_NAME: 'bpm:',
+  CAPTION_NAME: 'caption:',
+  DURATION_NAME: 'duration:',
+  GENRES_NAME: 'genres:',
+  KEYSCALE_NAME: 'keyscale:',
+  LANGUAGE_NAME: 'language:',
+  TIMESIG_NAME: 'timesignature:',
+  THINK_END_TAG: '</think>',
 };
 const VALUE_STATE_OF_NAME: Record<string, FsmState> = {
-  duration: 'DURATION_VALUE', genres: 'GENRES_VALUE', keyscale: 'KEYSCALE_VALUE', language: 'LANGUAGE_VALUE', timesignature: 'TIMESIG_VALUE',
+  duration: 'DURATION_VALUE',
+  genres: 'GENRES_VALUE',
+  keyscale: 'KEYSCALE_VALUE',
+  language: 'LANGUAGE_VALUE',
+  timesignature: 'TIMESIG_VALUE',
 };
 
 export const MAX_AUDIO_CODE = 63999;
@@ -67,8 +100,14 @@ export interface FsmConfig {
 }
 
 export const DEFAULT_FSM_CONFIG: FsmConfig = {
-  phase: 'cot', stopAtReasoning: false, skipCaption: false, skipLanguage: false, skipGenres: true,
-  targetDuration: null, userMetadata: {}, maxDuration: DEFAULT_MAX_DURATION,
+  phase: 'cot',
+  stopAtReasoning: false,
+  skipCaption: false,
+  skipLanguage: false,
+  skipGenres: true,
+  targetDuration: null,
+  userMetadata: {},
+  maxDuration: DEFAULT_MAX_DURATION,
 };
 
 type PrefixTree = Map<string, Set<number>>;
@@ -90,7 +129,10 @@ export class FsmTables {
   readonly languageFirstTokens: number[];
   private readonly decoded = new Map<number, string>();
 
-  constructor(readonly tok: FsmTokenizer, readonly maxDuration = DEFAULT_MAX_DURATION) {
+  constructor(
+    readonly tok: FsmTokenizer,
+    readonly maxDuration = DEFAULT_MAX_DURATION,
+  ) {
     const last = (s: string) => {
       const ids = tok.encode(s);
       return ids[ids.length - 1];
@@ -103,7 +145,9 @@ export class FsmTables {
     this.bpmTree = this.valueTree(range(BPM_RANGE[0], BPM_RANGE[1]), 'bpm');
     this.durationTree = this.valueTree(range(DURATION_MIN, maxDuration), 'duration');
     this.timesigTree = this.valueTree(VALID_TIME_SIGNATURES.map(String), 'timesignature');
-    this.keyscaleTree = this.valueTree(VALID_KEYSCALES, 'keyscale', (first) => 'ABCDEFG'.includes(first.trimStart().charAt(0).toUpperCase()));
+    this.keyscaleTree = this.valueTree(VALID_KEYSCALES, 'keyscale', (first) =>
+      'ABCDEFG'.includes(first.trimStart().charAt(0).toUpperCase()),
+    );
     this.languageTree = this.valueTree(VALID_LANGUAGES, 'language');
     this.languageFirstTokens = pythonSetOrder(this.languageTree.get('') ?? []);
   }
@@ -159,7 +203,10 @@ export class MetadataFsm {
   private currentUserField: Field | null = null;
   private nextState = new Map<FsmState, FsmState>();
 
-  constructor(readonly tables: FsmTables, config: Partial<FsmConfig> = {}) {
+  constructor(
+    readonly tables: FsmTables,
+    config: Partial<FsmConfig> = {},
+  ) {
     this.config = { ...DEFAULT_FSM_CONFIG, ...config, userMetadata: { ...(config.userMetadata ?? {}) } };
     if (this.config.maxDuration !== tables.maxDuration) {
       throw new RangeError(`FSM tables were built for max duration ${tables.maxDuration}, config asks ${this.config.maxDuration}`);
@@ -173,7 +220,11 @@ export class MetadataFsm {
   }
 
   private skipped(f: Field): boolean {
-    return (f === 'genres' && this.config.skipGenres) || (f === 'caption' && this.config.skipCaption) || (f === 'language' && this.config.skipLanguage);
+    return (
+      (f === 'genres' && this.config.skipGenres) ||
+      (f === 'caption' && this.config.skipCaption) ||
+      (f === 'language' && this.config.skipLanguage)
+    );
   }
 
   private nextFieldState(f: Field): FsmState {

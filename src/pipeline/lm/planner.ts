@@ -126,7 +126,8 @@ class FsmProcessor implements LogitsProcessor {
   async process(logits: Tensor, info: StepInfo): Promise<Tensor> {
     // Several rows share one FSM only in the codes phase, where every row is in the same state.
     const rows = logits.shape[0];
-    if (rows !== 1 && !this.codesOnlyColumns) throw new ShapeError(`the metadata FSM drives one sequence at a time, got logits of shape [${logits.shape.join(',')}]`);
+    if (rows !== 1 && !this.codesOnlyColumns)
+      throw new ShapeError(`the metadata FSM drives one sequence at a time, got logits of shape [${logits.shape.join(',')}]`);
     const fsm = this.fsm;
     if (fsm && this.codesOnlyColumns && !this.onLogits && fsm.state === 'CODES_GENERATION') {
       const masks = this.masks(logits);
@@ -198,13 +199,16 @@ export interface FsmDebugger {
 export function fsmDebugger(tok: TextTokenizer, log: (message: string) => void, phase: 1 | 2): FsmDebugger {
   return {
     masked(step, state, logits) {
-      let allowed = 0, best = -1;
+      let allowed = 0,
+        best = -1;
       for (let i = 0; i < logits.length; i++) {
         if (logits[i] === -Infinity) continue;
         allowed++;
         if (best < 0 || logits[i] > logits[best]) best = i;
       }
-      log(`[fsm phase ${phase}] step ${step} state ${state}: ${allowed} token(s) allowed, top ${best} ${JSON.stringify(best >= 0 ? tok.decode([best]) : '')}`);
+      log(
+        `[fsm phase ${phase}] step ${step} state ${state}: ${allowed} token(s) allowed, top ${best} ${JSON.stringify(best >= 0 ? tok.decode([best]) : '')}`,
+      );
     },
     chosen(id, from, to) {
       log(`[fsm phase ${phase}] chose ${id} ${JSON.stringify(tok.decode([id]))}${from === to ? ` in ${to}` : `: ${from} -> ${to}`}`);
@@ -233,8 +237,14 @@ interface LmContext {
   tables: FsmTables;
   vocab: number;
   sampling: {
-    temperature: number; topK: number; topP: number; repetitionPenalty: number; seed: number;
-    stopTokens: number[]; padId: number; signal?: AbortSignal;
+    temperature: number;
+    topK: number;
+    topP: number;
+    repetitionPenalty: number;
+    seed: number;
+    stopTokens: number[];
+    padId: number;
+    signal?: AbortSignal;
   };
 }
 
@@ -245,7 +255,9 @@ function lmContext(lm: LmBundle, o: LmPlanOptions): LmContext {
   if (eos === null || pad === null) throw new TokenizerError('the LM tokenizer needs eos_token and pad_token', tok.source);
   const maxDuration = o.maxDuration ?? DEFAULT_MAX_DURATION;
   return {
-    tok, eos, pad,
+    tok,
+    eos,
+    pad,
     render: (m, r) => tok.applyChatTemplate(m, { addGenerationPrompt: r.addGenerationPrompt }),
     encode: (s: string) => tok.encode(s, { addSpecialTokens: false }),
     maxDuration,
@@ -270,16 +282,26 @@ function lmContext(lm: LmBundle, o: LmPlanOptions): LmContext {
  * Phase 1 alone: the CoT metadata (the user's metadata as is when they fixed every field or CoT
  * metas are off). Upstream's "dit" infer type, used when no codes are to be written.
  */
-export async function planMetadata(lm: LmBundle, o: LmPlanOptions): Promise<{ metadata: LmMetadata | UserMetas; phase1: LmPhaseTrace | null }> {
+export async function planMetadata(
+  lm: LmBundle,
+  o: LmPlanOptions,
+): Promise<{ metadata: LmMetadata | UserMetas; phase1: LmPhaseTrace | null }> {
   return cotPhase(lm, o, lmContext(lm, o));
 }
 
-async function cotPhase(lm: LmBundle, o: LmPlanOptions, x: LmContext): Promise<{ metadata: LmMetadata | UserMetas; phase1: LmPhaseTrace | null }> {
+async function cotPhase(
+  lm: LmBundle,
+  o: LmPlanOptions,
+  x: LmContext,
+): Promise<{ metadata: LmMetadata | UserMetas; phase1: LmPhaseTrace | null }> {
   const user = o.userMetadata ?? null;
   if (hasAllMetas(user) || o.useCotMetas === false) return { metadata: { ...(user ?? {}) }, phase1: null };
   const promptIds = x.tok.encode(lmCotPrompt(x.render, o.caption, o.lyrics), { addSpecialTokens: false, maxLength: x.budgetCap });
   if (promptIds.length >= x.budgetCap) {
-    throw new ParamError('caption', `caption and lyrics take ${x.budgetCap} or more tokens: they do not fit the LM's context of ${o.maxModelLen ?? 4096} (64 kept for the answer)`);
+    throw new ParamError(
+      'caption',
+      `caption and lyrics take ${x.budgetCap} or more tokens: they do not fit the LM's context of ${o.maxModelLen ?? 4096} (64 kept for the answer)`,
+    );
   }
   const config: Partial<FsmConfig> = {
     phase: 'cot',
@@ -294,7 +316,14 @@ async function cotPhase(lm: LmBundle, o: LmPlanOptions, x: LmContext): Promise<{
     maxDuration: x.maxDuration,
   };
   const fsm = x.constrained ? new MetadataFsm(x.tables, config) : null;
-  const proc = new FsmProcessor(fsm, promptIds, x.vocab, o.trace && ((s, l) => o.trace!(1, s, l)), undefined, o.onFsmDebug && fsmDebugger(x.tok, o.onFsmDebug, 1));
+  const proc = new FsmProcessor(
+    fsm,
+    promptIds,
+    x.vocab,
+    o.trace && ((s, l) => o.trace!(1, s, l)),
+    undefined,
+    o.onFsmDebug && fsmDebugger(x.tok, o.onFsmDebug, 1),
+  );
   const r = await generate(lm.model, {
     ...x.sampling,
     prompts: [promptIds],
@@ -325,7 +354,15 @@ export async function planWithLm(lm: LmBundle, o: LmPlanOptions): Promise<LmPlan
   const uncondIds = encode(uncondText);
   const batch = tok.encodeBatch([condText, uncondText], { addSpecialTokens: false, side: 'left', padId: pad });
   const fsm = constrained
-    ? new MetadataFsm(tables, { phase: 'codes', stopAtReasoning: false, skipCaption: true, skipLanguage: true, skipGenres: true, targetDuration: target, maxDuration })
+    ? new MetadataFsm(tables, {
+        phase: 'codes',
+        stopAtReasoning: false,
+        skipCaption: true,
+        skipLanguage: true,
+        skipGenres: true,
+        targetDuration: target,
+        maxDuration,
+      })
     : null;
   const codeBase = tok.tokenToId('<|audio_code_0|>');
   if (codeBase === null) throw new TokenizerError('the LM tokenizer has no <|audio_code_0|> token', tok.source);
@@ -341,7 +378,15 @@ export async function planWithLm(lm: LmBundle, o: LmPlanOptions): Promise<LmPlan
     // A chunk shares one FSM (its rows are all in the codes state) and one sampling seed; rows
     // draw different noise through sampleRace's row counter.
     const fsm = constrained
-      ? new MetadataFsm(tables, { phase: 'codes', stopAtReasoning: false, skipCaption: true, skipLanguage: true, skipGenres: true, targetDuration: target, maxDuration })
+      ? new MetadataFsm(tables, {
+          phase: 'codes',
+          stopAtReasoning: false,
+          skipCaption: true,
+          skipLanguage: true,
+          skipGenres: true,
+          targetDuration: target,
+          maxDuration,
+        })
       : null;
     const trace = start === 0 && o.trace ? (s: number, l: Float32Array) => o.trace!(2, s, l) : undefined;
     const proc = new FsmProcessor(fsm, condIds, vocab, trace, { eosColumn }, o.onFsmDebug && fsmDebugger(tok, o.onFsmDebug, 2));
@@ -370,6 +415,14 @@ export async function planWithLm(lm: LmBundle, o: LmPlanOptions): Promise<LmPlan
     items,
     cotText,
     phase1,
-    phase2: { promptIds: batch.ids[0], chosen: first.chosen, text: first.text, condIds, uncondIds, batchIds: batch.ids, batchMask: batch.attentionMask },
+    phase2: {
+      promptIds: batch.ids[0],
+      chosen: first.chosen,
+      text: first.text,
+      condIds,
+      uncondIds,
+      batchIds: batch.ids,
+      batchMask: batch.attentionMask,
+    },
   };
 }

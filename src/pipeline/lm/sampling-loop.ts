@@ -98,7 +98,8 @@ function checkIds(rows: number[][], vocab: number, what: string): void {
   rows.forEach((r, i) => {
     if (r.length === 0) throw new ShapeError(`${what} ${i} is empty`);
     for (const id of r) {
-      if (!Number.isInteger(id) || id < 0 || id >= vocab) throw new ShapeError(`${what} ${i}: token id ${id} is outside the vocabulary [0, ${vocab})`);
+      if (!Number.isInteger(id) || id < 0 || id >= vocab)
+        throw new ShapeError(`${what} ${i}: token id ${id} is outside the vocabulary [0, ${vocab})`);
     }
   });
 }
@@ -115,7 +116,8 @@ function validate(model: Qwen3Model, o: GenerateOptions): void {
     }
     checkIds(o.uncondPrompts, V, 'unconditional prompt');
   }
-  if (!Number.isInteger(o.maxNewTokens) || o.maxNewTokens < 1) throw new ShapeError(`generate: maxNewTokens must be a positive integer, got ${o.maxNewTokens}`);
+  if (!Number.isInteger(o.maxNewTokens) || o.maxNewTokens < 1)
+    throw new ShapeError(`generate: maxNewTokens must be a positive integer, got ${o.maxNewTokens}`);
   const t = o.temperature ?? 0.85;
   if (!(t >= 0) || !Number.isFinite(t)) throw new ShapeError(`generate: temperature must be >= 0, got ${t}`);
   const p = o.topP ?? 0.9;
@@ -125,9 +127,12 @@ function validate(model: Qwen3Model, o: GenerateOptions): void {
   const rp = o.repetitionPenalty ?? 1;
   if (!(rp > 0) || !Number.isFinite(rp)) throw new ShapeError(`generate: repetitionPenalty must be > 0, got ${rp}`);
   const seed = o.seed ?? 0;
-  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new ShapeError(`generate: seed must be an integer in [0, 2^32), got ${seed}`);
-  for (const s of o.stopTokens ?? []) if (!Number.isInteger(s) || s < 0 || s >= V) throw new ShapeError(`generate: stop token ${s} is outside the vocabulary`);
-  if (o.padId !== undefined && !(Number.isInteger(o.padId) && o.padId >= 0 && o.padId < V)) throw new ShapeError(`generate: padId ${o.padId} is outside the vocabulary`);
+  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff)
+    throw new ShapeError(`generate: seed must be an integer in [0, 2^32), got ${seed}`);
+  for (const s of o.stopTokens ?? [])
+    if (!Number.isInteger(s) || s < 0 || s >= V) throw new ShapeError(`generate: stop token ${s} is outside the vocabulary`);
+  if (o.padId !== undefined && !(Number.isInteger(o.padId) && o.padId >= 0 && o.padId < V))
+    throw new ShapeError(`generate: padId ${o.padId} is outside the vocabulary`);
   let prev = -1;
   for (const [lo, hi] of o.vocabRanges ?? []) {
     if (!(Number.isInteger(lo) && Number.isInteger(hi) && lo > prev && hi > lo && hi <= V)) {
@@ -137,7 +142,9 @@ function validate(model: Qwen3Model, o: GenerateOptions): void {
   }
   const total = Math.max(...o.prompts.map((r) => r.length), ...(cfg !== 1 ? o.uncondPrompts!.map((r) => r.length) : [0])) + o.maxNewTokens;
   if (total > model.config.maxPositionEmbeddings) {
-    throw new ShapeError(`generate: prompt + maxNewTokens = ${total} exceeds max_position_embeddings ${model.config.maxPositionEmbeddings}`);
+    throw new ShapeError(
+      `generate: prompt + maxNewTokens = ${total} exceeds max_position_embeddings ${model.config.maxPositionEmbeddings}`,
+    );
   }
 }
 
@@ -217,7 +224,13 @@ export async function* generateStream(model: Qwen3Model, o: GenerateOptions): As
         const h = model.forward(curIds, { cache: c, keyMask: mask });
         const last = h.narrow(1, h.shape[1] - 1, 1);
         const ranges = o.vocabRanges ?? [];
-        let logits = ranges.length > 0 ? concat(ranges.map((r) => model.project(last, r)), -1) : model.project(last);
+        let logits =
+          ranges.length > 0
+            ? concat(
+                ranges.map((r) => model.project(last, r)),
+                -1,
+              )
+            : model.project(last);
         logits = logits.reshape([R, logits.shape[2]]);
         let cond = useCfg ? logits.narrow(0, 0, B) : logits;
         if (penalty !== 1 && step > 0) {

@@ -7,7 +7,13 @@ import { MetadataFsm } from './fsm.js';
 import { DEFAULT_MAX_DURATION } from './music-vocabulary.js';
 import { fsmDebugger, tablesFor, type LmBundle } from './planner.js';
 import { extractLyrics, parseLmOutput, type LmMetadata } from './output.js';
-import { DEFAULT_NEGATIVE_PROMPT, lmFormatPrompt, lmInspirePrompt, lmUnderstandPrompt, type ChatRenderer } from '../conditioning/prompts.js';
+import {
+  DEFAULT_NEGATIVE_PROMPT,
+  lmFormatPrompt,
+  lmInspirePrompt,
+  lmUnderstandPrompt,
+  type ChatRenderer,
+} from '../conditioning/prompts.js';
 import { ShapeError, Tensor } from '../../runtime/index.js';
 import { TokenizerError } from '../../text/index.js';
 import { ParamError } from '../params.js';
@@ -35,7 +41,14 @@ export interface LmTaskResult {
 
 type UserFields = Partial<Record<'bpm' | 'duration' | 'keyscale' | 'timesignature' | 'language', string>>;
 
-async function runUnderstandPhase(lm: LmBundle, prompt: string, user: UserFields, skipLanguage: boolean, defaultTemperature: number, o: LmTaskOptions): Promise<string> {
+async function runUnderstandPhase(
+  lm: LmBundle,
+  prompt: string,
+  user: UserFields,
+  skipLanguage: boolean,
+  defaultTemperature: number,
+  o: LmTaskOptions,
+): Promise<string> {
   const tok = lm.tokenizer;
   const eos = tok.eosTokenId;
   const pad = tok.padTokenId;
@@ -45,13 +58,23 @@ async function runUnderstandPhase(lm: LmBundle, prompt: string, user: UserFields
   // Encoded no further than the context allows (a megabyte query costs milliseconds), then refused when it fills it.
   const room = (o.maxModelLen ?? 4096) - 64 - 1;
   const promptIds = tok.encode(prompt, { addSpecialTokens: false, maxLength: room + 1 });
-  if (promptIds.length > room) throw new ParamError('prompt', `the input takes more than ${room} tokens: it does not fit the LM's context of ${o.maxModelLen ?? 4096} (64 kept for the answer)`);
+  if (promptIds.length > room)
+    throw new ParamError(
+      'prompt',
+      `the input takes more than ${room} tokens: it does not fit the LM's context of ${o.maxModelLen ?? 4096} (64 kept for the answer)`,
+    );
   const fsm =
     o.useConstrainedDecoding === false
       ? null
       : new MetadataFsm(tables, {
-          phase: 'understand', stopAtReasoning: false, skipCaption: false, skipLanguage, skipGenres: false,
-          targetDuration: null, userMetadata: user, maxDuration,
+          phase: 'understand',
+          stopAtReasoning: false,
+          skipCaption: false,
+          skipLanguage,
+          skipGenres: false,
+          targetDuration: null,
+          userMetadata: user,
+          maxDuration,
         });
   const seq = [...promptIds];
   const vocab = lm.model.config.vocabSize;
@@ -73,7 +96,8 @@ async function runUnderstandPhase(lm: LmBundle, prompt: string, user: UserFields
           {
             async process(logits: Tensor, _info: StepInfo): Promise<Tensor> {
               const host = await logits.toFloat32();
-              if (host.length !== vocab) throw new ShapeError(`understand-phase logits hold ${host.length} values, not one row of the ${vocab}-token vocabulary`);
+              if (host.length !== vocab)
+                throw new ShapeError(`understand-phase logits hold ${host.length} values, not one row of the ${vocab}-token vocabulary`);
               const before = fsm.state;
               fsm.process(host, seq);
               debug?.masked(_info.step, before, host);
@@ -101,7 +125,8 @@ function renderer(lm: LmBundle): ChatRenderer {
 /** Audio codes (`<|audio_code_N|>...`) -> metadata and lyrics; no codes = "NO USER INPUT" (upstream: the LM writes an example). */
 export async function understandCodes(lm: LmBundle, audioCodes: string, o: LmTaskOptions = {}): Promise<LmTaskResult> {
   const codes = audioCodes.trim() === '' ? DEFAULT_NEGATIVE_PROMPT : audioCodes;
-  if (codes !== DEFAULT_NEGATIVE_PROMPT && !/<\|audio_code_\d+\|>/.test(codes)) throw new ParamError('audioCodes', 'holds no <|audio_code_N|> tokens');
+  if (codes !== DEFAULT_NEGATIVE_PROMPT && !/<\|audio_code_\d+\|>/.test(codes))
+    throw new ParamError('audioCodes', 'holds no <|audio_code_N|> tokens');
   const text = await runUnderstandPhase(lm, lmUnderstandPrompt(renderer(lm), codes), {}, false, 0.85, o);
   const { metadata } = parseLmOutput(text);
   const lyrics = extractLyrics(text);

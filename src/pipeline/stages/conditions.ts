@@ -37,7 +37,9 @@ export async function encodeConditions(ctx: RunContext, task: AssembledTask, ref
   // Spec 14.7: built whenever audio_cover_strength < 1, whatever the task.
   const needNonCover = p.audioCoverStrength < 1;
   const nonCoverCaption = needNonCover
-    ? items.map((it, b) => nonCoverCaptionIds(ttok, ditCaptionPrompt(DEFAULT_DIT_INSTRUCTION, it.caption, formatMetas(it.metas)), coverCaption[b].length))
+    ? items.map((it, b) =>
+        nonCoverCaptionIds(ttok, ditCaptionPrompt(DEFAULT_DIT_INSTRUCTION, it.caption, formatMetas(it.metas)), coverCaption[b].length),
+      )
     : null;
   const encodeBatch = (ids: number[][], embedOnly: boolean): { states: Tensor; mask: number[] } => {
     const L = Math.max(...ids.map((x) => x.length));
@@ -80,7 +82,12 @@ export async function encodeConditions(ctx: RunContext, task: AssembledTask, ref
   };
   const main = building.use(
     await prepareDiTCondition(models, {
-      ...common, textHiddenStates: text.states, textAttentionMask: text.mask, srcLatents: srcT, isCovers: task.isCovers, precomputedHints: task.hints ?? undefined,
+      ...common,
+      textHiddenStates: text.states,
+      textAttentionMask: text.mask,
+      srcLatents: srcT,
+      isCovers: task.isCovers,
+      precomputedHints: task.hints ?? undefined,
     }),
   );
   let nonCover: DiTStepCondition | undefined;
@@ -90,7 +97,11 @@ export async function encodeConditions(ctx: RunContext, task: AssembledTask, ref
     const silSrc = building.use(Tensor.fromArray(silenceBatch(silence, B, T), [B, T, C], { device: dev }));
     nonCover = building.use(
       await prepareDiTCondition(models, {
-        ...common, textHiddenStates: nc.states, textAttentionMask: nc.mask, srcLatents: silSrc, isCovers: new Array(B).fill(0),
+        ...common,
+        textHiddenStates: nc.states,
+        textAttentionMask: nc.mask,
+        srcLatents: silSrc,
+        isCovers: new Array(B).fill(0),
       }),
     );
   }

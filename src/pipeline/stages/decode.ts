@@ -27,7 +27,8 @@ export async function decodeLatents(ctx: RunContext, lat: Float32Array, shape: [
     if (lat[i] !== 0) allZero = false;
   }
   if (allZero) throw new GenerationNumericError('the DiT produced all-zero latents');
-  if (p.latentRescale !== 1 || p.latentShift !== 0) for (let i = 0; i < lat.length; i++) lat[i] = Math.fround(lat[i] * p.latentRescale + p.latentShift);
+  if (p.latentRescale !== 1 || p.latentShift !== 0)
+    for (let i = 0; i < lat.length; i++) lat[i] = Math.fround(lat[i] * p.latentRescale + p.latentShift);
   checkAbort(signal, 'VAE decode');
   const t0 = performance.now();
   using z = tidy(() => Tensor.fromArray(lat, shape, { device: dev }).transpose(1, 2).contiguous());

@@ -35,7 +35,8 @@ async function encodeAudio(engine: AceStep, pcm: Pcm, seed: number): Promise<Enc
 
 /** Stereo PCM with `before`/`after` seconds of silence added (repaint outpainting). */
 function padPcm(pcm: Pcm, before: number, after: number): Pcm {
-  const b = Math.round(before * pcm.sampleRate), a = Math.round(after * pcm.sampleRate);
+  const b = Math.round(before * pcm.sampleRate),
+    a = Math.round(after * pcm.sampleRate);
   if (b === 0 && a === 0) return pcm;
   return {
     sampleRate: pcm.sampleRate,
@@ -60,7 +61,8 @@ function referenceWindow(pcm: Pcm): Pcm {
       } else {
         // Upstream draws the three segment offsets at random; the segment starts here are fixed
         // (start of each third) so a generation is reproducible from its seed.
-        const seg = want / 3, third = Math.floor(n / 3);
+        const seg = want / 3,
+          third = Math.floor(n / 3);
         for (let k = 0; k < 3; k++) o.set(c.subarray(k * third, k * third + seg), k * seg);
       }
       return o;
@@ -90,14 +92,20 @@ export function repaintInput(p: GenerationParams, pcm: Pcm, sr: number): { pcm: 
   if (!hasRange) return { pcm, region: null };
   // Repaint may reach past either end (outpainting) but must touch the source; lego's region lies inside it.
   if (p.taskType === 'lego' ? p.repaintingStart >= srcSeconds : p.repaintingStart > srcSeconds) {
-    throw new ParamError('repaintingStart', `must be ${p.taskType === 'lego' ? 'before' : 'at or before'} the end of the source (${srcSeconds.toFixed(2)} s, ${p.srcAudio}), got ${p.repaintingStart}`);
+    throw new ParamError(
+      'repaintingStart',
+      `must be ${p.taskType === 'lego' ? 'before' : 'at or before'} the end of the source (${srcSeconds.toFixed(2)} s, ${p.srcAudio}), got ${p.repaintingStart}`,
+    );
   }
   const end = p.repaintingEnd < 0 ? srcSeconds : p.repaintingEnd;
   const left = p.repaintingStart < 0 ? -p.repaintingStart : 0;
   const right = p.taskType === 'repaint' && end > srcSeconds ? end - srcSeconds : 0;
   const total = srcSeconds + (p.taskType === 'repaint' ? left + right : 0);
   if (total > MAX_OUTPUT_SECONDS + 1e-9) {
-    throw new ParamError(left > 0 ? 'repaintingStart' : 'repaintingEnd', `the repaint range ${p.repaintingStart}..${p.repaintingEnd} s around a ${srcSeconds.toFixed(2)} s source makes ${total.toFixed(2)} s of output, over the ${MAX_OUTPUT_SECONDS} s limit`);
+    throw new ParamError(
+      left > 0 ? 'repaintingStart' : 'repaintingEnd',
+      `the repaint range ${p.repaintingStart}..${p.repaintingEnd} s around a ${srcSeconds.toFixed(2)} s source makes ${total.toFixed(2)} s of output, over the ${MAX_OUTPUT_SECONDS} s limit`,
+    );
   }
   const padded = p.taskType === 'repaint' ? padPcm(pcm, left, right) : pcm;
   return { pcm: padded, region: { startS: p.repaintingStart + left, endS: Math.min(end + left, padded.channels[0].length / sr) } };

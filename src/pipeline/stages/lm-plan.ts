@@ -126,7 +126,12 @@ export async function planItemsWithLm(ctx: RunContext, items: ItemPlan[]): Promi
   let plan: { metadata: LmMetadata | UserMetas; phase1: unknown };
   if (phases.codes) {
     const full = await planWithLm(lm, options);
-    applyPlan(items, full.metadata, full.items.map((it) => it.audioCodes), p);
+    applyPlan(
+      items,
+      full.metadata,
+      full.items.map((it) => it.audioCodes),
+      p,
+    );
     plan = full;
   } else {
     plan = await planMetadata(lm, options);

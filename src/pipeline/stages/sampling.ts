@@ -61,7 +61,13 @@ export async function sampleLatents(ctx: RunContext, task: AssembledTask, conds:
   }
   using stack = new DisposableStack();
   const vel = stack.use(ditVelocity(engine.dit, ctx.adapters));
-  const r = await sample(vel.velocity, { main: conds.main, nonCover: conds.nonCover }, noise, shape, samplerOptions(ctx, task, conds.guided));
+  const r = await sample(
+    vel.velocity,
+    { main: conds.main, nonCover: conds.nonCover },
+    noise,
+    shape,
+    samplerOptions(ctx, task, conds.guided),
+  );
   // The turbo grid leaves out the final 0; the base/SFT grid ends with it.
   const steps = engine.variant === 'turbo' ? r.schedule.length : r.schedule.length - 1;
   ctx.timeCosts.dit_diffusion_time_cost = seconds(t0);

@@ -13,7 +13,13 @@ import type { InputAudio } from './input-audio.js';
 import { checkAbort, seconds, type RunContext } from './context.js';
 
 /** Audio [B, 2, N] -> the finished, saved items. */
-export async function postProcessAndSave(ctx: RunContext, wav: Float32Array, N: number, items: ItemPlan[], input: InputAudio): Promise<GeneratedAudio[]> {
+export async function postProcessAndSave(
+  ctx: RunContext,
+  wav: Float32Array,
+  N: number,
+  items: ItemPlan[],
+  input: InputAudio,
+): Promise<GeneratedAudio[]> {
   const { engine, p, c, opts } = ctx;
   const { source, repaintRegion } = input;
   const sr = engine.sampleRate;
@@ -52,7 +58,11 @@ export async function postProcessAndSave(ctx: RunContext, wav: Float32Array, N: 
       if (saveFailure === null) {
         const file = join(opts.saveDir, `${key}.${extensionOf(c.audioFormat)}`);
         try {
-          await saveAudio(file, { sampleRate: sr, channels }, { format: c.audioFormat, mp3Bitrate: c.mp3Bitrate, mp3SampleRate: c.mp3SampleRate });
+          await saveAudio(
+            file,
+            { sampleRate: sr, channels },
+            { format: c.audioFormat, mp3Bitrate: c.mp3Bitrate, mp3SampleRate: c.mp3SampleRate },
+          );
           path = file;
         } catch (e) {
           ctx.warnings.push(`warning: audio ${b + 1} was not saved (${(e as Error).message}); it is kept in memory`);

@@ -5,8 +5,15 @@
 import { concat, DisposableStack, Tensor } from '../../runtime/index.js';
 import type { TaskType } from '../conditioning/prompts.js';
 import {
-  cleanLatents, layoutTask, regionFrames, silenceFrames, taskLatents,
-  type ItemPlan, type LatentRow, type TaskLatents, type TaskLayout,
+  cleanLatents,
+  layoutTask,
+  regionFrames,
+  silenceFrames,
+  taskLatents,
+  type ItemPlan,
+  type LatentRow,
+  type TaskLatents,
+  type TaskLayout,
 } from '../task-assembly.js';
 import type { InputAudio } from './input-audio.js';
 import type { RunContext } from './context.js';
@@ -38,8 +45,10 @@ export function planTask(ctx: RunContext, items: ItemPlan[], input: InputAudio):
 export async function assembleTask(ctx: RunContext, items: ItemPlan[], layout: TaskLayout, input: InputAudio): Promise<AssembledTask> {
   const { engine, p, silence } = ctx;
   const { source, repaintRegion } = input;
-  const B = items.length, C = silence.C;
-  const sr = engine.sampleRate, hop = engine.hop;
+  const B = items.length,
+    C = silence.C;
+  const sr = engine.sampleRate,
+    hop = engine.hop;
   const { effectiveTask, T } = layout;
 
   // The hint tensors are freed on failure, or handed to the assembled task on success.
@@ -48,7 +57,9 @@ export async function assembleTask(ctx: RunContext, items: ItemPlan[], layout: T
   const rows: LatentRow[] = [];
   {
     // Codes shorter than T are padded with the first silence frames (upstream appends those).
-    using silenceT = items.some((it) => it.audioCodes) ? Tensor.fromArray(silenceFrames(silence, 0, T), [1, T, C], { device: engine.device }) : null;
+    using silenceT = items.some((it) => it.audioCodes)
+      ? Tensor.fromArray(silenceFrames(silence, 0, T), [1, T, C], { device: engine.device })
+      : null;
     for (const it of items) {
       if (it.audioCodes) {
         const h = engine.audioTokenizer.hintsFromCodeString(it.audioCodes, { targetFrames: T, silenceLatent: silenceT! });

@@ -33,11 +33,23 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
   }
   // The kernel reads f32 rows with unit stride in D; anything else is converted once here.
   const prep = (t: Tensor) => (t.dtype !== 'f32' ? t.to('f32') : t.strides[3] !== 1 && D > 1 ? t.contiguous() : t);
-  const qq = prep(q), kk = prep(k), vv = prep(v);
+  const qq = prep(q),
+    kk = prep(k),
+    vv = prep(v);
   const out = Tensor.empty(q.shape, 'f32', q.device);
   const mask = opts.keyMask;
   try {
-    native.attention(qq.desc(), kk.desc(), vv.desc(), mask ? mask.desc() : null, out.desc(), scale, opts.causal ?? false, opts.qOffset ?? 0, window);
+    native.attention(
+      qq.desc(),
+      kk.desc(),
+      vv.desc(),
+      mask ? mask.desc() : null,
+      out.desc(),
+      scale,
+      opts.causal ?? false,
+      opts.qOffset ?? 0,
+      window,
+    );
   } catch (e) {
     out.dispose();
     throw e;

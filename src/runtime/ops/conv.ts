@@ -57,7 +57,8 @@ export function conv1d(x: Tensor, w: Tensor, bias: Tensor | null, opts: Conv1dOp
   const rc = res ? activation(res) : null;
   const out = Tensor.empty([B, Cout, Tout], 'f32', x.device);
   return runInto(out, [xc, wc, rc], () =>
-    native.conv1d(xc.desc(), wc.desc(), bias ? bias.desc() : null, out.desc(), stride, padding, dilation, groups, rc ? rc.desc() : null));
+    native.conv1d(xc.desc(), wc.desc(), bias ? bias.desc() : null, out.desc(), stride, padding, dilation, groups, rc ? rc.desc() : null),
+  );
 }
 
 /** torch.nn.functional.conv_transpose1d (groups 1): x [B, Cin, T], w [Cin, Cout, K] -> [B, Cout, Tout]. */
@@ -73,7 +74,8 @@ export function convTranspose1d(x: Tensor, w: Tensor, bias: Tensor | null, opts:
   const wc = w.contiguous();
   const out = Tensor.empty([B, Cout, Tout], 'f32', x.device);
   return runInto(out, [xc, wc], () =>
-    native.convTranspose1d(xc.desc(), wc.desc(), bias ? bias.desc() : null, out.desc(), stride, padding, outputPadding, dilation));
+    native.convTranspose1d(xc.desc(), wc.desc(), bias ? bias.desc() : null, out.desc(), stride, padding, outputPadding, dilation),
+  );
 }
 
 /** A per-channel parameter stored as [1, C, 1] is viewed as [C]; other shapes go on as they are. */
@@ -91,5 +93,7 @@ export function snake(x: Tensor, alpha: Tensor, beta: Tensor, opts: { logScale: 
   const b = channelParam(beta);
   const xc = activation(x);
   const out = Tensor.empty(x.shape, 'f32', x.device);
-  return runInto(out, [xc, a === alpha ? null : a, b === beta ? null : b], () => native.snake(xc.desc(), a.desc(), b.desc(), out.desc(), !!opts.logScale));
+  return runInto(out, [xc, a === alpha ? null : a, b === beta ? null : b], () =>
+    native.snake(xc.desc(), a.desc(), b.desc(), out.desc(), !!opts.logScale),
+  );
 }

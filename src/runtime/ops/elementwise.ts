@@ -10,8 +10,25 @@ import { shapeStr } from './args.js';
 
 // Op codes: must match kernels/cpu/elementwise.h.
 const UNARY = {
-  neg: 0, exp: 1, log: 2, sqrt: 3, rsqrt: 4, abs: 5, tanh: 6, sigmoid: 7, silu: 8, gelu: 9, geluTanh: 10,
-  softplus: 11, sin: 12, cos: 13, square: 14, relu: 15, affine: 16, clamp: 17, divScalar: 18,
+  neg: 0,
+  exp: 1,
+  log: 2,
+  sqrt: 3,
+  rsqrt: 4,
+  abs: 5,
+  tanh: 6,
+  sigmoid: 7,
+  silu: 8,
+  gelu: 9,
+  geluTanh: 10,
+  softplus: 11,
+  sin: 12,
+  cos: 13,
+  square: 14,
+  relu: 15,
+  affine: 16,
+  clamp: 17,
+  divScalar: 18,
 } as const;
 const BINARY = { add: 0, sub: 1, mul: 2, div: 3, maximum: 4, minimum: 5, swiglu: 6 } as const;
 const TERNARY = { modulate: 0, gatedAdd: 1 } as const;
@@ -49,11 +66,17 @@ function naryOp(op: string, xs: Tensor[], names: string[], call: (descs: TensorD
   xs.forEach((t, i) => {
     if (!(t instanceof Tensor)) throw new ShapeError(`${op}: '${names[i]}' must be a tensor`);
   });
-  const shape = broadcastShapes(xs.map((t) => t.shape), op);
+  const shape = broadcastShapes(
+    xs.map((t) => t.shape),
+    op,
+  );
   const out = Tensor.empty(shape, 'f32', xs[0].device);
   const views = xs.map((t) => t.expand(shape));
   try {
-    call(views.map((v) => v.desc()), out.desc());
+    call(
+      views.map((v) => v.desc()),
+      out.desc(),
+    );
   } catch (e) {
     out.dispose();
     throw e;

@@ -43,7 +43,8 @@ export function linear(x: Tensor, w: Tensor, bias?: Tensor | null, opts?: Matmul
   expectRank('linear', 'weight', w, 2, '[N, K]');
   if (x.ndim < 1) throw new ShapeError('linear: x must have at least one dimension');
   const [N, K] = w.shape;
-  if (x.shape[x.ndim - 1] !== K) throw new ShapeError(`linear: x ${shapeStr(x.shape)} has K=${x.shape[x.ndim - 1]} but weight ${shapeStr(w.shape)} expects ${K}`);
+  if (x.shape[x.ndim - 1] !== K)
+    throw new ShapeError(`linear: x ${shapeStr(x.shape)} has K=${x.shape[x.ndim - 1]} but weight ${shapeStr(w.shape)} expects ${K}`);
   const lead = x.shape.slice(0, -1);
   // A 2-D x goes in as is (any strides); other ranks are flattened, copying only if the layout needs it.
   const x2 = x.ndim === 2 ? x : x.reshape([-1, K]);
@@ -69,15 +70,21 @@ export function linear(x: Tensor, w: Tensor, bias?: Tensor | null, opts?: Matmul
  */
 export function matmul(a: Tensor, b: Tensor, opts?: MatmulOptions): Tensor {
   const precision = precisionCode(opts, 'matmul');
-  if (a.ndim < 2 || b.ndim < 2) throw new ShapeError(`matmul: operands need at least 2 dims, got ${shapeStr(a.shape)} and ${shapeStr(b.shape)}`);
-  const M = a.shape[a.ndim - 2], K = a.shape[a.ndim - 1];
-  const K2 = b.shape[b.ndim - 2], N = b.shape[b.ndim - 1];
-  const ab = a.shape.slice(0, -2), bb = b.shape.slice(0, -2);
+  if (a.ndim < 2 || b.ndim < 2)
+    throw new ShapeError(`matmul: operands need at least 2 dims, got ${shapeStr(a.shape)} and ${shapeStr(b.shape)}`);
+  const M = a.shape[a.ndim - 2],
+    K = a.shape[a.ndim - 1];
+  const K2 = b.shape[b.ndim - 2],
+    N = b.shape[b.ndim - 1];
+  const ab = a.shape.slice(0, -2),
+    bb = b.shape.slice(0, -2);
   const rank = Math.max(ab.length, bb.length);
   const batch: number[] = [];
   for (let i = 0; i < rank; i++) {
-    const da = ab[i - (rank - ab.length)] ?? 1, db = bb[i - (rank - bb.length)] ?? 1;
-    if (da !== db && da !== 1 && db !== 1) throw new ShapeError(`matmul: batch dims of ${shapeStr(a.shape)} and ${shapeStr(b.shape)} do not broadcast`);
+    const da = ab[i - (rank - ab.length)] ?? 1,
+      db = bb[i - (rank - bb.length)] ?? 1;
+    if (da !== db && da !== 1 && db !== 1)
+      throw new ShapeError(`matmul: batch dims of ${shapeStr(a.shape)} and ${shapeStr(b.shape)} do not broadcast`);
     batch.push(da === 1 ? db : da);
   }
   const ae = a.expand([...batch, M, K]);

@@ -34,7 +34,7 @@ function reduce(op: keyof typeof OPS, x: Tensor, dim: number, keepDim: boolean):
   try {
     if (g.n === 0) {
       if (op === 'max') throw new ShapeError(`max: cannot reduce dim ${dim} of size 0`);
-      return Tensor.full(g.shape, op === 'sum' ? 0 : NaN, 'f32', x.device);  // torch: sum 0, mean NaN
+      return Tensor.full(g.shape, op === 'sum' ? 0 : NaN, 'f32', x.device); // torch: sum 0, mean NaN
     }
     out = Tensor.empty(g.shape, 'f32', x.device);
     native.reduce(g.x.desc(), out.desc(), OPS[op], g.outer, g.n, g.inner);

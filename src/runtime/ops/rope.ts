@@ -19,13 +19,15 @@ export function ropeTables(
   theta: number,
   device: Device = getDefaultDevice(),
 ): { cos: Tensor; sin: Tensor } {
-  if (!Number.isInteger(headDim) || headDim <= 0 || headDim % 2) throw new ShapeError(`ropeTables: headDim must be a positive even integer, got ${headDim}`);
+  if (!Number.isInteger(headDim) || headDim <= 0 || headDim % 2)
+    throw new ShapeError(`ropeTables: headDim must be a positive even integer, got ${headDim}`);
   if (!(theta > 0) || !Number.isFinite(theta)) throw new ShapeError(`ropeTables: theta must be positive and finite, got ${theta}`);
   const half = headDim / 2;
   const t = positions.length;
   const inv = new Float64Array(half);
   for (let i = 0; i < half; i++) inv[i] = f32(1 / f32(Math.pow(f32(theta), f32((2 * i) / headDim))));
-  const c = new Float32Array(t * half), s = new Float32Array(t * half);
+  const c = new Float32Array(t * half),
+    s = new Float32Array(t * half);
   for (let p = 0; p < t; p++) {
     const pos = positions[p];
     if (!Number.isFinite(pos)) throw new ShapeError(`ropeTables: position ${p} is ${pos}`);
@@ -49,7 +51,8 @@ export function rope(x: Tensor, cos: Tensor, sin: Tensor): Tensor {
   const [B, T, H, D] = x.shape;
   // Tables of either accepted shape are expanded over the batch as f32; others go on unchanged.
   const table = (t: Tensor): Tensor => {
-    const ok = (t.ndim === 2 && t.shape[0] === T && t.shape[1] === D / 2) ||
+    const ok =
+      (t.ndim === 2 && t.shape[0] === T && t.shape[1] === D / 2) ||
       (t.ndim === 3 && (t.shape[0] === B || t.shape[0] === 1) && t.shape[1] === T && t.shape[2] === D / 2);
     if (!ok || !isFloat(t.dtype)) return t.contiguous();
     const c = t.to('f32');
@@ -57,7 +60,8 @@ export function rope(x: Tensor, cos: Tensor, sin: Tensor): Tensor {
     c.dispose();
     return v;
   };
-  const cv = table(cos), sv = table(sin);
+  const cv = table(cos),
+    sv = table(sin);
   let out: Tensor | undefined;
   try {
     out = Tensor.empty([B, T, H, D], 'f32', x.device);

@@ -21,7 +21,8 @@ export function repetitionPenalty(logits: Tensor, previous: Tensor, penalty: num
 
 /** uncond + scale * (cond - uncond). */
 export function cfgCombine(cond: Tensor, uncond: Tensor, scale: number): Tensor {
-  const c = logitsIn(cond), u = logitsIn(uncond);
+  const c = logitsIn(cond),
+    u = logitsIn(uncond);
   const out = Tensor.empty(cond.shape, 'f32', cond.device);
   return runInto(out, [c, u], () => native.cfgCombine(c.desc(), u.desc(), out.desc(), scale));
 }

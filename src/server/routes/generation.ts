@@ -13,19 +13,35 @@ import { confineAudioPath, confineServedFile } from '../paths.js';
 import { readReleaseFields, restFieldOf } from '../release-fields.js';
 import { decodeFields, decodeRequest } from '../request-body.js';
 
-const AUDIO_TYPES: Record<string, string> = { '.mp3': 'audio/mpeg', '.wav': 'audio/wav', '.flac': 'audio/flac', '.ogg': 'audio/ogg', '.opus': 'audio/ogg' };
+const AUDIO_TYPES: Record<string, string> = {
+  '.mp3': 'audio/mpeg',
+  '.wav': 'audio/wav',
+  '.flac': 'audio/flac',
+  '.ogg': 'audio/ogg',
+  '.opus': 'audio/ogg',
+};
 
 /** Validates a release body into a job spec; uploads were saved under the task's upload folder. */
-export function buildJobSpec(ctx: ServerContext, taskId: string, fields: Record<string, unknown>, uploads: { src?: string; ref?: string }): JobSpec {
+export function buildJobSpec(
+  ctx: ServerContext,
+  taskId: string,
+  fields: Record<string, unknown>,
+  uploads: { src?: string; ref?: string },
+): JobSpec {
   const release = readReleaseFields(fields);
   const base = join(ctx.uploadDir, taskId);
   if (uploads.src) release.srcAudioPath = uploads.src;
-  else if (release.srcAudioPath) release.srcAudioPath = confineAudioPath('src_audio_path', release.srcAudioPath, ctx.uploadDir, ctx.audioInputDirs);
+  else if (release.srcAudioPath)
+    release.srcAudioPath = confineAudioPath('src_audio_path', release.srcAudioPath, ctx.uploadDir, ctx.audioInputDirs);
   if (uploads.ref) release.referenceAudioPath = uploads.ref;
-  else if (release.referenceAudioPath) release.referenceAudioPath = confineAudioPath('reference_audio_path', release.referenceAudioPath, ctx.uploadDir, ctx.audioInputDirs);
+  else if (release.referenceAudioPath)
+    release.referenceAudioPath = confineAudioPath('reference_audio_path', release.referenceAudioPath, ctx.uploadDir, ctx.audioInputDirs);
   if (release.mode !== 'generate') {
     if (!release.srcAudioPath && !(release.mode === 'understand' && release.params.audio_codes)) {
-      throw new HttpError(400, `src_audio_path: ${release.mode === 'codes' ? 'extract_codes_only' : 'analysis'} needs a source audio (src_audio upload or src_audio_path)${release.mode === 'understand' ? ' or audio_code_string' : ''}`);
+      throw new HttpError(
+        400,
+        `src_audio_path: ${release.mode === 'codes' ? 'extract_codes_only' : 'analysis'} needs a source audio (src_audio upload or src_audio_path)${release.mode === 'understand' ? ' or audio_code_string' : ''}`,
+      );
     }
     return { taskId, createdAt: Date.now() / 1000, release, uploads: uploads.src || uploads.ref ? [base] : [] };
   }
@@ -74,7 +90,20 @@ export function resultItems(ctx: ServerContext, rec: JobRecord | null): Record<s
   }
   const failed = rec.status === 'failed';
   const position = rec.queuePosition !== undefined ? { queue_position: rec.queuePosition } : {};
-  return [{ file: '', ...common, prompt: '', lyrics: '', metas: {}, progress: failed ? 0.0 : rec.progress, stage: failed ? 'failed' : rec.stage, error: failed ? rec.error : null, reruns: rec.reruns, ...position }];
+  return [
+    {
+      file: '',
+      ...common,
+      prompt: '',
+      lyrics: '',
+      metas: {},
+      progress: failed ? 0.0 : rec.progress,
+      stage: failed ? 'failed' : rec.stage,
+      error: failed ? rec.error : null,
+      reruns: rec.reruns,
+      ...position,
+    },
+  ];
 }
 
 function progressText(rec: JobRecord | null): string {
@@ -97,7 +126,8 @@ function taskIdList(body: Record<string, unknown>): string[] {
     } else v = t === '' ? [] : t.split(',').map((s) => s.trim());
   }
   if (v === undefined || v === null) return [];
-  if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw new HttpError(400, 'task_id_list: must be a list of task id strings');
+  if (!Array.isArray(v) || !v.every((x) => typeof x === 'string'))
+    throw new HttpError(400, 'task_id_list: must be a list of task id strings');
   if (v.length > 1000) throw new HttpError(400, 'task_id_list: at most 1000 ids per request');
   return v;
 }
@@ -137,7 +167,12 @@ export function generationRoutes(app: FastifyInstance, ctx: ServerContext): void
     const data = [];
     for (const id of ids) {
       const rec = await ctx.queue.get(id);
-      data.push({ task_id: id, status: rec ? STATUS_CODE[rec.status] : 0, result: JSON.stringify(resultItems(ctx, rec)), progress_text: progressText(rec) });
+      data.push({
+        task_id: id,
+        status: rec ? STATUS_CODE[rec.status] : 0,
+        result: JSON.stringify(resultItems(ctx, rec)),
+        progress_text: progressText(rec),
+      });
     }
     return ok(data);
   });
@@ -157,7 +192,12 @@ export function generationRoutes(app: FastifyInstance, ctx: ServerContext): void
     if (!(await ctx.queue.get(id))) throw new HttpError(404, `task not found: ${id}`);
     reply.hijack();
     const res = reply.raw;
-    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    res.writeHead(200, {
+      'content-type': 'text/event-stream',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+    });
     let last = '';
     let closed = false;
     req.raw.on('close', () => (closed = true));
@@ -165,7 +205,16 @@ export function generationRoutes(app: FastifyInstance, ctx: ServerContext): void
     while (!closed) {
       const rec = await ctx.queue.get(id);
       const ev = rec
-        ? { task_id: id, status: STATUS_CODE[rec.status], state: rec.status, progress: rec.status === 'succeeded' ? 1 : rec.progress, stage: rec.stage, progress_text: progressText(rec), error: rec.error, queue_position: rec.queuePosition ?? null }
+        ? {
+            task_id: id,
+            status: STATUS_CODE[rec.status],
+            state: rec.status,
+            progress: rec.status === 'succeeded' ? 1 : rec.progress,
+            stage: rec.stage,
+            progress_text: progressText(rec),
+            error: rec.error,
+            queue_position: rec.queuePosition ?? null,
+          }
         : null;
       const s = JSON.stringify(ev);
       if (s !== last) {

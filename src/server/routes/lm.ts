@@ -18,7 +18,8 @@ import { decodeFields } from '../request-body.js';
 import { acceptJob, buildJobSpec } from './generation.js';
 
 function needLm(ctx: ServerContext): EngineHost {
-  if (!ctx.host || !ctx.host.current?.hasLm) throw new HttpError(503, 'LLM not initialized: this server has no 5 Hz LM (start it with --checkpoints holding acestep-5Hz-lm-*)');
+  if (!ctx.host || !ctx.host.current?.hasLm)
+    throw new HttpError(503, 'LLM not initialized: this server has no 5 Hz LM (start it with --checkpoints holding acestep-5Hz-lm-*)');
   return ctx.host;
 }
 
@@ -55,10 +56,22 @@ export function lmRoutes(app: FastifyInstance, ctx: ServerContext): void {
     };
     try {
       const r = await host.exclusive((engine) =>
-        formatSample(engine, { caption: String(body.prompt ?? ''), lyrics: String(body.lyrics ?? ''), userMetadata: meta }, { temperature: optNumber('temperature', body.temperature) ?? 0.85 }),
+        formatSample(
+          engine,
+          { caption: String(body.prompt ?? ''), lyrics: String(body.lyrics ?? ''), userMetadata: meta },
+          { temperature: optNumber('temperature', body.temperature) ?? 0.85 },
+        ),
       );
       if (!r.success) return softError(`format failed: ${r.error}`, 500);
-      return ok({ caption: r.caption, lyrics: r.lyrics, bpm: r.bpm, key_scale: r.keyscale, time_signature: r.timesignature, duration: r.duration, vocal_language: r.language });
+      return ok({
+        caption: r.caption,
+        lyrics: r.lyrics,
+        bpm: r.bpm,
+        key_scale: r.keyscale,
+        time_signature: r.timesignature,
+        duration: r.duration,
+        vocal_language: r.language,
+      });
     } catch (e) {
       if (e instanceof ParamError || e instanceof HttpError) return softError(e.message, 400);
       throw e;
@@ -74,9 +87,20 @@ export function lmRoutes(app: FastifyInstance, ctx: ServerContext): void {
     const lang = body.vocal_language === undefined ? 'unknown' : String(body.vocal_language);
     const temperature = optNumber('temperature', body.temperature) ?? 0.85;
     try {
-      const r = await host.exclusive((engine) => createSample(engine, { query: String(body.query ?? ''), instrumental, vocalLanguage: lang }, { temperature }));
+      const r = await host.exclusive((engine) =>
+        createSample(engine, { query: String(body.query ?? ''), instrumental, vocalLanguage: lang }, { temperature }),
+      );
       if (!r.success) return softError(`create_sample failed: ${r.error}`, 500);
-      return ok({ caption: r.caption, lyrics: r.lyrics, bpm: r.bpm, keyscale: r.keyscale, duration: r.duration, timesignature: r.timesignature, vocal_language: r.language || lang, instrumental });
+      return ok({
+        caption: r.caption,
+        lyrics: r.lyrics,
+        bpm: r.bpm,
+        keyscale: r.keyscale,
+        duration: r.duration,
+        timesignature: r.timesignature,
+        vocal_language: r.language || lang,
+        instrumental,
+      });
     } catch (e) {
       if (e instanceof ParamError) throw new HttpError(400, e.message);
       throw e;
@@ -97,9 +121,19 @@ export function lmRoutes(app: FastifyInstance, ctx: ServerContext): void {
     requireBodyOrHeaderKey(req, body, ctx.apiKey);
     const messages = body.messages;
     if (!Array.isArray(messages) || messages.length === 0) throw new HttpError(400, 'messages: must be a non-empty list');
-    const user = [...messages].reverse().find((m) => m && typeof m === 'object' && (m as { role?: unknown }).role === 'user') as { content?: unknown } | undefined;
+    const user = [...messages].reverse().find((m) => m && typeof m === 'object' && (m as { role?: unknown }).role === 'user') as
+      { content?: unknown } | undefined;
     if (!user) throw new HttpError(400, 'messages: no user message');
-    const text = typeof user.content === 'string' ? user.content : Array.isArray(user.content) ? user.content.map((p) => (p && typeof p === 'object' && typeof (p as { text?: unknown }).text === 'string' ? (p as { text: string }).text : '')).join('\n') : null;
+    const text =
+      typeof user.content === 'string'
+        ? user.content
+        : Array.isArray(user.content)
+          ? user.content
+              .map((p) =>
+                p && typeof p === 'object' && typeof (p as { text?: unknown }).text === 'string' ? (p as { text: string }).text : '',
+              )
+              .join('\n')
+          : null;
     if (text === null) throw new HttpError(400, 'messages: user content must be a string or a list of text parts');
     const { messages: _m, stream: _s, model: _model, ...rest } = body;
     const taskId = randomUUID();
@@ -109,11 +143,15 @@ export function lmRoutes(app: FastifyInstance, ctx: ServerContext): void {
     const created = Math.floor(Date.now() / 1000);
     const id = `chatcmpl-${taskId}`;
     const answer = async (rec: JobRecord | null) => {
-      if (!rec || rec.status !== 'succeeded') return { content: `generation failed: ${rec?.error ?? 'job lost'}`, audio: [] as object[], ok: false };
+      if (!rec || rec.status !== 'succeeded')
+        return { content: `generation failed: ${rec?.error ?? 'job lost'}`, audio: [] as object[], ok: false };
       const audio = [];
       for (const it of rec.items) {
         const path = (await ctx.queue.audioFile(it.audio)) ?? join(ctx.audioDir, it.audio);
-        audio.push({ type: 'audio_url', audio_url: { url: `data:${MIME[extname(path)] ?? 'application/octet-stream'};base64,${readFileSync(path).toString('base64')}` } });
+        audio.push({
+          type: 'audio_url',
+          audio_url: { url: `data:${MIME[extname(path)] ?? 'application/octet-stream'};base64,${readFileSync(path).toString('base64')}` },
+        });
       }
       const it = rec.items[0];
       return { content: `${it.prompt}\n\n${it.lyrics}`.trim(), audio, ok: true };
@@ -124,15 +162,23 @@ export function lmRoutes(app: FastifyInstance, ctx: ServerContext): void {
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
       let closed = false;
       req.raw.on('close', () => (closed = true));
-      const chunk = (delta: object, finish: string | null) => res.write(`data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`);
+      const chunk = (delta: object, finish: string | null) =>
+        res.write(
+          `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`,
+        );
       chunk({ role: 'assistant' }, null);
       let beat = Date.now();
-      const rec = await waitFinished(ctx, taskId, () => {
-        if (Date.now() - beat >= 5000) {
-          res.write(': heartbeat\n\n');
-          beat = Date.now();
-        }
-      }, () => closed);
+      const rec = await waitFinished(
+        ctx,
+        taskId,
+        () => {
+          if (Date.now() - beat >= 5000) {
+            res.write(': heartbeat\n\n');
+            beat = Date.now();
+          }
+        },
+        () => closed,
+      );
       if (!closed) {
         const a = await answer(rec);
         chunk({ content: a.content, audio: a.audio }, a.ok ? 'stop' : 'error');
@@ -141,9 +187,20 @@ export function lmRoutes(app: FastifyInstance, ctx: ServerContext): void {
       res.end();
       return;
     }
-    const rec = await waitFinished(ctx, taskId, () => undefined, () => false);
+    const rec = await waitFinished(
+      ctx,
+      taskId,
+      () => undefined,
+      () => false,
+    );
     const a = await answer(rec);
     if (!a.ok) throw new HttpError(500, a.content);
-    return { id, object: 'chat.completion', created, model, choices: [{ index: 0, message: { role: 'assistant', content: a.content, audio: a.audio }, finish_reason: 'stop' }] };
+    return {
+      id,
+      object: 'chat.completion',
+      created,
+      model,
+      choices: [{ index: 0, message: { role: 'assistant', content: a.content, audio: a.audio }, finish_reason: 'stop' }],
+    };
   });
 }

@@ -36,7 +36,15 @@ function inventory(ctx: ServerContext) {
 export function modelRoutes(app: FastifyInstance, ctx: ServerContext): void {
   app.get('/health', async () => {
     const names = loadedNames(ctx);
-    return ok({ status: 'ok', service: 'ACE-Step API', version: '1.0', models_initialized: names.dit !== null, llm_initialized: names.lmLoaded, loaded_model: names.dit, loaded_lm_model: names.lm });
+    return ok({
+      status: 'ok',
+      service: 'ACE-Step API',
+      version: '1.0',
+      models_initialized: names.dit !== null,
+      llm_initialized: names.lmLoaded,
+      loaded_model: names.dit,
+      loaded_lm_model: names.lm,
+    });
   });
 
   app.get('/v1/stats', async (req) => {
@@ -74,22 +82,35 @@ export function modelRoutes(app: FastifyInstance, ctx: ServerContext): void {
     const slot = body.slot === undefined || body.slot === null ? 1 : Number(body.slot);
     if (!Number.isInteger(slot) || slot < 1 || slot > 3) return softError(`slot: must be 1, 2 or 3, got ${JSON.stringify(body.slot)}`, 400);
     const model = body.model === undefined || body.model === null || body.model === '' ? undefined : String(body.model);
-    if (model !== undefined && !host.ditModels().includes(model)) return softError(`model: unknown DiT model '${model}' (available: ${host.ditModels().join(', ')})`, 400);
+    if (model !== undefined && !host.ditModels().includes(model))
+      return softError(`model: unknown DiT model '${model}' (available: ${host.ditModels().join(', ')})`, 400);
     let initLm: boolean;
     try {
       initLm = body.init_llm === undefined ? false : parseBool('init_llm', body.init_llm);
     } catch (e) {
       return softError((e as Error).message, 400);
     }
-    const lmPath = body.lm_model_path === undefined || body.lm_model_path === null || body.lm_model_path === '' ? undefined : basename(String(body.lm_model_path));
-    if (lmPath !== undefined && !host.lmModels().includes(lmPath)) return softError(`lm_model_path: unknown LM model '${lmPath}' (available: ${host.lmModels().join(', ')})`, 400);
+    const lmPath =
+      body.lm_model_path === undefined || body.lm_model_path === null || body.lm_model_path === ''
+        ? undefined
+        : basename(String(body.lm_model_path));
+    if (lmPath !== undefined && !host.lmModels().includes(lmPath))
+      return softError(`lm_model_path: unknown LM model '${lmPath}' (available: ${host.lmModels().join(', ')})`, 400);
     try {
       await host.switchModel(model, lmPath, initLm);
     } catch (e) {
       return softError(`init failed: ${(e as Error).message}`, 500);
     }
     const inv = inventory(ctx);
-    return ok({ message: `model loaded in slot ${slot}`, slot, loaded_model: loadedNames(ctx).dit, loaded_lm_model: inv.loaded_lm_model, models: inv.models, lm_models: inv.lm_models, llm_initialized: inv.llm_initialized });
+    return ok({
+      message: `model loaded in slot ${slot}`,
+      slot,
+      loaded_model: loadedNames(ctx).dit,
+      loaded_lm_model: inv.loaded_lm_model,
+      models: inv.models,
+      lm_models: inv.lm_models,
+      llm_initialized: inv.llm_initialized,
+    });
   });
 
   const lora = async (fn: (body: Record<string, unknown>) => Promise<unknown>, req: Parameters<typeof decodeFields>[0]) => {
@@ -117,7 +138,8 @@ export function modelRoutes(app: FastifyInstance, ctx: ServerContext): void {
         adapters: list.map((a) => a.name),
       };
     });
-  const str = (body: Record<string, unknown>, k: string): string | undefined => (body[k] === undefined || body[k] === null || body[k] === '' ? undefined : String(body[k]));
+  const str = (body: Record<string, unknown>, k: string): string | undefined =>
+    body[k] === undefined || body[k] === null || body[k] === '' ? undefined : String(body[k]);
 
   app.post('/v1/lora/load', (req) =>
     lora(async (body) => {
@@ -152,7 +174,8 @@ export function modelRoutes(app: FastifyInstance, ctx: ServerContext): void {
   app.post('/v1/lora/scale', (req) =>
     lora(async (body) => {
       const scale = Number(body.scale);
-      if (body.scale === undefined || !Number.isFinite(scale) || scale < 0 || scale > 1) throw new Error(`scale: must be a number in [0, 1], got ${JSON.stringify(body.scale)}`);
+      if (body.scale === undefined || !Number.isFinite(scale) || scale < 0 || scale > 1)
+        throw new Error(`scale: must be a number in [0, 1], got ${JSON.stringify(body.scale)}`);
       await ctx.host!.exclusive((e) => {
         const name = str(body, 'adapter_name') ?? e.adapters.active ?? e.adapters.list()[0]?.name;
         if (!name) throw new Error('no LoRA adapter is loaded');

@@ -103,9 +103,13 @@ const kind: CaseKind = {
         fsm.update(best);
       }
       const text = tok.decode(chosen);
-      if (text !== s.generated_text) problems.push(`${name}: generated text ${JSON.stringify(text)} != ${JSON.stringify(s.generated_text)}`);
+      if (text !== s.generated_text)
+        problems.push(`${name}: generated text ${JSON.stringify(text)} != ${JSON.stringify(s.generated_text)}`);
       const parsed = parseLmOutput(text);
-      if (JSON.stringify(parsed.metadata, Object.keys(parsed.metadata).sort()) !== JSON.stringify(s.parsed_metadata, Object.keys(s.parsed_metadata).sort())) {
+      if (
+        JSON.stringify(parsed.metadata, Object.keys(parsed.metadata).sort()) !==
+        JSON.stringify(s.parsed_metadata, Object.keys(s.parsed_metadata).sort())
+      ) {
         problems.push(`${name}: parsed metadata ${JSON.stringify(parsed.metadata)} != ${JSON.stringify(s.parsed_metadata)}`);
       }
       if (parsed.audioCodes !== s.parsed_audio_codes) problems.push(`${name}: parsed audio codes differ`);

@@ -33,7 +33,9 @@ interface Scenario {
 }
 
 function stats(logits: Float32Array): { gap: number; n: number } {
-  let a = -Infinity, b = -Infinity, n = 0;
+  let a = -Infinity,
+    b = -Infinity,
+    n = 0;
   for (const v of logits) {
     if (v === -Infinity || Number.isNaN(v)) continue;
     n++;
@@ -82,7 +84,8 @@ const kind: CaseKind = {
             counts[phase].push(st.n);
           },
         });
-        if ((plan.phase1 === null) !== s.phase1_skipped) problems.push(`${name}: phase 1 skipped=${plan.phase1 === null}, expected ${s.phase1_skipped}`);
+        if ((plan.phase1 === null) !== s.phase1_skipped)
+          problems.push(`${name}: phase 1 skipped=${plan.phase1 === null}, expected ${s.phase1_skipped}`);
         if (plan.audioCodes !== s.result.audio_codes) problems.push(`${name}: audio codes differ`);
         const meta = JSON.stringify(plan.metadata, Object.keys(plan.metadata).sort());
         const want = JSON.stringify(s.result.metadata, Object.keys(s.result.metadata).sort());
@@ -90,7 +93,9 @@ const kind: CaseKind = {
         const rawLogits = (ids: number[][], mask?: number[][]) =>
           tidy(() => {
             const t = Tensor.fromArray(Int32Array.from(ids.flat()), [ids.length, ids[0].length], { dtype: 'i32', device: opts.backend });
-            const m = mask ? Tensor.fromArray(Uint8Array.from(mask.flat()), [mask.length, mask[0].length], { dtype: 'u8', device: opts.backend }) : undefined;
+            const m = mask
+              ? Tensor.fromArray(Uint8Array.from(mask.flat()), [mask.length, mask[0].length], { dtype: 'u8', device: opts.backend })
+              : undefined;
             return model.logits(t, { lastOnly: true, keyMask: m });
           });
         if (plan.phase1) {

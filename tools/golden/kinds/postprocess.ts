@@ -58,7 +58,12 @@ const kind: CaseKind = {
     const shape = audio.shape;
     const normalized = normalizePeak(rows(audio), p.normalization_db);
     audio.dispose();
-    const faded = applyFades(normalized.map((x) => Float32Array.from(x)), p.sample_rate, p.fade_in_s, p.fade_out_s);
+    const faded = applyFades(
+      normalized.map((x) => Float32Array.from(x)),
+      p.sample_rate,
+      p.fade_in_s,
+      p.fade_out_s,
+    );
     const quiet = c.input('near_silent_audio');
     const quietShape = quiet.shape;
     const quietNorm = normalizePeak(rows(quiet), p.normalization_db);

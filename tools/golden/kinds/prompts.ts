@@ -4,9 +4,24 @@
 // upstream fed the model.
 import { TextTokenizer } from '../../../src/text/index.js';
 import {
-  DEFAULT_DIT_INSTRUCTION, DEFAULT_LM_INSPIRED_INSTRUCTION, DEFAULT_LM_REWRITE_INSTRUCTION, DEFAULT_LM_UNDERSTAND_INSTRUCTION,
-  ditCaptionPrompt, ditLyricsPrompt, formatCot, formatMetas, lmCodesPrompt, lmCodesUncondPrompt, lmCotPrompt, lmCotUncondPrompt,
-  lmFormatPrompt, lmHelperUncondPrompt, lmInspirePrompt, lmUnderstandPrompt, type ChatRenderer, type Metas,
+  DEFAULT_DIT_INSTRUCTION,
+  DEFAULT_LM_INSPIRED_INSTRUCTION,
+  DEFAULT_LM_REWRITE_INSTRUCTION,
+  DEFAULT_LM_UNDERSTAND_INSTRUCTION,
+  ditCaptionPrompt,
+  ditLyricsPrompt,
+  formatCot,
+  formatMetas,
+  lmCodesPrompt,
+  lmCodesUncondPrompt,
+  lmCotPrompt,
+  lmCotUncondPrompt,
+  lmFormatPrompt,
+  lmHelperUncondPrompt,
+  lmInspirePrompt,
+  lmUnderstandPrompt,
+  type ChatRenderer,
+  type Metas,
 } from '../../../src/pipeline/conditioning/prompts.js';
 import { captionIds, lyricIds, nonCoverCaptionIds } from '../../../src/pipeline/conditioning/text-conditioning.js';
 import { GoldenCaseError, type Actual, type CaseKind } from '../case.js';

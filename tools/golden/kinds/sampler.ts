@@ -11,7 +11,12 @@ import { ConditionEncoder } from '../../../src/models/condition-encoder.js';
 import { AudioTokenizer } from '../../../src/models/audio-tokenizer.js';
 import { setPrecision } from '../../../src/models/layers.js';
 import { sample, type SamplerOptions, type SamplerTraceEvent } from '../../../src/pipeline/diffusion/sampler.js';
-import { ditVelocity, prepareDiTCondition, withNullCondition, type DiTStepCondition } from '../../../src/pipeline/diffusion/dit-sampling.js';
+import {
+  ditVelocity,
+  prepareDiTCondition,
+  withNullCondition,
+  type DiTStepCondition,
+} from '../../../src/pipeline/diffusion/dit-sampling.js';
 import { repaintWaveformSplice, resolveRepaintConfig } from '../../../src/pipeline/diffusion/repaint.js';
 import { regionFrames, silenceBatch, taskLatents } from '../../../src/pipeline/task-assembly.js';
 import { concatFloat32, type Actual, type CaseKind, type GoldenCase } from '../case.js';
@@ -67,8 +72,19 @@ function samplerOptions(c: GoldenCase, p: Params): SamplerOptions {
 
 const kind: CaseKind = {
   cases: [
-    'turbo_ode', 'turbo_ode_dcw', 'turbo_cover_b2', 'turbo_sde', 'base_cfg_apg', 'base_cfg_adg', 'base_heun_cfg',
-    'sft_cfg', 'sft_cover_timesteps', 'xl_turbo_ode', 'cover_strength', 'cover_noise_strength', 'repaint',
+    'turbo_ode',
+    'turbo_ode_dcw',
+    'turbo_cover_b2',
+    'turbo_sde',
+    'base_cfg_apg',
+    'base_cfg_adg',
+    'base_heun_cfg',
+    'sft_cfg',
+    'sft_cover_timesteps',
+    'xl_turbo_ode',
+    'cover_strength',
+    'cover_noise_strength',
+    'repaint',
   ],
   notChecked: (c) => {
     const out: Record<string, string> = {};
@@ -114,15 +130,26 @@ const kind: CaseKind = {
           { name: 'src_latents_built', value: built.src },
           { name: 'chunk_mask_built', value: Array.from({ length: B * T }, (_, f) => built.chunkRow[f % T]), tol: 'exact' },
         );
-        const pred = c.input('splice_pred_wavs'), src = c.input('splice_src_wavs');
+        const pred = c.input('splice_pred_wavs'),
+          src = c.input('splice_src_wavs');
         const [pb, ch, pn] = pred.shape;
         const sn = src.shape[2];
-        const pd = await pred.toFloat32(), sd = await src.toFloat32();
+        const pd = await pred.toFloat32(),
+          sd = await src.toFloat32();
         const spliced = new Float32Array(pd.length);
         for (let b = 0; b < pb; b++) {
           spliced.set(
-            repaintWaveformSplice(pd.subarray(b * ch * pn, (b + 1) * ch * pn), pn, sd.subarray(b * ch * sn, (b + 1) * ch * sn), sn, ch,
-              p.splice_sample_rate!, p.repainting_start_s!, p.repainting_end_s!, rc.wavCrossfadeSeconds),
+            repaintWaveformSplice(
+              pd.subarray(b * ch * pn, (b + 1) * ch * pn),
+              pn,
+              sd.subarray(b * ch * sn, (b + 1) * ch * sn),
+              sn,
+              ch,
+              p.splice_sample_rate!,
+              p.repainting_start_s!,
+              p.repainting_end_s!,
+              rc.wavCrossfadeSeconds,
+            ),
             b * ch * pn,
           );
         }
@@ -139,28 +166,41 @@ const kind: CaseKind = {
         silenceLatent: silence,
         chunkMasks,
       };
-      const main = await prepareDiTCondition({ encoder, tokenizer }, {
-        ...common,
-        textHiddenStates: inp('text_hidden_states'),
-        textAttentionMask: c.input('text_attention_mask'),
-        srcLatents,
-        isCovers,
-      });
+      const main = await prepareDiTCondition(
+        { encoder, tokenizer },
+        {
+          ...common,
+          textHiddenStates: inp('text_hidden_states'),
+          textAttentionMask: c.input('text_attention_mask'),
+          srcLatents,
+          isCovers,
+        },
+      );
       let nonCover: DiTStepCondition | undefined;
       if ((so.audioCoverStrength ?? 1) < 1) {
-        nonCover = await prepareDiTCondition({ encoder, tokenizer }, {
-          ...common,
-          textHiddenStates: inp('non_cover_text_hidden_states'),
-          textAttentionMask: c.input('non_cover_text_attention_mask'),
-          srcLatents: Tensor.fromArray(silenceBatch(sil, B, T), [B, T, C], { device: dev }),
-          isCovers: new Array(B).fill(0),
-        });
+        nonCover = await prepareDiTCondition(
+          { encoder, tokenizer },
+          {
+            ...common,
+            textHiddenStates: inp('non_cover_text_hidden_states'),
+            textAttentionMask: c.input('non_cover_text_attention_mask'),
+            srcLatents: Tensor.fromArray(silenceBatch(sil, B, T), [B, T, C], { device: dev }),
+            isCovers: new Array(B).fill(0),
+          },
+        );
       }
       const prefix = c.outputs.has('cond0_encoder_hidden_states') ? 'cond0_' : '';
-      out.push({ name: `${prefix}encoder_hidden_states`, value: main.encoderHiddenStates }, { name: `${prefix}context_latents`, value: main.contextLatents });
-      if (c.outputs.has(`${prefix}encoder_attention_mask`)) out.push({ name: `${prefix}encoder_attention_mask`, value: main.encoderAttentionMask, tol: 'exact' });
+      out.push(
+        { name: `${prefix}encoder_hidden_states`, value: main.encoderHiddenStates },
+        { name: `${prefix}context_latents`, value: main.contextLatents },
+      );
+      if (c.outputs.has(`${prefix}encoder_attention_mask`))
+        out.push({ name: `${prefix}encoder_attention_mask`, value: main.encoderAttentionMask, tol: 'exact' });
       if (nonCover && c.outputs.has('cond1_encoder_hidden_states')) {
-        out.push({ name: 'cond1_encoder_hidden_states', value: nonCover.encoderHiddenStates }, { name: 'cond1_context_latents', value: nonCover.contextLatents });
+        out.push(
+          { name: 'cond1_encoder_hidden_states', value: nonCover.encoderHiddenStates },
+          { name: 'cond1_context_latents', value: nonCover.contextLatents },
+        );
       }
 
       const guided = (so.guidanceScale ?? 1) > 1;

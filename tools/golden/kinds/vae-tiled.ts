@@ -22,7 +22,10 @@ const kind: CaseKind = {
       const reduced = p.overlap_reduced_case;
       const eff = effectiveOverlap(p.chunk_size, reduced.requested_overlap);
       if (eff !== reduced.effective_overlap) {
-        throw new GoldenCaseError(c.dir, `overlap ${reduced.requested_overlap} reduces to ${eff}, upstream to ${reduced.effective_overlap}`);
+        throw new GoldenCaseError(
+          c.dir,
+          `overlap ${reduced.requested_overlap} reduces to ${eff}, upstream to ${reduced.effective_overlap}`,
+        );
       }
       let tiles = 0;
       const tiled = vae.decodeTiled(z, { chunkSize: p.chunk_size, overlap: p.overlap, onProgress: (_, total) => (tiles = total) });
@@ -32,7 +35,10 @@ const kind: CaseKind = {
         { name: 'decoded_full', value: vae.decode(z) },
         { name: 'decoded_tiled', value: tiled },
         { name: 'decoded_tiled_offload_path', value: tiled },
-        { name: 'decoded_tiled_overlap_reduced', value: vae.decodeTiled(z, { chunkSize: p.chunk_size, overlap: reduced.requested_overlap }) },
+        {
+          name: 'decoded_tiled_overlap_reduced',
+          value: vae.decodeTiled(z, { chunkSize: p.chunk_size, overlap: reduced.requested_overlap }),
+        },
       ] satisfies Actual[];
     } finally {
       vae.dispose();
