@@ -114,9 +114,16 @@ async function loadDit(page: Page, name: string): Promise<void> {
   await page.getByText('Server, models and LoRA', { exact: true }).click();
 }
 
-/** Short jobs: `seconds` of audio, 2 steps, WAV, one song, no thinking. */
+/**
+ * Short jobs: `seconds` of audio, 2 steps, WAV, one song, no thinking, and no LM at all: with
+ * thinking off the LM still writes whatever metadata is left open (as upstream), so BPM, key and
+ * time signature are given unless already set.
+ */
 async function quick(page: Page, seconds = 6, batch = 1, steps = 2): Promise<void> {
   await moreSettings(page);
+  if ((await page.getByLabel('BPM').inputValue()) === '') await page.getByLabel('BPM').fill('100');
+  if ((await page.getByLabel('Key', { exact: true }).inputValue()) === '') await page.getByLabel('Key', { exact: true }).fill('C major');
+  if ((await page.getByLabel('Time signature').inputValue()) === '') await page.getByLabel('Time signature').selectOption('4');
   await page.getByLabel('Duration (s)').fill(String(seconds));
   await page.getByLabel('Steps').fill(String(steps));
   await page.getByLabel('Songs per run').fill(String(batch));

@@ -17,7 +17,7 @@ export const EXIT = { ok: 0, failed: 1, usage: 2, checkpoints: 3, download: 4 } 
 export const EXIT_CODES_HELP = `Exit codes:
   0  success
   1  the run failed (the error is printed on stderr; with --json the result too)
-  2  bad usage, an invalid parameter or an unusable --out folder (named on stderr)
+  2  bad usage (a flag, a parameter or an unusable --out folder; named on stderr)
   3  checkpoints missing or unreadable (the message names the file and the command that gets it)
   4  a download failed (network, hub answer, or a file failing its sha256/size check)`;
 
