@@ -353,17 +353,19 @@ export async function planWithLm(lm: LmBundle, o: LmPlanOptions): Promise<LmPlan
   const condIds = encode(condText);
   const uncondIds = encode(uncondText);
   const batch = tok.encodeBatch([condText, uncondText], { addSpecialTokens: false, side: 'left', padId: pad });
-  const fsm = constrained
-    ? new MetadataFsm(tables, {
-        phase: 'codes',
-        stopAtReasoning: false,
-        skipCaption: true,
-        skipLanguage: true,
-        skipGenres: true,
-        targetDuration: target,
-        maxDuration,
-      })
-    : null;
+  // One FSM per chunk: its rows are all in the codes state.
+  const codesFsm = () =>
+    constrained
+      ? new MetadataFsm(tables, {
+          phase: 'codes',
+          stopAtReasoning: false,
+          skipCaption: true,
+          skipLanguage: true,
+          skipGenres: true,
+          targetDuration: target,
+          maxDuration,
+        })
+      : null;
   const codeBase = tok.tokenToId('<|audio_code_0|>');
   if (codeBase === null) throw new TokenizerError('the LM tokenizer has no <|audio_code_0|> token', tok.source);
   const codeRange: [number, number] = [codeBase, Math.min(vocab, codeBase + MAX_AUDIO_CODE + 1)];
@@ -377,17 +379,7 @@ export async function planWithLm(lm: LmBundle, o: LmPlanOptions): Promise<LmPlan
     const n = Math.min(chunkSize, seeds.length - start);
     // A chunk shares one FSM (its rows are all in the codes state) and one sampling seed; rows
     // draw different noise through sampleRace's row counter.
-    const fsm = constrained
-      ? new MetadataFsm(tables, {
-          phase: 'codes',
-          stopAtReasoning: false,
-          skipCaption: true,
-          skipLanguage: true,
-          skipGenres: true,
-          targetDuration: target,
-          maxDuration,
-        })
-      : null;
+    const fsm = codesFsm();
     const trace = start === 0 && o.trace ? (s: number, l: Float32Array) => o.trace!(2, s, l) : undefined;
     const proc = new FsmProcessor(fsm, condIds, vocab, trace, { eosColumn }, o.onFsmDebug && fsmDebugger(tok, o.onFsmDebug, 2));
     const r = await generate(lm.model, {
