@@ -278,9 +278,13 @@ const mutation: fc.Arbitrary<ArgMutation> = fc.oneof(
       flag: fc.constantFrom('--params' as const, '--config' as const),
       doc: fc.nat(DOCS.length - 1),
       muts: jsonMutations(['caption', 'duration', 'bpm', 'seed', 'seeds', 'timesteps', 'task_type', 'batch_size', 'lora_id']),
-      raw: fc.option(fc.constantFrom('null', '[]', '"x"', '7', '{', '', '{"caption": "\\ud800"}', '\ufeff{}', '{"__proto__": {"x": 1}}'), {
-        freq: 4,
-      }),
+      raw: fc.oneof(
+        { weight: 3, arbitrary: fc.constant(null) },
+        {
+          weight: 1,
+          arbitrary: fc.constantFrom('null', '[]', '"x"', '7', '{', '', '{"caption": "\\ud800"}', '\ufeff{}', '{"__proto__": {"x": 1}}'),
+        },
+      ),
     }),
   },
   { weight: 1, arbitrary: fc.constant({ op: 'lyricsFile' as const }) },
