@@ -240,7 +240,10 @@ function request(c: Case): { path: string; init: RequestInit } {
     case 'multipartBytes':
       return {
         path: seed.path,
-        init: post(mutateBytes(utf8.encode(multipartText(fields, 'b0und')), c.bytes), 'multipart/form-data; boundary=b0und'),
+        init: post(
+          Uint8Array.from(mutateBytes(utf8.encode(multipartText(fields, 'b0und')), c.bytes)),
+          'multipart/form-data; boundary=b0und',
+        ),
       };
     case 'contentType':
       return { path: seed.path, init: post(json, c.contentType) };
