@@ -65,6 +65,8 @@ function splitArgs<I extends object>(
 export interface UnderstandResult {
   success: boolean;
   error: string | null;
+  /** Error code of a typed error (ERR_PARAM: a prompt the LM context cannot hold), null on success. */
+  errorCode: string | null;
   statusMessage: string;
   caption: string;
   lyrics: string;
@@ -113,9 +115,11 @@ function checkOptions(engine: AceStep, o: LmCallOptions): LmTaskOptions & { seed
 function fromMetadata(r: LmTaskResult | null, audioCodes: string, err: unknown, seed: number): UnderstandResult {
   if (!r) {
     const msg = (err as Error)?.message ?? String(err);
+    const code = (err as { code?: unknown })?.code;
     return {
       success: false,
       error: msg,
+      errorCode: typeof code === 'string' ? code : null,
       statusMessage: `failed: ${msg}`,
       caption: '',
       lyrics: '',
@@ -137,6 +141,7 @@ function fromMetadata(r: LmTaskResult | null, audioCodes: string, err: unknown, 
   return {
     success: true,
     error: null,
+    errorCode: null,
     statusMessage: 'ok',
     caption: String(m.caption ?? ''),
     lyrics: String(m.lyrics ?? ''),

@@ -49,7 +49,7 @@ interface ServeFlags {
 }
 
 /** Adds `serve` to a commander program. */
-export function serveCommand(program: Command): Command {
+export function serveCommand(program: Command, io: ServerCliIo = process): Command {
   return program
     .command('serve')
     .description("REST server speaking upstream's API (jobs in SQLite under --data-dir, or in Redis with --redis)")
@@ -102,7 +102,7 @@ export function serveCommand(program: Command): Command {
         await server.close();
         throw e;
       }
-      process.stdout.write(`acestep serve: listening on ${url}\n`);
+      io.stdout.write(`acestep serve: listening on ${url}\n`);
       await untilSignal();
       await server.close();
     });
@@ -121,7 +121,7 @@ interface WorkerFlags {
 }
 
 /** Adds `worker` to a commander program. */
-export function workerCommand(program: Command): Command {
+export function workerCommand(program: Command, io: ServerCliIo = process): Command {
   return program
     .command('worker')
     .description('runs jobs from the Redis queue of `acestep serve --redis` (one per machine or GPU)')
@@ -139,7 +139,7 @@ export function workerCommand(program: Command): Command {
       if (!url) throw new ParamError('redis', '--redis <url> (or env REDIS_URL) is required');
       const host = new EngineHost({ checkpoints: f.checkpoints, device: f.device, lmMaxModelLen: f.lmMaxModelLen });
       const onJob = (event: string, id: string, detail?: string) =>
-        process.stdout.write(`acestep worker: job ${id} ${event}${detail ? `: ${detail}` : ''}\n`);
+        io.stdout.write(`acestep worker: job ${id} ${event}${detail ? `: ${detail}` : ''}\n`);
       const w = await runRedisWorker({
         url,
         prefix: f.redisPrefix,
@@ -150,25 +150,34 @@ export function workerCommand(program: Command): Command {
         retentionMs: f.retentionDays * DAY_MS,
         onJob,
       });
-      process.stdout.write(`acestep worker: ready (pid ${process.pid})\n`);
+      io.stdout.write(`acestep worker: ready (pid ${process.pid})\n`);
       await untilSignal();
       await w.close();
       host.dispose();
     });
 }
 
+/** Where the commands write: their result lines, and help, usage errors and failures. */
+export interface ServerCliIo {
+  stdout: { write(s: string): unknown };
+  stderr: { write(s: string): unknown };
+}
+
 /** Runs `serve` or `worker` from argv (the words after `acestep`); resolves to the exit code. */
-export async function runServerCli(argv: string[]): Promise<number> {
+export async function runServerCli(argv: string[], io: ServerCliIo = process): Promise<number> {
   const program = new Command('acestep').exitOverride();
-  serveCommand(program);
-  workerCommand(program);
+  serveCommand(program, io);
+  workerCommand(program, io);
+  const output = { writeOut: (s: string) => void io.stdout.write(s), writeErr: (s: string) => void io.stderr.write(s) };
+  program.configureOutput(output);
+  for (const sub of program.commands) sub.exitOverride().configureOutput(output);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return 0;
   } catch (e) {
     const code = (e as { exitCode?: number }).exitCode;
     if (code !== undefined && (e as { code?: string }).code?.startsWith('commander.')) return code === 0 ? 0 : 2;
-    process.stderr.write(`acestep: ${(e as Error).message}\n`);
+    io.stderr.write(`acestep: ${(e as Error).message}\n`);
     return e instanceof ParamError ? 2 : 1;
   }
 }

@@ -12,7 +12,7 @@ function delegate(name: 'serve' | 'worker', description: string, ctx: CliContext
     .allowExcessArguments()
     .action(async () => {
       const { runServerCli } = await import('../../server/cli-serve.js');
-      ctx.exitCode = await runServerCli([name, ...cmd.args]);
+      ctx.exitCode = await runServerCli([name, ...cmd.args], ctx.io);
     });
   return cmd;
 }

@@ -62,7 +62,9 @@ export function lmRoutes(app: FastifyInstance, ctx: ServerContext): void {
           { temperature: optNumber('temperature', body.temperature) ?? 0.85 },
         ),
       );
-      if (!r.success) return softError(`format failed: ${r.error}`, 500);
+      // A caption or lyrics the LM context cannot hold is the caller's error, as a thrown ParamError is.
+      if (!r.success)
+        return r.errorCode === 'ERR_PARAM' ? softError(r.error ?? 'invalid input', 400) : softError(`format failed: ${r.error}`, 500);
       return ok({
         caption: r.caption,
         lyrics: r.lyrics,
@@ -90,6 +92,7 @@ export function lmRoutes(app: FastifyInstance, ctx: ServerContext): void {
       const r = await host.exclusive((engine) =>
         createSample(engine, { query: String(body.query ?? ''), instrumental, vocalLanguage: lang }, { temperature }),
       );
+      if (!r.success && r.errorCode === 'ERR_PARAM') throw new HttpError(400, r.error ?? 'invalid input');
       if (!r.success) return softError(`create_sample failed: ${r.error}`, 500);
       return ok({
         caption: r.caption,
