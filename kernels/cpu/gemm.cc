@@ -311,12 +311,14 @@ void gemm_blocked(int64_t M, int64_t N, int64_t K, const Mat& a, const Mat& b, c
 }
 
 // bf16 precision against k-contiguous bf16 weights (every linear layer of the models): the weights
-// are read in place by the micro-kernel (no per-call packing, which was ~10% of the blocked path's
-// time at M = 128), only the activations are packed, once, as bf16 pairs. Tasks (kWBlocksPerTask
-// blocks of WR weight rows) come from a shared counter; inside a task, per block of kPairBlock k
-// pairs, the activation slice (M x kPairBlock pairs) stays in L2 across the task's weight blocks and
-// each weight block (WR rows x kPairBlock pairs, L1) is swept across every XR-row activation block.
-constexpr int64_t kPairBlock = 256, kWBlocksPerTask = 8;
+// are read in place by the micro-kernel (no per-call packing), only the activations are packed,
+// once, as bf16 pairs. Tasks (kWBlocksPerTask blocks of WR weight rows, so each thread streams its
+// own weights and writes its own C columns) come from a shared counter. Inside a task the loops
+// are BLIS-like with the operands' roles swapped: per block of kPairBlock k pairs and kRowBlock
+// activation rows, that activation slice (<= 540 KB) stays in L2 across the task's weight blocks
+// and each weight block (WR rows x kPairBlock pairs, 16 KB) stays in L1 while it is swept across
+// the slice's XR-row activation blocks.
+constexpr int64_t kPairBlock = 512, kRowBlock = 6 * XR, kWBlocksPerTask = 8;
 
 void gemm_bf16w(int64_t M, int64_t N, int64_t K, const Mat& a, const Mat& b, const float* bias, float* c, int64_t ldc) {
   const int64_t kpairs = K / 2, xb = cdiv(M, XR);
@@ -328,31 +330,35 @@ void gemm_bf16w(int64_t M, int64_t N, int64_t K, const Mat& a, const Mat& b, con
   parallel_for(xb, 1, [&](int64_t b0, int64_t b1, int) {
     for (int64_t i = b0; i < b1; i++) {
       const int mr = static_cast<int>(std::min<int64_t>(XR, M - i * XR));
-      pack_x_pairs32_avx512(x + i * XR * a.rs, a.rs, mr, K, xp + i * kpairs * XR);
+      pack_x_pairs_avx512(x + i * XR * a.rs, a.rs, mr, K, xp + i * kpairs * XR);
     }
   });
   const uint16_t* w = static_cast<const uint16_t*>(b.data);
   const int64_t ldw = b.cs, wblocks = cdiv(N, WR), ntasks = cdiv(wblocks, kWBlocksPerTask);
+  const int64_t xb_per_slice = kRowBlock / XR;
   std::atomic<int64_t> next{0};
   parallel_for(std::max(1, num_threads()), 1, [&](int64_t, int64_t, int) {
     for (int64_t t; (t = next.fetch_add(1, std::memory_order_relaxed)) < ntasks;) {
       const int64_t wb0 = t * kWBlocksPerTask, wb1 = std::min(wblocks, wb0 + kWBlocksPerTask);
-      for (int64_t p0 = 0; p0 < kpairs; p0 += kPairBlock) {
-        const int64_t kp = std::min(kPairBlock, kpairs - p0);
-        for (int64_t wb = wb0; wb < wb1; wb++) {
-          const int64_t n0 = wb * WR;
-          const int rows = static_cast<int>(std::min<int64_t>(WR, N - n0));
-          // The first call of a weight block prefetches the next one (the next k block after the
-          // task's last weight block); rows past N are not touched.
-          const uint16_t* wnext = nullptr;
-          if (wb + 1 < wb1 && N - n0 - WR >= WR)
-            wnext = w + (n0 + WR) * ldw + 2 * p0;
-          else if (wb + 1 == wb1 && p0 + kPairBlock < kpairs && N - wb0 * WR >= WR)
-            wnext = w + wb0 * WR * ldw + 2 * (p0 + kPairBlock);
-          for (int64_t i = 0; i < xb; i++) {
-            const int mcols = static_cast<int>(std::min<int64_t>(XR, M - i * XR));
-            ukr_bf16w_avx512(kp, xp + (i * kpairs + p0) * XR, w + n0 * ldw + 2 * p0, ldw, rows, mcols, c + i * XR * ldc + n0, ldc, p0 > 0,
-                             bias ? bias + n0 : nullptr, i == 0 ? wnext : nullptr);
+      for (int64_t i0 = 0; i0 < xb; i0 += xb_per_slice) {
+        const int64_t i1 = std::min(xb, i0 + xb_per_slice);
+        for (int64_t p0 = 0; p0 < kpairs; p0 += kPairBlock) {
+          const int64_t kp = std::min(kPairBlock, kpairs - p0);
+          for (int64_t wb = wb0; wb < wb1; wb++) {
+            const int64_t n0 = wb * WR;
+            const int rows = static_cast<int>(std::min<int64_t>(WR, N - n0));
+            // The first call of a weight block prefetches the next one (the next k block after the
+            // task's last weight block); rows past N are not touched.
+            const uint16_t* wnext = nullptr;
+            if (wb + 1 < wb1 && N - n0 - WR >= WR)
+              wnext = w + (n0 + WR) * ldw + 2 * p0;
+            else if (wb + 1 == wb1 && p0 + kPairBlock < kpairs && N - wb0 * WR >= WR)
+              wnext = w + wb0 * WR * ldw + 2 * (p0 + kPairBlock);
+            for (int64_t i = i0; i < i1; i++) {
+              const int mcols = static_cast<int>(std::min<int64_t>(XR, M - i * XR));
+              ukr_bf16w_avx512(kp, xp + (i * kpairs + p0) * XR, w + n0 * ldw + 2 * p0, ldw, rows, mcols, c + i * XR * ldc + n0, ldc, p0 > 0,
+                               bias ? bias + n0 : nullptr, i == i0 ? wnext : nullptr);
+            }
           }
         }
       }

@@ -31,10 +31,12 @@ void ukr_bf16_avx512(int64_t, const uint32_t*, const uint16_t*, float*, int64_t,
 // broadcast operand, read in place as (k, k+1) pairs from WR rows at a time, and XR activation rows
 // are the vector operand, packed as bf16 pairs X[p * XR + m] (zero padded past mr rows and K).
 // The kernel computes C[m, n] for m < mcols, n < rows of the tile (C points at its first element):
-// C = acc ? C + tile : (bias ? bias[n] : 0) + tile. Needs avx512_bf16.
-constexpr int XR = 32;
-constexpr int WR = 12;
-void pack_x_pairs32_avx512(const float* a, int64_t lda, int mr, int64_t K, uint32_t* dst);
+// C = acc ? C + tile : (bias ? bias[n] : 0) + tile. 8 x 48 keeps 24 accumulators, 3 activation
+// vectors and a broadcast in the 32 registers with 11 loads per 24 vdpbf16ps, and its 8-column
+// C rows are written as whole 256-bit runs. Needs avx512_bf16.
+constexpr int XR = 48;
+constexpr int WR = 8;
+void pack_x_pairs_avx512(const float* a, int64_t lda, int mr, int64_t K, uint32_t* dst);
 // wnext (or null): the weight block of a later call (WR rows from there, kpairs pairs), prefetched.
 void ukr_bf16w_avx512(int64_t kpairs, const uint32_t* X, const uint16_t* w, int64_t ldw, int rows, int mcols, float* C, int64_t ldc,
                       bool acc, const float* bias, const uint16_t* wnext);

@@ -312,7 +312,8 @@ namespace {
 typedef uint32_t pair_u32 __attribute__((may_alias, aligned(2)));
 }  // namespace
 
-ACESTEP_AVX512BF16 void pack_x_pairs32_avx512(const float* a, int64_t lda, int mr, int64_t K, uint32_t* dst) {
+ACESTEP_AVX512BF16 void pack_x_pairs_avx512(const float* a, int64_t lda, int mr, int64_t K, uint32_t* dst) {
+  static_assert(XR % 16 == 0, "activation rows are transposed 16 at a time");
   const int64_t kpairs = (K + 1) / 2;
   __m512i r[16];
   for (int h = 0; h < XR / 16; h++) {
@@ -336,41 +337,89 @@ ACESTEP_AVX512BF16 void pack_x_pairs32_avx512(const float* a, int64_t lda, int m
   }
 }
 
+namespace {
+
+// The WR x (16 V) tile over kpairs pairs; V activation vectors (16 rows each) of the XR-row block.
+// PF: prefetch the weight block at wnext, one cache line per step (row p % 8, line p / 16, so each
+// line is asked for twice), a whole block ahead of its use: the weights come from DRAM.
+template <int V, bool PF>
+ACESTEP_AVX512BF16 void ukr_bf16w_tile(int64_t kpairs, const uint32_t* X, const uint16_t* w, int64_t ldw, int rows, int mcols, float* C,
+                                       int64_t ldc, bool acc, const float* bias, const uint16_t* wnext) {
+  static_assert(WR == 8 && V * 16 <= XR, "8 weight rows, V 16-lane activation vectors");
+  const pair_u32* wr[WR];
+#pragma GCC unroll 8
+  for (int i = 0; i < WR; i++) wr[i] = reinterpret_cast<const pair_u32*>(w + (i < rows ? i : rows - 1) * ldw);
+  __m512 c[WR][V];
+#pragma GCC unroll 8
+  for (int i = 0; i < WR; i++)
+#pragma GCC unroll 3
+    for (int v = 0; v < V; v++) c[i][v] = _mm512_setzero_ps();
+  for (int64_t p = 0; p < kpairs; p++) {
+    if constexpr (PF) _mm_prefetch(reinterpret_cast<const char*>(wnext + (p & 7) * ldw + (p >> 4) * 32), _MM_HINT_T0);
+    __m512bh x[V];
+#pragma GCC unroll 3
+    for (int v = 0; v < V; v++) x[v] = (__m512bh)_mm512_load_si512(X + p * XR + 16 * v);
+#pragma GCC unroll 8
+    for (int i = 0; i < WR; i++) {
+      const __m512bh b = (__m512bh)_mm512_set1_epi32(static_cast<int>(wr[i][p]));
+#pragma GCC unroll 3
+      for (int v = 0; v < V; v++) c[i][v] = _mm512_dpbf16_ps(c[i][v], b, x[v]);
+    }
+  }
+  // c[n][v] holds C[16v + lane, n]. Transpose each 8 x 16 group: after the unpacks, lane l of u[q]
+  // holds C[4l + q, 0..3] and lane l of u[4 + q] holds C[4l + q, 4..7]; one permute per row pair
+  // joins the two halves into row 4l + q (low 256 bits) and row 4(l + 1) + q (high 256 bits).
+  const __mmask8 nm = static_cast<__mmask8>(rows >= 8 ? 0xff : (1u << rows) - 1);
+  const __m256 binit = !acc && bias ? _mm256_maskz_loadu_ps(nm, bias) : _mm256_setzero_ps();
+  const __m512i lo_pair = _mm512_set_epi32(23, 22, 21, 20, 7, 6, 5, 4, 19, 18, 17, 16, 3, 2, 1, 0);
+  const __m512i hi_pair = _mm512_set_epi32(31, 30, 29, 28, 15, 14, 13, 12, 27, 26, 25, 24, 11, 10, 9, 8);
+#pragma GCC unroll 3
+  for (int v = 0; v < V; v++) {
+    __m512 t[8], u[8];
+#pragma GCC unroll 4
+    for (int i = 0; i < 8; i += 2) {
+      t[i] = _mm512_unpacklo_ps(c[i][v], c[i + 1][v]);
+      t[i + 1] = _mm512_unpackhi_ps(c[i][v], c[i + 1][v]);
+    }
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; h++) {
+      u[4 * h + 0] = _mm512_shuffle_ps(t[4 * h], t[4 * h + 2], 0x44);
+      u[4 * h + 1] = _mm512_shuffle_ps(t[4 * h], t[4 * h + 2], 0xee);
+      u[4 * h + 2] = _mm512_shuffle_ps(t[4 * h + 1], t[4 * h + 3], 0x44);
+      u[4 * h + 3] = _mm512_shuffle_ps(t[4 * h + 1], t[4 * h + 3], 0xee);
+    }
+#pragma GCC unroll 4
+    for (int q = 0; q < 4; q++) {
+      // Rows 4l + q for l = 0, 1 (lo_pair) and l = 2, 3 (hi_pair).
+      const __m512 r01 = _mm512_permutex2var_ps(u[q], lo_pair, u[4 + q]);
+      const __m512 r23 = _mm512_permutex2var_ps(u[q], hi_pair, u[4 + q]);
+      const __m256 rows4[4] = {_mm512_castps512_ps256(r01), _mm512_extractf32x8_ps(r01, 1), _mm512_castps512_ps256(r23),
+                               _mm512_extractf32x8_ps(r23, 1)};
+#pragma GCC unroll 4
+      for (int l = 0; l < 4; l++) {
+        const int m = 16 * v + 4 * l + q;
+        if (m >= mcols) continue;
+        float* row = C + m * ldc;
+        const __m256 init = acc ? _mm256_maskz_loadu_ps(nm, row) : binit;
+        _mm256_mask_storeu_ps(row, nm, _mm256_add_ps(init, rows4[l]));
+      }
+    }
+  }
+}
+
+}  // namespace
+
 ACESTEP_AVX512BF16 void ukr_bf16w_avx512(int64_t kpairs, const uint32_t* X, const uint16_t* w, int64_t ldw, int rows, int mcols, float* C,
                                          int64_t ldc, bool acc, const float* bias, const uint16_t* wnext) {
-  static_assert(XR == 32 && WR <= 16, "two 16-lane vectors of activation rows, at most 16 weight rows");
-  const pair_u32* wr[WR];
-#pragma GCC unroll 12
-  for (int i = 0; i < WR; i++) wr[i] = reinterpret_cast<const pair_u32*>(w + (i < rows ? i : rows - 1) * ldw);
-  __m512 c[WR][2];
-#pragma GCC unroll 12
-  for (int i = 0; i < WR; i++) c[i][0] = c[i][1] = _mm512_setzero_ps();
-  for (int64_t p = 0; p < kpairs; p++) {
-    // One cache line of the next weight block per step (row p % 16, line p / 16), a whole
-    // block ahead: weights come from DRAM, and a tile only covers a few k pairs per line.
-    if (wnext && (p & 15) < WR) _mm_prefetch(reinterpret_cast<const char*>(wnext + (p & 15) * ldw + (p >> 4) * 32), _MM_HINT_T0);
-    const __m512bh x0 = (__m512bh)_mm512_load_si512(X + p * XR), x1 = (__m512bh)_mm512_load_si512(X + p * XR + 16);
-#pragma GCC unroll 12
-    for (int i = 0; i < WR; i++) {
-      const __m512bh a = (__m512bh)_mm512_set1_epi32(static_cast<int>(wr[i][p]));
-      c[i][0] = _mm512_dpbf16_ps(c[i][0], a, x0);
-      c[i][1] = _mm512_dpbf16_ps(c[i][1], a, x1);
-    }
+  const int v = (mcols + 15) / 16;
+  if (wnext) {
+    if (v >= 3) return ukr_bf16w_tile<3, true>(kpairs, X, w, ldw, rows, mcols, C, ldc, acc, bias, wnext);
+    if (v == 2) return ukr_bf16w_tile<2, true>(kpairs, X, w, ldw, rows, mcols, C, ldc, acc, bias, wnext);
+    return ukr_bf16w_tile<1, true>(kpairs, X, w, ldw, rows, mcols, C, ldc, acc, bias, wnext);
   }
-  // c[n][v] holds C[16v + lane, n]: transpose 16 x 16 so each vector is a run of C's row.
-  const __mmask16 nm = mask_lo(rows);
-  const __m512 binit = !acc && bias ? _mm512_maskz_loadu_ps(nm, bias) : _mm512_setzero_ps();
-  for (int v = 0; v < 2; v++) {
-    __m512i t[16];
-#pragma GCC unroll 16
-    for (int i = 0; i < 16; i++) t[i] = i < WR ? _mm512_castps_si512(c[i][v]) : _mm512_setzero_si512();
-    transpose16(t);
-    for (int l = 0; l < 16 && 16 * v + l < mcols; l++) {
-      float* row = C + (16 * v + l) * ldc;
-      const __m512 init = acc ? _mm512_maskz_loadu_ps(nm, row) : binit;
-      _mm512_mask_storeu_ps(row, nm, _mm512_add_ps(init, _mm512_castsi512_ps(t[l])));
-    }
-  }
+  if (v >= 3) return ukr_bf16w_tile<3, false>(kpairs, X, w, ldw, rows, mcols, C, ldc, acc, bias, nullptr);
+  if (v == 2) return ukr_bf16w_tile<2, false>(kpairs, X, w, ldw, rows, mcols, C, ldc, acc, bias, nullptr);
+  return ukr_bf16w_tile<1, false>(kpairs, X, w, ldw, rows, mcols, C, ldc, acc, bias, nullptr);
 }
 
 // ---------------- GEMV ----------------
