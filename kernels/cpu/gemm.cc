@@ -312,14 +312,15 @@ void gemm_blocked(int64_t M, int64_t N, int64_t K, const Mat& a, const Mat& b, c
 
 // bf16 precision against k-contiguous bf16 weights (every linear layer of the models): the weights
 // are read in place by the micro-kernel (no per-call packing), only the activations are packed,
-// once, as bf16 pairs. Tasks (kWBlocksPerTask blocks of WR weight rows, so each thread streams its
-// own weights and writes its own C columns) come from a shared counter. Inside a task the loops
-// are BLIS-like with the operands' roles swapped: per block of kPairBlock k pairs and kRowBlock
-// activation rows, that activation slice (<= 864 KB) stays in L2 across the task's weight blocks
-// while each weight block (WR rows x kPairBlock pairs, 48 KB) is swept across the slice's XR-row
-// activation blocks. Long k blocks matter most: every k block ends in a transpose and a
-// read-modify-write of the C tile (k blocks of 256 / 512 / 1024 / 1536 pairs measured 180 / 200 /
-// 210 / 213 GFLOP/s on one core at M = 375, K = N = 2048).
+// once, as bf16 pairs. The loops are BLIS-like with the operands' roles swapped. One pool job per
+// block of kPairBlock k pairs (so k block b + 1 adds onto finished C tiles of block b); in it, tasks
+// from a shared counter are (activation slice, weight group) pairs, slice-major: a slice (kRowBlock
+// rows x kPairBlock pairs, <= 864 KB) stays in L2 while the weights stream past it once per slice,
+// each weight block (WR rows x kPairBlock pairs) swept across the slice's XR-row blocks, and the two
+// threads write different C columns. Long k blocks matter most: every k block ends in a transpose
+// and a read-modify-write of the C tile (k blocks of 256 / 512 / 1024 / 1536 pairs measured 180 /
+// 200 / 210 / 213 GFLOP/s on one core at M = 375, K = N = 2048). The hardware prefetcher keeps up
+// with the weight rows: software prefetch of the next block measured no faster (T1) or slower (T0).
 constexpr int64_t kPairBlock = 1536, kRowBlock = 3 * XR, kWBlocksPerTask = 8;
 
 // The packed activations of the calling thread, kept between calls: a fresh multi-megabyte buffer
@@ -337,36 +338,27 @@ void gemm_bf16w(int64_t M, int64_t N, int64_t K, const Mat& a, const Mat& b, con
     }
   });
   const uint16_t* w = static_cast<const uint16_t*>(b.data);
-  const int64_t ldw = b.cs, wblocks = cdiv(N, WR), ntasks = cdiv(wblocks, kWBlocksPerTask);
-  const int64_t xb_per_slice = kRowBlock / XR;
-  std::atomic<int64_t> next{0};
-  parallel_for(std::max(1, num_threads()), 1, [&](int64_t, int64_t, int) {
-    for (int64_t t; (t = next.fetch_add(1, std::memory_order_relaxed)) < ntasks;) {
-      const int64_t wb0 = t * kWBlocksPerTask, wb1 = std::min(wblocks, wb0 + kWBlocksPerTask);
-      for (int64_t i0 = 0; i0 < xb; i0 += xb_per_slice) {
-        const int64_t i1 = std::min(xb, i0 + xb_per_slice);
-        for (int64_t p0 = 0; p0 < kpairs; p0 += kPairBlock) {
-          const int64_t kp = std::min(kPairBlock, kpairs - p0);
-          for (int64_t wb = wb0; wb < wb1; wb++) {
-            const int64_t n0 = wb * WR;
-            const int rows = static_cast<int>(std::min<int64_t>(WR, N - n0));
-            // The first call of a weight block prefetches the next one (the next k block after the
-            // task's last weight block); rows past N are not touched.
-            const uint16_t* wnext = nullptr;
-            if (wb + 1 < wb1 && N - n0 - WR >= WR)
-              wnext = w + (n0 + WR) * ldw + 2 * p0;
-            else if (wb + 1 == wb1 && p0 + kPairBlock < kpairs && N - wb0 * WR >= WR)
-              wnext = w + wb0 * WR * ldw + 2 * (p0 + kPairBlock);
-            for (int64_t i = i0; i < i1; i++) {
-              const int mcols = static_cast<int>(std::min<int64_t>(XR, M - i * XR));
-              ukr_bf16w_avx512(kp, xp + (i * kpairs + p0) * XR, w + n0 * ldw + 2 * p0, ldw, rows, mcols, c + i * XR * ldc + n0, ldc, p0 > 0,
-                               bias ? bias + n0 : nullptr, i == i0 ? wnext : nullptr);
-            }
+  const int64_t ldw = b.cs, wblocks = cdiv(N, WR), groups = cdiv(wblocks, kWBlocksPerTask);
+  const int64_t xb_per_slice = kRowBlock / XR, ntasks = cdiv(xb, xb_per_slice) * groups;
+  for (int64_t p0 = 0; p0 < kpairs; p0 += kPairBlock) {
+    const int64_t kp = std::min(kPairBlock, kpairs - p0);
+    std::atomic<int64_t> next{0};
+    parallel_for(std::max(1, num_threads()), 1, [&](int64_t, int64_t, int) {
+      for (int64_t t; (t = next.fetch_add(1, std::memory_order_relaxed)) < ntasks;) {
+        const int64_t i0 = t / groups * xb_per_slice, i1 = std::min(xb, i0 + xb_per_slice);
+        const int64_t wb0 = t % groups * kWBlocksPerTask, wb1 = std::min(wblocks, wb0 + kWBlocksPerTask);
+        for (int64_t wb = wb0; wb < wb1; wb++) {
+          const int64_t n0 = wb * WR;
+          const int rows = static_cast<int>(std::min<int64_t>(WR, N - n0));
+          for (int64_t i = i0; i < i1; i++) {
+            const int mcols = static_cast<int>(std::min<int64_t>(XR, M - i * XR));
+            ukr_bf16w_avx512(kp, xp + (i * kpairs + p0) * XR, w + n0 * ldw + 2 * p0, ldw, rows, mcols, c + i * XR * ldc + n0, ldc, p0 > 0,
+                             bias ? bias + n0 : nullptr);
           }
         }
       }
-    }
-  });
+    });
+  }
 }
 
 // Decode-sized products against k-contiguous weights: every weight row is read once.

@@ -37,9 +37,8 @@ void ukr_bf16_avx512(int64_t, const uint32_t*, const uint16_t*, float*, int64_t,
 constexpr int XR = 48;
 constexpr int WR = 8;
 void pack_x_pairs_avx512(const float* a, int64_t lda, int mr, int64_t K, uint32_t* dst);
-// wnext (or null): the weight block of a later call (WR rows from there, kpairs pairs), prefetched.
 void ukr_bf16w_avx512(int64_t kpairs, const uint32_t* X, const uint16_t* w, int64_t ldw, int rows, int mcols, float* C, int64_t ldc,
-                      bool acc, const float* bias, const uint16_t* wnext);
+                      bool acc, const float* bias);
 
 // SIMD packers for the common layouts. k-contiguous B (weights [N, K]: column n of B starts at
 // w + n * ldw) is transposed 16 x 16 at a time. The bf16-pair packers need avx512_bf16.

@@ -340,11 +340,9 @@ ACESTEP_AVX512BF16 void pack_x_pairs_avx512(const float* a, int64_t lda, int mr,
 namespace {
 
 // The WR x (16 V) tile over kpairs pairs; V activation vectors (16 rows each) of the XR-row block.
-// PF: prefetch the weight block at wnext, one cache line per step (row p % 8, line p / 16, so each
-// line is asked for twice), a whole block ahead of its use: the weights come from DRAM.
-template <int V, bool PF>
+template <int V>
 ACESTEP_AVX512BF16 void ukr_bf16w_tile(int64_t kpairs, const uint32_t* X, const uint16_t* w, int64_t ldw, int rows, int mcols, float* C,
-                                       int64_t ldc, bool acc, const float* bias, const uint16_t* wnext) {
+                                       int64_t ldc, bool acc, const float* bias) {
   static_assert(WR == 8 && V * 16 <= XR, "8 weight rows, V 16-lane activation vectors");
   const pair_u32* wr[WR];
 #pragma GCC unroll 8
@@ -355,7 +353,6 @@ ACESTEP_AVX512BF16 void ukr_bf16w_tile(int64_t kpairs, const uint32_t* X, const 
 #pragma GCC unroll 3
     for (int v = 0; v < V; v++) c[i][v] = _mm512_setzero_ps();
   for (int64_t p = 0; p < kpairs; p++) {
-    if constexpr (PF) _mm_prefetch(reinterpret_cast<const char*>(wnext + (p & 7) * ldw + (p >> 4) * 32), _MM_HINT_T0);
     __m512bh x[V];
 #pragma GCC unroll 3
     for (int v = 0; v < V; v++) x[v] = (__m512bh)_mm512_load_si512(X + p * XR + 16 * v);
@@ -410,16 +407,11 @@ ACESTEP_AVX512BF16 void ukr_bf16w_tile(int64_t kpairs, const uint32_t* X, const 
 }  // namespace
 
 ACESTEP_AVX512BF16 void ukr_bf16w_avx512(int64_t kpairs, const uint32_t* X, const uint16_t* w, int64_t ldw, int rows, int mcols, float* C,
-                                         int64_t ldc, bool acc, const float* bias, const uint16_t* wnext) {
+                                         int64_t ldc, bool acc, const float* bias) {
   const int v = (mcols + 15) / 16;
-  if (wnext) {
-    if (v >= 3) return ukr_bf16w_tile<3, true>(kpairs, X, w, ldw, rows, mcols, C, ldc, acc, bias, wnext);
-    if (v == 2) return ukr_bf16w_tile<2, true>(kpairs, X, w, ldw, rows, mcols, C, ldc, acc, bias, wnext);
-    return ukr_bf16w_tile<1, true>(kpairs, X, w, ldw, rows, mcols, C, ldc, acc, bias, wnext);
-  }
-  if (v >= 3) return ukr_bf16w_tile<3, false>(kpairs, X, w, ldw, rows, mcols, C, ldc, acc, bias, nullptr);
-  if (v == 2) return ukr_bf16w_tile<2, false>(kpairs, X, w, ldw, rows, mcols, C, ldc, acc, bias, nullptr);
-  return ukr_bf16w_tile<1, false>(kpairs, X, w, ldw, rows, mcols, C, ldc, acc, bias, nullptr);
+  if (v >= 3) return ukr_bf16w_tile<3>(kpairs, X, w, ldw, rows, mcols, C, ldc, acc, bias);
+  if (v == 2) return ukr_bf16w_tile<2>(kpairs, X, w, ldw, rows, mcols, C, ldc, acc, bias);
+  return ukr_bf16w_tile<1>(kpairs, X, w, ldw, rows, mcols, C, ldc, acc, bias);
 }
 
 // ---------------- GEMV ----------------
