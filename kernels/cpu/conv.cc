@@ -8,7 +8,9 @@
 // transposed convs are computed phase by phase (output positions with the same residue mod stride
 // see the same taps) and scattered into the output. The micro-kernel keeps an 8 x 48 block of Y in
 // AVX-512 registers (8 x 16 with AVX2) and streams packed A against a per-task contiguous copy of
-// the X rows; work is split over time blocks and output-channel groups.
+// the X rows; work is split over time blocks and output-channel groups. At bf16 precision the
+// operands are rounded to bf16 while packing; with avx512_bf16 both panels hold (i, i+1) pairs
+// and an 8 x 48 vdpbf16ps tile does two reduction steps per instruction (twice the f32 rate).
 #include "conv.h"
 
 #include <immintrin.h>
@@ -36,6 +38,16 @@ float bias_at(const TensorView& bias, int64_t co) {
 
 float at3(const TensorView& v, int64_t a, int64_t b, int64_t c) {
   return load_as_f32(v, a * v.strides[0] + b * v.strides[1] + c * v.strides[2]);
+}
+
+// An operand of the bf16 path: rounded to bf16 (nearest even) and kept as f32.
+inline float round_bf16(float v) {
+  return bf16_to_f32(f32_to_bf16(v));
+}
+
+// Multiplication operand as the precision sees it.
+inline double operand(float v, GemmPrecision p) {
+  return p == GemmPrecision::BF16 ? round_bf16(v) : v;
 }
 
 // Scratch arrays for packed weights and phase-split inputs, left uninitialised (the packers write
@@ -72,6 +84,7 @@ struct TapGemm {
   const float* res = nullptr;    // residual with Y's layout, or null
   float* Y = nullptr;
   int64_t ldy = 0, R = 0, Cout = 0, T = 0;
+  bool bf16 = false;  // A is already rounded; X is rounded while packing
 };
 
 // One micro-tile: `rows` output channels from y (row stride ldy) by `cols` time steps, reduction
@@ -154,6 +167,55 @@ __attribute__((target("avx512f"))) void micro_avx512(const Tile& t) {
   }
 }
 
+// The bf16 twin of micro_avx512: a and b hold (i, i+1) bf16 pairs in 32-bit slots, t.n counts
+// pairs, and each vdpbf16ps adds two products per lane (f32 accumulation).
+__attribute__((target("avx512f,avx512bf16"))) void micro_avx512_bf16(const Tile& t) {
+  __mmask16 m[3];
+  for (int v = 0; v < 3; v++) {
+    int c = t.cols - 16 * v;
+    m[v] = c >= 16 ? 0xffff : c > 0 ? static_cast<__mmask16>((1u << c) - 1) : 0;
+  }
+  __m512 acc[MR][3];
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; r++) {
+    const float* y = t.y + r * t.ldy;
+    const float* q = t.res ? t.res + r * t.ldy : nullptr;
+#pragma GCC unroll 3
+    for (int v = 0; v < 3; v++) {
+      if (r >= t.rows) {
+        acc[r][v] = _mm512_setzero_ps();
+      } else if (!t.init) {
+        acc[r][v] = _mm512_maskz_loadu_ps(m[v], y + 16 * v);
+      } else {
+        acc[r][v] = _mm512_set1_ps(t.bias ? t.bias[r] : 0.0f);
+        if (q) acc[r][v] = _mm512_add_ps(acc[r][v], _mm512_maskz_loadu_ps(m[v], q + 16 * v));
+      }
+    }
+  }
+  const uint32_t* a = reinterpret_cast<const uint32_t*>(t.a);
+  const uint32_t* b = reinterpret_cast<const uint32_t*>(t.b);
+  const int64_t n = t.n;
+  for (int64_t i = 0; i < n; i++, a += MR, b += 48) {
+    __m512bh b0 = reinterpret_cast<__m512bh>(_mm512_load_si512(b));
+    __m512bh b1 = reinterpret_cast<__m512bh>(_mm512_load_si512(b + 16));
+    __m512bh b2 = reinterpret_cast<__m512bh>(_mm512_load_si512(b + 32));
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; r++) {
+      __m512bh av = reinterpret_cast<__m512bh>(_mm512_set1_epi32(static_cast<int>(a[r])));
+      acc[r][0] = _mm512_dpbf16_ps(acc[r][0], av, b0);
+      acc[r][1] = _mm512_dpbf16_ps(acc[r][1], av, b1);
+      acc[r][2] = _mm512_dpbf16_ps(acc[r][2], av, b2);
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; r++) {
+    if (r >= t.rows) break;
+    float* y = t.y + r * t.ldy;
+#pragma GCC unroll 3
+    for (int v = 0; v < 3; v++) _mm512_mask_storeu_ps(y + 16 * v, m[v], acc[r][v]);
+  }
+}
+
 // AVX2 has 16 ymm registers: the 8-row tile is done as two 4-row x 16-column passes over the
 // reduction (8 accumulators, two B vectors and a broadcast per pass).
 __attribute__((target("avx2,fma"))) void micro_avx2(const Tile& t) {
@@ -208,6 +270,7 @@ __attribute__((target("avx2,fma"))) void micro_avx2(const Tile& t) {
 // Packs B for time steps [t0, t1) (at most tiles * NR of them) and reductions [r0, r1):
 // b[(tile * (r1 - r0) + i - r0) * NR + c] = X[row[i], q[i] + t0 + tile * NR + c], zero outside the
 // row's valid columns and past t1. Every tile of a reduction chunk is one contiguous micro-panel.
+// At bf16 precision the values are rounded (the f32 micro-kernels then multiply bf16 operands).
 template <int NR>
 void pack_b(const TapGemm& g, int64_t r0, int64_t r1, int64_t t0, int64_t t1, float* b) {
   const int64_t n = r1 - r0;
@@ -219,11 +282,51 @@ void pack_b(const TapGemm& g, int64_t r0, int64_t r1, int64_t t0, int64_t t1, fl
       const int64_t s0 = g.q[i] + ts;
       if (cols == NR && s0 >= 0 && s0 + NR <= g.len) {
         std::memcpy(dst, src + s0, NR * sizeof(float));
+      } else {
+        for (int64_t c = 0; c < NR; c++) {
+          const int64_t s = s0 + c;
+          dst[c] = c < cols && s >= 0 && s < g.len ? src[s] : 0.0f;
+        }
+      }
+      if (g.bf16)
+        for (int64_t c = 0; c < NR; c++) dst[c] = round_bf16(dst[c]);
+    }
+  }
+}
+
+// X value (i, t) of the tap GEMM, zero outside the row's valid columns.
+inline float x_at(const TapGemm& g, int64_t i, int64_t t) {
+  const int64_t s = g.q[i] + t;
+  return s >= 0 && s < g.len ? g.X[g.row[i] * g.ldx + s] : 0.0f;
+}
+
+// The pair layout of micro_avx512_bf16: b[(tile * n2 + j) * 48 + c] holds bf16(X[i, t]) in its low
+// and bf16(X[i + 1, t]) in its high half, i = r0 + 2j (a missing i + 1 past r1 reads as zero).
+__attribute__((target("avx512f,avx512bw,avx512bf16"))) void pack_b_pairs(const TapGemm& g, int64_t r0, int64_t r1, int64_t t0, int64_t t1,
+                                                                         float* bf) {
+  uint32_t* b = reinterpret_cast<uint32_t*>(bf);
+  const int64_t n2 = (r1 - r0 + 1) / 2;
+  for (int64_t tile = 0, ts = t0; ts < t1; tile++, ts += 48) {
+    const int64_t cols = std::min<int64_t>(48, t1 - ts);
+    uint32_t* dst = b + tile * n2 * 48;
+    for (int64_t i = r0; i < r1; i += 2, dst += 48) {
+      const bool pair = i + 1 < r1;
+      const int64_t s0 = g.q[i] + ts, s1 = pair ? g.q[i + 1] + ts : 0;
+      if (cols == 48 && pair && s0 >= 0 && s0 + 48 <= g.len && s1 >= 0 && s1 + 48 <= g.len) {
+        const float* lo = g.X + g.row[i] * g.ldx + s0;
+        const float* hi = g.X + g.row[i + 1] * g.ldx + s1;
+        for (int v = 0; v < 3; v++) {
+          __m512i l = _mm512_cvtepu16_epi32(reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(_mm512_loadu_ps(lo + 16 * v))));
+          __m512i h = _mm512_cvtepu16_epi32(reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(_mm512_loadu_ps(hi + 16 * v))));
+          _mm512_store_si512(dst + 16 * v, _mm512_or_si512(l, _mm512_slli_epi32(h, 16)));
+        }
         continue;
       }
-      for (int64_t c = 0; c < NR; c++) {
-        const int64_t s = s0 + c;
-        dst[c] = c < cols && s >= 0 && s < g.len ? src[s] : 0.0f;
+      for (int64_t c = 0; c < 48; c++) {
+        const bool in = c < cols;
+        const uint32_t l = in ? f32_to_bf16(x_at(g, i, ts + c)) : 0;
+        const uint32_t h = in && pair ? f32_to_bf16(x_at(g, i + 1, ts + c)) : 0;
+        dst[c] = l | (h << 16);
       }
     }
   }
@@ -233,14 +336,35 @@ struct Micro {
   MicroFn fn;
   int nr;  // columns per micro-tile
   void (*pack)(const TapGemm&, int64_t, int64_t, int64_t, int64_t, float*);
+  bool pairs;  // panels hold bf16 pairs (micro_avx512_bf16)
 };
 
-// Follows the pointwise ISA setting, so ACESTEP_CPU_ISA=avx2|scalar exercises the other paths.
-Micro pick_micro() {
+// Follows the pointwise ISA setting, so ACESTEP_CPU_ISA=avx2|scalar exercises the other paths
+// (at bf16 precision they multiply bf16-rounded operands in f32).
+Micro pick_micro(bool bf16) {
   const pw::PwIsa isa = pw::pw_isa();
-  if (isa == pw::PwIsa::Avx512) return {micro_avx512, 48, pack_b<48>};
-  if (isa >= pw::PwIsa::Avx2 && __builtin_cpu_supports("fma")) return {micro_avx2, 16, pack_b<16>};
-  return {micro_scalar<16>, 16, pack_b<16>};
+  if (isa == pw::PwIsa::Avx512 && bf16 && __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw"))
+    return {micro_avx512_bf16, 48, pack_b_pairs, true};
+  if (isa == pw::PwIsa::Avx512) return {micro_avx512, 48, pack_b<48>, false};
+  if (isa >= pw::PwIsa::Avx2 && __builtin_cpu_supports("fma")) return {micro_avx2, 16, pack_b<16>, false};
+  return {micro_scalar<16>, 16, pack_b<16>, false};
+}
+
+// A ([cob][R][MR], bf16-rounded f32) as [cob][ceil(R/2)][MR] pairs (A[2j] low, A[2j + 1] high).
+FloatBuf pair_a(const float* A, int64_t n_cob, int64_t R) {
+  const int64_t R2 = (R + 1) / 2;
+  FloatBuf out = alloc_floats(n_cob * R2 * MR);
+  uint32_t* o = reinterpret_cast<uint32_t*>(out.get());
+  parallel_for(n_cob, 1, [&](int64_t b, int64_t e, int) {
+    for (int64_t cob = b; cob < e; cob++)
+      for (int64_t j = 0; j < R2; j++)
+        for (int r = 0; r < MR; r++) {
+          const float lo = A[(cob * R + 2 * j) * MR + r];
+          const float hi = 2 * j + 1 < R ? A[(cob * R + 2 * j + 1) * MR + r] : 0.0f;
+          o[(cob * R2 + j) * MR + r] = static_cast<uint32_t>(f32_to_bf16(lo)) | static_cast<uint32_t>(f32_to_bf16(hi)) << 16;
+        }
+  });
+  return out;
 }
 
 // Work is split into (time block, output-channel group) tasks. For each reduction chunk a task
@@ -248,8 +372,12 @@ Micro pick_micro() {
 // sized to stay in L2) and sweeps its output-channel micro-blocks over them: the A micro-panel
 // (KC x MR) stays in L1 while the B micro-panels stream sequentially from L2.
 void run_tap_gemm(const TapGemm& g) {
-  const Micro micro = pick_micro();
+  const Micro micro = pick_micro(g.bf16);
   const int nr = micro.nr;
+  // Pairs halve the panel bytes per reduction step, so a chunk covers twice the steps.
+  const int64_t kc = micro.pairs ? 2 * KC : KC;
+  const int64_t R2 = (g.R + 1) / 2;
+  FloatBuf a_pairs = micro.pairs && g.R > 0 ? pair_a(g.A, (g.Cout + MR - 1) / MR, g.R) : FloatBuf();
   const int64_t n_cob = (g.Cout + MR - 1) / MR;
   const int64_t nb = static_cast<int64_t>(nr) * (nr == 48 ? 8 : 16);
   const int64_t n_tb = (g.T + nb - 1) / nb;
@@ -259,7 +387,7 @@ void run_tap_gemm(const TapGemm& g) {
   const int64_t n_cg = (n_cob + cob_per - 1) / cob_per;
   const int64_t task_flops = 2 * MR * cob_per * nb * std::max<int64_t>(1, g.R);
   const int64_t grain = std::max<int64_t>(1, kMinTaskFlops / task_flops);
-  const size_t panel_floats = static_cast<size_t>(std::min(KC, std::max<int64_t>(g.R, 1)) * nb);
+  const size_t panel_floats = static_cast<size_t>(std::min(kc, std::max<int64_t>(g.R, 1)) * nb);
   std::vector<FloatBuf> panels(static_cast<size_t>(num_threads()));
   parallel_for(n_tb * n_cg, grain, [&](int64_t b, int64_t e, int tid) {
     FloatBuf& panel = panels[static_cast<size_t>(tid)];
@@ -268,13 +396,13 @@ void run_tap_gemm(const TapGemm& g) {
       const int64_t tb = task / n_cg, cg = task % n_cg;
       const int64_t t_begin = tb * nb, t_end = std::min(g.T, t_begin + nb);
       const int64_t cob_begin = cg * cob_per, cob_end = std::min(n_cob, cob_begin + cob_per);
-      for (int64_t r0 = 0; r0 < std::max<int64_t>(g.R, 1); r0 += KC) {
-        const int64_t r1 = std::min(g.R, r0 + KC), n = r1 - r0;
+      for (int64_t r0 = 0; r0 < std::max<int64_t>(g.R, 1); r0 += kc) {
+        const int64_t r1 = std::min(g.R, r0 + kc), n = micro.pairs ? (r1 - r0 + 1) / 2 : r1 - r0;
         if (n > 0) micro.pack(g, r0, r1, t_begin, t_end, panel.get());
         for (int64_t cob = cob_begin; cob < cob_end; cob++) {
           const int64_t co0 = cob * MR;
           Tile tile;
-          tile.a = g.A + (cob * g.R + r0) * MR;
+          tile.a = micro.pairs ? a_pairs.get() + (cob * R2 + r0 / 2) * MR : g.A + (cob * g.R + r0) * MR;
           tile.n = n;
           tile.ldy = g.ldy;
           tile.bias = g.bias ? g.bias + co0 : nullptr;
@@ -300,7 +428,7 @@ struct Packed {
 };
 
 // A[co, i] = w[co * R + i] (conv1d: i = ci * K + k over a contiguous [Cout, R] weight).
-Packed pack_rows(const float* w, int64_t Cout, int64_t R) {
+Packed pack_rows(const float* w, int64_t Cout, int64_t R, bool bf16) {
   const int64_t n_cob = (Cout + MR - 1) / MR;
   Packed A{alloc_floats(n_cob * R * MR)};
   parallel_for(n_cob, 1, [&](int64_t b, int64_t e, int) {
@@ -308,7 +436,10 @@ Packed pack_rows(const float* w, int64_t Cout, int64_t R) {
       float* dst = A.data.get() + cob * R * MR;
       const int rows = static_cast<int>(std::min<int64_t>(MR, Cout - cob * MR));
       for (int64_t i = 0; i < R; i++)
-        for (int r = 0; r < MR; r++) dst[i * MR + r] = r < rows ? w[(cob * MR + r) * R + i] : 0.0f;
+        for (int r = 0; r < MR; r++) {
+          const float v = r < rows ? w[(cob * MR + r) * R + i] : 0.0f;
+          dst[i * MR + r] = bf16 ? round_bf16(v) : v;
+        }
     }
   });
   return A;
@@ -318,8 +449,8 @@ Packed pack_rows(const float* w, int64_t Cout, int64_t R) {
 // are packed in one sweep over w: each MR x K block of a weight row is read once and scattered to
 // every phase, instead of re-streaming the whole weight from memory once per phase (at stride 10
 // the weight is far larger than the caches, and the per-phase sweeps cost more than the GEMMs).
-std::vector<Packed> pack_phases(const float* w, int64_t Cin, int64_t Cout, int64_t K,
-                                const std::vector<const std::vector<int64_t>*>& taps) {
+std::vector<Packed> pack_phases(const float* w, int64_t Cin, int64_t Cout, int64_t K, const std::vector<const std::vector<int64_t>*>& taps,
+                                bool bf16) {
   const int64_t n_cob = (Cout + MR - 1) / MR;
   std::vector<Packed> out;
   for (const std::vector<int64_t>* t : taps) {
@@ -336,7 +467,10 @@ std::vector<Packed> pack_phases(const float* w, int64_t Cin, int64_t Cout, int64
           const int64_t nt = static_cast<int64_t>(tp.size());
           float* dst = out[ph].data.get() + cob * Cin * nt * MR + ci * nt * MR;
           for (int64_t j = 0; j < nt; j++)
-            for (int r = 0; r < MR; r++) dst[j * MR + r] = r < rows ? src[r * K + tp[j]] : 0.0f;
+            for (int r = 0; r < MR; r++) {
+              const float v = r < rows ? src[r * K + tp[j]] : 0.0f;
+              dst[j * MR + r] = bf16 ? round_bf16(v) : v;
+            }
         }
       }
     }
@@ -466,7 +600,7 @@ void conv1d_ref(const TensorView& x, const TensorView& w, const TensorView& bias
           for (int64_t k = 0; k < K; k++) {
             int64_t s = t * p.stride + k * p.dilation - p.padding;
             if (s < 0 || s >= T) continue;
-            acc += static_cast<double>(at3(w, co, ci, k)) * at3(x, b, g * cin_g + ci, s);
+            acc += operand(at3(w, co, ci, k), p.precision) * operand(at3(x, b, g * cin_g + ci, s), p.precision);
           }
         store_from_f32(out, b * out.strides[0] + co * out.strides[1] + t * out.strides[2], static_cast<float>(acc));
       }
@@ -482,10 +616,10 @@ void conv_transpose1d_ref(const TensorView& x, const TensorView& w, const Tensor
       std::fill(acc.begin(), acc.end(), static_cast<double>(bias_at(bias, co)));
       for (int64_t ci = 0; ci < Cin; ci++)
         for (int64_t t = 0; t < T; t++) {
-          double xv = at3(x, b, ci, t);
+          double xv = operand(at3(x, b, ci, t), p.precision);
           for (int64_t k = 0; k < K; k++) {
             int64_t j = t * p.stride + k * p.dilation - p.padding;
-            if (j >= 0 && j < Tout) acc[j] += xv * at3(w, ci, co, k);
+            if (j >= 0 && j < Tout) acc[j] += xv * operand(at3(w, ci, co, k), p.precision);
           }
         }
       for (int64_t j = 0; j < Tout; j++)
@@ -540,7 +674,8 @@ void conv1d(const TensorView& x, const TensorView& w, const TensorView& bias, co
   std::vector<float> wstore;
   const float* wf = weight_f32(w, wstore);
   std::vector<Packed> A;
-  for (int64_t g = 0; g < G; g++) A.push_back(pack_rows(wf + g * cout_g * R, cout_g, R));
+  const bool bf16 = p.precision == GemmPrecision::BF16;
+  for (int64_t g = 0; g < G; g++) A.push_back(pack_rows(wf + g * cout_g * R, cout_g, R, bf16));
   std::vector<float> bf = bias_f32(bias, Cout);
   // Phase rows are fully written below, so the buffer is left uninitialised (no zero-fill pass).
   FloatBuf xs = S == 1 ? FloatBuf() : alloc_floats(cin_g * S * U);
@@ -579,6 +714,7 @@ void conv1d(const TensorView& x, const TensorView& w, const TensorView& bias, co
       tg.R = R;
       tg.Cout = cout_g;
       tg.T = Tout;
+      tg.bf16 = bf16;
       run_tap_gemm(tg);
     }
 }
@@ -621,7 +757,8 @@ void conv_transpose1d(const TensorView& x, const TensorView& w, const TensorView
   }
   std::vector<const std::vector<int64_t>*> tap_sets;
   for (const Phase& ph : phases) tap_sets.push_back(&ph.taps);
-  std::vector<Packed> packed = pack_phases(wf, Cin, Cout, K, tap_sets);
+  const bool bf16 = p.precision == GemmPrecision::BF16;
+  std::vector<Packed> packed = pack_phases(wf, Cin, Cout, K, tap_sets, bf16);
   for (size_t i = 0; i < phases.size(); i++) phases[i].A = std::move(packed[i]);
   std::vector<float> bf = bias_f32(bias, Cout);
   int64_t ymax = 0;
@@ -645,6 +782,7 @@ void conv_transpose1d(const TensorView& x, const TensorView& w, const TensorView
       tg.R = static_cast<int64_t>(ph.row.size());
       tg.Cout = Cout;
       tg.T = ph.n;
+      tg.bf16 = bf16;
       run_tap_gemm(tg);
       const int64_t j0 = ph.u0 * S + ph.rho - p.padding;
       parallel_for(Cout, 8, [&](int64_t cb, int64_t ce, int) {
