@@ -6,7 +6,7 @@
 // buffer already shifted by that tap. Strided convs first split the input into `stride` phases
 // (row ci*stride + r holds x[ci, u*stride + r]), so every tap becomes a unit-stride row read;
 // transposed convs are computed phase by phase (output positions with the same residue mod stride
-// see the same taps) and scattered into the output. The micro-kernel keeps an 8 x 48 block of Y in
+// see the same taps), each tile stored straight to every stride-th output step. The micro-kernel keeps an 8 x 48 block of Y in
 // AVX-512 registers (8 x 16 with AVX2) and streams packed A against a per-task contiguous copy of
 // the X rows; work is split over time blocks and output-channel groups. At bf16 precision the
 // operands are rounded to bf16 while packing; with avx512_bf16 both panels hold (i, i+1) pairs
@@ -84,6 +84,7 @@ struct TapGemm {
   const float* res = nullptr;    // residual with Y's layout, or null
   float* Y = nullptr;
   int64_t ldy = 0, R = 0, Cout = 0, T = 0;
+  int64_t ys = 1;     // column stride of Y: a transposed conv's phase writes every S-th output step
   bool bf16 = false;  // A is already rounded; X is rounded while packing
 };
 
@@ -370,7 +371,9 @@ FloatBuf pair_a(const float* A, int64_t n_cob, int64_t R) {
 // Work is split into (time block, output-channel group) tasks. For each reduction chunk a task
 // packs its time block of X once into tile-major micro-panels (an im2col of KC taps x nb steps,
 // sized to stay in L2) and sweeps its output-channel micro-blocks over them: the A micro-panel
-// (KC x MR) stays in L1 while the B micro-panels stream sequentially from L2.
+// (KC x MR) stays in L1 while the B micro-panels stream sequentially from L2. With a column
+// stride (ys > 1, no residual) each tile runs in a small per-thread tile buffer and is written
+// (and, after the first chunk, read back) every ys-th column, so no phase output is materialised.
 void run_tap_gemm(const TapGemm& g) {
   const Micro micro = pick_micro(g.bf16);
   const int nr = micro.nr;
@@ -388,10 +391,12 @@ void run_tap_gemm(const TapGemm& g) {
   const int64_t task_flops = 2 * MR * cob_per * nb * std::max<int64_t>(1, g.R);
   const int64_t grain = std::max<int64_t>(1, kMinTaskFlops / task_flops);
   const size_t panel_floats = static_cast<size_t>(std::min(kc, std::max<int64_t>(g.R, 1)) * nb);
-  std::vector<FloatBuf> panels(static_cast<size_t>(num_threads()));
+  std::vector<FloatBuf> panels(static_cast<size_t>(num_threads())), tiles(panels.size());
   parallel_for(n_tb * n_cg, grain, [&](int64_t b, int64_t e, int tid) {
     FloatBuf& panel = panels[static_cast<size_t>(tid)];
     if (!panel) panel = alloc_floats(static_cast<int64_t>(panel_floats));
+    FloatBuf& local = tiles[static_cast<size_t>(tid)];
+    if (g.ys != 1 && !local) local = alloc_floats(MR * nr);
     for (int64_t task = b; task < e; task++) {
       const int64_t tb = task / n_cg, cg = task % n_cg;
       const int64_t t_begin = tb * nb, t_end = std::min(g.T, t_begin + nb);
@@ -404,16 +409,28 @@ void run_tap_gemm(const TapGemm& g) {
           Tile tile;
           tile.a = micro.pairs ? a_pairs.get() + (cob * R2 + r0 / 2) * MR : g.A + (cob * g.R + r0) * MR;
           tile.n = n;
-          tile.ldy = g.ldy;
+          tile.ldy = g.ys == 1 ? g.ldy : nr;
           tile.bias = g.bias ? g.bias + co0 : nullptr;
           tile.rows = static_cast<int>(std::min<int64_t>(MR, g.Cout - co0));
           tile.init = r0 == 0;
           for (int64_t t0 = t_begin, j = 0; t0 < t_end; t0 += nr, j++) {
             tile.b = panel.get() + j * n * nr;
-            tile.y = g.Y + co0 * g.ldy + t0;
-            tile.res = g.res && tile.init ? g.res + co0 * g.ldy + t0 : nullptr;
             tile.cols = static_cast<int>(std::min<int64_t>(nr, t_end - t0));
+            if (g.ys == 1) {
+              tile.y = g.Y + co0 * g.ldy + t0;
+              tile.res = g.res && tile.init ? g.res + co0 * g.ldy + t0 : nullptr;
+              micro.fn(tile);
+              continue;
+            }
+            float* yo = g.Y + co0 * g.ldy + t0 * g.ys;
+            tile.y = local.get();
+            tile.res = nullptr;
+            if (!tile.init)
+              for (int r = 0; r < tile.rows; r++)
+                for (int c = 0; c < tile.cols; c++) tile.y[r * nr + c] = yo[r * g.ldy + c * g.ys];
             micro.fn(tile);
+            for (int r = 0; r < tile.rows; r++)
+              for (int c = 0; c < tile.cols; c++) yo[r * g.ldy + c * g.ys] = tile.y[r * nr + c];
           }
         }
       }
@@ -761,9 +778,6 @@ void conv_transpose1d(const TensorView& x, const TensorView& w, const TensorView
   std::vector<Packed> packed = pack_phases(wf, Cin, Cout, K, tap_sets, bf16);
   for (size_t i = 0; i < phases.size(); i++) phases[i].A = std::move(packed[i]);
   std::vector<float> bf = bias_f32(bias, Cout);
-  int64_t ymax = 0;
-  for (const Phase& ph : phases) ymax = std::max(ymax, ph.n);
-  FloatBuf ybuf = alloc_floats(Cout * ymax);
   const float* xd = x.ptr<float>();
   float* od = out.ptr<float>();
   for (int64_t b = 0; b < B; b++) {
@@ -777,21 +791,14 @@ void conv_transpose1d(const TensorView& x, const TensorView& w, const TensorView
       tg.q = ph.q.data();
       tg.A = ph.A.get();
       tg.bias = bf.empty() ? nullptr : bf.data();
-      tg.Y = ybuf.get();
-      tg.ldy = ph.n;
+      tg.Y = ob + ph.u0 * S + ph.rho - p.padding;  // output step j = u*S + rho - padding
+      tg.ldy = Tout;
+      tg.ys = S;
       tg.R = static_cast<int64_t>(ph.row.size());
       tg.Cout = Cout;
       tg.T = ph.n;
       tg.bf16 = bf16;
       run_tap_gemm(tg);
-      const int64_t j0 = ph.u0 * S + ph.rho - p.padding;
-      parallel_for(Cout, 8, [&](int64_t cb, int64_t ce, int) {
-        for (int64_t co = cb; co < ce; co++) {
-          const float* src = ybuf.get() + co * ph.n;
-          float* dst = ob + co * Tout + j0;
-          for (int64_t u = 0; u < ph.n; u++) dst[u * S] = src[u];
-        }
-      });
     }
   }
 }

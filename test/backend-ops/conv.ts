@@ -183,6 +183,20 @@ for (const s of [2, 10]) {
     precision: 'bf16',
   });
 }
+// Cin 300 x 2 taps = 600 reduction steps: a phase's tiles are read back between chunks (f32 KC 256, bf16 512).
+for (const precision of ['fp32', 'bf16'] as const) {
+  addConvT({
+    name: `${precision} long reduction k4 s2 [1,300,53]->12`,
+    B: 1,
+    Cin: 300,
+    Cout: 12,
+    T: 53,
+    K: 4,
+    stride: 2,
+    padding: 1,
+    precision,
+  });
+}
 addConvT({ name: 'stride 1 k3 [1,8,20]->5', B: 1, Cin: 8, Cout: 5, T: 20, K: 3 });
 addConvT({
   name: 'outputPadding 1 s3 d2 k5 p2 [2,6,11]->7',
