@@ -271,6 +271,15 @@ __attribute__((target("avx2,fma"))) void micro_avx2(const Tile& t) {
 // Packs B for time steps [t0, t1) (at most tiles * NR of them) and reductions [r0, r1):
 // b[(tile * (r1 - r0) + i - r0) * NR + c] = X[row[i], q[i] + t0 + tile * NR + c], zero outside the
 // row's valid columns and past t1. Every tile of a reduction chunk is one contiguous micro-panel.
+// dst[c] = src[s0 + c] for c < cols where 0 <= s0 + c < len, zero elsewhere in [0, width).
+inline void copy_cols(const float* src, int64_t s0, int64_t len, int64_t cols, float* dst, int64_t width) {
+  const int64_t lo = std::min(cols, std::max<int64_t>(0, -s0));
+  const int64_t hi = std::max(lo, std::min(cols, len - s0));
+  std::fill(dst, dst + lo, 0.0f);
+  if (hi > lo) std::memcpy(dst + lo, src + s0 + lo, (hi - lo) * sizeof(float));
+  std::fill(dst + hi, dst + width, 0.0f);
+}
+
 // At bf16 precision the values are rounded (the f32 micro-kernels then multiply bf16 operands).
 template <int NR>
 void pack_b(const TapGemm& g, int64_t r0, int64_t r1, int64_t t0, int64_t t1, float* b) {
@@ -281,24 +290,14 @@ void pack_b(const TapGemm& g, int64_t r0, int64_t r1, int64_t t0, int64_t t1, fl
     for (int64_t i = r0; i < r1; i++, dst += NR) {
       const float* src = g.X + g.row[i] * g.ldx;
       const int64_t s0 = g.q[i] + ts;
-      if (cols == NR && s0 >= 0 && s0 + NR <= g.len) {
+      if (cols == NR && s0 >= 0 && s0 + NR <= g.len)
         std::memcpy(dst, src + s0, NR * sizeof(float));
-      } else {
-        for (int64_t c = 0; c < NR; c++) {
-          const int64_t s = s0 + c;
-          dst[c] = c < cols && s >= 0 && s < g.len ? src[s] : 0.0f;
-        }
-      }
+      else
+        copy_cols(src, s0, g.len, cols, dst, NR);
       if (g.bf16)
         for (int64_t c = 0; c < NR; c++) dst[c] = round_bf16(dst[c]);
     }
   }
-}
-
-// X value (i, t) of the tap GEMM, zero outside the row's valid columns.
-inline float x_at(const TapGemm& g, int64_t i, int64_t t) {
-  const int64_t s = g.q[i] + t;
-  return s >= 0 && s < g.len ? g.X[g.row[i] * g.ldx + s] : 0.0f;
 }
 
 // The pair layout of micro_avx512_bf16: b[(tile * n2 + j) * 48 + c] holds bf16(X[i, t]) in its low
@@ -313,21 +312,24 @@ __attribute__((target("avx512f,avx512bw,avx512bf16"))) void pack_b_pairs(const T
     for (int64_t i = r0; i < r1; i += 2, dst += 48) {
       const bool pair = i + 1 < r1;
       const int64_t s0 = g.q[i] + ts, s1 = pair ? g.q[i + 1] + ts : 0;
-      if (cols == 48 && pair && s0 >= 0 && s0 + 48 <= g.len && s1 >= 0 && s1 + 48 <= g.len) {
-        const float* lo = g.X + g.row[i] * g.ldx + s0;
-        const float* hi = g.X + g.row[i + 1] * g.ldx + s1;
-        for (int v = 0; v < 3; v++) {
-          __m512i l = _mm512_cvtepu16_epi32(reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(_mm512_loadu_ps(lo + 16 * v))));
-          __m512i h = _mm512_cvtepu16_epi32(reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(_mm512_loadu_ps(hi + 16 * v))));
-          _mm512_store_si512(dst + 16 * v, _mm512_or_si512(l, _mm512_slli_epi32(h, 16)));
-        }
-        continue;
-      }
-      for (int64_t c = 0; c < 48; c++) {
-        const bool in = c < cols;
-        const uint32_t l = in ? f32_to_bf16(x_at(g, i, ts + c)) : 0;
-        const uint32_t h = in && pair ? f32_to_bf16(x_at(g, i + 1, ts + c)) : 0;
-        dst[c] = l | (h << 16);
+      // Edge tiles (padding, a short last tile, a missing i + 1) go through zero-filled copies.
+      alignas(64) float elo[48], ehi[48];
+      const float* lo = elo;
+      const float* hi = ehi;
+      if (cols == 48 && s0 >= 0 && s0 + 48 <= g.len)
+        lo = g.X + g.row[i] * g.ldx + s0;
+      else
+        copy_cols(g.X + g.row[i] * g.ldx, s0, g.len, cols, elo, 48);
+      if (!pair)
+        std::fill(ehi, ehi + 48, 0.0f);
+      else if (cols == 48 && s1 >= 0 && s1 + 48 <= g.len)
+        hi = g.X + g.row[i + 1] * g.ldx + s1;
+      else
+        copy_cols(g.X + g.row[i + 1] * g.ldx, s1, g.len, cols, ehi, 48);
+      for (int v = 0; v < 3; v++) {
+        __m512i l = _mm512_cvtepu16_epi32(reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(_mm512_loadu_ps(lo + 16 * v))));
+        __m512i h = _mm512_cvtepu16_epi32(reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(_mm512_loadu_ps(hi + 16 * v))));
+        _mm512_store_si512(dst + 16 * v, _mm512_or_si512(l, _mm512_slli_epi32(h, 16)));
       }
     }
   }
@@ -372,8 +374,9 @@ FloatBuf pair_a(const float* A, int64_t n_cob, int64_t R) {
 // packs its time block of X once into tile-major micro-panels (an im2col of KC taps x nb steps,
 // sized to stay in L2) and sweeps its output-channel micro-blocks over them: the A micro-panel
 // (KC x MR) stays in L1 while the B micro-panels stream sequentially from L2. With a column
-// stride (ys > 1, no residual) each tile runs in a small per-thread tile buffer and is written
-// (and, after the first chunk, read back) every ys-th column, so no phase output is materialised.
+// stride (ys > 1, no residual) a task accumulates its block in a per-thread buffer (its channel
+// group x nb steps, L2-sized) and writes it to every ys-th column once, after the last chunk, so
+// no phase output is materialised.
 void run_tap_gemm(const TapGemm& g) {
   const Micro micro = pick_micro(g.bf16);
   const int nr = micro.nr;
@@ -391,12 +394,12 @@ void run_tap_gemm(const TapGemm& g) {
   const int64_t task_flops = 2 * MR * cob_per * nb * std::max<int64_t>(1, g.R);
   const int64_t grain = std::max<int64_t>(1, kMinTaskFlops / task_flops);
   const size_t panel_floats = static_cast<size_t>(std::min(kc, std::max<int64_t>(g.R, 1)) * nb);
-  std::vector<FloatBuf> panels(static_cast<size_t>(num_threads())), tiles(panels.size());
+  std::vector<FloatBuf> panels(static_cast<size_t>(num_threads())), blocks(panels.size());
   parallel_for(n_tb * n_cg, grain, [&](int64_t b, int64_t e, int tid) {
     FloatBuf& panel = panels[static_cast<size_t>(tid)];
     if (!panel) panel = alloc_floats(static_cast<int64_t>(panel_floats));
-    FloatBuf& local = tiles[static_cast<size_t>(tid)];
-    if (g.ys != 1 && !local) local = alloc_floats(MR * nr);
+    FloatBuf& local = blocks[static_cast<size_t>(tid)];
+    if (g.ys != 1 && !local) local = alloc_floats(cob_per * MR * nb);
     for (int64_t task = b; task < e; task++) {
       const int64_t tb = task / n_cg, cg = task % n_cg;
       const int64_t t_begin = tb * nb, t_end = std::min(g.T, t_begin + nb);
@@ -409,7 +412,7 @@ void run_tap_gemm(const TapGemm& g) {
           Tile tile;
           tile.a = micro.pairs ? a_pairs.get() + (cob * R2 + r0 / 2) * MR : g.A + (cob * g.R + r0) * MR;
           tile.n = n;
-          tile.ldy = g.ys == 1 ? g.ldy : nr;
+          tile.ldy = g.ys == 1 ? g.ldy : nb;
           tile.bias = g.bias ? g.bias + co0 : nullptr;
           tile.rows = static_cast<int>(std::min<int64_t>(MR, g.Cout - co0));
           tile.init = r0 == 0;
@@ -419,21 +422,20 @@ void run_tap_gemm(const TapGemm& g) {
             if (g.ys == 1) {
               tile.y = g.Y + co0 * g.ldy + t0;
               tile.res = g.res && tile.init ? g.res + co0 * g.ldy + t0 : nullptr;
-              micro.fn(tile);
-              continue;
+            } else {
+              tile.y = local.get() + (co0 - cob_begin * MR) * nb + (t0 - t_begin);
+              tile.res = nullptr;
             }
-            float* yo = g.Y + co0 * g.ldy + t0 * g.ys;
-            tile.y = local.get();
-            tile.res = nullptr;
-            if (!tile.init)
-              for (int r = 0; r < tile.rows; r++)
-                for (int c = 0; c < tile.cols; c++) tile.y[r * nr + c] = yo[r * g.ldy + c * g.ys];
             micro.fn(tile);
-            for (int r = 0; r < tile.rows; r++)
-              for (int c = 0; c < tile.cols; c++) yo[r * g.ldy + c * g.ys] = tile.y[r * nr + c];
           }
         }
       }
+      if (g.ys != 1)
+        for (int64_t co = cob_begin * MR; co < std::min(g.Cout, cob_end * MR); co++) {
+          const float* src = local.get() + (co - cob_begin * MR) * nb;
+          float* dst = g.Y + co * g.ldy + t_begin * g.ys;
+          for (int64_t t = 0; t < t_end - t_begin; t++) dst[t * g.ys] = src[t];
+        }
     }
   });
 }
