@@ -2,14 +2,16 @@
 // (channels 128*[1,2,4,8,16], strides 2,4,4,6,10, dilations 1/3/9) and a whole 30 s decode
 // (750 latent frames -> 1.44 M stereo samples at 48 kHz) with random weights, each beside PyTorch
 // (bench/vae_torch.py: F.conv1d / F.conv_transpose1d and the same decoder written in torch) when
-// /usr/bin/python3 has torch. Discovered by bench/run.ts through `suites()`.
+// /usr/bin/python3 has torch. Every conv shape and the decode run at fp32 and at bf16 precision
+// (bf16 operands, f32 accumulation; the decode row reports the bf16 audio's cosine and SNR against
+// the fp32 audio), both against torch fp32. Discovered by bench/run.ts through `suites()`.
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { hopLength, OobleckVae, type VaeConfig } from '../src/models/vae.js';
 import { Weights } from '../src/models/layers.js';
-import { conv1d, convTranspose1d, snake, Tensor, tidy, type Device } from '../src/runtime/index.js';
+import { conv1d, convTranspose1d, snake, Tensor, tidy, type Device, type MatmulPrecision } from '../src/runtime/index.js';
 import { native } from '../src/runtime/native.js';
 import { randomValues, ratioOf, timeQueued, wanted, type BenchContext, type BenchRow, type Suite } from './suite.js';
 
@@ -190,7 +192,46 @@ function torchTimes(req: unknown): TorchResult | string {
   return JSON.parse(text) as TorchResult;
 }
 
-function timeLayer(L: Layer, minSeconds: number): number {
+interface Decoded {
+  precision: MatmulPrecision;
+  seconds: number;
+  cpuSeconds: number;
+  audio: Float32Array;
+}
+
+/** One decode of `frames` random latents (the same for every precision), wall and process CPU seconds. */
+function timeDecode(vae: OobleckVae, frames: number, precision: MatmulPrecision): Decoded {
+  vae.setPrecision(precision);
+  const z = rand([1, 64, frames], 1, 4);
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  const audio = vae.decode(z);
+  native.syncBlocking();
+  const seconds = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(c0);
+  if (audio.shape[2] !== frames * hopLength(OFFICIAL_VAE)) throw new Error(`decode produced ${audio.shape[2]} samples`);
+  const values = audio.toFloat32Sync();
+  audio.dispose();
+  z.dispose();
+  return { precision, seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, audio: values };
+}
+
+/** Cosine and SNR (dB) of `got` against `want`. */
+function fidelity(want: Float32Array, got: Float32Array): { cosine: number; snrDb: number } {
+  let dot = 0,
+    ww = 0,
+    gg = 0,
+    ee = 0;
+  for (let i = 0; i < want.length; i++) {
+    dot += want[i] * got[i];
+    ww += want[i] * want[i];
+    gg += got[i] * got[i];
+    ee += (want[i] - got[i]) ** 2;
+  }
+  return { cosine: dot / Math.sqrt(ww * gg), snrDb: 10 * Math.log10(ww / ee) };
+}
+
+function timeLayer(L: Layer, minSeconds: number, precision: MatmulPrecision): number {
   return tidy(() => {
     const x = rand([1, L.cin, L.t], 1, 7);
     if (L.op === 'snake') {
@@ -201,11 +242,14 @@ function timeLayer(L: Layer, minSeconds: number): number {
     const bias = rand([L.cout], 0.05, 10);
     if (L.op === 'conv1d') {
       const w = rand([L.cout, L.cin, L.k], 1 / Math.sqrt(L.cin * L.k), 11);
-      return timeQueued(() => conv1d(x, w, bias, { stride: L.stride, padding: L.padding, dilation: L.dilation }).dispose(), minSeconds);
+      return timeQueued(
+        () => conv1d(x, w, bias, { stride: L.stride, padding: L.padding, dilation: L.dilation, precision }).dispose(),
+        minSeconds,
+      );
     }
     const w = rand([L.cin, L.cout, L.k], 1 / Math.sqrt(2 * L.cin), 12);
     return timeQueued(
-      () => convTranspose1d(x, w, bias, { stride: L.stride, padding: L.padding, dilation: L.dilation }).dispose(),
+      () => convTranspose1d(x, w, bias, { stride: L.stride, padding: L.padding, dilation: L.dilation, precision }).dispose(),
       minSeconds,
     );
   });
@@ -215,20 +259,14 @@ async function run(ctx: BenchContext, emit: (r: BenchRow) => void): Promise<void
   const ls = layers(ctx.quick).filter((L) => wanted(ctx, layerName(L)));
   const frames = ctx.quick ? 75 : 750;
   const doDecode = wanted(ctx, 'vae.decode');
-  const ours = ls.map((L) => timeLayer(L, ctx.minSeconds));
-  let decodeSeconds = 0;
+  const ours = ls.map((L) => timeLayer(L, ctx.minSeconds, 'fp32'));
+  const oursBf16 = ls.map((L) => (L.op === 'snake' ? null : timeLayer(L, ctx.minSeconds, 'bf16')));
+  const decodes: Decoded[] = [];
   if (doDecode) {
     const vae = randomVae(OFFICIAL_VAE);
     try {
       tidy(() => vae.decode(rand([1, 64, 8], 1, 3))).dispose(); // warm-up
-      const z = rand([1, 64, frames], 1, 4);
-      const t0 = performance.now();
-      const audio = vae.decode(z);
-      native.syncBlocking();
-      decodeSeconds = (performance.now() - t0) / 1000;
-      if (audio.shape[2] !== frames * hopLength(OFFICIAL_VAE)) throw new Error(`decode produced ${audio.shape[2]} samples`);
-      audio.dispose();
-      z.dispose();
+      for (const precision of ['fp32', 'bf16'] as const) decodes.push(timeDecode(vae, frames, precision));
     } finally {
       vae.dispose();
     }
@@ -250,33 +288,41 @@ async function run(ctx: BenchContext, emit: (r: BenchRow) => void): Promise<void
   const refName = typeof torch === 'string' ? torch : 'torch F.conv1d / F.conv_transpose1d (f32)';
   ls.forEach((L, i) => {
     const work = layerFlops(L) / 1e9;
-    const mine = work / ours[i];
     const ref = typeof torch === 'string' ? null : work / torch.layers[i];
-    emit({
-      name: layerName(L),
-      shape: `${L.cin}->${L.cout} T${L.t}`,
-      dtype: 'f32',
-      ours: mine,
-      unit: L.op === 'snake' ? 'GB/s' : 'GFLOP/s',
-      reference: L.op === 'snake' ? 'torch x + 1/b * sin(a x)^2' : refName,
-      ref,
-      ratio: ratioOf(mine, ref),
-    });
+    const timed: [string, number | null][] = [
+      ['f32', ours[i]],
+      ['bf16', oursBf16[i]],
+    ];
+    for (const [dtype, seconds] of timed) {
+      if (seconds === null) continue;
+      emit({
+        name: layerName(L),
+        shape: `${L.cin}->${L.cout} T${L.t}`,
+        dtype,
+        ours: work / seconds,
+        unit: L.op === 'snake' ? 'GB/s' : 'GFLOP/s',
+        reference: L.op === 'snake' ? 'torch x + 1/b * sin(a x)^2' : refName,
+        ref,
+        ratio: ratioOf(work / seconds, ref),
+      });
+    }
   });
-  if (doDecode) {
-    const work = decodeFlops(OFFICIAL_VAE, frames) / 1e9;
-    const ref = typeof torch === 'string' || torch.decode === null ? null : work / torch.decode;
+  const work = decodeFlops(OFFICIAL_VAE, frames) / 1e9;
+  const ref = typeof torch === 'string' || torch.decode === null ? null : work / torch.decode;
+  for (const d of decodes) {
     emit({
       name: 'vae.decode',
       shape: `${frames} frames (${frames / 25} s)`,
-      dtype: 'f32',
-      ours: work / decodeSeconds,
+      dtype: d.precision === 'fp32' ? 'f32' : 'bf16',
+      ours: work / d.seconds,
       unit: 'GFLOP/s',
-      reference: typeof torch === 'string' ? torch : 'torch Oobleck decoder (same layers)',
+      reference: typeof torch === 'string' ? torch : 'torch Oobleck decoder (same layers, f32)',
       ref,
-      ratio: ratioOf(work / decodeSeconds, ref),
-      oursSeconds: decodeSeconds,
+      ratio: ratioOf(work / d.seconds, ref),
+      oursSeconds: d.seconds,
+      oursCpuSeconds: d.cpuSeconds,
       refSeconds: typeof torch === 'string' ? null : torch.decode,
+      ...(d.precision === 'bf16' ? fidelity(decodes[0].audio, d.audio) : {}),
     });
   }
 }

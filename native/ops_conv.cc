@@ -33,7 +33,7 @@ void check_geometry(const OpArgs& a, const cpu::Conv1dParams& p) {
 
 }  // namespace
 
-// conv1d(x, w, bias|null, out, stride, padding, dilation, groups, residual|null)
+// conv1d(x, w, bias|null, out, stride, padding, dilation, groups, residual|null, precision)
 ACESTEP_EXPORT(conv1d) {
   OpArgs a{info, "conv1d"};
   TensorArg x = a.tensor(0, "x"), w = a.tensor(1, "w");
@@ -43,6 +43,7 @@ ACESTEP_EXPORT(conv1d) {
   p.padding = a.integer(5, "padding");
   p.dilation = a.integer(6, "dilation");
   p.groups = a.integer(7, "groups");
+  p.precision = precision_arg(a, 9);
   check_geometry(a, p);
   expect_rank3(a, x, "x");
   expect_rank3(a, w, "w");
@@ -84,7 +85,7 @@ ACESTEP_EXPORT(conv1d) {
   return info.Env().Undefined();
 }
 
-// convTranspose1d(x, w, bias|null, out, stride, padding, outputPadding, dilation)
+// convTranspose1d(x, w, bias|null, out, stride, padding, outputPadding, dilation, precision)
 ACESTEP_EXPORT(convTranspose1d) {
   OpArgs a{info, "convTranspose1d"};
   TensorArg x = a.tensor(0, "x"), w = a.tensor(1, "w");
@@ -94,6 +95,7 @@ ACESTEP_EXPORT(convTranspose1d) {
   p.padding = a.integer(5, "padding");
   int64_t output_padding = a.integer(6, "outputPadding");
   p.dilation = a.integer(7, "dilation");
+  p.precision = precision_arg(a, 8);
   check_geometry(a, p);
   if (output_padding < 0 || (output_padding >= p.stride && output_padding >= p.dilation))
     a.fail("outputPadding must be in [0, max(stride, dilation)), got " + std::to_string(output_padding));

@@ -8,17 +8,6 @@
 
 using namespace acestep;
 
-namespace {
-
-cpu::GemmPrecision precision_arg(const OpArgs& a, size_t i) {
-  if (!a.has(i)) return cpu::GemmPrecision::F32;
-  int64_t p = a.integer(i, "precision");
-  if (p != 0 && p != 1) a.fail("precision must be 0 (fp32) or 1 (bf16), got " + std::to_string(p));
-  return static_cast<cpu::GemmPrecision>(p);
-}
-
-}  // namespace
-
 // linear(x [M,K] f32, w [N,K] f32|bf16|f16, bias [N] | null, out [M,N] f32 contiguous, precision)
 ACESTEP_EXPORT(linear) {
   OpArgs a{info, "linear"};

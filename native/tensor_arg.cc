@@ -183,6 +183,13 @@ OptTensor opt_tensor(const OpArgs& a, size_t i, const char* name) {
   return t;
 }
 
+cpu::GemmPrecision precision_arg(const OpArgs& a, size_t i) {
+  if (!a.has(i)) return cpu::GemmPrecision::F32;
+  int64_t p = a.integer(i, "precision");
+  if (p != 0 && p != 1) a.fail("precision must be 0 (fp32) or 1 (bf16), got " + std::to_string(p));
+  return static_cast<cpu::GemmPrecision>(p);
+}
+
 CpuImpl cpu_impl() {
   return static_cast<CpuImpl>(g_impl.load());
 }

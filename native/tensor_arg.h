@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "../kernels/cpu/gemm.h"
 #include "../kernels/tensor_view.h"
 #include "buffer.h"
 
@@ -82,6 +83,8 @@ void expect_rank(const OpArgs& a, const TensorArg& t, const char* name, int ndim
 void expect_shape_of(const OpArgs& a, const TensorArg& t, const TensorArg& ref, const char* name);
 // Outputs are allocated by the TS wrappers as contiguous f32 (i32 for argmax and sampleRace).
 void expect_out(const OpArgs& a, const TensorArg& out, DType dtype = DType::F32);
+// An optional precision argument: 0 fp32 (also when absent), 1 bf16 (linear, matmul, convolutions).
+cpu::GemmPrecision precision_arg(const OpArgs& a, size_t i);
 // An op-code argument in [0, count) (the enums in kernels/cpu/*.h).
 int op_code(const OpArgs& a, size_t i, int count);
 std::string shape_str(const TensorView& v);

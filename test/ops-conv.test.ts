@@ -128,6 +128,42 @@ describe.each(['reference', 'fast'] as const)('conv ops (%s kernels) vs float64 
     }
   });
 
+  it('bf16 precision: the products of bf16-rounded x and w (both convolutions)', () => {
+    native.setCpuImpl(impl);
+    // Round to nearest even at 8 mantissa bits, as the kernels do.
+    const bf16 = (v: Float32Array): Float32Array => {
+      const u = new Uint32Array(Float32Array.from(v).buffer);
+      for (let i = 0; i < u.length; i++) u[i] = ((u[i] + 0x7fff + ((u[i] >>> 16) & 1)) >>> 0) & 0xffff0000;
+      return new Float32Array(u.buffer);
+    };
+    const [Cin, Cout, T, K] = [21, 10, 130, 7];
+    const x = normal(Cin * T, 41);
+    const w = normal(Cout * Cin * K, 42, 1 / Math.sqrt(Cin * K));
+    const b = normal(Cout, 43);
+    const want = conv1dJs(bf16(x), [1, Cin, T], bf16(w), [Cout, Cin, K], b, 1, 9, 3, 1);
+    const got = tidy(() =>
+      conv1d(Tensor.fromArray(x, [1, Cin, T]), Tensor.fromArray(w, [Cout, Cin, K]), Tensor.fromArray(b, [Cout]), {
+        padding: 9,
+        dilation: 3,
+        precision: 'bf16',
+      }).dataSync(),
+    );
+    expect(maxDiff(got as Float32Array, want.y)).toBeLessThan(TOL);
+    // bf16 rounding really ran: the exact result is ~2^-9 relative away.
+    expect(maxDiff(got as Float32Array, conv1dJs(x, [1, Cin, T], w, [Cout, Cin, K], b, 1, 9, 3, 1).y)).toBeGreaterThan(1e-4);
+    const wt = normal(Cin * Cout * 12, 44, 1 / Math.sqrt(Cin * 2));
+    const xt = normal(Cin * 17, 45);
+    const wantT = convT1dJs(bf16(xt), [1, Cin, 17], bf16(wt), [Cin, Cout, 12], b, 6, 3, 0, 1);
+    const gotT = tidy(() =>
+      convTranspose1d(Tensor.fromArray(xt, [1, Cin, 17]), Tensor.fromArray(wt, [Cin, Cout, 12]), Tensor.fromArray(b, [Cout]), {
+        stride: 6,
+        padding: 3,
+        precision: 'bf16',
+      }).dataSync(),
+    );
+    expect(maxDiff(gotT as Float32Array, wantT.y)).toBeLessThan(TOL);
+  });
+
   it('snake with log-scale parameters', () => {
     native.setCpuImpl(impl);
     const [B, C, T] = [2, 3, 50];
@@ -166,6 +202,8 @@ describe('conv op argument errors', () => {
       expect(() => convTranspose1d(x, Tensor.zeros([4, 2, 2]), null, { padding: 20 })).toThrow(/not positive/);
       expect(() => snake(x, Tensor.zeros([3]), Tensor.zeros([4]), { logScale: true })).toThrow(/alpha must be/);
       expect(() => conv1d(Tensor.zeros([4, 10]), Tensor.zeros([2, 4, 3]), null)).toThrow(/3-D/);
+      expect(() => conv1d(x, Tensor.zeros([2, 4, 3]), null, { precision: 'fp16' as 'fp32' })).toThrow(/precision must be/);
+      expect(() => convTranspose1d(x, Tensor.zeros([4, 2, 2]), null, { precision: 'tf32' as 'fp32' })).toThrow(/precision must be/);
     });
   });
 });

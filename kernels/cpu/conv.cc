@@ -6,9 +6,11 @@
 // buffer already shifted by that tap. Strided convs first split the input into `stride` phases
 // (row ci*stride + r holds x[ci, u*stride + r]), so every tap becomes a unit-stride row read;
 // transposed convs are computed phase by phase (output positions with the same residue mod stride
-// see the same taps) and scattered into the output. The micro-kernel keeps an 8 x 48 block of Y in
+// see the same taps), each tile stored straight to every stride-th output step. The micro-kernel keeps an 8 x 48 block of Y in
 // AVX-512 registers (8 x 16 with AVX2) and streams packed A against a per-task contiguous copy of
-// the X rows; work is split over time blocks and output-channel groups.
+// the X rows; work is split over time blocks and output-channel groups. At bf16 precision the
+// operands are rounded to bf16 while packing; with avx512_bf16 both panels hold (i, i+1) pairs
+// and an 8 x 48 vdpbf16ps tile does two reduction steps per instruction (twice the f32 rate).
 #include "conv.h"
 
 #include <immintrin.h>
@@ -38,31 +40,61 @@ float at3(const TensorView& v, int64_t a, int64_t b, int64_t c) {
   return load_as_f32(v, a * v.strides[0] + b * v.strides[1] + c * v.strides[2]);
 }
 
+// An operand of the bf16 path: rounded to bf16 (nearest even) and kept as f32.
+inline float round_bf16(float v) {
+  return bf16_to_f32(f32_to_bf16(v));
+}
+
+// Multiplication operand as the precision sees it.
+inline double operand(float v, GemmPrecision p) {
+  return p == GemmPrecision::BF16 ? round_bf16(v) : v;
+}
+
+// Scratch arrays for packed weights and phase-split inputs, left uninitialised (the packers write
+// every element). A transparent-huge-page hint was tried here: it halves the page-fault cost of
+// the 168 MB packed stride-10 weight in a hot loop, but under direct compaction (THP defrag
+// "madvise") a whole first decode became slower and erratic, so plain pages are used.
+struct FreeDeleter {
+  void operator()(float* p) const { std::free(p); }
+};
+using FloatBuf = std::unique_ptr<float[], FreeDeleter>;
+
+FloatBuf alloc_floats(int64_t n) {
+  const size_t bytes = (static_cast<size_t>(std::max<int64_t>(1, n)) * sizeof(float) + 63) / 64 * 64;
+  void* p = std::aligned_alloc(64, bytes);
+  if (!p) throw std::runtime_error("conv: out of memory for a " + std::to_string(bytes) + "-byte scratch buffer");
+  return FloatBuf(static_cast<float*>(p));
+}
+
 // ---------------------------------------------------------------- tap GEMM
 
 constexpr int MR = 8;        // output channels per micro-tile
-constexpr int64_t KC = 512;  // reduction chunk: keeps a micro-tile's A panel in L1
+constexpr int64_t KC = 256;  // reduction chunk: a micro-tile's A panel (KC x MR) stays in L1
 constexpr int64_t kMinTaskFlops = 1 << 18;
 
-// Y[co, t] = bias[co] (+ res[co, t]) + sum_i A[co, i] * X[row[i] * ldx + q[i] + t]
+// Y[co, t] = bias[co] (+ res[co, t]) + sum_i A[co, i] * X[row[i] * ldx + q[i] + t], where a read
+// outside the row's [0, len) columns is zero (the conv's padding, so no padded copy of X is made).
 struct TapGemm {
   const float* X = nullptr;
-  int64_t ldx = 0, nrows = 0, qmax = 0;
+  int64_t ldx = 0, len = 0;
   const int64_t* row = nullptr;  // [R]
-  const int64_t* q = nullptr;    // [R]
+  const int64_t* q = nullptr;    // [R], may be negative
   const float* A = nullptr;      // packed [ceil(Cout/MR)][R][MR]
   const float* bias = nullptr;   // [Cout] or null
   const float* res = nullptr;    // residual with Y's layout, or null
   float* Y = nullptr;
   int64_t ldy = 0, R = 0, Cout = 0, T = 0;
+  int64_t ys = 1;     // column stride of Y: a transposed conv's phase writes every S-th output step
+  bool bf16 = false;  // A is already rounded; X is rounded while packing
 };
 
 // One micro-tile: `rows` output channels from y (row stride ldy) by `cols` time steps, reduction
-// over a[i*MR + r] * p[off[i] + c] for i in [0, n). init: start from bias (+ residual), else from y.
+// a[i*MR + r] * b[i*NR + c] for i in [0, n) over a packed A panel and a packed B (X) panel whose
+// NR columns are all readable (columns past `cols` hold zeros). init: start from bias (+ residual),
+// else accumulate onto y.
 struct Tile {
   const float* a;
-  const float* p;
-  const int64_t* off;
+  const float* b;
   int64_t n;
   float* y;
   int64_t ldy;
@@ -73,19 +105,22 @@ struct Tile {
 };
 using MicroFn = void (*)(const Tile& t);
 
+template <int NR>
 void micro_scalar(const Tile& t) {
   for (int r = 0; r < t.rows; r++) {
     float* y = t.y + r * t.ldy;
     for (int c = 0; c < t.cols; c++) {
       float acc = y[c];
       if (t.init) acc = (t.bias ? t.bias[r] : 0.0f) + (t.res ? t.res[r * t.ldy + c] : 0.0f);
-      for (int64_t i = 0; i < t.n; i++) acc += t.a[i * MR + r] * t.p[t.off[i] + c];
+      for (int64_t i = 0; i < t.n; i++) acc += t.a[i * MR + r] * t.b[i * NR + c];
       y[c] = acc;
     }
   }
 }
 
 // 8 x 48 tile: 24 accumulators, three B vectors and one broadcast live in the 32 zmm registers.
+// B is a contiguous, 64-byte aligned panel, so the loop body is 3 aligned loads + 8 broadcasts
+// per 24 FMAs and the hardware prefetcher sees one sequential stream.
 __attribute__((target("avx512f"))) void micro_avx512(const Tile& t) {
   __mmask16 m[3];
   for (int v = 0; v < 3; v++) {
@@ -110,17 +145,67 @@ __attribute__((target("avx512f"))) void micro_avx512(const Tile& t) {
     }
   }
   const float* a = t.a;
-  for (int64_t i = 0; i < t.n; i++, a += MR) {
-    const float* x = t.p + t.off[i];
-    __m512 b0 = _mm512_maskz_loadu_ps(m[0], x);
-    __m512 b1 = _mm512_maskz_loadu_ps(m[1], x + 16);
-    __m512 b2 = _mm512_maskz_loadu_ps(m[2], x + 32);
+  const float* b = t.b;
+  const int64_t n = t.n;
+  for (int64_t i = 0; i < n; i++, a += MR, b += 48) {
+    __m512 b0 = _mm512_load_ps(b);
+    __m512 b1 = _mm512_load_ps(b + 16);
+    __m512 b2 = _mm512_load_ps(b + 32);
 #pragma GCC unroll 8
     for (int r = 0; r < MR; r++) {
       __m512 av = _mm512_set1_ps(a[r]);
       acc[r][0] = _mm512_fmadd_ps(av, b0, acc[r][0]);
       acc[r][1] = _mm512_fmadd_ps(av, b1, acc[r][1]);
       acc[r][2] = _mm512_fmadd_ps(av, b2, acc[r][2]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; r++) {
+    if (r >= t.rows) break;
+    float* y = t.y + r * t.ldy;
+#pragma GCC unroll 3
+    for (int v = 0; v < 3; v++) _mm512_mask_storeu_ps(y + 16 * v, m[v], acc[r][v]);
+  }
+}
+
+// The bf16 twin of micro_avx512: a and b hold (i, i+1) bf16 pairs in 32-bit slots, t.n counts
+// pairs, and each vdpbf16ps adds two products per lane (f32 accumulation).
+__attribute__((target("avx512f,avx512bf16"))) void micro_avx512_bf16(const Tile& t) {
+  __mmask16 m[3];
+  for (int v = 0; v < 3; v++) {
+    int c = t.cols - 16 * v;
+    m[v] = c >= 16 ? 0xffff : c > 0 ? static_cast<__mmask16>((1u << c) - 1) : 0;
+  }
+  __m512 acc[MR][3];
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; r++) {
+    const float* y = t.y + r * t.ldy;
+    const float* q = t.res ? t.res + r * t.ldy : nullptr;
+#pragma GCC unroll 3
+    for (int v = 0; v < 3; v++) {
+      if (r >= t.rows) {
+        acc[r][v] = _mm512_setzero_ps();
+      } else if (!t.init) {
+        acc[r][v] = _mm512_maskz_loadu_ps(m[v], y + 16 * v);
+      } else {
+        acc[r][v] = _mm512_set1_ps(t.bias ? t.bias[r] : 0.0f);
+        if (q) acc[r][v] = _mm512_add_ps(acc[r][v], _mm512_maskz_loadu_ps(m[v], q + 16 * v));
+      }
+    }
+  }
+  const uint32_t* a = reinterpret_cast<const uint32_t*>(t.a);
+  const uint32_t* b = reinterpret_cast<const uint32_t*>(t.b);
+  const int64_t n = t.n;
+  for (int64_t i = 0; i < n; i++, a += MR, b += 48) {
+    __m512bh b0 = reinterpret_cast<__m512bh>(_mm512_load_si512(b));
+    __m512bh b1 = reinterpret_cast<__m512bh>(_mm512_load_si512(b + 16));
+    __m512bh b2 = reinterpret_cast<__m512bh>(_mm512_load_si512(b + 32));
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; r++) {
+      __m512bh av = reinterpret_cast<__m512bh>(_mm512_set1_epi32(static_cast<int>(a[r])));
+      acc[r][0] = _mm512_dpbf16_ps(acc[r][0], av, b0);
+      acc[r][1] = _mm512_dpbf16_ps(acc[r][1], av, b1);
+      acc[r][2] = _mm512_dpbf16_ps(acc[r][2], av, b2);
     }
   }
 #pragma GCC unroll 8
@@ -162,10 +247,10 @@ __attribute__((target("avx2,fma"))) void micro_avx2(const Tile& t) {
       }
     }
     const float* a = t.a + base;
-    for (int64_t i = 0; i < t.n; i++, a += MR) {
-      const float* x = t.p + t.off[i];
-      __m256 b0 = _mm256_maskload_ps(x, m0);
-      __m256 b1 = _mm256_maskload_ps(x + 8, m1);
+    const float* b = t.b;
+    for (int64_t i = 0; i < t.n; i++, a += MR, b += 16) {
+      __m256 b0 = _mm256_load_ps(b);
+      __m256 b1 = _mm256_load_ps(b + 8);
 #pragma GCC unroll 4
       for (int r = 0; r < 4; r++) {
         __m256 av = _mm256_broadcast_ss(a + r);
@@ -183,28 +268,124 @@ __attribute__((target("avx2,fma"))) void micro_avx2(const Tile& t) {
   }
 }
 
+// Packs B for time steps [t0, t1) (at most tiles * NR of them) and reductions [r0, r1):
+// b[(tile * (r1 - r0) + i - r0) * NR + c] = X[row[i], q[i] + t0 + tile * NR + c], zero outside the
+// row's valid columns and past t1. Every tile of a reduction chunk is one contiguous micro-panel.
+// dst[c] = src[s0 + c] for c < cols where 0 <= s0 + c < len, zero elsewhere in [0, width).
+inline void copy_cols(const float* src, int64_t s0, int64_t len, int64_t cols, float* dst, int64_t width) {
+  const int64_t lo = std::min(cols, std::max<int64_t>(0, -s0));
+  const int64_t hi = std::max(lo, std::min(cols, len - s0));
+  std::fill(dst, dst + lo, 0.0f);
+  if (hi > lo) std::memcpy(dst + lo, src + s0 + lo, (hi - lo) * sizeof(float));
+  std::fill(dst + hi, dst + width, 0.0f);
+}
+
+// At bf16 precision the values are rounded (the f32 micro-kernels then multiply bf16 operands).
+template <int NR>
+void pack_b(const TapGemm& g, int64_t r0, int64_t r1, int64_t t0, int64_t t1, float* b) {
+  const int64_t n = r1 - r0;
+  for (int64_t tile = 0, ts = t0; ts < t1; tile++, ts += NR) {
+    const int64_t cols = std::min<int64_t>(NR, t1 - ts);
+    float* dst = b + tile * n * NR;
+    for (int64_t i = r0; i < r1; i++, dst += NR) {
+      const float* src = g.X + g.row[i] * g.ldx;
+      const int64_t s0 = g.q[i] + ts;
+      if (cols == NR && s0 >= 0 && s0 + NR <= g.len)
+        std::memcpy(dst, src + s0, NR * sizeof(float));
+      else
+        copy_cols(src, s0, g.len, cols, dst, NR);
+      if (g.bf16)
+        for (int64_t c = 0; c < NR; c++) dst[c] = round_bf16(dst[c]);
+    }
+  }
+}
+
+// The pair layout of micro_avx512_bf16: b[(tile * n2 + j) * 48 + c] holds bf16(X[i, t]) in its low
+// and bf16(X[i + 1, t]) in its high half, i = r0 + 2j (a missing i + 1 past r1 reads as zero).
+__attribute__((target("avx512f,avx512bw,avx512bf16"))) void pack_b_pairs(const TapGemm& g, int64_t r0, int64_t r1, int64_t t0, int64_t t1,
+                                                                         float* bf) {
+  uint32_t* b = reinterpret_cast<uint32_t*>(bf);
+  const int64_t n2 = (r1 - r0 + 1) / 2;
+  for (int64_t tile = 0, ts = t0; ts < t1; tile++, ts += 48) {
+    const int64_t cols = std::min<int64_t>(48, t1 - ts);
+    uint32_t* dst = b + tile * n2 * 48;
+    for (int64_t i = r0; i < r1; i += 2, dst += 48) {
+      const bool pair = i + 1 < r1;
+      const int64_t s0 = g.q[i] + ts, s1 = pair ? g.q[i + 1] + ts : 0;
+      // Edge tiles (padding, a short last tile, a missing i + 1) go through zero-filled copies.
+      alignas(64) float elo[48], ehi[48];
+      const float* lo = elo;
+      const float* hi = ehi;
+      if (cols == 48 && s0 >= 0 && s0 + 48 <= g.len)
+        lo = g.X + g.row[i] * g.ldx + s0;
+      else
+        copy_cols(g.X + g.row[i] * g.ldx, s0, g.len, cols, elo, 48);
+      if (!pair)
+        std::fill(ehi, ehi + 48, 0.0f);
+      else if (cols == 48 && s1 >= 0 && s1 + 48 <= g.len)
+        hi = g.X + g.row[i + 1] * g.ldx + s1;
+      else
+        copy_cols(g.X + g.row[i + 1] * g.ldx, s1, g.len, cols, ehi, 48);
+      for (int v = 0; v < 3; v++) {
+        __m512i l = _mm512_cvtepu16_epi32(reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(_mm512_loadu_ps(lo + 16 * v))));
+        __m512i h = _mm512_cvtepu16_epi32(reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(_mm512_loadu_ps(hi + 16 * v))));
+        _mm512_store_si512(dst + 16 * v, _mm512_or_si512(l, _mm512_slli_epi32(h, 16)));
+      }
+    }
+  }
+}
+
 struct Micro {
   MicroFn fn;
   int nr;  // columns per micro-tile
+  void (*pack)(const TapGemm&, int64_t, int64_t, int64_t, int64_t, float*);
+  bool pairs;  // panels hold bf16 pairs (micro_avx512_bf16)
 };
 
-// Follows the pointwise ISA setting, so ACESTEP_CPU_ISA=avx2|scalar exercises the other paths.
-Micro pick_micro() {
+// Follows the pointwise ISA setting, so ACESTEP_CPU_ISA=avx2|scalar exercises the other paths
+// (at bf16 precision they multiply bf16-rounded operands in f32).
+Micro pick_micro(bool bf16) {
   const pw::PwIsa isa = pw::pw_isa();
-  if (isa == pw::PwIsa::Avx512) return {micro_avx512, 48};
-  if (isa >= pw::PwIsa::Avx2 && __builtin_cpu_supports("fma")) return {micro_avx2, 16};
-  return {micro_scalar, 16};
+  if (isa == pw::PwIsa::Avx512 && bf16 && __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw"))
+    return {micro_avx512_bf16, 48, pack_b_pairs, true};
+  if (isa == pw::PwIsa::Avx512) return {micro_avx512, 48, pack_b<48>, false};
+  if (isa >= pw::PwIsa::Avx2 && __builtin_cpu_supports("fma")) return {micro_avx2, 16, pack_b<16>, false};
+  return {micro_scalar<16>, 16, pack_b<16>, false};
 }
 
-// Work is split into (time block, output-channel group) tasks. Each task first copies the input
-// rows it reads for its time block into a private contiguous panel (rows of the source are a
-// whole sequence apart, so reading them in place walks a new page per reduction step), then
-// sweeps reduction chunks x channel micro-blocks x time micro-tiles.
+// A ([cob][R][MR], bf16-rounded f32) as [cob][ceil(R/2)][MR] pairs (A[2j] low, A[2j + 1] high).
+FloatBuf pair_a(const float* A, int64_t n_cob, int64_t R) {
+  const int64_t R2 = (R + 1) / 2;
+  FloatBuf out = alloc_floats(n_cob * R2 * MR);
+  uint32_t* o = reinterpret_cast<uint32_t*>(out.get());
+  parallel_for(n_cob, 1, [&](int64_t b, int64_t e, int) {
+    for (int64_t cob = b; cob < e; cob++)
+      for (int64_t j = 0; j < R2; j++)
+        for (int r = 0; r < MR; r++) {
+          const float lo = A[(cob * R + 2 * j) * MR + r];
+          const float hi = 2 * j + 1 < R ? A[(cob * R + 2 * j + 1) * MR + r] : 0.0f;
+          o[(cob * R2 + j) * MR + r] = static_cast<uint32_t>(f32_to_bf16(lo)) | static_cast<uint32_t>(f32_to_bf16(hi)) << 16;
+        }
+  });
+  return out;
+}
+
+// Work is split into (time block, output-channel group) tasks. For each reduction chunk a task
+// packs its time block of X once into tile-major micro-panels (an im2col of KC taps x nb steps,
+// sized to stay in L2) and sweeps its output-channel micro-blocks over them: the A micro-panel
+// (KC x MR) stays in L1 while the B micro-panels stream sequentially from L2. With a column
+// stride (ys > 1, no residual) a task accumulates its block in a per-thread buffer (its channel
+// group x nb steps, L2-sized) and writes it to every ys-th column once, after the last chunk, so
+// no phase output is materialised.
 void run_tap_gemm(const TapGemm& g) {
-  const Micro micro = pick_micro();
+  const Micro micro = pick_micro(g.bf16);
   const int nr = micro.nr;
+  // Pairs halve the panel bytes per reduction step, so a chunk covers twice the steps.
+  const int64_t kc = micro.pairs ? 2 * KC : KC;
+  const int64_t R2 = (g.R + 1) / 2;
+  FloatBuf a_pairs = micro.pairs && g.R > 0 ? pair_a(g.A, (g.Cout + MR - 1) / MR, g.R) : FloatBuf();
   const int64_t n_cob = (g.Cout + MR - 1) / MR;
-  const int64_t nb = static_cast<int64_t>(nr) * (g.R * g.Cout > (1 << 20) ? 12 : 8);
+  const int64_t nb = static_cast<int64_t>(nr) * (nr == 48 ? 8 : 16);
   const int64_t n_tb = (g.T + nb - 1) / nb;
   int64_t cob_per = n_cob;
   const int64_t want = 8 * static_cast<int64_t>(num_threads());
@@ -212,62 +393,51 @@ void run_tap_gemm(const TapGemm& g) {
   const int64_t n_cg = (n_cob + cob_per - 1) / cob_per;
   const int64_t task_flops = 2 * MR * cob_per * nb * std::max<int64_t>(1, g.R);
   const int64_t grain = std::max<int64_t>(1, kMinTaskFlops / task_flops);
-  const int64_t ldp = nb + g.qmax;
-  std::vector<int64_t> poff(static_cast<size_t>(g.R));
-  for (int64_t i = 0; i < g.R; i++) poff[i] = g.row[i] * ldp + g.q[i];
-  std::vector<std::vector<float>> panels(static_cast<size_t>(num_threads()));
+  const size_t panel_floats = static_cast<size_t>(std::min(kc, std::max<int64_t>(g.R, 1)) * nb);
+  std::vector<FloatBuf> panels(static_cast<size_t>(num_threads())), blocks(panels.size());
   parallel_for(n_tb * n_cg, grain, [&](int64_t b, int64_t e, int tid) {
-    std::vector<float>& panel = panels[static_cast<size_t>(tid)];
-    if (g.R > 0 && panel.size() < static_cast<size_t>(g.nrows * ldp)) panel.resize(static_cast<size_t>(g.nrows * ldp));
-    int64_t packed_tb = -1;
+    FloatBuf& panel = panels[static_cast<size_t>(tid)];
+    if (!panel) panel = alloc_floats(static_cast<int64_t>(panel_floats));
+    FloatBuf& local = blocks[static_cast<size_t>(tid)];
+    if (g.ys != 1 && !local) local = alloc_floats(cob_per * MR * nb);
     for (int64_t task = b; task < e; task++) {
       const int64_t tb = task / n_cg, cg = task % n_cg;
       const int64_t t_begin = tb * nb, t_end = std::min(g.T, t_begin + nb);
-      if (g.R > 0 && tb != packed_tb) {
-        const int64_t width = t_end - t_begin + g.qmax;
-        for (int64_t r = 0; r < g.nrows; r++) std::memcpy(panel.data() + r * ldp, g.X + r * g.ldx + t_begin, width * sizeof(float));
-        packed_tb = tb;
-      }
       const int64_t cob_begin = cg * cob_per, cob_end = std::min(n_cob, cob_begin + cob_per);
-      for (int64_t r0 = 0; r0 < std::max<int64_t>(g.R, 1); r0 += KC) {
-        const int64_t r1 = std::min(g.R, r0 + KC);
+      for (int64_t r0 = 0; r0 < std::max<int64_t>(g.R, 1); r0 += kc) {
+        const int64_t r1 = std::min(g.R, r0 + kc), n = micro.pairs ? (r1 - r0 + 1) / 2 : r1 - r0;
+        if (n > 0) micro.pack(g, r0, r1, t_begin, t_end, panel.get());
         for (int64_t cob = cob_begin; cob < cob_end; cob++) {
           const int64_t co0 = cob * MR;
           Tile tile;
-          tile.a = g.A + (cob * g.R + r0) * MR;
-          tile.off = poff.data() + r0;
-          tile.n = r1 - r0;
-          tile.ldy = g.ldy;
+          tile.a = micro.pairs ? a_pairs.get() + (cob * R2 + r0 / 2) * MR : g.A + (cob * g.R + r0) * MR;
+          tile.n = n;
+          tile.ldy = g.ys == 1 ? g.ldy : nb;
           tile.bias = g.bias ? g.bias + co0 : nullptr;
           tile.rows = static_cast<int>(std::min<int64_t>(MR, g.Cout - co0));
           tile.init = r0 == 0;
-          for (int64_t t0 = t_begin; t0 < t_end; t0 += nr) {
-            tile.p = panel.data() + (t0 - t_begin);
-            tile.y = g.Y + co0 * g.ldy + t0;
-            tile.res = g.res && tile.init ? g.res + co0 * g.ldy + t0 : nullptr;
+          for (int64_t t0 = t_begin, j = 0; t0 < t_end; t0 += nr, j++) {
+            tile.b = panel.get() + j * n * nr;
             tile.cols = static_cast<int>(std::min<int64_t>(nr, t_end - t0));
+            if (g.ys == 1) {
+              tile.y = g.Y + co0 * g.ldy + t0;
+              tile.res = g.res && tile.init ? g.res + co0 * g.ldy + t0 : nullptr;
+            } else {
+              tile.y = local.get() + (co0 - cob_begin * MR) * nb + (t0 - t_begin);
+              tile.res = nullptr;
+            }
             micro.fn(tile);
           }
         }
       }
+      if (g.ys != 1)
+        for (int64_t co = cob_begin * MR; co < std::min(g.Cout, cob_end * MR); co++) {
+          const float* src = local.get() + (co - cob_begin * MR) * nb;
+          float* dst = g.Y + co * g.ldy + t_begin * g.ys;
+          for (int64_t t = 0; t < t_end - t_begin; t++) dst[t * g.ys] = src[t];
+        }
     }
   });
-}
-
-// Scratch arrays for packed weights and phase-split inputs, left uninitialised (the packers write
-// every element). A transparent-huge-page hint was tried here: it halves the page-fault cost of
-// the 168 MB packed stride-10 weight in a hot loop, but under direct compaction (THP defrag
-// "madvise") a whole first decode became slower and erratic, so plain pages are used.
-struct FreeDeleter {
-  void operator()(float* p) const { std::free(p); }
-};
-using FloatBuf = std::unique_ptr<float[], FreeDeleter>;
-
-FloatBuf alloc_floats(int64_t n) {
-  const size_t bytes = (static_cast<size_t>(std::max<int64_t>(1, n)) * sizeof(float) + 63) / 64 * 64;
-  void* p = std::aligned_alloc(64, bytes);
-  if (!p) throw std::runtime_error("conv: out of memory for a " + std::to_string(bytes) + "-byte scratch buffer");
-  return FloatBuf(static_cast<float*>(p));
 }
 
 // Packed A: [ceil(Cout/MR)][R][MR], rows past Cout zero.
@@ -277,7 +447,7 @@ struct Packed {
 };
 
 // A[co, i] = w[co * R + i] (conv1d: i = ci * K + k over a contiguous [Cout, R] weight).
-Packed pack_rows(const float* w, int64_t Cout, int64_t R) {
+Packed pack_rows(const float* w, int64_t Cout, int64_t R, bool bf16) {
   const int64_t n_cob = (Cout + MR - 1) / MR;
   Packed A{alloc_floats(n_cob * R * MR)};
   parallel_for(n_cob, 1, [&](int64_t b, int64_t e, int) {
@@ -285,7 +455,10 @@ Packed pack_rows(const float* w, int64_t Cout, int64_t R) {
       float* dst = A.data.get() + cob * R * MR;
       const int rows = static_cast<int>(std::min<int64_t>(MR, Cout - cob * MR));
       for (int64_t i = 0; i < R; i++)
-        for (int r = 0; r < MR; r++) dst[i * MR + r] = r < rows ? w[(cob * MR + r) * R + i] : 0.0f;
+        for (int r = 0; r < MR; r++) {
+          const float v = r < rows ? w[(cob * MR + r) * R + i] : 0.0f;
+          dst[i * MR + r] = bf16 ? round_bf16(v) : v;
+        }
     }
   });
   return A;
@@ -295,8 +468,8 @@ Packed pack_rows(const float* w, int64_t Cout, int64_t R) {
 // are packed in one sweep over w: each MR x K block of a weight row is read once and scattered to
 // every phase, instead of re-streaming the whole weight from memory once per phase (at stride 10
 // the weight is far larger than the caches, and the per-phase sweeps cost more than the GEMMs).
-std::vector<Packed> pack_phases(const float* w, int64_t Cin, int64_t Cout, int64_t K,
-                                const std::vector<const std::vector<int64_t>*>& taps) {
+std::vector<Packed> pack_phases(const float* w, int64_t Cin, int64_t Cout, int64_t K, const std::vector<const std::vector<int64_t>*>& taps,
+                                bool bf16) {
   const int64_t n_cob = (Cout + MR - 1) / MR;
   std::vector<Packed> out;
   for (const std::vector<int64_t>* t : taps) {
@@ -313,7 +486,10 @@ std::vector<Packed> pack_phases(const float* w, int64_t Cin, int64_t Cout, int64
           const int64_t nt = static_cast<int64_t>(tp.size());
           float* dst = out[ph].data.get() + cob * Cin * nt * MR + ci * nt * MR;
           for (int64_t j = 0; j < nt; j++)
-            for (int r = 0; r < MR; r++) dst[j * MR + r] = r < rows ? src[r * K + tp[j]] : 0.0f;
+            for (int r = 0; r < MR; r++) {
+              const float v = r < rows ? src[r * K + tp[j]] : 0.0f;
+              dst[j * MR + r] = bf16 ? round_bf16(v) : v;
+            }
         }
       }
     }
@@ -443,7 +619,7 @@ void conv1d_ref(const TensorView& x, const TensorView& w, const TensorView& bias
           for (int64_t k = 0; k < K; k++) {
             int64_t s = t * p.stride + k * p.dilation - p.padding;
             if (s < 0 || s >= T) continue;
-            acc += static_cast<double>(at3(w, co, ci, k)) * at3(x, b, g * cin_g + ci, s);
+            acc += operand(at3(w, co, ci, k), p.precision) * operand(at3(x, b, g * cin_g + ci, s), p.precision);
           }
         store_from_f32(out, b * out.strides[0] + co * out.strides[1] + t * out.strides[2], static_cast<float>(acc));
       }
@@ -459,10 +635,10 @@ void conv_transpose1d_ref(const TensorView& x, const TensorView& w, const Tensor
       std::fill(acc.begin(), acc.end(), static_cast<double>(bias_at(bias, co)));
       for (int64_t ci = 0; ci < Cin; ci++)
         for (int64_t t = 0; t < T; t++) {
-          double xv = at3(x, b, ci, t);
+          double xv = operand(at3(x, b, ci, t), p.precision);
           for (int64_t k = 0; k < K; k++) {
             int64_t j = t * p.stride + k * p.dilation - p.padding;
-            if (j >= 0 && j < Tout) acc[j] += xv * at3(w, ci, co, k);
+            if (j >= 0 && j < Tout) acc[j] += xv * operand(at3(w, ci, co, k), p.precision);
           }
         }
       for (int64_t j = 0; j < Tout; j++)
@@ -495,19 +671,19 @@ void conv1d(const TensorView& x, const TensorView& w, const TensorView& bias, co
   const int64_t Cout = out.shape[1], Tout = out.shape[2], K = w.shape[2];
   const int64_t G = p.groups, cin_g = Cin / G, cout_g = Cout / G, S = p.stride;
   if (B == 0 || Cout == 0 || Tout == 0) return;
-  // Tap k reads x[u*S + r_k] at u = t + q_k, with k*dilation = q_k*S + r_k.
+  // At stride 1, tap k reads row ci of x itself at column t + k*dilation - padding (the packer
+  // zero-fills what falls outside). A strided conv first splits x into S phases (row ci*S + r
+  // holds x[ci, u*S + r - padding], zero-padded): tap k then reads phase r_k at column t + q_k,
+  // with k*dilation = q_k*S + r_k.
   std::vector<int64_t> q(K), r(K);
   int64_t qmax = 0;
   for (int64_t k = 0; k < K; k++) {
-    q[k] = k * p.dilation / S;
-    r[k] = k * p.dilation % S;
+    q[k] = S == 1 ? k * p.dilation - p.padding : k * p.dilation / S;
+    r[k] = S == 1 ? 0 : k * p.dilation % S;
     qmax = std::max(qmax, q[k]);
   }
-  const int64_t U = Tout + qmax;  // columns of each phase row
+  const int64_t U = S == 1 ? T : Tout + qmax;  // columns of each (phase) row
   const int64_t R = cin_g * K;
-  // Without padding or stride, x rows are already the phase rows.
-  const bool direct = S == 1 && p.padding == 0;
-  const int64_t ldx = direct ? T : U;
   std::vector<int64_t> rows(static_cast<size_t>(R)), qs(static_cast<size_t>(R));
   for (int64_t ci = 0; ci < cin_g; ci++)
     for (int64_t k = 0; k < K; k++) {
@@ -517,40 +693,36 @@ void conv1d(const TensorView& x, const TensorView& w, const TensorView& bias, co
   std::vector<float> wstore;
   const float* wf = weight_f32(w, wstore);
   std::vector<Packed> A;
-  for (int64_t g = 0; g < G; g++) A.push_back(pack_rows(wf + g * cout_g * R, cout_g, R));
+  const bool bf16 = p.precision == GemmPrecision::BF16;
+  for (int64_t g = 0; g < G; g++) A.push_back(pack_rows(wf + g * cout_g * R, cout_g, R, bf16));
   std::vector<float> bf = bias_f32(bias, Cout);
   // Phase rows are fully written below, so the buffer is left uninitialised (no zero-fill pass).
-  FloatBuf xs = direct ? FloatBuf() : alloc_floats(cin_g * S * U);
+  FloatBuf xs = S == 1 ? FloatBuf() : alloc_floats(cin_g * S * U);
   const float* xd = x.ptr<float>();
   float* yd = out.ptr<float>();
   for (int64_t b = 0; b < B; b++)
     for (int64_t g = 0; g < G; g++) {
       const float* xg = xd + (b * Cin + g * cin_g) * T;
-      if (!direct) {
+      if (S > 1) {
         parallel_for(cin_g * S, 4, [&](int64_t rb, int64_t re, int) {
           for (int64_t row = rb; row < re; row++) {
             int64_t ci = row / S, ph = row % S;
             const float* src = xg + ci * T;
             float* dst = xs.get() + row * U;
-            // u reads x[u*S + ph - padding]: zeros outside [u_lo, u_hi), a plain copy at stride 1
-            // (the k7 residual convs), a branch-free gather otherwise.
+            // u reads x[u*S + ph - padding]: zeros outside [u_lo, u_hi), a branch-free gather inside.
             const int64_t off = ph - p.padding;
             const int64_t u_lo = std::min(U, off >= 0 ? 0 : (-off + S - 1) / S);
             const int64_t u_hi = std::max(u_lo, std::min(U, T - off > 0 ? (T - off + S - 1) / S : 0));
             std::fill(dst, dst + u_lo, 0.0f);
-            if (S == 1)
-              std::memcpy(dst + u_lo, src + u_lo + off, (u_hi - u_lo) * sizeof(float));
-            else
-              for (int64_t u = u_lo; u < u_hi; u++) dst[u] = src[u * S + off];
+            for (int64_t u = u_lo; u < u_hi; u++) dst[u] = src[u * S + off];
             std::fill(dst + u_hi, dst + U, 0.0f);
           }
         });
       }
       TapGemm tg;
-      tg.X = direct ? xg : xs.get();
-      tg.ldx = ldx;
-      tg.nrows = cin_g * S;
-      tg.qmax = qmax;
+      tg.X = S == 1 ? xg : xs.get();
+      tg.ldx = U;
+      tg.len = U;
       tg.row = rows.data();
       tg.q = qs.data();
       tg.A = A[g].get();
@@ -561,6 +733,7 @@ void conv1d(const TensorView& x, const TensorView& w, const TensorView& bias, co
       tg.R = R;
       tg.Cout = cout_g;
       tg.T = Tout;
+      tg.bf16 = bf16;
       run_tap_gemm(tg);
     }
 }
@@ -571,13 +744,10 @@ void conv_transpose1d(const TensorView& x, const TensorView& w, const TensorView
   const int64_t B = x.shape[0], Cin = x.shape[1], T = x.shape[2];
   const int64_t Cout = out.shape[1], Tout = out.shape[2], K = w.shape[2], S = p.stride;
   if (B == 0 || Cout == 0 || Tout == 0) return;
-  // Output position o = j + padding = u*S + rho receives tap k (k*dilation = m_k*S + rho) from x[u - m_k].
-  int64_t mmax = 0;
-  for (int64_t k = 0; k < K; k++) mmax = std::max(mmax, k * p.dilation / S);
-  const int64_t umax = (Tout - 1 + p.padding) / S;
-  const int64_t L = mmax, W = L + std::max(T, umax + 1);  // left zero pad, row width
+  // Output position o = j + padding = u*S + rho receives tap k (k*dilation = m_k*S + rho) from
+  // x[u - m_k]; the packer reads x in place and zero-fills columns outside [0, T).
   struct Phase {
-    int64_t rho, u0, n, qmax;
+    int64_t rho, u0, n;
     std::vector<int64_t> taps;
     std::vector<int64_t> row, q;
     Packed A;
@@ -591,7 +761,7 @@ void conv_transpose1d(const TensorView& x, const TensorView& w, const TensorView
     if (last < 0) continue;
     int64_t u1 = last / S;
     if (u1 < u0) continue;
-    Phase ph{rho, u0, u1 - u0 + 1, 0, {}, {}, {}, Packed{}};
+    Phase ph{rho, u0, u1 - u0 + 1, {}, {}, {}, Packed{}};
     for (int64_t k = 0; k < K; k++)
       if (k * p.dilation % S == rho) ph.taps.push_back(k);
     const int64_t nt = static_cast<int64_t>(ph.taps.size()), R = Cin * nt;
@@ -600,56 +770,37 @@ void conv_transpose1d(const TensorView& x, const TensorView& w, const TensorView
     for (int64_t ci = 0; ci < Cin; ci++)
       for (int64_t j = 0; j < nt; j++) {
         ph.row[ci * nt + j] = ci;
-        ph.q[ci * nt + j] = L + u0 - ph.taps[j] * p.dilation / S;
-        ph.qmax = std::max(ph.qmax, ph.q[ci * nt + j]);
+        ph.q[ci * nt + j] = u0 - ph.taps[j] * p.dilation / S;
       }
     phases.push_back(std::move(ph));
   }
   std::vector<const std::vector<int64_t>*> tap_sets;
   for (const Phase& ph : phases) tap_sets.push_back(&ph.taps);
-  std::vector<Packed> packed = pack_phases(wf, Cin, Cout, K, tap_sets);
+  const bool bf16 = p.precision == GemmPrecision::BF16;
+  std::vector<Packed> packed = pack_phases(wf, Cin, Cout, K, tap_sets, bf16);
   for (size_t i = 0; i < phases.size(); i++) phases[i].A = std::move(packed[i]);
   std::vector<float> bf = bias_f32(bias, Cout);
-  FloatBuf xp = alloc_floats(Cin * W);
-  int64_t ymax = 0;
-  for (const Phase& ph : phases) ymax = std::max(ymax, ph.n);
-  FloatBuf ybuf = alloc_floats(Cout * ymax);
   const float* xd = x.ptr<float>();
   float* od = out.ptr<float>();
   for (int64_t b = 0; b < B; b++) {
-    parallel_for(Cin, 8, [&](int64_t cb, int64_t ce, int) {
-      for (int64_t ci = cb; ci < ce; ci++) {
-        float* row = xp.get() + ci * W;
-        std::fill_n(row, L, 0.0f);
-        std::copy_n(xd + (b * Cin + ci) * T, T, row + L);
-        std::fill_n(row + L + T, W - L - T, 0.0f);
-      }
-    });
     float* ob = od + b * Cout * Tout;
     for (const Phase& ph : phases) {
       TapGemm tg;
-      tg.X = xp.get();
-      tg.ldx = W;
-      tg.nrows = Cin;
-      tg.qmax = ph.qmax;
+      tg.X = xd + b * Cin * T;
+      tg.ldx = T;
+      tg.len = T;
       tg.row = ph.row.data();
       tg.q = ph.q.data();
       tg.A = ph.A.get();
       tg.bias = bf.empty() ? nullptr : bf.data();
-      tg.Y = ybuf.get();
-      tg.ldy = ph.n;
+      tg.Y = ob + ph.u0 * S + ph.rho - p.padding;  // output step j = u*S + rho - padding
+      tg.ldy = Tout;
+      tg.ys = S;
       tg.R = static_cast<int64_t>(ph.row.size());
       tg.Cout = Cout;
       tg.T = ph.n;
+      tg.bf16 = bf16;
       run_tap_gemm(tg);
-      const int64_t j0 = ph.u0 * S + ph.rho - p.padding;
-      parallel_for(Cout, 8, [&](int64_t cb, int64_t ce, int) {
-        for (int64_t co = cb; co < ce; co++) {
-          const float* src = ybuf.get() + co * ph.n;
-          float* dst = ob + co * Tout + j0;
-          for (int64_t u = 0; u < ph.n; u++) dst[u * S] = src[u];
-        }
-      });
     }
   }
 }

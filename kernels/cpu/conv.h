@@ -3,11 +3,15 @@
 // may be f32, bf16 or f16. A bias view with data == nullptr means "no bias".
 #pragma once
 #include "../tensor_view.h"
+#include "gemm.h"
 
 namespace acestep::cpu {
 
+// precision BF16: x and w rounded to bf16 (nearest even), products accumulated in f32 (bias and
+// residual stay f32), as GemmPrecision means for linear; F32 is exact.
 struct Conv1dParams {
   int64_t stride = 1, padding = 0, dilation = 1, groups = 1;
+  GemmPrecision precision = GemmPrecision::F32;
 };
 
 // out[b, co, t] = bias[co] + sum_{ci in group, k} w[co, ci', k] * x[b, ci, t*stride + k*dilation - padding]

@@ -53,6 +53,11 @@ __device__ inline bool is_int(DType d) {
   return d == DType::I32 || d == DType::I64 || d == DType::U8;
 }
 
+// An operand of the bf16 precision paths: rounded to bf16 (nearest even) and kept as f32.
+__device__ inline float round_bf16(float v) {
+  return __bfloat162float(__float2bfloat16_rn(v));
+}
+
 __device__ inline float load_f32(const StridedArgs& v, int64_t o) {
   switch (v.dtype) {
     case DType::F32:

@@ -1,5 +1,7 @@
 // CUDA conv1d / convTranspose1d / snake. Direct kernels: one thread per output element, weights
 // read in their stored dtype through load_f32. x and out are contiguous f32 (checked by the glue).
+// At bf16 precision both multiplication operands are rounded to bf16 (round_bf16, as the CPU
+// rounds them) and accumulated in f32.
 #include "common.cuh"
 #include "conv.h"
 
@@ -8,7 +10,12 @@ namespace {
 
 struct Geom {
   int64_t B, Cin, T, Cout, Tout, K, stride, padding, dilation, groups;
+  bool bf16;
 };
+
+__device__ inline float operand(float v, bool bf16) {
+  return bf16 ? round_bf16(v) : v;
+}
 
 __device__ inline float weight_at(const StridedArgs& w, int64_t a, int64_t b, int64_t c) {
   return load_f32(w, a * w.strides[0] + b * w.strides[1] + c * w.strides[2]);
@@ -30,7 +37,7 @@ __global__ void conv1d_kernel(const float* __restrict__ x, StridedArgs w, Stride
       const float* xr = xb + ci * g.T;
       for (int64_t k = 0; k < g.K; k++) {
         int64_t s = t * g.stride + k * g.dilation - g.padding;
-        if (s >= 0 && s < g.T) acc = fmaf(weight_at(w, co, ci, k), xr[s], acc);
+        if (s >= 0 && s < g.T) acc = fmaf(operand(weight_at(w, co, ci, k), g.bf16), operand(xr[s], g.bf16), acc);
       }
     }
     out[i] = acc;
@@ -49,7 +56,8 @@ __global__ void conv_transpose1d_kernel(const float* __restrict__ x, StridedArgs
       if (num < 0 || num % g.stride) continue;
       int64_t t = num / g.stride;
       if (t >= g.T) continue;
-      for (int64_t ci = 0; ci < g.Cin; ci++) acc = fmaf(weight_at(w, ci, co, k), x[(b * g.Cin + ci) * g.T + t], acc);
+      for (int64_t ci = 0; ci < g.Cin; ci++)
+        acc = fmaf(operand(weight_at(w, ci, co, k), g.bf16), operand(x[(b * g.Cin + ci) * g.T + t], g.bf16), acc);
     }
     out[i] = acc;
   }
@@ -69,9 +77,18 @@ __global__ void snake_kernel(const float* __restrict__ x, StridedArgs alpha, Str
   }
 }
 
-Geom geom(const TensorView& x, const TensorView& w, const TensorView& out, int64_t stride, int64_t padding, int64_t dilation,
-          int64_t groups) {
-  return Geom{x.shape[0], x.shape[1], x.shape[2], out.shape[1], out.shape[2], w.shape[2], stride, padding, dilation, groups};
+Geom geom(const TensorView& x, const TensorView& w, const TensorView& out, const cpu::Conv1dParams& p, int64_t groups) {
+  return Geom{x.shape[0],
+              x.shape[1],
+              x.shape[2],
+              out.shape[1],
+              out.shape[2],
+              w.shape[2],
+              p.stride,
+              p.padding,
+              p.dilation,
+              groups,
+              p.precision == cpu::GemmPrecision::BF16};
 }
 
 }  // namespace
@@ -82,7 +99,7 @@ void conv1d(const TensorView& x, const TensorView& w, const TensorView& bias, co
   if (n == 0) return;
   conv1d_kernel<<<grid_for(n), 256, 0, current_stream()>>>(x.ptr<float>(), StridedArgs(w), StridedArgs(bias), bias.data != nullptr,
                                                            residual.data ? residual.ptr<float>() : nullptr, out.ptr<float>(),
-                                                           geom(x, w, out, p.stride, p.padding, p.dilation, p.groups));
+                                                           geom(x, w, out, p, p.groups));
   check_launch("conv1d");
 }
 
@@ -90,8 +107,7 @@ void conv_transpose1d(const TensorView& x, const TensorView& w, const TensorView
   int64_t n = out.numel();
   if (n == 0) return;
   conv_transpose1d_kernel<<<grid_for(n), 256, 0, current_stream()>>>(x.ptr<float>(), StridedArgs(w), StridedArgs(bias),
-                                                                     bias.data != nullptr, out.ptr<float>(),
-                                                                     geom(x, w, out, p.stride, p.padding, p.dilation, 1));
+                                                                     bias.data != nullptr, out.ptr<float>(), geom(x, w, out, p, 1));
   check_launch("convTranspose1d");
 }
 

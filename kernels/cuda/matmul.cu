@@ -47,9 +47,6 @@ __device__ inline float load_raw(const void* data, DType dt, int64_t off) {
       return static_cast<const float*>(data)[off];
   }
 }
-__device__ inline float round_bf16(float v) {
-  return __bfloat162float(__float2bfloat16_rn(v));
-}
 
 __device__ inline int64_t batch_off(const Operand& m, int64_t b) {
   int64_t off = 0;

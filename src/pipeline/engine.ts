@@ -61,8 +61,9 @@ export interface AceStepOptions {
   /** Its user scale (default 1). */
   loraScale?: number;
   /**
-   * GEMM precision of the DiT, condition encoder, text encoder and LM: 'bf16' (bf16 operands, f32
-   * accumulation), 'fp32' (exact), or 'auto' (default: bf16 on CUDA or a CPU with avx512_bf16).
+   * Matrix-product precision of the DiT, condition encoder, text encoder, LM and the VAE's convs:
+   * 'bf16' (bf16 operands, f32 accumulation), 'fp32' (exact), or 'auto' (default: bf16 on CUDA or
+   * a CPU with avx512_bf16).
    */
   precision?: PrecisionChoice;
   /** Told before and after each model is read from disk (the LM: on first use). */
@@ -94,7 +95,7 @@ function pick(src: CheckpointSource, named: string | undefined, candidates: stri
 
 export class AceStep {
   readonly device: Device;
-  /** The resolved GEMM precision of the transformer models. */
+  /** The resolved matrix-product precision of the transformer models and the VAE convs. */
   readonly precision: MatmulPrecision;
   readonly root: string;
   readonly ditDir: string;
@@ -194,6 +195,7 @@ export class AceStep {
       }
       this.onLoad({ model: 'vae', dir: vaeDir, done: false });
       this.vae = keep(OobleckVae.load(vaeDir, { device: dev }));
+      this.vae.setPrecision(this.precision);
       this.onLoad({ model: 'vae', dir: vaeDir, done: true });
       if (this.vae.latentChannels !== config.audioAcousticHiddenDim) {
         throw new CheckpointError(

@@ -100,6 +100,7 @@ export interface Addon {
     dilation: number,
     groups: number,
     residual: Opt,
+    precision: number,
   ): void;
   convTranspose1d(
     x: TensorDesc,
@@ -110,6 +111,7 @@ export interface Addon {
     padding: number,
     outputPadding: number,
     dilation: number,
+    precision: number,
   ): void;
   snake(x: TensorDesc, alpha: TensorDesc, beta: TensorDesc, out: TensorDesc, logScale: boolean): void;
   rmsNorm(x: TensorDesc, weight: Opt, out: TensorDesc, eps: number): void;

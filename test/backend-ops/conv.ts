@@ -1,8 +1,9 @@
 // conv1d / convTranspose1d / snake cases: the Oobleck VAE patterns (kernel-7 residual units at
 // dilations 1/3/9, kernel-1 convs, strided kernel-2s downsampling, transposed kernel-2s upsampling
 // at strides 2/4/6/10) plus groups, odd lengths, channel counts that are not multiples of the
-// micro-tile, reductions longer than one reduction chunk, bf16/f16 weights and strided views.
-import { Tensor, convTranspose1d, conv1d, snake, type DType, type Device } from '../../src/runtime/index.js';
+// micro-tile, reductions longer than one reduction chunk, bf16/f16 weights and strided views, and
+// the bf16 precision mode (odd reductions, reductions past one bf16 chunk of 512, residuals).
+import { Tensor, convTranspose1d, conv1d, snake, type DType, type Device, type MatmulPrecision } from '../../src/runtime/index.js';
 import { randnTensor as tensor, uniform } from '../support/random.js';
 import type { OpCase, Tolerance } from './harness.js';
 
@@ -27,6 +28,7 @@ interface ConvSpec {
   wdtype?: DType;
   transposedInput?: boolean;
   residual?: boolean;
+  precision?: MatmulPrecision;
 }
 
 function addConv(s: ConvSpec): void {
@@ -43,7 +45,7 @@ function addConv(s: ConvSpec): void {
       const b = s.bias === false ? null : tensor([s.Cout], 3, device, 0.5, s.wdtype ?? 'f32');
       const Tout = Math.floor((s.T + 2 * (s.padding ?? 0) - (s.dilation ?? 1) * (s.K - 1) - 1) / (s.stride ?? 1)) + 1;
       const residual = s.residual ? tensor([s.B, s.Cout, Tout], 10, device) : null;
-      return conv1d(x, w, b, { stride: s.stride, padding: s.padding, dilation: s.dilation, groups, residual });
+      return conv1d(x, w, b, { stride: s.stride, padding: s.padding, dilation: s.dilation, groups, residual, precision: s.precision });
     },
   });
 }
@@ -61,6 +63,7 @@ interface ConvTSpec {
   dilation?: number;
   bias?: boolean;
   wdtype?: DType;
+  precision?: MatmulPrecision;
 }
 
 function addConvT(s: ConvTSpec): void {
@@ -72,7 +75,13 @@ function addConvT(s: ConvTSpec): void {
       const x = tensor([s.B, s.Cin, s.T], 4, device);
       const w = tensor([s.Cin, s.Cout, s.K], 5, device, 1 / Math.sqrt(s.Cin * Math.max(1, s.K / (s.stride ?? 1))), s.wdtype ?? 'f32');
       const b = s.bias === false ? null : tensor([s.Cout], 6, device, 0.5, s.wdtype ?? 'f32');
-      return convTranspose1d(x, w, b, { stride: s.stride, padding: s.padding, outputPadding: s.outputPadding, dilation: s.dilation });
+      return convTranspose1d(x, w, b, {
+        stride: s.stride,
+        padding: s.padding,
+        outputPadding: s.outputPadding,
+        dilation: s.dilation,
+        precision: s.precision,
+      });
     },
   });
 }
@@ -119,6 +128,35 @@ addConv({ name: 'bf16 weights k7 [1,24,65]->24', B: 1, Cin: 24, Cout: 24, T: 65,
 addConv({ name: 'f16 weights k4 s2 p1 [1,24,64]->32', B: 1, Cin: 24, Cout: 32, T: 64, K: 4, stride: 2, padding: 1, wdtype: 'f16' });
 addConv({ name: 'transposed-view input k7 p3 [2,20,37]->12', B: 2, Cin: 20, Cout: 12, T: 37, K: 7, padding: 3, transposedInput: true });
 addConv({ name: 'audio-in k7 p3 [2,2,96]->16', B: 2, Cin: 2, Cout: 16, T: 96, K: 7, padding: 3 });
+// bf16 precision: both sides round x and w to bf16; R = 21*7 = 147 is odd (a half pair), 80*7 = 560
+// crosses the 512-step bf16 chunk, T = 400 crosses the 384-step time block.
+const bf16: MatmulPrecision = 'bf16';
+addConv({
+  name: 'bf16 k7 dil3 + residual [1,21,400]->19',
+  B: 1,
+  Cin: 21,
+  Cout: 19,
+  T: 400,
+  K: 7,
+  dilation: 3,
+  padding: 9,
+  residual: true,
+  precision: bf16,
+});
+addConv({ name: 'bf16 long reduction k7 [1,80,60]->24', B: 1, Cin: 80, Cout: 24, T: 60, K: 7, padding: 3, precision: bf16 });
+addConv({ name: 'bf16 k1 + residual [2,40,70]->40', B: 2, Cin: 40, Cout: 40, T: 70, K: 1, residual: true, precision: bf16 });
+addConv({ name: 'bf16 k8 s4 p2 [1,12,103]->20', B: 1, Cin: 12, Cout: 20, T: 103, K: 8, stride: 4, padding: 2, precision: bf16 });
+addConv({
+  name: 'bf16 weights, bf16 precision k7 [1,24,65]->24',
+  B: 1,
+  Cin: 24,
+  Cout: 24,
+  T: 65,
+  K: 7,
+  padding: 3,
+  wdtype: 'bf16',
+  precision: bf16,
+});
 
 for (const s of [2, 4, 6, 10]) {
   addConvT({
@@ -130,6 +168,33 @@ for (const s of [2, 4, 6, 10]) {
     K: 2 * s,
     stride: s,
     padding: Math.ceil(s / 2),
+  });
+}
+for (const s of [2, 10]) {
+  addConvT({
+    name: `bf16 upsample k${2 * s} s${s} [1,33,29]->16`,
+    B: 1,
+    Cin: 33,
+    Cout: 16,
+    T: 29,
+    K: 2 * s,
+    stride: s,
+    padding: Math.ceil(s / 2),
+    precision: 'bf16',
+  });
+}
+// Cin 300 x 2 taps = 600 reduction steps: a phase's tiles are read back between chunks (f32 KC 256, bf16 512).
+for (const precision of ['fp32', 'bf16'] as const) {
+  addConvT({
+    name: `${precision} long reduction k4 s2 [1,300,53]->12`,
+    B: 1,
+    Cin: 300,
+    Cout: 12,
+    T: 53,
+    K: 4,
+    stride: 2,
+    padding: 1,
+    precision,
   });
 }
 addConvT({ name: 'stride 1 k3 [1,8,20]->5', B: 1, Cin: 8, Cout: 5, T: 20, K: 3 });

@@ -133,7 +133,7 @@ export interface Actual {
 
 export interface RunOptions {
   backend: Device;
-  /** GEMM precision of the transformer models (default fp32: what the tolerances are for). */
+  /** GEMM precision of the transformer models and the VAE convs (default fp32: what the tolerances are for). */
   precision?: MatmulPrecision;
 }
 

@@ -6,6 +6,7 @@ import { ShapeError } from '../errors.js';
 import { native } from '../native.js';
 import { Tensor } from '../tensor.js';
 import { expectRank, intOption, runInto } from './args.js';
+import { precisionCode, type MatmulPrecision } from './matmul.js';
 
 export interface Conv1dOptions {
   stride?: number;
@@ -14,6 +15,8 @@ export interface Conv1dOptions {
   groups?: number;
   /** Added to the output ([B, Cout, Tout]): a skip connection fused into the convolution. */
   residual?: Tensor | null;
+  /** As for `linear`: 'bf16' multiplies bf16-rounded x and w with f32 accumulation; default 'fp32' (exact). */
+  precision?: MatmulPrecision;
 }
 
 export interface ConvTranspose1dOptions {
@@ -21,6 +24,8 @@ export interface ConvTranspose1dOptions {
   padding?: number;
   outputPadding?: number;
   dilation?: number;
+  /** As for conv1d. */
+  precision?: MatmulPrecision;
 }
 
 /** Activations go to the kernels as contiguous f32; other float dtypes are converted, anything else is passed on for the glue to reject. */
@@ -44,6 +49,7 @@ export function conv1d(x: Tensor, w: Tensor, bias: Tensor | null, opts: Conv1dOp
   const op = 'conv1d';
   const { stride, padding, dilation } = geometry(op, x, w, '[Cout, Cin/groups, K]', opts);
   const groups = intOption(op, 'groups', opts.groups, 1, 1);
+  const precision = precisionCode(opts, op);
   const [B, , T] = x.shape;
   const [Cout, , K] = w.shape;
   const span = dilation * (K - 1) + 1;
@@ -57,7 +63,18 @@ export function conv1d(x: Tensor, w: Tensor, bias: Tensor | null, opts: Conv1dOp
   const rc = res ? activation(res) : null;
   const out = Tensor.empty([B, Cout, Tout], 'f32', x.device);
   return runInto(out, [xc, wc, rc], () =>
-    native.conv1d(xc.desc(), wc.desc(), bias ? bias.desc() : null, out.desc(), stride, padding, dilation, groups, rc ? rc.desc() : null),
+    native.conv1d(
+      xc.desc(),
+      wc.desc(),
+      bias ? bias.desc() : null,
+      out.desc(),
+      stride,
+      padding,
+      dilation,
+      groups,
+      rc ? rc.desc() : null,
+      precision,
+    ),
   );
 }
 
@@ -66,6 +83,7 @@ export function convTranspose1d(x: Tensor, w: Tensor, bias: Tensor | null, opts:
   const op = 'convTranspose1d';
   const { stride, padding, dilation } = geometry(op, x, w, '[Cin, Cout, K]', opts);
   const outputPadding = intOption(op, 'outputPadding', opts.outputPadding, 0, 0);
+  const precision = precisionCode(opts, op);
   const [B, , T] = x.shape;
   const [, Cout, K] = w.shape;
   const Tout = (T - 1) * stride - 2 * padding + dilation * (K - 1) + outputPadding + 1;
@@ -74,7 +92,17 @@ export function convTranspose1d(x: Tensor, w: Tensor, bias: Tensor | null, opts:
   const wc = w.contiguous();
   const out = Tensor.empty([B, Cout, Tout], 'f32', x.device);
   return runInto(out, [xc, wc], () =>
-    native.convTranspose1d(xc.desc(), wc.desc(), bias ? bias.desc() : null, out.desc(), stride, padding, outputPadding, dilation),
+    native.convTranspose1d(
+      xc.desc(),
+      wc.desc(),
+      bias ? bias.desc() : null,
+      out.desc(),
+      stride,
+      padding,
+      outputPadding,
+      dilation,
+      precision,
+    ),
   );
 }
 

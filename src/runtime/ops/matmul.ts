@@ -28,7 +28,8 @@ export interface MatmulOptions {
   precision?: MatmulPrecision;
 }
 
-function precisionCode(opts: MatmulOptions | undefined, op: string): number {
+/** The native precision code (0 fp32, 1 bf16) of `opts.precision` (default fp32); typed error otherwise. */
+export function precisionCode(opts: MatmulOptions | undefined, op: string): number {
   const p = opts?.precision ?? 'fp32';
   if (p !== 'fp32' && p !== 'bf16') throw new ShapeError(`${op}: precision must be 'fp32' or 'bf16', got '${String(p)}'`);
   return p === 'bf16' ? 1 : 0;

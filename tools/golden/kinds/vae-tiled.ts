@@ -17,6 +17,7 @@ const kind: CaseKind = {
   async run(c: GoldenCase, opts) {
     const p = c.params<Params>();
     const vae = OobleckVae.load(c.checkpoint, { device: opts.backend });
+    vae.setPrecision(opts.precision ?? 'fp32');
     try {
       const z = c.inputOn('latents', opts.backend);
       const reduced = p.overlap_reduced_case;

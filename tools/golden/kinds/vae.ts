@@ -8,6 +8,7 @@ const kind: CaseKind = {
   cases: ['vae'],
   async run(c: GoldenCase, opts) {
     const vae = OobleckVae.load(c.checkpoint, { device: opts.backend });
+    vae.setPrecision(opts.precision ?? 'fp32');
     try {
       const decoded = vae.decode(c.inputOn('latents', opts.backend));
       const raw = vae.encodeRaw(c.inputOn('audio', opts.backend));
