@@ -122,37 +122,24 @@ ATTN_AVX512 inline __mmask16 tail_mask(int64_t remaining) {
 // Scores are kept transposed, s[jj * ldr + r] (key-major, one lane per row), so the online
 // softmax runs across 16 rows per vector and the query side is packed once per work item.
 
-// s[jj][0 .. 16*NC) = K_jj . qt for keys [0, nk): four keys at a time share each qt load, and key
-// rows are read in place (broadcast per element), so no key tile is ever packed.
+// s[jj][16*c0 .. 16*(c0+NC)) = Kp_jj . qt for kKeyGroup keys of a packed key tile (rows D apart):
+// NC x kKeyGroup accumulators, each dot product a plain sequential fma chain over the head dim.
+constexpr int kKeyGroup = 12;
 template <int NC>
-ATTN_AVX512 void scores_qt(const float* qt, int64_t ldr, const float* k0, int64_t ldk, int nk, int64_t D, float* s) {
-  int jj = 0;
-  for (; jj + 4 <= nk; jj += 4) {
-    __m512 acc[4][NC];
-    for (int kk = 0; kk < 4; kk++)
-      for (int c = 0; c < NC; c++) acc[kk][c] = _mm512_setzero_ps();
-    const float* kr = k0 + jj * ldk;
-    for (int64_t e = 0; e < D; e++) {
-      __m512 qv[NC];
-      for (int c = 0; c < NC; c++) qv[c] = _mm512_loadu_ps(qt + e * ldr + 16 * c);
-      for (int kk = 0; kk < 4; kk++) {
-        __m512 kb = _mm512_set1_ps(kr[kk * ldk + e]);
-        for (int c = 0; c < NC; c++) acc[kk][c] = _mm512_fmadd_ps(kb, qv[c], acc[kk][c]);
-      }
+ATTN_AVX512 void qk_group(const float* qt, int64_t ldr, const float* kp, int64_t D, float* s) {
+  __m512 acc[kKeyGroup][NC];
+  for (int kk = 0; kk < kKeyGroup; kk++)
+    for (int c = 0; c < NC; c++) acc[kk][c] = _mm512_setzero_ps();
+  for (int64_t e = 0; e < D; e++) {
+    __m512 qv[NC];
+    for (int c = 0; c < NC; c++) qv[c] = _mm512_loadu_ps(qt + e * ldr + 16 * c);
+    for (int kk = 0; kk < kKeyGroup; kk++) {
+      __m512 kb = _mm512_set1_ps(kp[kk * D + e]);
+      for (int c = 0; c < NC; c++) acc[kk][c] = _mm512_fmadd_ps(kb, qv[c], acc[kk][c]);
     }
-    for (int kk = 0; kk < 4; kk++)
-      for (int c = 0; c < NC; c++) _mm512_storeu_ps(s + (jj + kk) * ldr + 16 * c, acc[kk][c]);
   }
-  for (; jj < nk; jj++) {
-    __m512 acc[NC];
-    for (int c = 0; c < NC; c++) acc[c] = _mm512_setzero_ps();
-    const float* kr = k0 + jj * ldk;
-    for (int64_t e = 0; e < D; e++) {
-      __m512 kb = _mm512_set1_ps(kr[e]);
-      for (int c = 0; c < NC; c++) acc[c] = _mm512_fmadd_ps(kb, _mm512_loadu_ps(qt + e * ldr + 16 * c), acc[c]);
-    }
-    for (int c = 0; c < NC; c++) _mm512_storeu_ps(s + jj * ldr + 16 * c, acc[c]);
-  }
+  for (int kk = 0; kk < kKeyGroup; kk++)
+    for (int c = 0; c < NC; c++) _mm512_storeu_ps(s + kk * ldr + 16 * c, acc[kk][c]);
 }
 
 // Few rows (decode): one dot product per (key, row) on row-major q; padding lanes get 0.
@@ -175,53 +162,120 @@ ATTN_AVX512 void scores_direct(const float* q, int64_t ldq, int rows, int64_t ld
 }
 
 // o[r][dbase .. dbase+16*NC) += sum_jj p[jj][r] * v_jj[...] for R rows (p transposed, stride ldr).
-template <int R, int NC>
+// alpha (nullptr: none) rescales row r's old output first: the online softmax's correction factor.
+// Tail: the slice ends inside its last vector (masked loads and stores). Whole slices use plain
+// ones: with masks GCC keeps the accumulator array on the stack in the inner loop.
+template <int R, int NC, bool Tail>
 ATTN_AVX512 void pv_block(const float* p, int64_t ldr, int nk, const float* v0, int64_t ldv, float* o, int64_t ldo, int64_t dbase,
-                          int64_t D) {
+                          int64_t D, const float* alpha) {
   __mmask16 m[NC];
   __m512 acc[R][NC];
-  for (int c = 0; c < NC; c++) m[c] = tail_mask(D - dbase - 16 * c);
-  for (int r = 0; r < R; r++)
-    for (int c = 0; c < NC; c++) acc[r][c] = _mm512_maskz_loadu_ps(m[c], o + r * ldo + dbase + 16 * c);
+  for (int c = 0; c < NC; c++) m[c] = Tail ? tail_mask(D - dbase - 16 * c) : static_cast<__mmask16>(0xFFFF);
+  for (int r = 0; r < R; r++) {
+    for (int c = 0; c < NC; c++)
+      acc[r][c] = Tail ? _mm512_maskz_loadu_ps(m[c], o + r * ldo + dbase + 16 * c) : _mm512_loadu_ps(o + r * ldo + dbase + 16 * c);
+    if (alpha)
+      for (int c = 0; c < NC; c++) acc[r][c] = _mm512_mul_ps(_mm512_set1_ps(alpha[r]), acc[r][c]);
+  }
   for (int jj = 0; jj < nk; jj++) {
     const float* vr = v0 + jj * ldv + dbase;
     __m512 vv[NC];
-    for (int c = 0; c < NC; c++) vv[c] = _mm512_maskz_loadu_ps(m[c], vr + 16 * c);
+    for (int c = 0; c < NC; c++) vv[c] = Tail ? _mm512_maskz_loadu_ps(m[c], vr + 16 * c) : _mm512_loadu_ps(vr + 16 * c);
     for (int r = 0; r < R; r++) {
       __m512 pb = _mm512_set1_ps(p[jj * ldr + r]);
       for (int c = 0; c < NC; c++) acc[r][c] = _mm512_fmadd_ps(pb, vv[c], acc[r][c]);
     }
   }
   for (int r = 0; r < R; r++)
-    for (int c = 0; c < NC; c++) _mm512_mask_storeu_ps(o + r * ldo + dbase + 16 * c, m[c], acc[r][c]);
+    for (int c = 0; c < NC; c++) {
+      if (Tail)
+        _mm512_mask_storeu_ps(o + r * ldo + dbase + 16 * c, m[c], acc[r][c]);
+      else
+        _mm512_storeu_ps(o + r * ldo + dbase + 16 * c, acc[r][c]);
+    }
+}
+
+// R rows over the (up to) 64-column slice of D at dbase.
+template <int R>
+ATTN_AVX512 void pv_slice(const float* p, int64_t ldr, int nk, const float* v0, int64_t ldv, float* o, int64_t ldo, int64_t dbase,
+                          int64_t D, const float* alpha) {
+  const int64_t width = std::min<int64_t>(64, D - dbase);
+  const bool tail = width % 16 != 0;
+  switch ((width + 15) / 16) {
+    case 1:
+      tail ? pv_block<R, 1, true>(p, ldr, nk, v0, ldv, o, ldo, dbase, D, alpha)
+           : pv_block<R, 1, false>(p, ldr, nk, v0, ldv, o, ldo, dbase, D, alpha);
+      break;
+    case 2:
+      tail ? pv_block<R, 2, true>(p, ldr, nk, v0, ldv, o, ldo, dbase, D, alpha)
+           : pv_block<R, 2, false>(p, ldr, nk, v0, ldv, o, ldo, dbase, D, alpha);
+      break;
+    case 3:
+      tail ? pv_block<R, 3, true>(p, ldr, nk, v0, ldv, o, ldo, dbase, D, alpha)
+           : pv_block<R, 3, false>(p, ldr, nk, v0, ldv, o, ldo, dbase, D, alpha);
+      break;
+    default:
+      tail ? pv_block<R, 4, true>(p, ldr, nk, v0, ldv, o, ldo, dbase, D, alpha)
+           : pv_block<R, 4, false>(p, ldr, nk, v0, ldv, o, ldo, dbase, D, alpha);
+      break;
+  }
 }
 
 template <int R>
 ATTN_AVX512 void pv_rows(const float* p, int64_t ldr, int nk, const float* v0, int64_t ldv, float* o, int64_t ldo, int64_t D) {
+  for (int64_t dbase = 0; dbase < D; dbase += 64) pv_slice<R>(p, ldr, nk, v0, ldv, o, ldo, dbase, D, nullptr);
+}
+
+// P . V for all rows of a work item against a packed value tile (rows D apart), rescaling the old
+// output by alpha on the way. Six rows by 64 columns per block (24 accumulators); the outer loop
+// over 64-column slices keeps one slice of the tile (64 keys x 256 bytes) in L1 for all rows.
+constexpr int kPvRows = 6;
+ATTN_AVX512 void pv_tile(const float* s, int64_t ldr, int rows, int nk, const float* vp, float* o, int64_t D, const float* alpha) {
   for (int64_t dbase = 0; dbase < D; dbase += 64) {
-    int64_t nc = std::min<int64_t>(4, (D - dbase + 15) / 16);
-    switch (nc) {
-      case 1:
-        pv_block<R, 1>(p, ldr, nk, v0, ldv, o, ldo, dbase, D);
+    int r = 0;
+    for (; r + kPvRows <= rows; r += kPvRows) pv_slice<kPvRows>(s + r, ldr, nk, vp, D, o + r * D, D, dbase, D, alpha + r);
+    switch (rows - r) {
+      case 5:
+        pv_slice<5>(s + r, ldr, nk, vp, D, o + r * D, D, dbase, D, alpha + r);
         break;
-      case 2:
-        pv_block<R, 2>(p, ldr, nk, v0, ldv, o, ldo, dbase, D);
+      case 4:
+        pv_slice<4>(s + r, ldr, nk, vp, D, o + r * D, D, dbase, D, alpha + r);
         break;
       case 3:
-        pv_block<R, 3>(p, ldr, nk, v0, ldv, o, ldo, dbase, D);
+        pv_slice<3>(s + r, ldr, nk, vp, D, o + r * D, D, dbase, D, alpha + r);
+        break;
+      case 2:
+        pv_slice<2>(s + r, ldr, nk, vp, D, o + r * D, D, dbase, D, alpha + r);
+        break;
+      case 1:
+        pv_slice<1>(s + r, ldr, nk, vp, D, o + r * D, D, dbase, D, alpha + r);
         break;
       default:
-        pv_block<R, 4>(p, ldr, nk, v0, ldv, o, ldo, dbase, D);
         break;
     }
   }
 }
 
+// Keys per tile rounded up to whole key groups: the packed key tile and the scores have this many rows.
+constexpr int kTilePadded = (kTile + kKeyGroup - 1) / kKeyGroup * kKeyGroup;
+
+// kp / vp: the current key / value tile packed contiguously. In the model's [B, T, H, D] layout
+// consecutive keys are Hkv * D floats apart (4 KiB for 8 heads of 128), so a tile read in place
+// maps all its rows to the same few L1 sets and every load misses.
 struct Scratch {
-  std::vector<float> q, qt, s, o, m, l, alpha;
+  std::vector<float> q, qt, s, o, m, l, alpha, kp, vp;
   std::vector<int32_t> pos;
   explicit Scratch(int64_t D)
-      : q(kRowsMax * D), qt(D * kRowsMax), s(kTile * kRowsMax), o(kRowsMax * D), m(kRowsMax), l(kRowsMax), alpha(kRowsMax), pos(kRowsMax) {}
+      : q(kRowsMax * D),
+        qt(D * kRowsMax),
+        s(kTilePadded * kRowsMax),
+        o(kRowsMax * D),
+        m(kRowsMax),
+        l(kRowsMax),
+        alpha(kRowsMax),
+        kp(kTilePadded * D),
+        vp(kTile * D),
+        pos(kRowsMax) {}
 };
 
 // One work item: batch b, kv head hk, queries [i0, i1).
@@ -270,20 +324,20 @@ ATTN_AVX512 void flash_item(const TensorView& q, const TensorView& k, const Tens
     if (direct) {
       scores_direct(w.q.data(), D, rows, ldr, k0, k.strides[1], nk, D, w.s.data());
     } else {
-      switch (nc) {
-        case 1:
-          scores_qt<1>(w.qt.data(), ldr, k0, k.strides[1], nk, D, w.s.data());
-          break;
-        case 2:
-          scores_qt<2>(w.qt.data(), ldr, k0, k.strides[1], nk, D, w.s.data());
-          break;
-        case 3:
-          scores_qt<3>(w.qt.data(), ldr, k0, k.strides[1], nk, D, w.s.data());
-          break;
-        default:
-          scores_qt<4>(w.qt.data(), ldr, k0, k.strides[1], nk, D, w.s.data());
-          break;
-      }
+      // Zero keys pad the tile to whole groups; their scores land in rows past nk and are never read.
+      const int nk_pad = (nk + kKeyGroup - 1) / kKeyGroup * kKeyGroup;
+      for (int jj = 0; jj < nk; jj++) std::memcpy(w.kp.data() + jj * D, k0 + jj * k.strides[1], D * sizeof(float));
+      std::fill(w.kp.data() + nk * D, w.kp.data() + nk_pad * D, 0.f);
+      // Two row vectors (32 rows, 16 KiB of qt for D = 128) stay in L1 while the key groups pass.
+      for (int c0 = 0; c0 < nc; c0 += 2)
+        for (int g = 0; g < nk_pad; g += kKeyGroup) {
+          const float* kp = w.kp.data() + g * D;
+          float* sg = w.s.data() + g * ldr + 16 * c0;
+          if (nc - c0 >= 2)
+            qk_group<2>(w.qt.data() + 16 * c0, ldr, kp, D, sg);
+          else
+            qk_group<1>(w.qt.data() + 16 * c0, ldr, kp, D, sg);
+        }
     }
     // Masking is needed only where some (row, key) pair of the tile is hidden.
     bool all_visible = (!p.causal || j1 <= pos_lo) && (p.window < 0 || (j0 >= pos_hi - p.window && j1 <= pos_lo + p.window));
@@ -328,20 +382,25 @@ ATTN_AVX512 void flash_item(const TensorView& q, const TensorView& k, const Tens
       _mm512_storeu_ps(w.l.data() + 16 * c, _mm512_fmadd_ps(_mm512_loadu_ps(w.l.data() + 16 * c), alpha, sum));
       _mm512_storeu_ps(w.m.data() + 16 * c, m_new);
     }
-    for (int r = 0; r < rows; r++) {
-      float a = w.alpha[r];
-      if (a == 1.f) continue;
-      float* orow = w.o.data() + r * D;
-      __m512 av = _mm512_set1_ps(a);
-      for (int64_t e = 0; e < D; e += 16) {
-        __mmask16 mk = tail_mask(D - e);
-        _mm512_mask_storeu_ps(orow + e, mk, _mm512_mul_ps(av, _mm512_maskz_loadu_ps(mk, orow + e)));
-      }
-    }
     const float* v0 = vbase + j0 * v.strides[1];
-    int r = 0;
-    for (; r + 4 <= rows; r += 4) pv_rows<4>(w.s.data() + r, ldr, nk, v0, v.strides[1], w.o.data() + r * D, D, D);
-    for (; r < rows; r++) pv_rows<1>(w.s.data() + r, ldr, nk, v0, v.strides[1], w.o.data() + r * D, D, D);
+    if (direct) {
+      for (int r = 0; r < rows; r++) {
+        float a = w.alpha[r];
+        if (a == 1.f) continue;
+        float* orow = w.o.data() + r * D;
+        __m512 av = _mm512_set1_ps(a);
+        for (int64_t e = 0; e < D; e += 16) {
+          __mmask16 mk = tail_mask(D - e);
+          _mm512_mask_storeu_ps(orow + e, mk, _mm512_mul_ps(av, _mm512_maskz_loadu_ps(mk, orow + e)));
+        }
+      }
+      int r = 0;
+      for (; r + 4 <= rows; r += 4) pv_rows<4>(w.s.data() + r, ldr, nk, v0, v.strides[1], w.o.data() + r * D, D, D);
+      for (; r < rows; r++) pv_rows<1>(w.s.data() + r, ldr, nk, v0, v.strides[1], w.o.data() + r * D, D, D);
+    } else {
+      for (int jj = 0; jj < nk; jj++) std::memcpy(w.vp.data() + jj * D, v0 + jj * v.strides[1], D * sizeof(float));
+      pv_tile(w.s.data(), ldr, rows, nk, w.vp.data(), w.o.data(), D, w.alpha.data());
+    }
   }
 
   float* O = out.ptr<float>();
