@@ -122,17 +122,18 @@ ATTN_AVX512 inline __mmask16 tail_mask(int64_t remaining) {
 // Scores are kept transposed, s[jj * ldr + r] (key-major, one lane per row), so the online
 // softmax runs across 16 rows per vector and the query side is packed once per work item.
 
-// s[jj][16*c0 .. 16*(c0+NC)) = Kp_jj . qt for kKeyGroup keys of a packed key tile (rows D apart):
+// s[kk][0 .. 16*NC) = kp_kk . qt for kKeyGroup keys of a packed key tile (rows D apart), qt rows
+// ldq apart and s rows ldr apart:
 // NC x kKeyGroup accumulators, each dot product a plain sequential fma chain over the head dim.
 constexpr int kKeyGroup = 12;
 template <int NC>
-ATTN_AVX512 void qk_group(const float* qt, int64_t ldr, const float* kp, int64_t D, float* s) {
+ATTN_AVX512 void qk_group(const float* qt, int64_t ldq, const float* kp, int64_t D, float* s, int64_t ldr) {
   __m512 acc[kKeyGroup][NC];
   for (int kk = 0; kk < kKeyGroup; kk++)
     for (int c = 0; c < NC; c++) acc[kk][c] = _mm512_setzero_ps();
   for (int64_t e = 0; e < D; e++) {
     __m512 qv[NC];
-    for (int c = 0; c < NC; c++) qv[c] = _mm512_loadu_ps(qt + e * ldr + 16 * c);
+    for (int c = 0; c < NC; c++) qv[c] = _mm512_loadu_ps(qt + e * ldq + 16 * c);
     for (int kk = 0; kk < kKeyGroup; kk++) {
       __m512 kb = _mm512_set1_ps(kp[kk * D + e]);
       for (int c = 0; c < NC; c++) acc[kk][c] = _mm512_fmadd_ps(kb, qv[c], acc[kk][c]);
@@ -259,11 +260,16 @@ ATTN_AVX512 void pv_tile(const float* s, int64_t ldr, int rows, int nk, const fl
 // Keys per tile rounded up to whole key groups: the packed key tile and the scores have this many rows.
 constexpr int kTilePadded = (kTile + kKeyGroup - 1) / kKeyGroup * kKeyGroup;
 
-// kp / vp: the current key / value tile packed contiguously. In the model's [B, T, H, D] layout
-// consecutive keys are Hkv * D floats apart (4 KiB for 8 heads of 128), so a tile read in place
-// maps all its rows to the same few L1 sets and every load misses.
+// qt holds the scaled queries transposed in blocks of 32 rows, qt[(r / 32) * D * 32 + e * 32 + r % 32],
+// so the 32 rows one QK^T pass reads are contiguous (16 KiB for D = 128, half of L1).
+// kh / vh: all keys / values of kv head (packed_b, packed_hk), packed contiguously once for the
+// work items of that head (a thread takes consecutive items, so one head's query blocks in a row).
+// In the model's [B, T, H, D] layout consecutive keys are Hkv * D floats apart (4 KiB for 8
+// heads of 128): read in place, a tile's rows all map to the same few L1 sets. kh has kKeyGroup
+// zero keys past Tk so the last key group of a tile never reads past the end.
 struct Scratch {
-  std::vector<float> q, qt, s, o, m, l, alpha, kp, vp;
+  std::vector<float> q, qt, s, o, m, l, alpha, kh, vh;
+  int64_t packed_b = -1, packed_hk = -1;
   std::vector<int32_t> pos;
   explicit Scratch(int64_t D)
       : q(kRowsMax * D),
@@ -273,8 +279,6 @@ struct Scratch {
         m(kRowsMax),
         l(kRowsMax),
         alpha(kRowsMax),
-        kp(kTilePadded * D),
-        vp(kTile * D),
         pos(kRowsMax) {}
 };
 
@@ -296,7 +300,7 @@ ATTN_AVX512 void flash_item(const TensorView& q, const TensorView& k, const Tens
       if (direct)
         w.q[r * D + e] = x;
       else
-        w.qt[e * ldr + r] = x;
+        w.qt[(r / 32) * D * 32 + e * 32 + r % 32] = x;
     }
     // Padding lanes take the last real row's position so their (unused) scores stay finite.
     w.pos[r] = static_cast<int32_t>((real ? i : i1 - 1) + p.q_offset);
@@ -316,6 +320,17 @@ ATTN_AVX512 void flash_item(const TensorView& q, const TensorView& k, const Tens
   const float* vbase = v.ptr<const float>() + b * v.strides[0] + hk * v.strides[2];
   const uint8_t* mrow = mask ? mask + b * d.Tk : nullptr;
   const __m512 ninf = _mm512_set1_ps(kNegInf);
+  if (!direct && (w.packed_b != b || w.packed_hk != hk)) {
+    w.kh.resize((d.Tk + kKeyGroup) * D);
+    w.vh.resize(d.Tk * D);
+    for (int64_t j = 0; j < d.Tk; j++) {
+      std::memcpy(w.kh.data() + j * D, kbase + j * k.strides[1], D * sizeof(float));
+      std::memcpy(w.vh.data() + j * D, vbase + j * v.strides[1], D * sizeof(float));
+    }
+    std::fill(w.kh.data() + d.Tk * D, w.kh.data() + (d.Tk + kKeyGroup) * D, 0.f);
+    w.packed_b = b;
+    w.packed_hk = hk;
+  }
 
   for (int64_t j0 = j_lo; j0 <= j_hi; j0 += kTile) {
     int nk = static_cast<int>(std::min<int64_t>(kTile, j_hi + 1 - j0));
@@ -324,20 +339,21 @@ ATTN_AVX512 void flash_item(const TensorView& q, const TensorView& k, const Tens
     if (direct) {
       scores_direct(w.q.data(), D, rows, ldr, k0, k.strides[1], nk, D, w.s.data());
     } else {
-      // Zero keys pad the tile to whole groups; their scores land in rows past nk and are never read.
+      // The last key group may run past nk into later keys (or kh's zero tail): those scores land
+      // in rows past nk and are never read.
       const int nk_pad = (nk + kKeyGroup - 1) / kKeyGroup * kKeyGroup;
-      for (int jj = 0; jj < nk; jj++) std::memcpy(w.kp.data() + jj * D, k0 + jj * k.strides[1], D * sizeof(float));
-      std::fill(w.kp.data() + nk * D, w.kp.data() + nk_pad * D, 0.f);
-      // Two row vectors (32 rows, 16 KiB of qt for D = 128) stay in L1 while the key groups pass.
-      for (int c0 = 0; c0 < nc; c0 += 2)
+      // One block of 32 rows stays in L1 while the key groups pass.
+      for (int c0 = 0; c0 < nc; c0 += 2) {
+        const float* qb = w.qt.data() + (c0 / 2) * D * 32;
         for (int g = 0; g < nk_pad; g += kKeyGroup) {
-          const float* kp = w.kp.data() + g * D;
+          const float* kp = w.kh.data() + (j0 + g) * D;
           float* sg = w.s.data() + g * ldr + 16 * c0;
           if (nc - c0 >= 2)
-            qk_group<2>(w.qt.data() + 16 * c0, ldr, kp, D, sg);
+            qk_group<2>(qb, 32, kp, D, sg, ldr);
           else
-            qk_group<1>(w.qt.data() + 16 * c0, ldr, kp, D, sg);
+            qk_group<1>(qb, 32, kp, D, sg, ldr);
         }
+      }
     }
     // Masking is needed only where some (row, key) pair of the tile is hidden.
     bool all_visible = (!p.causal || j1 <= pos_lo) && (p.window < 0 || (j0 >= pos_hi - p.window && j1 <= pos_lo + p.window));
@@ -398,8 +414,7 @@ ATTN_AVX512 void flash_item(const TensorView& q, const TensorView& k, const Tens
       for (; r + 4 <= rows; r += 4) pv_rows<4>(w.s.data() + r, ldr, nk, v0, v.strides[1], w.o.data() + r * D, D, D);
       for (; r < rows; r++) pv_rows<1>(w.s.data() + r, ldr, nk, v0, v.strides[1], w.o.data() + r * D, D, D);
     } else {
-      for (int jj = 0; jj < nk; jj++) std::memcpy(w.vp.data() + jj * D, v0 + jj * v.strides[1], D * sizeof(float));
-      pv_tile(w.s.data(), ldr, rows, nk, w.vp.data(), w.o.data(), D, w.alpha.data());
+      pv_tile(w.s.data(), ldr, rows, nk, w.vh.data() + j0 * D, w.o.data(), D, w.alpha.data());
     }
   }
 
