@@ -290,21 +290,28 @@ ATTN_AVX512 void flash_item(const TensorView& q, const TensorView& k, const Tens
   const int64_t ldr = (rows + 15) / 16 * 16;  // padded row count: lanes of the transposed scores
   const int nc = static_cast<int>(ldr / 16);
   const bool direct = rows < 8;
-  // Rows are (query, head-in-group) pairs; q is packed (row-major or transposed) and pre-scaled.
+  // Rows are (query, head-in-group) pairs; q is packed row-major and pre-scaled, with vector
+  // loads so that many rows' cache misses are in flight at once, then transposed from L1.
+  const __m512 scale = _mm512_set1_ps(p.scale);
   for (int r = 0; r < ldr; r++) {
     bool real = r < rows;
     int64_t i = i0 + r / G, h = hk * G + r % G;
-    const float* src = real ? q.ptr<const float>() + b * q.strides[0] + i * q.strides[1] + h * q.strides[2] : nullptr;
-    for (int64_t e = 0; e < D; e++) {
-      float x = real ? src[e] * p.scale : 0.f;
-      if (direct)
-        w.q[r * D + e] = x;
-      else
-        w.qt[(r / 32) * D * 32 + e * 32 + r % 32] = x;
+    float* dst = w.q.data() + r * D;
+    if (real) {
+      const float* src = q.ptr<const float>() + b * q.strides[0] + i * q.strides[1] + h * q.strides[2];
+      for (int64_t e = 0; e < D; e += 16) {
+        __mmask16 mk = tail_mask(D - e);
+        _mm512_mask_storeu_ps(dst + e, mk, _mm512_mul_ps(scale, _mm512_maskz_loadu_ps(mk, src + e)));
+      }
+    } else {
+      std::fill(dst, dst + D, 0.f);
     }
     // Padding lanes take the last real row's position so their (unused) scores stay finite.
     w.pos[r] = static_cast<int32_t>((real ? i : i1 - 1) + p.q_offset);
   }
+  if (!direct)
+    for (int r = 0; r < ldr; r++)
+      for (int64_t e = 0; e < D; e++) w.qt[(r / 32) * D * 32 + e * 32 + r % 32] = w.q[r * D + e];
   std::fill(w.o.begin(), w.o.begin() + ldr * D, 0.f);
   std::fill(w.m.begin(), w.m.begin() + ldr, kNegInf);
   std::fill(w.l.begin(), w.l.begin() + ldr, 0.f);
