@@ -1,14 +1,28 @@
 // GEMM/GEMV benchmark suite: the linear-layer shapes of the 5 Hz LM (Qwen3 0.6B / 1.7B: decode
 // with 1 and 2 rows, prefill with 128) and of the DiT (2B: 375 / 1500 / 3000 tokens), f32 and bf16
-// weights. Reference: PyTorch's F.linear on the same shapes and dtypes, run by /usr/bin/python3 in
-// the same bench run with the same thread count; when torch cannot be imported the reference is our
-// own portable (scalar, cache-blocked) kernel and a line says so. GEMV rows compare the decode
-// weight stream with a plain streaming read of the same bytes; a peak row measures the FMA peak.
-import { spawnSync } from 'node:child_process';
+// weights. Reference: PyTorch's F.linear on the same shapes and dtypes, run by a /usr/bin/python3
+// worker with the same thread count; when torch cannot be imported the reference is our own
+// portable (scalar, cache-blocked) kernel and a line says so. Ours and the reference are timed in
+// alternating rounds of the same batch size (one shape at a time, neither runs while the other is
+// timed), so both see the same background load; `ratio` compares their best batch averages and
+// `cpuRatio` their process CPU seconds per call. GEMV rows compare the decode weight stream with a
+// plain streaming read of the same bytes; a peak row measures the FMA peak.
 import { loadavg } from 'node:os';
 import { linear, Tensor } from '../src/runtime/index.js';
 import { native } from '../src/runtime/native.js';
-import { ratioOf, timeInterleaved, timeQueued, wanted, type BenchContext, type BenchRow, type Suite } from './suite.js';
+import {
+  oursBatch,
+  ratioOf,
+  timeAlternating,
+  timeInterleaved,
+  timeQueued,
+  TorchWorker,
+  wanted,
+  type BenchRow,
+  type Side,
+  type Suite,
+  type Timing,
+} from './suite.js';
 
 interface Shape {
   name: string;
@@ -52,60 +66,31 @@ function allShapes(quick: boolean): Shape[] {
 const shapeStr = (s: Shape) => `M=${s.M} K=${s.K} N=${s.N}`;
 const flops = (s: Shape) => 2 * s.M * s.K * s.N;
 
-// Times F.linear for every job and prints {id, seconds} per line; the job list arrives on stdin.
+// A worker that holds one F.linear job at a time: {"op": "setup", M, K, N, dtype} builds and warms
+// it, {"op": "time", "batch": n} runs n calls and answers the wall and process CPU seconds.
 const TORCH_SCRIPT = String.raw`
 import json, sys, time
 import torch
 import torch.nn.functional as F
-jobs = json.load(sys.stdin)
 torch.set_num_threads(int(sys.argv[1]))
-min_s = float(sys.argv[2])
 print(json.dumps({"version": torch.__version__, "threads": torch.get_num_threads()}), flush=True)
+x = w = None
 with torch.inference_mode():
-    for j in jobs:
-        dt = torch.float32 if j["dtype"] == "f32" else torch.bfloat16
-        x = torch.full((j["M"], j["K"]), 0.5, dtype=dt)
-        w = torch.full((j["N"], j["K"]), 0.01, dtype=dt)
-        F.linear(x, w)
-        best, spent, rounds = float("inf"), 0.0, 0
-        while rounds < 2 or (rounds < 5 and spent < 3) or spent < min_s:
-            t0 = time.perf_counter()
+    for line in sys.stdin:
+        j = json.loads(line)
+        if j["op"] == "setup":
+            dt = torch.float32 if j["dtype"] == "f32" else torch.bfloat16
+            x = w = None
+            x = torch.full((j["M"], j["K"]), 0.5, dtype=dt)
+            w = torch.full((j["N"], j["K"]), 0.01, dtype=dt)
             F.linear(x, w)
-            d = time.perf_counter() - t0
-            best = min(best, d); spent += d; rounds += 1
-        print(json.dumps({"id": j["id"], "seconds": best}), flush=True)
-        del x, w
+            print(json.dumps({"ok": True}), flush=True)
+        else:
+            t0, c0 = time.perf_counter(), time.process_time()
+            for _ in range(j["batch"]):
+                F.linear(x, w)
+            print(json.dumps({"wall": time.perf_counter() - t0, "cpu": time.process_time() - c0}), flush=True)
 `;
-
-interface TorchResult {
-  label: string;
-  times: Map<string, number>;
-  why?: string;
-}
-
-function runTorch(jobs: { id: string; M: number; K: number; N: number; dtype: string }[], ctx: BenchContext): TorchResult {
-  const env = { ...process.env };
-  delete env.OPENBLAS_CORETYPE;
-  delete env.OPENBLAS_L2_SIZE;
-  const r = spawnSync('/usr/bin/python3', ['-c', TORCH_SCRIPT, String(ctx.threads), String(ctx.minSeconds)], {
-    input: JSON.stringify(jobs),
-    env,
-    encoding: 'utf8',
-    maxBuffer: 64 << 20,
-  });
-  const times = new Map<string, number>();
-  if (r.error || r.status !== 0) {
-    const why = r.error ? r.error.message : (r.stderr || '').trim().split('\n').slice(-1)[0];
-    return { label: '', times, why: `torch reference unavailable (${why || `exit ${r.status}`})` };
-  }
-  const lines = r.stdout
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l));
-  const head = lines.shift() as { version: string; threads: number };
-  for (const l of lines) times.set(l.id, l.seconds);
-  return { label: `torch ${head.version} F.linear, ${head.threads} thr`, times };
-}
 
 function makeInputs(s: Shape, wd: 'f32' | 'bf16') {
   // Values do not change the kernels' speed; fills keep setup fast even for the 0.9 GB lm_head.
@@ -116,12 +101,10 @@ function makeInputs(s: Shape, wd: 'f32' | 'bf16') {
   return { x, w };
 }
 
-function timeLinear(x: Tensor, w: Tensor, precision: 'fp32' | 'bf16', ctx: BenchContext): number {
-  const call = () => linear(x, w, null, { precision }).dispose();
-  // Small products are issued in batches so queue round trips do not dominate.
+/** Calls per timed batch: small products are batched so queue round trips do not dominate. */
+function batchFor(call: () => void): number {
   const once = timeQueued(call, 0, 1);
-  const batch = Math.max(1, Math.min(50, Math.ceil(0.02 / Math.max(once, 1e-6))));
-  return timeQueued(call, ctx.minSeconds, batch);
+  return Math.max(1, Math.min(50, Math.ceil(0.02 / Math.max(once, 1e-6))));
 }
 
 export function suites(): Suite[] {
@@ -149,65 +132,66 @@ export function suites(): Suite[] {
           load1m: loadavg()[0],
         });
 
-        const jobs = shapes.flatMap((s) =>
-          (['f32', 'bf16'] as const).map((dtype) => ({ id: `${s.name}|${dtype}`, M: s.M, K: s.K, N: s.N, dtype })),
-        );
-        ctx.log(`gemm: timing torch on ${jobs.length} jobs`);
-        const torch = runTorch(jobs, ctx);
-        if (torch.why) ctx.log(`gemm: ${torch.why}; the reference is our portable scalar-blocked kernel (setCpuIsa('gemm', 'scalar'))`);
+        const torch = await TorchWorker.start(TORCH_SCRIPT, ctx.threads, 'F.linear');
+        if (typeof torch === 'string')
+          ctx.log(`gemm: ${torch}; the reference is our portable scalar-blocked kernel (setCpuIsa('gemm', 'scalar'))`);
 
-        const refTime = (s: Shape, wd: 'f32' | 'bf16', x: Tensor, w: Tensor, precision: 'fp32' | 'bf16'): [number | null, string] => {
-          if (!torch.why) {
-            const t = torch.times.get(`${s.name}|${wd}`);
-            return [t === undefined ? null : t, `${torch.label} ${wd}`];
-          }
-          native.syncBlocking();
-          native.setCpuIsa('gemm', 'scalar');
-          try {
-            return [timeLinear(x, w, precision, ctx), 'our portable scalar-blocked kernel (torch unavailable)'];
-          } finally {
+        // The reference side for the current inputs: a torch batch, or our scalar kernel's.
+        const refSide = (x: Tensor, w: Tensor, precision: 'fp32' | 'bf16'): Side => {
+          if (typeof torch !== 'string')
+            return async (batch) => torch.request({ op: 'time', batch }) as Promise<{ wall: number; cpu: number }>;
+          return async (batch) => {
             native.syncBlocking();
-            native.setCpuIsa('gemm', 'auto');
-          }
+            native.setCpuIsa('gemm', 'scalar');
+            try {
+              return oursBatch(() => linear(x, w, null, { precision }).dispose(), batch);
+            } finally {
+              native.setCpuIsa('gemm', 'auto');
+            }
+          };
         };
+        const refLabel = (wd: string) =>
+          typeof torch !== 'string' ? `${torch.label} ${wd}, alternating rounds` : 'our portable scalar-blocked kernel (torch unavailable)';
 
         for (const s of shapes) {
           for (const wd of ['f32', 'bf16'] as const) {
             ctx.log(`gemm: ${s.name} ${wd}`);
             const { x, w } = makeInputs(s, wd);
             const precision = wd === 'bf16' ? 'bf16' : 'fp32';
-            const t = timeLinear(x, w, precision, ctx);
-            const [rt, rlabel] = refTime(s, wd, x, w, precision);
-            const gf = flops(s) / t / 1e9;
-            const rgf = rt === null ? null : flops(s) / rt / 1e9;
-            const row: BenchRow = {
-              name: s.name,
-              shape: shapeStr(s),
-              dtype: wd === 'bf16' ? 'bf16' : 'f32',
-              ours: gf,
-              unit: 'GFLOP/s',
-              reference: rlabel,
-              ref: rgf,
-              ratio: ratioOf(gf, rgf),
-              precision,
-              ms: t * 1e3,
-              peakFraction: gf / peak,
-              load1m: loadavg()[0],
-            };
-            if (wanted(ctx, s.name)) emit(row);
-            if (wd === 'bf16' && wanted(ctx, s.name)) {
-              // The default path: bf16 weights upcast exactly, fp32 activations and accumulation.
-              const t32 = timeLinear(x, w, 'fp32', ctx);
-              const g32 = flops(s) / t32 / 1e9;
-              emit({
-                ...row,
-                dtype: 'bf16w-fp32',
-                ours: g32,
-                ratio: ratioOf(g32, rgf),
-                precision: 'fp32',
-                ms: t32 * 1e3,
-                peakFraction: g32 / peak,
-              });
+            if (wanted(ctx, s.name)) {
+              if (typeof torch !== 'string') await torch.request({ op: 'setup', M: s.M, K: s.K, N: s.N, dtype: wd });
+              const main = () => linear(x, w, null, { precision }).dispose();
+              // bf16 weights also run the default path: upcast exactly, fp32 activations and accumulation.
+              const upcast = () => linear(x, w, null, { precision: 'fp32' }).dispose();
+              const batch = batchFor(main);
+              const sides: Side[] = [async (n) => oursBatch(main, n)];
+              if (wd === 'bf16') sides.push(async (n) => oursBatch(upcast, n));
+              sides.push(refSide(x, w, precision));
+              const timings = await timeAlternating(sides, batch, ctx.minSeconds);
+              const ref = timings[timings.length - 1];
+              const rgf = flops(s) / ref.best / 1e9;
+              const rowOf = (t: Timing, dtype: string, prec: 'fp32' | 'bf16'): BenchRow => {
+                const gf = flops(s) / t.best / 1e9;
+                return {
+                  name: s.name,
+                  shape: shapeStr(s),
+                  dtype,
+                  ours: gf,
+                  unit: 'GFLOP/s',
+                  reference: refLabel(wd),
+                  ref: rgf,
+                  ratio: ratioOf(gf, rgf),
+                  precision: prec,
+                  ms: t.best * 1e3,
+                  cpuMs: t.cpu * 1e3,
+                  refCpuMs: ref.cpu * 1e3,
+                  cpuRatio: t.cpu > 0 ? ref.cpu / t.cpu : null,
+                  peakFraction: gf / peak,
+                  load1m: loadavg()[0],
+                };
+              };
+              emit(rowOf(timings[0], wd, precision));
+              if (wd === 'bf16') emit(rowOf(timings[1], 'bf16w-fp32', 'fp32'));
             }
             if (s.M <= 4 && wanted(ctx, `${s.name}.gemv-bw`)) {
               // Decode streams the weights once: compare with a plain read of the same bytes.
@@ -237,6 +221,7 @@ export function suites(): Suite[] {
             w.dispose();
           }
         }
+        if (typeof torch !== 'string') torch.close();
       },
     },
   ];

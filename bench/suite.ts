@@ -11,6 +11,8 @@
 // means we are faster. ref is null (and ratio null) when no reference could be measured; the row's
 // `reference` then says why. Suites honour ctx.quick (fewer shapes / shorter timing) and
 // ctx.filter (a RegExp on row names; skip work whose rows would all be filtered out).
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { native } from '../src/runtime/native.js';
 
 export interface BenchRow {
@@ -113,4 +115,107 @@ export function randomValues(n: number, scale: number, seed: number): Float32Arr
     out[i] = ((s >>> 0) / 4294967296 - 0.5) * 2 * a;
   }
   return out;
+}
+
+/**
+ * A /usr/bin/python3 torch worker for references timed in alternation with ours: `script` gets the
+ * thread count as argv[1], prints {"version", "threads"} first, then answers one JSON line per
+ * JSON request line (a {"op": "time", "batch": n} request answers {"wall", "cpu"} seconds).
+ */
+export class TorchWorker {
+  private readonly waiting: ((line: string | null) => void)[] = [];
+  private readonly lines: string[] = [];
+  private closed = false;
+  label = '';
+
+  private constructor(private readonly proc: ChildProcessWithoutNullStreams) {
+    createInterface({ input: proc.stdout }).on('line', (l) => {
+      const w = this.waiting.shift();
+      if (w) w(l);
+      else this.lines.push(l);
+    });
+    proc.on('close', () => {
+      this.closed = true;
+      for (const w of this.waiting.splice(0)) w(null);
+    });
+  }
+
+  private next(): Promise<string | null> {
+    if (this.lines.length) return Promise.resolve(this.lines.shift() as string);
+    if (this.closed) return Promise.resolve(null);
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  async request(msg: object): Promise<Record<string, number>> {
+    this.proc.stdin.write(`${JSON.stringify(msg)}\n`);
+    const l = await this.next();
+    if (l === null) throw new Error('torch worker exited');
+    return JSON.parse(l) as Record<string, number>;
+  }
+
+  /** The worker, or why there is none. */
+  static async start(script: string, threads: number, what: string): Promise<TorchWorker | string> {
+    const env = { ...process.env };
+    delete env.OPENBLAS_CORETYPE;
+    delete env.OPENBLAS_L2_SIZE;
+    const proc = spawn('/usr/bin/python3', ['-c', script, String(threads)], { env, stdio: 'pipe' });
+    let stderr = '';
+    proc.stderr.on('data', (d) => (stderr += String(d)));
+    const worker = new TorchWorker(proc);
+    const failed = new Promise<null>((resolve) => proc.on('error', () => resolve(null)));
+    const head = await Promise.race([worker.next(), failed]);
+    if (head === null) {
+      proc.kill();
+      return `torch reference unavailable (${stderr.trim().split('\n').slice(-1)[0] || 'python3 failed'})`;
+    }
+    const h = JSON.parse(head) as { version: string; threads: number };
+    worker.label = `torch ${h.version} ${what}, ${h.threads} thr`;
+    return worker;
+  }
+
+  close(): void {
+    this.proc.stdin.end();
+  }
+}
+
+/** Best batch average (wall seconds per call) and mean process CPU seconds per call. */
+export interface Timing {
+  best: number;
+  cpu: number;
+}
+
+/** Times one batch of ours: wall and process CPU seconds (all our threads). */
+export function oursBatch(call: () => void, batch: number): { wall: number; cpu: number } {
+  const c0 = process.cpuUsage();
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < batch; i++) call();
+  native.syncBlocking();
+  const wall = Number(process.hrtime.bigint() - t0) / 1e9;
+  const c = process.cpuUsage(c0);
+  return { wall, cpu: (c.user + c.system) / 1e6 };
+}
+
+export type Side = (batch: number) => Promise<{ wall: number; cpu: number }>;
+
+/**
+ * The sides (ours, and the reference last) in alternating rounds of `batch` calls each, the order
+ * rotating every round, at least 3 rounds and until every side has run `minSeconds`: the same
+ * phase of the machine's load for all, and the same statistic for all (best batch average; CPU
+ * seconds per call over all rounds).
+ */
+export async function timeAlternating(sides: Side[], batch: number, minSeconds: number): Promise<Timing[]> {
+  const acc = sides.map(() => ({ best: Infinity, cpu: 0, wall: 0, calls: 0 }));
+  for (let round = 0; round < 1000; round++) {
+    for (let n = 0; n < sides.length; n++) {
+      const i = (n + round) % sides.length;
+      const r = await sides[i](batch);
+      const a = acc[i];
+      a.best = Math.min(a.best, r.wall / batch);
+      a.cpu += r.cpu;
+      a.wall += r.wall;
+      a.calls += batch;
+    }
+    if (round >= 2 && acc.every((a) => a.wall >= minSeconds)) break;
+  }
+  return acc.map((a) => ({ best: a.best, cpu: a.cpu / a.calls }));
 }

@@ -122,37 +122,25 @@ ATTN_AVX512 inline __mmask16 tail_mask(int64_t remaining) {
 // Scores are kept transposed, s[jj * ldr + r] (key-major, one lane per row), so the online
 // softmax runs across 16 rows per vector and the query side is packed once per work item.
 
-// s[jj][0 .. 16*NC) = K_jj . qt for keys [0, nk): four keys at a time share each qt load, and key
-// rows are read in place (broadcast per element), so no key tile is ever packed.
+// s[kk][0 .. 16*NC) = kp_kk . qt for kKeyGroup keys of a packed key tile (rows D apart), qt rows
+// ldq apart and s rows ldr apart:
+// NC x kKeyGroup accumulators, each dot product a plain sequential fma chain over the head dim.
+constexpr int kKeyGroup = 12;
 template <int NC>
-ATTN_AVX512 void scores_qt(const float* qt, int64_t ldr, const float* k0, int64_t ldk, int nk, int64_t D, float* s) {
-  int jj = 0;
-  for (; jj + 4 <= nk; jj += 4) {
-    __m512 acc[4][NC];
-    for (int kk = 0; kk < 4; kk++)
-      for (int c = 0; c < NC; c++) acc[kk][c] = _mm512_setzero_ps();
-    const float* kr = k0 + jj * ldk;
-    for (int64_t e = 0; e < D; e++) {
-      __m512 qv[NC];
-      for (int c = 0; c < NC; c++) qv[c] = _mm512_loadu_ps(qt + e * ldr + 16 * c);
-      for (int kk = 0; kk < 4; kk++) {
-        __m512 kb = _mm512_set1_ps(kr[kk * ldk + e]);
-        for (int c = 0; c < NC; c++) acc[kk][c] = _mm512_fmadd_ps(kb, qv[c], acc[kk][c]);
-      }
+ATTN_AVX512 void qk_group(const float* qt, int64_t ldq, const float* kp, int64_t D, float* s, int64_t ldr) {
+  __m512 acc[kKeyGroup][NC];
+  for (int kk = 0; kk < kKeyGroup; kk++)
+    for (int c = 0; c < NC; c++) acc[kk][c] = _mm512_setzero_ps();
+  for (int64_t e = 0; e < D; e++) {
+    __m512 qv[NC];
+    for (int c = 0; c < NC; c++) qv[c] = _mm512_loadu_ps(qt + e * ldq + 16 * c);
+    for (int kk = 0; kk < kKeyGroup; kk++) {
+      __m512 kb = _mm512_set1_ps(kp[kk * D + e]);
+      for (int c = 0; c < NC; c++) acc[kk][c] = _mm512_fmadd_ps(kb, qv[c], acc[kk][c]);
     }
-    for (int kk = 0; kk < 4; kk++)
-      for (int c = 0; c < NC; c++) _mm512_storeu_ps(s + (jj + kk) * ldr + 16 * c, acc[kk][c]);
   }
-  for (; jj < nk; jj++) {
-    __m512 acc[NC];
-    for (int c = 0; c < NC; c++) acc[c] = _mm512_setzero_ps();
-    const float* kr = k0 + jj * ldk;
-    for (int64_t e = 0; e < D; e++) {
-      __m512 kb = _mm512_set1_ps(kr[e]);
-      for (int c = 0; c < NC; c++) acc[c] = _mm512_fmadd_ps(kb, _mm512_loadu_ps(qt + e * ldr + 16 * c), acc[c]);
-    }
-    for (int c = 0; c < NC; c++) _mm512_storeu_ps(s + jj * ldr + 16 * c, acc[c]);
-  }
+  for (int kk = 0; kk < kKeyGroup; kk++)
+    for (int c = 0; c < NC; c++) _mm512_storeu_ps(s + kk * ldr + 16 * c, acc[kk][c]);
 }
 
 // Few rows (decode): one dot product per (key, row) on row-major q; padding lanes get 0.
@@ -175,53 +163,123 @@ ATTN_AVX512 void scores_direct(const float* q, int64_t ldq, int rows, int64_t ld
 }
 
 // o[r][dbase .. dbase+16*NC) += sum_jj p[jj][r] * v_jj[...] for R rows (p transposed, stride ldr).
-template <int R, int NC>
+// alpha (nullptr: none) rescales row r's old output first: the online softmax's correction factor.
+// Tail: the slice ends inside its last vector (masked loads and stores). Whole slices use plain
+// ones: with masks GCC keeps the accumulator array on the stack in the inner loop.
+template <int R, int NC, bool Tail>
 ATTN_AVX512 void pv_block(const float* p, int64_t ldr, int nk, const float* v0, int64_t ldv, float* o, int64_t ldo, int64_t dbase,
-                          int64_t D) {
+                          int64_t D, const float* alpha) {
   __mmask16 m[NC];
   __m512 acc[R][NC];
-  for (int c = 0; c < NC; c++) m[c] = tail_mask(D - dbase - 16 * c);
-  for (int r = 0; r < R; r++)
-    for (int c = 0; c < NC; c++) acc[r][c] = _mm512_maskz_loadu_ps(m[c], o + r * ldo + dbase + 16 * c);
+  for (int c = 0; c < NC; c++) m[c] = Tail ? tail_mask(D - dbase - 16 * c) : static_cast<__mmask16>(0xFFFF);
+  for (int r = 0; r < R; r++) {
+    for (int c = 0; c < NC; c++)
+      acc[r][c] = Tail ? _mm512_maskz_loadu_ps(m[c], o + r * ldo + dbase + 16 * c) : _mm512_loadu_ps(o + r * ldo + dbase + 16 * c);
+    if (alpha)
+      for (int c = 0; c < NC; c++) acc[r][c] = _mm512_mul_ps(_mm512_set1_ps(alpha[r]), acc[r][c]);
+  }
   for (int jj = 0; jj < nk; jj++) {
     const float* vr = v0 + jj * ldv + dbase;
     __m512 vv[NC];
-    for (int c = 0; c < NC; c++) vv[c] = _mm512_maskz_loadu_ps(m[c], vr + 16 * c);
+    for (int c = 0; c < NC; c++) vv[c] = Tail ? _mm512_maskz_loadu_ps(m[c], vr + 16 * c) : _mm512_loadu_ps(vr + 16 * c);
     for (int r = 0; r < R; r++) {
       __m512 pb = _mm512_set1_ps(p[jj * ldr + r]);
       for (int c = 0; c < NC; c++) acc[r][c] = _mm512_fmadd_ps(pb, vv[c], acc[r][c]);
     }
   }
   for (int r = 0; r < R; r++)
-    for (int c = 0; c < NC; c++) _mm512_mask_storeu_ps(o + r * ldo + dbase + 16 * c, m[c], acc[r][c]);
+    for (int c = 0; c < NC; c++) {
+      if (Tail)
+        _mm512_mask_storeu_ps(o + r * ldo + dbase + 16 * c, m[c], acc[r][c]);
+      else
+        _mm512_storeu_ps(o + r * ldo + dbase + 16 * c, acc[r][c]);
+    }
+}
+
+// R rows over the (up to) 64-column slice of D at dbase.
+template <int R>
+ATTN_AVX512 void pv_slice(const float* p, int64_t ldr, int nk, const float* v0, int64_t ldv, float* o, int64_t ldo, int64_t dbase,
+                          int64_t D, const float* alpha) {
+  const int64_t width = std::min<int64_t>(64, D - dbase);
+  const bool tail = width % 16 != 0;
+  switch ((width + 15) / 16) {
+    case 1:
+      tail ? pv_block<R, 1, true>(p, ldr, nk, v0, ldv, o, ldo, dbase, D, alpha)
+           : pv_block<R, 1, false>(p, ldr, nk, v0, ldv, o, ldo, dbase, D, alpha);
+      break;
+    case 2:
+      tail ? pv_block<R, 2, true>(p, ldr, nk, v0, ldv, o, ldo, dbase, D, alpha)
+           : pv_block<R, 2, false>(p, ldr, nk, v0, ldv, o, ldo, dbase, D, alpha);
+      break;
+    case 3:
+      tail ? pv_block<R, 3, true>(p, ldr, nk, v0, ldv, o, ldo, dbase, D, alpha)
+           : pv_block<R, 3, false>(p, ldr, nk, v0, ldv, o, ldo, dbase, D, alpha);
+      break;
+    default:
+      tail ? pv_block<R, 4, true>(p, ldr, nk, v0, ldv, o, ldo, dbase, D, alpha)
+           : pv_block<R, 4, false>(p, ldr, nk, v0, ldv, o, ldo, dbase, D, alpha);
+      break;
+  }
 }
 
 template <int R>
 ATTN_AVX512 void pv_rows(const float* p, int64_t ldr, int nk, const float* v0, int64_t ldv, float* o, int64_t ldo, int64_t D) {
+  for (int64_t dbase = 0; dbase < D; dbase += 64) pv_slice<R>(p, ldr, nk, v0, ldv, o, ldo, dbase, D, nullptr);
+}
+
+// P . V for all rows of a work item against a packed value tile (rows D apart), rescaling the old
+// output by alpha on the way. Six rows by 64 columns per block (24 accumulators); the outer loop
+// over 64-column slices keeps one slice of the tile (64 keys x 256 bytes) in L1 for all rows.
+constexpr int kPvRows = 6;
+ATTN_AVX512 void pv_tile(const float* s, int64_t ldr, int rows, int nk, const float* vp, float* o, int64_t D, const float* alpha) {
   for (int64_t dbase = 0; dbase < D; dbase += 64) {
-    int64_t nc = std::min<int64_t>(4, (D - dbase + 15) / 16);
-    switch (nc) {
-      case 1:
-        pv_block<R, 1>(p, ldr, nk, v0, ldv, o, ldo, dbase, D);
+    int r = 0;
+    for (; r + kPvRows <= rows; r += kPvRows) pv_slice<kPvRows>(s + r, ldr, nk, vp, D, o + r * D, D, dbase, D, alpha + r);
+    switch (rows - r) {
+      case 5:
+        pv_slice<5>(s + r, ldr, nk, vp, D, o + r * D, D, dbase, D, alpha + r);
         break;
-      case 2:
-        pv_block<R, 2>(p, ldr, nk, v0, ldv, o, ldo, dbase, D);
+      case 4:
+        pv_slice<4>(s + r, ldr, nk, vp, D, o + r * D, D, dbase, D, alpha + r);
         break;
       case 3:
-        pv_block<R, 3>(p, ldr, nk, v0, ldv, o, ldo, dbase, D);
+        pv_slice<3>(s + r, ldr, nk, vp, D, o + r * D, D, dbase, D, alpha + r);
+        break;
+      case 2:
+        pv_slice<2>(s + r, ldr, nk, vp, D, o + r * D, D, dbase, D, alpha + r);
+        break;
+      case 1:
+        pv_slice<1>(s + r, ldr, nk, vp, D, o + r * D, D, dbase, D, alpha + r);
         break;
       default:
-        pv_block<R, 4>(p, ldr, nk, v0, ldv, o, ldo, dbase, D);
         break;
     }
   }
 }
 
+// Keys per tile rounded up to whole key groups: the packed key tile and the scores have this many rows.
+constexpr int kTilePadded = (kTile + kKeyGroup - 1) / kKeyGroup * kKeyGroup;
+
+// qt holds the scaled queries transposed in blocks of 32 rows, qt[(r / 32) * D * 32 + e * 32 + r % 32],
+// so the 32 rows one QK^T pass reads are contiguous (16 KiB for D = 128, half of L1).
+// kh / vh: all keys / values of kv head (packed_b, packed_hk), packed contiguously once for the
+// work items of that head (a thread takes consecutive items, so one head's query blocks in a row).
+// In the model's [B, T, H, D] layout consecutive keys are Hkv * D floats apart (4 KiB for 8
+// heads of 128): read in place, a tile's rows all map to the same few L1 sets. kh has kKeyGroup
+// zero keys past Tk so the last key group of a tile never reads past the end.
 struct Scratch {
-  std::vector<float> q, qt, s, o, m, l, alpha;
+  std::vector<float> q, qt, s, o, m, l, alpha, kh, vh;
+  int64_t packed_b = -1, packed_hk = -1;
   std::vector<int32_t> pos;
   explicit Scratch(int64_t D)
-      : q(kRowsMax * D), qt(D * kRowsMax), s(kTile * kRowsMax), o(kRowsMax * D), m(kRowsMax), l(kRowsMax), alpha(kRowsMax), pos(kRowsMax) {}
+      : q(kRowsMax * D),
+        qt(D * kRowsMax),
+        s(kTilePadded * kRowsMax),
+        o(kRowsMax * D),
+        m(kRowsMax),
+        l(kRowsMax),
+        alpha(kRowsMax),
+        pos(kRowsMax) {}
 };
 
 // One work item: batch b, kv head hk, queries [i0, i1).
@@ -232,21 +290,28 @@ ATTN_AVX512 void flash_item(const TensorView& q, const TensorView& k, const Tens
   const int64_t ldr = (rows + 15) / 16 * 16;  // padded row count: lanes of the transposed scores
   const int nc = static_cast<int>(ldr / 16);
   const bool direct = rows < 8;
-  // Rows are (query, head-in-group) pairs; q is packed (row-major or transposed) and pre-scaled.
+  // Rows are (query, head-in-group) pairs; q is packed row-major and pre-scaled, with vector
+  // loads so that many rows' cache misses are in flight at once, then transposed from L1.
+  const __m512 scale = _mm512_set1_ps(p.scale);
   for (int r = 0; r < ldr; r++) {
     bool real = r < rows;
     int64_t i = i0 + r / G, h = hk * G + r % G;
-    const float* src = real ? q.ptr<const float>() + b * q.strides[0] + i * q.strides[1] + h * q.strides[2] : nullptr;
-    for (int64_t e = 0; e < D; e++) {
-      float x = real ? src[e] * p.scale : 0.f;
-      if (direct)
-        w.q[r * D + e] = x;
-      else
-        w.qt[e * ldr + r] = x;
+    float* dst = w.q.data() + r * D;
+    if (real) {
+      const float* src = q.ptr<const float>() + b * q.strides[0] + i * q.strides[1] + h * q.strides[2];
+      for (int64_t e = 0; e < D; e += 16) {
+        __mmask16 mk = tail_mask(D - e);
+        _mm512_mask_storeu_ps(dst + e, mk, _mm512_mul_ps(scale, _mm512_maskz_loadu_ps(mk, src + e)));
+      }
+    } else {
+      std::fill(dst, dst + D, 0.f);
     }
     // Padding lanes take the last real row's position so their (unused) scores stay finite.
     w.pos[r] = static_cast<int32_t>((real ? i : i1 - 1) + p.q_offset);
   }
+  if (!direct)
+    for (int r = 0; r < ldr; r++)
+      for (int64_t e = 0; e < D; e++) w.qt[(r / 32) * D * 32 + e * 32 + r % 32] = w.q[r * D + e];
   std::fill(w.o.begin(), w.o.begin() + ldr * D, 0.f);
   std::fill(w.m.begin(), w.m.begin() + ldr, kNegInf);
   std::fill(w.l.begin(), w.l.begin() + ldr, 0.f);
@@ -262,6 +327,17 @@ ATTN_AVX512 void flash_item(const TensorView& q, const TensorView& k, const Tens
   const float* vbase = v.ptr<const float>() + b * v.strides[0] + hk * v.strides[2];
   const uint8_t* mrow = mask ? mask + b * d.Tk : nullptr;
   const __m512 ninf = _mm512_set1_ps(kNegInf);
+  if (!direct && (w.packed_b != b || w.packed_hk != hk)) {
+    w.kh.resize((d.Tk + kKeyGroup) * D);
+    w.vh.resize(d.Tk * D);
+    for (int64_t j = 0; j < d.Tk; j++) {
+      std::memcpy(w.kh.data() + j * D, kbase + j * k.strides[1], D * sizeof(float));
+      std::memcpy(w.vh.data() + j * D, vbase + j * v.strides[1], D * sizeof(float));
+    }
+    std::fill(w.kh.data() + d.Tk * D, w.kh.data() + (d.Tk + kKeyGroup) * D, 0.f);
+    w.packed_b = b;
+    w.packed_hk = hk;
+  }
 
   for (int64_t j0 = j_lo; j0 <= j_hi; j0 += kTile) {
     int nk = static_cast<int>(std::min<int64_t>(kTile, j_hi + 1 - j0));
@@ -270,19 +346,20 @@ ATTN_AVX512 void flash_item(const TensorView& q, const TensorView& k, const Tens
     if (direct) {
       scores_direct(w.q.data(), D, rows, ldr, k0, k.strides[1], nk, D, w.s.data());
     } else {
-      switch (nc) {
-        case 1:
-          scores_qt<1>(w.qt.data(), ldr, k0, k.strides[1], nk, D, w.s.data());
-          break;
-        case 2:
-          scores_qt<2>(w.qt.data(), ldr, k0, k.strides[1], nk, D, w.s.data());
-          break;
-        case 3:
-          scores_qt<3>(w.qt.data(), ldr, k0, k.strides[1], nk, D, w.s.data());
-          break;
-        default:
-          scores_qt<4>(w.qt.data(), ldr, k0, k.strides[1], nk, D, w.s.data());
-          break;
+      // The last key group may run past nk into later keys (or kh's zero tail): those scores land
+      // in rows past nk and are never read.
+      const int nk_pad = (nk + kKeyGroup - 1) / kKeyGroup * kKeyGroup;
+      // One block of 32 rows stays in L1 while the key groups pass.
+      for (int c0 = 0; c0 < nc; c0 += 2) {
+        const float* qb = w.qt.data() + (c0 / 2) * D * 32;
+        for (int g = 0; g < nk_pad; g += kKeyGroup) {
+          const float* kp = w.kh.data() + (j0 + g) * D;
+          float* sg = w.s.data() + g * ldr + 16 * c0;
+          if (nc - c0 >= 2)
+            qk_group<2>(qb, 32, kp, D, sg, ldr);
+          else
+            qk_group<1>(qb, 32, kp, D, sg, ldr);
+        }
       }
     }
     // Masking is needed only where some (row, key) pair of the tile is hidden.
@@ -328,20 +405,24 @@ ATTN_AVX512 void flash_item(const TensorView& q, const TensorView& k, const Tens
       _mm512_storeu_ps(w.l.data() + 16 * c, _mm512_fmadd_ps(_mm512_loadu_ps(w.l.data() + 16 * c), alpha, sum));
       _mm512_storeu_ps(w.m.data() + 16 * c, m_new);
     }
-    for (int r = 0; r < rows; r++) {
-      float a = w.alpha[r];
-      if (a == 1.f) continue;
-      float* orow = w.o.data() + r * D;
-      __m512 av = _mm512_set1_ps(a);
-      for (int64_t e = 0; e < D; e += 16) {
-        __mmask16 mk = tail_mask(D - e);
-        _mm512_mask_storeu_ps(orow + e, mk, _mm512_mul_ps(av, _mm512_maskz_loadu_ps(mk, orow + e)));
-      }
-    }
     const float* v0 = vbase + j0 * v.strides[1];
-    int r = 0;
-    for (; r + 4 <= rows; r += 4) pv_rows<4>(w.s.data() + r, ldr, nk, v0, v.strides[1], w.o.data() + r * D, D, D);
-    for (; r < rows; r++) pv_rows<1>(w.s.data() + r, ldr, nk, v0, v.strides[1], w.o.data() + r * D, D, D);
+    if (direct) {
+      for (int r = 0; r < rows; r++) {
+        float a = w.alpha[r];
+        if (a == 1.f) continue;
+        float* orow = w.o.data() + r * D;
+        __m512 av = _mm512_set1_ps(a);
+        for (int64_t e = 0; e < D; e += 16) {
+          __mmask16 mk = tail_mask(D - e);
+          _mm512_mask_storeu_ps(orow + e, mk, _mm512_mul_ps(av, _mm512_maskz_loadu_ps(mk, orow + e)));
+        }
+      }
+      int r = 0;
+      for (; r + 4 <= rows; r += 4) pv_rows<4>(w.s.data() + r, ldr, nk, v0, v.strides[1], w.o.data() + r * D, D, D);
+      for (; r < rows; r++) pv_rows<1>(w.s.data() + r, ldr, nk, v0, v.strides[1], w.o.data() + r * D, D, D);
+    } else {
+      pv_tile(w.s.data(), ldr, rows, nk, w.vh.data() + j0 * D, w.o.data(), D, w.alpha.data());
+    }
   }
 
   float* O = out.ptr<float>();

@@ -81,6 +81,10 @@ const specs: Spec[] = [
   { name: 'bidirectional f32 mask D=40', B: 2, Tq: 45, Tk: 45, Hq: 2, Hkv: 2, D: 40, mask: 'f32' },
   { name: 'cross-attention Tq=37 Tk=91 i32 mask', B: 2, Tq: 37, Tk: 91, Hq: 4, Hkv: 4, D: 16, mask: 'i32' },
   { name: 'cross-attention unmasked q permuted view D=72', B: 1, Tq: 33, Tk: 129, Hq: 4, Hkv: 2, D: 72, qPermuted: true },
+  // Query blocks of 64, 64 and 48 rows (48: an odd number of 16-row vectors), 6-row P.V blocks
+  // with a remainder of 4, key groups of 12 running past Tk, and consecutive work items switching
+  // kv head and batch (the per-head packed K/V is refreshed).
+  { name: 'cross-attention G=2 D=128 Tq=88 Tk=83, 3 kv heads', B: 2, Tq: 88, Tk: 83, Hq: 6, Hkv: 3, D: 128 },
   {
     name: 'causal + window + mask, scale 0.3',
     B: 2,
