@@ -24,7 +24,7 @@ import type { MatmulPrecision } from '../src/runtime/index.js';
 import { makeRandomCheckpoints } from '../scripts/make-random-checkpoints.js';
 import { ratioOf, wanted, type BenchContext, type BenchRow, type Suite } from './suite.js';
 
-const SONG_SECONDS = 30;
+export const SONG_SECONDS = 30;
 /** Upstream Python (its CPU dtype, fp32) on this kind of 2-core machine, thinking off (2026-12-06). */
 export const UPSTREAM_CPU_SECONDS = 131;
 const PRECISIONS: MatmulPrecision[] = ['fp32', 'bf16'];
@@ -37,8 +37,9 @@ const SCENARIOS = {
 } as const;
 type Scenario = keyof typeof SCENARIOS;
 
-const CAPTION = 'An upbeat synth-pop track with punchy drums, warm analog bass, bright arpeggiated synths and a catchy female vocal.';
-const LYRICS = [
+export const CAPTION =
+  'An upbeat synth-pop track with punchy drums, warm analog bass, bright arpeggiated synths and a catchy female vocal.';
+export const LYRICS = [
   '[Verse]',
   'City lights are calling out my name',
   'Every street a spark, every night a flame',
