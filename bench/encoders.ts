@@ -4,7 +4,8 @@
 // its embedding table, then the condition encoder (text projector, 8-layer lyric encoder, 4-layer
 // timbre encoder over the 750-frame silence reference, packing). Timed in this process per
 // precision: the first call of a fresh engine (it encodes the silence reference's timbre) and the
-// best later call (the engine keeps that embedding), wall and CPU seconds, plus the parts alone.
+// best later call (the engine keeps that embedding), wall and CPU seconds, plus the parts alone and
+// the timbre encoder as every call ran it before (all 750 rows through all 4 layers).
 // Reference: the same three encoders written plainly in torch at the same shapes
 // (bench/encoders_torch.py), bf16 and f32, every timbre row as upstream computes it.
 import { execFileSync } from 'node:child_process';
@@ -22,7 +23,7 @@ import { encodeConditions } from '../src/pipeline/stages/conditions.js';
 import { encodeInputAudio } from '../src/pipeline/stages/input-audio.js';
 import { assembleTask, planTask } from '../src/pipeline/stages/task.js';
 import type { RunContext } from '../src/pipeline/stages/context.js';
-import { flush, Tensor, type MatmulPrecision } from '../src/runtime/index.js';
+import { flush, tidy, Tensor, type MatmulPrecision } from '../src/runtime/index.js';
 import { native } from '../src/runtime/native.js';
 import { CAPTION, ensureCheckpoints, LYRICS, SONG_SECONDS } from './e2e.js';
 import { ratioOf, wanted, type BenchContext, type BenchRow, type Suite } from './suite.js';
@@ -125,6 +126,13 @@ async function measureOurs(root: string, precision: MatmulPrecision, reps: numbe
       text: await best(() => engine.textEncoder.forward(capT)),
       lyric: await best(() => engine.conditionEncoder.encodeLyrics(emb, new Array<number>(lyr.length).fill(1))),
       timbre: await best(() => engine.conditionEncoder.encodeTimbre(refs)),
+      // What every call paid before (every row through the whole stack, no cache), for the ratio.
+      timbreAllRows: await best(() =>
+        tidy(() => {
+          const ce = engine.conditionEncoder;
+          return ce.timbreEncoder.forward(ce.timbreEmbed.forward(refs)).select(1, 0);
+        }),
+      ),
     };
     for (const t of [capT, lyrT, emb, refs]) t.dispose();
     return { first, warm, parts, ids: { caption: cap.length, lyrics: lyr.length }, load1Start: load1, load1End: loadavg()[0] };
