@@ -160,3 +160,36 @@ describe('timbre encoder, last layer on the leading rows only', () => {
         enc.dispose();
       });
 });
+
+describe('ConditionEncoder with precomputed lyric encoding and timbre', () => {
+  it('gives exactly the output of the full forward, and checks their shapes', async () => {
+    await tidyAsync(async () => {
+      const { ckpt, config, weights } = openAceStepCheckpoint(join(golden, 'acestep-v15-turbo-tiny'));
+      const enc = new ConditionEncoder(weights, config);
+      ckpt.dispose();
+      const r = rng(5);
+      const rand = (shape: number[]) =>
+        Tensor.fromArray(
+          Float32Array.from({ length: shape.reduce((a, b) => a * b) }, () => r() - 0.5),
+          shape,
+        );
+      const inputs = {
+        textHiddenStates: rand([2, 3, 48]),
+        textAttentionMask: [1, 1, 1, 1, 1, 0],
+        lyricHiddenStates: rand([2, 4, 48]),
+        lyricAttentionMask: [1, 1, 1, 0, 1, 1, 1, 1],
+        referAcoustic: rand([2, 20, 64]),
+        referOrder: [0, 1],
+      };
+      const full = await enc.forward(inputs);
+      const lyricEncoded = enc.encodeLyrics(inputs.lyricHiddenStates, inputs.lyricAttentionMask);
+      const referTimbre = enc.encodeTimbre(inputs.referAcoustic);
+      const given = await enc.forward({ ...inputs, lyricEncoded, referTimbre });
+      expect(Array.from(await given.encoderHiddenStates.toFloat32())).toEqual(Array.from(await full.encoderHiddenStates.toFloat32()));
+      expect(given.validCounts).toEqual(full.validCounts);
+      await expect(enc.forward({ ...inputs, lyricEncoded: lyricEncoded.narrow(1, 0, 3) })).rejects.toThrow(/lyric encoding must be/);
+      await expect(enc.forward({ ...inputs, referTimbre: referTimbre.narrow(0, 0, 1) })).rejects.toThrow(/refer timbre must be/);
+      enc.dispose();
+    });
+  });
+});

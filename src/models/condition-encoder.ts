@@ -18,6 +18,11 @@ export interface ConditionInputs {
   /** Lyric token embeddings `[B, Ll, text_hidden_dim]` (text-encoder embedding table only). */
   lyricHiddenStates: Tensor;
   lyricAttentionMask: Tensor | ArrayLike<number>;
+  /**
+   * `encodeLyrics(lyricHiddenStates, lyricAttentionMask)` `[B, Ll, H_enc]` when the caller already
+   * has it (a cover's two condition sets share one): the lyric encoder is skipped.
+   */
+  lyricEncoded?: Tensor;
   /** Reference latents of every reference, packed over the batch: `[N, T, timbre_hidden_dim]`. */
   referAcoustic: Tensor;
   /** Batch item of each reference `[N]` (references of one item keep their order). */
@@ -123,7 +128,7 @@ export class ConditionEncoder {
 
   /** Lyric encoder: `[B, Ll, text_hidden_dim]` -> `[B, Ll, H_enc]`; pads are masked as keys only. */
   encodeLyrics(lyric: Tensor, keyMask: ArrayLike<number>): Tensor {
-    return this.lyricEncoder.forward(this.lyricEmbed.forward(lyric), keyMask);
+    return tidy(() => this.lyricEncoder.forward(this.lyricEmbed.forward(lyric), keyMask));
   }
 
   /**
@@ -171,6 +176,12 @@ export class ConditionEncoder {
       throw new ShapeError(`ConditionEncoder: lyric mask has ${lyricMask.length} values, expected ${batch}x${ll}`);
     if (order.length !== refs.shape[0])
       throw new ShapeError(`ConditionEncoder: refer order has ${order.length} entries for ${refs.shape[0]} references`);
+    const le = inp.lyricEncoded;
+    if (le && (le.ndim !== 3 || le.shape[0] !== batch || le.shape[1] !== ll || le.shape[2] !== this.cfg.encoderHiddenSize)) {
+      throw new ShapeError(
+        `ConditionEncoder: lyric encoding must be [${batch}, ${ll}, ${this.cfg.encoderHiddenSize}], got [${le.shape.join(',')}]`,
+      );
+    }
     const rt = inp.referTimbre;
     if (rt && (rt.ndim !== 2 || rt.shape[0] !== refs.shape[0] || rt.shape[1] !== this.cfg.encoderHiddenSize)) {
       throw new ShapeError(
@@ -189,7 +200,7 @@ export class ConditionEncoder {
 
     return tidy(() => {
       const textProj = tap('encoder.text_projector', this.textProjector.forward(text));
-      const lyricOut = tap('encoder.lyric_encoder', this.encodeLyrics(lyric, lyricMask));
+      const lyricOut = tap('encoder.lyric_encoder', le ?? this.encodeLyrics(lyric, lyricMask));
 
       // Unpack the per-reference embeddings to [B, maxRefs, H] (missing slots are zero, mask 0)
       // by gathering from [embeddings; zero row].

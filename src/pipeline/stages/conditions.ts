@@ -78,9 +78,12 @@ export async function encodeConditions(ctx: RunContext, task: AssembledTask, ref
   const chunkT = building.use(Tensor.fromArray(task.chunkMask, [B, T, C], { device: dev }));
   const silenceDev = engine.silenceLatent.device === dev ? engine.silenceLatent : building.use(engine.silenceLatent.toDevice(dev));
   const models = { encoder: engine.conditionEncoder, tokenizer: engine.audioTokenizer };
+  // Both condition sets share the lyrics: encoded once when the non-cover set is built too.
+  const lyricEncoded = needNonCover ? building.use(engine.conditionEncoder.encodeLyrics(lyr.states, lyr.mask)) : undefined;
   const common = {
     lyricHiddenStates: lyr.states,
     lyricAttentionMask: lyr.mask,
+    lyricEncoded,
     referAcoustic,
     referOrder,
     referTimbre,
