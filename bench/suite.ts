@@ -20,8 +20,8 @@ export interface BenchRow {
   shape: string;
   dtype: string;
   ours: number;
-  /** 'x realtime': audio seconds per wall second (end-to-end suites). */
-  unit: 'GFLOP/s' | 'GB/s' | 'x realtime';
+  /** 'x realtime': audio seconds per wall second (end-to-end suites); 'runs/s': whole stages per second. */
+  unit: 'GFLOP/s' | 'GB/s' | 'x realtime' | 'runs/s';
   /** What `ref` measures, e.g. "torch 1.13 F.linear (oneDNN)". */
   reference: string;
   ref: number | null;

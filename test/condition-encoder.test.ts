@@ -5,10 +5,11 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CheckpointError } from '../src/io/errors.js';
-import { ShapeError, Tensor, tidyAsync } from '../src/runtime/index.js';
+import { concat, ShapeError, Tensor, tidyAsync } from '../src/runtime/index.js';
 import { openAceStepCheckpoint, parseAceStepConfig } from '../src/models/acestep-config.js';
 import { rowsWithoutKeys } from '../src/models/acestep-encoder.js';
 import { ConditionEncoder, packOrder } from '../src/models/condition-encoder.js';
+import { setPrecision } from '../src/models/layers.js';
 import { rng } from './support/random.js';
 
 const golden = join(import.meta.dirname, 'fixtures', 'golden', 'checkpoints');
@@ -125,6 +126,69 @@ describe('ConditionEncoder input checks', () => {
       expect(out.encoderHiddenStates.shape).toEqual([1, 8, 64]);
       expect(out.validCounts).toEqual([7]);
       expect(Array.from(out.encoderAttentionMask.dataSync())).toEqual([1, 1, 1, 1, 1, 1, 1, 0]);
+      enc.dispose();
+    });
+  });
+});
+
+describe('timbre encoder, last layer on the leading rows only', () => {
+  // encodeTimbre runs the last layer's query, output projection and MLP on the first rows only;
+  // row 0 must equal the full stack's bit for bit (same blocked GEMM and attention kernels), at
+  // fp32 and bf16, for 2B (frame 0) and XL (prepended token), above and below one row block (16).
+  for (const name of ['acestep-v15-turbo-tiny', 'acestep-v15-xl-turbo-tiny'])
+    for (const precision of ['fp32', 'bf16'] as const)
+      it(`${name} ${precision}: row 0 equals the full stack's exactly`, async () => {
+        const { ckpt, config, weights } = openAceStepCheckpoint(join(golden, name));
+        const enc = new ConditionEncoder(weights, config);
+        ckpt.dispose();
+        setPrecision(enc, precision);
+        const r = rng(11);
+        for (const t of [40, 5]) {
+          await tidyAsync(async () => {
+            const refs = Tensor.fromArray(
+              Float32Array.from({ length: 2 * t * 64 }, () => r() * 2 - 1),
+              [2, t, 64],
+            );
+            let h = enc.timbreEmbed.forward(refs);
+            if (enc.timbreSpecialToken) h = concat([enc.timbreSpecialToken.expand([2, 1, config.encoderHiddenSize]), h], 1);
+            const full = await enc.timbreEncoder.forward(h).select(1, 0).toFloat32();
+            const first = await enc.encodeTimbre(refs).toFloat32();
+            expect(first.length).toBe(2 * config.encoderHiddenSize);
+            expect(Array.from(first)).toEqual(Array.from(full));
+          });
+        }
+        enc.dispose();
+      });
+});
+
+describe('ConditionEncoder with precomputed lyric encoding and timbre', () => {
+  it('gives exactly the output of the full forward, and checks their shapes', async () => {
+    await tidyAsync(async () => {
+      const { ckpt, config, weights } = openAceStepCheckpoint(join(golden, 'acestep-v15-turbo-tiny'));
+      const enc = new ConditionEncoder(weights, config);
+      ckpt.dispose();
+      const r = rng(5);
+      const rand = (shape: number[]) =>
+        Tensor.fromArray(
+          Float32Array.from({ length: shape.reduce((a, b) => a * b) }, () => r() - 0.5),
+          shape,
+        );
+      const inputs = {
+        textHiddenStates: rand([2, 3, 48]),
+        textAttentionMask: [1, 1, 1, 1, 1, 0],
+        lyricHiddenStates: rand([2, 4, 48]),
+        lyricAttentionMask: [1, 1, 1, 0, 1, 1, 1, 1],
+        referAcoustic: rand([2, 20, 64]),
+        referOrder: [0, 1],
+      };
+      const full = await enc.forward(inputs);
+      const lyricEncoded = enc.encodeLyrics(inputs.lyricHiddenStates, inputs.lyricAttentionMask);
+      const referTimbre = enc.encodeTimbre(inputs.referAcoustic);
+      const given = await enc.forward({ ...inputs, lyricEncoded, referTimbre });
+      expect(Array.from(await given.encoderHiddenStates.toFloat32())).toEqual(Array.from(await full.encoderHiddenStates.toFloat32()));
+      expect(given.validCounts).toEqual(full.validCounts);
+      await expect(enc.forward({ ...inputs, lyricEncoded: lyricEncoded.narrow(1, 0, 3) })).rejects.toThrow(/lyric encoding must be/);
+      await expect(enc.forward({ ...inputs, referTimbre: referTimbre.narrow(0, 0, 1) })).rejects.toThrow(/refer timbre must be/);
       enc.dispose();
     });
   });

@@ -10,6 +10,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeTinyCheckpoints } from '../scripts/make-tiny-checkpoints.js';
 import { AceStep, flush, generateMusic, memoryStats, ParamError, type ProgressEvent } from '../src/index.js';
+import { REFERENCE_SECONDS } from '../src/pipeline/generate.js';
+import { Tensor } from '../src/runtime/index.js';
+import { silenceBatch } from '../src/pipeline/task-assembly.js';
 import { decodeAudio, writeWav } from '../src/io/audio/index.js';
 import { VALID_KEYSCALES, VALID_TIME_SIGNATURES, BPM_RANGE } from '../src/pipeline/lm/music-vocabulary.js';
 import { settleMemory } from './support/memory.js';
@@ -357,6 +360,9 @@ describe('generateMusic end to end (tiny checkpoints)', () => {
           onProgress: (e) => e.stage === 'dit' && ac.abort(),
         }),
     ];
+    // The engine keeps the silence reference's timbre embedding from its first use on (engine
+    // state, not a generation's): take it before the first measurement.
+    await engine.silenceTimbre(Math.round(REFERENCE_SECONDS * engine.frameRate));
     for (const run of runs) {
       await settleMemory();
       const before = memoryStats().cpu.inUse;
@@ -367,6 +373,27 @@ describe('generateMusic end to end (tiny checkpoints)', () => {
       if (run === runs[0]) expect(during).toBeGreaterThan(before);
     }
     expect(ac.signal.aborted).toBe(true);
+  });
+
+  it('the silence reference timbre is encoded once per engine, bit-identical to encoding it per call', async () => {
+    const frames = Math.round(REFERENCE_SECONDS * engine.frameRate);
+    const C = engine.silenceLatent.shape[2];
+    const sil = { data: await engine.silenceLatent.toFloat32(), frames: engine.silenceLatent.shape[1], C };
+    // What the condition stage encoded before the cache: the silence frames of every batch item.
+    const refs = Tensor.fromArray(silenceBatch(sil, 2, frames), [2, frames, C]);
+    const perCall = engine.conditionEncoder.encodeTimbre(refs);
+    const cached = await engine.silenceTimbre(frames);
+    await settleMemory();
+    const held = memoryStats().cpu.inUse;
+    expect(await engine.silenceTimbre(frames)).toBe(cached);
+    expect(memoryStats().cpu.inUse).toBe(held);
+    const want = await perCall.toFloat32();
+    const got = await cached.toFloat32();
+    // Exact: the same kernels on the same rows (the batch rows of a GEMM do not interact).
+    expect(Array.from(got)).toEqual(Array.from(want.subarray(0, got.length)));
+    expect(Array.from(want.subarray(got.length))).toEqual(Array.from(got));
+    refs.dispose();
+    perCall.dispose();
   });
 
   it('a missing source file is reported, not thrown', async () => {

@@ -5,7 +5,7 @@
 // output), timbre unpacking per batch item, then packing [lyrics | timbre | text] with valid tokens
 // first.
 import { ShapeError } from '../runtime/errors.js';
-import { concat, DisposableStack, embedding, tap, tidy, Tensor, type Device } from '../runtime/index.js';
+import { concat, DisposableStack, embedding, tap, tapping, tidy, Tensor, type Device } from '../runtime/index.js';
 import { f32Param, type AceStepConfig } from './acestep-config.js';
 import { EncoderStack } from './acestep-encoder.js';
 import { Linear, modelDevice, type Weights } from './layers.js';
@@ -18,10 +18,20 @@ export interface ConditionInputs {
   /** Lyric token embeddings `[B, Ll, text_hidden_dim]` (text-encoder embedding table only). */
   lyricHiddenStates: Tensor;
   lyricAttentionMask: Tensor | ArrayLike<number>;
+  /**
+   * `encodeLyrics(lyricHiddenStates, lyricAttentionMask)` `[B, Ll, H_enc]` when the caller already
+   * has it (a cover's two condition sets share one): the lyric encoder is skipped.
+   */
+  lyricEncoded?: Tensor;
   /** Reference latents of every reference, packed over the batch: `[N, T, timbre_hidden_dim]`. */
   referAcoustic: Tensor;
   /** Batch item of each reference `[N]` (references of one item keep their order). */
   referOrder: Tensor | ArrayLike<number>;
+  /**
+   * `encodeTimbre(referAcoustic)` `[N, H_enc]` when the caller already has it (the engine keeps the
+   * silence reference's; a cover's two condition sets share one): the timbre encoder is skipped.
+   */
+  referTimbre?: Tensor;
 }
 
 export interface ConditionOutputs {
@@ -118,18 +128,24 @@ export class ConditionEncoder {
 
   /** Lyric encoder: `[B, Ll, text_hidden_dim]` -> `[B, Ll, H_enc]`; pads are masked as keys only. */
   encodeLyrics(lyric: Tensor, keyMask: ArrayLike<number>): Tensor {
-    return this.lyricEncoder.forward(this.lyricEmbed.forward(lyric), keyMask);
+    return tidy(() => this.lyricEncoder.forward(this.lyricEmbed.forward(lyric), keyMask));
   }
 
-  /** Timbre encoder: `[N, T, timbre_hidden_dim]` -> one embedding per reference `[N, H_enc]`. */
+  /**
+   * Timbre encoder: `[N, T, timbre_hidden_dim]` -> one embedding per reference `[N, H_enc]`, row 0
+   * of the final norm (2B: frame 0; XL: the prepended token). Only that row is computed in the last
+   * layer; the whole normed sequence is computed for a tap listener (the golden runner) alone.
+   */
   encodeTimbre(refs: Tensor): Tensor {
-    let h = this.timbreEmbed.forward(refs);
-    if (this.timbreSpecialToken) {
-      const cls = this.timbreSpecialToken.expand([refs.shape[0], 1, this.cfg.encoderHiddenSize]);
-      h = concat([cls, h], 1);
-    }
-    const normed = tap('encoder.timbre_encoder.norm', this.timbreEncoder.forward(h));
-    return normed.select(1, 0);
+    return tidy(() => {
+      let h = this.timbreEmbed.forward(refs);
+      if (this.timbreSpecialToken) {
+        const cls = this.timbreSpecialToken.expand([refs.shape[0], 1, this.cfg.encoderHiddenSize]);
+        h = concat([cls, h], 1);
+      }
+      if (tapping()) tap('encoder.timbre_encoder.norm', this.timbreEncoder.forward(h));
+      return this.timbreEncoder.forwardFirstRow(h);
+    });
   }
 
   async forward(inp: ConditionInputs): Promise<ConditionOutputs> {
@@ -160,6 +176,18 @@ export class ConditionEncoder {
       throw new ShapeError(`ConditionEncoder: lyric mask has ${lyricMask.length} values, expected ${batch}x${ll}`);
     if (order.length !== refs.shape[0])
       throw new ShapeError(`ConditionEncoder: refer order has ${order.length} entries for ${refs.shape[0]} references`);
+    const le = inp.lyricEncoded;
+    if (le && (le.ndim !== 3 || le.shape[0] !== batch || le.shape[1] !== ll || le.shape[2] !== this.cfg.encoderHiddenSize)) {
+      throw new ShapeError(
+        `ConditionEncoder: lyric encoding must be [${batch}, ${ll}, ${this.cfg.encoderHiddenSize}], got [${le.shape.join(',')}]`,
+      );
+    }
+    const rt = inp.referTimbre;
+    if (rt && (rt.ndim !== 2 || rt.shape[0] !== refs.shape[0] || rt.shape[1] !== this.cfg.encoderHiddenSize)) {
+      throw new ShapeError(
+        `ConditionEncoder: refer timbre must be [${refs.shape[0]}, ${this.cfg.encoderHiddenSize}], got [${rt.shape.join(',')}]`,
+      );
+    }
     const groups: number[][] = Array.from({ length: batch }, () => []);
     order.forEach((b, n) => {
       if (!Number.isInteger(b) || b < 0 || b >= batch)
@@ -172,11 +200,11 @@ export class ConditionEncoder {
 
     return tidy(() => {
       const textProj = tap('encoder.text_projector', this.textProjector.forward(text));
-      const lyricOut = tap('encoder.lyric_encoder', this.encodeLyrics(lyric, lyricMask));
+      const lyricOut = tap('encoder.lyric_encoder', le ?? this.encodeLyrics(lyric, lyricMask));
 
       // Unpack the per-reference embeddings to [B, maxRefs, H] (missing slots are zero, mask 0)
       // by gathering from [embeddings; zero row].
-      const timbre = this.encodeTimbre(refs);
+      const timbre = rt ?? this.encodeTimbre(refs);
       const table = concat([timbre, Tensor.zeros([1, hEnc], 'f32', dev)], 0);
       const nRefs = refs.shape[0];
       const ids = new Int32Array(batch * maxRefs).fill(nRefs);

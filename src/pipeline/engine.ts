@@ -12,7 +12,9 @@ import {
   type Device,
   type MatmulPrecision,
   type PrecisionChoice,
-  type Tensor,
+  keep,
+  tidy,
+  Tensor,
 } from '../runtime/index.js';
 import { CheckpointError } from '../io/errors.js';
 import { checkpointSource, type CheckpointSource } from '../io/hub-cache.js';
@@ -26,6 +28,7 @@ import { AudioTokenizer } from '../models/audio-tokenizer.js';
 import { OobleckVae } from '../models/vae.js';
 import { Qwen3Model } from '../models/qwen3.js';
 import { TextTokenizer } from '../text/index.js';
+import { silenceFrames } from './task-assembly.js';
 import type { LmBundle } from './lm/planner.js';
 import type { SamplerVariant } from './diffusion/sampler.js';
 import { ParamError } from './params.js';
@@ -119,6 +122,7 @@ export class AceStep {
    */
   readonly adapters: AdapterManager;
   private lm: LmBundle | null = null;
+  private silenceTimbreCache: { frames: number; emb: Tensor } | null = null;
   private readonly onLoad: (e: LoadEvent) => void;
   private readonly lmHint: string;
   private disposed = false;
@@ -155,7 +159,7 @@ export class AceStep {
           })();
 
     const made: { dispose(): void }[] = [];
-    const keep = <T extends { dispose(): void }>(m: T): T => {
+    const owned = <T extends { dispose(): void }>(m: T): T => {
       made.push(m);
       return m;
     };
@@ -166,15 +170,15 @@ export class AceStep {
       try {
         this.ditConfig = config;
         this.variant = config.isTurbo ? 'turbo' : /sft/i.test(config.modelVersion ?? this.ditDir) ? 'sft' : 'base';
-        this.dit = keep(new AceStepDiT(weights, config, dev));
-        this.conditionEncoder = keep(new ConditionEncoder(weights, config, dev));
-        this.audioTokenizer = keep(new AudioTokenizer(weights, config, dev));
+        this.dit = owned(new AceStepDiT(weights, config, dev));
+        this.conditionEncoder = owned(new ConditionEncoder(weights, config, dev));
+        this.audioTokenizer = owned(new AudioTokenizer(weights, config, dev));
         this.nullConditionEmb =
-          this.variant === 'turbo' ? null : keep(f32Param(weights, 'null_condition_emb', [1, 1, config.encoderHiddenSize], dev));
+          this.variant === 'turbo' ? null : owned(f32Param(weights, 'null_condition_emb', [1, 1, config.encoderHiddenSize], dev));
       } finally {
         ckpt.dispose();
       }
-      this.silenceLatent = keep(loadSilenceLatent(this.ditDir));
+      this.silenceLatent = owned(loadSilenceLatent(this.ditDir));
       if (this.silenceLatent.shape[2] !== config.audioAcousticHiddenDim) {
         throw new CheckpointError(
           `silence latent has ${this.silenceLatent.shape[2]} channels, the DiT uses ${config.audioAcousticHiddenDim}`,
@@ -184,7 +188,7 @@ export class AceStep {
       }
       this.onLoad({ model: 'dit', dir: this.ditDir, done: true });
       this.onLoad({ model: 'text-encoder', dir: teDir, done: false });
-      this.textEncoder = keep(Qwen3Model.load(teDir, { device: dev, lmHead: false }));
+      this.textEncoder = owned(Qwen3Model.load(teDir, { device: dev, lmHead: false }));
       this.textTokenizer = TextTokenizer.load(teDir);
       this.onLoad({ model: 'text-encoder', dir: teDir, done: true });
       if (this.textEncoder.config.hiddenSize !== config.textHiddenDim) {
@@ -194,7 +198,7 @@ export class AceStep {
         );
       }
       this.onLoad({ model: 'vae', dir: vaeDir, done: false });
-      this.vae = keep(OobleckVae.load(vaeDir, { device: dev }));
+      this.vae = owned(OobleckVae.load(vaeDir, { device: dev }));
       this.vae.setPrecision(this.precision);
       this.onLoad({ model: 'vae', dir: vaeDir, done: true });
       if (this.vae.latentChannels !== config.audioAcousticHiddenDim) {
@@ -204,7 +208,7 @@ export class AceStep {
         );
       }
       for (const m of [this.dit, this.conditionEncoder, this.textEncoder]) setPrecision(m, this.precision);
-      this.adapters = keep(
+      this.adapters = owned(
         applyLoraOptions(this.dit, { loraPath: opts.loraPath, loraScale: opts.loraScale }, { checkAlive: () => this.checkAlive() }),
       );
     } catch (e) {
@@ -265,6 +269,30 @@ export class AceStep {
     return this.lm;
   }
 
+  /**
+   * The timbre embedding `[1, H_enc]` of the silence reference that stands in for missing reference
+   * audio (the silence latent's first `frames` frames, UPSTREAM.md: Reference audio), computed on
+   * first use and kept: it depends only on the silence latent and the condition encoder, both fixed
+   * for the engine's life (adapters apply to the DiT decoder only).
+   */
+  async silenceTimbre(frames: number): Promise<Tensor> {
+    this.checkAlive();
+    if (this.silenceTimbreCache?.frames !== frames) {
+      const [, ts, C] = this.silenceLatent.shape;
+      const data = await this.silenceLatent.toFloat32();
+      const emb = keep(
+        tidy(() =>
+          this.conditionEncoder.encodeTimbre(
+            Tensor.fromArray(silenceFrames({ data, frames: ts, C }, 0, frames), [1, frames, C], { device: this.device }),
+          ),
+        ),
+      );
+      this.silenceTimbreCache?.emb.dispose();
+      this.silenceTimbreCache = { frames, emb };
+    }
+    return this.silenceTimbreCache.emb;
+  }
+
   checkAlive(): void {
     if (this.disposed) throw new CheckpointError('the AceStep engine was disposed', this.root);
   }
@@ -285,5 +313,7 @@ export class AceStep {
       m?.dispose();
     this.lm?.model.dispose();
     this.lm = null;
+    this.silenceTimbreCache?.emb.dispose();
+    this.silenceTimbreCache = null;
   }
 }

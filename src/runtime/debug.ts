@@ -21,6 +21,11 @@ export function onTap(fn: Listener): () => void {
   };
 }
 
+/** Whether a listener is registered: model code computes an intermediate only for it when its fast path skips that value. */
+export function tapping(): boolean {
+  return listener !== null;
+}
+
 /** Names `t` and hands a retained copy (the listener owns and disposes it) to the listener. */
 export function tap(name: string, t: Tensor): Tensor {
   t.name = name;

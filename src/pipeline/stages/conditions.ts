@@ -68,15 +68,25 @@ export async function encodeConditions(ctx: RunContext, task: AssembledTask, ref
   const referAcoustic = building.use(tidy(() => (B === 1 ? refLatents.contiguous() : concat(new Array<Tensor>(B).fill(refLatents), 0))));
   refLatents.dispose();
   const referOrder = Array.from({ length: B }, (_, b) => b);
+  // Every item shares the one reference: its timbre embedding is encoded once (for silence the
+  // engine keeps it across generations) and serves both condition sets.
+  const oneTimbre = reference
+    ? building.use(tidy(() => engine.conditionEncoder.encodeTimbre(referAcoustic.narrow(0, 0, 1))))
+    : await engine.silenceTimbre(refFrames);
+  const referTimbre = building.use(tidy(() => oneTimbre.expand([B, oneTimbre.shape[1]]).contiguous()));
   const srcT = building.use(Tensor.fromArray(task.src, [B, T, C], { device: dev }));
   const chunkT = building.use(Tensor.fromArray(task.chunkMask, [B, T, C], { device: dev }));
   const silenceDev = engine.silenceLatent.device === dev ? engine.silenceLatent : building.use(engine.silenceLatent.toDevice(dev));
   const models = { encoder: engine.conditionEncoder, tokenizer: engine.audioTokenizer };
+  // Both condition sets share the lyrics: encoded once when the non-cover set is built too.
+  const lyricEncoded = needNonCover ? building.use(engine.conditionEncoder.encodeLyrics(lyr.states, lyr.mask)) : undefined;
   const common = {
     lyricHiddenStates: lyr.states,
     lyricAttentionMask: lyr.mask,
+    lyricEncoded,
     referAcoustic,
     referOrder,
+    referTimbre,
     silenceLatent: silenceDev,
     chunkMasks: chunkT,
   };
