@@ -61,6 +61,11 @@ const tol = { atol: 2e-5, rtol: 2e-5, why: 'fp32 accumulation (fast path) vs dou
 
 const specs: { name: string; dims: number[]; o: Opts; masked?: boolean }[] = [
   { name: 'decode GQA 2, D=128', dims: [2, 1, 300, 16, 8, 128], o: { causal: true, qOffset: 299 } },
+  // The one-query decode path: padded rows, odd D, windows, groups of 1 / 3 / 5 heads.
+  { name: 'decode padded rows GQA 3, D=40', dims: [2, 1, 70, 6, 2, 40], o: { causal: true, qOffset: 69 }, masked: true },
+  { name: 'decode window 9 GQA 4, D=64', dims: [1, 1, 50, 8, 2, 64], o: { causal: true, qOffset: 49, window: 9 } },
+  { name: 'decode MHA, D=16, causal cut inside the keys', dims: [2, 1, 33, 3, 3, 16], o: { causal: true, qOffset: 20 } },
+  { name: 'decode GQA 5, D=8, no causal', dims: [1, 1, 20, 5, 1, 8], o: {} },
   { name: 'causal prefill GQA 5, D=8', dims: [1, 40, 40, 5, 1, 8], o: { causal: true } },
   { name: 'window 7 with mask, D=64', dims: [2, 50, 50, 2, 2, 64], o: { window: 7 }, masked: true },
   { name: 'cross-attention Tk != Tq, D=16, scale 0.5', dims: [2, 13, 77, 4, 1, 16], o: { scale: 0.5 }, masked: true },

@@ -354,6 +354,104 @@ ATTN_AVX512 void flash_item(const TensorView& q, const TensorView& k, const Tens
   }
 }
 
+// Decode (one query per sequence): the item is one (batch, kv head) over its G query heads. A
+// single pass over the visible keys scores all G rows (each K row loaded once), the softmax runs
+// over the whole key range at once (16 keys per vector instead of 16 rows of which G are real),
+// and each V row is loaded once for all G rows. Same exp and f32 accumulation as flash_item.
+template <int R>
+ATTN_AVX512 void decode_scores(const float* q, int64_t D, const float* k0, int64_t ldk, int64_t n, const uint8_t* mrow, float* s,
+                               int64_t lds) {
+  const __mmask16 tail = tail_mask(D % 16 == 0 ? 16 : D % 16);
+  for (int64_t j = 0; j < n; j++) {
+    if (mrow && !mrow[j]) {
+      for (int r = 0; r < R; r++) s[r * lds + j] = kNegInf;
+      continue;
+    }
+    const float* kr = k0 + j * ldk;
+    __m512 acc[R];
+    for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps();
+    for (int64_t e = 0; e < D; e += 16) {
+      const __mmask16 m = e + 16 <= D ? static_cast<__mmask16>(0xFFFF) : tail;
+      const __m512 kv = _mm512_maskz_loadu_ps(m, kr + e);
+      for (int r = 0; r < R; r++) acc[r] = _mm512_fmadd_ps(kv, _mm512_maskz_loadu_ps(m, q + r * D + e), acc[r]);
+    }
+    for (int r = 0; r < R; r++) s[r * lds + j] = _mm512_reduce_add_ps(acc[r]);
+  }
+}
+
+ATTN_AVX512 void decode_item(const TensorView& q, const TensorView& k, const TensorView& v, const uint8_t* mask, const TensorView& out,
+                             const AttentionParams& p, const Dims& d, int64_t b, int64_t hk, std::vector<float>& w) {
+  const int64_t D = d.D, G = d.G;
+  const int64_t pos = p.q_offset;
+  int64_t j_lo = 0, j_hi = d.Tk - 1;
+  if (p.causal) j_hi = std::min(j_hi, pos);
+  if (p.window >= 0) {
+    j_lo = std::max(j_lo, pos - p.window);
+    j_hi = std::min(j_hi, pos + p.window);
+  }
+  const int64_t n = std::max<int64_t>(0, j_hi - j_lo + 1);
+  const int64_t lds = (n + 15) / 16 * 16;
+  // w: q rows (pre-scaled) | scores, one row of lds per head | probabilities transposed (key-major) | o
+  w.resize(G * D + G * lds + n * G + G * D);
+  float* qs = w.data();
+  float* s = qs + G * D;
+  float* pt = s + G * lds;
+  float* o = pt + n * G;
+  for (int64_t g = 0; g < G; g++) {
+    const float* src = q.ptr<const float>() + b * q.strides[0] + (hk * G + g) * q.strides[2];
+    for (int64_t e = 0; e < D; e++) qs[g * D + e] = src[e] * p.scale;
+  }
+  const float* k0 = k.ptr<const float>() + b * k.strides[0] + j_lo * k.strides[1] + hk * k.strides[2];
+  const float* v0 = v.ptr<const float>() + b * v.strides[0] + j_lo * v.strides[1] + hk * v.strides[2];
+  const uint8_t* mrow = mask ? mask + b * d.Tk + j_lo : nullptr;
+  for (int64_t g0 = 0; g0 < G; g0 += 4) {
+    const int64_t rg = std::min<int64_t>(4, G - g0);
+    const float* qg = qs + g0 * D;
+    float* sg = s + g0 * lds;
+    if (rg == 4)
+      decode_scores<4>(qg, D, k0, k.strides[1], n, mrow, sg, lds);
+    else if (rg == 3)
+      decode_scores<3>(qg, D, k0, k.strides[1], n, mrow, sg, lds);
+    else if (rg == 2)
+      decode_scores<2>(qg, D, k0, k.strides[1], n, mrow, sg, lds);
+    else
+      decode_scores<1>(qg, D, k0, k.strides[1], n, mrow, sg, lds);
+  }
+  // Softmax per head over the whole range; a head that sees no key outputs zeros (l = 0).
+  std::vector<float> inv(G, 0.f);
+  for (int64_t g = 0; g < G; g++) {
+    float* sr = s + g * lds;
+    __m512 mx = _mm512_set1_ps(kNegInf);
+    for (int64_t j = 0; j < n; j += 16) mx = _mm512_max_ps(mx, _mm512_maskz_loadu_ps(tail_mask(n - j), sr + j));
+    const float m = _mm512_reduce_max_ps(mx);
+    if (m == kNegInf) {
+      for (int64_t j = 0; j < n; j++) pt[j * G + g] = 0.f;
+      continue;
+    }
+    const __m512 mv = _mm512_set1_ps(m);
+    __m512 sum = _mm512_setzero_ps();
+    for (int64_t j = 0; j < n; j += 16) {
+      const __mmask16 t = tail_mask(n - j);
+      const __m512 e = _mm512_maskz_mov_ps(t, exp_neg(_mm512_sub_ps(_mm512_maskz_loadu_ps(t, sr + j), mv)));
+      _mm512_mask_storeu_ps(sr + j, t, e);
+      sum = _mm512_add_ps(sum, e);
+    }
+    const float l = _mm512_reduce_add_ps(sum);
+    inv[g] = l > 0.f ? 1.f / l : 0.f;
+    for (int64_t j = 0; j < n; j++) pt[j * G + g] = sr[j];
+  }
+  std::fill(o, o + G * D, 0.f);
+  int64_t r = 0;
+  for (; r + 4 <= G; r += 4) pv_rows<4>(pt + r, G, static_cast<int>(n), v0, v.strides[1], o + r * D, D, D);
+  for (; r + 2 <= G; r += 2) pv_rows<2>(pt + r, G, static_cast<int>(n), v0, v.strides[1], o + r * D, D, D);
+  for (; r < G; r++) pv_rows<1>(pt + r, G, static_cast<int>(n), v0, v.strides[1], o + r * D, D, D);
+  float* O = out.ptr<float>();
+  for (int64_t g = 0; g < G; g++) {
+    float* dst = O + (b * d.Hq + hk * G + g) * D;
+    for (int64_t e = 0; e < D; e++) dst[e] = o[g * D + e] * inv[g];
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Portable flash path: the same algorithm and layout as the AVX-512 one, written with GCC vector
 // types (8 floats) that lower to whatever the target has. It is compiled twice, for AVX2+FMA and
@@ -586,6 +684,13 @@ Isa detect_isa() {
 
 void attention_flash(const TensorView& q, const TensorView& k, const TensorView& v, const uint8_t* mask, const TensorView& out,
                      const AttentionParams& p, const Dims& d, Isa isa) {
+  if (isa == Isa::Avx512 && d.Tq == 1) {
+    parallel_for(d.B * d.Hkv, 1, [&](int64_t begin, int64_t end, int) {
+      std::vector<float> w;
+      for (int64_t it = begin; it < end; it++) decode_item(q, k, v, mask, out, p, d, it / d.Hkv, it % d.Hkv, w);
+    });
+    return;
+  }
   int64_t qblock = std::max<int64_t>(1, kRowsMax / d.G);
   int64_t nqb = (d.Tq + qblock - 1) / qblock;
   int64_t items = d.B * d.Hkv * nqb;
