@@ -2,7 +2,18 @@
 // Qwen3-Embedding text encoder (final-norm hidden states, causal, no attention mask), the bare
 // `embed_tokens` lookup used for lyrics (UPSTREAM.md: Lyrics), and the 5 Hz LM (causal LM with tied
 // or separate lm_head, KV cache, batched left-padded prompts). Every size comes from config.json.
-import { embedding, linear, ropeTables, tap, tidy, Tensor, DisposableStack, ShapeError, type Device } from '../runtime/index.js';
+import {
+  embedding,
+  linear,
+  ropeTables,
+  tap,
+  tidy,
+  Tensor,
+  DisposableStack,
+  ShapeError,
+  type Device,
+  type MatmulPrecision,
+} from '../runtime/index.js';
 import { CheckpointError } from '../io/errors.js';
 import { flag, posInt, posNumber, readConfig } from '../io/config-fields.js';
 import { DecoderLayer, modelDevice, openModelDir, place, RMSNorm, type LayerCache, type Weights } from './layers.js';
@@ -114,6 +125,8 @@ export class Qwen3Model {
   /** `[V, H]`: `lm_head.weight`, or `embed_tokens.weight` when tied; null for a bare Qwen3Model. */
   readonly lmHead: Tensor | null;
   readonly device: Device;
+  /** GEMM precision of the LM head (set with the layers' by `setPrecision`). */
+  headPrecision: MatmulPrecision = 'fp32';
 
   /**
    * Tensors (after the optional `model.` prefix): `embed_tokens.weight [V, H]`, `layers.{i}.*`
@@ -230,7 +243,7 @@ export class Qwen3Model {
   /** The LM head on final-norm hidden states `[..., H]` -> `[..., V']`, optionally for ids [lo, hi) only. */
   project(hidden: Tensor, vocabRange?: [number, number]): Tensor {
     using w = this.headWeight(vocabRange);
-    return linear(hidden, w);
+    return linear(hidden, w, null, { precision: this.headPrecision });
   }
 
   /** A view of the head rows for [lo, hi) (all rows by default); the caller disposes it. */
