@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "parallel.h"
@@ -119,6 +120,15 @@ ATTN_AVX512 inline __mmask16 tail_mask(int64_t remaining) {
   return remaining >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << remaining) - 1);
 }
 
+// 16 K/V elements as f32: f32 rows as they are, bf16 rows (a bf16 KV cache) widened exactly.
+template <class T>
+ATTN_AVX512 inline __m512 load_kv(const T* p, __mmask16 m) {
+  if constexpr (std::is_same_v<T, float>)
+    return _mm512_maskz_loadu_ps(m, p);
+  else
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, p)), 16));
+}
+
 // Scores are kept transposed, s[jj * ldr + r] (key-major, one lane per row), so the online
 // softmax runs across 16 rows per vector and the query side is packed once per work item.
 
@@ -175,18 +185,17 @@ ATTN_AVX512 void scores_direct(const float* q, int64_t ldq, int rows, int64_t ld
 }
 
 // o[r][dbase .. dbase+16*NC) += sum_jj p[jj][r] * v_jj[...] for R rows (p transposed, stride ldr).
-template <int R, int NC>
-ATTN_AVX512 void pv_block(const float* p, int64_t ldr, int nk, const float* v0, int64_t ldv, float* o, int64_t ldo, int64_t dbase,
-                          int64_t D) {
+template <int R, int NC, class T = float>
+ATTN_AVX512 void pv_block(const float* p, int64_t ldr, int nk, const T* v0, int64_t ldv, float* o, int64_t ldo, int64_t dbase, int64_t D) {
   __mmask16 m[NC];
   __m512 acc[R][NC];
   for (int c = 0; c < NC; c++) m[c] = tail_mask(D - dbase - 16 * c);
   for (int r = 0; r < R; r++)
     for (int c = 0; c < NC; c++) acc[r][c] = _mm512_maskz_loadu_ps(m[c], o + r * ldo + dbase + 16 * c);
   for (int jj = 0; jj < nk; jj++) {
-    const float* vr = v0 + jj * ldv + dbase;
+    const T* vr = v0 + jj * ldv + dbase;
     __m512 vv[NC];
-    for (int c = 0; c < NC; c++) vv[c] = _mm512_maskz_loadu_ps(m[c], vr + 16 * c);
+    for (int c = 0; c < NC; c++) vv[c] = load_kv(vr + 16 * c, m[c]);
     for (int r = 0; r < R; r++) {
       __m512 pb = _mm512_set1_ps(p[jj * ldr + r]);
       for (int c = 0; c < NC; c++) acc[r][c] = _mm512_fmadd_ps(pb, vv[c], acc[r][c]);
@@ -196,22 +205,22 @@ ATTN_AVX512 void pv_block(const float* p, int64_t ldr, int nk, const float* v0, 
     for (int c = 0; c < NC; c++) _mm512_mask_storeu_ps(o + r * ldo + dbase + 16 * c, m[c], acc[r][c]);
 }
 
-template <int R>
-ATTN_AVX512 void pv_rows(const float* p, int64_t ldr, int nk, const float* v0, int64_t ldv, float* o, int64_t ldo, int64_t D) {
+template <int R, class T = float>
+ATTN_AVX512 void pv_rows(const float* p, int64_t ldr, int nk, const T* v0, int64_t ldv, float* o, int64_t ldo, int64_t D) {
   for (int64_t dbase = 0; dbase < D; dbase += 64) {
     int64_t nc = std::min<int64_t>(4, (D - dbase + 15) / 16);
     switch (nc) {
       case 1:
-        pv_block<R, 1>(p, ldr, nk, v0, ldv, o, ldo, dbase, D);
+        pv_block<R, 1, T>(p, ldr, nk, v0, ldv, o, ldo, dbase, D);
         break;
       case 2:
-        pv_block<R, 2>(p, ldr, nk, v0, ldv, o, ldo, dbase, D);
+        pv_block<R, 2, T>(p, ldr, nk, v0, ldv, o, ldo, dbase, D);
         break;
       case 3:
-        pv_block<R, 3>(p, ldr, nk, v0, ldv, o, ldo, dbase, D);
+        pv_block<R, 3, T>(p, ldr, nk, v0, ldv, o, ldo, dbase, D);
         break;
       default:
-        pv_block<R, 4>(p, ldr, nk, v0, ldv, o, ldo, dbase, D);
+        pv_block<R, 4, T>(p, ldr, nk, v0, ldv, o, ldo, dbase, D);
         break;
     }
   }
@@ -358,27 +367,27 @@ ATTN_AVX512 void flash_item(const TensorView& q, const TensorView& k, const Tens
 // single pass over the visible keys scores all G rows (each K row loaded once), the softmax runs
 // over the whole key range at once (16 keys per vector instead of 16 rows of which G are real),
 // and each V row is loaded once for all G rows. Same exp and f32 accumulation as flash_item.
-template <int R>
-ATTN_AVX512 void decode_scores(const float* q, int64_t D, const float* k0, int64_t ldk, int64_t n, const uint8_t* mrow, float* s,
-                               int64_t lds) {
+template <int R, class T>
+ATTN_AVX512 void decode_scores(const float* q, int64_t D, const T* k0, int64_t ldk, int64_t n, const uint8_t* mrow, float* s, int64_t lds) {
   const __mmask16 tail = tail_mask(D % 16 == 0 ? 16 : D % 16);
   for (int64_t j = 0; j < n; j++) {
     if (mrow && !mrow[j]) {
       for (int r = 0; r < R; r++) s[r * lds + j] = kNegInf;
       continue;
     }
-    const float* kr = k0 + j * ldk;
+    const T* kr = k0 + j * ldk;
     __m512 acc[R];
     for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps();
     for (int64_t e = 0; e < D; e += 16) {
       const __mmask16 m = e + 16 <= D ? static_cast<__mmask16>(0xFFFF) : tail;
-      const __m512 kv = _mm512_maskz_loadu_ps(m, kr + e);
+      const __m512 kv = load_kv(kr + e, m);
       for (int r = 0; r < R; r++) acc[r] = _mm512_fmadd_ps(kv, _mm512_maskz_loadu_ps(m, q + r * D + e), acc[r]);
     }
     for (int r = 0; r < R; r++) s[r * lds + j] = _mm512_reduce_add_ps(acc[r]);
   }
 }
 
+template <class T>
 ATTN_AVX512 void decode_item(const TensorView& q, const TensorView& k, const TensorView& v, const uint8_t* mask, const TensorView& out,
                              const AttentionParams& p, const Dims& d, int64_t b, int64_t hk, std::vector<float>& w) {
   const int64_t D = d.D, G = d.G;
@@ -401,8 +410,8 @@ ATTN_AVX512 void decode_item(const TensorView& q, const TensorView& k, const Ten
     const float* src = q.ptr<const float>() + b * q.strides[0] + (hk * G + g) * q.strides[2];
     for (int64_t e = 0; e < D; e++) qs[g * D + e] = src[e] * p.scale;
   }
-  const float* k0 = k.ptr<const float>() + b * k.strides[0] + j_lo * k.strides[1] + hk * k.strides[2];
-  const float* v0 = v.ptr<const float>() + b * v.strides[0] + j_lo * v.strides[1] + hk * v.strides[2];
+  const T* k0 = k.ptr<const T>() + b * k.strides[0] + j_lo * k.strides[1] + hk * k.strides[2];
+  const T* v0 = v.ptr<const T>() + b * v.strides[0] + j_lo * v.strides[1] + hk * v.strides[2];
   const uint8_t* mrow = mask ? mask + b * d.Tk + j_lo : nullptr;
   for (int64_t g0 = 0; g0 < G; g0 += 4) {
     const int64_t rg = std::min<int64_t>(4, G - g0);
@@ -442,9 +451,9 @@ ATTN_AVX512 void decode_item(const TensorView& q, const TensorView& k, const Ten
   }
   std::fill(o, o + G * D, 0.f);
   int64_t r = 0;
-  for (; r + 4 <= G; r += 4) pv_rows<4>(pt + r, G, static_cast<int>(n), v0, v.strides[1], o + r * D, D, D);
-  for (; r + 2 <= G; r += 2) pv_rows<2>(pt + r, G, static_cast<int>(n), v0, v.strides[1], o + r * D, D, D);
-  for (; r < G; r++) pv_rows<1>(pt + r, G, static_cast<int>(n), v0, v.strides[1], o + r * D, D, D);
+  for (; r + 4 <= G; r += 4) pv_rows<4, T>(pt + r, G, static_cast<int>(n), v0, v.strides[1], o + r * D, D, D);
+  for (; r + 2 <= G; r += 2) pv_rows<2, T>(pt + r, G, static_cast<int>(n), v0, v.strides[1], o + r * D, D, D);
+  for (; r < G; r++) pv_rows<1, T>(pt + r, G, static_cast<int>(n), v0, v.strides[1], o + r * D, D, D);
   float* O = out.ptr<float>();
   for (int64_t g = 0; g < G; g++) {
     float* dst = O + (b * d.Hq + hk * G + g) * D;
@@ -687,7 +696,12 @@ void attention_flash(const TensorView& q, const TensorView& k, const TensorView&
   if (isa == Isa::Avx512 && d.Tq == 1) {
     parallel_for(d.B * d.Hkv, 1, [&](int64_t begin, int64_t end, int) {
       std::vector<float> w;
-      for (int64_t it = begin; it < end; it++) decode_item(q, k, v, mask, out, p, d, it / d.Hkv, it % d.Hkv, w);
+      for (int64_t it = begin; it < end; it++) {
+        if (k.dtype == DType::BF16)
+          decode_item<uint16_t>(q, k, v, mask, out, p, d, it / d.Hkv, it % d.Hkv, w);
+        else
+          decode_item<float>(q, k, v, mask, out, p, d, it / d.Hkv, it % d.Hkv, w);
+      }
     });
     return;
   }
@@ -720,20 +734,52 @@ AttentionIsa resolve_attention_isa(AttentionIsa isa) {
   return isa == Isa::Auto || static_cast<int>(isa) < static_cast<int>(best) ? best : isa;
 }
 
-void attention_ref(const TensorView& q, const TensorView& k, const TensorView& v, const TensorView& key_mask, const TensorView& out,
+// A bf16 K or V (a bf16 KV cache) as a contiguous f32 copy, for the paths that read f32 rows; the
+// widening is exact, so they compute what they compute on f32 input.
+struct F32Rows {
+  std::vector<float> buf;
+  TensorView view;
+  explicit F32Rows(const TensorView& t) : view(t) {
+    if (t.dtype == DType::F32) return;
+    buf.resize(t.numel());
+    view.dtype = DType::F32;
+    view.data = buf.data();
+    int64_t i = 0;
+    for (int64_t a = 0; a < t.shape[0]; a++)
+      for (int64_t j = 0; j < t.shape[1]; j++)
+        for (int64_t h = 0; h < t.shape[2]; h++)
+          for (int64_t e = 0; e < t.shape[3]; e++)
+            buf[i++] = load_as_f32(t, a * t.strides[0] + j * t.strides[1] + h * t.strides[2] + e * t.strides[3]);
+    for (int dim = 3, stride = 1; dim >= 0; dim--) {
+      view.strides[dim] = stride;
+      stride *= static_cast<int>(t.shape[dim]);
+    }
+  }
+};
+
+void attention_ref(const TensorView& q, const TensorView& k_in, const TensorView& v_in, const TensorView& key_mask, const TensorView& out,
                    const AttentionParams& p) {
+  F32Rows kf(k_in), vf(v_in);
+  const TensorView &k = kf.view, &v = vf.view;
   Dims d = dims_of(q, k);
   std::vector<uint8_t> mb = mask_bytes(key_mask);
   for (int64_t b = 0; b < d.B; b++)
     for (int64_t h = 0; h < d.Hq; h++) ref_head(q, k, v, mb.empty() ? nullptr : mb.data(), out, p, d, b, h);
 }
 
-void attention(const TensorView& q, const TensorView& k, const TensorView& v, const TensorView& key_mask, const TensorView& out,
+void attention(const TensorView& q, const TensorView& k_in, const TensorView& v_in, const TensorView& key_mask, const TensorView& out,
                const AttentionParams& p) {
-  Dims d = dims_of(q, k);
+  Dims d = dims_of(q, k_in);
   if (d.B * d.Tq * d.Hq == 0) return;
   std::vector<uint8_t> mb = mask_bytes(key_mask);
   const uint8_t* mask = mb.empty() ? nullptr : mb.data();
+  const Isa isa = resolve_attention_isa(static_cast<Isa>(g_forced.load()));
+  // The decode path reads a bf16 cache as it is; the other paths take f32 copies.
+  if (k_in.dtype != DType::F32 && !(isa == Isa::Avx512 && d.Tq == 1 && d.G <= kRowsMax)) {
+    F32Rows kf(k_in), vf(v_in);
+    return attention(q, kf.view, vf.view, key_mask, out, p);
+  }
+  const TensorView &k = k_in, &v = v_in;
   // Groups wider than a work item's row budget are left to the row-by-row path.
   if (d.G > kRowsMax) {
     parallel_for(d.B * d.Hq, 1, [&](int64_t begin, int64_t end, int) {
@@ -741,7 +787,7 @@ void attention(const TensorView& q, const TensorView& k, const TensorView& v, co
     });
     return;
   }
-  attention_flash(q, k, v, mask, out, p, d, resolve_attention_isa(static_cast<Isa>(g_forced.load())));
+  attention_flash(q, k, v, mask, out, p, d, isa);
 }
 
 }  // namespace acestep::cpu

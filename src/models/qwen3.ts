@@ -65,7 +65,8 @@ export function parseQwen3Config(json: Record<string, unknown>, source: string):
 }
 
 /**
- * Preallocated per-layer K/V `[B, maxLen, Hkv, D]` f32 for one batch of sequences. `length` is the
+ * Preallocated per-layer K/V `[B, maxLen, Hkv, D]` (f32, or bf16 at bf16 precision) for one batch
+ * of sequences; new keys and values are rounded into it as they are written. `length` is the
  * number of slots filled (the same for every row: left-padded rows fill their pad slots too and hide
  * them with a key mask).
  */
@@ -81,14 +82,15 @@ export class KVCache {
     numKvHeads: number,
     headDim: number,
     device: Device,
+    readonly dtype: 'f32' | 'bf16' = 'f32',
   ) {
     if (!(batch > 0 && maxLen > 0)) throw new ShapeError(`KVCache: batch ${batch} and maxLen ${maxLen} must be positive`);
     this.k = [];
     this.v = [];
     for (let i = 0; i < numLayers; i++) {
       // Unfilled slots are never read (reads stop at length), so no zero fill is needed.
-      this.k.push(Tensor.empty([batch, maxLen, numKvHeads, headDim], 'f32', device));
-      this.v.push(Tensor.empty([batch, maxLen, numKvHeads, headDim], 'f32', device));
+      this.k.push(Tensor.empty([batch, maxLen, numKvHeads, headDim], dtype, device));
+      this.v.push(Tensor.empty([batch, maxLen, numKvHeads, headDim], dtype, device));
     }
   }
 
@@ -125,8 +127,12 @@ export class Qwen3Model {
   /** `[V, H]`: `lm_head.weight`, or `embed_tokens.weight` when tied; null for a bare Qwen3Model. */
   readonly lmHead: Tensor | null;
   readonly device: Device;
-  /** GEMM precision of the LM head (set with the layers' by `setPrecision`). */
-  headPrecision: MatmulPrecision = 'fp32';
+  /**
+   * GEMM precision of the LM head (set with the layers' by `setPrecision`); 'bf16' also stores the
+   * KV caches from `createCache` in bf16 (half the bytes a decode step reads; upstream's bf16 runs
+   * keep a bf16 cache too), 'fp32' keeps them f32 so the exact path stays exact.
+   */
+  precision: MatmulPrecision = 'fp32';
 
   /**
    * Tensors (after the optional `model.` prefix): `embed_tokens.weight [V, H]`, `layers.{i}.*`
@@ -183,7 +189,7 @@ export class Qwen3Model {
     if (maxLen > c.maxPositionEmbeddings) {
       throw new ShapeError(`KV cache of ${maxLen} positions exceeds max_position_embeddings ${c.maxPositionEmbeddings}`);
     }
-    return new KVCache(c.numLayers, batch, maxLen, c.numKvHeads, c.headDim, this.device);
+    return new KVCache(c.numLayers, batch, maxLen, c.numKvHeads, c.headDim, this.device, this.precision === 'bf16' ? 'bf16' : 'f32');
   }
 
   /** `embed_tokens` lookup: ids `[...]` i32|i64 -> `[..., H]` f32 (the lyric path, UPSTREAM.md: Lyrics). */
@@ -243,7 +249,7 @@ export class Qwen3Model {
   /** The LM head on final-norm hidden states `[..., H]` -> `[..., V']`, optionally for ids [lo, hi) only. */
   project(hidden: Tensor, vocabRange?: [number, number]): Tensor {
     using w = this.headWeight(vocabRange);
-    return linear(hidden, w, null, { precision: this.headPrecision });
+    return linear(hidden, w, null, { precision: this.precision });
   }
 
   /** A view of the head rows for [lo, hi) (all rows by default); the caller disposes it. */
