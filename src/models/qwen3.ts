@@ -65,7 +65,7 @@ export function parseQwen3Config(json: Record<string, unknown>, source: string):
 }
 
 /**
- * Preallocated per-layer K/V `[B, maxLen, Hkv, D]` (f32, or bf16 at bf16 precision) for one batch
+ * Preallocated per-layer K/V views `[B, maxLen, Hkv, D]` (f32, or bf16 at bf16 precision) for one batch
  * of sequences; new keys and values are rounded into it as they are written. `length` is the
  * number of slots filled (the same for every row: left-padded rows fill their pad slots too and hide
  * them with a key mask).
@@ -89,8 +89,13 @@ export class KVCache {
     this.v = [];
     for (let i = 0; i < numLayers; i++) {
       // Unfilled slots are never read (reads stop at length), so no zero fill is needed.
-      this.k.push(Tensor.empty([batch, maxLen, numKvHeads, headDim], dtype, device));
-      this.v.push(Tensor.empty([batch, maxLen, numKvHeads, headDim], dtype, device));
+      // Stored head-major [B, Hkv, maxLen, D] and exposed as [B, maxLen, Hkv, D] views: a decode
+      // step then reads each head's keys as one contiguous run instead of one row per
+      // Hkv * D stride (the CPU's prefetchers follow the former).
+      for (const list of [this.k, this.v]) {
+        using store = Tensor.empty([batch, numKvHeads, maxLen, headDim], dtype, device);
+        list.push(store.permute([0, 2, 1, 3]));
+      }
     }
   }
 
