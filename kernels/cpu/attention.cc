@@ -4,7 +4,9 @@
 // once for the whole GQA group; keys are visited in tiles of 64 with an online softmax, only
 // inside the key range the causal/window rules can reach. The fast path exists as AVX-512
 // intrinsics and as a portable vector-type version compiled for AVX2+FMA and for the baseline
-// ISA; the widest the CPU supports is picked at run time.
+// ISA; the widest the CPU supports is picked at run time. One-query calls (LM decode) take their
+// own AVX-512 path (decode_item), which also reads a bf16 KV cache directly; the other paths and
+// the reference read bf16 K/V through exact f32 copies.
 #include "attention.h"
 
 #include <immintrin.h>

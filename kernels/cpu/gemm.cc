@@ -399,12 +399,18 @@ void gemm_gemv(int64_t M, int64_t N, int64_t K, const Mat& a, const Mat& b, cons
         x[m * K + k] = rnd ? round_bf16(v) : v;
       }
   });
-  // Enough columns per chunk that each thread streams long runs of weights.
-  parallel_for(N, 64, [&](int64_t n0, int64_t n1, int) {
-    if (isa == Isa::Avx512)
-      gemv_avx512(M, n0, n1, K, x.data(), b.data, b.dtype, b.cs, bias, c, ldc);
-    else
-      gemv_avx2(M, n0, n1, K, x.data(), b.data, b.dtype, b.cs, bias, c, ldc);
+  // Blocks of 64 weight rows from a shared counter, as in gemm_gemv_bf16dot.
+  constexpr int64_t kRows = 64;
+  const int64_t blocks = cdiv(N, kRows);
+  std::atomic<int64_t> next{0};
+  parallel_for(std::min<int64_t>(blocks, std::max(1, num_threads())), 1, [&](int64_t, int64_t, int) {
+    for (int64_t blk; (blk = next.fetch_add(1, std::memory_order_relaxed)) < blocks;) {
+      const int64_t n0 = blk * kRows, n1 = std::min(N, n0 + kRows);
+      if (isa == Isa::Avx512)
+        gemv_avx512(M, n0, n1, K, x.data(), b.data, b.dtype, b.cs, bias, c, ldc);
+      else
+        gemv_avx2(M, n0, n1, K, x.data(), b.data, b.dtype, b.cs, bias, c, ldc);
+    }
   });
 }
 
