@@ -5,10 +5,12 @@
 // (every layer plus the LM head) divided by the streaming read bandwidth measured in the same run
 // (the `streamRead` probe over a 1 GiB buffer, best of 3).
 // Run: node dist/bench/lm.js [sizes=0.6B,1.7B] [threads=2] [prompt=256] [decode=32] [layers=28]
+// The Phase-2 step (CFG pair, codes head, sampling) alone, from a checkpoint folder:
+//   node dist/bench/lm.js phase2=<lm folder> [precision=bf16|fp32] [steps=60] [threads=2]
 import { fileURLToPath } from 'node:url';
 import { argmax, setNumThreads, Tensor, tidy } from '../src/runtime/index.js';
 import { native } from '../src/runtime/native.js';
-import { Weights } from '../src/models/layers.js';
+import { setPrecision, Weights } from '../src/models/layers.js';
 import { Qwen3Model, type Qwen3Config } from '../src/models/qwen3.js';
 import { generate, type GenerateOptions } from '../src/pipeline/lm/sampling-loop.js';
 import { randomValues, ratioOf, timeQueued, wanted, type Suite } from './suite.js';
@@ -293,8 +295,91 @@ export function suites(): Suite[] {
   ];
 }
 
+export interface Phase2Result {
+  precision: 'fp32' | 'bf16';
+  /** Weight bytes streamed per step: every layer plus the 64001 allowed head rows. */
+  weightBytesPerStep: number;
+  readBandwidthGBs: number;
+  /** weight bytes / read bandwidth. */
+  boundMs: number;
+  stepMedianMs: number;
+  stepBestMs: number;
+  /** process CPU ms per step (all native threads). */
+  cpuMsPerStep: number;
+}
+
+/**
+ * The codes phase's step as the pipeline runs it: a CFG pair ([cond; uncond], prompts of 300 and 200
+ * tokens), the head over the 64000 audio codes + EOS, temperature 0.85, top-p 0.9, race sampling.
+ * Step time = gap between streamed tokens (the first, which holds the prefill, is dropped).
+ */
+export async function runPhase2Bench(dir: string, opts: { precision?: 'fp32' | 'bf16'; steps?: number; threads?: number } = {}) {
+  setNumThreads(opts.threads ?? 2);
+  const model = Qwen3Model.load(dir);
+  const precision = opts.precision ?? 'bf16';
+  setPrecision(model, precision);
+  const steps = opts.steps ?? 60;
+  const cond = Array.from({ length: 300 }, (_, i) => (i * 7919) % 151669);
+  const uncond = Array.from({ length: 200 }, (_, i) => (i * 104729) % 151669);
+  const ranges: [number, number][] = [
+    [151645, 151646],
+    [151669, 151669 + 64000],
+  ];
+  const run = async (n: number) => {
+    const stamps: number[] = [];
+    const cpu: number[] = [];
+    await generate(model, {
+      prompts: [cond],
+      uncondPrompts: [uncond],
+      cfgScale: 2,
+      maxNewTokens: n,
+      temperature: 0.85,
+      topP: 0.9,
+      seed: 3,
+      vocabRanges: ranges,
+      onToken: () => {
+        stamps.push(performance.now());
+        const u = process.cpuUsage();
+        cpu.push((u.user + u.system) / 1000);
+      },
+    });
+    const gaps = stamps
+      .slice(1)
+      .map((t, i) => t - stamps[i])
+      .sort((x, y) => x - y);
+    return { median: gaps[Math.floor(gaps.length / 2)], best: gaps[0], cpu: (cpu[cpu.length - 1] - cpu[0]) / (cpu.length - 1) };
+  };
+  await run(3); // warm-up: pages of the mapped weights, thread pool, caches
+  const r = await run(steps + 1);
+  const bw = readBandwidth();
+  const bytes = weightBytesPerToken(model.config, 64001);
+  model.dispose();
+  const res: Phase2Result = {
+    precision,
+    weightBytesPerStep: bytes,
+    readBandwidthGBs: bw / 1e9,
+    boundMs: (bytes / bw) * 1000,
+    stepMedianMs: r.median,
+    stepBestMs: r.best,
+    cpuMsPerStep: r.cpu,
+  };
+  return res;
+}
+
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const args = Object.fromEntries(process.argv.slice(2).map((a) => a.split('=')));
+  if (args.phase2) {
+    const r = await runPhase2Bench(String(args.phase2), {
+      precision: args.precision === 'fp32' ? 'fp32' : 'bf16',
+      steps: args.steps ? Number(args.steps) : undefined,
+      threads: args.threads ? Number(args.threads) : undefined,
+    });
+    console.log(
+      `Phase 2 ${r.precision}: step median ${r.stepMedianMs.toFixed(1)} ms, best ${r.stepBestMs.toFixed(1)} ms, CPU ${r.cpuMsPerStep.toFixed(1)} ms/step; ` +
+        `bound ${r.boundMs.toFixed(1)} ms (${(r.weightBytesPerStep / 1e9).toFixed(3)} GB at ${r.readBandwidthGBs.toFixed(1)} GB/s); load ${(await import('node:os')).loadavg()[0].toFixed(2)}`,
+    );
+    process.exit(0);
+  }
   const res = await runLmBench({
     sizes: args.sizes ? String(args.sizes).split(',') : undefined,
     threads: args.threads ? Number(args.threads) : undefined,

@@ -25,8 +25,10 @@ ACESTEP_EXPORT(attention) {
   if (mask.present) expect_same_device(a, {&q, &mask.arg});
   for (auto [t, name] : {std::pair{&q, "q"}, std::pair{&k, "k"}, std::pair{&v, "v"}, std::pair{&out, "out"}}) {
     expect_rank(a, *t, name, 4, "[B, T, H, D]");
-    expect_dtype(a, *t, name, {DType::F32});
+    expect_dtype(a, *t, name,
+                 t == &k || t == &v ? std::initializer_list<DType>{DType::F32, DType::BF16} : std::initializer_list<DType>{DType::F32});
   }
+  if (k.view.dtype != v.view.dtype) a.fail("k and v must have the same dtype (f32, or bf16 for a bf16 KV cache)");
   expect_contiguous(a, out, "out");
   const TensorView &Q = q.view, &K = k.view, &V = v.view, &O = out.view;
   int64_t B = Q.shape[0], Tq = Q.shape[1], Hq = Q.shape[2], D = Q.shape[3], Tk = K.shape[1], Hkv = K.shape[2];

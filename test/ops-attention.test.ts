@@ -61,6 +61,11 @@ const tol = { atol: 2e-5, rtol: 2e-5, why: 'fp32 accumulation (fast path) vs dou
 
 const specs: { name: string; dims: number[]; o: Opts; masked?: boolean }[] = [
   { name: 'decode GQA 2, D=128', dims: [2, 1, 300, 16, 8, 128], o: { causal: true, qOffset: 299 } },
+  // The one-query decode path: padded rows, odd D, windows, groups of 1 / 3 / 5 heads.
+  { name: 'decode padded rows GQA 3, D=40', dims: [2, 1, 70, 6, 2, 40], o: { causal: true, qOffset: 69 }, masked: true },
+  { name: 'decode window 9 GQA 4, D=64', dims: [1, 1, 50, 8, 2, 64], o: { causal: true, qOffset: 49, window: 9 } },
+  { name: 'decode MHA, D=16, causal cut inside the keys', dims: [2, 1, 33, 3, 3, 16], o: { causal: true, qOffset: 20 } },
+  { name: 'decode GQA 5, D=8, no causal', dims: [1, 1, 20, 5, 1, 8], o: {} },
   { name: 'causal prefill GQA 5, D=8', dims: [1, 40, 40, 5, 1, 8], o: { causal: true } },
   { name: 'window 7 with mask, D=64', dims: [2, 50, 50, 2, 2, 64], o: { window: 7 }, masked: true },
   { name: 'cross-attention Tk != Tq, D=16, scale 0.5', dims: [2, 13, 77, 4, 1, 16], o: { scale: 0.5 }, masked: true },
@@ -95,6 +100,49 @@ describe('attention vs plain JS', () => {
       });
     }
   }
+});
+
+describe('attention over bf16 K/V (a bf16 KV cache) vs plain JS on the same bf16 values', () => {
+  // Widening bf16 to f32 is exact, so the tolerance is the f32 one; prefill shapes take f32 copies,
+  // the decode shapes (Tq = 1) read the bf16 rows directly on AVX-512.
+  const bf16Specs = specs.filter((s) => s.name.startsWith('decode') || s.name.startsWith('causal prefill'));
+  for (const impl of ['reference', ...fastPaths] as const) {
+    for (const s of bf16Specs) {
+      it(`${impl}: ${s.name}`, () => {
+        const [B, Tq, Tk, Hq, Hkv, D] = s.dims;
+        const q = normal(B * Tq * Hq * D, 11);
+        const round = (x: Float32Array) => tidy(() => Tensor.fromArray(x, [x.length]).to('bf16').to('f32').dataSync() as Float32Array);
+        const k = round(normal(B * Tk * Hkv * D, 12)),
+          v = round(normal(B * Tk * Hkv * D, 13));
+        const mask = s.masked ? Int32Array.from(randomInts(B * Tk, 14, 0, 4), (x) => (x === 0 ? 0 : 1)) : undefined;
+        const want = jsAttention(q, k, v, s.dims, { ...s.o, mask });
+        if (impl === 'reference') native.setCpuImpl('reference');
+        else native.setCpuIsa('attention', impl);
+        const got = tidy(() => {
+          const keyMask = mask ? Tensor.fromArray(mask, [B, Tk]) : undefined;
+          // K/V as a narrowed view of a longer bf16 cache, as the LM passes them.
+          const cache = (x: Float32Array) =>
+            Tensor.zeros([B, Tk + 5, Hkv, D], 'bf16')
+              .narrow(1, 0, Tk)
+              .assign(Tensor.fromArray(x, [B, Tk, Hkv, D]));
+          return attention(Tensor.fromArray(q, [B, Tq, Hq, D]), cache(k), cache(v), { ...s.o, keyMask }).dataSync() as Float32Array;
+        });
+        native.setCpuImpl('fast');
+        native.setCpuIsa('attention', 'auto');
+        expectClose(got, want, tol, s.name);
+      });
+    }
+  }
+  it('k and v of different dtypes are converted to f32 (same result as f32 K/V)', () => {
+    tidy(() => {
+      const q = Tensor.fromArray(normal(2 * 128, 15), [1, 1, 2, 128]);
+      const k = Tensor.fromArray(normal(9 * 128, 16), [1, 9, 1, 128]).to('bf16');
+      const v = Tensor.fromArray(normal(9 * 128, 17), [1, 9, 1, 128]);
+      const a = attention(q, k, v).dataSync();
+      const b = attention(q, k.to('f32'), v).dataSync();
+      expect(Array.from(a)).toEqual(Array.from(b));
+    });
+  });
 });
 
 describe('attention contract', () => {

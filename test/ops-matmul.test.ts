@@ -88,6 +88,9 @@ describe('every ISA path matches the reference kernels', () => {
         const shapes: [number, number, number][] = [
           [1, 301, 70],
           [3, 64, 40],
+          // decode GEMV: several 64-row blocks, K past the 128-wide vdpbf16ps loop with a tail
+          [2, 1030, 150],
+          [4, 160, 65],
           [19, 520, 75],
           [70, 33, 130],
           [37, 1030, 25],

@@ -75,6 +75,31 @@ describe.each(impls)('%s kernels', (impl) => {
     expect(run(impl, () => f32(topP(Tensor.fromArray(data, [B, V]), 1)))).toEqual(data);
   });
 
+  it('topP on codes-head-sized rows (flat, peaked, ties, -inf and NaN) equals the HF warper', () => {
+    // 64001 columns as in the codes phase; random weights give flat rows (most tokens kept),
+    // trained ones peaked rows (a few kept). Quantised values make long runs of ties.
+    const W = 64001;
+    const flat = Array.from(normal(W, 31, 0.3));
+    const peaked = Array.from(normal(W, 32, 6));
+    const tiedRow = flat.map((x) => Math.round(x * 8) / 8);
+    const holes = flat.map((x, i) => (i % 11 === 0 ? -Infinity : i % 13 === 0 ? NaN : x));
+    const cases = [flat, peaked, tiedRow, holes];
+    for (const p of [0.05, 0.5, 0.9, 0.999]) {
+      const got = run(impl, () => f32(topP(Tensor.fromArray(cases.flat(), [cases.length, W]), p)));
+      const want = cases
+        .map((r) =>
+          jsTopP(
+            r.map((x) => (Number.isNaN(x) ? -Infinity : x)),
+            p,
+          ),
+        )
+        .flat();
+      // NaN is ranked as -inf (never kept ahead of a number); a removed NaN becomes -inf.
+      const kept = (row: number[], b: number) => row.map((x, i) => (want[b * W + i] === -Infinity ? -Infinity : x));
+      expect(got).toEqual(cases.map(kept).flat());
+    }
+  });
+
   it('repetitionPenalty equals the HF processor, once per distinct token, -1 ignored', () => {
     const prev = Array.from(randomInts(B * 50, 5, -1, 60));
     const got = run(impl, () =>

@@ -4,7 +4,9 @@
 // once for the whole GQA group; keys are visited in tiles of 64 with an online softmax, only
 // inside the key range the causal/window rules can reach. The fast path exists as AVX-512
 // intrinsics and as a portable vector-type version compiled for AVX2+FMA and for the baseline
-// ISA; the widest the CPU supports is picked at run time.
+// ISA; the widest the CPU supports is picked at run time. One-query calls (LM decode) take their
+// own AVX-512 path (decode_item), which also reads a bf16 KV cache directly; the other paths and
+// the reference read bf16 K/V through exact f32 copies.
 #include "attention.h"
 
 #include <immintrin.h>
@@ -15,6 +17,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "parallel.h"
@@ -119,6 +122,24 @@ ATTN_AVX512 inline __mmask16 tail_mask(int64_t remaining) {
   return remaining >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << remaining) - 1);
 }
 
+// 16 K/V elements as f32: f32 rows as they are, bf16 rows (a bf16 KV cache) widened exactly.
+template <class T>
+ATTN_AVX512 inline __m512 load_kv(const T* p, __mmask16 m) {
+  if constexpr (std::is_same_v<T, float>)
+    return _mm512_maskz_loadu_ps(m, p);
+  else
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, p)), 16));
+}
+
+// load_kv over a whole vector: plain loads, so a caller's accumulators stay in registers.
+template <class T>
+ATTN_AVX512 inline __m512 load_kv_full(const T* p) {
+  if constexpr (std::is_same_v<T, float>)
+    return _mm512_loadu_ps(p);
+  else
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))), 16));
+}
+
 // Scores are kept transposed, s[jj * ldr + r] (key-major, one lane per row), so the online
 // softmax runs across 16 rows per vector and the query side is packed once per work item.
 
@@ -166,9 +187,9 @@ ATTN_AVX512 void scores_direct(const float* q, int64_t ldq, int rows, int64_t ld
 // alpha (nullptr: none) rescales row r's old output first: the online softmax's correction factor.
 // Tail: the slice ends inside its last vector (masked loads and stores). Whole slices use plain
 // ones: with masks GCC keeps the accumulator array on the stack in the inner loop.
-template <int R, int NC, bool Tail>
-ATTN_AVX512 void pv_block(const float* p, int64_t ldr, int nk, const float* v0, int64_t ldv, float* o, int64_t ldo, int64_t dbase,
-                          int64_t D, const float* alpha) {
+template <int R, int NC, bool Tail, class T = float>
+ATTN_AVX512 void pv_block(const float* p, int64_t ldr, int nk, const T* v0, int64_t ldv, float* o, int64_t ldo, int64_t dbase, int64_t D,
+                          const float* alpha) {
   __mmask16 m[NC];
   __m512 acc[R][NC];
   for (int c = 0; c < NC; c++) m[c] = Tail ? tail_mask(D - dbase - 16 * c) : static_cast<__mmask16>(0xFFFF);
@@ -179,9 +200,9 @@ ATTN_AVX512 void pv_block(const float* p, int64_t ldr, int nk, const float* v0, 
       for (int c = 0; c < NC; c++) acc[r][c] = _mm512_mul_ps(_mm512_set1_ps(alpha[r]), acc[r][c]);
   }
   for (int jj = 0; jj < nk; jj++) {
-    const float* vr = v0 + jj * ldv + dbase;
+    const T* vr = v0 + jj * ldv + dbase;
     __m512 vv[NC];
-    for (int c = 0; c < NC; c++) vv[c] = Tail ? _mm512_maskz_loadu_ps(m[c], vr + 16 * c) : _mm512_loadu_ps(vr + 16 * c);
+    for (int c = 0; c < NC; c++) vv[c] = Tail ? load_kv(vr + 16 * c, m[c]) : load_kv_full(vr + 16 * c);
     for (int r = 0; r < R; r++) {
       __m512 pb = _mm512_set1_ps(p[jj * ldr + r]);
       for (int c = 0; c < NC; c++) acc[r][c] = _mm512_fmadd_ps(pb, vv[c], acc[r][c]);
@@ -197,34 +218,34 @@ ATTN_AVX512 void pv_block(const float* p, int64_t ldr, int nk, const float* v0, 
 }
 
 // R rows over the (up to) 64-column slice of D at dbase.
-template <int R>
-ATTN_AVX512 void pv_slice(const float* p, int64_t ldr, int nk, const float* v0, int64_t ldv, float* o, int64_t ldo, int64_t dbase,
-                          int64_t D, const float* alpha) {
+template <int R, class T = float>
+ATTN_AVX512 void pv_slice(const float* p, int64_t ldr, int nk, const T* v0, int64_t ldv, float* o, int64_t ldo, int64_t dbase, int64_t D,
+                          const float* alpha) {
   const int64_t width = std::min<int64_t>(64, D - dbase);
   const bool tail = width % 16 != 0;
   switch ((width + 15) / 16) {
     case 1:
-      tail ? pv_block<R, 1, true>(p, ldr, nk, v0, ldv, o, ldo, dbase, D, alpha)
-           : pv_block<R, 1, false>(p, ldr, nk, v0, ldv, o, ldo, dbase, D, alpha);
+      tail ? pv_block<R, 1, true, T>(p, ldr, nk, v0, ldv, o, ldo, dbase, D, alpha)
+           : pv_block<R, 1, false, T>(p, ldr, nk, v0, ldv, o, ldo, dbase, D, alpha);
       break;
     case 2:
-      tail ? pv_block<R, 2, true>(p, ldr, nk, v0, ldv, o, ldo, dbase, D, alpha)
-           : pv_block<R, 2, false>(p, ldr, nk, v0, ldv, o, ldo, dbase, D, alpha);
+      tail ? pv_block<R, 2, true, T>(p, ldr, nk, v0, ldv, o, ldo, dbase, D, alpha)
+           : pv_block<R, 2, false, T>(p, ldr, nk, v0, ldv, o, ldo, dbase, D, alpha);
       break;
     case 3:
-      tail ? pv_block<R, 3, true>(p, ldr, nk, v0, ldv, o, ldo, dbase, D, alpha)
-           : pv_block<R, 3, false>(p, ldr, nk, v0, ldv, o, ldo, dbase, D, alpha);
+      tail ? pv_block<R, 3, true, T>(p, ldr, nk, v0, ldv, o, ldo, dbase, D, alpha)
+           : pv_block<R, 3, false, T>(p, ldr, nk, v0, ldv, o, ldo, dbase, D, alpha);
       break;
     default:
-      tail ? pv_block<R, 4, true>(p, ldr, nk, v0, ldv, o, ldo, dbase, D, alpha)
-           : pv_block<R, 4, false>(p, ldr, nk, v0, ldv, o, ldo, dbase, D, alpha);
+      tail ? pv_block<R, 4, true, T>(p, ldr, nk, v0, ldv, o, ldo, dbase, D, alpha)
+           : pv_block<R, 4, false, T>(p, ldr, nk, v0, ldv, o, ldo, dbase, D, alpha);
       break;
   }
 }
 
-template <int R>
-ATTN_AVX512 void pv_rows(const float* p, int64_t ldr, int nk, const float* v0, int64_t ldv, float* o, int64_t ldo, int64_t D) {
-  for (int64_t dbase = 0; dbase < D; dbase += 64) pv_slice<R>(p, ldr, nk, v0, ldv, o, ldo, dbase, D, nullptr);
+template <int R, class T = float>
+ATTN_AVX512 void pv_rows(const float* p, int64_t ldr, int nk, const T* v0, int64_t ldv, float* o, int64_t ldo, int64_t D) {
+  for (int64_t dbase = 0; dbase < D; dbase += 64) pv_slice<R, T>(p, ldr, nk, v0, ldv, o, ldo, dbase, D, nullptr);
 }
 
 // P . V for all rows of a work item against a packed value tile (rows D apart), rescaling the old
@@ -432,6 +453,104 @@ ATTN_AVX512 void flash_item(const TensorView& q, const TensorView& k, const Tens
     float inv = w.l[r] > 0.f ? 1.f / w.l[r] : 0.f;
     const float* src = w.o.data() + r * D;
     for (int64_t e = 0; e < D; e++) dst[e] = src[e] * inv;
+  }
+}
+
+// Decode (one query per sequence): the item is one (batch, kv head) over its G query heads. A
+// single pass over the visible keys scores all G rows (each K row loaded once), the softmax runs
+// over the whole key range at once (16 keys per vector instead of 16 rows of which G are real),
+// and each V row is loaded once for all G rows. Same exp and f32 accumulation as flash_item.
+template <int R, class T>
+ATTN_AVX512 void decode_scores(const float* q, int64_t D, const T* k0, int64_t ldk, int64_t n, const uint8_t* mrow, float* s, int64_t lds) {
+  const __mmask16 tail = tail_mask(D % 16 == 0 ? 16 : D % 16);
+  for (int64_t j = 0; j < n; j++) {
+    if (mrow && !mrow[j]) {
+      for (int r = 0; r < R; r++) s[r * lds + j] = kNegInf;
+      continue;
+    }
+    const T* kr = k0 + j * ldk;
+    __m512 acc[R];
+    for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps();
+    for (int64_t e = 0; e < D; e += 16) {
+      const __mmask16 m = e + 16 <= D ? static_cast<__mmask16>(0xFFFF) : tail;
+      const __m512 kv = load_kv(kr + e, m);
+      for (int r = 0; r < R; r++) acc[r] = _mm512_fmadd_ps(kv, _mm512_maskz_loadu_ps(m, q + r * D + e), acc[r]);
+    }
+    for (int r = 0; r < R; r++) s[r * lds + j] = _mm512_reduce_add_ps(acc[r]);
+  }
+}
+
+template <class T>
+ATTN_AVX512 void decode_item(const TensorView& q, const TensorView& k, const TensorView& v, const uint8_t* mask, const TensorView& out,
+                             const AttentionParams& p, const Dims& d, int64_t b, int64_t hk, std::vector<float>& w) {
+  const int64_t D = d.D, G = d.G;
+  const int64_t pos = p.q_offset;
+  int64_t j_lo = 0, j_hi = d.Tk - 1;
+  if (p.causal) j_hi = std::min(j_hi, pos);
+  if (p.window >= 0) {
+    j_lo = std::max(j_lo, pos - p.window);
+    j_hi = std::min(j_hi, pos + p.window);
+  }
+  const int64_t n = std::max<int64_t>(0, j_hi - j_lo + 1);
+  const int64_t lds = (n + 15) / 16 * 16;
+  // w: q rows (pre-scaled) | scores, one row of lds per head | probabilities transposed (key-major) | o
+  w.resize(G * D + G * lds + n * G + G * D);
+  float* qs = w.data();
+  float* s = qs + G * D;
+  float* pt = s + G * lds;
+  float* o = pt + n * G;
+  for (int64_t g = 0; g < G; g++) {
+    const float* src = q.ptr<const float>() + b * q.strides[0] + (hk * G + g) * q.strides[2];
+    for (int64_t e = 0; e < D; e++) qs[g * D + e] = src[e] * p.scale;
+  }
+  const T* k0 = k.ptr<const T>() + b * k.strides[0] + j_lo * k.strides[1] + hk * k.strides[2];
+  const T* v0 = v.ptr<const T>() + b * v.strides[0] + j_lo * v.strides[1] + hk * v.strides[2];
+  const uint8_t* mrow = mask ? mask + b * d.Tk + j_lo : nullptr;
+  for (int64_t g0 = 0; g0 < G; g0 += 4) {
+    const int64_t rg = std::min<int64_t>(4, G - g0);
+    const float* qg = qs + g0 * D;
+    float* sg = s + g0 * lds;
+    if (rg == 4)
+      decode_scores<4>(qg, D, k0, k.strides[1], n, mrow, sg, lds);
+    else if (rg == 3)
+      decode_scores<3>(qg, D, k0, k.strides[1], n, mrow, sg, lds);
+    else if (rg == 2)
+      decode_scores<2>(qg, D, k0, k.strides[1], n, mrow, sg, lds);
+    else
+      decode_scores<1>(qg, D, k0, k.strides[1], n, mrow, sg, lds);
+  }
+  // Softmax per head over the whole range; a head that sees no key outputs zeros (l = 0).
+  std::vector<float> inv(G, 0.f);
+  for (int64_t g = 0; g < G; g++) {
+    float* sr = s + g * lds;
+    __m512 mx = _mm512_set1_ps(kNegInf);
+    for (int64_t j = 0; j < n; j += 16) mx = _mm512_max_ps(mx, _mm512_maskz_loadu_ps(tail_mask(n - j), sr + j));
+    const float m = _mm512_reduce_max_ps(mx);
+    if (m == kNegInf) {
+      for (int64_t j = 0; j < n; j++) pt[j * G + g] = 0.f;
+      continue;
+    }
+    const __m512 mv = _mm512_set1_ps(m);
+    __m512 sum = _mm512_setzero_ps();
+    for (int64_t j = 0; j < n; j += 16) {
+      const __mmask16 t = tail_mask(n - j);
+      const __m512 e = _mm512_maskz_mov_ps(t, exp_neg(_mm512_sub_ps(_mm512_maskz_loadu_ps(t, sr + j), mv)));
+      _mm512_mask_storeu_ps(sr + j, t, e);
+      sum = _mm512_add_ps(sum, e);
+    }
+    const float l = _mm512_reduce_add_ps(sum);
+    inv[g] = l > 0.f ? 1.f / l : 0.f;
+    for (int64_t j = 0; j < n; j++) pt[j * G + g] = sr[j];
+  }
+  std::fill(o, o + G * D, 0.f);
+  int64_t r = 0;
+  for (; r + 4 <= G; r += 4) pv_rows<4, T>(pt + r, G, static_cast<int>(n), v0, v.strides[1], o + r * D, D, D);
+  for (; r + 2 <= G; r += 2) pv_rows<2, T>(pt + r, G, static_cast<int>(n), v0, v.strides[1], o + r * D, D, D);
+  for (; r < G; r++) pv_rows<1, T>(pt + r, G, static_cast<int>(n), v0, v.strides[1], o + r * D, D, D);
+  float* O = out.ptr<float>();
+  for (int64_t g = 0; g < G; g++) {
+    float* dst = O + (b * d.Hq + hk * G + g) * D;
+    for (int64_t e = 0; e < D; e++) dst[e] = o[g * D + e] * inv[g];
   }
 }
 
@@ -667,6 +786,18 @@ Isa detect_isa() {
 
 void attention_flash(const TensorView& q, const TensorView& k, const TensorView& v, const uint8_t* mask, const TensorView& out,
                      const AttentionParams& p, const Dims& d, Isa isa) {
+  if (isa == Isa::Avx512 && d.Tq == 1) {
+    parallel_for(d.B * d.Hkv, 1, [&](int64_t begin, int64_t end, int) {
+      std::vector<float> w;
+      for (int64_t it = begin; it < end; it++) {
+        if (k.dtype == DType::BF16)
+          decode_item<uint16_t>(q, k, v, mask, out, p, d, it / d.Hkv, it % d.Hkv, w);
+        else
+          decode_item<float>(q, k, v, mask, out, p, d, it / d.Hkv, it % d.Hkv, w);
+      }
+    });
+    return;
+  }
   int64_t qblock = std::max<int64_t>(1, kRowsMax / d.G);
   int64_t nqb = (d.Tq + qblock - 1) / qblock;
   int64_t items = d.B * d.Hkv * nqb;
@@ -696,20 +827,52 @@ AttentionIsa resolve_attention_isa(AttentionIsa isa) {
   return isa == Isa::Auto || static_cast<int>(isa) < static_cast<int>(best) ? best : isa;
 }
 
-void attention_ref(const TensorView& q, const TensorView& k, const TensorView& v, const TensorView& key_mask, const TensorView& out,
+// A bf16 K or V (a bf16 KV cache) as a contiguous f32 copy, for the paths that read f32 rows; the
+// widening is exact, so they compute what they compute on f32 input.
+struct F32Rows {
+  std::vector<float> buf;
+  TensorView view;
+  explicit F32Rows(const TensorView& t) : view(t) {
+    if (t.dtype == DType::F32) return;
+    buf.resize(t.numel());
+    view.dtype = DType::F32;
+    view.data = buf.data();
+    int64_t i = 0;
+    for (int64_t a = 0; a < t.shape[0]; a++)
+      for (int64_t j = 0; j < t.shape[1]; j++)
+        for (int64_t h = 0; h < t.shape[2]; h++)
+          for (int64_t e = 0; e < t.shape[3]; e++)
+            buf[i++] = load_as_f32(t, a * t.strides[0] + j * t.strides[1] + h * t.strides[2] + e * t.strides[3]);
+    for (int dim = 3, stride = 1; dim >= 0; dim--) {
+      view.strides[dim] = stride;
+      stride *= static_cast<int>(t.shape[dim]);
+    }
+  }
+};
+
+void attention_ref(const TensorView& q, const TensorView& k_in, const TensorView& v_in, const TensorView& key_mask, const TensorView& out,
                    const AttentionParams& p) {
+  F32Rows kf(k_in), vf(v_in);
+  const TensorView &k = kf.view, &v = vf.view;
   Dims d = dims_of(q, k);
   std::vector<uint8_t> mb = mask_bytes(key_mask);
   for (int64_t b = 0; b < d.B; b++)
     for (int64_t h = 0; h < d.Hq; h++) ref_head(q, k, v, mb.empty() ? nullptr : mb.data(), out, p, d, b, h);
 }
 
-void attention(const TensorView& q, const TensorView& k, const TensorView& v, const TensorView& key_mask, const TensorView& out,
+void attention(const TensorView& q, const TensorView& k_in, const TensorView& v_in, const TensorView& key_mask, const TensorView& out,
                const AttentionParams& p) {
-  Dims d = dims_of(q, k);
+  Dims d = dims_of(q, k_in);
   if (d.B * d.Tq * d.Hq == 0) return;
   std::vector<uint8_t> mb = mask_bytes(key_mask);
   const uint8_t* mask = mb.empty() ? nullptr : mb.data();
+  const Isa isa = resolve_attention_isa(static_cast<Isa>(g_forced.load()));
+  // The decode path reads a bf16 cache as it is; the other paths take f32 copies.
+  if (k_in.dtype != DType::F32 && !(isa == Isa::Avx512 && d.Tq == 1 && d.G <= kRowsMax)) {
+    F32Rows kf(k_in), vf(v_in);
+    return attention(q, kf.view, vf.view, key_mask, out, p);
+  }
+  const TensorView &k = k_in, &v = v_in;
   // Groups wider than a work item's row budget are left to the row-by-row path.
   if (d.G > kRowsMax) {
     parallel_for(d.B * d.Hq, 1, [&](int64_t begin, int64_t end, int) {
@@ -717,7 +880,7 @@ void attention(const TensorView& q, const TensorView& k, const TensorView& v, co
     });
     return;
   }
-  attention_flash(q, k, v, mask, out, p, d, resolve_attention_isa(static_cast<Isa>(g_forced.load())));
+  attention_flash(q, k, v, mask, out, p, d, isa);
 }
 
 }  // namespace acestep::cpu

@@ -22,7 +22,8 @@ inline bool attention_key_visible(const AttentionParams& p, int64_t i, int64_t j
   return true;
 }
 
-// q [B, Tq, Hq, D], k/v [B, Tk, Hkv, D] (f32, unit stride in D, any other strides); key_mask
+// q [B, Tq, Hq, D] f32, k/v [B, Tk, Hkv, D] (both f32 or both bf16, e.g. a bf16 KV cache; unit
+// stride in D, any other strides); key_mask
 // [B, Tk] of any dtype, nonzero = attend (data == nullptr: no mask); out [B, Tq, Hq, D] contiguous f32.
 // Query head h reads kv head h / (Hq / Hkv). A query that sees no key outputs zeros.
 // Which fast path attention() takes; Auto = the widest the CPU supports. Forcing a narrower one

@@ -361,8 +361,36 @@ void gemm_bf16w(int64_t M, int64_t N, int64_t K, const Mat& a, const Mat& b, con
   }
 }
 
+// bf16 precision against bf16 weights: the activations as bf16 once, then weight rows in blocks
+// that the threads take from a shared counter (a thread slowed by another process does not hold
+// the step back). The weight stream is the whole cost, so vdpbf16ps is used whenever the CPU has
+// it and it is not switched off (set_bf16_dot(0)); the FMA-rate probe does not apply here.
+void gemm_gemv_bf16dot(int64_t M, int64_t N, int64_t K, const Mat& a, const Mat& b, const float* bias, float* c, int64_t ldc) {
+  std::vector<uint16_t> x(static_cast<size_t>(M * K));
+  with_elem(a.dtype, [&](auto e) {
+    using E = decltype(e);
+    for (int64_t m = 0; m < M; m++)
+      for (int64_t k = 0; k < K; k++) {
+        const float v = round_bf16(E::get(a.data, m * a.rs + k * a.cs));
+        uint32_t u;
+        std::memcpy(&u, &v, 4);
+        x[m * K + k] = static_cast<uint16_t>(u >> 16);
+      }
+  });
+  constexpr int64_t kRows = 64;
+  const int64_t blocks = cdiv(N, kRows);
+  std::atomic<int64_t> next{0};
+  parallel_for(std::min<int64_t>(blocks, std::max(1, num_threads())), 1, [&](int64_t, int64_t, int) {
+    for (int64_t blk; (blk = next.fetch_add(1, std::memory_order_relaxed)) < blocks;) {
+      const int64_t n0 = blk * kRows;
+      gemv_bf16dot_avx512(M, n0, std::min(N, n0 + kRows), K, x.data(), static_cast<const uint16_t*>(b.data), b.cs, bias, c, ldc);
+    }
+  });
+}
+
 // Decode-sized products against k-contiguous weights: every weight row is read once.
 void gemm_gemv(int64_t M, int64_t N, int64_t K, const Mat& a, const Mat& b, const float* bias, float* c, int64_t ldc, bool rnd, Isa isa) {
+  if (rnd && b.dtype == DType::BF16 && isa == Isa::Avx512 && bf16_dot_for_gemv()) return gemm_gemv_bf16dot(M, N, K, a, b, bias, c, ldc);
   std::vector<float> x(static_cast<size_t>(M * K));
   with_elem(a.dtype, [&](auto e) {
     using E = decltype(e);
@@ -372,12 +400,18 @@ void gemm_gemv(int64_t M, int64_t N, int64_t K, const Mat& a, const Mat& b, cons
         x[m * K + k] = rnd ? round_bf16(v) : v;
       }
   });
-  // Enough columns per chunk that each thread streams long runs of weights.
-  parallel_for(N, 64, [&](int64_t n0, int64_t n1, int) {
-    if (isa == Isa::Avx512)
-      gemv_avx512(M, n0, n1, K, x.data(), b.data, b.dtype, b.cs, bias, c, ldc);
-    else
-      gemv_avx2(M, n0, n1, K, x.data(), b.data, b.dtype, b.cs, bias, c, ldc);
+  // Blocks of 64 weight rows from a shared counter, as in gemm_gemv_bf16dot.
+  constexpr int64_t kRows = 64;
+  const int64_t blocks = cdiv(N, kRows);
+  std::atomic<int64_t> next{0};
+  parallel_for(std::min<int64_t>(blocks, std::max(1, num_threads())), 1, [&](int64_t, int64_t, int) {
+    for (int64_t blk; (blk = next.fetch_add(1, std::memory_order_relaxed)) < blocks;) {
+      const int64_t n0 = blk * kRows, n1 = std::min(N, n0 + kRows);
+      if (isa == Isa::Avx512)
+        gemv_avx512(M, n0, n1, K, x.data(), b.data, b.dtype, b.cs, bias, c, ldc);
+      else
+        gemv_avx2(M, n0, n1, K, x.data(), b.data, b.dtype, b.cs, bias, c, ldc);
+    }
   });
 }
 
@@ -447,6 +481,9 @@ bool bf16_dot_for(int mode) {
 }
 bool bf16_dot_in_use() {
   return bf16_dot_for(g_bf16_dot.load(std::memory_order_relaxed));
+}
+bool bf16_dot_for_gemv() {
+  return g_bf16_dot.load(std::memory_order_relaxed) != 0 && has_avx512_bf16();
 }
 bool set_bf16_dot(int mode) {
   g_bf16_dot.store(mode < 0 ? -1 : mode > 0 ? 1 : 0, std::memory_order_relaxed);

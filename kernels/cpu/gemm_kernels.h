@@ -57,6 +57,10 @@ void gemv_avx512(int64_t M, int64_t n0, int64_t n1, int64_t K, const float* x, c
                  float* c, int64_t ldc);
 void gemv_avx2(int64_t M, int64_t n0, int64_t n1, int64_t K, const float* x, const void* w, DType wd, int64_t ldw, const float* bias,
                float* c, int64_t ldc);
+// The same for bf16 precision against bf16 weights (avx512_bf16): x is M rows of K bf16 values
+// (the activations rounded to bf16), products summed by vdpbf16ps in f32.
+void gemv_bf16dot_avx512(int64_t M, int64_t n0, int64_t n1, int64_t K, const uint16_t* x, const uint16_t* w, int64_t ldw, const float* bias,
+                         float* c, int64_t ldc);
 
 float stream_sum_avx512(const float* p, int64_t n);
 double fma_loop_avx512(int64_t iters);  // returns flops done
@@ -76,5 +80,8 @@ Isa current_isa();
 bool set_bf16_dot(int mode);
 bool bf16_dot_for(int mode);
 bool bf16_dot_in_use();
+// The GEMV's choice: vdpbf16ps wherever the CPU has it unless mode 0 forces the FMA kernel (a
+// GEMV is bound by its weight stream, so the FMA-rate probe of auto mode does not apply).
+bool bf16_dot_for_gemv();
 
 }  // namespace acestep::cpu::gemm_detail

@@ -1,6 +1,6 @@
 // CPU logit processing. References work row by row with full sorts; the fast paths parallelise
-// over rows (and over vocabulary chunks for the race) and use selection instead of full sorts for
-// top-k and top-p. Both follow the same definitions, so outputs match (top-p up to the double
+// over rows (and over vocabulary chunks for the race) and use selection (top-k) or value buckets
+// (top-p) instead of full sorts. Both follow the same definitions, so outputs match (top-p up to the double
 // rounding of its cumulative sums).
 #include "sampling.h"
 
@@ -84,40 +84,66 @@ void top_p_row(const float* in, float* o, int64_t V, double p) {
   }
 }
 
-// Same result as top_p_row without sorting the whole row: only the largest tokens can be kept,
-// so the top M are selected and sorted (M growing 4x until the removal point falls inside them).
-// "Cumulative ascending mass at token t" is 1 - (mass ranked above t), equal up to double rounding.
+// Same result as top_p_row without sorting the row: the removed tokens are a prefix of the
+// ascending order, so the row is bucketed by value (buckets are ordered: a larger value never lands
+// in a lower bucket), the bucket where the ascending cumulative mass crosses 1 - p is found from
+// per-bucket masses, and only that bucket is sorted and walked token by token as the reference
+// walks it. Masses are the reference's exp(x - max) / z; only their summation order differs, so the
+// result is the same up to double rounding of the running sum at the crossing.
 void top_p_row_fast(const float* in, float* o, int64_t V, double p) {
-  std::vector<int64_t> idx(V);
-  std::iota(idx.begin(), idx.end(), 0);
-  // Descending order, ties by higher index first: the exact reverse of top_p_row's stable ascending sort.
-  auto before = [&](int64_t a, int64_t b) { return key(in[a]) > key(in[b]) || (key(in[a]) == key(in[b]) && a > b); };
-  float mx = -std::numeric_limits<float>::infinity();
-  for (int64_t i = 0; i < V; i++) mx = std::max(mx, key(in[i]));
+  constexpr int kBuckets = 4096;
+  float mx = kNegInf, lo = std::numeric_limits<float>::infinity();
+  for (int64_t i = 0; i < V; i++) {
+    float x = key(in[i]);
+    mx = std::max(mx, x);
+    if (x > kNegInf) lo = std::min(lo, x);
+  }
+  if (mx == std::numeric_limits<float>::infinity()) return top_p_row(in, o, V, p);  // exp(inf - inf): the reference's NaNs
   std::copy(in, in + V, o);
   if (mx == kNegInf) return;
+  std::vector<double> e(V);
   double z = 0;
-  for (int64_t i = 0; i < V; i++) z += std::exp(static_cast<double>(key(in[i])) - mx);
-  double cut = 1.0 - p;
-  for (int64_t M = std::min<int64_t>(V, 256);; M *= 4) {
-    // A flat row keeps much of the vocabulary: one full sort is cheaper than more selections.
-    if (M > 1024 && M < V) return top_p_row(in, o, V, p);
-    M = std::min(M, V);
-    std::nth_element(idx.begin(), idx.begin() + (M - 1), idx.end(), before);
-    std::sort(idx.begin(), idx.begin() + M, before);
-    double above = 0;
-    int64_t keep = -1;
-    for (int64_t t = 0; t < M; t++) {
-      if (t > 0 && 1.0 - above <= cut) {
-        keep = t;
-        break;
-      }
-      above += std::exp(static_cast<double>(key(in[idx[t]])) - mx) / z;
+  for (int64_t i = 0; i < V; i++) z += e[i] = std::exp(static_cast<double>(key(in[i])) - mx);
+  const double cut = 1.0 - p;
+  if (cut < 0) return;  // the first token's mass already exceeds the cut: nothing is removed
+  // Bucket of a finite value; -inf and NaN (mass 0, first in the ascending order) get -1.
+  const float scale = mx > lo ? static_cast<float>(kBuckets) / (mx - lo) : 0.f;
+  std::vector<int32_t> bucket(V);
+  std::vector<double> mass(kBuckets, 0.0);
+  for (int64_t i = 0; i < V; i++) {
+    float x = key(in[i]);
+    int32_t b = -1;
+    if (x > kNegInf) b = std::min(kBuckets - 1, static_cast<int32_t>((x - lo) * scale));
+    bucket[i] = b;
+    if (b >= 0) mass[b] += e[i] / z;
+  }
+  // The first bucket whose end pushes the running mass past the cut (else the top one, which holds
+  // the maximum: there the walk stops before the last token, which the reference never removes).
+  const int32_t top = mx > lo ? kBuckets - 1 : 0;
+  double cum = 0;
+  int32_t cross = top;
+  for (int32_t b = 0; b < top; b++) {
+    if (cum + mass[b] > cut) {
+      cross = b;
+      break;
     }
-    if (keep < 0 && M < V) continue;
-    if (keep < 0) return;  // every token's cumulative mass is above the cut: nothing removed
-    for (int64_t t = keep; t < V; t++) o[idx[t]] = kNegInf;
-    return;
+    cum += mass[b];
+  }
+  std::vector<int64_t> in_cross;
+  for (int64_t i = 0; i < V; i++) {
+    if (bucket[i] < cross)
+      o[i] = kNegInf;
+    else if (bucket[i] == cross)
+      in_cross.push_back(i);
+  }
+  // Ascending, ties in index order (the reference's stable sort); the walk adds before it tests.
+  std::sort(in_cross.begin(), in_cross.end(),
+            [&](int64_t a, int64_t b) { return key(in[a]) < key(in[b]) || (key(in[a]) == key(in[b]) && a < b); });
+  const size_t walk = cross == top ? in_cross.size() - 1 : in_cross.size();
+  for (size_t t = 0; t < walk; t++) {
+    cum += e[in_cross[t]] / z;
+    if (cum > cut) break;
+    o[in_cross[t]] = kNegInf;
   }
 }
 

@@ -8,7 +8,8 @@
 //    block merges its warps, and a second kernel merges the chunks, so a long KV cache fills
 //    the GPU even at batch 2.
 // GQA, causal with q_offset, the bidirectional window and the key mask follow
-// kernels/cpu/attention.h; K/V may be strided cache views (unit stride in D only).
+// kernels/cpu/attention.h; K/V may be strided cache views (unit stride in D only), f32 or bf16 (a
+// bf16 KV cache: both kernels are templated on the K/V element and widen it on load).
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -23,7 +24,8 @@ constexpr int kWarps = 4, kQPerWarp = 4, kQTile = kWarps * kQPerWarp, kKTile = 3
 constexpr int kMaxPerLane = 8;  // head dim <= 32 * 8
 
 struct Geometry {
-  const float *q, *k, *v;
+  const float* q;
+  const void *k, *v;
   float* out;
   int64_t B, Tq, Tk, Hq, Hkv, D;
   int64_t qs0, qs1, qs2, ks0, ks1, ks2, vs0, vs1, vs2;
@@ -43,6 +45,13 @@ __device__ inline void key_range(const Geometry& g, int64_t pos, int64_t& lo, in
     lo = max(lo, pos - g.window);
     hi = min(hi, pos + g.window);
   }
+}
+
+__device__ inline float kv_f32(float x) {
+  return x;
+}
+__device__ inline float kv_f32(__nv_bfloat16 x) {
+  return __bfloat162float(x);
 }
 
 __device__ inline bool mask_allows(const Geometry& g, int64_t b, int64_t j) {
@@ -74,11 +83,11 @@ __device__ inline void fold_tile(Row& r, float s, int64_t D, VRow vrow) {
   for (int j = 0; j < 32; j++) {
     const float pj = __shfl_sync(0xffffffffu, p, j);
     if (pj == 0.f) continue;  // warp-uniform: every lane holds the same pj
-    const float* vr = vrow(j);
+    const auto* vr = vrow(j);
 #pragma unroll
     for (int c = 0; c < kMaxPerLane; c++) {
       int64_t e = lane + 32 * c;
-      if (e < D) r.acc[c] = fmaf(pj, vr[e], r.acc[c]);
+      if (e < D) r.acc[c] = fmaf(pj, kv_f32(vr[e]), r.acc[c]);
     }
   }
   r.m = m_new;
@@ -86,7 +95,8 @@ __device__ inline void fold_tile(Row& r, float s, int64_t D, VRow vrow) {
 
 // Shared memory: K tile [32][D + 1] (odd row stride: lane j reading row j is conflict-free),
 // V tile [32][D], each warp's queries [4][D] pre-scaled. kv_vec4: K and V rows are 16-byte
-// aligned with D % 4 == 0, so the tiles are fetched as float4.
+// aligned with D % 4 == 0, so the tiles are fetched as float4 (f32 K/V only).
+template <class T>
 __global__ void __launch_bounds__(32 * kWarps) flash_kernel(Geometry g, bool kv_vec4) {
   extern __shared__ __align__(16) float smem[];
   const int64_t D = g.D, ldk = D + 1;
@@ -115,11 +125,11 @@ __global__ void __launch_bounds__(32 * kWarps) flash_kernel(Geometry g, bool kv_
     rows[qi].l = 0.f;
     for (int c = 0; c < kMaxPerLane; c++) rows[qi].acc[c] = 0.f;
   }
-  const float* kbase = g.k + b * g.ks0 + hk * g.ks2;
-  const float* vbase = g.v + b * g.vs0 + hk * g.vs2;
+  const T* kbase = static_cast<const T*>(g.k) + b * g.ks0 + hk * g.ks2;
+  const T* vbase = static_cast<const T*>(g.v) + b * g.vs0 + hk * g.vs2;
   for (int64_t t0 = j_lo / kKTile * kKTile; t0 <= j_hi; t0 += kKTile) {
     __syncthreads();  // previous tile fully consumed (and the query rows written on the first pass)
-    if (kv_vec4) {
+    if (kv_vec4) {    // only ever set for f32 K/V (the launch passes false for bf16)
       // float4 global reads; K's padded rows are not 16-byte aligned, so it is stored per float.
       const int64_t D4 = D / 4;
       for (int64_t e = threadIdx.x; e < kKTile * D4; e += blockDim.x) {
@@ -135,8 +145,8 @@ __global__ void __launch_bounds__(32 * kWarps) flash_kernel(Geometry g, bool kv_
       for (int64_t e = threadIdx.x; e < kKTile * D; e += blockDim.x) {
         int64_t j = e / D, d = e % D, key = t0 + j;
         bool in = key < g.Tk;
-        sk[j * ldk + d] = in ? kbase[key * g.ks1 + d] : 0.f;
-        sv[j * D + d] = in ? vbase[key * g.vs1 + d] : 0.f;
+        sk[j * ldk + d] = in ? kv_f32(kbase[key * g.ks1 + d]) : 0.f;
+        sv[j * D + d] = in ? kv_f32(vbase[key * g.vs1 + d]) : 0.f;
       }
     }
     __syncthreads();
@@ -173,12 +183,13 @@ __global__ void __launch_bounds__(32 * kWarps) flash_kernel(Geometry g, bool kv_
 // Split-K decode: grid (B * Hq, chunks). Writes the chunk's (m, l) and unnormalised acc[D] to
 // partial storage, or the final row when there is a single chunk.
 // k_vec4: K rows and the query are 16-byte aligned with D % 4 == 0, so lanes read them as float4.
+template <class T>
 __global__ void __launch_bounds__(32 * kWarps) decode_kernel(Geometry g, int64_t chunk, bool k_vec4, float* part_ml, float* part_acc) {
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   const int64_t bh = blockIdx.x, h = bh % g.Hq, b = bh / g.Hq, hk = h / (g.Hq / g.Hkv), D = g.D;
   const float* qr = g.q + b * g.qs0 + h * g.qs2;
-  const float* kbase = g.k + b * g.ks0 + hk * g.ks2;
-  const float* vbase = g.v + b * g.vs0 + hk * g.vs2;
+  const T* kbase = static_cast<const T*>(g.k) + b * g.ks0 + hk * g.ks2;
+  const T* vbase = static_cast<const T*>(g.v) + b * g.vs0 + hk * g.vs2;
   int64_t lo, hi;
   key_range(g, g.q_offset, lo, hi);
   const int64_t c_lo = max(lo, (int64_t)blockIdx.y * chunk), c_hi = min(hi, ((int64_t)blockIdx.y + 1) * chunk - 1);
@@ -192,7 +203,7 @@ __global__ void __launch_bounds__(32 * kWarps) decode_kernel(Geometry g, int64_t
     const int64_t key = t0 + lane;
     float s = -INFINITY;
     if (key <= c_hi && mask_allows(g, b, key)) {
-      const float* kr = kbase + key * g.ks1;
+      const T* kr = kbase + key * g.ks1;
       float acc = 0.f;
       if (k_vec4) {
         for (int64_t d = 0; d < D; d += 4) {
@@ -200,7 +211,7 @@ __global__ void __launch_bounds__(32 * kWarps) decode_kernel(Geometry g, int64_t
           acc = fmaf(a.x, c.x, fmaf(a.y, c.y, fmaf(a.z, c.z, fmaf(a.w, c.w, acc))));
         }
       } else {
-        for (int64_t d = 0; d < D; d++) acc = fmaf(__ldg(qr + d), __ldg(kr + d), acc);
+        for (int64_t d = 0; d < D; d++) acc = fmaf(__ldg(qr + d), kv_f32(kr[d]), acc);
       }
       s = acc * g.scale;
     }
@@ -257,9 +268,10 @@ void attention(const TensorView& q, const TensorView& k, const TensorView& v, co
   if (B * Tq * Hq == 0 || D == 0) return;
   if (D > 32 * kMaxPerLane) throw std::runtime_error("attention (CUDA): head dim above 256 is not supported");
   if (B * Hq > 65535) throw std::runtime_error("attention (CUDA): batch x heads above 65535 is not supported");
+  const bool bf16 = k.dtype == DType::BF16;
   Geometry g{q.ptr<const float>(),
-             k.ptr<const float>(),
-             v.ptr<const float>(),
+             k.data,
+             v.data,
              out.ptr<float>(),
              B,
              Tq,
@@ -293,10 +305,13 @@ void attention(const TensorView& q, const TensorView& k, const TensorView& v, co
     Scratch part(chunks > 1 ? size_t(bh * chunks * (D + 2)) * sizeof(float) : 0, "split-K attention partials");
     float* ml = part.as<float>();
     float* acc = chunks > 1 ? ml + bh * chunks * 2 : nullptr;
-    const bool k_vec4 = D % 4 == 0 && al16(q.data) && al16(k.data) && q.strides[0] % 4 == 0 && q.strides[2] % 4 == 0 &&
+    const bool k_vec4 = !bf16 && D % 4 == 0 && al16(q.data) && al16(k.data) && q.strides[0] % 4 == 0 && q.strides[2] % 4 == 0 &&
                         k.strides[0] % 4 == 0 && k.strides[1] % 4 == 0 && k.strides[2] % 4 == 0;
-    decode_kernel<<<dim3(static_cast<unsigned>(bh), static_cast<unsigned>(chunks)), 32 * kWarps, 0, current_stream()>>>(g, chunk, k_vec4,
-                                                                                                                        ml, acc);
+    const dim3 grid(static_cast<unsigned>(bh), static_cast<unsigned>(chunks));
+    if (bf16)
+      decode_kernel<__nv_bfloat16><<<grid, 32 * kWarps, 0, current_stream()>>>(g, chunk, false, ml, acc);
+    else
+      decode_kernel<float><<<grid, 32 * kWarps, 0, current_stream()>>>(g, chunk, k_vec4, ml, acc);
     check_launch("attention (CUDA decode)");
     if (chunks > 1) {
       decode_combine_kernel<<<static_cast<unsigned>(bh), 128, 0, current_stream()>>>(D, static_cast<int>(chunks), ml, acc,
@@ -308,7 +323,8 @@ void attention(const TensorView& q, const TensorView& k, const TensorView& v, co
   const size_t smem = size_t(kKTile * (D + 1) + kKTile * D + kQTile * D) * sizeof(float);
   static size_t configured = 48 * 1024;  // queue thread only
   if (smem > configured) {
-    cudaError_t e = cudaFuncSetAttribute(flash_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+    cudaError_t e = cudaFuncSetAttribute(flash_kernel<float>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+    if (e == cudaSuccess) e = cudaFuncSetAttribute(flash_kernel<__nv_bfloat16>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
     if (e != cudaSuccess)
       throw std::runtime_error(std::string("attention (CUDA): head dim ") + std::to_string(D) + " needs " + std::to_string(smem) +
                                " bytes of shared memory: " + cudaGetErrorString(e));
@@ -316,9 +332,12 @@ void attention(const TensorView& q, const TensorView& k, const TensorView& v, co
   }
   dim3 grid(static_cast<unsigned>((Tq + kQTile - 1) / kQTile), static_cast<unsigned>(B * Hq));
   if (grid.x > 0x7fffffffu) throw std::runtime_error("attention (CUDA): too many queries");
-  const bool kv_vec4 = D % 4 == 0 && al16(k.data) && al16(v.data) && k.strides[0] % 4 == 0 && k.strides[1] % 4 == 0 &&
+  const bool kv_vec4 = !bf16 && D % 4 == 0 && al16(k.data) && al16(v.data) && k.strides[0] % 4 == 0 && k.strides[1] % 4 == 0 &&
                        k.strides[2] % 4 == 0 && v.strides[0] % 4 == 0 && v.strides[1] % 4 == 0 && v.strides[2] % 4 == 0;
-  flash_kernel<<<grid, 32 * kWarps, smem, current_stream()>>>(g, kv_vec4);
+  if (bf16)
+    flash_kernel<__nv_bfloat16><<<grid, 32 * kWarps, smem, current_stream()>>>(g, false);
+  else
+    flash_kernel<float><<<grid, 32 * kWarps, smem, current_stream()>>>(g, kv_vec4);
   check_launch("attention (CUDA flash)");
 }
 

@@ -160,9 +160,11 @@ export class Linear {
 
 /**
  * Sets the GEMM precision of every `Linear` reachable from a model's fields (layers, arrays of
- * layers, nested blocks): 'bf16' rounds activations and weights to bf16 with f32 accumulation
- * (about twice the fp32 rate on CPUs with avx512_bf16 and on CUDA tensor cores); 'fp32' is exact.
- * Norms, attention, RoPE and elementwise ops stay f32 either way.
+ * layers, nested blocks), and the `precision` field of any other part that has one (Qwen3Model:
+ * its LM head, tied to the embedding matrix, and its KV cache storage): 'bf16' rounds activations
+ * and weights to bf16 with f32 accumulation (about twice the fp32 rate on CPUs with avx512_bf16 and
+ * on CUDA tensor cores); 'fp32' is exact. Norms, attention, RoPE and elementwise ops compute in f32
+ * either way.
  */
 export function setPrecision(model: object, precision: MatmulPrecision): void {
   const seen = new Set<object>();
@@ -173,6 +175,8 @@ export function setPrecision(model: object, precision: MatmulPrecision): void {
       o.precision = precision;
       return;
     }
+    const p = o as { precision?: unknown };
+    if (p.precision === 'fp32' || p.precision === 'bf16') p.precision = precision;
     for (const v of Array.isArray(o) ? o : Object.values(o)) visit(v);
   };
   visit(model);

@@ -2,7 +2,18 @@
 // Qwen3-Embedding text encoder (final-norm hidden states, causal, no attention mask), the bare
 // `embed_tokens` lookup used for lyrics (UPSTREAM.md: Lyrics), and the 5 Hz LM (causal LM with tied
 // or separate lm_head, KV cache, batched left-padded prompts). Every size comes from config.json.
-import { embedding, linear, ropeTables, tap, tidy, Tensor, DisposableStack, ShapeError, type Device } from '../runtime/index.js';
+import {
+  embedding,
+  linear,
+  ropeTables,
+  tap,
+  tidy,
+  Tensor,
+  DisposableStack,
+  ShapeError,
+  type Device,
+  type MatmulPrecision,
+} from '../runtime/index.js';
 import { CheckpointError } from '../io/errors.js';
 import { flag, posInt, posNumber, readConfig } from '../io/config-fields.js';
 import { DecoderLayer, modelDevice, openModelDir, place, RMSNorm, type LayerCache, type Weights } from './layers.js';
@@ -54,7 +65,8 @@ export function parseQwen3Config(json: Record<string, unknown>, source: string):
 }
 
 /**
- * Preallocated per-layer K/V `[B, maxLen, Hkv, D]` f32 for one batch of sequences. `length` is the
+ * Preallocated per-layer K/V views `[B, maxLen, Hkv, D]` (f32, or bf16 at bf16 precision) for one batch
+ * of sequences; new keys and values are rounded into it as they are written. `length` is the
  * number of slots filled (the same for every row: left-padded rows fill their pad slots too and hide
  * them with a key mask).
  */
@@ -70,14 +82,20 @@ export class KVCache {
     numKvHeads: number,
     headDim: number,
     device: Device,
+    readonly dtype: 'f32' | 'bf16' = 'f32',
   ) {
     if (!(batch > 0 && maxLen > 0)) throw new ShapeError(`KVCache: batch ${batch} and maxLen ${maxLen} must be positive`);
     this.k = [];
     this.v = [];
     for (let i = 0; i < numLayers; i++) {
       // Unfilled slots are never read (reads stop at length), so no zero fill is needed.
-      this.k.push(Tensor.empty([batch, maxLen, numKvHeads, headDim], 'f32', device));
-      this.v.push(Tensor.empty([batch, maxLen, numKvHeads, headDim], 'f32', device));
+      // Stored head-major [B, Hkv, maxLen, D] and exposed as [B, maxLen, Hkv, D] views: a decode
+      // step then reads each head's keys as one contiguous run instead of one row per
+      // Hkv * D stride (the CPU's prefetchers follow the former).
+      for (const list of [this.k, this.v]) {
+        using store = Tensor.empty([batch, numKvHeads, maxLen, headDim], dtype, device);
+        list.push(store.permute([0, 2, 1, 3]));
+      }
     }
   }
 
@@ -114,6 +132,12 @@ export class Qwen3Model {
   /** `[V, H]`: `lm_head.weight`, or `embed_tokens.weight` when tied; null for a bare Qwen3Model. */
   readonly lmHead: Tensor | null;
   readonly device: Device;
+  /**
+   * GEMM precision of the LM head (set with the layers' by `setPrecision`); 'bf16' also stores the
+   * KV caches from `createCache` in bf16 (half the bytes a decode step reads; upstream's bf16 runs
+   * keep a bf16 cache too), 'fp32' keeps them f32 so the exact path stays exact.
+   */
+  precision: MatmulPrecision = 'fp32';
 
   /**
    * Tensors (after the optional `model.` prefix): `embed_tokens.weight [V, H]`, `layers.{i}.*`
@@ -170,7 +194,7 @@ export class Qwen3Model {
     if (maxLen > c.maxPositionEmbeddings) {
       throw new ShapeError(`KV cache of ${maxLen} positions exceeds max_position_embeddings ${c.maxPositionEmbeddings}`);
     }
-    return new KVCache(c.numLayers, batch, maxLen, c.numKvHeads, c.headDim, this.device);
+    return new KVCache(c.numLayers, batch, maxLen, c.numKvHeads, c.headDim, this.device, this.precision === 'bf16' ? 'bf16' : 'f32');
   }
 
   /** `embed_tokens` lookup: ids `[...]` i32|i64 -> `[..., H]` f32 (the lyric path, UPSTREAM.md: Lyrics). */
@@ -230,7 +254,7 @@ export class Qwen3Model {
   /** The LM head on final-norm hidden states `[..., H]` -> `[..., V']`, optionally for ids [lo, hi) only. */
   project(hidden: Tensor, vocabRange?: [number, number]): Tensor {
     using w = this.headWeight(vocabRange);
-    return linear(hidden, w);
+    return linear(hidden, w, null, { precision: this.precision });
   }
 
   /** A view of the head rows for [lo, hi) (all rows by default); the caller disposes it. */

@@ -1,6 +1,6 @@
 // Attention cases: KV-cache decode (Tq = 1) from strided cache views, causal prefill, sliding
 // windows, key masks of every dtype, cross-attention with Tk != Tq, GQA ratios 1/2/4/5 and head
-// dims 8..128 (including ones that are not a multiple of 16).
+// dims 8..128 (including ones that are not a multiple of 16), f32 and bf16 (KV cache) K/V.
 import { Tensor, attention, type Device, type DType } from '../../src/runtime/index.js';
 import { normal, randomInts } from '../support/random.js';
 import type { OpCase, Tolerance } from './harness.js';
@@ -25,6 +25,8 @@ interface Spec {
   cacheLen?: number;
   /** q is passed as a permuted view of a [B, H, T, D] tensor. */
   qPermuted?: boolean;
+  /** K/V stored as bf16 (a bf16 KV cache). */
+  bf16Kv?: boolean;
   scale?: number;
 }
 
@@ -37,6 +39,10 @@ function build(s: Spec, device: Device, seed: number): Tensor {
   const kvn = s.B * len * s.Hkv * s.D;
   let k = Tensor.fromArray(normal(kvn, seed + 1), [s.B, len, s.Hkv, s.D], { device });
   let v = Tensor.fromArray(normal(kvn, seed + 2), [s.B, len, s.Hkv, s.D], { device });
+  if (s.bf16Kv) {
+    k = k.to('bf16');
+    v = v.to('bf16');
+  }
   if (s.cacheLen) {
     k = k.narrow(1, 0, s.Tk);
     v = v.narrow(1, 0, s.Tk);
@@ -61,6 +67,45 @@ const specs: Spec[] = [
   { name: 'decode Tk=17 from cache', B: 2, Tq: 1, Tk: 17, Hq: 16, Hkv: 8, D: 128, causal: true, qOffset: 16, cacheLen: 320 },
   { name: 'decode Tk=300 from cache', B: 2, Tq: 1, Tk: 300, Hq: 16, Hkv: 8, D: 128, causal: true, qOffset: 299, cacheLen: 320 },
   { name: 'decode Tk=300 GQA 5 D=64 masked', B: 2, Tq: 1, Tk: 300, Hq: 5, Hkv: 1, D: 64, causal: true, qOffset: 299, mask: 'i64' },
+  {
+    name: 'decode Tk=300 bf16 K/V from cache',
+    B: 2,
+    Tq: 1,
+    Tk: 300,
+    Hq: 16,
+    Hkv: 8,
+    D: 128,
+    causal: true,
+    qOffset: 299,
+    cacheLen: 320,
+    bf16Kv: true,
+  },
+  {
+    name: 'decode Tk=90 bf16 K/V GQA 3 D=40 masked',
+    B: 2,
+    Tq: 1,
+    Tk: 90,
+    Hq: 6,
+    Hkv: 2,
+    D: 40,
+    causal: true,
+    qOffset: 89,
+    mask: 'u8',
+    bf16Kv: true,
+  },
+  {
+    name: 'chunked prefill bf16 K/V from cache',
+    B: 2,
+    Tq: 30,
+    Tk: 70,
+    Hq: 4,
+    Hkv: 2,
+    D: 16,
+    causal: true,
+    qOffset: 40,
+    cacheLen: 100,
+    bf16Kv: true,
+  },
   { name: 'prefill causal G=4 D=64', B: 1, Tq: 70, Tk: 70, Hq: 4, Hkv: 1, D: 64, causal: true },
   {
     name: 'chunked prefill causal qOffset=40 from cache',

@@ -18,7 +18,8 @@ export interface AttentionOptions {
 }
 
 /**
- * q [B, Tq, Hq, D], k/v [B, Tk, Hkv, D] -> [B, Tq, Hq, D] f32. Query head h uses kv head
+ * q [B, Tq, Hq, D], k/v [B, Tk, Hkv, D] -> [B, Tq, Hq, D] f32; K and V are read as f32, or as bf16
+ * when both are bf16 (a bf16 KV cache). Query head h uses kv head
  * floor(h / (Hq / Hkv)); a query that sees no key outputs zeros. K/V may be strided views into a
  * larger cache as long as the head dim has unit stride. Shapes, dtypes and devices are checked by
  * the native glue (native/ops_attention.cc).
@@ -31,11 +32,13 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
   if (opts.window !== undefined && (!Number.isInteger(window) || window < 0)) {
     throw new ShapeError(`attention: window must be a non-negative integer, got ${opts.window}`);
   }
-  // The kernel reads f32 rows with unit stride in D; anything else is converted once here.
-  const prep = (t: Tensor) => (t.dtype !== 'f32' ? t.to('f32') : t.strides[3] !== 1 && D > 1 ? t.contiguous() : t);
-  const qq = prep(q),
-    kk = prep(k),
-    vv = prep(v);
+  // The kernels read rows with unit stride in D: f32 q, and f32 K/V or both bf16 (a bf16 KV cache,
+  // read as it is). Anything else is converted once here.
+  const kvDtype = k.dtype === 'bf16' && v.dtype === 'bf16' ? 'bf16' : 'f32';
+  const prep = (t: Tensor, dtype: 'f32' | 'bf16') => (t.dtype !== dtype ? t.to(dtype) : t.strides[3] !== 1 && D > 1 ? t.contiguous() : t);
+  const qq = prep(q, 'f32'),
+    kk = prep(k, kvDtype),
+    vv = prep(v, kvDtype);
   const out = Tensor.empty(q.shape, 'f32', q.device);
   const mask = opts.keyMask;
   try {
