@@ -1,5 +1,5 @@
 // Audio input: decodes WAV (wav.ts: PCM 8-32 bit, float 32/64, extensible, RF64), FLAC
-// (@wasm-audio-decoders/flac) and MP3 (mpg123-decoder, gapless) chosen by the file's magic bytes,
+// (@wasm-audio-decoders/flac, with flac-frames.ts when its frame parser comes up short) and MP3 (mpg123-decoder, gapless) chosen by the file's magic bytes,
 // then prepares it for the models: stereo (mono duplicated, more channels downmixed), resampled to
 // 48 kHz with the band-limited resampler, clamped to [-1, 1]. Everything that cannot be used is an
 // AudioError naming the file and the cause.
@@ -8,6 +8,7 @@ import { FLACDecoder } from '@wasm-audio-decoders/flac';
 import { MPEGDecoder } from 'mpg123-decoder';
 import { AudioError } from '../errors.js';
 import { toStereo } from './downmix.js';
+import { splitFlacFrames } from './flac-frames.js';
 import { MAX_CHANNELS, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE } from './limits.js';
 import type { Pcm } from './pcm.js';
 import { resampleChannel } from './resample.js';
@@ -35,8 +36,14 @@ async function decodeFlac(bytes: Uint8Array, file: string): Promise<Pcm> {
     // STREAMINFO's 36-bit total (0 = unknown) exposes a file cut at a frame boundary.
     if (bytes.length >= 26 && bytes[4] % 128 === 0) {
       const total = (bytes[21] & 0x0f) * 2 ** 32 + ((bytes[22] << 24) >>> 0) + (bytes[23] << 16) + (bytes[24] << 8) + bytes[25];
-      if (total > 0 && r.samplesDecoded < total)
-        throw new AudioError(`truncated or corrupt FLAC: ${r.samplesDecoded} of ${total} samples decoded`, file);
+      if (total > 0 && r.samplesDecoded < total) {
+        // The decoder's frame parser can miss a frame whose payload mimics a frame header; split
+        // the frames by their CRC-16 instead before calling the file short.
+        const again = await d.decodeFrames(splitFlacFrames(bytes));
+        if (again.errors.length || again.samplesDecoded < total)
+          throw new AudioError(`truncated or corrupt FLAC: ${r.samplesDecoded} of ${total} samples decoded`, file);
+        return { sampleRate: again.sampleRate, channels: again.channelData.map((c) => c.subarray(0, total)) };
+      }
     }
     return { sampleRate: r.sampleRate, channels: r.channelData.map((c) => c.subarray(0, r.samplesDecoded)) };
   } catch (e) {
