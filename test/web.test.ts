@@ -517,8 +517,21 @@ describe('web page on acestep serve (tiny checkpoints)', () => {
     await expect.poll(() => jobA.locator('.stage').textContent(), { timeout: 60_000 }).toMatch(/^Generating · Diffusion step \d+\/8$/);
     expect(await jobB.locator('.stage').textContent()).toBe(`Waiting in the queue: position ${waiting.queue_position}`);
     await page.screenshot({ path: join(SHOTS, 'jobs.png'), fullPage: true });
+    // The queued job's cancel answer is held until the event stream has shown the job's end (the
+    // order a loaded machine can produce): the late answer must not overwrite "Cancelled".
+    await page.route('**/v1/cancel', async (route) => {
+      const answer = await route.fetch();
+      await expect.poll(() => jobB.getAttribute('data-status'), { timeout: 30_000 }).toBe('failed');
+      await route.fulfill({ response: answer });
+    });
+    const answered = page.waitForResponse('**/v1/cancel');
     await jobB.getByRole('button', { name: /^Cancel/ }).click();
     await expect.poll(() => jobB.locator('.stage').textContent(), { timeout: 30_000 }).toBe('Cancelled');
+    await answered;
+    // Let the page's click handler take the answer (a late check can only pass, never fail wrongly).
+    await page.evaluate(() => new Promise((done) => setTimeout(done, 300)));
+    expect(await jobB.locator('.stage').textContent()).toBe('Cancelled');
+    await page.unroute('**/v1/cancel');
     await jobA.getByRole('button', { name: /^Cancel/ }).click();
     await expect.poll(() => jobA.locator('.stage').textContent(), { timeout: 30_000 }).toBe('Cancelled');
     for (const q of await query(base, [running.task_id, waiting.task_id])) {

@@ -443,17 +443,21 @@ function follow(job: JobRecord): void {
   $('jobs-empty').hidden = true;
   // On a phone the job list is below the form: bring the new job into view.
   if (!matchMedia('(min-width: 960px)').matches && document.readyState === 'complete') li.scrollIntoView({ block: 'nearest' });
+  let lastLine = '';
   stop.addEventListener('click', async () => {
     stop.disabled = true;
     try {
       await cancel(job.task_id);
-      line.textContent = 'Cancelling…';
+      // The event stream can report the job's end before this answer arrives: an ended job keeps
+      // its end line ("Cancelled"), not a "Cancelling…" that no later update would replace.
+      if (followers.has(job.task_id)) line.textContent = lastLine = 'Cancelling…';
     } catch (err) {
-      line.textContent = `Cannot cancel: ${errText(err)}`;
-      stop.disabled = false;
+      if (followers.has(job.task_id)) {
+        line.textContent = lastLine = `Cannot cancel: ${errText(err)}`;
+        stop.disabled = false;
+      }
     }
   });
-  let lastLine = '';
   const f = new JobFollower(job, (s) => {
     bar.value = s.progress;
     pct.textContent = `${Math.round(s.progress * 100)}%`;
