@@ -6,9 +6,11 @@
 // alternating rounds of the same batch size (one shape at a time, neither runs while the other is
 // timed), so both see the same background load; `ratio` compares their best batch averages and
 // `cpuRatio` their process CPU seconds per call. GEMV rows compare the decode weight stream with a
-// plain streaming read of the same bytes; a peak row measures the FMA peak.
+// plain streaming read of the same bytes; a peak row measures the FMA peak. With bf16 weights and
+// M >= 16 a `w8a8` row times the int8 W8A8 linear (the `w8a8_dynamic` quantization) in the same
+// alternating rounds, beside our bf16 product and torch's.
 import { loadavg } from 'node:os';
-import { linear, Tensor } from '../src/runtime/index.js';
+import { linear, linearW8A8, quantizeRowsInt8, Tensor } from '../src/runtime/index.js';
 import { native } from '../src/runtime/native.js';
 import {
   oursBatch,
@@ -166,6 +168,8 @@ export function suites(): Suite[] {
               const batch = batchFor(main);
               const sides: Side[] = [async (n) => oursBatch(main, n)];
               if (wd === 'bf16') sides.push(async (n) => oursBatch(upcast, n));
+              const q = wd === 'bf16' && s.M >= 16 ? quantizeRowsInt8(w) : null;
+              if (q) sides.push(async (n) => oursBatch(() => linearW8A8(x, q).dispose(), n));
               sides.push(refSide(x, w, precision));
               const timings = await timeAlternating(sides, batch, ctx.minSeconds);
               const ref = timings[timings.length - 1];
@@ -192,6 +196,10 @@ export function suites(): Suite[] {
               };
               emit(rowOf(timings[0], wd, precision));
               if (wd === 'bf16') emit(rowOf(timings[1], 'bf16w-fp32', 'fp32'));
+              if (q) {
+                emit({ ...rowOf(timings[2], 'w8a8', precision), vsOurBf16: timings[0].best / timings[2].best });
+                q.dispose();
+              }
             }
             if (s.M <= 4 && wanted(ctx, `${s.name}.gemv-bw`)) {
               // Decode streams the weights once: compare with a plain read of the same bytes.

@@ -256,6 +256,7 @@ ACESTEP_EXPORT(cpuFeatures) {
   o.Set("f16c", static_cast<bool>(__builtin_cpu_supports("f16c")));
   o.Set("avx512f", static_cast<bool>(__builtin_cpu_supports("avx512f")));
   o.Set("avx512bf16", static_cast<bool>(__builtin_cpu_supports("avx512bf16")));
+  o.Set("avx512vnni", static_cast<bool>(__builtin_cpu_supports("avx512vnni")));
   return o;
 }
 

@@ -66,6 +66,73 @@ ACESTEP_EXPORT(matmul) {
   });
   return info.Env().Undefined();
 }
+// quantizeRowsI8(w [N,K] f32|bf16|f16, q [N,K] i8, scale [N] f32, rowsum [N] i32): the int8
+// weights of a W8A8 linear (semantics in kernels/cpu/gemm.h); q, scale and rowsum are written.
+ACESTEP_EXPORT(quantizeRowsI8) {
+  OpArgs a{info, "quantizeRowsI8"};
+  TensorArg w = a.tensor(0, "w"), q = a.tensor(1, "q"), scale = a.tensor(2, "scale"), rowsum = a.tensor(3, "rowsum");
+  expect_float(a, w, "w");
+  expect_rank(a, w, "w", 2, "[N, K]");
+  expect_dtype(a, q, "q", {DType::I8});
+  expect_dtype(a, scale, "scale", {DType::F32});
+  expect_dtype(a, rowsum, "rowsum", {DType::I32});
+  expect_contiguous(a, q, "q");
+  expect_contiguous(a, scale, "scale");
+  expect_contiguous(a, rowsum, "rowsum");
+  expect_same_device(a, {&w, &q, &scale, &rowsum});
+  expect_shape_of(a, q, w, "q");
+  const int64_t N = w.view.shape[0];
+  if (scale.view.ndim != 1 || scale.view.shape[0] != N || rowsum.view.ndim != 1 || rowsum.view.shape[0] != N)
+    a.fail("scale and rowsum must be [" + std::to_string(N) + "], got " + shape_str(scale.view) + " and " + shape_str(rowsum.view));
+  Target target = target_of(q);
+  enqueue_op([w, q, scale, rowsum, target]() mutable {
+    TensorView wv = w.resolve(), qv = q.resolve(), sv = scale.resolve(), rv = rowsum.resolve();
+    ACESTEP_DISPATCH(target, quantize_rows_i8, wv, qv, sv, rv);
+  });
+  return info.Env().Undefined();
+}
+
+// linearW8A8(x [M,K] f32, q [N,K] i8 contiguous, scale [N] f32, rowsum [N] i32, bias [N] | null,
+// out [M,N] f32 contiguous): out = W8A8(x, q) + bias, K <= 16384 (kernels/cpu/gemm.h).
+ACESTEP_EXPORT(linearW8A8) {
+  OpArgs a{info, "linearW8A8"};
+  TensorArg x = a.tensor(0, "x"), q = a.tensor(1, "q"), scale = a.tensor(2, "scale"), rowsum = a.tensor(3, "rowsum");
+  OptTensor bias = opt_tensor(a, 4, "bias");
+  TensorArg out = a.tensor(5, "out");
+  expect_dtype(a, x, "x", {DType::F32});
+  expect_dtype(a, q, "q", {DType::I8});
+  expect_dtype(a, scale, "scale", {DType::F32});
+  expect_dtype(a, rowsum, "rowsum", {DType::I32});
+  expect_out(a, out);
+  expect_same_device(a, {&x, &q, &scale, &rowsum, &out});
+  if (bias.present) {
+    expect_float(a, bias.arg, "bias");
+    expect_same_device(a, {&x, &bias.arg});
+  }
+  expect_rank(a, x, "x", 2, "[M, K]");
+  expect_rank(a, q, "q", 2, "[N, K]");
+  expect_contiguous(a, q, "q");
+  expect_contiguous(a, scale, "scale");
+  expect_contiguous(a, rowsum, "rowsum");
+  if (x.view.strides[1] != 1) a.fail("x needs a unit column stride");
+  const int64_t M = x.view.shape[0], K = x.view.shape[1], N = q.view.shape[0];
+  if (q.view.shape[1] != K) a.fail("x " + shape_str(x.view) + " and q " + shape_str(q.view) + " disagree on K");
+  if (K > cpu::kW8A8MaxK) a.fail("K = " + std::to_string(K) + " exceeds " + std::to_string(cpu::kW8A8MaxK) + " (int32 sums)");
+  if (scale.view.ndim != 1 || scale.view.shape[0] != N || rowsum.view.ndim != 1 || rowsum.view.shape[0] != N)
+    a.fail("scale and rowsum must be [" + std::to_string(N) + "], got " + shape_str(scale.view) + " and " + shape_str(rowsum.view));
+  if (out.view.ndim != 2 || out.view.shape[0] != M || out.view.shape[1] != N)
+    a.fail("out must be [" + std::to_string(M) + "," + std::to_string(N) + "], got " + shape_str(out.view));
+  if (bias.present && (bias.arg.view.ndim != 1 || bias.arg.view.shape[0] != N))
+    a.fail("bias must be [" + std::to_string(N) + "], got " + shape_str(bias.arg.view));
+  Target target = target_of(out);
+  enqueue_op([x, q, scale, rowsum, bias, out, target]() mutable {
+    TensorView xv = x.resolve(), qv = q.resolve(), sv = scale.resolve(), rv = rowsum.resolve(), ov = out.resolve(), bv = bias.resolve();
+    const TensorView* bp = bias.present ? &bv : nullptr;
+    ACESTEP_DISPATCH(target, linear_w8a8, xv, qv, sv, rv, bp, ov);
+  });
+  return info.Env().Undefined();
+}
+
 // streamRead(t contiguous f32|bf16|f16 with an even byte count, out [1] f32): out = sum of t's
 // bytes read as f32 words; a bandwidth probe for the benchmarks.
 ACESTEP_EXPORT(streamRead) {

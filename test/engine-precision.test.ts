@@ -1,13 +1,17 @@
 // The engine's `precision` option: 'auto' resolves by the CPU's avx512_bf16, bad values are a
 // ParamError before anything loads, and a bf16 engine really computes in bf16 (its audio differs
 // from the fp32 engine's) while staying close to it (cosine >= 0.999 on the tiny checkpoints,
-// whose 4-step result the bf16 rounding moves by ~1e-3 relative).
+// whose 4-step result the bf16 rounding moves by ~1e-3 relative). The `quantization` option:
+// 'w8a8_dynamic' quantizes the DiT and condition encoder (its audio differs from the unquantized
+// engine's and stays within the same cosine), upstream's other modes are a ParamError, and an
+// adapter cannot be loaded onto the quantized DiT (AdapterError, as upstream).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeTinyCheckpoints } from '../scripts/make-tiny-checkpoints.js';
-import { AceStep, generateMusic, ParamError } from '../src/index.js';
+import { AceStep, AdapterError, generateMusic, ParamError } from '../src/index.js';
+import { writeAdapter } from './support/lora-adapter.js';
 import { native } from '../src/runtime/native.js';
 
 let dir: string;
@@ -21,10 +25,11 @@ afterAll(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-async function song(precision: 'fp32' | 'bf16'): Promise<Float32Array> {
-  const engine = await AceStep.load({ checkpoints: join(dir, 'ckpt'), device: 'cpu', lmModel: null, precision });
+async function song(precision: 'fp32' | 'bf16', quantization: 'none' | 'w8a8_dynamic' = 'none'): Promise<Float32Array> {
+  const engine = await AceStep.load({ checkpoints: join(dir, 'ckpt'), device: 'cpu', lmModel: null, precision, quantization });
   try {
     expect(engine.precision).toBe(precision);
+    expect(engine.quantization).toBe(quantization);
     const r = await generateMusic(
       engine,
       { caption: 'calm piano', lyrics: '[verse]\nla la', thinking: false, inferenceSteps: 4, duration: 10 },
@@ -47,19 +52,62 @@ describe('AceStep precision option', () => {
   });
 
   it('bf16 changes the result slightly, not substantially', async () => {
-    const a = await song('fp32');
-    const b = await song('bf16');
-    let d = 0,
-      na = 0,
-      nb = 0,
-      diff = 0;
-    for (let i = 0; i < a.length; i++) {
-      d += a[i] * b[i];
-      na += a[i] * a[i];
-      nb += b[i] * b[i];
-      diff = Math.max(diff, Math.abs(a[i] - b[i]));
+    expectClose(await song('fp32'), await song('bf16'), 0.999);
+  });
+});
+
+function expectClose(a: Float32Array, b: Float32Array, minCosine: number): void {
+  let d = 0,
+    na = 0,
+    nb = 0,
+    diff = 0;
+  for (let i = 0; i < a.length; i++) {
+    d += a[i] * b[i];
+    na += a[i] * a[i];
+    nb += b[i] * b[i];
+    diff = Math.max(diff, Math.abs(a[i] - b[i]));
+  }
+  expect(diff).toBeGreaterThan(0);
+  expect(d / Math.sqrt(na * nb)).toBeGreaterThanOrEqual(minCosine);
+}
+
+describe('AceStep quantization option', () => {
+  it('w8a8_dynamic changes the result slightly, not substantially (fp32 and bf16 engines)', async () => {
+    expectClose(await song('fp32'), await song('fp32', 'w8a8_dynamic'), 0.999);
+    expectClose(await song('bf16'), await song('bf16', 'w8a8_dynamic'), 0.999);
+  });
+
+  it("takes 'none' / 'auto' / null as no quantization and rejects upstream modes it does not implement", async () => {
+    for (const q of ['none', 'auto', null] as const) {
+      const e = await AceStep.load({ checkpoints: join(dir, 'ckpt'), device: 'cpu', lmModel: null, quantization: q });
+      expect(e.quantization).toBe('none');
+      e.dispose();
     }
-    expect(diff).toBeGreaterThan(0);
-    expect(d / Math.sqrt(na * nb)).toBeGreaterThanOrEqual(0.999);
+    // @ts-expect-error: an upstream value this engine does not implement
+    const bad = AceStep.load({ checkpoints: join(dir, 'ckpt'), device: 'cpu', quantization: 'fp8_weight_only' });
+    await expect(bad).rejects.toThrow(ParamError);
+    // @ts-expect-error: likewise
+    await expect(AceStep.load({ checkpoints: join(dir, 'ckpt'), device: 'cpu', quantization: 'int8_weight_only' })).rejects.toThrow(
+      /quantization.*int8_weight_only/,
+    );
+  });
+
+  it('refuses an adapter on the quantized DiT', async () => {
+    const lora = join(dir, 'lora');
+    writeAdapter(lora);
+    const load = AceStep.load({
+      checkpoints: join(dir, 'ckpt'),
+      device: 'cpu',
+      lmModel: null,
+      quantization: 'w8a8_dynamic',
+      loraPath: lora,
+    });
+    await expect(load).rejects.toThrow(AdapterError);
+    const e = await AceStep.load({ checkpoints: join(dir, 'ckpt'), device: 'cpu', lmModel: null, quantization: 'w8a8_dynamic' });
+    try {
+      expect(() => e.adapters.loadLora(lora)).toThrow(/quantized DiT/);
+    } finally {
+      e.dispose();
+    }
   });
 });

@@ -62,6 +62,21 @@ void gemv_avx2(int64_t M, int64_t n0, int64_t n1, int64_t K, const float* x, con
 void gemv_bf16dot_avx512(int64_t M, int64_t n0, int64_t n1, int64_t K, const uint16_t* x, const uint16_t* w, int64_t ldw, const float* bias,
                          float* c, int64_t ldc);
 
+// W8A8 (avx512_vnni): XR activation rows quantized to u8 (per-row scale sa and zero point zp, the
+// rounding of kernels/cpu/gemm.h) and packed as quads X[p * XR + m] holding k = 4p..4p+3 (low to
+// high byte), zero padded past mr rows. K % 4 == 0.
+bool has_avx512_vnni();
+void pack_xq_quads_avx512(const float* a, int64_t lda, int mr, int64_t K, const float* sa, const int32_t* zp, uint32_t* dst);
+// Row lo / hi of the W8A8 activation quantization (min / max with 0 folded in) and whether every
+// value is finite.
+bool row_range_avx512(const float* x, int64_t K, float* lo, float* hi);
+// The WR x mcols tile of a W8A8 linear over kquads quads: int8 weight rows (k-contiguous, stride
+// ldw) broadcast 4 bytes at a time against the packed u8 activations (vpdpbusd, int32 sums), then
+// C[m, n] = float(sum - zp[m] * rowsum[n]) * (sa[m] * sw[n]) (+ bias[n]); sa / zp index the XR-row
+// block, sw / rowsum / bias its first weight row.
+void ukr_w8a8_avx512(int64_t kquads, const uint32_t* X, const int8_t* w, int64_t ldw, int rows, int mcols, float* C, int64_t ldc,
+                     const float* sa, const int32_t* zp, const float* sw, const int32_t* rowsum, const float* bias);
+
 float stream_sum_avx512(const float* p, int64_t n);
 double fma_loop_avx512(int64_t iters);  // returns flops done
 double fma_loop_avx2(int64_t iters);

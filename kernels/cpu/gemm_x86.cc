@@ -4,10 +4,13 @@
 // gemm.cc picks one at run time from CPUID, so no per-file compiler flags are needed.
 #include <immintrin.h>
 
+#include <algorithm>
+
 #include "gemm_kernels.h"
 
 #define ACESTEP_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c")))
 #define ACESTEP_AVX512BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,fma,f16c")))
+#define ACESTEP_AVX512VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,fma,f16c")))
 #define ACESTEP_AVX2 __attribute__((target("avx2,fma,f16c")))
 
 namespace acestep::cpu::gemm_detail {
@@ -19,6 +22,11 @@ Isa detect_isa() {
     return Isa::Avx512;
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) return Isa::Avx2;
   return Isa::Scalar;
+}
+
+bool has_avx512_vnni() {
+  __builtin_cpu_init();
+  return detect_isa() == Isa::Avx512 && __builtin_cpu_supports("avx512vnni");
 }
 
 bool has_avx512_bf16() {
@@ -412,6 +420,142 @@ ACESTEP_AVX512BF16 void ukr_bf16w_avx512(int64_t kpairs, const uint32_t* X, cons
   if (v >= 3) return ukr_bf16w_tile<3>(kpairs, X, w, ldw, rows, mcols, C, ldc, acc, bias);
   if (v == 2) return ukr_bf16w_tile<2>(kpairs, X, w, ldw, rows, mcols, C, ldc, acc, bias);
   return ukr_bf16w_tile<1>(kpairs, X, w, ldw, rows, mcols, C, ldc, acc, bias);
+}
+
+// ---------------- W8A8: int8 weights, u8 activations (vpdpbusd) ----------------
+
+ACESTEP_AVX512 bool row_range_avx512(const float* x, int64_t K, float* lo, float* hi) {
+  __m512 vlo = _mm512_setzero_ps(), vhi = _mm512_setzero_ps(), bad = _mm512_setzero_ps();
+  const __m512 zero = _mm512_setzero_ps();
+  for (int64_t k = 0; k < K; k += 16) {
+    const __m512 v = _mm512_maskz_loadu_ps(mask_lo(static_cast<int>(std::min<int64_t>(16, K - k))), x + k);
+    vlo = _mm512_min_ps(vlo, v);
+    vhi = _mm512_max_ps(vhi, v);
+    bad = _mm512_add_ps(bad, _mm512_mul_ps(v, zero));  // NaN once any value is NaN or infinite
+  }
+  *lo = _mm512_reduce_min_ps(vlo);
+  *hi = _mm512_reduce_max_ps(vhi);
+  return _mm512_reduce_add_ps(bad) == 0.f;
+}
+
+ACESTEP_AVX512VNNI void pack_xq_quads_avx512(const float* a, int64_t lda, int mr, int64_t K, const float* sa, const int32_t* zp,
+                                             uint32_t* dst) {
+  static_assert(XR % 16 == 0, "activation rows are transposed 16 at a time");
+  const int64_t kquads = K / 4;
+  const __m512 zero = _mm512_setzero_ps(), top = _mm512_set1_ps(255.f);
+  __m512i r[16];
+  for (int h = 0; h < XR / 16; h++) {
+    for (int64_t p = 0; p < kquads; p += 16) {
+      const int64_t k = 4 * p;
+      for (int j = 0; j < 16; j++) {
+        const int m = 16 * h + j;
+        if (m >= mr) {
+          r[j] = _mm512_setzero_si512();
+          continue;
+        }
+        const __m512 s = _mm512_set1_ps(sa[m]), z = _mm512_set1_ps(static_cast<float>(zp[m]));
+        __m128i bytes[4];
+#pragma GCC unroll 4
+        for (int g = 0; g < 4; g++) {
+          const int kn = static_cast<int>(std::min<int64_t>(16, std::max<int64_t>(0, K - k - 16 * g)));
+          const __m512 v = _mm512_maskz_loadu_ps(mask_lo(kn), a + m * lda + k + 16 * g);
+          __m512 q = _mm512_add_ps(_mm512_roundscale_ps(_mm512_div_ps(v, s), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), z);
+          q = _mm512_min_ps(_mm512_max_ps(q, zero), top);
+          bytes[g] = _mm512_cvtusepi32_epi8(_mm512_cvtps_epu32(q));
+        }
+        r[j] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set_m128i(bytes[1], bytes[0])), _mm256_set_m128i(bytes[3], bytes[2]), 1);
+      }
+      transpose16(r);
+      const int pn = kquads - p < 16 ? static_cast<int>(kquads - p) : 16;
+      for (int q = 0; q < pn; q++) _mm512_store_si512(dst + (p + q) * XR + 16 * h, r[q]);
+    }
+  }
+}
+
+namespace {
+
+typedef int32_t quad_i32 __attribute__((may_alias, aligned(1)));
+
+// The WR x (16 V) tile over kquads quads; V activation vectors (16 rows each) of the XR-row block.
+// The transposed store is the one of ukr_bf16w_tile.
+template <int V>
+ACESTEP_AVX512VNNI void ukr_w8a8_tile(int64_t kquads, const uint32_t* X, const int8_t* w, int64_t ldw, int rows, int mcols, float* C,
+                                      int64_t ldc, const float* sa, const int32_t* zp, const float* sw, const int32_t* rowsum,
+                                      const float* bias) {
+  static_assert(WR == 8 && V * 16 <= XR, "8 weight rows, V 16-lane activation vectors");
+  const quad_i32* wr[WR];
+#pragma GCC unroll 8
+  for (int i = 0; i < WR; i++) wr[i] = reinterpret_cast<const quad_i32*>(w + (i < rows ? i : rows - 1) * ldw);
+  __m512i acc[WR][V];
+#pragma GCC unroll 8
+  for (int i = 0; i < WR; i++)
+#pragma GCC unroll 3
+    for (int v = 0; v < V; v++) acc[i][v] = _mm512_setzero_si512();
+  for (int64_t p = 0; p < kquads; p++) {
+    __m512i x[V];
+#pragma GCC unroll 3
+    for (int v = 0; v < V; v++) x[v] = _mm512_load_si512(X + p * XR + 16 * v);
+#pragma GCC unroll 8
+    for (int i = 0; i < WR; i++) {
+      const __m512i b = _mm512_set1_epi32(wr[i][p]);
+#pragma GCC unroll 3
+      for (int v = 0; v < V; v++) acc[i][v] = _mm512_dpbusd_epi32(acc[i][v], x[v], b);
+    }
+  }
+  const __mmask8 nm = static_cast<__mmask8>(rows >= 8 ? 0xff : (1u << rows) - 1);
+  const __m256 b8 = bias ? _mm256_maskz_loadu_ps(nm, bias) : _mm256_setzero_ps();
+  const __m512i lo_pair = _mm512_set_epi32(23, 22, 21, 20, 7, 6, 5, 4, 19, 18, 17, 16, 3, 2, 1, 0);
+  const __m512i hi_pair = _mm512_set_epi32(31, 30, 29, 28, 15, 14, 13, 12, 27, 26, 25, 24, 11, 10, 9, 8);
+#pragma GCC unroll 3
+  for (int v = 0; v < V; v++) {
+    const __m512i zv = _mm512_loadu_si512(zp + 16 * v);
+    const __m512 sv = _mm512_loadu_ps(sa + 16 * v);
+    __m512 c[WR];
+#pragma GCC unroll 8
+    for (int i = 0; i < WR; i++) {
+      const int n = i < rows ? i : rows - 1;
+      const __m512i d = _mm512_sub_epi32(acc[i][v], _mm512_mullo_epi32(zv, _mm512_set1_epi32(rowsum[n])));
+      c[i] = _mm512_mul_ps(_mm512_cvtepi32_ps(d), _mm512_mul_ps(sv, _mm512_set1_ps(sw[n])));
+    }
+    __m512 t[8], u[8];
+#pragma GCC unroll 4
+    for (int i = 0; i < 8; i += 2) {
+      t[i] = _mm512_unpacklo_ps(c[i], c[i + 1]);
+      t[i + 1] = _mm512_unpackhi_ps(c[i], c[i + 1]);
+    }
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; h++) {
+      u[4 * h + 0] = _mm512_shuffle_ps(t[4 * h], t[4 * h + 2], 0x44);
+      u[4 * h + 1] = _mm512_shuffle_ps(t[4 * h], t[4 * h + 2], 0xee);
+      u[4 * h + 2] = _mm512_shuffle_ps(t[4 * h + 1], t[4 * h + 3], 0x44);
+      u[4 * h + 3] = _mm512_shuffle_ps(t[4 * h + 1], t[4 * h + 3], 0xee);
+    }
+#pragma GCC unroll 4
+    for (int q = 0; q < 4; q++) {
+      const __m512 r01 = _mm512_permutex2var_ps(u[q], lo_pair, u[4 + q]);
+      const __m512 r23 = _mm512_permutex2var_ps(u[q], hi_pair, u[4 + q]);
+      const __m256 rows4[4] = {_mm512_castps512_ps256(r01), _mm512_extractf32x8_ps(r01, 1), _mm512_castps512_ps256(r23),
+                               _mm512_extractf32x8_ps(r23, 1)};
+#pragma GCC unroll 4
+      for (int l = 0; l < 4; l++) {
+        const int m = 16 * v + 4 * l + q;
+        if (m >= mcols) continue;
+        // Without a bias the value is stored as is (0 + -0 would turn a -0 into +0).
+        _mm256_mask_storeu_ps(C + m * ldc, nm, bias ? _mm256_add_ps(rows4[l], b8) : rows4[l]);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+ACESTEP_AVX512VNNI void ukr_w8a8_avx512(int64_t kquads, const uint32_t* X, const int8_t* w, int64_t ldw, int rows, int mcols, float* C,
+                                        int64_t ldc, const float* sa, const int32_t* zp, const float* sw, const int32_t* rowsum,
+                                        const float* bias) {
+  const int v = (mcols + 15) / 16;
+  if (v >= 3) return ukr_w8a8_tile<3>(kquads, X, w, ldw, rows, mcols, C, ldc, sa, zp, sw, rowsum, bias);
+  if (v == 2) return ukr_w8a8_tile<2>(kquads, X, w, ldw, rows, mcols, C, ldc, sa, zp, sw, rowsum, bias);
+  return ukr_w8a8_tile<1>(kquads, X, w, ldw, rows, mcols, C, ldc, sa, zp, sw, rowsum, bias);
 }
 
 // ---------------- GEMV ----------------

@@ -15,6 +15,7 @@ export const SAFETENSORS_DTYPES: Record<string, DType> = {
   I32: 'i32',
   I64: 'i64',
   U8: 'u8',
+  I8: 'i8',
   BOOL: 'u8',
 };
 

@@ -8,6 +8,8 @@ import {
   add,
   attention,
   linear,
+  linearW8A8,
+  quantizeRowsInt8,
   rmsNorm,
   rope,
   swiglu,
@@ -16,7 +18,9 @@ import {
   ShapeError,
   getDefaultDevice,
   DisposableStack,
+  W8A8_MAX_K,
   type Device,
+  type Int8Rows,
   type MatmulPrecision,
 } from '../runtime/index.js';
 import { Checkpoint } from '../io/checkpoint.js';
@@ -131,6 +135,8 @@ export class Linear {
   delta: LinearDelta | null = null;
   /** GEMM precision of the base product (see `setPrecision`); the adapter branch stays fp32. */
   precision: MatmulPrecision = 'fp32';
+  /** The weight as int8 rows once `quantizeW8A8` ran: the base product is then a W8A8 linear. */
+  private int8: Int8Rows | null = null;
 
   constructor(w: Weights, opts: { inFeatures?: number; outFeatures?: number; bias?: boolean; device?: Device } = {}) {
     this.weight = place(w.getShaped('weight', [opts.outFeatures ?? -1, opts.inFeatures ?? -1]), opts.device);
@@ -145,16 +151,30 @@ export class Linear {
     return this.weight.shape[0];
   }
 
+  get quantized(): boolean {
+    return this.int8 !== null;
+  }
+
+  /**
+   * Upstream's `w8a8_dynamic`: the weight quantized per output row to int8 once, the activations
+   * per row at every call (runtime/ops/matmul-w8a8.ts). `weight` stays as loaded (memory-mapped
+   * on the CPU) for what reads it directly.
+   */
+  quantizeW8A8(): void {
+    this.int8 ??= quantizeRowsInt8(this.weight);
+  }
+
   forward(x: Tensor): Tensor {
     const d = this.delta;
-    const opts = { precision: this.precision };
-    if (!d) return linear(x, this.weight, this.bias, opts);
-    return tidy(() => add(linear(x, this.weight, this.bias, opts), d.forward(x)));
+    const base = () => (this.int8 ? linearW8A8(x, this.int8, this.bias) : linear(x, this.weight, this.bias, { precision: this.precision }));
+    if (!d) return base();
+    return tidy(() => add(base(), d.forward(x)));
   }
 
   dispose(): void {
     this.weight.dispose();
     this.bias?.dispose();
+    this.int8?.dispose();
   }
 }
 
@@ -177,6 +197,25 @@ export function setPrecision(model: object, precision: MatmulPrecision): void {
     }
     const p = o as { precision?: unknown };
     if (p.precision === 'fp32' || p.precision === 'bf16') p.precision = precision;
+    for (const v of Array.isArray(o) ? o : Object.values(o)) visit(v);
+  };
+  visit(model);
+}
+
+/**
+ * Quantizes every `Linear` reachable from a model's fields to W8A8 (upstream's `w8a8_dynamic`, which
+ * it applies to the DiT and its condition encoder). Layers whose K exceeds what int32 sums hold
+ * (W8A8_MAX_K) keep their float product; none of the released models has one.
+ */
+export function quantizeLinearsW8A8(model: object): void {
+  const seen = new Set<object>();
+  const visit = (o: unknown): void => {
+    if (o === null || typeof o !== 'object' || seen.has(o) || o instanceof Tensor || ArrayBuffer.isView(o)) return;
+    seen.add(o);
+    if (o instanceof Linear) {
+      if (o.inFeatures <= W8A8_MAX_K) o.quantizeW8A8();
+      return;
+    }
     for (const v of Array.isArray(o) ? o : Object.values(o)) visit(v);
   };
   visit(model);

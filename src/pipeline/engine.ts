@@ -22,7 +22,7 @@ import { loadSilenceLatent } from '../io/torch-zip.js';
 import { f32Param, openAceStepCheckpoint, type AceStepConfig } from '../models/acestep-config.js';
 import { AdapterManager, applyLoraOptions } from '../models/lora.js';
 import { AceStepDiT } from '../models/dit.js';
-import { setPrecision } from '../models/layers.js';
+import { quantizeLinearsW8A8, setPrecision } from '../models/layers.js';
 import { ConditionEncoder } from '../models/condition-encoder.js';
 import { AudioTokenizer } from '../models/audio-tokenizer.js';
 import { OobleckVae } from '../models/vae.js';
@@ -69,8 +69,28 @@ export interface AceStepOptions {
    * a CPU with avx512_bf16).
    */
   precision?: PrecisionChoice;
+  /**
+   * Weight quantization of the DiT and its condition encoder, upstream's `quantization` values:
+   * 'w8a8_dynamic' (int8 weights per output row, activations quantized per row at each call,
+   * integer products: vpdpbusd on CPUs with avx512_vnni), or 'none' / null / 'auto' (default: no
+   * quantization; upstream's auto quantizes only the XL DiT, on small GPUs). Upstream's
+   * 'int8_weight_only' and 'fp8_weight_only' are not implemented here (ParamError). Adapters cannot
+   * be loaded onto a quantized DiT (as upstream).
+   */
+  quantization?: DitQuantization | null;
   /** Told before and after each model is read from disk (the LM: on first use). */
   onLoad?: (e: LoadEvent) => void;
+}
+
+/** Upstream's DiT `quantization` values this engine accepts (see AceStepOptions.quantization). */
+export type DitQuantization = 'none' | 'auto' | 'w8a8_dynamic';
+
+function resolveQuantization(q: unknown): 'none' | 'w8a8_dynamic' {
+  if (q === undefined || q === null || q === 'none' || q === 'auto') return 'none';
+  if (q === 'w8a8_dynamic') return q;
+  const upstreamOnly =
+    q === 'int8_weight_only' || q === 'fp8_weight_only' ? ` ('${q}' is an upstream mode this engine does not implement)` : '';
+  throw new ParamError('quantization', `must be 'none', 'auto' or 'w8a8_dynamic', got ${JSON.stringify(q)}${upstreamOnly}`);
 }
 
 export interface LoadEvent {
@@ -100,6 +120,8 @@ export class AceStep {
   readonly device: Device;
   /** The resolved matrix-product precision of the transformer models and the VAE convs. */
   readonly precision: MatmulPrecision;
+  /** The DiT / condition encoder quantization in effect. */
+  readonly quantization: 'none' | 'w8a8_dynamic';
   readonly root: string;
   readonly ditDir: string;
   readonly ditConfig: AceStepConfig;
@@ -143,6 +165,7 @@ export class AceStep {
     if (precision !== 'fp32' && precision !== 'bf16' && precision !== 'auto')
       throw new ParamError('precision', `must be 'fp32', 'bf16' or 'auto', got '${String(precision)}'`);
     this.precision = resolvePrecision(precision, this.device);
+    this.quantization = resolveQuantization(opts.quantization);
     this.ditDir = pick(src, opts.ditModel, DIT_MODEL_NAMES.concat(src.names().filter((n) => n.startsWith('acestep-v15'))), 'DiT');
     const teDir = pick(src, undefined, [TEXT_ENCODER_NAME], 'text encoder');
     const vaeDir = pick(src, undefined, [VAE_NAME], 'VAE');
@@ -208,6 +231,7 @@ export class AceStep {
         );
       }
       for (const m of [this.dit, this.conditionEncoder, this.textEncoder]) setPrecision(m, this.precision);
+      if (this.quantization === 'w8a8_dynamic') for (const m of [this.dit, this.conditionEncoder]) quantizeLinearsW8A8(m);
       this.adapters = owned(
         applyLoraOptions(this.dit, { loraPath: opts.loraPath, loraScale: opts.loraScale }, { checkAlive: () => this.checkAlive() }),
       );

@@ -62,7 +62,7 @@ export interface Addon {
   setCpuImpl(impl: CpuImpl): void;
   /** Caps one family's CPU fast paths at an ISA level; returns the level now in effect. */
   setCpuIsa(family: CpuKernelFamily, isa: CpuIsa | 'auto'): CpuIsa;
-  cpuFeatures(): { avx2: boolean; fma: boolean; f16c: boolean; avx512f: boolean; avx512bf16: boolean };
+  cpuFeatures(): { avx2: boolean; fma: boolean; f16c: boolean; avx512f: boolean; avx512bf16: boolean; avx512vnni: boolean };
 
   // ---- CUDA (native/backend_cuda.cc); graphs need ACESTEP_CUDA_GRAPHS=1 ----
   cudaInfo(): { compiled: boolean; available: boolean; status: string };
@@ -130,6 +130,8 @@ export interface Addon {
 
   // ---- benchmark probes (bench/) ----
   /** out [1] f32 = sum of t's bytes read as f32 words (a bandwidth probe). */
+  quantizeRowsI8(w: TensorDesc, q: TensorDesc, scale: TensorDesc, rowsum: TensorDesc): void;
+  linearW8A8(x: TensorDesc, q: TensorDesc, scale: TensorDesc, rowsum: TensorDesc, bias: Opt, out: TensorDesc): void;
   streamRead(t: TensorDesc, out: TensorDesc): void;
   /** out [1] f32 = measured FMA GFLOP/s on all pool threads ('' = the CPU's best ISA). */
   peakGflops(out: TensorDesc, seconds: number, isa: '' | 'avx512' | 'avx2'): void;

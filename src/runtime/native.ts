@@ -40,6 +40,8 @@ export const ADDON_FUNCTIONS = [
   'ternary',
   'linear',
   'matmul',
+  'quantizeRowsI8',
+  'linearW8A8',
   'attention',
   'conv1d',
   'convTranspose1d',

@@ -135,6 +135,8 @@ export interface RunOptions {
   backend: Device;
   /** GEMM precision of the transformer models and the VAE convs (default fp32: what the tolerances are for). */
   precision?: MatmulPrecision;
+  /** 'w8a8_dynamic' quantizes the DiT and condition encoder's linears (the engine's `quantization`). */
+  quantization?: 'none' | 'w8a8_dynamic';
 }
 
 export interface CaseKind {

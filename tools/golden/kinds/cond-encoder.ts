@@ -3,7 +3,7 @@
 import { collectTaps } from '../../../src/runtime/debug.js';
 import { openAceStepCheckpoint } from '../../../src/models/acestep-config.js';
 import { ConditionEncoder } from '../../../src/models/condition-encoder.js';
-import { setPrecision } from '../../../src/models/layers.js';
+import { quantizeLinearsW8A8, setPrecision } from '../../../src/models/layers.js';
 import type { Actual, CaseKind, GoldenCase } from '../case.js';
 
 /** Upstream output name -> the module path the condition encoder taps (see src/runtime/debug.ts). */
@@ -23,6 +23,7 @@ const kind: CaseKind = {
     try {
       const enc = new ConditionEncoder(weights, config, dev);
       setPrecision(enc, opts.precision ?? 'fp32');
+      if (opts.quantization === 'w8a8_dynamic') quantizeLinearsW8A8(enc);
       const inp = (n: string) => c.inputOn(n, dev);
       const { result, taps } = await collectTaps(
         (n) => n.startsWith('encoder.'),

@@ -5,7 +5,7 @@
 import { collectTaps } from '../../../src/runtime/debug.js';
 import { openAceStepCheckpoint } from '../../../src/models/acestep-config.js';
 import { AceStepDiT } from '../../../src/models/dit.js';
-import { setPrecision } from '../../../src/models/layers.js';
+import { quantizeLinearsW8A8, setPrecision } from '../../../src/models/layers.js';
 import type { Actual, CaseKind, GoldenCase } from '../case.js';
 
 /** The module path the DiT taps for an upstream output name (see src/runtime/debug.ts). */
@@ -29,6 +29,7 @@ const kind: CaseKind = {
     try {
       const dit = new AceStepDiT(weights, config, dev);
       setPrecision(dit, opts.precision ?? 'fp32');
+      if (opts.quantization === 'w8a8_dynamic') quantizeLinearsW8A8(dit);
       const hidden = c.inputOn('hidden_states', dev);
       const context = c.inputOn('context_latents', dev);
       const timestep = await c.input('timestep').toFloat32();

@@ -9,7 +9,7 @@ import { openAceStepCheckpoint, f32Param } from '../../../src/models/acestep-con
 import { AceStepDiT } from '../../../src/models/dit.js';
 import { ConditionEncoder } from '../../../src/models/condition-encoder.js';
 import { AudioTokenizer } from '../../../src/models/audio-tokenizer.js';
-import { setPrecision } from '../../../src/models/layers.js';
+import { quantizeLinearsW8A8, setPrecision } from '../../../src/models/layers.js';
 import { sample, type SamplerOptions, type SamplerTraceEvent } from '../../../src/pipeline/diffusion/sampler.js';
 import {
   ditVelocity,
@@ -101,6 +101,7 @@ const kind: CaseKind = {
     const dit = new AceStepDiT(weights, config, dev);
     const encoder = new ConditionEncoder(weights, config, dev);
     for (const m of [dit, encoder]) setPrecision(m, opts.precision ?? 'fp32');
+    if (opts.quantization === 'w8a8_dynamic') for (const m of [dit, encoder]) quantizeLinearsW8A8(m);
     const tokenizer = new AudioTokenizer(weights, config, dev);
     const vel = ditVelocity(dit);
     let nullEmb: Tensor | null = null;
