@@ -4,20 +4,26 @@
 // in PyTorch (bench/dit_torch.py) when /usr/bin/python3 has torch. One set of layer weights is
 // shared by all layers in both programs (3 GB of distinct bf16 weights would not change the
 // per-layer work, which streams 126 MB of weights per layer either way).
-// Run: node dist/bench/dit.js [frames=750,6000] [layers=24] [threads=2]
+// Variants: fp32 and bf16 GEMM precision, and w8a8 (the engine's quantization 'w8a8_dynamic' on
+// top of bf16: every linear an int8 W8A8 product).
+// Run: node dist/bench/dit.js [frames=750,6000] [layers=24] [threads=2] [variants=fp32,bf16,w8a8]
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setNumThreads, Tensor, tidy, type MatmulPrecision } from '../src/runtime/index.js';
+import { native } from '../src/runtime/native.js';
 import { parseAceStepConfig } from '../src/models/acestep-config.js';
 import { AceStepDiT } from '../src/models/dit.js';
-import { setPrecision, Weights } from '../src/models/layers.js';
+import { quantizeLinearsW8A8, setPrecision, Weights } from '../src/models/layers.js';
 import { randomValues, ratioOf, wanted, type Suite } from './suite.js';
+
+/** A GEMM precision, or W8A8 quantization over bf16 (applied last: it cannot be undone). */
+export type DitVariant = MatmulPrecision | 'w8a8';
 
 export interface DitBenchResult {
   frames: number;
-  precision: MatmulPrecision;
+  precision: DitVariant;
   tokens: number;
   oursSeconds: number;
   torchSeconds: number | null;
@@ -26,7 +32,7 @@ export interface DitBenchResult {
   torchCpuSeconds: number | null;
   /** torch time / our time (>= 1 means we are faster). */
   ratio: number | null;
-  /** bf16 rows: cosine of the velocity against the fp32 forward on the same inputs. */
+  /** bf16 / w8a8 rows: cosine of the velocity against the fp32 forward on the same inputs. */
   cosineVsFp32: number | null;
 }
 
@@ -62,8 +68,8 @@ export interface DitBenchOptions {
   layers?: number;
   threads?: number;
   encoderLength?: number;
-  /** Our GEMM precisions to time (default both); torch runs bf16. */
-  precisions?: MatmulPrecision[];
+  /** Our variants to time (default fp32, bf16); torch runs bf16. */
+  precisions?: DitVariant[];
 }
 
 function bf16(shape: number[], scale: number, seed: number): Tensor {
@@ -172,8 +178,13 @@ export async function runDitBench(opts: DitBenchOptions = {}): Promise<DitBenchR
   await run(64); // warm-up: thread pool, weight re-layout caches
   const precisions = opts.precisions ?? ['fp32', 'bf16'];
   const ours = new Map<string, { wall: number; cpu: number; v: Float32Array }>();
-  for (const p of precisions) {
-    setPrecision(dit, p);
+  const order = [...precisions.filter((p) => p !== 'w8a8'), ...precisions.filter((p) => p === 'w8a8')];
+  for (const p of order) {
+    if (p === 'w8a8') {
+      setPrecision(dit, 'bf16');
+      quantizeLinearsW8A8(dit);
+      native.syncBlocking(); // the quantizer runs on the op queue: keep it out of the timing
+    } else setPrecision(dit, p);
     for (const f of frames) ours.set(`${p}:${f}`, await run(f));
   }
   condition.dispose();
@@ -187,7 +198,7 @@ export async function runDitBench(opts: DitBenchOptions = {}): Promise<DitBenchR
       results.push({
         frames: f,
         precision: p,
-        cosineVsFp32: p === 'bf16' && ref ? cosine(o.v, ref.v) : null,
+        cosineVsFp32: p !== 'fp32' && ref ? cosine(o.v, ref.v) : null,
         tokens: Math.ceil(f / 2),
         oursSeconds: o.wall,
         torchSeconds: t?.wall ?? null,
@@ -208,7 +219,8 @@ export function suites(): Suite[] {
         if (!wanted(ctx, 'dit.forward')) return;
         const layers = ctx.quick ? 2 : 24;
         const frames = ctx.quick ? [750] : [750, 6000];
-        const res = await runDitBench({ frames, layers, threads: ctx.threads });
+        const precisions: DitVariant[] = ['fp32', 'bf16', ...(native.cpuFeatures().avx512vnni ? ['w8a8' as const] : [])];
+        const res = await runDitBench({ frames, layers, threads: ctx.threads, precisions });
         for (const r of res) {
           const gf = ditForwardFlops(r.frames, layers, 256) / 1e9;
           const ours = gf / r.oursSeconds;
@@ -216,7 +228,7 @@ export function suites(): Suite[] {
           emit({
             name: 'dit.forward',
             shape: `${r.tokens}tok x ${layers}L`,
-            dtype: r.precision === 'bf16' ? 'bf16w/bf16' : 'bf16w/f32',
+            dtype: r.precision === 'w8a8' ? 'w8a8' : r.precision === 'bf16' ? 'bf16w/bf16' : 'bf16w/f32',
             ours,
             unit: 'GFLOP/s',
             reference: ref === null ? 'torch not available (/usr/bin/python3)' : 'torch bf16 eager, bench/dit_torch.py',
@@ -240,6 +252,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     frames: args.frames ? String(args.frames).split(',').map(Number) : undefined,
     layers: args.layers ? Number(args.layers) : undefined,
     threads: args.threads ? Number(args.threads) : undefined,
+    precisions: args.variants ? (String(args.variants).split(',') as DitVariant[]) : undefined,
   });
   for (const r of res) {
     console.log(

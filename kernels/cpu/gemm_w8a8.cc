@@ -70,8 +70,9 @@ struct W8A8Args {
 
 W8A8Args w8a8_args(const TensorView& x, const TensorView& q, const TensorView& scale, const TensorView& rowsum, const TensorView* bias,
                    const TensorView& out) {
-  W8A8Args a{x.shape[0], q.shape[0], x.shape[1], x.ptr<float>(), x.strides[0], q.ptr<int8_t>(), q.strides[0],
-             scale.ptr<float>(), rowsum.ptr<int32_t>(), {}, out.ptr<float>()};
+  W8A8Args a{x.shape[0],      q.shape[0],   x.shape[1],         x.ptr<float>(),        x.strides[0],
+             q.ptr<int8_t>(), q.strides[0], scale.ptr<float>(), rowsum.ptr<int32_t>(), {},
+             out.ptr<float>()};
   if (x.strides[1] != 1 || q.strides[1] != 1 || scale.strides[0] != 1 || rowsum.strides[0] != 1)
     throw std::runtime_error("linear_w8a8: x, q, scale and rowsum need unit inner strides");
   if (bias) {
@@ -87,7 +88,8 @@ void quantize_row(const TensorView& w, int64_t n, const TensorView& q, const Ten
   for (int64_t k = 0; k < K; k++) {
     const float v = load_as_f32(w, n * w.strides[0] + k * w.strides[1]);
     if (!std::isfinite(v))
-      throw std::runtime_error("quantize_rows_i8: weight row " + std::to_string(n) + " has a non-finite value at column " + std::to_string(k));
+      throw std::runtime_error("quantize_rows_i8: weight row " + std::to_string(n) + " has a non-finite value at column " +
+                               std::to_string(k));
     amax = std::max(amax, std::fabs(v));
   }
   const float s = amax > 0.f ? amax / 127.f : 1.f;

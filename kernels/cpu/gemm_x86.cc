@@ -476,6 +476,13 @@ namespace {
 
 typedef int32_t quad_i32 __attribute__((may_alias, aligned(1)));
 
+// acc += u8 a x s8 b, four products per lane. As inline asm: GCC 12 compiles the intrinsic in
+// this 24-accumulator loop with a copy and a stack spill per instruction (3x the loop's length).
+ACESTEP_AVX512VNNI inline __m512i dpbusd(__m512i acc, __m512i a, __m512i b) {
+  __asm__("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(a), "v"(b));
+  return acc;
+}
+
 // The WR x (16 V) tile over kquads quads; V activation vectors (16 rows each) of the XR-row block.
 // The transposed store is the one of ukr_bf16w_tile.
 template <int V>
@@ -499,7 +506,7 @@ ACESTEP_AVX512VNNI void ukr_w8a8_tile(int64_t kquads, const uint32_t* X, const i
     for (int i = 0; i < WR; i++) {
       const __m512i b = _mm512_set1_epi32(wr[i][p]);
 #pragma GCC unroll 3
-      for (int v = 0; v < V; v++) acc[i][v] = _mm512_dpbusd_epi32(acc[i][v], x[v], b);
+      for (int v = 0; v < V; v++) acc[i][v] = dpbusd(acc[i][v], x[v], b);
     }
   }
   const __mmask8 nm = static_cast<__mmask8>(rows >= 8 ? 0xff : (1u << rows) - 1);

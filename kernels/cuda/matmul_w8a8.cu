@@ -157,13 +157,13 @@ void linear_w8a8(const TensorView& x, const TensorView& q, const TensorView& sca
   const int64_t M = x.shape[0], K = x.shape[1], N = q.shape[0];
   if (M == 0 || N == 0) return;
   Scratch xs(size_t(M * K), "the quantized activations"), sa(size_t(M) * 4, "activation scales"), zp(size_t(M) * 4, "zero points");
-  quantize_acts_kernel<<<static_cast<unsigned>(M), kRowThreads, 0, current_stream()>>>(x.ptr<const float>(), x.strides[0], K, xs.as<int8_t>(),
-                                                                                      K, sa.as<float>(), zp.as<int32_t>());
+  quantize_acts_kernel<<<static_cast<unsigned>(M), kRowThreads, 0, current_stream()>>>(
+      x.ptr<const float>(), x.strides[0], K, xs.as<int8_t>(), K, sa.as<float>(), zp.as<int32_t>());
   check_launch("linear_w8a8 (CUDA activation quantization)");
   const dim3 grid(static_cast<unsigned>((N + kTile - 1) / kTile), static_cast<unsigned>((M + kTile - 1) / kTile));
-  w8a8_tile_kernel<<<grid, kTile * kTile, 0, current_stream()>>>(xs.as<int8_t>(), static_cast<const int8_t*>(q.data), K, M, N, sa.as<float>(),
-                                                                 zp.as<int32_t>(), scale.ptr<const float>(), rowsum.ptr<const int32_t>(),
-                                                                 StridedArgs(bias ? *bias : scale), bias != nullptr, out.ptr<float>());
+  w8a8_tile_kernel<<<grid, kTile * kTile, 0, current_stream()>>>(
+      xs.as<int8_t>(), static_cast<const int8_t*>(q.data), K, M, N, sa.as<float>(), zp.as<int32_t>(), scale.ptr<const float>(),
+      rowsum.ptr<const int32_t>(), StridedArgs(bias ? *bias : scale), bias != nullptr, out.ptr<float>());
   check_launch("linear_w8a8 (CUDA)");
 }
 
