@@ -402,7 +402,19 @@ describe('acestep command line under mutation', () => {
     // serve binds 0.0.0.0 without a key (refused before anything loads); worker lacks --checkpoints.
     const serve = fc
       .array(
-        fc.tuple(fc.constantFrom('--port', '--queue-max', '--retention-days', '--lm-max-model-len', '--device', '--log', '--bogus'), word),
+        fc.tuple(
+          fc.constantFrom(
+            '--port',
+            '--queue-max',
+            '--retention-days',
+            '--lm-max-model-len',
+            '--quantization',
+            '--device',
+            '--log',
+            '--bogus',
+          ),
+          word,
+        ),
         { maxLength: 3 },
       )
       .map((kv) => ['serve', '--host', '0.0.0.0', ...kv.flat()]);
@@ -437,6 +449,11 @@ describe('acestep command line under mutation', () => {
     expect(serve.code).toBe(2);
     expect(serve.err).toContain("refusing to listen on '0.0.0.0' without an API key");
     const help = await run(['serve', '--help']);
-    expect([help.code, help.out.includes('--queue-max <n>')]).toEqual([0, true]);
+    expect([help.code, help.out.includes('--queue-max <n>'), help.out.includes('--quantization <mode>')]).toEqual([0, true, true]);
+    for (const cmd of ['serve', 'worker']) {
+      const q = await run([cmd, '--checkpoints', '.', '--quantization', 'fp8_weight_only']);
+      expect(q.code, cmd).toBe(2);
+      expect(q.err, cmd).toContain('must be none, auto or w8a8_dynamic');
+    }
   });
 });

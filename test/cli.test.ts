@@ -113,6 +113,15 @@ describe('acestep --help and --version', () => {
 });
 
 describe('acestep generate', () => {
+  it('--quantization w8a8_dynamic generates with the quantized DiT; a value outside the choices is a usage error', async () => {
+    const q = await cli([...quickGen(), '--no-thinking', '--quantization', 'w8a8_dynamic', '--out', join(dir, 'out-q'), '--json', '-q']);
+    expect(q.code, q.err).toBe(0);
+    expect((JSON.parse(q.out) as { success: boolean }).success).toBe(true);
+    const bad = await cli([...quickGen(), '--quantization', 'fp8_weight_only']);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/--quantization.*fp8_weight_only/);
+  });
+
   it('writes the audio; --lyrics-file, --params base with flags on top, old short and snake_case flags; --json without repeated codes', async () => {
     const lyrics = join(dir, 'song.txt');
     writeFileSync(lyrics, '[Verse]\nline one\nline two');
