@@ -5,8 +5,9 @@
 //   think-0.6B  the same after the 5 Hz LM 0.6B plans 150 codes (thinking on)
 //   think-1.7B  the same with the 1.7B LM
 //   nothink-240s  thinking off for a 240 s song (6000 latent frames), bf16 only: wall, CPU and peaks
-// Each 30 s scenario runs at GEMM precision fp32 and bf16 (the engine's `precision`), each run in a fresh
-// child process (`node e2e.js --child <scenario> <root> <threads> <precision>`)
+// Each 30 s scenario runs at GEMM precision fp32 and bf16 (the engine's `precision`) and as w8a8 (bf16
+// with the engine's `quantization: 'w8a8_dynamic'`), each run in a fresh child process
+// (`node e2e.js --child <scenario> <root> <threads> <variant>`)
 // so peak RSS and the native allocator's peak belong to that scenario alone. Rows are in audio
 // seconds per wall second; the reference is the scenario's target for a 30 s song. Extra fields carry
 // the wall and CPU seconds (process.cpuUsage covers the native worker threads), the stage times of
@@ -28,14 +29,16 @@ import { ratioOf, wanted, type BenchContext, type BenchRow, type Suite } from '.
 export const SONG_SECONDS = 30;
 /** Upstream Python (its CPU dtype, fp32) on this kind of 2-core machine, thinking off (2026-12-06). */
 export const UPSTREAM_CPU_SECONDS = 131;
-const PRECISIONS: MatmulPrecision[] = ['fp32', 'bf16'];
+/** An engine setting: a GEMM precision, or w8a8 = bf16 with the DiT quantized W8A8. */
+type Variant = MatmulPrecision | 'w8a8';
+const VARIANTS: Variant[] = ['fp32', 'bf16', 'w8a8'];
 
 // target: wall seconds for the song on 2 threads (null: none set; measured for its time and peaks).
 // precisions: the long song runs at the engine's default on this kind of CPU only.
-const SCENARIOS: Record<string, { lm: string | null; seconds: number; target: number | null; precisions: MatmulPrecision[] }> = {
-  nothink: { lm: null, seconds: SONG_SECONDS, target: 25, precisions: PRECISIONS },
-  'think-0.6B': { lm: 'acestep-5Hz-lm-0.6B', seconds: SONG_SECONDS, target: 32, precisions: PRECISIONS },
-  'think-1.7B': { lm: 'acestep-5Hz-lm-1.7B', seconds: SONG_SECONDS, target: 40, precisions: PRECISIONS },
+const SCENARIOS: Record<string, { lm: string | null; seconds: number; target: number | null; precisions: Variant[] }> = {
+  nothink: { lm: null, seconds: SONG_SECONDS, target: 25, precisions: VARIANTS },
+  'think-0.6B': { lm: 'acestep-5Hz-lm-0.6B', seconds: SONG_SECONDS, target: 32, precisions: VARIANTS },
+  'think-1.7B': { lm: 'acestep-5Hz-lm-1.7B', seconds: SONG_SECONDS, target: 40, precisions: VARIANTS },
   'nothink-240s': { lm: null, seconds: 240, target: null, precisions: ['bf16'] },
 };
 type Scenario = keyof typeof SCENARIOS;
@@ -54,7 +57,7 @@ export const LYRICS = [
 
 export interface E2eResult {
   scenario: Scenario;
-  precision: MatmulPrecision;
+  precision: Variant;
   threads: number;
   loadSeconds: number;
   wallSeconds: number;
@@ -70,12 +73,12 @@ export interface E2eResult {
   load1End: number;
   success: boolean;
   error: string | null;
-  /** bf16 rows: cosine of the decoded audio against the fp32 run of the same scenario. */
+  /** bf16 / w8a8 rows: cosine of the decoded audio against the fp32 run of the same scenario. */
   audioCosineVsFp32?: number;
 }
 
 /** Where a child leaves its decoded audio (f32, channels concatenated) for the fp32/bf16 comparison. */
-function audioPath(root: string, scenario: Scenario, precision: MatmulPrecision): string {
+function audioPath(root: string, scenario: Scenario, precision: Variant): string {
   return join(tmpdir(), `acestep-e2e-${scenario}-${precision}-${root.replace(/[^A-Za-z0-9]/g, '_').slice(-40)}.f32`);
 }
 
@@ -92,7 +95,7 @@ function cosine(a: Float32Array, b: Float32Array): number {
 }
 
 /** One scenario in this process: load the engine, generate once, measure. */
-export async function runScenario(scenario: Scenario, root: string, threads: number, precision: MatmulPrecision): Promise<E2eResult> {
+export async function runScenario(scenario: Scenario, root: string, threads: number, precision: Variant): Promise<E2eResult> {
   native.setNumThreads(threads);
   const load1Start = loadavg()[0];
   const tLoad = performance.now();
@@ -100,7 +103,8 @@ export async function runScenario(scenario: Scenario, root: string, threads: num
     checkpoints: root,
     lmModel: SCENARIOS[scenario].lm,
     preloadLm: SCENARIOS[scenario].lm !== null,
-    precision,
+    precision: precision === 'w8a8' ? 'bf16' : precision,
+    quantization: precision === 'w8a8' ? 'w8a8_dynamic' : 'none',
   });
   const loadSeconds = (performance.now() - tLoad) / 1000;
   const lmTokens = { phase1: 0, phase2: 0 };
@@ -187,7 +191,7 @@ function row(r: E2eResult): BenchRow {
   return {
     name: rowName(r.scenario),
     shape: `${r.latentFrames} frames, ${r.threads} thr`,
-    dtype: r.precision === 'bf16' ? 'bf16w-bf16' : 'bf16w-f32',
+    dtype: r.precision === 'w8a8' ? 'w8a8' : r.precision === 'bf16' ? 'bf16w-bf16' : 'bf16w-f32',
     ours,
     unit: 'x realtime',
     reference:
@@ -221,7 +225,7 @@ async function run(ctx: BenchContext, emit: (r: BenchRow) => void): Promise<void
       const r = JSON.parse(out.trim().split('\n').pop()!) as E2eResult;
       if (!r.success) throw new Error(`e2e ${s} ${p}: generation failed: ${r.error}`);
       if (p !== 'fp32' && existsSync(audioPath(root, s, 'fp32'))) {
-        const read = (q: MatmulPrecision) => new Float32Array(new Uint8Array(readFileSync(audioPath(root, s, q))).buffer);
+        const read = (q: Variant) => new Float32Array(new Uint8Array(readFileSync(audioPath(root, s, q))).buffer);
         r.audioCosineVsFp32 = cosine(read(p), read('fp32'));
       }
       emit(row(r));
@@ -236,11 +240,11 @@ export function suites(): Suite[] {
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url) && process.argv[2] === '--child') {
   const [scenario, root, threads, precision = 'bf16'] = process.argv.slice(3);
-  if (!(scenario in SCENARIOS) || !root || !PRECISIONS.includes(precision as MatmulPrecision)) {
-    process.stderr.write(`usage: e2e --child <${Object.keys(SCENARIOS).join('|')}> <checkpoint-root> [threads] [fp32|bf16]\n`);
+  if (!(scenario in SCENARIOS) || !root || !VARIANTS.includes(precision as Variant)) {
+    process.stderr.write(`usage: e2e --child <${Object.keys(SCENARIOS).join('|')}> <checkpoint-root> [threads] [fp32|bf16|w8a8]\n`);
     process.exit(2);
   }
-  runScenario(scenario as Scenario, root, Number(threads) || 2, precision as MatmulPrecision).then(
+  runScenario(scenario as Scenario, root, Number(threads) || 2, precision as Variant).then(
     (r) => process.stdout.write(`${JSON.stringify(r)}\n`),
     (e) => {
       process.stderr.write(`e2e child failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
