@@ -12,6 +12,7 @@ import {
   type Device,
   type MatmulPrecision,
   type PrecisionChoice,
+  flush,
   keep,
   tidy,
   Tensor,
@@ -251,7 +252,15 @@ export class AceStep {
   /** Loads the models of a checkpoint root (the LM waits for its first use unless preloadLm). */
   static async load(opts: AceStepOptions): Promise<AceStep> {
     const e = new AceStep(opts);
-    if (opts.preloadLm) e.getLm();
+    try {
+      // Quantization runs on the op queue: finish it here, so its time counts as loading and a
+      // weight it rejects fails the load rather than the first generation.
+      if (e.quantization !== 'none') await flush();
+      if (opts.preloadLm) e.getLm();
+    } catch (err) {
+      e.dispose();
+      throw err;
+    }
     return e;
   }
 
