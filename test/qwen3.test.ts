@@ -12,7 +12,7 @@ import { Tensor, flush, KernelError, ShapeError } from '../src/runtime/index.js'
 import { CheckpointError } from '../src/io/errors.js';
 import { Checkpoint } from '../src/io/checkpoint.js';
 import { Qwen3Model, parseQwen3Config } from '../src/models/qwen3.js';
-import { Weights } from '../src/models/layers.js';
+import { setPrecision, Weights } from '../src/models/layers.js';
 import { SafetensorsFile } from '../src/io/safetensors.js';
 import { diff } from './support/compare.js';
 
@@ -165,6 +165,41 @@ describe('qwen3: forward paths agree', () => {
     bf.dispose();
     f32.dispose();
     ck.dispose();
+  });
+});
+
+describe('qwen3: fused projections (q/k/v and gate/up as one Linear in the LM)', () => {
+  // The LM fuses, the headless model (the text-encoder path) does not: every output element is the
+  // same sum in the same order either way, so hidden states and logits must be bit-identical, for
+  // a prompt (GEMM) and decode steps (GEMV), at both precisions.
+  it('gives bit-identical hidden states and logits to the unfused layers', async () => {
+    const plain = Qwen3Model.load(lmDir, { lmHead: false });
+    expect(lm.layers[0].attn.qkv?.outFeatures).toBe(lm.config.numHeads * lm.config.headDim + 2 * lm.config.numKvHeads * lm.config.headDim);
+    expect(lm.layers[0].mlp.gateUp?.outFeatures).toBe(2 * lm.config.intermediateSize);
+    expect(plain.layers[0].attn.qkv).toBeNull();
+    try {
+      for (const precision of ['fp32', 'bf16'] as const) {
+        setPrecision(lm, precision);
+        setPrecision(plain, precision);
+        const seq = rand(11, 21);
+        const cFused = lm.createCache(1, 14);
+        const cPlain = plain.createCache(1, 14);
+        const steps = [seq.slice(0, 9), [seq[9]], [seq[10]]];
+        for (const step of steps) {
+          const a = lm.forward(ids([step]), { cache: cFused });
+          const b = plain.forward(ids([step]), { cache: cPlain });
+          expect(Buffer.from((await a.toFloat32()).buffer).equals(Buffer.from((await b.toFloat32()).buffer)), precision).toBe(true);
+          const la = await lm.project(a).toFloat32();
+          const lb = await lm.project(b).toFloat32();
+          expect(Buffer.from(la.buffer).equals(Buffer.from(lb.buffer))).toBe(true);
+        }
+        cFused.dispose();
+        cPlain.dispose();
+      }
+    } finally {
+      setPrecision(lm, 'fp32');
+      plain.dispose();
+    }
   });
 });
 

@@ -7,6 +7,7 @@
 import {
   add,
   attention,
+  concat,
   linear,
   rmsNorm,
   rope,
@@ -120,9 +121,16 @@ export interface LinearDelta {
   forward(x: Tensor): Tensor;
 }
 
+/** A Linear's own tensors, for one built from tensors rather than loaded by name. */
+export interface LinearTensors {
+  weight: Tensor;
+  bias: Tensor | null;
+}
+
 /**
  * `nn.Linear`: `weight [out, in]` (f32, bf16 or f16; the GEMM reads it directly), optional
  * `bias [out]`. The bias is used when the checkpoint has it, unless `bias: false` forbids it.
+ * Built from `LinearTensors`, it owns them as given.
  */
 export class Linear {
   readonly weight: Tensor;
@@ -132,7 +140,12 @@ export class Linear {
   /** GEMM precision of the base product (see `setPrecision`); the adapter branch stays fp32. */
   precision: MatmulPrecision = 'fp32';
 
-  constructor(w: Weights, opts: { inFeatures?: number; outFeatures?: number; bias?: boolean; device?: Device } = {}) {
+  constructor(w: Weights | LinearTensors, opts: { inFeatures?: number; outFeatures?: number; bias?: boolean; device?: Device } = {}) {
+    if (!(w instanceof Weights)) {
+      this.weight = w.weight;
+      this.bias = w.bias;
+      return;
+    }
     this.weight = place(w.getShaped('weight', [opts.outFeatures ?? -1, opts.inFeatures ?? -1]), opts.device);
     const wantBias = opts.bias ?? w.has('bias');
     this.bias = wantBias ? place(w.getShaped('bias', [this.weight.shape[0]]), opts.device) : null;
@@ -152,10 +165,51 @@ export class Linear {
     return tidy(() => add(linear(x, this.weight, this.bias, opts), d.forward(x)));
   }
 
+  /** Output features [start, start + n) as a Linear over views of this one's tensors. */
+  rows(start: number, n: number): Linear {
+    return new Linear({ weight: this.weight.narrow(0, start, n), bias: this.bias?.narrow(0, start, n) ?? null });
+  }
+
   dispose(): void {
     this.weight.dispose();
     this.bias?.dispose();
   }
+}
+
+/**
+ * Linears that read the same input, as one: their weight rows (and biases) concatenated, so a
+ * decode step runs one GEMV and one pool job where it ran several. Each output element is the
+ * same sum in the same order as in its part, so the outputs are bit-identical. Returns the fused
+ * layer and each part again as a view of its rows (no second copy of the weights), disposing the
+ * given parts; null (parts untouched) when they cannot share one weight (different input widths,
+ * weight dtypes or devices, or biases on some but not all).
+ */
+export function fuseLinears(parts: Linear[]): { fused: Linear; parts: Linear[] } | null {
+  const [first] = parts;
+  const withBias = parts.filter((p) => p.bias).length;
+  const uniform = parts.every(
+    (p) => p.inFeatures === first.inFeatures && p.weight.dtype === first.weight.dtype && p.weight.device === first.weight.device,
+  );
+  if (!uniform || (withBias !== 0 && withBias !== parts.length)) return null;
+  const weight = concat(
+    parts.map((p) => p.weight),
+    0,
+  );
+  const bias = withBias
+    ? concat(
+        parts.map((p) => p.bias!),
+        0,
+      )
+    : null;
+  const fused = new Linear({ weight, bias });
+  let at = 0;
+  const views = parts.map((p) => {
+    const v = fused.rows(at, p.outFeatures);
+    at += p.outFeatures;
+    p.dispose();
+    return v;
+  });
+  return { fused, parts: views };
 }
 
 /**
@@ -216,23 +270,36 @@ export class MLP {
   readonly gate: Linear;
   readonly up: Linear;
   readonly down: Linear;
+  /** gate_proj and up_proj as one Linear (`fuse`); `gate` and `up` are then views of its rows. */
+  readonly gateUp: Linear | null = null;
 
-  constructor(w: Weights, opts: { hidden?: number; intermediate?: number; device?: Device } = {}) {
-    this.gate = new Linear(w.sub('gate_proj'), { inFeatures: opts.hidden, outFeatures: opts.intermediate, device: opts.device });
-    const inner = this.gate.outFeatures;
-    const hidden = this.gate.inFeatures;
-    this.up = new Linear(w.sub('up_proj'), { inFeatures: hidden, outFeatures: inner, device: opts.device });
+  constructor(w: Weights, opts: { hidden?: number; intermediate?: number; fuse?: boolean; device?: Device } = {}) {
+    let gate = new Linear(w.sub('gate_proj'), { inFeatures: opts.hidden, outFeatures: opts.intermediate, device: opts.device });
+    const inner = gate.outFeatures;
+    const hidden = gate.inFeatures;
+    let up = new Linear(w.sub('up_proj'), { inFeatures: hidden, outFeatures: inner, device: opts.device });
+    const fused = opts.fuse ? fuseLinears([gate, up]) : null;
+    if (fused) {
+      this.gateUp = fused.fused;
+      [gate, up] = fused.parts;
+    }
+    this.gate = gate;
+    this.up = up;
     this.down = new Linear(w.sub('down_proj'), { inFeatures: inner, outFeatures: hidden, device: opts.device });
   }
 
   forward(x: Tensor): Tensor {
-    return tidy(() => this.down.forward(swiglu(this.gate.forward(x), this.up.forward(x))));
+    return tidy(() => {
+      const gu = this.gateUp;
+      if (!gu || this.gate.delta || this.up.delta) return this.down.forward(swiglu(this.gate.forward(x), this.up.forward(x)));
+      const both = gu.forward(x);
+      const inner = this.gate.outFeatures;
+      return this.down.forward(swiglu(both.narrow(-1, 0, inner), both.narrow(-1, inner, inner)));
+    });
   }
 
   dispose(): void {
-    this.gate.dispose();
-    this.up.dispose();
-    this.down.dispose();
+    for (const m of [this.gateUp, this.gate, this.up, this.down]) m?.dispose();
   }
 }
 
@@ -246,6 +313,11 @@ export interface AttentionConfig {
   qkNorm?: boolean;
   /** Force (true) or forbid (false) projection biases; default: whatever the checkpoint holds. */
   bias?: boolean;
+  /**
+   * q/k/v of self-attention as one Linear (and gate/up in a DecoderLayer's MLP): fewer GEMVs per
+   * decode step (the 5 Hz LM); outputs bit-identical. Default false.
+   */
+  fuse?: boolean;
   device?: Device;
 }
 
@@ -297,6 +369,8 @@ export class Attention {
   readonly k: Linear;
   readonly v: Linear;
   readonly o: Linear;
+  /** q_proj, k_proj and v_proj as one Linear (`fuse`); `q`, `k`, `v` are then views of its rows. */
+  readonly qkv: Linear | null = null;
   readonly qNorm: RMSNorm | null;
   readonly kNorm: RMSNorm | null;
   readonly numHeads: number;
@@ -314,9 +388,17 @@ export class Attention {
     this.numKvHeads = numKvHeads;
     this.headDim = headDim;
     const bias = cfg.bias;
-    this.q = new Linear(w.sub('q_proj'), { outFeatures: numHeads * headDim, bias, device });
-    this.k = new Linear(w.sub('k_proj'), { outFeatures: numKvHeads * headDim, bias, device });
-    this.v = new Linear(w.sub('v_proj'), { inFeatures: this.k.inFeatures, outFeatures: numKvHeads * headDim, bias, device });
+    let q = new Linear(w.sub('q_proj'), { outFeatures: numHeads * headDim, bias, device });
+    let k = new Linear(w.sub('k_proj'), { outFeatures: numKvHeads * headDim, bias, device });
+    let v = new Linear(w.sub('v_proj'), { inFeatures: k.inFeatures, outFeatures: numKvHeads * headDim, bias, device });
+    const fused = cfg.fuse ? fuseLinears([q, k, v]) : null;
+    if (fused) {
+      this.qkv = fused.fused;
+      [q, k, v] = fused.parts;
+    }
+    this.q = q;
+    this.k = k;
+    this.v = v;
     this.o = new Linear(w.sub('o_proj'), { inFeatures: numHeads * headDim, outFeatures: this.q.inFeatures, bias, device });
     const qk = cfg.qkNorm ?? true;
     this.qNorm = qk ? new RMSNorm(w.sub('q_norm'), cfg.eps, { dim: headDim, device }) : null;
@@ -341,6 +423,23 @@ export class Attention {
     });
   }
 
+  /** Self-attention queries, keys and values of `x` (the fused projection when the block has one). */
+  private projectQKV(x: Tensor, ropeTables?: RopeTables): { q: Tensor; k: Tensor; v: Tensor } {
+    const withRope = (t: Tensor): Tensor => (ropeTables ? rope(t, ropeTables.cos, ropeTables.sin) : t);
+    if (!this.qkv || this.q.delta || this.k.delta || this.v.delta) {
+      const q = withRope(this.heads(this.q, x, this.numHeads, this.qNorm));
+      return { q, ...this.projectKV(x, ropeTables) };
+    }
+    // One product, split into per-head views: heads [0, Hq) are q, then Hkv of k, then Hkv of v.
+    const [b, t] = x.shape;
+    const [hq, hkv] = [this.numHeads, this.numKvHeads];
+    const all = this.qkv.forward(x).reshape([b, t, hq + 2 * hkv, this.headDim]);
+    const normed = (h: Tensor, norm: RMSNorm | null): Tensor => (norm ? norm.forward(h) : h);
+    const q = withRope(normed(all.narrow(2, 0, hq), this.qNorm));
+    const k = withRope(normed(all.narrow(2, hq, hkv), this.kNorm));
+    return { q, k, v: all.narrow(2, hq + hkv, hkv) };
+  }
+
   /** `x [B, Tq, H]` -> `[B, Tq, H]`. */
   forward(x: Tensor, opts: AttentionOptions = {}): Tensor {
     if (x.ndim !== 3) throw new ShapeError(`Attention: expected x [B, T, H], got [${x.shape.join(',')}]`);
@@ -348,17 +447,15 @@ export class Attention {
     const cross = opts.kvSource !== undefined || opts.kv !== undefined;
     if (cross && opts.cache) throw new ShapeError('Attention: a KV cache is for self-attention; cross-attention takes kv or kvSource');
     return tidy(() => {
-      let q = this.heads(this.q, x, this.numHeads, this.qNorm);
-      if (opts.rope && !cross) q = rope(q, opts.rope.cos, opts.rope.sin);
+      let q: Tensor;
       let k: Tensor;
       let v: Tensor;
       let qOffset = opts.qOffset ?? 0;
-      if (opts.kv) {
-        ({ k, v } = opts.kv);
-      } else if (opts.kvSource) {
-        ({ k, v } = this.projectKV(opts.kvSource));
+      if (cross) {
+        q = this.heads(this.q, x, this.numHeads, this.qNorm);
+        ({ k, v } = opts.kv ?? this.projectKV(opts.kvSource!));
       } else {
-        ({ k, v } = this.projectKV(x, opts.rope));
+        ({ q, k, v } = this.projectQKV(x, opts.rope));
         if (opts.cache) {
           const c = opts.cache;
           const maxLen = c.k.shape[1];
@@ -383,7 +480,7 @@ export class Attention {
   }
 
   dispose(): void {
-    for (const m of [this.q, this.k, this.v, this.o, this.qNorm, this.kNorm]) m?.dispose();
+    for (const m of [this.qkv, this.q, this.k, this.v, this.o, this.qNorm, this.kNorm]) m?.dispose();
   }
 }
 
@@ -411,7 +508,7 @@ export class DecoderLayer {
       );
     }
     this.postNorm = new RMSNorm(w.sub('post_attention_layernorm'), cfg.eps, { dim: hidden, device: cfg.device });
-    this.mlp = new MLP(w.sub('mlp'), { hidden, intermediate: cfg.intermediate, device: cfg.device });
+    this.mlp = new MLP(w.sub('mlp'), { hidden, intermediate: cfg.intermediate, fuse: cfg.fuse, device: cfg.device });
   }
 
   forward(x: Tensor, opts: AttentionOptions = {}): Tensor {

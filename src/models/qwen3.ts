@@ -156,6 +156,10 @@ export class Qwen3Model {
     const layers: DecoderLayer[] = [];
     this.layers = layers;
     this.embedTokens = built.use(place(w.getShaped('embed_tokens.weight', [c.vocabSize, c.hiddenSize]), device));
+    // The LM decodes one token per step, where q/k/v and gate/up as one GEMV each save pool jobs and
+    // passes over the activations; the text encoder (no head) runs whole prompts and keeps the
+    // checkpoint's mapped weights instead of a fused copy.
+    const fuse = opts.lmHead !== false;
     for (let i = 0; i < c.numLayers; i++) {
       layers.push(
         built.use(
@@ -167,6 +171,7 @@ export class Qwen3Model {
             bias: c.attentionBias,
             hidden: c.hiddenSize,
             intermediate: c.intermediateSize,
+            fuse,
             device,
           }),
         ),
