@@ -6,7 +6,8 @@
 
 namespace acestep {
 
-enum class DType : int32_t { F32 = 0, F16 = 1, BF16 = 2, I32 = 3, I64 = 4, U8 = 5 };
+// I8: int8 weights of the quantized linear layers (per-row scales beside them, see cpu/quant.h).
+enum class DType : int32_t { F32 = 0, F16 = 1, BF16 = 2, I32 = 3, I64 = 4, U8 = 5, I8 = 6 };
 
 inline int dtype_size(DType d) {
   switch (d) {
@@ -21,6 +22,7 @@ inline int dtype_size(DType d) {
     case DType::I64:
       return 8;
     case DType::U8:
+    case DType::I8:
       return 1;
   }
   return 0;
@@ -40,6 +42,8 @@ inline const char* dtype_name(DType d) {
       return "i64";
     case DType::U8:
       return "u8";
+    case DType::I8:
+      return "i8";
   }
   return "?";
 }

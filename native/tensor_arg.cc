@@ -61,7 +61,7 @@ TensorArg tensor_arg(const Napi::Value& v, const char* name) {
   if (off < 0) fail("negative byte offset");
   t.byte_offset = static_cast<size_t>(off);
   int32_t d = o.Get("d").As<Napi::Number>().Int32Value();
-  if (d < 0 || d > 5) fail("unknown dtype code " + std::to_string(d));
+  if (d < 0 || d > 6) fail("unknown dtype code " + std::to_string(d));
   t.view.dtype = static_cast<DType>(d);
   Napi::Array s = o.Get("s").As<Napi::Array>();
   Napi::Array st = o.Get("t").As<Napi::Array>();

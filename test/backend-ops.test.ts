@@ -21,7 +21,10 @@ function outputs(c: OpCase, device: Device, impl: 'fast' | 'reference'): Float64
       const r = c.run(device);
       const list = Array.isArray(r) ? r : [r];
       return list.map((t: Tensor) => {
-        const data = t.dtype === 'f32' || t.dtype === 'i32' || t.dtype === 'i64' || t.dtype === 'u8' ? t.dataSync() : t.toFloat32Sync();
+        const data =
+          t.dtype === 'f32' || t.dtype === 'i32' || t.dtype === 'i64' || t.dtype === 'u8' || t.dtype === 'i8'
+            ? t.dataSync()
+            : t.toFloat32Sync();
         return Float64Array.from(data as ArrayLike<number | bigint>, Number);
       });
     });

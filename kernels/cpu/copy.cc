@@ -11,7 +11,7 @@ namespace acestep::cpu {
 namespace {
 
 bool is_int(DType d) {
-  return d == DType::I32 || d == DType::I64 || d == DType::U8;
+  return d == DType::I32 || d == DType::I64 || d == DType::U8 || d == DType::I8;
 }
 
 int64_t load_int(const TensorView& v, int64_t off) {
@@ -22,6 +22,8 @@ int64_t load_int(const TensorView& v, int64_t off) {
       return static_cast<const int64_t*>(v.data)[off];
     case DType::U8:
       return static_cast<const uint8_t*>(v.data)[off];
+    case DType::I8:
+      return static_cast<const int8_t*>(v.data)[off];
     default:
       return 0;
   }
@@ -36,6 +38,9 @@ void store_int(const TensorView& v, int64_t off, int64_t x) {
       break;
     case DType::U8:
       static_cast<uint8_t*>(v.data)[off] = static_cast<uint8_t>(x);
+      break;
+    case DType::I8:
+      static_cast<int8_t*>(v.data)[off] = static_cast<int8_t>(x);
       break;
     default:
       break;

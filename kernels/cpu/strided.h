@@ -32,6 +32,8 @@ inline float load_as_f32(const TensorView& v, int64_t off) {
       return static_cast<float>(static_cast<const int64_t*>(v.data)[off]);
     case DType::U8:
       return static_cast<float>(static_cast<const uint8_t*>(v.data)[off]);
+    case DType::I8:
+      return static_cast<float>(static_cast<const int8_t*>(v.data)[off]);
   }
   return 0;
 }
@@ -55,6 +57,9 @@ inline void store_from_f32(const TensorView& v, int64_t off, float x) {
       break;
     case DType::U8:
       static_cast<uint8_t*>(v.data)[off] = static_cast<uint8_t>(x);
+      break;
+    case DType::I8:
+      static_cast<int8_t*>(v.data)[off] = static_cast<int8_t>(x);
       break;
   }
 }

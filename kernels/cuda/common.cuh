@@ -50,7 +50,7 @@ struct StridedArgs {
 };
 
 __device__ inline bool is_int(DType d) {
-  return d == DType::I32 || d == DType::I64 || d == DType::U8;
+  return d == DType::I32 || d == DType::I64 || d == DType::U8 || d == DType::I8;
 }
 
 // An operand of the bf16 precision paths: rounded to bf16 (nearest even) and kept as f32.
@@ -72,6 +72,8 @@ __device__ inline float load_f32(const StridedArgs& v, int64_t o) {
       return (float)static_cast<const int64_t*>(v.data)[o];
     case DType::U8:
       return (float)static_cast<const uint8_t*>(v.data)[o];
+    case DType::I8:
+      return (float)static_cast<const int8_t*>(v.data)[o];
   }
   return 0.f;
 }
@@ -95,6 +97,9 @@ __device__ inline void store_f32(const StridedArgs& v, int64_t o, float x) {
     case DType::U8:
       static_cast<uint8_t*>(v.data)[o] = (uint8_t)x;
       break;
+    case DType::I8:
+      static_cast<int8_t*>(v.data)[o] = (int8_t)x;
+      break;
   }
 }
 __device__ inline int64_t load_int(const StridedArgs& v, int64_t o) {
@@ -105,6 +110,8 @@ __device__ inline int64_t load_int(const StridedArgs& v, int64_t o) {
       return static_cast<const int64_t*>(v.data)[o];
     case DType::U8:
       return static_cast<const uint8_t*>(v.data)[o];
+    case DType::I8:
+      return static_cast<const int8_t*>(v.data)[o];
     default:
       return 0;
   }
@@ -119,6 +126,9 @@ __device__ inline void store_int(const StridedArgs& v, int64_t o, int64_t x) {
       break;
     case DType::U8:
       static_cast<uint8_t*>(v.data)[o] = (uint8_t)x;
+      break;
+    case DType::I8:
+      static_cast<int8_t*>(v.data)[o] = (int8_t)x;
       break;
     default:
       break;

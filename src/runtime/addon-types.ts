@@ -79,6 +79,8 @@ export interface Addon {
   ternary(a: TensorDesc, b: TensorDesc, c: TensorDesc, out: TensorDesc, op: number): void;
   linear(x: TensorDesc, w: TensorDesc, bias: Opt, out: TensorDesc, precision: number): void;
   matmul(a: TensorDesc, b: TensorDesc, out: TensorDesc, precision: number): void;
+  quantizeInt8(w: TensorDesc, q: TensorDesc, scale: TensorDesc): void;
+  linearInt8(x: TensorDesc, q: TensorDesc, scale: TensorDesc, bias: Opt, out: TensorDesc, precision: number): void;
   attention(
     q: TensorDesc,
     k: TensorDesc,

@@ -39,6 +39,8 @@ export const ADDON_FUNCTIONS = [
   'binary',
   'ternary',
   'linear',
+  'linearInt8',
+  'quantizeInt8',
   'matmul',
   'attention',
   'conv1d',

@@ -43,6 +43,7 @@ const ARRAY_DTYPE = new Map<unknown, DType>([
   [Int32Array, 'i32'],
   [BigInt64Array, 'i64'],
   [Uint8Array, 'u8'],
+  [Int8Array, 'i8'],
 ]);
 
 export class Tensor implements Disposable {

@@ -3,6 +3,7 @@ export * from './shape.js';
 export * from './conv.js';
 export * from './attention.js';
 export * from './matmul.js';
+export * from './quant.js';
 export * from './elementwise.js';
 export * from './norm.js';
 export * from './rope.js';
