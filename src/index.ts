@@ -1,6 +1,14 @@
 // The acestep package entry: the engine, the generation and LM entry points, their parameter and
 // result types, and the runtime controls and typed errors a caller needs.
-export { AceStep, DIT_MODEL_NAMES, LM_MODEL_NAMES, type AceStepOptions, type LoadEvent } from './pipeline/engine.js';
+export {
+  AceStep,
+  DIT_MODEL_NAMES,
+  LM_MODEL_NAMES,
+  LM_QUANTIZATION_CHOICES,
+  type AceStepOptions,
+  type LmQuantizationChoice,
+  type LoadEvent,
+} from './pipeline/engine.js';
 export {
   generateMusic,
   GenerationNumericError,

@@ -144,6 +144,7 @@ const FLAGS = [
   '--lora-scale',
   '--threads',
   '--lm-max-model-len',
+  '--lm-quantization',
   '--backend',
   '--dit-model',
   '--lm-model',
@@ -402,7 +403,19 @@ describe('acestep command line under mutation', () => {
     // serve binds 0.0.0.0 without a key (refused before anything loads); worker lacks --checkpoints.
     const serve = fc
       .array(
-        fc.tuple(fc.constantFrom('--port', '--queue-max', '--retention-days', '--lm-max-model-len', '--device', '--log', '--bogus'), word),
+        fc.tuple(
+          fc.constantFrom(
+            '--port',
+            '--queue-max',
+            '--retention-days',
+            '--lm-max-model-len',
+            '--lm-quantization',
+            '--device',
+            '--log',
+            '--bogus',
+          ),
+          word,
+        ),
         { maxLength: 3 },
       )
       .map((kv) => ['serve', '--host', '0.0.0.0', ...kv.flat()]);

@@ -49,7 +49,9 @@ describe('qwen3: config and loading', () => {
       headDim: 16,
       tieWordEmbeddings: true,
     });
-    expect(lm.lmHead).toBe(lm.embedTokens);
+    // Tied: the head is a view of the embedding table (same buffer and offset), not a copy.
+    expect(lm.lmHead?.weight.byteOffset).toBe(lm.embedTokens.byteOffset);
+    expect(lm.lmHead?.weight.dataSync()).toEqual(lm.embedTokens.dataSync());
     const enc = Qwen3Model.load(join(ckpts, 'Qwen3-Embedding-tiny'), { lmHead: false });
     expect(enc.config.hiddenSize).toBe(48);
     expect(enc.lmHead).toBeNull();

@@ -2,7 +2,7 @@
 // mode) and the engine load that reports each model as it is read. The engine (and with it the
 // native addon) is imported on first use, so --help and `download` run without the addon.
 import { Option, type Command } from 'commander';
-import type { AceStep, BackendChoice } from '../index.js';
+import type { AceStep, BackendChoice, LmQuantizationChoice } from '../index.js';
 import { UsageError } from './command.js';
 import type { CliProgress } from './progress.js';
 
@@ -13,6 +13,7 @@ export interface EngineFlags {
   ditModel?: string;
   lmModel?: string;
   lmMaxModelLen?: string;
+  lmQuantization?: string;
   lora?: string;
   loraScale?: string;
   json?: boolean;
@@ -27,6 +28,12 @@ export function addEngineOptions(cmd: Command): Command {
     .option('--dit-model <name>', 'DiT folder (default: the first of acestep-v15-turbo, -xl-turbo, -sft, -base, ... present)')
     .option('--lm-model <name>', 'LM folder (default: acestep-5Hz-lm-1.7B, else 0.6B, else 4B)')
     .option('--lm-max-model-len <n>', 'LM context length (default 4096)')
+    .addOption(
+      new Option(
+        '--lm-quantization <mode>',
+        'LM weights: none, or int8 rows with per-row scales (~half the bytes per step; default none)',
+      ).choices(['none', 'int8', 'int8_weight_only']),
+    )
     .option('--lora <path>', 'LoRA / LoKr adapter for the DiT (PEFT folder or LoKr .safetensors)')
     .option('--lora-scale <s>', 'adapter scale (default 1)')
     .option('--json', 'print the result as JSON (audio codes written once)')
@@ -56,6 +63,7 @@ export async function openEngine(f: EngineFlags, progress: CliProgress): Promise
     ditModel: f.ditModel,
     lmModel: f.lmModel,
     lmMaxModelLen,
+    lmQuantization: f.lmQuantization as LmQuantizationChoice | undefined,
     onLoad: (e) => progress.load(e),
   }).catch((e: unknown) => {
     progress.endStage();

@@ -9,6 +9,8 @@ import {
   attention,
   concat,
   linear,
+  linearInt8,
+  quantizeInt8,
   rmsNorm,
   rope,
   swiglu,
@@ -125,16 +127,20 @@ export interface LinearDelta {
 export interface LinearTensors {
   weight: Tensor;
   bias: Tensor | null;
+  scale?: Tensor | null;
 }
 
 /**
  * `nn.Linear`: `weight [out, in]` (f32, bf16 or f16; the GEMM reads it directly), optional
  * `bias [out]`. The bias is used when the checkpoint has it, unless `bias: false` forbids it.
- * Built from `LinearTensors`, it owns them as given.
+ * Built from `LinearTensors`, it owns them as given. A quantized Linear (`quantizeLinear`) holds
+ * int8 rows in `weight` and their f32 scales in `scale`.
  */
 export class Linear {
   readonly weight: Tensor;
   readonly bias: Tensor | null;
+  /** `[out]` per-row scales of an int8 `weight` (w ≈ scale[n] · weight[n, k]); null for a float weight. */
+  readonly scale: Tensor | null;
   /** Adapter branch added to the output; null runs the plain layer. Owned by whoever sets it. */
   delta: LinearDelta | null = null;
   /** GEMM precision of the base product (see `setPrecision`); the adapter branch stays fp32. */
@@ -144,8 +150,10 @@ export class Linear {
     if (!(w instanceof Weights)) {
       this.weight = w.weight;
       this.bias = w.bias;
+      this.scale = w.scale ?? null;
       return;
     }
+    this.scale = null;
     this.weight = place(w.getShaped('weight', [opts.outFeatures ?? -1, opts.inFeatures ?? -1]), opts.device);
     const wantBias = opts.bias ?? w.has('bias');
     this.bias = wantBias ? place(w.getShaped('bias', [this.weight.shape[0]]), opts.device) : null;
@@ -161,19 +169,39 @@ export class Linear {
   forward(x: Tensor): Tensor {
     const d = this.delta;
     const opts = { precision: this.precision };
-    if (!d) return linear(x, this.weight, this.bias, opts);
-    return tidy(() => add(linear(x, this.weight, this.bias, opts), d.forward(x)));
+    const base = (): Tensor =>
+      this.scale ? linearInt8(x, { q: this.weight, scale: this.scale }, this.bias, opts) : linear(x, this.weight, this.bias, opts);
+    if (!d) return base();
+    return tidy(() => add(base(), d.forward(x)));
   }
 
-  /** Output features [start, start + n) as a Linear over views of this one's tensors. */
+  /** Output features [start, start + n) as a Linear over views of this one's tensors (same precision). */
   rows(start: number, n: number): Linear {
-    return new Linear({ weight: this.weight.narrow(0, start, n), bias: this.bias?.narrow(0, start, n) ?? null });
+    const part = (t: Tensor | null): Tensor | null => t?.narrow(0, start, n) ?? null;
+    const l = new Linear({ weight: part(this.weight)!, bias: part(this.bias), scale: part(this.scale) });
+    l.precision = this.precision;
+    return l;
   }
 
   dispose(): void {
     this.weight.dispose();
     this.bias?.dispose();
+    this.scale?.dispose();
   }
+}
+
+/**
+ * The Linear with its weight as int8 rows and one f32 scale per row (`quantizeInt8`: about half the
+ * bytes of bf16 for a decode step to read, at |error| <= scale / 2 per weight); bias and precision
+ * kept, `l` disposed.
+ */
+export function quantizeLinear(l: Linear): Linear {
+  if (l.scale) return l;
+  const { q, scale } = quantizeInt8(l.weight);
+  l.weight.dispose();
+  const out = new Linear({ weight: q, bias: l.bias, scale });
+  out.precision = l.precision;
+  return out;
 }
 
 /**
@@ -188,7 +216,11 @@ export function fuseLinears(parts: Linear[]): { fused: Linear; parts: Linear[] }
   const [first] = parts;
   const withBias = parts.filter((p) => p.bias).length;
   const uniform = parts.every(
-    (p) => p.inFeatures === first.inFeatures && p.weight.dtype === first.weight.dtype && p.weight.device === first.weight.device,
+    (p) =>
+      p.inFeatures === first.inFeatures &&
+      p.weight.dtype === first.weight.dtype &&
+      p.weight.device === first.weight.device &&
+      !p.scale === !first.scale,
   );
   if (!uniform || (withBias !== 0 && withBias !== parts.length)) return null;
   const weight = concat(
@@ -201,7 +233,13 @@ export function fuseLinears(parts: Linear[]): { fused: Linear; parts: Linear[] }
         0,
       )
     : null;
-  const fused = new Linear({ weight, bias });
+  const scale = first.scale
+    ? concat(
+        parts.map((p) => p.scale!),
+        0,
+      )
+    : null;
+  const fused = new Linear({ weight, bias, scale });
   let at = 0;
   const views = parts.map((p) => {
     const v = fused.rows(at, p.outFeatures);
@@ -273,11 +311,12 @@ export class MLP {
   /** gate_proj and up_proj as one Linear (`fuse`); `gate` and `up` are then views of its rows. */
   readonly gateUp: Linear | null = null;
 
-  constructor(w: Weights, opts: { hidden?: number; intermediate?: number; fuse?: boolean; device?: Device } = {}) {
-    let gate = new Linear(w.sub('gate_proj'), { inFeatures: opts.hidden, outFeatures: opts.intermediate, device: opts.device });
+  constructor(w: Weights, opts: { hidden?: number; intermediate?: number; fuse?: boolean; quantize?: boolean; device?: Device } = {}) {
+    const quantized = (l: Linear): Linear => (opts.quantize ? quantizeLinear(l) : l);
+    let gate = quantized(new Linear(w.sub('gate_proj'), { inFeatures: opts.hidden, outFeatures: opts.intermediate, device: opts.device }));
     const inner = gate.outFeatures;
     const hidden = gate.inFeatures;
-    let up = new Linear(w.sub('up_proj'), { inFeatures: hidden, outFeatures: inner, device: opts.device });
+    let up = quantized(new Linear(w.sub('up_proj'), { inFeatures: hidden, outFeatures: inner, device: opts.device }));
     const fused = opts.fuse ? fuseLinears([gate, up]) : null;
     if (fused) {
       this.gateUp = fused.fused;
@@ -285,7 +324,7 @@ export class MLP {
     }
     this.gate = gate;
     this.up = up;
-    this.down = new Linear(w.sub('down_proj'), { inFeatures: inner, outFeatures: hidden, device: opts.device });
+    this.down = quantized(new Linear(w.sub('down_proj'), { inFeatures: inner, outFeatures: hidden, device: opts.device }));
   }
 
   forward(x: Tensor): Tensor {
@@ -318,6 +357,8 @@ export interface AttentionConfig {
    * decode step (the 5 Hz LM); outputs bit-identical. Default false.
    */
   fuse?: boolean;
+  /** Every projection as int8 rows with per-row scales (`quantizeLinear`; the 5 Hz LM's option). Default false. */
+  quantize?: boolean;
   device?: Device;
 }
 
@@ -388,9 +429,10 @@ export class Attention {
     this.numKvHeads = numKvHeads;
     this.headDim = headDim;
     const bias = cfg.bias;
-    let q = new Linear(w.sub('q_proj'), { outFeatures: numHeads * headDim, bias, device });
-    let k = new Linear(w.sub('k_proj'), { outFeatures: numKvHeads * headDim, bias, device });
-    let v = new Linear(w.sub('v_proj'), { inFeatures: k.inFeatures, outFeatures: numKvHeads * headDim, bias, device });
+    const quantized = (l: Linear): Linear => (cfg.quantize ? quantizeLinear(l) : l);
+    let q = quantized(new Linear(w.sub('q_proj'), { outFeatures: numHeads * headDim, bias, device }));
+    let k = quantized(new Linear(w.sub('k_proj'), { outFeatures: numKvHeads * headDim, bias, device }));
+    let v = quantized(new Linear(w.sub('v_proj'), { inFeatures: k.inFeatures, outFeatures: numKvHeads * headDim, bias, device }));
     const fused = cfg.fuse ? fuseLinears([q, k, v]) : null;
     if (fused) {
       this.qkv = fused.fused;
@@ -399,7 +441,7 @@ export class Attention {
     this.q = q;
     this.k = k;
     this.v = v;
-    this.o = new Linear(w.sub('o_proj'), { inFeatures: numHeads * headDim, outFeatures: this.q.inFeatures, bias, device });
+    this.o = quantized(new Linear(w.sub('o_proj'), { inFeatures: numHeads * headDim, outFeatures: this.q.inFeatures, bias, device }));
     const qk = cfg.qkNorm ?? true;
     this.qNorm = qk ? new RMSNorm(w.sub('q_norm'), cfg.eps, { dim: headDim, device }) : null;
     this.kNorm = qk ? new RMSNorm(w.sub('k_norm'), cfg.eps, { dim: headDim, device }) : null;
@@ -508,7 +550,13 @@ export class DecoderLayer {
       );
     }
     this.postNorm = new RMSNorm(w.sub('post_attention_layernorm'), cfg.eps, { dim: hidden, device: cfg.device });
-    this.mlp = new MLP(w.sub('mlp'), { hidden, intermediate: cfg.intermediate, fuse: cfg.fuse, device: cfg.device });
+    this.mlp = new MLP(w.sub('mlp'), {
+      hidden,
+      intermediate: cfg.intermediate,
+      fuse: cfg.fuse,
+      quantize: cfg.quantize,
+      device: cfg.device,
+    });
   }
 
   forward(x: Tensor, opts: AttentionOptions = {}): Tensor {

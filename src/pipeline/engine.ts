@@ -26,7 +26,7 @@ import { setPrecision } from '../models/layers.js';
 import { ConditionEncoder } from '../models/condition-encoder.js';
 import { AudioTokenizer } from '../models/audio-tokenizer.js';
 import { OobleckVae } from '../models/vae.js';
-import { Qwen3Model } from '../models/qwen3.js';
+import { Qwen3Model, type LmQuantization } from '../models/qwen3.js';
 import { TextTokenizer } from '../text/index.js';
 import { silenceFrames } from './task-assembly.js';
 import type { LmBundle } from './lm/planner.js';
@@ -69,9 +69,20 @@ export interface AceStepOptions {
    * a CPU with avx512_bf16).
    */
   precision?: PrecisionChoice;
+  /**
+   * Weight storage of the 5 Hz LM (not the text encoder): 'none' (default) keeps the checkpoint's
+   * weights; 'int8' quantizes its linear layers and head at load to int8 rows with one f32 scale per
+   * row (symmetric, per output channel): about half the bytes per decode step against bf16, logits
+   * within the quality band in docs/PERFORMANCE.md. Upstream's 'int8_weight_only' means the same.
+   */
+  lmQuantization?: LmQuantizationChoice;
   /** Told before and after each model is read from disk (the LM: on first use). */
   onLoad?: (e: LoadEvent) => void;
 }
+
+/** `AceStepOptions.lmQuantization`: ours, or upstream's name for int8 weight-only quantization. */
+export type LmQuantizationChoice = LmQuantization | 'int8_weight_only';
+export const LM_QUANTIZATION_CHOICES: readonly LmQuantizationChoice[] = ['none', 'int8', 'int8_weight_only'];
 
 export interface LoadEvent {
   model: 'dit' | 'text-encoder' | 'vae' | 'lm';
@@ -100,6 +111,8 @@ export class AceStep {
   readonly device: Device;
   /** The resolved matrix-product precision of the transformer models and the VAE convs. */
   readonly precision: MatmulPrecision;
+  /** The LM's weight storage ('int8_weight_only' resolved to 'int8'). */
+  readonly lmQuantization: LmQuantization;
   readonly root: string;
   readonly ditDir: string;
   readonly ditConfig: AceStepConfig;
@@ -143,6 +156,13 @@ export class AceStep {
     if (precision !== 'fp32' && precision !== 'bf16' && precision !== 'auto')
       throw new ParamError('precision', `must be 'fp32', 'bf16' or 'auto', got '${String(precision)}'`);
     this.precision = resolvePrecision(precision, this.device);
+    const lmQuantization = opts.lmQuantization ?? 'none';
+    if (!LM_QUANTIZATION_CHOICES.includes(lmQuantization))
+      throw new ParamError(
+        'lmQuantization',
+        `must be one of ${LM_QUANTIZATION_CHOICES.map((c) => `'${c}'`).join(', ')}, got '${String(lmQuantization)}'`,
+      );
+    this.lmQuantization = lmQuantization === 'none' ? 'none' : 'int8';
     this.ditDir = pick(src, opts.ditModel, DIT_MODEL_NAMES.concat(src.names().filter((n) => n.startsWith('acestep-v15'))), 'DiT');
     const teDir = pick(src, undefined, [TEXT_ENCODER_NAME], 'text encoder');
     const vaeDir = pick(src, undefined, [VAE_NAME], 'VAE');
@@ -261,7 +281,7 @@ export class AceStep {
     if (!this.lm) {
       this.onLoad({ model: 'lm', dir: this.lmDir, done: false });
       const tokenizer = TextTokenizer.load(this.lmDir);
-      const model = Qwen3Model.load(this.lmDir, { device: this.device });
+      const model = Qwen3Model.load(this.lmDir, { device: this.device, quantization: this.lmQuantization });
       setPrecision(model, this.precision);
       this.lm = { model, tokenizer };
       this.onLoad({ model: 'lm', dir: this.lmDir, done: true });

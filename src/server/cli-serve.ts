@@ -3,6 +3,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import type { BackendChoice } from '../runtime/index.js';
 import { ParamError } from '../pipeline/params.js';
+import { LM_QUANTIZATION_CHOICES, type LmQuantizationChoice } from '../pipeline/engine.js';
 import { EngineHost } from './engine-host.js';
 import { runRedisWorker } from './redis-queue.js';
 import { checkBindHost, createServer, DEFAULT_PORT, DEFAULT_QUEUE_MAX, envQueueMax } from './server.js';
@@ -20,6 +21,11 @@ const positive = (name: string) => (v: string) => {
 const device = (v: string) => {
   if (!['auto', 'cpu', 'cuda'].includes(v)) throw new InvalidArgumentError('must be auto, cpu or cuda');
   return v as BackendChoice;
+};
+const lmQuantization = (v: string) => {
+  if (!(LM_QUANTIZATION_CHOICES as readonly string[]).includes(v))
+    throw new InvalidArgumentError(`must be ${LM_QUANTIZATION_CHOICES.join(', ')}`);
+  return v as LmQuantizationChoice;
 };
 const DAY_MS = 24 * 3600 * 1000;
 
@@ -45,6 +51,7 @@ interface ServeFlags {
   retentionDays: number;
   audioDir: string[];
   lmMaxModelLen?: number;
+  lmQuantization?: LmQuantizationChoice;
   log?: boolean;
 }
 
@@ -76,6 +83,7 @@ export function serveCommand(program: Command, io: ServerCliIo = process): Comma
       [] as string[],
     )
     .option('--lm-max-model-len <n>', 'LM context window', int('--lm-max-model-len', 256))
+    .option('--lm-quantization <mode>', 'LM weights: none (default), or int8 rows with per-row scales', lmQuantization)
     .option('--log', 'log every request (JSON lines on stdout)')
     .action(async (f: ServeFlags) => {
       const apiKey = f.apiKey || process.env.ACESTEP_API_KEY || null;
@@ -93,6 +101,7 @@ export function serveCommand(program: Command, io: ServerCliIo = process): Comma
         retentionMs: f.retentionDays * DAY_MS,
         audioInputDirs: f.audioDir,
         lmMaxModelLen: f.lmMaxModelLen,
+        lmQuantization: f.lmQuantization,
         logger: f.log === true,
       });
       let url: string;
@@ -118,6 +127,7 @@ interface WorkerFlags {
   lockMs: number;
   retentionDays: number;
   lmMaxModelLen?: number;
+  lmQuantization?: LmQuantizationChoice;
 }
 
 /** Adds `worker` to a commander program. */
@@ -134,10 +144,16 @@ export function workerCommand(program: Command, io: ServerCliIo = process): Comm
     .option('--lock-ms <ms>', 'job lock; a worker silent this long is presumed dead and its job moves on', int('--lock-ms', 500), 30000)
     .option('--retention-days <d>', 'how long results and audio stay in Redis', positive('--retention-days'), 7)
     .option('--lm-max-model-len <n>', 'LM context window', int('--lm-max-model-len', 256))
+    .option('--lm-quantization <mode>', 'LM weights: none (default), or int8 rows with per-row scales', lmQuantization)
     .action(async (f: WorkerFlags) => {
       const url = f.redis ?? process.env.REDIS_URL;
       if (!url) throw new ParamError('redis', '--redis <url> (or env REDIS_URL) is required');
-      const host = new EngineHost({ checkpoints: f.checkpoints, device: f.device, lmMaxModelLen: f.lmMaxModelLen });
+      const host = new EngineHost({
+        checkpoints: f.checkpoints,
+        device: f.device,
+        lmMaxModelLen: f.lmMaxModelLen,
+        lmQuantization: f.lmQuantization,
+      });
       const onJob = (event: string, id: string, detail?: string) =>
         io.stdout.write(`acestep worker: job ${id} ${event}${detail ? `: ${detail}` : ''}\n`);
       const w = await runRedisWorker({

@@ -10,6 +10,7 @@ import multipart from '@fastify/multipart';
 import type { BackendChoice } from '../runtime/index.js';
 import { ParamError } from '../pipeline/params.js';
 import type { ServerContext } from './context.js';
+import type { LmQuantizationChoice } from '../pipeline/engine.js';
 import { EngineHost } from './engine-host.js';
 import { HttpError } from './envelope.js';
 import type { JobQueue } from './jobs.js';
@@ -51,6 +52,8 @@ export interface ServerOptions {
   audioInputDirs?: string[];
   /** LM context window (engine option). */
   lmMaxModelLen?: number;
+  /** LM weight storage (engine option). */
+  lmQuantization?: LmQuantizationChoice;
   /** fastify logging (default off). */
   logger?: boolean;
 }
@@ -96,7 +99,12 @@ export async function createServer(options: ServerOptions = {}): Promise<AceStep
   const retentionMs = options.retentionMs ?? DEFAULT_RETENTION_MS;
 
   const host = options.checkpoints
-    ? new EngineHost({ checkpoints: options.checkpoints, device: options.device ?? 'auto', lmMaxModelLen: options.lmMaxModelLen })
+    ? new EngineHost({
+        checkpoints: options.checkpoints,
+        device: options.device ?? 'auto',
+        lmMaxModelLen: options.lmMaxModelLen,
+        lmQuantization: options.lmQuantization,
+      })
     : null;
   if (!host && !redis)
     throw new ParamError('checkpoints', 'a checkpoint root is required (only a Redis front node may run without models)');
