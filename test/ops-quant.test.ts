@@ -77,7 +77,10 @@ describe('linearInt8', () => {
 
 describe('every ISA path matches the reference kernels (the harness cases)', () => {
   const feats = native.cpuFeatures();
-  const usable = (['avx512', 'avx2', 'scalar'] as const).filter((i) => (i !== 'avx512' || feats.avx512f) && (i !== 'avx2' || feats.avx2));
+  // 'avx512bf16': the bf16-precision GEMV dots int8 rows with vdpbf16ps; 'avx512': with f32 FMA.
+  const usable = (['avx512bf16', 'avx512', 'avx2', 'scalar'] as const).filter(
+    (i) => (i !== 'avx512bf16' || feats.avx512bf16) && (i !== 'avx512' || feats.avx512f) && (i !== 'avx2' || feats.avx2),
+  );
   const outputs = (c: (typeof cases)[number], impl: 'fast' | 'reference'): Float64Array[] => {
     native.setCpuImpl(impl);
     try {

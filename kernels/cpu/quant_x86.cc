@@ -3,10 +3,13 @@
 // run time with the GEMM family's ISA choice.
 #include <immintrin.h>
 
+#include <cstring>
+
 #include "quant_kernels.h"
 
 #define ACESTEP_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma")))
 #define ACESTEP_AVX2 __attribute__((target("avx2,fma")))
+#define ACESTEP_AVX512BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vbmi,avx512bf16,fma")))
 
 namespace acestep::cpu::quant_detail {
 namespace {
@@ -48,6 +51,63 @@ ACESTEP_AVX512 void gemv_row_i8_avx512(int64_t n, int64_t K, const float* x, con
     const __m512 sum = _mm512_add_ps(_mm512_add_ps(acc[0][m], acc[1][m]), _mm512_add_ps(acc[2][m], acc[3][m]));
     c[m * ldc + n] = _mm512_reduce_add_ps(sum) * scale[n] + (bias ? bias[n] : 0.f);
   }
+}
+
+// bf16 bytes of the integers 0..127 (exact: at most 7 significant bits), high and low byte apart,
+// 128 entries each: the tables of vpermi2b.
+struct Bf16ByteTables {
+  alignas(64) uint8_t hi[128];
+  alignas(64) uint8_t lo[128];
+  Bf16ByteTables() {
+    for (int i = 0; i < 128; i++) {
+      const float f = static_cast<float>(i);
+      uint32_t u;
+      std::memcpy(&u, &f, 4);
+      hi[i] = static_cast<uint8_t>(u >> 24);
+      lo[i] = static_cast<uint8_t>(u >> 16);
+    }
+  }
+};
+const Bf16ByteTables kBf16Bytes;
+
+// A 64-byte line of int8 weights becomes 64 bf16 values in six instructions: |q| indexes the two
+// byte tables (vpermi2b), the sign bit of q goes onto the high byte, and the bytes are interleaved
+// into words within each 128-bit lane (unpacklo: k = 16l + j, unpackhi: k = 16l + 8 + j, j < 8), the
+// order kBf16LineOrder describes. Then one vdpbf16ps per 32 weights and activation row.
+template <int M>
+ACESTEP_AVX512BF16 void gemv_row_i8_bf16dot(int64_t n, int64_t K, const uint16_t* xb, const int8_t* q, int64_t ldq, const float* scale,
+                                            const float* bias, float* c, int64_t ldc) {
+  const int64_t KL = (K + kLine - 1) / kLine * kLine;
+  const __m512i hi0 = _mm512_load_si512(kBf16Bytes.hi), hi1 = _mm512_load_si512(kBf16Bytes.hi + 64);
+  const __m512i lo0 = _mm512_load_si512(kBf16Bytes.lo), lo1 = _mm512_load_si512(kBf16Bytes.lo + 64);
+  const __m512i sign = _mm512_set1_epi8(static_cast<char>(0x80));
+  __m512 acc[2][M];
+#pragma GCC unroll 4
+  for (int m = 0; m < M; m++) acc[0][m] = acc[1][m] = _mm512_setzero_ps();
+  const int8_t* qr = q + n * ldq;
+  for (int64_t k = 0; k < K; k += kLine) {
+    const __mmask64 km = K - k >= kLine ? ~__mmask64{0} : (__mmask64{1} << (K - k)) - 1;
+    const __m512i d = _mm512_maskz_loadu_epi8(km, qr + k);
+    const __m512i a = _mm512_abs_epi8(d);
+    // hi = table byte | (d & 0x80): ternary logic A | (B & C) = 0xF0 | (0xCC & 0xAA) = 0xF8.
+    const __m512i h = _mm512_ternarylogic_epi32(_mm512_permutex2var_epi8(hi0, a, hi1), d, sign, 0xF8);
+    const __m512i l = _mm512_permutex2var_epi8(lo0, a, lo1);
+    const __m512bh p0 = (__m512bh)_mm512_unpacklo_epi8(l, h), p1 = (__m512bh)_mm512_unpackhi_epi8(l, h);
+#pragma GCC unroll 4
+    for (int m = 0; m < M; m++) {
+      acc[0][m] = _mm512_dpbf16_ps(acc[0][m], p0, (__m512bh)_mm512_loadu_si512(xb + m * KL + k));
+      acc[1][m] = _mm512_dpbf16_ps(acc[1][m], p1, (__m512bh)_mm512_loadu_si512(xb + m * KL + k + 32));
+    }
+  }
+#pragma GCC unroll 4
+  for (int m = 0; m < M; m++)
+    c[m * ldc + n] = _mm512_reduce_add_ps(_mm512_add_ps(acc[0][m], acc[1][m])) * scale[n] + (bias ? bias[n] : 0.f);
+}
+
+template <int M>
+void rows_bf16dot(int64_t n0, int64_t n1, int64_t K, const uint16_t* xb, const int8_t* q, int64_t ldq, const float* scale,
+                  const float* bias, float* c, int64_t ldc) {
+  for (int64_t n = n0; n < n1; n++) gemv_row_i8_bf16dot<M>(n, K, xb, q, ldq, scale, bias, c, ldc);
 }
 
 ACESTEP_AVX2 inline float hsum8(__m256 v) {
@@ -115,6 +175,25 @@ void gemv_i8_avx512(int64_t M, int64_t n0, int64_t n1, int64_t K, const float* x
       return rows_avx512<3>(n0, n1, K, x, q, ldq, scale, bias, c, ldc);
     default:
       return rows_avx512<4>(n0, n1, K, x, q, ldq, scale, bias, c, ldc);
+  }
+}
+
+bool has_bf16dot_i8() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("avx512bw");
+}
+
+void gemv_i8_bf16dot_avx512(int64_t M, int64_t n0, int64_t n1, int64_t K, const uint16_t* xb, const int8_t* q, int64_t ldq,
+                            const float* scale, const float* bias, float* c, int64_t ldc) {
+  switch (M) {
+    case 1:
+      return rows_bf16dot<1>(n0, n1, K, xb, q, ldq, scale, bias, c, ldc);
+    case 2:
+      return rows_bf16dot<2>(n0, n1, K, xb, q, ldq, scale, bias, c, ldc);
+    case 3:
+      return rows_bf16dot<3>(n0, n1, K, xb, q, ldq, scale, bias, c, ldc);
+    default:
+      return rows_bf16dot<4>(n0, n1, K, xb, q, ldq, scale, bias, c, ldc);
   }
 }
 
