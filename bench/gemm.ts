@@ -10,7 +10,7 @@
 // M >= 16 a `w8a8` row times the int8 W8A8 linear (the `w8a8_dynamic` quantization) in the same
 // alternating rounds, beside our bf16 product and torch's.
 import { loadavg } from 'node:os';
-import { linear, linearW8A8, quantizeRowsInt8, Tensor } from '../src/runtime/index.js';
+import { int8RowSums, linear, linearW8A8, quantizeInt8, Tensor, type W8A8Weight } from '../src/runtime/index.js';
 import { native } from '../src/runtime/native.js';
 import {
   oursBatch,
@@ -103,6 +103,11 @@ function makeInputs(s: Shape, wd: 'f32' | 'bf16') {
   return { x, w };
 }
 
+function w8a8(w: Tensor): W8A8Weight {
+  const { q, scale } = quantizeInt8(w);
+  return { q, scale, rowsum: int8RowSums(q) };
+}
+
 /** Calls per timed batch: small products are batched so queue round trips do not dominate. */
 function batchFor(call: () => void): number {
   const once = timeQueued(call, 0, 1);
@@ -168,7 +173,7 @@ export function suites(): Suite[] {
               const batch = batchFor(main);
               const sides: Side[] = [async (n) => oursBatch(main, n)];
               if (wd === 'bf16') sides.push(async (n) => oursBatch(upcast, n));
-              const q = wd === 'bf16' && s.M >= 16 ? quantizeRowsInt8(w) : null;
+              const q = wd === 'bf16' && s.M >= 16 ? w8a8(w) : null;
               if (q) sides.push(async (n) => oursBatch(() => linearW8A8(x, q).dispose(), n));
               sides.push(refSide(x, w, precision));
               const timings = await timeAlternating(sides, batch, ctx.minSeconds);
@@ -198,7 +203,7 @@ export function suites(): Suite[] {
               if (wd === 'bf16') emit(rowOf(timings[1], 'bf16w-fp32', 'fp32'));
               if (q) {
                 emit({ ...rowOf(timings[2], 'w8a8', precision), vsOurBf16: timings[0].best / timings[2].best });
-                q.dispose();
+                for (const t of [q.q, q.scale, q.rowsum]) t.dispose();
               }
             }
             if (s.M <= 4 && wanted(ctx, `${s.name}.gemv-bw`)) {

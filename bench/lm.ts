@@ -6,12 +6,14 @@
 // (the `streamRead` probe over a 1 GiB buffer, best of 3).
 // Run: node dist/bench/lm.js [sizes=0.6B,1.7B] [threads=2] [prompt=256] [decode=32] [layers=28]
 // The Phase-2 step (CFG pair, codes head, sampling) alone, from a checkpoint folder:
-//   node dist/bench/lm.js phase2=<lm folder> [precision=bf16|fp32] [steps=60] [threads=2]
+//   node dist/bench/lm.js phase2=<lm folder> [precision=bf16|fp32] [quant=none|int8] [steps=60] [threads=2]
+// (quant=int8: the LM's linear layers and head as int8 rows with per-row scales; the bound then
+// counts one byte per weight plus the f32 scales)
 import { fileURLToPath } from 'node:url';
-import { argmax, setNumThreads, Tensor, tidy } from '../src/runtime/index.js';
+import { argmax, flush, setNumThreads, Tensor, tidy } from '../src/runtime/index.js';
 import { native } from '../src/runtime/native.js';
 import { setPrecision, Weights } from '../src/models/layers.js';
-import { Qwen3Model, type Qwen3Config } from '../src/models/qwen3.js';
+import { Qwen3Model, type LmQuantization, type Qwen3Config } from '../src/models/qwen3.js';
 import { generate, type GenerateOptions } from '../src/pipeline/lm/sampling-loop.js';
 import { randomValues, ratioOf, timeQueued, wanted, type Suite } from './suite.js';
 
@@ -182,11 +184,15 @@ function readBandwidth(): number {
   return bytes / s;
 }
 
-function weightBytesPerToken(cfg: Qwen3Config, headRows: number): number {
+/** Weight bytes a decode step reads: bf16 (2 per weight), or int8 (1 per weight + an f32 scale per row). */
+function weightBytesPerToken(cfg: Qwen3Config, headRows: number, quantization: LmQuantization = 'none'): number {
   const h = cfg.hiddenSize;
   const qkvo = 2 * cfg.numHeads * cfg.headDim * h + 2 * cfg.numKvHeads * cfg.headDim * h;
   const mlp = 3 * cfg.intermediateSize * h;
-  return 2 * (cfg.numLayers * (qkvo + mlp) + headRows * h);
+  const weights = cfg.numLayers * (qkvo + mlp) + headRows * h;
+  if (quantization === 'none') return 2 * weights;
+  const rows = cfg.numLayers * ((cfg.numHeads + 2 * cfg.numKvHeads) * cfg.headDim + h + 3 * cfg.intermediateSize) + headRows;
+  return weights + 4 * rows;
 }
 
 export async function runLmBench(opts: LmBenchOptions = {}): Promise<LmBenchResult[]> {
@@ -297,6 +303,7 @@ export function suites(): Suite[] {
 
 export interface Phase2Result {
   precision: 'fp32' | 'bf16';
+  quantization: LmQuantization;
   /** Weight bytes streamed per step: every layer plus the 64001 allowed head rows. */
   weightBytesPerStep: number;
   readBandwidthGBs: number;
@@ -306,6 +313,8 @@ export interface Phase2Result {
   stepBestMs: number;
   /** process CPU ms per step (all native threads). */
   cpuMsPerStep: number;
+  /** Building the model from the folder (mapping, fusing, quantizing), wall ms. */
+  loadMs: number;
 }
 
 /**
@@ -313,9 +322,16 @@ export interface Phase2Result {
  * tokens), the head over the 64000 audio codes + EOS, temperature 0.85, top-p 0.9, race sampling.
  * Step time = gap between streamed tokens (the first, which holds the prefill, is dropped).
  */
-export async function runPhase2Bench(dir: string, opts: { precision?: 'fp32' | 'bf16'; steps?: number; threads?: number } = {}) {
+export async function runPhase2Bench(
+  dir: string,
+  opts: { precision?: 'fp32' | 'bf16'; quantization?: LmQuantization; steps?: number; threads?: number } = {},
+) {
   setNumThreads(opts.threads ?? 2);
-  const model = Qwen3Model.load(dir);
+  const quantization = opts.quantization ?? 'none';
+  const loadStart = performance.now();
+  const model = Qwen3Model.load(dir, { quantization });
+  await flush(); // the fused copies and the quantization run on the native queue
+  const loadMs = performance.now() - loadStart;
   const precision = opts.precision ?? 'bf16';
   setPrecision(model, precision);
   const steps = opts.steps ?? 60;
@@ -352,10 +368,12 @@ export async function runPhase2Bench(dir: string, opts: { precision?: 'fp32' | '
   await run(3); // warm-up: pages of the mapped weights, thread pool, caches
   const r = await run(steps + 1);
   const bw = readBandwidth();
-  const bytes = weightBytesPerToken(model.config, 64001);
+  const bytes = weightBytesPerToken(model.config, 64001, quantization);
   model.dispose();
   const res: Phase2Result = {
     precision,
+    quantization,
+    loadMs,
     weightBytesPerStep: bytes,
     readBandwidthGBs: bw / 1e9,
     boundMs: (bytes / bw) * 1000,
@@ -371,11 +389,12 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   if (args.phase2) {
     const r = await runPhase2Bench(String(args.phase2), {
       precision: args.precision === 'fp32' ? 'fp32' : 'bf16',
+      quantization: args.quant === 'int8' ? 'int8' : 'none',
       steps: args.steps ? Number(args.steps) : undefined,
       threads: args.threads ? Number(args.threads) : undefined,
     });
     console.log(
-      `Phase 2 ${r.precision}: step median ${r.stepMedianMs.toFixed(1)} ms, best ${r.stepBestMs.toFixed(1)} ms, CPU ${r.cpuMsPerStep.toFixed(1)} ms/step; ` +
+      `Phase 2 ${r.precision}${r.quantization === 'int8' ? ' int8 weights' : ''} (load ${(r.loadMs / 1000).toFixed(1)} s): step median ${r.stepMedianMs.toFixed(1)} ms, best ${r.stepBestMs.toFixed(1)} ms, CPU ${r.cpuMsPerStep.toFixed(1)} ms/step; ` +
         `bound ${r.boundMs.toFixed(1)} ms (${(r.weightBytesPerStep / 1e9).toFixed(3)} GB at ${r.readBandwidthGBs.toFixed(1)} GB/s); load ${(await import('node:os')).loadavg()[0].toFixed(2)}`,
     );
     process.exit(0);

@@ -6,6 +6,7 @@
 
 namespace acestep {
 
+// I8: int8 weights of the quantized linear layers (per-row scales beside them, see cpu/quant.h).
 enum class DType : int32_t { F32 = 0, F16 = 1, BF16 = 2, I32 = 3, I64 = 4, U8 = 5, I8 = 6 };
 
 inline int dtype_size(DType d) {

@@ -66,33 +66,26 @@ ACESTEP_EXPORT(matmul) {
   });
   return info.Env().Undefined();
 }
-// quantizeRowsI8(w [N,K] f32|bf16|f16, q [N,K] i8, scale [N] f32, rowsum [N] i32): the int8
-// weights of a W8A8 linear (semantics in kernels/cpu/gemm.h); q, scale and rowsum are written.
-ACESTEP_EXPORT(quantizeRowsI8) {
-  OpArgs a{info, "quantizeRowsI8"};
-  TensorArg w = a.tensor(0, "w"), q = a.tensor(1, "q"), scale = a.tensor(2, "scale"), rowsum = a.tensor(3, "rowsum");
-  expect_float(a, w, "w");
-  expect_rank(a, w, "w", 2, "[N, K]");
+// int8RowSums(q [N,K] i8, rowsum [N] i32): the row sums of a W8A8 weight (kernels/cpu/gemm.h).
+ACESTEP_EXPORT(int8RowSums) {
+  OpArgs a{info, "int8RowSums"};
+  TensorArg q = a.tensor(0, "q"), rowsum = a.tensor(1, "rowsum");
   expect_dtype(a, q, "q", {DType::I8});
-  expect_dtype(a, scale, "scale", {DType::F32});
+  expect_rank(a, q, "q", 2, "[N, K]");
   expect_dtype(a, rowsum, "rowsum", {DType::I32});
-  expect_contiguous(a, q, "q");
-  expect_contiguous(a, scale, "scale");
   expect_contiguous(a, rowsum, "rowsum");
-  expect_same_device(a, {&w, &q, &scale, &rowsum});
-  expect_shape_of(a, q, w, "q");
-  const int64_t N = w.view.shape[0];
-  if (scale.view.ndim != 1 || scale.view.shape[0] != N || rowsum.view.ndim != 1 || rowsum.view.shape[0] != N)
-    a.fail("scale and rowsum must be [" + std::to_string(N) + "], got " + shape_str(scale.view) + " and " + shape_str(rowsum.view));
-  Target target = target_of(q);
-  enqueue_op([w, q, scale, rowsum, target]() mutable {
-    TensorView wv = w.resolve(), qv = q.resolve(), sv = scale.resolve(), rv = rowsum.resolve();
-    ACESTEP_DISPATCH(target, quantize_rows_i8, wv, qv, sv, rv);
+  expect_same_device(a, {&q, &rowsum});
+  if (rowsum.view.ndim != 1 || rowsum.view.shape[0] != q.view.shape[0])
+    a.fail("rowsum must be [" + std::to_string(q.view.shape[0]) + "], got " + shape_str(rowsum.view));
+  Target target = target_of(rowsum);
+  enqueue_op([q, rowsum, target]() mutable {
+    TensorView qv = q.resolve(), rv = rowsum.resolve();
+    ACESTEP_DISPATCH(target, int8_row_sums, qv, rv);
   });
   return info.Env().Undefined();
 }
 
-// linearW8A8(x [M,K] f32, q [N,K] i8 contiguous, scale [N] f32, rowsum [N] i32, bias [N] | null,
+// linearW8A8(x [M,K] f32, q [N,K] i8 contiguous, scale [N] f32 (quantizeInt8), rowsum [N] i32, bias [N] | null,
 // out [M,N] f32 contiguous): out = W8A8(x, q) + bias, K <= 16384 (kernels/cpu/gemm.h).
 ACESTEP_EXPORT(linearW8A8) {
   OpArgs a{info, "linearW8A8"};

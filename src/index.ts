@@ -1,6 +1,15 @@
 // The acestep package entry: the engine, the generation and LM entry points, their parameter and
 // result types, and the runtime controls and typed errors a caller needs.
-export { AceStep, DIT_MODEL_NAMES, LM_MODEL_NAMES, type AceStepOptions, type DitQuantization, type LoadEvent } from './pipeline/engine.js';
+export {
+  AceStep,
+  DIT_MODEL_NAMES,
+  LM_MODEL_NAMES,
+  LM_QUANTIZATION_CHOICES,
+  type AceStepOptions,
+  type DitQuantization,
+  type LmQuantizationChoice,
+  type LoadEvent,
+} from './pipeline/engine.js';
 export {
   generateMusic,
   GenerationNumericError,

@@ -222,6 +222,9 @@ describe('acestep generate', () => {
     expect(badOut.code).toBe(2);
     expect(badOut.err).toContain('/proc/acestep-out');
     expect(badOut.err).not.toContain('loading');
+    const badQuant = await cli([...quickGen(), '--lm-quantization', 'int4']);
+    expect(badQuant.code).toBe(2);
+    expect(badQuant.err).toMatch(/--lm-quantization.*'int4'.*none, int8, int8_weight_only/);
     const badScale = await cli([...quickGen(), '--lora-scale', '0.5']);
     expect([badScale.code, badScale.err.split('\n')[0]]).toEqual([2, 'acestep: --lora-scale needs --lora <path>']);
     const missing = await cli(['generate', '--caption', 'x', '--backend', 'cpu'], {
@@ -268,7 +271,18 @@ describe('LM helper commands', () => {
     expect(f.code, f.err).toBe(0);
     expect(f.out).toMatch(/^bpm: 120$/m);
     const codes = Array.from({ length: 30 }, (_, i) => `<|audio_code_${(i * 37) % 64000}|>`).join('');
-    const u = await cli(['understand', ...base(), '--audio-codes', codes, '--lm-top-k', '1', '--json']);
+    // --lm-quantization int8 (upstream's int8_weight_only spelling too) loads the LM with int8 weights.
+    const u = await cli([
+      'understand',
+      ...base(),
+      '--audio-codes',
+      codes,
+      '--lm-top-k',
+      '1',
+      '--json',
+      '--lm-quantization',
+      'int8_weight_only',
+    ]);
     expect(u.code, u.err).toBe(0);
     expect((JSON.parse(u.out) as { audioCodes: string }).audioCodes).toBe(codes);
     const none = await cli(['understand', ...base()]);

@@ -111,3 +111,35 @@ describe('AceStep quantization option', () => {
     }
   });
 });
+
+describe('AceStep lmQuantization option', () => {
+  it("loads the LM with int8 weights for 'int8' and upstream's 'int8_weight_only', keeps the text encoder as is", async () => {
+    for (const choice of ['int8', 'int8_weight_only'] as const) {
+      const engine = await AceStep.load({ checkpoints: join(dir, 'ckpt'), device: 'cpu', lmQuantization: choice });
+      try {
+        expect(engine.lmQuantization).toBe('int8');
+        const lm = engine.getLm().model;
+        expect(lm.layers[0].attn.qkv?.weight.dtype).toBe('i8');
+        expect(lm.layers[0].mlp.down.weight.dtype).toBe('i8');
+        expect(lm.lmHead?.weight.dtype).toBe('i8');
+        expect(engine.textEncoder.layers[0].attn.q.weight.dtype).not.toBe('i8');
+      } finally {
+        engine.dispose();
+      }
+    }
+    const plain = await AceStep.load({ checkpoints: join(dir, 'ckpt'), device: 'cpu' });
+    expect(plain.lmQuantization).toBe('none');
+    expect(plain.getLm().model.layers[0].attn.qkv?.weight.dtype).not.toBe('i8');
+    plain.dispose();
+  });
+
+  it('rejects other values with a ParamError naming the option and the allowed values, before anything loads', async () => {
+    // @ts-expect-error: not a quantization
+    const bad = AceStep.load({ checkpoints: join(dir, 'ckpt'), device: 'cpu', lmQuantization: 'int4' });
+    await expect(bad).rejects.toThrow(ParamError);
+    // @ts-expect-error: not a quantization
+    await expect(AceStep.load({ checkpoints: join(dir, 'ckpt'), lmQuantization: 'fp8' })).rejects.toThrow(
+      /lmQuantization.*'none', 'int8', 'int8_weight_only'.*'fp8'/,
+    );
+  });
+});

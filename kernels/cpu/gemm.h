@@ -34,11 +34,10 @@ void matmul_ref(const TensorView& a, const TensorView& b, const TensorView& out,
 void matmul(const TensorView& a, const TensorView& b, const TensorView& out, GemmPrecision p);
 
 // W8A8 linear (upstream's `w8a8_dynamic` DiT quantization): int8 weights quantized per output row
-// (symmetric, range [-127, 127]) once at load, activations quantized per row at every call
-// (asymmetric u8 with a zero point, the range widened to include 0), exact integer products.
-//   quantize_rows_i8: w [N, K] f32|bf16|f16 -> q [N, K] i8, scale [N] f32 = max|w_n| / 127 (1 for
-//     an all-zero row), rowsum [N] i32 = sum_k q[n, k] (the zero-point correction). A non-finite
-//     weight throws.
+// once (q [N, K] i8 and scale [N] f32 from quantize_int8, cpu/quant.h), their row sums, and
+// activations quantized per row at every call (asymmetric u8 with a zero point, the range widened
+// to include 0), exact integer products.
+//   int8_row_sums: q [N, K] i8 -> rowsum [N] i32 = sum_k q[n, k] (the zero-point correction).
 //   linear_w8a8: x [M, K] f32 (unit column stride), row m quantized as
 //     lo = min(min_k x, 0), hi = max(max_k x, 0), sa = (hi - lo) / 255 (1 if 0),
 //     zp = clamp(-round(lo / sa), 0, 255), xq = clamp(round(x / sa) + zp, 0, 255)
@@ -47,8 +46,8 @@ void matmul(const TensorView& a, const TensorView& b, const TensorView& out, Gem
 //     A row with a non-finite value comes out NaN. K <= kW8A8MaxK keeps every sum in int32.
 // The fast path is bit-identical to the reference (same rounding steps, exact integer sums).
 constexpr int64_t kW8A8MaxK = 16384;
-void quantize_rows_i8_ref(const TensorView& w, const TensorView& q, const TensorView& scale, const TensorView& rowsum);
-void quantize_rows_i8(const TensorView& w, const TensorView& q, const TensorView& scale, const TensorView& rowsum);
+void int8_row_sums_ref(const TensorView& q, const TensorView& rowsum);
+void int8_row_sums(const TensorView& q, const TensorView& rowsum);
 void linear_w8a8_ref(const TensorView& x, const TensorView& q, const TensorView& scale, const TensorView& rowsum, const TensorView* bias,
                      const TensorView& out);
 void linear_w8a8(const TensorView& x, const TensorView& q, const TensorView& scale, const TensorView& rowsum, const TensorView* bias,

@@ -1,7 +1,7 @@
-// W8A8 linear (int8 per-row weights, per-row dynamic u8 activations, int32 products) and the
-// weight quantizer it reads: the scalar reference, a portable threaded path, and the avx512_vnni
-// path (gemm_x86.cc) that packs the activations once and reads the int8 weights in place.
-// Semantics in gemm.h.
+// W8A8 linear (int8 per-row weights from quantize_int8, per-row dynamic u8 activations, int32
+// products) and the weight row sums it needs: the scalar reference, a portable threaded path, and
+// the avx512_vnni path (gemm_x86.cc) that packs the activations once and reads the int8 weights in
+// place. Semantics in gemm.h.
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -82,27 +82,11 @@ W8A8Args w8a8_args(const TensorView& x, const TensorView& q, const TensorView& s
   return a;
 }
 
-void quantize_row(const TensorView& w, int64_t n, const TensorView& q, const TensorView& scale, const TensorView& rowsum) {
-  const int64_t K = w.shape[1];
-  float amax = 0.f;
-  for (int64_t k = 0; k < K; k++) {
-    const float v = load_as_f32(w, n * w.strides[0] + k * w.strides[1]);
-    if (!std::isfinite(v))
-      throw std::runtime_error("quantize_rows_i8: weight row " + std::to_string(n) + " has a non-finite value at column " +
-                               std::to_string(k));
-    amax = std::max(amax, std::fabs(v));
-  }
-  const float s = amax > 0.f ? amax / 127.f : 1.f;
-  int8_t* qr = q.ptr<int8_t>() + n * q.strides[0];
+int32_t row_sum(const TensorView& q, int64_t n) {
+  const int8_t* r = q.ptr<int8_t>() + n * q.strides[0];
   int32_t sum = 0;
-  for (int64_t k = 0; k < K; k++) {
-    const float v = std::nearbyintf(load_as_f32(w, n * w.strides[0] + k * w.strides[1]) / s);
-    const int8_t c = static_cast<int8_t>(std::min(std::max(v, -127.f), 127.f));
-    qr[k * q.strides[1]] = c;
-    sum += c;
-  }
-  scale.ptr<float>()[n * scale.strides[0]] = s;
-  rowsum.ptr<int32_t>()[n * rowsum.strides[0]] = sum;
+  for (int64_t k = 0; k < q.shape[1]; k++) sum += r[k * q.strides[1]];
+  return sum;
 }
 
 // Without avx512_vnni (or with K % 4 != 0): the rows quantized once, then plain integer dot
@@ -183,22 +167,14 @@ void linear_w8a8_vnni(const W8A8Args& a) {
 
 }  // namespace
 
-void quantize_rows_i8_ref(const TensorView& w, const TensorView& q, const TensorView& scale, const TensorView& rowsum) {
-  for (int64_t n = 0; n < w.shape[0]; n++) quantize_row(w, n, q, scale, rowsum);
+void int8_row_sums_ref(const TensorView& q, const TensorView& rowsum) {
+  for (int64_t n = 0; n < q.shape[0]; n++) rowsum.ptr<int32_t>()[n * rowsum.strides[0]] = row_sum(q, n);
 }
 
-void quantize_rows_i8(const TensorView& w, const TensorView& q, const TensorView& scale, const TensorView& rowsum) {
-  std::atomic<int64_t> bad{-1};
-  std::string why;
-  parallel_for(w.shape[0], 8, [&](int64_t n0, int64_t n1, int) {
-    try {
-      for (int64_t n = n0; n < n1; n++) quantize_row(w, n, q, scale, rowsum);
-    } catch (const std::exception& e) {
-      int64_t none = -1;
-      if (bad.compare_exchange_strong(none, n0)) why = e.what();
-    }
+void int8_row_sums(const TensorView& q, const TensorView& rowsum) {
+  parallel_for(q.shape[0], 64, [&](int64_t n0, int64_t n1, int) {
+    for (int64_t n = n0; n < n1; n++) rowsum.ptr<int32_t>()[n * rowsum.strides[0]] = row_sum(q, n);
   });
-  if (bad.load() >= 0) throw std::runtime_error(why);
 }
 
 void linear_w8a8_ref(const TensorView& x, const TensorView& q, const TensorView& scale, const TensorView& rowsum, const TensorView* bias,

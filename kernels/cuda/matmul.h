@@ -10,9 +10,9 @@ void matmul(const TensorView& a, const TensorView& b, const TensorView& out, cpu
 }  // namespace acestep::cuda
 
 namespace acestep::cuda {
-// W8A8 linear and its weight quantizer (kernels/cpu/gemm.h): the same quantization rounding;
-// integer sums by dp4a on activations shifted to s8 (xq - 128, corrected by 128 * rowsum).
-void quantize_rows_i8(const TensorView& w, const TensorView& q, const TensorView& scale, const TensorView& rowsum);
+// W8A8 linear and its weight row sums (kernels/cpu/gemm.h): the same activation rounding; integer
+// sums by dp4a on activations shifted to s8 (xq - 128, corrected by 128 * rowsum).
+void int8_row_sums(const TensorView& q, const TensorView& rowsum);
 void linear_w8a8(const TensorView& x, const TensorView& q, const TensorView& scale, const TensorView& rowsum, const TensorView* bias,
                  const TensorView& out);
 }  // namespace acestep::cuda

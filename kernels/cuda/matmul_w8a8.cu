@@ -1,6 +1,7 @@
-// CUDA W8A8 linear and int8 weight quantizer, the semantics of kernels/cpu/gemm.h: one block per
-// row for the per-row quantization (weights at load, activations per call), then 16 x 16 output
-// tiles whose integer sums use dp4a on activations shifted to s8 (exact, like the CPU's u8 x s8).
+// CUDA W8A8 linear and the weight row sums it needs, the semantics of kernels/cpu/gemm.h: one block
+// per row for the row sums (at load) and the activation quantization (per call), then 16 x 16
+// output tiles whose integer sums use dp4a on activations shifted to s8 (exact, like the CPU's
+// u8 x s8).
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -27,40 +28,19 @@ __device__ float block_reduce(float v, bool is_max, float* sh) {
   return r;
 }
 
-// Weights row n: scale = max|w| / 127 (1 for an all-zero row), q = clamp(round(w / scale)), rowsum.
-__global__ void __launch_bounds__(kRowThreads)
-    quantize_weights_kernel(StridedArgs w, int64_t K, int8_t* q, int64_t ldq, float* scale, int32_t* rowsum, int* bad_row) {
-  __shared__ float sh[kRowThreads];
+// rowsum[n] = sum_k q[n, k], one block per row.
+__global__ void __launch_bounds__(kRowThreads) row_sums_kernel(const int8_t* q, int64_t ldq, int64_t K, int32_t* rowsum) {
   __shared__ int isum[kRowThreads];
   const int64_t n = blockIdx.x;
-  const int64_t base = n * w.strides[0];
-  float amax = 0.f;
-  bool finite = true;
-  for (int64_t k = threadIdx.x; k < K; k += blockDim.x) {
-    const float v = load_f32(w, base + k * w.strides[1]);
-    finite = finite && isfinite(v);
-    amax = fmaxf(amax, fabsf(v));
-  }
-  if (!finite) atomicMin(bad_row, static_cast<int>(n));
-  amax = block_reduce(amax, true, sh);
-  const float s = amax > 0.f ? amax / 127.f : 1.f;
   int sum = 0;
-  for (int64_t k = threadIdx.x; k < K; k += blockDim.x) {
-    const float v = rintf(load_f32(w, base + k * w.strides[1]) / s);
-    const int8_t c = static_cast<int8_t>(fminf(fmaxf(v, -127.f), 127.f));
-    q[n * ldq + k] = c;
-    sum += c;
-  }
+  for (int64_t k = threadIdx.x; k < K; k += blockDim.x) sum += q[n * ldq + k];
   isum[threadIdx.x] = sum;
   __syncthreads();
   for (int st = blockDim.x / 2; st > 0; st >>= 1) {
     if (threadIdx.x < st) isum[threadIdx.x] += isum[threadIdx.x + st];
     __syncthreads();
   }
-  if (threadIdx.x == 0) {
-    scale[n] = s;
-    rowsum[n] = isum[0];
-  }
+  if (threadIdx.x == 0) rowsum[n] = isum[0];
 }
 
 // Activations row m: sa, zp and xq - 128 as s8 (NaN sa and zeros for a row with a non-finite value).
@@ -137,19 +117,13 @@ __global__ void __launch_bounds__(kTile* kTile)
 
 }  // namespace
 
-void quantize_rows_i8(const TensorView& w, const TensorView& q, const TensorView& scale, const TensorView& rowsum) {
-  const int64_t N = w.shape[0], K = w.shape[1];
+void int8_row_sums(const TensorView& q, const TensorView& rowsum) {
+  const int64_t N = q.shape[0];
   if (N == 0) return;
-  Scratch flag(sizeof(int), "the quantizer's error flag");
-  const int none = 0x7fffffff;
-  copy_h2d(flag.as<int>(), &none, sizeof(int));
-  quantize_weights_kernel<<<static_cast<unsigned>(N), kRowThreads, 0, current_stream()>>>(
-      StridedArgs(w), K, q.ptr<int8_t>(), q.strides[0], scale.ptr<float>(), rowsum.ptr<int32_t>(), flag.as<int>());
-  check_launch("quantize_rows_i8 (CUDA)");
-  int bad = none;
-  copy_d2h(&bad, flag.as<int>(), sizeof(int));
-  synchronize();
-  if (bad != none) throw std::runtime_error("quantize_rows_i8: weight row " + std::to_string(bad) + " has a non-finite value");
+  if (q.strides[1] != 1) throw std::runtime_error("int8_row_sums (CUDA): q rows must be contiguous");
+  row_sums_kernel<<<static_cast<unsigned>(N), kRowThreads, 0, current_stream()>>>(q.ptr<const int8_t>(), q.strides[0], q.shape[1],
+                                                                                  rowsum.ptr<int32_t>());
+  check_launch("int8_row_sums (CUDA)");
 }
 
 void linear_w8a8(const TensorView& x, const TensorView& q, const TensorView& scale, const TensorView& rowsum, const TensorView* bias,

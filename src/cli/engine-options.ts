@@ -2,7 +2,7 @@
 // mode) and the engine load that reports each model as it is read. The engine (and with it the
 // native addon) is imported on first use, so --help and `download` run without the addon.
 import { Option, type Command } from 'commander';
-import type { AceStep, BackendChoice, DitQuantization } from '../index.js';
+import type { AceStep, BackendChoice, DitQuantization, LmQuantizationChoice } from '../index.js';
 import { UsageError } from './command.js';
 import type { CliProgress } from './progress.js';
 
@@ -14,6 +14,7 @@ export interface EngineFlags {
   lmModel?: string;
   lmMaxModelLen?: string;
   quantization?: string;
+  lmQuantization?: string;
   lora?: string;
   loraScale?: string;
   json?: boolean;
@@ -33,6 +34,12 @@ export function addEngineOptions(cmd: Command): Command {
         '--quantization <mode>',
         "DiT weight quantization, upstream's values (w8a8_dynamic: int8 weights and activations)",
       ).choices(['none', 'auto', 'w8a8_dynamic']),
+    )
+    .addOption(
+      new Option(
+        '--lm-quantization <mode>',
+        'LM weights: none, or int8 rows with per-row scales (~half the bytes per step; default none)',
+      ).choices(['none', 'int8', 'int8_weight_only']),
     )
     .option('--lora <path>', 'LoRA / LoKr adapter for the DiT (PEFT folder or LoKr .safetensors)')
     .option('--lora-scale <s>', 'adapter scale (default 1)')
@@ -64,6 +71,7 @@ export async function openEngine(f: EngineFlags, progress: CliProgress): Promise
     lmModel: f.lmModel,
     lmMaxModelLen,
     quantization: f.quantization as DitQuantization | undefined,
+    lmQuantization: f.lmQuantization as LmQuantizationChoice | undefined,
     onLoad: (e) => progress.load(e),
   }).catch((e: unknown) => {
     progress.endStage();

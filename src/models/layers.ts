@@ -7,9 +7,12 @@
 import {
   add,
   attention,
+  concat,
   linear,
+  int8RowSums,
+  linearInt8,
   linearW8A8,
-  quantizeRowsInt8,
+  quantizeInt8,
   rmsNorm,
   rope,
   swiglu,
@@ -20,7 +23,7 @@ import {
   DisposableStack,
   W8A8_MAX_K,
   type Device,
-  type Int8Rows,
+  type W8A8Weight,
   type MatmulPrecision,
 } from '../runtime/index.js';
 import { Checkpoint } from '../io/checkpoint.js';
@@ -124,21 +127,39 @@ export interface LinearDelta {
   forward(x: Tensor): Tensor;
 }
 
+/** A Linear's own tensors, for one built from tensors rather than loaded by name. */
+export interface LinearTensors {
+  weight: Tensor;
+  bias: Tensor | null;
+  scale?: Tensor | null;
+}
+
 /**
  * `nn.Linear`: `weight [out, in]` (f32, bf16 or f16; the GEMM reads it directly), optional
  * `bias [out]`. The bias is used when the checkpoint has it, unless `bias: false` forbids it.
+ * Built from `LinearTensors`, it owns them as given. A quantized Linear (`quantizeLinear`) holds
+ * int8 rows in `weight` and their f32 scales in `scale`.
  */
 export class Linear {
   readonly weight: Tensor;
   readonly bias: Tensor | null;
+  /** `[out]` per-row scales of an int8 `weight` (w ≈ scale[n] · weight[n, k]); null for a float weight. */
+  readonly scale: Tensor | null;
   /** Adapter branch added to the output; null runs the plain layer. Owned by whoever sets it. */
   delta: LinearDelta | null = null;
   /** GEMM precision of the base product (see `setPrecision`); the adapter branch stays fp32. */
   precision: MatmulPrecision = 'fp32';
-  /** The weight as int8 rows once `quantizeW8A8` ran: the base product is then a W8A8 linear. */
-  private int8: Int8Rows | null = null;
+  /** The W8A8 form of the weight once `quantizeW8A8` ran: the base product is then a W8A8 linear. */
+  private w8a8: W8A8Weight | null = null;
 
-  constructor(w: Weights, opts: { inFeatures?: number; outFeatures?: number; bias?: boolean; device?: Device } = {}) {
+  constructor(w: Weights | LinearTensors, opts: { inFeatures?: number; outFeatures?: number; bias?: boolean; device?: Device } = {}) {
+    if (!(w instanceof Weights)) {
+      this.weight = w.weight;
+      this.bias = w.bias;
+      this.scale = w.scale ?? null;
+      return;
+    }
+    this.scale = null;
     this.weight = place(w.getShaped('weight', [opts.outFeatures ?? -1, opts.inFeatures ?? -1]), opts.device);
     const wantBias = opts.bias ?? w.has('bias');
     this.bias = wantBias ? place(w.getShaped('bias', [this.weight.shape[0]]), opts.device) : null;
@@ -151,31 +172,109 @@ export class Linear {
     return this.weight.shape[0];
   }
 
-  get quantized(): boolean {
-    return this.int8 !== null;
+  get isW8A8(): boolean {
+    return this.w8a8 !== null;
   }
 
   /**
-   * Upstream's `w8a8_dynamic`: the weight quantized per output row to int8 once, the activations
-   * per row at every call (runtime/ops/matmul-w8a8.ts). `weight` stays as loaded (memory-mapped
-   * on the CPU) for what reads it directly.
+   * Upstream's `w8a8_dynamic`: the weight quantized per output row to int8 once (`quantizeInt8`,
+   * with the row sums the product's zero-point correction needs), the activations per row at every
+   * call (runtime/ops/matmul-w8a8.ts). `weight` stays as loaded (memory-mapped on the CPU) for what
+   * reads it directly. A Linear that already holds int8 weights (`quantizeLinear`) is left as is.
    */
   quantizeW8A8(): void {
-    this.int8 ??= quantizeRowsInt8(this.weight);
+    if (this.w8a8 || this.scale) return;
+    const { q, scale } = quantizeInt8(this.weight);
+    this.w8a8 = { q, scale, rowsum: int8RowSums(q) };
   }
 
   forward(x: Tensor): Tensor {
     const d = this.delta;
-    const base = () => (this.int8 ? linearW8A8(x, this.int8, this.bias) : linear(x, this.weight, this.bias, { precision: this.precision }));
+    const opts = { precision: this.precision };
+    const base = (): Tensor =>
+      this.w8a8
+        ? linearW8A8(x, this.w8a8, this.bias)
+        : this.scale
+          ? linearInt8(x, { q: this.weight, scale: this.scale }, this.bias, opts)
+          : linear(x, this.weight, this.bias, opts);
     if (!d) return base();
     return tidy(() => add(base(), d.forward(x)));
+  }
+
+  /** Output features [start, start + n) as a Linear over views of this one's tensors (same precision). */
+  rows(start: number, n: number): Linear {
+    const part = (t: Tensor | null): Tensor | null => t?.narrow(0, start, n) ?? null;
+    const l = new Linear({ weight: part(this.weight)!, bias: part(this.bias), scale: part(this.scale) });
+    l.precision = this.precision;
+    return l;
   }
 
   dispose(): void {
     this.weight.dispose();
     this.bias?.dispose();
-    this.int8?.dispose();
+    this.scale?.dispose();
+    if (this.w8a8) for (const t of [this.w8a8.q, this.w8a8.scale, this.w8a8.rowsum]) t.dispose();
   }
+}
+
+/**
+ * The Linear with its weight as int8 rows and one f32 scale per row (`quantizeInt8`: about half the
+ * bytes of bf16 for a decode step to read, at |error| <= scale / 2 per weight); bias and precision
+ * kept, `l` disposed.
+ */
+export function quantizeLinear(l: Linear): Linear {
+  if (l.scale) return l;
+  const { q, scale } = quantizeInt8(l.weight);
+  l.weight.dispose();
+  const out = new Linear({ weight: q, bias: l.bias, scale });
+  out.precision = l.precision;
+  return out;
+}
+
+/**
+ * Linears that read the same input, as one: their weight rows (and biases) concatenated, so a
+ * decode step runs one GEMV and one pool job where it ran several. Each output element is the
+ * same sum in the same order as in its part, so the outputs are bit-identical. Returns the fused
+ * layer and each part again as a view of its rows (no second copy of the weights), disposing the
+ * given parts; null (parts untouched) when they cannot share one weight (different input widths,
+ * weight dtypes or devices, or biases on some but not all).
+ */
+export function fuseLinears(parts: Linear[]): { fused: Linear; parts: Linear[] } | null {
+  const [first] = parts;
+  const withBias = parts.filter((p) => p.bias).length;
+  const uniform = parts.every(
+    (p) =>
+      p.inFeatures === first.inFeatures &&
+      p.weight.dtype === first.weight.dtype &&
+      p.weight.device === first.weight.device &&
+      !p.scale === !first.scale,
+  );
+  if (!uniform || (withBias !== 0 && withBias !== parts.length)) return null;
+  const weight = concat(
+    parts.map((p) => p.weight),
+    0,
+  );
+  const bias = withBias
+    ? concat(
+        parts.map((p) => p.bias!),
+        0,
+      )
+    : null;
+  const scale = first.scale
+    ? concat(
+        parts.map((p) => p.scale!),
+        0,
+      )
+    : null;
+  const fused = new Linear({ weight, bias, scale });
+  let at = 0;
+  const views = parts.map((p) => {
+    const v = fused.rows(at, p.outFeatures);
+    at += p.outFeatures;
+    p.dispose();
+    return v;
+  });
+  return { fused, parts: views };
 }
 
 /**
@@ -255,23 +354,37 @@ export class MLP {
   readonly gate: Linear;
   readonly up: Linear;
   readonly down: Linear;
+  /** gate_proj and up_proj as one Linear (`fuse`); `gate` and `up` are then views of its rows. */
+  readonly gateUp: Linear | null = null;
 
-  constructor(w: Weights, opts: { hidden?: number; intermediate?: number; device?: Device } = {}) {
-    this.gate = new Linear(w.sub('gate_proj'), { inFeatures: opts.hidden, outFeatures: opts.intermediate, device: opts.device });
-    const inner = this.gate.outFeatures;
-    const hidden = this.gate.inFeatures;
-    this.up = new Linear(w.sub('up_proj'), { inFeatures: hidden, outFeatures: inner, device: opts.device });
-    this.down = new Linear(w.sub('down_proj'), { inFeatures: inner, outFeatures: hidden, device: opts.device });
+  constructor(w: Weights, opts: { hidden?: number; intermediate?: number; fuse?: boolean; quantize?: boolean; device?: Device } = {}) {
+    const quantized = (l: Linear): Linear => (opts.quantize ? quantizeLinear(l) : l);
+    let gate = quantized(new Linear(w.sub('gate_proj'), { inFeatures: opts.hidden, outFeatures: opts.intermediate, device: opts.device }));
+    const inner = gate.outFeatures;
+    const hidden = gate.inFeatures;
+    let up = quantized(new Linear(w.sub('up_proj'), { inFeatures: hidden, outFeatures: inner, device: opts.device }));
+    const fused = opts.fuse ? fuseLinears([gate, up]) : null;
+    if (fused) {
+      this.gateUp = fused.fused;
+      [gate, up] = fused.parts;
+    }
+    this.gate = gate;
+    this.up = up;
+    this.down = quantized(new Linear(w.sub('down_proj'), { inFeatures: inner, outFeatures: hidden, device: opts.device }));
   }
 
   forward(x: Tensor): Tensor {
-    return tidy(() => this.down.forward(swiglu(this.gate.forward(x), this.up.forward(x))));
+    return tidy(() => {
+      const gu = this.gateUp;
+      if (!gu || this.gate.delta || this.up.delta) return this.down.forward(swiglu(this.gate.forward(x), this.up.forward(x)));
+      const both = gu.forward(x);
+      const inner = this.gate.outFeatures;
+      return this.down.forward(swiglu(both.narrow(-1, 0, inner), both.narrow(-1, inner, inner)));
+    });
   }
 
   dispose(): void {
-    this.gate.dispose();
-    this.up.dispose();
-    this.down.dispose();
+    for (const m of [this.gateUp, this.gate, this.up, this.down]) m?.dispose();
   }
 }
 
@@ -285,6 +398,13 @@ export interface AttentionConfig {
   qkNorm?: boolean;
   /** Force (true) or forbid (false) projection biases; default: whatever the checkpoint holds. */
   bias?: boolean;
+  /**
+   * q/k/v of self-attention as one Linear (and gate/up in a DecoderLayer's MLP): fewer GEMVs per
+   * decode step (the 5 Hz LM); outputs bit-identical. Default false.
+   */
+  fuse?: boolean;
+  /** Every projection as int8 rows with per-row scales (`quantizeLinear`; the 5 Hz LM's option). Default false. */
+  quantize?: boolean;
   device?: Device;
 }
 
@@ -336,6 +456,8 @@ export class Attention {
   readonly k: Linear;
   readonly v: Linear;
   readonly o: Linear;
+  /** q_proj, k_proj and v_proj as one Linear (`fuse`); `q`, `k`, `v` are then views of its rows. */
+  readonly qkv: Linear | null = null;
   readonly qNorm: RMSNorm | null;
   readonly kNorm: RMSNorm | null;
   readonly numHeads: number;
@@ -353,10 +475,19 @@ export class Attention {
     this.numKvHeads = numKvHeads;
     this.headDim = headDim;
     const bias = cfg.bias;
-    this.q = new Linear(w.sub('q_proj'), { outFeatures: numHeads * headDim, bias, device });
-    this.k = new Linear(w.sub('k_proj'), { outFeatures: numKvHeads * headDim, bias, device });
-    this.v = new Linear(w.sub('v_proj'), { inFeatures: this.k.inFeatures, outFeatures: numKvHeads * headDim, bias, device });
-    this.o = new Linear(w.sub('o_proj'), { inFeatures: numHeads * headDim, outFeatures: this.q.inFeatures, bias, device });
+    const quantized = (l: Linear): Linear => (cfg.quantize ? quantizeLinear(l) : l);
+    let q = quantized(new Linear(w.sub('q_proj'), { outFeatures: numHeads * headDim, bias, device }));
+    let k = quantized(new Linear(w.sub('k_proj'), { outFeatures: numKvHeads * headDim, bias, device }));
+    let v = quantized(new Linear(w.sub('v_proj'), { inFeatures: k.inFeatures, outFeatures: numKvHeads * headDim, bias, device }));
+    const fused = cfg.fuse ? fuseLinears([q, k, v]) : null;
+    if (fused) {
+      this.qkv = fused.fused;
+      [q, k, v] = fused.parts;
+    }
+    this.q = q;
+    this.k = k;
+    this.v = v;
+    this.o = quantized(new Linear(w.sub('o_proj'), { inFeatures: numHeads * headDim, outFeatures: this.q.inFeatures, bias, device }));
     const qk = cfg.qkNorm ?? true;
     this.qNorm = qk ? new RMSNorm(w.sub('q_norm'), cfg.eps, { dim: headDim, device }) : null;
     this.kNorm = qk ? new RMSNorm(w.sub('k_norm'), cfg.eps, { dim: headDim, device }) : null;
@@ -380,6 +511,23 @@ export class Attention {
     });
   }
 
+  /** Self-attention queries, keys and values of `x` (the fused projection when the block has one). */
+  private projectQKV(x: Tensor, ropeTables?: RopeTables): { q: Tensor; k: Tensor; v: Tensor } {
+    const withRope = (t: Tensor): Tensor => (ropeTables ? rope(t, ropeTables.cos, ropeTables.sin) : t);
+    if (!this.qkv || this.q.delta || this.k.delta || this.v.delta) {
+      const q = withRope(this.heads(this.q, x, this.numHeads, this.qNorm));
+      return { q, ...this.projectKV(x, ropeTables) };
+    }
+    // One product, split into per-head views: heads [0, Hq) are q, then Hkv of k, then Hkv of v.
+    const [b, t] = x.shape;
+    const [hq, hkv] = [this.numHeads, this.numKvHeads];
+    const all = this.qkv.forward(x).reshape([b, t, hq + 2 * hkv, this.headDim]);
+    const normed = (h: Tensor, norm: RMSNorm | null): Tensor => (norm ? norm.forward(h) : h);
+    const q = withRope(normed(all.narrow(2, 0, hq), this.qNorm));
+    const k = withRope(normed(all.narrow(2, hq, hkv), this.kNorm));
+    return { q, k, v: all.narrow(2, hq + hkv, hkv) };
+  }
+
   /** `x [B, Tq, H]` -> `[B, Tq, H]`. */
   forward(x: Tensor, opts: AttentionOptions = {}): Tensor {
     if (x.ndim !== 3) throw new ShapeError(`Attention: expected x [B, T, H], got [${x.shape.join(',')}]`);
@@ -387,17 +535,15 @@ export class Attention {
     const cross = opts.kvSource !== undefined || opts.kv !== undefined;
     if (cross && opts.cache) throw new ShapeError('Attention: a KV cache is for self-attention; cross-attention takes kv or kvSource');
     return tidy(() => {
-      let q = this.heads(this.q, x, this.numHeads, this.qNorm);
-      if (opts.rope && !cross) q = rope(q, opts.rope.cos, opts.rope.sin);
+      let q: Tensor;
       let k: Tensor;
       let v: Tensor;
       let qOffset = opts.qOffset ?? 0;
-      if (opts.kv) {
-        ({ k, v } = opts.kv);
-      } else if (opts.kvSource) {
-        ({ k, v } = this.projectKV(opts.kvSource));
+      if (cross) {
+        q = this.heads(this.q, x, this.numHeads, this.qNorm);
+        ({ k, v } = opts.kv ?? this.projectKV(opts.kvSource!));
       } else {
-        ({ k, v } = this.projectKV(x, opts.rope));
+        ({ q, k, v } = this.projectQKV(x, opts.rope));
         if (opts.cache) {
           const c = opts.cache;
           const maxLen = c.k.shape[1];
@@ -422,7 +568,7 @@ export class Attention {
   }
 
   dispose(): void {
-    for (const m of [this.q, this.k, this.v, this.o, this.qNorm, this.kNorm]) m?.dispose();
+    for (const m of [this.qkv, this.q, this.k, this.v, this.o, this.qNorm, this.kNorm]) m?.dispose();
   }
 }
 
@@ -450,7 +596,13 @@ export class DecoderLayer {
       );
     }
     this.postNorm = new RMSNorm(w.sub('post_attention_layernorm'), cfg.eps, { dim: hidden, device: cfg.device });
-    this.mlp = new MLP(w.sub('mlp'), { hidden, intermediate: cfg.intermediate, device: cfg.device });
+    this.mlp = new MLP(w.sub('mlp'), {
+      hidden,
+      intermediate: cfg.intermediate,
+      fuse: cfg.fuse,
+      quantize: cfg.quantize,
+      device: cfg.device,
+    });
   }
 
   forward(x: Tensor, opts: AttentionOptions = {}): Tensor {

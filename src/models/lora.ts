@@ -499,7 +499,7 @@ export class AdapterManager {
     const name = opts.name ?? basename(path);
     if (this.adapters.has(name))
       throw new AdapterError(`an adapter named '${name}' is already loaded; unload it first or pick another name`, path);
-    if ([...this.modules.values()].some((m) => m.quantized))
+    if ([...this.modules.values()].some((m) => m.isW8A8))
       throw new AdapterError(
         'adapters cannot be loaded onto a quantized DiT (quantization w8a8_dynamic); load the engine without quantization',
         path,

@@ -4,7 +4,6 @@
 // or separate lm_head, KV cache, batched left-padded prompts). Every size comes from config.json.
 import {
   embedding,
-  linear,
   ropeTables,
   tap,
   tidy,
@@ -16,7 +15,32 @@ import {
 } from '../runtime/index.js';
 import { CheckpointError } from '../io/errors.js';
 import { flag, posInt, posNumber, readConfig } from '../io/config-fields.js';
-import { DecoderLayer, modelDevice, openModelDir, place, RMSNorm, type LayerCache, type Weights } from './layers.js';
+import {
+  DecoderLayer,
+  Linear,
+  modelDevice,
+  openModelDir,
+  place,
+  quantizeLinear,
+  RMSNorm,
+  type LayerCache,
+  type Weights,
+} from './layers.js';
+
+/**
+ * Weight storage of the 5 Hz LM's linear layers and head: 'none' keeps the checkpoint's dtype,
+ * 'int8' stores int8 rows with one f32 scale per row (about half the bytes a decode step reads
+ * against bf16; the embedding lookup keeps the checkpoint's table).
+ */
+export type LmQuantization = 'none' | 'int8';
+
+export interface Qwen3LoadOptions {
+  device?: Device;
+  /** false: a bare Qwen3Model (the text encoder), any head ignored. Default true. */
+  lmHead?: boolean;
+  /** Default 'none'. */
+  quantization?: LmQuantization;
+}
 
 export interface Qwen3Config {
   vocabSize: number;
@@ -129,13 +153,17 @@ export class Qwen3Model {
   readonly embedTokens: Tensor;
   readonly layers: DecoderLayer[];
   readonly norm: RMSNorm;
-  /** `[V, H]`: `lm_head.weight`, or `embed_tokens.weight` when tied; null for a bare Qwen3Model. */
-  readonly lmHead: Tensor | null;
+  /**
+   * The head `[V, H]` (no bias): `lm_head.weight`, or a view of `embed_tokens.weight` when tied; with
+   * quantization 'int8' its int8 rows (for a tied head, an int8 copy beside the embedding table);
+   * null for a bare Qwen3Model.
+   */
+  readonly lmHead: Linear | null;
   readonly device: Device;
   /**
-   * GEMM precision of the LM head (set with the layers' by `setPrecision`); 'bf16' also stores the
-   * KV caches from `createCache` in bf16 (half the bytes a decode step reads; upstream's bf16 runs
-   * keep a bf16 cache too), 'fp32' keeps them f32 so the exact path stays exact.
+   * Set with the layers' GEMM precision by `setPrecision`: 'bf16' stores the KV caches from
+   * `createCache` in bf16 (half the bytes a decode step reads; upstream's bf16 runs keep a bf16
+   * cache too), 'fp32' keeps them f32 so the exact path stays exact.
    */
   precision: MatmulPrecision = 'fp32';
 
@@ -146,7 +174,7 @@ export class Qwen3Model {
   constructor(
     w: Weights,
     readonly config: Qwen3Config,
-    opts: { device?: Device; lmHead?: boolean } = {},
+    opts: Qwen3LoadOptions = {},
   ) {
     const c = config;
     this.device = modelDevice(opts.device);
@@ -156,6 +184,15 @@ export class Qwen3Model {
     const layers: DecoderLayer[] = [];
     this.layers = layers;
     this.embedTokens = built.use(place(w.getShaped('embed_tokens.weight', [c.vocabSize, c.hiddenSize]), device));
+    // The LM decodes one token per step, where q/k/v and gate/up as one GEMV each save pool jobs and
+    // passes over the activations; the text encoder (no head) runs whole prompts and keeps the
+    // checkpoint's mapped weights instead of a fused copy.
+    const fuse = opts.lmHead !== false;
+    const quantization = opts.quantization ?? 'none';
+    if (quantization !== 'none' && quantization !== 'int8') {
+      throw new ShapeError(`Qwen3Model: quantization must be 'none' or 'int8', got '${String(quantization)}'`);
+    }
+    const quantize = quantization === 'int8';
     for (let i = 0; i < c.numLayers; i++) {
       layers.push(
         built.use(
@@ -167,15 +204,23 @@ export class Qwen3Model {
             bias: c.attentionBias,
             hidden: c.hiddenSize,
             intermediate: c.intermediateSize,
+            fuse,
+            quantize,
             device,
           }),
         ),
       );
     }
     this.norm = built.use(new RMSNorm(w.sub('norm'), c.rmsNormEps, { dim: c.hiddenSize, device }));
-    if (opts.lmHead === false) this.lmHead = null;
-    else if (c.tieWordEmbeddings) this.lmHead = this.embedTokens;
-    else this.lmHead = built.use(place(w.getShaped('lm_head.weight', [c.vocabSize, c.hiddenSize]), device));
+    if (opts.lmHead === false) {
+      this.lmHead = null;
+    } else {
+      const weight = c.tieWordEmbeddings
+        ? this.embedTokens.narrow(0, 0, c.vocabSize)
+        : place(w.getShaped('lm_head.weight', [c.vocabSize, c.hiddenSize]), device);
+      const head = new Linear({ weight, bias: null });
+      this.lmHead = built.use(quantize ? quantizeLinear(head) : head);
+    }
     built.move();
   }
 
@@ -183,7 +228,7 @@ export class Qwen3Model {
    * Loads a checkpoint folder (config.json + safetensors), with or without the `model.` prefix.
    * `lmHead: false` loads a bare Qwen3Model (the text encoder) and ignores any head.
    */
-  static load(dir: string, opts: { device?: Device; lmHead?: boolean } = {}): Qwen3Model {
+  static load(dir: string, opts: Qwen3LoadOptions = {}): Qwen3Model {
     // Loaded tensors hold the mapping themselves: the folder is closed once the model is built.
     using folder = openModelDir(dir, parseQwen3Config, { stripPrefix: 'model.' });
     return new Qwen3Model(folder.weights, folder.config, opts);
@@ -253,24 +298,28 @@ export class Qwen3Model {
 
   /** The LM head on final-norm hidden states `[..., H]` -> `[..., V']`, optionally for ids [lo, hi) only. */
   project(hidden: Tensor, vocabRange?: [number, number]): Tensor {
-    using w = this.headWeight(vocabRange);
-    return linear(hidden, w, null, { precision: this.precision });
+    const head = this.headWeight(vocabRange);
+    try {
+      return head.forward(hidden);
+    } finally {
+      head.dispose();
+    }
   }
 
-  /** A view of the head rows for [lo, hi) (all rows by default); the caller disposes it. */
-  private headWeight(range?: [number, number]): Tensor {
+  /** The head rows for [lo, hi) (all rows by default) as a Linear over views; the caller disposes it. */
+  private headWeight(range?: [number, number]): Linear {
     const head = this.lmHead;
     if (!head) throw new ShapeError('Qwen3Model: loaded without an LM head (lmHead: false)');
     const [lo, hi] = range ?? [0, this.config.vocabSize];
     if (!(Number.isInteger(lo) && Number.isInteger(hi) && lo >= 0 && hi > lo && hi <= this.config.vocabSize)) {
       throw new ShapeError(`Qwen3Model: vocabRange [${lo}, ${hi}) is outside the vocabulary [0, ${this.config.vocabSize})`);
     }
-    return head.narrow(0, lo, hi - lo);
+    return head.rows(lo, hi - lo);
   }
 
   dispose(): void {
     this.embedTokens.dispose();
-    if (this.lmHead && this.lmHead !== this.embedTokens) this.lmHead.dispose();
+    this.lmHead?.dispose();
     this.norm.dispose();
     for (const l of this.layers) l.dispose();
   }

@@ -27,7 +27,7 @@ import { quantizeLinearsW8A8, setPrecision } from '../models/layers.js';
 import { ConditionEncoder } from '../models/condition-encoder.js';
 import { AudioTokenizer } from '../models/audio-tokenizer.js';
 import { OobleckVae } from '../models/vae.js';
-import { Qwen3Model } from '../models/qwen3.js';
+import { Qwen3Model, type LmQuantization } from '../models/qwen3.js';
 import { TextTokenizer } from '../text/index.js';
 import { silenceFrames } from './task-assembly.js';
 import type { LmBundle } from './lm/planner.js';
@@ -79,6 +79,13 @@ export interface AceStepOptions {
    * be loaded onto a quantized DiT (as upstream).
    */
   quantization?: DitQuantization | null;
+  /**
+   * Weight storage of the 5 Hz LM (not the text encoder): 'none' (default) keeps the checkpoint's
+   * weights; 'int8' quantizes its linear layers and head at load to int8 rows with one f32 scale per
+   * row (symmetric, per output channel): about half the bytes per decode step against bf16, logits
+   * within the quality band in docs/PERFORMANCE.md. Upstream's 'int8_weight_only' means the same.
+   */
+  lmQuantization?: LmQuantizationChoice;
   /** Told before and after each model is read from disk (the LM: on first use). */
   onLoad?: (e: LoadEvent) => void;
 }
@@ -93,6 +100,10 @@ function resolveQuantization(q: unknown): 'none' | 'w8a8_dynamic' {
     q === 'int8_weight_only' || q === 'fp8_weight_only' ? ` ('${q}' is an upstream mode this engine does not implement)` : '';
   throw new ParamError('quantization', `must be 'none', 'auto' or 'w8a8_dynamic', got ${JSON.stringify(q)}${upstreamOnly}`);
 }
+
+/** `AceStepOptions.lmQuantization`: ours, or upstream's name for int8 weight-only quantization. */
+export type LmQuantizationChoice = LmQuantization | 'int8_weight_only';
+export const LM_QUANTIZATION_CHOICES: readonly LmQuantizationChoice[] = ['none', 'int8', 'int8_weight_only'];
 
 export interface LoadEvent {
   model: 'dit' | 'text-encoder' | 'vae' | 'lm';
@@ -123,6 +134,8 @@ export class AceStep {
   readonly precision: MatmulPrecision;
   /** The DiT / condition encoder quantization in effect. */
   readonly quantization: 'none' | 'w8a8_dynamic';
+  /** The LM's weight storage ('int8_weight_only' resolved to 'int8'). */
+  readonly lmQuantization: LmQuantization;
   readonly root: string;
   readonly ditDir: string;
   readonly ditConfig: AceStepConfig;
@@ -167,6 +180,13 @@ export class AceStep {
       throw new ParamError('precision', `must be 'fp32', 'bf16' or 'auto', got '${String(precision)}'`);
     this.precision = resolvePrecision(precision, this.device);
     this.quantization = resolveQuantization(opts.quantization);
+    const lmQuantization = opts.lmQuantization ?? 'none';
+    if (!LM_QUANTIZATION_CHOICES.includes(lmQuantization))
+      throw new ParamError(
+        'lmQuantization',
+        `must be one of ${LM_QUANTIZATION_CHOICES.map((c) => `'${c}'`).join(', ')}, got '${String(lmQuantization)}'`,
+      );
+    this.lmQuantization = lmQuantization === 'none' ? 'none' : 'int8';
     this.ditDir = pick(src, opts.ditModel, DIT_MODEL_NAMES.concat(src.names().filter((n) => n.startsWith('acestep-v15'))), 'DiT');
     const teDir = pick(src, undefined, [TEXT_ENCODER_NAME], 'text encoder');
     const vaeDir = pick(src, undefined, [VAE_NAME], 'VAE');
@@ -294,7 +314,7 @@ export class AceStep {
     if (!this.lm) {
       this.onLoad({ model: 'lm', dir: this.lmDir, done: false });
       const tokenizer = TextTokenizer.load(this.lmDir);
-      const model = Qwen3Model.load(this.lmDir, { device: this.device });
+      const model = Qwen3Model.load(this.lmDir, { device: this.device, quantization: this.lmQuantization });
       setPrecision(model, this.precision);
       this.lm = { model, tokenizer };
       this.onLoad({ model: 'lm', dir: this.lmDir, done: true });

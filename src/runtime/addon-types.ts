@@ -79,6 +79,8 @@ export interface Addon {
   ternary(a: TensorDesc, b: TensorDesc, c: TensorDesc, out: TensorDesc, op: number): void;
   linear(x: TensorDesc, w: TensorDesc, bias: Opt, out: TensorDesc, precision: number): void;
   matmul(a: TensorDesc, b: TensorDesc, out: TensorDesc, precision: number): void;
+  quantizeInt8(w: TensorDesc, q: TensorDesc, scale: TensorDesc): void;
+  linearInt8(x: TensorDesc, q: TensorDesc, scale: TensorDesc, bias: Opt, out: TensorDesc, precision: number): void;
   attention(
     q: TensorDesc,
     k: TensorDesc,
@@ -130,7 +132,7 @@ export interface Addon {
 
   // ---- benchmark probes (bench/) ----
   /** out [1] f32 = sum of t's bytes read as f32 words (a bandwidth probe). */
-  quantizeRowsI8(w: TensorDesc, q: TensorDesc, scale: TensorDesc, rowsum: TensorDesc): void;
+  int8RowSums(q: TensorDesc, out: TensorDesc): void;
   linearW8A8(x: TensorDesc, q: TensorDesc, scale: TensorDesc, rowsum: TensorDesc, bias: Opt, out: TensorDesc): void;
   streamRead(t: TensorDesc, out: TensorDesc): void;
   /** out [1] f32 = measured FMA GFLOP/s on all pool threads ('' = the CPU's best ISA). */

@@ -1,5 +1,6 @@
 // Element types and devices known to the runtime, with their native codes and sizes.
 
+/** i8: the int8 weights of quantized linear layers (`quantizeInt8`). */
 export type DType = 'f32' | 'f16' | 'bf16' | 'i32' | 'i64' | 'u8' | 'i8';
 export type Device = 'cpu' | 'cuda';
 

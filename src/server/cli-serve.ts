@@ -2,8 +2,8 @@
 // with --redis) and the Redis job worker, with their flags parsed by commander.
 import { Command, InvalidArgumentError } from 'commander';
 import type { BackendChoice } from '../runtime/index.js';
-import type { DitQuantization } from '../pipeline/engine.js';
 import { ParamError } from '../pipeline/params.js';
+import { LM_QUANTIZATION_CHOICES, type DitQuantization, type LmQuantizationChoice } from '../pipeline/engine.js';
 import { EngineHost } from './engine-host.js';
 import { runRedisWorker } from './redis-queue.js';
 import { checkBindHost, createServer, DEFAULT_PORT, DEFAULT_QUEUE_MAX, envQueueMax } from './server.js';
@@ -27,6 +27,11 @@ const quantization = (v: string) => {
   return v as DitQuantization;
 };
 const QUANTIZATION_HELP = "DiT weight quantization, upstream's values (w8a8_dynamic: int8 weights and activations)";
+const lmQuantization = (v: string) => {
+  if (!(LM_QUANTIZATION_CHOICES as readonly string[]).includes(v))
+    throw new InvalidArgumentError(`must be ${LM_QUANTIZATION_CHOICES.join(', ')}`);
+  return v as LmQuantizationChoice;
+};
 const DAY_MS = 24 * 3600 * 1000;
 
 /** Resolves when SIGINT/SIGTERM arrives. */
@@ -52,6 +57,7 @@ interface ServeFlags {
   audioDir: string[];
   lmMaxModelLen?: number;
   quantization?: DitQuantization;
+  lmQuantization?: LmQuantizationChoice;
   log?: boolean;
 }
 
@@ -84,6 +90,7 @@ export function serveCommand(program: Command, io: ServerCliIo = process): Comma
     )
     .option('--lm-max-model-len <n>', 'LM context window', int('--lm-max-model-len', 256))
     .option('--quantization <mode>', QUANTIZATION_HELP, quantization)
+    .option('--lm-quantization <mode>', 'LM weights: none (default), or int8 rows with per-row scales', lmQuantization)
     .option('--log', 'log every request (JSON lines on stdout)')
     .action(async (f: ServeFlags) => {
       const apiKey = f.apiKey || process.env.ACESTEP_API_KEY || null;
@@ -102,6 +109,7 @@ export function serveCommand(program: Command, io: ServerCliIo = process): Comma
         audioInputDirs: f.audioDir,
         lmMaxModelLen: f.lmMaxModelLen,
         quantization: f.quantization,
+        lmQuantization: f.lmQuantization,
         logger: f.log === true,
       });
       let url: string;
@@ -128,6 +136,7 @@ interface WorkerFlags {
   retentionDays: number;
   lmMaxModelLen?: number;
   quantization?: DitQuantization;
+  lmQuantization?: LmQuantizationChoice;
 }
 
 /** Adds `worker` to a commander program. */
@@ -145,6 +154,7 @@ export function workerCommand(program: Command, io: ServerCliIo = process): Comm
     .option('--retention-days <d>', 'how long results and audio stay in Redis', positive('--retention-days'), 7)
     .option('--lm-max-model-len <n>', 'LM context window', int('--lm-max-model-len', 256))
     .option('--quantization <mode>', QUANTIZATION_HELP, quantization)
+    .option('--lm-quantization <mode>', 'LM weights: none (default), or int8 rows with per-row scales', lmQuantization)
     .action(async (f: WorkerFlags) => {
       const url = f.redis ?? process.env.REDIS_URL;
       if (!url) throw new ParamError('redis', '--redis <url> (or env REDIS_URL) is required');
@@ -153,6 +163,7 @@ export function workerCommand(program: Command, io: ServerCliIo = process): Comm
         device: f.device,
         lmMaxModelLen: f.lmMaxModelLen,
         quantization: f.quantization,
+        lmQuantization: f.lmQuantization,
       });
       const onJob = (event: string, id: string, detail?: string) =>
         io.stdout.write(`acestep worker: job ${id} ${event}${detail ? `: ${detail}` : ''}\n`);

@@ -8,9 +8,9 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import cors from '@fastify/cors';
 import multipart from '@fastify/multipart';
 import type { BackendChoice } from '../runtime/index.js';
-import type { DitQuantization } from '../pipeline/engine.js';
 import { ParamError } from '../pipeline/params.js';
 import type { ServerContext } from './context.js';
+import type { DitQuantization, LmQuantizationChoice } from '../pipeline/engine.js';
 import { EngineHost } from './engine-host.js';
 import { HttpError } from './envelope.js';
 import type { JobQueue } from './jobs.js';
@@ -54,6 +54,8 @@ export interface ServerOptions {
   lmMaxModelLen?: number;
   /** DiT weight quantization (engine option). */
   quantization?: DitQuantization;
+  /** LM weight storage (engine option). */
+  lmQuantization?: LmQuantizationChoice;
   /** fastify logging (default off). */
   logger?: boolean;
 }
@@ -104,6 +106,7 @@ export async function createServer(options: ServerOptions = {}): Promise<AceStep
         device: options.device ?? 'auto',
         lmMaxModelLen: options.lmMaxModelLen,
         quantization: options.quantization,
+        lmQuantization: options.lmQuantization,
       })
     : null;
   if (!host && !redis)

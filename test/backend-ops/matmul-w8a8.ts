@@ -1,9 +1,9 @@
-// W8A8 linear cases: the int8 weight quantizer (every weight dtype, an all-zero row) and the
-// linear over it at decode and GEMM sizes, M across the 48-row activation blocks and the 8-row
+// W8A8 linear cases: the row sums of int8 weights (from quantizeInt8, an all-zero row) and the
+// linear over them at decode and GEMM sizes, M across the 48-row activation blocks and the 8-row
 // weight tiles, K on and off the 4-byte quads (the portable path), bias on and off, rows that are
 // all zero, constant, or hold an infinity (NaN outputs). Every output must equal the reference
 // bit for bit: the fast paths repeat its rounding steps and the integer sums are exact.
-import { linearW8A8, quantizeRowsInt8, Tensor, type Device, type DType } from '../../src/runtime/index.js';
+import { int8RowSums, linearW8A8, quantizeInt8, Tensor, type Device, type DType, type W8A8Weight } from '../../src/runtime/index.js';
 import { normal } from '../support/random.js';
 import type { OpCase, Tolerance } from './harness.js';
 
@@ -25,18 +25,17 @@ function tensor(shape: number[], seed: number, device: Device, std = 1, dtype: D
   return c;
 }
 
-for (const wd of ['f32', 'bf16', 'f16'] as DType[]) {
-  cases.push({
-    op: 'quantizeRowsInt8',
-    name: `N=37 K=70 w=${wd} (row 5 all zero)`,
-    tol: exact,
-    run: (device) => {
-      const w = tensor([37, 70], 11, device, 0.2, wd, (a) => a.fill(0, 5 * 70, 6 * 70));
-      const r = quantizeRowsInt8(w);
-      return [r.q, r.scale, r.rowsum];
-    },
-  });
+function w8a8(w: Tensor): W8A8Weight {
+  const { q, scale } = quantizeInt8(w);
+  return { q, scale, rowsum: int8RowSums(q) };
 }
+
+cases.push({
+  op: 'int8RowSums',
+  name: 'N=37 K=70 (row 5 all zero)',
+  tol: exact,
+  run: (device) => w8a8(tensor([37, 70], 11, device, 0.2, 'bf16', (a) => a.fill(0, 5 * 70, 6 * 70))).rowsum,
+});
 
 const shapes: [number, number, number][] = [
   [1, 64, 13],
@@ -53,7 +52,7 @@ for (const [M, K, N] of shapes) {
       name: `M=${M} K=${K} N=${N}${withBias ? ' +bias' : ''}`,
       tol: exact,
       run: (device) => {
-        const w = quantizeRowsInt8(tensor([N, K], K + N, device, 1 / Math.sqrt(K), 'bf16'));
+        const w = w8a8(tensor([N, K], K + N, device, 1 / Math.sqrt(K), 'bf16'));
         const x = tensor([M, K], M * 5 + K, device, 1, 'f32', (a) => {
           if (M > 2) a.fill(0, K, 2 * K); // row 1 all zero
           if (M > 3) a.fill(0.75, 2 * K, 3 * K); // row 2 constant
@@ -70,7 +69,7 @@ cases.push({
   name: '3-D x [2,5,40] and a strided 2-D view',
   tol: exact,
   run: (device) => {
-    const w = quantizeRowsInt8(tensor([24, 40], 5, device, 0.15));
+    const w = w8a8(tensor([24, 40], 5, device, 0.15));
     const x3 = tensor([2, 5, 40], 4, device);
     const xv = tensor([9, 60], 6, device).narrow(1, 10, 40);
     return [linearW8A8(x3, w), linearW8A8(xv, w)];

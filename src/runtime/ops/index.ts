@@ -4,6 +4,7 @@ export * from './conv.js';
 export * from './attention.js';
 export * from './matmul.js';
 export * from './matmul-w8a8.js';
+export * from './quant.js';
 export * from './elementwise.js';
 export * from './norm.js';
 export * from './rope.js';

@@ -1,63 +1,41 @@
-// W8A8 linear (upstream's `w8a8_dynamic` quantization): int8 weights quantized per output row once
-// (`quantizeRowsInt8`), activations quantized per row at every call inside `linearW8A8`, integer
-// products. Semantics in kernels/cpu/gemm.h; the CPU fast path (avx512_vnni) is bit-identical to
-// the scalar reference.
+// W8A8 linear (upstream's `w8a8_dynamic` quantization): int8 weight rows with per-row scales from
+// `quantizeInt8` (ops/quant.ts) plus their row sums (`int8RowSums`), activations quantized per row
+// at every call inside `linearW8A8`, integer products. Semantics in kernels/cpu/gemm.h; the CPU fast
+// path (avx512_vnni) is bit-identical to the scalar reference.
 import { ShapeError } from '../errors.js';
 import { native } from '../native.js';
 import { Tensor } from '../tensor.js';
 import { expectRank, shapeStr } from './args.js';
+import type { Int8Weight } from './quant.js';
 
 /** The largest K whose integer sums stay in int32 (kernels/cpu/gemm.h kW8A8MaxK). */
 export const W8A8_MAX_K = 16384;
 
-/** A weight [N, K] as int8 rows: w ≈ q[n, k] * scale[n]; rowsum[n] = Σ_k q[n, k]. Owns its tensors. */
-export class Int8Rows implements Disposable {
-  constructor(
-    readonly q: Tensor,
-    readonly scale: Tensor,
-    readonly rowsum: Tensor,
-  ) {}
-  get shape(): readonly number[] {
-    return this.q.shape;
-  }
-  get device() {
-    return this.q.device;
-  }
-  dispose(): void {
-    this.q.dispose();
-    this.scale.dispose();
-    this.rowsum.dispose();
-  }
-  [Symbol.dispose](): void {
-    this.dispose();
-  }
+/** An `Int8Weight` with rowsum[n] = Σ_k q[n, k], the zero-point correction of the W8A8 product. */
+export interface W8A8Weight extends Int8Weight {
+  rowsum: Tensor;
 }
 
-/** Quantizes w [N, K] (f32, bf16 or f16) per row, symmetric to [-127, 127]; a non-finite weight is a typed error. */
-export function quantizeRowsInt8(w: Tensor): Int8Rows {
-  expectRank('quantizeRowsInt8', 'weight', w, 2, '[N, K]');
-  const [N, K] = w.shape;
-  if (K > W8A8_MAX_K) throw new ShapeError(`quantizeRowsInt8: weight ${shapeStr(w.shape)} has K=${K} > ${W8A8_MAX_K}`);
-  const q = Tensor.empty([N, K], 'i8', w.device);
-  const scale = Tensor.empty([N], 'f32', w.device);
-  const rowsum = Tensor.empty([N], 'i32', w.device);
+/** rowsum[n] = Σ_k q[n, k] of int8 rows q [N, K], as i32 [N]. */
+export function int8RowSums(q: Tensor): Tensor {
+  expectRank('int8RowSums', 'q', q, 2, '[N, K]');
+  const out = Tensor.empty([q.shape[0]], 'i32', q.device);
   try {
-    native.quantizeRowsI8(w.desc(), q.desc(), scale.desc(), rowsum.desc());
+    native.int8RowSums(q.desc(), out.desc());
   } catch (e) {
-    q.dispose();
-    scale.dispose();
-    rowsum.dispose();
+    out.dispose();
     throw e;
   }
-  return new Int8Rows(q, scale, rowsum);
+  return out;
 }
 
 /** y[..., N] = x[..., K] · w^T (+ bias[N]) with x quantized per row to u8 (dynamic, asymmetric). x is f32. */
-export function linearW8A8(x: Tensor, w: Int8Rows, bias?: Tensor | null): Tensor {
-  const [N, K] = w.shape;
+export function linearW8A8(x: Tensor, w: W8A8Weight, bias?: Tensor | null): Tensor {
+  expectRank('linearW8A8', 'q', w.q, 2, '[N, K]');
+  const [N, K] = w.q.shape;
   if (x.ndim < 1) throw new ShapeError('linearW8A8: x must have at least one dimension');
   if (x.shape[x.ndim - 1] !== K)
-    throw new ShapeError(`linearW8A8: x ${shapeStr(x.shape)} has K=${x.shape[x.ndim - 1]} but weight ${shapeStr(w.shape)} expects ${K}`);
+    throw new ShapeError(`linearW8A8: x ${shapeStr(x.shape)} has K=${x.shape[x.ndim - 1]} but q ${shapeStr(w.q.shape)} expects ${K}`);
   const lead = x.shape.slice(0, -1);
   // A 2-D x with unit column stride goes in as is; anything else becomes contiguous rows.
   const x2 = x.ndim === 2 && x.strides[1] === 1 ? x : x.reshape([-1, K]);

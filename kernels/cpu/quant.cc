@@ -1,0 +1,211 @@
+// Int8 weight family (quant.h): the scalar references, the row quantizer, and the linear driver
+// (weight-streaming GEMV for decode-sized M, widened blocks through the GEMM above that).
+#include "quant.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdlib>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "gemm_kernels.h"
+#include "parallel.h"
+#include "quant_kernels.h"
+#include "strided.h"
+
+namespace acestep::cpu {
+using gemm_detail::current_isa;
+using gemm_detail::Isa;
+using namespace quant_detail;
+
+namespace {
+
+float round_bf16(float v) {
+  return bf16_to_f32(f32_to_bf16(v));
+}
+
+// The quantizer's arithmetic on one row, element (n, k) of w at w.strides; the fast path's SIMD
+// row does the same f32 operations.
+void quantize_row_scalar(const TensorView& w, int64_t n, int8_t* q, float* scale) {
+  const int64_t K = w.shape[1];
+  const int64_t base = n * w.strides[0], cs = w.strides[1];
+  float amax = 0.f;
+  for (int64_t k = 0; k < K; k++) amax = std::max(amax, std::fabs(load_as_f32(w, base + k * cs)));
+  *scale = amax / 127.f;
+  const float inv = amax > 0.f ? 127.f / amax : 0.f;
+  for (int64_t k = 0; k < K; k++) {
+    const float r = std::nearbyint(load_as_f32(w, base + k * cs) * inv);
+    q[k] = static_cast<int8_t>(std::clamp(r, -127.f, 127.f));
+  }
+}
+
+// Activations as contiguous f32 rows (rounded to bf16 at BF16 precision), for the GEMV kernels.
+std::vector<float> gather_rows(const TensorView& x, bool rnd) {
+  const int64_t M = x.shape[0], K = x.shape[1];
+  std::vector<float> buf(static_cast<size_t>(M * K));
+  for (int64_t m = 0; m < M; m++)
+    for (int64_t k = 0; k < K; k++) {
+      const float v = load_as_f32(x, m * x.strides[0] + k * x.strides[1]);
+      buf[m * K + k] = rnd ? round_bf16(v) : v;
+    }
+  return buf;
+}
+
+std::vector<float> bias_f32(const TensorView* bias, int64_t N) {
+  std::vector<float> b;
+  if (!bias) return b;
+  b.resize(N);
+  for (int64_t n = 0; n < N; n++) b[n] = load_as_f32(*bias, n * bias->strides[0]);
+  return b;
+}
+
+void gemv_i8_scalar(int64_t M, int64_t n0, int64_t n1, int64_t K, const float* x, const int8_t* q, int64_t ldq, const float* scale,
+                    const float* bias, float* c, int64_t ldc) {
+  for (int64_t n = n0; n < n1; n++)
+    for (int64_t m = 0; m < M; m++) {
+      float s = 0.f;
+      for (int64_t k = 0; k < K; k++) s += static_cast<float>(q[n * ldq + k]) * x[m * K + k];
+      c[m * ldc + n] = s * scale[n] + (bias ? bias[n] : 0.f);
+    }
+}
+
+// x as bf16 in the line order of gemv_i8_bf16dot_avx512: row stride ceil(K / 64) * 64, zero padded.
+std::vector<uint16_t> gather_rows_bf16_lines(const TensorView& x) {
+  const int64_t M = x.shape[0], K = x.shape[1], KL = (K + kLine - 1) / kLine * kLine;
+  std::vector<uint16_t> buf(static_cast<size_t>(M * KL), 0);
+  for (int64_t m = 0; m < M; m++)
+    for (int64_t k0 = 0; k0 < K; k0 += kLine)
+      for (int p = 0; p < kLine; p++) {
+        const int64_t k = k0 + kBf16LineOrder(p);
+        if (k < K) buf[m * KL + k0 + p] = f32_to_bf16(load_as_f32(x, m * x.strides[0] + k * x.strides[1]));
+      }
+  return buf;
+}
+
+// Decode-sized M: every int8 row is read once. Blocks of 64 rows go to the threads from a shared
+// counter (a thread slowed by another process does not hold the step back), as in the GEMM's GEMV.
+// At bf16 precision on CPUs with avx512_bf16 the rows are dotted with vdpbf16ps (same products,
+// exact in f32; only the summation order differs) after widening through byte tables: a third of
+// the vector instructions per weight. The f32 kernel reaches only ~13-16 GB/s of int8 rows per core
+// on the development machine, below what two cores read from DRAM.
+void linear_i8_gemv(const TensorView& x, const int8_t* q, int64_t ldq, const float* scale, const float* bias, float* c, int64_t N,
+                    GemmPrecision p, Isa isa) {
+  const int64_t M = x.shape[0], K = x.shape[1];
+  static const bool dot_ok = has_bf16dot_i8();
+  const bool dot = p == GemmPrecision::BF16 && isa == Isa::Avx512 && gemm_detail::bf16_dot_for_gemv() && dot_ok;
+  const std::vector<float> xs = dot ? std::vector<float>() : gather_rows(x, p == GemmPrecision::BF16);
+  const std::vector<uint16_t> xb = dot ? gather_rows_bf16_lines(x) : std::vector<uint16_t>();
+  constexpr int64_t kRows = 64;
+  const int64_t blocks = (N + kRows - 1) / kRows;
+  auto kernel = isa == Isa::Avx512 ? gemv_i8_avx512 : isa == Isa::Avx2 ? gemv_i8_avx2 : gemv_i8_scalar;
+  std::atomic<int64_t> next{0};
+  parallel_for(std::min<int64_t>(blocks, std::max(1, num_threads())), 1, [&](int64_t, int64_t, int) {
+    for (int64_t blk; (blk = next.fetch_add(1, std::memory_order_relaxed)) < blocks;) {
+      const int64_t n0 = blk * kRows, n1 = std::min(N, n0 + kRows);
+      if (dot)
+        gemv_i8_bf16dot_avx512(M, n0, n1, K, xb.data(), q, ldq, scale, bias, c, N);
+      else
+        kernel(M, n0, n1, K, xs.data(), q, ldq, scale, bias, c, N);
+    }
+  });
+}
+
+// Larger M (prompts): rows of q widened block by block (exactly: the values are integers) to f32,
+// or to bf16 at BF16 precision so the GEMM reads them in place, multiplied through the GEMM, then
+// scaled per column. A block is ~4 MB widened, large enough that the GEMM's own packing of x per
+// call stays a small share.
+void linear_i8_blocks(const TensorView& x, const int8_t* q, int64_t ldq, const float* scale, const float* bias, float* c, int64_t N,
+                      GemmPrecision p) {
+  const int64_t M = x.shape[0], K = x.shape[1];
+  const bool bf16 = p == GemmPrecision::BF16;
+  const int64_t esize = bf16 ? 2 : 4;
+  const int64_t rows = std::clamp<int64_t>((int64_t{4} << 20) / (K * esize) / 64 * 64, 64, N);
+  std::unique_ptr<void, decltype(&std::free)> buf(std::aligned_alloc(64, static_cast<size_t>((rows * K * esize + 63) / 64 * 64)),
+                                                  &std::free);
+  if (!buf) throw std::runtime_error("linear_int8: out of memory for a widened block (" + std::to_string(rows * K * esize) + " bytes)");
+  const Mat a{x.data, DType::F32, x.strides[0], x.strides[1]};
+  for (int64_t n0 = 0; n0 < N; n0 += rows) {
+    const int64_t nb = std::min(rows, N - n0);
+    parallel_for(nb, 16, [&](int64_t r0, int64_t r1, int) {
+      for (int64_t r = r0; r < r1; r++) {
+        const int8_t* src = q + (n0 + r) * ldq;
+        if (bf16) {
+          uint16_t* dst = static_cast<uint16_t*>(buf.get()) + r * K;
+          for (int64_t k = 0; k < K; k++) dst[k] = f32_to_bf16(static_cast<float>(src[k]));
+        } else {
+          float* dst = static_cast<float*>(buf.get()) + r * K;
+          for (int64_t k = 0; k < K; k++) dst[k] = static_cast<float>(src[k]);
+        }
+      }
+    });
+    // B(k, n) = block row n, element k.
+    const Mat b{buf.get(), bf16 ? DType::BF16 : DType::F32, 1, K};
+    gemm(M, nb, K, a, b, nullptr, c + n0, N, p);
+    parallel_for(M, 4, [&](int64_t m0, int64_t m1, int) {
+      for (int64_t m = m0; m < m1; m++) {
+        float* row = c + m * N + n0;
+        for (int64_t j = 0; j < nb; j++) row[j] = row[j] * scale[n0 + j] + (bias ? bias[n0 + j] : 0.f);
+      }
+    });
+  }
+}
+
+}  // namespace
+
+void quantize_int8_ref(const TensorView& w, const TensorView& q, const TensorView& scale) {
+  const int64_t N = w.shape[0], K = w.shape[1];
+  for (int64_t n = 0; n < N; n++) quantize_row_scalar(w, n, q.ptr<int8_t>() + n * K, scale.ptr<float>() + n);
+}
+
+void quantize_int8(const TensorView& w, const TensorView& q, const TensorView& scale) {
+  const int64_t N = w.shape[0], K = w.shape[1];
+  const bool simd = current_isa() == Isa::Avx512 && w.strides[1] == 1 && (w.dtype == DType::F32 || w.dtype == DType::BF16);
+  parallel_for(N, 16, [&](int64_t n0, int64_t n1, int) {
+    for (int64_t n = n0; n < n1; n++) {
+      int8_t* qr = q.ptr<int8_t>() + n * K;
+      float* s = scale.ptr<float>() + n;
+      if (simd)
+        quantize_row_avx512(static_cast<const uint8_t*>(w.data) + n * w.strides[0] * dtype_size(w.dtype), w.dtype, K, qr, s);
+      else
+        quantize_row_scalar(w, n, qr, s);
+    }
+  });
+}
+
+void linear_int8_ref(const TensorView& x, const TensorView& q, const TensorView& scale, const TensorView* bias, const TensorView& out,
+                     GemmPrecision p) {
+  const int64_t M = x.shape[0], K = x.shape[1], N = q.shape[0];
+  const int8_t* qd = q.ptr<int8_t>();
+  for (int64_t m = 0; m < M; m++)
+    for (int64_t n = 0; n < N; n++) {
+      double s = 0;
+      for (int64_t k = 0; k < K; k++) {
+        float xv = load_as_f32(x, m * x.strides[0] + k * x.strides[1]);
+        if (p == GemmPrecision::BF16) xv = round_bf16(xv);
+        s += static_cast<double>(xv) * qd[n * q.strides[0] + k * q.strides[1]];
+      }
+      s = s * load_as_f32(scale, n * scale.strides[0]) + (bias ? load_as_f32(*bias, n * bias->strides[0]) : 0.0);
+      out.ptr<float>()[m * N + n] = static_cast<float>(s);
+    }
+}
+
+void linear_int8(const TensorView& x, const TensorView& q, const TensorView& scale, const TensorView* bias, const TensorView& out,
+                 GemmPrecision p) {
+  const int64_t M = x.shape[0], K = x.shape[1], N = q.shape[0];
+  if (M == 0 || N == 0) return;
+  const std::vector<float> bf = bias_f32(bias, N);
+  const float* bp = bias ? bf.data() : nullptr;
+  float* c = out.ptr<float>();
+  if (K == 0) {
+    for (int64_t i = 0; i < M * N; i++) c[i] = bp ? bp[i % N] : 0.f;
+    return;
+  }
+  const float* sc = scale.ptr<float>();  // contiguous f32 (checked by the glue)
+  if (M <= 4) return linear_i8_gemv(x, q.ptr<int8_t>(), q.strides[0], sc, bp, c, N, p, current_isa());
+  linear_i8_blocks(x, q.ptr<int8_t>(), q.strides[0], sc, bp, c, N, p);
+}
+
+}  // namespace acestep::cpu
