@@ -5,8 +5,9 @@
 //   think-0.6B  the same after the 5 Hz LM 0.6B plans 150 codes (thinking on)
 //   think-1.7B  the same with the 1.7B LM
 //   nothink-240s  thinking off for a 240 s song (6000 latent frames), bf16 only: wall, CPU and peaks
-// Each 30 s scenario runs at GEMM precision fp32 and bf16 (the engine's `precision`) and as w8a8 (bf16
-// with the engine's `quantization: 'w8a8_dynamic'`), each run in a fresh child process
+// Each 30 s scenario runs at GEMM precision fp32 and bf16 (the engine's `precision`) and as int8 (bf16
+// with the DiT quantized, `quantization: 'w8a8_dynamic'`, and the LM's weights int8,
+// `lmQuantization: 'int8'`), each run in a fresh child process
 // (`node e2e.js --child <scenario> <root> <threads> <variant>`)
 // so peak RSS and the native allocator's peak belong to that scenario alone. Rows are in audio
 // seconds per wall second; the reference is the scenario's target for a 30 s song. Extra fields carry
@@ -29,9 +30,9 @@ import { ratioOf, wanted, type BenchContext, type BenchRow, type Suite } from '.
 export const SONG_SECONDS = 30;
 /** Upstream Python (its CPU dtype, fp32) on this kind of 2-core machine, thinking off (2026-12-06). */
 export const UPSTREAM_CPU_SECONDS = 131;
-/** An engine setting: a GEMM precision, or w8a8 = bf16 with the DiT quantized W8A8. */
-type Variant = MatmulPrecision | 'w8a8';
-const VARIANTS: Variant[] = ['fp32', 'bf16', 'w8a8'];
+/** An engine setting: a GEMM precision, or int8 = bf16 with the DiT W8A8 and the LM's weights int8. */
+type Variant = MatmulPrecision | 'int8';
+const VARIANTS: Variant[] = ['fp32', 'bf16', 'int8'];
 
 // target: wall seconds for the song on 2 threads (null: none set; measured for its time and peaks).
 // precisions: the long song runs at the engine's default on this kind of CPU only.
@@ -73,7 +74,7 @@ export interface E2eResult {
   load1End: number;
   success: boolean;
   error: string | null;
-  /** bf16 / w8a8 rows: cosine of the decoded audio against the fp32 run of the same scenario. */
+  /** bf16 / int8 rows: cosine of the decoded audio against the fp32 run of the same scenario. */
   audioCosineVsFp32?: number;
 }
 
@@ -103,8 +104,9 @@ export async function runScenario(scenario: Scenario, root: string, threads: num
     checkpoints: root,
     lmModel: SCENARIOS[scenario].lm,
     preloadLm: SCENARIOS[scenario].lm !== null,
-    precision: precision === 'w8a8' ? 'bf16' : precision,
-    quantization: precision === 'w8a8' ? 'w8a8_dynamic' : 'none',
+    precision: precision === 'int8' ? 'bf16' : precision,
+    quantization: precision === 'int8' ? 'w8a8_dynamic' : 'none',
+    lmQuantization: precision === 'int8' ? 'int8' : 'none',
   });
   const loadSeconds = (performance.now() - tLoad) / 1000;
   const lmTokens = { phase1: 0, phase2: 0 };
@@ -191,7 +193,7 @@ function row(r: E2eResult): BenchRow {
   return {
     name: rowName(r.scenario),
     shape: `${r.latentFrames} frames, ${r.threads} thr`,
-    dtype: r.precision === 'w8a8' ? 'w8a8' : r.precision === 'bf16' ? 'bf16w-bf16' : 'bf16w-f32',
+    dtype: r.precision === 'int8' ? 'int8 (DiT w8a8, LM int8)' : r.precision === 'bf16' ? 'bf16w-bf16' : 'bf16w-f32',
     ours,
     unit: 'x realtime',
     reference:
@@ -241,7 +243,7 @@ export function suites(): Suite[] {
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url) && process.argv[2] === '--child') {
   const [scenario, root, threads, precision = 'bf16'] = process.argv.slice(3);
   if (!(scenario in SCENARIOS) || !root || !VARIANTS.includes(precision as Variant)) {
-    process.stderr.write(`usage: e2e --child <${Object.keys(SCENARIOS).join('|')}> <checkpoint-root> [threads] [fp32|bf16|w8a8]\n`);
+    process.stderr.write(`usage: e2e --child <${Object.keys(SCENARIOS).join('|')}> <checkpoint-root> [threads] [fp32|bf16|int8]\n`);
     process.exit(2);
   }
   runScenario(scenario as Scenario, root, Number(threads) || 2, precision as Variant).then(
