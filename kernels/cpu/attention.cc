@@ -578,24 +578,34 @@ ATTN_AVX512BF16 void flash_item_bf16(const TensorView& q, const TensorView& k, c
   const __m512 scale = _mm512_set1_ps(p.scale);
   w.qp.resize(kRowsMax * D / 2);
   w.pp.resize(kTilePadded / 2 * kRowsMax);
+  // The scaled rows first, all with vector loads (many rows' cache misses in flight, as in
+  // flash_item), then their pairs from L1.
   for (int r = 0; r < ldr; r++) {
     const bool real = r < rows;
     const int64_t i = i0 + r / G, h = hk * G + r % G;
-    const float* src = real ? q.ptr<const float>() + b * q.strides[0] + i * q.strides[1] + h * q.strides[2] : nullptr;
+    float* dst = w.q.data() + r * D;
+    if (real) {
+      const float* src = q.ptr<const float>() + b * q.strides[0] + i * q.strides[1] + h * q.strides[2];
+      for (int64_t e = 0; e < D; e += 16) _mm512_storeu_ps(dst + e, _mm512_mul_ps(scale, _mm512_loadu_ps(src + e)));
+    } else {
+      std::fill(dst, dst + D, 0.f);
+    }
+    w.pos[r] = static_cast<int32_t>((real ? i : i1 - 1) + p.q_offset);
+  }
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+  for (int r = 0; r < ldr; r++) {
+    const float* src = w.q.data() + r * D;
     uint32_t* dst = w.qp.data() + (r / 32) * D * 16 + r % 32;
     for (int64_t e = 0; e < D; e += 32) {
       // 16 pairs (e + 2t, e + 2t + 1) from two vectors of 16 consecutive elements.
-      const __m512 x0 = real ? _mm512_mul_ps(scale, _mm512_loadu_ps(src + e)) : _mm512_setzero_ps();
-      const __m512 x1 = real && e + 16 < D ? _mm512_mul_ps(scale, _mm512_loadu_ps(src + e + 16)) : _mm512_setzero_ps();
-      const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-      const __m512 a = _mm512_permutex2var_ps(x0, even, x1),
-                   c = _mm512_permutex2var_ps(x0, _mm512_add_epi32(even, _mm512_set1_epi32(1)), x1);
+      const __m512 x0 = _mm512_loadu_ps(src + e);
+      const __m512 x1 = e + 16 < D ? _mm512_loadu_ps(src + e + 16) : _mm512_setzero_ps();
       alignas(64) uint32_t pairs[16];
-      _mm512_store_si512(pairs, bf16_pairs(a, c));
+      _mm512_store_si512(pairs, bf16_pairs(_mm512_permutex2var_ps(x0, even, x1), _mm512_permutex2var_ps(x0, odd, x1)));
       const int64_t n = std::min<int64_t>(16, (D - e) / 2);
       for (int64_t t = 0; t < n; t++) dst[(e / 2 + t) * 32] = pairs[t];
     }
-    w.pos[r] = static_cast<int32_t>((real ? i : i1 - 1) + p.q_offset);
   }
   std::fill(w.o.begin(), w.o.begin() + ldr * D, 0.f);
   std::fill(w.m.begin(), w.m.begin() + ldr, kNegInf);
