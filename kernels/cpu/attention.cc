@@ -311,6 +311,38 @@ struct Scratch {
         pos(kRowsMax) {}
 };
 
+// Sets the scores of hidden (row, key) pairs of a tile (keys j0 .. j0 + nk - 1, scores
+// s[jj * ldr + r], rows at positions pos[r] in [pos_lo, pos_hi]) to -inf; a tile whose keys every
+// row sees is left as it is.
+ATTN_AVX512 void mask_tile(float* s, int64_t ldr, int nc, int nk, int64_t j0, int64_t pos_lo, int64_t pos_hi, const uint8_t* mrow,
+                           const int32_t* pos, const AttentionParams& p) {
+  const int64_t j1 = j0 + nk - 1;
+  bool all_visible = (!p.causal || j1 <= pos_lo) && (p.window < 0 || (j0 >= pos_hi - p.window && j1 <= pos_lo + p.window));
+  if (all_visible && mrow) all_visible = std::all_of(mrow + j0, mrow + j1 + 1, [](uint8_t x) { return x != 0; });
+  if (all_visible) return;
+  const __m512 ninf = _mm512_set1_ps(kNegInf);
+  for (int jj = 0; jj < nk; jj++) {
+    int64_t j = j0 + jj;
+    float* srow = s + jj * ldr;
+    if (mrow && !mrow[j]) {
+      for (int c = 0; c < nc; c++) _mm512_storeu_ps(srow + 16 * c, ninf);
+      continue;
+    }
+    __m512i jv = _mm512_set1_epi32(static_cast<int32_t>(j));
+    for (int c = 0; c < nc; c++) {
+      __m512i pv = _mm512_loadu_si512(pos + 16 * c);
+      __mmask16 keep = 0xFFFF;
+      if (p.causal) keep &= _mm512_cmp_epi32_mask(jv, pv, _MM_CMPINT_LE);
+      if (p.window >= 0) {
+        __m512i wv = _mm512_set1_epi32(static_cast<int32_t>(p.window));
+        keep &= _mm512_cmp_epi32_mask(_mm512_sub_epi32(pv, wv), jv, _MM_CMPINT_LE);
+        keep &= _mm512_cmp_epi32_mask(jv, _mm512_add_epi32(pv, wv), _MM_CMPINT_LE);
+      }
+      _mm512_storeu_ps(srow + 16 * c, _mm512_mask_blend_ps(keep, ninf, _mm512_loadu_ps(srow + 16 * c)));
+    }
+  }
+}
+
 // One work item: batch b, kv head hk, queries [i0, i1).
 ATTN_AVX512 void flash_item(const TensorView& q, const TensorView& k, const TensorView& v, const uint8_t* mask, const TensorView& out,
                             const AttentionParams& p, const Dims& d, int64_t b, int64_t hk, int64_t i0, int64_t i1, Scratch& w) {
@@ -370,7 +402,6 @@ ATTN_AVX512 void flash_item(const TensorView& q, const TensorView& k, const Tens
 
   for (int64_t j0 = j_lo; j0 <= j_hi; j0 += kTile) {
     int nk = static_cast<int>(std::min<int64_t>(kTile, j_hi + 1 - j0));
-    int64_t j1 = j0 + nk - 1;
     const float* k0 = kbase + j0 * k.strides[1];
     if (direct) {
       scores_direct(w.q.data(), D, rows, ldr, k0, k.strides[1], nk, D, w.s.data());
@@ -391,31 +422,7 @@ ATTN_AVX512 void flash_item(const TensorView& q, const TensorView& k, const Tens
         }
       }
     }
-    // Masking is needed only where some (row, key) pair of the tile is hidden.
-    bool all_visible = (!p.causal || j1 <= pos_lo) && (p.window < 0 || (j0 >= pos_hi - p.window && j1 <= pos_lo + p.window));
-    if (all_visible && mrow) all_visible = std::all_of(mrow + j0, mrow + j1 + 1, [](uint8_t x) { return x != 0; });
-    if (!all_visible) {
-      for (int jj = 0; jj < nk; jj++) {
-        int64_t j = j0 + jj;
-        float* srow = w.s.data() + jj * ldr;
-        if (mrow && !mrow[j]) {
-          for (int c = 0; c < nc; c++) _mm512_storeu_ps(srow + 16 * c, ninf);
-          continue;
-        }
-        __m512i jv = _mm512_set1_epi32(static_cast<int32_t>(j));
-        for (int c = 0; c < nc; c++) {
-          __m512i pv = _mm512_loadu_si512(w.pos.data() + 16 * c);
-          __mmask16 keep = 0xFFFF;
-          if (p.causal) keep &= _mm512_cmp_epi32_mask(jv, pv, _MM_CMPINT_LE);
-          if (p.window >= 0) {
-            __m512i wv = _mm512_set1_epi32(static_cast<int32_t>(p.window));
-            keep &= _mm512_cmp_epi32_mask(_mm512_sub_epi32(pv, wv), jv, _MM_CMPINT_LE);
-            keep &= _mm512_cmp_epi32_mask(jv, _mm512_add_epi32(pv, wv), _MM_CMPINT_LE);
-          }
-          _mm512_storeu_ps(srow + 16 * c, _mm512_mask_blend_ps(keep, ninf, _mm512_loadu_ps(srow + 16 * c)));
-        }
-      }
-    }
+    mask_tile(w.s.data(), ldr, nc, nk, j0, pos_lo, pos_hi, mrow, w.pos.data(), p);
     // Online softmax, 16 rows per vector.
     for (int c = 0; c < nc; c++) {
       float* sc = w.s.data() + 16 * c;
@@ -644,7 +651,6 @@ ATTN_AVX512BF16 void flash_item_bf16(const TensorView& q, const TensorView& k, c
 
   for (int64_t j0 = j_lo; j0 <= j_hi; j0 += kTile) {
     const int nk = static_cast<int>(std::min<int64_t>(kTile, j_hi + 1 - j0));
-    const int64_t j1 = j0 + nk - 1;
     const int nk_pad = (nk + kKeyGroup - 1) / kKeyGroup * kKeyGroup;
     for (int c0 = 0; c0 < nc; c0 += 2) {
       const uint32_t* qb = w.qp.data() + (c0 / 2) * D * 16;
@@ -657,30 +663,7 @@ ATTN_AVX512BF16 void flash_item_bf16(const TensorView& q, const TensorView& k, c
           qk_group_bf16<1>(qb, kp, D, sg, ldr);
       }
     }
-    bool all_visible = (!p.causal || j1 <= pos_lo) && (p.window < 0 || (j0 >= pos_hi - p.window && j1 <= pos_lo + p.window));
-    if (all_visible && mrow) all_visible = std::all_of(mrow + j0, mrow + j1 + 1, [](uint8_t x) { return x != 0; });
-    if (!all_visible) {
-      for (int jj = 0; jj < nk; jj++) {
-        const int64_t j = j0 + jj;
-        float* srow = w.s.data() + jj * ldr;
-        if (mrow && !mrow[j]) {
-          for (int c = 0; c < nc; c++) _mm512_storeu_ps(srow + 16 * c, ninf);
-          continue;
-        }
-        const __m512i jv = _mm512_set1_epi32(static_cast<int32_t>(j));
-        for (int c = 0; c < nc; c++) {
-          const __m512i pv = _mm512_loadu_si512(w.pos.data() + 16 * c);
-          __mmask16 keep = 0xFFFF;
-          if (p.causal) keep &= _mm512_cmp_epi32_mask(jv, pv, _MM_CMPINT_LE);
-          if (p.window >= 0) {
-            const __m512i wv = _mm512_set1_epi32(static_cast<int32_t>(p.window));
-            keep &= _mm512_cmp_epi32_mask(_mm512_sub_epi32(pv, wv), jv, _MM_CMPINT_LE);
-            keep &= _mm512_cmp_epi32_mask(jv, _mm512_add_epi32(pv, wv), _MM_CMPINT_LE);
-          }
-          _mm512_storeu_ps(srow + 16 * c, _mm512_mask_blend_ps(keep, ninf, _mm512_loadu_ps(srow + 16 * c)));
-        }
-      }
-    }
+    mask_tile(w.s.data(), ldr, nc, nk, j0, pos_lo, pos_hi, mrow, w.pos.data(), p);
     // Online softmax, 16 rows per vector; the f32 probabilities go into the sum and, rounded, into
     // the pairs (a key past the tile's end, when nk is odd, gets probability 0).
     const int npairs = (nk + 1) / 2;

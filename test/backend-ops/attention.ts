@@ -176,7 +176,17 @@ const bf16Specs: Spec[] = [
   // The DiT's shapes at a smaller width: self-attention with the window of its sliding layers and
   // a padded batch, cross-attention over encoder states with a padding mask.
   { name: 'bf16 self window 128 G=2 D=128 T=300 u8 mask', B: 2, Tq: 300, Tk: 300, Hq: 4, Hkv: 2, D: 128, window: 128, mask: 'u8' },
-  { name: 'bf16 self full G=2 D=128 T=91 (odd key count)', B: 1, Tq: 91, Tk: 91, Hq: 4, Hkv: 2, D: 128 },
+  {
+    name: 'bf16 full G=2 D=128 T=91 (odd key count), q permuted, f32 K/V narrowed from a cache',
+    B: 1,
+    Tq: 91,
+    Tk: 91,
+    Hq: 4,
+    Hkv: 2,
+    D: 128,
+    qPermuted: true,
+    cacheLen: 100,
+  },
   { name: 'bf16 cross Tq=88 Tk=83 G=2 D=128 i32 mask', B: 2, Tq: 88, Tk: 83, Hq: 6, Hkv: 3, D: 128, mask: 'i32' },
   // An odd first key (window start), D = 48 (a 32-row query block plus one of 16 pairs), G = 5.
   {
