@@ -6,7 +6,9 @@
 // has no fused attention; K/V are expanded to the query heads beforehand, outside the timing),
 // timed in alternating rounds with ours; `ratio` compares best batch averages and `cpuRatio` CPU
 // seconds per call. Without torch the reference is our own scalar double-precision kernel
-// (setCpuImpl('reference')), timed once per shape.
+// (setCpuImpl('reference')), timed once per shape. The DiT shapes also time our bf16 precision
+// (vdpbf16ps QK^T / P·V on avx512_bf16 CPUs) in the same alternating rounds: a second row per
+// shape (dtype 'bf16') whose `vsF32` / `cpuVsF32` compare it with the f32 row's call.
 import { loadavg } from 'node:os';
 import { attention, Tensor, tidy } from '../src/runtime/index.js';
 import { native } from '../src/runtime/native.js';
@@ -125,27 +127,34 @@ export function suites(): Suite[] {
           const kv = kvBase.narrow(1, 0, s.Tk);
           const opts = { window: s.window, causal: s.causal, qOffset: s.qOffset };
           const call = () => tidy(() => void attention(q, kv, kv, opts));
+          // LM decode keeps f32 attention (models pass bf16 only without a KV cache).
+          const callBf16 = s.Tq > 1 ? () => tidy(() => void attention(q, kv, kv, { ...opts, precision: 'bf16' })) : null;
           const gflop = (4 * s.D * visiblePairs(s)) / 1e9;
           let sec: number,
             ref: number | null = null,
             cpu: { ours: number; ref: number } | null = null,
+            bf16: { best: number; cpu: number | null } | null = null,
             reference: string;
           if (typeof torch !== 'string') {
             const { B, Tq, Tk, Hq, D, window, causal, qOffset } = s;
             await torch.request({ op: 'setup', B, Tq, Tk, Hq, D, window, causal, qOffset });
             const once = timeQueued(call, 0, 1);
             const batch = Math.max(1, Math.min(50, Math.ceil(0.02 / Math.max(once, 1e-6))));
-            const [o, t] = await timeAlternating(
-              [async (n) => oursBatch(call, n), (n) => torch.request({ op: 'time', batch: n }) as Promise<{ wall: number; cpu: number }>],
-              batch,
-              ctx.minSeconds,
-            );
+            const torchSide = (n: number) => torch.request({ op: 'time', batch: n }) as Promise<{ wall: number; cpu: number }>;
+            const sides = callBf16
+              ? [async (n: number) => oursBatch(call, n), async (n: number) => oursBatch(callBf16, n), torchSide]
+              : [async (n: number) => oursBatch(call, n), torchSide];
+            const timings = await timeAlternating(sides, batch, ctx.minSeconds);
+            const o = timings[0],
+              t = timings[timings.length - 1];
+            if (callBf16) bf16 = timings[1];
             sec = o.best;
             ref = gflop / t.best;
             cpu = { ours: o.cpu, ref: t.cpu };
             reference = `${torch.label}, K/V pre-expanded to the query heads, alternating rounds`;
           } else {
             sec = timeQueued(call, ctx.minSeconds);
+            if (callBf16) bf16 = { best: timeQueued(callBf16, ctx.minSeconds), cpu: null };
             if (s.timeRef) {
               native.setCpuImpl('reference');
               const t0 = process.hrtime.bigint();
@@ -171,6 +180,24 @@ export function suites(): Suite[] {
             ...(kvGB !== undefined ? { kvGBps: kvGB } : {}),
             load1m: loadavg()[0],
           });
+          if (bf16) {
+            emit({
+              name: s.name,
+              shape: `B=${s.B} Tq=${s.Tq} Tk=${s.Tk} H=${s.Hq}/${s.Hkv} D=${s.D}${s.window !== undefined ? ` w=${s.window}` : ''}`,
+              dtype: 'bf16',
+              ours: gflop / bf16.best,
+              unit: 'GFLOP/s',
+              reference,
+              ref,
+              ratio: ratioOf(gflop / bf16.best, ref),
+              ms: bf16.best * 1e3,
+              vsF32: sec / bf16.best,
+              ...(cpu && bf16.cpu !== null
+                ? { cpuMs: bf16.cpu * 1e3, refCpuMs: cpu.ref * 1e3, cpuRatio: cpu.ref / bf16.cpu, cpuVsF32: cpu.ours / bf16.cpu }
+                : {}),
+              load1m: loadavg()[0],
+            });
+          }
           kv.dispose();
           kvBase.dispose();
           q.dispose();

@@ -9,7 +9,8 @@
 
 using namespace acestep;
 
-// attention(q, k, v, keyMask | null, out, scale, causal, qOffset, window); window < 0: none.
+// attention(q, k, v, keyMask | null, out, scale, causal, qOffset, window, precision); window < 0:
+// none; precision 0 fp32 (default), 1 bf16 (see AttentionParams).
 ACESTEP_EXPORT(attention) {
   OpArgs a{info, "attention"};
   TensorArg q = a.tensor(0, "q"), k = a.tensor(1, "k"), v = a.tensor(2, "v");
@@ -20,6 +21,7 @@ ACESTEP_EXPORT(attention) {
   p.causal = a.boolean(6, "causal");
   p.q_offset = a.integer(7, "qOffset");
   p.window = a.integer(8, "window");
+  p.precision = precision_arg(a, 9);
 
   expect_same_device(a, {&q, &k, &v, &out});
   if (mask.present) expect_same_device(a, {&q, &mask.arg});

@@ -102,6 +102,47 @@ describe('attention vs plain JS', () => {
   }
 });
 
+describe('attention at bf16 precision vs plain JS on the bf16-rounded operands', () => {
+  // bf16 precision rounds q·scale, K and V to bf16 and accumulates in f32; plain JS takes the same
+  // rounded values at scale 1 in double. The fast paths and the reference also round the
+  // probabilities (2^-9 relative each; the f32-kernel paths on AVX2 / scalar do not), which moves
+  // an output by at most 2^-9 * max|v| (< 0.01 for these N(0,1) values); measured <= 1.9e-3 (AVX-512,
+  // reference), <= 4e-7 (AVX2, scalar).
+  const bf16Tol = { atol: 4e-3, why: 'bf16-rounded probabilities in P·V (<= 2^-9 relative each) vs double; measured <= 1.9e-3' };
+  const round = (x: Float32Array) => tidy(() => Tensor.fromArray(x, [x.length]).to('bf16').to('f32').dataSync() as Float32Array);
+  for (const impl of ['reference', ...fastPaths] as const) {
+    for (const s of specs) {
+      it(`${impl}: ${s.name}`, () => {
+        const [B, Tq, Tk, Hq, Hkv, D] = s.dims;
+        const scale = s.o.scale ?? 1 / Math.sqrt(D);
+        const q = normal(B * Tq * Hq * D, 21),
+          k = normal(B * Tk * Hkv * D, 22),
+          v = normal(B * Tk * Hkv * D, 23);
+        const mask = s.masked ? Int32Array.from(randomInts(B * Tk, 24, 0, 4), (x) => (x === 0 ? 0 : 1)) : undefined;
+        const want = jsAttention(round(q.map((x) => Math.fround(x * scale))), round(k), round(v), s.dims, { ...s.o, scale: 1, mask });
+        if (impl === 'reference') native.setCpuImpl('reference');
+        else native.setCpuIsa('attention', impl);
+        const got = tidy(() => {
+          const keyMask = mask ? Tensor.fromArray(mask, [B, Tk]) : undefined;
+          return attention(
+            Tensor.fromArray(q, [B, Tq, Hq, D]),
+            Tensor.fromArray(k, [B, Tk, Hkv, D]),
+            Tensor.fromArray(v, [B, Tk, Hkv, D]),
+            {
+              ...s.o,
+              keyMask,
+              precision: 'bf16',
+            },
+          ).dataSync() as Float32Array;
+        });
+        native.setCpuImpl('fast');
+        native.setCpuIsa('attention', 'auto');
+        expectClose(got, want, bf16Tol, s.name);
+      });
+    }
+  }
+});
+
 describe('attention over bf16 K/V (a bf16 KV cache) vs plain JS on the same bf16 values', () => {
   // Widening bf16 to f32 is exact, so the tolerance is the f32 one; prefill shapes take f32 copies,
   // the decode shapes (Tq = 1) read the bf16 rows directly on AVX-512.
@@ -186,6 +227,7 @@ describe('attention contract', () => {
       expect(() => attention(q, k2, k2, { keyMask: Tensor.zeros([1, 2]) })).toThrow(/keyMask must be \[B, Tk\] = \[1,3\], got \[1,2\]/);
       expect(() => attention(q, k2, k2, { scale: Infinity })).toThrow(/scale must be finite/);
       expect(() => attention(q, k2, k2, { window: -1 })).toThrow(/window/);
+      expect(() => attention(q, k2, k2, { precision: 'f16' as never })).toThrow(/attention: precision must be 'fp32' or 'bf16', got 'f16'/);
       expect(() => attention(Tensor.zeros([2, 4, 8]), k2, k2)).toThrow(/q must be \[B, T, H, D\]/);
     });
   });

@@ -4,6 +4,8 @@
 // are the ones the compute path is specified to hold: one DiT forward cosine >= 0.999, an 8-step
 // turbo result (x0) >= 0.995, the encoders' outputs >= 0.999, the tiny VAE's decoded audio and
 // encoder outputs >= 0.9999 (measured 0.99997-0.99999; ~25 convs deep, each ~2^-9 relative noise).
+// The DiT, condition-encoder and text-encoder cases run their attention at bf16 too (QK^T and P·V
+// on bf16 operands, softmax in f32); the last block checks that it does and what it adds.
 // The fp32 path stays under the golden tolerances (test/golden.test.ts).
 // W8A8 (the engine's `quantization: 'w8a8_dynamic'`: int8 weights per row, activations per row
 // at each call) holds the same DiT / x0 / encoder bounds; it measured 0.99992-0.99995 (DiT
@@ -12,7 +14,12 @@
 // asserted are the bf16 ones, not the measured values.
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { Tensor, tidyAsync } from '../src/runtime/index.js';
+import { openAceStepCheckpoint } from '../src/models/acestep-config.js';
+import { AceStepDiT } from '../src/models/dit.js';
+import { setPrecision } from '../src/models/layers.js';
 import { runGoldenCase, type OutputResult } from '../tools/golden/runner.js';
+import { diff } from './support/compare.js';
 
 const root = join(import.meta.dirname, 'fixtures', 'golden', 'cases');
 
@@ -71,4 +78,41 @@ describe('W8A8 quantization (golden tiny checkpoints)', () => {
       expect(o!.cosine!).toBeLessThan(0.999999); // the integer product really ran
     });
   }
+});
+
+describe('bf16 attention in the DiT (tiny turbo checkpoint, 48 tokens)', () => {
+  // One forward at fp32, at bf16, and at bf16 with the attention blocks set back to fp32: the
+  // bf16 attention must really run (the output moves) and stay inside the forward's band; its own
+  // share, the difference to the bf16-GEMM-only forward, is bounded by the same 0.999.
+  it('setPrecision reaches every self / cross attention block; forward cosine >= 0.999 vs fp32', async () => {
+    const { ckpt, config, weights } = openAceStepCheckpoint(
+      join(import.meta.dirname, 'fixtures', 'golden', 'checkpoints', 'acestep-v15-turbo-tiny'),
+    );
+    const dit = new AceStepDiT(weights, config);
+    ckpt.dispose();
+    const wave = (shape: number[], k: number) =>
+      Tensor.fromArray(
+        Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, i) => Math.sin(i * k + 0.3) * 0.8),
+        shape,
+      );
+    const run = () =>
+      tidyAsync(async () => {
+        const t = 96;
+        const cond = dit.prepareCondition(wave([1, 40, 64], 0.05));
+        return dit
+          .forward({ hidden: wave([1, t, 64], 0.13), context: wave([1, t, 128], 0.07), timestep: [0.7], condition: cond })
+          .toFloat32();
+      });
+    const fp32 = await run();
+    setPrecision(dit, 'bf16');
+    for (const l of dit.layers) expect([l.selfAttn.precision, l.crossAttn.precision]).toEqual(['bf16', 'bf16']);
+    const bf16 = await run();
+    for (const l of dit.layers) l.selfAttn.precision = l.crossAttn.precision = 'fp32';
+    const gemmOnly = await run();
+    dit.dispose();
+    expect(diff(bf16, fp32).cosine).toBeGreaterThanOrEqual(0.999);
+    const attnShare = diff(bf16, gemmOnly);
+    expect(attnShare.maxAbs).toBeGreaterThan(0);
+    expect(attnShare.cosine).toBeGreaterThanOrEqual(0.999);
+  });
 });

@@ -6,7 +6,9 @@
 // intrinsics and as a portable vector-type version compiled for AVX2+FMA and for the baseline
 // ISA; the widest the CPU supports is picked at run time. One-query calls (LM decode) take their
 // own AVX-512 path (decode_item), which also reads a bf16 KV cache directly; the other paths and
-// the reference read bf16 K/V through exact f32 copies.
+// the reference read bf16 K/V through exact f32 copies. BF16 precision (AttentionParams) has its
+// own AVX-512 path on CPUs with avx512_bf16 (flash_item_bf16: both products on vdpbf16ps); elsewhere
+// it runs the f32 paths on bf16-rounded copies of the operands, the reference on the same copies.
 #include "attention.h"
 
 #include <immintrin.h>
@@ -20,6 +22,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "gemm_kernels.h"
 #include "parallel.h"
 #include "strided.h"
 
@@ -49,7 +52,8 @@ std::vector<uint8_t> mask_bytes(const TensorView& m) {
   return out;
 }
 
-// One (batch, query head) pair over all its queries, in double.
+// One (batch, query head) pair over all its queries, in double. At BF16 precision the operands
+// arrive rounded (attention_ref) and the probabilities enter P·V rounded to bf16.
 void ref_head(const TensorView& q, const TensorView& k, const TensorView& v, const uint8_t* mask, const TensorView& out,
               const AttentionParams& p, const Dims& d, int64_t b, int64_t h) {
   const float* Q = q.ptr<const float>();
@@ -57,6 +61,7 @@ void ref_head(const TensorView& q, const TensorView& k, const TensorView& v, con
   const float* V = v.ptr<const float>();
   float* O = out.ptr<float>();
   int64_t hk = h / d.G;
+  const bool bf16 = p.precision == GemmPrecision::BF16;
   std::vector<double> s(d.Tk), acc(d.D);
   for (int64_t i = 0; i < d.Tq; i++) {
     const float* qr = Q + b * q.strides[0] + i * q.strides[1] + h * q.strides[2];
@@ -84,8 +89,9 @@ void ref_head(const TensorView& q, const TensorView& k, const TensorView& v, con
       if (s[j] == -std::numeric_limits<double>::infinity()) continue;
       double w = std::exp(s[j] - mx);
       sum += w;
+      const double pw = bf16 ? bf16_to_f32(f32_to_bf16(static_cast<float>(w))) : w;  // P·V operand
       const float* vr = V + b * v.strides[0] + j * v.strides[1] + hk * v.strides[2];
-      for (int64_t e = 0; e < d.D; e++) acc[e] += w * vr[e];
+      for (int64_t e = 0; e < d.D; e++) acc[e] += pw * vr[e];
     }
     for (int64_t e = 0; e < d.D; e++) orow[e] = static_cast<float>(acc[e] / sum);
   }
@@ -290,6 +296,8 @@ constexpr int kTilePadded = (kTile + kKeyGroup - 1) / kKeyGroup * kKeyGroup;
 // zero keys past Tk so the last key group of a tile never reads past the end.
 struct Scratch {
   std::vector<float> q, qt, s, o, m, l, alpha, kh, vh;
+  std::vector<uint32_t> qp, pp;  // the bf16 path's query and probability pairs
+  std::vector<uint16_t> kb, vb;  // the bf16 path's packed keys and value pairs
   int64_t packed_b = -1, packed_hk = -1;
   std::vector<int32_t> pos;
   explicit Scratch(int64_t D)
@@ -302,6 +310,38 @@ struct Scratch {
         alpha(kRowsMax),
         pos(kRowsMax) {}
 };
+
+// Sets the scores of hidden (row, key) pairs of a tile (keys j0 .. j0 + nk - 1, scores
+// s[jj * ldr + r], rows at positions pos[r] in [pos_lo, pos_hi]) to -inf; a tile whose keys every
+// row sees is left as it is.
+ATTN_AVX512 void mask_tile(float* s, int64_t ldr, int nc, int nk, int64_t j0, int64_t pos_lo, int64_t pos_hi, const uint8_t* mrow,
+                           const int32_t* pos, const AttentionParams& p) {
+  const int64_t j1 = j0 + nk - 1;
+  bool all_visible = (!p.causal || j1 <= pos_lo) && (p.window < 0 || (j0 >= pos_hi - p.window && j1 <= pos_lo + p.window));
+  if (all_visible && mrow) all_visible = std::all_of(mrow + j0, mrow + j1 + 1, [](uint8_t x) { return x != 0; });
+  if (all_visible) return;
+  const __m512 ninf = _mm512_set1_ps(kNegInf);
+  for (int jj = 0; jj < nk; jj++) {
+    int64_t j = j0 + jj;
+    float* srow = s + jj * ldr;
+    if (mrow && !mrow[j]) {
+      for (int c = 0; c < nc; c++) _mm512_storeu_ps(srow + 16 * c, ninf);
+      continue;
+    }
+    __m512i jv = _mm512_set1_epi32(static_cast<int32_t>(j));
+    for (int c = 0; c < nc; c++) {
+      __m512i pv = _mm512_loadu_si512(pos + 16 * c);
+      __mmask16 keep = 0xFFFF;
+      if (p.causal) keep &= _mm512_cmp_epi32_mask(jv, pv, _MM_CMPINT_LE);
+      if (p.window >= 0) {
+        __m512i wv = _mm512_set1_epi32(static_cast<int32_t>(p.window));
+        keep &= _mm512_cmp_epi32_mask(_mm512_sub_epi32(pv, wv), jv, _MM_CMPINT_LE);
+        keep &= _mm512_cmp_epi32_mask(jv, _mm512_add_epi32(pv, wv), _MM_CMPINT_LE);
+      }
+      _mm512_storeu_ps(srow + 16 * c, _mm512_mask_blend_ps(keep, ninf, _mm512_loadu_ps(srow + 16 * c)));
+    }
+  }
+}
 
 // One work item: batch b, kv head hk, queries [i0, i1).
 ATTN_AVX512 void flash_item(const TensorView& q, const TensorView& k, const TensorView& v, const uint8_t* mask, const TensorView& out,
@@ -362,7 +402,6 @@ ATTN_AVX512 void flash_item(const TensorView& q, const TensorView& k, const Tens
 
   for (int64_t j0 = j_lo; j0 <= j_hi; j0 += kTile) {
     int nk = static_cast<int>(std::min<int64_t>(kTile, j_hi + 1 - j0));
-    int64_t j1 = j0 + nk - 1;
     const float* k0 = kbase + j0 * k.strides[1];
     if (direct) {
       scores_direct(w.q.data(), D, rows, ldr, k0, k.strides[1], nk, D, w.s.data());
@@ -383,31 +422,7 @@ ATTN_AVX512 void flash_item(const TensorView& q, const TensorView& k, const Tens
         }
       }
     }
-    // Masking is needed only where some (row, key) pair of the tile is hidden.
-    bool all_visible = (!p.causal || j1 <= pos_lo) && (p.window < 0 || (j0 >= pos_hi - p.window && j1 <= pos_lo + p.window));
-    if (all_visible && mrow) all_visible = std::all_of(mrow + j0, mrow + j1 + 1, [](uint8_t x) { return x != 0; });
-    if (!all_visible) {
-      for (int jj = 0; jj < nk; jj++) {
-        int64_t j = j0 + jj;
-        float* srow = w.s.data() + jj * ldr;
-        if (mrow && !mrow[j]) {
-          for (int c = 0; c < nc; c++) _mm512_storeu_ps(srow + 16 * c, ninf);
-          continue;
-        }
-        __m512i jv = _mm512_set1_epi32(static_cast<int32_t>(j));
-        for (int c = 0; c < nc; c++) {
-          __m512i pv = _mm512_loadu_si512(w.pos.data() + 16 * c);
-          __mmask16 keep = 0xFFFF;
-          if (p.causal) keep &= _mm512_cmp_epi32_mask(jv, pv, _MM_CMPINT_LE);
-          if (p.window >= 0) {
-            __m512i wv = _mm512_set1_epi32(static_cast<int32_t>(p.window));
-            keep &= _mm512_cmp_epi32_mask(_mm512_sub_epi32(pv, wv), jv, _MM_CMPINT_LE);
-            keep &= _mm512_cmp_epi32_mask(jv, _mm512_add_epi32(pv, wv), _MM_CMPINT_LE);
-          }
-          _mm512_storeu_ps(srow + 16 * c, _mm512_mask_blend_ps(keep, ninf, _mm512_loadu_ps(srow + 16 * c)));
-        }
-      }
-    }
+    mask_tile(w.s.data(), ldr, nc, nk, j0, pos_lo, pos_hi, mrow, w.pos.data(), p);
     // Online softmax, 16 rows per vector.
     for (int c = 0; c < nc; c++) {
       float* sc = w.s.data() + 16 * c;
@@ -451,6 +466,238 @@ ATTN_AVX512 void flash_item(const TensorView& q, const TensorView& k, const Tens
     int64_t i = i0 + r / G, h = hk * G + r % G;
     float* dst = O + ((b * d.Tq + i) * d.Hq + h) * D;
     float inv = w.l[r] > 0.f ? 1.f / w.l[r] : 0.f;
+    const float* src = w.o.data() + r * D;
+    for (int64_t e = 0; e < D; e++) dst[e] = src[e] * inv;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// AVX-512 bf16 path (precision BF16 on CPUs with avx512_bf16): the flash_item algorithm with both
+// products on vdpbf16ps, which multiplies bf16 pairs and accumulates in f32. Operands are packed
+// as pairs along each product's summed index: queries and keys along the head dim, probabilities
+// and values along the keys. So a value "row" is a key pair, vp[(j / 2) * 2D + 2d + (j & 1)], and a
+// tile must start at an even key; the scores, the masking and the online softmax are flash_item's.
+// The head dim must be a multiple of 16 (whole vectors; the other dims take the rounded-copy path).
+
+#define ATTN_AVX512BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
+
+// 16 f32 lanes a (even element) and b (odd element) as 16 bf16 pairs.
+ATTN_AVX512BF16 inline __m512i bf16_pairs(__m512 a, __m512 b) {
+  const __m512i lo = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(a));
+  const __m512i hi = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(b));
+  return _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16));
+}
+
+// s[kk][0 .. 16*NC) = k_kk . q for kKeyGroup keys (bf16 rows D apart) against the query pairs qp
+// (pair ep of row r at qp[ep * 32 + r], 32 rows per block): qk_group with half the steps.
+template <int NC>
+ATTN_AVX512BF16 void qk_group_bf16(const uint32_t* qp, const uint16_t* kp, int64_t D, float* s, int64_t ldr) {
+  __m512 acc[kKeyGroup][NC];
+  for (int kk = 0; kk < kKeyGroup; kk++)
+    for (int c = 0; c < NC; c++) acc[kk][c] = _mm512_setzero_ps();
+  const uint32_t* k32 = reinterpret_cast<const uint32_t*>(kp);
+  const int64_t pairs = D / 2;
+  for (int64_t ep = 0; ep < pairs; ep++) {
+    __m512bh qv[NC];
+    for (int c = 0; c < NC; c++) qv[c] = (__m512bh)_mm512_loadu_si512(qp + ep * 32 + 16 * c);
+    for (int kk = 0; kk < kKeyGroup; kk++) {
+      const __m512bh kb = (__m512bh)_mm512_set1_epi32(static_cast<int>(k32[kk * pairs + ep]));
+      for (int c = 0; c < NC; c++) acc[kk][c] = _mm512_dpbf16_ps(acc[kk][c], qv[c], kb);
+    }
+  }
+  for (int kk = 0; kk < kKeyGroup; kk++)
+    for (int c = 0; c < NC; c++) _mm512_storeu_ps(s + kk * ldr + 16 * c, acc[kk][c]);
+}
+
+// o[r][dbase .. dbase+16*NC) = alpha[r] * o[r][...] + sum_jp pp[jp][r] . vp[jp][...] for R rows:
+// pv_block over key pairs (pp: probability pairs, stride ldr; vp: value pair rows of D pairs).
+template <int R, int NC>
+ATTN_AVX512BF16 void pv_block_bf16(const uint32_t* pp, int64_t ldr, int npairs, const uint32_t* vp, int64_t D, float* o, int64_t dbase,
+                                   const float* alpha) {
+  __m512 acc[R][NC];
+  for (int r = 0; r < R; r++)
+    for (int c = 0; c < NC; c++) acc[r][c] = _mm512_mul_ps(_mm512_set1_ps(alpha[r]), _mm512_loadu_ps(o + r * D + dbase + 16 * c));
+  for (int jp = 0; jp < npairs; jp++) {
+    __m512bh vv[NC];
+    for (int c = 0; c < NC; c++) vv[c] = (__m512bh)_mm512_loadu_si512(vp + jp * D + dbase + 16 * c);
+    for (int r = 0; r < R; r++) {
+      const __m512bh pb = (__m512bh)_mm512_set1_epi32(static_cast<int>(pp[jp * ldr + r]));
+      for (int c = 0; c < NC; c++) acc[r][c] = _mm512_dpbf16_ps(acc[r][c], vv[c], pb);
+    }
+  }
+  for (int r = 0; r < R; r++)
+    for (int c = 0; c < NC; c++) _mm512_storeu_ps(o + r * D + dbase + 16 * c, acc[r][c]);
+}
+
+template <int R>
+ATTN_AVX512BF16 void pv_slice_bf16(const uint32_t* pp, int64_t ldr, int npairs, const uint32_t* vp, int64_t D, float* o, int64_t dbase,
+                                   const float* alpha) {
+  switch (std::min<int64_t>(64, D - dbase) / 16) {
+    case 1:
+      return pv_block_bf16<R, 1>(pp, ldr, npairs, vp, D, o, dbase, alpha);
+    case 2:
+      return pv_block_bf16<R, 2>(pp, ldr, npairs, vp, D, o, dbase, alpha);
+    case 3:
+      return pv_block_bf16<R, 3>(pp, ldr, npairs, vp, D, o, dbase, alpha);
+    default:
+      return pv_block_bf16<R, 4>(pp, ldr, npairs, vp, D, o, dbase, alpha);
+  }
+}
+
+// pv_tile's blocking (6 rows x one 64-column slice, the slice of the value tile kept in L1).
+ATTN_AVX512BF16 void pv_tile_bf16(const uint32_t* pp, int64_t ldr, int rows, int npairs, const uint32_t* vp, float* o, int64_t D,
+                                  const float* alpha) {
+  for (int64_t dbase = 0; dbase < D; dbase += 64) {
+    int r = 0;
+    for (; r + kPvRows <= rows; r += kPvRows) pv_slice_bf16<kPvRows>(pp + r, ldr, npairs, vp, D, o + r * D, dbase, alpha + r);
+    switch (rows - r) {
+      case 5:
+        pv_slice_bf16<5>(pp + r, ldr, npairs, vp, D, o + r * D, dbase, alpha + r);
+        break;
+      case 4:
+        pv_slice_bf16<4>(pp + r, ldr, npairs, vp, D, o + r * D, dbase, alpha + r);
+        break;
+      case 3:
+        pv_slice_bf16<3>(pp + r, ldr, npairs, vp, D, o + r * D, dbase, alpha + r);
+        break;
+      case 2:
+        pv_slice_bf16<2>(pp + r, ldr, npairs, vp, D, o + r * D, dbase, alpha + r);
+        break;
+      case 1:
+        pv_slice_bf16<1>(pp + r, ldr, npairs, vp, D, o + r * D, dbase, alpha + r);
+        break;
+      default:
+        break;
+    }
+  }
+}
+
+// flash_item at bf16 precision (f32 K/V; D % 16 == 0). Scratch: w.q the scaled queries, w.qp
+// their bf16 pairs in blocks of 32 rows, w.kb / w.vb the kv head's keys (bf16 rows, kKeyGroup
+// zero keys past Tk) and value pairs (a zero key past an odd Tk), w.pp the tile's probability pairs.
+ATTN_AVX512BF16 void flash_item_bf16(const TensorView& q, const TensorView& k, const TensorView& v, const uint8_t* mask,
+                                     const TensorView& out, const AttentionParams& p, const Dims& d, int64_t b, int64_t hk, int64_t i0,
+                                     int64_t i1, Scratch& w) {
+  const int64_t D = d.D, G = d.G;
+  const int rows = static_cast<int>((i1 - i0) * G);
+  const int64_t ldr = (rows + 15) / 16 * 16;
+  const int nc = static_cast<int>(ldr / 16);
+  const __m512 scale = _mm512_set1_ps(p.scale);
+  w.qp.resize(kRowsMax * D / 2);
+  w.pp.resize(kTilePadded / 2 * kRowsMax);
+  // The scaled rows first, all with vector loads (many rows' cache misses in flight, as in
+  // flash_item), then their pairs from L1.
+  for (int r = 0; r < ldr; r++) {
+    const bool real = r < rows;
+    const int64_t i = i0 + r / G, h = hk * G + r % G;
+    float* dst = w.q.data() + r * D;
+    if (real) {
+      const float* src = q.ptr<const float>() + b * q.strides[0] + i * q.strides[1] + h * q.strides[2];
+      for (int64_t e = 0; e < D; e += 16) _mm512_storeu_ps(dst + e, _mm512_mul_ps(scale, _mm512_loadu_ps(src + e)));
+    } else {
+      std::fill(dst, dst + D, 0.f);
+    }
+    w.pos[r] = static_cast<int32_t>((real ? i : i1 - 1) + p.q_offset);
+  }
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+  for (int r = 0; r < ldr; r++) {
+    const float* src = w.q.data() + r * D;
+    uint32_t* dst = w.qp.data() + (r / 32) * D * 16 + r % 32;
+    for (int64_t e = 0; e < D; e += 32) {
+      // 16 pairs (e + 2t, e + 2t + 1) from two vectors of 16 consecutive elements.
+      const __m512 x0 = _mm512_loadu_ps(src + e);
+      const __m512 x1 = e + 16 < D ? _mm512_loadu_ps(src + e + 16) : _mm512_setzero_ps();
+      alignas(64) uint32_t pairs[16];
+      _mm512_store_si512(pairs, bf16_pairs(_mm512_permutex2var_ps(x0, even, x1), _mm512_permutex2var_ps(x0, odd, x1)));
+      const int64_t n = std::min<int64_t>(16, (D - e) / 2);
+      for (int64_t t = 0; t < n; t++) dst[(e / 2 + t) * 32] = pairs[t];
+    }
+  }
+  std::fill(w.o.begin(), w.o.begin() + ldr * D, 0.f);
+  std::fill(w.m.begin(), w.m.begin() + ldr, kNegInf);
+  std::fill(w.l.begin(), w.l.begin() + ldr, 0.f);
+
+  const int64_t pos_lo = i0 + p.q_offset, pos_hi = i1 - 1 + p.q_offset;
+  int64_t j_lo = 0, j_hi = d.Tk - 1;
+  if (p.causal) j_hi = std::min(j_hi, pos_hi);
+  if (p.window >= 0) {
+    j_lo = std::max(j_lo, pos_lo - p.window);
+    j_hi = std::min(j_hi, pos_hi + p.window);
+  }
+  j_lo -= j_lo & 1;  // value pairs start at even keys; the extra key is outside the window (masked)
+  const uint8_t* mrow = mask ? mask + b * d.Tk : nullptr;
+  const __m512 ninf = _mm512_set1_ps(kNegInf);
+  if (w.packed_b != b || w.packed_hk != hk) {
+    const float* kbase = k.ptr<const float>() + b * k.strides[0] + hk * k.strides[2];
+    const float* vbase = v.ptr<const float>() + b * v.strides[0] + hk * v.strides[2];
+    const int64_t tk_even = (d.Tk + 1) / 2 * 2;
+    w.kb.assign((d.Tk + kKeyGroup) * D, 0);
+    w.vb.resize(tk_even * D);
+    for (int64_t j = 0; j < d.Tk; j++)
+      for (int64_t e = 0; e < D; e += 16)
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(w.kb.data() + j * D + e),
+                            (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(kbase + j * k.strides[1] + e)));
+    for (int64_t j = 0; j < tk_even; j += 2) {
+      const float* v0 = vbase + j * v.strides[1];
+      const float* v1 = j + 1 < d.Tk ? v0 + v.strides[1] : nullptr;
+      for (int64_t e = 0; e < D; e += 16)
+        _mm512_storeu_si512(w.vb.data() + j * D + 2 * e,
+                            bf16_pairs(_mm512_loadu_ps(v0 + e), v1 ? _mm512_loadu_ps(v1 + e) : _mm512_setzero_ps()));
+    }
+    w.packed_b = b;
+    w.packed_hk = hk;
+  }
+
+  for (int64_t j0 = j_lo; j0 <= j_hi; j0 += kTile) {
+    const int nk = static_cast<int>(std::min<int64_t>(kTile, j_hi + 1 - j0));
+    const int nk_pad = (nk + kKeyGroup - 1) / kKeyGroup * kKeyGroup;
+    for (int c0 = 0; c0 < nc; c0 += 2) {
+      const uint32_t* qb = w.qp.data() + (c0 / 2) * D * 16;
+      for (int g = 0; g < nk_pad; g += kKeyGroup) {
+        const uint16_t* kp = w.kb.data() + (j0 + g) * D;
+        float* sg = w.s.data() + g * ldr + 16 * c0;
+        if (nc - c0 >= 2)
+          qk_group_bf16<2>(qb, kp, D, sg, ldr);
+        else
+          qk_group_bf16<1>(qb, kp, D, sg, ldr);
+      }
+    }
+    mask_tile(w.s.data(), ldr, nc, nk, j0, pos_lo, pos_hi, mrow, w.pos.data(), p);
+    // Online softmax, 16 rows per vector; the f32 probabilities go into the sum and, rounded, into
+    // the pairs (a key past the tile's end, when nk is odd, gets probability 0).
+    const int npairs = (nk + 1) / 2;
+    for (int c = 0; c < nc; c++) {
+      const float* sc = w.s.data() + 16 * c;
+      __m512 mx = ninf;
+      for (int jj = 0; jj < nk; jj++) mx = _mm512_max_ps(mx, _mm512_loadu_ps(sc + jj * ldr));
+      const __m512 m_old = _mm512_loadu_ps(w.m.data() + 16 * c);
+      const __m512 m_new = _mm512_max_ps(m_old, mx);
+      __m512 sum = _mm512_setzero_ps();
+      for (int jp = 0; jp < npairs; jp++) {
+        const __m512 e0 = exp_neg(_mm512_sub_ps(_mm512_loadu_ps(sc + 2 * jp * ldr), m_new));
+        sum = _mm512_add_ps(sum, e0);
+        __m512 e1 = _mm512_setzero_ps();
+        if (2 * jp + 1 < nk) {
+          e1 = exp_neg(_mm512_sub_ps(_mm512_loadu_ps(sc + (2 * jp + 1) * ldr), m_new));
+          sum = _mm512_add_ps(sum, e1);
+        }
+        _mm512_storeu_si512(w.pp.data() + jp * ldr + 16 * c, bf16_pairs(e0, e1));
+      }
+      const __m512 alpha = exp_neg(_mm512_sub_ps(m_old, m_new));
+      _mm512_storeu_ps(w.alpha.data() + 16 * c, alpha);
+      _mm512_storeu_ps(w.l.data() + 16 * c, _mm512_fmadd_ps(_mm512_loadu_ps(w.l.data() + 16 * c), alpha, sum));
+      _mm512_storeu_ps(w.m.data() + 16 * c, m_new);
+    }
+    const uint32_t* vp = reinterpret_cast<const uint32_t*>(w.vb.data()) + j0 / 2 * D;
+    pv_tile_bf16(w.pp.data(), ldr, rows, npairs, vp, w.o.data(), D, w.alpha.data());
+  }
+
+  float* O = out.ptr<float>();
+  for (int r = 0; r < rows; r++) {
+    const int64_t i = i0 + r / G, h = hk * G + r % G;
+    float* dst = O + ((b * d.Tq + i) * d.Hq + h) * D;
+    const float inv = w.l[r] > 0.f ? 1.f / w.l[r] : 0.f;
     const float* src = w.o.data() + r * D;
     for (int64_t e = 0; e < D; e++) dst[e] = src[e] * inv;
   }
@@ -784,9 +1031,16 @@ Isa detect_isa() {
   return isa;
 }
 
+// The bf16 path of attention_flash: BF16 precision on an AVX-512 CPU with avx512_bf16, whole
+// vectors in the head dim.
+bool bf16_path(const AttentionParams& p, const Dims& d, Isa isa) {
+  return p.precision == GemmPrecision::BF16 && isa == Isa::Avx512 && gemm_detail::has_avx512_bf16() && d.D % 16 == 0;
+}
+
 void attention_flash(const TensorView& q, const TensorView& k, const TensorView& v, const uint8_t* mask, const TensorView& out,
                      const AttentionParams& p, const Dims& d, Isa isa) {
-  if (isa == Isa::Avx512 && d.Tq == 1) {
+  const bool bf16 = bf16_path(p, d, isa);
+  if (isa == Isa::Avx512 && d.Tq == 1 && !bf16) {
     parallel_for(d.B * d.Hkv, 1, [&](int64_t begin, int64_t end, int) {
       std::vector<float> w;
       for (int64_t it = begin; it < end; it++) {
@@ -806,7 +1060,9 @@ void attention_flash(const TensorView& q, const TensorView& k, const TensorView&
     for (int64_t it = begin; it < end; it++) {
       int64_t qb = it % nqb, hk = (it / nqb) % d.Hkv, b = it / (nqb * d.Hkv);
       int64_t i0 = qb * qblock, i1 = std::min(d.Tq, i0 + qblock);
-      if (isa == Isa::Avx512)
+      if (bf16)
+        flash_item_bf16(q, k, v, mask, out, p, d, b, hk, i0, i1, w);
+      else if (isa == Isa::Avx512)
         flash_item(q, k, v, mask, out, p, d, b, hk, i0, i1, w);
       else if (isa == Isa::Avx2)
         flash_item_avx2(q, k, v, mask, out, p, d, b, hk, i0, i1, w);
@@ -827,13 +1083,14 @@ AttentionIsa resolve_attention_isa(AttentionIsa isa) {
   return isa == Isa::Auto || static_cast<int>(isa) < static_cast<int>(best) ? best : isa;
 }
 
-// A bf16 K or V (a bf16 KV cache) as a contiguous f32 copy, for the paths that read f32 rows; the
-// widening is exact, so they compute what they compute on f32 input.
+// A contiguous f32 copy of q, K or V (any strides, f32 or bf16) times `mul`, optionally rounded to
+// bf16: a bf16 K or V (a bf16 KV cache) for the paths that read f32 rows (the widening is exact,
+// so they compute what they compute on f32 input), and the rounded operands of BF16 precision.
 struct F32Rows {
   std::vector<float> buf;
   TensorView view;
-  explicit F32Rows(const TensorView& t) : view(t) {
-    if (t.dtype == DType::F32) return;
+  explicit F32Rows(const TensorView& t, bool round_bf16 = false, float mul = 1.f) : view(t) {
+    if (t.dtype == DType::F32 && !round_bf16 && mul == 1.f) return;
     buf.resize(t.numel());
     view.dtype = DType::F32;
     view.data = buf.data();
@@ -841,8 +1098,10 @@ struct F32Rows {
     for (int64_t a = 0; a < t.shape[0]; a++)
       for (int64_t j = 0; j < t.shape[1]; j++)
         for (int64_t h = 0; h < t.shape[2]; h++)
-          for (int64_t e = 0; e < t.shape[3]; e++)
-            buf[i++] = load_as_f32(t, a * t.strides[0] + j * t.strides[1] + h * t.strides[2] + e * t.strides[3]);
+          for (int64_t e = 0; e < t.shape[3]; e++) {
+            float x = load_as_f32(t, a * t.strides[0] + j * t.strides[1] + h * t.strides[2] + e * t.strides[3]) * mul;
+            buf[i++] = round_bf16 ? bf16_to_f32(f32_to_bf16(x)) : x;
+          }
     for (int dim = 3, stride = 1; dim >= 0; dim--) {
       view.strides[dim] = stride;
       stride *= static_cast<int>(t.shape[dim]);
@@ -850,25 +1109,42 @@ struct F32Rows {
   }
 };
 
-void attention_ref(const TensorView& q, const TensorView& k_in, const TensorView& v_in, const TensorView& key_mask, const TensorView& out,
-                   const AttentionParams& p) {
-  F32Rows kf(k_in), vf(v_in);
-  const TensorView &k = kf.view, &v = vf.view;
+// BF16 precision on the f32 kernels: the scaled queries, K and V rounded to bf16 (exact products of
+// the rounded operands, f32 accumulation); the probabilities stay f32.
+void attention_rounded(const TensorView& q, const TensorView& k, const TensorView& v, const TensorView& key_mask, const TensorView& out,
+                       const AttentionParams& p) {
+  F32Rows qr(q, true, p.scale), kr(k, true), vr(v, true);
+  AttentionParams pr = p;
+  pr.scale = 1.f;
+  pr.precision = GemmPrecision::F32;
+  attention(qr.view, kr.view, vr.view, key_mask, out, pr);
+}
+
+void attention_ref(const TensorView& q_in, const TensorView& k_in, const TensorView& v_in, const TensorView& key_mask,
+                   const TensorView& out, const AttentionParams& p) {
+  const bool bf16 = p.precision == GemmPrecision::BF16;
+  F32Rows qf(q_in, bf16, bf16 ? p.scale : 1.f), kf(k_in, bf16), vf(v_in, bf16);
+  const TensorView &q = qf.view, &k = kf.view, &v = vf.view;
+  AttentionParams pr = p;
+  if (bf16) pr.scale = 1.f;
   Dims d = dims_of(q, k);
   std::vector<uint8_t> mb = mask_bytes(key_mask);
   for (int64_t b = 0; b < d.B; b++)
-    for (int64_t h = 0; h < d.Hq; h++) ref_head(q, k, v, mb.empty() ? nullptr : mb.data(), out, p, d, b, h);
+    for (int64_t h = 0; h < d.Hq; h++) ref_head(q, k, v, mb.empty() ? nullptr : mb.data(), out, pr, d, b, h);
 }
 
 void attention(const TensorView& q, const TensorView& k_in, const TensorView& v_in, const TensorView& key_mask, const TensorView& out,
                const AttentionParams& p) {
   Dims d = dims_of(q, k_in);
   if (d.B * d.Tq * d.Hq == 0) return;
+  const Isa isa = resolve_attention_isa(static_cast<Isa>(g_forced.load()));
+  // Groups wider than a work item's row budget have no bf16 kernel either.
+  if (p.precision == GemmPrecision::BF16 && !(bf16_path(p, d, isa) && d.G <= kRowsMax))
+    return attention_rounded(q, k_in, v_in, key_mask, out, p);
   std::vector<uint8_t> mb = mask_bytes(key_mask);
   const uint8_t* mask = mb.empty() ? nullptr : mb.data();
-  const Isa isa = resolve_attention_isa(static_cast<Isa>(g_forced.load()));
   // The decode path reads a bf16 cache as it is; the other paths take f32 copies.
-  if (k_in.dtype != DType::F32 && !(isa == Isa::Avx512 && d.Tq == 1 && d.G <= kRowsMax)) {
+  if (k_in.dtype != DType::F32 && !(isa == Isa::Avx512 && d.Tq == 1 && d.G <= kRowsMax && p.precision == GemmPrecision::F32)) {
     F32Rows kf(k_in), vf(v_in);
     return attention(q, kf.view, vf.view, key_mask, out, p);
   }

@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "../tensor_view.h"
+#include "gemm.h"
 
 namespace acestep::cpu {
 
@@ -12,6 +13,14 @@ struct AttentionParams {
   bool causal = false;
   int64_t q_offset = 0;  // absolute position of query 0 (KV-cache decode)
   int64_t window = -1;   // < 0: no sliding window; else key j visible iff |i + q_offset - j| <= window
+  // F32: exact products. BF16 (what GemmPrecision means for linear): the scaled queries, K and V
+  // rounded to bf16 (nearest even), QK^T and P·V accumulated in f32, the softmax and its running
+  // max / sum in f32 from the f32 scores; the probabilities enter P·V rounded to bf16. The
+  // reference rounds them after the two-pass softmax (relative to the row's max), the AVX-512
+  // vdpbf16ps path relative to the running max of its online softmax, and the other paths not at
+  // all (f32 kernels on bf16-rounded copies): per output the three differ by at most
+  // 2^-8 * sum_j p_j |v_j| / sum_j p_j (each probability carries at most 2^-9 relative rounding).
+  GemmPrecision precision = GemmPrecision::F32;
 };
 
 // Whether key j is visible to query i under the causal / window rules (the key mask is separate).

@@ -51,7 +51,7 @@ function layerWithUniformRows(
     let q = a.q.forward(n).reshape([b, t, a.numHeads, a.headDim]);
     if (a.qNorm) q = a.qNorm.forward(q);
     const { k, v } = a.projectKV(n, rt);
-    let o = attention(rope(q, rt.cos, rt.sin), k, v, { window, keyMask });
+    let o = attention(rope(q, rt.cos, rt.sin), k, v, { window, keyMask, precision: a.precision });
     const g = a.numHeads / a.numKvHeads;
     const meanV = mean(v, 1, true)
       .reshape([b, 1, a.numKvHeads, 1, a.headDim])
@@ -84,7 +84,7 @@ function layerLeadingRows(layer: DecoderLayer, x: Tensor, rt: RopeTables, window
     let q = a.q.forward(n.narrow(1, 0, rows)).reshape([b, rows, a.numHeads, a.headDim]);
     if (a.qNorm) q = a.qNorm.forward(q);
     q = rope(q, rt.cos.narrow(0, 0, rows), rt.sin.narrow(0, 0, rows));
-    const o = attention(q, k, v, { window, qOffset: 0 });
+    const o = attention(q, k, v, { window, qOffset: 0, precision: a.precision });
     const h = add(x.narrow(1, 0, rows), a.o.forward(o.reshape([b, rows, a.numHeads * a.headDim])));
     return add(h, layer.mlp.forward(layer.postNorm.forward(h)));
   });

@@ -282,8 +282,8 @@ export function fuseLinears(parts: Linear[]): { fused: Linear; parts: Linear[] }
  * layers, nested blocks), and the `precision` field of any other part that has one (Qwen3Model:
  * its LM head, tied to the embedding matrix, and its KV cache storage): 'bf16' rounds activations
  * and weights to bf16 with f32 accumulation (about twice the fp32 rate on CPUs with avx512_bf16 and
- * on CUDA tensor cores); 'fp32' is exact. Norms, attention, RoPE and elementwise ops compute in f32
- * either way.
+ * on CUDA tensor cores); 'fp32' is exact. Attention blocks take it for QK^T and P·V (softmax in
+ * f32) except on a KV cache; norms, RoPE and elementwise ops compute in f32 either way.
  */
 export function setPrecision(model: object, precision: MatmulPrecision): void {
   const seen = new Set<object>();
@@ -460,6 +460,11 @@ export class Attention {
   readonly qkv: Linear | null = null;
   readonly qNorm: RMSNorm | null;
   readonly kNorm: RMSNorm | null;
+  /**
+   * Precision of QK^T and P·V (`setPrecision`); the KV-cache path (the LM) stays fp32: its decode
+   * step reads the cache at the memory bound, where bf16 products save nothing.
+   */
+  precision: MatmulPrecision = 'fp32';
   readonly numHeads: number;
   readonly numKvHeads: number;
   readonly headDim: number;
@@ -562,6 +567,7 @@ export class Attention {
         qOffset,
         window: opts.window,
         keyMask: opts.keyMask,
+        precision: opts.cache ? 'fp32' : this.precision,
       });
       return this.o.forward(o.reshape([b, t, this.numHeads * this.headDim]));
     });

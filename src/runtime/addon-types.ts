@@ -91,6 +91,7 @@ export interface Addon {
     causal: boolean,
     qOffset: number,
     window: number,
+    precision: number,
   ): void;
   conv1d(
     x: TensorDesc,

@@ -1,7 +1,7 @@
 // Attention cases: KV-cache decode (Tq = 1) from strided cache views, causal prefill, sliding
 // windows, key masks of every dtype, cross-attention with Tk != Tq, GQA ratios 1/2/4/5 and head
 // dims 8..128 (including ones that are not a multiple of 16), f32 and bf16 (KV cache) K/V.
-import { Tensor, attention, type Device, type DType } from '../../src/runtime/index.js';
+import { Tensor, attention, type Device, type DType, type MatmulPrecision } from '../../src/runtime/index.js';
 import { normal, randomInts } from '../support/random.js';
 import type { OpCase, Tolerance } from './harness.js';
 
@@ -30,7 +30,7 @@ interface Spec {
   scale?: number;
 }
 
-function build(s: Spec, device: Device, seed: number): Tensor {
+function build(s: Spec, device: Device, seed: number, precision?: MatmulPrecision): Tensor {
   const qn = s.B * s.Tq * s.Hq * s.D;
   const q = s.qPermuted
     ? Tensor.fromArray(normal(qn, seed), [s.B, s.Hq, s.Tq, s.D], { device }).permute([0, 2, 1, 3])
@@ -59,7 +59,7 @@ function build(s: Spec, device: Device, seed: number): Tensor {
     const base = Tensor.fromArray(m, [s.B, s.Tk], { device });
     keyMask = s.mask === 'f32' ? base : base.to(s.mask);
   }
-  return attention(q, k, v, { causal: s.causal, qOffset: s.qOffset, window: s.window, keyMask, scale: s.scale });
+  return attention(q, k, v, { causal: s.causal, qOffset: s.qOffset, window: s.window, keyMask, scale: s.scale, precision });
 }
 
 const specs: Spec[] = [
@@ -151,3 +151,89 @@ export const cases: OpCase[] = specs.map((s, n) => ({
   tol,
   run: (device) => build(s, device, 100 + 10 * n),
 }));
+
+// bf16 precision. Against its rounding reference (the same rounded q·scale, K and V; f32 or double
+// sums) the outputs differ only where the probabilities are rounded: relative to the running max
+// of each 64-key tile in the vdpbf16ps path, relative to the row max in the reference, not at all
+// on the rounded-copy path (D = 40), each within 2^-9 relative, so
+// |diff| <= 2^-8 * sum_j p_j |v_j| / sum_j p_j <= 2^-8 * max|v| (~0.02 for these N(0,1) values);
+// independent roundings over many keys mostly cancel: the measured worst case is 1.8e-3.
+const bf16Tol: Tolerance = {
+  atol: 4e-3,
+  why: 'bf16 probabilities rounded against the tile max (fast) or the row max (reference): <= 2^-8 * mean |v| over p, measured <= 1.8e-3',
+};
+// Against the exact fp32 op: rounding q·scale and K (2^-9 relative each) moves a score by about
+// 2^-9 * sqrt(2/3) * scale * sqrt(sum_e (q_e k_e)^2): 1.3e-3 RMS at scale 1/sqrt(D), 2.6e-3 at
+// scale 0.3 with D = 32; the softmax passes that on scaled by the spread of v (sharper at the
+// larger scale and with few visible keys), and V and P add their own 2^-9 relative roundings. The
+// measured worst cases: 6-8e-3 at scale 1/sqrt(D), 1.7e-2 for scale 0.3 and a window of 5.
+const bf16VsF32Tol: Tolerance = {
+  atol: 3e-2,
+  why: 'bf16 rounding of q·scale, K, V and P against the exact f32 op: score errors ~1.3e-3 RMS (2.6e-3 at scale 0.3), measured <= 1.7e-2',
+};
+
+const bf16Specs: Spec[] = [
+  // The DiT's shapes at a smaller width: self-attention with the window of its sliding layers and
+  // a padded batch, cross-attention over encoder states with a padding mask.
+  { name: 'bf16 self window 128 G=2 D=128 T=300 u8 mask', B: 2, Tq: 300, Tk: 300, Hq: 4, Hkv: 2, D: 128, window: 128, mask: 'u8' },
+  {
+    name: 'bf16 full G=2 D=128 T=91 (odd key count), q permuted, f32 K/V narrowed from a cache',
+    B: 1,
+    Tq: 91,
+    Tk: 91,
+    Hq: 4,
+    Hkv: 2,
+    D: 128,
+    qPermuted: true,
+    cacheLen: 100,
+  },
+  { name: 'bf16 cross Tq=88 Tk=83 G=2 D=128 i32 mask', B: 2, Tq: 88, Tk: 83, Hq: 6, Hkv: 3, D: 128, mask: 'i32' },
+  // An odd first key (window start), D = 48 (a 32-row query block plus one of 16 pairs), G = 5.
+  {
+    name: 'bf16 causal + window 5 D=32 u8 mask, scale 0.3',
+    B: 2,
+    Tq: 80,
+    Tk: 80,
+    Hq: 4,
+    Hkv: 4,
+    D: 32,
+    causal: true,
+    window: 5,
+    mask: 'u8',
+    scale: 0.3,
+  },
+  { name: 'bf16 window 16 G=5 D=48', B: 1, Tq: 70, Tk: 70, Hq: 5, Hkv: 1, D: 48, window: 16 },
+  // One query (rows = G) from a bf16 cache view, and D = 40: the rounded-copy path on f32 kernels.
+  {
+    name: 'bf16 decode Tk=300 bf16 K/V from cache',
+    B: 2,
+    Tq: 1,
+    Tk: 300,
+    Hq: 16,
+    Hkv: 8,
+    D: 128,
+    causal: true,
+    qOffset: 299,
+    cacheLen: 320,
+    bf16Kv: true,
+  },
+  { name: 'bf16 f32 mask D=40 (rounded copies)', B: 2, Tq: 45, Tk: 45, Hq: 2, Hkv: 2, D: 40, mask: 'f32' },
+];
+
+const skipCuda = 'CUDA attention computes bf16 precision in f32; the bf16-vs-fp32 cases cover it';
+cases.push(
+  ...bf16Specs.map((s, n) => ({
+    op: 'attention',
+    name: s.name,
+    tol: bf16Tol,
+    skipCuda,
+    run: (device: Device) => build(s, device, 500 + 10 * n, 'bf16'),
+  })),
+  ...[bf16Specs[0], bf16Specs[2], bf16Specs[3]].map((s, n) => ({
+    op: 'attention',
+    name: `${s.name} vs fp32`,
+    tol: bf16VsF32Tol,
+    run: (device: Device) => build(s, device, 700 + 10 * n, 'bf16'),
+    reference: (device: Device) => build(s, device, 700 + 10 * n, 'fp32'),
+  })),
+);

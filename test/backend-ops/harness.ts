@@ -19,6 +19,11 @@ export interface OpCase {
   name: string;
   tol: Tolerance;
   run(device: Device): Tensor | Tensor[];
+  /**
+   * What the reference run computes when it is not `run` on the reference kernels: a faster,
+   * lower-precision mode compared with the exact op in a looser band (the same inputs at fp32).
+   */
+  reference?(device: Device): Tensor | Tensor[];
   /** Set when a backend is expected not to support the case. */
   skipCuda?: string;
 }

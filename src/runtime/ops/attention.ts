@@ -3,6 +3,7 @@
 import { ShapeError } from '../errors.js';
 import { native } from '../native.js';
 import { Tensor } from '../tensor.js';
+import { precisionCode, type MatmulPrecision } from './matmul.js';
 
 export interface AttentionOptions {
   /** Score scale; default 1/sqrt(D). */
@@ -15,6 +16,12 @@ export interface AttentionOptions {
   window?: number;
   /** [B, Tk] u8|i32|i64|f32, nonzero = attend. */
   keyMask?: Tensor;
+  /**
+   * 'fp32' (default): exact f32 products. 'bf16': the scaled queries, K, V and the probabilities
+   * enter QK^T and P·V rounded to bf16, with f32 accumulation and an f32 softmax (vdpbf16ps on CPUs
+   * with avx512_bf16; kernels/cpu/attention.h states the bounds).
+   */
+  precision?: MatmulPrecision;
 }
 
 /**
@@ -29,6 +36,7 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
   const scale = opts.scale ?? 1 / Math.sqrt(D);
   // The native call encodes "no window" as -1, so a negative window has no meaning here.
   const window = opts.window ?? -1;
+  const precision = precisionCode(opts, 'attention');
   if (opts.window !== undefined && (!Number.isInteger(window) || window < 0)) {
     throw new ShapeError(`attention: window must be a non-negative integer, got ${opts.window}`);
   }
@@ -52,6 +60,7 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
       opts.causal ?? false,
       opts.qOffset ?? 0,
       window,
+      precision,
     );
   } catch (e) {
     out.dispose();
