@@ -122,7 +122,7 @@ void linear_i8_blocks(const TensorView& x, const int8_t* q, int64_t ldq, const f
   const int64_t M = x.shape[0], K = x.shape[1];
   const bool bf16 = p == GemmPrecision::BF16;
   const int64_t esize = bf16 ? 2 : 4;
-  const int64_t rows = std::clamp<int64_t>((int64_t{4} << 20) / (K * esize) / 64 * 64, 64, N);
+  const int64_t rows = std::min<int64_t>(N, std::max<int64_t>(64, (int64_t{4} << 20) / (K * esize) / 64 * 64));
   std::unique_ptr<void, decltype(&std::free)> buf(std::aligned_alloc(64, static_cast<size_t>((rows * K * esize + 63) / 64 * 64)),
                                                   &std::free);
   if (!buf) throw std::runtime_error("linear_int8: out of memory for a widened block (" + std::to_string(rows * K * esize) + " bytes)");

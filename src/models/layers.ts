@@ -280,7 +280,7 @@ export function fuseLinears(parts: Linear[]): { fused: Linear; parts: Linear[] }
 /**
  * Sets the GEMM precision of every `Linear` reachable from a model's fields (layers, arrays of
  * layers, nested blocks), and the `precision` field of any other part that has one (Qwen3Model:
- * its LM head, tied to the embedding matrix, and its KV cache storage): 'bf16' rounds activations
+ * its KV cache storage): 'bf16' rounds activations
  * and weights to bf16 with f32 accumulation (about twice the fp32 rate on CPUs with avx512_bf16 and
  * on CUDA tensor cores); 'fp32' is exact. Attention blocks take it for QK^T and P·V (softmax in
  * f32) except on a KV cache; norms, RoPE and elementwise ops compute in f32 either way.
