@@ -347,6 +347,46 @@ ACESTEP_AVX512BF16 void pack_x_pairs_avx512(const float* a, int64_t lda, int mr,
 
 namespace {
 
+// Writes the 8 x 16 block c[n] = C[16v + lane, n] (n < 8) as rows 16v.. of C, the columns in nm,
+// rows past mcols skipped: each row added to the C row already there (acc), else to *init when
+// given, else stored as is. After the unpacks, lane l of u[q] holds C[4l + q, 0..3] and lane l of
+// u[4 + q] holds C[4l + q, 4..7]; one permute per row pair joins the two halves into row 4l + q
+// (low 256 bits) and row 4(l + 1) + q (high 256 bits).
+ACESTEP_AVX512 inline void store_8x16_rows(const __m512 c[8], int v, int mcols, __mmask8 nm, float* C, int64_t ldc, bool acc,
+                                           const __m256* init) {
+  const __m512i lo_pair = _mm512_set_epi32(23, 22, 21, 20, 7, 6, 5, 4, 19, 18, 17, 16, 3, 2, 1, 0);
+  const __m512i hi_pair = _mm512_set_epi32(31, 30, 29, 28, 15, 14, 13, 12, 27, 26, 25, 24, 11, 10, 9, 8);
+  __m512 t[8], u[8];
+#pragma GCC unroll 4
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = _mm512_unpacklo_ps(c[i], c[i + 1]);
+    t[i + 1] = _mm512_unpackhi_ps(c[i], c[i + 1]);
+  }
+#pragma GCC unroll 2
+  for (int h = 0; h < 2; h++) {
+    u[4 * h + 0] = _mm512_shuffle_ps(t[4 * h], t[4 * h + 2], 0x44);
+    u[4 * h + 1] = _mm512_shuffle_ps(t[4 * h], t[4 * h + 2], 0xee);
+    u[4 * h + 2] = _mm512_shuffle_ps(t[4 * h + 1], t[4 * h + 3], 0x44);
+    u[4 * h + 3] = _mm512_shuffle_ps(t[4 * h + 1], t[4 * h + 3], 0xee);
+  }
+#pragma GCC unroll 4
+  for (int q = 0; q < 4; q++) {
+    // Rows 4l + q for l = 0, 1 (lo_pair) and l = 2, 3 (hi_pair).
+    const __m512 r01 = _mm512_permutex2var_ps(u[q], lo_pair, u[4 + q]);
+    const __m512 r23 = _mm512_permutex2var_ps(u[q], hi_pair, u[4 + q]);
+    const __m256 rows4[4] = {_mm512_castps512_ps256(r01), _mm512_extractf32x8_ps(r01, 1), _mm512_castps512_ps256(r23),
+                             _mm512_extractf32x8_ps(r23, 1)};
+#pragma GCC unroll 4
+    for (int l = 0; l < 4; l++) {
+      const int m = 16 * v + 4 * l + q;
+      if (m >= mcols) continue;
+      float* row = C + m * ldc;
+      const __m256 r = acc ? _mm256_add_ps(_mm256_maskz_loadu_ps(nm, row), rows4[l]) : init ? _mm256_add_ps(*init, rows4[l]) : rows4[l];
+      _mm256_mask_storeu_ps(row, nm, r);
+    }
+  }
+}
+
 // The WR x (16 V) tile over kpairs pairs; V activation vectors (16 rows each) of the XR-row block.
 template <int V>
 ACESTEP_AVX512BF16 void ukr_bf16w_tile(int64_t kpairs, const uint32_t* X, const uint16_t* w, int64_t ldw, int rows, int mcols, float* C,
@@ -371,44 +411,15 @@ ACESTEP_AVX512BF16 void ukr_bf16w_tile(int64_t kpairs, const uint32_t* X, const 
       for (int v = 0; v < V; v++) c[i][v] = _mm512_dpbf16_ps(c[i][v], b, x[v]);
     }
   }
-  // c[n][v] holds C[16v + lane, n]. Transpose each 8 x 16 group: after the unpacks, lane l of u[q]
-  // holds C[4l + q, 0..3] and lane l of u[4 + q] holds C[4l + q, 4..7]; one permute per row pair
-  // joins the two halves into row 4l + q (low 256 bits) and row 4(l + 1) + q (high 256 bits).
+  // c[n][v] holds C[16v + lane, n]: stored as rows, onto the bias (or zero) unless accumulating.
   const __mmask8 nm = static_cast<__mmask8>(rows >= 8 ? 0xff : (1u << rows) - 1);
   const __m256 binit = !acc && bias ? _mm256_maskz_loadu_ps(nm, bias) : _mm256_setzero_ps();
-  const __m512i lo_pair = _mm512_set_epi32(23, 22, 21, 20, 7, 6, 5, 4, 19, 18, 17, 16, 3, 2, 1, 0);
-  const __m512i hi_pair = _mm512_set_epi32(31, 30, 29, 28, 15, 14, 13, 12, 27, 26, 25, 24, 11, 10, 9, 8);
 #pragma GCC unroll 3
   for (int v = 0; v < V; v++) {
-    __m512 t[8], u[8];
-#pragma GCC unroll 4
-    for (int i = 0; i < 8; i += 2) {
-      t[i] = _mm512_unpacklo_ps(c[i][v], c[i + 1][v]);
-      t[i + 1] = _mm512_unpackhi_ps(c[i][v], c[i + 1][v]);
-    }
-#pragma GCC unroll 2
-    for (int h = 0; h < 2; h++) {
-      u[4 * h + 0] = _mm512_shuffle_ps(t[4 * h], t[4 * h + 2], 0x44);
-      u[4 * h + 1] = _mm512_shuffle_ps(t[4 * h], t[4 * h + 2], 0xee);
-      u[4 * h + 2] = _mm512_shuffle_ps(t[4 * h + 1], t[4 * h + 3], 0x44);
-      u[4 * h + 3] = _mm512_shuffle_ps(t[4 * h + 1], t[4 * h + 3], 0xee);
-    }
-#pragma GCC unroll 4
-    for (int q = 0; q < 4; q++) {
-      // Rows 4l + q for l = 0, 1 (lo_pair) and l = 2, 3 (hi_pair).
-      const __m512 r01 = _mm512_permutex2var_ps(u[q], lo_pair, u[4 + q]);
-      const __m512 r23 = _mm512_permutex2var_ps(u[q], hi_pair, u[4 + q]);
-      const __m256 rows4[4] = {_mm512_castps512_ps256(r01), _mm512_extractf32x8_ps(r01, 1), _mm512_castps512_ps256(r23),
-                               _mm512_extractf32x8_ps(r23, 1)};
-#pragma GCC unroll 4
-      for (int l = 0; l < 4; l++) {
-        const int m = 16 * v + 4 * l + q;
-        if (m >= mcols) continue;
-        float* row = C + m * ldc;
-        const __m256 init = acc ? _mm256_maskz_loadu_ps(nm, row) : binit;
-        _mm256_mask_storeu_ps(row, nm, _mm256_add_ps(init, rows4[l]));
-      }
-    }
+    __m512 cv[WR];
+#pragma GCC unroll 8
+    for (int i = 0; i < WR; i++) cv[i] = c[i][v];
+    store_8x16_rows(cv, v, mcols, nm, C, ldc, acc, &binit);
   }
 }
 
@@ -484,7 +495,6 @@ ACESTEP_AVX512VNNI inline __m512i dpbusd(__m512i acc, __m512i a, __m512i b) {
 }
 
 // The WR x (16 V) tile over kquads quads; V activation vectors (16 rows each) of the XR-row block.
-// The transposed store is the one of ukr_bf16w_tile.
 template <int V>
 ACESTEP_AVX512VNNI void ukr_w8a8_tile(int64_t kquads, const uint32_t* X, const int8_t* w, int64_t ldw, int rows, int mcols, float* C,
                                       int64_t ldc, const float* sa, const int32_t* zp, const float* sw, const int32_t* rowsum,
@@ -511,8 +521,6 @@ ACESTEP_AVX512VNNI void ukr_w8a8_tile(int64_t kquads, const uint32_t* X, const i
   }
   const __mmask8 nm = static_cast<__mmask8>(rows >= 8 ? 0xff : (1u << rows) - 1);
   const __m256 b8 = bias ? _mm256_maskz_loadu_ps(nm, bias) : _mm256_setzero_ps();
-  const __m512i lo_pair = _mm512_set_epi32(23, 22, 21, 20, 7, 6, 5, 4, 19, 18, 17, 16, 3, 2, 1, 0);
-  const __m512i hi_pair = _mm512_set_epi32(31, 30, 29, 28, 15, 14, 13, 12, 27, 26, 25, 24, 11, 10, 9, 8);
 #pragma GCC unroll 3
   for (int v = 0; v < V; v++) {
     const __m512i zv = _mm512_loadu_si512(zp + 16 * v);
@@ -524,33 +532,8 @@ ACESTEP_AVX512VNNI void ukr_w8a8_tile(int64_t kquads, const uint32_t* X, const i
       const __m512i d = _mm512_sub_epi32(acc[i][v], _mm512_mullo_epi32(zv, _mm512_set1_epi32(rowsum[n])));
       c[i] = _mm512_mul_ps(_mm512_cvtepi32_ps(d), _mm512_mul_ps(sv, _mm512_set1_ps(sw[n])));
     }
-    __m512 t[8], u[8];
-#pragma GCC unroll 4
-    for (int i = 0; i < 8; i += 2) {
-      t[i] = _mm512_unpacklo_ps(c[i], c[i + 1]);
-      t[i + 1] = _mm512_unpackhi_ps(c[i], c[i + 1]);
-    }
-#pragma GCC unroll 2
-    for (int h = 0; h < 2; h++) {
-      u[4 * h + 0] = _mm512_shuffle_ps(t[4 * h], t[4 * h + 2], 0x44);
-      u[4 * h + 1] = _mm512_shuffle_ps(t[4 * h], t[4 * h + 2], 0xee);
-      u[4 * h + 2] = _mm512_shuffle_ps(t[4 * h + 1], t[4 * h + 3], 0x44);
-      u[4 * h + 3] = _mm512_shuffle_ps(t[4 * h + 1], t[4 * h + 3], 0xee);
-    }
-#pragma GCC unroll 4
-    for (int q = 0; q < 4; q++) {
-      const __m512 r01 = _mm512_permutex2var_ps(u[q], lo_pair, u[4 + q]);
-      const __m512 r23 = _mm512_permutex2var_ps(u[q], hi_pair, u[4 + q]);
-      const __m256 rows4[4] = {_mm512_castps512_ps256(r01), _mm512_extractf32x8_ps(r01, 1), _mm512_castps512_ps256(r23),
-                               _mm512_extractf32x8_ps(r23, 1)};
-#pragma GCC unroll 4
-      for (int l = 0; l < 4; l++) {
-        const int m = 16 * v + 4 * l + q;
-        if (m >= mcols) continue;
-        // Without a bias the value is stored as is (0 + -0 would turn a -0 into +0).
-        _mm256_mask_storeu_ps(C + m * ldc, nm, bias ? _mm256_add_ps(rows4[l], b8) : rows4[l]);
-      }
-    }
+    // Without a bias the value is stored as is (0 + -0 would turn a -0 into +0).
+    store_8x16_rows(c, v, mcols, nm, C, ldc, false, bias ? &b8 : nullptr);
   }
 }
 
