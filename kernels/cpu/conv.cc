@@ -28,6 +28,44 @@
 #include "strided.h"
 
 namespace acestep::cpu {
+
+// Scratch arrays for packed weights and phase-split inputs, left uninitialised (the packers write
+// every element). A transparent-huge-page hint was tried here: it halves the page-fault cost of
+// the 168 MB packed stride-10 weight in a hot loop, but under direct compaction (THP defrag
+// "madvise") a whole first decode became slower and erratic, so plain pages are used.
+struct FreeDeleter {
+  void operator()(float* p) const { std::free(p); }
+};
+using FloatBuf = std::unique_ptr<float[], FreeDeleter>;
+
+FloatBuf alloc_floats(int64_t n) {
+  const size_t bytes = (static_cast<size_t>(std::max<int64_t>(1, n)) * sizeof(float) + 63) / 64 * 64;
+  void* p = std::aligned_alloc(64, bytes);
+  if (!p) throw std::runtime_error("conv: out of memory for a " + std::to_string(bytes) + "-byte scratch buffer");
+  return FloatBuf(static_cast<float*>(p));
+}
+
+// A weight packed for the tap GEMM: one A per group (conv) or per phase residue (transposed conv),
+// in the layout of the micro-kernel it was packed for (see Packed below).
+struct PackedConvWeight {
+  std::vector<FloatBuf> parts;
+  size_t bytes = 0;
+};
+
+bool ConvWeightCache::Key::operator==(const Key& o) const {
+  for (int i = 0; i < 3; i++)
+    if (shape[i] != o.shape[i] || strides[i] != o.strides[i]) return false;
+  return data == o.data && dtype == o.dtype && stride == o.stride && dilation == o.dilation && groups == o.groups &&
+         transposed == o.transposed && form == o.form;
+}
+
+size_t ConvWeightCache::bytes() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  size_t n = 0;
+  for (const auto& e : entries_) n += e.second->bytes;
+  return n;
+}
+
 namespace {
 
 // ---------------------------------------------------------------- scalar references
@@ -50,22 +88,6 @@ inline double operand(float v, GemmPrecision p) {
   return p == GemmPrecision::BF16 ? round_bf16(v) : v;
 }
 
-// Scratch arrays for packed weights and phase-split inputs, left uninitialised (the packers write
-// every element). A transparent-huge-page hint was tried here: it halves the page-fault cost of
-// the 168 MB packed stride-10 weight in a hot loop, but under direct compaction (THP defrag
-// "madvise") a whole first decode became slower and erratic, so plain pages are used.
-struct FreeDeleter {
-  void operator()(float* p) const { std::free(p); }
-};
-using FloatBuf = std::unique_ptr<float[], FreeDeleter>;
-
-FloatBuf alloc_floats(int64_t n) {
-  const size_t bytes = (static_cast<size_t>(std::max<int64_t>(1, n)) * sizeof(float) + 63) / 64 * 64;
-  void* p = std::aligned_alloc(64, bytes);
-  if (!p) throw std::runtime_error("conv: out of memory for a " + std::to_string(bytes) + "-byte scratch buffer");
-  return FloatBuf(static_cast<float*>(p));
-}
-
 // ---------------------------------------------------------------- tap GEMM
 
 constexpr int MR = 8;        // output channels per micro-tile
@@ -79,7 +101,7 @@ struct TapGemm {
   int64_t ldx = 0, len = 0;
   const int64_t* row = nullptr;  // [R]
   const int64_t* q = nullptr;    // [R], may be negative
-  const float* A = nullptr;      // packed [ceil(Cout/MR)][R][MR]
+  const float* A = nullptr;      // packed [ceil(Cout/MR)][R][MR], or [ceil(Cout/MR)][ceil(R/2)][MR] pairs
   const float* bias = nullptr;   // [Cout] or null
   const float* res = nullptr;    // residual with Y's layout, or null
   float* Y = nullptr;
@@ -87,6 +109,9 @@ struct TapGemm {
   int64_t ys = 1;     // column stride of Y: a transposed conv's phase writes every S-th output step
   bool bf16 = false;  // A is already rounded; X is rounded while packing
 };
+
+// The packed forms of a weight (ConvWeightCache::Key::form): what the picked micro-kernel reads.
+enum WeightForm : int { kFormF32 = 0, kFormBf16Rounded = 1, kFormBf16Pairs = 2 };
 
 // One micro-tile: `rows` output channels from y (row stride ldy) by `cols` time steps, reduction
 // a[i*MR + r] * b[i*NR + c] for i in [0, n) over a packed A panel and a packed B (X) panel whose
@@ -377,13 +402,11 @@ FloatBuf pair_a(const float* A, int64_t n_cob, int64_t R) {
 // stride (ys > 1, no residual) a task accumulates its block in a per-thread buffer (its channel
 // group x nb steps, L2-sized) and writes it to every ys-th column once, after the last chunk, so
 // no phase output is materialised.
-void run_tap_gemm(const TapGemm& g) {
-  const Micro micro = pick_micro(g.bf16);
+void run_tap_gemm(const TapGemm& g, const Micro& micro) {
   const int nr = micro.nr;
   // Pairs halve the panel bytes per reduction step, so a chunk covers twice the steps.
   const int64_t kc = micro.pairs ? 2 * KC : KC;
   const int64_t R2 = (g.R + 1) / 2;
-  FloatBuf a_pairs = micro.pairs && g.R > 0 ? pair_a(g.A, (g.Cout + MR - 1) / MR, g.R) : FloatBuf();
   const int64_t n_cob = (g.Cout + MR - 1) / MR;
   const int64_t nb = static_cast<int64_t>(nr) * (nr == 48 ? 8 : 16);
   const int64_t n_tb = (g.T + nb - 1) / nb;
@@ -410,7 +433,7 @@ void run_tap_gemm(const TapGemm& g) {
         for (int64_t cob = cob_begin; cob < cob_end; cob++) {
           const int64_t co0 = cob * MR;
           Tile tile;
-          tile.a = micro.pairs ? a_pairs.get() + (cob * R2 + r0 / 2) * MR : g.A + (cob * g.R + r0) * MR;
+          tile.a = g.A + (cob * (micro.pairs ? R2 : g.R) + (micro.pairs ? r0 / 2 : r0)) * MR;
           tile.n = n;
           tile.ldy = g.ys == 1 ? g.ldy : nb;
           tile.bias = g.bias ? g.bias + co0 : nullptr;
@@ -440,19 +463,14 @@ void run_tap_gemm(const TapGemm& g) {
   });
 }
 
-// Packed A: [ceil(Cout/MR)][R][MR], rows past Cout zero.
-struct Packed {
-  FloatBuf data;
-  const float* get() const { return data.get(); }
-};
-
+// Packed A: [ceil(Cout/MR)][R][MR], rows past Cout zero; bf16-rounded at bf16 precision.
 // A[co, i] = w[co * R + i] (conv1d: i = ci * K + k over a contiguous [Cout, R] weight).
-Packed pack_rows(const float* w, int64_t Cout, int64_t R, bool bf16) {
+FloatBuf pack_rows(const float* w, int64_t Cout, int64_t R, bool bf16) {
   const int64_t n_cob = (Cout + MR - 1) / MR;
-  Packed A{alloc_floats(n_cob * R * MR)};
+  FloatBuf A = alloc_floats(n_cob * R * MR);
   parallel_for(n_cob, 1, [&](int64_t b, int64_t e, int) {
     for (int64_t cob = b; cob < e; cob++) {
-      float* dst = A.data.get() + cob * R * MR;
+      float* dst = A.get() + cob * R * MR;
       const int rows = static_cast<int>(std::min<int64_t>(MR, Cout - cob * MR));
       for (int64_t i = 0; i < R; i++)
         for (int r = 0; r < MR; r++) {
@@ -468,23 +486,20 @@ Packed pack_rows(const float* w, int64_t Cout, int64_t R, bool bf16) {
 // are packed in one sweep over w: each MR x K block of a weight row is read once and scattered to
 // every phase, instead of re-streaming the whole weight from memory once per phase (at stride 10
 // the weight is far larger than the caches, and the per-phase sweeps cost more than the GEMMs).
-std::vector<Packed> pack_phases(const float* w, int64_t Cin, int64_t Cout, int64_t K, const std::vector<const std::vector<int64_t>*>& taps,
-                                bool bf16) {
+std::vector<FloatBuf> pack_phases(const float* w, int64_t Cin, int64_t Cout, int64_t K, const std::vector<std::vector<int64_t>>& taps,
+                                  bool bf16) {
   const int64_t n_cob = (Cout + MR - 1) / MR;
-  std::vector<Packed> out;
-  for (const std::vector<int64_t>* t : taps) {
-    const int64_t R = Cin * static_cast<int64_t>(t->size());
-    out.push_back(Packed{alloc_floats(n_cob * R * MR)});
-  }
+  std::vector<FloatBuf> out;
+  for (const std::vector<int64_t>& t : taps) out.push_back(alloc_floats(n_cob * Cin * static_cast<int64_t>(t.size()) * MR));
   parallel_for(n_cob, 1, [&](int64_t b, int64_t e, int) {
     for (int64_t cob = b; cob < e; cob++) {
       const int rows = static_cast<int>(std::min<int64_t>(MR, Cout - cob * MR));
       for (int64_t ci = 0; ci < Cin; ci++) {
         const float* src = w + (ci * Cout + cob * MR) * K;  // rows co0.. of input channel ci, contiguous
         for (size_t ph = 0; ph < taps.size(); ph++) {
-          const std::vector<int64_t>& tp = *taps[ph];
+          const std::vector<int64_t>& tp = taps[ph];
           const int64_t nt = static_cast<int64_t>(tp.size());
-          float* dst = out[ph].data.get() + cob * Cin * nt * MR + ci * nt * MR;
+          float* dst = out[ph].get() + cob * Cin * nt * MR + ci * nt * MR;
           for (int64_t j = 0; j < nt; j++)
             for (int r = 0; r < MR; r++) {
               const float v = r < rows ? src[r * K + tp[j]] : 0.0f;
@@ -495,6 +510,25 @@ std::vector<Packed> pack_phases(const float* w, int64_t Cin, int64_t Cout, int64
     }
   });
   return out;
+}
+
+// Puts a part packed by pack_rows / pack_phases (R reduction steps) into `form`.
+void finish_part(FloatBuf& A, int64_t n_cob, int64_t R, int form, PackedConvWeight& pw) {
+  if (form == kFormBf16Pairs) A = pair_a(A.get(), n_cob, R);
+  pw.bytes += static_cast<size_t>(n_cob * (form == kFormBf16Pairs ? (R + 1) / 2 : R) * MR) * sizeof(float);
+  pw.parts.push_back(std::move(A));
+}
+
+// The packed weight from the cache when the call has one (packing it on first use), else packed now.
+template <class Make>
+std::shared_ptr<const PackedConvWeight> packed_weight(const TensorView& w, const Conv1dParams& p, bool transposed, int form, Make make) {
+  if (!p.weight_cache) return make();
+  ConvWeightCache::Key key{w.data, w.dtype, {}, {}, p.stride, p.dilation, p.groups, transposed, form};
+  for (int i = 0; i < 3; i++) {
+    key.shape[i] = w.shape[i];
+    key.strides[i] = w.strides[i];
+  }
+  return p.weight_cache->get(key, make);
 }
 
 // The weight as a contiguous f32 array (one pass; packing then indexes it directly). A
@@ -690,11 +724,19 @@ void conv1d(const TensorView& x, const TensorView& w, const TensorView& bias, co
       rows[ci * K + k] = ci * S + r[k];
       qs[ci * K + k] = q[k];
     }
-  std::vector<float> wstore;
-  const float* wf = weight_f32(w, wstore);
-  std::vector<Packed> A;
   const bool bf16 = p.precision == GemmPrecision::BF16;
-  for (int64_t g = 0; g < G; g++) A.push_back(pack_rows(wf + g * cout_g * R, cout_g, R, bf16));
+  const Micro micro = pick_micro(bf16);
+  const int form = micro.pairs ? kFormBf16Pairs : bf16 ? kFormBf16Rounded : kFormF32;
+  const std::shared_ptr<const PackedConvWeight> A = packed_weight(w, p, false, form, [&] {
+    std::vector<float> wstore;
+    const float* wf = weight_f32(w, wstore);
+    auto pw = std::make_shared<PackedConvWeight>();
+    for (int64_t g = 0; g < G; g++) {
+      FloatBuf part = pack_rows(wf + g * cout_g * R, cout_g, R, bf16);
+      finish_part(part, (cout_g + MR - 1) / MR, R, form, *pw);
+    }
+    return std::shared_ptr<const PackedConvWeight>(std::move(pw));
+  });
   std::vector<float> bf = bias_f32(bias, Cout);
   // Phase rows are fully written below, so the buffer is left uninitialised (no zero-fill pass).
   FloatBuf xs = S == 1 ? FloatBuf() : alloc_floats(cin_g * S * U);
@@ -725,7 +767,7 @@ void conv1d(const TensorView& x, const TensorView& w, const TensorView& bias, co
       tg.len = U;
       tg.row = rows.data();
       tg.q = qs.data();
-      tg.A = A[g].get();
+      tg.A = A->parts[static_cast<size_t>(g)].get();
       tg.bias = bf.empty() ? nullptr : bf.data() + g * cout_g;
       tg.Y = yd + (b * Cout + g * cout_g) * Tout;
       tg.res = residual.data ? residual.ptr<float>() + (b * Cout + g * cout_g) * Tout : nullptr;
@@ -734,7 +776,7 @@ void conv1d(const TensorView& x, const TensorView& w, const TensorView& bias, co
       tg.Cout = cout_g;
       tg.T = Tout;
       tg.bf16 = bf16;
-      run_tap_gemm(tg);
+      run_tap_gemm(tg, micro);
     }
 }
 
@@ -748,12 +790,12 @@ void conv_transpose1d(const TensorView& x, const TensorView& w, const TensorView
   // x[u - m_k]; the packer reads x in place and zero-fills columns outside [0, T).
   struct Phase {
     int64_t rho, u0, n;
-    std::vector<int64_t> taps;
     std::vector<int64_t> row, q;
-    Packed A;
   };
-  std::vector<float> wstore;
-  const float* wf = weight_f32(w, wstore);
+  // Taps of every residue (also those whose outputs this call does not reach: the packed weight
+  // depends on the geometry only, so a cached one serves every input length and padding).
+  std::vector<std::vector<int64_t>> taps(static_cast<size_t>(S));
+  for (int64_t k = 0; k < K; k++) taps[static_cast<size_t>(k * p.dilation % S)].push_back(k);
   std::vector<Phase> phases;
   for (int64_t rho = 0; rho < S; rho++) {
     int64_t u0 = p.padding > rho ? (p.padding - rho + S - 1) / S : 0;
@@ -761,24 +803,30 @@ void conv_transpose1d(const TensorView& x, const TensorView& w, const TensorView
     if (last < 0) continue;
     int64_t u1 = last / S;
     if (u1 < u0) continue;
-    Phase ph{rho, u0, u1 - u0 + 1, {}, {}, {}, Packed{}};
-    for (int64_t k = 0; k < K; k++)
-      if (k * p.dilation % S == rho) ph.taps.push_back(k);
-    const int64_t nt = static_cast<int64_t>(ph.taps.size()), R = Cin * nt;
+    Phase ph{rho, u0, u1 - u0 + 1, {}, {}};
+    const std::vector<int64_t>& tp = taps[static_cast<size_t>(rho)];
+    const int64_t nt = static_cast<int64_t>(tp.size()), R = Cin * nt;
     ph.row.resize(static_cast<size_t>(R));
     ph.q.resize(static_cast<size_t>(R));
     for (int64_t ci = 0; ci < Cin; ci++)
       for (int64_t j = 0; j < nt; j++) {
         ph.row[ci * nt + j] = ci;
-        ph.q[ci * nt + j] = u0 - ph.taps[j] * p.dilation / S;
+        ph.q[ci * nt + j] = u0 - tp[j] * p.dilation / S;
       }
     phases.push_back(std::move(ph));
   }
-  std::vector<const std::vector<int64_t>*> tap_sets;
-  for (const Phase& ph : phases) tap_sets.push_back(&ph.taps);
   const bool bf16 = p.precision == GemmPrecision::BF16;
-  std::vector<Packed> packed = pack_phases(wf, Cin, Cout, K, tap_sets, bf16);
-  for (size_t i = 0; i < phases.size(); i++) phases[i].A = std::move(packed[i]);
+  const Micro micro = pick_micro(bf16);
+  const int form = micro.pairs ? kFormBf16Pairs : bf16 ? kFormBf16Rounded : kFormF32;
+  const std::shared_ptr<const PackedConvWeight> A = packed_weight(w, p, true, form, [&] {
+    std::vector<float> wstore;
+    const float* wf = weight_f32(w, wstore);
+    std::vector<FloatBuf> parts = pack_phases(wf, Cin, Cout, K, taps, bf16);
+    auto pw = std::make_shared<PackedConvWeight>();
+    for (size_t rho = 0; rho < parts.size(); rho++)
+      finish_part(parts[rho], (Cout + MR - 1) / MR, Cin * static_cast<int64_t>(taps[rho].size()), form, *pw);
+    return std::shared_ptr<const PackedConvWeight>(std::move(pw));
+  });
   std::vector<float> bf = bias_f32(bias, Cout);
   const float* xd = x.ptr<float>();
   float* od = out.ptr<float>();
@@ -791,7 +839,7 @@ void conv_transpose1d(const TensorView& x, const TensorView& w, const TensorView
       tg.len = T;
       tg.row = ph.row.data();
       tg.q = ph.q.data();
-      tg.A = ph.A.get();
+      tg.A = A->parts[static_cast<size_t>(ph.rho)].get();
       tg.bias = bf.empty() ? nullptr : bf.data();
       tg.Y = ob + ph.u0 * S + ph.rho - p.padding;  // output step j = u*S + rho - padding
       tg.ldy = Tout;
@@ -800,7 +848,7 @@ void conv_transpose1d(const TensorView& x, const TensorView& w, const TensorView
       tg.Cout = Cout;
       tg.T = ph.n;
       tg.bf16 = bf16;
-      run_tap_gemm(tg);
+      run_tap_gemm(tg, micro);
     }
   }
 }

@@ -2,7 +2,8 @@
 // dilations 1/3/9, kernel-1 convs, strided kernel-2s downsampling, transposed kernel-2s upsampling
 // at strides 2/4/6/10) plus groups, odd lengths, channel counts that are not multiples of the
 // micro-tile, reductions longer than one reduction chunk, bf16/f16 weights and strided views, and
-// the bf16 precision mode (odd reductions, reductions past one bf16 chunk of 512, residuals).
+// the bf16 precision mode (odd reductions, reductions past one bf16 chunk of 512, residuals), and
+// weights packed once and reused (cacheWeight).
 import { Tensor, convTranspose1d, conv1d, snake, type DType, type Device, type MatmulPrecision } from '../../src/runtime/index.js';
 import { randnTensor as tensor, uniform } from '../support/random.js';
 import type { OpCase, Tolerance } from './harness.js';
@@ -224,6 +225,63 @@ addConvT({
   wdtype: 'bf16',
   bias: false,
 });
+
+// cacheWeight: one weight through several calls, so later calls read the packed forms the first
+// ones kept (fp32 and bf16 of the same weight side by side; other lengths, paddings and residuals
+// than the call that packed it). Every output is compared with the reference, which packs nothing.
+cases.push({
+  op: 'conv1d',
+  name: 'cached weight k7 [1,24,T]->20: fp32, bf16, fp32 longer, bf16 + residual, dilation 3',
+  tol: convTol,
+  run: (device) => {
+    const w = tensor([20, 24, 7], 21, device, 1 / Math.sqrt(24 * 7));
+    const b = tensor([20], 22, device, 0.5);
+    const x1 = tensor([1, 24, 65], 23, device),
+      x2 = tensor([2, 24, 130], 24, device);
+    const res = tensor([2, 20, 130], 25, device);
+    const opts = { padding: 3, cacheWeight: true };
+    return [
+      conv1d(x1, w, b, opts),
+      conv1d(x1, w, b, { ...opts, precision: 'bf16' }),
+      conv1d(x2, w, b, opts),
+      conv1d(x2, w, b, { ...opts, precision: 'bf16', residual: res }),
+      conv1d(x2, w, b, { ...opts, padding: 9, dilation: 3 }),
+    ];
+  },
+});
+cases.push({
+  op: 'conv1d',
+  name: 'cached weight k8 s4 groups 2 [1,16,T]->12: fp32, bf16, fp32 other T',
+  tol: convTol,
+  run: (device) => {
+    const w = tensor([12, 8, 8], 26, device, 1 / Math.sqrt(8 * 8));
+    const x1 = tensor([1, 16, 103], 27, device),
+      x2 = tensor([1, 16, 64], 28, device);
+    const opts = { stride: 4, padding: 2, groups: 2, cacheWeight: true };
+    return [conv1d(x1, w, null, opts), conv1d(x1, w, null, { ...opts, precision: 'bf16' }), conv1d(x2, w, null, opts)];
+  },
+});
+for (const s of [4, 10]) {
+  cases.push({
+    op: 'convTranspose1d',
+    name: `cached weight k${2 * s} s${s} [1,33,T]->16: fp32, bf16, shorter T (unreached phases), other padding`,
+    tol: convTol,
+    run: (device) => {
+      const w = tensor([33, 16, 2 * s], 29, device, 1 / Math.sqrt(33 * 2));
+      const b = tensor([16], 30, device, 0.5);
+      const x1 = tensor([1, 33, 29], 31, device),
+        x2 = tensor([2, 33, 1], 32, device);
+      const opts = { stride: s, padding: Math.ceil(s / 2), cacheWeight: true };
+      return [
+        convTranspose1d(x1, w, b, opts),
+        convTranspose1d(x1, w, b, { ...opts, precision: 'bf16' }),
+        convTranspose1d(x2, w, b, opts),
+        convTranspose1d(x1, w, b, { ...opts, padding: 1, outputPadding: 1 }),
+        convTranspose1d(x2, w, b, { ...opts, precision: 'bf16' }),
+      ];
+    },
+  });
+}
 
 interface SnakeSpec {
   name: string;
