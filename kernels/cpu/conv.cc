@@ -3,8 +3,9 @@
 // The fast path reduces every convolution to one "tap GEMM":
 //   Y[co, t] = bias[co] + sum_i A[co, i] * X[off[i] + t]
 // where i runs over (input channel, tap) pairs and off[i] points at a row of a zero-padded input
-// buffer already shifted by that tap. Strided convs first split the input into `stride` phases
-// (row ci*stride + r holds x[ci, u*stride + r]), so every tap becomes a unit-stride row read;
+// buffer already shifted by that tap. Strided convs read the input split into `stride` phases
+// (row ci*stride + r holds x[ci, u*stride + r]), so every tap becomes a unit-stride row read; each
+// task splits only the columns and channels it is about to pack, into an L2-sized buffer;
 // transposed convs are computed phase by phase (output positions with the same residue mod stride
 // see the same taps), each tile stored straight to every stride-th output step. The micro-kernel keeps an 8 x 48 block of Y in
 // AVX-512 registers (8 x 16 with AVX2) and streams packed A against a per-task contiguous copy of
@@ -108,6 +109,12 @@ struct TapGemm {
   int64_t ldy = 0, R = 0, Cout = 0, T = 0;
   int64_t ys = 1;     // column stride of Y: a transposed conv's phase writes every S-th output step
   bool bf16 = false;  // A is already rounded; X is rounded while packing
+  int64_t row0 = 0;   // row[i] - row0 indexes X (a task's phase rows start at its first channel's)
+  // A strided conv (S > 1): X is the input x [cin, T] itself, row[i] = ci * S + r_k and q[i] = q_k
+  // index its phase split (row ci * S + r holds x[ci, u * S + r - pad] at column u), and each task
+  // splits the columns it needs of its chunk's channels (taps ci * K ..) into a per-thread buffer.
+  int64_t S = 1, K = 1, pad = 0, xlen = 0;
+  int64_t qmax = 0;  // largest q[i]: a time block of nb steps reads nb + qmax phase columns
 };
 
 // The packed forms of a weight (ConvWeightCache::Key::form): what the picked micro-kernel reads.
@@ -293,6 +300,65 @@ __attribute__((target("avx2,fma"))) void micro_avx2(const Tile& t) {
   }
 }
 
+// Phase split of input channels [c0, c1) of a strided conv for phase columns [u0, u0 + w):
+// dst[((c - c0) * S + r) * ldd + j] = x[c, (u0 + j) * S + r - pad], zero outside [0, xlen). Blocks of
+// 16 columns that lie inside x load the S vectors of their span once and pick every phase out of
+// them with S masked permutes each (x is read once, sequentially); the edges go element by element.
+__attribute__((target("avx512f"))) void split_phases_avx512(const TapGemm& g, int64_t c0, int64_t c1, int64_t u0, int64_t w, float* dst,
+                                                            int64_t ldd) {
+  const int64_t S = g.S;
+  __m512i idx[16];
+  __mmask16 sel[16][16];
+  for (int64_t r = 0; r < S; r++) {
+    alignas(64) int32_t lane[16];
+    for (int c = 0; c < 16; c++) lane[c] = static_cast<int32_t>((c * S + r) & 15);
+    idx[r] = _mm512_load_si512(lane);
+    for (int64_t j = 0; j < S; j++) {
+      unsigned m = 0;
+      for (int c = 0; c < 16; c++)
+        if ((c * S + r) >> 4 == j) m |= 1u << c;
+      sel[r][j] = static_cast<__mmask16>(m);
+    }
+  }
+  // Full blocks: 0 <= (u0 + j) * S - pad and (u0 + j + 16) * S - pad <= xlen.
+  const int64_t jlo = std::min(w, std::max<int64_t>(0, (g.pad - u0 * S + S - 1) / S));
+  for (int64_t c = c0; c < c1; c++) {
+    const float* x = g.X + c * g.ldx;
+    float* d = dst + (c - c0) * S * ldd;
+    auto scalar = [&](int64_t j) {
+      for (int64_t r = 0; r < S; r++) {
+        const int64_t s = (u0 + j) * S + r - g.pad;
+        d[r * ldd + j] = s >= 0 && s < g.xlen ? x[s] : 0.0f;
+      }
+    };
+    int64_t j = 0;
+    for (; j < jlo; j++) scalar(j);
+    for (; j + 16 <= w && (u0 + j + 16) * S - g.pad <= g.xlen; j += 16) {
+      const float* span = x + (u0 + j) * S - g.pad;
+      __m512 v[16];
+      for (int64_t k = 0; k < S; k++) v[k] = _mm512_loadu_ps(span + 16 * k);
+      for (int64_t r = 0; r < S; r++) {
+        __m512 o = _mm512_setzero_ps();
+        for (int64_t k = 0; k < S; k++) o = _mm512_mask_permutexvar_ps(o, sel[r][k], idx[r], v[k]);
+        _mm512_storeu_ps(d + r * ldd + j, o);
+      }
+    }
+    for (; j < w; j++) scalar(j);
+  }
+}
+
+void split_phases_scalar(const TapGemm& g, int64_t c0, int64_t c1, int64_t u0, int64_t w, float* dst, int64_t ldd) {
+  for (int64_t c = c0; c < c1; c++)
+    for (int64_t r = 0; r < g.S; r++) {
+      const float* x = g.X + c * g.ldx;
+      float* d = dst + ((c - c0) * g.S + r) * ldd;
+      for (int64_t j = 0; j < w; j++) {
+        const int64_t s = (u0 + j) * g.S + r - g.pad;
+        d[j] = s >= 0 && s < g.xlen ? x[s] : 0.0f;
+      }
+    }
+}
+
 // Packs B for time steps [t0, t1) (at most tiles * NR of them) and reductions [r0, r1):
 // b[(tile * (r1 - r0) + i - r0) * NR + c] = X[row[i], q[i] + t0 + tile * NR + c], zero outside the
 // row's valid columns and past t1. Every tile of a reduction chunk is one contiguous micro-panel.
@@ -313,7 +379,7 @@ void pack_b(const TapGemm& g, int64_t r0, int64_t r1, int64_t t0, int64_t t1, fl
     const int64_t cols = std::min<int64_t>(NR, t1 - ts);
     float* dst = b + tile * n * NR;
     for (int64_t i = r0; i < r1; i++, dst += NR) {
-      const float* src = g.X + g.row[i] * g.ldx;
+      const float* src = g.X + (g.row[i] - g.row0) * g.ldx;
       const int64_t s0 = g.q[i] + ts;
       if (cols == NR && s0 >= 0 && s0 + NR <= g.len)
         std::memcpy(dst, src + s0, NR * sizeof(float));
@@ -342,15 +408,15 @@ __attribute__((target("avx512f,avx512bw,avx512bf16"))) void pack_b_pairs(const T
       const float* lo = elo;
       const float* hi = ehi;
       if (cols == 48 && s0 >= 0 && s0 + 48 <= g.len)
-        lo = g.X + g.row[i] * g.ldx + s0;
+        lo = g.X + (g.row[i] - g.row0) * g.ldx + s0;
       else
-        copy_cols(g.X + g.row[i] * g.ldx, s0, g.len, cols, elo, 48);
+        copy_cols(g.X + (g.row[i] - g.row0) * g.ldx, s0, g.len, cols, elo, 48);
       if (!pair)
         std::fill(ehi, ehi + 48, 0.0f);
       else if (cols == 48 && s1 >= 0 && s1 + 48 <= g.len)
-        hi = g.X + g.row[i + 1] * g.ldx + s1;
+        hi = g.X + (g.row[i + 1] - g.row0) * g.ldx + s1;
       else
-        copy_cols(g.X + g.row[i + 1] * g.ldx, s1, g.len, cols, ehi, 48);
+        copy_cols(g.X + (g.row[i + 1] - g.row0) * g.ldx, s1, g.len, cols, ehi, 48);
       for (int v = 0; v < 3; v++) {
         __m512i l = _mm512_cvtepu16_epi32(reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(_mm512_loadu_ps(lo + 16 * v))));
         __m512i h = _mm512_cvtepu16_epi32(reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(_mm512_loadu_ps(hi + 16 * v))));
@@ -417,19 +483,37 @@ void run_tap_gemm(const TapGemm& g, const Micro& micro) {
   const int64_t task_flops = 2 * MR * cob_per * nb * std::max<int64_t>(1, g.R);
   const int64_t grain = std::max<int64_t>(1, kMinTaskFlops / task_flops);
   const size_t panel_floats = static_cast<size_t>(std::min(kc, std::max<int64_t>(g.R, 1)) * nb);
-  std::vector<FloatBuf> panels(static_cast<size_t>(num_threads())), blocks(panels.size());
+  // A strided conv's split rows: the channels of one chunk's taps (at most kc / K + 1 of them, plus
+  // one when a chunk starts mid-channel), S phases each, nb + qmax columns (L2-sized).
+  const bool strided = g.S > 1;
+  const int64_t split_ld = nb + g.qmax;
+  const int64_t split_rows = strided ? ((kc + g.K - 1) / g.K + 1) * g.S : 0;
+  const auto split = pw::pw_isa() == pw::PwIsa::Avx512 && g.S <= 16 ? split_phases_avx512 : split_phases_scalar;
+  std::vector<FloatBuf> panels(static_cast<size_t>(num_threads())), blocks(panels.size()), splits(panels.size());
   parallel_for(n_tb * n_cg, grain, [&](int64_t b, int64_t e, int tid) {
     FloatBuf& panel = panels[static_cast<size_t>(tid)];
     if (!panel) panel = alloc_floats(static_cast<int64_t>(panel_floats));
     FloatBuf& local = blocks[static_cast<size_t>(tid)];
     if (g.ys != 1 && !local) local = alloc_floats(cob_per * MR * nb);
+    FloatBuf& phases = splits[static_cast<size_t>(tid)];
+    if (strided && !phases) phases = alloc_floats(split_rows * split_ld);
     for (int64_t task = b; task < e; task++) {
       const int64_t tb = task / n_cg, cg = task % n_cg;
       const int64_t t_begin = tb * nb, t_end = std::min(g.T, t_begin + nb);
       const int64_t cob_begin = cg * cob_per, cob_end = std::min(n_cob, cob_begin + cob_per);
       for (int64_t r0 = 0; r0 < std::max<int64_t>(g.R, 1); r0 += kc) {
         const int64_t r1 = std::min(g.R, r0 + kc), n = micro.pairs ? (r1 - r0 + 1) / 2 : r1 - r0;
-        if (n > 0) micro.pack(g, r0, r1, t_begin, t_end, panel.get());
+        if (n > 0 && strided) {
+          TapGemm gs = g;
+          gs.row0 = r0 / g.K * g.S;
+          gs.X = phases.get();
+          gs.ldx = split_ld;
+          gs.len = t_end - t_begin + g.qmax;
+          split(g, r0 / g.K, (r1 - 1) / g.K + 1, t_begin, gs.len, phases.get(), split_ld);
+          micro.pack(gs, r0, r1, 0, t_end - t_begin, panel.get());
+        } else if (n > 0) {
+          micro.pack(g, r0, r1, t_begin, t_end, panel.get());
+        }
         for (int64_t cob = cob_begin; cob < cob_end; cob++) {
           const int64_t co0 = cob * MR;
           Tile tile;
@@ -706,9 +790,9 @@ void conv1d(const TensorView& x, const TensorView& w, const TensorView& bias, co
   const int64_t G = p.groups, cin_g = Cin / G, cout_g = Cout / G, S = p.stride;
   if (B == 0 || Cout == 0 || Tout == 0) return;
   // At stride 1, tap k reads row ci of x itself at column t + k*dilation - padding (the packer
-  // zero-fills what falls outside). A strided conv first splits x into S phases (row ci*S + r
-  // holds x[ci, u*S + r - padding], zero-padded): tap k then reads phase r_k at column t + q_k,
-  // with k*dilation = q_k*S + r_k.
+  // zero-fills what falls outside). A strided conv reads x split into S phases (row ci*S + r holds
+  // x[ci, u*S + r - padding], zero-padded): tap k then reads phase r_k at column t + q_k, with
+  // k*dilation = q_k*S + r_k. The split is made per task, for the columns and channels it packs.
   std::vector<int64_t> q(K), r(K);
   int64_t qmax = 0;
   for (int64_t k = 0; k < K; k++) {
@@ -738,33 +822,20 @@ void conv1d(const TensorView& x, const TensorView& w, const TensorView& bias, co
     return std::shared_ptr<const PackedConvWeight>(std::move(pw));
   });
   std::vector<float> bf = bias_f32(bias, Cout);
-  // Phase rows are fully written below, so the buffer is left uninitialised (no zero-fill pass).
-  FloatBuf xs = S == 1 ? FloatBuf() : alloc_floats(cin_g * S * U);
   const float* xd = x.ptr<float>();
   float* yd = out.ptr<float>();
   for (int64_t b = 0; b < B; b++)
     for (int64_t g = 0; g < G; g++) {
       const float* xg = xd + (b * Cin + g * cin_g) * T;
-      if (S > 1) {
-        parallel_for(cin_g * S, 4, [&](int64_t rb, int64_t re, int) {
-          for (int64_t row = rb; row < re; row++) {
-            int64_t ci = row / S, ph = row % S;
-            const float* src = xg + ci * T;
-            float* dst = xs.get() + row * U;
-            // u reads x[u*S + ph - padding]: zeros outside [u_lo, u_hi), a branch-free gather inside.
-            const int64_t off = ph - p.padding;
-            const int64_t u_lo = std::min(U, off >= 0 ? 0 : (-off + S - 1) / S);
-            const int64_t u_hi = std::max(u_lo, std::min(U, T - off > 0 ? (T - off + S - 1) / S : 0));
-            std::fill(dst, dst + u_lo, 0.0f);
-            for (int64_t u = u_lo; u < u_hi; u++) dst[u] = src[u * S + off];
-            std::fill(dst + u_hi, dst + U, 0.0f);
-          }
-        });
-      }
       TapGemm tg;
-      tg.X = S == 1 ? xg : xs.get();
-      tg.ldx = U;
+      tg.X = xg;
+      tg.ldx = T;
       tg.len = U;
+      tg.S = S;
+      tg.K = K;
+      tg.pad = p.padding;
+      tg.xlen = T;
+      tg.qmax = qmax;
       tg.row = rows.data();
       tg.q = qs.data();
       tg.A = A->parts[static_cast<size_t>(g)].get();

@@ -119,6 +119,21 @@ for (const s of [2, 4, 6, 10]) {
     padding: Math.ceil(s / 2),
   });
 }
+// Long enough for the vectorised phase split (16 output columns from S loads) and, at T 900 / 1700,
+// for a second 384-step time block (its split starts mid-row).
+addConv({ name: 'downsample k20 s10 p5 long T [1,8,4000]->12', B: 1, Cin: 8, Cout: 12, T: 4000, K: 20, stride: 10, padding: 5 });
+addConv({ name: 'downsample k4 s2 p1 two time blocks [2,20,901]->16', B: 2, Cin: 20, Cout: 16, T: 901, K: 4, stride: 2, padding: 1 });
+addConv({
+  name: 'bf16 downsample k12 s6 p3 two time blocks [1,40,2400]->24',
+  B: 1,
+  Cin: 40,
+  Cout: 24,
+  T: 2400,
+  K: 12,
+  stride: 6,
+  padding: 3,
+  precision: 'bf16',
+});
 addConv({ name: 'downsample k8 s4 p2 odd T [1,12,103]->20', B: 1, Cin: 12, Cout: 20, T: 103, K: 8, stride: 4, padding: 2 });
 addConv({ name: 'encoder head k3 p1 [1,64,30]->16', B: 1, Cin: 64, Cout: 16, T: 30, K: 3, padding: 1 });
 addConv({ name: 'long reduction k7 [1,130,40]->70', B: 1, Cin: 130, Cout: 70, T: 40, K: 7, padding: 3 });
