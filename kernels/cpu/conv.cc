@@ -6,8 +6,9 @@
 // buffer already shifted by that tap. Strided convs read the input split into `stride` phases
 // (row ci*stride + r holds x[ci, u*stride + r]), so every tap becomes a unit-stride row read; each
 // task splits only the columns and channels it is about to pack, into an L2-sized buffer;
-// transposed convs are computed phase by phase (output positions with the same residue mod stride
-// see the same taps), each tile stored straight to every stride-th output step. The micro-kernel keeps an 8 x 48 block of Y in
+// a transposed conv is one tap GEMM over all its phases (output positions with the same residue mod
+// stride see the same taps of the same input rows): rows (phase, channel), each written to every
+// stride-th output step. The micro-kernel keeps an 8 x 48 block of Y in
 // AVX-512 registers (8 x 16 with AVX2) and streams packed A against a per-task contiguous copy of
 // the X rows; work is split over time blocks and output-channel groups. At bf16 precision the
 // operands are rounded to bf16 while packing; with avx512_bf16 both panels hold (i, i+1) pairs
@@ -107,7 +108,13 @@ struct TapGemm {
   const float* res = nullptr;    // residual with Y's layout, or null
   float* Y = nullptr;
   int64_t ldy = 0, R = 0, Cout = 0, T = 0;
-  int64_t ys = 1;     // column stride of Y: a transposed conv's phase writes every S-th output step
+  // A transposed conv's rows scatter (orow set): GEMM row ro holds Y[orow[ro].off + u * ys] for
+  // columns u in [orow[ro].lo, orow[ro].hi) (every ys-th output step of one channel and phase).
+  struct OutRow {
+    int64_t off, lo, hi;
+  };
+  const OutRow* orow = nullptr;
+  int64_t ys = 1;
   bool bf16 = false;  // A is already rounded; X is rounded while packing
   int64_t row0 = 0;   // row[i] - row0 indexes X (a task's phase rows start at its first channel's)
   // A strided conv (S > 1): X is the input x [cin, T] itself, row[i] = ci * S + r_k and q[i] = q_k
@@ -464,10 +471,9 @@ FloatBuf pair_a(const float* A, int64_t n_cob, int64_t R) {
 // Work is split into (time block, output-channel group) tasks. For each reduction chunk a task
 // packs its time block of X once into tile-major micro-panels (an im2col of KC taps x nb steps,
 // sized to stay in L2) and sweeps its output-channel micro-blocks over them: the A micro-panel
-// (KC x MR) stays in L1 while the B micro-panels stream sequentially from L2. With a column
-// stride (ys > 1, no residual) a task accumulates its block in a per-thread buffer (its channel
-// group x nb steps, L2-sized) and writes it to every ys-th column once, after the last chunk, so
-// no phase output is materialised.
+// (KC x MR) stays in L1 while the B micro-panels stream sequentially from L2. With scattered rows
+// (orow, no residual) a task accumulates its block in a per-thread buffer (its row group x nb
+// steps, L2-sized) and writes it to every ys-th output step once, after the last chunk.
 void run_tap_gemm(const TapGemm& g, const Micro& micro) {
   const int nr = micro.nr;
   // Pairs halve the panel bytes per reduction step, so a chunk covers twice the steps.
@@ -494,7 +500,7 @@ void run_tap_gemm(const TapGemm& g, const Micro& micro) {
     FloatBuf& panel = panels[static_cast<size_t>(tid)];
     if (!panel) panel = alloc_floats(static_cast<int64_t>(panel_floats));
     FloatBuf& local = blocks[static_cast<size_t>(tid)];
-    if (g.ys != 1 && !local) local = alloc_floats(cob_per * MR * nb);
+    if (g.orow && !local) local = alloc_floats(cob_per * MR * nb);
     FloatBuf& phases = splits[static_cast<size_t>(tid)];
     if (strided && !phases) phases = alloc_floats(split_rows * split_ld);
     for (int64_t task = b; task < e; task++) {
@@ -519,14 +525,14 @@ void run_tap_gemm(const TapGemm& g, const Micro& micro) {
           Tile tile;
           tile.a = g.A + (cob * (micro.pairs ? R2 : g.R) + (micro.pairs ? r0 / 2 : r0)) * MR;
           tile.n = n;
-          tile.ldy = g.ys == 1 ? g.ldy : nb;
+          tile.ldy = g.orow ? nb : g.ldy;
           tile.bias = g.bias ? g.bias + co0 : nullptr;
           tile.rows = static_cast<int>(std::min<int64_t>(MR, g.Cout - co0));
           tile.init = r0 == 0;
           for (int64_t t0 = t_begin, j = 0; t0 < t_end; t0 += nr, j++) {
             tile.b = panel.get() + j * n * nr;
             tile.cols = static_cast<int>(std::min<int64_t>(nr, t_end - t0));
-            if (g.ys == 1) {
+            if (!g.orow) {
               tile.y = g.Y + co0 * g.ldy + t0;
               tile.res = g.res && tile.init ? g.res + co0 * g.ldy + t0 : nullptr;
             } else {
@@ -537,11 +543,11 @@ void run_tap_gemm(const TapGemm& g, const Micro& micro) {
           }
         }
       }
-      if (g.ys != 1)
-        for (int64_t co = cob_begin * MR; co < std::min(g.Cout, cob_end * MR); co++) {
-          const float* src = local.get() + (co - cob_begin * MR) * nb;
-          float* dst = g.Y + co * g.ldy + t_begin * g.ys;
-          for (int64_t t = 0; t < t_end - t_begin; t++) dst[t * g.ys] = src[t];
+      if (g.orow)
+        for (int64_t ro = cob_begin * MR; ro < std::min(g.Cout, cob_end * MR); ro++) {
+          const float* src = local.get() + (ro - cob_begin * MR) * nb - t_begin;
+          const TapGemm::OutRow& o = g.orow[ro];
+          for (int64_t u = std::max(t_begin, o.lo), ue = std::min(t_end, o.hi); u < ue; u++) g.Y[o.off + u * g.ys] = src[u];
         }
     }
   });
@@ -566,37 +572,31 @@ FloatBuf pack_rows(const float* w, int64_t Cout, int64_t R, bool bf16) {
   return A;
 }
 
-// For every phase p: A_p[co, ci * nt_p + j] = w[ci, co, taps_p[j]] (w [Cin, Cout, K]). All phases
-// are packed in one sweep over w: each MR x K block of a weight row is read once and scattered to
-// every phase, instead of re-streaming the whole weight from memory once per phase (at stride 10
-// the weight is far larger than the caches, and the per-phase sweeps cost more than the GEMMs).
-std::vector<FloatBuf> pack_phases(const float* w, int64_t Cin, int64_t Cout, int64_t K, const std::vector<std::vector<int64_t>>& taps,
-                                  bool bf16) {
-  const int64_t n_cob = (Cout + MR - 1) / MR;
-  std::vector<FloatBuf> out;
-  for (const std::vector<int64_t>& t : taps) out.push_back(alloc_floats(n_cob * Cin * static_cast<int64_t>(t.size()) * MR));
+// A transposed conv's A (w [Cin, Cout, K]): row ro = rho * Cout + co, column ci * M + m holds
+// w[ci, co, k] for the tap with k * dilation = m * S + rho, zero where there is none. tap[rho * M + m]
+// is that k or -1. Each task reads, per input channel, the MR x K block its rows cover.
+FloatBuf pack_transposed(const float* w, int64_t Cin, int64_t Cout, int64_t K, int64_t S, int64_t M, const std::vector<int64_t>& tap,
+                         bool bf16) {
+  const int64_t rows = S * Cout, n_cob = (rows + MR - 1) / MR, R = Cin * M;
+  FloatBuf A = alloc_floats(n_cob * R * MR);
   parallel_for(n_cob, 1, [&](int64_t b, int64_t e, int) {
     for (int64_t cob = b; cob < e; cob++) {
-      const int rows = static_cast<int>(std::min<int64_t>(MR, Cout - cob * MR));
-      for (int64_t ci = 0; ci < Cin; ci++) {
-        const float* src = w + (ci * Cout + cob * MR) * K;  // rows co0.. of input channel ci, contiguous
-        for (size_t ph = 0; ph < taps.size(); ph++) {
-          const std::vector<int64_t>& tp = taps[ph];
-          const int64_t nt = static_cast<int64_t>(tp.size());
-          float* dst = out[ph].get() + cob * Cin * nt * MR + ci * nt * MR;
-          for (int64_t j = 0; j < nt; j++)
-            for (int r = 0; r < MR; r++) {
-              const float v = r < rows ? src[r * K + tp[j]] : 0.0f;
-              dst[j * MR + r] = bf16 ? round_bf16(v) : v;
-            }
-        }
+      float* dst = A.get() + cob * R * MR;
+      for (int r = 0; r < MR; r++) {
+        const int64_t ro = cob * MR + r, rho = ro / Cout, co = ro % Cout;
+        for (int64_t ci = 0; ci < Cin; ci++)
+          for (int64_t m = 0; m < M; m++) {
+            const int64_t k = ro < rows ? tap[rho * M + m] : -1;
+            const float v = k >= 0 ? w[(ci * Cout + co) * K + k] : 0.0f;
+            dst[(ci * M + m) * MR + r] = bf16 ? round_bf16(v) : v;
+          }
       }
     }
   });
-  return out;
+  return A;
 }
 
-// Puts a part packed by pack_rows / pack_phases (R reduction steps) into `form`.
+// Puts a part packed by pack_rows / pack_transposed (R reduction steps) into `form`.
 void finish_part(FloatBuf& A, int64_t n_cob, int64_t R, int form, PackedConvWeight& pw) {
   if (form == kFormBf16Pairs) A = pair_a(A.get(), n_cob, R);
   pw.bytes += static_cast<size_t>(n_cob * (form == kFormBf16Pairs ? (R + 1) / 2 : R) * MR) * sizeof(float);
@@ -857,70 +857,60 @@ void conv_transpose1d(const TensorView& x, const TensorView& w, const TensorView
   const int64_t B = x.shape[0], Cin = x.shape[1], T = x.shape[2];
   const int64_t Cout = out.shape[1], Tout = out.shape[2], K = w.shape[2], S = p.stride;
   if (B == 0 || Cout == 0 || Tout == 0) return;
-  // Output position o = j + padding = u*S + rho receives tap k (k*dilation = m_k*S + rho) from
-  // x[u - m_k]; the packer reads x in place and zero-fills columns outside [0, T).
-  struct Phase {
-    int64_t rho, u0, n;
-    std::vector<int64_t> row, q;
-  };
-  // Taps of every residue (also those whose outputs this call does not reach: the packed weight
-  // depends on the geometry only, so a cached one serves every input length and padding).
-  std::vector<std::vector<int64_t>> taps(static_cast<size_t>(S));
-  for (int64_t k = 0; k < K; k++) taps[static_cast<size_t>(k * p.dilation % S)].push_back(k);
-  std::vector<Phase> phases;
-  for (int64_t rho = 0; rho < S; rho++) {
-    int64_t u0 = p.padding > rho ? (p.padding - rho + S - 1) / S : 0;
-    int64_t last = Tout - 1 + p.padding - rho;
-    if (last < 0) continue;
-    int64_t u1 = last / S;
-    if (u1 < u0) continue;
-    Phase ph{rho, u0, u1 - u0 + 1, {}, {}};
-    const std::vector<int64_t>& tp = taps[static_cast<size_t>(rho)];
-    const int64_t nt = static_cast<int64_t>(tp.size()), R = Cin * nt;
-    ph.row.resize(static_cast<size_t>(R));
-    ph.q.resize(static_cast<size_t>(R));
-    for (int64_t ci = 0; ci < Cin; ci++)
-      for (int64_t j = 0; j < nt; j++) {
-        ph.row[ci * nt + j] = ci;
-        ph.q[ci * nt + j] = u0 - tp[j] * p.dilation / S;
-      }
-    phases.push_back(std::move(ph));
+  // Output position o = j + padding = u*S + rho receives tap k (k*dilation = m*S + rho) from
+  // x[u - m]. Every residue rho reads the same rows of x (shifted by m), so all S phases are one tap
+  // GEMM: its rows are (rho, co), its reduction (ci, m), its columns u; each row is scattered to
+  // every S-th output step of channel co. One packed B panel then serves all phases.
+  const int64_t M = ((K - 1) * p.dilation) / S + 1;
+  std::vector<int64_t> tap(static_cast<size_t>(S * M), -1);
+  for (int64_t k = 0; k < K; k++) tap[static_cast<size_t>((k * p.dilation % S) * M + k * p.dilation / S)] = k;
+  const int64_t rows = S * Cout, R = Cin * M;
+  std::vector<int64_t> row(static_cast<size_t>(R)), q(static_cast<size_t>(R));
+  for (int64_t ci = 0; ci < Cin; ci++)
+    for (int64_t m = 0; m < M; m++) {
+      row[ci * M + m] = ci;
+      q[ci * M + m] = -m;
+    }
+  std::vector<TapGemm::OutRow> orow(static_cast<size_t>(rows));
+  for (int64_t ro = 0; ro < rows; ro++) {
+    const int64_t rho = ro / Cout, co = ro % Cout, last = Tout - 1 + p.padding - rho;
+    orow[ro] = {co * Tout + rho - p.padding, p.padding > rho ? (p.padding - rho + S - 1) / S : 0, last < 0 ? 0 : last / S + 1};
   }
+  const int64_t U = (Tout - 1 + p.padding) / S + 1;  // columns: the largest orow[].hi (rho 0)
   const bool bf16 = p.precision == GemmPrecision::BF16;
   const Micro micro = pick_micro(bf16);
   const int form = micro.pairs ? kFormBf16Pairs : bf16 ? kFormBf16Rounded : kFormF32;
   const std::shared_ptr<const PackedConvWeight> A = packed_weight(w, p, true, form, [&] {
     std::vector<float> wstore;
     const float* wf = weight_f32(w, wstore);
-    std::vector<FloatBuf> parts = pack_phases(wf, Cin, Cout, K, taps, bf16);
+    FloatBuf part = pack_transposed(wf, Cin, Cout, K, S, M, tap, bf16);
     auto pw = std::make_shared<PackedConvWeight>();
-    for (size_t rho = 0; rho < parts.size(); rho++)
-      finish_part(parts[rho], (Cout + MR - 1) / MR, Cin * static_cast<int64_t>(taps[rho].size()), form, *pw);
+    finish_part(part, (rows + MR - 1) / MR, R, form, *pw);
     return std::shared_ptr<const PackedConvWeight>(std::move(pw));
   });
   std::vector<float> bf = bias_f32(bias, Cout);
+  std::vector<float> brow;  // bias per GEMM row
+  if (!bf.empty())
+    for (int64_t ro = 0; ro < rows; ro++) brow.push_back(bf[ro % Cout]);
   const float* xd = x.ptr<float>();
   float* od = out.ptr<float>();
   for (int64_t b = 0; b < B; b++) {
-    float* ob = od + b * Cout * Tout;
-    for (const Phase& ph : phases) {
-      TapGemm tg;
-      tg.X = xd + b * Cin * T;
-      tg.ldx = T;
-      tg.len = T;
-      tg.row = ph.row.data();
-      tg.q = ph.q.data();
-      tg.A = A->parts[static_cast<size_t>(ph.rho)].get();
-      tg.bias = bf.empty() ? nullptr : bf.data();
-      tg.Y = ob + ph.u0 * S + ph.rho - p.padding;  // output step j = u*S + rho - padding
-      tg.ldy = Tout;
-      tg.ys = S;
-      tg.R = static_cast<int64_t>(ph.row.size());
-      tg.Cout = Cout;
-      tg.T = ph.n;
-      tg.bf16 = bf16;
-      run_tap_gemm(tg, micro);
-    }
+    TapGemm tg;
+    tg.X = xd + b * Cin * T;
+    tg.ldx = T;
+    tg.len = T;
+    tg.row = row.data();
+    tg.q = q.data();
+    tg.A = A->parts[0].get();
+    tg.bias = brow.empty() ? nullptr : brow.data();
+    tg.Y = od + b * Cout * Tout;
+    tg.orow = orow.data();
+    tg.ys = S;
+    tg.R = R;
+    tg.Cout = rows;
+    tg.T = U;
+    tg.bf16 = bf16;
+    run_tap_gemm(tg, micro);
   }
 }
 
