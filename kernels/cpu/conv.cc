@@ -398,6 +398,26 @@ void pack_b(const TapGemm& g, int64_t r0, int64_t r1, int64_t t0, int64_t t1, fl
   }
 }
 
+// pack_b<48> with the interior rows copied as three vectors (a memcpy call per 48-float row cost
+// as much as the copy); bf16 rounding goes through the generic packer.
+__attribute__((target("avx512f"))) void pack_b_avx512(const TapGemm& g, int64_t r0, int64_t r1, int64_t t0, int64_t t1, float* b) {
+  if (g.bf16) return pack_b<48>(g, r0, r1, t0, t1, b);
+  const int64_t n = r1 - r0;
+  for (int64_t tile = 0, ts = t0; ts < t1; tile++, ts += 48) {
+    const int64_t cols = std::min<int64_t>(48, t1 - ts);
+    float* dst = b + tile * n * 48;
+    for (int64_t i = r0; i < r1; i++, dst += 48) {
+      const float* src = g.X + (g.row[i] - g.row0) * g.ldx;
+      const int64_t s0 = g.q[i] + ts;
+      if (cols == 48 && s0 >= 0 && s0 + 48 <= g.len) {
+        for (int v = 0; v < 3; v++) _mm512_store_ps(dst + 16 * v, _mm512_loadu_ps(src + s0 + 16 * v));
+      } else {
+        copy_cols(src, s0, g.len, cols, dst, 48);
+      }
+    }
+  }
+}
+
 // The pair layout of micro_avx512_bf16: b[(tile * n2 + j) * 48 + c] holds bf16(X[i, t]) in its low
 // and bf16(X[i + 1, t]) in its high half, i = r0 + 2j (a missing i + 1 past r1 reads as zero).
 __attribute__((target("avx512f,avx512bw,avx512bf16"))) void pack_b_pairs(const TapGemm& g, int64_t r0, int64_t r1, int64_t t0, int64_t t1,
@@ -446,7 +466,7 @@ Micro pick_micro(bool bf16) {
   const pw::PwIsa isa = pw::pw_isa();
   if (isa == pw::PwIsa::Avx512 && bf16 && __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw"))
     return {micro_avx512_bf16, 48, pack_b_pairs, true};
-  if (isa == pw::PwIsa::Avx512) return {micro_avx512, 48, pack_b<48>, false};
+  if (isa == pw::PwIsa::Avx512) return {micro_avx512, 48, pack_b_avx512, false};
   if (isa >= pw::PwIsa::Avx2 && __builtin_cpu_supports("fma")) return {micro_avx2, 16, pack_b<16>, false};
   return {micro_scalar<16>, 16, pack_b<16>, false};
 }
