@@ -159,10 +159,13 @@ void micro_scalar(const Tile& t) {
 
 // 8 x 48 tile: 24 accumulators, three B vectors and one broadcast live in the 32 zmm registers.
 // B is a contiguous, 64-byte aligned panel, so the loop body is 3 aligned loads + 8 broadcasts
-// per 24 FMAs and the hardware prefetcher sees one sequential stream.
+// per 24 FMAs and the hardware prefetcher sees one sequential stream. V < 3 computes only the
+// first V 16-column vectors: a last tile of <= 16 or <= 32 steps (T 300 = 6 x 48 + 12) does not
+// pay for 48.
+template <int V>
 __attribute__((target("avx512f"))) void micro_avx512(const Tile& t) {
   __mmask16 m[3];
-  for (int v = 0; v < 3; v++) {
+  for (int v = 0; v < V; v++) {
     int c = t.cols - 16 * v;
     m[v] = c >= 16 ? 0xffff : c > 0 ? static_cast<__mmask16>((1u << c) - 1) : 0;
   }
@@ -172,7 +175,7 @@ __attribute__((target("avx512f"))) void micro_avx512(const Tile& t) {
     const float* y = t.y + r * t.ldy;
     const float* q = t.res ? t.res + r * t.ldy : nullptr;
 #pragma GCC unroll 3
-    for (int v = 0; v < 3; v++) {
+    for (int v = 0; v < V; v++) {
       if (r >= t.rows) {
         acc[r][v] = _mm512_setzero_ps();
       } else if (!t.init) {
@@ -187,15 +190,14 @@ __attribute__((target("avx512f"))) void micro_avx512(const Tile& t) {
   const float* b = t.b;
   const int64_t n = t.n;
   for (int64_t i = 0; i < n; i++, a += MR, b += 48) {
-    __m512 b0 = _mm512_load_ps(b);
-    __m512 b1 = _mm512_load_ps(b + 16);
-    __m512 b2 = _mm512_load_ps(b + 32);
+    __m512 bv[3];
+#pragma GCC unroll 3
+    for (int v = 0; v < V; v++) bv[v] = _mm512_load_ps(b + 16 * v);
 #pragma GCC unroll 8
     for (int r = 0; r < MR; r++) {
       __m512 av = _mm512_set1_ps(a[r]);
-      acc[r][0] = _mm512_fmadd_ps(av, b0, acc[r][0]);
-      acc[r][1] = _mm512_fmadd_ps(av, b1, acc[r][1]);
-      acc[r][2] = _mm512_fmadd_ps(av, b2, acc[r][2]);
+#pragma GCC unroll 3
+      for (int v = 0; v < V; v++) acc[r][v] = _mm512_fmadd_ps(av, bv[v], acc[r][v]);
     }
   }
 #pragma GCC unroll 8
@@ -203,15 +205,16 @@ __attribute__((target("avx512f"))) void micro_avx512(const Tile& t) {
     if (r >= t.rows) break;
     float* y = t.y + r * t.ldy;
 #pragma GCC unroll 3
-    for (int v = 0; v < 3; v++) _mm512_mask_storeu_ps(y + 16 * v, m[v], acc[r][v]);
+    for (int v = 0; v < V; v++) _mm512_mask_storeu_ps(y + 16 * v, m[v], acc[r][v]);
   }
 }
 
 // The bf16 twin of micro_avx512: a and b hold (i, i+1) bf16 pairs in 32-bit slots, t.n counts
 // pairs, and each vdpbf16ps adds two products per lane (f32 accumulation).
+template <int V>
 __attribute__((target("avx512f,avx512bf16"))) void micro_avx512_bf16(const Tile& t) {
   __mmask16 m[3];
-  for (int v = 0; v < 3; v++) {
+  for (int v = 0; v < V; v++) {
     int c = t.cols - 16 * v;
     m[v] = c >= 16 ? 0xffff : c > 0 ? static_cast<__mmask16>((1u << c) - 1) : 0;
   }
@@ -221,7 +224,7 @@ __attribute__((target("avx512f,avx512bf16"))) void micro_avx512_bf16(const Tile&
     const float* y = t.y + r * t.ldy;
     const float* q = t.res ? t.res + r * t.ldy : nullptr;
 #pragma GCC unroll 3
-    for (int v = 0; v < 3; v++) {
+    for (int v = 0; v < V; v++) {
       if (r >= t.rows) {
         acc[r][v] = _mm512_setzero_ps();
       } else if (!t.init) {
@@ -236,15 +239,14 @@ __attribute__((target("avx512f,avx512bf16"))) void micro_avx512_bf16(const Tile&
   const uint32_t* b = reinterpret_cast<const uint32_t*>(t.b);
   const int64_t n = t.n;
   for (int64_t i = 0; i < n; i++, a += MR, b += 48) {
-    __m512bh b0 = reinterpret_cast<__m512bh>(_mm512_load_si512(b));
-    __m512bh b1 = reinterpret_cast<__m512bh>(_mm512_load_si512(b + 16));
-    __m512bh b2 = reinterpret_cast<__m512bh>(_mm512_load_si512(b + 32));
+    __m512bh bv[3];
+#pragma GCC unroll 3
+    for (int v = 0; v < V; v++) bv[v] = reinterpret_cast<__m512bh>(_mm512_load_si512(b + 16 * v));
 #pragma GCC unroll 8
     for (int r = 0; r < MR; r++) {
       __m512bh av = reinterpret_cast<__m512bh>(_mm512_set1_epi32(static_cast<int>(a[r])));
-      acc[r][0] = _mm512_dpbf16_ps(acc[r][0], av, b0);
-      acc[r][1] = _mm512_dpbf16_ps(acc[r][1], av, b1);
-      acc[r][2] = _mm512_dpbf16_ps(acc[r][2], av, b2);
+#pragma GCC unroll 3
+      for (int v = 0; v < V; v++) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], av, bv[v]);
     }
   }
 #pragma GCC unroll 8
@@ -252,7 +254,7 @@ __attribute__((target("avx512f,avx512bf16"))) void micro_avx512_bf16(const Tile&
     if (r >= t.rows) break;
     float* y = t.y + r * t.ldy;
 #pragma GCC unroll 3
-    for (int v = 0; v < 3; v++) _mm512_mask_storeu_ps(y + 16 * v, m[v], acc[r][v]);
+    for (int v = 0; v < V; v++) _mm512_mask_storeu_ps(y + 16 * v, m[v], acc[r][v]);
   }
 }
 
@@ -424,6 +426,12 @@ __attribute__((target("avx512f,avx512bw,avx512bf16"))) void pack_b_pairs(const T
                                                                          float* bf) {
   uint32_t* b = reinterpret_cast<uint32_t*>(bf);
   const int64_t n2 = (r1 - r0 + 1) / 2;
+  alignas(64) int16_t lanes[32];
+  for (int c = 0; c < 16; c++) {
+    lanes[2 * c] = static_cast<int16_t>(c);
+    lanes[2 * c + 1] = static_cast<int16_t>(16 + c);
+  }
+  const __m512i interleave = _mm512_load_si512(lanes);
   for (int64_t tile = 0, ts = t0; ts < t1; tile++, ts += 48) {
     const int64_t cols = std::min<int64_t>(48, t1 - ts);
     uint32_t* dst = b + tile * n2 * 48;
@@ -444,18 +452,19 @@ __attribute__((target("avx512f,avx512bw,avx512bf16"))) void pack_b_pairs(const T
         hi = g.X + (g.row[i + 1] - g.row0) * g.ldx + s1;
       else
         copy_cols(g.X + (g.row[i + 1] - g.row0) * g.ldx, s1, g.len, cols, ehi, 48);
+      // Two conversions into one vector (lo in halves 0..15, hi in 16..31), then one word permute
+      // interleaves them into (lo, hi) pairs.
       for (int v = 0; v < 3; v++) {
-        __m512i l = _mm512_cvtepu16_epi32(reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(_mm512_loadu_ps(lo + 16 * v))));
-        __m512i h = _mm512_cvtepu16_epi32(reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(_mm512_loadu_ps(hi + 16 * v))));
-        _mm512_store_si512(dst + 16 * v, _mm512_or_si512(l, _mm512_slli_epi32(h, 16)));
+        __m512i both = reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(_mm512_loadu_ps(hi + 16 * v), _mm512_loadu_ps(lo + 16 * v)));
+        _mm512_store_si512(dst + 16 * v, _mm512_permutexvar_epi16(interleave, both));
       }
     }
   }
 }
 
 struct Micro {
-  MicroFn fn;
-  int nr;  // columns per micro-tile
+  MicroFn fn[3];  // by the 16-column vectors a tile needs (1-3); one kernel for every width below AVX-512
+  int nr;         // columns per micro-tile
   void (*pack)(const TapGemm&, int64_t, int64_t, int64_t, int64_t, float*);
   bool pairs;  // panels hold bf16 pairs (micro_avx512_bf16)
 };
@@ -465,10 +474,10 @@ struct Micro {
 Micro pick_micro(bool bf16) {
   const pw::PwIsa isa = pw::pw_isa();
   if (isa == pw::PwIsa::Avx512 && bf16 && __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw"))
-    return {micro_avx512_bf16, 48, pack_b_pairs, true};
-  if (isa == pw::PwIsa::Avx512) return {micro_avx512, 48, pack_b_avx512, false};
-  if (isa >= pw::PwIsa::Avx2 && __builtin_cpu_supports("fma")) return {micro_avx2, 16, pack_b<16>, false};
-  return {micro_scalar<16>, 16, pack_b<16>, false};
+    return {{micro_avx512_bf16<1>, micro_avx512_bf16<2>, micro_avx512_bf16<3>}, 48, pack_b_pairs, true};
+  if (isa == pw::PwIsa::Avx512) return {{micro_avx512<1>, micro_avx512<2>, micro_avx512<3>}, 48, pack_b_avx512, false};
+  if (isa >= pw::PwIsa::Avx2 && __builtin_cpu_supports("fma")) return {{micro_avx2, micro_avx2, micro_avx2}, 16, pack_b<16>, false};
+  return {{micro_scalar<16>, micro_scalar<16>, micro_scalar<16>}, 16, pack_b<16>, false};
 }
 
 // A ([cob][R][MR], bf16-rounded f32) as [cob][ceil(R/2)][MR] pairs (A[2j] low, A[2j + 1] high).
@@ -559,7 +568,7 @@ void run_tap_gemm(const TapGemm& g, const Micro& micro) {
               tile.y = local.get() + (co0 - cob_begin * MR) * nb + (t0 - t_begin);
               tile.res = nullptr;
             }
-            micro.fn(tile);
+            micro.fn[std::min(2, (tile.cols - 1) / 16)](tile);
           }
         }
       }
