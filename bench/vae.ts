@@ -243,13 +243,14 @@ function timeLayer(L: Layer, minSeconds: number, precision: MatmulPrecision): nu
     if (L.op === 'conv1d') {
       const w = rand([L.cout, L.cin, L.k], 1 / Math.sqrt(L.cin * L.k), 11);
       return timeQueued(
-        () => conv1d(x, w, bias, { stride: L.stride, padding: L.padding, dilation: L.dilation, precision }).dispose(),
+        () => conv1d(x, w, bias, { stride: L.stride, padding: L.padding, dilation: L.dilation, precision, cacheWeight: true }).dispose(),
         minSeconds,
       );
     }
     const w = rand([L.cin, L.cout, L.k], 1 / Math.sqrt(2 * L.cin), 12);
     return timeQueued(
-      () => convTranspose1d(x, w, bias, { stride: L.stride, padding: L.padding, dilation: L.dilation, precision }).dispose(),
+      () =>
+        convTranspose1d(x, w, bias, { stride: L.stride, padding: L.padding, dilation: L.dilation, precision, cacheWeight: true }).dispose(),
       minSeconds,
     );
   });

@@ -6,8 +6,10 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
+#include <typeinfo>
 
 namespace acestep {
 
@@ -33,11 +35,29 @@ class Buffer {
   size_t bytes() const { return bytes_; }
   Device device() const { return device_; }
 
+  // State a kernel derives from this buffer's contents and keeps between calls (the packed forms of
+  // a constant conv weight): one object of type T, made on first use, freed with the buffer. A
+  // buffer holds one kind of derived state; asking for another type throws.
+  template <class T>
+  T& derived() {
+    std::lock_guard<std::mutex> lock(derived_mu_);
+    if (!derived_) {
+      derived_ = std::make_shared<T>();
+      derived_type_ = &typeid(T);
+    } else if (*derived_type_ != typeid(T)) {
+      throw std::logic_error("buffer already holds derived state of another type");
+    }
+    return *static_cast<T*>(derived_.get());
+  }
+
  private:
   void* ptr_ = nullptr;
   size_t bytes_;
   Device device_;
   std::function<void(void*, size_t)> release_;
+  std::mutex derived_mu_;
+  std::shared_ptr<void> derived_;
+  const std::type_info* derived_type_ = nullptr;
 };
 
 using BufferPtr = std::shared_ptr<Buffer>;

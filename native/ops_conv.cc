@@ -33,7 +33,14 @@ void check_geometry(const OpArgs& a, const cpu::Conv1dParams& p) {
 
 }  // namespace
 
-// conv1d(x, w, bias|null, out, stride, padding, dilation, groups, residual|null, precision)
+// With cacheWeight on the CPU the weight's packed form is kept with its buffer (the caller promises
+// not to change the weight): a constant model weight is packed once, not on every call.
+void weight_cache_arg(const OpArgs& a, size_t i, TensorArg& w, Target target, cpu::Conv1dParams& p) {
+  if (a.boolean(i, "cacheWeight") && target.device == Device::CPU && target.impl == CpuImpl::Fast)
+    p.weight_cache = &w.buffer->derived<cpu::ConvWeightCache>();
+}
+
+// conv1d(x, w, bias|null, out, stride, padding, dilation, groups, residual|null, precision, cacheWeight)
 ACESTEP_EXPORT(conv1d) {
   OpArgs a{info, "conv1d"};
   TensorArg x = a.tensor(0, "x"), w = a.tensor(1, "w");
@@ -78,6 +85,7 @@ ACESTEP_EXPORT(conv1d) {
   }
   expect_same_device(a, {&x, &w, &out});
   Target target = target_of(out);
+  weight_cache_arg(a, 10, w, target, p);
   enqueue_op([x, w, bias, out, res, p, target]() mutable {
     TensorView xv = x.resolve(), wv = w.resolve(), bv = bias.resolve(), ov = out.resolve(), rv = res.resolve();
     ACESTEP_DISPATCH(target, conv1d, xv, wv, bv, ov, p, rv);
@@ -85,7 +93,7 @@ ACESTEP_EXPORT(conv1d) {
   return info.Env().Undefined();
 }
 
-// convTranspose1d(x, w, bias|null, out, stride, padding, outputPadding, dilation, precision)
+// convTranspose1d(x, w, bias|null, out, stride, padding, outputPadding, dilation, precision, cacheWeight)
 ACESTEP_EXPORT(convTranspose1d) {
   OpArgs a{info, "convTranspose1d"};
   TensorArg x = a.tensor(0, "x"), w = a.tensor(1, "w");
@@ -119,6 +127,7 @@ ACESTEP_EXPORT(convTranspose1d) {
   OptTensor bias = bias_arg(a, 2, Cout, x);
   expect_same_device(a, {&x, &w, &out});
   Target target = target_of(out);
+  weight_cache_arg(a, 9, w, target, p);
   enqueue_op([x, w, bias, out, p, target]() mutable {
     TensorView xv = x.resolve(), wv = w.resolve(), bv = bias.resolve(), ov = out.resolve();
     ACESTEP_DISPATCH(target, conv_transpose1d, xv, wv, bv, ov, p);

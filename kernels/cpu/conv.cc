@@ -3,10 +3,12 @@
 // The fast path reduces every convolution to one "tap GEMM":
 //   Y[co, t] = bias[co] + sum_i A[co, i] * X[off[i] + t]
 // where i runs over (input channel, tap) pairs and off[i] points at a row of a zero-padded input
-// buffer already shifted by that tap. Strided convs first split the input into `stride` phases
-// (row ci*stride + r holds x[ci, u*stride + r]), so every tap becomes a unit-stride row read;
-// transposed convs are computed phase by phase (output positions with the same residue mod stride
-// see the same taps), each tile stored straight to every stride-th output step. The micro-kernel keeps an 8 x 48 block of Y in
+// buffer already shifted by that tap. Strided convs read the input split into `stride` phases
+// (row ci*stride + r holds x[ci, u*stride + r]), so every tap becomes a unit-stride row read; each
+// task splits only the columns and channels it is about to pack, into an L2-sized buffer;
+// a transposed conv is one tap GEMM over all its phases (output positions with the same residue mod
+// stride see the same taps of the same input rows): rows (phase, channel), each written to every
+// stride-th output step. The micro-kernel keeps an 8 x 48 block of Y in
 // AVX-512 registers (8 x 16 with AVX2) and streams packed A against a per-task contiguous copy of
 // the X rows; work is split over time blocks and output-channel groups. At bf16 precision the
 // operands are rounded to bf16 while packing; with avx512_bf16 both panels hold (i, i+1) pairs
@@ -28,6 +30,44 @@
 #include "strided.h"
 
 namespace acestep::cpu {
+
+// Scratch arrays for packed weights and phase-split inputs, left uninitialised (the packers write
+// every element). A transparent-huge-page hint was tried here: it halves the page-fault cost of
+// the 168 MB packed stride-10 weight in a hot loop, but under direct compaction (THP defrag
+// "madvise") a whole first decode became slower and erratic, so plain pages are used.
+struct FreeDeleter {
+  void operator()(float* p) const { std::free(p); }
+};
+using FloatBuf = std::unique_ptr<float[], FreeDeleter>;
+
+FloatBuf alloc_floats(int64_t n) {
+  const size_t bytes = (static_cast<size_t>(std::max<int64_t>(1, n)) * sizeof(float) + 63) / 64 * 64;
+  void* p = std::aligned_alloc(64, bytes);
+  if (!p) throw std::runtime_error("conv: out of memory for a " + std::to_string(bytes) + "-byte scratch buffer");
+  return FloatBuf(static_cast<float*>(p));
+}
+
+// A weight packed for the tap GEMM: one A per group (conv) or per phase residue (transposed conv),
+// in the layout of the micro-kernel it was packed for (see Packed below).
+struct PackedConvWeight {
+  std::vector<FloatBuf> parts;
+  size_t bytes = 0;
+};
+
+bool ConvWeightCache::Key::operator==(const Key& o) const {
+  for (int i = 0; i < 3; i++)
+    if (shape[i] != o.shape[i] || strides[i] != o.strides[i]) return false;
+  return data == o.data && dtype == o.dtype && stride == o.stride && dilation == o.dilation && groups == o.groups &&
+         transposed == o.transposed && form == o.form;
+}
+
+size_t ConvWeightCache::bytes() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  size_t n = 0;
+  for (const auto& e : entries_) n += e.second->bytes;
+  return n;
+}
+
 namespace {
 
 // ---------------------------------------------------------------- scalar references
@@ -50,22 +90,6 @@ inline double operand(float v, GemmPrecision p) {
   return p == GemmPrecision::BF16 ? round_bf16(v) : v;
 }
 
-// Scratch arrays for packed weights and phase-split inputs, left uninitialised (the packers write
-// every element). A transparent-huge-page hint was tried here: it halves the page-fault cost of
-// the 168 MB packed stride-10 weight in a hot loop, but under direct compaction (THP defrag
-// "madvise") a whole first decode became slower and erratic, so plain pages are used.
-struct FreeDeleter {
-  void operator()(float* p) const { std::free(p); }
-};
-using FloatBuf = std::unique_ptr<float[], FreeDeleter>;
-
-FloatBuf alloc_floats(int64_t n) {
-  const size_t bytes = (static_cast<size_t>(std::max<int64_t>(1, n)) * sizeof(float) + 63) / 64 * 64;
-  void* p = std::aligned_alloc(64, bytes);
-  if (!p) throw std::runtime_error("conv: out of memory for a " + std::to_string(bytes) + "-byte scratch buffer");
-  return FloatBuf(static_cast<float*>(p));
-}
-
 // ---------------------------------------------------------------- tap GEMM
 
 constexpr int MR = 8;        // output channels per micro-tile
@@ -79,14 +103,29 @@ struct TapGemm {
   int64_t ldx = 0, len = 0;
   const int64_t* row = nullptr;  // [R]
   const int64_t* q = nullptr;    // [R], may be negative
-  const float* A = nullptr;      // packed [ceil(Cout/MR)][R][MR]
+  const float* A = nullptr;      // packed [ceil(Cout/MR)][R][MR], or [ceil(Cout/MR)][ceil(R/2)][MR] pairs
   const float* bias = nullptr;   // [Cout] or null
   const float* res = nullptr;    // residual with Y's layout, or null
   float* Y = nullptr;
   int64_t ldy = 0, R = 0, Cout = 0, T = 0;
-  int64_t ys = 1;     // column stride of Y: a transposed conv's phase writes every S-th output step
+  // A transposed conv's rows scatter (orow set): GEMM row ro holds Y[orow[ro].off + u * ys] for
+  // columns u in [orow[ro].lo, orow[ro].hi) (every ys-th output step of one channel and phase).
+  struct OutRow {
+    int64_t off, lo, hi;
+  };
+  const OutRow* orow = nullptr;
+  int64_t ys = 1;
   bool bf16 = false;  // A is already rounded; X is rounded while packing
+  int64_t row0 = 0;   // row[i] - row0 indexes X (a task's phase rows start at its first channel's)
+  // A strided conv (S > 1): X is the input x [cin, T] itself, row[i] = ci * S + r_k and q[i] = q_k
+  // index its phase split (row ci * S + r holds x[ci, u * S + r - pad] at column u), and each task
+  // splits the columns it needs of its chunk's channels (taps ci * K ..) into a per-thread buffer.
+  int64_t S = 1, K = 1, pad = 0, xlen = 0;
+  int64_t qmax = 0;  // largest q[i]: a time block of nb steps reads nb + qmax phase columns
 };
+
+// The packed forms of a weight (ConvWeightCache::Key::form): what the picked micro-kernel reads.
+enum WeightForm : int { kFormF32 = 0, kFormBf16Rounded = 1, kFormBf16Pairs = 2 };
 
 // One micro-tile: `rows` output channels from y (row stride ldy) by `cols` time steps, reduction
 // a[i*MR + r] * b[i*NR + c] for i in [0, n) over a packed A panel and a packed B (X) panel whose
@@ -120,10 +159,13 @@ void micro_scalar(const Tile& t) {
 
 // 8 x 48 tile: 24 accumulators, three B vectors and one broadcast live in the 32 zmm registers.
 // B is a contiguous, 64-byte aligned panel, so the loop body is 3 aligned loads + 8 broadcasts
-// per 24 FMAs and the hardware prefetcher sees one sequential stream.
+// per 24 FMAs and the hardware prefetcher sees one sequential stream. V < 3 computes only the
+// first V 16-column vectors: a last tile of <= 16 or <= 32 steps (T 300 = 6 x 48 + 12) does not
+// pay for 48.
+template <int V>
 __attribute__((target("avx512f"))) void micro_avx512(const Tile& t) {
   __mmask16 m[3];
-  for (int v = 0; v < 3; v++) {
+  for (int v = 0; v < V; v++) {
     int c = t.cols - 16 * v;
     m[v] = c >= 16 ? 0xffff : c > 0 ? static_cast<__mmask16>((1u << c) - 1) : 0;
   }
@@ -133,7 +175,7 @@ __attribute__((target("avx512f"))) void micro_avx512(const Tile& t) {
     const float* y = t.y + r * t.ldy;
     const float* q = t.res ? t.res + r * t.ldy : nullptr;
 #pragma GCC unroll 3
-    for (int v = 0; v < 3; v++) {
+    for (int v = 0; v < V; v++) {
       if (r >= t.rows) {
         acc[r][v] = _mm512_setzero_ps();
       } else if (!t.init) {
@@ -148,15 +190,14 @@ __attribute__((target("avx512f"))) void micro_avx512(const Tile& t) {
   const float* b = t.b;
   const int64_t n = t.n;
   for (int64_t i = 0; i < n; i++, a += MR, b += 48) {
-    __m512 b0 = _mm512_load_ps(b);
-    __m512 b1 = _mm512_load_ps(b + 16);
-    __m512 b2 = _mm512_load_ps(b + 32);
+    __m512 bv[3];
+#pragma GCC unroll 3
+    for (int v = 0; v < V; v++) bv[v] = _mm512_load_ps(b + 16 * v);
 #pragma GCC unroll 8
     for (int r = 0; r < MR; r++) {
       __m512 av = _mm512_set1_ps(a[r]);
-      acc[r][0] = _mm512_fmadd_ps(av, b0, acc[r][0]);
-      acc[r][1] = _mm512_fmadd_ps(av, b1, acc[r][1]);
-      acc[r][2] = _mm512_fmadd_ps(av, b2, acc[r][2]);
+#pragma GCC unroll 3
+      for (int v = 0; v < V; v++) acc[r][v] = _mm512_fmadd_ps(av, bv[v], acc[r][v]);
     }
   }
 #pragma GCC unroll 8
@@ -164,15 +205,16 @@ __attribute__((target("avx512f"))) void micro_avx512(const Tile& t) {
     if (r >= t.rows) break;
     float* y = t.y + r * t.ldy;
 #pragma GCC unroll 3
-    for (int v = 0; v < 3; v++) _mm512_mask_storeu_ps(y + 16 * v, m[v], acc[r][v]);
+    for (int v = 0; v < V; v++) _mm512_mask_storeu_ps(y + 16 * v, m[v], acc[r][v]);
   }
 }
 
 // The bf16 twin of micro_avx512: a and b hold (i, i+1) bf16 pairs in 32-bit slots, t.n counts
 // pairs, and each vdpbf16ps adds two products per lane (f32 accumulation).
+template <int V>
 __attribute__((target("avx512f,avx512bf16"))) void micro_avx512_bf16(const Tile& t) {
   __mmask16 m[3];
-  for (int v = 0; v < 3; v++) {
+  for (int v = 0; v < V; v++) {
     int c = t.cols - 16 * v;
     m[v] = c >= 16 ? 0xffff : c > 0 ? static_cast<__mmask16>((1u << c) - 1) : 0;
   }
@@ -182,7 +224,7 @@ __attribute__((target("avx512f,avx512bf16"))) void micro_avx512_bf16(const Tile&
     const float* y = t.y + r * t.ldy;
     const float* q = t.res ? t.res + r * t.ldy : nullptr;
 #pragma GCC unroll 3
-    for (int v = 0; v < 3; v++) {
+    for (int v = 0; v < V; v++) {
       if (r >= t.rows) {
         acc[r][v] = _mm512_setzero_ps();
       } else if (!t.init) {
@@ -197,15 +239,14 @@ __attribute__((target("avx512f,avx512bf16"))) void micro_avx512_bf16(const Tile&
   const uint32_t* b = reinterpret_cast<const uint32_t*>(t.b);
   const int64_t n = t.n;
   for (int64_t i = 0; i < n; i++, a += MR, b += 48) {
-    __m512bh b0 = reinterpret_cast<__m512bh>(_mm512_load_si512(b));
-    __m512bh b1 = reinterpret_cast<__m512bh>(_mm512_load_si512(b + 16));
-    __m512bh b2 = reinterpret_cast<__m512bh>(_mm512_load_si512(b + 32));
+    __m512bh bv[3];
+#pragma GCC unroll 3
+    for (int v = 0; v < V; v++) bv[v] = reinterpret_cast<__m512bh>(_mm512_load_si512(b + 16 * v));
 #pragma GCC unroll 8
     for (int r = 0; r < MR; r++) {
       __m512bh av = reinterpret_cast<__m512bh>(_mm512_set1_epi32(static_cast<int>(a[r])));
-      acc[r][0] = _mm512_dpbf16_ps(acc[r][0], av, b0);
-      acc[r][1] = _mm512_dpbf16_ps(acc[r][1], av, b1);
-      acc[r][2] = _mm512_dpbf16_ps(acc[r][2], av, b2);
+#pragma GCC unroll 3
+      for (int v = 0; v < V; v++) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], av, bv[v]);
     }
   }
 #pragma GCC unroll 8
@@ -213,7 +254,7 @@ __attribute__((target("avx512f,avx512bf16"))) void micro_avx512_bf16(const Tile&
     if (r >= t.rows) break;
     float* y = t.y + r * t.ldy;
 #pragma GCC unroll 3
-    for (int v = 0; v < 3; v++) _mm512_mask_storeu_ps(y + 16 * v, m[v], acc[r][v]);
+    for (int v = 0; v < V; v++) _mm512_mask_storeu_ps(y + 16 * v, m[v], acc[r][v]);
   }
 }
 
@@ -268,6 +309,65 @@ __attribute__((target("avx2,fma"))) void micro_avx2(const Tile& t) {
   }
 }
 
+// Phase split of input channels [c0, c1) of a strided conv for phase columns [u0, u0 + w):
+// dst[((c - c0) * S + r) * ldd + j] = x[c, (u0 + j) * S + r - pad], zero outside [0, xlen). Blocks of
+// 16 columns that lie inside x load the S vectors of their span once and pick every phase out of
+// them with S masked permutes each (x is read once, sequentially); the edges go element by element.
+__attribute__((target("avx512f"))) void split_phases_avx512(const TapGemm& g, int64_t c0, int64_t c1, int64_t u0, int64_t w, float* dst,
+                                                            int64_t ldd) {
+  const int64_t S = g.S;
+  __m512i idx[16];
+  __mmask16 sel[16][16];
+  for (int64_t r = 0; r < S; r++) {
+    alignas(64) int32_t lane[16];
+    for (int c = 0; c < 16; c++) lane[c] = static_cast<int32_t>((c * S + r) & 15);
+    idx[r] = _mm512_load_si512(lane);
+    for (int64_t j = 0; j < S; j++) {
+      unsigned m = 0;
+      for (int c = 0; c < 16; c++)
+        if ((c * S + r) >> 4 == j) m |= 1u << c;
+      sel[r][j] = static_cast<__mmask16>(m);
+    }
+  }
+  // Full blocks: 0 <= (u0 + j) * S - pad and (u0 + j + 16) * S - pad <= xlen.
+  const int64_t jlo = std::min(w, std::max<int64_t>(0, (g.pad - u0 * S + S - 1) / S));
+  for (int64_t c = c0; c < c1; c++) {
+    const float* x = g.X + c * g.ldx;
+    float* d = dst + (c - c0) * S * ldd;
+    auto scalar = [&](int64_t j) {
+      for (int64_t r = 0; r < S; r++) {
+        const int64_t s = (u0 + j) * S + r - g.pad;
+        d[r * ldd + j] = s >= 0 && s < g.xlen ? x[s] : 0.0f;
+      }
+    };
+    int64_t j = 0;
+    for (; j < jlo; j++) scalar(j);
+    for (; j + 16 <= w && (u0 + j + 16) * S - g.pad <= g.xlen; j += 16) {
+      const float* span = x + (u0 + j) * S - g.pad;
+      __m512 v[16];
+      for (int64_t k = 0; k < S; k++) v[k] = _mm512_loadu_ps(span + 16 * k);
+      for (int64_t r = 0; r < S; r++) {
+        __m512 o = _mm512_setzero_ps();
+        for (int64_t k = 0; k < S; k++) o = _mm512_mask_permutexvar_ps(o, sel[r][k], idx[r], v[k]);
+        _mm512_storeu_ps(d + r * ldd + j, o);
+      }
+    }
+    for (; j < w; j++) scalar(j);
+  }
+}
+
+void split_phases_scalar(const TapGemm& g, int64_t c0, int64_t c1, int64_t u0, int64_t w, float* dst, int64_t ldd) {
+  for (int64_t c = c0; c < c1; c++)
+    for (int64_t r = 0; r < g.S; r++) {
+      const float* x = g.X + c * g.ldx;
+      float* d = dst + ((c - c0) * g.S + r) * ldd;
+      for (int64_t j = 0; j < w; j++) {
+        const int64_t s = (u0 + j) * g.S + r - g.pad;
+        d[j] = s >= 0 && s < g.xlen ? x[s] : 0.0f;
+      }
+    }
+}
+
 // Packs B for time steps [t0, t1) (at most tiles * NR of them) and reductions [r0, r1):
 // b[(tile * (r1 - r0) + i - r0) * NR + c] = X[row[i], q[i] + t0 + tile * NR + c], zero outside the
 // row's valid columns and past t1. Every tile of a reduction chunk is one contiguous micro-panel.
@@ -288,7 +388,7 @@ void pack_b(const TapGemm& g, int64_t r0, int64_t r1, int64_t t0, int64_t t1, fl
     const int64_t cols = std::min<int64_t>(NR, t1 - ts);
     float* dst = b + tile * n * NR;
     for (int64_t i = r0; i < r1; i++, dst += NR) {
-      const float* src = g.X + g.row[i] * g.ldx;
+      const float* src = g.X + (g.row[i] - g.row0) * g.ldx;
       const int64_t s0 = g.q[i] + ts;
       if (cols == NR && s0 >= 0 && s0 + NR <= g.len)
         std::memcpy(dst, src + s0, NR * sizeof(float));
@@ -300,12 +400,38 @@ void pack_b(const TapGemm& g, int64_t r0, int64_t r1, int64_t t0, int64_t t1, fl
   }
 }
 
+// pack_b<48> with the interior rows copied as three vectors (a memcpy call per 48-float row cost
+// as much as the copy); bf16 rounding goes through the generic packer.
+__attribute__((target("avx512f"))) void pack_b_avx512(const TapGemm& g, int64_t r0, int64_t r1, int64_t t0, int64_t t1, float* b) {
+  if (g.bf16) return pack_b<48>(g, r0, r1, t0, t1, b);
+  const int64_t n = r1 - r0;
+  for (int64_t tile = 0, ts = t0; ts < t1; tile++, ts += 48) {
+    const int64_t cols = std::min<int64_t>(48, t1 - ts);
+    float* dst = b + tile * n * 48;
+    for (int64_t i = r0; i < r1; i++, dst += 48) {
+      const float* src = g.X + (g.row[i] - g.row0) * g.ldx;
+      const int64_t s0 = g.q[i] + ts;
+      if (cols == 48 && s0 >= 0 && s0 + 48 <= g.len) {
+        for (int v = 0; v < 3; v++) _mm512_store_ps(dst + 16 * v, _mm512_loadu_ps(src + s0 + 16 * v));
+      } else {
+        copy_cols(src, s0, g.len, cols, dst, 48);
+      }
+    }
+  }
+}
+
 // The pair layout of micro_avx512_bf16: b[(tile * n2 + j) * 48 + c] holds bf16(X[i, t]) in its low
 // and bf16(X[i + 1, t]) in its high half, i = r0 + 2j (a missing i + 1 past r1 reads as zero).
 __attribute__((target("avx512f,avx512bw,avx512bf16"))) void pack_b_pairs(const TapGemm& g, int64_t r0, int64_t r1, int64_t t0, int64_t t1,
                                                                          float* bf) {
   uint32_t* b = reinterpret_cast<uint32_t*>(bf);
   const int64_t n2 = (r1 - r0 + 1) / 2;
+  alignas(64) int16_t lanes[32];
+  for (int c = 0; c < 16; c++) {
+    lanes[2 * c] = static_cast<int16_t>(c);
+    lanes[2 * c + 1] = static_cast<int16_t>(16 + c);
+  }
+  const __m512i interleave = _mm512_load_si512(lanes);
   for (int64_t tile = 0, ts = t0; ts < t1; tile++, ts += 48) {
     const int64_t cols = std::min<int64_t>(48, t1 - ts);
     uint32_t* dst = b + tile * n2 * 48;
@@ -317,27 +443,28 @@ __attribute__((target("avx512f,avx512bw,avx512bf16"))) void pack_b_pairs(const T
       const float* lo = elo;
       const float* hi = ehi;
       if (cols == 48 && s0 >= 0 && s0 + 48 <= g.len)
-        lo = g.X + g.row[i] * g.ldx + s0;
+        lo = g.X + (g.row[i] - g.row0) * g.ldx + s0;
       else
-        copy_cols(g.X + g.row[i] * g.ldx, s0, g.len, cols, elo, 48);
+        copy_cols(g.X + (g.row[i] - g.row0) * g.ldx, s0, g.len, cols, elo, 48);
       if (!pair)
         std::fill(ehi, ehi + 48, 0.0f);
       else if (cols == 48 && s1 >= 0 && s1 + 48 <= g.len)
-        hi = g.X + g.row[i + 1] * g.ldx + s1;
+        hi = g.X + (g.row[i + 1] - g.row0) * g.ldx + s1;
       else
-        copy_cols(g.X + g.row[i + 1] * g.ldx, s1, g.len, cols, ehi, 48);
+        copy_cols(g.X + (g.row[i + 1] - g.row0) * g.ldx, s1, g.len, cols, ehi, 48);
+      // Two conversions into one vector (lo in halves 0..15, hi in 16..31), then one word permute
+      // interleaves them into (lo, hi) pairs.
       for (int v = 0; v < 3; v++) {
-        __m512i l = _mm512_cvtepu16_epi32(reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(_mm512_loadu_ps(lo + 16 * v))));
-        __m512i h = _mm512_cvtepu16_epi32(reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(_mm512_loadu_ps(hi + 16 * v))));
-        _mm512_store_si512(dst + 16 * v, _mm512_or_si512(l, _mm512_slli_epi32(h, 16)));
+        __m512i both = reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(_mm512_loadu_ps(hi + 16 * v), _mm512_loadu_ps(lo + 16 * v)));
+        _mm512_store_si512(dst + 16 * v, _mm512_permutexvar_epi16(interleave, both));
       }
     }
   }
 }
 
 struct Micro {
-  MicroFn fn;
-  int nr;  // columns per micro-tile
+  MicroFn fn[3];  // by the 16-column vectors a tile needs (1-3); one kernel for every width below AVX-512
+  int nr;         // columns per micro-tile
   void (*pack)(const TapGemm&, int64_t, int64_t, int64_t, int64_t, float*);
   bool pairs;  // panels hold bf16 pairs (micro_avx512_bf16)
 };
@@ -347,10 +474,10 @@ struct Micro {
 Micro pick_micro(bool bf16) {
   const pw::PwIsa isa = pw::pw_isa();
   if (isa == pw::PwIsa::Avx512 && bf16 && __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw"))
-    return {micro_avx512_bf16, 48, pack_b_pairs, true};
-  if (isa == pw::PwIsa::Avx512) return {micro_avx512, 48, pack_b<48>, false};
-  if (isa >= pw::PwIsa::Avx2 && __builtin_cpu_supports("fma")) return {micro_avx2, 16, pack_b<16>, false};
-  return {micro_scalar<16>, 16, pack_b<16>, false};
+    return {{micro_avx512_bf16<1>, micro_avx512_bf16<2>, micro_avx512_bf16<3>}, 48, pack_b_pairs, true};
+  if (isa == pw::PwIsa::Avx512) return {{micro_avx512<1>, micro_avx512<2>, micro_avx512<3>}, 48, pack_b_avx512, false};
+  if (isa >= pw::PwIsa::Avx2 && __builtin_cpu_supports("fma")) return {{micro_avx2, micro_avx2, micro_avx2}, 16, pack_b<16>, false};
+  return {{micro_scalar<16>, micro_scalar<16>, micro_scalar<16>}, 16, pack_b<16>, false};
 }
 
 // A ([cob][R][MR], bf16-rounded f32) as [cob][ceil(R/2)][MR] pairs (A[2j] low, A[2j + 1] high).
@@ -373,17 +500,14 @@ FloatBuf pair_a(const float* A, int64_t n_cob, int64_t R) {
 // Work is split into (time block, output-channel group) tasks. For each reduction chunk a task
 // packs its time block of X once into tile-major micro-panels (an im2col of KC taps x nb steps,
 // sized to stay in L2) and sweeps its output-channel micro-blocks over them: the A micro-panel
-// (KC x MR) stays in L1 while the B micro-panels stream sequentially from L2. With a column
-// stride (ys > 1, no residual) a task accumulates its block in a per-thread buffer (its channel
-// group x nb steps, L2-sized) and writes it to every ys-th column once, after the last chunk, so
-// no phase output is materialised.
-void run_tap_gemm(const TapGemm& g) {
-  const Micro micro = pick_micro(g.bf16);
+// (KC x MR) stays in L1 while the B micro-panels stream sequentially from L2. With scattered rows
+// (orow, no residual) a task accumulates its block in a per-thread buffer (its row group x nb
+// steps, L2-sized) and writes it to every ys-th output step once, after the last chunk.
+void run_tap_gemm(const TapGemm& g, const Micro& micro) {
   const int nr = micro.nr;
   // Pairs halve the panel bytes per reduction step, so a chunk covers twice the steps.
   const int64_t kc = micro.pairs ? 2 * KC : KC;
   const int64_t R2 = (g.R + 1) / 2;
-  FloatBuf a_pairs = micro.pairs && g.R > 0 ? pair_a(g.A, (g.Cout + MR - 1) / MR, g.R) : FloatBuf();
   const int64_t n_cob = (g.Cout + MR - 1) / MR;
   const int64_t nb = static_cast<int64_t>(nr) * (nr == 48 ? 8 : 16);
   const int64_t n_tb = (g.T + nb - 1) / nb;
@@ -394,65 +518,78 @@ void run_tap_gemm(const TapGemm& g) {
   const int64_t task_flops = 2 * MR * cob_per * nb * std::max<int64_t>(1, g.R);
   const int64_t grain = std::max<int64_t>(1, kMinTaskFlops / task_flops);
   const size_t panel_floats = static_cast<size_t>(std::min(kc, std::max<int64_t>(g.R, 1)) * nb);
-  std::vector<FloatBuf> panels(static_cast<size_t>(num_threads())), blocks(panels.size());
+  // A strided conv's split rows: the channels of one chunk's taps (at most kc / K + 1 of them, plus
+  // one when a chunk starts mid-channel), S phases each, nb + qmax columns (L2-sized).
+  const bool strided = g.S > 1;
+  const int64_t split_ld = nb + g.qmax;
+  const int64_t split_rows = strided ? ((kc + g.K - 1) / g.K + 1) * g.S : 0;
+  const auto split = pw::pw_isa() == pw::PwIsa::Avx512 && g.S <= 16 ? split_phases_avx512 : split_phases_scalar;
+  std::vector<FloatBuf> panels(static_cast<size_t>(num_threads())), blocks(panels.size()), splits(panels.size());
   parallel_for(n_tb * n_cg, grain, [&](int64_t b, int64_t e, int tid) {
     FloatBuf& panel = panels[static_cast<size_t>(tid)];
     if (!panel) panel = alloc_floats(static_cast<int64_t>(panel_floats));
     FloatBuf& local = blocks[static_cast<size_t>(tid)];
-    if (g.ys != 1 && !local) local = alloc_floats(cob_per * MR * nb);
+    if (g.orow && !local) local = alloc_floats(cob_per * MR * nb);
+    FloatBuf& phases = splits[static_cast<size_t>(tid)];
+    if (strided && !phases) phases = alloc_floats(split_rows * split_ld);
     for (int64_t task = b; task < e; task++) {
       const int64_t tb = task / n_cg, cg = task % n_cg;
       const int64_t t_begin = tb * nb, t_end = std::min(g.T, t_begin + nb);
       const int64_t cob_begin = cg * cob_per, cob_end = std::min(n_cob, cob_begin + cob_per);
       for (int64_t r0 = 0; r0 < std::max<int64_t>(g.R, 1); r0 += kc) {
         const int64_t r1 = std::min(g.R, r0 + kc), n = micro.pairs ? (r1 - r0 + 1) / 2 : r1 - r0;
-        if (n > 0) micro.pack(g, r0, r1, t_begin, t_end, panel.get());
+        if (n > 0 && strided) {
+          TapGemm gs = g;
+          gs.row0 = r0 / g.K * g.S;
+          gs.X = phases.get();
+          gs.ldx = split_ld;
+          gs.len = t_end - t_begin + g.qmax;
+          split(g, r0 / g.K, (r1 - 1) / g.K + 1, t_begin, gs.len, phases.get(), split_ld);
+          micro.pack(gs, r0, r1, 0, t_end - t_begin, panel.get());
+        } else if (n > 0) {
+          micro.pack(g, r0, r1, t_begin, t_end, panel.get());
+        }
         for (int64_t cob = cob_begin; cob < cob_end; cob++) {
           const int64_t co0 = cob * MR;
           Tile tile;
-          tile.a = micro.pairs ? a_pairs.get() + (cob * R2 + r0 / 2) * MR : g.A + (cob * g.R + r0) * MR;
+          tile.a = g.A + (cob * (micro.pairs ? R2 : g.R) + (micro.pairs ? r0 / 2 : r0)) * MR;
           tile.n = n;
-          tile.ldy = g.ys == 1 ? g.ldy : nb;
+          tile.ldy = g.orow ? nb : g.ldy;
           tile.bias = g.bias ? g.bias + co0 : nullptr;
           tile.rows = static_cast<int>(std::min<int64_t>(MR, g.Cout - co0));
           tile.init = r0 == 0;
           for (int64_t t0 = t_begin, j = 0; t0 < t_end; t0 += nr, j++) {
             tile.b = panel.get() + j * n * nr;
             tile.cols = static_cast<int>(std::min<int64_t>(nr, t_end - t0));
-            if (g.ys == 1) {
+            if (!g.orow) {
               tile.y = g.Y + co0 * g.ldy + t0;
               tile.res = g.res && tile.init ? g.res + co0 * g.ldy + t0 : nullptr;
             } else {
               tile.y = local.get() + (co0 - cob_begin * MR) * nb + (t0 - t_begin);
               tile.res = nullptr;
             }
-            micro.fn(tile);
+            micro.fn[std::min(2, (tile.cols - 1) / 16)](tile);
           }
         }
       }
-      if (g.ys != 1)
-        for (int64_t co = cob_begin * MR; co < std::min(g.Cout, cob_end * MR); co++) {
-          const float* src = local.get() + (co - cob_begin * MR) * nb;
-          float* dst = g.Y + co * g.ldy + t_begin * g.ys;
-          for (int64_t t = 0; t < t_end - t_begin; t++) dst[t * g.ys] = src[t];
+      if (g.orow)
+        for (int64_t ro = cob_begin * MR; ro < std::min(g.Cout, cob_end * MR); ro++) {
+          const float* src = local.get() + (ro - cob_begin * MR) * nb - t_begin;
+          const TapGemm::OutRow& o = g.orow[ro];
+          for (int64_t u = std::max(t_begin, o.lo), ue = std::min(t_end, o.hi); u < ue; u++) g.Y[o.off + u * g.ys] = src[u];
         }
     }
   });
 }
 
-// Packed A: [ceil(Cout/MR)][R][MR], rows past Cout zero.
-struct Packed {
-  FloatBuf data;
-  const float* get() const { return data.get(); }
-};
-
+// Packed A: [ceil(Cout/MR)][R][MR], rows past Cout zero; bf16-rounded at bf16 precision.
 // A[co, i] = w[co * R + i] (conv1d: i = ci * K + k over a contiguous [Cout, R] weight).
-Packed pack_rows(const float* w, int64_t Cout, int64_t R, bool bf16) {
+FloatBuf pack_rows(const float* w, int64_t Cout, int64_t R, bool bf16) {
   const int64_t n_cob = (Cout + MR - 1) / MR;
-  Packed A{alloc_floats(n_cob * R * MR)};
+  FloatBuf A = alloc_floats(n_cob * R * MR);
   parallel_for(n_cob, 1, [&](int64_t b, int64_t e, int) {
     for (int64_t cob = b; cob < e; cob++) {
-      float* dst = A.data.get() + cob * R * MR;
+      float* dst = A.get() + cob * R * MR;
       const int rows = static_cast<int>(std::min<int64_t>(MR, Cout - cob * MR));
       for (int64_t i = 0; i < R; i++)
         for (int r = 0; r < MR; r++) {
@@ -464,37 +601,48 @@ Packed pack_rows(const float* w, int64_t Cout, int64_t R, bool bf16) {
   return A;
 }
 
-// For every phase p: A_p[co, ci * nt_p + j] = w[ci, co, taps_p[j]] (w [Cin, Cout, K]). All phases
-// are packed in one sweep over w: each MR x K block of a weight row is read once and scattered to
-// every phase, instead of re-streaming the whole weight from memory once per phase (at stride 10
-// the weight is far larger than the caches, and the per-phase sweeps cost more than the GEMMs).
-std::vector<Packed> pack_phases(const float* w, int64_t Cin, int64_t Cout, int64_t K, const std::vector<const std::vector<int64_t>*>& taps,
-                                bool bf16) {
-  const int64_t n_cob = (Cout + MR - 1) / MR;
-  std::vector<Packed> out;
-  for (const std::vector<int64_t>* t : taps) {
-    const int64_t R = Cin * static_cast<int64_t>(t->size());
-    out.push_back(Packed{alloc_floats(n_cob * R * MR)});
-  }
+// A transposed conv's A (w [Cin, Cout, K]): row ro = rho * Cout + co, column ci * M + m holds
+// w[ci, co, k] for the tap with k * dilation = m * S + rho, zero where there is none. tap[rho * M + m]
+// is that k or -1. Input channel by input channel, a task reads the MR x K block its rows cover
+// (reading row by row across all channels missed the cache on every element).
+FloatBuf pack_transposed(const float* w, int64_t Cin, int64_t Cout, int64_t K, int64_t S, int64_t M, const std::vector<int64_t>& tap,
+                         bool bf16) {
+  const int64_t rows = S * Cout, n_cob = (rows + MR - 1) / MR, R = Cin * M;
+  FloatBuf A = alloc_floats(n_cob * R * MR);
   parallel_for(n_cob, 1, [&](int64_t b, int64_t e, int) {
     for (int64_t cob = b; cob < e; cob++) {
-      const int rows = static_cast<int>(std::min<int64_t>(MR, Cout - cob * MR));
-      for (int64_t ci = 0; ci < Cin; ci++) {
-        const float* src = w + (ci * Cout + cob * MR) * K;  // rows co0.. of input channel ci, contiguous
-        for (size_t ph = 0; ph < taps.size(); ph++) {
-          const std::vector<int64_t>& tp = *taps[ph];
-          const int64_t nt = static_cast<int64_t>(tp.size());
-          float* dst = out[ph].data.get() + cob * Cin * nt * MR + ci * nt * MR;
-          for (int64_t j = 0; j < nt; j++)
-            for (int r = 0; r < MR; r++) {
-              const float v = r < rows ? src[r * K + tp[j]] : 0.0f;
-              dst[j * MR + r] = bf16 ? round_bf16(v) : v;
-            }
+      float* dst = A.get() + cob * R * MR;
+      for (int64_t ci = 0; ci < Cin; ci++)
+        for (int r = 0; r < MR; r++) {
+          const int64_t ro = cob * MR + r, rho = ro / Cout, co = ro % Cout;
+          for (int64_t m = 0; m < M; m++) {
+            const int64_t k = ro < rows ? tap[rho * M + m] : -1;
+            const float v = k >= 0 ? w[(ci * Cout + co) * K + k] : 0.0f;
+            dst[(ci * M + m) * MR + r] = bf16 ? round_bf16(v) : v;
+          }
         }
-      }
     }
   });
-  return out;
+  return A;
+}
+
+// Puts a part packed by pack_rows / pack_transposed (R reduction steps) into `form`.
+void finish_part(FloatBuf& A, int64_t n_cob, int64_t R, int form, PackedConvWeight& pw) {
+  if (form == kFormBf16Pairs) A = pair_a(A.get(), n_cob, R);
+  pw.bytes += static_cast<size_t>(n_cob * (form == kFormBf16Pairs ? (R + 1) / 2 : R) * MR) * sizeof(float);
+  pw.parts.push_back(std::move(A));
+}
+
+// The packed weight from the cache when the call has one (packing it on first use), else packed now.
+template <class Make>
+std::shared_ptr<const PackedConvWeight> packed_weight(const TensorView& w, const Conv1dParams& p, bool transposed, int form, Make make) {
+  if (!p.weight_cache) return make();
+  ConvWeightCache::Key key{w.data, w.dtype, {}, {}, p.stride, p.dilation, p.groups, transposed, form};
+  for (int i = 0; i < 3; i++) {
+    key.shape[i] = w.shape[i];
+    key.strides[i] = w.strides[i];
+  }
+  return p.weight_cache->get(key, make);
 }
 
 // The weight as a contiguous f32 array (one pass; packing then indexes it directly). A
@@ -672,9 +820,9 @@ void conv1d(const TensorView& x, const TensorView& w, const TensorView& bias, co
   const int64_t G = p.groups, cin_g = Cin / G, cout_g = Cout / G, S = p.stride;
   if (B == 0 || Cout == 0 || Tout == 0) return;
   // At stride 1, tap k reads row ci of x itself at column t + k*dilation - padding (the packer
-  // zero-fills what falls outside). A strided conv first splits x into S phases (row ci*S + r
-  // holds x[ci, u*S + r - padding], zero-padded): tap k then reads phase r_k at column t + q_k,
-  // with k*dilation = q_k*S + r_k.
+  // zero-fills what falls outside). A strided conv reads x split into S phases (row ci*S + r holds
+  // x[ci, u*S + r - padding], zero-padded): tap k then reads phase r_k at column t + q_k, with
+  // k*dilation = q_k*S + r_k. The split is made per task, for the columns and channels it packs.
   std::vector<int64_t> q(K), r(K);
   int64_t qmax = 0;
   for (int64_t k = 0; k < K; k++) {
@@ -690,42 +838,37 @@ void conv1d(const TensorView& x, const TensorView& w, const TensorView& bias, co
       rows[ci * K + k] = ci * S + r[k];
       qs[ci * K + k] = q[k];
     }
-  std::vector<float> wstore;
-  const float* wf = weight_f32(w, wstore);
-  std::vector<Packed> A;
   const bool bf16 = p.precision == GemmPrecision::BF16;
-  for (int64_t g = 0; g < G; g++) A.push_back(pack_rows(wf + g * cout_g * R, cout_g, R, bf16));
+  const Micro micro = pick_micro(bf16);
+  const int form = micro.pairs ? kFormBf16Pairs : bf16 ? kFormBf16Rounded : kFormF32;
+  const std::shared_ptr<const PackedConvWeight> A = packed_weight(w, p, false, form, [&] {
+    std::vector<float> wstore;
+    const float* wf = weight_f32(w, wstore);
+    auto pw = std::make_shared<PackedConvWeight>();
+    for (int64_t g = 0; g < G; g++) {
+      FloatBuf part = pack_rows(wf + g * cout_g * R, cout_g, R, bf16);
+      finish_part(part, (cout_g + MR - 1) / MR, R, form, *pw);
+    }
+    return std::shared_ptr<const PackedConvWeight>(std::move(pw));
+  });
   std::vector<float> bf = bias_f32(bias, Cout);
-  // Phase rows are fully written below, so the buffer is left uninitialised (no zero-fill pass).
-  FloatBuf xs = S == 1 ? FloatBuf() : alloc_floats(cin_g * S * U);
   const float* xd = x.ptr<float>();
   float* yd = out.ptr<float>();
   for (int64_t b = 0; b < B; b++)
     for (int64_t g = 0; g < G; g++) {
       const float* xg = xd + (b * Cin + g * cin_g) * T;
-      if (S > 1) {
-        parallel_for(cin_g * S, 4, [&](int64_t rb, int64_t re, int) {
-          for (int64_t row = rb; row < re; row++) {
-            int64_t ci = row / S, ph = row % S;
-            const float* src = xg + ci * T;
-            float* dst = xs.get() + row * U;
-            // u reads x[u*S + ph - padding]: zeros outside [u_lo, u_hi), a branch-free gather inside.
-            const int64_t off = ph - p.padding;
-            const int64_t u_lo = std::min(U, off >= 0 ? 0 : (-off + S - 1) / S);
-            const int64_t u_hi = std::max(u_lo, std::min(U, T - off > 0 ? (T - off + S - 1) / S : 0));
-            std::fill(dst, dst + u_lo, 0.0f);
-            for (int64_t u = u_lo; u < u_hi; u++) dst[u] = src[u * S + off];
-            std::fill(dst + u_hi, dst + U, 0.0f);
-          }
-        });
-      }
       TapGemm tg;
-      tg.X = S == 1 ? xg : xs.get();
-      tg.ldx = U;
+      tg.X = xg;
+      tg.ldx = T;
       tg.len = U;
+      tg.S = S;
+      tg.K = K;
+      tg.pad = p.padding;
+      tg.xlen = T;
+      tg.qmax = qmax;
       tg.row = rows.data();
       tg.q = qs.data();
-      tg.A = A[g].get();
+      tg.A = A->parts[static_cast<size_t>(g)].get();
       tg.bias = bf.empty() ? nullptr : bf.data() + g * cout_g;
       tg.Y = yd + (b * Cout + g * cout_g) * Tout;
       tg.res = residual.data ? residual.ptr<float>() + (b * Cout + g * cout_g) * Tout : nullptr;
@@ -734,7 +877,7 @@ void conv1d(const TensorView& x, const TensorView& w, const TensorView& bias, co
       tg.Cout = cout_g;
       tg.T = Tout;
       tg.bf16 = bf16;
-      run_tap_gemm(tg);
+      run_tap_gemm(tg, micro);
     }
 }
 
@@ -744,64 +887,60 @@ void conv_transpose1d(const TensorView& x, const TensorView& w, const TensorView
   const int64_t B = x.shape[0], Cin = x.shape[1], T = x.shape[2];
   const int64_t Cout = out.shape[1], Tout = out.shape[2], K = w.shape[2], S = p.stride;
   if (B == 0 || Cout == 0 || Tout == 0) return;
-  // Output position o = j + padding = u*S + rho receives tap k (k*dilation = m_k*S + rho) from
-  // x[u - m_k]; the packer reads x in place and zero-fills columns outside [0, T).
-  struct Phase {
-    int64_t rho, u0, n;
-    std::vector<int64_t> taps;
-    std::vector<int64_t> row, q;
-    Packed A;
-  };
-  std::vector<float> wstore;
-  const float* wf = weight_f32(w, wstore);
-  std::vector<Phase> phases;
-  for (int64_t rho = 0; rho < S; rho++) {
-    int64_t u0 = p.padding > rho ? (p.padding - rho + S - 1) / S : 0;
-    int64_t last = Tout - 1 + p.padding - rho;
-    if (last < 0) continue;
-    int64_t u1 = last / S;
-    if (u1 < u0) continue;
-    Phase ph{rho, u0, u1 - u0 + 1, {}, {}, {}, Packed{}};
-    for (int64_t k = 0; k < K; k++)
-      if (k * p.dilation % S == rho) ph.taps.push_back(k);
-    const int64_t nt = static_cast<int64_t>(ph.taps.size()), R = Cin * nt;
-    ph.row.resize(static_cast<size_t>(R));
-    ph.q.resize(static_cast<size_t>(R));
-    for (int64_t ci = 0; ci < Cin; ci++)
-      for (int64_t j = 0; j < nt; j++) {
-        ph.row[ci * nt + j] = ci;
-        ph.q[ci * nt + j] = u0 - ph.taps[j] * p.dilation / S;
-      }
-    phases.push_back(std::move(ph));
+  // Output position o = j + padding = u*S + rho receives tap k (k*dilation = m*S + rho) from
+  // x[u - m]. Every residue rho reads the same rows of x (shifted by m), so all S phases are one tap
+  // GEMM: its rows are (rho, co), its reduction (ci, m), its columns u; each row is scattered to
+  // every S-th output step of channel co. One packed B panel then serves all phases.
+  const int64_t M = ((K - 1) * p.dilation) / S + 1;
+  std::vector<int64_t> tap(static_cast<size_t>(S * M), -1);
+  for (int64_t k = 0; k < K; k++) tap[static_cast<size_t>((k * p.dilation % S) * M + k * p.dilation / S)] = k;
+  const int64_t rows = S * Cout, R = Cin * M;
+  std::vector<int64_t> row(static_cast<size_t>(R)), q(static_cast<size_t>(R));
+  for (int64_t ci = 0; ci < Cin; ci++)
+    for (int64_t m = 0; m < M; m++) {
+      row[ci * M + m] = ci;
+      q[ci * M + m] = -m;
+    }
+  std::vector<TapGemm::OutRow> orow(static_cast<size_t>(rows));
+  for (int64_t ro = 0; ro < rows; ro++) {
+    const int64_t rho = ro / Cout, co = ro % Cout, last = Tout - 1 + p.padding - rho;
+    orow[ro] = {co * Tout + rho - p.padding, p.padding > rho ? (p.padding - rho + S - 1) / S : 0, last < 0 ? 0 : last / S + 1};
   }
-  std::vector<const std::vector<int64_t>*> tap_sets;
-  for (const Phase& ph : phases) tap_sets.push_back(&ph.taps);
+  const int64_t U = (Tout - 1 + p.padding) / S + 1;  // columns: the largest orow[].hi (rho 0)
   const bool bf16 = p.precision == GemmPrecision::BF16;
-  std::vector<Packed> packed = pack_phases(wf, Cin, Cout, K, tap_sets, bf16);
-  for (size_t i = 0; i < phases.size(); i++) phases[i].A = std::move(packed[i]);
+  const Micro micro = pick_micro(bf16);
+  const int form = micro.pairs ? kFormBf16Pairs : bf16 ? kFormBf16Rounded : kFormF32;
+  const std::shared_ptr<const PackedConvWeight> A = packed_weight(w, p, true, form, [&] {
+    std::vector<float> wstore;
+    const float* wf = weight_f32(w, wstore);
+    FloatBuf part = pack_transposed(wf, Cin, Cout, K, S, M, tap, bf16);
+    auto pw = std::make_shared<PackedConvWeight>();
+    finish_part(part, (rows + MR - 1) / MR, R, form, *pw);
+    return std::shared_ptr<const PackedConvWeight>(std::move(pw));
+  });
   std::vector<float> bf = bias_f32(bias, Cout);
+  std::vector<float> brow;  // bias per GEMM row
+  if (!bf.empty())
+    for (int64_t ro = 0; ro < rows; ro++) brow.push_back(bf[ro % Cout]);
   const float* xd = x.ptr<float>();
   float* od = out.ptr<float>();
   for (int64_t b = 0; b < B; b++) {
-    float* ob = od + b * Cout * Tout;
-    for (const Phase& ph : phases) {
-      TapGemm tg;
-      tg.X = xd + b * Cin * T;
-      tg.ldx = T;
-      tg.len = T;
-      tg.row = ph.row.data();
-      tg.q = ph.q.data();
-      tg.A = ph.A.get();
-      tg.bias = bf.empty() ? nullptr : bf.data();
-      tg.Y = ob + ph.u0 * S + ph.rho - p.padding;  // output step j = u*S + rho - padding
-      tg.ldy = Tout;
-      tg.ys = S;
-      tg.R = static_cast<int64_t>(ph.row.size());
-      tg.Cout = Cout;
-      tg.T = ph.n;
-      tg.bf16 = bf16;
-      run_tap_gemm(tg);
-    }
+    TapGemm tg;
+    tg.X = xd + b * Cin * T;
+    tg.ldx = T;
+    tg.len = T;
+    tg.row = row.data();
+    tg.q = q.data();
+    tg.A = A->parts[0].get();
+    tg.bias = brow.empty() ? nullptr : brow.data();
+    tg.Y = od + b * Cout * Tout;
+    tg.orow = orow.data();
+    tg.ys = S;
+    tg.R = R;
+    tg.Cout = rows;
+    tg.T = U;
+    tg.bf16 = bf16;
+    run_tap_gemm(tg, micro);
   }
 }
 

@@ -137,7 +137,8 @@ class Conv {
   }
 
   forward(x: Tensor, residual?: Tensor): Tensor {
-    const opts = { ...this.opts, precision: this.precision };
+    // The weights are constants: each precision's packed form is made once and kept with them.
+    const opts = { ...this.opts, precision: this.precision, cacheWeight: true };
     return this.transposed ? convTranspose1d(x, this.w, this.b, opts) : conv1d(x, this.w, this.b, { ...opts, residual });
   }
 

@@ -104,6 +104,7 @@ export interface Addon {
     groups: number,
     residual: Opt,
     precision: number,
+    cacheWeight: boolean,
   ): void;
   convTranspose1d(
     x: TensorDesc,
@@ -115,6 +116,7 @@ export interface Addon {
     outputPadding: number,
     dilation: number,
     precision: number,
+    cacheWeight: boolean,
   ): void;
   snake(x: TensorDesc, alpha: TensorDesc, beta: TensorDesc, out: TensorDesc, logScale: boolean): void;
   rmsNorm(x: TensorDesc, weight: Opt, out: TensorDesc, eps: number): void;

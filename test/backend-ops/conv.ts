@@ -2,7 +2,8 @@
 // dilations 1/3/9, kernel-1 convs, strided kernel-2s downsampling, transposed kernel-2s upsampling
 // at strides 2/4/6/10) plus groups, odd lengths, channel counts that are not multiples of the
 // micro-tile, reductions longer than one reduction chunk, bf16/f16 weights and strided views, and
-// the bf16 precision mode (odd reductions, reductions past one bf16 chunk of 512, residuals).
+// the bf16 precision mode (odd reductions, reductions past one bf16 chunk of 512, residuals), and
+// weights packed once and reused (cacheWeight).
 import { Tensor, convTranspose1d, conv1d, snake, type DType, type Device, type MatmulPrecision } from '../../src/runtime/index.js';
 import { randnTensor as tensor, uniform } from '../support/random.js';
 import type { OpCase, Tolerance } from './harness.js';
@@ -118,6 +119,21 @@ for (const s of [2, 4, 6, 10]) {
     padding: Math.ceil(s / 2),
   });
 }
+// Long enough for the vectorised phase split (16 output columns from S loads) and, at T 900 / 1700,
+// for a second 384-step time block (its split starts mid-row).
+addConv({ name: 'downsample k20 s10 p5 long T [1,8,4000]->12', B: 1, Cin: 8, Cout: 12, T: 4000, K: 20, stride: 10, padding: 5 });
+addConv({ name: 'downsample k4 s2 p1 two time blocks [2,20,901]->16', B: 2, Cin: 20, Cout: 16, T: 901, K: 4, stride: 2, padding: 1 });
+addConv({
+  name: 'bf16 downsample k12 s6 p3 two time blocks [1,40,2400]->24',
+  B: 1,
+  Cin: 40,
+  Cout: 24,
+  T: 2400,
+  K: 12,
+  stride: 6,
+  padding: 3,
+  precision: 'bf16',
+});
 addConv({ name: 'downsample k8 s4 p2 odd T [1,12,103]->20', B: 1, Cin: 12, Cout: 20, T: 103, K: 8, stride: 4, padding: 2 });
 addConv({ name: 'encoder head k3 p1 [1,64,30]->16', B: 1, Cin: 64, Cout: 16, T: 30, K: 3, padding: 1 });
 addConv({ name: 'long reduction k7 [1,130,40]->70', B: 1, Cin: 130, Cout: 70, T: 40, K: 7, padding: 3 });
@@ -224,6 +240,63 @@ addConvT({
   wdtype: 'bf16',
   bias: false,
 });
+
+// cacheWeight: one weight through several calls, so later calls read the packed forms the first
+// ones kept (fp32 and bf16 of the same weight side by side; other lengths, paddings and residuals
+// than the call that packed it). Every output is compared with the reference, which packs nothing.
+cases.push({
+  op: 'conv1d',
+  name: 'cached weight k7 [1,24,T]->20: fp32, bf16, fp32 longer, bf16 + residual, dilation 3',
+  tol: convTol,
+  run: (device) => {
+    const w = tensor([20, 24, 7], 21, device, 1 / Math.sqrt(24 * 7));
+    const b = tensor([20], 22, device, 0.5);
+    const x1 = tensor([1, 24, 65], 23, device),
+      x2 = tensor([2, 24, 130], 24, device);
+    const res = tensor([2, 20, 130], 25, device);
+    const opts = { padding: 3, cacheWeight: true };
+    return [
+      conv1d(x1, w, b, opts),
+      conv1d(x1, w, b, { ...opts, precision: 'bf16' }),
+      conv1d(x2, w, b, opts),
+      conv1d(x2, w, b, { ...opts, precision: 'bf16', residual: res }),
+      conv1d(x2, w, b, { ...opts, padding: 9, dilation: 3 }),
+    ];
+  },
+});
+cases.push({
+  op: 'conv1d',
+  name: 'cached weight k8 s4 groups 2 [1,16,T]->12: fp32, bf16, fp32 other T',
+  tol: convTol,
+  run: (device) => {
+    const w = tensor([12, 8, 8], 26, device, 1 / Math.sqrt(8 * 8));
+    const x1 = tensor([1, 16, 103], 27, device),
+      x2 = tensor([1, 16, 64], 28, device);
+    const opts = { stride: 4, padding: 2, groups: 2, cacheWeight: true };
+    return [conv1d(x1, w, null, opts), conv1d(x1, w, null, { ...opts, precision: 'bf16' }), conv1d(x2, w, null, opts)];
+  },
+});
+for (const s of [4, 10]) {
+  cases.push({
+    op: 'convTranspose1d',
+    name: `cached weight k${2 * s} s${s} [1,33,T]->16: fp32, bf16, shorter T (unreached phases), other padding`,
+    tol: convTol,
+    run: (device) => {
+      const w = tensor([33, 16, 2 * s], 29, device, 1 / Math.sqrt(33 * 2));
+      const b = tensor([16], 30, device, 0.5);
+      const x1 = tensor([1, 33, 29], 31, device),
+        x2 = tensor([2, 33, 1], 32, device);
+      const opts = { stride: s, padding: Math.ceil(s / 2), cacheWeight: true };
+      return [
+        convTranspose1d(x1, w, b, opts),
+        convTranspose1d(x1, w, b, { ...opts, precision: 'bf16' }),
+        convTranspose1d(x2, w, b, opts),
+        convTranspose1d(x1, w, b, { ...opts, padding: 1, outputPadding: 1 }),
+        convTranspose1d(x2, w, b, { ...opts, precision: 'bf16' }),
+      ];
+    },
+  });
+}
 
 interface SnakeSpec {
   name: string;

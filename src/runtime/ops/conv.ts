@@ -17,6 +17,13 @@ export interface Conv1dOptions {
   residual?: Tensor | null;
   /** As for `linear`: 'bf16' multiplies bf16-rounded x and w with f32 accumulation; default 'fp32' (exact). */
   precision?: MatmulPrecision;
+  /**
+   * The weight is a constant (a model's): on the CPU its packed form is made on the first call and
+   * kept with the weight's buffer for later calls (freed with it), instead of being packed on every
+   * call. Each precision used keeps one form: about the weight's f32 size at 'fp32', half at 'bf16'.
+   * The weight must not be written while it is cached. Default false.
+   */
+  cacheWeight?: boolean;
 }
 
 export interface ConvTranspose1dOptions {
@@ -26,6 +33,8 @@ export interface ConvTranspose1dOptions {
   dilation?: number;
   /** As for conv1d. */
   precision?: MatmulPrecision;
+  /** As for conv1d. */
+  cacheWeight?: boolean;
 }
 
 /** Activations go to the kernels as contiguous f32; other float dtypes are converted, anything else is passed on for the glue to reject. */
@@ -74,6 +83,7 @@ export function conv1d(x: Tensor, w: Tensor, bias: Tensor | null, opts: Conv1dOp
       groups,
       rc ? rc.desc() : null,
       precision,
+      !!opts.cacheWeight,
     ),
   );
 }
@@ -102,6 +112,7 @@ export function convTranspose1d(x: Tensor, w: Tensor, bias: Tensor | null, opts:
       outputPadding,
       dilation,
       precision,
+      !!opts.cacheWeight,
     ),
   );
 }
