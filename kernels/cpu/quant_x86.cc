@@ -33,9 +33,12 @@ ACESTEP_AVX512 void gemv_row_i8_avx512(int64_t n, int64_t K, const float* x, con
   int64_t k = 0;
   for (; k + 64 <= K; k += 64) {
     const __m512i line = _mm512_loadu_si512(qr + k);
+    // Constant lane indices: the extract takes an immediate, and unoptimized builds do not unroll.
+    const __m128i part[4] = {_mm512_castsi512_si128(line), _mm512_extracti32x4_epi32(line, 1), _mm512_extracti32x4_epi32(line, 2),
+                             _mm512_extracti32x4_epi32(line, 3)};
 #pragma GCC unroll 4
     for (int j = 0; j < 4; j++) {
-      const __m512 wv = widen16(_mm512_extracti32x4_epi32(line, j));
+      const __m512 wv = widen16(part[j]);
 #pragma GCC unroll 4
       for (int m = 0; m < M; m++) acc[j][m] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x + m * K + k + 16 * j), acc[j][m]);
     }
