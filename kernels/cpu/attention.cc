@@ -707,14 +707,42 @@ ATTN_AVX512BF16 void flash_item_bf16(const TensorView& q, const TensorView& k, c
 // single pass over the visible keys scores all G rows (each K row loaded once), the softmax runs
 // over the whole key range at once (16 keys per vector instead of 16 rows of which G are real),
 // and each V row is loaded once for all G rows. Same exp and f32 accumulation as flash_item.
+// Lane sums of four vectors as [sum a, sum b, sum c, sum d]: one shuffle tree for four dot
+// products instead of a full horizontal reduction each.
+ATTN_AVX512 inline __m256 halves(__m512 x) {
+  return _mm256_add_ps(_mm512_castps512_ps256(x), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1)));
+}
+ATTN_AVX512 inline __m128 reduce4(__m512 a, __m512 b, __m512 c, __m512 d) {
+  const __m256 ab = _mm256_hadd_ps(halves(a), halves(b));  // a01 a23 b01 b23 | a45 a67 b45 b67
+  const __m256 cd = _mm256_hadd_ps(halves(c), halves(d));
+  const __m256 abcd = _mm256_hadd_ps(ab, cd);  // a0-3 b0-3 c0-3 d0-3 | a4-7 b4-7 c4-7 d4-7
+  return _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1));
+}
+
+// R query rows against n keys, four keys at a time (4R independent fma chains, one shared
+// reduction per row); masked keys are scored like the others and then set to -inf, which keeps
+// the loop branch-free (their cache slots hold the pad tokens' keys, finite values).
 template <int R, class T>
 ATTN_AVX512 void decode_scores(const float* q, int64_t D, const T* k0, int64_t ldk, int64_t n, const uint8_t* mrow, float* s, int64_t lds) {
   const __mmask16 tail = tail_mask(D % 16 == 0 ? 16 : D % 16);
-  for (int64_t j = 0; j < n; j++) {
-    if (mrow && !mrow[j]) {
-      for (int r = 0; r < R; r++) s[r * lds + j] = kNegInf;
-      continue;
+  int64_t j = 0;
+  for (; j + 4 <= n; j += 4) {
+    const T* kr = k0 + j * ldk;
+    __m512 acc[R][4];
+    for (int r = 0; r < R; r++)
+      for (int c = 0; c < 4; c++) acc[r][c] = _mm512_setzero_ps();
+    for (int64_t e = 0; e < D; e += 16) {
+      const __mmask16 m = e + 16 <= D ? static_cast<__mmask16>(0xFFFF) : tail;
+      __m512 kv[4];
+      for (int c = 0; c < 4; c++) kv[c] = load_kv(kr + c * ldk + e, m);
+      for (int r = 0; r < R; r++) {
+        const __m512 qv = _mm512_maskz_loadu_ps(m, q + r * D + e);
+        for (int c = 0; c < 4; c++) acc[r][c] = _mm512_fmadd_ps(kv[c], qv, acc[r][c]);
+      }
     }
+    for (int r = 0; r < R; r++) _mm_storeu_ps(s + r * lds + j, reduce4(acc[r][0], acc[r][1], acc[r][2], acc[r][3]));
+  }
+  for (; j < n; j++) {
     const T* kr = k0 + j * ldk;
     __m512 acc[R];
     for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps();
@@ -725,6 +753,10 @@ ATTN_AVX512 void decode_scores(const float* q, int64_t D, const T* k0, int64_t l
     }
     for (int r = 0; r < R; r++) s[r * lds + j] = _mm512_reduce_add_ps(acc[r]);
   }
+  if (mrow)
+    for (int64_t jj = 0; jj < n; jj++)
+      if (!mrow[jj])
+        for (int r = 0; r < R; r++) s[r * lds + jj] = kNegInf;
 }
 
 template <class T>
