@@ -1,14 +1,12 @@
 // Single-consumer task queue with sticky errors cleared at sync points.
 #include "queue.h"
 
-#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
 #include <thread>
 
 #include "buffer.h"
-#include "../kernels/cpu/parallel.h"
 
 namespace acestep {
 namespace {
@@ -26,7 +24,6 @@ class Queue {
     {
       std::lock_guard<std::mutex> lk(mu_);
       tasks_.push_back(std::move(t));
-      queued_.store(tasks_.size(), std::memory_order_release);
     }
     cv_.notify_one();
   }
@@ -50,13 +47,10 @@ class Queue {
       Task t;
       bool skip;
       {
-        // JS queues a decode step's kernels a few microseconds apart: poll before sleeping.
-        cpu::spin_until(kSpinMicros, [this] { return queued_.load(std::memory_order_acquire) != 0; });
         std::unique_lock<std::mutex> lk(mu_);
         cv_.wait(lk, [this] { return !tasks_.empty(); });
         t = std::move(tasks_.front());
         tasks_.pop_front();
-        queued_.store(tasks_.size(), std::memory_order_relaxed);
         busy_ = true;
         skip = error_.kind != ErrorKind::None;
       }
@@ -93,9 +87,7 @@ class Queue {
 
   std::mutex mu_;
   std::condition_variable cv_, idle_cv_;
-  static constexpr int kSpinMicros = 200;
   std::deque<Task> tasks_;
-  std::atomic<size_t> queued_{0};  // tasks_.size(), for polling without the lock
   bool busy_ = false;
   QueueError error_;
   std::thread thread_;

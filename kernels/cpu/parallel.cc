@@ -1,5 +1,4 @@
-// Thread pool behind parallel_for. Between jobs, workers first poll for the next one for a short
-// while (spin_until), then sleep on a condition variable.
+// Thread pool behind parallel_for: workers sleep on a condition variable between jobs.
 #include "parallel.h"
 
 #include <algorithm>
@@ -17,10 +16,6 @@ namespace {
 // True on pool workers, and on the caller while it runs its own chunk: nested parallel_for runs serially.
 thread_local bool t_in_pool = false;
 
-// Pool threads poll this long between jobs: longer than the gap between two queued kernels of a
-// decode step, short enough that an idle pool gives its cores back at once.
-constexpr int kSpinMicros = 200;
-
 class Pool {
  public:
   ~Pool() { resize(1); }
@@ -34,7 +29,7 @@ class Pool {
     n_ = 1;
     for (int i = 1; i < want; i++) {
       try {
-        workers_.emplace_back([this, i, g = generation_.load()] { worker(i, g); });
+        workers_.emplace_back([this, i, g = generation_] { worker(i, g); });
       } catch (const std::system_error&) {
         break;
       }
@@ -64,16 +59,15 @@ class Pool {
       fn_ = &fn;
       total_ = n;
       active_threads_ = threads;
-      pending_.store(threads - 1, std::memory_order_relaxed);
-      generation_.fetch_add(1, std::memory_order_release);
+      pending_ = threads - 1;
+      generation_++;
     }
     cv_.notify_all();
     t_in_pool = true;
     chunk(0);
     t_in_pool = false;
-    spin_until(kSpinMicros, [this] { return pending_.load(std::memory_order_acquire) == 0; });
     std::unique_lock<std::mutex> lk(mu_);
-    done_cv_.wait(lk, [this] { return pending_.load(std::memory_order_relaxed) == 0; });
+    done_cv_.wait(lk, [this] { return pending_ == 0; });
     fn_ = nullptr;
     std::exception_ptr err = error_;
     error_ = nullptr;
@@ -99,17 +93,16 @@ class Pool {
   void worker(int idx, uint64_t seen) {
     t_in_pool = true;
     for (;;) {
-      spin_until(kSpinMicros, [&] { return stop_.load(std::memory_order_relaxed) || generation_.load(std::memory_order_acquire) != seen; });
       std::unique_lock<std::mutex> lk(mu_);
-      cv_.wait(lk, [&] { return stop_.load(std::memory_order_relaxed) || generation_.load(std::memory_order_relaxed) != seen; });
+      cv_.wait(lk, [&] { return stop_ || generation_ != seen; });
       if (stop_) return;
-      seen = generation_.load(std::memory_order_relaxed);
+      seen = generation_;
       bool mine = idx < active_threads_;
       lk.unlock();
       if (mine) {
         chunk(idx);
         std::lock_guard<std::mutex> g(mu_);
-        if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) done_cv_.notify_one();
+        if (--pending_ == 0) done_cv_.notify_one();
       }
     }
   }
@@ -130,12 +123,10 @@ class Pool {
   const std::function<void(int64_t, int64_t, int)>* fn_ = nullptr;
   std::exception_ptr error_;  // the running job's first exception
   int64_t total_ = 0;
-  int active_threads_ = 1;
-  // Written under mu_; atomic because the spinning threads read them without it.
-  std::atomic<int> pending_{0};
-  std::atomic<uint64_t> generation_{0};
-  std::atomic<bool> stop_{false};
+  int active_threads_ = 1, pending_ = 0;
   std::atomic<int> n_{1};  // written under run_mu_; read without it by size()
+  uint64_t generation_ = 0;
+  bool stop_ = false;
 };
 
 Pool& pool() {
