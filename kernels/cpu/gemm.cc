@@ -15,6 +15,7 @@
 
 #include "gemm_kernels.h"
 #include "parallel.h"
+#include "scratch.h"
 
 namespace acestep::cpu {
 using namespace gemm_detail;
@@ -69,26 +70,8 @@ float mat_get(const Mat& m, int64_t r, int64_t c) {
   }
 }
 
-// 64-byte aligned scratch that grows on demand; one per thread for the B panels.
-struct Scratch {
-  void* p = nullptr;
-  size_t cap = 0;
-  ~Scratch() { std::free(p); }
-  void* get(size_t bytes) {
-    if (bytes > cap) {
-      std::free(p);
-      cap = (bytes + 63) / 64 * 64;
-      p = std::aligned_alloc(64, cap);
-      if (!p) {
-        cap = 0;
-        throw std::runtime_error("gemm: out of memory for packing buffers (" + std::to_string(bytes) + " bytes)");
-      }
-    }
-    return p;
-  }
-};
-
-thread_local Scratch t_bpack;
+thread_local Scratch t_bpack;  // B panels, one per thread
+thread_local Scratch t_apack;  // the caller's shared A group
 
 std::atomic<int> g_isa{-1};
 std::atomic<int> g_bf16_dot{-1};
@@ -254,12 +237,11 @@ void gemm_blocked(int64_t M, int64_t N, int64_t K, const Mat& a, const Mat& b, c
   const int64_t a_panel = dp ? (KC / 2) * MR : KC * MR;  // elements (u32 or f32) per A panel and k block
   const int64_t group = std::clamp<int64_t>(kAPackBytes / (mp * a_panel * 4), 1, nkb);
   const size_t a_bytes = static_cast<size_t>(group * mp * a_panel) * 4;
-  std::unique_ptr<void, decltype(&std::free)> apack(std::aligned_alloc(64, a_bytes), &std::free);
-  if (!apack) throw std::runtime_error("gemm: out of memory packing A (" + std::to_string(a_bytes) + " bytes)");
+  void* apack = t_apack.get(a_bytes, "gemm (packing A)");
 
   for (int64_t kg = 0; kg < nkb; kg += group) {
     const int64_t kg1 = std::min(nkb, kg + group);
-    auto a_at = [&](int64_t kb, int64_t ip) { return static_cast<uint32_t*>(apack.get()) + ((kb - kg) * mp + ip) * a_panel; };
+    auto a_at = [&](int64_t kb, int64_t ip) { return static_cast<uint32_t*>(apack) + ((kb - kg) * mp + ip) * a_panel; };
     parallel_for((kg1 - kg) * mp, 4, [&](int64_t b0, int64_t b1, int) {
       for (int64_t t = b0; t < b1; t++) {
         const int64_t kb = kg + t / mp, ip = t % mp, pc = kb * KC, kc = std::min(KC, K - pc);
@@ -281,7 +263,7 @@ void gemm_blocked(int64_t M, int64_t N, int64_t K, const Mat& a, const Mat& b, c
           const int64_t pc = kb * KC, kc = std::min(KC, K - pc), kpairs = (kc + 1) / 2;
           const bool accumulate = kb > 0;
           const int64_t b_panel = dp ? kpairs * NR * 2 : kc * NR;  // u16 or f32 elements
-          void* bp = t_bpack.get(static_cast<size_t>(np * b_panel) * (dp ? 2 : 4));
+          void* bp = t_bpack.get(static_cast<size_t>(np * b_panel) * (dp ? 2 : 4), "gemm (packing B)");
           for (int64_t jp = 0; jp < np; jp++) {
             int nr = static_cast<int>(std::min<int64_t>(NR, nc - jp * NR));
             if (dp)
@@ -329,7 +311,7 @@ thread_local Scratch t_xpack;
 
 void gemm_bf16w(int64_t M, int64_t N, int64_t K, const Mat& a, const Mat& b, const float* bias, float* c, int64_t ldc) {
   const int64_t kpairs = K / 2, xb = cdiv(M, XR);
-  uint32_t* xp = static_cast<uint32_t*>(t_xpack.get(static_cast<size_t>(xb * kpairs * XR) * 4));
+  uint32_t* xp = static_cast<uint32_t*>(t_xpack.get(static_cast<size_t>(xb * kpairs * XR) * 4, "gemm (packing x)"));
   const float* x = static_cast<const float*>(a.data);
   parallel_for(xb, 1, [&](int64_t b0, int64_t b1, int) {
     for (int64_t i = b0; i < b1; i++) {

@@ -14,6 +14,7 @@
 #include "gemm_kernels.h"
 #include "parallel.h"
 #include "quant_kernels.h"
+#include "scratch.h"
 #include "strided.h"
 
 namespace acestep::cpu {
@@ -123,9 +124,8 @@ void linear_i8_blocks(const TensorView& x, const int8_t* q, int64_t ldq, const f
   const bool bf16 = p == GemmPrecision::BF16;
   const int64_t esize = bf16 ? 2 : 4;
   const int64_t rows = std::min<int64_t>(N, std::max<int64_t>(64, (int64_t{4} << 20) / (K * esize) / 64 * 64));
-  std::unique_ptr<void, decltype(&std::free)> buf(std::aligned_alloc(64, static_cast<size_t>((rows * K * esize + 63) / 64 * 64)),
-                                                  &std::free);
-  if (!buf) throw std::runtime_error("linear_int8: out of memory for a widened block (" + std::to_string(rows * K * esize) + " bytes)");
+  thread_local Scratch widened;
+  void* buf = widened.get(static_cast<size_t>(rows * K * esize), "linear_int8 (a widened block)");
   const Mat a{x.data, DType::F32, x.strides[0], x.strides[1]};
   for (int64_t n0 = 0; n0 < N; n0 += rows) {
     const int64_t nb = std::min(rows, N - n0);
@@ -133,16 +133,16 @@ void linear_i8_blocks(const TensorView& x, const int8_t* q, int64_t ldq, const f
       for (int64_t r = r0; r < r1; r++) {
         const int8_t* src = q + (n0 + r) * ldq;
         if (bf16) {
-          uint16_t* dst = static_cast<uint16_t*>(buf.get()) + r * K;
+          uint16_t* dst = static_cast<uint16_t*>(buf) + r * K;
           for (int64_t k = 0; k < K; k++) dst[k] = f32_to_bf16(static_cast<float>(src[k]));
         } else {
-          float* dst = static_cast<float*>(buf.get()) + r * K;
+          float* dst = static_cast<float*>(buf) + r * K;
           for (int64_t k = 0; k < K; k++) dst[k] = static_cast<float>(src[k]);
         }
       }
     });
     // B(k, n) = block row n, element k.
-    const Mat b{buf.get(), bf16 ? DType::BF16 : DType::F32, 1, K};
+    const Mat b{buf, bf16 ? DType::BF16 : DType::F32, 1, K};
     gemm(M, nb, K, a, b, nullptr, c + n0, N, p);
     parallel_for(M, 4, [&](int64_t m0, int64_t m1, int) {
       for (int64_t m = m0; m < m1; m++) {
