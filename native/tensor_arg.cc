@@ -47,24 +47,30 @@ Napi::Value BufferHandle::device(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), buffer->device() == Device::CPU ? "cpu" : "cuda");
 }
 
+// A descriptor is [buffer handle, byte offset, dtype code, shape, strides] (TensorDesc in
+// src/runtime/addon-types.ts): read by index, since a named lookup per field cost a string
+// internalisation each on every argument of every op.
 TensorArg tensor_arg(const Napi::Value& v, const char* name) {
   Napi::Env env = v.Env();
   auto fail = [&](const std::string& m) { throw Napi::TypeError::New(env, std::string("tensor argument '") + name + "': " + m); };
-  if (!v.IsObject()) fail("expected a tensor descriptor");
-  Napi::Object o = v.As<Napi::Object>();
-  BufferHandle* h = BufferHandle::unwrap(o.Get("b"));
+  if (!v.IsArray()) fail("expected a tensor descriptor");
+  Napi::Array o = v.As<Napi::Array>();
+  if (o.Length() != 5) fail("expected a tensor descriptor of 5 fields");
+  BufferHandle* h = BufferHandle::unwrap(o.Get(0u));
   if (h == nullptr) fail("missing buffer handle");
   if (!h->buffer) fail("tensor was disposed");
   TensorArg t;
   t.buffer = h->buffer;
-  double off = o.Get("o").As<Napi::Number>().DoubleValue();
+  Napi::Value offv = o.Get(1u), dv = o.Get(2u), sv = o.Get(3u), stv = o.Get(4u);
+  if (!offv.IsNumber() || !dv.IsNumber() || !sv.IsArray() || !stv.IsArray()) fail("malformed tensor descriptor");
+  double off = offv.As<Napi::Number>().DoubleValue();
   if (off < 0) fail("negative byte offset");
   t.byte_offset = static_cast<size_t>(off);
-  int32_t d = o.Get("d").As<Napi::Number>().Int32Value();
+  int32_t d = dv.As<Napi::Number>().Int32Value();
   if (d < 0 || d > 6) fail("unknown dtype code " + std::to_string(d));
   t.view.dtype = static_cast<DType>(d);
-  Napi::Array s = o.Get("s").As<Napi::Array>();
-  Napi::Array st = o.Get("t").As<Napi::Array>();
+  Napi::Array s = sv.As<Napi::Array>();
+  Napi::Array st = stv.As<Napi::Array>();
   if (s.Length() > static_cast<uint32_t>(kMaxDims)) fail("more than 8 dimensions");
   if (st.Length() != s.Length()) fail("strides and shape differ in rank");
   t.view.ndim = static_cast<int>(s.Length());

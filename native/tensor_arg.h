@@ -45,7 +45,7 @@ struct TensorArg {
   }
 };
 
-// Reads a descriptor {b, o, d, s, t}. `name` appears in error messages.
+// Reads a descriptor [b, o, d, s, t]. `name` appears in error messages.
 TensorArg tensor_arg(const Napi::Value& v, const char* name);
 
 // Argument helpers that throw a JS TypeError naming the op and argument.

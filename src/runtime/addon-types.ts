@@ -11,13 +11,8 @@ export interface BufferHandle {
 }
 
 /** The descriptor every native op takes for a tensor argument. */
-export interface TensorDesc {
-  b: BufferHandle;
-  o: number; // byte offset
-  d: number; // dtype code
-  s: number[]; // shape
-  t: number[]; // strides in elements
-}
+/** [buffer, byte offset, dtype code, shape, strides in elements]: an array, which the addon reads by index (no property lookups). */
+export type TensorDesc = [b: BufferHandle, o: number, d: number, s: readonly number[], t: readonly number[]];
 
 export type AddonDevice = 'cpu' | 'cuda';
 

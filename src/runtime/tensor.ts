@@ -1,6 +1,6 @@
-// Tensor: shape, strides, dtype and device over a native buffer. Views share the buffer (each
-// Tensor holds its own reference, so disposing a view never frees its base). Work on a tensor is
-// queued on the native thread; reading data is the sync point.
+// Tensor: shape, strides, dtype and device over a native buffer. Views share the buffer through
+// one counted Storage (disposing a view never frees its base, nor the base a live view). Work on a
+// tensor is queued on the native thread; reading data is the sync point.
 import { getDefaultDevice } from './backend.js';
 import { DTYPE_CODE, DTYPE_SIZE, hostArray, type DType, type Device, type HostArray } from './dtype.js';
 import { ShapeError } from './errors.js';
@@ -46,21 +46,31 @@ const ARRAY_DTYPE = new Map<unknown, DType>([
   [Int8Array, 'i8'],
 ]);
 
+/**
+ * One native buffer reference and the number of tensors (a base and its views) using it: a view
+ * counts here instead of taking a native reference of its own, which cost an N-API object per
+ * view (an LM decode step makes ~300 views).
+ */
+class Storage {
+  refs = 1;
+  constructor(readonly handle: BufferHandle) {}
+}
+
 export class Tensor implements Disposable {
-  private handle: BufferHandle | null;
+  private storage: Storage | null;
   /** Optional name for parity dumps (see debug.ts). */
   name?: string;
 
   /** Internal: use the factories (empty, fromArray, ...) or ops. */
   constructor(
-    handle: BufferHandle,
+    storage: BufferHandle | Storage,
     readonly shape: number[],
     readonly strides: number[],
     readonly dtype: DType,
     readonly device: Device,
     readonly byteOffset = 0,
   ) {
-    this.handle = handle;
+    this.storage = storage instanceof Storage ? storage : new Storage(storage);
     track(this);
   }
 
@@ -129,7 +139,7 @@ export class Tensor implements Disposable {
     return numelOf(this.shape);
   }
   get disposed(): boolean {
-    return this.handle === null;
+    return this.storage === null;
   }
   get isContiguous(): boolean {
     let expect = 1;
@@ -145,19 +155,22 @@ export class Tensor implements Disposable {
 
   /** The descriptor passed to native ops. */
   desc(): TensorDesc {
-    if (!this.handle) throw new ShapeError(`tensor${this.name ? ` '${this.name}'` : ''} was disposed`);
-    return { b: this.handle, o: this.byteOffset, d: DTYPE_CODE[this.dtype], s: this.shape, t: this.strides };
+    if (!this.storage) throw new ShapeError(`tensor${this.name ? ` '${this.name}'` : ''} was disposed`);
+    return [this.storage.handle, this.byteOffset, DTYPE_CODE[this.dtype], this.shape, this.strides];
   }
 
   /** A new tensor sharing this buffer with the given geometry. */
   private view(shape: number[], strides: number[], byteOffset = this.byteOffset): Tensor {
-    if (!this.handle) throw new ShapeError('view of a disposed tensor');
-    return new Tensor(this.handle.retain(), shape, strides, this.dtype, this.device, byteOffset);
+    if (!this.storage) throw new ShapeError('view of a disposed tensor');
+    this.storage.refs++;
+    return new Tensor(this.storage, shape, strides, this.dtype, this.device, byteOffset);
   }
 
   dispose(): void {
-    this.handle?.release();
-    this.handle = null;
+    const st = this.storage;
+    if (!st) return;
+    this.storage = null;
+    if (--st.refs === 0) st.handle.release();
   }
 
   /** `using t = ...` frees the tensor when the block ends. */
