@@ -67,7 +67,7 @@ export class Checkpoint {
           if (!file) {
             const shardPath = join(dir, shard);
             if (!existsSync(shardPath)) throw new CheckpointError(`shard '${shard}' listed in ${indexName} is missing`, shardPath, name);
-            file = SafetensorsFile.open(shardPath);
+            file = SafetensorsFile.open(shardPath, { populate: true }); // model weights: mapped in at load
             files.push(file);
             byFile.set(shard, file);
           }
@@ -84,7 +84,7 @@ export class Checkpoint {
       } else {
         const weights = WEIGHT_FILES.find((f) => existsSync(join(dir, f)));
         if (!weights) throw new CheckpointError(`no weights: none of ${[...WEIGHT_FILES, ...INDEX_FILES].join(', ')}`, dir);
-        const file = SafetensorsFile.open(join(dir, weights));
+        const file = SafetensorsFile.open(join(dir, weights), { populate: true });
         files.push(file);
         for (const name of file.names) add(file, name);
       }

@@ -142,13 +142,14 @@ export class SafetensorsFile {
     this.mapping = mapping;
   }
 
-  static open(path: string): SafetensorsFile {
+  /** populate: map every page now (a model's weights at load; see native/file_map.cc). */
+  static open(path: string, opts: { populate?: boolean } = {}): SafetensorsFile {
     const { header, fileSize, headerLen } = readHeader(path);
     const dataStart = 8 + headerLen;
     const { tensors, metadata } = parseHeader(path, header, fileSize - dataStart);
     let mapping: BufferHandle;
     try {
-      mapping = native.mapFile(path);
+      mapping = native.mapFile(path, opts.populate ?? false);
     } catch (e) {
       throw new CheckpointError((e as Error).message, path);
     }

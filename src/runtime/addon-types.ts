@@ -41,7 +41,7 @@ export interface Addon {
   // ---- buffers, transfers and sync points (native/addon.cc, native/file_map.cc) ----
   empty(bytes: number, device: AddonDevice): BufferHandle;
   fromHost(data: ArrayBufferView, device: AddonDevice): BufferHandle;
-  mapFile(path: string): BufferHandle;
+  mapFile(path: string, populate?: boolean): BufferHandle;
   read(t: TensorDesc): Promise<ArrayBuffer>;
   readSync(t: TensorDesc): ArrayBuffer;
   sync(): Promise<void>;
