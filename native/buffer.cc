@@ -61,13 +61,15 @@ class CpuPool {
  public:
   // The smallest cached block of at least `bytes`: at most 25% larger below kMapMin, any size for
   // a mapped request (its pages are touched already: a larger block than needed costs address
-  // space, a new one fresh memory). Else, for a mapped request, the largest smaller mapped block
-  // grown to `bytes`; else nullptr. Blocks only grow, so a repeated pattern of requests soon finds
-  // every block it needs in the cache.
+  // space, a new one fresh memory) unless a CPU memory limit is set (the accounting counts the
+  // request, so the slack stays bounded there). Else, for a mapped request, the largest smaller
+  // mapped block grown to `bytes`; else nullptr. Blocks only grow, so a repeated pattern of
+  // requests soon finds every block it needs in the cache.
   void* take(size_t bytes) {
     std::lock_guard<std::mutex> lk(mu_);
     auto it = free_.lower_bound(bytes);
-    if (it != free_.end() && (it->first <= bytes + bytes / 4 || bytes >= kMapMin)) {
+    const bool any_larger = bytes >= kMapMin && g_limit[static_cast<int>(Device::CPU)].load() == 0;
+    if (it != free_.end() && (it->first <= bytes + bytes / 4 || any_larger)) {
       void* p = it->second.ptr;
       cached_ -= it->first;
       sizes_[p] = it->first;
