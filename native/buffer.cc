@@ -1,6 +1,11 @@
 // Buffer allocation with per-device accounting and an optional limit. CPU blocks of 64 KiB and
 // more go back to a size-keyed cache when freed: model steps allocate the same sizes over and
-// over, and reusing warm pages avoids a page fault per 4 KiB on every fresh allocation.
+// over, and reusing warm pages avoids a page fault per 4 KiB on every fresh allocation. Blocks of
+// 4 MiB and more are mappings of their own and are reused across sizes: a request takes the
+// smallest larger cached block whole, or else grows the largest smaller one with mremap (its pages
+// move along; only the difference is fresh memory). A VAE decode's activations grow stage after
+// stage (and start small again on the next decode), and on some virtual machines every fresh page
+// costs ~2 s per GiB of system time.
 #include "buffer.h"
 
 #include <algorithm>
@@ -10,6 +15,7 @@
 #include <map>
 #include <mutex>
 
+#include <sys/mman.h>
 #include <unistd.h>
 
 namespace acestep {
@@ -20,6 +26,27 @@ std::atomic<size_t> g_limit[2];
 DeviceAllocator g_cuda;
 
 constexpr size_t kPoolMin = 64 * 1024;
+constexpr size_t kMapMin = 4 << 20;
+
+size_t page_round(size_t bytes) {
+  static const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  return (bytes + page - 1) / page * page;
+}
+
+// Blocks of kMapMin bytes and more are mmap'd (page-aligned, sizes in whole pages), smaller ones
+// come from aligned_alloc; the size a block was made with says which.
+void* block_alloc(size_t bytes) {
+  if (bytes < kMapMin) return std::aligned_alloc(64, bytes);
+  void* p = mmap(nullptr, page_round(bytes), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  return p == MAP_FAILED ? nullptr : p;
+}
+
+void block_free(void* p, size_t bytes) {
+  if (bytes < kMapMin)
+    std::free(p);
+  else
+    munmap(p, page_round(bytes));
+}
 
 // A quarter of physical memory, 2-16 GiB: a 30 s VAE decode cycles ~4 GiB of large activations,
 // and re-faulting them costs a quarter of its time when they do not fit in the cache.
@@ -32,15 +59,32 @@ std::atomic<size_t> g_pool_cap{default_pool_cap()};
 
 class CpuPool {
  public:
-  // A cached block at least `bytes` and at most 25% larger, or nullptr.
+  // The smallest cached block of at least `bytes`: at most 25% larger below kMapMin, any size for
+  // a mapped request (its pages are touched already: a larger block than needed costs address
+  // space, a new one fresh memory) unless a CPU memory limit is set (the accounting counts the
+  // request, so the slack stays bounded there). Else, for a mapped request, the largest smaller
+  // mapped block grown to `bytes`; else nullptr. Blocks only grow, so a repeated pattern of
+  // requests soon finds every block it needs in the cache.
   void* take(size_t bytes) {
     std::lock_guard<std::mutex> lk(mu_);
     auto it = free_.lower_bound(bytes);
-    if (it == free_.end() || it->first > bytes + bytes / 4) return nullptr;
-    void* p = it->second.ptr;
+    const bool any_larger = bytes >= kMapMin && g_limit[static_cast<int>(Device::CPU)].load() == 0;
+    if (it != free_.end() && (it->first <= bytes + bytes / 4 || any_larger)) {
+      void* p = it->second.ptr;
+      cached_ -= it->first;
+      sizes_[p] = it->first;
+      free_.erase(it);
+      return p;
+    }
+    if (bytes < kMapMin || it == free_.begin()) return nullptr;
+    --it;
+    if (it->first < kMapMin) return nullptr;
+    const size_t real = page_round(bytes);
+    void* p = mremap(it->second.ptr, page_round(it->first), real, MREMAP_MAYMOVE);
+    if (p == MAP_FAILED) return nullptr;
     cached_ -= it->first;
-    sizes_[p] = it->first;
     free_.erase(it);
+    sizes_[p] = real;
     return p;
   }
   void give(void* p, size_t bytes) {
@@ -50,7 +94,7 @@ class CpuPool {
     if (s != sizes_.end()) sizes_.erase(s);
     size_t cap = g_pool_cap.load();
     if (real < kPoolMin || real > cap) {
-      std::free(p);
+      block_free(p, real);
       return;
     }
     // Make room by dropping the least recently cached blocks: the sizes a model stage uses now
@@ -59,7 +103,7 @@ class CpuPool {
       auto oldest = free_.begin();
       for (auto it = free_.begin(); it != free_.end(); ++it)
         if (it->second.seq < oldest->second.seq) oldest = it;
-      std::free(oldest->second.ptr);
+      block_free(oldest->second.ptr, oldest->first);
       cached_ -= oldest->first;
       free_.erase(oldest);
     }
@@ -73,7 +117,7 @@ class CpuPool {
   size_t release() {
     std::lock_guard<std::mutex> lk(mu_);
     size_t n = cached_;
-    for (auto& [sz, b] : free_) std::free(b.ptr);
+    for (auto& [sz, b] : free_) block_free(b.ptr, sz);
     free_.clear();
     cached_ = 0;
     return n;
@@ -105,9 +149,10 @@ void* cpu_alloc(size_t bytes) {
   if (rounded >= kPoolMin) {
     if (void* p = pool().take(rounded)) return p;
   }
-  void* p = std::aligned_alloc(64, rounded);
-  if (p == nullptr && pool().release() > 0) p = std::aligned_alloc(64, rounded);
-  if (p != nullptr && rounded >= kPoolMin) pool().remember(p, rounded);
+  const size_t real = rounded >= kMapMin ? page_round(rounded) : rounded;
+  void* p = block_alloc(real);
+  if (p == nullptr && pool().release() > 0) p = block_alloc(real);
+  if (p != nullptr && rounded >= kPoolMin) pool().remember(p, real);
   return p;
 }
 
@@ -116,7 +161,7 @@ void cpu_free(void* p, size_t bytes) {
   if (rounded >= kPoolMin)
     pool().give(p, rounded);
   else
-    std::free(p);
+    block_free(p, rounded);
 }
 
 std::string human(size_t b) {

@@ -1,6 +1,7 @@
 // N-API glue for conv1d, convTranspose1d and snake. The TS wrappers (src/runtime/ops/conv.ts)
 // compute output shapes; the calls are validated here: ranks, channel counts, the output length
-// implied by stride/padding/dilation, biases, residuals, contiguity, dtypes and devices.
+// implied by stride/padding/dilation, biases, residuals (and an output written over one), input
+// Snakes, contiguity, dtypes and devices.
 #include "../kernels/cpu/conv.h"
 #include "../kernels/cuda/conv.h"
 #include "registry.h"
@@ -24,6 +25,26 @@ OptTensor bias_arg(const OpArgs& a, size_t i, int64_t cout, const TensorArg& x) 
   return b;
 }
 
+// Optional input Snake (alpha|null, beta|null, logScale at i, i + 1, i + 2): both [Cin] or neither.
+struct SnakeArg {
+  OptTensor alpha, beta;
+  bool log_scale = false;
+  cpu::InputSnake resolve() { return {alpha.resolve(), beta.resolve(), log_scale}; }
+};
+SnakeArg snake_arg(const OpArgs& a, size_t i, int64_t cin, const TensorArg& x) {
+  SnakeArg s{opt_tensor(a, i, "snakeAlpha"), opt_tensor(a, i + 1, "snakeBeta"), a.has(i + 2) && a.boolean(i + 2, "snakeLogScale")};
+  if (s.alpha.present != s.beta.present) a.fail("snakeAlpha and snakeBeta must be given together");
+  if (!s.alpha.present) return s;
+  for (const auto* t : {&s.alpha, &s.beta}) {
+    const char* name = t == &s.alpha ? "snakeAlpha" : "snakeBeta";
+    expect_float(a, t->arg, name);
+    if (t->arg.view.ndim != 1 || t->arg.view.shape[0] != cin)
+      a.fail(std::string(name) + " must be [" + std::to_string(cin) + "], got " + shape_str(t->arg.view));
+  }
+  expect_same_device(a, {&x, &s.alpha.arg, &s.beta.arg});
+  return s;
+}
+
 void check_geometry(const OpArgs& a, const cpu::Conv1dParams& p) {
   if (p.stride < 1) a.fail("stride must be >= 1, got " + std::to_string(p.stride));
   if (p.dilation < 1) a.fail("dilation must be >= 1, got " + std::to_string(p.dilation));
@@ -40,7 +61,8 @@ void weight_cache_arg(const OpArgs& a, size_t i, TensorArg& w, Target target, cp
     p.weight_cache = &w.buffer->derived<cpu::ConvWeightCache>();
 }
 
-// conv1d(x, w, bias|null, out, stride, padding, dilation, groups, residual|null, precision, cacheWeight)
+// conv1d(x, w, bias|null, out, stride, padding, dilation, groups, residual|null, precision, cacheWeight,
+//        snakeAlpha|null, snakeBeta|null, snakeLogScale); out may be residual itself, never x.
 ACESTEP_EXPORT(conv1d) {
   OpArgs a{info, "conv1d"};
   TensorArg x = a.tensor(0, "x"), w = a.tensor(1, "w");
@@ -82,18 +104,26 @@ ACESTEP_EXPORT(conv1d) {
     expect_contiguous(a, res.arg, "residual");
     expect_shape_of(a, res.arg, out, "residual");
     expect_same_device(a, {&x, &res.arg});
+    // In place, every output element overwrites its own residual element only after reading it.
+    if (res.arg.buffer == out.buffer && res.arg.byte_offset != out.byte_offset)
+      a.fail("residual and out share memory but are different views (out may only be residual itself)");
   }
+  // The taps read neighbouring input steps that other output elements would already have written.
+  if (x.buffer == out.buffer) a.fail("x and out must not share memory");
+  SnakeArg act = snake_arg(a, 11, Cin, x);
   expect_same_device(a, {&x, &w, &out});
   Target target = target_of(out);
   weight_cache_arg(a, 10, w, target, p);
-  enqueue_op([x, w, bias, out, res, p, target]() mutable {
+  enqueue_op([x, w, bias, out, res, act, p, target]() mutable {
     TensorView xv = x.resolve(), wv = w.resolve(), bv = bias.resolve(), ov = out.resolve(), rv = res.resolve();
-    ACESTEP_DISPATCH(target, conv1d, xv, wv, bv, ov, p, rv);
+    cpu::InputSnake sv = act.resolve();
+    ACESTEP_DISPATCH(target, conv1d, xv, wv, bv, ov, p, rv, sv);
   });
   return info.Env().Undefined();
 }
 
-// convTranspose1d(x, w, bias|null, out, stride, padding, outputPadding, dilation, precision, cacheWeight)
+// convTranspose1d(x, w, bias|null, out, stride, padding, outputPadding, dilation, precision, cacheWeight,
+//                 snakeAlpha|null, snakeBeta|null, snakeLogScale)
 ACESTEP_EXPORT(convTranspose1d) {
   OpArgs a{info, "convTranspose1d"};
   TensorArg x = a.tensor(0, "x"), w = a.tensor(1, "w");
@@ -125,12 +155,15 @@ ACESTEP_EXPORT(convTranspose1d) {
     a.fail("out must be [" + std::to_string(B) + ", " + std::to_string(Cout) + ", " + std::to_string(Tout) + "], got " +
            shape_str(out.view));
   OptTensor bias = bias_arg(a, 2, Cout, x);
+  if (x.buffer == out.buffer) a.fail("x and out must not share memory");
+  SnakeArg act = snake_arg(a, 10, Cin, x);
   expect_same_device(a, {&x, &w, &out});
   Target target = target_of(out);
   weight_cache_arg(a, 9, w, target, p);
-  enqueue_op([x, w, bias, out, p, target]() mutable {
+  enqueue_op([x, w, bias, out, act, p, target]() mutable {
     TensorView xv = x.resolve(), wv = w.resolve(), bv = bias.resolve(), ov = out.resolve();
-    ACESTEP_DISPATCH(target, conv_transpose1d, xv, wv, bv, ov, p);
+    cpu::InputSnake sv = act.resolve();
+    ACESTEP_DISPATCH(target, conv_transpose1d, xv, wv, bv, ov, p, sv);
   });
   return info.Env().Undefined();
 }

@@ -185,6 +185,64 @@ describe.each(['reference', 'fast'] as const)('conv ops (%s kernels) vs float64 
     // |x| up to 20: the f32 argument a*x carries ~1e-6 relative rounding, so sin^2 moves by up to ~5e-6.
     expect(maxDiff(got as Float32Array, want)).toBeLessThan(1e-5 * 20 * Math.E);
   });
+
+  // Both sides evaluate Snake in f32 with the same code for this backend (libm sinf in the
+  // references, the row kernel in the fast path) and then run the same GEMM, so the reference and
+  // the AVX-512 fast path agree bit for bit (tolerance 0 for the reference). The one allowed
+  // difference: an AVX2 row kernel ends a row with libm sinf, and the fused conv cuts rows
+  // elsewhere (its staged time blocks), so an input may differ by an ulp of sin^2 / beta (< 1e-6
+  // here) before the O(1)-weighted sum (fp32: 1e-5); at bf16 that ulp can move the input to the
+  // neighbouring bf16 value, 2^-8 of |snake(x)| <= ~6 times a weight <= ~0.3 (bf16: 5e-3, still
+  // far below what a wrong channel's parameters or a misplaced tap give).
+  it('a fused input Snake equals snake then conv (conv1d stride 1 / strided / groups, convTranspose1d; fp32 and bf16)', () => {
+    native.setCpuImpl(impl);
+    for (const precision of ['fp32', 'bf16'] as const) {
+      const cases = [
+        { Cin: 24, Cout: 16, T: 500, K: 7, stride: 1, padding: 27, dilation: 9, groups: 1, transposed: false },
+        { Cin: 70, Cout: 12, T: 90, K: 7, stride: 1, padding: 3, dilation: 1, groups: 1, transposed: false },
+        { Cin: 12, Cout: 20, T: 903, K: 8, stride: 4, padding: 2, dilation: 1, groups: 1, transposed: false },
+        { Cin: 16, Cout: 8, T: 50, K: 3, stride: 1, padding: 1, dilation: 1, groups: 2, transposed: false },
+        { Cin: 33, Cout: 16, T: 400, K: 20, stride: 10, padding: 5, dilation: 1, groups: 1, transposed: true },
+      ];
+      const tol = impl === 'reference' ? 0 : precision === 'fp32' ? 1e-5 : 5e-3;
+      for (const c of cases) {
+        const diff = tidy(() => {
+          const x = Tensor.fromArray(uniform(2 * c.Cin * c.T, 51, -3, 3), [2, c.Cin, c.T]);
+          const wShape = c.transposed ? [c.Cin, c.Cout, c.K] : [c.Cout, c.Cin / c.groups, c.K];
+          const w = Tensor.fromArray(normal(wShape[0] * wShape[1] * wShape[2], 52, 1 / Math.sqrt(wShape[1] * c.K)), wShape);
+          const b = Tensor.fromArray(normal(c.Cout, 53), [c.Cout]);
+          const alpha = Tensor.fromArray(uniform(c.Cin, 54, -1, 1), [1, c.Cin, 1]);
+          const beta = Tensor.fromArray(uniform(c.Cin, 55, -1, 1), [1, c.Cin, 1]);
+          const opts = { stride: c.stride, padding: c.padding, dilation: c.dilation, precision };
+          const run = (input: Tensor, inputSnake: { alpha: Tensor; beta: Tensor; logScale: boolean } | null) =>
+            c.transposed
+              ? convTranspose1d(input, w, b, { ...opts, inputSnake })
+              : conv1d(input, w, b, { ...opts, groups: c.groups, inputSnake });
+          const fused = run(x, { alpha, beta, logScale: true }).dataSync() as Float32Array;
+          const apart = run(snake(x, alpha, beta, { logScale: true }), null).dataSync() as Float32Array;
+          return maxDiff(fused, apart);
+        });
+        expect(diff, `${precision} ${JSON.stringify(c)}`).toBeLessThanOrEqual(tol);
+      }
+    }
+  });
+
+  it('residualInPlace writes conv + residual over the residual and returns a view of it', () => {
+    native.setCpuImpl(impl);
+    tidy(() => {
+      const [C, T] = [6, 40];
+      const x = Tensor.fromArray(normal(C * T, 61), [1, C, T]);
+      const w = Tensor.fromArray(normal(C * C * 3, 62, 0.3), [C, C, 3]);
+      const r = Tensor.fromArray(normal(C * T, 63), [1, C, T]);
+      const want = conv1d(x, w, null, { padding: 1, residual: r }).dataSync();
+      const y = conv1d(x, w, null, { padding: 1, residual: r, residualInPlace: true });
+      expect(Array.from(y.dataSync())).toEqual(Array.from(want));
+      expect(Array.from(r.dataSync())).toEqual(Array.from(want));
+      // The result outlives the residual's own handle (it holds the buffer too).
+      r.dispose();
+      expect(Array.from(y.dataSync())).toEqual(Array.from(want));
+    });
+  });
 });
 
 describe('conv op argument errors', () => {
@@ -204,6 +262,20 @@ describe('conv op argument errors', () => {
       expect(() => conv1d(Tensor.zeros([4, 10]), Tensor.zeros([2, 4, 3]), null)).toThrow(/3-D/);
       expect(() => conv1d(x, Tensor.zeros([2, 4, 3]), null, { precision: 'fp16' as 'fp32' })).toThrow(/precision must be/);
       expect(() => convTranspose1d(x, Tensor.zeros([4, 2, 2]), null, { precision: 'tf32' as 'fp32' })).toThrow(/precision must be/);
+      const sn = (c: number) => ({ alpha: Tensor.zeros([c]), beta: Tensor.zeros([c]), logScale: true });
+      expect(() => conv1d(x, Tensor.zeros([2, 4, 3]), null, { inputSnake: sn(2) })).toThrow(/snakeAlpha must be \[4\]/);
+      expect(() => convTranspose1d(x, Tensor.zeros([4, 2, 2]), null, { inputSnake: sn(3) })).toThrow(/snakeAlpha must be \[4\]/);
+      expect(() => conv1d(x, Tensor.zeros([2, 4, 3]), null, { inputSnake: { ...sn(4), beta: Tensor.zeros([1, 4, 2]) } })).toThrow(
+        /snakeBeta must be \[4\]/,
+      );
+      // In place: a contiguous f32 residual, which must not be x (the taps read neighbours it overwrites).
+      expect(() => conv1d(x, Tensor.zeros([4, 4, 1]), null, { residualInPlace: true })).toThrow(/residualInPlace needs/);
+      expect(() =>
+        conv1d(x, Tensor.zeros([4, 4, 1]), null, { residual: Tensor.zeros([1, 10, 4]).transpose(1, 2), residualInPlace: true }),
+      ).toThrow(/residualInPlace needs/);
+      expect(() => conv1d(x, Tensor.zeros([4, 4, 1]), null, { residual: x, residualInPlace: true })).toThrow(
+        /x and out must not share memory/,
+      );
     });
   });
 });

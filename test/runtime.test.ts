@@ -98,4 +98,32 @@ describe('tensor runtime', () => {
     expect(releaseCachedMemory()).toBeGreaterThanOrEqual(4 * 1024 * 1024);
     expect(memoryStats().cpuCached).toBe(0);
   });
+
+  it('grows a smaller cached block of 4 MiB and more, and lends a larger one whole', async () => {
+    const MiB = 1024 * 1024;
+    await flush();
+    releaseCachedMemory();
+    const a = Tensor.full([2 * MiB], 1); // 8 MiB
+    await flush();
+    a.dispose();
+    await flush();
+    expect(memoryStats().cpuCached).toBe(8 * MiB);
+    // No cached block fits 16 MiB: the 8 MiB one is grown (it leaves the cache) and holds the new values.
+    const b = Tensor.full([4 * MiB], 2);
+    await flush();
+    expect(memoryStats().cpuCached).toBe(0);
+    const bv = (await b.data()) as Float32Array;
+    expect([bv[0], bv[2 * MiB], bv[4 * MiB - 1]]).toEqual([2, 2, 2]);
+    b.dispose();
+    await flush();
+    expect(memoryStats().cpuCached).toBe(16 * MiB);
+    // A 5 MiB request takes the 16 MiB block whole (its pages are touched already).
+    const c = Tensor.full([1280 * 1024], 3);
+    await flush();
+    expect(memoryStats().cpuCached).toBe(0);
+    c.dispose();
+    await flush();
+    expect(memoryStats().cpuCached).toBe(16 * MiB);
+    expect(releaseCachedMemory()).toBe(16 * MiB);
+  });
 });

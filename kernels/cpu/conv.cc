@@ -13,6 +13,9 @@
 // the X rows; work is split over time blocks and output-channel groups. At bf16 precision the
 // operands are rounded to bf16 while packing; with avx512_bf16 both panels hold (i, i+1) pairs
 // and an 8 x 48 vdpbf16ps tile does two reduction steps per instruction (twice the f32 rate).
+// A conv with an input Snake runs it over the rows each task is about to pack (a strided conv over
+// its phase split, others over a staged copy of the columns their taps reach), so snake(x) is
+// never stored whole: in the VAE every conv reads a Snake's output.
 #include "conv.h"
 
 #include <immintrin.h>
@@ -90,6 +93,106 @@ inline double operand(float v, GemmPrecision p) {
   return p == GemmPrecision::BF16 ? round_bf16(v) : v;
 }
 
+// ---------------------------------------------------------------- snake helpers
+
+// sin(z)^2 needs no sign: reduce z by multiples of pi (three-part Cody-Waite), then an odd
+// Taylor polynomial to degree 11 on [-pi/2, pi/2] (truncation error < 6e-8).
+constexpr float kInvPi = 0.31830988618379067f;
+constexpr float kPiA = 3.140625f, kPiB = 9.67502593994140625e-4f, kPiC = 1.509957990978376432e-7f;
+constexpr float kS3 = -1.0f / 6, kS5 = 1.0f / 120, kS7 = -1.0f / 5040, kS9 = 1.0f / 362880, kS11 = -1.0f / 39916800;
+
+__attribute__((target("avx512f"))) void snake_row_avx512(const float* x, float* y, int64_t n, float a, float ib) {
+  const __m512 va = _mm512_set1_ps(a), vib = _mm512_set1_ps(ib);
+  for (int64_t i = 0; i < n; i += 16) {
+    __mmask16 m = n - i >= 16 ? 0xffff : static_cast<__mmask16>((1u << (n - i)) - 1);
+    __m512 xv = _mm512_maskz_loadu_ps(m, x + i);
+    __m512 z = _mm512_mul_ps(va, xv);
+    __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(z, _mm512_set1_ps(kInvPi)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps(kPiA), z);
+    r = _mm512_fnmadd_ps(k, _mm512_set1_ps(kPiB), r);
+    r = _mm512_fnmadd_ps(k, _mm512_set1_ps(kPiC), r);
+    __m512 r2 = _mm512_mul_ps(r, r);
+    __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(kS11), r2, _mm512_set1_ps(kS9));
+    p = _mm512_fmadd_ps(p, r2, _mm512_set1_ps(kS7));
+    p = _mm512_fmadd_ps(p, r2, _mm512_set1_ps(kS5));
+    p = _mm512_fmadd_ps(p, r2, _mm512_set1_ps(kS3));
+    p = _mm512_mul_ps(p, r2);
+    __m512 s = _mm512_fmadd_ps(p, r, r);
+    _mm512_mask_storeu_ps(y + i, m, _mm512_fmadd_ps(_mm512_mul_ps(s, s), vib, xv));
+  }
+}
+
+__attribute__((target("avx2,fma"))) void snake_row_avx2(const float* x, float* y, int64_t n, float a, float ib) {
+  const __m256 va = _mm256_set1_ps(a), vib = _mm256_set1_ps(ib);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256 xv = _mm256_loadu_ps(x + i);
+    __m256 z = _mm256_mul_ps(va, xv);
+    __m256 k = _mm256_round_ps(_mm256_mul_ps(z, _mm256_set1_ps(kInvPi)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(k, _mm256_set1_ps(kPiA), z);
+    r = _mm256_fnmadd_ps(k, _mm256_set1_ps(kPiB), r);
+    r = _mm256_fnmadd_ps(k, _mm256_set1_ps(kPiC), r);
+    __m256 r2 = _mm256_mul_ps(r, r);
+    __m256 p = _mm256_fmadd_ps(_mm256_set1_ps(kS11), r2, _mm256_set1_ps(kS9));
+    p = _mm256_fmadd_ps(p, r2, _mm256_set1_ps(kS7));
+    p = _mm256_fmadd_ps(p, r2, _mm256_set1_ps(kS5));
+    p = _mm256_fmadd_ps(p, r2, _mm256_set1_ps(kS3));
+    p = _mm256_mul_ps(p, r2);
+    __m256 s = _mm256_fmadd_ps(p, r, r);
+    _mm256_storeu_ps(y + i, _mm256_fmadd_ps(_mm256_mul_ps(s, s), vib, xv));
+  }
+  for (; i < n; i++) {
+    float s = std::sin(a * x[i]);
+    y[i] = x[i] + ib * (s * s);
+  }
+}
+
+void snake_row_scalar(const float* x, float* y, int64_t n, float a, float ib) {
+  for (int64_t i = 0; i < n; i++) {
+    float s = std::sin(a * x[i]);
+    y[i] = x[i] + ib * (s * s);
+  }
+}
+
+// Per-channel (alpha, 1/(beta + 1e-9)) in the order torch evaluates them, in f32.
+void snake_coeffs(const TensorView& alpha, const TensorView& beta, int64_t c, bool log_scale, float* a, float* ib) {
+  float al = load_as_f32(alpha, c * alpha.strides[0]);
+  float be = load_as_f32(beta, c * beta.strides[0]);
+  if (log_scale) {
+    al = std::exp(al);
+    be = std::exp(be);
+  }
+  *a = al;
+  *ib = 1.0f / (be + 1e-9f);
+}
+
+using SnakeRowFn = void (*)(const float* x, float* y, int64_t n, float a, float ib);
+
+SnakeRowFn pick_snake_row() {
+  const pw::PwIsa isa = pw::pw_isa();
+  return isa == pw::PwIsa::Avx512                                    ? snake_row_avx512
+         : (isa >= pw::PwIsa::Avx2 && __builtin_cpu_supports("fma")) ? snake_row_avx2
+                                                                     : snake_row_scalar;
+}
+
+// A conv's input Snake as per-channel (a, ib) tables over its C input channels; empty without one.
+struct SnakeTable {
+  std::vector<float> a, ib;
+  SnakeTable(const InputSnake& act, int64_t C) {
+    if (!act.alpha.data) return;
+    a.resize(static_cast<size_t>(C));
+    ib.resize(static_cast<size_t>(C));
+    for (int64_t c = 0; c < C; c++) snake_coeffs(act.alpha, act.beta, c, act.log_scale, &a[c], &ib[c]);
+  }
+  bool on() const { return !a.empty(); }
+  // The references' Snake: libm sinf, as snake_ref computes it.
+  float apply(float v, int64_t c) const {
+    if (a.empty()) return v;
+    const float s = std::sin(a[c] * v);
+    return v + ib[c] * (s * s);
+  }
+};
+
 // ---------------------------------------------------------------- tap GEMM
 
 constexpr int MR = 8;        // output channels per micro-tile
@@ -120,9 +223,31 @@ struct TapGemm {
   // A strided conv (S > 1): X is the input x [cin, T] itself, row[i] = ci * S + r_k and q[i] = q_k
   // index its phase split (row ci * S + r holds x[ci, u * S + r - pad] at column u), and each task
   // splits the columns it needs of its chunk's channels (taps ci * K ..) into a per-thread buffer.
+  // K is also the taps per input channel of an unstrided or transposed conv (i = ci * K + tap).
   int64_t S = 1, K = 1, pad = 0, xlen = 0;
   int64_t qmax = 0;  // largest q[i]: a time block of nb steps reads nb + qmax phase columns
+  int64_t qmin = 0;  // smallest q[i]
+  int64_t qoff = 0;  // added to every q[i] (a staged copy of X starts at column t_begin + qmin)
+  // Snake on the input (act_a set): a[c], ib[c] per input channel c of X. Each task stages the
+  // channels a reduction chunk reads (its time block plus the taps' reach) through Snake into a
+  // per-thread buffer and packs from there, so each element is activated once per task and
+  // snake(x) never exists whole.
+  const float* act_a = nullptr;
+  const float* act_ib = nullptr;
+  SnakeRowFn snake_row = nullptr;
 };
+
+// Rows [c0, c1) of an unstrided X from column col0, w columns, through Snake into dst (row stride
+// ldd); columns outside the row's [0, len) stay zero, as the conv's padding does.
+void stage_snake(const TapGemm& g, int64_t c0, int64_t c1, int64_t col0, int64_t w, float* dst, int64_t ldd) {
+  const int64_t lo = std::clamp<int64_t>(-col0, 0, w), hi = std::clamp<int64_t>(g.len - col0, lo, w);
+  for (int64_t c = c0; c < c1; c++) {
+    float* d = dst + (c - c0) * ldd;
+    std::fill(d, d + lo, 0.0f);
+    if (hi > lo) g.snake_row(g.X + c * g.ldx + col0 + lo, d + lo, hi - lo, g.act_a[c], g.act_ib[c]);
+    std::fill(d + hi, d + w, 0.0f);
+  }
+}
 
 // The packed forms of a weight (ConvWeightCache::Key::form): what the picked micro-kernel reads.
 enum WeightForm : int { kFormF32 = 0, kFormBf16Rounded = 1, kFormBf16Pairs = 2 };
@@ -389,7 +514,7 @@ void pack_b(const TapGemm& g, int64_t r0, int64_t r1, int64_t t0, int64_t t1, fl
     float* dst = b + tile * n * NR;
     for (int64_t i = r0; i < r1; i++, dst += NR) {
       const float* src = g.X + (g.row[i] - g.row0) * g.ldx;
-      const int64_t s0 = g.q[i] + ts;
+      const int64_t s0 = g.q[i] + g.qoff + ts;
       if (cols == NR && s0 >= 0 && s0 + NR <= g.len)
         std::memcpy(dst, src + s0, NR * sizeof(float));
       else
@@ -410,7 +535,7 @@ __attribute__((target("avx512f"))) void pack_b_avx512(const TapGemm& g, int64_t 
     float* dst = b + tile * n * 48;
     for (int64_t i = r0; i < r1; i++, dst += 48) {
       const float* src = g.X + (g.row[i] - g.row0) * g.ldx;
-      const int64_t s0 = g.q[i] + ts;
+      const int64_t s0 = g.q[i] + g.qoff + ts;
       if (cols == 48 && s0 >= 0 && s0 + 48 <= g.len) {
         for (int v = 0; v < 3; v++) _mm512_store_ps(dst + 16 * v, _mm512_loadu_ps(src + s0 + 16 * v));
       } else {
@@ -437,7 +562,7 @@ __attribute__((target("avx512f,avx512bw,avx512bf16"))) void pack_b_pairs(const T
     uint32_t* dst = b + tile * n2 * 48;
     for (int64_t i = r0; i < r1; i += 2, dst += 48) {
       const bool pair = i + 1 < r1;
-      const int64_t s0 = g.q[i] + ts, s1 = pair ? g.q[i + 1] + ts : 0;
+      const int64_t s0 = g.q[i] + g.qoff + ts, s1 = pair ? g.q[i + 1] + g.qoff + ts : 0;
       // Edge tiles (padding, a short last tile, a missing i + 1) go through zero-filled copies.
       alignas(64) float elo[48], ehi[48];
       const float* lo = elo;
@@ -480,22 +605,30 @@ Micro pick_micro(bool bf16) {
   return {{micro_scalar<16>, micro_scalar<16>, micro_scalar<16>}, 16, pack_b<16>, false};
 }
 
-// A ([cob][R][MR], bf16-rounded f32) as [cob][ceil(R/2)][MR] pairs (A[2j] low, A[2j + 1] high).
-FloatBuf pair_a(const float* A, int64_t n_cob, int64_t R) {
-  const int64_t R2 = (R + 1) / 2;
-  FloatBuf out = alloc_floats(n_cob * R2 * MR);
-  uint32_t* o = reinterpret_cast<uint32_t*>(out.get());
-  parallel_for(n_cob, 1, [&](int64_t b, int64_t e, int) {
-    for (int64_t cob = b; cob < e; cob++)
-      for (int64_t j = 0; j < R2; j++)
-        for (int r = 0; r < MR; r++) {
-          const float lo = A[(cob * R + 2 * j) * MR + r];
-          const float hi = 2 * j + 1 < R ? A[(cob * R + 2 * j + 1) * MR + r] : 0.0f;
-          o[(cob * R2 + j) * MR + r] = static_cast<uint32_t>(f32_to_bf16(lo)) | static_cast<uint32_t>(f32_to_bf16(hi)) << 16;
-        }
-  });
-  return out;
-}
+// A packed A being written in `form`: [cob][R][MR] f32 (bf16-rounded for kFormBf16Rounded), or
+// [cob][ceil(R/2)][MR] pairs (A[2j] in the low, A[2j + 1] in the high bf16 half; a missing
+// A[R] is zero). The packers write the final form directly: packing f32 first and pairing it
+// after touched a second weight-sized buffer, fresh memory on a model's first call.
+struct PackedA {
+  FloatBuf buf;
+  int64_t R, R2;
+  int form;
+  PackedA(int64_t n_cob, int64_t R_, int form_) : R(R_), R2((R_ + 1) / 2), form(form_) {
+    buf = alloc_floats(n_cob * (form == kFormBf16Pairs ? R2 : R) * MR);
+  }
+  void put(int64_t cob, int64_t i, int r, float v) {
+    if (form == kFormBf16Pairs)
+      reinterpret_cast<uint16_t*>(buf.get())[((cob * R2 + i / 2) * MR + r) * 2 + (i & 1)] = f32_to_bf16(v);
+    else
+      buf[(cob * R + i) * MR + r] = form == kFormBf16Rounded ? round_bf16(v) : v;
+  }
+  // The high half of an odd R's last pair (call once per cob after its rows).
+  void pad(int64_t cob) {
+    if (form == kFormBf16Pairs && R % 2)
+      for (int r = 0; r < MR; r++) put(cob, R, r, 0.0f);
+  }
+  size_t bytes(int64_t n_cob) const { return static_cast<size_t>(n_cob * (form == kFormBf16Pairs ? R2 : R) * MR) * sizeof(float); }
+};
 
 // Work is split into (time block, output-channel group) tasks. For each reduction chunk a task
 // packs its time block of X once into tile-major micro-panels (an im2col of KC taps x nb steps,
@@ -524,6 +657,12 @@ void run_tap_gemm(const TapGemm& g, const Micro& micro) {
   const int64_t split_ld = nb + g.qmax;
   const int64_t split_rows = strided ? ((kc + g.K - 1) / g.K + 1) * g.S : 0;
   const auto split = pw::pw_isa() == pw::PwIsa::Avx512 && g.S <= 16 ? split_phases_avx512 : split_phases_scalar;
+  // An unstrided conv with an input Snake stages a chunk's channels (at most kc / K + 2 of them)
+  // over the time block plus the taps' reach.
+  const bool staged = g.act_a && !strided;
+  const int64_t stage_ld = nb + g.qmax - g.qmin;
+  const int64_t stage_rows = staged ? (kc + g.K - 1) / g.K + 1 : 0;
+  // splits: per thread, a strided conv's phase-split rows or an unstrided conv's Snake-staged rows.
   std::vector<FloatBuf> panels(static_cast<size_t>(num_threads())), blocks(panels.size()), splits(panels.size());
   parallel_for(n_tb * n_cg, grain, [&](int64_t b, int64_t e, int tid) {
     FloatBuf& panel = panels[static_cast<size_t>(tid)];
@@ -532,6 +671,7 @@ void run_tap_gemm(const TapGemm& g, const Micro& micro) {
     if (g.orow && !local) local = alloc_floats(cob_per * MR * nb);
     FloatBuf& phases = splits[static_cast<size_t>(tid)];
     if (strided && !phases) phases = alloc_floats(split_rows * split_ld);
+    if (staged && !phases) phases = alloc_floats(stage_rows * stage_ld);
     for (int64_t task = b; task < e; task++) {
       const int64_t tb = task / n_cg, cg = task % n_cg;
       const int64_t t_begin = tb * nb, t_end = std::min(g.T, t_begin + nb);
@@ -544,7 +684,25 @@ void run_tap_gemm(const TapGemm& g, const Micro& micro) {
           gs.X = phases.get();
           gs.ldx = split_ld;
           gs.len = t_end - t_begin + g.qmax;
-          split(g, r0 / g.K, (r1 - 1) / g.K + 1, t_begin, gs.len, phases.get(), split_ld);
+          const int64_t c0 = r0 / g.K, c1 = (r1 - 1) / g.K + 1;
+          split(g, c0, c1, t_begin, gs.len, phases.get(), split_ld);
+          // Snake is per channel, so it applies to the phase rows as to x (the zeros stay zero).
+          if (g.act_a)
+            for (int64_t c = c0; c < c1; c++)
+              for (int64_t r = 0; r < g.S; r++) {
+                float* row = phases.get() + ((c - c0) * g.S + r) * split_ld;
+                g.snake_row(row, row, gs.len, g.act_a[c], g.act_ib[c]);
+              }
+          micro.pack(gs, r0, r1, 0, t_end - t_begin, panel.get());
+        } else if (n > 0 && staged) {
+          const int64_t c0 = r0 / g.K, c1 = (r1 - 1) / g.K + 1;
+          TapGemm gs = g;
+          gs.row0 = c0;
+          gs.X = phases.get();
+          gs.ldx = stage_ld;
+          gs.len = t_end - t_begin + g.qmax - g.qmin;
+          gs.qoff = -g.qmin;
+          stage_snake(g, c0, c1, t_begin + g.qmin, gs.len, phases.get(), stage_ld);
           micro.pack(gs, r0, r1, 0, t_end - t_begin, panel.get());
         } else if (n > 0) {
           micro.pack(g, r0, r1, t_begin, t_end, panel.get());
@@ -582,20 +740,17 @@ void run_tap_gemm(const TapGemm& g, const Micro& micro) {
   });
 }
 
-// Packed A: [ceil(Cout/MR)][R][MR], rows past Cout zero; bf16-rounded at bf16 precision.
+// Packed A (PackedA's layouts) over ceil(Cout/MR) row blocks, rows past Cout zero.
 // A[co, i] = w[co * R + i] (conv1d: i = ci * K + k over a contiguous [Cout, R] weight).
-FloatBuf pack_rows(const float* w, int64_t Cout, int64_t R, bool bf16) {
+PackedA pack_rows(const float* w, int64_t Cout, int64_t R, int form) {
   const int64_t n_cob = (Cout + MR - 1) / MR;
-  FloatBuf A = alloc_floats(n_cob * R * MR);
+  PackedA A(n_cob, R, form);
   parallel_for(n_cob, 1, [&](int64_t b, int64_t e, int) {
     for (int64_t cob = b; cob < e; cob++) {
-      float* dst = A.get() + cob * R * MR;
       const int rows = static_cast<int>(std::min<int64_t>(MR, Cout - cob * MR));
       for (int64_t i = 0; i < R; i++)
-        for (int r = 0; r < MR; r++) {
-          const float v = r < rows ? w[(cob * MR + r) * R + i] : 0.0f;
-          dst[i * MR + r] = bf16 ? round_bf16(v) : v;
-        }
+        for (int r = 0; r < MR; r++) A.put(cob, i, r, r < rows ? w[(cob * MR + r) * R + i] : 0.0f);
+      A.pad(cob);
     }
   });
   return A;
@@ -605,32 +760,30 @@ FloatBuf pack_rows(const float* w, int64_t Cout, int64_t R, bool bf16) {
 // w[ci, co, k] for the tap with k * dilation = m * S + rho, zero where there is none. tap[rho * M + m]
 // is that k or -1. Input channel by input channel, a task reads the MR x K block its rows cover
 // (reading row by row across all channels missed the cache on every element).
-FloatBuf pack_transposed(const float* w, int64_t Cin, int64_t Cout, int64_t K, int64_t S, int64_t M, const std::vector<int64_t>& tap,
-                         bool bf16) {
+PackedA pack_transposed(const float* w, int64_t Cin, int64_t Cout, int64_t K, int64_t S, int64_t M, const std::vector<int64_t>& tap,
+                        int form) {
   const int64_t rows = S * Cout, n_cob = (rows + MR - 1) / MR, R = Cin * M;
-  FloatBuf A = alloc_floats(n_cob * R * MR);
+  PackedA A(n_cob, R, form);
   parallel_for(n_cob, 1, [&](int64_t b, int64_t e, int) {
     for (int64_t cob = b; cob < e; cob++) {
-      float* dst = A.get() + cob * R * MR;
       for (int64_t ci = 0; ci < Cin; ci++)
         for (int r = 0; r < MR; r++) {
           const int64_t ro = cob * MR + r, rho = ro / Cout, co = ro % Cout;
           for (int64_t m = 0; m < M; m++) {
             const int64_t k = ro < rows ? tap[rho * M + m] : -1;
-            const float v = k >= 0 ? w[(ci * Cout + co) * K + k] : 0.0f;
-            dst[(ci * M + m) * MR + r] = bf16 ? round_bf16(v) : v;
+            A.put(cob, ci * M + m, r, k >= 0 ? w[(ci * Cout + co) * K + k] : 0.0f);
           }
         }
+      A.pad(cob);
     }
   });
   return A;
 }
 
-// Puts a part packed by pack_rows / pack_transposed (R reduction steps) into `form`.
-void finish_part(FloatBuf& A, int64_t n_cob, int64_t R, int form, PackedConvWeight& pw) {
-  if (form == kFormBf16Pairs) A = pair_a(A.get(), n_cob, R);
-  pw.bytes += static_cast<size_t>(n_cob * (form == kFormBf16Pairs ? (R + 1) / 2 : R) * MR) * sizeof(float);
-  pw.parts.push_back(std::move(A));
+// Adds a packed part (n_cob row blocks) to a weight's packed forms.
+void add_part(PackedA&& A, int64_t n_cob, PackedConvWeight& pw) {
+  pw.bytes += A.bytes(n_cob);
+  pw.parts.push_back(std::move(A.buf));
 }
 
 // The packed weight from the cache when the call has one (packing it on first use), else packed now.
@@ -675,88 +828,16 @@ std::vector<float> bias_f32(const TensorView& bias, int64_t Cout) {
   return b;
 }
 
-// ---------------------------------------------------------------- snake helpers
-
-// sin(z)^2 needs no sign: reduce z by multiples of pi (three-part Cody-Waite), then an odd
-// Taylor polynomial to degree 11 on [-pi/2, pi/2] (truncation error < 6e-8).
-constexpr float kInvPi = 0.31830988618379067f;
-constexpr float kPiA = 3.140625f, kPiB = 9.67502593994140625e-4f, kPiC = 1.509957990978376432e-7f;
-constexpr float kS3 = -1.0f / 6, kS5 = 1.0f / 120, kS7 = -1.0f / 5040, kS9 = 1.0f / 362880, kS11 = -1.0f / 39916800;
-
-__attribute__((target("avx512f"))) void snake_row_avx512(const float* x, float* y, int64_t n, float a, float ib) {
-  const __m512 va = _mm512_set1_ps(a), vib = _mm512_set1_ps(ib);
-  for (int64_t i = 0; i < n; i += 16) {
-    __mmask16 m = n - i >= 16 ? 0xffff : static_cast<__mmask16>((1u << (n - i)) - 1);
-    __m512 xv = _mm512_maskz_loadu_ps(m, x + i);
-    __m512 z = _mm512_mul_ps(va, xv);
-    __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(z, _mm512_set1_ps(kInvPi)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps(kPiA), z);
-    r = _mm512_fnmadd_ps(k, _mm512_set1_ps(kPiB), r);
-    r = _mm512_fnmadd_ps(k, _mm512_set1_ps(kPiC), r);
-    __m512 r2 = _mm512_mul_ps(r, r);
-    __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(kS11), r2, _mm512_set1_ps(kS9));
-    p = _mm512_fmadd_ps(p, r2, _mm512_set1_ps(kS7));
-    p = _mm512_fmadd_ps(p, r2, _mm512_set1_ps(kS5));
-    p = _mm512_fmadd_ps(p, r2, _mm512_set1_ps(kS3));
-    p = _mm512_mul_ps(p, r2);
-    __m512 s = _mm512_fmadd_ps(p, r, r);
-    _mm512_mask_storeu_ps(y + i, m, _mm512_fmadd_ps(_mm512_mul_ps(s, s), vib, xv));
-  }
-}
-
-__attribute__((target("avx2,fma"))) void snake_row_avx2(const float* x, float* y, int64_t n, float a, float ib) {
-  const __m256 va = _mm256_set1_ps(a), vib = _mm256_set1_ps(ib);
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    __m256 xv = _mm256_loadu_ps(x + i);
-    __m256 z = _mm256_mul_ps(va, xv);
-    __m256 k = _mm256_round_ps(_mm256_mul_ps(z, _mm256_set1_ps(kInvPi)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(k, _mm256_set1_ps(kPiA), z);
-    r = _mm256_fnmadd_ps(k, _mm256_set1_ps(kPiB), r);
-    r = _mm256_fnmadd_ps(k, _mm256_set1_ps(kPiC), r);
-    __m256 r2 = _mm256_mul_ps(r, r);
-    __m256 p = _mm256_fmadd_ps(_mm256_set1_ps(kS11), r2, _mm256_set1_ps(kS9));
-    p = _mm256_fmadd_ps(p, r2, _mm256_set1_ps(kS7));
-    p = _mm256_fmadd_ps(p, r2, _mm256_set1_ps(kS5));
-    p = _mm256_fmadd_ps(p, r2, _mm256_set1_ps(kS3));
-    p = _mm256_mul_ps(p, r2);
-    __m256 s = _mm256_fmadd_ps(p, r, r);
-    _mm256_storeu_ps(y + i, _mm256_fmadd_ps(_mm256_mul_ps(s, s), vib, xv));
-  }
-  for (; i < n; i++) {
-    float s = std::sin(a * x[i]);
-    y[i] = x[i] + ib * (s * s);
-  }
-}
-
-void snake_row_scalar(const float* x, float* y, int64_t n, float a, float ib) {
-  for (int64_t i = 0; i < n; i++) {
-    float s = std::sin(a * x[i]);
-    y[i] = x[i] + ib * (s * s);
-  }
-}
-
-// Per-channel (alpha, 1/(beta + 1e-9)) in the order torch evaluates them, in f32.
-void snake_coeffs(const TensorView& alpha, const TensorView& beta, int64_t c, bool log_scale, float* a, float* ib) {
-  float al = load_as_f32(alpha, c * alpha.strides[0]);
-  float be = load_as_f32(beta, c * beta.strides[0]);
-  if (log_scale) {
-    al = std::exp(al);
-    be = std::exp(be);
-  }
-  *a = al;
-  *ib = 1.0f / (be + 1e-9f);
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------- references
 
 void conv1d_ref(const TensorView& x, const TensorView& w, const TensorView& bias, const TensorView& out, const Conv1dParams& p,
-                const TensorView& residual) {
+                const TensorView& residual, const InputSnake& act) {
   const int64_t B = x.shape[0], Cin = x.shape[1], T = x.shape[2];
   const int64_t Cout = out.shape[1], Tout = out.shape[2], K = w.shape[2];
   const int64_t cin_g = Cin / p.groups, cout_g = Cout / p.groups;
+  const SnakeTable sn(act, Cin);
   for (int64_t b = 0; b < B; b++)
     for (int64_t co = 0; co < Cout; co++) {
       const int64_t g = co / cout_g;
@@ -767,23 +848,26 @@ void conv1d_ref(const TensorView& x, const TensorView& w, const TensorView& bias
           for (int64_t k = 0; k < K; k++) {
             int64_t s = t * p.stride + k * p.dilation - p.padding;
             if (s < 0 || s >= T) continue;
-            acc += operand(at3(w, co, ci, k), p.precision) * operand(at3(x, b, g * cin_g + ci, s), p.precision);
+            const int64_t c = g * cin_g + ci;
+            acc += operand(at3(w, co, ci, k), p.precision) * operand(sn.apply(at3(x, b, c, s), c), p.precision);
           }
         store_from_f32(out, b * out.strides[0] + co * out.strides[1] + t * out.strides[2], static_cast<float>(acc));
       }
     }
 }
 
-void conv_transpose1d_ref(const TensorView& x, const TensorView& w, const TensorView& bias, const TensorView& out, const Conv1dParams& p) {
+void conv_transpose1d_ref(const TensorView& x, const TensorView& w, const TensorView& bias, const TensorView& out, const Conv1dParams& p,
+                          const InputSnake& act) {
   const int64_t B = x.shape[0], Cin = x.shape[1], T = x.shape[2];
   const int64_t Cout = out.shape[1], Tout = out.shape[2], K = w.shape[2];
+  const SnakeTable sn(act, Cin);
   std::vector<double> acc(static_cast<size_t>(Tout));
   for (int64_t b = 0; b < B; b++)
     for (int64_t co = 0; co < Cout; co++) {
       std::fill(acc.begin(), acc.end(), static_cast<double>(bias_at(bias, co)));
       for (int64_t ci = 0; ci < Cin; ci++)
         for (int64_t t = 0; t < T; t++) {
-          double xv = operand(at3(x, b, ci, t), p.precision);
+          double xv = operand(sn.apply(at3(x, b, ci, t), ci), p.precision);
           for (int64_t k = 0; k < K; k++) {
             int64_t j = t * p.stride + k * p.dilation - p.padding;
             if (j >= 0 && j < Tout) acc[j] += xv * operand(at3(w, ci, co, k), p.precision);
@@ -811,10 +895,10 @@ void snake_ref(const TensorView& x, const TensorView& alpha, const TensorView& b
 // ---------------------------------------------------------------- fast paths
 
 void conv1d(const TensorView& x, const TensorView& w, const TensorView& bias, const TensorView& out, const Conv1dParams& p,
-            const TensorView& residual) {
+            const TensorView& residual, const InputSnake& act) {
   if (x.dtype != DType::F32 || out.dtype != DType::F32 || !x.contiguous() || !out.contiguous() ||
       (residual.data && (residual.dtype != DType::F32 || !residual.contiguous())))
-    return conv1d_ref(x, w, bias, out, p, residual);
+    return conv1d_ref(x, w, bias, out, p, residual, act);
   const int64_t B = x.shape[0], Cin = x.shape[1], T = x.shape[2];
   const int64_t Cout = out.shape[1], Tout = out.shape[2], K = w.shape[2];
   const int64_t G = p.groups, cin_g = Cin / G, cout_g = Cout / G, S = p.stride;
@@ -824,11 +908,12 @@ void conv1d(const TensorView& x, const TensorView& w, const TensorView& bias, co
   // x[ci, u*S + r - padding], zero-padded): tap k then reads phase r_k at column t + q_k, with
   // k*dilation = q_k*S + r_k. The split is made per task, for the columns and channels it packs.
   std::vector<int64_t> q(K), r(K);
-  int64_t qmax = 0;
+  int64_t qmax = 0, qmin = 0;
   for (int64_t k = 0; k < K; k++) {
     q[k] = S == 1 ? k * p.dilation - p.padding : k * p.dilation / S;
     r[k] = S == 1 ? 0 : k * p.dilation % S;
     qmax = std::max(qmax, q[k]);
+    qmin = std::min(qmin, q[k]);
   }
   const int64_t U = S == 1 ? T : Tout + qmax;  // columns of each (phase) row
   const int64_t R = cin_g * K;
@@ -846,12 +931,12 @@ void conv1d(const TensorView& x, const TensorView& w, const TensorView& bias, co
     const float* wf = weight_f32(w, wstore);
     auto pw = std::make_shared<PackedConvWeight>();
     for (int64_t g = 0; g < G; g++) {
-      FloatBuf part = pack_rows(wf + g * cout_g * R, cout_g, R, bf16);
-      finish_part(part, (cout_g + MR - 1) / MR, R, form, *pw);
+      add_part(pack_rows(wf + g * cout_g * R, cout_g, R, form), (cout_g + MR - 1) / MR, *pw);
     }
     return std::shared_ptr<const PackedConvWeight>(std::move(pw));
   });
   std::vector<float> bf = bias_f32(bias, Cout);
+  const SnakeTable sn(act, Cin);
   const float* xd = x.ptr<float>();
   float* yd = out.ptr<float>();
   for (int64_t b = 0; b < B; b++)
@@ -866,6 +951,12 @@ void conv1d(const TensorView& x, const TensorView& w, const TensorView& bias, co
       tg.pad = p.padding;
       tg.xlen = T;
       tg.qmax = qmax;
+      tg.qmin = qmin;
+      if (sn.on()) {
+        tg.act_a = sn.a.data() + g * cin_g;
+        tg.act_ib = sn.ib.data() + g * cin_g;
+        tg.snake_row = pick_snake_row();
+      }
       tg.row = rows.data();
       tg.q = qs.data();
       tg.A = A->parts[static_cast<size_t>(g)].get();
@@ -881,9 +972,10 @@ void conv1d(const TensorView& x, const TensorView& w, const TensorView& bias, co
     }
 }
 
-void conv_transpose1d(const TensorView& x, const TensorView& w, const TensorView& bias, const TensorView& out, const Conv1dParams& p) {
+void conv_transpose1d(const TensorView& x, const TensorView& w, const TensorView& bias, const TensorView& out, const Conv1dParams& p,
+                      const InputSnake& act) {
   if (x.dtype != DType::F32 || out.dtype != DType::F32 || !x.contiguous() || !out.contiguous())
-    return conv_transpose1d_ref(x, w, bias, out, p);
+    return conv_transpose1d_ref(x, w, bias, out, p, act);
   const int64_t B = x.shape[0], Cin = x.shape[1], T = x.shape[2];
   const int64_t Cout = out.shape[1], Tout = out.shape[2], K = w.shape[2], S = p.stride;
   if (B == 0 || Cout == 0 || Tout == 0) return;
@@ -913,15 +1005,15 @@ void conv_transpose1d(const TensorView& x, const TensorView& w, const TensorView
   const std::shared_ptr<const PackedConvWeight> A = packed_weight(w, p, true, form, [&] {
     std::vector<float> wstore;
     const float* wf = weight_f32(w, wstore);
-    FloatBuf part = pack_transposed(wf, Cin, Cout, K, S, M, tap, bf16);
     auto pw = std::make_shared<PackedConvWeight>();
-    finish_part(part, (rows + MR - 1) / MR, R, form, *pw);
+    add_part(pack_transposed(wf, Cin, Cout, K, S, M, tap, form), (rows + MR - 1) / MR, *pw);
     return std::shared_ptr<const PackedConvWeight>(std::move(pw));
   });
   std::vector<float> bf = bias_f32(bias, Cout);
   std::vector<float> brow;  // bias per GEMM row
   if (!bf.empty())
     for (int64_t ro = 0; ro < rows; ro++) brow.push_back(bf[ro % Cout]);
+  const SnakeTable sn(act, Cin);
   const float* xd = x.ptr<float>();
   float* od = out.ptr<float>();
   for (int64_t b = 0; b < B; b++) {
@@ -931,6 +1023,13 @@ void conv_transpose1d(const TensorView& x, const TensorView& w, const TensorView
     tg.len = T;
     tg.row = row.data();
     tg.q = q.data();
+    tg.K = M;
+    tg.qmin = -(M - 1);
+    if (sn.on()) {
+      tg.act_a = sn.a.data();
+      tg.act_ib = sn.ib.data();
+      tg.snake_row = pick_snake_row();
+    }
     tg.A = A->parts[0].get();
     tg.bias = brow.empty() ? nullptr : brow.data();
     tg.Y = od + b * Cout * Tout;
@@ -950,11 +1049,7 @@ void snake(const TensorView& x, const TensorView& alpha, const TensorView& beta,
   const int64_t B = x.shape[0], C = x.shape[1], T = x.shape[2];
   std::vector<float> a(static_cast<size_t>(C)), ib(static_cast<size_t>(C));
   for (int64_t c = 0; c < C; c++) snake_coeffs(alpha, beta, c, log_scale, &a[c], &ib[c]);
-  using RowFn = void (*)(const float*, float*, int64_t, float, float);
-  const pw::PwIsa isa = pw::pw_isa();
-  const RowFn row = isa == pw::PwIsa::Avx512                                    ? snake_row_avx512
-                    : (isa >= pw::PwIsa::Avx2 && __builtin_cpu_supports("fma")) ? snake_row_avx2
-                                                                                : snake_row_scalar;
+  const SnakeRowFn row = pick_snake_row();
   const float* xd = x.ptr<float>();
   float* yd = out.ptr<float>();
   // Rows are split into pieces so short-T / many-channel and long-T / few-channel both parallelise.

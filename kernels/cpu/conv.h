@@ -1,6 +1,7 @@
 // 1-D convolution, transposed convolution and the Snake activation (the Oobleck VAE's ops).
 // Layout is channels-first: x [B, Cin, T]. Activations and outputs are f32; weights and biases
-// may be f32, bf16 or f16. A bias view with data == nullptr means "no bias".
+// may be f32, bf16 or f16. A bias view with data == nullptr means "no bias"; an InputSnake with
+// alpha.data == nullptr means "no input activation".
 #pragma once
 #include <cstddef>
 #include <memory>
@@ -54,18 +55,29 @@ struct Conv1dParams {
   ConvWeightCache* weight_cache = nullptr;
 };
 
+// Snake (see snake below) applied to a conv's input as the conv reads it, so snake(x) is never
+// stored: the VAE's every conv consumes a Snake. alpha/beta [Cin] in any float dtype.
+struct InputSnake {
+  TensorView alpha, beta;
+  bool log_scale = false;
+};
+
 // out[b, co, t] = bias[co] + sum_{ci in group, k} w[co, ci', k] * x[b, ci, t*stride + k*dilation - padding]
 //                 (+ residual[b, co, t] when residual.data is set: the VAE's fused skip connection)
-// x [B, Cin, T], w [Cout, Cin/groups, K], out and residual [B, Cout, Tout].
+// x [B, Cin, T], w [Cout, Cin/groups, K], out and residual [B, Cout, Tout]. With act.alpha set,
+// x reads as snake(x) (padding stays zero: snake(0) = 0). out may be residual itself (the skip
+// accumulated in place: every element's residual is read before its output is written), never x.
 void conv1d_ref(const TensorView& x, const TensorView& w, const TensorView& bias, const TensorView& out, const Conv1dParams& p,
-                const TensorView& residual);
+                const TensorView& residual, const InputSnake& act);
 void conv1d(const TensorView& x, const TensorView& w, const TensorView& bias, const TensorView& out, const Conv1dParams& p,
-            const TensorView& residual);
+            const TensorView& residual, const InputSnake& act);
 
 // The adjoint of conv1d (groups 1): x[b, ci, t] scatters w[ci, co, k] to out[b, co, t*stride + k*dilation - padding].
-// x [B, Cin, T], w [Cin, Cout, K], out [B, Cout, Tout]; output padding is implied by Tout.
-void conv_transpose1d_ref(const TensorView& x, const TensorView& w, const TensorView& bias, const TensorView& out, const Conv1dParams& p);
-void conv_transpose1d(const TensorView& x, const TensorView& w, const TensorView& bias, const TensorView& out, const Conv1dParams& p);
+// x [B, Cin, T], w [Cin, Cout, K], out [B, Cout, Tout]; output padding is implied by Tout. act as for conv1d.
+void conv_transpose1d_ref(const TensorView& x, const TensorView& w, const TensorView& bias, const TensorView& out, const Conv1dParams& p,
+                          const InputSnake& act);
+void conv_transpose1d(const TensorView& x, const TensorView& w, const TensorView& bias, const TensorView& out, const Conv1dParams& p,
+                      const InputSnake& act);
 
 // out = x + 1/(beta + 1e-9) * sin(alpha * x)^2 per channel; alpha/beta [C] are exponentiated first
 // when log_scale. x and out [B, C, T] contiguous.

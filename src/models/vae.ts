@@ -13,13 +13,13 @@ import {
   convTranspose1d,
   mul,
   randn,
-  snake,
   softplus,
   tap,
   tidy,
   DisposableStack,
   Tensor,
   type Device,
+  type InputSnake,
   type MatmulPrecision,
 } from '../runtime/index.js';
 
@@ -136,10 +136,15 @@ class Conv {
     return new Conv(w, b, { stride: opts.stride, padding: opts.padding, dilation: opts.dilation }, transposed);
   }
 
-  forward(x: Tensor, residual?: Tensor): Tensor {
+  /**
+   * conv(snake(x)) (+ residual): a Snake before a conv is applied by the conv as it reads x, so
+   * snake(x) is never stored. With `overwrite` the sum is written over the residual's memory.
+   */
+  forward(x: Tensor, snake: Snake | null, residual?: { tensor: Tensor; overwrite: boolean }): Tensor {
     // The weights are constants: each precision's packed form is made once and kept with them.
-    const opts = { ...this.opts, precision: this.precision, cacheWeight: true };
-    return this.transposed ? convTranspose1d(x, this.w, this.b, opts) : conv1d(x, this.w, this.b, { ...opts, residual });
+    const opts = { ...this.opts, precision: this.precision, cacheWeight: true, inputSnake: snake?.input };
+    if (this.transposed) return convTranspose1d(x, this.w, this.b, opts);
+    return conv1d(x, this.w, this.b, { ...opts, residual: residual?.tensor, residualInPlace: residual?.overwrite });
   }
 
   dispose(): void {
@@ -148,18 +153,19 @@ class Conv {
   }
 }
 
+/** Snake1d's parameters (log-scale alpha and beta [C]), applied by the conv that follows it. */
 class Snake {
+  readonly input: InputSnake;
+
   constructor(
     readonly alpha: Tensor,
     readonly beta: Tensor,
-  ) {}
+  ) {
+    this.input = { alpha, beta, logScale: true };
+  }
 
   static load(src: Weights, name: string, c: number, device: Device): Snake {
     return new Snake(loadVector(src, `${name}.alpha`, [1, c, 1], device), loadVector(src, `${name}.beta`, [1, c, 1], device));
-  }
-
-  forward(x: Tensor): Tensor {
-    return snake(x, this.alpha, this.beta, { logScale: true });
   }
 
   dispose(): void {
@@ -186,16 +192,16 @@ class ResidualUnit {
     );
   }
 
-  /** Consumes nothing: the caller still owns x. Intermediates are freed as soon as they are used. */
-  forward(x: Tensor): Tensor {
-    const a = this.snake1.forward(x);
-    const h = this.conv1.forward(a);
-    a.dispose();
-    const b = this.snake2.forward(h);
-    h.dispose();
+  /**
+   * With `overwrite` the result is written over x's memory (a new view of it; x's values are gone,
+   * the caller still disposes its x): only x and conv1's output are ever live, the least a unit
+   * can hold. Otherwise x is left as it is and the result is a new tensor.
+   */
+  forward(x: Tensor, overwrite: boolean): Tensor {
+    const h = this.conv1.forward(x, this.snake1);
     // The paddings keep the length, so upstream's centre crop never applies and the skip fuses.
-    const y = this.conv2.forward(b, x);
-    b.dispose();
+    const y = this.conv2.forward(h, this.snake2, { tensor: x, overwrite });
+    h.dispose();
     return y;
   }
 
@@ -400,17 +406,16 @@ export class OobleckVae {
     }
     if (z.device !== this.device) throw new ShapeError(`vae.decode: latents on ${z.device}, model on ${this.device}`);
     return tidy(() => {
-      let x = tap('decoder.conv1', this.dec.conv1.forward(z));
+      let x = tap('decoder.conv1', this.dec.conv1.forward(z, null));
       this.dec.blocks.forEach((blk, i) => {
-        x = step(x, (t) => blk.snake.forward(t));
-        x = step(x, (t) => blk.conv.forward(t));
-        for (const r of blk.res) x = step(x, (t) => r.forward(t));
+        x = step(x, (t) => blk.conv.forward(t, blk.snake));
+        // The residual units overwrite the transposed conv's output, which nothing else holds.
+        for (const r of blk.res) x = step(x, (t) => r.forward(t, true));
         tap(`decoder.block.${i}`, x);
       });
-      x = step(x, (t) => this.dec.snake.forward(t));
       return tap(
         'decoder.conv2',
-        step(x, (t) => this.dec.conv2.forward(t)),
+        step(x, (t) => this.dec.conv2.forward(t, this.dec.snake)),
       );
     });
   }
@@ -423,17 +428,17 @@ export class OobleckVae {
     if (audio.device !== this.device) throw new ShapeError(`vae.encode: audio on ${audio.device}, model on ${this.device}`);
     if (audio.shape[2] < this.hop) throw new ShapeError(`vae.encode: audio needs at least ${this.hop} samples, got ${audio.shape[2]}`);
     return tidy(() => {
-      let x = tap('encoder.conv1', this.enc.conv1.forward(audio));
+      let x = tap('encoder.conv1', this.enc.conv1.forward(audio, null));
       this.enc.blocks.forEach((blk, i) => {
-        for (const r of blk.res) x = step(x, (t) => r.forward(t));
-        x = step(x, (t) => blk.snake.forward(t));
-        x = step(x, (t) => blk.conv.forward(t));
+        // A block's input may be held by a tap listener (tap hands on a view), so the first unit
+        // writes a new tensor; the next ones overwrite the output of the one before.
+        blk.res.forEach((r, j) => (x = step(x, (t) => r.forward(t, j > 0))));
+        x = step(x, (t) => blk.conv.forward(t, blk.snake));
         tap(`encoder.block.${i}`, x);
       });
-      x = step(x, (t) => this.enc.snake.forward(t));
       return tap(
         'encoder.conv2',
-        step(x, (t) => this.enc.conv2.forward(t)),
+        step(x, (t) => this.enc.conv2.forward(t, this.enc.snake)),
       );
     });
   }
@@ -465,8 +470,9 @@ export class OobleckVae {
   /** Latent frames per decode window that keep one window's activations within `bytes`. */
   decodeChunkForBudget(bytes: number): number {
     if (!(bytes > 0)) throw new VaeTilingError(`memoryBudgetBytes must be positive, got ${bytes}`);
-    // Widest stage: decoder_channels x hop samples per frame, f32; a residual unit holds about six
-    // such tensors at once (input, two snakes, conv output, the result and the conv's padded copy).
+    // Widest stage: decoder_channels x hop samples per frame, f32. A residual unit held about six
+    // such tensors at once before the convs applied Snake themselves and the skip was written in
+    // place (now two, plus the block cache's slack); the factor is kept so default tiles stay as they were.
     const perFrame = this.config.decoderChannels * this.hop * 4 * 6;
     return Math.max(1, Math.floor(bytes / perFrame));
   }

@@ -100,6 +100,9 @@ export interface Addon {
     residual: Opt,
     precision: number,
     cacheWeight: boolean,
+    snakeAlpha: Opt,
+    snakeBeta: Opt,
+    snakeLogScale: boolean,
   ): void;
   convTranspose1d(
     x: TensorDesc,
@@ -112,6 +115,9 @@ export interface Addon {
     dilation: number,
     precision: number,
     cacheWeight: boolean,
+    snakeAlpha: Opt,
+    snakeBeta: Opt,
+    snakeLogScale: boolean,
   ): void;
   snake(x: TensorDesc, alpha: TensorDesc, beta: TensorDesc, out: TensorDesc, logScale: boolean): void;
   rmsNorm(x: TensorDesc, weight: Opt, out: TensorDesc, eps: number): void;

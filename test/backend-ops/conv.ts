@@ -2,9 +2,19 @@
 // dilations 1/3/9, kernel-1 convs, strided kernel-2s downsampling, transposed kernel-2s upsampling
 // at strides 2/4/6/10) plus groups, odd lengths, channel counts that are not multiples of the
 // micro-tile, reductions longer than one reduction chunk, bf16/f16 weights and strided views, and
-// the bf16 precision mode (odd reductions, reductions past one bf16 chunk of 512, residuals), and
-// weights packed once and reused (cacheWeight).
-import { Tensor, convTranspose1d, conv1d, snake, type DType, type Device, type MatmulPrecision } from '../../src/runtime/index.js';
+// the bf16 precision mode (odd reductions, reductions past one bf16 chunk of 512, residuals),
+// weights packed once and reused (cacheWeight), Snake fused into the conv that reads it
+// (inputSnake) and the skip written over the residual (residualInPlace).
+import {
+  Tensor,
+  convTranspose1d,
+  conv1d,
+  snake,
+  type DType,
+  type Device,
+  type InputSnake,
+  type MatmulPrecision,
+} from '../../src/runtime/index.js';
 import { randnTensor as tensor, uniform } from '../support/random.js';
 import type { OpCase, Tolerance } from './harness.js';
 
@@ -30,14 +40,35 @@ interface ConvSpec {
   transposedInput?: boolean;
   residual?: boolean;
   precision?: MatmulPrecision;
+  /** Snake on the input (log-scale parameters, as the VAE stores them). */
+  snake?: boolean;
+  residualInPlace?: boolean;
 }
+
+// Log-scale Snake parameters over C channels (alpha, beta in e^[-1, 1]) and inputs up to |x| 3,
+// so sin^2 spans whole periods.
+function inputSnake(C: number, seed: number, device: Device): InputSnake {
+  return {
+    alpha: Tensor.fromArray(uniform(C, seed, -1, 1), [1, C, 1], { device }),
+    beta: Tensor.fromArray(uniform(C, seed + 1, -1, 1), [C], { device }),
+    logScale: true,
+  };
+}
+
+// A fused Snake adds the reference's libm sinf against the fast path's polynomial (< 2e-7 of
+// sin^2, times 1/beta <= e) on every input, summed over the fan-in like the f32 rounding.
+const snakeConvTol: Tolerance = {
+  atol: 2e-4,
+  rtol: 1e-4,
+  why: 'f32 accumulation (blocked order) vs the f64 reference, plus the vectorised sin vs libm sinf on each Snake input',
+};
 
 function addConv(s: ConvSpec): void {
   const groups = s.groups ?? 1;
   cases.push({
     op: 'conv1d',
     name: s.name,
-    tol: convTol,
+    tol: s.snake ? snakeConvTol : convTol,
     run: (device) => {
       const fanIn = (s.Cin / groups) * s.K;
       // A [B, T, Cin] tensor transposed to [B, Cin, T] exercises the non-contiguous input path.
@@ -46,7 +77,16 @@ function addConv(s: ConvSpec): void {
       const b = s.bias === false ? null : tensor([s.Cout], 3, device, 0.5, s.wdtype ?? 'f32');
       const Tout = Math.floor((s.T + 2 * (s.padding ?? 0) - (s.dilation ?? 1) * (s.K - 1) - 1) / (s.stride ?? 1)) + 1;
       const residual = s.residual ? tensor([s.B, s.Cout, Tout], 10, device) : null;
-      return conv1d(x, w, b, { stride: s.stride, padding: s.padding, dilation: s.dilation, groups, residual, precision: s.precision });
+      return conv1d(x, w, b, {
+        stride: s.stride,
+        padding: s.padding,
+        dilation: s.dilation,
+        groups,
+        residual,
+        precision: s.precision,
+        inputSnake: s.snake ? inputSnake(s.Cin, 11, device) : null,
+        residualInPlace: s.residualInPlace,
+      });
     },
   });
 }
@@ -65,13 +105,14 @@ interface ConvTSpec {
   bias?: boolean;
   wdtype?: DType;
   precision?: MatmulPrecision;
+  snake?: boolean;
 }
 
 function addConvT(s: ConvTSpec): void {
   cases.push({
     op: 'convTranspose1d',
     name: s.name,
-    tol: convTol,
+    tol: s.snake ? snakeConvTol : convTol,
     run: (device) => {
       const x = tensor([s.B, s.Cin, s.T], 4, device);
       const w = tensor([s.Cin, s.Cout, s.K], 5, device, 1 / Math.sqrt(s.Cin * Math.max(1, s.K / (s.stride ?? 1))), s.wdtype ?? 'f32');
@@ -82,6 +123,7 @@ function addConvT(s: ConvTSpec): void {
         outputPadding: s.outputPadding,
         dilation: s.dilation,
         precision: s.precision,
+        inputSnake: s.snake ? inputSnake(s.Cin, 7, device) : null,
       });
     },
   });
@@ -239,6 +281,167 @@ addConvT({
   padding: 2,
   wdtype: 'bf16',
   bias: false,
+});
+
+// Fused input Snake: unstrided convs stage the rows a reduction chunk reads (padding on both sides
+// and T shorter than the taps' reach; a second 384-step time block; Cin 80 x 7 = 560 taps crossing
+// the 256 / 512-step chunks mid-channel; groups offset the channel parameters), strided convs
+// activate their phase split, transposed convs stage (channel, shift) rows; fp32 and bf16.
+for (const precision of ['fp32', 'bf16'] as const) {
+  for (const d of [1, 9]) {
+    addConv({
+      name: `${precision} snake + k7 dil${d} [1,24,420]->24`,
+      B: 1,
+      Cin: 24,
+      Cout: 24,
+      T: 420,
+      K: 7,
+      dilation: d,
+      padding: 3 * d,
+      precision,
+      snake: true,
+    });
+  }
+  addConv({
+    name: `${precision} snake + k7 dil9 short T [2,16,5]`,
+    B: 2,
+    Cin: 16,
+    Cout: 16,
+    T: 5,
+    K: 7,
+    dilation: 9,
+    padding: 27,
+    precision,
+    snake: true,
+  });
+  addConv({
+    name: `${precision} snake + long reduction k7 [1,80,60]->24`,
+    B: 1,
+    Cin: 80,
+    Cout: 24,
+    T: 60,
+    K: 7,
+    padding: 3,
+    precision,
+    snake: true,
+  });
+  addConv({
+    name: `${precision} snake + k1 + residual [2,40,70]->40`,
+    B: 2,
+    Cin: 40,
+    Cout: 40,
+    T: 70,
+    K: 1,
+    residual: true,
+    precision,
+    snake: true,
+  });
+  addConv({
+    name: `${precision} snake + downsample k8 s4 p2 [1,12,903]->20`,
+    B: 1,
+    Cin: 12,
+    Cout: 20,
+    T: 903,
+    K: 8,
+    stride: 4,
+    padding: 2,
+    precision,
+    snake: true,
+  });
+  addConv({
+    name: `${precision} snake + downsample k20 s10 p5 [1,8,4000]->12`,
+    B: 1,
+    Cin: 8,
+    Cout: 12,
+    T: 4000,
+    K: 20,
+    stride: 10,
+    padding: 5,
+    precision,
+    snake: true,
+  });
+  addConv({
+    name: `${precision} snake + groups 2 s2 d2 [2,8,41]->6`,
+    B: 2,
+    Cin: 8,
+    Cout: 6,
+    T: 41,
+    K: 3,
+    stride: 2,
+    dilation: 2,
+    padding: 1,
+    groups: 2,
+    precision,
+    snake: true,
+  });
+  addConv({
+    name: `${precision} snake + groups 2 k3 p1 [1,16,50]->8`,
+    B: 1,
+    Cin: 16,
+    Cout: 8,
+    T: 50,
+    K: 3,
+    padding: 1,
+    groups: 2,
+    precision,
+    snake: true,
+  });
+  for (const s of [2, 10]) {
+    addConvT({
+      name: `${precision} snake + upsample k${2 * s} s${s} [1,33,29]->16`,
+      B: 1,
+      Cin: 33,
+      Cout: 16,
+      T: 29,
+      K: 2 * s,
+      stride: s,
+      padding: Math.ceil(s / 2),
+      precision,
+      snake: true,
+    });
+  }
+  addConvT({
+    name: `${precision} snake + upsample long reduction k4 s2 [1,300,420]->12`,
+    B: 1,
+    Cin: 300,
+    Cout: 12,
+    T: 420,
+    K: 4,
+    stride: 2,
+    padding: 1,
+    precision,
+    snake: true,
+  });
+  addConvT({
+    name: `${precision} snake + outputPadding 1 s3 d2 k5 p2 [2,6,11]->7`,
+    B: 2,
+    Cin: 6,
+    Cout: 7,
+    T: 11,
+    K: 5,
+    stride: 3,
+    padding: 2,
+    outputPadding: 1,
+    dilation: 2,
+    precision,
+    snake: true,
+  });
+}
+// The skip written over the residual: its values are read before each output overwrites them.
+addConv({ name: 'residualInPlace k1 [2,40,70]->40', B: 2, Cin: 40, Cout: 40, T: 70, K: 1, residual: true, residualInPlace: true });
+addConv({
+  name: 'residualInPlace bf16 snake k7 dil3 [1,21,400]->21',
+  B: 1,
+  Cin: 21,
+  Cout: 21,
+  T: 400,
+  K: 7,
+  dilation: 3,
+  padding: 9,
+  residual: true,
+  residualInPlace: true,
+  precision: 'bf16',
+  snake: true,
 });
 
 // cacheWeight: one weight through several calls, so later calls read the packed forms the first

@@ -1,12 +1,21 @@
 // 1-D convolutions and the Snake activation (channels-first [B, C, T]), as used by the Oobleck VAE.
 // Wrappers compute the output length like torch and hand contiguous f32 activations to the native
-// kernels (native/ops_conv.cc validates the call); weights stay in their stored dtype.
+// kernels (native/ops_conv.cc validates the call); weights stay in their stored dtype. A conv can
+// apply Snake to its input as it reads it (`inputSnake`), so the activated tensor is never stored.
 import { isFloat } from '../dtype.js';
 import { ShapeError } from '../errors.js';
-import { native } from '../native.js';
+import { native, type TensorDesc } from '../native.js';
 import { Tensor } from '../tensor.js';
 import { expectRank, intOption, runInto } from './args.js';
 import { precisionCode, type MatmulPrecision } from './matmul.js';
+
+/** Snake on a conv's input: the conv reads snake(x, alpha, beta, { logScale }) (see `snake`). */
+export interface InputSnake {
+  /** [C] or [1, C, 1], C the conv's input channels. */
+  alpha: Tensor;
+  beta: Tensor;
+  logScale: boolean;
+}
 
 export interface Conv1dOptions {
   stride?: number;
@@ -15,6 +24,14 @@ export interface Conv1dOptions {
   groups?: number;
   /** Added to the output ([B, Cout, Tout]): a skip connection fused into the convolution. */
   residual?: Tensor | null;
+  /**
+   * Write the output over `residual` (which must be contiguous f32 and must not share memory with
+   * x) instead of a new tensor: the result is a new view of residual's memory, and residual's old
+   * values are gone. A skip connection then needs no second activation-sized buffer. Default false.
+   */
+  residualInPlace?: boolean;
+  /** Snake applied to x as the conv reads it: conv1d(snake(x, ...)) without storing snake(x). */
+  inputSnake?: InputSnake | null;
   /** As for `linear`: 'bf16' multiplies bf16-rounded x and w with f32 accumulation; default 'fp32' (exact). */
   precision?: MatmulPrecision;
   /**
@@ -35,6 +52,8 @@ export interface ConvTranspose1dOptions {
   precision?: MatmulPrecision;
   /** As for conv1d. */
   cacheWeight?: boolean;
+  /** As for conv1d. */
+  inputSnake?: InputSnake | null;
 }
 
 /** Activations go to the kernels as contiguous f32; other float dtypes are converted, anything else is passed on for the glue to reject. */
@@ -53,6 +72,22 @@ function geometry(op: string, x: Tensor, w: Tensor, wLayout: string, opts: Conv1
   };
 }
 
+/** A per-channel parameter stored as [1, C, 1] is viewed as [C]; other shapes go on as they are. */
+function channelParam(p: Tensor): Tensor {
+  return p.ndim === 3 && p.shape[0] === 1 && p.shape[2] === 1 ? p.reshape([p.shape[1]]) : p;
+}
+
+/** The native arguments (alpha, beta, logScale) of an optional input Snake, and the reshaped views to free after the call. */
+function snakeArgs(act: InputSnake | null | undefined): {
+  args: [TensorDesc | null, TensorDesc | null, boolean];
+  temps: (Tensor | null)[];
+} {
+  if (!act) return { args: [null, null, false], temps: [] };
+  const a = channelParam(act.alpha),
+    b = channelParam(act.beta);
+  return { args: [a.desc(), b.desc(), !!act.logScale], temps: [a === act.alpha ? null : a, b === act.beta ? null : b] };
+}
+
 /** torch.nn.functional.conv1d: x [B, Cin, T], w [Cout, Cin/groups, K] -> [B, Cout, Tout]. */
 export function conv1d(x: Tensor, w: Tensor, bias: Tensor | null, opts: Conv1dOptions = {}): Tensor {
   const op = 'conv1d';
@@ -67,11 +102,17 @@ export function conv1d(x: Tensor, w: Tensor, bias: Tensor | null, opts: Conv1dOp
   }
   const Tout = Math.floor((T + 2 * padding - span) / stride) + 1;
   const res = opts.residual ?? null;
+  if (opts.residualInPlace && (!res || res.dtype !== 'f32' || !res.isContiguous)) {
+    throw new ShapeError(`${op}: residualInPlace needs a contiguous f32 residual`);
+  }
+  const act = snakeArgs(opts.inputSnake);
   const xc = activation(x);
   const wc = w.contiguous();
   const rc = res ? activation(res) : null;
-  const out = Tensor.empty([B, Cout, Tout], 'f32', x.device);
-  return runInto(out, [xc, wc, rc], () =>
+  // In place, the output is rc: a view of residual's buffer (contiguous f32, so no copy was made).
+  const inPlace = !!opts.residualInPlace;
+  const out = inPlace ? rc! : Tensor.empty([B, Cout, Tout], 'f32', x.device);
+  return runInto(out, [xc, wc, inPlace ? null : rc, ...act.temps], () =>
     native.conv1d(
       xc.desc(),
       wc.desc(),
@@ -84,6 +125,7 @@ export function conv1d(x: Tensor, w: Tensor, bias: Tensor | null, opts: Conv1dOp
       rc ? rc.desc() : null,
       precision,
       !!opts.cacheWeight,
+      ...act.args,
     ),
   );
 }
@@ -98,10 +140,11 @@ export function convTranspose1d(x: Tensor, w: Tensor, bias: Tensor | null, opts:
   const [, Cout, K] = w.shape;
   const Tout = (T - 1) * stride - 2 * padding + dilation * (K - 1) + outputPadding + 1;
   if (Tout < 1) throw new ShapeError(`${op}: output length ${Tout} is not positive (padding ${padding} too large)`);
+  const act = snakeArgs(opts.inputSnake);
   const xc = activation(x);
   const wc = w.contiguous();
   const out = Tensor.empty([B, Cout, Tout], 'f32', x.device);
-  return runInto(out, [xc, wc], () =>
+  return runInto(out, [xc, wc, ...act.temps], () =>
     native.convTranspose1d(
       xc.desc(),
       wc.desc(),
@@ -113,13 +156,9 @@ export function convTranspose1d(x: Tensor, w: Tensor, bias: Tensor | null, opts:
       dilation,
       precision,
       !!opts.cacheWeight,
+      ...act.args,
     ),
   );
-}
-
-/** A per-channel parameter stored as [1, C, 1] is viewed as [C]; other shapes go on as they are. */
-function channelParam(p: Tensor): Tensor {
-  return p.ndim === 3 && p.shape[0] === 1 && p.shape[2] === 1 ? p.reshape([p.shape[1]]) : p;
 }
 
 /**
