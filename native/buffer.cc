@@ -76,6 +76,7 @@ class CpuPool {
       free_.erase(it);
       return p;
     }
+#ifdef MREMAP_MAYMOVE  // Linux; elsewhere a request with no larger block gets a new one
     if (bytes < kMapMin || it == free_.begin()) return nullptr;
     --it;
     if (it->first < kMapMin) return nullptr;
@@ -86,6 +87,9 @@ class CpuPool {
     free_.erase(it);
     sizes_[p] = real;
     return p;
+#else
+    return nullptr;
+#endif
   }
   void give(void* p, size_t bytes) {
     std::lock_guard<std::mutex> lk(mu_);
