@@ -674,9 +674,17 @@ describe('web page on acestep serve (tiny checkpoints)', () => {
     await songsDone(page, 3);
     expect((await newestAudio(page)).equals(plain)).toBe(true);
 
+    // The status refresh after the toggle lands while the slider is moved (its response held back
+    // 300 ms): it must not put the old scale back before the change commits.
+    await page.route('**/v1/lora/status', async (route) => {
+      await new Promise((r) => setTimeout(r, 300));
+      await route.continue();
+    });
     await page.getByLabel('Use the adapter').check();
     await setRange(page, /^Scale/, 0.5);
+    await page.waitForTimeout(700);
     await page.getByLabel(/^Scale/).dispatchEvent('change');
+    await page.unroute('**/v1/lora/status');
     await expect.poll(async () => (await (await fetch(`${base}/v1/lora/status`)).json()).data.lora_scale).toBe(0.5);
     await expect.poll(() => page.locator('#lora-scale-out').textContent()).toBe('0.50');
     expect(await page.getByLabel(/^Scale/).inputValue()).toBe('0.5');

@@ -668,13 +668,19 @@ $('model-form').addEventListener('submit', async (e) => {
   }
 });
 
+/**
+ * The scale slider moved and was not committed yet: a status refresh landing meanwhile (after a
+ * toggle, say) must not put the server's old scale back under the user's hand.
+ */
+let scaleEdited = false;
+
 async function refreshLora(): Promise<void> {
   try {
     const s = await call<{ lora_loaded?: boolean; use_lora?: boolean; lora_scale?: number; active_adapter?: string | null }>(
       '/v1/lora/status',
     );
     input('lora-use').checked = Boolean(s.use_lora);
-    if (typeof s.lora_scale === 'number') {
+    if (typeof s.lora_scale === 'number' && !scaleEdited) {
       input('lora-scale').value = String(s.lora_scale);
       $<HTMLOutputElement>('lora-scale-out').value = s.lora_scale.toFixed(2);
     }
@@ -712,9 +718,13 @@ $('lora-form').addEventListener('submit', (e) => {
 $('lora-unload').addEventListener('click', () => void loraCall('/v1/lora/unload', {}));
 input('lora-use').addEventListener('change', () => void loraCall('/v1/lora/toggle', { use_lora: input('lora-use').checked }));
 input('lora-scale').addEventListener('input', () => {
+  scaleEdited = true;
   $<HTMLOutputElement>('lora-scale-out').value = Number(input('lora-scale').value).toFixed(2);
 });
-input('lora-scale').addEventListener('change', () => void loraCall('/v1/lora/scale', { scale: Number(input('lora-scale').value) }));
+input('lora-scale').addEventListener('change', () => {
+  scaleEdited = false;
+  void loraCall('/v1/lora/scale', { scale: Number(input('lora-scale').value) });
+});
 
 input('api-key').value = apiKey();
 $('key-form').addEventListener('submit', (e) => {
