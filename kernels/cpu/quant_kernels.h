@@ -28,6 +28,15 @@ bool has_bf16dot_i8();  // avx512_bf16 and avx512_vbmi
 void gemv_i8_bf16dot_avx512(int64_t M, int64_t n0, int64_t n1, int64_t K, const uint16_t* xb, const int8_t* q, int64_t ldq,
                             const float* scale, const float* bias, float* c, int64_t ldc);
 
+// The same against activations quantized per row to int16 (quant.h: decode activations), with
+// vpdpwssd (avx512_vnni): x16 holds M rows of ceil(K / 64) * 64 int16 (zero padded) in natural
+// order, xscale[m] their scales; y = xscale[m] * scale[n] * (x16 . q) + bias, the dot exact in int32
+// within chunks of kI16Chunk weights.
+constexpr int64_t kI16Chunk = 4096;
+bool has_i16dot_i8();  // avx512_vnni and avx512bw
+void gemv_i8_i16dot_avx512(int64_t M, int64_t n0, int64_t n1, int64_t K, const int16_t* x16, const float* xscale, const int8_t* q,
+                           int64_t ldq, const float* scale, const float* bias, float* c, int64_t ldc);
+
 // One contiguous row of K f32 or bf16 weights into q (K int8) and its scale, with the arithmetic of
 // quantize_int8 (quant.h).
 void quantize_row_avx512(const void* w, DType wd, int64_t K, int8_t* q, float* scale);

@@ -3,6 +3,7 @@
 // run time with the GEMM family's ISA choice.
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "quant_kernels.h"
@@ -10,6 +11,7 @@
 #define ACESTEP_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma")))
 #define ACESTEP_AVX2 __attribute__((target("avx2,fma")))
 #define ACESTEP_AVX512BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vbmi,avx512bf16,fma")))
+#define ACESTEP_AVX512VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")))
 
 namespace acestep::cpu::quant_detail {
 namespace {
@@ -113,6 +115,55 @@ void rows_bf16dot(int64_t n0, int64_t n1, int64_t K, const uint16_t* xb, const i
   for (int64_t n = n0; n < n1; n++) gemv_row_i8_bf16dot<M>(n, K, xb, q, ldq, scale, bias, c, ldc);
 }
 
+// One int8 row against M int16 activation rows with vpdpwssd: each 64-byte line of q is sign
+// extended to two vectors of 32 int16 (two instructions) and dotted in pairs with each row, exactly
+// in int32. A lane gains at most 2 * 127 * 32767 per instruction, so the int32 sums are moved to
+// f32 every kI16Chunk weights (2 * kI16Chunk / 64 instructions per lane pair stay below 2^31).
+template <int M>
+ACESTEP_AVX512VNNI void gemv_row_i8_i16dot(int64_t n, int64_t K, const int16_t* x16, const float* xscale, const int8_t* q, int64_t ldq,
+                                           const float* scale, const float* bias, float* c, int64_t ldc) {
+  const int64_t KL = (K + kLine - 1) / kLine * kLine;
+  __m512 sum[M];
+#pragma GCC unroll 4
+  for (int m = 0; m < M; m++) sum[m] = _mm512_setzero_ps();
+  const int8_t* qr = q + n * ldq;
+  for (int64_t k0 = 0; k0 < K; k0 += kI16Chunk) {
+    const int64_t k1 = std::min(K, k0 + kI16Chunk);
+    __m512i acc[2][M];
+#pragma GCC unroll 4
+    for (int m = 0; m < M; m++) acc[0][m] = acc[1][m] = _mm512_setzero_si512();
+    for (int64_t k = k0; k < k1; k += kLine) {
+      __m512i w0, w1;
+      if (k + kLine <= K) {
+        w0 = _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(qr + k)));
+        w1 = _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(qr + k + 32)));
+      } else {
+        // The row's tail: no byte past K is read (the activations are zero there).
+        const int64_t r = K - k;
+        const __mmask32 m0 = r >= 32 ? ~__mmask32{0} : (__mmask32{1} << r) - 1;
+        const __mmask32 m1 = r >= 64 ? ~__mmask32{0} : r <= 32 ? 0 : (__mmask32{1} << (r - 32)) - 1;
+        w0 = _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(m0, qr + k));
+        w1 = _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(m1, qr + k + 32));
+      }
+#pragma GCC unroll 4
+      for (int m = 0; m < M; m++) {
+        acc[0][m] = _mm512_dpwssd_epi32(acc[0][m], w0, _mm512_loadu_si512(x16 + m * KL + k));
+        acc[1][m] = _mm512_dpwssd_epi32(acc[1][m], w1, _mm512_loadu_si512(x16 + m * KL + k + 32));
+      }
+    }
+#pragma GCC unroll 4
+    for (int m = 0; m < M; m++) sum[m] = _mm512_add_ps(sum[m], _mm512_add_ps(_mm512_cvtepi32_ps(acc[0][m]), _mm512_cvtepi32_ps(acc[1][m])));
+  }
+#pragma GCC unroll 4
+  for (int m = 0; m < M; m++) c[m * ldc + n] = _mm512_reduce_add_ps(sum[m]) * xscale[m] * scale[n] + (bias ? bias[n] : 0.f);
+}
+
+template <int M>
+void rows_i16dot(int64_t n0, int64_t n1, int64_t K, const int16_t* x16, const float* xscale, const int8_t* q, int64_t ldq,
+                 const float* scale, const float* bias, float* c, int64_t ldc) {
+  for (int64_t n = n0; n < n1; n++) gemv_row_i8_i16dot<M>(n, K, x16, xscale, q, ldq, scale, bias, c, ldc);
+}
+
 ACESTEP_AVX2 inline float hsum8(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -197,6 +248,25 @@ void gemv_i8_bf16dot_avx512(int64_t M, int64_t n0, int64_t n1, int64_t K, const 
       return rows_bf16dot<3>(n0, n1, K, xb, q, ldq, scale, bias, c, ldc);
     default:
       return rows_bf16dot<4>(n0, n1, K, xb, q, ldq, scale, bias, c, ldc);
+  }
+}
+
+bool has_i16dot_i8() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw");
+}
+
+void gemv_i8_i16dot_avx512(int64_t M, int64_t n0, int64_t n1, int64_t K, const int16_t* x16, const float* xscale, const int8_t* q,
+                           int64_t ldq, const float* scale, const float* bias, float* c, int64_t ldc) {
+  switch (M) {
+    case 1:
+      return rows_i16dot<1>(n0, n1, K, x16, xscale, q, ldq, scale, bias, c, ldc);
+    case 2:
+      return rows_i16dot<2>(n0, n1, K, x16, xscale, q, ldq, scale, bias, c, ldc);
+    case 3:
+      return rows_i16dot<3>(n0, n1, K, x16, xscale, q, ldq, scale, bias, c, ldc);
+    default:
+      return rows_i16dot<4>(n0, n1, K, x16, xscale, q, ldq, scale, bias, c, ldc);
   }
 }
 

@@ -2,7 +2,8 @@
 // quantizer (q and scale must match the reference exactly: both sides do the same f32 operations);
 // linear over int8 rows for decode sizes (M <= 4, the GEMV) and prompt sizes (widened blocks through
 // the GEMM, N across the ~4 MB block edge), both precisions, bias on and off, strided x and a q view
-// whose row stride exceeds K.
+// whose row stride exceeds K; at bf16, decode rows as int16 (K past the int32 chunk, a ragged last
+// line) and rows with an outlier, which go the bf16 way.
 import { linearInt8, quantizeInt8, Tensor, type Device, type DType } from '../../src/runtime/index.js';
 import { normal } from '../support/random.js';
 import type { OpCase, Tolerance } from './harness.js';
@@ -53,7 +54,7 @@ function tol(K: number, bf16: boolean): Tolerance {
   return {
     atol: 1e-5 + 3e-7 * K,
     rtol: 1e-5,
-    why: `${bf16 ? 'x rounded to bf16 on both sides (products exact); ' : ''}f32 accumulation over K=${K} vs a double-precision reference`,
+    why: `${bf16 ? 'x as bf16 or as int16 decode rows on both sides (products exact); ' : ''}f32 accumulation over K=${K} vs a double-precision reference`,
   };
 }
 
@@ -68,6 +69,8 @@ for (const [M, K, N, precision, bias, x0] of [
   [40, 2048, 600, 'fp32', false, 'contiguous'],
   [33, 2048, 1100, 'bf16', true, 'contiguous'],
   [130, 77, 45, 'bf16', false, 'transposed'],
+  [1, 5000, 40, 'bf16', true, 'contiguous'],
+  [4, 4161, 33, 'bf16', false, 'row-strided'],
 ] as [number, number, number, 'fp32' | 'bf16', boolean, string][]) {
   cases.push({
     op: 'linearInt8',
@@ -82,6 +85,23 @@ for (const [M, K, N, precision, bias, x0] of [
             : tensor([M, K], M + K, device);
       const w = quantizeInt8(tensor([N, K], K * 3 + N, device, 1 / Math.sqrt(K), 'bf16'));
       return linearInt8(x, w, bias ? tensor([N], N, device, 1, 'bf16') : null, { precision });
+    },
+  });
+}
+
+// A decode row with one element 1000x the others' scale: int16 steps would swamp them, so the rows
+// are rounded to bf16 (quant.h). The bf16 error of the large term alone (~1000 * 2^-9 * |w|) is far
+// above the tolerance, so a side that took the int16 way for this call would fail.
+for (const M of [1, 3]) {
+  cases.push({
+    op: 'linearInt8',
+    name: `decode rows with an outlier, M=${M} K=300 bf16`,
+    tol: tol(300, true),
+    run: (device) => {
+      const xs = normal(M * 300, 11);
+      xs[M * 300 - 7] = 1000;
+      const x = Tensor.fromArray(xs, [M, 300], { device });
+      return linearInt8(x, quantizeInt8(tensor([50, 300], 12, device, 1 / Math.sqrt(300), 'bf16')), null, { precision: 'bf16' });
     },
   });
 }
