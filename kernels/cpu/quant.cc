@@ -173,6 +173,7 @@ void linear_i8_blocks(const TensorView& x, const int8_t* q, int64_t ldq, const f
   const int64_t M = x.shape[0], K = x.shape[1];
   const bool bf16 = p == GemmPrecision::BF16;
   const int64_t esize = bf16 ? 2 : 4;
+  const bool simd = current_isa() == Isa::Avx512;
   const int64_t rows = std::min<int64_t>(N, std::max<int64_t>(64, (int64_t{4} << 20) / (K * esize) / 64 * 64));
   thread_local Scratch widened;
   void* buf = widened.get(static_cast<size_t>(rows * K * esize), "linear_int8 (a widened block)");
@@ -182,7 +183,9 @@ void linear_i8_blocks(const TensorView& x, const int8_t* q, int64_t ldq, const f
     parallel_for(nb, 16, [&](int64_t r0, int64_t r1, int) {
       for (int64_t r = r0; r < r1; r++) {
         const int8_t* src = q + (n0 + r) * ldq;
-        if (bf16) {
+        if (simd) {
+          widen_row_i8_avx512(src, K, static_cast<uint8_t*>(buf) + r * K * esize, bf16);
+        } else if (bf16) {
           uint16_t* dst = static_cast<uint16_t*>(buf) + r * K;
           for (int64_t k = 0; k < K; k++) dst[k] = f32_to_bf16(static_cast<float>(src[k]));
         } else {

@@ -284,6 +284,19 @@ void gemv_i8_avx2(int64_t M, int64_t n0, int64_t n1, int64_t K, const float* x, 
   }
 }
 
+// Int8 values as bf16 or f32 (exact: integers of at most 8 bits), 16 per step: sign extend to
+// int32, convert to f32, and for bf16 keep the upper half of each f32 (its lower 16 bits are zero).
+ACESTEP_AVX512 void widen_row_i8_avx512(const int8_t* src, int64_t K, void* dst, bool bf16) {
+  for (int64_t k = 0; k < K; k += 16) {
+    const __mmask16 km = K - k >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << (K - k)) - 1);
+    const __m512 f = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(km, src + k)));
+    if (bf16)
+      _mm256_mask_storeu_epi16(static_cast<uint16_t*>(dst) + k, km, _mm512_cvtepi32_epi16(_mm512_srli_epi32(_mm512_castps_si512(f), 16)));
+    else
+      _mm512_mask_storeu_ps(static_cast<float*>(dst) + k, km, f);
+  }
+}
+
 // Same f32 operations as the scalar row (quant.cc): |w| max, scale = amax / 127, inv = 127 / amax,
 // q = round_half_even(w * inv) (vcvtps2dq under the default rounding mode) clamped to +-127.
 ACESTEP_AVX512 void quantize_row_avx512(const void* w, DType wd, int64_t K, int8_t* q, float* scale) {

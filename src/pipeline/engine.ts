@@ -273,10 +273,11 @@ export class AceStep {
   static async load(opts: AceStepOptions): Promise<AceStep> {
     const e = new AceStep(opts);
     try {
-      // Quantization runs on the op queue: finish it here, so its time counts as loading and a
-      // weight it rejects fails the load rather than the first generation.
-      if (e.quantization !== 'none') await flush();
+      // Quantization (and the LM's fused copies) run on the op queue: finish them here, so their
+      // time counts as loading and a weight they reject fails the load rather than the first
+      // generation.
       if (opts.preloadLm) e.getLm();
+      if (e.quantization !== 'none' || opts.preloadLm) await flush();
     } catch (err) {
       e.dispose();
       throw err;
