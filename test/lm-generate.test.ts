@@ -3,10 +3,10 @@
 // (argmax, CFG combine, masks). Greedy ids must match exactly: the tiny LM's top-1/top-2 gaps
 // (> 0.1 on the golden prompt) are far above the ~1e-5 difference between cached and uncached
 // logits. Sampling is checked for reproducibility and for properties that can fail.
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { Tensor, add, flush, memoryStats, ShapeError } from '../src/runtime/index.js';
 import { settleMemory } from './support/memory.js';
-import { Qwen3Model } from '../src/models/qwen3.js';
+import { KVCache, Qwen3Model } from '../src/models/qwen3.js';
 import { generate, generateStream, type LogitsProcessor } from '../src/pipeline/lm/sampling-loop.js';
 import { AbortedError } from '../src/pipeline/errors.js';
 import { join } from 'node:path';
@@ -215,6 +215,66 @@ describe('lm generate: upstream phase 2 (golden lm_two_phase_greedy)', () => {
     model.dispose();
     out.close();
   });
+
+  it("takes the cond row's prefix from a Phase-1 cache (prefill + decode steps): same chosen ids, prefill from the uncond row's first token", async () => {
+    const out = SafetensorsFile.open(join(dir, 'outputs.safetensors'));
+    const ids = (n: string) => Array.from(out.get(n).dataSync() as BigInt64Array, Number);
+    const model = Qwen3Model.load(join(import.meta.dirname, 'fixtures', 'golden', 'checkpoints', 'acestep-5Hz-lm-tiny-fullvocab'));
+    try {
+      for (const sc of ['cot', 'all_metas']) {
+        const want = ids(`${sc}__phase2_chosen`);
+        const cond = ids(`${sc}__phase2_cond_prompt_ids`);
+        const uncond = ids(`${sc}__phase2_uncond_prompt_ids`);
+        expect(cond.length).toBeGreaterThan(uncond.length + 4);
+        // Phase 1 stand-in: a prefill of the first half of the cond prompt, then decode steps forced
+        // onto the following cond ids, as Phase 1 writes its CoT; one step past the cached part
+        // differs from the cond prompt, as a sampled token may.
+        const half = Math.floor(cond.length / 2);
+        const forced = cond.length - 2 - half;
+        const force: LogitsProcessor = {
+          process(logits, info) {
+            const m = new Float32Array(logits.shape[1]).fill(-Infinity);
+            m[info.columnOf(info.step < forced ? cond[half + info.step] : 7)] = 0;
+            return add(logits, Tensor.fromArray(m, [1, m.length]));
+          },
+        };
+        const p1 = await generate(model, {
+          prompts: [cond.slice(0, half)],
+          maxNewTokens: forced + 2,
+          temperature: 0,
+          processors: [force],
+          keepCache: true,
+        });
+        const prefix = p1.cache!;
+        try {
+          expect(prefix.ids).toEqual([...cond.slice(0, half + forced), 7]);
+          expect(prefix.cache.length).toBe(prefix.ids.length);
+          const forward = vi.spyOn(model, 'forward');
+          const r = await generate(model, {
+            prompts: [cond],
+            uncondPrompts: [uncond],
+            prefix,
+            cfgScale: 2,
+            temperature: 0,
+            maxNewTokens: 60,
+            stopTokens: [151645, 151643],
+            padId: 151643,
+            processors: [codesPhase(want.length - 1)],
+          });
+          // The cond row shares cond.length - 2 slots with the cache, but the uncond row's
+          // first token sits at slot cond.length - uncond.length, where every row's prefill starts.
+          expect(forward.mock.calls[0][0].shape, sc).toEqual([2, uncond.length]);
+          forward.mockRestore();
+          expect(r.tokens[0], sc).toEqual(want);
+        } finally {
+          prefix.cache.dispose();
+        }
+      }
+    } finally {
+      model.dispose();
+      out.close();
+    }
+  });
 });
 
 describe('lm generate: streaming, abort, validation', () => {
@@ -274,6 +334,43 @@ describe('lm generate: streaming, abort, validation', () => {
     );
     await flush();
     expect(memoryStats().cpu.inUse).toBe(before);
+  });
+
+  it('keepCache hands over the cache of the prompt and every fed token; the caller frees it', async () => {
+    await settleMemory();
+    const before = memoryStats().cpu.inUse;
+    const r = await generate(lm, { prompts: [P1], maxNewTokens: 5, temperature: 0, keepCache: true });
+    const kept = r.cache!;
+    // The last sampled token was never fed.
+    expect(kept.ids).toEqual([...P1, ...r.tokens[0].slice(0, 4)]);
+    expect(kept.cache.length).toBe(P1.length + 4);
+    // A run from that cache alone (the prompt = every cached id and the last token) continues it.
+    const again = await generate(lm, { prompts: [[...kept.ids, r.tokens[0][4]]], prefix: kept, maxNewTokens: 3, temperature: 0 });
+    const whole = await generate(lm, { prompts: [P1], maxNewTokens: 8, temperature: 0 });
+    expect(again.tokens[0]).toEqual(whole.tokens[0].slice(5));
+    expect(memoryStats().cpu.inUse).toBeGreaterThan(before);
+    kept.cache.dispose();
+    await settleMemory();
+    expect(memoryStats().cpu.inUse).toBe(before);
+    // Not kept for CFG or several sequences.
+    expect((await generate(lm, { prompts: [P1, P2], maxNewTokens: 2, keepCache: true })).cache).toBeUndefined();
+  });
+
+  it('KVCache.copyPrefix rejects a cache of another shape or more slots than it holds', () => {
+    const a = lm.createCache(1, 8);
+    const b = lm.createCache(2, 8);
+    try {
+      a.length = 3;
+      expect(() => b.copyPrefix(a, 4)).toThrow(ShapeError);
+      b.copyPrefix(a, 3);
+      expect(b.length).toBe(3);
+      const other = new KVCache(1, 1, 8, 1, 8, 'cpu');
+      expect(() => b.copyPrefix(other, 0)).toThrow(/does not fit/);
+      other.dispose();
+    } finally {
+      a.dispose();
+      b.dispose();
+    }
   });
 
   it('rejects bad options with ShapeError naming the parameter', async () => {

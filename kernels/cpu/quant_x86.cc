@@ -115,6 +115,12 @@ void rows_bf16dot(int64_t n0, int64_t n1, int64_t K, const uint16_t* xb, const i
   for (int64_t n = n0; n < n1; n++) gemv_row_i8_bf16dot<M>(n, K, xb, q, ldq, scale, bias, c, ldc);
 }
 
+// How far ahead of the line being read the int16 GEMV asks for weights. With both cores streaming,
+// the hardware prefetchers alone kept the GEMV at 17-24 GB/s of the ~45 GB/s two cores read on the
+// development machine; 4-16 KB ahead gave 22-35 GB/s, 16 KB the most (a prefetch past the end of
+// the weights is harmless: it never faults).
+constexpr int64_t kPrefetchAhead = 16384;
+
 // One int8 row against M int16 activation rows with vpdpwssd: each 64-byte line of q is sign
 // extended to two vectors of 32 int16 (two instructions) and dotted in pairs with each row, exactly
 // in int32. A lane gains at most 2 * 127 * 32767 per instruction, so the int32 sums are moved to
@@ -133,6 +139,7 @@ ACESTEP_AVX512VNNI void gemv_row_i8_i16dot(int64_t n, int64_t K, const int16_t* 
 #pragma GCC unroll 4
     for (int m = 0; m < M; m++) acc[0][m] = acc[1][m] = _mm512_setzero_si512();
     for (int64_t k = k0; k < k1; k += kLine) {
+      _mm_prefetch(reinterpret_cast<const char*>(qr + k) + kPrefetchAhead, _MM_HINT_T0);
       __m512i w0, w1;
       if (k + kLine <= K) {
         w0 = _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(qr + k)));

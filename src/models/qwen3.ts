@@ -127,6 +127,36 @@ export class KVCache {
     return { k: this.k[i], v: this.v[i], start: this.length };
   }
 
+  /**
+   * Fills slots [0, slots) of every row with `src`'s row 0 (keys and values of a shared prompt
+   * prefix) and sets `length` to `slots`. A row that does not share the prefix must mask those
+   * slots; it then holds finite values there, as a pad slot does.
+   */
+  copyPrefix(src: KVCache, slots: number): void {
+    const [, , hkv, d] = this.k[0].shape;
+    const [, , shkv, sd] = src.k[0].shape;
+    if (src.k.length !== this.k.length || shkv !== hkv || sd !== d || src.dtype !== this.dtype) {
+      throw new ShapeError(
+        `KVCache.copyPrefix: a cache of ${src.k.length} layers x [${shkv}, ${sd}] ${src.dtype} does not fit one of ${this.k.length} x [${hkv}, ${d}] ${this.dtype}`,
+      );
+    }
+    if (!(Number.isInteger(slots) && slots >= 0 && slots <= src.length && slots <= this.maxLen)) {
+      throw new ShapeError(`KVCache.copyPrefix: ${slots} slots, but the source holds ${src.length} and this cache ${this.maxLen}`);
+    }
+    for (let i = 0; i < this.k.length && slots > 0; i++) {
+      for (const [dst, from] of [
+        [this.k[i], src.k[i]],
+        [this.v[i], src.v[i]],
+      ]) {
+        using row = from.narrow(0, 0, 1).narrow(1, 0, slots);
+        using rows = row.expand([this.batch, slots, hkv, d]);
+        using target = dst.narrow(1, 0, slots);
+        target.assign(rows);
+      }
+    }
+    this.length = slots;
+  }
+
   dispose(): void {
     for (const t of [...this.k, ...this.v]) t.dispose();
   }

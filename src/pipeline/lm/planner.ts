@@ -8,7 +8,7 @@ import { add, keep, ShapeError, Tensor } from '../../runtime/index.js';
 import { TokenizerError, type TextTokenizer } from '../../text/index.js';
 import { ParamError } from '../params.js';
 import { formatCot } from './cot-yaml.js';
-import { generate, type LogitsProcessor, type StepInfo } from './sampling-loop.js';
+import { generate, type LogitsProcessor, type PromptCache, type StepInfo } from './sampling-loop.js';
 import { FsmTables, fsmTokenizer, MetadataFsm, MAX_AUDIO_CODE, type FsmConfig } from './fsm.js';
 import { DEFAULT_MAX_DURATION } from './music-vocabulary.js';
 import { parseLmOutput, type LmMetadata } from './output.js';
@@ -286,14 +286,16 @@ export async function planMetadata(
   lm: LmBundle,
   o: LmPlanOptions,
 ): Promise<{ metadata: LmMetadata | UserMetas; phase1: LmPhaseTrace | null }> {
-  return cotPhase(lm, o, lmContext(lm, o));
+  return cotPhase(lm, o, lmContext(lm, o), false);
 }
 
+/** Phase 1; with `keepCache`, also its KV cache (prompt and CoT), which Phase 2's prompt begins with. */
 async function cotPhase(
   lm: LmBundle,
   o: LmPlanOptions,
   x: LmContext,
-): Promise<{ metadata: LmMetadata | UserMetas; phase1: LmPhaseTrace | null }> {
+  keepCache: boolean,
+): Promise<{ metadata: LmMetadata | UserMetas; phase1: LmPhaseTrace | null; cache?: PromptCache }> {
   const user = o.userMetadata ?? null;
   if (hasAllMetas(user) || o.useCotMetas === false) return { metadata: { ...(user ?? {}) }, phase1: null };
   const promptIds = x.tok.encode(lmCotPrompt(x.render, o.caption, o.lyrics), { addSpecialTokens: false, maxLength: x.budgetCap });
@@ -330,19 +332,35 @@ async function cotPhase(
     cfgScale: 1,
     maxNewTokens: Math.min(x.budgetCap, x.maxDuration * 5 + 10 + 500),
     processors: [proc],
+    keepCache,
     onToken: o.onToken && ((t, s) => o.onToken!(1, t, s)),
   });
   const chosen = r.tokens[0];
   const text = x.tok.decode(chosen);
-  return { metadata: parseLmOutput(text).metadata, phase1: { promptIds, chosen, text } };
+  return { metadata: parseLmOutput(text).metadata, phase1: { promptIds, chosen, text }, cache: r.cache };
 }
 
 export async function planWithLm(lm: LmBundle, o: LmPlanOptions): Promise<LmPlan> {
   const x = lmContext(lm, o);
-  const { tok, eos, pad, render, encode, maxDuration, budgetCap, constrained, tables, vocab, sampling } = x;
+  // Phase 1: CoT metadata. Its KV cache serves the start of Phase 2's cond prompt (the same chat
+  // prompt, then the CoT), so Phase 2's prefill computes only from where the rows differ.
+  const { metadata, phase1, cache: phase1Cache } = await cotPhase(lm, o, x, true);
+  try {
+    return await codesPhase(lm, o, x, metadata, phase1, phase1Cache);
+  } finally {
+    phase1Cache?.cache.dispose();
+  }
+}
 
-  // Phase 1: CoT metadata.
-  const { metadata, phase1 } = await cotPhase(lm, o, x);
+async function codesPhase(
+  lm: LmBundle,
+  o: LmPlanOptions,
+  x: LmContext,
+  metadata: LmMetadata | UserMetas,
+  phase1: LmPhaseTrace | null,
+  prefix: PromptCache | undefined,
+): Promise<LmPlan> {
+  const { tok, eos, pad, render, encode, maxDuration, budgetCap, constrained, tables, vocab, sampling } = x;
 
   // Phase 2: audio codes with CFG.
   const durationMeta = Number((metadata as { duration?: unknown }).duration);
@@ -386,6 +404,7 @@ export async function planWithLm(lm: LmBundle, o: LmPlanOptions): Promise<LmPlan
       ...sampling,
       seed: seeds[start],
       prompts: new Array(n).fill(condIds),
+      prefix,
       uncondPrompts: new Array(n).fill(uncondIds),
       cfgScale: o.cfgScale,
       maxNewTokens: Math.min(budgetCap, Math.trunc(Math.max(10, d) * 5) + 10),

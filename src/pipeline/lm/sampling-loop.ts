@@ -49,9 +49,26 @@ export interface LogitsProcessor {
   update?(tokens: readonly number[], info: StepInfo): void;
 }
 
+/** Keys and values of `ids` at slots [0, ids.length) of row 0 of `cache` (one sequence). */
+export interface PromptCache {
+  cache: KVCache;
+  ids: number[];
+}
+
 export interface GenerateOptions {
   /** Prompt ids per sequence (the cond prompts when CFG is on). */
   prompts: number[][];
+  /**
+   * Keys and values already computed for a prompt prefix (e.g. Phase 1's prompt and CoT, which
+   * begin Phase 2's prompt): an unpadded prompt row that starts with part of `ids` takes those
+   * slots from it instead of recomputing them. The cache stays the caller's.
+   */
+  prefix?: PromptCache;
+  /**
+   * Keep the KV cache of a run of one sequence without CFG and return it as `GenerateResult.cache`
+   * (the caller disposes it).
+   */
+  keepCache?: boolean;
   /** CFG unconditional prompts, one per sequence; used when cfgScale != 1. */
   uncondPrompts?: number[][];
   cfgScale?: number;
@@ -92,6 +109,8 @@ export interface GenerateResult {
   finishReason: ('stop' | 'length')[];
   promptTokens: number;
   steps: number;
+  /** With `keepCache`: the cache and the ids whose keys and values it holds. */
+  cache?: PromptCache;
 }
 
 function checkIds(rows: number[][], vocab: number, what: string): void {
@@ -169,6 +188,28 @@ function columnMaps(ranges: [number, number][] | undefined): { idOf: (c: number)
   };
 }
 
+/** Length of the common start of two id lists. */
+function commonPrefix(a: readonly number[], b: readonly number[]): number {
+  let n = 0;
+  while (n < a.length && n < b.length && a[n] === b[n]) n++;
+  return n;
+}
+
+/**
+ * First slot the prefill must compute when `prefix` serves the unpadded prompt rows (the rest of
+ * each row's start is padding, which is masked): every row recomputes from the same slot, and a
+ * row keeps at least its last token to compute, whose hidden state gives the first logits.
+ */
+function firstComputedSlot(prefix: PromptCache | undefined, rows: number[][], B: number, L: number): number {
+  if (!prefix) return 0;
+  let slot = L - 1;
+  rows.forEach((r, i) => {
+    const pad = L - r.length;
+    slot = Math.min(slot, i < B && pad === 0 ? Math.min(commonPrefix(r, prefix.ids), prefix.cache.length) : pad);
+  });
+  return Math.max(0, slot);
+}
+
 /**
  * Streams one event per step; the generator's return value is the final result. The model's KV
  * cache is allocated here for prompt + maxNewTokens and freed when the stream ends.
@@ -210,10 +251,15 @@ export async function* generateStream(model: Qwen3Model, o: GenerateOptions): As
   let keyMask: Tensor | null = null;
   let ids: Tensor | null = null;
   let step = 0;
+  let kept: PromptCache | undefined;
   try {
     cache = model.createCache(R, maxLen);
+    const reused = firstComputedSlot(o.prefix, rows, B, L);
+    if (reused > 0) cache.copyPrefix(o.prefix!.cache, reused);
     keyMask = padded ? Tensor.fromArray(maskHost, [R, maxLen], { dtype: 'u8', device }) : null;
-    ids = Tensor.fromArray(prefillIds, [R, L], { dtype: 'i32', device });
+    const computed = new Int32Array(R * (L - reused));
+    for (let r = 0; r < R; r++) computed.set(prefillIds.subarray(r * L + reused, (r + 1) * L), r * (L - reused));
+    ids = Tensor.fromArray(computed, [R, L - reused], { dtype: 'i32', device });
     for (; step < o.maxNewTokens; step++) {
       throwIfAborted(o.signal, () => `LM generation aborted after ${step} step(s)`);
       info.step = step;
@@ -290,12 +336,17 @@ export async function* generateStream(model: Qwen3Model, o: GenerateOptions): As
       ids.dispose();
       ids = Tensor.fromArray(next, [R, 1], { dtype: 'i32', device });
     }
+    if (o.keepCache && R === 1 && !padded) {
+      // The last sampled token was never fed: the cache holds the prompt and the tokens before it.
+      kept = { cache, ids: [...rows[0], ...generated[0]].slice(0, cache.length) };
+      cache = null;
+    }
   } finally {
     cache?.dispose();
     keyMask?.dispose();
     ids?.dispose();
   }
-  return { tokens: generated, finishReason: finish, promptTokens: L, steps: step };
+  return { tokens: generated, finishReason: finish, promptTokens: L, steps: step, cache: kept };
 }
 
 /** Runs generation to the end (tokens also go to `onToken` as they come). */
