@@ -62,6 +62,15 @@ const FIELD_NAME_STATE: Record<Field, FsmState> = {
   language: 'LANGUAGE_NAME',
   timesignature: 'TIMESIG_NAME',
 };
+const VALUE_FIELD: Partial<Record<FsmState, Field>> = {
+  BPM_VALUE: 'bpm',
+  CAPTION_VALUE: 'caption',
+  DURATION_VALUE: 'duration',
+  GENRES_VALUE: 'genres',
+  KEYSCALE_VALUE: 'keyscale',
+  LANGUAGE_VALUE: 'language',
+  TIMESIG_VALUE: 'timesignature',
+};
 const FIXED_STRINGS: Partial<Record<FsmState, string>> = {
   THINK_TAG: '<think>',
   NEWLINE_AFTER_THINK: '\n',
@@ -309,6 +318,60 @@ export class MetadataFsm {
       return;
     }
     this.processSingle(logits);
+  }
+
+  /**
+   * The token `process` will allow alone at the next step whatever the logits are (the fixed text
+   * of the CoT template, a value with one possible continuation, the user's metadata being copied
+   * in), or null when the choice depends on the logits or `process` has a state change to make
+   * first. Changes nothing: generation may feed the token without a `process` call, then `update`.
+   */
+  forcedNext(): number | null {
+    const t = this.tables;
+    if (this.state === 'COMPLETED' || this.state === 'CODES_GENERATION' || this.config.phase === 'codes') return null;
+    if (this.userQueue.length > 0) return this.userQueue[0];
+    const only = (ids: readonly number[] | undefined): number | null => (ids && ids.length === 1 ? ids[0] : null);
+    const fixed = FIXED_STRINGS[this.state];
+    if (fixed !== undefined) {
+      const allowed = this.fixedStringTokens(fixed);
+      if (allowed.length === 0) return null;
+      if (this.state === 'THINK_END_TAG' && this.config.stopAtReasoning && len(fixed) - this.positionInState <= 10) return t.tok.eosTokenId;
+      return only(allowed);
+    }
+    const fresh = this.accumulatedIds.length === 0;
+    const field = VALUE_FIELD[this.state];
+    if (field && fresh) {
+      const value = this.config.userMetadata[field];
+      if (value !== undefined && value !== null) return null; // process queues the user's value
+    }
+    const tree = (tr: PrefixTree): number | null => {
+      const set = tr.get(key(this.accumulatedIds));
+      if (!set || set.size === 0 || set.has(t.newline)) return t.newline;
+      return set.size === 1 ? [...set][0] : null;
+    };
+    switch (this.state) {
+      case 'BPM_VALUE':
+        return only(this.treeTokens(t.bpmTree));
+      case 'DURATION_VALUE': {
+        const target = this.config.targetDuration;
+        if (target === null) return only(this.treeTokens(t.durationTree));
+        const digits = String(Math.trunc(target));
+        const pos = len(this.accumulatedValue);
+        return pos < digits.length ? t.digit[Number(digits[pos])] : t.newline;
+      }
+      case 'KEYSCALE_VALUE':
+        return tree(t.keyscaleTree);
+      case 'LANGUAGE_VALUE':
+        if (fresh) return t.languageFirstTokens.length === 0 ? t.newline : only(t.languageFirstTokens);
+        return tree(t.languageTree);
+      case 'TIMESIG_VALUE': {
+        const set = t.timesigTree.get(key(this.accumulatedIds));
+        if (set?.has(t.newline)) return t.newline;
+        return only(set ? [...set] : undefined);
+      }
+      default:
+        return null;
+    }
   }
 
   private processSingle(logits: Float32Array): void {

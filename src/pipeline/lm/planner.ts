@@ -156,6 +156,12 @@ class FsmProcessor implements LogitsProcessor {
     return Tensor.fromArray(out, [rows, cols], { device: logits.device });
   }
 
+  /** The FSM's forced token, unless every step's logits are wanted (a trace or the debugger). */
+  forced(): number | null {
+    if (!this.fsm || this.onLogits || this.debug) return null;
+    return this.fsm.forcedNext();
+  }
+
   private masks(logits: Tensor): { blockEos: Tensor; onlyEos: Tensor } {
     if (!this.codeMasks) {
       const cols = logits.shape[1];

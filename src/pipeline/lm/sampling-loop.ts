@@ -47,6 +47,13 @@ export interface StepInfo {
 export interface LogitsProcessor {
   process(logits: Tensor, info: StepInfo): Tensor | Promise<Tensor>;
   update?(tokens: readonly number[], info: StepInfo): void;
+  /**
+   * The one token `process` would leave allowed at step `info.step` whatever the logits, or null.
+   * When every processor of a single sequence (no CFG) names the same token, generation feeds it
+   * without that step's head, `process` or sampling, batched with the tokens around it into one
+   * forward (then `update` as for a sampled token).
+   */
+  forced?(info: StepInfo): number | null;
 }
 
 /** Keys and values of `ids` at slots [0, ids.length) of row 0 of `cache` (one sequence). */
@@ -211,6 +218,13 @@ function firstComputedSlot(prefix: PromptCache | undefined, rows: number[][], B:
 }
 
 /**
+ * Most ids one forward takes for a sequence whose next tokens are forced: the linear layers stream
+ * their weights once for up to four rows (the int8 and bf16 GEMVs, kernels/cpu/quant.h), so four
+ * forced tokens cost about one decode step.
+ */
+const FORCED_CHUNK = 4;
+
+/**
  * Streams one event per step; the generator's return value is the final result. The model's KV
  * cache is allocated here for prompt + maxNewTokens and freed when the stream ends.
  */
@@ -247,6 +261,49 @@ export async function* generateStream(model: Qwen3Model, o: GenerateOptions): As
   const finish: ('stop' | 'length')[] = new Array(B).fill('length');
   const info: StepInfo = { step: 0, generated, active, idOf: maps.idOf, columnOf: maps.columnOf };
 
+  // The sampled (or forced) token of each running sequence for step `step`: recorded, handed to
+  // the processors and to onToken; stop tokens end their sequence.
+  const accept = (ids: readonly number[]): number[] => {
+    const tokens = ids.map((id, i) => (active[i] ? id : -1));
+    tokens.forEach((id, i) => {
+      if (id < 0) return;
+      generated[i].push(id);
+      if (stops.has(id)) {
+        active[i] = false;
+        finish[i] = 'stop';
+      }
+    });
+    for (const p of o.processors ?? []) p.update?.(tokens, info);
+    o.onToken?.(tokens, step);
+    return tokens;
+  };
+  // The token every processor forces at step `step`, for one sequence without CFG; null otherwise.
+  const forcedToken = (): number | null => {
+    const procs = o.processors ?? [];
+    if (R !== 1 || !active[0] || procs.length === 0) return null;
+    let id: number | null = null;
+    for (const p of procs) {
+      const f = p.forced?.(info) ?? null;
+      if (f === null || (id !== null && f !== id)) return null;
+      id = f;
+    }
+    return id !== null && maps.columnOf(id) >= 0 ? id : null;
+  };
+  // Forced tokens from step `step` on join the next forward (`feed`, one row) up to `limit` ids.
+  const takeForced = (feed: number[][], limit: number): StepEvent[] => {
+    const events: StepEvent[] = [];
+    while (feed[0].length < limit && step < o.maxNewTokens) {
+      info.step = step;
+      const f = forcedToken();
+      if (f === null) break;
+      events.push({ step, tokens: accept([f]) });
+      step++;
+      if (!active[0]) break;
+      feed[0].push(f);
+    }
+    return events;
+  };
+
   let cache: KVCache | null = null;
   let keyMask: Tensor | null = null;
   let ids: Tensor | null = null;
@@ -257,84 +314,76 @@ export async function* generateStream(model: Qwen3Model, o: GenerateOptions): As
     const reused = firstComputedSlot(o.prefix, rows, B, L);
     if (reused > 0) cache.copyPrefix(o.prefix!.cache, reused);
     keyMask = padded ? Tensor.fromArray(maskHost, [R, maxLen], { dtype: 'u8', device }) : null;
-    const computed = new Int32Array(R * (L - reused));
-    for (let r = 0; r < R; r++) computed.set(prefillIds.subarray(r * L + reused, (r + 1) * L), r * (L - reused));
-    ids = Tensor.fromArray(computed, [R, L - reused], { dtype: 'i32', device });
-    for (; step < o.maxNewTokens; step++) {
+    // Ids of the next forward per row: first the prompt slots not taken from `prefix`; tokens the
+    // processors force right after it join that prefill.
+    let feed = rows.map((_, r) => Array.from(prefillIds.subarray(r * L + reused, (r + 1) * L)));
+    for (const e of takeForced(feed, Infinity)) yield e;
+    while (step < o.maxNewTokens && active.some(Boolean)) {
       throwIfAborted(o.signal, () => `LM generation aborted after ${step} step(s)`);
       info.step = step;
+      ids?.dispose();
+      ids = Tensor.fromArray(Int32Array.from(feed.flat()), [R, feed[0].length], { dtype: 'i32', device });
       const c = cache;
       const curIds = ids;
-      let x = tidy(() => {
+      const forward = () => {
         const mask = keyMask ? keyMask.narrow(1, 0, c.length + curIds.shape[1]) : undefined;
-        const h = model.forward(curIds, { cache: c, keyMask: mask });
-        const last = h.narrow(1, h.shape[1] - 1, 1);
-        const ranges = o.vocabRanges ?? [];
-        let logits =
-          ranges.length > 0
-            ? concat(
-                ranges.map((r) => model.project(last, r)),
-                -1,
-              )
-            : model.project(last);
-        logits = logits.reshape([R, logits.shape[2]]);
-        let cond = useCfg ? logits.narrow(0, 0, B) : logits;
-        if (penalty !== 1 && step > 0) {
-          const prev = new Int32Array(B * step).fill(-1);
-          generated.forEach((g, i) => {
-            for (let j = 0; j < g.length; j++) prev[i * step + j] = maps.columnOf(g[j]);
-          });
-          cond = repetitionPenalty(cond, Tensor.fromArray(prev, [B, step], { dtype: 'i32', device }), penalty);
+        return model.forward(curIds, { cache: c, keyMask: mask });
+      };
+      const forced = forcedToken();
+      let tokens: number[];
+      if (forced !== null) {
+        // A forced token after a full chunk: the forward fills the cache; no head, no sampling.
+        tidy(() => void forward());
+        tokens = accept([forced]);
+      } else {
+        let x = tidy(() => {
+          const h = forward();
+          const last = h.narrow(1, h.shape[1] - 1, 1);
+          const ranges = o.vocabRanges ?? [];
+          let logits =
+            ranges.length > 0
+              ? concat(
+                  ranges.map((r) => model.project(last, r)),
+                  -1,
+                )
+              : model.project(last);
+          logits = logits.reshape([R, logits.shape[2]]);
+          let cond = useCfg ? logits.narrow(0, 0, B) : logits;
+          if (penalty !== 1 && step > 0) {
+            const prev = new Int32Array(B * step).fill(-1);
+            generated.forEach((g, i) => {
+              for (let j = 0; j < g.length; j++) prev[i * step + j] = maps.columnOf(g[j]);
+            });
+            cond = repetitionPenalty(cond, Tensor.fromArray(prev, [B, step], { dtype: 'i32', device }), penalty);
+          }
+          return useCfg ? cfgCombine(cond, logits.narrow(0, B, B), cfg) : cond;
+        });
+        // Processors may read the logits back (the FSM does), so they run between two queued halves
+        // of the step and may await: the JS thread stays free while the forward runs.
+        for (const p of o.processors ?? []) {
+          const next = await p.process(x, info);
+          if (next !== x) x.dispose();
+          x = next;
         }
-        return useCfg ? cfgCombine(cond, logits.narrow(0, B, B), cfg) : cond;
-      });
-      // Processors may read the logits back (the FSM does), so they run between two queued halves
-      // of the step and may await: the JS thread stays free while the forward runs.
-      for (const p of o.processors ?? []) {
-        const next = await p.process(x, info);
-        if (next !== x) x.dispose();
-        x = next;
+        const combined = x;
+        const sampled = tidy(() => {
+          let y = combined;
+          if (temperature === 0) return argmax(y, -1);
+          y = scale(y, 1 / temperature);
+          if (topk > 0) y = topK(y, topk);
+          if (topp < 1) y = topP(y, topp);
+          return sampleRace(y, seed, step);
+        });
+        combined.dispose();
+        const cols = (await sampled.data()) as Int32Array;
+        sampled.dispose();
+        tokens = accept(Array.from({ length: B }, (_, i) => maps.idOf(cols[i])));
       }
-      const combined = x;
-      const sampled = tidy(() => {
-        let y = combined;
-        if (temperature === 0) return argmax(y, -1);
-        y = scale(y, 1 / temperature);
-        if (topk > 0) y = topK(y, topk);
-        if (topp < 1) y = topP(y, topp);
-        return sampleRace(y, seed, step);
-      });
-      combined.dispose();
-      const cols = (await sampled.data()) as Int32Array;
-      sampled.dispose();
-      const tokens: number[] = [];
-      for (let i = 0; i < B; i++) {
-        if (!active[i]) {
-          tokens.push(-1);
-          continue;
-        }
-        const id = maps.idOf(cols[i]);
-        tokens.push(id);
-        generated[i].push(id);
-        if (stops.has(id)) {
-          active[i] = false;
-          finish[i] = 'stop';
-        }
-      }
-      for (const p of o.processors ?? []) p.update?.(tokens, info);
-      o.onToken?.(tokens, step);
       yield { step, tokens };
-      if (!active.some(Boolean)) {
-        step++;
-        break;
-      }
-      const next = new Int32Array(R);
-      for (let r = 0; r < R; r++) {
-        const t = tokens[r % B];
-        next[r] = t < 0 ? padId : t;
-      }
-      ids.dispose();
-      ids = Tensor.fromArray(next, [R, 1], { dtype: 'i32', device });
+      step++;
+      if (!active.some(Boolean)) break;
+      feed = rows.map((_, r) => [tokens[r % B] < 0 ? padId : tokens[r % B]]);
+      for (const e of takeForced(feed, FORCED_CHUNK)) yield e;
     }
     if (o.keepCache && R === 1 && !padded) {
       // The last sampled token was never fed: the cache holds the prompt and the tokens before it.
