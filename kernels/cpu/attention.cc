@@ -770,6 +770,9 @@ ATTN_AVX512 void decode_item(const TensorView& q, const TensorView& k, const Ten
     j_lo = std::max(j_lo, pos - p.window);
     j_hi = std::min(j_hi, pos + p.window);
   }
+  // A left-padded row's pad slots are masked: start after them (they would add exact zeros).
+  if (mask)
+    while (j_lo <= j_hi && !mask[b * d.Tk + j_lo]) j_lo++;
   const int64_t n = std::max<int64_t>(0, j_hi - j_lo + 1);
   const int64_t lds = (n + 15) / 16 * 16;
   // w: q rows (pre-scaled) | scores, one row of lds per head | probabilities transposed (key-major) | o

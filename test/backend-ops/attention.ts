@@ -27,6 +27,8 @@ interface Spec {
   qPermuted?: boolean;
   /** K/V stored as bf16 (a bf16 KV cache). */
   bf16Kv?: boolean;
+  /** Batch 1's mask hides its first two thirds (a left-padded prompt), batch 0's first key. */
+  leftPad?: boolean;
   scale?: number;
 }
 
@@ -54,6 +56,7 @@ function build(s: Spec, device: Device, seed: number, precision?: MatmulPrecisio
     const m = Array.from(bits, (x, idx) => {
       const b = Math.floor(idx / s.Tk),
         j = idx % s.Tk;
+      if (s.leftPad) return b === 1 ? (j < Math.floor((2 * s.Tk) / 3) ? 0 : 1) : j === 0 ? 0 : 1;
       return b === 1 ? (j < Math.ceil(s.Tk / 3) ? 1 : 0) : x === 0 ? 0 : 1;
     });
     const base = Tensor.fromArray(m, [s.B, s.Tk], { device });
@@ -91,6 +94,21 @@ const specs: Spec[] = [
     causal: true,
     qOffset: 89,
     mask: 'u8',
+    bf16Kv: true,
+  },
+  {
+    name: 'decode Tk=151 bf16 K/V left-padded rows',
+    B: 2,
+    Tq: 1,
+    Tk: 151,
+    Hq: 16,
+    Hkv: 8,
+    D: 128,
+    causal: true,
+    qOffset: 150,
+    cacheLen: 200,
+    mask: 'u8',
+    leftPad: true,
     bf16Kv: true,
   },
   {
