@@ -722,12 +722,33 @@ ATTN_AVX512 inline __m128 reduce4(__m512 a, __m512 b, __m512 c, __m512 d) {
 // R query rows against n keys, four keys at a time (4R independent fma chains, one shared
 // reduction per row); masked keys are scored like the others and then set to -inf, which keeps
 // the loop branch-free (their cache slots hold the pad tokens' keys, finite values).
+// A decode step reads each head's keys and values once, from DRAM (the cache of every layer far
+// exceeds L3 beside the weights), in runs of n rows too short for the hardware prefetchers to ramp
+// up: the loads stalled (80 % of this loop's samples on the load instructions). So the scoring pass
+// asks for the keys kPfKeys rows ahead and, when v0 is given, for the value rows it scores, which
+// P . V reads next from L2.
+constexpr int64_t kPfKeys = 16;
+template <class T>
+ATTN_AVX512 inline void prefetch_rows(const T* row, int64_t ld, int64_t rows, int64_t D, bool l2) {
+  for (int64_t r = 0; r < rows; r++)
+    for (int64_t b = 0; b < D * static_cast<int64_t>(sizeof(T)); b += 64) {
+      const char* a = reinterpret_cast<const char*>(row + r * ld) + b;
+      if (l2)
+        _mm_prefetch(a, _MM_HINT_T1);
+      else
+        _mm_prefetch(a, _MM_HINT_T0);
+    }
+}
+
 template <int R, class T>
-ATTN_AVX512 void decode_scores(const float* q, int64_t D, const T* k0, int64_t ldk, int64_t n, const uint8_t* mrow, float* s, int64_t lds) {
+ATTN_AVX512 void decode_scores(const float* q, int64_t D, const T* k0, int64_t ldk, int64_t n, const uint8_t* mrow, float* s, int64_t lds,
+                               const T* v0, int64_t ldv) {
   const __mmask16 tail = tail_mask(D % 16 == 0 ? 16 : D % 16);
   int64_t j = 0;
   for (; j + 4 <= n; j += 4) {
     const T* kr = k0 + j * ldk;
+    prefetch_rows(kr + kPfKeys * ldk, ldk, std::min<int64_t>(4, std::max<int64_t>(0, n - j - kPfKeys)), D, false);
+    if (v0) prefetch_rows(v0 + j * ldv, ldv, 4, D, true);
     __m512 acc[R][4];
     for (int r = 0; r < R; r++)
       for (int c = 0; c < 4; c++) acc[r][c] = _mm512_setzero_ps();
@@ -792,14 +813,15 @@ ATTN_AVX512 void decode_item(const TensorView& q, const TensorView& k, const Ten
     const int64_t rg = std::min<int64_t>(4, G - g0);
     const float* qg = qs + g0 * D;
     float* sg = s + g0 * lds;
+    const T* vpf = g0 == 0 ? v0 : nullptr;  // the values once, with the first group's pass
     if (rg == 4)
-      decode_scores<4>(qg, D, k0, k.strides[1], n, mrow, sg, lds);
+      decode_scores<4>(qg, D, k0, k.strides[1], n, mrow, sg, lds, vpf, v.strides[1]);
     else if (rg == 3)
-      decode_scores<3>(qg, D, k0, k.strides[1], n, mrow, sg, lds);
+      decode_scores<3>(qg, D, k0, k.strides[1], n, mrow, sg, lds, vpf, v.strides[1]);
     else if (rg == 2)
-      decode_scores<2>(qg, D, k0, k.strides[1], n, mrow, sg, lds);
+      decode_scores<2>(qg, D, k0, k.strides[1], n, mrow, sg, lds, vpf, v.strides[1]);
     else
-      decode_scores<1>(qg, D, k0, k.strides[1], n, mrow, sg, lds);
+      decode_scores<1>(qg, D, k0, k.strides[1], n, mrow, sg, lds, vpf, v.strides[1]);
   }
   // Softmax per head over the whole range; a head that sees no key outputs zeros (l = 0).
   std::vector<float> inv(G, 0.f);
