@@ -130,6 +130,36 @@ describe('errors', () => {
     });
   });
 
+  it('a decode row with an infinity sends the call the bf16 way: non-finite where its weights reach it, the reference elsewhere', () => {
+    const M = 2,
+      K = 96,
+      N = 20;
+    const xs = normal(M * K, 21);
+    xs[5] = Infinity;
+    const run = (impl: 'fast' | 'reference') => {
+      native.setCpuImpl(impl);
+      try {
+        return tidy(() => {
+          const w = quantizeInt8(Tensor.fromArray(normal(N * K, 22, 0.1), [N, K]));
+          const q = w.q.dataSync() as Int8Array;
+          const y = linearInt8(Tensor.fromArray(xs, [M, K]), w, null, { precision: 'bf16' }).dataSync() as Float32Array;
+          return { q: Int8Array.from(q), y: Float32Array.from(y) };
+        });
+      } finally {
+        native.setCpuImpl('fast');
+      }
+    };
+    const fast = run('fast'),
+      ref = run('reference');
+    for (let n = 0; n < N; n++) {
+      // Row 0 meets the infinity through weight (n, 5): inf (or NaN with an opposite infinity: none here).
+      expect(Number.isFinite(fast.y[n]), `row 0, column ${n}`).toBe(fast.q[n * K + 5] === 0);
+      if (fast.q[n * K + 5] === 0) expect(Math.abs(fast.y[n] - ref.y[n])).toBeLessThan(1e-4);
+      // Row 1 is finite and rounded to bf16 on both sides, as the whole call is.
+      expect(Math.abs(fast.y[N + n] - ref.y[N + n]), `row 1, column ${n}`).toBeLessThan(1e-4);
+    }
+  });
+
   it('K = 0 gives the bias', () => {
     tidy(() => {
       const w = quantizeInt8(Tensor.zeros([3, 0]));

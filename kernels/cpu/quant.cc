@@ -107,7 +107,8 @@ bool quantize_rows_i16(const TensorView& x, I16Rows& r) {
       amax = std::max(amax, std::fabs(row[k]));
       sum += std::fabs(row[k]);
     }
-    if (!(amax <= kI16OutlierRatio * (sum / static_cast<float>(K)))) return false;  // NaN too
+    // Infinities and NaN go the bf16 way too, where they propagate as in any product.
+    if (!(std::isfinite(amax) && amax <= kI16OutlierRatio * (sum / static_cast<float>(K)))) return false;
     r.scale[m] = amax / 32767.f;
     const float inv = amax > 0.f ? 32767.f / amax : 0.f;
     for (int64_t k = 0; k < K; k++)

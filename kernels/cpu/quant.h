@@ -20,7 +20,7 @@ void quantize_int8(const TensorView& w, const TensorView& q, const TensorView& s
 // x' = x at F32 precision. At BF16 precision, x' = x rounded to bf16, except for decode sizes
 // (M <= kGemvRows) without outliers, where x' = the decode activations: each row m quantized to
 // int16 as xs[m] * x16[m, k], xs[m] = amax_m / 32767, x16 = round_half_even(x * (32767 / amax_m))
-// (f32 operations), used when every row has amax_m <= kI16OutlierRatio * mean_k |x[m, k]|. Their step
+// (f32 operations), used when every row has a finite amax_m <= kI16OutlierRatio * mean_k |x[m, k]|. Their step
 // xs[m] is then at most 2^-8 of an average |x|, no coarser than bf16's on a typical element, and the
 // dot products are exact integer sums (vpdpwssd), twice the weight rate of widening int8 to bf16.
 // (The q values are integers, exact in every form.) The fast path sums in f32: a weight-streaming

@@ -66,7 +66,7 @@ __global__ void __launch_bounds__(kThreads) decode_rows_kernel(StridedArgs x, in
   }
   xs[m] = __fdiv_rn(amax, 32767.f);
   inv[m] = amax > 0.f ? __fdiv_rn(32767.f, amax) : 0.f;
-  ok[m] = amax <= cpu::kI16OutlierRatio * __fdiv_rn(sum, static_cast<float>(K)) ? 1 : 0;
+  ok[m] = isfinite(amax) && amax <= cpu::kI16OutlierRatio * __fdiv_rn(sum, static_cast<float>(K)) ? 1 : 0;
 }
 
 // Decode rows (xs, inv, ok: from decode_rows_kernel, null for prompts) are int16 when every row is
