@@ -1098,7 +1098,8 @@ void attention_flash(const TensorView& q, const TensorView& k, const TensorView&
                      const AttentionParams& p, const Dims& d, Isa isa) {
   const bool bf16 = bf16_path(p, d, isa);
   if (isa == Isa::Avx512 && d.Tq == 1 && !bf16) {
-    parallel_for(d.B * d.Hkv, 1, [&](int64_t begin, int64_t end, int) {
+    const int64_t items = d.B * d.Hkv, threads = memory_bound_threads();
+    parallel_for(items, (items + threads - 1) / threads, [&](int64_t begin, int64_t end, int) {
       std::vector<float> w;
       for (int64_t it = begin; it < end; it++) {
         if (k.dtype == DType::BF16)

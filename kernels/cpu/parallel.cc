@@ -150,6 +150,9 @@ void set_num_threads(int n) {
 int num_threads() {
   return pool().size();
 }
+int memory_bound_threads() {
+  return std::max(1, pool().size() - 1);
+}
 void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t, int)>& fn) {
   pool().run(n, grain, fn);
 }

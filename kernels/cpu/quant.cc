@@ -133,6 +133,8 @@ std::vector<float> dequantized_rows(const I16Rows& r, int64_t M, int64_t K) {
 // rows with outliers; it was bound by those instructions (12-20 GB/s of int8 rows on two cores of
 // the development machine against 31-45 GB/s for a plain read). The f32 kernels, a third as fast
 // again, serve fp32 precision and CPUs without the dot-product instructions.
+// Weight bytes from which the int16 GEMV takes every thread of the pool.
+constexpr int64_t kWholePoolBytes = int64_t{8} << 20;
 void linear_i8_gemv(const TensorView& x, const int8_t* q, int64_t ldq, const float* scale, const float* bias, float* c, int64_t N,
                     GemmPrecision p, Isa isa) {
   const int64_t M = x.shape[0], K = x.shape[1];
@@ -152,7 +154,10 @@ void linear_i8_gemv(const TensorView& x, const int8_t* q, int64_t ldq, const flo
   const int64_t blocks = (N + kRows - 1) / kRows;
   auto kernel = isa == Isa::Avx512 ? gemv_i8_avx512 : isa == Isa::Avx2 ? gemv_i8_avx2 : gemv_i8_scalar;
   std::atomic<int64_t> next{0};
-  parallel_for(std::min<int64_t>(blocks, std::max(1, num_threads())), 1, [&](int64_t, int64_t, int) {
+  // The int16 kernel is light enough that one core fewer loses little on a small weight (parallel.h);
+  // a large one (the 1.7B's MLP and q/k/v, an LM head) still takes every core.
+  const int threads = i16dot && N * K < kWholePoolBytes ? memory_bound_threads() : std::max(1, num_threads());
+  parallel_for(std::min<int64_t>(blocks, threads), 1, [&](int64_t, int64_t, int) {
     for (int64_t blk; (blk = next.fetch_add(1, std::memory_order_relaxed)) < blocks;) {
       const int64_t n0 = blk * kRows, n1 = std::min(N, n0 + kRows);
       if (i16dot)
