@@ -1,9 +1,12 @@
 // W8A8 linear beyond the differential harness: the quantization error against the f32 product
-// stays within its analytic bound (on the vpdpbusd path and the portable one), the row sums are
-// the sums of the int8 rows, and bad calls raise typed errors.
+// stays within its analytic bound (on the widest path and the AVX2 one), the row sums are the sums
+// of the int8 rows, the harness cases match the reference bit for bit on the AVX2 and portable
+// paths too, and bad calls raise typed errors.
 import { afterAll, describe, expect, it } from 'vitest';
 import { int8RowSums, linear, linearW8A8, quantizeInt8, ShapeError, Tensor, tidy, type W8A8Weight } from '../src/runtime/index.js';
 import { native } from '../src/runtime/native.js';
+import { cases } from './backend-ops/matmul-w8a8.js';
+import { describeNarrowIsaPaths } from './support/isa-paths.js';
 import { normal } from './support/random.js';
 
 afterAll(() => {
@@ -91,6 +94,8 @@ describe('linearW8A8 against the f32 product', () => {
     });
   }
 });
+
+describeNarrowIsaPaths('W8A8', cases, 'gemm');
 
 describe('errors', () => {
   it('rejects mismatched or oversized K and a bias of the wrong length with ShapeError', () => {

@@ -77,6 +77,20 @@ bool row_range_avx512(const float* x, int64_t K, float* lo, float* hi);
 void ukr_w8a8_avx512(int64_t kquads, const uint32_t* X, const int8_t* w, int64_t ldw, int rows, int mcols, float* C, int64_t ldc,
                      const float* sa, const int32_t* zp, const float* sw, const int32_t* rowsum, const float* bias);
 
+// W8A8 on AVX2 (vpmaddwd): activations quantized by the same rounding steps into row-major int16
+// (K padded to even with a zero), and W8A8_NR int8 weight rows packed as int16 (k, k+1) pairs
+// B[(p * W8A8_NR + j) * 2 + e] (rows past `rows` and k past K zero; 64-byte aligned dst). The
+// kernel computes the mr x rows tile (mr <= W8A8_MR) of C = float(sum - zp * rowsum) * (sa * sw)
+// (+ bias) over kpairs pairs; X points at the tile's first activation row (row stride ldx int16),
+// sa / zp at its rows, sw / rowsum / bias at its first weight row (readable for W8A8_NR entries).
+// 6 x 16: 12 accumulators, 2 weight vectors, a broadcast and the product fill the 16 registers.
+constexpr int W8A8_MR = 6, W8A8_NR = 16;
+bool row_range_avx2(const float* x, int64_t K, float* lo, float* hi);
+void quantize_row_u8_i16_avx2(const float* x, int64_t K, float sa, int32_t zp, int16_t* dst);
+void pack_w8_pairs_avx2(const int8_t* w, int64_t ldw, int rows, int64_t K, int16_t* dst);
+void ukr_w8a8_avx2(int64_t kpairs, const int16_t* X, int64_t ldx, int mr, const int16_t* B, int rows, float* C, int64_t ldc,
+                   const float* sa, const int32_t* zp, const float* sw, const int32_t* rowsum, const float* bias);
+
 float stream_sum_avx512(const float* p, int64_t n);
 double fma_loop_avx512(int64_t iters);  // returns flops done
 double fma_loop_avx2(int64_t iters);

@@ -1,7 +1,7 @@
 // W8A8 linear (int8 per-row weights from quantize_int8, per-row dynamic u8 activations, int32
-// products) and the weight row sums it needs: the scalar reference, a portable threaded path, and
-// the avx512_vnni path (gemm_x86.cc) that packs the activations once and reads the int8 weights in
-// place. Semantics in gemm.h.
+// products) and the weight row sums it needs: the scalar reference, a portable threaded path, the
+// avx512_vnni path (gemm_x86.cc) that packs the activations once and reads the int8 weights in
+// place, and the AVX2 path over int16 pairs. Semantics in gemm.h.
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -89,7 +89,7 @@ int32_t row_sum(const TensorView& q, int64_t n) {
   return sum;
 }
 
-// Without avx512_vnni (or with K % 4 != 0): the rows quantized once, then plain integer dot
+// Without AVX2 (or at K = 0): the rows quantized once, then plain integer dot
 // products over weight-row blocks on the pool.
 void linear_w8a8_portable(const W8A8Args& a) {
   std::vector<ActQuant> aq(a.M);
@@ -165,6 +165,53 @@ void linear_w8a8_vnni(const W8A8Args& a) {
   });
 }
 
+// The vpmaddwd path (AVX2 without VNNI): the rows quantized once into int16, then one task per
+// W8A8_NR weight rows from a shared counter: the task widens its rows into int16 pairs (<= 64 KB per
+// 1024 of K, kept in L2) and runs every W8A8_MR-row activation tile against them over the whole K,
+// so the int32 sums stay in registers until the epilogue.
+thread_local std::vector<int16_t> t_w16;
+
+void linear_w8a8_avx2(const W8A8Args& a) {
+  const int64_t kp = (a.K + 1) / 2 * 2, kpairs = kp / 2;
+  std::vector<int16_t> xq(static_cast<size_t>(a.M * kp));
+  std::vector<float> sa(a.M);
+  std::vector<int32_t> zp(a.M);
+  parallel_for(a.M, 4, [&](int64_t m0, int64_t m1, int) {
+    for (int64_t m = m0; m < m1; m++) {
+      const float* xr = a.x + m * a.ldx;
+      float lo, hi;
+      const bool finite = row_range_avx2(xr, a.K, &lo, &hi);
+      const ActQuant q = act_quant_from_range(lo, hi, finite);
+      sa[m] = q.sa;
+      zp[m] = q.zp;
+      quantize_row_u8_i16_avx2(xr, a.K, q.sa, q.zp, xq.data() + m * kp);
+    }
+  });
+  const int64_t ntasks = (a.N + W8A8_NR - 1) / W8A8_NR;
+  std::atomic<int64_t> next{0};
+  parallel_for(std::max(1, num_threads()), 1, [&](int64_t, int64_t, int) {
+    t_w16.resize(static_cast<size_t>(kpairs * W8A8_NR * 2) + 32);
+    int16_t* w16 = t_w16.data();
+    w16 += (32 - (reinterpret_cast<uintptr_t>(w16) / 2) % 32) % 32;  // 64-byte alignment
+    for (int64_t t; (t = next.fetch_add(1, std::memory_order_relaxed)) < ntasks;) {
+      const int64_t n0 = t * W8A8_NR;
+      const int rows = static_cast<int>(std::min<int64_t>(W8A8_NR, a.N - n0));
+      // The kernel reads W8A8_NR entries of sw / rowsum / bias: a short last block gets padded copies.
+      float sw[W8A8_NR] = {}, bias[W8A8_NR] = {};
+      int32_t rowsum[W8A8_NR] = {};
+      std::copy(a.sw + n0, a.sw + n0 + rows, sw);
+      std::copy(a.rowsum + n0, a.rowsum + n0 + rows, rowsum);
+      if (!a.bias.empty()) std::copy(a.bias.begin() + n0, a.bias.begin() + n0 + rows, bias);
+      pack_w8_pairs_avx2(a.q + n0 * a.ldq, a.ldq, rows, a.K, w16);
+      for (int64_t m0 = 0; m0 < a.M; m0 += W8A8_MR) {
+        const int mr = static_cast<int>(std::min<int64_t>(W8A8_MR, a.M - m0));
+        ukr_w8a8_avx2(kpairs, xq.data() + m0 * kp, kp, mr, w16, rows, a.out + m0 * a.N + n0, a.N, sa.data() + m0, zp.data() + m0, sw,
+                      rowsum, a.bias.empty() ? nullptr : bias);
+      }
+    }
+  });
+}
+
 }  // namespace
 
 void int8_row_sums_ref(const TensorView& q, const TensorView& rowsum) {
@@ -198,6 +245,7 @@ void linear_w8a8(const TensorView& x, const TensorView& q, const TensorView& sca
   const W8A8Args a = w8a8_args(x, q, scale, rowsum, bias, out);
   if (a.M == 0 || a.N == 0) return;
   if (current_isa() == Isa::Avx512 && has_avx512_vnni() && a.K % 4 == 0 && a.K > 0) return linear_w8a8_vnni(a);
+  if (current_isa() >= Isa::Avx2 && a.K > 0) return linear_w8a8_avx2(a);
   linear_w8a8_portable(a);
 }
 

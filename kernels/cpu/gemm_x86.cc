@@ -5,6 +5,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "gemm_kernels.h"
 
@@ -546,6 +547,178 @@ ACESTEP_AVX512VNNI void ukr_w8a8_avx512(int64_t kquads, const uint32_t* X, const
   if (v >= 3) return ukr_w8a8_tile<3>(kquads, X, w, ldw, rows, mcols, C, ldc, sa, zp, sw, rowsum, bias);
   if (v == 2) return ukr_w8a8_tile<2>(kquads, X, w, ldw, rows, mcols, C, ldc, sa, zp, sw, rowsum, bias);
   return ukr_w8a8_tile<1>(kquads, X, w, ldw, rows, mcols, C, ldc, sa, zp, sw, rowsum, bias);
+}
+
+// ---------------- W8A8 on AVX2: int16 pairs (vpmaddwd) ----------------
+// Without VNNI the u8 x s8 products go through vpmaddwd on both operands widened to int16: each
+// lane's pair sum (<= 2 * 255 * 127) is exact, as are the int32 sums over K <= kW8A8MaxK, so the
+// result is the reference's bit for bit. (vpmaddubsw would take the bytes as they are, but its
+// int16 pair sums saturate.)
+
+ACESTEP_AVX2 bool row_range_avx2(const float* x, int64_t K, float* lo, float* hi) {
+  __m256 vlo = _mm256_setzero_ps(), vhi = _mm256_setzero_ps(), bad = _mm256_setzero_ps();
+  const __m256 zero = _mm256_setzero_ps();
+  int64_t k = 0;
+  for (; k + 8 <= K; k += 8) {
+    const __m256 v = _mm256_loadu_ps(x + k);
+    vlo = _mm256_min_ps(vlo, v);
+    vhi = _mm256_max_ps(vhi, v);
+    bad = _mm256_add_ps(bad, _mm256_mul_ps(v, zero));  // NaN once any value is NaN or infinite
+  }
+  alignas(32) float l[8], h[8], b[8];
+  _mm256_store_ps(l, vlo);
+  _mm256_store_ps(h, vhi);
+  _mm256_store_ps(b, bad);
+  float rlo = 0.f, rhi = 0.f, rbad = 0.f;
+  for (int i = 0; i < 8; i++) {
+    rlo = std::min(rlo, l[i]);
+    rhi = std::max(rhi, h[i]);
+    rbad += b[i];
+  }
+  for (; k < K; k++) {
+    rlo = std::min(rlo, x[k]);
+    rhi = std::max(rhi, x[k]);
+    rbad += x[k] * 0.f;
+  }
+  *lo = rlo;
+  *hi = rhi;
+  return rbad == 0.f;
+}
+
+ACESTEP_AVX2 void quantize_row_u8_i16_avx2(const float* x, int64_t K, float sa, int32_t zp, int16_t* dst) {
+  const int64_t kp = (K + 1) / 2 * 2;
+  if (!(sa == sa)) {  // a non-finite row: every xq is 0, its outputs come out NaN through sa
+    std::fill(dst, dst + kp, int16_t{0});
+    return;
+  }
+  const __m256 s = _mm256_set1_ps(sa), z = _mm256_set1_ps(static_cast<float>(zp)), zero = _mm256_setzero_ps(), top = _mm256_set1_ps(255.f);
+  int64_t k = 0;
+  for (; k + 8 <= K; k += 8) {
+    __m256 q = _mm256_add_ps(_mm256_round_ps(_mm256_div_ps(_mm256_loadu_ps(x + k), s), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), z);
+    q = _mm256_min_ps(_mm256_max_ps(q, zero), top);
+    const __m256i i = _mm256_cvtps_epi32(q);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + k), _mm_packs_epi32(_mm256_castsi256_si128(i), _mm256_extracti128_si256(i, 1)));
+  }
+  for (; k < K; k++) {
+    const float v = std::nearbyintf(x[k] / sa) + static_cast<float>(zp);
+    dst[k] = static_cast<int16_t>(std::min(std::max(v, 0.f), 255.f));
+  }
+  if (kp > K) dst[K] = 0;
+}
+
+ACESTEP_AVX2 void pack_w8_pairs_avx2(const int8_t* w, int64_t ldw, int rows, int64_t K, int16_t* dst) {
+  const int64_t kpairs = (K + 1) / 2;
+  const int8_t* r[W8A8_NR];
+  for (int j = 0; j < W8A8_NR; j++) r[j] = w + (j < rows ? j : 0) * ldw;
+  int64_t p = 0;
+  if (rows == W8A8_NR) {
+    // 8 pairs of 8 rows at a time: each row's 16 bytes widened to 8 int16 pairs, then an 8 x 8
+    // transpose of the 32-bit pairs puts one k pair of the 8 rows in each register.
+    for (; p + 8 <= K / 2; p += 8) {
+#pragma GCC unroll 2
+      for (int h = 0; h < 2; h++) {
+        __m256 v[8], t[8];
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; j++)
+          v[j] = _mm256_castsi256_ps(_mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(r[8 * h + j] + 2 * p))));
+#pragma GCC unroll 4
+        for (int i = 0; i < 8; i += 2) {
+          t[i] = _mm256_unpacklo_ps(v[i], v[i + 1]);
+          t[i + 1] = _mm256_unpackhi_ps(v[i], v[i + 1]);
+        }
+#pragma GCC unroll 2
+        for (int i = 0; i < 8; i += 4) {
+          v[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+          v[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+          v[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+          v[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+        }
+        float* d = reinterpret_cast<float*>(dst) + 8 * h;
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; j++) {
+          _mm256_storeu_ps(d + (p + j) * W8A8_NR, _mm256_permute2f128_ps(v[j], v[j + 4], 0x20));
+          _mm256_storeu_ps(d + (p + j + 4) * W8A8_NR, _mm256_permute2f128_ps(v[j], v[j + 4], 0x31));
+        }
+      }
+    }
+  }
+  for (; p < kpairs; p++)
+    for (int j = 0; j < W8A8_NR; j++) {
+      const bool live = j < rows;
+      dst[(p * W8A8_NR + j) * 2] = live ? r[j][2 * p] : 0;
+      dst[(p * W8A8_NR + j) * 2 + 1] = live && 2 * p + 1 < K ? r[j][2 * p + 1] : 0;
+    }
+}
+
+namespace {
+
+typedef int32_t pair_i32 __attribute__((may_alias, aligned(1)));
+
+// acc += the pair sums of b x a. As inline asm: GCC 12 gives this loop's vpaddd the wrong operand
+// order and then copies or spills every accumulator once per step.
+ACESTEP_AVX2 inline __m256i madd_add(__m256i acc, __m256i b, __m256i a) {
+  __m256i t;
+  __asm__("vpmaddwd %3, %2, %1\n\tvpaddd %1, %0, %0" : "+x"(acc), "=&x"(t) : "x"(b), "x"(a));
+  return acc;
+}
+
+template <int R>
+ACESTEP_AVX2 void ukr_w8a8_avx2_rows(int64_t kpairs, const int16_t* X, int64_t ldx, const int16_t* B, int rows, float* C, int64_t ldc,
+                                     const float* sa, const int32_t* zp, const float* sw, const int32_t* rowsum, const float* bias) {
+  const pair_i32* x[R];
+#pragma GCC unroll 6
+  for (int i = 0; i < R; i++) x[i] = reinterpret_cast<const pair_i32*>(X + i * ldx);
+  __m256i acc[R][2];
+#pragma GCC unroll 6
+  for (int i = 0; i < R; i++) acc[i][0] = acc[i][1] = _mm256_setzero_si256();
+  const __m256i* b = reinterpret_cast<const __m256i*>(B);
+  for (int64_t p = 0; p < kpairs; p++) {
+    const __m256i b0 = _mm256_load_si256(b + 2 * p), b1 = _mm256_load_si256(b + 2 * p + 1);
+#pragma GCC unroll 6
+    for (int i = 0; i < R; i++) {
+      const __m256i a = _mm256_set1_epi32(x[i][p]);
+      acc[i][0] = madd_add(acc[i][0], b0, a);
+      acc[i][1] = madd_add(acc[i][1], b1, a);
+    }
+  }
+  alignas(32) float out[W8A8_NR];
+  for (int i = 0; i < R; i++) {
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; h++) {
+      const __m256i rs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(rowsum + 8 * h));
+      const __m256i d = _mm256_sub_epi32(acc[i][h], _mm256_mullo_epi32(_mm256_set1_epi32(zp[i]), rs));
+      _mm256_store_ps(out + 8 * h, _mm256_mul_ps(_mm256_cvtepi32_ps(d), _mm256_mul_ps(_mm256_set1_ps(sa[i]), _mm256_loadu_ps(sw + 8 * h))));
+    }
+    // The bias is added from memory: GCC would fuse a vector multiply and add into one FMA, which
+    // rounds once where the reference rounds twice. Without a bias the value is stored as is
+    // (0 + -0 would turn a -0 into +0).
+    float* c = C + i * ldc;
+    if (bias)
+      for (int j = 0; j < rows; j++) c[j] = out[j] + bias[j];
+    else
+      std::copy(out, out + rows, c);
+  }
+}
+
+}  // namespace
+
+ACESTEP_AVX2 void ukr_w8a8_avx2(int64_t kpairs, const int16_t* X, int64_t ldx, int mr, const int16_t* B, int rows, float* C, int64_t ldc,
+                                const float* sa, const int32_t* zp, const float* sw, const int32_t* rowsum, const float* bias) {
+  static_assert(W8A8_MR == 6, "tiles of 1..6 rows");
+  switch (mr) {
+    case 6:
+      return ukr_w8a8_avx2_rows<6>(kpairs, X, ldx, B, rows, C, ldc, sa, zp, sw, rowsum, bias);
+    case 5:
+      return ukr_w8a8_avx2_rows<5>(kpairs, X, ldx, B, rows, C, ldc, sa, zp, sw, rowsum, bias);
+    case 4:
+      return ukr_w8a8_avx2_rows<4>(kpairs, X, ldx, B, rows, C, ldc, sa, zp, sw, rowsum, bias);
+    case 3:
+      return ukr_w8a8_avx2_rows<3>(kpairs, X, ldx, B, rows, C, ldc, sa, zp, sw, rowsum, bias);
+    case 2:
+      return ukr_w8a8_avx2_rows<2>(kpairs, X, ldx, B, rows, C, ldc, sa, zp, sw, rowsum, bias);
+    default:
+      return ukr_w8a8_avx2_rows<1>(kpairs, X, ldx, B, rows, C, ldc, sa, zp, sw, rowsum, bias);
+  }
 }
 
 // ---------------- GEMV ----------------

@@ -1,6 +1,7 @@
 // W8A8 linear cases: the row sums of int8 weights (from quantizeInt8, an all-zero row) and the
 // linear over them at decode and GEMM sizes, M across the 48-row activation blocks and the 8-row
-// weight tiles, K on and off the 4-byte quads (the portable path), bias on and off, rows that are
+// weight tiles (and the AVX2 path's 6-row, 16-column tiles), K on and off the 4-byte quads and odd,
+// bias on and off, rows that are
 // all zero, constant, or hold an infinity (NaN outputs). Every output must equal the reference
 // bit for bit: the fast paths repeat its rounding steps and the integer sums are exact.
 import { int8RowSums, linearW8A8, quantizeInt8, Tensor, type Device, type DType, type W8A8Weight } from '../../src/runtime/index.js';
@@ -44,6 +45,8 @@ const shapes: [number, number, number][] = [
   [48, 128, 40],
   [49, 2048, 24],
   [130, 320, 77],
+  // odd K: the int16-pair (AVX2) path pads the last pair with a zero
+  [7, 333, 33],
 ];
 for (const [M, K, N] of shapes) {
   for (const withBias of [false, true]) {

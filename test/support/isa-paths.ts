@@ -1,6 +1,6 @@
-// The differential harness runs the fast paths at the machine's widest ISA; this reruns a pointwise
+// The differential harness runs the fast paths at the machine's widest ISA; this reruns a kernel
 // family's harness cases with the AVX2 and portable (scalar) fast paths selected through
-// setCpuIsa('pointwise', ...), against the same scalar reference and the same per-case tolerances.
+// setCpuIsa(family, ...), against the same scalar reference and the same per-case tolerances.
 import { describe, expect, it } from 'vitest';
 import { Tensor, tidy } from '../../src/runtime/index.js';
 import { native } from '../../src/runtime/native.js';
@@ -21,10 +21,10 @@ function outputs(c: OpCase, impl: 'fast' | 'reference'): Float64Array[] {
   }
 }
 
-export function describeNarrowIsaPaths(family: string, cases: readonly OpCase[]): void {
+export function describeNarrowIsaPaths(family: string, cases: readonly OpCase[], isaFamily: 'pointwise' | 'gemm' = 'pointwise'): void {
   describe.each(['avx2', 'scalar'] as const)(`${family} harness cases on the %s fast path`, (isa) => {
     it(`all ${cases.length} cases match the reference`, () => {
-      const eff = native.setCpuIsa('pointwise', isa);
+      const eff = native.setCpuIsa(isaFamily, isa);
       expect(isa === 'scalar' ? ['scalar'] : ['scalar', 'avx2']).toContain(eff);
       try {
         for (const c of cases) {
@@ -36,7 +36,7 @@ export function describeNarrowIsaPaths(family: string, cases: readonly OpCase[])
           }
         }
       } finally {
-        native.setCpuIsa('pointwise', 'auto');
+        native.setCpuIsa(isaFamily, 'auto');
       }
     });
   });
