@@ -5,9 +5,10 @@
 //   think-0.6B  the same after the 5 Hz LM 0.6B plans 150 codes (thinking on)
 //   think-1.7B  the same with the 1.7B LM
 //   nothink-240s  thinking off for a 240 s song (6000 latent frames), bf16 only: wall, CPU and peaks
-// Each 30 s scenario runs at GEMM precision fp32 and bf16 (the engine's `precision`) and as int8 (bf16
-// with the DiT quantized, `quantization: 'w8a8_dynamic'`, and the LM's weights int8,
-// `lmQuantization: 'int8'`), each run in a fresh child process
+// Each 30 s scenario runs at GEMM precision fp32 and bf16 (the engine's `precision`) and as int8 (the
+// DiT quantized, `quantization: 'w8a8_dynamic'`, and the LM's weights int8, `lmQuantization: 'int8'`,
+// at precision 'auto': bf16 where the CPU has avx512_bf16, fp32 where bf16 would only add rounding
+// work), each run in a fresh child process
 // (`node e2e.js --child <scenario> <root> <threads> <variant>`)
 // so peak RSS and the native allocator's peak belong to that scenario alone. Rows are in audio
 // seconds per wall second; the reference is the scenario's target for a 30 s song. Extra fields carry
@@ -30,7 +31,7 @@ import { ratioOf, wanted, type BenchContext, type BenchRow, type Suite } from '.
 export const SONG_SECONDS = 30;
 /** Upstream Python (its CPU dtype, fp32) on this kind of 2-core machine, thinking off (2026-12-06). */
 export const UPSTREAM_CPU_SECONDS = 131;
-/** An engine setting: a GEMM precision, or int8 = bf16 with the DiT W8A8 and the LM's weights int8. */
+/** An engine setting: a GEMM precision, or int8 = precision auto with the DiT W8A8 and the LM's weights int8. */
 type Variant = MatmulPrecision | 'int8';
 const VARIANTS: Variant[] = ['fp32', 'bf16', 'int8'];
 
@@ -104,7 +105,7 @@ export async function runScenario(scenario: Scenario, root: string, threads: num
     checkpoints: root,
     lmModel: SCENARIOS[scenario].lm,
     preloadLm: SCENARIOS[scenario].lm !== null,
-    precision: precision === 'int8' ? 'bf16' : precision,
+    precision: precision === 'int8' ? 'auto' : precision,
     quantization: precision === 'int8' ? 'w8a8_dynamic' : 'none',
     lmQuantization: precision === 'int8' ? 'int8' : 'none',
   });
