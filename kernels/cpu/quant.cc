@@ -180,7 +180,7 @@ void linear_i8_blocks(const TensorView& x, const int8_t* q, int64_t ldq, const f
   const int64_t M = x.shape[0], K = x.shape[1];
   const bool bf16 = p == GemmPrecision::BF16;
   const int64_t esize = bf16 ? 2 : 4;
-  const bool simd = current_isa() == Isa::Avx512;
+  const Isa isa = current_isa();
   const int64_t rows = std::min<int64_t>(N, std::max<int64_t>(64, (int64_t{16} << 20) / (K * esize) / 64 * 64));
   thread_local Scratch widened;
   void* buf = widened.get(static_cast<size_t>(rows * K * esize), "linear_int8 (a widened block)");
@@ -190,8 +190,10 @@ void linear_i8_blocks(const TensorView& x, const int8_t* q, int64_t ldq, const f
     parallel_for(nb, 16, [&](int64_t r0, int64_t r1, int) {
       for (int64_t r = r0; r < r1; r++) {
         const int8_t* src = q + (n0 + r) * ldq;
-        if (simd) {
+        if (isa == Isa::Avx512) {
           widen_row_i8_avx512(src, K, static_cast<uint8_t*>(buf) + r * K * esize, bf16);
+        } else if (isa == Isa::Avx2) {
+          widen_row_i8_avx2(src, K, static_cast<uint8_t*>(buf) + r * K * esize, bf16);
         } else if (bf16) {
           uint16_t* dst = static_cast<uint16_t*>(buf) + r * K;
           for (int64_t k = 0; k < K; k++) dst[k] = f32_to_bf16(static_cast<float>(src[k]));
@@ -222,13 +224,16 @@ void quantize_int8_ref(const TensorView& w, const TensorView& q, const TensorVie
 
 void quantize_int8(const TensorView& w, const TensorView& q, const TensorView& scale) {
   const int64_t N = w.shape[0], K = w.shape[1];
-  const bool simd = current_isa() == Isa::Avx512 && w.strides[1] == 1 && (w.dtype == DType::F32 || w.dtype == DType::BF16);
+  const Isa isa = w.strides[1] == 1 && (w.dtype == DType::F32 || w.dtype == DType::BF16) ? current_isa() : Isa::Scalar;
   parallel_for(N, 16, [&](int64_t n0, int64_t n1, int) {
     for (int64_t n = n0; n < n1; n++) {
       int8_t* qr = q.ptr<int8_t>() + n * K;
       float* s = scale.ptr<float>() + n;
-      if (simd)
-        quantize_row_avx512(static_cast<const uint8_t*>(w.data) + n * w.strides[0] * dtype_size(w.dtype), w.dtype, K, qr, s);
+      const void* row = static_cast<const uint8_t*>(w.data) + n * w.strides[0] * dtype_size(w.dtype);
+      if (isa == Isa::Avx512)
+        quantize_row_avx512(row, w.dtype, K, qr, s);
+      else if (isa == Isa::Avx2)
+        quantize_row_avx2(row, w.dtype, K, qr, s);
       else
         quantize_row_scalar(w, n, qr, s);
     }

@@ -39,9 +39,11 @@ void gemv_i8_i16dot_avx512(int64_t M, int64_t n0, int64_t n1, int64_t K, const i
 
 // K int8 values into K bf16 (bf16 true) or f32 values at dst, exactly.
 void widen_row_i8_avx512(const int8_t* src, int64_t K, void* dst, bool bf16);
+void widen_row_i8_avx2(const int8_t* src, int64_t K, void* dst, bool bf16);
 
 // One contiguous row of K f32 or bf16 weights into q (K int8) and its scale, with the arithmetic of
 // quantize_int8 (quant.h).
 void quantize_row_avx512(const void* w, DType wd, int64_t K, int8_t* q, float* scale);
+void quantize_row_avx2(const void* w, DType wd, int64_t K, int8_t* q, float* scale);
 
 }  // namespace acestep::cpu::quant_detail

@@ -4,6 +4,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "quant_kernels.h"
@@ -322,6 +323,70 @@ ACESTEP_AVX512 void quantize_row_avx512(const void* w, DType wd, int64_t K, int8
     v = _mm512_min_epi32(_mm512_max_epi32(v, lo), hi);
     _mm_mask_storeu_epi8(q + k, km, _mm512_cvtepi32_epi8(v));
   }
+}
+
+// The AVX2 forms of the two row helpers above, same arithmetic; tails element by element.
+ACESTEP_AVX2 void widen_row_i8_avx2(const int8_t* src, int64_t K, void* dst, bool bf16) {
+  int64_t k = 0;
+  for (; k + 8 <= K; k += 8) {
+    const __m256 f = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(src + k))));
+    if (bf16) {
+      const __m256i hi = _mm256_srli_epi32(_mm256_castps_si256(f), 16);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(static_cast<uint16_t*>(dst) + k),
+                       _mm_packus_epi32(_mm256_castsi256_si128(hi), _mm256_extracti128_si256(hi, 1)));
+    } else {
+      _mm256_storeu_ps(static_cast<float*>(dst) + k, f);
+    }
+  }
+  for (; k < K; k++) {
+    const float f = static_cast<float>(src[k]);
+    if (bf16) {
+      uint32_t u;
+      std::memcpy(&u, &f, 4);
+      static_cast<uint16_t*>(dst)[k] = static_cast<uint16_t>(u >> 16);
+    } else {
+      static_cast<float*>(dst)[k] = f;
+    }
+  }
+}
+
+namespace {
+ACESTEP_AVX2 inline __m256 load8_weights(const void* w, DType wd, int64_t k) {
+  if (wd == DType::F32) return _mm256_loadu_ps(static_cast<const float*>(w) + k);
+  const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(w) + k));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
+inline float weight_at(const void* w, DType wd, int64_t k) {
+  if (wd == DType::F32) return static_cast<const float*>(w)[k];
+  const uint32_t u = static_cast<uint32_t>(static_cast<const uint16_t*>(w)[k]) << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+}  // namespace
+
+ACESTEP_AVX2 void quantize_row_avx2(const void* w, DType wd, int64_t K, int8_t* q, float* scale) {
+  const __m256 sign = _mm256_set1_ps(-0.f);
+  __m256 mx = _mm256_setzero_ps();
+  int64_t k = 0;
+  for (; k + 8 <= K; k += 8) mx = _mm256_max_ps(_mm256_andnot_ps(sign, load8_weights(w, wd, k)), mx);
+  alignas(32) float lanes[8];
+  _mm256_store_ps(lanes, mx);
+  float amax = 0.f;
+  for (int i = 0; i < 8; i++) amax = std::max(amax, lanes[i]);
+  for (; k < K; k++) amax = std::max(amax, std::fabs(weight_at(w, wd, k)));
+  *scale = amax / 127.f;
+  const float inv = amax > 0.f ? 127.f / amax : 0.f;
+  const __m256 vinv = _mm256_set1_ps(inv);
+  const __m256i lo = _mm256_set1_epi32(-127), hi = _mm256_set1_epi32(127);
+  for (k = 0; k + 8 <= K; k += 8) {
+    __m256i v = _mm256_cvtps_epi32(_mm256_mul_ps(load8_weights(w, wd, k), vinv));
+    v = _mm256_min_epi32(_mm256_max_epi32(v, lo), hi);
+    const __m128i w16 = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(q + k), _mm_packs_epi16(w16, w16));
+  }
+  for (; k < K; k++) q[k] = static_cast<int8_t>(std::clamp(std::nearbyint(weight_at(w, wd, k) * inv), -127.f, 127.f));
 }
 
 }  // namespace acestep::cpu::quant_detail
