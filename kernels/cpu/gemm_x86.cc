@@ -263,31 +263,46 @@ ACESTEP_AVX512BF16 void pack_b_kcontig_bf16_avx512(const void* w, DType wd, int6
   }
 }
 
+namespace {
+
+// Transposes the 8 x 8 matrix of 32-bit elements in r[0..7] (row i in r[i]; the lanes may hold
+// int16 pairs as well as floats): interleave pairs, then quads, then swap 128-bit halves, so that
+// r[j] ends up as column j.
+ACESTEP_AVX2 inline void transpose8x8(__m256 r[8]) {
+  __m256 t[8];
+#pragma GCC unroll 4
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+  }
+#pragma GCC unroll 2
+  for (int i = 0; i < 8; i += 4) {
+    r[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+#pragma GCC unroll 4
+  for (int j = 0; j < 4; j++) {
+    t[j] = _mm256_permute2f128_ps(r[j], r[j + 4], 0x20);
+    t[j + 4] = _mm256_permute2f128_ps(r[j], r[j + 4], 0x31);
+  }
+#pragma GCC unroll 8
+  for (int j = 0; j < 8; j++) r[j] = t[j];
+}
+
+}  // namespace
+
 static_assert(MR == 8, "pack_a_f32rows8_avx2 transposes 8 rows");
 ACESTEP_AVX2 void pack_a_f32rows8_avx2(const float* a, int64_t lda, int64_t kc, float* dst) {
   int64_t k = 0;
   for (; k + 8 <= kc; k += 8) {
-    __m256 r[8], t[8];
+    __m256 r[8];
 #pragma GCC unroll 8
     for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(a + i * lda + k);
-      // Interleave pairs, then quads, then swap 128-bit halves: t[j] ends up as column k + j.
-#pragma GCC unroll 4
-    for (int i = 0; i < 8; i += 2) {
-      t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
-      t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
-    }
-#pragma GCC unroll 2
-    for (int i = 0; i < 8; i += 4) {
-      r[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
-      r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
-      r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
-      r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
-    }
-#pragma GCC unroll 4
-    for (int j = 0; j < 4; j++) {
-      _mm256_storeu_ps(dst + (k + j) * MR, _mm256_permute2f128_ps(r[j], r[j + 4], 0x20));
-      _mm256_storeu_ps(dst + (k + j + 4) * MR, _mm256_permute2f128_ps(r[j], r[j + 4], 0x31));
-    }
+    transpose8x8(r);
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; j++) _mm256_storeu_ps(dst + (k + j) * MR, r[j]);
   }
   for (; k < kc; k++)
     for (int i = 0; i < 8; i++) dst[k * MR + i] = a[i * lda + k];
@@ -617,28 +632,14 @@ ACESTEP_AVX2 void pack_w8_pairs_avx2(const int8_t* w, int64_t ldw, int rows, int
     for (; p + 8 <= K / 2; p += 8) {
 #pragma GCC unroll 2
       for (int h = 0; h < 2; h++) {
-        __m256 v[8], t[8];
+        __m256 v[8];
 #pragma GCC unroll 8
         for (int j = 0; j < 8; j++)
           v[j] = _mm256_castsi256_ps(_mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(r[8 * h + j] + 2 * p))));
-#pragma GCC unroll 4
-        for (int i = 0; i < 8; i += 2) {
-          t[i] = _mm256_unpacklo_ps(v[i], v[i + 1]);
-          t[i + 1] = _mm256_unpackhi_ps(v[i], v[i + 1]);
-        }
-#pragma GCC unroll 2
-        for (int i = 0; i < 8; i += 4) {
-          v[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
-          v[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
-          v[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
-          v[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
-        }
+        transpose8x8(v);
         float* d = reinterpret_cast<float*>(dst) + 8 * h;
-#pragma GCC unroll 4
-        for (int j = 0; j < 4; j++) {
-          _mm256_storeu_ps(d + (p + j) * W8A8_NR, _mm256_permute2f128_ps(v[j], v[j + 4], 0x20));
-          _mm256_storeu_ps(d + (p + j + 4) * W8A8_NR, _mm256_permute2f128_ps(v[j], v[j + 4], 0x31));
-        }
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; j++) _mm256_storeu_ps(d + (p + j) * W8A8_NR, v[j]);
       }
     }
   }
