@@ -89,8 +89,8 @@ int32_t row_sum(const TensorView& q, int64_t n) {
   return sum;
 }
 
-// Without AVX2 (or at K = 0): the rows quantized once, then plain integer dot
-// products over weight-row blocks on the pool.
+// Without AVX2 (or at K = 0): the rows quantized once, then plain integer dot products over
+// weight-row blocks on the pool.
 void linear_w8a8_portable(const W8A8Args& a) {
   std::vector<ActQuant> aq(a.M);
   std::vector<uint8_t> xq(static_cast<size_t>(a.M * a.K));
@@ -169,11 +169,14 @@ void linear_w8a8_vnni(const W8A8Args& a) {
 // W8A8_NR weight rows from a shared counter: the task widens its rows into int16 pairs (<= 64 KB per
 // 1024 of K, kept in L2) and runs every W8A8_MR-row activation tile against them over the whole K,
 // so the int32 sums stay in registers until the epilogue.
-thread_local std::vector<int16_t> t_w16;
+// Both buffers are kept per thread across calls (as t_xq): a fresh multi-megabyte vector per call
+// would come back from the kernel as new pages to fault in and zero every time.
+thread_local std::vector<int16_t> t_w16, t_xq16;
 
 void linear_w8a8_avx2(const W8A8Args& a) {
   const int64_t kp = (a.K + 1) / 2 * 2, kpairs = kp / 2;
-  std::vector<int16_t> xq(static_cast<size_t>(a.M * kp));
+  t_xq16.resize(static_cast<size_t>(a.M * kp));
+  int16_t* xq = t_xq16.data();
   std::vector<float> sa(a.M);
   std::vector<int32_t> zp(a.M);
   parallel_for(a.M, 4, [&](int64_t m0, int64_t m1, int) {
@@ -184,7 +187,7 @@ void linear_w8a8_avx2(const W8A8Args& a) {
       const ActQuant q = act_quant_from_range(lo, hi, finite);
       sa[m] = q.sa;
       zp[m] = q.zp;
-      quantize_row_u8_i16_avx2(xr, a.K, q.sa, q.zp, xq.data() + m * kp);
+      quantize_row_u8_i16_avx2(xr, a.K, q.sa, q.zp, xq + m * kp);
     }
   });
   const int64_t ntasks = (a.N + W8A8_NR - 1) / W8A8_NR;
@@ -205,8 +208,8 @@ void linear_w8a8_avx2(const W8A8Args& a) {
       pack_w8_pairs_avx2(a.q + n0 * a.ldq, a.ldq, rows, a.K, w16);
       for (int64_t m0 = 0; m0 < a.M; m0 += W8A8_MR) {
         const int mr = static_cast<int>(std::min<int64_t>(W8A8_MR, a.M - m0));
-        ukr_w8a8_avx2(kpairs, xq.data() + m0 * kp, kp, mr, w16, rows, a.out + m0 * a.N + n0, a.N, sa.data() + m0, zp.data() + m0, sw,
-                      rowsum, a.bias.empty() ? nullptr : bias);
+        ukr_w8a8_avx2(kpairs, xq + m0 * kp, kp, mr, w16, rows, a.out + m0 * a.N + n0, a.N, sa.data() + m0, zp.data() + m0, sw, rowsum,
+                      a.bias.empty() ? nullptr : bias);
       }
     }
   });
